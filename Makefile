@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` and `make test`. Each installs what it needs into .venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+AIRFLOW_VERSION ?= 3.3.2
+PYTEST_ARGS ?=
+
+.PHONY: install test test-unit test-integration demo airflow benchmark clean
+
+$(VENV)/.installed-airflow-provider-customerio: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed-airflow-provider-customerio
+
+# pytest exits 5 when it collects nothing; that is reported, not hidden as a pass.
+test: install
+	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
+
+test-unit: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+demo: install
+	$(PY) scripts/demo.py
+
+airflow: install
+	$(PY) scripts/demo.py --standalone
+
+benchmark: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf .demo .pytest_cache build *.egg-info

@@ -1,0 +1,97 @@
+"""Typed errors of the provider.
+
+Every API error carries the HTTP status, the API it came from, an excerpt of the response body and the
+vendor's request id, so a task log is enough to open a support ticket. Messages say what to do next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class CustomerIOProviderError(AirflowException):
+    """Base class of every error raised by this provider."""
+
+
+class ConfigError(CustomerIOProviderError, ValueError):
+    """A connection, hook argument or sync configuration is invalid. The message names the field and the fix."""
+
+
+class InsecureBaseUrlError(ConfigError):
+    """A non-HTTPS base URL was configured for a host that is not loopback."""
+
+
+class ApiError(CustomerIOProviderError):
+    """An API answered with an error status.
+
+    :param message: human readable explanation, including the fix when one is known.
+    :param status: HTTP status code (0 when no response was received).
+    :param api: which API answered: ``customerio_track``, ``customerio_app`` or ``brevo``.
+    :param method: HTTP method of the request.
+    :param url: request URL with secrets redacted.
+    :param body_excerpt: first bytes of the response body.
+    :param request_id: the vendor's request id header, when present.
+    :param errors: per-field or per-item errors reported by the vendor.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        api: str = "",
+        method: str = "",
+        url: str = "",
+        body_excerpt: str = "",
+        request_id: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.status = status
+        self.api = api
+        self.method = method
+        self.url = url
+        self.body_excerpt = body_excerpt
+        self.request_id = request_id
+        self.errors = errors or []
+        detail = f"{message} [{api} {method} {url} -> {status}"
+        if request_id:
+            detail += f", request id {request_id}"
+        detail += "]"
+        if body_excerpt:
+            detail += f" body: {body_excerpt}"
+        super().__init__(detail)
+        self.message = message
+
+
+class AuthError(ApiError):
+    """401 or 403: wrong credentials, wrong key type, missing scope or wrong region."""
+
+
+class WrongRegionError(AuthError):
+    """The workspace lives in the other Customer.io data centre."""
+
+
+class NotFoundError(ApiError):
+    """404: the object does not exist."""
+
+
+class RateLimitError(ApiError):
+    """429 that persisted through every retry."""
+
+
+class ValidationError(ApiError):
+    """400/413/422: the vendor rejected the request; ``errors`` carries its per-field errors."""
+
+
+class ServerError(ApiError):
+    """5xx or a transport failure that persisted through every retry."""
+
+
+class ProcessFailedError(CustomerIOProviderError):
+    """A Brevo background process (import, object upsert) or a Customer.io export ended in failure."""
+
+
+class ProcessTimeoutError(CustomerIOProviderError):
+    """A background process did not finish within the allowed time."""

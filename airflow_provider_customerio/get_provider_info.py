@@ -1,0 +1,119 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point.
+
+In Airflow 3.3 the connection form is built only from this metadata (``conn-fields`` and
+``ui-field-behaviour``); hook classes are imported lazily per connection type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_COMMON_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
+    "rate_limit": {
+        "label": "Rate limit (requests/s)",
+        "description": "Client-side limit for each task using this connection. Leave empty for the vendor "
+        "default; with N tasks sharing a pool of N slots, use limit / N.",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+    },
+    "timeout": {
+        "label": "Timeout (s)",
+        "description": "Seconds to wait for each request (default 30).",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+    "log_api_calls": {
+        "label": "Log API calls",
+        "description": "Log method, URL, status, duration and request id of every call, secrets redacted.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
+}
+
+_REGION_FIELD: dict[str, Any] = {
+    "label": "Region",
+    "description": "Data centre of the workspace: 'us' (fly.customer.io) or 'eu' (fly-eu.customer.io).",
+    "schema": {"type": ["string", "null"], "enum": ["us", "eu", None], "default": "us"},
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider info dict (``package-name`` equals the canonical distribution name)."""
+    return {
+        "package-name": "airflow-provider-customerio",
+        "name": "Customer.io and Brevo",
+        "description": "Sync a Customer.io workspace with a Brevo account: people both ways, events, "
+        "campaign metrics, workflow state, segments and objects.",
+        "integrations": [
+            {
+                "integration-name": "Customer.io",
+                "external-doc-url": "https://docs.customer.io/api/",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": "Brevo",
+                "external-doc-url": "https://developers.brevo.com/",
+                "tags": ["service"],
+            },
+        ],
+        "hooks": [
+            {
+                "integration-name": "Customer.io",
+                "python-modules": [
+                    "airflow_provider_customerio.hooks.customerio_track",
+                    "airflow_provider_customerio.hooks.customerio_app",
+                ],
+            },
+            {"integration-name": "Brevo", "python-modules": ["airflow_provider_customerio.hooks.brevo"]},
+        ],
+        "connection-types": [
+            {
+                "connection-type": "customerio_track",
+                "hook-class-name": "airflow_provider_customerio.hooks.customerio_track.CustomerIOTrackHook",
+                "hook-name": "Customer.io Track API",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {"login": "Site ID", "password": "Track API key", "host": "Base URL"},
+                    "placeholders": {
+                        "login": "Site ID from Settings > API credentials",
+                        "password": "Track API key",
+                        "host": "optional, default https://track.customer.io (or track-eu)",
+                    },
+                },
+                "conn-fields": {"region": _REGION_FIELD, **_COMMON_EXTRA_FIELDS},
+            },
+            {
+                "connection-type": "customerio_app",
+                "hook-class-name": "airflow_provider_customerio.hooks.customerio_app.CustomerIOAppHook",
+                "hook-name": "Customer.io App API",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"password": "App API key", "host": "Base URL"},
+                    "placeholders": {
+                        "password": "App API key (Bearer)",
+                        "host": "optional, default https://api.customer.io (or api-eu)",
+                    },
+                },
+                "conn-fields": {"region": _REGION_FIELD, **_COMMON_EXTRA_FIELDS},
+            },
+            {
+                "connection-type": "brevo",
+                "hook-class-name": "airflow_provider_customerio.hooks.brevo.BrevoHook",
+                "hook-name": "Brevo",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"password": "API key", "host": "Base URL"},
+                    "placeholders": {
+                        "password": "xkeysib-...",
+                        "host": "optional, default https://api.brevo.com/v3",
+                    },
+                },
+                "conn-fields": {
+                    **_COMMON_EXTRA_FIELDS,
+                    "other_requests_per_hour": {
+                        "label": "Other endpoints (requests/h)",
+                        "description": "Budget for /processes, /objects and /account (Brevo General plan: "
+                        "100 per hour).",
+                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 100},
+                    },
+                },
+            },
+        ],
+    }

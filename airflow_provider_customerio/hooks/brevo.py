@@ -1,0 +1,410 @@
+"""Brevo API v3: contacts, imports, attributes, lists, events and custom objects.
+
+Auth is the ``api-key`` header (connection password). Brevo rate-limits per endpoint family: all
+``/contacts/*`` 10 req/s and 36,000/h, ``/events`` 10 req/s, and "all other endpoints" (``/processes``,
+``/objects``, ``/account``) only **100 per hour** on the General plan. The hook keeps one token bucket per
+family, and polls import processes sparingly. ``POST /contacts/batch`` is deprecated from 2026-10-30 and is
+deliberately not offered: bulk writes go through :meth:`BrevoHook.import_contacts`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+import requests
+
+from airflow_provider_customerio.exceptions import (
+    ConfigError,
+    NotFoundError,
+    ProcessFailedError,
+    ProcessTimeoutError,
+)
+from airflow_provider_customerio.hooks._base import ApiKeyAuth, BaseApiHook, BatchResult, TokenBucket, quote_path
+
+BREVO_BASE_URL = "https://api.brevo.com/v3"
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
+MAX_LIST_MEMBERS_PER_CALL = 150
+MAX_EVENTS_PER_BATCH = 200
+MAX_EVENTS_BATCH_BYTES = 512 * 1024
+MAX_OBJECT_RECORDS = 1000
+MAX_OBJECT_BATCH_BYTES = 1024 * 1024
+PROCESS_RUNNING = frozenset({"queued", "in_process", "processing"})
+PROCESS_FAILED = frozenset({"failed", "cancelled"})
+IDENTIFIER_TYPES = frozenset(
+    {"email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id"}
+)
+
+
+class BrevoHook(BaseApiHook):
+    """Hook for the Brevo API v3 (connection type ``brevo``).
+
+    :param brevo_conn_id: connection with the API key (password) and the extras ``rate_limit`` (contacts and
+        events, req/s), ``other_requests_per_hour`` (``/processes``, ``/objects``, ``/account``; default 100),
+        ``timeout``, ``log_api_calls``.
+    """
+
+    conn_name_attr: ClassVar[str] = "brevo_conn_id"
+    default_conn_name: ClassVar[str] = "brevo_default"
+    conn_type: ClassVar[str] = "brevo"
+    hook_name: ClassVar[str] = "Brevo"
+    api_name: ClassVar[str] = "Brevo API"
+    default_rate_limit: ClassVar[float] = 10.0
+    default_other_per_hour: ClassVar[float] = 100.0
+
+    def __init__(self, brevo_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(brevo_conn_id, **kwargs)
+
+    def _default_base_url(self) -> str:
+        return BREVO_BASE_URL
+
+    def _build_auth(self) -> requests.auth.AuthBase:
+        return ApiKeyAuth(self._secret("password", "Brevo API key"))
+
+    def _error_hint(self, status: int, body: Any) -> str:
+        if status == 401:
+            return (
+                f"Check the API key (password) of connection '{self.conn_id}' (Brevo > SMTP & API > API keys), "
+                "and that the machine's IP is authorised if the account restricts API keys by IP."
+            )
+        if status == 429:
+            return "Brevo's rate limit was exceeded; lower the brevo pool's slots or the connection's rate_limit."
+        return ""
+
+    # ---------------------------------------------------------------------------- rate limiting
+    @cached_property
+    def events_limiter(self) -> TokenBucket:
+        """Bucket of ``/events`` (same rate as contacts unless overridden)."""
+        return TokenBucket(self.rate_limiter.rate, sleep=lambda s: self._sleep(s))
+
+    @cached_property
+    def other_limiter(self) -> TokenBucket:
+        """Bucket of "all other endpoints" (100 per hour on the General plan), with a small burst."""
+        per_hour = self._extra_float("other_requests_per_hour", self.default_other_per_hour)
+        rate = (per_hour or 0) / 3600.0
+        return TokenBucket(rate or None, burst=min(10.0, max(1.0, (per_hour or 0) / 10)), sleep=lambda s: self._sleep(s))
+
+    def _limiter_for(self, path: str) -> TokenBucket:
+        p = "/" + path.lstrip("/")
+        if p.startswith("/contacts"):
+            return self.rate_limiter
+        if p.startswith("/events"):
+            return self.events_limiter
+        return self.other_limiter
+
+    # --------------------------------------------------------------------------------- contacts
+    def create_contact(
+        self,
+        *,
+        email: str | None = None,
+        ext_id: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        list_ids: Sequence[int] | None = None,
+        update_enabled: bool = False,
+        email_blacklisted: bool | None = None,
+        sms_blacklisted: bool | None = None,
+    ) -> int | None:
+        """Create a contact (``POST /contacts``); with ``update_enabled`` update it if it exists.
+
+        :return: the new contact id, or ``None`` when an existing contact was updated (204).
+        """
+        body: dict[str, Any] = {"updateEnabled": update_enabled}
+        if email:
+            body["email"] = email
+        if ext_id:
+            body["ext_id"] = ext_id
+        if attributes:
+            body["attributes"] = attributes
+        if list_ids:
+            body["listIds"] = [int(i) for i in list_ids]
+        if email_blacklisted is not None:
+            body["emailBlacklisted"] = email_blacklisted
+        if sms_blacklisted is not None:
+            body["smsBlacklisted"] = sms_blacklisted
+        result = self.request_json("POST", "/contacts", json_body=body, idempotent=update_enabled)
+        return int(result["id"]) if isinstance(result, dict) and "id" in result else None
+
+    def update_contact(self, identifier: str | int, *, identifier_type: str | None = None, **fields: Any) -> None:
+        """Update a contact (``PUT /contacts/{identifier}``). ``fields`` use Brevo's names: ``attributes``,
+        ``ext_id``, ``emailBlacklisted``, ``smsBlacklisted``, ``listIds``, ``unlinkListIds``."""
+        self.request(
+            "PUT",
+            f"/contacts/{quote_path(identifier)}",
+            params=_identifier_params(identifier_type),
+            json_body=fields,
+        )
+
+    def get_contact(self, identifier: str | int, *, identifier_type: str | None = None) -> dict[str, Any]:
+        """One contact, with its attributes and list ids."""
+        return self.request_json(
+            "GET", f"/contacts/{quote_path(identifier)}", params=_identifier_params(identifier_type)
+        ) or {}
+
+    def find_contact(self, identifier: str | int, *, identifier_type: str | None = None) -> dict[str, Any] | None:
+        """Like :meth:`get_contact` but ``None`` when the contact does not exist."""
+        try:
+            return self.get_contact(identifier, identifier_type=identifier_type)
+        except NotFoundError:
+            return None
+
+    def delete_contact(self, identifier: str | int, *, identifier_type: str | None = None) -> bool:
+        """Delete a contact. Returns False when it did not exist (deleting twice is not an error)."""
+        try:
+            self.request(
+                "DELETE", f"/contacts/{quote_path(identifier)}", params=_identifier_params(identifier_type)
+            )
+        except NotFoundError:
+            return False
+        return True
+
+    def iter_contacts(
+        self,
+        *,
+        modified_since: str | None = None,
+        created_since: str | None = None,
+        limit: int = 1000,
+        sort: str = "asc",
+    ) -> Iterator[dict[str, Any]]:
+        """Yield contacts (``GET /contacts``, offset paging, ``limit`` ≤ 1000).
+
+        :param modified_since: UTC ``YYYY-MM-DDTHH:mm:ss.SSSZ``.
+        """
+        params: dict[str, Any] = {"sort": sort}
+        if modified_since:
+            params["modifiedSince"] = modified_since
+        if created_since:
+            params["createdSince"] = created_since
+        return self.iter_offset("/contacts", "contacts", limit=min(limit, 1000), params=params)
+
+    def iter_list_contacts(
+        self, list_id: int, *, limit: int = 500, modified_since: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the members of a list (``limit`` ≤ 500)."""
+        params = {"modifiedSince": modified_since} if modified_since else {}
+        return self.iter_offset(
+            f"/contacts/lists/{int(list_id)}/contacts", "contacts", limit=min(limit, 500), params=params
+        )
+
+    # ---------------------------------------------------------------------------------- imports
+    def import_contacts(
+        self,
+        *,
+        json_body: list[dict[str, Any]] | None = None,
+        file_body: str | None = None,
+        list_ids: Sequence[int] | None = None,
+        update_existing_contacts: bool = True,
+        empty_contacts_attributes: bool = False,
+        email_blacklist: bool = False,
+        sms_blacklist: bool = False,
+        disable_notification: bool = True,
+    ) -> int:
+        """Start an asynchronous import (``POST /contacts/import``, body ≤ 10 MB). Returns the process id.
+
+        An import is an upsert, so replaying it is harmless and it is retried like an idempotent call.
+        """
+        if (json_body is None) == (file_body is None):
+            raise ValueError("import_contacts needs exactly one of json_body or file_body")
+        body: dict[str, Any] = {
+            "updateExistingContacts": update_existing_contacts,
+            "emptyContactsAttributes": empty_contacts_attributes,
+            "emailBlacklist": email_blacklist,
+            "smsBlacklist": sms_blacklist,
+            "disableNotification": disable_notification,
+        }
+        if json_body is not None:
+            body["jsonBody"] = json_body
+        else:
+            body["fileBody"] = file_body
+        if list_ids:
+            body["listIds"] = [int(i) for i in list_ids]
+        result = self.request_json("POST", "/contacts/import", json_body=body, idempotent=True) or {}
+        return int(result["processId"])
+
+    def get_process(self, process_id: int) -> dict[str, Any]:
+        """A background process: ``status`` is queued, in_process/processing, completed, failed or cancelled."""
+        return self.request_json("GET", f"/processes/{int(process_id)}") or {}
+
+    def wait_for_process(
+        self,
+        process_id: int,
+        *,
+        timeout: float = 3600.0,
+        check_interval: float = 5.0,
+        max_interval: float = 120.0,
+    ) -> dict[str, Any]:
+        """Poll a process until it ends, with a growing interval (``/processes`` has a 100/h budget).
+
+        :raises ProcessFailedError: it ended ``failed`` or ``cancelled``.
+        :raises ProcessTimeoutError: it was still running after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        interval = check_interval
+        while True:
+            process = self.get_process(process_id)
+            status = str(process.get("status", ""))
+            if status == "completed":
+                return process
+            if status in PROCESS_FAILED:
+                raise ProcessFailedError(
+                    f"Brevo process {process_id} ({process.get('name')}) ended '{status}': "
+                    f"{process.get('error') or 'no reason given'}"
+                )
+            if time.monotonic() + interval > deadline:
+                raise ProcessTimeoutError(
+                    f"Brevo process {process_id} was still '{status}' after {timeout:.0f} s; raise the timeout "
+                    "or check the import in Brevo > Contacts > Import history."
+                )
+            self._sleep(interval)
+            interval = min(max_interval, interval * 1.5)
+
+    # ------------------------------------------------------------------------------- attributes
+    def list_attributes(self) -> list[dict[str, Any]]:
+        """Contact attributes: ``[{"name", "category", "type", ...}]``."""
+        return (self.request_json("GET", "/contacts/attributes") or {}).get("attributes") or []
+
+    def create_attribute(self, name: str, type: str = "text", *, category: str = "normal") -> None:
+        """Create a contact attribute (names are upper case by Brevo's convention)."""
+        self.request(
+            "POST",
+            f"/contacts/attributes/{quote_path(category)}/{quote_path(name.upper())}",
+            json_body={"type": type},
+            idempotent=False,
+        )
+
+    # ---------------------------------------------------------------------------- lists/folders
+    def iter_lists(self) -> Iterator[dict[str, Any]]:
+        """Yield every contact list (``limit`` ≤ 50)."""
+        return self.iter_offset("/contacts/lists", "lists", limit=50)
+
+    def get_list(self, list_id: int) -> dict[str, Any]:
+        """One list (raises :class:`NotFoundError` when it does not exist)."""
+        return self.request_json("GET", f"/contacts/lists/{int(list_id)}") or {}
+
+    def create_list(self, name: str, folder_id: int) -> int:
+        """Create a list in a folder; returns its id."""
+        body = self.request_json(
+            "POST", "/contacts/lists", json_body={"name": name, "folderId": int(folder_id)}
+        ) or {}
+        return int(body["id"])
+
+    def iter_folders(self) -> Iterator[dict[str, Any]]:
+        """Yield every contact folder."""
+        return self.iter_offset("/contacts/folders", "folders", limit=50)
+
+    def create_folder(self, name: str) -> int:
+        """Create a folder; returns its id."""
+        return int((self.request_json("POST", "/contacts/folders", json_body={"name": name}) or {})["id"])
+
+    def add_contacts_to_list(
+        self,
+        list_id: int,
+        *,
+        emails: Sequence[str] | None = None,
+        ids: Sequence[int] | None = None,
+        ext_ids: Sequence[str] | None = None,
+    ) -> dict[str, list[Any]]:
+        """Add 1–150 existing contacts to a list. Returns ``{"success": [...], "failure": [...]}``; when none
+        could be added (already members or unknown) Brevo's 400 is turned into an all-failure result."""
+        return self._list_members("add", list_id, emails=emails, ids=ids, ext_ids=ext_ids)
+
+    def remove_contacts_from_list(
+        self,
+        list_id: int,
+        *,
+        emails: Sequence[str] | None = None,
+        ids: Sequence[int] | None = None,
+        ext_ids: Sequence[str] | None = None,
+    ) -> dict[str, list[Any]]:
+        """Remove 1–150 contacts from a list (same result shape as :meth:`add_contacts_to_list`)."""
+        return self._list_members("remove", list_id, emails=emails, ids=ids, ext_ids=ext_ids)
+
+    def _list_members(self, action: str, list_id: int, **forms: Sequence[Any] | None) -> dict[str, list[Any]]:
+        given = {k: list(v) for k, v in forms.items() if v}
+        if len(given) != 1:
+            raise ValueError("pass exactly one of emails, ids or ext_ids")
+        (form, values), = given.items()
+        if len(values) > MAX_LIST_MEMBERS_PER_CALL:
+            raise ValueError(f"at most {MAX_LIST_MEMBERS_PER_CALL} contacts per call, got {len(values)}")
+        key = {"emails": "emails", "ids": "ids", "ext_ids": "extIds"}[form]
+        resp = self.request(
+            "POST",
+            f"/contacts/lists/{int(list_id)}/contacts/{action}",
+            json_body={key: values},
+            idempotent=True,  # adding or removing twice ends in the same membership
+            accept_statuses=(400,),
+        )
+        body = resp.json() if resp.content else {}
+        if resp.status_code == 400:
+            message = str((body or {}).get("message", "")).lower()
+            if "already in list" in message or "does not exist" in message:
+                return {"success": [], "failure": values}
+            raise self._error_for("POST", resp)
+        contacts = (body or {}).get("contacts") or {}
+        return {"success": list(contacts.get("success") or []), "failure": list(contacts.get("failure") or [])}
+
+    # ----------------------------------------------------------------------------------- events
+    def create_event(self, event: dict[str, Any]) -> None:
+        """Send one event (``POST /events``): ``{"event_name", "identifiers", "event_date", ...}``.
+
+        Brevo has no idempotency key for events, so the call is retried only when it certainly did not
+        reach Brevo (see :func:`airflow_provider_customerio.hooks._base.should_retry`)."""
+        self.request("POST", "/events", json_body=event, idempotent=False)
+
+    def create_events_batch(self, events: list[dict[str, Any]]) -> BatchResult:
+        """Send up to 200 events (≤ 512 KB) in one call. On 207 ``errors`` holds ``{"index", "message"}`` per
+        rejected event; the others were accepted."""
+        if len(events) > MAX_EVENTS_PER_BATCH:
+            raise ValueError(f"at most {MAX_EVENTS_PER_BATCH} events per batch, got {len(events)}")
+        resp = self.request("POST", "/events/batch", json_body={"events": events}, idempotent=False)
+        body = resp.json() if resp.content else {}
+        errors: list[dict[str, Any]] = []
+        if resp.status_code == 207:
+            for err in (body or {}).get("errors") or []:
+                indexes = err.get("eventIndex")
+                if not isinstance(indexes, list):
+                    indexes = [indexes]
+                for idx in indexes:
+                    errors.append({"index": int(idx), "message": err.get("message", "")})
+        return BatchResult(status=resp.status_code, errors=errors, body=body)
+
+    # ---------------------------------------------------------------------------- custom objects
+    def upsert_object_records(self, object_type: str, records: list[dict[str, Any]]) -> int:
+        """Upsert 1–1000 custom object records (≤ 1 MB). Returns the process id.
+
+        Records identified by ``ext_id`` are created or updated, so the call is replay-safe.
+        """
+        if not 1 <= len(records) <= MAX_OBJECT_RECORDS:
+            raise ValueError(f"upsert_object_records takes 1 to {MAX_OBJECT_RECORDS} records, got {len(records)}")
+        body = self.request_json(
+            "POST",
+            f"/objects/{quote_path(object_type)}/batch/upsert",
+            json_body={"records": records},
+            idempotent=all("ext_id" in (r.get("identifiers") or {}) for r in records),
+        ) or {}
+        return int(body["processId"])
+
+    # ---------------------------------------------------------------------------------- account
+    def get_account(self) -> dict[str, Any]:
+        """The account (``GET /account``)."""
+        return self.request_json("GET", "/account") or {}
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key with ``GET /account``."""
+        try:
+            account = self.get_account()
+        except Exception as exc:
+            return False, str(exc)
+        who = account.get("companyName") or account.get("email") or "account"
+        return True, f"Connected to Brevo ({who})"
+
+
+def _identifier_params(identifier_type: str | None) -> dict[str, str]:
+    if identifier_type is None:
+        return {}
+    if identifier_type not in IDENTIFIER_TYPES:
+        raise ConfigError(
+            f"identifier_type must be one of {sorted(IDENTIFIER_TYPES)}, got {identifier_type!r}."
+        )
+    return {"identifierType": identifier_type}

@@ -1,0 +1,277 @@
+"""Sandbox emitter of Customer.io reporting webhooks (customerio-api.md §6).
+
+Sends signed reporting-webhook events at a receiver, as Customer.io would, plus the misbehaviours a receiver must
+survive: duplicates (an at-least-once redelivery), replays (a captured request sent again later), bad
+signatures, malformed JSON and oversized bodies.
+
+Use it directly (:func:`emit_webhooks`) or through the control plane: the sandbox core mounts
+:func:`build_control_router` under ``/_sandbox/webhooks``::
+
+    POST /_sandbox/webhooks/emit   {"url": "http://127.0.0.1:8080/customerio/webhooks", "signing_key": "...",
+                                    "count": 20, "duplicates": 3, "replays": 2, "bad_signatures": 2,
+                                    "malformed": 1, "oversized": 1, "seed": 0, "concurrency": 4}
+    GET  /_sandbox/webhooks/last   the report of the last emission
+
+Only loopback URLs are accepted: the sandbox never sends anything off the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+
+from airflow_provider_customerio.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: (object_type, metric) pairs emitted, weighted like a real email program.
+METRICS: tuple[tuple[str, str], ...] = (
+    ("email", "sent"), ("email", "sent"), ("email", "delivered"), ("email", "delivered"), ("email", "opened"),
+    ("email", "clicked"), ("email", "converted"), ("email", "bounced"), ("email", "unsubscribed"),
+    ("customer", "subscribed"), ("customer", "unsubscribed"), ("push", "delivered"), ("sms", "sent"),
+)
+#: Expected answer of a correct receiver per kind.
+EXPECTED_STATUS = {"original": 200, "duplicate": 200, "replay": 401, "bad_signature": 401, "malformed": 400,
+                   "oversized": 413}
+REPLAY_AGE_SECONDS = 600
+
+
+def _ulid(rng: random.Random, ts: int) -> str:
+    value = ((ts * 1000) << 80) | rng.getrandbits(80)
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def make_event(index: int, *, seed: int = 0, timestamp: int | None = None, people: int = 1000) -> dict[str, Any]:
+    """One realistic reporting-webhook event (deterministic for ``(index, seed)``)."""
+    rng = random.Random(seed * 1_000_003 + index)
+    ts = int(timestamp if timestamp is not None else time.time())
+    obj, metric = METRICS[rng.randrange(len(METRICS))]
+    person = rng.randrange(1, people + 1)
+    email = f"person{person}@example.com"
+    identifiers = {"id": str(person), "email": email, "cio_id": f"cio{person:08x}"}
+    data: dict[str, Any]
+    if obj == "customer":
+        data = {"customer_id": str(person), "email_address": email, "identifiers": identifiers}
+    else:
+        campaign = rng.randrange(1, 20)
+        data = {
+            "action_id": rng.randrange(1, 500),
+            "campaign_id": campaign,
+            "trigger_event_id": _ulid(rng, ts - 60),
+            "customer_id": str(person),
+            "delivery_id": f"RPIL{rng.getrandbits(48):012x}",
+            "identifiers": identifiers,
+            "recipient": email if obj == "email" else f"+3360000{person:04d}",
+        }
+        if obj == "email":
+            data["subject"] = f"Campaign {campaign}"
+        if metric == "clicked":
+            data.update({"href": "https://example.com/offer", "link_id": rng.randrange(1, 50), "machine": False})
+        if metric == "bounced":
+            data["failure_message"] = "550 mailbox unavailable"
+    # the id depends on (index, seed) only: a redelivery of the same event carries the same event_id
+    event_id = _ulid(random.Random(f"{seed}:{index}"), 1_600_000_000 + index)
+    return {"event_id": event_id, "object_type": obj, "metric": metric, "timestamp": ts, "data": data}
+
+
+@dataclass
+class EmitResult:
+    """One request sent: its kind, event id, HTTP status (0 when no answer) and the expected status."""
+
+    kind: str
+    event_id: str | None
+    status: int
+    expected: int
+    error: str | None = None
+
+
+@dataclass
+class EmitReport:
+    """Everything an emission sent; ``events`` are the distinct valid events (originals) by id."""
+
+    results: list[EmitResult] = field(default_factory=list)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, Counter[str]] = {}
+        for r in self.results:
+            out.setdefault(r.kind, Counter())[str(r.status)] += 1
+        return {k: dict(v) for k, v in out.items()}
+
+    @property
+    def unexpected(self) -> list[EmitResult]:
+        """Requests whose answer differs from what a correct receiver gives."""
+        return [r for r in self.results if r.status != r.expected]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sent": len(self.results),
+            "distinct_events": len(self.events),
+            "counts": self.counts,
+            "unexpected": [r.__dict__ for r in self.unexpected],
+            "seconds": round(self.seconds, 3),
+            "event_ids": sorted(self.events),
+        }
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"url: {url!r} must be an http(s) URL on a loopback host (127.0.0.1); the sandbox sends "
+                         "nothing off the machine")
+    return url
+
+
+def _plan(count: int, *, duplicates: int, replays: int, bad_signatures: int, malformed: int, oversized: int,
+          seed: int, now: int, oversized_bytes: int) -> Iterator[tuple[str, dict[str, Any] | None, bytes, int, bool]]:
+    """(kind, event, body, timestamp, sign_correctly) in sending order."""
+    events = [make_event(i, seed=seed, timestamp=now) for i in range(count)]
+    bodies = [json.dumps(ev, separators=(",", ":")).encode() for ev in events]
+    for ev, body in zip(events, bodies):
+        yield "original", ev, body, now, True
+    for i in range(duplicates):
+        j = i % max(1, count)
+        if count:
+            yield "duplicate", events[j], bodies[j], now, True
+    for i in range(replays):
+        j = (i * 7) % max(1, count)
+        if count:
+            yield "replay", events[j], bodies[j], now - REPLAY_AGE_SECONDS, True
+    for i in range(bad_signatures):
+        ev = make_event(count + 1000 + i, seed=seed, timestamp=now)
+        yield "bad_signature", ev, json.dumps(ev).encode(), now, False
+    for i in range(malformed):
+        yield "malformed", None, b'{"event_id": "01BROKEN' + str(i).encode() + b'", "metric": ', now, True
+    for i in range(oversized):
+        ev = make_event(count + 2000 + i, seed=seed, timestamp=now)
+        ev["data"]["content"] = "x" * oversized_bytes
+        yield "oversized", ev, json.dumps(ev).encode(), now, True
+
+
+def emit_webhooks(
+    url: str,
+    signing_key: str,
+    count: int = 10,
+    *,
+    duplicates: int = 0,
+    replays: int = 0,
+    bad_signatures: int = 0,
+    malformed: int = 0,
+    oversized: int = 0,
+    seed: int = 0,
+    concurrency: int = 1,
+    timeout: float = 4.0,
+    oversized_bytes: int = 2 * 1024 * 1024,
+    now: int | None = None,
+) -> EmitReport:
+    """Send ``count`` signed events and the requested misbehaviours at ``url``; return what each got.
+
+    Duplicates and replays reuse bodies of the originals. Requests of one kind are sent in order; with
+    ``concurrency > 1`` the originals are spread over that many connections (as Customer.io does).
+    """
+    _check_url(url)
+    ts = int(now if now is not None else time.time())
+    plan = list(_plan(count, duplicates=duplicates, replays=replays, bad_signatures=bad_signatures,
+                      malformed=malformed, oversized=oversized, seed=seed, now=ts, oversized_bytes=oversized_bytes))
+    report = EmitReport()
+    for kind, ev, _, _, _ in plan:
+        if kind == "original" and ev is not None:
+            report.events[ev["event_id"]] = ev
+    local = threading.local()
+    clients: list[httpx.Client] = []
+    lock = threading.Lock()
+
+    def client() -> httpx.Client:
+        c = getattr(local, "client", None)
+        if c is None:
+            c = local.client = httpx.Client(timeout=timeout)
+            with lock:
+                clients.append(c)
+        return c
+
+    def send(item: tuple[str, dict[str, Any] | None, bytes, int, bool]) -> EmitResult:
+        kind, ev, body, stamp, good = item
+        key = signing_key if good else signing_key + "-wrong"
+        headers = {TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: compute_signature(key, stamp, body),
+                   "Content-Type": "application/json"}
+        try:
+            resp = client().post(url, content=body, headers=headers)
+            status, error = resp.status_code, None
+        except httpx.HTTPError as exc:
+            status, error = 0, f"{type(exc).__name__}: {exc}"
+        return EmitResult(kind, ev["event_id"] if ev else None, status, EXPECTED_STATUS[kind], error)
+
+    started = time.perf_counter()
+    try:
+        originals = [p for p in plan if p[0] == "original"]
+        others = [p for p in plan if p[0] != "original"]
+        if concurrency > 1 and len(originals) > 1:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                report.results.extend(pool.map(send, originals))
+        else:
+            report.results.extend(send(p) for p in originals)
+        report.results.extend(send(p) for p in others)  # after the originals: a duplicate follows its original
+    finally:
+        report.seconds = time.perf_counter() - started
+        for c in clients:
+            c.close()
+    return report
+
+
+def build_control_router() -> APIRouter:
+    """Control routes (mount under ``/_sandbox/webhooks``): ``POST /emit`` and ``GET /last``."""
+    router = APIRouter()
+    state: dict[str, Any] = {"last": None}
+
+    @router.post("/emit")
+    async def emit(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+        url, key = body.get("url"), body.get("signing_key")
+        if not isinstance(url, str) or not isinstance(key, str) or not key:
+            return JSONResponse({"error": "url and signing_key (strings) are required"}, status_code=400)
+        ints: dict[str, int] = {}
+        for name, default in (("count", 10), ("duplicates", 0), ("replays", 0), ("bad_signatures", 0),
+                              ("malformed", 0), ("oversized", 0), ("seed", 0), ("concurrency", 1)):
+            value = body.get(name, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > 100_000:
+                return JSONResponse({"error": f"{name}: {value!r} must be an integer between 0 and 100000"},
+                                    status_code=400)
+            ints[name] = value
+        try:
+            _check_url(url)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        report = await run_in_threadpool(
+            lambda: emit_webhooks(url, key, ints.pop("count"), concurrency=max(1, ints.pop("concurrency")), **ints)
+        )
+        state["last"] = {**report.as_dict(), "events": list(report.events.values())}
+        return JSONResponse(state["last"])
+
+    @router.get("/last")
+    async def last() -> JSONResponse:
+        return JSONResponse(state["last"] or {"sent": 0})
+
+    return router
+
+
+__all__ = ["EXPECTED_STATUS", "EmitReport", "EmitResult", "build_control_router", "emit_webhooks", "make_event"]

@@ -62,6 +62,10 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
             {"integration-name": "Brevo", "python-modules": ["airflow_provider_customerio.hooks.brevo"]},
+            {
+                "integration-name": "Customer.io",
+                "python-modules": ["airflow_provider_customerio.hooks.customerio_webhook"],
+            },
         ],
         "connection-types": [
             {
@@ -112,6 +116,33 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Budget for /processes, /objects and /account (Brevo General plan: "
                         "100 per hour).",
                         "schema": {"type": ["number", "null"], "minimum": 0, "default": 100},
+                    },
+                },
+            },
+            {
+                "connection-type": "customerio_webhook",
+                "hook-class-name": "airflow_provider_customerio.hooks.customerio_webhook.CustomerIOWebhookHook",
+                "hook-name": "Customer.io reporting webhook",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login", "host"],
+                    "relabeling": {"password": "Signing key"},
+                    "placeholders": {"password": "Reporting webhook signing key"},
+                },
+                "conn-fields": {
+                    "previous_signing_key": {
+                        "label": "Previous signing key",
+                        "description": "Also accepted while you rotate the key.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "store_conn_id": {
+                        "label": "Event store connection",
+                        "description": "Airflow SQL connection of the event store (default: a SQLite file).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "store_path": {
+                        "label": "SQLite store path",
+                        "description": "File of the default SQLite event store (must be shared with the workers).",
+                        "schema": {"type": ["string", "null"]},
                     },
                 },
             },

@@ -369,6 +369,30 @@ class BrevoHook(BaseApiHook):
                     errors.append({"index": int(idx), "message": err.get("message", "")})
         return BatchResult(status=resp.status_code, errors=errors, body=body)
 
+    def iter_events(
+        self,
+        *,
+        event_names: Sequence[str] | None = None,
+        contact_ids: Sequence[int] | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        limit: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield custom events Brevo holds (``GET /events``), newest first.
+
+        :param start_date: ``YYYY-MM-DD`` or RFC 3339; give both bounds or neither (Brevo's rule).
+        """
+        if (start_date is None) != (end_date is None):
+            raise ValueError("iter_events needs both start_date and end_date, or neither")
+        params: dict[str, Any] = {}
+        if event_names:
+            params["event_name"] = list(event_names)
+        if contact_ids:
+            params["contact_id"] = [int(c) for c in contact_ids]
+        if start_date and end_date:
+            params.update({"startDate": start_date, "endDate": end_date})
+        return self.iter_offset("/events", "events", limit=max(1, min(limit, 10000)), params=params)
+
     # ---------------------------------------------------------------------------- custom objects
     def upsert_object_records(self, object_type: str, records: list[dict[str, Any]]) -> int:
         """Upsert 1–1000 custom object records (≤ 1 MB). Returns the process id.

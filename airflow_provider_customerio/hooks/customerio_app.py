@@ -90,10 +90,12 @@ class CustomerIOAppHook(BaseApiHook):
         start: int | None = None,
         end: int | None = None,
         type: str | None = None,
+        tz: str | None = None,
     ) -> dict[str, list[int]]:
         """Metric series of a campaign, oldest period first: ``{"sent": [...], "opened": [...], ...}``.
 
-        v1: ``period`` + ``steps``. v2 (``version=2``): ``res`` + ``start``/``end`` (unix seconds).
+        v1: ``period`` + ``steps`` (periods start at 00:00 Eastern). v2 (``version=2``): ``res`` +
+        ``start``/``end`` (unix seconds) and an optional IANA time zone ``tz``.
         """
         params: dict[str, Any] = {}
         if version == 2:
@@ -102,6 +104,8 @@ class CustomerIOAppHook(BaseApiHook):
                 params["start"] = int(start)
             if end is not None:
                 params["end"] = int(end)
+            if tz:
+                params["tz"] = tz
         else:
             if period:
                 params["period"] = period

@@ -308,6 +308,20 @@ def build_router(state: BrevoState) -> APIRouter:
 
     # ------------------------------------------------------------------ events
 
+    @router.get("/events")
+    async def list_events(request: Request) -> Response:
+        names = [n for raw in request.query_params.getlist("event_name") for n in raw.split(",") if n]
+        return _json(
+            state.list_events(
+                event_names=names,
+                contact_ids=_int_list(request, "contact_id"),
+                start=request.query_params.get("startDate"),
+                end=request.query_params.get("endDate"),
+                limit=_int_param(request, "limit", 100, minimum=1, maximum=10000),
+                offset=_int_param(request, "offset", 0),
+            )
+        )
+
     @router.post("/events")
     async def create_event(request: Request) -> Response:
         body, _ = await _body(request)

@@ -1475,6 +1475,54 @@ class BrevoState:
         )
 
     @_locked
+    def list_events(
+        self,
+        *,
+        event_names: list[str],
+        contact_ids: list[int],
+        start: str | None,
+        end: str | None,
+        limit: int,
+        offset: int,
+    ) -> dict[str, Any]:
+        """``GET /events`` (§6.3): custom events, newest first, optionally filtered by name, contact and a date
+        window (both bounds or neither; ``YYYY-MM-DD`` bounds cover whole days)."""
+        if (start is None) != (end is None):
+            raise InvalidParameter("startDate and endDate must be given together")
+
+        def bound(value: str, field: str, upper: bool) -> int:
+            if len(value) == 10:  # a date: the whole day
+                value += "T23:59:59.999Z" if upper else "T00:00:00.000Z"
+            return parse_datetime_ms(value, field)
+
+        lo = bound(start, "startDate", False) if start else None
+        hi = bound(end, "endDate", True) if end else None
+        selected = []
+        for event in reversed(self.events):
+            try:
+                when_ms = parse_datetime_ms(str(event.get("event_date") or event["received_at"]), "event_date")
+            except BrevoError:
+                when_ms = parse_datetime_ms(event["received_at"], "received_at")
+            when_norm = iso_ms(when_ms)
+            if event_names and event["event_name"] not in event_names:
+                continue
+            if contact_ids and event.get("contact_id") not in contact_ids:
+                continue
+            if lo is not None and hi is not None and not lo <= when_ms <= hi:
+                continue
+            selected.append(
+                {
+                    "contact_id": event.get("contact_id"),
+                    "event_date": when_norm,
+                    "event_name": event["event_name"],
+                    "object_type": (event.get("object") or {}).get("type"),
+                    "event_properties": event.get("event_properties") or {},
+                    "contact_properties": event.get("contact_properties") or {},
+                }
+            )
+        return {"events": selected[offset : offset + limit], "count": len(selected)}
+
+    @_locked
     def create_event(self, event: Any) -> None:
         """``POST /events`` (204)."""
         problem = self._validate_event(event)

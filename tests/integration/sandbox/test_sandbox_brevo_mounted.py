@@ -39,3 +39,28 @@ def test_mounted_import_round_trip_and_control_plane(sandbox) -> None:  # type: 
     assert sorted(c["email"] for c in contacts["contacts"]) == ["m0@example.com", "m1@example.com", "m2@example.com"]
     detail = requests.get(f"{control}/processes/{pid}", timeout=30).json()
     assert [r["index"] for r in detail["sandbox"]["rejected"]] == [3]
+
+
+def test_get_events_lists_custom_events_newest_first(sandbox):
+    import requests
+
+    headers = sandbox.brevo_headers
+    base = sandbox.brevo_url
+    for i, name in enumerate(["ORDER_PLACED", "FEATURE_USED", "ORDER_PLACED"]):
+        resp = requests.post(
+            f"{base}/events",
+            headers=headers,
+            json={"event_name": name, "identifiers": {"email_id": f"p{i}@example.com"},
+                  "event_date": f"2026-03-0{i + 1}T10:00:00Z", "event_properties": {"n": i}},
+            timeout=10,
+        )
+        assert resp.status_code == 204, resp.text
+    body = requests.get(f"{base}/events", headers=headers, params={"event_name": "ORDER_PLACED"}, timeout=10).json()
+    assert body["count"] == 2
+    assert [e["event_properties"]["n"] for e in body["events"]] == [2, 0]
+    window = requests.get(
+        f"{base}/events", headers=headers, params={"startDate": "2026-03-02", "endDate": "2026-03-02"}, timeout=10
+    ).json()
+    assert [e["event_name"] for e in window["events"]] == ["FEATURE_USED"]
+    bad = requests.get(f"{base}/events", headers=headers, params={"startDate": "2026-03-02"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_parameter"

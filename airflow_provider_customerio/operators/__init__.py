@@ -1,0 +1,1 @@
+"""Operators of the provider: thin wrappers that build hooks and ports and delegate to ``sync/``."""

@@ -1,0 +1,322 @@
+"""Operators of the campaign-metrics capability (issue 8): list campaigns, load one campaign's daily metrics into
+the reporting table (mapped over campaigns), and render the HTML report.
+
+Thin: each ``execute`` resolves its arguments and the run's window, builds the hook and the store, and delegates
+to :mod:`airflow_provider_customerio.sync.campaigns`, :mod:`airflow_provider_customerio.sql.metrics_store` and
+:mod:`airflow_provider_customerio.reporting`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_customerio.exceptions import NotFoundError
+from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.sync.campaigns import (
+    CampaignMetricsError,
+    CampaignMetricsResult,
+    MetricsWindow,
+    campaign_ref,
+    check_lookback,
+    check_version,
+    metrics_window,
+    parse_campaign_ids,
+    select_campaigns,
+    source_label,
+    sync_campaign_metrics,
+)
+from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig, load_config
+from airflow_provider_customerio.sync.config import ConfigError as FileConfigError
+from airflow_provider_customerio.sync.ledger import Ledger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_customerio.sql.metrics_store import MetricsStore
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------ shared helpers
+def load_connector_config(config_path: str | None) -> CustomerIOConfig:
+    """The ``connectors.customerio`` section. Without an explicit path a missing default file means defaults;
+    an invalid file, or an explicit path that does not exist, is an error naming the problem."""
+    from airflow.configuration import conf
+
+    dags_folder = conf.get("core", "dags_folder", fallback=None)
+    try:
+        return load_config(config_path, dags_folder=dags_folder).customerio
+    except FileConfigError as exc:
+        file_missing = len(exc.problems) == 1 and exc.problems[0][1].startswith("file not found")
+        if config_path is None and file_missing and not os.environ.get("CUSTOMERIO_PROVIDER_CONFIG"):
+            log.info("No provider config at %s: using the defaults.", exc.source)
+            return CustomerIOConfig()
+        raise
+
+
+def run_window(context: Context | Mapping[str, Any], *, lookback_days: int, tz: str = "UTC",
+               now: datetime | None = None) -> MetricsWindow:
+    """The metrics window of this task's run (an explicit decision for runs without a data interval)."""
+    start = context.get("data_interval_start") if isinstance(context, Mapping) else None
+    end = context.get("data_interval_end") if isinstance(context, Mapping) else None
+    return metrics_window(_as_datetime(start), _as_datetime(end), lookback_days=lookback_days,
+                          now=now or datetime.now(timezone.utc), tz=tz)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+def run_ids(context: Context | Mapping[str, Any]) -> tuple[str, str, int]:
+    """``(dag_id, run_id, map_index)`` of the running task (``adhoc`` outside a DAG run)."""
+    dag = context.get("dag") if isinstance(context, Mapping) else None
+    ti = context.get("ti") if isinstance(context, Mapping) else None
+    run_id = context.get("run_id") if isinstance(context, Mapping) else None
+    map_index = getattr(ti, "map_index", -1)
+    return (getattr(dag, "dag_id", None) or "adhoc", str(run_id or "adhoc"),
+            map_index if isinstance(map_index, int) else -1)
+
+
+def default_ledger_dir(config: CustomerIOConfig) -> str:
+    return config.people.ledger_dir or str(
+        Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "customerio_sync" / "ledger")
+
+
+def _settings(config: CustomerIOConfig, *, sql_conn_id: str | None, table: str | None) -> CampaignSettings:
+    c = config.campaigns
+    return CampaignSettings(lookback_days=c.lookback_days, sql_conn_id=sql_conn_id or c.sql_conn_id,
+                            table=table or c.table)
+
+
+def _open_store(settings: CampaignSettings, sqlite_path: str | None) -> MetricsStore:
+    from airflow_provider_customerio.sql.metrics_store import store_for
+
+    return store_for(settings.sql_conn_id, table=settings.table, sqlite_path=sqlite_path)
+
+
+def _lookback(value: Any, config: CustomerIOConfig) -> int:
+    if value is None or value == "" or value == "None":
+        return config.campaigns.lookback_days
+    return check_lookback(value)
+
+
+class _CampaignOperatorBase(BaseOperator):
+    """Common arguments of the campaign operators."""
+
+    def __init__(
+        self,
+        *,
+        config_path: str | None = None,
+        sql_conn_id: str | None = None,
+        table: str | None = None,
+        sqlite_path: str | None = None,
+        customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
+        customerio_app_hook_params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config_path = config_path
+        self.sql_conn_id = sql_conn_id
+        self.table = table
+        self.sqlite_path = sqlite_path
+        self.customerio_app_conn_id = customerio_app_conn_id
+        self.customerio_app_hook_params = dict(customerio_app_hook_params or {})
+
+    @cached_property
+    def app_hook(self) -> CustomerIOAppHook:
+        """Customer.io App API hook."""
+        return CustomerIOAppHook(self.customerio_app_conn_id, **self.customerio_app_hook_params)
+
+
+_BASE_TEMPLATE_FIELDS = ("config_path", "sql_conn_id", "table", "sqlite_path", "customerio_app_conn_id")
+
+
+# ----------------------------------------------------------------------------------------------- operators
+class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
+    """List the campaigns to report on (``GET /v1/campaigns``, one unpaged call) and make sure the reporting
+    table exists. Returns ``[{"id", "name"}, ...]``, the input of the mapped metrics task.
+
+    :param campaign_ids: only these campaigns (templated; a list, ``"1,2"`` or empty for every campaign). An id
+        that does not exist is an error naming the parameter.
+    :param config_path: the provider's YAML config (templated); default: ``$CUSTOMERIO_PROVIDER_CONFIG`` or
+        ``customerio_config.yaml`` in the DAGs folder, else the built-in defaults.
+    :param sql_conn_id: Airflow SQL connection of the table; default ``connectors.customerio.campaigns.sql_conn_id``,
+        else an SQLite file under ``$AIRFLOW_HOME/customerio_sync``.
+    :param table: table name; default ``connectors.customerio.campaigns.table``.
+    :param sqlite_path: the SQLite file used when no SQL connection is configured.
+    :param customerio_app_conn_id: Customer.io App API connection.
+    :param customerio_app_hook_params: extra hook arguments (e.g. ``rate_limit``).
+    """
+
+    template_fields: Sequence[str] = ("campaign_ids", *_BASE_TEMPLATE_FIELDS)
+    ui_color = "#ffd58a"
+
+    def __init__(self, *, campaign_ids: Sequence[int] | str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.campaign_ids = campaign_ids
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        """Return the selected campaigns."""
+        wanted = parse_campaign_ids(self.campaign_ids)
+        config = load_connector_config(self.config_path)
+        settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
+        with _open_store(settings, self.sqlite_path) as store:
+            store.ensure_table()
+            log.info("Reporting table %s ready in %s.", store.table, store.description)
+        if not config.sync.campaigns and wanted is None:
+            log.info("connectors.customerio.sync.campaigns is false: no campaign is read.")
+            return []
+        selected = select_campaigns(self.app_hook.list_campaigns(), wanted)
+        log.info("%d campaign(s) to read: %s", len(selected), [c["id"] for c in selected][:50])
+        return selected
+
+
+class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
+    """Load one campaign's daily metrics for the run's window into the reporting table.
+
+    The window is the run's data interval plus ``lookback_days`` days before it (late opens and clicks are
+    re-read); a run without a data interval (a manual trigger) reads the last complete day. Rows are upserted by
+    ``(campaign_id, date, source)``; rows whose values did not change are not written, so re-runs and backfills
+    are idempotent. Returns the counts (inserted, updated, unchanged, rejected) and the window.
+
+    :param campaign: ``{"id", "name"}`` from the list task, or a campaign id (templated).
+    :param lookback_days: days re-read before the interval (templated); default
+        ``connectors.customerio.campaigns.lookback_days``.
+    :param metrics_version: 2 (``start``/``end``, recommended) or 1 (``period``/``steps``, Eastern-time days, 45
+        days back at most).
+    :param timezone: IANA zone of the day boundaries (version 2).
+    :param ledger_dir: where rejected days are written; default ``connectors.customerio.people.ledger_dir``, else
+        ``$AIRFLOW_HOME/customerio_sync/ledger`` (templated).
+    """
+
+    # `campaign` is not templated: it comes from the vendor (a name holding "{{" must not be rendered)
+    template_fields: Sequence[str] = ("lookback_days", "ledger_dir", *_BASE_TEMPLATE_FIELDS)
+    ui_color = "#ffd58a"
+
+    def __init__(
+        self,
+        *,
+        campaign: Mapping[str, Any] | int | str,
+        lookback_days: int | str | None = None,
+        metrics_version: int = 2,
+        timezone: str = "UTC",
+        ledger_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.campaign = campaign
+        self.lookback_days = lookback_days
+        self.metrics_version = metrics_version
+        self.timezone = timezone
+        self.ledger_dir = ledger_dir
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Read, compare and upsert; return the counts."""
+        campaign_id, name = campaign_ref(self.campaign)
+        version = check_version(self.metrics_version)
+        config = load_connector_config(self.config_path)
+        settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
+        window = run_window(context, lookback_days=_lookback(self.lookback_days, config), tz=self.timezone)
+        dag_id, run_id, map_index = run_ids(context)
+        task = f"campaign_{campaign_id}" + (f".{map_index}" if map_index >= 0 else "")
+        ledger = Ledger.for_run(self.ledger_dir or default_ledger_dir(config), dag_id, run_id, task)
+        log.info("Campaign %s (%s): days %s to %s (%d days re-read before the interval%s).", campaign_id, name,
+                 window.first_day, window.last_day, window.lookback_days, ", manual run" if window.manual else "")
+        try:
+            with _open_store(settings, self.sqlite_path) as store:
+                store.ensure_table()
+                try:
+                    result = sync_campaign_metrics(
+                        campaign_id, name, fetch_series=self.app_hook.get_campaign_metrics, store=store,
+                        window=window, version=version, now=datetime.now(timezone.utc), rejects=ledger,
+                    )
+                except NotFoundError:
+                    # deleted between the list task and this one: recorded, not a failure of the run
+                    ledger.reject(record_id=str(campaign_id), reason="not_found",
+                                  message=f"campaign {campaign_id} no longer exists in Customer.io; nothing read",
+                                  stage="metrics", identifiers={"campaign_id": campaign_id})
+                    result = CampaignMetricsResult(campaign_id, source_label(version, window.tz), window.as_dict(),
+                                                   rejected=1)
+        finally:
+            ledger.close()
+        out = {**result.as_dict(), "name": name, "table": settings.table, "api_calls": self.app_hook.api_calls,
+               "ledger": str(ledger.path) if ledger.total else None}
+        log.info("Campaign %s: %d inserted, %d updated, %d unchanged, %d rejected.", campaign_id, result.inserted,
+                 result.updated, result.unchanged, result.rejected)
+        return out
+
+
+class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
+    """Render the per-campaign trend of delivered, opened and clicked as a self-contained HTML file (inline SVG
+    charts), read from the reporting table. Returns ``{"path", "campaigns", "first_day", "last_day"}``.
+
+    The report ends on the last day of the run's window and covers ``report_days`` days (the days the table
+    holds; backfilled days included).
+
+    :param campaign_ids: only these campaigns (templated); default every campaign in the table.
+    :param report_days: days shown (templated).
+    :param report_dir: folder of the reports (templated); default ``$AIRFLOW_HOME/customerio_reports``. The file is
+        ``customerio_campaign_metrics_<last day>.html``.
+    """
+
+    template_fields: Sequence[str] = ("campaign_ids", "report_days", "report_dir", *_BASE_TEMPLATE_FIELDS)
+    ui_color = "#ffe9bf"
+
+    def __init__(self, *, campaign_ids: Sequence[int] | str | None = None, report_days: int | str = 30,
+                 report_dir: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.campaign_ids = campaign_ids
+        self.report_days = report_days
+        self.report_dir = report_dir
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Write the report; return where."""
+        from airflow_provider_customerio.reporting import build_trends, default_report_dir, render_report, write_report
+
+        wanted = parse_campaign_ids(self.campaign_ids)
+        try:
+            days = int(str(self.report_days).strip())
+        except ValueError:
+            days = 0
+        if not 1 <= days <= 366:
+            raise CampaignMetricsError(f"report_days: {self.report_days!r} must be a whole number from 1 to 366.")
+        config = load_connector_config(self.config_path)
+        settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
+        window = run_window(context, lookback_days=0)
+        last_day: date = window.last_day
+        first_day = last_day - timedelta(days=days - 1)
+        with _open_store(settings, self.sqlite_path) as store:
+            store.ensure_table()
+            rows = store.fetch(first_day.isoformat(), last_day.isoformat(), wanted)
+        trends = build_trends(rows, first_day, last_day)
+        document = render_report(
+            trends, title="Customer.io campaign performance", first_day=first_day, last_day=last_day,
+            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            note=f"table {settings.table}",
+        )
+        folder = Path(self.report_dir) if self.report_dir else default_report_dir()
+        path = write_report(folder / f"customerio_campaign_metrics_{last_day.isoformat()}.html", document)
+        log.info("Report of %d campaign(s) over %s..%s written to %s", len(trends), first_day, last_day, path)
+        return {"path": str(path), "campaigns": len({t.campaign_id for t in trends}),
+                "first_day": first_day.isoformat(), "last_day": last_day.isoformat()}
+
+
+__all__ = [
+    "CustomerIOCampaignMetricsOperator",
+    "CustomerIOCampaignReportOperator",
+    "CustomerIOListCampaignsOperator",
+    "load_connector_config",
+    "run_window",
+]

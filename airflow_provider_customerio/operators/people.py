@@ -1,0 +1,473 @@
+"""People sync Customer.io -> Brevo: the operator, and the adapters of the hooks to the sync's ports.
+
+The operator is thin: its constructor assigns, ``execute`` builds the hooks, the ports, the state store and the
+ledger and delegates to :class:`airflow_provider_customerio.sync.people.PeopleSync`, which knows nothing of
+Airflow or HTTP.
+
+The sync has two phases, so a DAG can run each in the pool of the API it uses: ``step="extract"`` (Customer.io App
+API: activity feed, hydrate, export) and ``step="load"`` (Brevo: imports, deletes, the deferrable wait for the
+import processes). ``step="all"`` runs both in one task.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_customerio.exceptions import (
+    NotFoundError,
+    ProcessFailedError,
+    ProcessTimeoutError,
+)
+from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, rate_for
+from airflow_provider_customerio.sync.config import EMAIL_TARGET, load_config
+from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.sync.mapping import BrevoAttribute, Person, to_bool
+from airflow_provider_customerio.sync.people import (
+    HYDRATE_CHUNK,
+    Change,
+    ImportReport,
+    ImportTimeout,
+    PeopleSync,
+    PeopleSyncError,
+    ProcessState,
+    poll_delays,
+    resolve_window,
+)
+from airflow_provider_customerio.sync.state import StateStore
+from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Activity types read from the feed (each read newest first, merged by time) and what they mean for Brevo.
+CHANGE_ACTIVITY_TYPES: Mapping[str, str] = {
+    "attribute_change": "upsert",
+    "profile_create": "upsert",
+    "profile_merge": "upsert",
+    "profile_delete": "delete",
+}
+STEPS = ("all", "extract", "load")
+MODES = ("incremental", "full")
+_IMPORT_REASONS = {"invalid_emails": "import_invalid"}
+
+
+def _default_deferrable() -> bool:
+    try:
+        from airflow.configuration import conf
+
+        return conf.getboolean("operators", "default_deferrable", fallback=False)
+    except Exception:  # noqa: BLE001 - no config available: not deferrable
+        return False
+
+
+def _airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+
+
+def _dags_folder() -> str | None:
+    try:
+        from airflow.configuration import conf
+
+        return conf.get("core", "dags_folder", fallback=None)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None or str(value).strip().lower() in ("", "none", "null"):
+        return False
+    try:
+        return to_bool(value)
+    except ValueError:
+        raise ValueError(f"{name} must be true or false, got {value!r}") from None
+
+
+def _as_optional_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text.lower() in ("", "none", "null") else text
+
+
+# ------------------------------------------------------------------------------------------ adapters (ports)
+
+
+class CustomerIOPeopleSource:
+    """:class:`~airflow_provider_customerio.sync.people.PeopleSource` over :class:`CustomerIOAppHook`.
+
+    :param hook: the App API hook.
+    :param attributes: Customer.io attributes to export in full mode.
+    :param export_timeout: seconds to wait for a people export.
+    :param export_check_interval: seconds between polls of the export.
+    """
+
+    def __init__(self, hook: CustomerIOAppHook, *, attributes: Sequence[str], export_timeout: float = 3600.0,
+                 export_check_interval: float = 5.0) -> None:
+        self.hook = hook
+        self.attributes = [a for a in dict.fromkeys(attributes) if a not in ("id", "email", "cio_id")]
+        self.export_timeout = export_timeout
+        self.export_check_interval = export_check_interval
+
+    def iter_changes(self, since: datetime, until: datetime) -> Iterator[Change]:
+        """One typed feed scan per change type (server-side filter: events do not cost pages), each newest first
+        and stopped at the first item older than ``since``; merged newest first."""
+        lo, hi = since.timestamp(), until.timestamp()
+
+        def scan(activity_type: str, kind: str) -> Iterator[Change]:
+            for act in self.hook.iter_activities(type=activity_type, deleted=True):
+                ts = int(act.get("timestamp") or 0)
+                if ts >= hi:
+                    continue
+                if ts < lo:
+                    return  # the feed is newest first: everything after is older still
+                ids = act.get("customer_identifiers") or {}
+                cio_id = ids.get("cio_id")
+                if not cio_id:
+                    continue
+                yield Change(str(cio_id), kind, ts, ids.get("email") or None, ids.get("id") or None)
+                merged = (act.get("data") or {}).get("merged") if activity_type == "profile_merge" else None
+                if isinstance(merged, Mapping) and merged.get("cio_id"):
+                    # the secondary profile of a merge is gone from Customer.io
+                    yield Change(str(merged["cio_id"]), "delete", ts, merged.get("email") or None,
+                                 merged.get("id") or None)
+
+        scans = [scan(t, k) for t, k in CHANGE_ACTIVITY_TYPES.items()]
+        yield from heapq.merge(*scans, key=lambda c: -c.timestamp)
+
+    def hydrate(self, cio_ids: Sequence[str]) -> list[Person]:
+        return [self._person(item) for item in self.hook.get_people_attributes(list(cio_ids), id_type="cio_id")]
+
+    @staticmethod
+    def _person(item: Mapping[str, Any]) -> Person:
+        ids = item.get("identifiers") or {}
+        attrs = dict(item.get("attributes") or {})
+        return Person(cio_id=str(ids.get("cio_id") or attrs.get("cio_id")), id=ids.get("id") or None,
+                      email=ids.get("email") or None, attributes=attrs, unsubscribed=bool(item.get("unsubscribed")))
+
+    def start_full(self) -> dict[str, Any]:
+        """Create the people export and wait for it; fall back to search + hydrate when exports fail."""
+        try:
+            export = self.hook.create_customer_export(attributes=[*self.attributes, "unsubscribed"])
+            self.hook.wait_for_export(export["id"], timeout=self.export_timeout,
+                                      check_interval=self.export_check_interval)
+            return {"export_id": export["id"]}
+        except (ProcessFailedError, ProcessTimeoutError, NotFoundError, KeyError) as exc:
+            self.hook.log.warning("People export unavailable (%s); falling back to search + hydrate", exc)
+            return {"search": True}
+
+    def iter_full(self, token: Mapping[str, Any]) -> Iterator[Person]:
+        if token.get("export_id") is not None:
+            for row in self.hook.iter_export_rows(token["export_id"]):
+                cio_id = row.get("cio_id")
+                if not cio_id:
+                    continue
+                attrs = {k: v for k, v in row.items() if v not in (None, "") and k != "unsubscribed"}
+                unsub = str(row.get("unsubscribed") or "").strip().lower() in ("true", "1")
+                yield Person(cio_id=str(cio_id), id=row.get("id") or None, email=row.get("email") or None,
+                             attributes=attrs, unsubscribed=unsub)
+            return
+        chunk: list[str] = []
+        for ident in self.hook.search_people():
+            if ident.get("cio_id"):
+                chunk.append(str(ident["cio_id"]))
+            if len(chunk) >= HYDRATE_CHUNK:
+                yield from self.hydrate(chunk)
+                chunk = []
+        if chunk:
+            yield from self.hydrate(chunk)
+
+
+def process_state(process: Mapping[str, Any]) -> ProcessState:
+    """Turn a ``GET /processes/{id}`` body into a :class:`ProcessState`.
+
+    ``info.import`` holds integer counts in the 2026 spec (followed by the sandbox) and report URLs in SDK 5;
+    neither names the rows, so refused rows are reported as counts (``ImportReport.unidentified``), and the
+    sync then leaves that batch's hashes uncommitted so the next run compares those people again.
+    """
+    info = ((process.get("info") or {}).get("import")) or {}
+    unidentified: dict[str, int] = {}
+    rejected: dict[str, str] = {}
+    for key, value in info.items():
+        reason = _IMPORT_REASONS.get(key, "import_duplicate" if key.startswith("duplicate") else "import_invalid")
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and value > 0:
+            unidentified[reason] = unidentified.get(reason, 0) + value
+        elif isinstance(value, list):
+            for ident in value:
+                rejected[str(ident)] = reason
+        elif isinstance(value, str) and value:
+            unidentified[reason] = unidentified.get(reason, 0) + 1  # a report URL: at least one row
+    return ProcessState(process_id=str(process.get("id")), status=str(process.get("status") or ""),
+                        error=process.get("error"), report=ImportReport(rejected=rejected, unidentified=unidentified))
+
+
+class BrevoContactSink:
+    """:class:`~airflow_provider_customerio.sync.people.ContactSink` over :class:`BrevoHook`."""
+
+    def __init__(self, hook: BrevoHook) -> None:
+        self.hook = hook
+
+    def list_attributes(self) -> list[BrevoAttribute]:
+        return [BrevoAttribute.from_api(a) for a in self.hook.list_attributes()]
+
+    def create_attribute(self, name: str, type: str) -> None:
+        self.hook.create_attribute(name, type)
+
+    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int],
+                     email_blacklist: bool) -> str:
+        # Never POST /contacts/batch (deprecated from 2026-10-30): bulk writes go through the import.
+        return str(self.hook.import_contacts(json_body=[dict(r) for r in rows], list_ids=list_ids,
+                                             update_existing_contacts=True, empty_contacts_attributes=False,
+                                             email_blacklist=email_blacklist))
+
+    def get_process(self, process_id: str) -> ProcessState:
+        return process_state(self.hook.get_process(int(process_id)))
+
+    def delete_contact(self, identifier: str, identifier_type: str) -> bool:
+        return self.hook.delete_contact(identifier, identifier_type=identifier_type)
+
+    def blacklist_contact(self, identifier: str, identifier_type: str) -> bool:
+        try:
+            self.hook.update_contact(identifier, identifier_type=identifier_type, emailBlacklisted=True)
+        except NotFoundError:
+            return False
+        return True
+
+
+# ------------------------------------------------------------------------------------------ the operator
+
+
+class CustomerIOToBrevoPeopleOperator(BaseOperator):
+    """Sync Customer.io people into Brevo contacts (incremental, full, backfill), skipping unchanged people.
+
+    Returns a small summary: ``read``, ``created``, ``updated``, ``unchanged``, ``deleted``, ``blacklisted``,
+    ``rejected``, ``api_calls``, ``lastSync``, the ledger path and per-reason reject counts.
+
+    :param mode: ``incremental`` (people changed in the data interval, from the activity feed) or ``full``
+        (everyone, from a people export) (templated).
+    :param since: manual runs: start of the window (``YYYY-MM-DD`` or ISO date-time), up to the interval end or
+        now (templated). A run without a data interval and without ``since`` resumes from the last synced
+        watermark, and fails with a clear message when there is none.
+    :param dry_run: read, map and count what would be written; write nothing to Brevo (templated).
+    :param step: ``all`` (default), ``extract`` (Customer.io side only) or ``load`` (Brevo side only) (templated).
+    :param config_path: the YAML config; default ``$CUSTOMERIO_PROVIDER_CONFIG`` or ``customerio_config.yaml``
+        in the DAGs folder (templated).
+    :param customerio_app_conn_id: Customer.io App API connection (templated).
+    :param brevo_conn_id: Brevo connection (templated).
+    :param sync_name: names the run's checkpoint and ledger; the extract and load tasks of one run share it.
+    :param deferrable: wait for the Brevo import processes in the triggerer.
+    :param import_timeout: seconds to wait for the import processes.
+    :param poll_interval: first interval between polls of the import processes (it grows; ``/processes`` is
+        limited to 100 requests/hour).
+    :param export_timeout: seconds to wait for the Customer.io people export.
+    :param export_check_interval: seconds between polls of the export.
+    :param customerio_app_hook_params: keyword arguments of the App hook (default: the rate of this task's pool).
+    :param brevo_hook_params: keyword arguments of the Brevo hook (default: the rate of this task's pool).
+    """
+
+    template_fields: Sequence[str] = ("mode", "since", "dry_run", "step", "config_path", "customerio_app_conn_id",
+                                      "brevo_conn_id", "sync_name")
+    ui_color = "#a7d8f0"
+
+    def __init__(self, *, mode: str = "incremental", since: str | None = None, dry_run: bool | str = False,
+                 step: str = "all", config_path: str | None = None,
+                 customerio_app_conn_id: str = "customerio_app_default", brevo_conn_id: str = "brevo_default",
+                 sync_name: str = "people", deferrable: bool | None = None, import_timeout: float = 3600.0,
+                 poll_interval: float = 5.0, export_timeout: float = 3600.0, export_check_interval: float = 5.0,
+                 customerio_app_hook_params: dict[str, Any] | None = None,
+                 brevo_hook_params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.since = since
+        self.dry_run = dry_run
+        self.step = step
+        self.config_path = config_path
+        self.customerio_app_conn_id = customerio_app_conn_id
+        self.brevo_conn_id = brevo_conn_id
+        self.sync_name = sync_name
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.import_timeout = import_timeout
+        self.poll_interval = poll_interval
+        self.export_timeout = export_timeout
+        self.export_check_interval = export_check_interval
+        self.customerio_app_hook_params = customerio_app_hook_params
+        self.brevo_hook_params = brevo_hook_params
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Run the step(s); may defer while Brevo processes the imports."""
+        return _PeopleTask(self, context).execute()
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger reported the import processes."""
+        return _PeopleTask(self, context).complete(event or {})
+
+
+class _PeopleTask:
+    """One execution of the operator: resolves the inputs, builds hooks, ports, state and ledger."""
+
+    def __init__(self, op: CustomerIOToBrevoPeopleOperator, context: Mapping[str, Any]) -> None:
+        self.op = op
+        self.context = context
+        self.mode = str(op.mode or "incremental").strip()
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {op.mode!r}")
+        self.step = str(op.step or "all").strip()
+        if self.step not in STEPS:
+            raise ValueError(f"step must be one of {', '.join(STEPS)}, got {op.step!r}")
+        self.dry_run = _as_bool(op.dry_run, "dry_run")
+        self.since = _as_optional_str(op.since)
+        self.config = load_config(op.config_path, dags_folder=_dags_folder()).customerio
+        level = "DEBUG" if self.config.debug else self.config.log_level.upper()
+        logging.getLogger("airflow_provider_customerio").setLevel(level)
+        ti = context.get("ti")
+        self.dag_id = str(getattr(ti, "dag_id", None) or op.dag_id)
+        dag_run = context.get("dag_run")
+        self.run_id = str(context.get("run_id") or getattr(dag_run, "run_id", None) or "manual")
+        self.run_key = f"{self.dag_id}/{self.run_id}/{op.sync_name}"
+
+    # ---------------------------------------------------------------------------------------- resources
+
+    @cached_property
+    def app_hook(self) -> CustomerIOAppHook:
+        params = self.op.customerio_app_hook_params
+        if params is None:
+            params = {"rate_limit": rate_for(CUSTOMERIO_APP_POOL, self.op.pool)}
+        if self.config.log_api_calls:
+            params = {"log_api_calls": True, **params}
+        return CustomerIOAppHook(self.op.customerio_app_conn_id, **params)
+
+    @cached_property
+    def brevo_hook(self) -> BrevoHook:
+        params = self.op.brevo_hook_params
+        if params is None:
+            params = {"rate_limit": rate_for(BREVO_POOL, self.op.pool)}
+        if self.config.log_api_calls:
+            params = {"log_api_calls": True, **params}
+        return BrevoHook(self.op.brevo_conn_id, **params)
+
+    def _open(self) -> PeopleSync:
+        people = self.config.people
+        state_path = Path(people.state_path) if people.state_path else _airflow_home() / "customerio_sync" / "state.db"
+        ledger_dir = Path(people.ledger_dir) if people.ledger_dir else _airflow_home() / "customerio_sync" / "ledger"
+        state = StateStore(state_path)
+        cp = state.get_checkpoint(self.run_key)
+        # Resuming: cut the ledger back to the last checkpoint. A new run (no checkpoint) starts a new ledger.
+        ledger = Ledger.for_run(ledger_dir, self.dag_id, self.run_id, self.op.sync_name,
+                                truncate_to=int((cp or {}).get("ledger_offset") or 0))
+        attrs = [f.source for f in self.config.field_mapping if f.target != EMAIL_TARGET]
+        source = CustomerIOPeopleSource(self.app_hook, attributes=attrs, export_timeout=self.op.export_timeout,
+                                        export_check_interval=self.op.export_check_interval)
+        return PeopleSync(config=self.config, source=source, sink=BrevoContactSink(self.brevo_hook), state=state,
+                          ledger=ledger, run_key=self.run_key)
+
+    def _calls(self) -> int:
+        calls = 0
+        for name in ("app_hook", "brevo_hook"):
+            hook = self.__dict__.get(name)
+            if hook is not None:
+                calls += hook.api_calls
+                hook.api_calls = 0
+        return calls
+
+    @staticmethod
+    def _close(sync: PeopleSync) -> None:
+        sync.ledger.close()
+        sync.state.close()
+
+    # ---------------------------------------------------------------------------------------- steps
+
+    def execute(self) -> dict[str, Any]:
+        log = self.op.log
+        if not self.config.enabled or not self.config.sync.people:
+            log.info("connectors.customerio.enabled / sync.people is false: nothing to do")
+            return {"skipped": "people sync disabled in the config", "read": 0}
+        sync = self._open()
+        try:
+            if self.step in ("all", "extract"):
+                state = sync.state
+                window = resolve_window(
+                    mode=self.mode,
+                    data_interval_start=self.context.get("data_interval_start"),
+                    data_interval_end=self.context.get("data_interval_end"),
+                    since=self.since,
+                    now=datetime.now(timezone.utc),
+                    watermark=state.get_watermark("people.cio_to_brevo.until"),
+                )
+                if window is not None:
+                    log.info("Incremental window [%s, %s)", window.start.isoformat(), window.end.isoformat())
+                summary = sync.extract(mode=self.mode, window=window, dry_run=self.dry_run)
+                summary.api_calls += self._calls()
+                sync.save_progress()
+                if self.step == "extract":
+                    out = summary.to_xcom()
+                    log.info("Extracted: %s", out)
+                    return out
+            pending = sync.load()
+            if pending and self.op.deferrable:
+                sync.summary.api_calls += self._calls()
+                sync.save_progress()
+                log.info("Waiting for Brevo import process(es) %s in the triggerer", ", ".join(pending))
+                self.op.defer(
+                    trigger=BrevoProcessTrigger(process_ids=pending, brevo_conn_id=self.op.brevo_conn_id,
+                                                end_time=time.time() + self.op.import_timeout,
+                                                poll_interval=self.op.poll_interval),
+                    method_name="execute_complete",
+                )
+            sync.wait(timeout=self.op.import_timeout, delays=poll_delays(initial=self.op.poll_interval))
+            return self._finish(sync)
+        finally:
+            self._close(sync)
+
+    def complete(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        sync = self._open()
+        try:
+            sync.attach()
+            status = event.get("status")
+            states = [process_state(p) for p in (event.get("processes") or {}).values()]
+            pending = sync.complete(states)
+            if status == "error":
+                raise PeopleSyncError(f"Waiting for the Brevo import processes failed: {event.get('message')}. "
+                                      "The imports stay pending; clear the task to resume waiting.")
+            if status == "timeout" and event.get("pending"):
+                raise ImportTimeout(f"Brevo import process(es) {', '.join(event['pending'])} not finished after "
+                                    f"{self.op.import_timeout:.0f} s; clear the task to resume waiting.")
+            if pending:  # failed imports were resubmitted: wait for them too
+                sync.summary.api_calls += self._calls()
+                sync.save_progress()
+                self.op.defer(
+                    trigger=BrevoProcessTrigger(process_ids=pending, brevo_conn_id=self.op.brevo_conn_id,
+                                                end_time=time.time() + self.op.import_timeout,
+                                                poll_interval=self.op.poll_interval),
+                    method_name="execute_complete",
+                )
+            return self._finish(sync)
+        finally:
+            self._close(sync)
+
+    def _finish(self, sync: PeopleSync) -> dict[str, Any]:
+        sync.summary.api_calls += self._calls()
+        summary = sync.finish()
+        out = summary.to_xcom()
+        if summary.rejected or summary.value_rejects:
+            self.op.log.warning("%d people rejected, %d values left out; reasons in the ledger %s", summary.rejected,
+                                summary.value_rejects, summary.ledger)
+        self.op.log.info("People sync summary: %s", out)
+        return out
+
+
+__all__ = ["BrevoContactSink", "CustomerIOPeopleSource", "CustomerIOToBrevoPeopleOperator", "process_state"]

@@ -1,0 +1,376 @@
+"""Operators of the workflow-state capability (issue 8): where each person stands in their Customer.io journeys,
+written to Brevo contact attributes.
+
+Two tasks, one per API pool, sharing the run's staging in the sync state store:
+
+* :class:`CustomerIOWorkflowStateOperator` (pool ``customerio_app``) reads ``/v1/messages`` for the window and the
+  stored reporting-webhook events, derives each person's state and stages the people whose state changed;
+* :class:`CustomerIOWorkflowStateToBrevoOperator` (pool ``brevo``) writes the staged people in Brevo import
+  batches and records what was written only once each import completed (a killed task resumes).
+
+Both are thin: the logic is in :mod:`airflow_provider_customerio.sync.workflow`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_customerio.exceptions import ConfigError, ProcessFailedError
+from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.operators.campaigns import default_ledger_dir, load_connector_config, run_ids
+from airflow_provider_customerio.sync.config import CustomerIOConfig
+from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.sync.state import StateStore
+from airflow_provider_customerio.sync.workflow import (
+    STAGED_KIND,
+    WORKFLOW_DIRECTION,
+    StateBuilder,
+    WorkflowStateWriter,
+    attribute_names,
+    derive_changes,
+    missing_attributes,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+#: Page size when reading stored webhook events.
+EVENT_PAGE = 5000
+
+
+def workflow_run_key(context: Context | Mapping[str, Any]) -> str:
+    """The staging key shared by the derive and write tasks of one DAG run."""
+    dag_id, run_id, _ = run_ids(context)
+    return f"{dag_id}/{run_id}/workflow_state"
+
+
+def state_store_path(config: CustomerIOConfig, state_path: str | None) -> str:
+    """``state_path``, else ``connectors.customerio.people.state_path``, else
+    ``$AIRFLOW_HOME/customerio_sync/state.db``."""
+    return state_path or config.people.state_path or str(
+        Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "customerio_sync" / "state.db")
+
+
+def message_window(context: Context | Mapping[str, Any], *, lookback_hours: float,
+                   now: datetime | None = None) -> tuple[int, int, bool]:
+    """``(start_ts, end_ts, manual)`` for ``/v1/messages`` (both bounds inclusive): the data interval
+    ``[start, end)`` widened by ``lookback_hours`` before it; a run without an interval reads the last 24 hours."""
+    if lookback_hours < 0:
+        raise ConfigError(f"lookback_hours must be 0 or more, got {lookback_hours}.")
+    start = context.get("data_interval_start") if isinstance(context, Mapping) else None
+    end = context.get("data_interval_end") if isinstance(context, Mapping) else None
+    manual = not isinstance(start, datetime) or not isinstance(end, datetime)
+    if manual:
+        end = now or datetime.now(timezone.utc)
+        start = end - timedelta(days=1)
+        end_ts = int(end.timestamp())
+    else:
+        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
+    start_ts = int((start - timedelta(hours=lookback_hours)).timestamp())
+    return max(0, start_ts), end_ts, manual
+
+
+def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict[str, Any]]:
+    """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
+    pages by ``(event_ts, event_id)``; undecodable payloads are skipped (the events capability ledgers them)."""
+    import sqlalchemy as sa
+
+    t = store.events
+    last: tuple[int, str] = (start_ts - 1, "")
+    while True:
+        q = (sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
+             .where(t.c.source == "webhook", t.c.event_ts >= start_ts, t.c.event_ts <= end_ts,
+                    sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])))
+             .order_by(t.c.event_ts, t.c.event_id).limit(EVENT_PAGE))
+        with store.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return
+        for event_id, event_ts, payload in rows:
+            try:
+                body = json.loads(payload)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(body, dict):
+                yield body
+        last = (int(rows[-1][1]), str(rows[-1][0]))
+
+
+def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, path: str | None) -> Any | None:
+    """The events capability's store when there is one (a missing default SQLite file means: no events)."""
+    try:
+        from airflow_provider_customerio.webhooks.store import EventStore, default_store_path
+    except ImportError:  # the events capability is not installed
+        return None
+    conn_id = conn_id or config.events.webhook_store_conn_id
+    if conn_id:
+        return EventStore.open(conn_id=conn_id)
+    file = Path(path) if path else default_store_path()
+    return EventStore.open(path=file) if file.is_file() else None
+
+
+class CustomerIOWorkflowStateOperator(BaseOperator):
+    """Derive each person's journey state (last campaign, last action, last message state and its time) from the
+    messages of the run's window and the stored reporting-webhook events, and stage the people whose state
+    changed since it was last written to Brevo. Returns the counts and the staging key.
+
+    :param lookback_hours: hours of messages re-read before the data interval (templated).
+    :param attribute_names: Brevo attribute per state field (``campaign``, ``campaign_id``, ``action``, ``status``,
+        ``at``); ``None`` turns a field off. Defaults: ``CIO_LAST_CAMPAIGN``, ``CIO_LAST_CAMPAIGN_ID``,
+        ``CIO_LAST_ACTION``, ``CIO_LAST_MESSAGE_STATUS``, ``CIO_LAST_MESSAGE_AT``.
+    :param use_webhook_events: also read the stored reporting-webhook events.
+    :param webhook_store_conn_id: SQL connection of the event store; default ``connectors.customerio.events.
+        webhook_store_conn_id``, else the events capability's SQLite file when it exists.
+    :param webhook_store_path: that SQLite file (tests).
+    :param config_path: the provider's YAML config (templated).
+    :param state_path: the sync state database (templated).
+    :param ledger_dir: where people that cannot be written are recorded (templated).
+    :param customerio_app_conn_id: Customer.io App API connection.
+    :param customerio_app_hook_params: extra hook arguments (e.g. ``rate_limit``).
+    """
+
+    template_fields: Sequence[str] = ("lookback_hours", "config_path", "state_path", "ledger_dir",
+                                      "customerio_app_conn_id", "webhook_store_conn_id")
+    ui_color = "#c9e4ff"
+
+    def __init__(
+        self,
+        *,
+        lookback_hours: float | str = 24,
+        attribute_names: Mapping[str, str | None] | None = None,
+        use_webhook_events: bool = True,
+        webhook_store_conn_id: str | None = None,
+        webhook_store_path: str | None = None,
+        config_path: str | None = None,
+        state_path: str | None = None,
+        ledger_dir: str | None = None,
+        customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
+        customerio_app_hook_params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.lookback_hours = lookback_hours
+        self.attribute_names = dict(attribute_names or {})
+        self.use_webhook_events = use_webhook_events
+        self.webhook_store_conn_id = webhook_store_conn_id
+        self.webhook_store_path = webhook_store_path
+        self.config_path = config_path
+        self.state_path = state_path
+        self.ledger_dir = ledger_dir
+        self.customerio_app_conn_id = customerio_app_conn_id
+        self.customerio_app_hook_params = dict(customerio_app_hook_params or {})
+
+    @cached_property
+    def app_hook(self) -> CustomerIOAppHook:
+        """Customer.io App API hook."""
+        return CustomerIOAppHook(self.customerio_app_conn_id, **self.customerio_app_hook_params)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Derive and stage; return the counts."""
+        names = attribute_names(self.attribute_names)
+        try:
+            lookback = float(self.lookback_hours)
+        except (TypeError, ValueError):
+            raise ConfigError(f"lookback_hours: {self.lookback_hours!r} is not a number of hours.") from None
+        config = load_connector_config(self.config_path)
+        start_ts, end_ts, manual = message_window(context, lookback_hours=lookback)
+        run_key = workflow_run_key(context)
+        dag_id, run_id, _ = run_ids(context)
+        campaign_names = {str(c.get("id")): str(c.get("name") or "") for c in self.app_hook.list_campaigns()}
+        builder = StateBuilder()
+        for message in self.app_hook.iter_messages(start_ts=start_ts, end_ts=end_ts):
+            builder.add_message(message)
+        store = open_webhook_store(config, self.webhook_store_conn_id, self.webhook_store_path) \
+            if self.use_webhook_events else None
+        if store is not None:
+            try:
+                for event in iter_webhook_events(store, start_ts, end_ts):
+                    builder.add_event(event)
+            finally:
+                store.dispose()
+        with StateStore(state_store_path(config, self.state_path)) as state, \
+                Ledger.for_run(self.ledger_dir or default_ledger_dir(config), dag_id, run_id, self.task_id) as ledger:
+            result = derive_changes(
+                builder.states(), names=names, campaign_names=campaign_names,
+                stored_tokens=lambda keys: state.get_hashes(WORKFLOW_DIRECTION, list(keys)),
+            )
+            for r in result.rejected:
+                ledger.reject(record_id=r.person_key, reason=r.reason, message=r.message, stage="derive",
+                              identifiers=r.identifiers)
+            for item in builder.unidentified:
+                ledger.reject(record_id=item.get("delivery_id"), reason="missing_identifier",
+                              message="a message or webhook event names no person (no cio_id, id or email)",
+                              stage="derive", detail=item)
+            staged = state.stage_items(run_key, [(key, STAGED_KIND, {"token": token, "row": row})
+                                                 for key, token, row in result.changes])
+            ledger_path = str(ledger.path) if ledger.total else None
+        out = {**result.counts(), "staged": staged, "messages": builder.messages_read,
+               "webhook_events": builder.events_read, "window": {"start_ts": start_ts, "end_ts": end_ts,
+                                                                  "manual": manual},
+               "run_key": run_key, "ledger": ledger_path, "api_calls": self.app_hook.api_calls}
+        log.info("Workflow state: %d people from %d messages and %d webhook events; %d new, %d changed, %d "
+                 "unchanged, %d stale, %d rejected; %d staged for Brevo.", result.people, builder.messages_read,
+                 builder.events_read, result.new, result.changed, result.unchanged, result.stale,
+                 len(result.rejected), staged)
+        return out
+
+
+class BrevoImportPort:
+    """:class:`~airflow_provider_customerio.sync.workflow.ImportPort` on the Brevo hook."""
+
+    def __init__(self, hook: BrevoHook, *, list_ids: Sequence[int], timeout: float, check_interval: float) -> None:
+        self.hook = hook
+        self.list_ids = list(list_ids)
+        self.timeout = timeout
+        self.check_interval = check_interval
+
+    def submit(self, rows: list[dict[str, Any]]) -> str:
+        return str(self.hook.import_contacts(json_body=rows, list_ids=self.list_ids, update_existing_contacts=True,
+                                             empty_contacts_attributes=False))
+
+    def wait(self, process_id: str) -> Mapping[str, Any]:
+        try:
+            return self.hook.wait_for_process(int(process_id), timeout=self.timeout,
+                                              check_interval=self.check_interval)
+        except ProcessFailedError as exc:
+            return {"status": "failed", "error": str(exc)}
+
+
+class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
+    """Write the people staged by :class:`CustomerIOWorkflowStateOperator` to Brevo attributes, in import batches.
+
+    Checks first that the attributes exist (Brevo silently drops unknown ones on import); creates them when
+    ``create_missing_attributes`` is on. Each batch's state is recorded as written only after its import process
+    completed; a failed import is re-submitted once, then its people go to the ledger and are re-sent next run.
+
+    :param attribute_names: as for :class:`CustomerIOWorkflowStateOperator` (give both tasks the same).
+    :param list_id: the Brevo list the imports name (Brevo requires one); default
+        ``connectors.customerio.lists.all_contacts``, the list the people sync fills (templated).
+    :param create_missing_attributes: create missing attributes (text); default
+        ``connectors.customerio.people.create_missing_attributes``.
+    :param import_max_bytes: byte budget of one import body (Brevo's limit is 10 MB).
+    :param import_timeout: seconds to wait for one import process.
+    :param import_check_interval: first interval between polls of an import process.
+    :param config_path: the provider's YAML config (templated).
+    :param state_path: the sync state database (templated).
+    :param ledger_dir: where people that could not be written are recorded (templated).
+    :param brevo_conn_id: Brevo connection.
+    :param brevo_hook_params: extra hook arguments (e.g. ``rate_limit``).
+    """
+
+    template_fields: Sequence[str] = ("list_id", "config_path", "state_path", "ledger_dir", "brevo_conn_id")
+    ui_color = "#c9e4ff"
+
+    def __init__(
+        self,
+        *,
+        attribute_names: Mapping[str, str | None] | None = None,
+        list_id: int | str | None = None,
+        create_missing_attributes: bool | None = None,
+        import_max_bytes: int = 4_000_000,
+        import_timeout: float = 3600.0,
+        import_check_interval: float = 5.0,
+        config_path: str | None = None,
+        state_path: str | None = None,
+        ledger_dir: str | None = None,
+        brevo_conn_id: str = BrevoHook.default_conn_name,
+        brevo_hook_params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.attribute_names = dict(attribute_names or {})
+        self.list_id = list_id
+        self.create_missing_attributes = create_missing_attributes
+        self.import_max_bytes = import_max_bytes
+        self.import_timeout = import_timeout
+        self.import_check_interval = import_check_interval
+        self.config_path = config_path
+        self.state_path = state_path
+        self.ledger_dir = ledger_dir
+        self.brevo_conn_id = brevo_conn_id
+        self.brevo_hook_params = dict(brevo_hook_params or {})
+
+    @cached_property
+    def brevo_hook(self) -> BrevoHook:
+        """Brevo hook."""
+        return BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Import the staged rows; return the counts."""
+        names = attribute_names(self.attribute_names)
+        config = load_connector_config(self.config_path)
+        run_key = workflow_run_key(context)
+        dag_id, run_id, _ = run_ids(context)
+        with StateStore(state_store_path(config, self.state_path)) as state:
+            pending = state.count_staged(run_key) + len(state.pending_processes(run_key))
+            created: list[str] = []
+            list_id = self._list_id(config)
+            if pending:
+                created = self._ensure_attributes(names, config)
+            with Ledger.for_run(self.ledger_dir or default_ledger_dir(config), dag_id, run_id,
+                                self.task_id) as ledger:
+                port = BrevoImportPort(self.brevo_hook, list_ids=[list_id], timeout=self.import_timeout,
+                                       check_interval=self.import_check_interval)
+                result = WorkflowStateWriter(state, port, run_key=run_key, rejects=ledger,
+                                             max_bytes=self.import_max_bytes).run()
+                ledger_path = str(ledger.path) if ledger.total else None
+        log.info("Workflow state written for %d people in %d import(s) (%d re-submitted); %d rejected.",
+                 result.written, result.imports, result.resubmitted, result.rejected)
+        return {**result.as_dict(), "attributes_created": created, "run_key": run_key, "ledger": ledger_path,
+                "api_calls": self.brevo_hook.api_calls}
+
+    def _list_id(self, config: CustomerIOConfig) -> int:
+        value = self.list_id if self.list_id not in (None, "", "None") else config.lists.get("all_contacts")
+        if value is None:
+            raise ConfigError(
+                "Brevo imports must name a list: set connectors.customerio.lists.all_contacts (the list the people "
+                "sync fills) or the task's list_id to a Brevo list id (Contacts > Lists)."
+            )
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise ConfigError(f"list_id: {value!r} is not a Brevo list id; use the number shown in Contacts > Lists.")
+        return number
+
+    def _ensure_attributes(self, names: Mapping[str, str], config: CustomerIOConfig) -> list[str]:
+        missing = missing_attributes(names, (a.get("name", "") for a in self.brevo_hook.list_attributes()))
+        if not missing:
+            return []
+        create = self.create_missing_attributes
+        if create is None:
+            create = config.people.create_missing_attributes
+        if not create:
+            listed = ", ".join(f"{n} ({t})" for n, t in missing)
+            raise ConfigError(
+                f"Brevo has no contact attribute {listed}: imports would silently drop these values. Create them "
+                "in Brevo (Contacts > Settings > Contact attributes), or set create_missing_attributes=True on the "
+                "task (or connectors.customerio.people.create_missing_attributes), or rename them with "
+                "attribute_names."
+            )
+        for name, typ in missing:
+            self.brevo_hook.create_attribute(name, typ)
+            log.info("Created the Brevo attribute %s (%s).", name, typ)
+        return [n for n, _ in missing]
+
+
+__all__ = [
+    "BrevoImportPort",
+    "CustomerIOWorkflowStateOperator",
+    "CustomerIOWorkflowStateToBrevoOperator",
+    "iter_webhook_events",
+    "message_window",
+    "workflow_run_key",
+]

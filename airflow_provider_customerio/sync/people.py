@@ -1,0 +1,713 @@
+"""People sync Customer.io -> Brevo: the orchestration, over ports.
+
+The sync talks to two small ports, :class:`PeopleSource` (Customer.io) and :class:`ContactSink` (Brevo). The
+operator adapts the hooks to them; tests use in-memory fakes. No Airflow and no HTTP imports here.
+
+Flow of one run (each step checkpointed in the state store under ``dag_id/run_id/task_id``):
+
+1. ``collect`` (incremental): read the activity feed for the window (newest first, stop at the first item older
+   than the window start) and stage the changed ``cio_id`` s in the state DB, once per person, the latest change
+   winning (update, delete or suppress).
+2. ``load``: stream the people (hydrate the staged ids <= 100 per call, or stream the full export), map them,
+   skip those whose content hash is unchanged, ledger the rejects, and pack the rest by bytes into Brevo imports.
+   Each submitted import is recorded with its rows, then the checkpoint moves past it.
+3. ``deletes``: apply ``delete_policy`` to deleted people and blacklist suppressed ones (full mode: people known
+   from earlier runs but absent from the export).
+4. ``wait``: wait for the import processes (the operator may defer this), read each process report, ledger the
+   rows it rejected, and commit the hashes and identities of the rest. A failed process is resubmitted up to
+   ``max_import_attempts`` times, then its rows are ledgered.
+
+Attributes are written with the current time (Brevo has no per-value timestamp); the reverse direction must
+likewise write Customer.io attributes without a historical ``_timestamp`` (field-lessons §3.5).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
+from airflow_provider_customerio.sync.config import CustomerIOConfig
+from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
+from airflow_provider_customerio.sync.mapping import (
+    BrevoAttribute,
+    Person,
+    PersonMapper,
+    RejectedPerson,
+    check_mapping,
+    missing_attributes_error,
+)
+from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.sync.summary import SyncSummary
+
+log = logging.getLogger(__name__)
+
+#: Activity types that mean "this person's profile changed".
+UPSERT_ACTIVITY_TYPES = frozenset({"attribute_change", "profile_create", "profile_merge", "profile_update",
+                                   "identify", "unsubscribe", "subscribe", "profile_unsuppress", "unsuppress"})
+DELETE_ACTIVITY_TYPES = frozenset({"profile_delete", "delete"})
+SUPPRESS_ACTIVITY_TYPES = frozenset({"profile_suppress", "suppress", "suppression"})
+
+HYDRATE_CHUNK = 100
+#: Rows per import. Brevo documents no row limit; bytes are the real bound. Kept so a process stays short.
+MAX_IMPORT_ROWS = 100_000
+#: ``{"jsonBody": [...], "listIds": [...], "updateExistingContacts": true, ...}`` around the rows.
+IMPORT_OVERHEAD_BYTES = 1024
+BREVO_IMPORT_LIMIT_BYTES = 10 * 1024 * 1024
+
+TERMINAL_OK = frozenset({"completed"})
+TERMINAL_FAILED = frozenset({"failed", "cancelled", "canceled"})
+
+
+class PeopleSyncError(RuntimeError):
+    """A people sync run cannot go on; the message says why and what to do."""
+
+
+class ImportTimeout(PeopleSyncError):
+    """Brevo import processes did not finish in time. Their rows stay pending; re-running the task resumes
+    waiting for them instead of importing again."""
+
+
+# ------------------------------------------------------------------------------------------ ports
+
+
+@dataclass(frozen=True)
+class Change:
+    """A person changed in Customer.io: ``kind`` is ``upsert``, ``delete`` or ``suppress``."""
+
+    cio_id: str
+    kind: str
+    timestamp: int = 0
+    email: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What a finished Brevo import process reported.
+
+    :param rejected: identifier (email or ext_id, as imported) -> ledger reason, for the rows Brevo refused.
+    :param unidentified: rows refused that the report does not identify, by reason (counts only).
+    """
+
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    unidentified: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """State of a Brevo process (``GET /processes/{id}``)."""
+
+    process_id: str
+    status: str
+    error: str | None = None
+    report: ImportReport = field(default_factory=ImportReport)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_OK or self.status in TERMINAL_FAILED
+
+
+class PeopleSource(Protocol):
+    """Customer.io side of the people sync."""
+
+    def iter_changes(self, since: datetime, until: datetime) -> Iterator[Change]:
+        """Changes with ``since <= timestamp < until``, newest first."""
+        ...
+
+    def hydrate(self, cio_ids: Sequence[str]) -> list[Person]:
+        """Profiles of up to 100 people by ``cio_id`` (unknown ids are left out)."""
+        ...
+
+    def start_full(self) -> dict[str, Any]:
+        """Begin a full read (e.g. create the export) and return a JSON-safe token to stream it."""
+        ...
+
+    def iter_full(self, token: Mapping[str, Any]) -> Iterator[Person]:
+        """Stream every person of the full read ``token``, in a stable order."""
+        ...
+
+
+class ContactSink(Protocol):
+    """Brevo side of the people sync."""
+
+    def list_attributes(self) -> list[BrevoAttribute]:
+        ...
+
+    def create_attribute(self, name: str, type: str) -> None:
+        ...
+
+    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int],
+                     email_blacklist: bool) -> str:
+        """Submit one import (``POST /contacts/import`` with ``jsonBody``); return the process id."""
+        ...
+
+    def get_process(self, process_id: str) -> ProcessState:
+        ...
+
+    def delete_contact(self, identifier: str, identifier_type: str) -> bool:
+        """Delete; ``False`` when Brevo has no such contact."""
+        ...
+
+    def blacklist_contact(self, identifier: str, identifier_type: str) -> bool:
+        """Set ``emailBlacklisted``; ``False`` when Brevo has no such contact."""
+        ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def poll_delays(initial: float = 2.0, factor: float = 2.0, cap: float = 120.0) -> Iterator[float]:
+    """Growing poll intervals. Brevo's ``/processes`` shares the 100 requests/hour bucket, so poll sparingly."""
+    delay = initial
+    while True:
+        yield delay
+        delay = min(cap, delay * factor)
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """The window of an incremental run ``[start, end)`` (UTC)."""
+
+    start: datetime
+    end: datetime
+
+
+def resolve_window(*, mode: str, data_interval_start: datetime | None, data_interval_end: datetime | None,
+                   since: str | datetime | None, now: datetime, watermark: str | None) -> RunWindow | None:
+    """Decide the incremental window. ``None`` for full mode.
+
+    Precedence: ``since`` (manual runs) -> ``[since, data_interval_end or now)``; else the data interval; else
+    (a manual run with no data interval) the stored watermark -> ``[watermark, now)``; else an error that names
+    both fixes. The full mode needs no window.
+    """
+    if mode == "full":
+        return None
+    if mode != "incremental":
+        raise PeopleSyncError(f"mode `{mode}` is unknown: use `incremental` or `full`.")
+    if since not in (None, ""):
+        start = parse_since(since)
+        end = data_interval_end if data_interval_end is not None and data_interval_end > start else now
+        return RunWindow(start, end)
+    if data_interval_start is not None and data_interval_end is not None:
+        if data_interval_end <= data_interval_start:
+            raise PeopleSyncError(
+                f"the data interval [{data_interval_start.isoformat()}, {data_interval_end.isoformat()}) is empty: "
+                "schedule the DAG with CronDataIntervalTimetable (cron presets give zero-width intervals in Airflow "
+                "3), or pass `since`.")
+        return RunWindow(data_interval_start, data_interval_end)
+    if watermark:
+        return RunWindow(parse_since(watermark), now)
+    raise PeopleSyncError(
+        "this run has no data interval (a manual run without a logical date) and no `since`: trigger it with "
+        "the param `since` (e.g. 2024-01-01), or with mode `full`.")
+
+
+def parse_since(value: str | datetime) -> datetime:
+    """Parse ``since``: a date (``2024-01-01``) or an ISO date-time; naive values are UTC."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).strip()
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise PeopleSyncError(f"`since` = `{value}` is not a date: write it as YYYY-MM-DD or an ISO date-time."
+                                  ) from None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
+class PeopleSync:
+    """One people sync run Customer.io -> Brevo, in two phases that may run in two tasks (two pools).
+
+    - :meth:`extract` (Customer.io side): collect the changes, read and map the people, skip the unchanged,
+      ledger the rejects, and stage the rows to write and the deletes in the state DB.
+    - :meth:`load` (Brevo side): pack the staged rows into imports, apply the deletes; then :meth:`wait` (or defer
+      and :meth:`complete`), and :meth:`finish`.
+
+    :param config: the ``connectors.customerio`` configuration.
+    :param source: the Customer.io port (only :meth:`extract` uses it).
+    :param sink: the Brevo port.
+    :param state: the state store.
+    :param ledger: this run's ledger.
+    :param run_key: ``dag_id/run_id/<sync name>``; keys the checkpoint shared by both phases.
+    :param clock: time source for waiting (tests pass a fake).
+    :param max_import_attempts: submissions of a batch whose process failed before its rows are ledgered.
+    :param max_import_rows: row bound of one import.
+    :param checkpoint_every: source records between two checkpoints of :meth:`extract`.
+    """
+
+    def __init__(self, *, config: CustomerIOConfig, source: PeopleSource | None, sink: ContactSink,
+                 state: StateStore, ledger: Ledger, run_key: str, clock: Clock | None = None,
+                 max_import_attempts: int = 3, max_import_rows: int = MAX_IMPORT_ROWS,
+                 checkpoint_every: int = 1000) -> None:
+        self.config = config
+        self.source = source
+        self.sink = sink
+        self.state = state
+        self.ledger = ledger
+        self.run_key = run_key
+        self.clock = clock or SystemClock()
+        self.max_import_attempts = max_import_attempts
+        self.max_import_rows = max_import_rows
+        self.checkpoint_every = max(1, checkpoint_every)
+        all_contacts = config.lists.get("all_contacts")
+        self.list_ids: list[int] = [all_contacts] if all_contacts else []
+        self._checkpoint: dict[str, Any] = {}
+        self._seen_buf: list[str] = []
+        self._stage_buf: list[tuple[str, str, dict[str, Any] | None]] = []
+        self.summary = SyncSummary()
+
+    # -------------------------------------------------------------- checkpoint helpers
+
+    def _save(self, **changes: Any) -> None:
+        """Persist buffered staging, then the checkpoint (ledger offset and counters included)."""
+        if self._seen_buf:
+            self.state.mark_seen(self.run_key, self._seen_buf)
+            self._seen_buf = []
+        if self._stage_buf:
+            self.state.stage_items(self.run_key, self._stage_buf)
+            self._stage_buf = []
+        self._checkpoint.update(changes)
+        self._checkpoint["ledger_offset"] = self.ledger.flush()
+        self._checkpoint["summary"] = self.summary.to_state()
+        self.state.save_checkpoint(self.run_key, self._checkpoint)
+
+    def _attach(self, *, mode: str | None, dry_run: bool) -> None:
+        """Open this run's checkpoint, or start a new one (``mode=None``: take whatever checkpoint exists)."""
+        cp = self.state.get_checkpoint(self.run_key)
+        usable = cp is not None and (mode is None or (cp.get("mode") == mode and bool(cp.get("dry_run")) == dry_run))
+        if cp is not None and usable:
+            self._checkpoint = cp
+            self.summary = SyncSummary.from_state(cp.get("summary") or {})
+            log.info("Resuming %s at step %s (offset %s)", self.run_key, cp.get("step"), cp.get("offset"))
+        else:
+            if cp:
+                self.state.clear_run(self.run_key)
+            self._checkpoint = {"mode": mode or "incremental", "step": "collect", "offset": 0, "dry_run": dry_run}
+            self.summary = SyncSummary(mode=mode or "incremental", dry_run=dry_run)
+        self.summary.ledger = str(self.ledger.path)
+
+    def save_progress(self) -> None:
+        """Persist the checkpoint now (counters included), e.g. before a deferral."""
+        self._save()
+
+    @property
+    def step(self) -> str:
+        return str(self._checkpoint.get("step", "collect"))
+
+    # -------------------------------------------------------------- entry points
+
+    def extract(self, *, mode: str, window: RunWindow | None, dry_run: bool = False) -> SyncSummary:
+        """Customer.io side (resumable): steps ``collect`` and ``stage``; ends at step ``load``."""
+        self._src()
+        # A checkpoint already past extraction (a retried extract task) is kept as it is.
+        self._attach(mode=mode, dry_run=dry_run)
+        if window is not None:
+            self.summary.window_start = window.start.isoformat()
+            self.summary.window_end = window.end.isoformat()
+        if self.step not in ("collect", "stage"):
+            return self.summary
+        mapper = self._prepare_mapper(dry_run)
+        if self.step == "collect":
+            if mode == "incremental":
+                if window is None:
+                    raise PeopleSyncError("incremental mode needs a window")
+                self._collect(window)
+            else:
+                self._checkpoint["full_token"] = self._src().start_full()
+            self._save(step="stage", offset=0)
+        self._stage(mapper, mode, dry_run)
+        if mode == "full" and not dry_run:
+            self._stage_full_deletes()
+        self._save(step="load", offset=0)
+        return self.summary
+
+    def load(self) -> list[str]:
+        """Brevo side (resumable): submit the staged rows as imports, apply the deletes. Returns the process ids
+        to wait for (then call :meth:`wait`, or defer and call :meth:`complete`)."""
+        if not self._checkpoint:  # a separate load task: open the checkpoint the extract task left
+            self._attach(mode=None, dry_run=False)
+        if self.step in ("collect", "stage"):
+            raise PeopleSyncError(f"{self.run_key}: nothing extracted yet (step {self.step}); run extract() first.")
+        dry_run = bool(self._checkpoint.get("dry_run"))
+        if self.step == "load":
+            self._load_rows("row", blacklist=False, dry_run=dry_run)
+            self._save(step="load_blacklisted", offset=0)
+        if self.step == "load_blacklisted":
+            self._load_rows("blacklist_row", blacklist=True, dry_run=dry_run)
+            self._save(step="deletes", offset=0)
+        if self.step == "deletes":
+            self._deletes(dry_run)
+            self._save(step="wait", offset=0)
+        return [p.process_id for p in self.state.pending_processes(self.run_key)]
+
+    def run(self, *, mode: str, window: RunWindow | None, dry_run: bool = False) -> list[str]:
+        """Both phases in one go; returns the process ids to wait for."""
+        self.extract(mode=mode, window=window, dry_run=dry_run)
+        return self.load()
+
+    def attach(self) -> None:
+        """Re-open the checkpoint of this run (e.g. in a deferred task's ``execute_complete``)."""
+        if not self._checkpoint:
+            self._attach(mode=None, dry_run=False)
+
+    def wait(self, *, timeout: float, delays: Iterable[float] | None = None) -> None:
+        """Block until every pending import process is finished, handling each as it finishes."""
+        deadline = self.clock.monotonic() + timeout
+        schedule = iter(delays if delays is not None else poll_delays())
+        while self.state.pending_processes(self.run_key):
+            if self.clock.monotonic() >= deadline:
+                ids = ", ".join(p.process_id for p in self.state.pending_processes(self.run_key))
+                self._save()
+                raise ImportTimeout(f"Brevo import process(es) {ids} not finished after {timeout:.0f} s. Their rows "
+                                    "stay pending: re-run the task to resume waiting (raise the operator's "
+                                    "import_timeout if Brevo is slow).")
+            # Sleep first: a just-submitted process is rarely done, and /processes shares a 100/hour bucket, so
+            # rounds grow apart; each round polls every unfinished process once (imports are few and large).
+            self.clock.sleep(next(schedule))
+            done = [st for st in (self.sink.get_process(p.process_id)
+                                  for p in self.state.pending_processes(self.run_key)) if st.finished]
+            if done:
+                self.complete(done)
+
+    def complete(self, states: Iterable[ProcessState]) -> list[str]:
+        """Handle finished processes (e.g. reported by the trigger). Returns the process ids still pending
+        (including resubmissions of failed ones)."""
+        pending = {p.process_id: p for p in self.state.pending_processes(self.run_key)}
+        for st in states:
+            p = pending.get(str(st.process_id))
+            if p is None or not st.finished:
+                continue
+            if st.status in TERMINAL_OK:
+                self._commit_process(p.process_id, st.report)
+            else:
+                self._failed_process(p.process_id, p.attempt, p.options, st.error)
+        self._save()
+        return [p.process_id for p in self.state.pending_processes(self.run_key)]
+
+    def finish(self) -> SyncSummary:
+        """Close the run: watermark, threshold check, cleanup. Returns the summary."""
+        if self.state.pending_processes(self.run_key):
+            raise PeopleSyncError("finish() called while imports are pending; call wait() or complete() first.")
+        s = self.summary
+        s.rejected = self.ledger.record_rejects - self.ledger.counts.get("not_found", 0)
+        s.value_rejects = self.ledger.total - self.ledger.record_rejects
+        s.rejects_by_reason = self.ledger.counts.copy()
+        s.people_count = self.state.count_hashes(CIO_TO_BREVO)
+        s.finish()
+        self.ledger.close()
+        if not s.dry_run:
+            if s.mode == "incremental" and s.window_end:
+                self.state.set_watermark("people.cio_to_brevo.until", s.window_end)
+            self.state.set_watermark("people.cio_to_brevo.last_sync", s.last_sync or "")
+        self.state.clear_run(self.run_key)
+        check_threshold(rejected=s.rejected, read=s.read, threshold=self.config.people.reject_threshold,
+                        ledger_path=self.ledger.path)
+        return s
+
+    # -------------------------------------------------------------- extract steps
+
+    def _prepare_mapper(self, dry_run: bool) -> PersonMapper:
+        attributes = self.sink.list_attributes()
+        missing = check_mapping(self.config.field_mapping, attributes)
+        if missing:
+            if not self.config.people.create_missing_attributes or dry_run:
+                raise missing_attributes_error(missing)
+            for f in missing:
+                log.info("Creating Brevo attribute %s (%s) for Customer.io attribute %s", f.target, f.create_type,
+                         f.source)
+                self.sink.create_attribute(f.target, f.create_type)
+                self.summary.notes.append(f"created Brevo attribute {f.target} ({f.create_type})")
+            attributes = self.sink.list_attributes()
+            still = check_mapping(self.config.field_mapping, attributes)
+            if still:
+                raise missing_attributes_error(still)
+        return PersonMapper(self.config.field_mapping, attributes)
+
+    def _src(self) -> PeopleSource:
+        if self.source is None:
+            raise PeopleSyncError("extract() needs a PeopleSource (Customer.io side)")
+        return self.source
+
+    def _collect(self, window: RunWindow) -> None:
+        source = self._src()
+
+        def items() -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+            for ch in source.iter_changes(window.start, window.end):
+                yield ch.cio_id, ch.kind, {"email": ch.email, "id": ch.id, "ts": ch.timestamp}
+
+        n = self.state.stage_items(self.run_key, items())
+        log.info("Activity feed: %d people changed in [%s, %s)", n, window.start.isoformat(), window.end.isoformat())
+
+    def _people_stream(self, mode: str, offset: int) -> Iterator[tuple[int, Person | None, str]]:
+        """Yield ``(position, person or None if gone, cio_id)`` from ``offset`` on."""
+        source = self._src()
+        if mode == "full":
+            token = self._checkpoint.get("full_token") or {}
+            for pos, person in enumerate(source.iter_full(token)):
+                if pos >= offset:
+                    yield pos, person, person.cio_id
+            return
+        chunk: list[tuple[int, str]] = []
+
+        def flush() -> Iterator[tuple[int, Person | None, str]]:
+            found = {p.cio_id: p for p in source.hydrate([cid for _, cid in chunk])}
+            for seq, cid in chunk:
+                yield seq, found.get(cid), cid
+
+        for seq, cid, kind, _data in self.state.iter_staged(self.run_key, from_seq=offset, kind="upsert"):
+            chunk.append((seq, cid))
+            if len(chunk) >= HYDRATE_CHUNK:
+                yield from flush()
+                chunk = []
+        if chunk:
+            yield from flush()
+
+    def _stage(self, mapper: PersonMapper, mode: str, dry_run: bool) -> None:
+        offset = int(self._checkpoint.get("offset", 0))
+        s = self.summary
+        track_seen = mode == "full" and not dry_run
+        since_save = 0
+        for pos, person, cio_id in self._people_stream(mode, offset):
+            self._stage_one(mapper, person, cio_id, s, track_seen, dry_run)
+            since_save += 1
+            if since_save >= self.checkpoint_every and not dry_run:
+                self._save(offset=pos + 1)  # everything up to pos is persisted
+                since_save = 0
+
+    def _stage_one(self, mapper: PersonMapper, person: Person | None, cio_id: str, s: SyncSummary,
+                   track_seen: bool, dry_run: bool) -> None:
+        s.read += 1
+        if person is None:
+            self.ledger.reject(record_id=cio_id, reason="not_found", stage="hydrate",
+                               message="Customer.io returned no profile for this id (deleted since the change?)")
+            return
+        if track_seen:
+            self._seen_buf.append(cio_id)
+        mapped = mapper.map(person)
+        if isinstance(mapped, RejectedPerson):
+            self.ledger.reject(record_id=mapped.cio_id, reason=mapped.reason, message=mapped.message,
+                               stage="map", identifiers={"email": mapped.email, "id": mapped.ext_id})
+            return
+        digest = mapped.content_hash(self.list_ids)
+        if self.state.get_hash(CIO_TO_BREVO, mapped.cio_id) == digest:
+            s.unchanged += 1
+            return
+        for problem in mapped.problems:
+            self.ledger.reject(record_id=mapped.cio_id, reason=problem.reason, stage="map",
+                               message=f"{problem.source} -> {problem.target}: {problem.message}; the person "
+                                       "was synced without this value",
+                               identifiers={"email": mapped.email, "id": mapped.ext_id},
+                               detail={"attribute": problem.target})
+        if dry_run:
+            if mapped.blacklisted:
+                s.blacklisted += 1
+            else:
+                s.updated += 1  # dry run: "would write"
+            return
+        # Brevo's import blacklists per request, not per row: blacklisted rows go in imports of their own.
+        kind = "blacklist_row" if mapped.blacklisted else "row"
+        self._stage_buf.append((f"{kind}:{mapped.cio_id}", kind, {"hash": digest, "row": mapped.row}))
+
+    def _stage_full_deletes(self) -> None:
+        """Full sync: people known from earlier runs but absent from Customer.io now are staged as deletes."""
+        self._save()
+        known = self.state.count_hashes(CIO_TO_BREVO)
+        if not known:
+            return
+        gone = list(self.state.iter_unseen(self.run_key, CIO_TO_BREVO))
+        if gone and len(gone) > max(10, known // 2):
+            self.summary.notes.append(
+                f"full sync: {len(gone)} of {known} known people are absent from Customer.io; not deleting that "
+                "many at once (safety brake). Check the export, then delete through incremental runs.")
+            log.warning("%s", self.summary.notes[-1])
+            return
+        self.state.stage_items(self.run_key, ((cid, "delete", None) for cid in gone))
+
+    # -------------------------------------------------------------- load steps
+
+    def _new_packer(self) -> Packer[tuple[str, str, dict[str, Any]]]:
+        budget = min(self.config.people.import_batch_bytes, BREVO_IMPORT_LIMIT_BYTES)
+        return Packer(max_bytes=budget, max_count=self.max_import_rows, size_of=lambda t: json_size(t[2]),
+                      overhead_bytes=IMPORT_OVERHEAD_BYTES, separator_bytes=2)
+
+    def _load_rows(self, kind: str, *, blacklist: bool, dry_run: bool) -> None:
+        if dry_run:
+            return
+        packer = self._new_packer()
+        offset = int(self._checkpoint.get("offset", 0))
+        last = offset - 1
+        for seq, key, _kind, data in self.state.iter_staged(self.run_key, from_seq=offset, kind=kind):
+            last = seq
+            if not data:
+                continue
+            cio_id = key.split(":", 1)[1]
+            # batches completed by this add hold only items before `seq`
+            self._emit(packer.add((cio_id, data["hash"], data["row"])), blacklist=blacklist, next_offset=seq)
+        self._emit(packer.flush(), blacklist=blacklist, next_offset=last + 1)
+
+    def _emit(self, outputs: list[Batch[tuple[str, str, dict[str, Any]]] | Oversize[tuple[str, str, dict[str, Any]]]],
+              *, blacklist: bool, next_offset: int) -> None:
+        for out in outputs:
+            if isinstance(out, Oversize):
+                cio_id, _h, row = out.item
+                self.ledger.reject(record_id=cio_id, reason=out.reason, stage="pack", message=out.message,
+                                   identifiers={"email": row.get("email"),
+                                                "id": (row.get("attributes") or {}).get("EXT_ID")})
+                continue
+            rows = [r for _, _, r in out.items]
+            pid = str(self.sink.start_import(rows, list_ids=self.list_ids, email_blacklist=blacklist))
+            self.state.add_pending(self.run_key, pid, out.items, options={"email_blacklist": blacklist})
+            self.summary.imports += 1
+            log.info("Submitted Brevo import process %s: %d rows, %d bytes", pid, len(out.items), out.nbytes)
+            self._save(offset=next_offset)
+
+    def _deletes(self, dry_run: bool) -> None:
+        policy = self.config.people.delete_policy
+        offset = int(self._checkpoint.get("offset", 0))
+        for seq, cio_id, kind, data in self.state.iter_staged(self.run_key, from_seq=offset):
+            if kind not in ("delete", "suppress"):
+                continue
+            self._delete_one(cio_id, kind, data or {}, policy, dry_run)
+            if not dry_run:
+                self._save(offset=seq + 1)
+
+    def _delete_one(self, cio_id: str, kind: str, data: Mapping[str, Any], policy: str, dry_run: bool) -> None:
+        ident = self.state.get_identity(cio_id)
+        ext_id = (ident.ext_id if ident else None) or data.get("id")
+        email = (ident.email if ident else None) or data.get("email")
+        if ext_id:
+            identifier, id_type = str(ext_id), "ext_id"
+        elif email:
+            identifier, id_type = str(email).strip().lower(), "email_id"
+        else:
+            self.summary.notes.append(f"{kind} of {cio_id}: no Brevo identifier known, nothing to do")
+            if not dry_run:
+                self.state.delete_hashes(CIO_TO_BREVO, [cio_id])
+            return
+        # A suppressed person is blacklisted whatever the delete policy (a suppression is not an erasure request).
+        action = "blacklist" if kind == "suppress" else policy
+        if action == "ignore":
+            return
+        if dry_run:
+            if action == "delete":
+                self.summary.deleted += 1
+            else:
+                self.summary.blacklisted += 1
+            return
+        try:
+            if action == "delete":
+                if self.sink.delete_contact(identifier, id_type):
+                    self.summary.deleted += 1
+                self.state.forget_identity(cio_id)
+            elif self.sink.blacklist_contact(identifier, id_type):
+                self.summary.blacklisted += 1
+        except Exception as exc:  # noqa: BLE001 - a vendor error for one contact goes to the ledger
+            self.ledger.reject(record_id=cio_id, reason="delete_failed", stage="delete",
+                               message=f"{action} failed: {exc.__class__.__name__}: {str(exc)[:200]}",
+                               identifiers={id_type: identifier})
+            return
+        self.state.delete_hashes(CIO_TO_BREVO, [cio_id])
+
+    # -------------------------------------------------------------- process results
+
+    def _commit_process(self, process_id: str, report: ImportReport) -> None:
+        s = self.summary
+        commit_all = not report.unidentified
+        for reason, count in report.unidentified.items():
+            self.ledger.reject(record_id=None, reason=reason, stage="import",
+                               message=f"Brevo's import process {process_id} refused {count} row(s) without naming "
+                                       "them; the batch will be compared again next run",
+                               detail={"process_id": process_id, "count": count})
+        hashes: list[tuple[str, str]] = []
+        with self.state.transaction():
+            for pr in self.state.iter_pending_rows(self.run_key, process_id):
+                row = pr.row
+                email = row.get("email")
+                ext_id = (row.get("attributes") or {}).get("EXT_ID")
+                reason = report.rejected.get(email or "") or report.rejected.get(str(ext_id or ""))
+                if reason:
+                    self.ledger.reject(record_id=pr.person_key, reason=reason, stage="import",
+                                       message=f"Brevo import process {process_id} refused the row ({reason})",
+                                       identifiers={"email": email, "id": ext_id},
+                                       detail={"process_id": process_id})
+                    continue
+                if self.state.get_hash(CIO_TO_BREVO, pr.person_key) is None:
+                    s.created += 1
+                else:
+                    s.updated += 1
+                if commit_all:
+                    hashes.append((pr.person_key, pr.hash))
+                self.state.upsert_identity(pr.person_key, email=email, ext_id=str(ext_id) if ext_id else None)
+            self.state.set_hashes(CIO_TO_BREVO, hashes)
+            self.state.drop_pending(self.run_key, process_id)
+
+    def _failed_process(self, process_id: str, attempt: int, options: Mapping[str, Any], error: str | None) -> None:
+        rows = list(self.state.iter_pending_rows(self.run_key, process_id))
+        if attempt < self.max_import_attempts:
+            log.warning("Brevo import process %s failed (%s); resubmitting its %d rows, attempt %d/%d", process_id,
+                        error, len(rows), attempt + 1, self.max_import_attempts)
+            new_pid = str(self.sink.start_import([r.row for r in rows], list_ids=self.list_ids,
+                                                 email_blacklist=bool(options.get("email_blacklist"))))
+            self.summary.imports += 1
+            with self.state.transaction():
+                self.state.add_pending(self.run_key, new_pid, [(r.person_key, r.hash, r.row) for r in rows],
+                                       attempt=attempt + 1, options=options)
+                self.state.drop_pending(self.run_key, process_id)
+            return
+        for r in rows:
+            self.ledger.reject(record_id=r.person_key, reason="import_failed", stage="import",
+                               message=f"Brevo import process {process_id} failed {attempt} times ({error}); the "
+                                       "person will be retried by the next run",
+                               identifiers={"email": r.row.get("email"),
+                                            "id": (r.row.get("attributes") or {}).get("EXT_ID")},
+                               detail={"process_id": process_id})
+        self.state.drop_pending(self.run_key, process_id)
+
+
+def run_blocking(sync: PeopleSync, *, mode: str, window: RunWindow | None, dry_run: bool = False,
+                 timeout: float = 3600.0, delays: Iterable[float] | None = None) -> SyncSummary:
+    """Run a whole sync without deferral: load, wait for every import, finish."""
+    sync.run(mode=mode, window=window, dry_run=dry_run)
+    sync.wait(timeout=timeout, delays=delays)
+    return sync.finish()
+
+
+__all__ = [
+    "Change",
+    "Clock",
+    "ContactSink",
+    "ImportReport",
+    "ImportTimeout",
+    "PeopleSource",
+    "PeopleSync",
+    "PeopleSyncError",
+    "ProcessState",
+    "RunWindow",
+    "SystemClock",
+    "parse_since",
+    "poll_delays",
+    "resolve_window",
+    "run_blocking",
+]

@@ -1,0 +1,1 @@
+"""Deferrable waits of the provider (run in Airflow's triggerer)."""

@@ -1,0 +1,122 @@
+"""Airflow 3 plugin that mounts the Customer.io webhook receiver on the api-server.
+
+Once the plugin is registered (entry point ``airflow.plugins``), the api-server serves
+``POST <api-server>/customerio/webhooks``: point a Customer.io reporting webhook there
+(Customer.io > Data & Integrations > Reporting webhooks > endpoint URL).
+
+Configuration, all in one Airflow connection (default id ``customerio_webhook_default``, type
+``customerio_webhook``; another id via the environment variable ``CUSTOMERIO_WEBHOOK_CONN_ID``):
+
+* ``password``: the webhook **signing key** shown on the Customer.io reporting-webhook page;
+* extra ``previous_signing_key``: the old key during a rotation (both are accepted);
+* extra ``store_conn_id``: an Airflow SQL connection for the event store (Postgres etc.; required when the
+  api-server and the workers do not share a disk); otherwise
+* extra ``store_path``: a SQLite file (default ``$AIRFLOW_HOME/customerio_sync/webhook_events.db``).
+
+The forwarding task must read the same store: set ``connectors.customerio.events.webhook_store_conn_id`` to the
+same SQL connection (or leave both unset to use the default SQLite file on a shared disk).
+
+The signing key is read from the connection at most once a minute (``CUSTOMERIO_WEBHOOK_KEY_TTL`` seconds), so a
+rotated key is picked up without a restart and a burst of webhooks does not hit the metadata database.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from airflow.plugins_manager import AirflowPlugin
+
+from airflow_provider_customerio.webhooks.receiver import (
+    DEFAULT_MAX_BODY_BYTES,
+    KeyNotConfiguredError,
+    ReceiverSettings,
+    create_app,
+)
+from airflow_provider_customerio.webhooks.signature import DEFAULT_TOLERANCE_SECONDS
+from airflow_provider_customerio.webhooks.store import EventStore
+
+DEFAULT_CONN_ID = "customerio_webhook_default"
+CONN_TYPE = "customerio_webhook"
+URL_PREFIX = "/customerio"
+
+
+class WebhookConnectionSource:
+    """Reads the signing key(s) and the store location from the webhook connection, with a short cache.
+
+    :param conn_id: the connection id (default: env ``CUSTOMERIO_WEBHOOK_CONN_ID`` or ``customerio_webhook_default``).
+    :param ttl_seconds: how long a read connection is reused.
+    """
+
+    def __init__(self, conn_id: str | None = None, *, ttl_seconds: float | None = None) -> None:
+        self.conn_id = conn_id or os.environ.get("CUSTOMERIO_WEBHOOK_CONN_ID") or DEFAULT_CONN_ID
+        self.ttl = float(ttl_seconds if ttl_seconds is not None else os.environ.get("CUSTOMERIO_WEBHOOK_KEY_TTL", 60))
+        self._cached: tuple[float, list[str], dict[str, Any]] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple[list[str], dict[str, Any]]:
+        now = time.monotonic()
+        cached = self._cached
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1], cached[2]
+        with self._lock:
+            from airflow.sdk import BaseHook
+
+            try:
+                conn = BaseHook.get_connection(self.conn_id)
+            except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and backend errors alike
+                raise KeyNotConfiguredError(
+                    f"connection '{self.conn_id}' cannot be read ({type(exc).__name__}). Create it with type "
+                    f"{CONN_TYPE} and the Customer.io webhook signing key as its password."
+                ) from None
+            extra = dict(conn.extra_dejson or {})
+            keys = [k for k in (conn.password, extra.get("previous_signing_key")) if k]
+            self._cached = (now, keys, extra)
+            return keys, extra
+
+    def keys(self) -> list[str]:
+        """The accepted signing keys; :class:`KeyNotConfiguredError` when the connection has none."""
+        keys, _ = self._load()
+        if not keys:
+            raise KeyNotConfiguredError(
+                f"connection '{self.conn_id}' has no password: set it to the Customer.io webhook signing key "
+                "(Customer.io > Data & Integrations > Reporting webhooks)."
+            )
+        return keys
+
+    def open_store(self) -> EventStore:
+        """The event store named by the connection's extras (``store_conn_id`` or ``store_path``)."""
+        try:
+            _, extra = self._load()
+        except KeyNotConfiguredError:
+            extra = {}
+        return EventStore.open(conn_id=extra.get("store_conn_id"), path=extra.get("store_path"))
+
+
+def build_app(source: WebhookConnectionSource | None = None) -> Any:
+    """The receiver app wired to the webhook connection."""
+    src = source or WebhookConnectionSource()
+    settings = ReceiverSettings(
+        keys=src.keys,
+        store_factory=src.open_store,
+        max_body_bytes=int(os.environ.get("CUSTOMERIO_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+        tolerance_seconds=int(os.environ.get("CUSTOMERIO_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)),
+    )
+    return create_app(settings)
+
+
+#: The app the plugin mounts (opening the store and reading the connection wait for the first request).
+app = build_app()
+
+
+class CustomerIOWebhookPlugin(AirflowPlugin):
+    """Mounts the Customer.io reporting-webhook receiver at ``/customerio`` on the Airflow 3 api-server."""
+
+    name = "customerio_webhooks"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Customer.io reporting webhooks"}]
+
+
+__all__ = ["CONN_TYPE", "DEFAULT_CONN_ID", "URL_PREFIX", "CustomerIOWebhookPlugin", "WebhookConnectionSource",
+           "app", "build_app"]

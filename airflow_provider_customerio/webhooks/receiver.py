@@ -1,0 +1,242 @@
+"""The Customer.io reporting-webhook receiver: a small FastAPI app, mounted on the Airflow api-server by
+:mod:`airflow_provider_customerio.webhooks.plugin` (``POST /customerio/webhooks``).
+
+Answers:
+
+* **200** only once the event is durably stored (committed; a duplicate ``event_id`` is acknowledged and stored
+  once);
+* **401** for a missing/bad signature or a timestamp outside the replay window (5 minutes);
+* **400** for a body that is not a JSON object with an ``event_id``;
+* **413** for a body over ``max_body_bytes`` (checked on ``Content-Length`` and while streaming);
+* **503** when the signing key is not configured or the store cannot be written (Customer.io retries later;
+  nothing unstored is ever acknowledged).
+
+Customer.io waits 4 s for an answer and holds back every later event behind a failing one, so the receiver is
+fast: concurrent requests share one database transaction (group commit, :class:`GroupCommitWriter`), which keeps
+the per-event fsync cost low while still answering each request only after its commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse
+
+from airflow_provider_customerio.sync.events import SOURCE_WEBHOOK, MalformedEventError, validate_webhook_payload
+from airflow_provider_customerio.webhooks.signature import (
+    DEFAULT_TOLERANCE_SECONDS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    verify_signature,
+)
+from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks"
+ROUTE_NAME = "customerio_reporting_webhook"
+#: Reporting-webhook bodies are small; ``*_sent`` events with ``with_content`` carry the message body.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class KeyNotConfiguredError(RuntimeError):
+    """No signing key is available; the message says which connection to create."""
+
+
+class GroupCommitWriter:
+    """Serialises store writes on one thread and commits concurrent requests together.
+
+    :meth:`submit` resolves once the event's transaction is committed, with ``True`` if it was new and ``False``
+    for a duplicate. A failed transaction fails every request of its group (they are answered 503, and
+    Customer.io delivers them again).
+
+    :param store_factory: opens the store on first use (a mounted sub-app gets no lifespan events).
+    :param max_group: events per transaction at most.
+    """
+
+    def __init__(self, store_factory: Callable[[], EventStore], *, max_group: int = 500) -> None:
+        self._store_factory = store_factory
+        self._store: EventStore | None = None
+        self.max_group = max_group
+        self._queue: queue.SimpleQueue[tuple[StoredEvent, concurrent.futures.Future[bool]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.commits = 0
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            self._store = self._store_factory()
+        return self._store
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="customerio-webhook-writer", daemon=True)
+                self._thread.start()
+
+    async def submit(self, event: StoredEvent) -> bool:
+        """Store ``event``; return whether it was new. Raises what the store raised."""
+        fut: concurrent.futures.Future[bool] = concurrent.futures.Future()
+        self._ensure_thread()
+        self._queue.put((event, fut))
+        return await asyncio.wrap_future(fut)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stop = False
+            while len(group) < self.max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                group.append(item)
+            try:
+                inserted = self.store.add([ev for ev, _ in group])
+                self.commits += 1
+            except BaseException as exc:  # noqa: BLE001 - every waiting request must get an answer
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(exc)
+            else:
+                for ev, fut in group:
+                    if not fut.done():
+                        # the first request of a duplicated id in one group reports "new"
+                        fut.set_result(ev.event_id in inserted)
+                        inserted.discard(ev.event_id)
+            if stop:
+                return
+
+    def close(self) -> None:
+        """Stop the writer thread after the queued events are written."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+        if self._store is not None:
+            self._store.dispose()
+
+
+@dataclass
+class ReceiverSettings:
+    """Settings of :func:`create_app`.
+
+    :param keys: returns the signing key(s); raises :class:`KeyNotConfiguredError` when there is none.
+    :param store_factory: opens the :class:`EventStore`.
+    :param max_body_bytes: larger bodies get 413.
+    :param tolerance_seconds: the replay window.
+    """
+
+    keys: Callable[[], Sequence[str]]
+    store_factory: Callable[[], EventStore]
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
+    clock: Callable[[], float] = time.time
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _TooLarge
+        except ValueError:
+            pass
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def create_app(settings: ReceiverSettings) -> FastAPI:
+    """The receiver app (``POST /webhooks``, ``GET /webhooks/health``); ``app.state.writer`` is its writer."""
+    app = FastAPI(title="Customer.io reporting webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+    writer = GroupCommitWriter(settings.store_factory)
+    app.state.writer = writer
+    app.state.settings = settings
+    app.state.counters = {"stored": 0, "duplicate": 0, "unauthorized": 0, "malformed": 0, "too_large": 0,
+                          "unavailable": 0}
+    counters: dict[str, int] = app.state.counters
+
+    @app.post(WEBHOOK_PATH, name=ROUTE_NAME)
+    async def receive(request: Request) -> JSONResponse:
+        try:
+            body = await _read_body(request, settings.max_body_bytes)
+        except _TooLarge:
+            counters["too_large"] += 1
+            return _error(413, "payload_too_large",
+                          f"the body is over {settings.max_body_bytes} bytes (raise max_body_bytes in the webhook "
+                          "connection's extra if Customer.io sends larger events, e.g. with_content)")
+        try:
+            keys = settings.keys()
+        except KeyNotConfiguredError as exc:
+            counters["unavailable"] += 1
+            log.error("Customer.io webhook refused: %s", exc)
+            return _error(503, "not_configured", "the receiver has no signing key configured")
+        try:
+            verify_signature(keys, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER),
+                             body, tolerance_seconds=settings.tolerance_seconds, clock=settings.clock)
+        except SignatureError as exc:
+            counters["unauthorized"] += 1
+            log.warning("Customer.io webhook refused (%s): %s", exc.reason, exc)
+            return _error(401, exc.reason, str(exc))
+        try:
+            text = body.decode("utf-8")
+            payload: Any = json.loads(text)
+            event_id, ts = validate_webhook_payload(payload)
+        except (ValueError, MalformedEventError) as exc:
+            counters["malformed"] += 1
+            message = str(exc) if isinstance(exc, MalformedEventError) else f"the body is not valid UTF-8 JSON ({exc})"
+            return _error(400, "malformed", message)
+        event = StoredEvent(event_id=event_id, source=SOURCE_WEBHOOK, payload=text, event_ts=ts,
+                            received_at=settings.clock())
+        try:
+            new = await writer.submit(event)
+        except Exception as exc:  # noqa: BLE001 - never acknowledge what is not stored
+            counters["unavailable"] += 1
+            log.error("Customer.io webhook %s not stored (%s: %s); answered 503 so that Customer.io retries",
+                      event_id, type(exc).__name__, exc)
+            return _error(503, "store_unavailable", "the event could not be stored; retry later")
+        counters["stored" if new else "duplicate"] += 1
+        return JSONResponse({"status": "stored" if new else "duplicate", "event_id": event_id})
+
+    @app.get(f"{WEBHOOK_PATH}/health", name="customerio_webhook_health")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "GroupCommitWriter", "KeyNotConfiguredError", "ReceiverSettings",
+           "ROUTE_NAME", "WEBHOOK_PATH", "create_app"]

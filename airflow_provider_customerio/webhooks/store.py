@@ -1,0 +1,381 @@
+"""Durable event store and outbox of the event forwarding (issue 7).
+
+One table holds every event to forward to Brevo, whatever its source (a Customer.io reporting webhook, or a
+behavioural event read from the App API activity feed). It is at the same time:
+
+* the **dedupe index**: ``event_id`` is the primary key, so an event delivered twice is stored once
+  (Customer.io delivers webhooks at least once);
+* the **outbox**: each row moves ``pending`` -> ``in_flight`` (durably marked *before* the Brevo call, with the
+  exact payload sent and a batch id) -> ``sent`` | ``rejected`` | ``skipped``. A crash between the Brevo call and
+  the final mark leaves rows ``in_flight``; the next run reconciles them against what Brevo holds before anything
+  is resent (see :class:`airflow_provider_customerio.sync.events.EventForwarder`).
+
+Backends: SQLite by default (a file path; WAL journal, ``synchronous=FULL`` so a commit survives a power loss), or
+any SQL database an Airflow connection points at (common-sql ``DbApiHook.get_sqlalchemy_engine()``). The code is
+SQLAlchemy Core and uses no dialect-specific statement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from airflow_provider_customerio.sync.events import IN_FLIGHT, PENDING, REJECTED, SENT, SKIPPED
+
+STATUSES = (PENDING, IN_FLIGHT, SENT, REJECTED, SKIPPED)
+DONE_STATUSES = (SENT, REJECTED, SKIPPED)
+
+DEFAULT_TABLE = "customerio_webhook_events"
+DEFAULT_DB_NAME = "webhook_events.db"
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: SQL ``IN`` lists are chunked to stay under every database's parameter limit.
+_CHUNK = 500
+
+
+def default_store_path() -> Path:
+    """``$AIRFLOW_HOME/customerio_sync/webhook_events.db`` (``~/airflow`` when AIRFLOW_HOME is unset)."""
+    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+    return Path(home) / "customerio_sync" / DEFAULT_DB_NAME
+
+
+class StoreError(RuntimeError):
+    """The event store cannot be opened or written; the message names the setting to fix."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One row of the store.
+
+    :param event_id: the dedupe key (a webhook's ``event_id``; ``activity:<id>`` for activity-feed events).
+    :param source: ``webhook`` or ``activity``.
+    :param payload: the source event as received (a webhook body is kept as the raw JSON text).
+    :param event_ts: the source timestamp (unix seconds) when known.
+    :param status: one of :data:`STATUSES`.
+    :param outbound: the Brevo event sent (set when the row went ``in_flight``).
+    """
+
+    event_id: str
+    source: str
+    payload: str
+    event_ts: int | None = None
+    received_at: float = 0.0
+    status: str = PENDING
+    batch_id: str | None = None
+    outbound: str | None = None
+    status_at: float = 0.0
+    attempts: int = 0
+    reason: str | None = None
+
+    def payload_json(self) -> Any:
+        """The payload decoded (``None`` if it is not JSON, which the forwarder rejects to the ledger)."""
+        try:
+            return json.loads(self.payload)
+        except ValueError:
+            return None
+
+    def outbound_json(self) -> dict[str, Any] | None:
+        return json.loads(self.outbound) if self.outbound else None
+
+
+def _tables(table: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
+    md = sa.MetaData()
+    events = sa.Table(
+        table,
+        md,
+        sa.Column("event_id", sa.String(191), primary_key=True),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("event_ts", sa.BigInteger, nullable=True),
+        sa.Column("received_at", sa.Float, nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("batch_id", sa.String(64), nullable=True),
+        sa.Column("outbound", sa.Text, nullable=True),
+        sa.Column("status_at", sa.Float, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("reason", sa.Text, nullable=True),
+        sa.Index(f"ix_{table}_status", "status", "received_at"),
+    )
+    meta = sa.Table(
+        f"{table}_meta",
+        md,
+        sa.Column("name", sa.String(191), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+    return md, events, meta
+
+
+def _sqlite_engine(path: str | os.PathLike[str]) -> Engine:
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder of the webhook event store {p}: {exc}. Set a writable "
+                         "store path, or events.webhook_store_conn_id to use a SQL connection.") from None
+    engine = sa.create_engine(
+        f"sqlite:///{p}", connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=False
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a crash or power loss
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
+
+
+class EventStore:
+    """The durable event store and outbox (see the module docstring).
+
+    :param engine: a SQLAlchemy engine; use :meth:`sqlite` or :meth:`from_conn_id` to build one.
+    :param table: table name (a second table ``<table>_meta`` holds watermarks).
+    :param clock: time source (tests).
+    :param sqlite_fast_path: on SQLite, insert through the DB-API connection (the receiver's hot path); the
+        portable SQLAlchemy path is used for every other database.
+    """
+
+    def __init__(self, engine: Engine, *, table: str = DEFAULT_TABLE, clock: Any = time.time,
+                 sqlite_fast_path: bool = True) -> None:
+        if not _TABLE_NAME.match(table):
+            raise StoreError(f"table name {table!r} is not a plain SQL identifier; use letters, digits and `_`.")
+        self.engine = engine
+        self.sqlite_fast_path = sqlite_fast_path and engine.dialect.name == "sqlite"
+        self.table_name = table
+        self._md, self.events, self.meta = _tables(table)
+        self._clock = clock
+        self._write_lock = threading.Lock()
+        try:
+            self._md.create_all(engine, checkfirst=True)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the webhook event store ({engine.url.render_as_string(hide_password=True)}): "
+                             f"{exc.orig}. Check the path or the SQL connection.") from None
+
+    # ------------------------------------------------------------------------------------ construction
+    @classmethod
+    def sqlite(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> EventStore:
+        """A store in a SQLite file (default :func:`default_store_path`)."""
+        return cls(_sqlite_engine(path or default_store_path()), **kwargs)
+
+    @classmethod
+    def from_conn_id(cls, conn_id: str, **kwargs: Any) -> EventStore:
+        """A store in the database of an Airflow SQL connection (any common-sql ``DbApiHook``)."""
+        from airflow.sdk import BaseHook  # Airflow only when a connection is used
+
+        hook = BaseHook.get_connection(conn_id).get_hook()
+        get_engine = getattr(hook, "get_sqlalchemy_engine", None)
+        if get_engine is None:
+            raise StoreError(
+                f"Connection '{conn_id}' (type {getattr(hook, 'conn_type', '?')}) is not a SQL connection: "
+                "events.webhook_store_conn_id must name a database connection (postgres, mysql, sqlite, ...) "
+                "whose provider is installed."
+            )
+        return cls(get_engine(), **kwargs)
+
+    @classmethod
+    def open(cls, *, conn_id: str | None = None, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> EventStore:
+        """The store of ``conn_id`` if given, else the SQLite file ``path`` (default :func:`default_store_path`)."""
+        if conn_id:
+            return cls.from_conn_id(conn_id, **kwargs)
+        return cls.sqlite(path, **kwargs)
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------------------------------ ingest
+    def add(self, events: Sequence[StoredEvent]) -> set[str]:
+        """Store new events as ``pending`` in ONE transaction; return the ids actually inserted.
+
+        Ids already stored (or repeated within ``events``) are ignored: an event is stored once. When the
+        method returns, the events are committed (durable).
+        """
+        if not events:
+            return set()
+        unique: dict[str, StoredEvent] = {}
+        for ev in events:
+            unique.setdefault(ev.event_id, ev)
+        now = self._clock()
+        if self.sqlite_fast_path:
+            return self._add_sqlite(list(unique.values()), now)
+        t = self.events
+        for attempt in range(3):
+            with self._write_lock:
+                try:
+                    with self.engine.begin() as conn:
+                        existing = self._existing(conn, list(unique))
+                        rows = [
+                            {
+                                "event_id": ev.event_id,
+                                "source": ev.source,
+                                "event_ts": ev.event_ts,
+                                "received_at": ev.received_at or now,
+                                "payload": ev.payload,
+                                "status": PENDING,
+                                "batch_id": None,
+                                "outbound": None,
+                                "status_at": now,
+                                "attempts": 0,
+                                "reason": None,
+                            }
+                            for eid, ev in unique.items()
+                            if eid not in existing
+                        ]
+                        if rows:
+                            conn.execute(t.insert(), rows)
+                    return {r["event_id"] for r in rows}
+                except IntegrityError:
+                    # another process inserted one of the ids between our read and our write: read again
+                    if attempt == 2:
+                        raise
+        return set()  # pragma: no cover
+
+    def _add_sqlite(self, events: list[StoredEvent], now: float) -> set[str]:
+        """SQLite fast path (the receiver's hot path): ``INSERT OR IGNORE`` row by row on the DB-API connection,
+        one transaction, the row count telling new from duplicate."""
+        sql = (f'INSERT OR IGNORE INTO "{self.table_name}" (event_id, source, event_ts, received_at, payload, status, '
+               "batch_id, outbound, status_at, attempts, reason) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, 0, NULL)")
+        inserted: set[str] = set()
+        with self._write_lock:
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                for ev in events:
+                    cur.execute(sql, (ev.event_id, ev.source, ev.event_ts, ev.received_at or now, ev.payload,
+                                      PENDING, now))
+                    if cur.rowcount == 1:
+                        inserted.add(ev.event_id)
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                raw.close()
+        return inserted
+
+    def _existing(self, conn: sa.Connection, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        col = self.events.c.event_id
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            found.update(r[0] for r in conn.execute(sa.select(col).where(col.in_(chunk))))
+        return found
+
+    # ------------------------------------------------------------------------------------------- reads
+    def get(self, event_id: str) -> StoredEvent | None:
+        """One row, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(self.events).where(self.events.c.event_id == event_id)).mappings().first()
+        return StoredEvent(**row) if row else None
+
+    def fetch(self, status: str, limit: int = 1000) -> list[StoredEvent]:
+        """Up to ``limit`` rows in a status, oldest received first."""
+        t = self.events
+        q = sa.select(t).where(t.c.status == status).order_by(t.c.received_at, t.c.event_id).limit(limit)
+        with self.engine.connect() as conn:
+            return [StoredEvent(**r) for r in conn.execute(q).mappings()]
+
+    def in_flight(self) -> dict[str, list[StoredEvent]]:
+        """Rows left ``in_flight`` (by a crash or an uncertain send), grouped by batch id."""
+        out: dict[str, list[StoredEvent]] = {}
+        t = self.events
+        q = sa.select(t).where(t.c.status == IN_FLIGHT).order_by(t.c.batch_id, t.c.event_id)
+        with self.engine.connect() as conn:
+            for r in conn.execute(q).mappings():
+                out.setdefault(r["batch_id"] or "", []).append(StoredEvent(**r))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows per status (every status present, 0 when empty)."""
+        t = self.events
+        q = sa.select(t.c.status, sa.func.count()).group_by(t.c.status)
+        with self.engine.connect() as conn:
+            found = {s: int(n) for s, n in conn.execute(q)}
+        return {s: found.get(s, 0) for s in STATUSES}
+
+    # ---------------------------------------------------------------------------------- state changes
+    def mark_in_flight(self, outbound: Mapping[str, Mapping[str, Any]], batch_id: str) -> None:
+        """Durably mark rows ``in_flight`` with the Brevo event about to be sent (before the call)."""
+        now = self._clock()
+        t = self.events
+        with self._write_lock, self.engine.begin() as conn:
+            for eid, ev in outbound.items():
+                conn.execute(
+                    t.update()
+                    .where(t.c.event_id == eid)
+                    .values(
+                        status=IN_FLIGHT,
+                        batch_id=batch_id,
+                        outbound=json.dumps(ev, separators=(",", ":"), ensure_ascii=False),
+                        status_at=now,
+                        attempts=t.c.attempts + 1,
+                    )
+                )
+
+    def mark(self, changes: Mapping[str, tuple[str, str | None]]) -> None:
+        """Set ``{event_id: (status, reason)}`` in ONE transaction (e.g. the outcome of a whole batch)."""
+        if not changes:
+            return
+        for status, _ in changes.values():
+            if status not in STATUSES:
+                raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        now = self._clock()
+        t = self.events
+        with self._write_lock, self.engine.begin() as conn:
+            for eid, (status, reason) in changes.items():
+                values: dict[str, Any] = {"status": status, "reason": reason, "status_at": now}
+                if status == PENDING:
+                    values["batch_id"] = None
+                conn.execute(t.update().where(t.c.event_id == eid).values(**values))
+
+    def purge(self, older_than_seconds: float, statuses: Iterable[str] = DONE_STATUSES) -> int:
+        """Delete finished rows older than the given age. Keep at least Customer.io's 7-day retry horizon, or a
+        late redelivery would be forwarded again."""
+        cutoff = self._clock() - older_than_seconds
+        t = self.events
+        with self._write_lock, self.engine.begin() as conn:
+            res = conn.execute(t.delete().where(t.c.status.in_(list(statuses)), t.c.status_at < cutoff))
+        return int(res.rowcount or 0)
+
+    # ------------------------------------------------------------------------------------- watermarks
+    def get_meta(self, name: str) -> str | None:
+        """A named value (e.g. the end of the last activity window read)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(self.meta.c.value).where(self.meta.c.name == name)).first()
+        return row[0] if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        m = self.meta
+        now = self._clock()
+        with self._write_lock, self.engine.begin() as conn:
+            updated = conn.execute(m.update().where(m.c.name == name).values(value=value, updated_at=now)).rowcount
+            if not updated:
+                conn.execute(m.insert().values(name=name, value=value, updated_at=now))
+
+
+__all__ = [
+    "DONE_STATUSES",
+    "IN_FLIGHT",
+    "PENDING",
+    "REJECTED",
+    "SENT",
+    "SKIPPED",
+    "STATUSES",
+    "EventStore",
+    "StoreError",
+    "StoredEvent",
+    "default_store_path",
+]

@@ -1,0 +1,142 @@
+"""The reporting table's SQL on a real PostgreSQL server.
+
+No Python Postgres driver is installed here, so the exact statements the store generates (``%s`` placeholders,
+as psycopg2 uses) are run through ``psql`` with the parameters rendered as SQL literals. A throwaway cluster is
+started in a temp folder on 127.0.0.1 when the PostgreSQL server binaries are present; otherwise the test is
+skipped (the CI machine has none unless .ci/run installs them). Set ``CIO_TEST_PG_BIN`` to the folder holding
+``initdb``/``pg_ctl``/``psql`` to point at another installation.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_customerio.sql.metrics_store import (
+    create_table_sql,
+    existing_sql,
+    row_params,
+    select_sql,
+    upsert_sql,
+)
+from airflow_provider_customerio.sync.campaigns import MetricRow
+
+
+def _pg_bin() -> Path | None:
+    candidates = [os.environ.get("CIO_TEST_PG_BIN", "")] + sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                                                                    reverse=True)
+    for c in candidates:
+        if c and all((Path(c) / tool).exists() for tool in ("initdb", "pg_ctl", "psql")):
+            return Path(c)
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb and shutil.which("psql") and shutil.which("pg_ctl") else None
+
+
+class Psql:
+    def __init__(self, bin_dir: Path, port: int, as_user: list[str]) -> None:
+        self.bin_dir, self.port, self.as_user = bin_dir, port, as_user
+
+    def __call__(self, sql: str) -> list[list[str]]:
+        out = subprocess.run(
+            [*self.as_user, str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "cio",
+             "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-At", "-F", "|", "-c", sql],
+            capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise AssertionError(f"psql failed: {out.stderr}\nSQL: {sql}")
+        return [line.split("|") for line in out.stdout.splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def psql() -> Iterator[Psql]:
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl, psql) on this machine")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        runuser = shutil.which("runuser")
+        try:
+            import pwd
+
+            pwd.getpwnam("postgres")
+        except KeyError:
+            runuser = None
+        if runuser is None:
+            pytest.skip("running as root without a 'postgres' user to start a PostgreSQL cluster")
+        as_user = [runuser, "-u", "postgres", "--"]
+    tmp = Path(tempfile.mkdtemp(prefix="cio-pg-"))
+    if as_user:
+        shutil.chown(tmp, user="postgres")
+    data = tmp / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "cio", "-A", "trust", "-E",
+                        "UTF8"], check=True, capture_output=True, timeout=120)
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp / "log"), "-o",
+                        f"-h 127.0.0.1 -p {port} -k {tmp}", "start"], check=True, capture_output=True, timeout=120)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        detail = getattr(exc, "stderr", b"") or b""
+        pytest.skip(f"no PostgreSQL server could be started here: {exc} {detail[-300:]!r}")
+    try:
+        yield Psql(bin_dir, port, as_user)
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def render(sql: str, params: Sequence[Any]) -> str:
+    parts = sql.split("%s")
+    assert len(parts) == len(params) + 1, "placeholder count differs from the parameters"
+    return "".join(p + (literal(params[i]) if i < len(params) else "") for i, p in enumerate(parts))
+
+
+def row(cid: int, day: str, sent: int, name: str = "O'Brien flow") -> MetricRow:
+    return MetricRow(cid, date.fromisoformat(day), "campaign:v2:UTC", name,
+                     {"sent": sent, "delivered": sent, "opened": 1, "clicked": 0, "human_opened": None})
+
+
+def upsert(psql: Psql, rows: list[MetricRow], updated_at: str) -> None:
+    sql = upsert_sql("customerio_campaign_metrics", "%s")
+    psql("BEGIN; " + "; ".join(render(sql, row_params(r, updated_at)) for r in rows) + "; COMMIT")
+
+
+def test_store_sql_runs_on_postgres_and_is_idempotent(psql: Psql) -> None:
+    psql(create_table_sql("customerio_campaign_metrics"))
+    psql(create_table_sql("customerio_campaign_metrics"))  # IF NOT EXISTS
+    upsert(psql, [row(1, "2026-11-20", 10), row(1, "2026-11-21", 11), row(2, "2026-11-20", 5)], "t1")
+    upsert(psql, [row(1, "2026-11-20", 10), row(1, "2026-11-21", 11), row(2, "2026-11-20", 5)], "t1")
+    assert psql("SELECT COUNT(*) FROM customerio_campaign_metrics") == [["3"]]
+    upsert(psql, [row(1, "2026-11-21", 14)], "t2")  # a late update
+    assert psql("SELECT COUNT(*) FROM customerio_campaign_metrics") == [["3"]]
+    got = psql(render(select_sql("customerio_campaign_metrics", "%s", n_campaigns=1), ["2026-11-01", "2026-11-30", 1]))
+    assert [(r[0], r[1], r[3], r[5], r[-1]) for r in got] == [
+        ("1", "2026-11-20", "O'Brien flow", "10", "t1"), ("1", "2026-11-21", "O'Brien flow", "14", "t2")]
+    hashes = psql(render(existing_sql("customerio_campaign_metrics", "%s"),
+                         [1, "campaign:v2:UTC", "2026-11-21", "2026-11-21"]))
+    assert hashes == [["2026-11-21", row(1, "2026-11-21", 14).content_hash]]
+    types = dict(psql("SELECT column_name, data_type FROM information_schema.columns "
+                      "WHERE table_name = 'customerio_campaign_metrics'"))
+    assert types["date"] == "date" and types["sent"] == "bigint" and types["campaign_id"] == "bigint"

@@ -12,6 +12,7 @@ import processes). ``step="all"`` runs both in one task.
 from __future__ import annotations
 
 import heapq
+import math
 import logging
 import os
 import time
@@ -125,7 +126,9 @@ class CustomerIOPeopleSource:
     def iter_changes(self, since: datetime, until: datetime) -> Iterator[Change]:
         """One typed feed scan per change type (server-side filter: events do not cost pages), each newest first
         and stopped at the first item older than ``since``; merged newest first."""
-        lo, hi = since.timestamp(), until.timestamp()
+        # Activity times are whole seconds: floor the start so a change in the same second as a fractional window
+        # start is not lost (re-reading it in two windows is harmless, the sync is idempotent).
+        lo, hi = math.floor(since.timestamp()), until.timestamp()
 
         def scan(activity_type: str, kind: str) -> Iterator[Change]:
             for act in self.hook.iter_activities(type=activity_type, deleted=True):
@@ -149,10 +152,10 @@ class CustomerIOPeopleSource:
         yield from heapq.merge(*scans, key=lambda c: -c.timestamp)
 
     def hydrate(self, cio_ids: Sequence[str]) -> list[Person]:
-        return [self._person(item) for item in self.hook.get_people_attributes(list(cio_ids), id_type="cio_id")]
+        return [self.person_from_item(item) for item in self.hook.get_people_attributes(list(cio_ids), id_type="cio_id")]
 
     @staticmethod
-    def _person(item: Mapping[str, Any]) -> Person:
+    def person_from_item(item: Mapping[str, Any]) -> Person:
         ids = item.get("identifiers") or {}
         attrs = dict(item.get("attributes") or {})
         return Person(cio_id=str(ids.get("cio_id") or attrs.get("cio_id")), id=ids.get("id") or None,

@@ -1,0 +1,294 @@
+"""Operator syncing Brevo contacts into Customer.io people (the reverse direction of the people sync, issue 5).
+
+Thin: it resolves its arguments and the run's window, builds the three hooks, wraps them in the ports of
+:mod:`airflow_provider_customerio.sync.reverse` and delegates. Echo suppression, conflicts, batching and the
+ledger live in the sync module, free of Airflow and HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_customerio.exceptions import NotFoundError
+from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
+from airflow_provider_customerio.sync.config import load_config
+from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.sync.mapping import BrevoAttribute
+from airflow_provider_customerio.operators.people import CustomerIOPeopleSource
+from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL, rate_for
+from airflow_provider_customerio.sync.people import RunWindow, resolve_window
+from airflow_provider_customerio.sync.reverse import (
+    CONFLICT_POLICIES,
+    WATERMARK,
+    BatchError,
+    BrevoContact,
+    Profile,
+    ReverseSummary,
+    ReverseSync,
+    ReverseSyncError,
+    format_brevo_time,
+)
+from airflow_provider_customerio.sync.state import StateStore
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+MODES = ("incremental", "full")
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off", "", "none"}
+
+
+class BrevoToCustomerIOPeopleOperator(BaseOperator):
+    """Sync the Brevo contacts changed in the run's data interval into Customer.io people (Track v2 batches).
+
+    What the Customer.io -> Brevo sync wrote does not come back (echo suppression through the shared sync state),
+    a mere list touch writes nothing, and people changed on both sides are resolved by ``conflict_policy``.
+    Attributes are written with the current time, never a historical timestamp (Customer.io drops older
+    updates silently). Returns the run summary (read, updated, unchanged, echoes, conflicts, rejected, ledger...).
+
+    :param mode: ``incremental`` (the data interval, or ``[since, ...)``) or ``full`` (every contact) (templated).
+    :param since: start of the window for manual runs, ``YYYY-MM-DD`` or ISO date-time (templated).
+    :param dry_run: decide and count, write nothing (templated).
+    :param conflict_policy: ``customerio_wins``, ``brevo_wins`` or ``newest_wins``; default
+        ``connectors.customerio.reverse.conflict_policy`` (itself ``customerio_wins``) (templated).
+    :param config_path: the provider's YAML config; default ``$CUSTOMERIO_PROVIDER_CONFIG`` or
+        ``customerio_config.yaml`` in the DAGs folder (templated).
+    :param state_path: the sync state database, which MUST be the one the Customer.io -> Brevo sync uses; default
+        ``connectors.customerio.people.state_path``, else ``$AIRFLOW_HOME/customerio_sync/state.db`` (templated).
+    :param ledger_dir: rejected-records ledger directory; default ``connectors.customerio.people.ledger_dir``, else
+        ``$AIRFLOW_HOME/customerio_sync/ledger`` (templated).
+    :param brevo_conn_id: Brevo connection.
+    :param customerio_track_conn_id: Customer.io Track API connection (writes).
+    :param customerio_app_conn_id: Customer.io App API connection (profiles, to check conflicts).
+    :param brevo_hook_params: keyword arguments of the Brevo hook (default: the rate this task's pool allows).
+    :param customerio_track_hook_params: keyword arguments of the Track hook (default: the pool's rate).
+    :param customerio_app_hook_params: keyword arguments of the App hook (default: the pool's rate).
+    """
+
+    template_fields: Sequence[str] = (
+        "mode",
+        "since",
+        "dry_run",
+        "conflict_policy",
+        "config_path",
+        "state_path",
+        "ledger_dir",
+        "brevo_conn_id",
+        "customerio_track_conn_id",
+        "customerio_app_conn_id",
+    )
+    ui_color = "#c4d7f2"
+
+    def __init__(
+        self,
+        *,
+        mode: str = "incremental",
+        since: str | None = None,
+        dry_run: bool | str = False,
+        conflict_policy: str | None = None,
+        config_path: str | None = None,
+        state_path: str | None = None,
+        ledger_dir: str | None = None,
+        brevo_conn_id: str = BrevoHook.default_conn_name,
+        customerio_track_conn_id: str = CustomerIOTrackHook.default_conn_name,
+        customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
+        brevo_hook_params: Mapping[str, Any] | None = None,
+        customerio_track_hook_params: Mapping[str, Any] | None = None,
+        customerio_app_hook_params: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.since = since
+        self.dry_run = dry_run
+        self.conflict_policy = conflict_policy
+        self.config_path = config_path
+        self.state_path = state_path
+        self.ledger_dir = ledger_dir
+        self.brevo_conn_id = brevo_conn_id
+        self.customerio_track_conn_id = customerio_track_conn_id
+        self.customerio_app_conn_id = customerio_app_conn_id
+        self.brevo_hook_params = brevo_hook_params
+        self.customerio_track_hook_params = customerio_track_hook_params
+        self.customerio_app_hook_params = customerio_app_hook_params
+
+    def _hook_params(self, given: Mapping[str, Any] | None, api_pool: str) -> dict[str, Any]:
+        """The given hook params, else the rate this task's pool allows for that API (see ``pools.py``)."""
+        return dict(given) if given is not None else {"rate_limit": rate_for(api_pool, self.pool)}
+
+    @cached_property
+    def brevo_hook(self) -> BrevoHook:
+        """Brevo hook (reads, plus the attribute list)."""
+        return BrevoHook(self.brevo_conn_id, **self._hook_params(self.brevo_hook_params, BREVO_POOL))
+
+    @cached_property
+    def track_hook(self) -> CustomerIOTrackHook:
+        """Customer.io Track API hook (the batches)."""
+        return CustomerIOTrackHook(self.customerio_track_conn_id,
+                                   **self._hook_params(self.customerio_track_hook_params, CUSTOMERIO_TRACK_POOL))
+
+    @cached_property
+    def app_hook(self) -> CustomerIOAppHook:
+        """Customer.io App API hook (profiles, to check conflicts)."""
+        return CustomerIOAppHook(self.customerio_app_conn_id,
+                                 **self._hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL))
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Run the sync and return its summary."""
+        mode = str(self.mode or "incremental").strip().lower()
+        if mode not in MODES:
+            raise ReverseSyncError(f"mode `{self.mode}` is unknown: set the param `mode` to one of {', '.join(MODES)}.")
+        dry_run = _as_bool(self.dry_run, "dry_run")
+        policy = (str(self.conflict_policy).strip() or None) if self.conflict_policy not in (None, "") else None
+        if policy is not None and policy not in CONFLICT_POLICIES:
+            raise ReverseSyncError(f"conflict_policy `{policy}` is unknown: use one of {', '.join(CONFLICT_POLICIES)}.")
+        config = load_config(self.config_path, dags_folder=_dags_folder()).customerio
+        if not (config.enabled and config.sync.people and config.reverse.enabled):
+            why = ("connectors.customerio.enabled" if not config.enabled else "connectors.customerio.sync.people"
+                   if not config.sync.people else "connectors.customerio.reverse.enabled")
+            self.log.info("Brevo -> Customer.io people sync skipped: %s is false", why)
+            skipped = ReverseSummary(mode=mode, skipped=f"{why} is false")
+            skipped.finish()
+            return skipped.to_xcom()
+
+        home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "customerio_sync"
+        state = StateStore(self.state_path or config.people.state_path or home / "state.db")
+        try:
+            window = self._window(context, mode, state)
+            dag_id, run_id, task_id = _run_ids(context, self.task_id)
+            run_key = f"{dag_id}/{run_id}/{task_id}"
+            cp = ReverseSync.load_checkpoint(state, run_key)
+            truncate = int(cp["ledger_offset"]) if cp and not dry_run and "ledger_offset" in cp else None
+            ledger = Ledger.for_run(self.ledger_dir or config.people.ledger_dir or home / "ledger", dag_id, run_id,
+                                    task_id, truncate_to=truncate)
+            try:
+                sync = ReverseSync(
+                    config=config,
+                    source=BrevoContactReader(self.brevo_hook),
+                    writer=CustomerIOPeopleWriter(self.track_hook, self.app_hook),
+                    state=state,
+                    ledger=ledger,
+                    run_key=run_key,
+                    conflict_policy=policy,
+                )
+                try:
+                    summary = sync.run(window=window, dry_run=dry_run)
+                finally:
+                    sync.summary.api_calls = (self.brevo_hook.api_calls + self.track_hook.api_calls
+                                              + self.app_hook.api_calls)
+            finally:
+                ledger.close()
+        finally:
+            state.close()
+        result = summary.to_xcom()
+        if ledger.total:
+            self.log.warning("%d ledger line(s) for this run: %s", ledger.total, ledger.path)
+        return result
+
+    def _window(self, context: Context | Mapping[str, Any], mode: str, state: StateStore) -> RunWindow | None:
+        """The run's window: ``since`` param, else the data interval, else (manual run without one) the end of the
+        last window this direction synced."""
+        window = resolve_window(
+            mode=mode,
+            data_interval_start=_as_datetime(context.get("data_interval_start")),
+            data_interval_end=_as_datetime(context.get("data_interval_end")),
+            since=self.since or None,
+            now=datetime.now(timezone.utc),
+            watermark=state.get_watermark(WATERMARK),
+        )
+        return window
+
+
+class BrevoContactReader:
+    """The Brevo side of a reverse run, over :class:`BrevoHook` (read only)."""
+
+    def __init__(self, hook: BrevoHook) -> None:
+        self.hook = hook
+
+    def list_attributes(self) -> list[BrevoAttribute]:
+        """The account's contact attributes."""
+        return [BrevoAttribute.from_api(a) for a in self.hook.list_attributes()]
+
+    def iter_modified(self, since: datetime | None) -> Iterator[BrevoContact]:
+        """``GET /contacts?modifiedSince=…&sort=asc``, 1000 per page. Brevo's filter is "modified after", so the
+        mark is moved back one millisecond to include a contact changed exactly at ``since``."""
+        mark = format_brevo_time(since - timedelta(milliseconds=1)) if since is not None else None
+        for item in self.hook.iter_contacts(modified_since=mark, limit=1000, sort="asc"):
+            yield BrevoContact.from_api(item)
+
+    def contact_exists(self, contact_id: int) -> bool:
+        """``GET /contacts/{id}``: False on 404."""
+        try:
+            self.hook.get_contact(str(int(contact_id)), identifier_type="contact_id")
+        except NotFoundError:
+            return False
+        return True
+
+
+class CustomerIOPeopleWriter:
+    """The Customer.io side of a reverse run: Track v2 batches; App API profiles (only to check conflicts)."""
+
+    def __init__(self, track: CustomerIOTrackHook, app: CustomerIOAppHook) -> None:
+        self.track = track
+        self.app = app
+
+    def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[BatchError]:
+        """``POST /api/v2/batch``; the 207 per-operation errors."""
+        result = self.track.batch([dict(op) for op in operations])
+        return [BatchError(index=int(e.get("index", -1)), reason=str(e.get("reason") or "invalid"),
+                           message=str(e.get("message") or ""), field=str(e.get("field") or ""))
+                for e in result.errors]
+
+    def profiles(self, cio_ids: Sequence[str]) -> list[Profile]:
+        """Profiles by cio_id (≤ 100 per call), built as the people sync builds them, with the latest attribute
+        timestamp (for ``newest_wins``)."""
+        out = []
+        for item in self.app.get_people_attributes(list(cio_ids), id_type="cio_id"):
+            stamps = [int(v) for v in (item.get("timestamps") or {}).values() if isinstance(v, (int, float))]
+            out.append(Profile(CustomerIOPeopleSource.person_from_item(item), max(stamps) if stamps else None))
+        return out
+
+
+def _dags_folder() -> str | None:
+    from airflow.configuration import conf
+
+    return conf.get("core", "dags_folder", fallback=None)
+
+
+def _run_ids(context: Context | Mapping[str, Any], task_id: str) -> tuple[str, str, str]:
+    dag = context.get("dag")
+    ti = context.get("ti")
+    task = task_id
+    map_index = getattr(ti, "map_index", -1)
+    if isinstance(map_index, int) and map_index >= 0:
+        task += f".{map_index}"
+    return (getattr(dag, "dag_id", None) or "adhoc", str(context.get("run_id") or "adhoc"), task)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}.")
+
+
+__all__ = ["BrevoContactReader", "BrevoToCustomerIOPeopleOperator", "CustomerIOPeopleWriter"]

@@ -1,0 +1,64 @@
+"""The brevo_people_to_customerio DAG end to end with ``dag.test()`` against the sandbox (real Airflow, a SQLite
+metadata DB created inside the test session's temporary AIRFLOW_HOME)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+DAG_FILE = Path(__file__).parents[2] / "dags" / "brevo_people_to_customerio.py"
+EXAMPLE_CONFIG = DAG_FILE.with_name("customerio_config.yaml")
+
+pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
+
+
+@pytest.fixture(scope="module")
+def metadata_db() -> Path:
+    """``airflow db migrate`` in the session's temporary AIRFLOW_HOME (skipped when another test made it)."""
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    if not db.exists():
+        env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+        proc = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
+                              text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return db
+
+
+@pytest.fixture
+def wired(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, metadata_db: Path) -> Any:
+    sandbox.set_airflow_env(monkeypatch)
+    cfg = tmp_path / "customerio_config.yaml"
+    cfg.write_text(EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {tmp_path}/state.db")
+                   .replace("ledger_dir: null", f"ledger_dir: {tmp_path}/ledger"))
+    monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
+    sandbox.http.post(f"{sandbox.control_url}/brevo/seed", json={"seed": 2, "contacts": 30}).raise_for_status()
+    return sandbox
+
+
+def test_manual_run_then_scheduled_interval(wired: Any) -> None:
+    dag = DagBag(dag_folder=str(DAG_FILE)).dags["brevo_people_to_customerio"]
+    since = (datetime.now(timezone.utc) - timedelta(days=3)).date().isoformat()
+
+    dr = dag.test(logical_date=None, run_conf={"since": since})  # a manual run without a data interval
+
+    assert dr.state == "success"
+    assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == {
+        "check_brevo_attributes": "success", "sync_brevo_contacts_to_customerio": "success"}
+    assert wired.summary()["people"] == 30
+    batches = wired.requests(vendor="track", path_contains="/api/v2/batch")
+    assert len(batches) == 1 and batches[0]["status"] == 200
+
+    # a scheduled run: a real one-hour interval, in which no Brevo contact changed, so nothing is written
+    wired.clear_requests()
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    dr = dag.test(logical_date=hour)
+    assert dr.state == "success" and dr.data_interval_end > dr.data_interval_start
+    assert wired.requests(vendor="track") == []

@@ -88,6 +88,8 @@ def demo_config(info: dict[str, Any]) -> Path:
     config = yaml.safe_load((DAGS_DIR / "customerio_config.yaml").read_text())
     cio = config["connectors"]["customerio"]
     cio.setdefault("sync", {})["objects"] = True
+    # the opt-in that creates the Brevo attributes the example mapping and the workflow state need
+    cio.setdefault("people", {})["create_missing_attributes"] = True
     try:
         segments = requests.get(
             f"{info['app_url']}/v1/segments", headers={"Authorization": f"Bearer {info['app_api_key']}"}, timeout=30

@@ -409,6 +409,37 @@ class BrevoHook(BaseApiHook):
         ) or {}
         return int(body["processId"])
 
+    def get_object_records_page(
+        self,
+        object_type: str,
+        *,
+        page_num: int = 1,
+        limit: int = MAX_OBJECT_RECORDS,
+        sort: str = "desc",
+        association: bool = False,
+    ) -> dict[str, Any]:
+        """One page of custom object records (``GET /objects/{type}/records``; page-number paging):
+        ``{"count", "records": [{"identifiers", "attributes", "associations", ...}]}``."""
+        params: dict[str, Any] = {"limit": max(1, min(limit, MAX_OBJECT_RECORDS)), "page_num": max(1, page_num),
+                                  "sort": sort}
+        if association:
+            params["association"] = "true"
+        return self.request_json("GET", f"/objects/{quote_path(object_type)}/records", params=params) or {}
+
+    def iter_object_records(
+        self, object_type: str, *, limit: int = MAX_OBJECT_RECORDS, sort: str = "asc", association: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every record of a custom object type, page after page."""
+        page = 1
+        while True:
+            records = self.get_object_records_page(
+                object_type, page_num=page, limit=limit, sort=sort, association=association
+            ).get("records") or []
+            yield from records
+            if len(records) < limit:
+                return
+            page += 1
+
     # ---------------------------------------------------------------------------------- account
     def get_account(self) -> dict[str, Any]:
         """The account (``GET /account``)."""

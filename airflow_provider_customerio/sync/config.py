@@ -390,7 +390,7 @@ def _semantic_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
                                                    f"`{targets[norm]}`: map each Brevo attribute once."))
             targets.setdefault(norm, src)
             if norm in ("EXT_ID",):
-                problems.append((f"{base}.{src}", "EXT_ID is reserved: the sync writes the Customer.io cio_id "
+                problems.append((f"{base}.{src}", "EXT_ID is reserved: the sync writes the Customer.io id "
                                                    "there. Map this attribute to another name."))
         if fm and EMAIL_TARGET not in targets:
             problems.append((base, "no attribute is mapped to the contact email: add `email: email`."))

@@ -37,6 +37,15 @@ REASONS: Mapping[str, str] = {
     "not_found": "Customer.io no longer has the person (deleted between the change and the read)",
     "identity_clash": "the identifier belongs to another contact on the other side",
     "vendor_rejected": "the vendor rejected the record",
+    "import_unverified": "Brevo's import report counted rejected rows without naming them; the batch is re-checked "
+                         "and re-sent by the next run",
+    "unmapped_event": "the event is not in event_mapping and events.unmapped is `skip`",
+    "invalid_event_name": "the event name is not a valid Brevo event name and is not mapped",
+    "malformed_event": "the stored event cannot be read (no metric/name, not JSON)",
+    "no_mapped_value": "none of the mapped attributes has a value; Brevo needs at least one attribute per record",
+    "related_contact_missing": "a person related to the object is not a Brevo contact yet; the link is retried by "
+                               "the next run",
+    "upsert_failed": "Brevo's object upsert process failed (retried, then given up)",
 }
 
 #: Reasons that only leave out a value; the record itself was written.

@@ -345,3 +345,24 @@ def test_upsert_object_records(brevo, requests_mock):
     requests_mock.post("https://api.brevo.com/v3/objects/companies/batch/upsert", status_code=202, json={"processId": 21, "message": "ok"})
     assert brevo.upsert_object_records("companies", [{"identifiers": {"ext_id": "acme"}, "attributes": {"name": "Acme"}}]) == 21
     assert json.loads(requests_mock.last_request.body)["records"][0]["identifiers"] == {"ext_id": "acme"}
+
+
+def test_object_records_paging(brevo, requests_mock):
+    requests_mock.get(
+        "https://api.brevo.com/v3/objects/companies/records",
+        [
+            {"json": {"count": 3, "records": [{"identifiers": {"ext_id": "a"}}, {"identifiers": {"ext_id": "b"}}]}},
+            {"json": {"count": 3, "records": [{"identifiers": {"ext_id": "c"}}]}},
+        ],
+    )
+    ids = [r["identifiers"]["ext_id"] for r in brevo.iter_object_records("companies", limit=2, association=True)]
+    assert ids == ["a", "b", "c"]
+    assert requests_mock.request_history[1].qs == {"limit": ["2"], "page_num": ["2"], "sort": ["asc"], "association": ["true"]}
+
+
+def test_iter_events_query(brevo, requests_mock):
+    requests_mock.get("https://api.brevo.com/v3/events", json={"events": [{"event_name": "A"}], "count": 1})
+    assert list(brevo.iter_events(event_names=["A", "B"], start_date="2026-01-01", end_date="2026-01-02")) == [{"event_name": "A"}]
+    assert requests_mock.last_request.qs["event_name"] == ["a", "b"]
+    with pytest.raises(ValueError, match="both"):
+        brevo.iter_events(start_date="2026-01-01")

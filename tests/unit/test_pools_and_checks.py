@@ -79,3 +79,14 @@ def test_failures_carry_their_hint():
     assert not track.ok and "App API key does not work on the Track API" in track.hint
     assert not people.ok and "HTTP 403" in people.detail and "scope" in people.hint
     assert "✗ people accessible" in people.line() and "hint:" in people.line()
+
+
+def test_readme_config_reference_is_generated_from_the_schema():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "gen_config_reference.py"), "--check"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -20,6 +20,13 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.operators._common import (
+    data_interval,
+    load_customerio_config,
+    resolve_ledger_dir,
+    run_ids,
+    task_key,
+)
 from airflow_provider_customerio.sync.campaigns import (
     CampaignMetricsError,
     CampaignMetricsResult,
@@ -33,7 +40,7 @@ from airflow_provider_customerio.sync.campaigns import (
     source_label,
     sync_campaign_metrics,
 )
-from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig, load_config
+from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
 from airflow_provider_customerio.sync.config import ConfigError as FileConfigError
 from airflow_provider_customerio.sync.ledger import Ledger
 
@@ -49,11 +56,8 @@ log = logging.getLogger(__name__)
 def load_connector_config(config_path: str | None) -> CustomerIOConfig:
     """The ``connectors.customerio`` section. Without an explicit path a missing default file means defaults;
     an invalid file, or an explicit path that does not exist, is an error naming the problem."""
-    from airflow.configuration import conf
-
-    dags_folder = conf.get("core", "dags_folder", fallback=None)
     try:
-        return load_config(config_path, dags_folder=dags_folder).customerio
+        return load_customerio_config(config_path)
     except FileConfigError as exc:
         file_missing = len(exc.problems) == 1 and exc.problems[0][1].startswith("file not found")
         if config_path is None and file_missing and not os.environ.get("CUSTOMERIO_PROVIDER_CONFIG"):
@@ -65,33 +69,8 @@ def load_connector_config(config_path: str | None) -> CustomerIOConfig:
 def run_window(context: Context | Mapping[str, Any], *, lookback_days: int, tz: str = "UTC",
                now: datetime | None = None) -> MetricsWindow:
     """The metrics window of this task's run (an explicit decision for runs without a data interval)."""
-    start = context.get("data_interval_start") if isinstance(context, Mapping) else None
-    end = context.get("data_interval_end") if isinstance(context, Mapping) else None
-    return metrics_window(_as_datetime(start), _as_datetime(end), lookback_days=lookback_days,
-                          now=now or datetime.now(timezone.utc), tz=tz)
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
-
-
-def run_ids(context: Context | Mapping[str, Any]) -> tuple[str, str, int]:
-    """``(dag_id, run_id, map_index)`` of the running task (``adhoc`` outside a DAG run)."""
-    dag = context.get("dag") if isinstance(context, Mapping) else None
-    ti = context.get("ti") if isinstance(context, Mapping) else None
-    run_id = context.get("run_id") if isinstance(context, Mapping) else None
-    map_index = getattr(ti, "map_index", -1)
-    return (getattr(dag, "dag_id", None) or "adhoc", str(run_id or "adhoc"),
-            map_index if isinstance(map_index, int) else -1)
-
-
-def default_ledger_dir(config: CustomerIOConfig) -> str:
-    return config.people.ledger_dir or str(
-        Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "customerio_sync" / "ledger")
+    start, end = data_interval(context)
+    return metrics_window(start, end, lookback_days=lookback_days, now=now or datetime.now(timezone.utc), tz=tz)
 
 
 def _settings(config: CustomerIOConfig, *, sql_conn_id: str | None, table: str | None) -> CampaignSettings:
@@ -230,8 +209,8 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
         settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
         window = run_window(context, lookback_days=_lookback(self.lookback_days, config), tz=self.timezone)
         dag_id, run_id, map_index = run_ids(context)
-        task = f"campaign_{campaign_id}" + (f".{map_index}" if map_index >= 0 else "")
-        ledger = Ledger.for_run(self.ledger_dir or default_ledger_dir(config), dag_id, run_id, task)
+        ledger = Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id,
+                                task_key(f"campaign_{campaign_id}", map_index))
         log.info("Campaign %s (%s): days %s to %s (%d days re-read before the interval%s).", campaign_id, name,
                  window.first_day, window.last_day, window.lookback_days, ", manual run" if window.manual else "")
         try:

@@ -13,7 +13,6 @@ Both are thin: they resolve arguments, build hooks and the store, wrap them in t
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -35,7 +34,12 @@ from airflow_provider_customerio.exceptions import (
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
-from airflow_provider_customerio.sync.config import load_config
+from airflow_provider_customerio.operators._common import (
+    as_bool,
+    load_customerio_config,
+    resolve_ledger_dir,
+    run_ids,
+)
 from airflow_provider_customerio.sync.events import (
     SOURCE_ACTIVITY,
     SOURCE_ID_PROPERTY,
@@ -63,30 +67,6 @@ ACTIVITY_WATERMARK = "activity_window_end"
 DEFAULT_MANUAL_WINDOW_SECONDS = 3600
 
 
-def _airflow_home() -> Path:
-    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-
-
-def _dags_folder() -> str | None:
-    try:
-        from airflow.configuration import conf
-
-        return conf.get("core", "dags_folder", fallback=None)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", "", "none"):
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
 def _to_epoch(value: Any, name: str) -> int | None:
     """Unix seconds from a datetime, a number or an ISO-8601 string; ``None`` for empty values."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
@@ -106,14 +86,6 @@ def _to_epoch(value: Any, name: str) -> int | None:
         raise ValueError(f"{name}: {text!r} is not a date-time; use ISO-8601 (2026-01-31T13:45:00Z) or unix "
                          "seconds") from None
     return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp())
-
-
-def _run_ids(context: Context, task_id: str) -> tuple[str, str]:
-    dag_run = context.get("dag_run")
-    ti = context.get("ti")
-    dag_id = getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", None) or "adhoc"
-    run_id = getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None) or "manual"
-    return str(dag_id), str(run_id)
 
 
 # -------------------------------------------------------------------------------------------- ports
@@ -310,7 +282,7 @@ def resolve_window(op: CustomerIOEventsToBrevoOperator, context: Context, store:
 
 def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Context) -> dict[str, Any]:
     """The body of :meth:`CustomerIOEventsToBrevoOperator.execute` (wiring only; logic in ``sync.events``)."""
-    config = load_config(op.config_path, dags_folder=_dags_folder()).customerio
+    config = load_customerio_config(op.config_path)
     summary = SyncSummary(direction="cio_events_to_brevo", mode="events")
     if not config.sync.events:
         summary.skipped = "connectors.customerio.sync.events is false"
@@ -319,14 +291,13 @@ def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Contex
     mapper = EventMapper(config.event_mapping, config.events.unmapped)
     store_conn = op.webhook_store_conn_id or config.events.webhook_store_conn_id
     store = EventStore.open(conn_id=store_conn, path=op.store_path)
-    dag_id, run_id = _run_ids(context, op.task_id)
-    ledger_dir = op.ledger_dir or config.people.ledger_dir or str(_airflow_home() / "customerio_sync" / "ledger")
-    ledger = Ledger.for_run(ledger_dir, dag_id, run_id, op.task_id)
+    dag_id, run_id, _ = run_ids(context, default_run_id="manual")
+    ledger = Ledger.for_run(resolve_ledger_dir(op.ledger_dir, config), dag_id, run_id, op.task_id)
     now = time.time()
     try:
         activities_read = activities_new = 0
         activity_error: ApiError | None = None
-        if _as_bool(op.include_activities, "include_activities"):
+        if as_bool(op.include_activities, "include_activities"):
             start, end, origin = resolve_window(op, context, store, now)
             summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
             summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
@@ -474,9 +445,8 @@ class CustomerIOTrackEventsOperator(BaseOperator):
 
 def send_events_to_track(op: CustomerIOTrackEventsOperator, context: Context) -> dict[str, Any]:
     """The body of :meth:`CustomerIOTrackEventsOperator.execute`."""
-    dag_id, run_id = _run_ids(context, op.task_id)
-    ledger_dir = op.ledger_dir or str(_airflow_home() / "customerio_sync" / "ledger")
-    ledger = Ledger.for_run(ledger_dir, dag_id, run_id, op.task_id)
+    dag_id, run_id, _ = run_ids(context, default_run_id="manual")
+    ledger = Ledger.for_run(resolve_ledger_dir(op.ledger_dir), dag_id, run_id, op.task_id)
     read = sent = rejected = 0
     try:
         for index, raw in enumerate(read_events_input(op.events, op.events_path)):

@@ -7,12 +7,10 @@ is deferrable (:class:`~airflow_provider_customerio.triggers.brevo.BrevoProcessT
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -23,7 +21,14 @@ from airflow_provider_customerio.hooks._base import quote_path
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
-from airflow_provider_customerio.sync.config import load_config
+from airflow_provider_customerio.operators._common import (
+    as_bool,
+    default_deferrable,
+    resolve_ledger_dir,
+    load_customerio_config,
+    run_task_ids,
+    resolve_state_path,
+)
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.objects import (
     BrevoRecord,
@@ -269,7 +274,7 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         self.max_bytes = max_bytes
         self.process_timeout = process_timeout
         self.poll_interval = poll_interval
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.app_hook_params = dict(app_hook_params or {})
         self.brevo_hook_params = dict(brevo_hook_params or {})
 
@@ -286,7 +291,7 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Check, read, write; then wait (deferred or blocking) and finish."""
         sync = self._sync(context)
-        dry_run = _as_bool(self.dry_run, "dry_run")
+        dry_run = as_bool(self.dry_run, "dry_run")
         pending = sync.run(dry_run=dry_run)
         return self._wait_or_finish(sync, pending, time.time() + self.process_timeout)
 
@@ -327,23 +332,24 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         return result
 
     def _sync(self, context: Context | Mapping[str, Any]) -> ObjectSync:
-        config = load_config(self.config_path, dags_folder=_dags_folder()).customerio
+        config = load_customerio_config(self.config_path)
         if not config.sync.objects:
             raise AirflowSkipException("connectors.customerio.sync.objects is false: the object sync is off. Set it "
                                        "to true in the provider config to run it.")
-        state_path, ledger_dir = _paths(config, self.state_path, self.ledger_dir)
-        dag_id, run_id, task_id = _run_ids(context, self.task_id)
+        state_file = resolve_state_path(self.state_path, config)
+        ledger_folder = resolve_ledger_dir(self.ledger_dir, config)
+        dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         run_key = f"{dag_id}/{run_id}/{task_id}"
-        state = StateStore(state_path)
+        state = StateStore(state_file)
         cp = state.get_checkpoint(run_key)
-        ledger = Ledger.for_run(ledger_dir, dag_id, run_id, task_id,
+        ledger = Ledger.for_run(ledger_folder, dag_id, run_id, task_id,
                                 truncate_to=int(cp["ledger_offset"]) if cp and "ledger_offset" in cp else None)
         return ObjectSync(
             config=config,
             source=CustomerIOObjectSource(self.app_hook, self.object_filters),
             sink=BrevoObjectSink(self.brevo_hook),
             state=state,
-            objects=ObjectStateTable(state_path),
+            objects=ObjectStateTable(state_file),
             ledger=ledger,
             run_key=run_key,
             type_ids=_as_ids(self.object_type_ids),
@@ -403,64 +409,25 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read the Brevo records and write the new or changed ones to Customer.io."""
-        config = load_config(self.config_path, dags_folder=_dags_folder()).customerio
+        config = load_customerio_config(self.config_path)
         if not config.sync.objects:
             raise AirflowSkipException("connectors.customerio.sync.objects is false: the object sync is off.")
-        state_path, ledger_dir = _paths(config, self.state_path, self.ledger_dir)
-        dag_id, run_id, task_id = _run_ids(context, self.task_id)
+        state_file = resolve_state_path(self.state_path, config)
+        ledger_folder = resolve_ledger_dir(self.ledger_dir, config)
+        dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         sync = ReverseObjectSync(
             config=config,
             source=BrevoRecordReader(BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)),
             writer=TrackBatchWriter(CustomerIOTrackHook(self.customerio_track_conn_id, **self.track_hook_params)),
-            state=StateStore(state_path),
-            objects=ObjectStateTable(state_path),
-            ledger=Ledger.for_run(ledger_dir, dag_id, run_id, task_id),
+            state=StateStore(state_file),
+            objects=ObjectStateTable(state_file),
+            ledger=Ledger.for_run(ledger_folder, dag_id, run_id, task_id),
             type_ids=_as_ids(self.object_type_ids),
         )
-        result = sync.run(dry_run=_as_bool(self.dry_run, "dry_run"))
+        result = sync.run(dry_run=as_bool(self.dry_run, "dry_run"))
         self.log.info("Reverse object sync: %s", {k: result.get(k) for k in ("read", "created", "updated",
                                                                               "unchanged", "echoes", "rejected")})
         return result
-
-
-def _paths(config: Any, state_path: str | None, ledger_dir: str | None) -> tuple[str, str]:
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "customerio_sync"
-    return (state_path or config.people.state_path or str(home / "state.db"),
-            ledger_dir or config.people.ledger_dir or str(home / "ledger"))
-
-
-def _default_deferrable() -> bool:
-    from airflow.configuration import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
-
-
-def _dags_folder() -> str | None:
-    from airflow.configuration import conf
-
-    return conf.get("core", "dags_folder", fallback=None)
-
-
-def _run_ids(context: Context | Mapping[str, Any], task_id: str) -> tuple[str, str, str]:
-    dag = context.get("dag") if isinstance(context, Mapping) else None
-    run_id = context.get("run_id") if isinstance(context, Mapping) else None
-    ti = context.get("ti") if isinstance(context, Mapping) else None
-    task = task_id
-    map_index = getattr(ti, "map_index", -1)
-    if isinstance(map_index, int) and map_index >= 0:
-        task += f".{map_index}"
-    return getattr(dag, "dag_id", None) or "adhoc", str(run_id or "adhoc"), task
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "y", "on"):
-        return True
-    if text in ("false", "0", "no", "n", "off", "", "none"):
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}.")
 
 
 def _as_ids(value: Sequence[str] | str | int | None) -> list[str] | None:

@@ -14,12 +14,10 @@ from __future__ import annotations
 import heapq
 import math
 import logging
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -31,10 +29,21 @@ from airflow_provider_customerio.exceptions import (
 )
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, rate_for
-from airflow_provider_customerio.sync.config import EMAIL_TARGET, load_config
+from airflow_provider_customerio.operators._common import (
+    as_bool,
+    as_optional_str,
+    default_deferrable,
+    incremental_window,
+    resolve_ledger_dir,
+    load_customerio_config,
+    pool_hook_params,
+    run_ids,
+    resolve_state_path,
+)
+from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
+from airflow_provider_customerio.sync.config import EMAIL_TARGET
 from airflow_provider_customerio.sync.ledger import Ledger
-from airflow_provider_customerio.sync.mapping import BrevoAttribute, Person, to_bool
+from airflow_provider_customerio.sync.mapping import BrevoAttribute, Person
 from airflow_provider_customerio.sync.people import (
     HYDRATE_CHUNK,
     Change,
@@ -44,7 +53,6 @@ from airflow_provider_customerio.sync.people import (
     PeopleSyncError,
     ProcessState,
     poll_delays,
-    resolve_window,
 )
 from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
@@ -62,46 +70,6 @@ CHANGE_ACTIVITY_TYPES: Mapping[str, str] = {
 STEPS = ("all", "extract", "load")
 MODES = ("incremental", "full")
 _IMPORT_REASONS = {"invalid_emails": "import_invalid"}
-
-
-def _default_deferrable() -> bool:
-    try:
-        from airflow.configuration import conf
-
-        return conf.getboolean("operators", "default_deferrable", fallback=False)
-    except Exception:  # noqa: BLE001 - no config available: not deferrable
-        return False
-
-
-def _airflow_home() -> Path:
-    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-
-
-def _dags_folder() -> str | None:
-    try:
-        from airflow.configuration import conf
-
-        return conf.get("core", "dags_folder", fallback=None)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value is None or str(value).strip().lower() in ("", "none", "null"):
-        return False
-    try:
-        return to_bool(value)
-    except ValueError:
-        raise ValueError(f"{name} must be true or false, got {value!r}") from None
-
-
-def _as_optional_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return None if text.lower() in ("", "none", "null") else text
 
 
 # ------------------------------------------------------------------------------------------ adapters (ports)
@@ -303,7 +271,7 @@ class CustomerIOToBrevoPeopleOperator(BaseOperator):
         self.customerio_app_conn_id = customerio_app_conn_id
         self.brevo_conn_id = brevo_conn_id
         self.sync_name = sync_name
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.import_timeout = import_timeout
         self.poll_interval = poll_interval
         self.export_timeout = export_timeout
@@ -332,45 +300,34 @@ class _PeopleTask:
         self.step = str(op.step or "all").strip()
         if self.step not in STEPS:
             raise ValueError(f"step must be one of {', '.join(STEPS)}, got {op.step!r}")
-        self.dry_run = _as_bool(op.dry_run, "dry_run")
-        self.since = _as_optional_str(op.since)
-        self.config = load_config(op.config_path, dags_folder=_dags_folder()).customerio
+        self.dry_run = as_bool(op.dry_run, "dry_run")
+        self.since = as_optional_str(op.since)
+        self.config = load_customerio_config(op.config_path)
         level = "DEBUG" if self.config.debug else self.config.log_level.upper()
         logging.getLogger("airflow_provider_customerio").setLevel(level)
-        ti = context.get("ti")
-        self.dag_id = str(getattr(ti, "dag_id", None) or op.dag_id)
-        dag_run = context.get("dag_run")
-        self.run_id = str(context.get("run_id") or getattr(dag_run, "run_id", None) or "manual")
+        self.dag_id, self.run_id, _ = run_ids(context, default_dag_id=op.dag_id, default_run_id="manual")
         self.run_key = f"{self.dag_id}/{self.run_id}/{op.sync_name}"
 
     # ---------------------------------------------------------------------------------------- resources
 
+    def _hook_params(self, given: Mapping[str, Any] | None, api_pool: str) -> dict[str, Any]:
+        params = pool_hook_params(given, api_pool, self.op.pool)
+        return {"log_api_calls": True, **params} if self.config.log_api_calls else params
+
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:
-        params = self.op.customerio_app_hook_params
-        if params is None:
-            params = {"rate_limit": rate_for(CUSTOMERIO_APP_POOL, self.op.pool)}
-        if self.config.log_api_calls:
-            params = {"log_api_calls": True, **params}
-        return CustomerIOAppHook(self.op.customerio_app_conn_id, **params)
+        return CustomerIOAppHook(self.op.customerio_app_conn_id,
+                                 **self._hook_params(self.op.customerio_app_hook_params, CUSTOMERIO_APP_POOL))
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:
-        params = self.op.brevo_hook_params
-        if params is None:
-            params = {"rate_limit": rate_for(BREVO_POOL, self.op.pool)}
-        if self.config.log_api_calls:
-            params = {"log_api_calls": True, **params}
-        return BrevoHook(self.op.brevo_conn_id, **params)
+        return BrevoHook(self.op.brevo_conn_id, **self._hook_params(self.op.brevo_hook_params, BREVO_POOL))
 
     def _open(self) -> PeopleSync:
-        people = self.config.people
-        state_path = Path(people.state_path) if people.state_path else _airflow_home() / "customerio_sync" / "state.db"
-        ledger_dir = Path(people.ledger_dir) if people.ledger_dir else _airflow_home() / "customerio_sync" / "ledger"
-        state = StateStore(state_path)
+        state = StateStore(resolve_state_path(None, self.config))
         cp = state.get_checkpoint(self.run_key)
         # Resuming: cut the ledger back to the last checkpoint. A new run (no checkpoint) starts a new ledger.
-        ledger = Ledger.for_run(ledger_dir, self.dag_id, self.run_id, self.op.sync_name,
+        ledger = Ledger.for_run(resolve_ledger_dir(None, self.config), self.dag_id, self.run_id, self.op.sync_name,
                                 truncate_to=int((cp or {}).get("ledger_offset") or 0))
         attrs = [f.source for f in self.config.field_mapping if f.target != EMAIL_TARGET]
         source = CustomerIOPeopleSource(self.app_hook, attributes=attrs, export_timeout=self.op.export_timeout,
@@ -402,15 +359,8 @@ class _PeopleTask:
         sync = self._open()
         try:
             if self.step in ("all", "extract"):
-                state = sync.state
-                window = resolve_window(
-                    mode=self.mode,
-                    data_interval_start=self.context.get("data_interval_start"),
-                    data_interval_end=self.context.get("data_interval_end"),
-                    since=self.since,
-                    now=datetime.now(timezone.utc),
-                    watermark=state.get_watermark("people.cio_to_brevo.until"),
-                )
+                window = incremental_window(self.context, mode=self.mode, since=self.since, state=sync.state,
+                                            watermark_key="people.cio_to_brevo.until")
                 if window is not None:
                     log.info("Incremental window [%s, %s)", window.start.isoformat(), window.end.isoformat())
                 summary = sync.extract(mode=self.mode, window=window, dry_run=self.dry_run)
@@ -422,15 +372,8 @@ class _PeopleTask:
                     return out
             pending = sync.load()
             if pending and self.op.deferrable:
-                sync.summary.api_calls += self._calls()
-                sync.save_progress()
                 log.info("Waiting for Brevo import process(es) %s in the triggerer", ", ".join(pending))
-                self.op.defer(
-                    trigger=BrevoProcessTrigger(process_ids=pending, brevo_conn_id=self.op.brevo_conn_id,
-                                                end_time=time.time() + self.op.import_timeout,
-                                                poll_interval=self.op.poll_interval),
-                    method_name="execute_complete",
-                )
+                self._defer(sync, pending)
             sync.wait(timeout=self.op.import_timeout, delays=poll_delays(initial=self.op.poll_interval))
             return self._finish(sync)
         finally:
@@ -450,17 +393,21 @@ class _PeopleTask:
                 raise ImportTimeout(f"Brevo import process(es) {', '.join(event['pending'])} not finished after "
                                     f"{self.op.import_timeout:.0f} s; clear the task to resume waiting.")
             if pending:  # failed imports were resubmitted: wait for them too
-                sync.summary.api_calls += self._calls()
-                sync.save_progress()
-                self.op.defer(
-                    trigger=BrevoProcessTrigger(process_ids=pending, brevo_conn_id=self.op.brevo_conn_id,
-                                                end_time=time.time() + self.op.import_timeout,
-                                                poll_interval=self.op.poll_interval),
-                    method_name="execute_complete",
-                )
+                self._defer(sync, pending)
             return self._finish(sync)
         finally:
             self._close(sync)
+
+    def _defer(self, sync: PeopleSync, pending: Sequence[str]) -> None:
+        """Save the progress and wait for the import processes in the triggerer (raises ``TaskDeferred``)."""
+        sync.summary.api_calls += self._calls()
+        sync.save_progress()
+        self.op.defer(
+            trigger=BrevoProcessTrigger(process_ids=pending, brevo_conn_id=self.op.brevo_conn_id,
+                                        end_time=time.time() + self.op.import_timeout,
+                                        poll_interval=self.op.poll_interval),
+            method_name="execute_complete",
+        )
 
     def _finish(self, sync: PeopleSync) -> dict[str, Any]:
         sync.summary.api_calls += self._calls()

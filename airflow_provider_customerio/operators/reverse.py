@@ -7,11 +7,9 @@ ledger live in the sync module, free of Airflow and HTTP.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -20,12 +18,20 @@ from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
-from airflow_provider_customerio.sync.config import load_config
+from airflow_provider_customerio.operators._common import (
+    as_bool,
+    incremental_window,
+    load_customerio_config,
+    pool_hook_params,
+    resolve_ledger_dir,
+    resolve_state_path,
+    run_task_ids,
+)
+from airflow_provider_customerio.operators.people import CustomerIOPeopleSource
+from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import BrevoAttribute
-from airflow_provider_customerio.operators.people import CustomerIOPeopleSource
-from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL, rate_for
-from airflow_provider_customerio.sync.people import RunWindow, resolve_window
+from airflow_provider_customerio.sync.people import RunWindow
 from airflow_provider_customerio.sync.reverse import (
     CONFLICT_POLICIES,
     WATERMARK,
@@ -43,8 +49,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 MODES = ("incremental", "full")
-_TRUE = {"true", "1", "yes", "y", "on"}
-_FALSE = {"false", "0", "no", "n", "off", "", "none"}
 
 
 class BrevoToCustomerIOPeopleOperator(BaseOperator):
@@ -123,7 +127,7 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
 
     def _hook_params(self, given: Mapping[str, Any] | None, api_pool: str) -> dict[str, Any]:
         """The given hook params, else the rate this task's pool allows for that API (see ``pools.py``)."""
-        return dict(given) if given is not None else {"rate_limit": rate_for(api_pool, self.pool)}
+        return pool_hook_params(given, api_pool, self.pool)
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:
@@ -147,11 +151,11 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         mode = str(self.mode or "incremental").strip().lower()
         if mode not in MODES:
             raise ReverseSyncError(f"mode `{self.mode}` is unknown: set the param `mode` to one of {', '.join(MODES)}.")
-        dry_run = _as_bool(self.dry_run, "dry_run")
+        dry_run = as_bool(self.dry_run, "dry_run")
         policy = (str(self.conflict_policy).strip() or None) if self.conflict_policy not in (None, "") else None
         if policy is not None and policy not in CONFLICT_POLICIES:
             raise ReverseSyncError(f"conflict_policy `{policy}` is unknown: use one of {', '.join(CONFLICT_POLICIES)}.")
-        config = load_config(self.config_path, dags_folder=_dags_folder()).customerio
+        config = load_customerio_config(self.config_path)
         if not (config.enabled and config.sync.people and config.reverse.enabled):
             why = ("connectors.customerio.enabled" if not config.enabled else "connectors.customerio.sync.people"
                    if not config.sync.people else "connectors.customerio.reverse.enabled")
@@ -160,16 +164,15 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
             skipped.finish()
             return skipped.to_xcom()
 
-        home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "customerio_sync"
-        state = StateStore(self.state_path or config.people.state_path or home / "state.db")
+        state = StateStore(resolve_state_path(self.state_path, config))
         try:
             window = self._window(context, mode, state)
-            dag_id, run_id, task_id = _run_ids(context, self.task_id)
+            dag_id, run_id, task_id = run_task_ids(context, self.task_id)
             run_key = f"{dag_id}/{run_id}/{task_id}"
             cp = ReverseSync.load_checkpoint(state, run_key)
             truncate = int(cp["ledger_offset"]) if cp and not dry_run and "ledger_offset" in cp else None
-            ledger = Ledger.for_run(self.ledger_dir or config.people.ledger_dir or home / "ledger", dag_id, run_id,
-                                    task_id, truncate_to=truncate)
+            ledger = Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task_id,
+                                    truncate_to=truncate)
             try:
                 sync = ReverseSync(
                     config=config,
@@ -197,15 +200,7 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
     def _window(self, context: Context | Mapping[str, Any], mode: str, state: StateStore) -> RunWindow | None:
         """The run's window: ``since`` param, else the data interval, else (manual run without one) the end of the
         last window this direction synced."""
-        window = resolve_window(
-            mode=mode,
-            data_interval_start=_as_datetime(context.get("data_interval_start")),
-            data_interval_end=_as_datetime(context.get("data_interval_end")),
-            since=self.since or None,
-            now=datetime.now(timezone.utc),
-            watermark=state.get_watermark(WATERMARK),
-        )
-        return window
+        return incremental_window(context, mode=mode, since=self.since or None, state=state, watermark_key=WATERMARK)
 
 
 class BrevoContactReader:
@@ -256,39 +251,6 @@ class CustomerIOPeopleWriter:
             stamps = [int(v) for v in (item.get("timestamps") or {}).values() if isinstance(v, (int, float))]
             out.append(Profile(CustomerIOPeopleSource.person_from_item(item), max(stamps) if stamps else None))
         return out
-
-
-def _dags_folder() -> str | None:
-    from airflow.configuration import conf
-
-    return conf.get("core", "dags_folder", fallback=None)
-
-
-def _run_ids(context: Context | Mapping[str, Any], task_id: str) -> tuple[str, str, str]:
-    dag = context.get("dag")
-    ti = context.get("ti")
-    task = task_id
-    map_index = getattr(ti, "map_index", -1)
-    if isinstance(map_index, int) and map_index >= 0:
-        task += f".{map_index}"
-    return (getattr(dag, "dag_id", None) or "adhoc", str(context.get("run_id") or "adhoc"), task)
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}.")
 
 
 __all__ = ["BrevoContactReader", "BrevoToCustomerIOPeopleOperator", "CustomerIOPeopleWriter"]

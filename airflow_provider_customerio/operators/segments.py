@@ -8,11 +8,9 @@ and the chunking live in the sync module, free of Airflow and HTTP.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -20,8 +18,15 @@ from airflow.sdk import BaseOperator
 from airflow_provider_customerio.exceptions import NotFoundError, ValidationError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, rate_for
-from airflow_provider_customerio.sync.config import load_config
+from airflow_provider_customerio.operators._common import (
+    as_bool,
+    load_customerio_config,
+    pool_hook_params,
+    resolve_ledger_dir,
+    run_ids,
+    task_key,
+)
+from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.segments import (
     MEMBERSHIP_LIMIT,
@@ -38,8 +43,7 @@ if TYPE_CHECKING:
 
 #: How far before "now" the import check starts reading modified contacts (clock skew with Brevo).
 CLOCK_SKEW = timedelta(minutes=10)
-_TRUE = {"true", "1", "yes", "y", "on"}
-_FALSE = {"false", "0", "no", "n", "off", ""}
+_as_bool = as_bool  # the name the tests of this module use
 
 
 class CustomerIOSegmentToBrevoListOperator(BaseOperator):
@@ -118,18 +122,13 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:
         """Customer.io App API hook."""
-        params = self.customerio_app_hook_params
-        if params is None:
-            params = {"rate_limit": rate_for(CUSTOMERIO_APP_POOL, self.pool)}
-        return CustomerIOAppHook(self.customerio_app_conn_id, **params)
+        return CustomerIOAppHook(self.customerio_app_conn_id,
+                                 **pool_hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL, self.pool))
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:
         """Brevo hook."""
-        params = self.brevo_hook_params
-        if params is None:
-            params = {"rate_limit": rate_for(BREVO_POOL, self.pool)}
-        return BrevoHook(self.brevo_conn_id, **params)
+        return BrevoHook(self.brevo_conn_id, **pool_hook_params(self.brevo_hook_params, BREVO_POOL, self.pool))
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Mirror the segment and return the run summary."""
@@ -137,12 +136,16 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
             segment_id=_as_id(self.segment_id, "segment_id"),
             list_id=_as_id(self.list_id, "list_id"),
             include_attributes=_as_names(self.include_attributes),
-            dry_run=_as_bool(self.dry_run, "dry_run"),
-            force=_as_bool(self.force, "force"),
+            dry_run=as_bool(self.dry_run, "dry_run"),
+            force=as_bool(self.force, "force"),
         )
-        config = load_config(self.config_path, dags_folder=_dags_folder()).customerio
+        config = load_customerio_config(self.config_path)
         target = BrevoListTarget(self.brevo_hook, timeout=self.import_timeout, check_interval=self.import_check_interval)
-        with _open_ledger(self.ledger_dir or config.people.ledger_dir, context, request) as ledger:
+        dag_id, run_id, map_index = run_ids(context)
+        task = task_key(f"segment_{request.segment_id}_to_list_{request.list_id}", map_index)
+        # truncate_to=0: every attempt re-derives all of its rejections from live state, so a retry replaces the file
+        with Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task,
+                            truncate_to=0) as ledger:
             mirror = SegmentMirror(
                 CustomerIOSegmentSource(self.app_hook),
                 target,
@@ -276,27 +279,6 @@ def ledger_sink(ledger: Ledger) -> Callable[[Mapping[str, Any], str, str], None]
     return reject
 
 
-def _dags_folder() -> str | None:
-    """Airflow's ``[core] dags_folder``: where the default config file lives."""
-    from airflow.configuration import conf
-
-    return conf.get("core", "dags_folder", fallback=None)
-
-
-def _open_ledger(ledger_dir: str | None, context: Context | Mapping[str, Any], request: MirrorRequest) -> Ledger:
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-    base = ledger_dir or str(home / "customerio_sync" / "ledger")
-    dag = context.get("dag") if isinstance(context, Mapping) else None
-    run = context.get("run_id") if isinstance(context, Mapping) else None
-    ti = context.get("ti") if isinstance(context, Mapping) else None
-    task = f"segment_{request.segment_id}_to_list_{request.list_id}"
-    map_index = getattr(ti, "map_index", -1)
-    if isinstance(map_index, int) and map_index >= 0:
-        task += f".{map_index}"
-    # truncate_to=0: every attempt re-derives all of its rejections from live state, so a retry replaces the file
-    return Ledger.for_run(base, getattr(dag, "dag_id", None) or "adhoc", str(run or "adhoc"), task, truncate_to=0)
-
-
 def _as_id(value: Any, name: str) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
@@ -310,17 +292,6 @@ def _as_id(value: Any, name: str) -> int:
     if number < 1:
         raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
     return number
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE or value is None:
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}.")
 
 
 def _as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:

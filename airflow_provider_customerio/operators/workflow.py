@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -27,7 +26,8 @@ from airflow.sdk import BaseOperator
 from airflow_provider_customerio.exceptions import ConfigError, ProcessFailedError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.operators.campaigns import default_ledger_dir, load_connector_config, run_ids
+from airflow_provider_customerio.operators._common import data_interval, resolve_ledger_dir, resolve_state_path, run_ids
+from airflow_provider_customerio.operators.campaigns import load_connector_config
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.state import StateStore
@@ -55,21 +55,13 @@ def workflow_run_key(context: Context | Mapping[str, Any]) -> str:
     return f"{dag_id}/{run_id}/workflow_state"
 
 
-def state_store_path(config: CustomerIOConfig, state_path: str | None) -> str:
-    """``state_path``, else ``connectors.customerio.people.state_path``, else
-    ``$AIRFLOW_HOME/customerio_sync/state.db``."""
-    return state_path or config.people.state_path or str(
-        Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow") / "customerio_sync" / "state.db")
-
-
 def message_window(context: Context | Mapping[str, Any], *, lookback_hours: float,
                    now: datetime | None = None) -> tuple[int, int, bool]:
     """``(start_ts, end_ts, manual)`` for ``/v1/messages`` (both bounds inclusive): the data interval
     ``[start, end)`` widened by ``lookback_hours`` before it; a run without an interval reads the last 24 hours."""
     if lookback_hours < 0:
         raise ConfigError(f"lookback_hours must be 0 or more, got {lookback_hours}.")
-    start = context.get("data_interval_start") if isinstance(context, Mapping) else None
-    end = context.get("data_interval_end") if isinstance(context, Mapping) else None
+    start, end = data_interval(context)
     manual = not isinstance(start, datetime) or not isinstance(end, datetime)
     if manual:
         end = now or datetime.now(timezone.utc)
@@ -199,8 +191,8 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
                     builder.add_event(event)
             finally:
                 store.dispose()
-        with StateStore(state_store_path(config, self.state_path)) as state, \
-                Ledger.for_run(self.ledger_dir or default_ledger_dir(config), dag_id, run_id, self.task_id) as ledger:
+        with StateStore(resolve_state_path(self.state_path, config)) as state, \
+                Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, self.task_id) as ledger:
             result = derive_changes(
                 builder.states(), names=names, campaign_names=campaign_names,
                 stored_tokens=lambda keys: state.get_hashes(WORKFLOW_DIRECTION, list(keys)),
@@ -312,13 +304,13 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
         config = load_connector_config(self.config_path)
         run_key = workflow_run_key(context)
         dag_id, run_id, _ = run_ids(context)
-        with StateStore(state_store_path(config, self.state_path)) as state:
+        with StateStore(resolve_state_path(self.state_path, config)) as state:
             pending = state.count_staged(run_key) + len(state.pending_processes(run_key))
             created: list[str] = []
             list_id = self._list_id(config)
             if pending:
                 created = self._ensure_attributes(names, config)
-            with Ledger.for_run(self.ledger_dir or default_ledger_dir(config), dag_id, run_id,
+            with Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id,
                                 self.task_id) as ledger:
                 port = BrevoImportPort(self.brevo_hook, list_ids=[list_id], timeout=self.import_timeout,
                                        check_interval=self.import_check_interval)

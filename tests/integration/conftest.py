@@ -10,11 +10,21 @@
 
 Rate limits are ON (vendor defaults) after every reset; ``sandbox.ratelimits(enabled=False)`` turns them off
 for one test.
+
+The DAG tests share ``airflow_db`` (``airflow db migrate`` once per session in the session's temporary
+AIRFLOW_HOME, SQLite), :func:`load_dag` (a DAG file of ``dags/`` parsed by Airflow, for ``dag.test()`` in the test
+process) and :func:`dag_test_in_child` (``dag.test()`` in a child process on the same database).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +32,7 @@ import pytest
 import requests
 
 from airflow_provider_customerio.sandbox.server import SandboxServer
+from tests.conftest import REPO_ROOT
 
 
 class SandboxClient:
@@ -117,3 +128,78 @@ def sandbox(sandbox_server: SandboxServer) -> SandboxClient:
     """The session's sandbox, reset to an empty world with default rate limits and no faults."""
     sandbox_server.reset()
     return SandboxClient(sandbox_server)
+
+
+# ------------------------------------------------------------------------------------------ DAG tests
+
+
+def _migrated(db: Path) -> bool:
+    if not db.is_file():
+        return False
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone() is not None
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The Airflow metadata DB of the session's temporary AIRFLOW_HOME (``tests/conftest.py``), migrated once per
+    session (SQLite, a few seconds). Nothing outside the temp folder is touched."""
+    from airflow.configuration import conf
+
+    db = Path(conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///"))
+    if not _migrated(db):
+        env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+        proc = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return db
+
+
+def load_dag(dag_id: str) -> Any:
+    """The DAG of ``dags/<dag_id>.py`` as Airflow parses it (no import errors), ready for ``dag.test()``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
+
+
+_CHILD = r"""
+import json, os
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+bag = DagBag(dag_folder=os.environ["DAG_FILE"])
+assert not bag.import_errors, bag.import_errors
+dag = bag.dags[os.environ["DAG_ID"]]
+run = dag.test(run_conf=json.loads(os.environ["RUN_CONF"]) or None)
+out = {"state": str(run.state)}
+with create_session() as session:
+    tis = session.query(TaskInstance).filter(TaskInstance.run_id == run.run_id)
+    out["tasks"] = {ti.task_id: str(ti.state) for ti in tis}
+    for name, task_id in json.loads(os.environ["XCOMS"]).items():
+        row = session.query(XComModel).filter(XComModel.run_id == run.run_id, XComModel.task_id == task_id,
+                                              XComModel.key == "return_value").one_or_none()
+        out[name] = row.value if row else None
+print("RESULT " + json.dumps(out))
+"""
+
+
+def dag_test_in_child(dag_id: str, *, env: Mapping[str, str], cwd: Path, conf: Mapping[str, Any] | None = None,
+                      xcoms: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``dag.test()`` of ``dags/<dag_id>.py`` in a child process (its own Airflow state: env vars read at import,
+    a deferrable task's triggerer) on the session's metadata DB (use the ``airflow_db`` fixture). Returns
+    ``{"state", "tasks": {task_id: state}}`` plus, for each ``name: task_id`` of ``xcoms``, that task's return
+    value under ``name``."""
+    child_env = {**os.environ, **env, "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "DAG_ID": dag_id,
+                 "DAG_FILE": str(REPO_ROOT / "dags" / f"{dag_id}.py"),
+                 "RUN_CONF": json.dumps(dict(conf or {})), "XCOMS": json.dumps(dict(xcoms or {}))}
+    child_env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    proc = subprocess.run([sys.executable, "-c", _CHILD], env=child_env, capture_output=True, text=True,
+                          timeout=600, cwd=str(cwd))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT "):])

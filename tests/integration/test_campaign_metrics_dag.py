@@ -9,44 +9,20 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.integration.conftest import load_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 UTC = timezone.utc
 
 
-@pytest.fixture(scope="module")
-def metadata_db() -> None:
-    """The session's AIRFLOW_HOME database, migrated once (another module may have done it already)."""
-    from airflow.configuration import conf
-
-    db = conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///")
-    if Path(db).is_file():
-        with sqlite3.connect(db) as conn:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone():
-                return
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=dict(os.environ), check=True,
-                   capture_output=True, timeout=600)
-
-
-def load_dag(dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
-
-
 def test_three_day_backfill_fills_each_day_once_and_a_rerun_changes_nothing(
-    metadata_db: None, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_conn: Any
+    airflow_db: Path, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_conn: Any
 ) -> None:
     sandbox.set_airflow_env(monkeypatch)
     sandbox.seed(people=0, campaigns=2, days=14, seed=9)

@@ -4,9 +4,6 @@ against the sandbox: a manual run without a data interval, then a run with one."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,26 +13,12 @@ import pendulum
 import pytest
 import requests
 
+from tests.integration.conftest import load_dag
+
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "customerio_events_to_brevo.py"
-
-
-@pytest.fixture(scope="module")
-def metadata_db() -> Path:
-    home = Path(os.environ["AIRFLOW_HOME"])
-    db = home / "airflow.db"
-    if not db.exists():
-        proc = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=dict(os.environ),
-                              capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return db
-
-
-def test_dag_runs_with_and_without_a_data_interval(metadata_db: Path, sandbox: Any, tmp_path: Path,
+def test_dag_runs_with_and_without_a_data_interval(airflow_db: Path, sandbox: Any, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.state import DagRunState
 
     from airflow_provider_customerio.webhooks.store import EventStore, default_store_path
@@ -61,9 +44,7 @@ def test_dag_runs_with_and_without_a_data_interval(metadata_db: Path, sandbox: A
 
     now = int(time.time())
     buy("81", "D-1", now - 120)
-    bag = DagBag(dag_folder=str(DAG_FILE))
-    assert bag.import_errors == {}
-    dag = bag.dags["customerio_events_to_brevo"]
+    dag = load_dag("customerio_events_to_brevo")  # asserts that the file has no import errors
 
     manual = dag.test(logical_date=None)  # a manual run with no data interval: explicit handling, no crash
     assert manual.state == DagRunState.SUCCESS

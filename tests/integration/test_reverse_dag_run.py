@@ -3,15 +3,13 @@ metadata DB created inside the test session's temporary AIRFLOW_HOME)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
+
+from tests.integration.conftest import load_dag
 
 DAG_FILE = Path(__file__).parents[2] / "dags" / "brevo_people_to_customerio.py"
 EXAMPLE_CONFIG = DAG_FILE.with_name("customerio_config.yaml")
@@ -19,21 +17,8 @@ EXAMPLE_CONFIG = DAG_FILE.with_name("customerio_config.yaml")
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 
 
-@pytest.fixture(scope="module")
-def metadata_db() -> Path:
-    """``airflow db migrate`` in the session's temporary AIRFLOW_HOME (skipped when another test made it)."""
-    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
-    if not db.exists():
-        env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-        proc = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
-                              text=True, timeout=300)
-        if proc.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return db
-
-
 @pytest.fixture
-def wired(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, metadata_db: Path) -> Any:
+def wired(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, airflow_db: Path) -> Any:
     sandbox.set_airflow_env(monkeypatch)
     cfg = tmp_path / "customerio_config.yaml"
     cfg.write_text(EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {tmp_path}/state.db")
@@ -44,7 +29,7 @@ def wired(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, metadat
 
 
 def test_manual_run_then_scheduled_interval(wired: Any) -> None:
-    dag = DagBag(dag_folder=str(DAG_FILE)).dags["brevo_people_to_customerio"]
+    dag = load_dag("brevo_people_to_customerio")
     since = (datetime.now(timezone.utc) - timedelta(days=3)).date().isoformat()
 
     dr = dag.test(logical_date=None, run_conf={"since": since})  # a manual run without a data interval

@@ -4,47 +4,24 @@ writes nothing because nobody's state changed. ``dag.test()`` ignores pools; the
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.integration.conftest import load_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 
 
-@pytest.fixture(scope="module")
-def metadata_db() -> None:
-    """The session's AIRFLOW_HOME database, migrated once (another module may have done it already)."""
-    from airflow.configuration import conf
-
-    db = conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///")
-    if Path(db).is_file():
-        with sqlite3.connect(db) as conn:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone():
-                return
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=dict(os.environ), check=True,
-                   capture_output=True, timeout=600)
-
-
-def load_dag() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "customerio_workflow_state_to_brevo.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags["customerio_workflow_state_to_brevo"]
+DAG_ID = "customerio_workflow_state_to_brevo"
 
 
 def test_dag_shape_pools_params_and_timetable() -> None:
     from airflow.timetables.interval import CronDataIntervalTimetable
 
-    dag = load_dag()
+    dag = load_dag(DAG_ID)
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert {t.task_id: t.pool for t in dag.tasks} == {"derive_state": "customerio_app", "write_to_brevo": "brevo"}
     param = dag.params.get_param("lookback_hours")
@@ -52,7 +29,7 @@ def test_dag_shape_pools_params_and_timetable() -> None:
 
 
 def test_dag_runs_end_to_end_and_a_second_run_writes_nothing(
-    metadata_db: None, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: Path, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sandbox.set_airflow_env(monkeypatch)
     sandbox.seed(people=150, campaigns=2, days=2, seed=4)
@@ -63,7 +40,7 @@ def test_dag_runs_end_to_end_and_a_second_run_writes_nothing(
         "people": {"create_missing_attributes": True, "state_path": str(tmp_path / "state.db"),
                    "ledger_dir": str(tmp_path / "ledger")}}}}))
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
-    dag = load_dag()
+    dag = load_dag(DAG_ID)
     hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     results = []
     for k in range(2):

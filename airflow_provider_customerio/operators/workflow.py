@@ -170,12 +170,12 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Derive and stage; return the counts."""
-        names = attribute_names(self.attribute_names)
         try:
             lookback = float(self.lookback_hours)
         except (TypeError, ValueError):
             raise ConfigError(f"lookback_hours: {self.lookback_hours!r} is not a number of hours.") from None
         config = load_connector_config(self.config_path)
+        names = attribute_names({**config.workflow.attributes, **self.attribute_names})
         start_ts, end_ts, manual = message_window(context, lookback_hours=lookback)
         run_key = workflow_run_key(context)
         dag_id, run_id, _ = run_ids(context)
@@ -300,8 +300,8 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Import the staged rows; return the counts."""
-        names = attribute_names(self.attribute_names)
         config = load_connector_config(self.config_path)
+        names = attribute_names({**config.workflow.attributes, **self.attribute_names})
         run_key = workflow_run_key(context)
         dag_id, run_id, _ = run_ids(context)
         with StateStore(resolve_state_path(self.state_path, config)) as state:

@@ -122,6 +122,13 @@ class CampaignSettings:
 
 
 @dataclass(frozen=True)
+class WorkflowSettings:
+    """``connectors.customerio.workflow``: Brevo attribute per journey-state field (``None`` turns one off)."""
+
+    attributes: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ObjectTypeSettings:
     """One ``objects.types`` entry."""
 
@@ -165,6 +172,7 @@ class CustomerIOConfig:
     segments: SegmentSettings = field(default_factory=SegmentSettings)
     events: EventSettings = field(default_factory=EventSettings)
     campaigns: CampaignSettings = field(default_factory=CampaignSettings)
+    workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
     objects: ObjectSettings = field(default_factory=ObjectSettings)
 
     @property
@@ -448,6 +456,7 @@ def _build(cio: Mapping[str, Any]) -> CustomerIOConfig:
         ),
         events=EventSettings(**(cio.get("events") or {})),
         campaigns=CampaignSettings(**(cio.get("campaigns") or {})),
+        workflow=WorkflowSettings(attributes=dict((cio.get("workflow") or {}).get("attributes") or {})),
         objects=ObjectSettings(
             types={str(k): ObjectTypeSettings(v["brevo_object_type"], dict(v.get("field_mapping") or {}))
                    for k, v in objs.items()}

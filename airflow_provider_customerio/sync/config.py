@@ -252,6 +252,9 @@ def parse_config_text(text: str, *, source: str = "<string>") -> Config:
     """Parse YAML text and validate it (see :func:`parse_config`)."""
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError([("", "the YAML is nested too deeply to be a configuration. Use the structure of the "
+                                "example customerio_config.yaml.")], source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown position"
@@ -333,7 +336,7 @@ def _explain(err: jsonschema.ValidationError, schema: Mapping[str, Any]) -> list
     if v == "additionalProperties" and isinstance(inst, Mapping):
         allowed = sorted(err.schema.get("properties", {}))
         out = []
-        for key in sorted(k for k in inst if k not in allowed):
+        for key in sorted((k for k in inst if k not in allowed), key=str):
             hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
             fix = f"did you mean `{hint[0]}`?" if hint else "remove it"
             out.append((_path([*parts, key]), f"unknown key `{key}`: {fix} Allowed keys here: {', '.join(allowed)}."))

@@ -152,7 +152,10 @@ def to_date(value: Any) -> str:
     if isinstance(value, bool):
         raise ConversionError("invalid_date", f"`{value}` is not a date")
     if isinstance(value, (int, float)):
-        num = float(value)
+        try:
+            num = float(value)
+        except OverflowError:  # an int beyond float range
+            raise ConversionError("invalid_date", f"`{value}` is out of the range of dates") from None
     else:
         text = str(value).strip()
         try:
@@ -187,6 +190,8 @@ def to_float(value: Any) -> float:
         num = float(str(value).strip().replace(",", "") if isinstance(value, str) else value)
     except (TypeError, ValueError):
         raise ConversionError("invalid_number", f"`{value}` is not a number") from None
+    except OverflowError:  # an int beyond float range
+        raise ConversionError("invalid_number", f"`{value}` is too large for a number attribute") from None
     if not math.isfinite(num):
         raise ConversionError("invalid_number", f"`{value}` is not a finite number")
     return num
@@ -225,7 +230,7 @@ def to_phone(value: Any) -> str:
     if text.startswith("00"):
         text = "+" + text[2:]
     digits = text[1:]
-    if not text.startswith("+") or not digits.isdigit() or not 6 <= len(digits) <= 15:
+    if not text.startswith("+") or not re.fullmatch(r"[0-9]{6,15}", digits):  # ASCII digits only
         raise ConversionError("invalid_phone", f"`{value}` is not a phone number with a country code (E.164, "
                                                "e.g. +14155550123)")
     return text

@@ -15,18 +15,18 @@ DAG_ID = "customerio_people_to_brevo"
 CHANGE_TYPES = ("attribute_change", "profile_create", "profile_delete", "profile_merge")
 
 
-def _backfill_runs(stack) -> list[dict]:
-    runs = stack.api_ok("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
+def _backfill_runs(stack, dag_id: str = DAG_ID) -> list[dict]:
+    runs = stack.api_ok("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
     return [r for r in runs if r["run_type"] == "backfill"]
 
 
-def _wait_backfill(stack, backfill_id: int, timeout: float = 900) -> None:
+def _wait_backfill(stack, backfill_id: int, dag_id: str = DAG_ID, timeout: float = 900) -> None:
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = stack.api_ok("GET", f"/api/v2/backfills/{backfill_id}")
-        runs = _backfill_runs(stack)
+        runs = _backfill_runs(stack, dag_id)
         if body.get("completed_at") and runs and all(r["state"] in ("success", "failed") for r in runs):
             return
         time.sleep(1)
@@ -99,3 +99,42 @@ def test_backfill_three_intervals_exactly_once_then_reprocess_changes_nothing(ai
     for run in rerun:
         load = stack.xcom(DAG_ID, run["dag_run_id"], "load_brevo_contacts")
         assert load["created"] == load["updated"] == load["deleted"] == 0, (run["dag_run_id"], load)
+
+
+def test_metrics_backfill_fills_each_day_once_and_reprocessing_rewrites_nothing(airflow_stack, parsed_dags):
+    import sqlite3
+
+    stack = airflow_stack
+    dag_id = "customerio_campaign_metrics"
+    for other in parsed_dags:
+        stack.api_ok("PATCH", f"/api/v2/dags/{other}", json={"is_paused": other != dag_id})
+    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    first, last = day - timedelta(days=4), day - timedelta(days=2)
+    body = {"dag_id": dag_id, "from_date": first.isoformat(), "to_date": last.isoformat(), "max_active_runs": 1,
+            "reprocess_behavior": "none"}
+    _wait_backfill(stack, stack.api_ok("POST", "/api/v2/backfills", json=body)["id"], dag_id)
+    runs = _backfill_runs(stack, dag_id)
+    assert len(runs) == 3 and {r["state"] for r in runs} == {"success"}, runs
+
+    def table() -> list[tuple]:
+        db = stack.home / "customerio_sync" / "campaign_metrics.db"
+        with sqlite3.connect(db) as conn:
+            return conn.execute(
+                "SELECT * FROM customerio_campaign_metrics ORDER BY campaign_id, date, source"
+            ).fetchall()
+
+    rows = table()
+    keys = Counter((r[0], str(r[1]), r[2]) for r in rows)
+    assert keys and all(n == 1 for n in keys.values()), keys  # one row per (campaign, day, source)
+    days = {str(r[1]) for r in rows}
+    for offset in range(3):  # every backfilled day is there
+        assert (first + timedelta(days=offset)).date().isoformat() in days, days
+    info = stack.sandbox
+    listed = requests.get(f"{info['app_url']}/v1/campaigns", headers={"Authorization": f"Bearer {info['app_api_key']}"},
+                          timeout=30).json()["campaigns"]
+    assert {r[0] for r in rows} == {c["id"] for c in listed}  # every campaign, nothing else
+
+    again = stack.api_ok("POST", "/api/v2/backfills", json={**body, "reprocess_behavior": "completed"})
+    _wait_backfill(stack, again["id"], dag_id)
+    assert {r["state"] for r in _backfill_runs(stack, dag_id)} == {"success"}
+    assert table() == rows  # reprocessing rewrote nothing

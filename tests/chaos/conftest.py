@@ -1,0 +1,188 @@
+"""Chaos tier: each sync runs against the sandbox while it injects faults, and its outcome is compared with a
+fault-free run of the same seeded world.
+
+The fault profile (fixed seeds, so a failure replays): about 10 % 5xx (500/502/503), 5 % 429, 2 % dropped
+connections and 2 % slow responses on every vendor API, partial 207s on Track v2 batches, and Brevo-specific
+faults (failed import processes, partial 207s on event batches). Faults hit the request before the vendor applies
+anything (as the sandbox documents), so a retry never doubles a write by itself.
+
+A task that fails under faults is re-run like Airflow's ``retries`` would (same run id, up to ``MAX_TRIES``); then
+the next scheduled run happens with the faults over. The tests assert, for every capability:
+
+* after the faulted run(s): every record read is in its destination or in the ledger with a reason (nothing lost);
+* after the next run: both sides equal the fault-free run's (compared through the control plane), nothing is
+  duplicated (Brevo events counted per source id), and every data reject of the fault-free run is in the ledger.
+
+Backoff waits are shortened in-process (the retry decision and attempt counts are the product's own); nothing in
+these tests waits on a timer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_customerio.hooks import _base
+from tests.integration.conftest import SandboxClient, sandbox, sandbox_server  # noqa: F401 (fixtures)
+
+MAX_TRIES = 5
+
+#: Generic faults, evaluated in order (the first rule that fires wins): ~10 % 5xx, 5 % 429, 2 % drops, 2 % slow.
+FAULT_PROFILE: list[dict[str, Any]] = [
+    {"vendor": "all", "kind": "500", "rate": 0.04, "seed": 101},
+    {"vendor": "all", "kind": "502", "rate": 0.03, "seed": 102},
+    {"vendor": "all", "kind": "503", "rate": 0.03, "seed": 103},
+    {"vendor": "all", "kind": "429", "rate": 0.05, "seed": 104},
+    {"vendor": "all", "kind": "drop", "rate": 0.02, "seed": 105},
+    {"vendor": "all", "kind": "slow", "rate": 0.02, "delay_s": 0.05, "seed": 106},
+    {"vendor": "track", "kind": "partial_207", "rate": 0.3, "seed": 107},
+]
+BREVO_FAULTS: list[dict[str, Any]] = [
+    {"kind": "import_failure", "count": 2},
+    {"kind": "events_partial_207", "count": 2},
+]
+
+
+@pytest.fixture(autouse=True)
+def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the product's retry decisions and attempt counts, but wait at most 20 ms between attempts."""
+    original = _base.RetryPolicy.wait_seconds
+
+    def wait_seconds(self: _base.RetryPolicy, attempt: int, exc: BaseException | None) -> float:
+        return min(0.02, original(self, attempt, exc))
+
+    monkeypatch.setattr(_base.RetryPolicy, "wait_seconds", wait_seconds)
+
+
+class Chaos:
+    """Turns the fault profile on and off and keeps the tally of what fired."""
+
+    def __init__(self, sb: SandboxClient, seed_offset: int = 0) -> None:
+        self.sb = sb
+        self.seed_offset = seed_offset
+
+    def on(self, vendors: tuple[str, ...] = (), brevo_specific: bool = True, scale: float = 1.0) -> None:
+        """Arm the profile.
+
+        :param vendors: APIs whose first calls certainly fault: one 503, one 429 and one dropped connection each
+            (and a partial 207 on the first Track batch). The syncs are frugal (a full people sync is ~12 calls, a
+            reverse sync of 120 contacts 3), so rates alone would often miss them.
+        :param scale: multiplies the generic rates.
+        """
+        rules: list[dict[str, Any]] = []
+        for vendor in vendors:
+            rules += [{"vendor": vendor, "kind": kind, "count": 1} for kind in ("503", "429", "drop")]
+        if "track" in vendors:
+            rules.append({"vendor": "track", "kind": "partial_207", "count": 1})
+        for r in FAULT_PROFILE:
+            rule = dict(r, seed=r["seed"] + 1000 * self.seed_offset)
+            if r["kind"] != "partial_207":
+                rule["rate"] = min(1.0, r["rate"] * scale)
+            rules.append(rule)
+        self.sb._call("POST", "/faults", json=rules)
+        if brevo_specific:
+            for spec in BREVO_FAULTS:
+                self.sb._call("POST", "/brevo/faults", json=spec)
+
+    def off(self) -> list[dict[str, Any]]:
+        """Disarm every fault; return the generic rules with their ``fired`` counts."""
+        fired = self.sb._call("GET", "/faults")["faults"]
+        self.sb.clear_faults()
+        self.sb._call("DELETE", "/brevo/faults")
+        return fired
+
+    def injected(self) -> Counter[str]:
+        """Faults seen in the request log (status 0 = dropped connection)."""
+        return Counter(r["fault"] for r in self.sb.requests() if r.get("fault"))
+
+
+#: Each chaos test runs once per fixed fault seed (different requests hit, same rates).
+FAULT_SEEDS = [0, 1, 2]
+
+
+@pytest.fixture(params=FAULT_SEEDS, ids=[f"faultseed{s}" for s in FAULT_SEEDS])
+def chaos(sandbox: SandboxClient, request: pytest.FixtureRequest) -> Chaos:  # noqa: F811
+    return Chaos(sandbox, request.param)
+
+
+def run_with_retries(make_and_run: Callable[[int], Any], max_tries: int = MAX_TRIES) -> tuple[Any, list[str]]:
+    """Run a task the way Airflow retries it: on an exception, run it again (try_number + 1)."""
+    errors: list[str] = []
+    for try_number in range(1, max_tries + 1):
+        try:
+            return make_and_run(try_number), errors
+        except Exception as exc:  # noqa: BLE001 - a failed try is what this tier provokes
+            errors.append(f"try {try_number}: {type(exc).__name__}: {str(exc)[:300]}")
+    raise AssertionError("the task failed on every try:\n" + "\n".join(errors))
+
+
+# ---------------------------------------------------------------------------------------- snapshots
+
+
+def brevo_contacts(sb: SandboxClient) -> dict[str, dict[str, Any]]:
+    """Brevo contacts keyed by EXT_ID (else email, else SMS), without ids and timestamps."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in sb._call("GET", "/brevo/contacts")["contacts"]:
+        attrs = dict(c.get("attributes") or {})
+        key = attrs.get("EXT_ID") or c.get("email") or attrs.get("SMS")
+        assert key not in out, f"two Brevo contacts share the identifier {key!r}"
+        out[str(key)] = {"email": c.get("email"), "attributes": attrs, "listIds": sorted(c.get("listIds") or []),
+                         "emailBlacklisted": c.get("emailBlacklisted"), "smsBlacklisted": c.get("smsBlacklisted")}
+    return out
+
+
+def brevo_events(sb: SandboxClient) -> list[dict[str, Any]]:
+    return sb._call("GET", "/brevo/events")["events"]
+
+
+#: Event properties that the test world stamps with the wall clock when it creates the source events.
+_CLOCK_PROPS = {"trigger_event_id", "timestamp"}
+
+
+def event_key(e: dict[str, Any]) -> str:
+    """An event's content without the wall-clock values of its source (its date, ULIDs minted at creation)."""
+    props = {k: v for k, v in (e.get("event_properties") or {}).items() if k not in _CLOCK_PROPS}
+    return json.dumps({"name": e.get("event_name"), "ids": e.get("identifiers"), "props": props,
+                       "contact": e.get("contact_properties")}, sort_keys=True)
+
+
+_VOLATILE_PERSON_KEYS = {"updated_at", "_last_updated", "last_updated", "cio_updated_at"}
+
+
+def cio_people(sb: SandboxClient) -> dict[str, dict[str, Any]]:
+    """Live Customer.io people (control plane, <= 1000 people) keyed by id, else email, else phone, without
+    server timestamps and without the server-assigned cio_id (creation order may differ between runs)."""
+    body = sb._call("GET", "/state/customerio/people", params={"limit": 1000})
+    assert body["count"] <= 1000, "the chaos tier keeps the world under 1000 people"
+    out = {}
+    for p in body["people"]:
+        attrs = {k: v for k, v in p["attributes"].items() if k not in _VOLATILE_PERSON_KEYS}
+        ids = {k: v for k, v in p["identifiers"].items() if k != "cio_id"}
+        key = ids.get("id") or ids.get("email") or attrs.get("phone") or p["identifiers"]["cio_id"]
+        assert key not in out, f"two Customer.io people share the identifier {key!r}"
+        out[str(key)] = {"identifiers": ids, "attributes": attrs}
+    return out
+
+
+def cio_ids(sb: SandboxClient) -> set[str]:
+    body = sb._call("GET", "/state/customerio/people", params={"limit": 1000})
+    return {p["identifiers"]["cio_id"] for p in body["people"]}
+
+
+def diff(a: dict[str, Any], b: dict[str, Any], limit: int = 5) -> str:
+    """A short human description of how two keyed snapshots differ (for assertion messages)."""
+    only_a, only_b = sorted(set(a) - set(b))[:limit], sorted(set(b) - set(a))[:limit]
+    changed = [k for k in sorted(set(a) & set(b)) if a[k] != b[k]][:limit]
+    lines = [f"only in fault-free: {only_a}", f"only in chaos: {only_b}"]
+    lines += [f"{k}: fault-free {a[k]} != chaos {b[k]}" for k in changed]
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def world_reset(sandbox: SandboxClient) -> Iterator[Callable[[], None]]:  # noqa: F811
+    """Reset the sandbox between the fault-free and the chaos run of one test."""
+    yield lambda: sandbox.reset()

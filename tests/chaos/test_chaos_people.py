@@ -1,0 +1,133 @@
+"""Chaos: people sync in both directions (Customer.io -> Brevo, Brevo -> Customer.io) under the fault profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
+from airflow_provider_customerio.operators.reverse import BrevoToCustomerIOPeopleOperator
+from airflow_provider_customerio.sync.ledger import VALUE_REASONS, read_ledger
+from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
+from tests.chaos.conftest import brevo_contacts, cio_ids, cio_people, diff, run_with_retries
+from tests.integration.test_reverse_helpers import CONFIG
+
+pytestmark = pytest.mark.integration
+EXAMPLE_CONFIG = Path(__file__).parents[2] / "dags" / "customerio_config.yaml"
+SEED_NOW = 1_795_910_400
+PEOPLE = 160
+HOOK = {"rate_limit": 0}
+
+
+def _prepare(sb: Any, monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Path:
+    sb.reset()
+    sb.seed(people=PEOPLE, seed=11, now=SEED_NOW)
+    sb.settings(export_polls=1)
+    sb._call("POST", "/brevo/processes/settings", json={"polls_to_complete": 1})
+    sb.ratelimits(enabled=False)
+    sb.set_airflow_env(monkeypatch)
+    workdir.mkdir()
+    cfg = workdir / "customerio_config.yaml"
+    cfg.write_text(EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {workdir}/state.db")
+                   .replace("ledger_dir: null", f"ledger_dir: {workdir}/ledger"))
+    monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
+    return workdir
+
+
+def _forward(run_id: str) -> dict[str, Any]:
+    op = CustomerIOToBrevoPeopleOperator(task_id="sync_people", mode="full", deferrable=False, poll_interval=0.01,
+                                         export_check_interval=0.01, customerio_app_hook_params=HOOK,
+                                         brevo_hook_params=HOOK)
+    return op.execute({"ti": SimpleNamespace(dag_id="people_chaos"), "run_id": run_id})  # type: ignore[arg-type]
+
+
+def _rejects(out: dict[str, Any]) -> dict[str, str]:
+    return {line["record_id"]: line["reason"] for line in read_ledger(out["ledger"])
+            if line["reason"] not in VALUE_REASONS}
+
+
+def test_people_to_brevo_under_faults_equals_the_fault_free_run(sandbox, chaos, monkeypatch, tmp_path):
+    # fault-free reference: two scheduled runs
+    _prepare(sandbox, monkeypatch, tmp_path / "ref")
+    _forward("r1")
+    ref_last = _forward("r2")
+    ref_contacts, ref_people = brevo_contacts(sandbox), cio_people(sandbox)
+    ref_rejects = _rejects(ref_last)
+    assert ref_contacts and ref_rejects, "the seeded world has both good and bad people"
+
+    # same world, faults on; the task is retried like Airflow would
+    chaos_dir = _prepare(sandbox, monkeypatch, tmp_path / "chaos")
+    chaos.on(vendors=("app", "brevo"))
+    out, errors = run_with_retries(lambda n: _forward("r1"))
+    injected = chaos.injected()
+    chaos.off()
+    assert injected["503"] >= 2 and injected["429"] >= 2 and injected["drop"] >= 2, injected
+    assert out["imports"] >= 3 or errors, out  # the two failed import processes were resubmitted
+    # nothing lost: each person read is synced (state) or ledgered, never both
+    people = cio_ids(sandbox)
+    state = StateStore(chaos_dir / "state.db")
+    synced = {cid for cid in people if state.get_hash(CIO_TO_BREVO, cid)}
+    rejected = set(_rejects(out))
+    assert synced | rejected == set(people) and not synced & rejected, (len(synced), len(rejected), errors)
+    # whatever is marked synced is really in Brevo with the content the state claims
+    landed = brevo_contacts(sandbox)
+    assert len(landed) == len(synced), diff({k: 1 for k in synced}, landed)
+
+    # the next scheduled run, faults over: same final state as the reference, no duplicate contact
+    last = _forward("r2")
+    assert brevo_contacts(sandbox) == ref_contacts, diff(ref_contacts, brevo_contacts(sandbox))
+    assert cio_people(sandbox) == ref_people  # the forward sync never writes Customer.io
+    assert _rejects(last) == ref_rejects  # every data reject is ledgered, with the same reason
+
+
+def _reverse(config: Path, run_id: str, since: str) -> dict[str, Any]:
+    op = BrevoToCustomerIOPeopleOperator(task_id="reverse", config_path=str(config), since=since, mode="incremental",
+                                         brevo_hook_params=HOOK, customerio_track_hook_params=HOOK,
+                                         customerio_app_hook_params=HOOK)
+    return op.execute({"run_id": run_id})  # type: ignore[arg-type]
+
+
+def _prepare_reverse(sb: Any, monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Path:
+    sb.reset()
+    sb.ratelimits(enabled=False)
+    sb.set_airflow_env(monkeypatch)
+    resp = sb.http.post(f"{sb.control_url}/brevo/seed", json={"seed": 3, "contacts": 120}, timeout=60)
+    assert resp.status_code == 201, resp.text
+    workdir.mkdir()
+    cfg = workdir / "customerio_config.yaml"
+    cfg.write_text(CONFIG.format(state=workdir / "state.db", ledger=workdir / "ledger", policy="brevo_wins"))
+    return cfg
+
+
+def test_brevo_to_customerio_under_faults_equals_the_fault_free_run(sandbox, chaos, monkeypatch, tmp_path):
+    from datetime import date, timedelta
+
+    since = (date.today() - timedelta(days=3)).isoformat()
+    cfg = _prepare_reverse(sandbox, monkeypatch, tmp_path / "ref")
+    ref_first = _reverse(cfg, "manual__1", since)
+    _reverse(cfg, "manual__2", since)
+    ref_people, ref_contacts = cio_people(sandbox), brevo_contacts(sandbox)
+    ref_rejects = {(l["record_id"], l["reason"]) for l in read_ledger(ref_first["ledger"])} \
+        if ref_first.get("ledger") else set()
+    assert len(ref_people) >= 100
+
+    cfg = _prepare_reverse(sandbox, monkeypatch, tmp_path / "chaos")
+    chaos.on(vendors=("brevo", "track"))
+    out, errors = run_with_retries(lambda n: _reverse(cfg, "manual__1", since))
+    injected = chaos.injected()
+    chaos.off()
+    print("reverse chaos: calls", len(sandbox.requests()), "faults", dict(injected))
+    assert injected["503"] >= 2 and injected["429"] >= 2 and injected["drop"] >= 2, injected
+    assert injected["partial_207"] >= 1, injected
+    # nothing lost: every contact read is written to Customer.io, unchanged, or ledgered
+    ledgered = {(l["record_id"], l["reason"]) for l in read_ledger(out["ledger"])} if out.get("ledger") else set()
+    assert out["read"] == out["updated"] + out["unchanged"] + out["rejected"], out
+    assert out["rejected"] == len({rid for rid, _ in ledgered}), (out, ledgered)
+
+    _reverse(cfg, "manual__2", since)
+    assert cio_people(sandbox) == ref_people, diff(ref_people, cio_people(sandbox))
+    assert brevo_contacts(sandbox) == ref_contacts  # the reverse sync never writes Brevo contacts
+    assert ref_rejects <= ledgered, (ref_rejects, ledgered, errors)  # every data reject is ledgered too

@@ -1,0 +1,94 @@
+"""Chaos: segment -> Brevo list replication and Customer.io objects -> Brevo custom objects under the fault profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_customerio.sync.ledger import read_ledger
+from tests.chaos.conftest import brevo_contacts, diff, run_with_retries
+from tests.integration import test_objects_sandbox as objects_it
+from tests.integration import test_segments_sandbox as segments_it
+
+pytestmark = pytest.mark.integration
+SEGMENT, LIST = segments_it.SEGMENT_BIG, 13
+
+
+def _ledger(dir_: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in sorted(dir_.rglob("*.jsonl")):
+        out.update({line["record_id"]: line["reason"] for line in read_ledger(p)})
+    return out
+
+
+def _segments_world(sb: Any, monkeypatch: pytest.MonkeyPatch, workdir: Path) -> segments_it.World:
+    sb.reset()
+    workdir.mkdir()
+    sb.set_airflow_env(monkeypatch)
+    world = segments_it.World(sb, workdir, monkeypatch)
+    world.seed(people=300, segments=[120, 30])
+    sb.ratelimits(enabled=False)
+    return world
+
+
+def test_segment_mirror_under_faults_equals_the_fault_free_run(sandbox, chaos, monkeypatch, tmp_path):
+    ref = _segments_world(sandbox, monkeypatch, tmp_path / "ref")
+    members = ref.members(SEGMENT)
+    ref.run(SEGMENT, LIST)
+    ref.run(SEGMENT, LIST)
+    ref_list, ref_contacts = ref.list_keys(LIST), brevo_contacts(sandbox)
+    ref_ledger = _ledger(tmp_path / "ref" / "ledger")
+    assert ref_list == segments_it.expected_keys(members) and len(ref_list) > 50
+    assert ref_ledger == segments_it.unmirrorable(members)
+
+    world = _segments_world(sandbox, monkeypatch, tmp_path / "chaos")
+    chaos.on(vendors=("app", "brevo"))
+    out, errors = run_with_retries(lambda n: world.run(SEGMENT, LIST))
+    injected = chaos.injected()
+    chaos.off()
+    assert injected["503"] >= 2 and injected["429"] >= 2 and injected["drop"] >= 2, injected
+    # nothing lost: each member is in the list or ledgered with its reason
+    in_list, ledgered = world.list_keys(LIST), _ledger(tmp_path / "chaos" / "ledger")
+    assert in_list == ref_list and ledgered == ref_ledger, (errors, diff(
+        {k: 1 for k in ref_list}, {k: 1 for k in in_list}))
+
+    again = world.run(SEGMENT, LIST)
+    assert again["added"] == again["removed"] == 0  # the faulted run left nothing half-done
+    assert world.list_keys(LIST) == ref_list
+    assert brevo_contacts(sandbox) == ref_contacts, diff(ref_contacts, brevo_contacts(sandbox))
+
+
+def _objects_world(sb: Any, monkeypatch: pytest.MonkeyPatch, workdir: Path) -> tuple[objects_it.World, dict]:
+    sb.reset()
+    workdir.mkdir()
+    world = objects_it.World(sb, workdir, monkeypatch)
+    rels = objects_it.seeded(world, people=48, objects=8)
+    return world, rels
+
+
+def _records(world: objects_it.World) -> dict[str, Any]:
+    return {k: (v["attributes"], v["associations"]) for k, v in world.records().items()}
+
+
+def test_objects_sync_under_faults_equals_the_fault_free_run(sandbox, chaos, monkeypatch, tmp_path):
+    ref, rels = _objects_world(sandbox, monkeypatch, tmp_path / "ref")
+    ref.run()
+    ref.run()
+    ref_records, ref_contacts = _records(ref), brevo_contacts(sandbox)
+    assert set(ref_records) == set(rels)
+
+    world, _ = _objects_world(sandbox, monkeypatch, tmp_path / "chaos")
+    chaos.on(vendors=("app", "brevo"))
+    out, errors = run_with_retries(lambda n: world.run())
+    injected = chaos.injected()
+    chaos.off()
+    assert injected["503"] >= 2 and injected["429"] >= 2 and injected["drop"] >= 2, injected
+    # nothing lost: every object is in Brevo or in the ledger
+    landed, ledgered = set(world.records()), _ledger(tmp_path / "chaos" / "ledger")
+    assert landed | set(ledgered) >= set(rels), (errors, ledgered, set(rels) - landed)
+
+    world.run()
+    assert _records(world) == ref_records, diff(ref_records, _records(world))
+    assert brevo_contacts(sandbox) == ref_contacts

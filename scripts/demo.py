@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / ".demo"
 DAGS_DIR = ROOT / "dags"
 
+WEBHOOK_SIGNING_KEY = "sandbox-webhook-signing-key"  # fake, like every sandbox credential
+
 #: (dag id, run conf, logical date offset). Order matters: people first, so later DAGs find contacts.
 DEMO_RUNS: list[tuple[str, dict[str, Any], timedelta]] = [
     ("customerio_connection_check", {}, timedelta(0)),
@@ -44,8 +46,25 @@ DEMO_RUNS: list[tuple[str, dict[str, Any], timedelta]] = [
     ("customerio_campaign_metrics", {}, timedelta(days=1)),
     ("customerio_workflow_state_to_brevo", {}, timedelta(days=1)),
     ("customerio_objects_to_brevo", {}, timedelta(days=1)),
-    ("brevo_people_to_customerio", {}, timedelta(hours=1)),
+    ("brevo_people_to_customerio", {"mode": "full"}, timedelta(hours=1)),
 ]
+
+
+def edit_in_brevo(info: dict[str, Any], count: int = 5) -> list[str]:
+    """Play a marketer editing a few contacts in Brevo, so the reverse sync has real changes to carry back (the
+    rest of Brevo's contacts were written by the forward sync: echoes the reverse sync must skip)."""
+    headers = {"api-key": info["brevo_api_key"]}
+    contacts = requests.get(f"{info['brevo_url']}/contacts", params={"limit": count, "sort": "asc"},
+                            headers=headers, timeout=30).json().get("contacts") or []
+    edited = []
+    for i, contact in enumerate(contacts):
+        resp = requests.put(
+            f"{info['brevo_url']}/contacts/{contact['id']}", params={"identifierType": "contact_id"},
+            json={"attributes": {"JOB_TITLE": f"Edited in Brevo #{i + 1}"}}, headers=headers, timeout=30,
+        )
+        if resp.status_code == 204:
+            edited.append(str(contact.get("email") or contact["id"]))
+    return edited
 
 
 def log(message: str) -> None:
@@ -120,6 +139,9 @@ def airflow_env(info: dict[str, Any], config_path: Path) -> dict[str, str]:
         }
     )
     env.update(info.get("airflow_conn_env") or {})
+    env["AIRFLOW_CONN_CUSTOMERIO_WEBHOOK_DEFAULT"] = json.dumps(
+        {"conn_type": "customerio_webhook", "password": WEBHOOK_SIGNING_KEY}
+    )
     return env
 
 
@@ -130,6 +152,58 @@ def airflow(env: dict[str, str], *args: str, check: bool = True, capture: bool =
         sys.stderr.write((result.stdout or "")[-4000:] + (result.stderr or "")[-4000:])
         raise SystemExit(f"`airflow {' '.join(args)}` failed with exit code {result.returncode}")
     return result
+
+
+def deliver_webhooks(env: dict[str, str], info: dict[str, Any]) -> dict[str, Any]:
+    """Run the reporting-webhook receiver (the app the Airflow plugin mounts on the api-server) and have the
+    sandbox send it signed Customer.io webhooks, some duplicated, replayed or badly signed. The events DAG then
+    forwards what was stored."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = (
+        "import sys, uvicorn\n"
+        "from fastapi import FastAPI\n"
+        "from airflow_provider_customerio.webhooks.plugin import URL_PREFIX, build_app\n"
+        "root = FastAPI()\n"
+        "root.mount(URL_PREFIX, build_app())\n"
+        "uvicorn.run(root, host='127.0.0.1', port=int(sys.argv[1]), log_level='warning')\n"
+    )
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", code, str(port)], env=env, stdout=open(DEMO_DIR / "receiver.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/customerio/webhooks"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.post(url, data=b"{}", timeout=2)  # any answer (401: unsigned) means it is up
+                break
+            except requests.ConnectionError:
+                if receiver.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the webhook receiver did not start; see {DEMO_DIR / 'receiver.log'}")
+                time.sleep(0.2)
+        report = requests.post(
+            f"{info['control_url']}/webhooks/emit",
+            json={"url": url, "signing_key": WEBHOOK_SIGNING_KEY, "count": 40, "duplicates": 5, "replays": 2,
+                  "bad_signatures": 2, "seed": 7},
+            timeout=300,
+        ).json()
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=20)
+    counts = report.get("counts") or {}
+    accepted = sum(n for by_status in counts.values() for status, n in by_status.items() if status == "200")
+    return {
+        "sent": report.get("sent"),
+        "accepted": accepted,
+        "rejected": (report.get("sent") or 0) - accepted,
+        "distinct": report.get("distinct_events"),
+        "unexpected": len(report.get("unexpected") or []),
+    }
 
 
 def import_connections(env: dict[str, str], info: dict[str, Any]) -> None:
@@ -143,7 +217,7 @@ def import_connections(env: dict[str, str], info: dict[str, Any]) -> None:
     airflow(env, "connections", "import", str(path), "--overwrite")
 
 
-def run_dags(env: dict[str, str]) -> list[tuple[str, str]]:
+def run_dags(env: dict[str, str], info: dict[str, Any]) -> list[tuple[str, str]]:
     # every example DAG lives in dags/<dag_id>.py
     available = {p.stem for p in DAGS_DIR.glob("*.py")}
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
@@ -152,6 +226,9 @@ def run_dags(env: dict[str, str]) -> list[tuple[str, str]]:
         if dag_id not in available:
             outcomes.append((dag_id, "not present"))
             continue
+        if dag_id == "brevo_people_to_customerio":
+            edited = edit_in_brevo(info)
+            log(f"edited {len(edited)} contacts in Brevo (JOB_TITLE), for the reverse sync to carry back")
         logical = (now - offset).isoformat()
         log(f"running {dag_id} (logical date {logical})")
         args = ["dags", "test", dag_id, logical]
@@ -209,6 +286,49 @@ def sandbox_facts(info: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def headline(xcoms: dict[str, list[tuple[str, Any]]]) -> list[str]:
+    """One line per capability, from the tasks' XCom summaries."""
+
+    def last(dag_id: str, task_id: str) -> dict[str, Any]:
+        found = [v for t, v in xcoms.get(dag_id, []) if t == task_id and isinstance(v, dict)]
+        return found[-1] if found else {}
+
+    def n(d: dict[str, Any], *keys: str) -> int:
+        return sum(int(d.get(k) or 0) for k in keys)
+
+    lines = []
+    load = last("customerio_people_to_brevo", "load_brevo_contacts")
+    if load:
+        lines.append(f"People Customer.io -> Brevo: {n(load, 'created')} created, {n(load, 'updated')} updated, "
+                     f"{n(load, 'unchanged')} unchanged, {n(load, 'deleted')} deleted, {n(load, 'rejected')} in the "
+                     "rejected-records ledger")
+    rev = last("brevo_people_to_customerio", "sync_brevo_contacts_to_customerio")
+    if rev:
+        lines.append(f"People Brevo -> Customer.io: {n(rev, 'read')} contacts read, {n(rev, 'created', 'updated')} "
+                     f"written to Customer.io, {n(rev, 'unchanged')} unchanged or echoes of our own writes skipped")
+    seg = last("customerio_segments_to_brevo_lists", "report")
+    if seg:
+        lines.append(f"Segments -> lists: {n(seg, 'mirrored')} of {n(seg, 'pairs')} pairs mirrored, "
+                     f"{n(seg, 'exported')} members added, {n(seg, 'removed')} removed, {n(seg, 'rejected')} rejected")
+    ev = last("customerio_events_to_brevo", "forward_events")
+    if ev:
+        lines.append(f"Events -> Brevo: {n(ev, 'created')} forwarded, {n(ev, 'rejected')} rejected, "
+                     f"{n(ev, 'skipped')} skipped (unmapped)")
+    metrics = [v for t, v in xcoms.get("customerio_campaign_metrics", []) if t == "load_metrics" and isinstance(v, dict)]
+    if metrics:
+        report = last("customerio_campaign_metrics", "render_report")
+        lines.append(f"Campaign metrics: {sum(n(m, 'inserted', 'updated') for m in metrics)} rows upserted for "
+                     f"{len(metrics)} campaigns; report {report.get('path')}")
+    wf = last("customerio_workflow_state_to_brevo", "write_to_brevo")
+    if wf:
+        lines.append(f"Workflow state -> Brevo attributes: {n(wf, 'written')} people written")
+    obj = last("customerio_objects_to_brevo", "sync_objects_to_brevo")
+    if obj:
+        lines.append(f"Objects -> Brevo custom objects: {n(obj, 'created', 'updated')} upserted, "
+                     f"{n(obj, 'rejected')} rejected")
+    return lines
+
+
 def print_summary(outcomes: list[tuple[str, str]], xcoms: dict[str, list[tuple[str, Any]]], facts: dict[str, Any]) -> None:
     print()
     print("=" * 78)
@@ -223,8 +343,15 @@ def print_summary(outcomes: list[tuple[str, str]], xcoms: dict[str, list[tuple[s
                 shown = json.dumps(value, default=str)[:200]
             print(f"      {task_id}: {shown[:300]}")
     print("-" * 78)
+    for line in headline(xcoms):
+        print(f"  {line}")
+    print("-" * 78)
     cio = facts.get("customerio") or {}
     print(f"  Customer.io people in the sandbox: {cio.get('people')}  (events received: {cio.get('events')})")
+    hooks = facts.get("webhooks") or {}
+    print(f"  Reporting webhooks sent: {hooks.get('sent')} ({hooks.get('distinct')} distinct events, the rest "
+          f"duplicates, replays, bad signatures); acknowledged after storage: {hooks.get('accepted')}; refused: "
+          f"{hooks.get('rejected')}; answers other than a correct receiver's: {hooks.get('unexpected')}")
     print(f"  Brevo contacts: {facts.get('brevo_contacts')}   Brevo events received: {facts.get('brevo_events')}")
     print(f"  API calls made, per API: {facts.get('api_calls')}   HTTP 429 answers: {facts.get('http_429')}")
     if facts.get("error"):
@@ -253,8 +380,12 @@ def main() -> int:
             log("starting `airflow standalone` (Ctrl-C to stop); the admin password is printed below")
             airflow(env, "standalone", check=False, capture=False)
             return 0
-        outcomes = run_dags(env)
-        print_summary(outcomes, xcom_summaries(env), sandbox_facts(info))
+        log("sending signed Customer.io reporting webhooks to the receiver")
+        webhooks = deliver_webhooks(env, info)
+        outcomes = run_dags(env, info)
+        facts = sandbox_facts(info)
+        facts["webhooks"] = webhooks
+        print_summary(outcomes, xcom_summaries(env), facts)
         return 0 if all(state in ("success", "not present") for _, state in outcomes) else 1
     finally:
         sandbox.send_signal(signal.SIGTERM)

@@ -9,15 +9,8 @@ skipped (the CI machine has none unless .ci/run installs them). Set ``CIO_TEST_P
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,71 +23,16 @@ from airflow_provider_customerio.sql.metrics_store import (
     upsert_sql,
 )
 from airflow_provider_customerio.sync.campaigns import MetricRow
-
-
-def _pg_bin() -> Path | None:
-    candidates = [os.environ.get("CIO_TEST_PG_BIN", "")] + sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                                                                    reverse=True)
-    for c in candidates:
-        if c and all((Path(c) / tool).exists() for tool in ("initdb", "pg_ctl", "psql")):
-            return Path(c)
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb and shutil.which("psql") and shutil.which("pg_ctl") else None
-
-
-class Psql:
-    def __init__(self, bin_dir: Path, port: int, as_user: list[str]) -> None:
-        self.bin_dir, self.port, self.as_user = bin_dir, port, as_user
-
-    def __call__(self, sql: str) -> list[list[str]]:
-        out = subprocess.run(
-            [*self.as_user, str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "cio",
-             "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-At", "-F", "|", "-c", sql],
-            capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            raise AssertionError(f"psql failed: {out.stderr}\nSQL: {sql}")
-        return [line.split("|") for line in out.stdout.splitlines() if line]
+from tests.postgres_server import PostgresUnavailable, temporary_postgres
 
 
 @pytest.fixture(scope="module")
-def psql() -> Iterator[Psql]:
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl, psql) on this machine")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        runuser = shutil.which("runuser")
-        try:
-            import pwd
-
-            pwd.getpwnam("postgres")
-        except KeyError:
-            runuser = None
-        if runuser is None:
-            pytest.skip("running as root without a 'postgres' user to start a PostgreSQL cluster")
-        as_user = [runuser, "-u", "postgres", "--"]
-    tmp = Path(tempfile.mkdtemp(prefix="cio-pg-"))
-    if as_user:
-        shutil.chown(tmp, user="postgres")
-    data = tmp / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def psql() -> Iterator[Any]:
     try:
-        subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "cio", "-A", "trust", "-E",
-                        "UTF8"], check=True, capture_output=True, timeout=120)
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp / "log"), "-o",
-                        f"-h 127.0.0.1 -p {port} -k {tmp}", "start"], check=True, capture_output=True, timeout=120)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        detail = getattr(exc, "stderr", b"") or b""
-        pytest.skip(f"no PostgreSQL server could be started here: {exc} {detail[-300:]!r}")
-    try:
-        yield Psql(bin_dir, port, as_user)
-    finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(tmp, ignore_errors=True)
+        with temporary_postgres() as server:
+            yield server.psql
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 def literal(value: Any) -> str:

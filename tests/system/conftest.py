@@ -7,6 +7,7 @@ here, with a real scheduler.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ import requests
 import yaml
 
 from tests.conftest import REPO_ROOT
+from tests.postgres_server import PostgresUnavailable, temporary_postgres
 
 BIN = Path(sys.executable).parent
 
@@ -138,7 +140,17 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
         stdout=open(sandbox_log, "wb"), stderr=subprocess.STDOUT,
     )
     standalone: subprocess.Popen | None = None
+    # Airflow's metadata DB on a real PostgreSQL: with four components on SQLite the scheduler dies now and then
+    # ("database is locked", StaleDataError), which would make this tier flaky.
+    postgres = contextlib.ExitStack()
     try:
+        try:
+            pg = postgres.enter_context(temporary_postgres())
+            pg.psql("CREATE DATABASE airflow")
+            db_url = pg.url("airflow")
+        except PostgresUnavailable as exc:
+            print(f"PostgreSQL unavailable ({exc}); the system tier falls back to SQLite")
+            db_url = None
         _wait(info_file.exists, 120, "sandbox info file", sandbox_proc, sandbox_log)
         info = json.loads(info_file.read_text())
         config = yaml.safe_load((REPO_ROOT / "dags" / "customerio_config.yaml").read_text())
@@ -168,6 +180,8 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
                 **info["airflow_conn_env"],
             }
         )
+        if db_url:
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = db_url
         _airflow(env, "db", "migrate")
         _airflow(env, "pools", "import", str(REPO_ROOT / "dags" / "pools.json"))
         standalone_log = work / "standalone.log"
@@ -197,6 +211,7 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
             sandbox_proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             sandbox_proc.kill()
+        postgres.close()
 
 
 @pytest.fixture(scope="session")

@@ -312,8 +312,9 @@ def headline(xcoms: dict[str, list[tuple[str, Any]]]) -> list[str]:
                      f"{n(seg, 'exported')} members added, {n(seg, 'removed')} removed, {n(seg, 'rejected')} rejected")
     ev = last("customerio_events_to_brevo", "forward_events")
     if ev:
-        lines.append(f"Events -> Brevo: {n(ev, 'created')} forwarded, {n(ev, 'rejected')} rejected, "
-                     f"{n(ev, 'skipped')} skipped (unmapped)")
+        not_sent = n(ev, "read") - n(ev, "created") - n(ev, "rejected")
+        lines.append(f"Events -> Brevo: {n(ev, 'created')} forwarded of {n(ev, 'read')} read, {n(ev, 'rejected')} "
+                     f"rejected, {not_sent} not in event_mapping (each in the ledger)")
     metrics = [v for t, v in xcoms.get("customerio_campaign_metrics", []) if t == "load_metrics" and isinstance(v, dict)]
     if metrics:
         report = last("customerio_campaign_metrics", "render_report")

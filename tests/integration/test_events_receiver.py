@@ -4,7 +4,6 @@ sent by the sandbox's emitter, durable storage in a SQLite file."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -25,6 +23,7 @@ from airflow_provider_customerio.webhooks.plugin import (
 )
 from airflow_provider_customerio.webhooks.signature import compute_signature
 from airflow_provider_customerio.webhooks.store import PENDING, EventStore
+from tests.serve import ThreadedServer
 
 pytestmark = pytest.mark.integration
 
@@ -45,24 +44,14 @@ class Receiver:
             os.environ.pop("CUSTOMERIO_WEBHOOK_MAX_BODY_BYTES", None)
         root = FastAPI()
         root.mount(URL_PREFIX, self.inner)  # what airflow.api_fastapi.app.init_plugins does
-        self.server = uvicorn.Server(uvicorn.Config(root, host="127.0.0.1", port=0, log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.http = ThreadedServer(root)
 
     def start(self) -> Receiver:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:  # readiness wait, not a timing assumption
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the receiver did not start")
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}{URL_PREFIX}/webhooks"
+        self.url = f"{self.http.start().base_url}{URL_PREFIX}/webhooks"
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        self.http.stop()
         self.inner.state.writer.close()
 
     @property

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_customerio.operators.people import CHANGE_ACTIVITY_TYPES
+from tests.system.conftest import _wait
 
 pytestmark = pytest.mark.system
 
@@ -24,16 +25,12 @@ def _backfill_runs(stack, dag_id: str = DAG_ID) -> list[dict]:
 
 
 def _wait_backfill(stack, backfill_id: int, dag_id: str = DAG_ID, timeout: float = 900) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def complete() -> bool:
         body = stack.api_ok("GET", f"/api/v2/backfills/{backfill_id}")
         runs = _backfill_runs(stack, dag_id)
-        if body.get("completed_at") and runs and all(r["state"] in ("success", "failed") for r in runs):
-            return
-        time.sleep(1)
-    raise TimeoutError(f"backfill {backfill_id} did not complete")
+        return bool(body.get("completed_at") and runs and all(r["state"] in ("success", "failed") for r in runs))
+
+    _wait(complete, timeout, f"backfill {backfill_id} of {dag_id}")
 
 
 def _people_to_upsert(stack, start: datetime, end: datetime) -> set[str]:

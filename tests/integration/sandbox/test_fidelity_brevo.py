@@ -31,28 +31,24 @@ from __future__ import annotations
 
 import copy
 import random
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import requests
-import uvicorn
 import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from airflow_provider_customerio.sandbox.brevo import build_standalone_app
 from airflow_provider_customerio.sandbox.brevo_state import BrevoState
+from tests.integration.sandbox.conftest import BREVO_TEST_KEY
 
 pytestmark = pytest.mark.integration
 
 SPEC_PATH = Path(__file__).resolve().parents[4] / "shared" / "specs" / "brevo-openapi.yaml"  # ../shared beside the repo
 SPEC_SERVER = "https://api.brevo.com/v3"
-API_KEY = "xkeysib-fidelity-key"
+API_KEY = BREVO_TEST_KEY  # the key of the `server` fixture (conftest)
 
 BATCH_202 = {
     "type": "object",
@@ -122,24 +118,6 @@ def spec() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def api(spec: dict[str, Any]) -> OpenAPI:
     return OpenAPI.from_dict(spec)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, BrevoState]]:
-    state = BrevoState(API_KEY)
-    config = uvicorn.Config(build_standalone_app(state), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:  # readiness wait, not a timing assertion
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("sandbox Brevo server did not start")
-        time.sleep(0.01)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", state
-    srv.should_exit = True
-    thread.join(timeout=30)
 
 
 class Checker:

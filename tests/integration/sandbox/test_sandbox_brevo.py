@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 
-from airflow_provider_customerio.sandbox.brevo import build_standalone_app, ratelimit_headers, render_error
+from airflow_provider_customerio.sandbox.brevo import ratelimit_headers, render_error
 from airflow_provider_customerio.sandbox.brevo_state import BrevoState
+from tests.integration.sandbox.conftest import BREVO_TEST_KEY
 
 pytestmark = pytest.mark.integration
 
-API_KEY = "xkeysib-sandbox-test-key"
+API_KEY = BREVO_TEST_KEY  # the key of the `server` fixture (conftest)
 ISO_MS_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -58,24 +56,6 @@ class Brevo:
             if body["status"] in ("completed", "failed", "cancelled"):
                 return body, statuses
         return body, statuses
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, BrevoState]]:
-    state = BrevoState(API_KEY)
-    config = uvicorn.Config(build_standalone_app(state), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:  # readiness wait, not a timing assertion
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("sandbox Brevo server did not start")
-        time.sleep(0.01)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", state
-    srv.should_exit = True
-    thread.join(timeout=30)
 
 
 @pytest.fixture()

@@ -75,7 +75,9 @@ def run_checks(track: Any, app: Any, brevo: Any) -> list[CheckResult]:
 
     def people_probe() -> str:
         first = list(islice(app.search_people(limit=1), 1))
-        return "people search works" + (f" (e.g. cio_id {first[0].get('cio_id')})" if first else " (workspace is empty)")
+        return "people search works" + (
+            f" (e.g. cio_id {first[0].get('cio_id')})" if first else " (workspace is empty)"
+        )
 
     def campaigns_probe() -> str:
         return f"{len(app.list_campaigns())} campaigns"

@@ -94,10 +94,7 @@ def check_budget() -> dict[str, float]:
 
 def pools_import_document() -> dict[str, dict[str, object]]:
     """The document ``airflow pools import`` reads: ``{name: {slots, description, include_deferred}}``."""
-    return {
-        b.name: {"slots": b.slots, "description": b.description, "include_deferred": False}
-        for b in POOLS.values()
-    }
+    return {b.name: {"slots": b.slots, "description": b.description, "include_deferred": False} for b in POOLS.values()}
 
 
 def write_pools_file(path: str | Path) -> None:

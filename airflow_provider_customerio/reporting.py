@@ -54,7 +54,10 @@ def build_trends(rows: Iterable[Mapping[str, Any]], first_day: date, last_day: d
         trend = trends.get(key)
         if trend is None:
             trend = trends[key] = CampaignTrend(
-                key[0], str(row.get("name") or f"campaign {key[0]}"), key[1], days,
+                key[0],
+                str(row.get("name") or f"campaign {key[0]}"),
+                key[1],
+                days,
                 {m: [None] * len(days) for m, _ in TREND_METRICS},
             )
         if row.get("name"):
@@ -107,8 +110,10 @@ def render_chart(trend: CampaignTrend) -> str:
     label_every = max(1, (n + 7) // 8)
     for i, d in enumerate(trend.days):
         if i % label_every == 0 or i == n - 1:
-            parts.append(f'<text x="{x(i):.1f}" y="{CHART_H - PAD_B + 16}" text-anchor="middle" class="axis">'
-                         f'{d.strftime("%m-%d")}</text>')
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{CHART_H - PAD_B + 16}" text-anchor="middle" class="axis">'
+                f"{d.strftime('%m-%d')}</text>"
+            )
     for metric, colour in TREND_METRICS:
         values = trend.values.get(metric, [])
         segment: list[str] = []
@@ -123,12 +128,16 @@ def render_chart(trend: CampaignTrend) -> str:
         if segment:
             segments.append(segment)
         for seg in segments:
-            parts.append(f'<polyline class="series-{metric}" fill="none" stroke="{colour}" stroke-width="2" '
-                         f'points="{" ".join(seg)}"/>')
+            parts.append(
+                f'<polyline class="series-{metric}" fill="none" stroke="{colour}" stroke-width="2" '
+                f'points="{" ".join(seg)}"/>'
+            )
         for i, v in enumerate(values):
             if v is not None:
-                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}">'
-                             f'<title>{esc(metric)} {trend.days[i].isoformat()}: {v:,}</title></circle>')
+                parts.append(
+                    f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}">'
+                    f"<title>{esc(metric)} {trend.days[i].isoformat()}: {v:,}</title></circle>"
+                )
     lx = PAD_L
     for metric, colour in TREND_METRICS:
         parts.append(f'<rect x="{lx}" y="{CHART_H - 14}" width="10" height="10" fill="{colour}"/>')
@@ -174,16 +183,20 @@ def render_report(
     if not trends:
         out.append('<p class="empty">No campaign metrics in the table for these days.</p>')
     else:
-        out.append("<table><tr><th>Campaign</th><th>Delivered</th><th>Opened</th><th>Clicked</th>"
-                   "<th>Open rate</th><th>Click rate</th></tr>")
+        out.append(
+            "<table><tr><th>Campaign</th><th>Delivered</th><th>Opened</th><th>Clicked</th>"
+            "<th>Open rate</th><th>Click rate</th></tr>"
+        )
         for t in trends:
             d, o, c = t.total("delivered"), t.total("opened"), t.total("clicked")
-            out.append(f"<tr><td>{esc(t.name)} (#{t.campaign_id})</td><td>{d:,}</td><td>{o:,}</td><td>{c:,}</td>"
-                       f"<td>{_rate(o, d)}</td><td>{_rate(c, d)}</td></tr>")
+            out.append(
+                f"<tr><td>{esc(t.name)} (#{t.campaign_id})</td><td>{d:,}</td><td>{o:,}</td><td>{c:,}</td>"
+                f"<td>{_rate(o, d)}</td><td>{_rate(c, d)}</td></tr>"
+            )
         out.append("</table>")
     for t in trends:
         out.append(f'<section id="campaign-{t.campaign_id}">')
-        out.append(f"<h2>{esc(t.name)} <span class=\"meta\">#{t.campaign_id} &middot; {esc(t.source)}</span></h2>")
+        out.append(f'<h2>{esc(t.name)} <span class="meta">#{t.campaign_id} &middot; {esc(t.source)}</span></h2>')
         out.append(render_chart(t))
         out.append("</section>")
     out.append("</body></html>")
@@ -206,5 +219,12 @@ def default_report_dir() -> Path:
     return Path(home) / "customerio_reports"
 
 
-__all__ = ["CampaignTrend", "TREND_METRICS", "build_trends", "default_report_dir", "render_chart",
-           "render_report", "write_report"]
+__all__ = [
+    "CampaignTrend",
+    "TREND_METRICS",
+    "build_trends",
+    "default_report_dir",
+    "render_chart",
+    "render_report",
+    "write_report",
+]

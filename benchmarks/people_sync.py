@@ -44,9 +44,13 @@ def _child(args: argparse.Namespace) -> None:
     from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
 
     rate = {"rate_limit": APP_RPS}
-    op = CustomerIOToBrevoPeopleOperator(task_id="bench", mode="full", deferrable=False,
-                                         customerio_app_hook_params=rate,
-                                         brevo_hook_params={"rate_limit": BREVO_CONTACTS_RPS})
+    op = CustomerIOToBrevoPeopleOperator(
+        task_id="bench",
+        mode="full",
+        deferrable=False,
+        customerio_app_hook_params=rate,
+        brevo_hook_params={"rate_limit": BREVO_CONTACTS_RPS},
+    )
     started = time.monotonic()
     summary = op.execute({"ti": SimpleNamespace(dag_id="bench"), "run_id": args.run_id})
     wall = time.monotonic() - started
@@ -57,9 +61,22 @@ def _child(args: argparse.Namespace) -> None:
 def _start_sandbox(people: int, workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     info_file = workdir / "sandbox.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_customerio.sandbox", "--host", "127.0.0.1", "--port", "0",
-         "--seed-people", str(people), "--info-file", str(info_file)],
-        stdout=subprocess.DEVNULL, stderr=open(workdir / "sandbox.log", "wb"), cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_customerio.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed-people",
+            str(people),
+            "--info-file",
+            str(info_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "sandbox.log", "wb"),
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 600
     while not info_file.exists():
@@ -92,8 +109,11 @@ def _bound(log: list[dict[str, Any]]) -> tuple[float, dict[str, int]]:
             counts["brevo_contacts" if "/contacts" in path else "brevo_other"] += 1
         elif "/files/" in path:
             counts["files"] += 1
-    bound = (counts["app"] / APP_RPS + counts["brevo_contacts"] / BREVO_CONTACTS_RPS
-             + max(0, counts["brevo_other"] - BREVO_OTHER_BURST) * 3600.0 / BREVO_OTHER_PER_HOUR)
+    bound = (
+        counts["app"] / APP_RPS
+        + counts["brevo_contacts"] / BREVO_CONTACTS_RPS
+        + max(0, counts["brevo_other"] - BREVO_OTHER_BURST) * 3600.0 / BREVO_OTHER_PER_HOUR
+    )
     return bound, counts
 
 
@@ -101,7 +121,10 @@ def _run_child(workdir: Path, info: dict[str, Any], config: Path, run_id: str) -
     info_path = workdir / "sandbox.json"
     out = subprocess.run(
         [sys.executable, __file__, "--child", "--info", str(info_path), "--config", str(config), "--run-id", run_id],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "AIRFLOW_HOME": str(workdir / "airflow")},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "AIRFLOW_HOME": str(workdir / "airflow")},
         timeout=6 * 3600,
     )
     for line in out.stdout.splitlines():
@@ -114,11 +137,13 @@ def bench(people: int, batch_bytes: int) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-people-{people}-"))
     (workdir / "airflow").mkdir()
     config = workdir / "customerio_config.yaml"
-    config.write_text(EXAMPLE_CONFIG.read_text()
-                      .replace("state_path: null", f"state_path: {workdir}/state.db")
-                      .replace("ledger_dir: null", f"ledger_dir: {workdir}/ledger")
-                      .replace("import_batch_bytes: 4000000", f"import_batch_bytes: {batch_bytes}")
-                      .replace("reject_threshold: 0.05", "reject_threshold: 0.2"))
+    config.write_text(
+        EXAMPLE_CONFIG.read_text()
+        .replace("state_path: null", f"state_path: {workdir}/state.db")
+        .replace("ledger_dir: null", f"ledger_dir: {workdir}/ledger")
+        .replace("import_batch_bytes: 4000000", f"import_batch_bytes: {batch_bytes}")
+        .replace("reject_threshold: 0.05", "reject_threshold: 0.2")
+    )
     t0 = time.monotonic()
     proc, info = _start_sandbox(people, workdir)
     seed_s = time.monotonic() - t0
@@ -131,7 +156,9 @@ def bench(people: int, batch_bytes: int) -> dict[str, Any]:
         second = _run_child(workdir, info, config, "run2")
         log2 = _requests(info["control_url"])
         bound2, counts2 = _bound(log2)
-        brevo_writes = sum(1 for r in log2 if r.get("vendor") == "brevo" and r.get("method") in ("POST", "PUT", "DELETE"))
+        brevo_writes = sum(
+            1 for r in log2 if r.get("vendor") == "brevo" and r.get("method") in ("POST", "PUT", "DELETE")
+        )
         status_429 = sum(1 for r in log1 + log2 if r.get("status") == 429)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -142,20 +169,39 @@ def bench(people: int, batch_bytes: int) -> dict[str, Any]:
     s1, s2 = first["summary"], second["summary"]
     calls1 = len(log1)
     return {
-        "people": people, "seed_s": seed_s, "read": s1["read"], "created": s1["created"], "rejected": s1["rejected"],
-        "imports": s1["imports"], "calls": calls1, "calls_by_api": counts1, "hook_calls": s1["api_calls"],
-        "calls_per_1000": 1000.0 * calls1 / max(1, s1["read"]), "wall_s": first["wall_s"], "bound_s": bound1,
-        "rss_mb": first["peak_rss_mb"], "second_wall_s": second["wall_s"], "second_bound_s": bound2,
-        "second_calls": len(log2), "second_calls_by_api": counts2, "second_brevo_writes": brevo_writes,
-        "second_unchanged": s2["unchanged"], "second_rss_mb": second["peak_rss_mb"], "http_429": status_429,
+        "people": people,
+        "seed_s": seed_s,
+        "read": s1["read"],
+        "created": s1["created"],
+        "rejected": s1["rejected"],
+        "imports": s1["imports"],
+        "calls": calls1,
+        "calls_by_api": counts1,
+        "hook_calls": s1["api_calls"],
+        "calls_per_1000": 1000.0 * calls1 / max(1, s1["read"]),
+        "wall_s": first["wall_s"],
+        "bound_s": bound1,
+        "rss_mb": first["peak_rss_mb"],
+        "second_wall_s": second["wall_s"],
+        "second_bound_s": bound2,
+        "second_calls": len(log2),
+        "second_calls_by_api": counts2,
+        "second_brevo_writes": brevo_writes,
+        "second_unchanged": s2["unchanged"],
+        "second_rss_mb": second["peak_rss_mb"],
+        "http_429": status_429,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--batch-bytes", type=int, default=8_000_000,
-                        help="connectors.customerio.people.import_batch_bytes for the run (Brevo advises <= 8 MB)")
+    parser.add_argument(
+        "--batch-bytes",
+        type=int,
+        default=8_000_000,
+        help="connectors.customerio.people.import_batch_bytes for the run (Brevo advises <= 8 MB)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--info", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -169,19 +215,27 @@ def main() -> None:
         print(f"... {n} people", file=sys.stderr, flush=True)
         rows.append(bench(n, args.batch_bytes))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print("\nPeople sync Customer.io -> Brevo, full mode, sandbox rate limits on "
-          f"(import_batch_bytes={args.batch_bytes:,})\n")
-    print("| people | read | created | rejected | imports | API calls | calls/1,000 | wall s | rate-limit bound s "
-          "| peak RSS MB | 2nd run: calls | 2nd run: Brevo writes | 2nd run: unchanged | 429s |")
+    print(
+        "\nPeople sync Customer.io -> Brevo, full mode, sandbox rate limits on "
+        f"(import_batch_bytes={args.batch_bytes:,})\n"
+    )
+    print(
+        "| people | read | created | rejected | imports | API calls | calls/1,000 | wall s | rate-limit bound s "
+        "| peak RSS MB | 2nd run: calls | 2nd run: Brevo writes | 2nd run: unchanged | 429s |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['people']:,} | {r['read']:,} | {r['created']:,} | {r['rejected']:,} | {r['imports']} | "
-              f"{r['calls']} | {r['calls_per_1000']:.2f} | {r['wall_s']:.1f} | {r['bound_s']:.1f} | "
-              f"{r['rss_mb']:.0f} | {r['second_calls']} | {r['second_brevo_writes']} | {r['second_unchanged']:,} | "
-              f"{r['http_429']} |")
+        print(
+            f"| {r['people']:,} | {r['read']:,} | {r['created']:,} | {r['rejected']:,} | {r['imports']} | "
+            f"{r['calls']} | {r['calls_per_1000']:.2f} | {r['wall_s']:.1f} | {r['bound_s']:.1f} | "
+            f"{r['rss_mb']:.0f} | {r['second_calls']} | {r['second_brevo_writes']} | {r['second_unchanged']:,} | "
+            f"{r['http_429']} |"
+        )
     for r in rows:
-        print(f"\n{r['people']:,} people: calls by API {r['calls_by_api']}; second run {r['second_calls_by_api']}, "
-              f"wall {r['second_wall_s']:.1f} s; sandbox seeding took {r['seed_s']:.1f} s")
+        print(
+            f"\n{r['people']:,} people: calls by API {r['calls_by_api']}; second run {r['second_calls_by_api']}, "
+            f"wall {r['second_wall_s']:.1f} s; sandbox seeding took {r['seed_s']:.1f} s"
+        )
 
 
 if __name__ == "__main__":

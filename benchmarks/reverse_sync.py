@@ -48,10 +48,14 @@ def _child(args: argparse.Namespace) -> None:
         os.environ[key] = value
     from airflow_provider_customerio.operators.reverse import BrevoToCustomerIOPeopleOperator
 
-    op = BrevoToCustomerIOPeopleOperator(task_id="bench", config_path=args.config, since=args.since,
-                                         brevo_hook_params={"rate_limit": BREVO_RPS},
-                                         customerio_track_hook_params={"rate_limit": TRACK_RPS},
-                                         customerio_app_hook_params={"rate_limit": APP_RPS})
+    op = BrevoToCustomerIOPeopleOperator(
+        task_id="bench",
+        config_path=args.config,
+        since=args.since,
+        brevo_hook_params={"rate_limit": BREVO_RPS},
+        customerio_track_hook_params={"rate_limit": TRACK_RPS},
+        customerio_app_hook_params={"rate_limit": APP_RPS},
+    )
     started = time.monotonic()
     summary = op.execute({"run_id": args.run_id})  # type: ignore[arg-type]
     wall = time.monotonic() - started
@@ -62,9 +66,21 @@ def _child(args: argparse.Namespace) -> None:
 def _start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     info_file = workdir / "sandbox.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_customerio.sandbox", "--host", "127.0.0.1", "--port", "0",
-         "--info-file", str(info_file)],
-        stdout=subprocess.DEVNULL, stderr=open(workdir / "sandbox.log", "wb"), cwd=ROOT, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_customerio.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--info-file",
+            str(info_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "sandbox.log", "wb"),
+        cwd=ROOT,
+        env=_env(),
     )
     deadline = time.monotonic() + 300
     while not info_file.exists():
@@ -76,9 +92,23 @@ def _start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, An
 
 def _run_child(info_file: Path, config: Path, since: str, run_id: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", "--info", str(info_file), "--config", str(config), "--since", since,
-         "--run-id", run_id],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--info",
+            str(info_file),
+            "--config",
+            str(config),
+            "--since",
+            since,
+            "--run-id",
+            run_id,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
         env={**_env(), "AIRFLOW_HOME": str(info_file.parent), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
     )
     for line in out.stdout.splitlines():
@@ -98,15 +128,18 @@ def _scale(n: int) -> None:
             seeded = requests.post(f"{control}/brevo/seed", json={"seed": 1, "contacts": n}, timeout=600)
             seeded.raise_for_status()
             config = workdir / "customerio_config.yaml"
-            config.write_text(EXAMPLE_CONFIG.read_text().replace(
-                "state_path: null", f"state_path: {workdir}/state.db").replace(
-                "ledger_dir: null", f"ledger_dir: {workdir}/ledger"))
+            config.write_text(
+                EXAMPLE_CONFIG.read_text()
+                .replace("state_path: null", f"state_path: {workdir}/state.db")
+                .replace("ledger_dir: null", f"ledger_dir: {workdir}/ledger")
+            )
             since = (datetime.now(timezone.utc) - timedelta(days=3)).date().isoformat()
             requests.delete(f"{control}/requests", timeout=60)
             first = _run_child(workdir / "sandbox.json", config, since, "bench_1")
             log = requests.get(f"{control}/requests", timeout=120).json()["requests"]
-            brevo_reads = [r for r in log if r["vendor"] == "brevo" and r["method"] == "GET"
-                           and r["path"].endswith("/contacts")]
+            brevo_reads = [
+                r for r in log if r["vendor"] == "brevo" and r["method"] == "GET" and r["path"].endswith("/contacts")
+            ]
             brevo_other = [r for r in log if r["vendor"] == "brevo" and r not in brevo_reads]
             batches = [r for r in log if r["vendor"] == "track" and r["path"].endswith("/api/v2/batch")]
             app = [r for r in log if r["vendor"] == "app"]
@@ -124,17 +157,27 @@ def _scale(n: int) -> None:
     per_k = 1000.0 / max(1, s["read"])
     sizes = [r.get("body_size") or 0 for r in batches]
     print(f"\n== {n:,} changed Brevo contacts ==")
-    print(f"read {s['read']:,}  written {s['updated']:,}  unchanged {s['unchanged']:,}  rejected {s['rejected']:,}"
-          f"  ({s['rejects_by_reason']})")
-    print(f"calls per 1,000 people: Brevo reads {len(brevo_reads) * per_k:.2f} (+{len(brevo_other)} other Brevo "
-          f"call(s) per run), Track batches {len(batches) * per_k:.2f}, App API {len(app) * per_k:.2f}")
-    print(f"Track batches: {len(batches)}, body size max {max(sizes, default=0) / 1024:.1f} KB, "
-          f"mean {sum(sizes) / max(1, len(sizes)) / 1024:.1f} KB (limit 500 KB); statuses "
-          f"{sorted({r['status'] for r in batches})}")
-    print(f"wall {first['wall_s']:.1f} s ({s['read'] / max(first['wall_s'], 1e-9):,.0f} contacts/s); "
-          f"peak RSS {first['peak_rss_mb']:.0f} MB")
-    print(f"re-run: read {second['summary']['read']:,}, unchanged {second['summary']['unchanged']:,}, Track calls "
-          f"{len(rewrites)}, wall {second['wall_s']:.1f} s, peak RSS {second['peak_rss_mb']:.0f} MB")
+    print(
+        f"read {s['read']:,}  written {s['updated']:,}  unchanged {s['unchanged']:,}  rejected {s['rejected']:,}"
+        f"  ({s['rejects_by_reason']})"
+    )
+    print(
+        f"calls per 1,000 people: Brevo reads {len(brevo_reads) * per_k:.2f} (+{len(brevo_other)} other Brevo "
+        f"call(s) per run), Track batches {len(batches) * per_k:.2f}, App API {len(app) * per_k:.2f}"
+    )
+    print(
+        f"Track batches: {len(batches)}, body size max {max(sizes, default=0) / 1024:.1f} KB, "
+        f"mean {sum(sizes) / max(1, len(sizes)) / 1024:.1f} KB (limit 500 KB); statuses "
+        f"{sorted({r['status'] for r in batches})}"
+    )
+    print(
+        f"wall {first['wall_s']:.1f} s ({s['read'] / max(first['wall_s'], 1e-9):,.0f} contacts/s); "
+        f"peak RSS {first['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"re-run: read {second['summary']['read']:,}, unchanged {second['summary']['unchanged']:,}, Track calls "
+        f"{len(rewrites)}, wall {second['wall_s']:.1f} s, peak RSS {second['peak_rss_mb']:.0f} MB"
+    )
 
 
 def main() -> None:

@@ -35,12 +35,27 @@ BENCH = ROOT / "benchmarks"
 PY = sys.executable
 
 SCALES = {
-    "quick": {"people": [300, 1200], "contacts": [300, 1200], "members": 2000, "events": 1500, "forward": 1000,
-              "rps_people": 20_000, "rps_seconds": 1.0, "baseline_people": [300, 1200]},
-    "full": {"people": [10_000, 100_000], "contacts": [10_000, 100_000], "members": 200_000, "events": 6000,
-             "forward": 4000, "rps_people": 1_000_000, "rps_seconds": 3.0,
-             # one call per person at Brevo's 10/s: 100,000 people would take ~3 h, so the baseline stops at 10,000
-             "baseline_people": [10_000]},
+    "quick": {
+        "people": [300, 1200],
+        "contacts": [300, 1200],
+        "members": 2000,
+        "events": 1500,
+        "forward": 1000,
+        "rps_people": 20_000,
+        "rps_seconds": 1.0,
+        "baseline_people": [300, 1200],
+    },
+    "full": {
+        "people": [10_000, 100_000],
+        "contacts": [10_000, 100_000],
+        "members": 200_000,
+        "events": 6000,
+        "forward": 4000,
+        "rps_people": 1_000_000,
+        "rps_seconds": 3.0,
+        # one call per person at Brevo's 10/s: 100,000 people would take ~3 h, so the baseline stops at 10,000
+        "baseline_people": [10_000],
+    },
 }
 
 
@@ -52,15 +67,24 @@ def run_script(name: str, args: list[str], raw_dir: Path, timeout: float) -> tup
     print(f"[run_all] {name} {' '.join(args)}", file=sys.stderr, flush=True)
     started = time.monotonic()
     try:
-        proc = subprocess.run([PY, str(BENCH / name), *args], cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.run(
+            [PY, str(BENCH / name), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         (raw_dir / f"{name}.txt").write_text(out)
         return out, f"timed out after {timeout:.0f} s"
     (raw_dir / f"{name}.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
-    print(f"[run_all] {name} done in {time.monotonic() - started:.0f} s (exit {proc.returncode})",
-          file=sys.stderr, flush=True)
+    print(
+        f"[run_all] {name} done in {time.monotonic() - started:.0f} s (exit {proc.returncode})",
+        file=sys.stderr,
+        flush=True,
+    )
     err = None if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"
     return proc.stdout, err
 
@@ -75,9 +99,19 @@ def parse_people(out: str) -> list[dict[str, Any]]:
     for line in out.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 14 and re.fullmatch(r"[\d,]+", cells[0]):
-            rows.append({"records": int(_num(cells[0])), "read": int(_num(cells[1])), "calls": int(_num(cells[5])),
-                         "calls_per_1000": _num(cells[6]), "wall_s": _num(cells[7]), "bound_s": _num(cells[8]),
-                         "rss_mb": _num(cells[9]), "rerun_writes": int(_num(cells[11])), "http_429": int(_num(cells[13]))})
+            rows.append(
+                {
+                    "records": int(_num(cells[0])),
+                    "read": int(_num(cells[1])),
+                    "calls": int(_num(cells[5])),
+                    "calls_per_1000": _num(cells[6]),
+                    "wall_s": _num(cells[7]),
+                    "bound_s": _num(cells[8]),
+                    "rss_mb": _num(cells[9]),
+                    "rerun_writes": int(_num(cells[11])),
+                    "http_429": int(_num(cells[13])),
+                }
+            )
     return rows
 
 
@@ -97,22 +131,45 @@ def parse_reverse(out: str) -> list[dict[str, Any]]:
         # rate-limit bound from the printed calls, at the sandbox's vendor limits (Brevo contacts 10/s, App 10/s,
         # Track 1000/s; the one "other" Brevo call fits the 10-call burst of the 100/h bucket)
         brevo_reads = _num(reads.group(1)) * count / 1000.0
-        bound = brevo_reads / 10.0 + _num(track.group(2)) * count / 1000.0 / 10.0 \
+        bound = (
+            brevo_reads / 10.0
+            + _num(track.group(2)) * count / 1000.0 / 10.0
             + _num(track.group(1)) * count / 1000.0 / 1000.0
-        rows.append({"records": int(_num(n.group(1))), "read": count, "calls_per_1000": per_k,
-                     "wall_s": _num(wall.group(1)), "rss_mb": _num(wall.group(2)), "bound_s": bound})
+        )
+        rows.append(
+            {
+                "records": int(_num(n.group(1))),
+                "read": count,
+                "calls_per_1000": per_k,
+                "wall_s": _num(wall.group(1)),
+                "rss_mb": _num(wall.group(2)),
+                "bound_s": bound,
+            }
+        )
     return rows
 
 
 def parse_segments(out: str) -> list[dict[str, Any]]:
     rows = []
     for line in out.splitlines():
-        m = re.match(r"(.+?): added=(\d+) removed=(\d+) unchanged=(\d+) rejected=(\d+) \| operator api_calls=(\d+) "
-                     r"write_calls=(\d+) \| sandbox log: (.*) \| ([\d.]+) s$", line)
+        m = re.match(
+            r"(.+?): added=(\d+) removed=(\d+) unchanged=(\d+) rejected=(\d+) \| operator api_calls=(\d+) "
+            r"write_calls=(\d+) \| sandbox log: (.*) \| ([\d.]+) s$",
+            line,
+        )
         if m:
-            rows.append({"label": m.group(1), "added": int(m.group(2)), "removed": int(m.group(3)),
-                         "unchanged": int(m.group(4)), "api_calls": int(m.group(6)), "writes": int(m.group(7)),
-                         "log": m.group(8), "wall_s": float(m.group(9))})
+            rows.append(
+                {
+                    "label": m.group(1),
+                    "added": int(m.group(2)),
+                    "removed": int(m.group(3)),
+                    "unchanged": int(m.group(4)),
+                    "api_calls": int(m.group(6)),
+                    "writes": int(m.group(7)),
+                    "log": m.group(8),
+                    "wall_s": float(m.group(9)),
+                }
+            )
     return rows
 
 
@@ -131,8 +188,7 @@ def parse_webhooks(out: str) -> dict[str, Any]:
 
 
 def parse_rps(out: str) -> list[tuple[str, float]]:
-    return [(m.group(1).strip(), _num(m.group(2)))
-            for m in re.finditer(r"^(.{10,44}?)\s+([\d.]+) req/s", out, re.M)]
+    return [(m.group(1).strip(), _num(m.group(2))) for m in re.finditer(r"^(.{10,44}?)\s+([\d.]+) req/s", out, re.M)]
 
 
 # ------------------------------------------------------------------------------------------------ SDK baseline
@@ -251,8 +307,12 @@ def ensure_sdk_venv(out_dir: Path) -> tuple[Path | None, str]:
         venv.create(vdir, with_pip=True)
     probe = subprocess.run([str(py), "-c", "import customerio, brevo"], capture_output=True, text=True)
     if probe.returncode != 0:
-        inst = subprocess.run([str(py), "-m", "pip", "install", "-q", "customerio", "brevo-python"],
-                              capture_output=True, text=True, timeout=900)
+        inst = subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "customerio", "brevo-python"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if inst.returncode != 0:
             return None, "pip install customerio brevo-python failed: " + inst.stderr.strip()[-400:]
     vers = subprocess.run([str(py), "-m", "pip", "list", "--format=json"], capture_output=True, text=True)
@@ -263,9 +323,22 @@ def ensure_sdk_venv(out_dir: Path) -> tuple[Path | None, str]:
 def start_sandbox(workdir: Path, people: int = 0) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     info_file = workdir / "sandbox.json"
     proc = subprocess.Popen(
-        [PY, "-m", "airflow_provider_customerio.sandbox", "--host", "127.0.0.1", "--port", "0",
-         "--seed-people", str(people), "--info-file", str(info_file)],
-        stdout=subprocess.DEVNULL, stderr=open(workdir / "sandbox.log", "wb"), cwd=ROOT,
+        [
+            PY,
+            "-m",
+            "airflow_provider_customerio.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed-people",
+            str(people),
+            "--info-file",
+            str(info_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "sandbox.log", "wb"),
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 600
     while not info_file.exists() or not info_file.read_text().strip():
@@ -296,8 +369,12 @@ def run_baseline(sdk_py: Path, mode: str, n: int, raw_dir: Path) -> dict[str, An
         if mode == "customerio":  # reverse_sync.py seeds Brevo with seed 1 and n contacts
             requests.post(f"{control}/brevo/seed", json={"seed": 1, "contacts": n}, timeout=600).raise_for_status()
         requests.delete(f"{control}/requests", timeout=60)
-        res = subprocess.run([str(sdk_py), str(script), str(workdir / "sandbox.json"), mode, str(n)],
-                             capture_output=True, text=True, timeout=6 * 3600)
+        res = subprocess.run(
+            [str(sdk_py), str(script), str(workdir / "sandbox.json"), mode, str(n)],
+            capture_output=True,
+            text=True,
+            timeout=6 * 3600,
+        )
         (raw_dir / f"sdk_{mode}_{n}.txt").write_text(res.stdout + "\n--- stderr ---\n" + res.stderr)
         line = next((x for x in res.stdout.splitlines() if x.startswith("SDK ")), None)
         if line is None:
@@ -336,9 +413,11 @@ def svg_bars(title: str, groups: list[tuple[str, list[tuple[str, float]]]], unit
     bar_h, gap, left, width = 14, 10, 230, 420
     rows = sum(len(vals) for _, vals in groups)
     height = 40 + rows * bar_h + len(groups) * gap + 20 * len(series)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" '
-             f'font-family="sans-serif" font-size="11">',
-             f'<text x="4" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" '
+        f'font-family="sans-serif" font-size="11">',
+        f'<text x="4" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>',
+    ]
     y = 30
     for label, vals in groups:
         parts.append(f'<text x="4" y="{y + bar_h - 3}">{html.escape(label)}</text>')
@@ -351,26 +430,38 @@ def svg_bars(title: str, groups: list[tuple[str, list[tuple[str, float]]]], unit
         y += gap
     for i, name in enumerate(series):
         c = colors[i % len(colors)]
-        parts.append(f'<rect x="4" y="{y + i * 18}" width="10" height="10" fill="{c}"/>'
-                     f'<text x="18" y="{y + i * 18 + 9}">{html.escape(name)}</text>')
+        parts.append(
+            f'<rect x="4" y="{y + i * 18}" width="10" height="10" fill="{c}"/>'
+            f'<text x="18" y="{y + i * 18 + 9}">{html.escape(name)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def build_report(scale_name: str, sc: dict[str, Any], results: dict[str, Any], errors: dict[str, str],
-                 sdk_note: str) -> str:
+def build_report(
+    scale_name: str, sc: dict[str, Any], results: dict[str, Any], errors: dict[str, str], sdk_note: str
+) -> str:
     people, reverse = results.get("people", []), results.get("reverse", [])
     seg, hooks, rps = results.get("segments", []), results.get("webhooks", {}), results.get("rps", [])
     bases_b, bases_c = results.get("sdk_brevo", []), results.get("sdk_customerio", [])
-    L = [f"# Benchmark report ({scale_name} scale)", "",
-         f"Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by `python benchmarks/run_all.py"
-         f"{' --quick' if scale_name == 'quick' else ''}` on {os.cpu_count()} CPU(s). Every figure below is parsed "
-         "from a benchmark script's printed output (raw output in `benchmarks/out/raw/`) or measured by the SDK "
-         "baseline; the sandbox runs on the same machine with the vendors' rate limits on unless stated.", "",
-         "Scale: people sync " + " and ".join(f"{n:,}" for n in sc["people"]) + " seeded people; reverse sync "
-         + " and ".join(f"{n:,}" for n in sc["contacts"]) + f" Brevo contacts; segment {sc['members']:,} members; "
-         f"webhooks {sc['events']:,} received / {sc['forward']:,} forwarded; SDK baseline " + " and ".join(f"{n:,}" for n in sc["baseline_people"])
-         + " people.", ""]
+    L = [
+        f"# Benchmark report ({scale_name} scale)",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by `python benchmarks/run_all.py"
+        f"{' --quick' if scale_name == 'quick' else ''}` on {os.cpu_count()} CPU(s). Every figure below is parsed "
+        "from a benchmark script's printed output (raw output in `benchmarks/out/raw/`) or measured by the SDK "
+        "baseline; the sandbox runs on the same machine with the vendors' rate limits on unless stated.",
+        "",
+        "Scale: people sync "
+        + " and ".join(f"{n:,}" for n in sc["people"])
+        + " seeded people; reverse sync "
+        + " and ".join(f"{n:,}" for n in sc["contacts"])
+        + f" Brevo contacts; segment {sc['members']:,} members; "
+        f"webhooks {sc['events']:,} received / {sc['forward']:,} forwarded; SDK baseline "
+        + " and ".join(f"{n:,}" for n in sc["baseline_people"])
+        + " people.",
+        "",
+    ]
     if errors:
         L += ["## Failures", ""] + [f"- **{k}**: {v}" for k, v in errors.items()] + [""]
 
@@ -390,35 +481,55 @@ def build_report(scale_name: str, sc: dict[str, Any], results: dict[str, Any], e
             groups.append((f"reverse, SDK per person {base['records']:,}", [("official SDK", base["calls_per_1000"])]))
     if groups:
         L += [svg_bars("API calls per 1,000 records (log scale)", groups, "calls", log_scale=True), ""]
-    L += ["| capability | records | calls/1,000 | wall s | rate-limit bound s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
+    L += [
+        "| capability | records | calls/1,000 | wall s | rate-limit bound s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for r in people:
-        L.append(f"| people CIO→Brevo | {r['records']:,} | {r['calls_per_1000']:.2f} | {r['wall_s']:.1f} | "
-                 f"{r['bound_s']:.1f} | {r['rss_mb']:.0f} |")
+        L.append(
+            f"| people CIO→Brevo | {r['records']:,} | {r['calls_per_1000']:.2f} | {r['wall_s']:.1f} | "
+            f"{r['bound_s']:.1f} | {r['rss_mb']:.0f} |"
+        )
     for r in reverse:
-        L.append(f"| reverse Brevo→CIO | {r['records']:,} | {r['calls_per_1000']:.2f} | {r['wall_s']:.1f} | "
-                 f"{r['bound_s']:.2f} (computed from the printed calls) | {r['rss_mb']:.0f} |")
+        L.append(
+            f"| reverse Brevo→CIO | {r['records']:,} | {r['calls_per_1000']:.2f} | {r['wall_s']:.1f} | "
+            f"{r['bound_s']:.2f} (computed from the printed calls) | {r['rss_mb']:.0f} |"
+        )
     if hooks.get("forwarded"):
         L.append(f"| events forwarding | {hooks['forwarded']:,} | {hooks['forward_calls_per_1000']:.2f} | | | |")
     L.append("")
 
     if people or reverse:
-        L += ["## Wall time against the rate-limit bound", "",
-              "The bound is the least time the same calls need under the vendors' limits (people_sync.py's figure; "
-              "for the reverse sync computed here from its printed calls). A ratio near 1 means the sync is limited "
-              "by the vendors, not by the provider. The people sync waits for an asynchronous export and for Brevo "
-              "import processes, polled every 5 s (the operator defaults, which people_sync.py keeps): at small "
-              "scales those fixed waits dominate its wall time, and the ratio only becomes meaningful from about "
-              "10,000 people.", ""]
-        L += [svg_bars("Wall time vs rate-limit bound (s)",
-                       [(f"people {r['records']:,}", [("wall", r["wall_s"]), ("bound", r["bound_s"])]) for r in people]
-                       + [(f"reverse {r['records']:,}", [("wall", r["wall_s"]), ("bound", r["bound_s"])])
-                          for r in reverse], "s"), ""]
-        L += ["| people | wall s | bound s | wall / bound | HTTP 429 seen | re-run Brevo writes |",
-              "|---:|---:|---:|---:|---:|---:|"]
+        L += [
+            "## Wall time against the rate-limit bound",
+            "",
+            "The bound is the least time the same calls need under the vendors' limits (people_sync.py's figure; "
+            "for the reverse sync computed here from its printed calls). A ratio near 1 means the sync is limited "
+            "by the vendors, not by the provider. The people sync waits for an asynchronous export and for Brevo "
+            "import processes, polled every 5 s (the operator defaults, which people_sync.py keeps): at small "
+            "scales those fixed waits dominate its wall time, and the ratio only becomes meaningful from about "
+            "10,000 people.",
+            "",
+        ]
+        L += [
+            svg_bars(
+                "Wall time vs rate-limit bound (s)",
+                [(f"people {r['records']:,}", [("wall", r["wall_s"]), ("bound", r["bound_s"])]) for r in people]
+                + [(f"reverse {r['records']:,}", [("wall", r["wall_s"]), ("bound", r["bound_s"])]) for r in reverse],
+                "s",
+            ),
+            "",
+        ]
+        L += [
+            "| people | wall s | bound s | wall / bound | HTTP 429 seen | re-run Brevo writes |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
         for r in people:
             ratio = r["wall_s"] / r["bound_s"] if r["bound_s"] else float("nan")
-            L.append(f"| {r['records']:,} | {r['wall_s']:.1f} | {r['bound_s']:.1f} | {ratio:.2f} | {r['http_429']} | "
-                     f"{r['rerun_writes']} |")
+            L.append(
+                f"| {r['records']:,} | {r['wall_s']:.1f} | {r['bound_s']:.1f} | {ratio:.2f} | {r['http_429']} | "
+                f"{r['rerun_writes']} |"
+            )
         L.append("")
 
     L += ["## Peak RSS at two scales", ""]
@@ -429,20 +540,31 @@ def build_report(scale_name: str, sc: dict[str, Any], results: dict[str, Any], e
     for label, rows in (("people", people), ("reverse", reverse)):
         if len(rows) >= 2:
             a, b = rows[0], rows[-1]
-            L.append(f"- {label}: {a['records']:,} → {b['records']:,} records ({b['records'] / a['records']:.0f}×): "
-                     f"peak RSS {a['rss_mb']:.0f} → {b['rss_mb']:.0f} MB ({b['rss_mb'] / max(a['rss_mb'], 1e-9):.2f}×)")
+            L.append(
+                f"- {label}: {a['records']:,} → {b['records']:,} records ({b['records'] / a['records']:.0f}×): "
+                f"peak RSS {a['rss_mb']:.0f} → {b['rss_mb']:.0f} MB ({b['rss_mb'] / max(a['rss_mb'], 1e-9):.2f}×)"
+            )
     L.append("")
 
-    L += ["## Baseline: the official SDKs, one call per person", "", f"SDKs: {sdk_note}.", "",
-          "Same sandbox, same seed and same rate limits as the provider's benchmark at the same size. The "
-          "brevo-python baseline reads the people like the provider (App API search + attributes, plain HTTP: there "
-          "is no official App API SDK) and then calls `contacts.create_contact(update_enabled=True)` per person; the "
-          "customerio baseline reads Brevo contacts (plain HTTP) and calls `CustomerIO.identify` per person. "
-          "customerio-python builds `https://` URLs from `host` (reference §9.1), so its `base_url` is patched to "
-          "the sandbox's http Track URL. The baselines map only email, ext_id and first name (less work than the "
-          "provider, so the ratio is conservative).", ""]
-    L += ["| direction | records | provider calls/1,000 | SDK calls/1,000 | provider wall s | SDK wall s | "
-          "speed-up (SDK wall / provider wall) | SDK failures (by status) | SDK 429s seen |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    L += [
+        "## Baseline: the official SDKs, one call per person",
+        "",
+        f"SDKs: {sdk_note}.",
+        "",
+        "Same sandbox, same seed and same rate limits as the provider's benchmark at the same size. The "
+        "brevo-python baseline reads the people like the provider (App API search + attributes, plain HTTP: there "
+        "is no official App API SDK) and then calls `contacts.create_contact(update_enabled=True)` per person; the "
+        "customerio baseline reads Brevo contacts (plain HTTP) and calls `CustomerIO.identify` per person. "
+        "customerio-python builds `https://` URLs from `host` (reference §9.1), so its `base_url` is patched to "
+        "the sandbox's http Track URL. The baselines map only email, ext_id and first name (less work than the "
+        "provider, so the ratio is conservative).",
+        "",
+    ]
+    L += [
+        "| direction | records | provider calls/1,000 | SDK calls/1,000 | provider wall s | SDK wall s | "
+        "speed-up (SDK wall / provider wall) | SDK failures (by status) | SDK 429s seen |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     speed_groups = []
     pairs = [("CIO→Brevo (brevo-python)", b, people) for b in bases_b or [{}]]
     pairs += [("Brevo→CIO (customerio)", b, reverse) for b in bases_c or [{}]]
@@ -452,30 +574,44 @@ def build_report(scale_name: str, sc: dict[str, Any], results: dict[str, Any], e
             continue
         match = next((r for r in rows if r["records"] == base["size"]), None)
         if match is None:
-            L.append(f"| {label} | {base['records']:,} | (no provider run at this size) | {base['calls_per_1000']:.1f} "
-                     f"| | {base['wall_s']:.1f} | n/a | {base['failed']} | {base['http_429']} |")
+            L.append(
+                f"| {label} | {base['records']:,} | (no provider run at this size) | {base['calls_per_1000']:.1f} "
+                f"| | {base['wall_s']:.1f} | n/a | {base['failed']} | {base['http_429']} |"
+            )
             continue
         speed = base["wall_s"] / match["wall_s"] if match["wall_s"] else float("nan")
-        L.append(f"| {label} | {base['records']:,} | {match['calls_per_1000']:.2f} | {base['calls_per_1000']:.1f} | "
-                 f"{match['wall_s']:.1f} | {base['wall_s']:.1f} | **{speed:.1f}×** | {base['failed']} "
-                 f"{base.get('failures') or ''} | {base['http_429']} |")
-        speed_groups.append((f"{label} {base['size']:,}", [("provider", match["wall_s"]),
-                                                             ("official SDK", base["wall_s"])]))
+        L.append(
+            f"| {label} | {base['records']:,} | {match['calls_per_1000']:.2f} | {base['calls_per_1000']:.1f} | "
+            f"{match['wall_s']:.1f} | {base['wall_s']:.1f} | **{speed:.1f}×** | {base['failed']} "
+            f"{base.get('failures') or ''} | {base['http_429']} |"
+        )
+        speed_groups.append(
+            (f"{label} {base['size']:,}", [("provider", match["wall_s"]), ("official SDK", base["wall_s"])])
+        )
     if speed_groups:
         L += ["", svg_bars("Wall time, same people: provider vs official SDK (s)", speed_groups, "s")]
     L.append("")
 
     if seg:
-        L += ["## Segment mirror", "", "| run | added | removed | unchanged | operator API calls | write calls | "
-              "wall s | sandbox log |", "|---|---:|---:|---:|---:|---:|---:|---|"]
-        L += [f"| {r['label']} | {r['added']:,} | {r['removed']:,} | {r['unchanged']:,} | {r['api_calls']} | "
-              f"{r['writes']} | {r['wall_s']:.1f} | {r['log']} |" for r in seg] + [""]
+        L += [
+            "## Segment mirror",
+            "",
+            "| run | added | removed | unchanged | operator API calls | write calls | wall s | sandbox log |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        L += [
+            f"| {r['label']} | {r['added']:,} | {r['removed']:,} | {r['unchanged']:,} | {r['api_calls']} | "
+            f"{r['writes']} | {r['wall_s']:.1f} | {r['log']} |"
+            for r in seg
+        ] + [""]
     if hooks:
         L += ["## Webhook receiver", ""]
         if "events_per_s" in hooks:
-            L.append(f"- sustained {hooks['events_per_s']:,.0f} events/s (goal ≥ 500/s); latency ms p50 "
-                     f"{hooks.get('p50', 0):.1f}, p95 {hooks.get('p95', 0):.1f}, p99 {hooks.get('p99', 0):.1f}; "
-                     f"stored {hooks.get('stored')} of {hooks.get('acked')} acknowledged ({hooks.get('check')})")
+            L.append(
+                f"- sustained {hooks['events_per_s']:,.0f} events/s (goal ≥ 500/s); latency ms p50 "
+                f"{hooks.get('p50', 0):.1f}, p95 {hooks.get('p95', 0):.1f}, p99 {hooks.get('p99', 0):.1f}; "
+                f"stored {hooks.get('stored')} of {hooks.get('acked')} acknowledged ({hooks.get('check')})"
+            )
         if "forwarded" in hooks:
             L.append(f"- forwarding: {hooks['forwarded']:,} events in {hooks['forward_calls']} Brevo calls")
         L.append("")
@@ -489,7 +625,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small scale (a few minutes)")
     ap.add_argument("--out", default=str(BENCH / "out"), help="output folder (default benchmarks/out)")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["people", "reverse", "segments", "webhooks", "rps", "sdk"])
+    ap.add_argument(
+        "--skip", nargs="*", default=[], choices=["people", "reverse", "segments", "webhooks", "rps", "sdk"]
+    )
     args = ap.parse_args()
     scale_name = "quick" if args.quick else "full"
     sc = SCALES[scale_name]
@@ -514,15 +652,19 @@ def main() -> int:
     step("people", "people_sync.py", ["--people", *map(str, sc["people"])], parse_people)
     step("reverse", "reverse_sync.py", ["--contacts", *map(str, sc["contacts"])], parse_reverse)
     step("segments", "segments_mirror.py", ["--members", str(sc["members"])], parse_segments)
-    step("webhooks", "webhook_receiver.py", ["--events", str(sc["events"]), "--forward", str(sc["forward"])],
-         parse_webhooks)
+    step(
+        "webhooks",
+        "webhook_receiver.py",
+        ["--events", str(sc["events"]), "--forward", str(sc["forward"])],
+        parse_webhooks,
+    )
     step("rps", "sandbox_rps.py", ["--people", str(sc["rps_people"]), "--seconds", str(sc["rps_seconds"])], parse_rps)
 
     sdk_note = "not run"
     if "sdk" not in args.skip:
         try:
             sdk_py, sdk_note = ensure_sdk_venv(out_dir)
-        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+        except Exception as exc:
             sdk_py, sdk_note = None, f"could not create the SDK venv: {exc}"
         for mode in ("brevo", "customerio"):
             results[f"sdk_{mode}"] = []
@@ -533,12 +675,13 @@ def main() -> int:
                 print(f"[run_all] SDK baseline {mode} ({n} people)", file=sys.stderr, flush=True)
                 try:
                     res = run_baseline(sdk_py, mode, n, raw_dir)
-                except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                except Exception as exc:
                     res = {"error": f"{type(exc).__name__}: {exc}"}
                 results[f"sdk_{mode}"].append({**res, "size": n})
 
-    (out_dir / "results.json").write_text(json.dumps({"scale": scale_name, "results": results, "errors": errors},
-                                                     indent=2, default=str))
+    (out_dir / "results.json").write_text(
+        json.dumps({"scale": scale_name, "results": results, "errors": errors}, indent=2, default=str)
+    )
     report = build_report(scale_name, sc, results, errors, sdk_note)
     (out_dir / "report.md").write_text(report)
     print(f"[run_all] wrote {out_dir / 'report.md'}", file=sys.stderr)

@@ -3,6 +3,7 @@
 Prints the API calls (reads and writes, per vendor) of each run, measured from the sandbox's request log, and the
 wall time. Run: python benchmarks/bench_segments.py [--members 200000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,13 @@ def main() -> None:
         ids: list[str] = []
         start = None
         while len(ids) < args.members + 2 * int(args.members * args.change):
-            body = http.post(f"{info['app_url']}/v1/customers", params={"limit": 1000, **({"start": start} if start else {})},
-                             json={"filter": {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}},
-                             headers=app_h, timeout=60).json()
+            body = http.post(
+                f"{info['app_url']}/v1/customers",
+                params={"limit": 1000, **({"start": start} if start else {})},
+                json={"filter": {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}},
+                headers=app_h,
+                timeout=60,
+            ).json()
             ids.extend(i["id"] for i in body["identifiers"] or [] if i.get("id") and i.get("email"))
             start = body.get("next")
             if not start:
@@ -60,7 +65,9 @@ def main() -> None:
         auth = (info["site_id"], info["track_api_key"])
         members = ids[: args.members]
         for i in range(0, len(members), 1000):
-            http.post(f"{seg_url}/add_customers", json={"ids": members[i:i + 1000]}, auth=auth, timeout=60).raise_for_status()
+            http.post(
+                f"{seg_url}/add_customers", json={"ids": members[i : i + 1000]}, auth=auth, timeout=60
+            ).raise_for_status()
         print(f"setup: {len(members)} members in segment {manual_id} ({time.monotonic() - t0:.1f} s)")
 
         from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
@@ -68,27 +75,43 @@ def main() -> None:
         def run(label: str) -> None:
             http.delete(f"{ctl}/requests", timeout=30)
             op = CustomerIOSegmentToBrevoListOperator(
-                task_id="bench", segment_id=manual_id, list_id=13, ledger_dir=os.path.join(tmp, "ledger"),
-                import_check_interval=0.01, customerio_app_hook_params={"rate_limit": 0},
-                brevo_hook_params={"rate_limit": 0})
+                task_id="bench",
+                segment_id=manual_id,
+                list_id=13,
+                ledger_dir=os.path.join(tmp, "ledger"),
+                import_check_interval=0.01,
+                customerio_app_hook_params={"rate_limit": 0},
+                brevo_hook_params={"rate_limit": 0},
+            )
             t = time.monotonic()
             summary = op.execute(context={})
             wall = time.monotonic() - t
             log = http.get(f"{ctl}/requests", timeout=60).json()["requests"]
-            calls = Counter((r["vendor"], "write" if r["method"] in ("POST", "PUT", "DELETE") and "attributes" not in r["path"]
-                             and r["path"] != "/app/v1/customers" else "read") for r in log)
-            print(f"{label}: added={summary['added']} removed={summary['removed']} unchanged={summary['unchanged']} "
-                  f"rejected={summary['rejected']} | operator api_calls={summary['api_calls']} "
-                  f"write_calls={summary['write_calls']} | sandbox log: "
-                  + ", ".join(f"{v} {k}={n}" for (v, k), n in sorted(calls.items()))
-                  + f" | {wall:.1f} s")
+            calls = Counter(
+                (
+                    r["vendor"],
+                    "write"
+                    if r["method"] in ("POST", "PUT", "DELETE")
+                    and "attributes" not in r["path"]
+                    and r["path"] != "/app/v1/customers"
+                    else "read",
+                )
+                for r in log
+            )
+            print(
+                f"{label}: added={summary['added']} removed={summary['removed']} unchanged={summary['unchanged']} "
+                f"rejected={summary['rejected']} | operator api_calls={summary['api_calls']} "
+                f"write_calls={summary['write_calls']} | sandbox log: "
+                + ", ".join(f"{v} {k}={n}" for (v, k), n in sorted(calls.items()))
+                + f" | {wall:.1f} s"
+            )
 
         run("first mirror (empty list)")
         change = int(args.members * args.change) // 2
-        leave, join = members[:change], ids[args.members: args.members + change]
+        leave, join = members[:change], ids[args.members : args.members + change]
         for i in range(0, change, 1000):
-            http.post(f"{seg_url}/remove_customers", json={"ids": leave[i:i + 1000]}, auth=auth, timeout=60)
-            http.post(f"{seg_url}/add_customers", json={"ids": join[i:i + 1000]}, auth=auth, timeout=60)
+            http.post(f"{seg_url}/remove_customers", json={"ids": leave[i : i + 1000]}, auth=auth, timeout=60)
+            http.post(f"{seg_url}/add_customers", json={"ids": join[i : i + 1000]}, auth=auth, timeout=60)
         run(f"1% change ({change} leave, {len(join)} join)")
         run("re-run, no change")
     finally:

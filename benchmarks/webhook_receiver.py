@@ -63,17 +63,29 @@ def bench_receiver(n_events: int, clients: int, workdir: Path) -> None:
     env = dict(os.environ)
     env["AIRFLOW_HOME"] = str(workdir)
     env["AIRFLOW_CONN_CUSTOMERIO_WEBHOOK_DEFAULT"] = json.dumps(
-        {"conn_type": "customerio_webhook", "password": KEY, "extra": {"store_path": str(db)}})
-    proc = subprocess.Popen([sys.executable, "-c", SERVER], env=env, cwd=REPO, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+        {"conn_type": "customerio_webhook", "password": KEY, "extra": {"store_path": str(db)}}
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER], env=env, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdin is not None
         port = json.loads(proc.stdout.readline())["port"]
         now = int(time.time())
-        bodies = [json.dumps(make_event(i, seed=42, timestamp=now), separators=(",", ":")).encode()
-                  for i in range(n_events)]
-        requests_ = [(b, {"X-CIO-Timestamp": str(now), "X-CIO-Signature": compute_signature(KEY, now, b),
-                          "Content-Type": "application/json"}) for b in bodies]
+        bodies = [
+            json.dumps(make_event(i, seed=42, timestamp=now), separators=(",", ":")).encode() for i in range(n_events)
+        ]
+        requests_ = [
+            (
+                b,
+                {
+                    "X-CIO-Timestamp": str(now),
+                    "X-CIO-Signature": compute_signature(KEY, now, b),
+                    "Content-Type": "application/json",
+                },
+            )
+            for b in bodies
+        ]
         warm = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # opens the store, starts the writer
         warm.request("GET", "/customerio/webhooks/health")
         warm.getresponse().read()
@@ -123,12 +135,18 @@ def bench_receiver(n_events: int, clients: int, workdir: Path) -> None:
     q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000  # noqa: E731
     print(f"receiver: {n_events} signed events, {clients} keep-alive clients, SQLite WAL synchronous=FULL")
     print(f"  sustained: {n_events / elapsed:,.0f} events/s over {elapsed:.2f} s (goal >= 500/s)")
-    print(f"  latency ms: p50 {q(0.5):.1f}  p95 {q(0.95):.1f}  p99 {q(0.99):.1f}  max {latencies[-1] * 1000:.1f}"
-          f"  (Customer.io times out at 4000)")
-    print(f"  statuses: {statuses}; commits: {server_stats['commits']} "
-          f"({n_events / max(1, server_stats['commits']):.1f} events per transaction)")
-    print(f"  stored: {stored} of {statuses.get(200, 0)} acknowledged "
-          f"({'OK' if stored == statuses.get(200, 0) == n_events else 'MISMATCH'})")
+    print(
+        f"  latency ms: p50 {q(0.5):.1f}  p95 {q(0.95):.1f}  p99 {q(0.99):.1f}  max {latencies[-1] * 1000:.1f}"
+        f"  (Customer.io times out at 4000)"
+    )
+    print(
+        f"  statuses: {statuses}; commits: {server_stats['commits']} "
+        f"({n_events / max(1, server_stats['commits']):.1f} events per transaction)"
+    )
+    print(
+        f"  stored: {stored} of {statuses.get(200, 0)} acknowledged "
+        f"({'OK' if stored == statuses.get(200, 0) == n_events else 'MISMATCH'})"
+    )
 
 
 def bench_forwarding(n_events: int, workdir: Path) -> None:
@@ -163,10 +181,12 @@ def bench_forwarding(n_events: int, workdir: Path) -> None:
         store.dispose()
     finally:
         server.stop()
-    print(f"forwarding: {stats.forwarded} events in {stats.batches} Brevo calls = {stats.events_per_call} events per "
-          f"call (limit 200 / 512 KB); {stats.forwarded / elapsed:,.0f} events/s to the local sandbox "
-          f"(at Brevo's 10 req/s this is up to {10 * stats.events_per_call:,.0f} events/s); "
-          f"mean event {statistics.mean(sizes):.0f} bytes")
+    print(
+        f"forwarding: {stats.forwarded} events in {stats.batches} Brevo calls = {stats.events_per_call} events per "
+        f"call (limit 200 / 512 KB); {stats.forwarded / elapsed:,.0f} events/s to the local sandbox "
+        f"(at Brevo's 10 req/s this is up to {10 * stats.events_per_call:,.0f} events/s); "
+        f"mean event {statistics.mean(sizes):.0f} bytes"
+    )
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ with DAG(
             type="array",
             items={"type": "string", "pattern": "^[0-9]+$"},
             title="Customer.io object type ids",
-            description="Sync only these Customer.io object types (ids as in GET /v1/object_types, e.g. \"1\"). "
+            description='Sync only these Customer.io object types (ids as in GET /v1/object_types, e.g. "1"). '
             "Empty: every type of connectors.customerio.objects.types.",
         ),
         "dry_run": Param(
@@ -91,8 +91,10 @@ with DAG(
 
         enabled = load_config().customerio.sync.objects
         if not enabled:
-            log.warning("connectors.customerio.sync.objects is false: the object sync is off, nothing to do. Set it "
-                        "to true in the provider config (customerio_config.yaml) to run it.")
+            log.warning(
+                "connectors.customerio.sync.objects is false: the object sync is off, nothing to do. Set it "
+                "to true in the provider config (customerio_config.yaml) to run it."
+            )
         return enabled
 
     @task(pool="brevo")
@@ -106,8 +108,10 @@ with DAG(
         wanted = set(get_current_context()["params"].get("object_type_ids") or [])
         plans = [p for p in configured_plans(load_config().customerio) if not wanted or p.type_id in wanted]
         if not plans:
-            raise ObjectSyncError("connectors.customerio.objects.types has no entry to sync (or none of the "
-                                  "object_type_ids param): add one per Customer.io object type.")
+            raise ObjectSyncError(
+                "connectors.customerio.objects.types has no entry to sync (or none of the "
+                "object_type_ids param): add one per Customer.io object type."
+            )
         probes = check_brevo_types(plans, BrevoObjectSink(BrevoHook(rate_limit=3.5)))
         return {t: {"records": p.count} for t, p in probes.items()}
 

@@ -138,9 +138,14 @@ with DAG(
         # index by position: iterating a lazy XCom sequence probes one past its end (a logged 404)
         done = [summaries[i] for i in range(len(summaries))] if summaries else []
         result = summarize_runs(done, building)
-        log.info("Exported %d people over %d pair(s); removed %d, rejected %d; skipped (building): %s.",
-                 result["exported"], result["mirrored"], result["removed"], result["rejected"],
-                 result["skipped_building"] or "none")
+        log.info(
+            "Exported %d people over %d pair(s); removed %d, rejected %d; skipped (building): %s.",
+            result["exported"],
+            result["mirrored"],
+            result["removed"],
+            result["rejected"],
+            result["skipped_building"] or "none",
+        )
         return result
 
     report(mirrored.output, planned["pairs"], ready)

@@ -54,13 +54,22 @@ def edit_in_brevo(info: dict[str, Any], count: int = 5) -> list[str]:
     """Play a marketer editing a few contacts in Brevo, so the reverse sync has real changes to carry back (the
     rest of Brevo's contacts were written by the forward sync: echoes the reverse sync must skip)."""
     headers = {"api-key": info["brevo_api_key"]}
-    contacts = requests.get(f"{info['brevo_url']}/contacts", params={"limit": count, "sort": "asc"},
-                            headers=headers, timeout=30).json().get("contacts") or []
+    contacts = (
+        requests.get(
+            f"{info['brevo_url']}/contacts", params={"limit": count, "sort": "asc"}, headers=headers, timeout=30
+        )
+        .json()
+        .get("contacts")
+        or []
+    )
     edited = []
     for i, contact in enumerate(contacts):
         resp = requests.put(
-            f"{info['brevo_url']}/contacts/{contact['id']}", params={"identifierType": "contact_id"},
-            json={"attributes": {"JOB_TITLE": f"Edited in Brevo #{i + 1}"}}, headers=headers, timeout=30,
+            f"{info['brevo_url']}/contacts/{contact['id']}",
+            params={"identifierType": "contact_id"},
+            json={"attributes": {"JOB_TITLE": f"Edited in Brevo #{i + 1}"}},
+            headers=headers,
+            timeout=30,
         )
         if resp.status_code == 204:
             edited.append(str(contact.get("email") or contact["id"]))
@@ -145,7 +154,9 @@ def airflow_env(info: dict[str, Any], config_path: Path) -> dict[str, str]:
     return env
 
 
-def airflow(env: dict[str, str], *args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
+def airflow(
+    env: dict[str, str], *args: str, check: bool = True, capture: bool = True
+) -> subprocess.CompletedProcess[str]:
     cmd = [str(Path(sys.executable).parent / "airflow"), *args]
     result = subprocess.run(cmd, env=env, text=True, capture_output=capture)
     if check and result.returncode != 0:
@@ -172,7 +183,9 @@ def deliver_webhooks(env: dict[str, str], info: dict[str, Any]) -> dict[str, Any
         "uvicorn.run(root, host='127.0.0.1', port=int(sys.argv[1]), log_level='warning')\n"
     )
     receiver = subprocess.Popen(
-        [sys.executable, "-c", code, str(port)], env=env, stdout=open(DEMO_DIR / "receiver.log", "wb"),
+        [sys.executable, "-c", code, str(port)],
+        env=env,
+        stdout=open(DEMO_DIR / "receiver.log", "wb"),
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/customerio/webhooks"
@@ -184,12 +197,19 @@ def deliver_webhooks(env: dict[str, str], info: dict[str, Any]) -> dict[str, Any
                 break
             except requests.ConnectionError:
                 if receiver.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the webhook receiver did not start; see {DEMO_DIR / 'receiver.log'}")
+                    raise SystemExit(f"the webhook receiver did not start; see {DEMO_DIR / 'receiver.log'}") from None
                 time.sleep(0.2)
         report = requests.post(
             f"{info['control_url']}/webhooks/emit",
-            json={"url": url, "signing_key": WEBHOOK_SIGNING_KEY, "count": 40, "duplicates": 5, "replays": 2,
-                  "bad_signatures": 2, "seed": 7},
+            json={
+                "url": url,
+                "signing_key": WEBHOOK_SIGNING_KEY,
+                "count": 40,
+                "duplicates": 5,
+                "replays": 2,
+                "bad_signatures": 2,
+                "seed": 7,
+            },
             timeout=300,
         ).json()
     finally:
@@ -299,38 +319,53 @@ def headline(xcoms: dict[str, list[tuple[str, Any]]]) -> list[str]:
     lines = []
     load = last("customerio_people_to_brevo", "load_brevo_contacts")
     if load:
-        lines.append(f"People Customer.io -> Brevo: {n(load, 'created')} created, {n(load, 'updated')} updated, "
-                     f"{n(load, 'unchanged')} unchanged, {n(load, 'deleted')} deleted, {n(load, 'rejected')} in the "
-                     "rejected-records ledger")
+        lines.append(
+            f"People Customer.io -> Brevo: {n(load, 'created')} created, {n(load, 'updated')} updated, "
+            f"{n(load, 'unchanged')} unchanged, {n(load, 'deleted')} deleted, {n(load, 'rejected')} in the "
+            "rejected-records ledger"
+        )
     rev = last("brevo_people_to_customerio", "sync_brevo_contacts_to_customerio")
     if rev:
-        lines.append(f"People Brevo -> Customer.io: {n(rev, 'read')} contacts read, {n(rev, 'created', 'updated')} "
-                     f"written to Customer.io, {n(rev, 'unchanged')} unchanged or echoes of our own writes skipped")
+        lines.append(
+            f"People Brevo -> Customer.io: {n(rev, 'read')} contacts read, {n(rev, 'created', 'updated')} "
+            f"written to Customer.io, {n(rev, 'unchanged')} unchanged or echoes of our own writes skipped"
+        )
     seg = last("customerio_segments_to_brevo_lists", "report")
     if seg:
-        lines.append(f"Segments -> lists: {n(seg, 'mirrored')} of {n(seg, 'pairs')} pairs mirrored, "
-                     f"{n(seg, 'exported')} members added, {n(seg, 'removed')} removed, {n(seg, 'rejected')} rejected")
+        lines.append(
+            f"Segments -> lists: {n(seg, 'mirrored')} of {n(seg, 'pairs')} pairs mirrored, "
+            f"{n(seg, 'exported')} members added, {n(seg, 'removed')} removed, {n(seg, 'rejected')} rejected"
+        )
     ev = last("customerio_events_to_brevo", "forward_events")
     if ev:
         not_sent = n(ev, "read") - n(ev, "created") - n(ev, "rejected")
-        lines.append(f"Events -> Brevo: {n(ev, 'created')} forwarded of {n(ev, 'read')} read, {n(ev, 'rejected')} "
-                     f"rejected, {not_sent} not in event_mapping (each in the ledger)")
-    metrics = [v for t, v in xcoms.get("customerio_campaign_metrics", []) if t == "load_metrics" and isinstance(v, dict)]
+        lines.append(
+            f"Events -> Brevo: {n(ev, 'created')} forwarded of {n(ev, 'read')} read, {n(ev, 'rejected')} "
+            f"rejected, {not_sent} not in event_mapping (each in the ledger)"
+        )
+    metrics = [
+        v for t, v in xcoms.get("customerio_campaign_metrics", []) if t == "load_metrics" and isinstance(v, dict)
+    ]
     if metrics:
         report = last("customerio_campaign_metrics", "render_report")
-        lines.append(f"Campaign metrics: {sum(n(m, 'inserted', 'updated') for m in metrics)} rows upserted for "
-                     f"{len(metrics)} campaigns; report {report.get('path')}")
+        lines.append(
+            f"Campaign metrics: {sum(n(m, 'inserted', 'updated') for m in metrics)} rows upserted for "
+            f"{len(metrics)} campaigns; report {report.get('path')}"
+        )
     wf = last("customerio_workflow_state_to_brevo", "write_to_brevo")
     if wf:
         lines.append(f"Workflow state -> Brevo attributes: {n(wf, 'written')} people written")
     obj = last("customerio_objects_to_brevo", "sync_objects_to_brevo")
     if obj:
-        lines.append(f"Objects -> Brevo custom objects: {n(obj, 'created', 'updated')} upserted, "
-                     f"{n(obj, 'rejected')} rejected")
+        lines.append(
+            f"Objects -> Brevo custom objects: {n(obj, 'created', 'updated')} upserted, {n(obj, 'rejected')} rejected"
+        )
     return lines
 
 
-def print_summary(outcomes: list[tuple[str, str]], xcoms: dict[str, list[tuple[str, Any]]], facts: dict[str, Any]) -> None:
+def print_summary(
+    outcomes: list[tuple[str, str]], xcoms: dict[str, list[tuple[str, Any]]], facts: dict[str, Any]
+) -> None:
     print()
     print("=" * 78)
     print("Demo summary (sandbox: local Customer.io + Brevo emulator)")
@@ -350,9 +385,11 @@ def print_summary(outcomes: list[tuple[str, str]], xcoms: dict[str, list[tuple[s
     cio = facts.get("customerio") or {}
     print(f"  Customer.io people in the sandbox: {cio.get('people')}  (events received: {cio.get('events')})")
     hooks = facts.get("webhooks") or {}
-    print(f"  Reporting webhooks sent: {hooks.get('sent')} ({hooks.get('distinct')} distinct events, the rest "
-          f"duplicates, replays, bad signatures); acknowledged after storage: {hooks.get('accepted')}; refused: "
-          f"{hooks.get('rejected')}; answers other than a correct receiver's: {hooks.get('unexpected')}")
+    print(
+        f"  Reporting webhooks sent: {hooks.get('sent')} ({hooks.get('distinct')} distinct events, the rest "
+        f"duplicates, replays, bad signatures); acknowledged after storage: {hooks.get('accepted')}; refused: "
+        f"{hooks.get('rejected')}; answers other than a correct receiver's: {hooks.get('unexpected')}"
+    )
     print(f"  Brevo contacts: {facts.get('brevo_contacts')}   Brevo events received: {facts.get('brevo_events')}")
     print(f"  API calls made, per API: {facts.get('api_calls')}   HTTP 429 answers: {facts.get('http_429')}")
     if facts.get("error"):

@@ -40,9 +40,29 @@ class PostgresServer:
 
     def psql(self, sql: str, database: str = "postgres") -> list[list[str]]:
         out = subprocess.run(
-            [*self.as_user, str(self.bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "cio",
-             "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-F", "|", "-c", sql],
-            capture_output=True, text=True, timeout=60)
+            [
+                *self.as_user,
+                str(self.bin_dir / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "cio",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-F",
+                "|",
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if out.returncode != 0:
             raise AssertionError(f"psql failed: {out.stderr}\nSQL: {sql}")
         return [line.split("|") for line in out.stdout.splitlines() if line]
@@ -80,11 +100,29 @@ def temporary_postgres() -> Iterator[PostgresServer]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     try:
-        subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "cio", "-A", "trust", "-E",
-                        "UTF8"], check=True, capture_output=True, timeout=120)
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp / "log"), "-o",
-                        f"-h 127.0.0.1 -p {port} -k {tmp} -c max_connections=200", "start"],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "cio", "-A", "trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [
+                *as_user,
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(tmp / "log"),
+                "-o",
+                f"-h 127.0.0.1 -p {port} -k {tmp} -c max_connections=200",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         detail = getattr(exc, "stderr", b"") or b""
@@ -92,6 +130,9 @@ def temporary_postgres() -> Iterator[PostgresServer]:
     try:
         yield PostgresServer(bin_dir, port, as_user)
     finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(tmp, ignore_errors=True)

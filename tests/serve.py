@@ -13,9 +13,7 @@ class ThreadedServer:
     """``uvicorn`` in a daemon thread: ``start()`` returns once the socket accepts connections."""
 
     def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.port = 0
 

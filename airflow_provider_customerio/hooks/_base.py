@@ -384,9 +384,7 @@ class BaseApiHook(BaseHook):
                 host = f"{scheme}://{host}"
             if self.connection.port and urlsplit(host).port is None:
                 parts = urlsplit(host)
-                host = urlunsplit(
-                    (parts.scheme, f"{parts.netloc}:{self.connection.port}", parts.path, "", "")
-                )
+                host = urlunsplit((parts.scheme, f"{parts.netloc}:{self.connection.port}", parts.path, "", ""))
             return check_base_url(host, conn_id=self.conn_id)
         return self._default_base_url()
 
@@ -417,9 +415,7 @@ class BaseApiHook(BaseHook):
         """One pooled session per hook instance."""
         s = requests.Session()
         s.auth = self._build_auth()
-        s.headers["User-Agent"] = (
-            f"airflow-provider-customerio/{__version__} python-requests/{requests.__version__}"
-        )
+        s.headers["User-Agent"] = f"airflow-provider-customerio/{__version__} python-requests/{requests.__version__}"
         s.headers["Accept"] = "application/json"
         return s
 
@@ -435,9 +431,7 @@ class BaseApiHook(BaseHook):
     def _secret(self, field_name: str = "password", label: str = "API key") -> str:
         value = getattr(self.connection, field_name, None)
         if not value:
-            raise ConfigError(
-                f"Connection '{self.conn_id}' has no {label}: set the connection's '{field_name}' field."
-            )
+            raise ConfigError(f"Connection '{self.conn_id}' has no {label}: set the connection's '{field_name}' field.")
         return str(value)
 
     # ----------------------------------------------------------------------------- subclass contract

@@ -33,9 +33,7 @@ MAX_OBJECT_RECORDS = 1000
 MAX_OBJECT_BATCH_BYTES = 1024 * 1024
 PROCESS_RUNNING = frozenset({"queued", "in_process", "processing"})
 PROCESS_FAILED = frozenset({"failed", "cancelled"})
-IDENTIFIER_TYPES = frozenset(
-    {"email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id"}
-)
+IDENTIFIER_TYPES = frozenset({"email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id"})
 
 
 class BrevoHook(BaseApiHook):
@@ -84,7 +82,9 @@ class BrevoHook(BaseApiHook):
         """Bucket of "all other endpoints" (100 per hour on the General plan), with a small burst."""
         per_hour = self._extra_float("other_requests_per_hour", self.default_other_per_hour)
         rate = (per_hour or 0) / 3600.0
-        return TokenBucket(rate or None, burst=min(10.0, max(1.0, (per_hour or 0) / 10)), sleep=lambda s: self._sleep(s))
+        return TokenBucket(
+            rate or None, burst=min(10.0, max(1.0, (per_hour or 0) / 10)), sleep=lambda s: self._sleep(s)
+        )
 
     def _limiter_for(self, path: str) -> TokenBucket:
         p = "/" + path.lstrip("/")
@@ -138,9 +138,10 @@ class BrevoHook(BaseApiHook):
 
     def get_contact(self, identifier: str | int, *, identifier_type: str | None = None) -> dict[str, Any]:
         """One contact, with its attributes and list ids."""
-        return self.request_json(
-            "GET", f"/contacts/{quote_path(identifier)}", params=_identifier_params(identifier_type)
-        ) or {}
+        return (
+            self.request_json("GET", f"/contacts/{quote_path(identifier)}", params=_identifier_params(identifier_type))
+            or {}
+        )
 
     def find_contact(self, identifier: str | int, *, identifier_type: str | None = None) -> dict[str, Any] | None:
         """Like :meth:`get_contact` but ``None`` when the contact does not exist."""
@@ -152,9 +153,7 @@ class BrevoHook(BaseApiHook):
     def delete_contact(self, identifier: str | int, *, identifier_type: str | None = None) -> bool:
         """Delete a contact. Returns False when it did not exist (deleting twice is not an error)."""
         try:
-            self.request(
-                "DELETE", f"/contacts/{quote_path(identifier)}", params=_identifier_params(identifier_type)
-            )
+            self.request("DELETE", f"/contacts/{quote_path(identifier)}", params=_identifier_params(identifier_type))
         except NotFoundError:
             return False
         return True
@@ -284,9 +283,7 @@ class BrevoHook(BaseApiHook):
 
     def create_list(self, name: str, folder_id: int) -> int:
         """Create a list in a folder; returns its id."""
-        body = self.request_json(
-            "POST", "/contacts/lists", json_body={"name": name, "folderId": int(folder_id)}
-        ) or {}
+        body = self.request_json("POST", "/contacts/lists", json_body={"name": name, "folderId": int(folder_id)}) or {}
         return int(body["id"])
 
     def iter_folders(self) -> Iterator[dict[str, Any]]:
@@ -324,7 +321,7 @@ class BrevoHook(BaseApiHook):
         given = {k: list(v) for k, v in forms.items() if v}
         if len(given) != 1:
             raise ValueError("pass exactly one of emails, ids or ext_ids")
-        (form, values), = given.items()
+        ((form, values),) = given.items()
         if len(values) > MAX_LIST_MEMBERS_PER_CALL:
             raise ValueError(f"at most {MAX_LIST_MEMBERS_PER_CALL} contacts per call, got {len(values)}")
         key = {"emails": "emails", "ids": "ids", "ext_ids": "extIds"}[form]
@@ -401,12 +398,15 @@ class BrevoHook(BaseApiHook):
         """
         if not 1 <= len(records) <= MAX_OBJECT_RECORDS:
             raise ValueError(f"upsert_object_records takes 1 to {MAX_OBJECT_RECORDS} records, got {len(records)}")
-        body = self.request_json(
-            "POST",
-            f"/objects/{quote_path(object_type)}/batch/upsert",
-            json_body={"records": records},
-            idempotent=all("ext_id" in (r.get("identifiers") or {}) for r in records),
-        ) or {}
+        body = (
+            self.request_json(
+                "POST",
+                f"/objects/{quote_path(object_type)}/batch/upsert",
+                json_body={"records": records},
+                idempotent=all("ext_id" in (r.get("identifiers") or {}) for r in records),
+            )
+            or {}
+        )
         return int(body["processId"])
 
     def get_object_records_page(
@@ -420,8 +420,11 @@ class BrevoHook(BaseApiHook):
     ) -> dict[str, Any]:
         """One page of custom object records (``GET /objects/{type}/records``; page-number paging):
         ``{"count", "records": [{"identifiers", "attributes", "associations", ...}]}``."""
-        params: dict[str, Any] = {"limit": max(1, min(limit, MAX_OBJECT_RECORDS)), "page_num": max(1, page_num),
-                                  "sort": sort}
+        params: dict[str, Any] = {
+            "limit": max(1, min(limit, MAX_OBJECT_RECORDS)),
+            "page_num": max(1, page_num),
+            "sort": sort,
+        }
         if association:
             params["association"] = "true"
         return self.request_json("GET", f"/objects/{quote_path(object_type)}/records", params=params) or {}
@@ -432,9 +435,12 @@ class BrevoHook(BaseApiHook):
         """Yield every record of a custom object type, page after page."""
         page = 1
         while True:
-            records = self.get_object_records_page(
-                object_type, page_num=page, limit=limit, sort=sort, association=association
-            ).get("records") or []
+            records = (
+                self.get_object_records_page(
+                    object_type, page_num=page, limit=limit, sort=sort, association=association
+                ).get("records")
+                or []
+            )
             yield from records
             if len(records) < limit:
                 return
@@ -459,7 +465,5 @@ def _identifier_params(identifier_type: str | None) -> dict[str, str]:
     if identifier_type is None:
         return {}
     if identifier_type not in IDENTIFIER_TYPES:
-        raise ConfigError(
-            f"identifier_type must be one of {sorted(IDENTIFIER_TYPES)}, got {identifier_type!r}."
-        )
+        raise ConfigError(f"identifier_type must be one of {sorted(IDENTIFIER_TYPES)}, got {identifier_type!r}.")
     return {"identifierType": identifier_type}

@@ -9,7 +9,6 @@ workspace**, so the default client-side rate is 10 req/s per hook; give N tasks 
 from __future__ import annotations
 
 import csv
-import io
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
@@ -129,7 +128,9 @@ class CustomerIOAppHook(BaseApiHook):
         """One segment."""
         return (self.request_json("GET", f"/v1/segments/{quote_path(segment_id)}") or {}).get("segment") or {}
 
-    def iter_segment_membership(self, segment_id: int | str, *, limit: int = MAX_MEMBERSHIP_LIMIT) -> Iterator[dict[str, Any]]:
+    def iter_segment_membership(
+        self, segment_id: int | str, *, limit: int = MAX_MEMBERSHIP_LIMIT
+    ) -> Iterator[dict[str, Any]]:
         """Yield the identifiers (``{"id", "email", "cio_id"}``) of every member of a segment."""
         return self.iter_cursor(
             "GET",
@@ -163,20 +164,24 @@ class CustomerIOAppHook(BaseApiHook):
             return []
         if len(id_list) > MAX_ATTRIBUTE_IDS:
             raise ValueError(f"get_people_attributes takes at most {MAX_ATTRIBUTE_IDS} ids, got {len(id_list)}")
-        body = self.request_json(
-            "POST",
-            "/v1/customers/attributes",
-            params={"id_type": id_type},
-            json_body={"ids": id_list},
-            idempotent=True,
-        ) or {}
+        body = (
+            self.request_json(
+                "POST",
+                "/v1/customers/attributes",
+                params={"id_type": id_type},
+                json_body={"ids": id_list},
+                idempotent=True,
+            )
+            or {}
+        )
         return [c.get("customer", c) if isinstance(c, dict) else c for c in body.get("customers") or []]
 
     def get_customer_attributes(self, customer_id: str, *, id_type: str = "id") -> dict[str, Any]:
         """One person's profile (``GET /v1/customers/{id}/attributes``)."""
-        body = self.request_json(
-            "GET", f"/v1/customers/{quote_path(customer_id)}/attributes", params={"id_type": id_type}
-        ) or {}
+        body = (
+            self.request_json("GET", f"/v1/customers/{quote_path(customer_id)}/attributes", params={"id_type": id_type})
+            or {}
+        )
         return body.get("customer") or {}
 
     def iter_activities(
@@ -268,7 +273,9 @@ class CustomerIOAppHook(BaseApiHook):
         parts = check_base_url(url, conn_id=self.conn_id, field_name="export download url")
         self.rate_limiter.acquire()
         self.api_calls += 1
-        with requests.get(parts, stream=True, timeout=self.timeout, headers={"User-Agent": self.session.headers["User-Agent"]}) as resp:
+        with requests.get(
+            parts, stream=True, timeout=self.timeout, headers={"User-Agent": self.session.headers["User-Agent"]}
+        ) as resp:
             if resp.status_code != 200:
                 raise ProcessFailedError(
                     f"Downloading Customer.io export {export_id} failed with HTTP {resp.status_code}; "
@@ -302,9 +309,10 @@ class CustomerIOAppHook(BaseApiHook):
 
     def get_object_attributes(self, object_type_id: str | int, object_id: str) -> dict[str, Any]:
         """One object's attributes (``{"attributes", "timestamps", "identifiers", "object_type_id"}``)."""
-        body = self.request_json(
-            "GET", f"/v1/objects/{quote_path(object_type_id)}/{quote_path(object_id)}/attributes"
-        ) or {}
+        body = (
+            self.request_json("GET", f"/v1/objects/{quote_path(object_type_id)}/{quote_path(object_id)}/attributes")
+            or {}
+        )
         return body.get("object") or {}
 
     def iter_object_relationships(self, object_type_id: str | int, object_id: str) -> Iterator[dict[str, Any]]:

@@ -132,15 +132,11 @@ class CustomerIOTrackHook(BaseApiHook):
 
     def suppress(self, identifier: str) -> None:
         """Delete the person and block their identifiers from being added again."""
-        self.request(
-            "POST", f"/api/v1/customers/{quote_path(identifier)}/suppress", json_body={}, idempotent=True
-        )
+        self.request("POST", f"/api/v1/customers/{quote_path(identifier)}/suppress", json_body={}, idempotent=True)
 
     def unsuppress(self, identifier: str) -> None:
         """Free a suppressed identifier (does not restore the profile)."""
-        self.request(
-            "POST", f"/api/v1/customers/{quote_path(identifier)}/unsuppress", json_body={}, idempotent=True
-        )
+        self.request("POST", f"/api/v1/customers/{quote_path(identifier)}/unsuppress", json_body={}, idempotent=True)
 
     def get_region(self) -> dict[str, Any]:
         """``GET /api/v1/accounts/region``: ``{"url", "region", "environment_id"}`` of the workspace."""
@@ -177,8 +173,7 @@ class CustomerIOTrackHook(BaseApiHook):
         message = f"Connected to the Track API; workspace region '{detected}'"
         if detected in ("us", "eu") and detected != self.region:
             message += (
-                f", but the connection is configured for '{self.region}': set the extra field "
-                f"region='{detected}'"
+                f", but the connection is configured for '{self.region}': set the extra field region='{detected}'"
             )
         return True, message
 

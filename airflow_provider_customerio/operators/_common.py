@@ -34,7 +34,7 @@ def dags_folder() -> str | None:
         from airflow.configuration import conf
 
         return conf.get("core", "dags_folder", fallback=None)
-    except Exception:  # noqa: BLE001 - no Airflow config available
+    except Exception:
         return None
 
 
@@ -44,7 +44,7 @@ def default_deferrable() -> bool:
         from airflow.configuration import conf
 
         return conf.getboolean("operators", "default_deferrable", fallback=False)
-    except Exception:  # noqa: BLE001 - no config available: not deferrable
+    except Exception:
         return False
 
 
@@ -69,13 +69,18 @@ def resolve_ledger_dir(given: str | os.PathLike[str] | None, config: CustomerIOC
 
 
 # ------------------------------------------------------------------------------------------ the run
-def run_ids(context: Mapping[str, Any], *, default_dag_id: str = "adhoc",
-            default_run_id: str = "adhoc") -> tuple[str, str, int]:
+def run_ids(
+    context: Mapping[str, Any], *, default_dag_id: str = "adhoc", default_run_id: str = "adhoc"
+) -> tuple[str, str, int]:
     """``(dag_id, run_id, map_index)`` of the running task; the defaults outside a DAG run, ``-1`` unmapped."""
     get = context.get if isinstance(context, Mapping) else (lambda key: None)
     dag, dag_run, ti = get("dag"), get("dag_run"), get("ti")
-    dag_id = (getattr(dag, "dag_id", None) or getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", None)
-              or default_dag_id)
+    dag_id = (
+        getattr(dag, "dag_id", None)
+        or getattr(dag_run, "dag_id", None)
+        or getattr(ti, "dag_id", None)
+        or default_dag_id
+    )
     run_id = get("run_id") or getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None) or default_run_id
     map_index = getattr(ti, "map_index", -1)
     return str(dag_id), str(run_id), map_index if isinstance(map_index, int) else -1
@@ -106,15 +111,22 @@ def data_interval(context: Mapping[str, Any]) -> tuple[datetime | None, datetime
     return as_datetime(get("data_interval_start")), as_datetime(get("data_interval_end"))
 
 
-def incremental_window(context: Mapping[str, Any], *, mode: str, since: str | None, state: StateStore,
-                       watermark_key: str) -> RunWindow | None:
+def incremental_window(
+    context: Mapping[str, Any], *, mode: str, since: str | None, state: StateStore, watermark_key: str
+) -> RunWindow | None:
     """The people window of the run (see :func:`airflow_provider_customerio.sync.people.resolve_window`):
     ``since``, else the data interval, else (a manual run) from the watermark ``watermark_key`` to now."""
     from airflow_provider_customerio.sync.people import resolve_window
 
     start, end = data_interval(context)
-    return resolve_window(mode=mode, data_interval_start=start, data_interval_end=end, since=since,
-                          now=datetime.now(timezone.utc), watermark=state.get_watermark(watermark_key))
+    return resolve_window(
+        mode=mode,
+        data_interval_start=start,
+        data_interval_end=end,
+        since=since,
+        now=datetime.now(timezone.utc),
+        watermark=state.get_watermark(watermark_key),
+    )
 
 
 # ------------------------------------------------------------------------------------------ hooks and values

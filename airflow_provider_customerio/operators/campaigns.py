@@ -66,8 +66,9 @@ def load_connector_config(config_path: str | None) -> CustomerIOConfig:
         raise
 
 
-def run_window(context: Context | Mapping[str, Any], *, lookback_days: int, tz: str = "UTC",
-               now: datetime | None = None) -> MetricsWindow:
+def run_window(
+    context: Context | Mapping[str, Any], *, lookback_days: int, tz: str = "UTC", now: datetime | None = None
+) -> MetricsWindow:
     """The metrics window of this task's run (an explicit decision for runs without a data interval)."""
     start, end = data_interval(context)
     return metrics_window(start, end, lookback_days=lookback_days, now=now or datetime.now(timezone.utc), tz=tz)
@@ -75,8 +76,9 @@ def run_window(context: Context | Mapping[str, Any], *, lookback_days: int, tz: 
 
 def _settings(config: CustomerIOConfig, *, sql_conn_id: str | None, table: str | None) -> CampaignSettings:
     c = config.campaigns
-    return CampaignSettings(lookback_days=c.lookback_days, sql_conn_id=sql_conn_id or c.sql_conn_id,
-                            table=table or c.table)
+    return CampaignSettings(
+        lookback_days=c.lookback_days, sql_conn_id=sql_conn_id or c.sql_conn_id, table=table or c.table
+    )
 
 
 def _open_store(settings: CampaignSettings, sqlite_path: str | None) -> MetricsStore:
@@ -209,31 +211,61 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
         settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
         window = run_window(context, lookback_days=_lookback(self.lookback_days, config), tz=self.timezone)
         dag_id, run_id, map_index = run_ids(context)
-        ledger = Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id,
-                                task_key(f"campaign_{campaign_id}", map_index))
-        log.info("Campaign %s (%s): days %s to %s (%d days re-read before the interval%s).", campaign_id, name,
-                 window.first_day, window.last_day, window.lookback_days, ", manual run" if window.manual else "")
+        ledger = Ledger.for_run(
+            resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task_key(f"campaign_{campaign_id}", map_index)
+        )
+        log.info(
+            "Campaign %s (%s): days %s to %s (%d days re-read before the interval%s).",
+            campaign_id,
+            name,
+            window.first_day,
+            window.last_day,
+            window.lookback_days,
+            ", manual run" if window.manual else "",
+        )
         try:
             with _open_store(settings, self.sqlite_path) as store:
                 store.ensure_table()
                 try:
                     result = sync_campaign_metrics(
-                        campaign_id, name, fetch_series=self.app_hook.get_campaign_metrics, store=store,
-                        window=window, version=version, now=datetime.now(timezone.utc), rejects=ledger,
+                        campaign_id,
+                        name,
+                        fetch_series=self.app_hook.get_campaign_metrics,
+                        store=store,
+                        window=window,
+                        version=version,
+                        now=datetime.now(timezone.utc),
+                        rejects=ledger,
                     )
                 except NotFoundError:
                     # deleted between the list task and this one: recorded, not a failure of the run
-                    ledger.reject(record_id=str(campaign_id), reason="not_found",
-                                  message=f"campaign {campaign_id} no longer exists in Customer.io; nothing read",
-                                  stage="metrics", identifiers={"campaign_id": campaign_id})
-                    result = CampaignMetricsResult(campaign_id, source_label(version, window.tz), window.as_dict(),
-                                                   rejected=1)
+                    ledger.reject(
+                        record_id=str(campaign_id),
+                        reason="not_found",
+                        message=f"campaign {campaign_id} no longer exists in Customer.io; nothing read",
+                        stage="metrics",
+                        identifiers={"campaign_id": campaign_id},
+                    )
+                    result = CampaignMetricsResult(
+                        campaign_id, source_label(version, window.tz), window.as_dict(), rejected=1
+                    )
         finally:
             ledger.close()
-        out = {**result.as_dict(), "name": name, "table": settings.table, "api_calls": self.app_hook.api_calls,
-               "ledger": str(ledger.path) if ledger.total else None}
-        log.info("Campaign %s: %d inserted, %d updated, %d unchanged, %d rejected.", campaign_id, result.inserted,
-                 result.updated, result.unchanged, result.rejected)
+        out = {
+            **result.as_dict(),
+            "name": name,
+            "table": settings.table,
+            "api_calls": self.app_hook.api_calls,
+            "ledger": str(ledger.path) if ledger.total else None,
+        }
+        log.info(
+            "Campaign %s: %d inserted, %d updated, %d unchanged, %d rejected.",
+            campaign_id,
+            result.inserted,
+            result.updated,
+            result.unchanged,
+            result.rejected,
+        )
         return out
 
 
@@ -253,8 +285,14 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
     template_fields: Sequence[str] = ("campaign_ids", "report_days", "report_dir", *_BASE_TEMPLATE_FIELDS)
     ui_color = "#ffe9bf"
 
-    def __init__(self, *, campaign_ids: Sequence[int] | str | None = None, report_days: int | str = 30,
-                 report_dir: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        campaign_ids: Sequence[int] | str | None = None,
+        report_days: int | str = 30,
+        report_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.campaign_ids = campaign_ids
         self.report_days = report_days
@@ -281,15 +319,22 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
             rows = store.fetch(first_day.isoformat(), last_day.isoformat(), wanted)
         trends = build_trends(rows, first_day, last_day)
         document = render_report(
-            trends, title="Customer.io campaign performance", first_day=first_day, last_day=last_day,
+            trends,
+            title="Customer.io campaign performance",
+            first_day=first_day,
+            last_day=last_day,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             note=f"table {settings.table}",
         )
         folder = Path(self.report_dir) if self.report_dir else default_report_dir()
         path = write_report(folder / f"customerio_campaign_metrics_{last_day.isoformat()}.html", document)
         log.info("Report of %d campaign(s) over %s..%s written to %s", len(trends), first_day, last_day, path)
-        return {"path": str(path), "campaigns": len({t.campaign_id for t in trends}),
-                "first_day": first_day.isoformat(), "last_day": last_day.isoformat()}
+        return {
+            "path": str(path),
+            "campaigns": len({t.campaign_id for t in trends}),
+            "first_day": first_day.isoformat(),
+            "last_day": last_day.isoformat(),
+        }
 
 
 __all__ = [

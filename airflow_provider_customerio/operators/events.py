@@ -2,7 +2,8 @@
 
 * :class:`CustomerIOEventsToBrevoOperator`: drains the webhook event store (filled by the receiver on the
   api-server) and the data interval's behavioural events from the App API activity feed into Brevo
-  (``POST /events/batch``), with the outbox guarantee of :class:`~airflow_provider_customerio.sync.events.EventForwarder`.
+  (``POST /events/batch``), with the outbox guarantee of
+  :class:`~airflow_provider_customerio.sync.events.EventForwarder`.
 * :class:`CustomerIOTrackEventsOperator`: sends events to Customer.io Track from a file or XCom, each with a
   deterministic id so that a replay is deduplicated by Customer.io.
 
@@ -83,8 +84,9 @@ def _to_epoch(value: Any, name: str) -> int | None:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a date-time; use ISO-8601 (2026-01-31T13:45:00Z) or unix "
-                         "seconds") from None
+        raise ValueError(
+            f"{name}: {text!r} is not a date-time; use ISO-8601 (2026-01-31T13:45:00Z) or unix seconds"
+        ) from None
     return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp())
 
 
@@ -95,7 +97,8 @@ def _never_connected(cause: BaseException | None) -> bool:
         return True
     text = repr(cause)
     return isinstance(cause, requests.exceptions.ConnectionError) and (
-        "NewConnectionError" in text or "Connection refused" in text)
+        "NewConnectionError" in text or "Connection refused" in text
+    )
 
 
 class BrevoEventsAdapter:
@@ -139,17 +142,23 @@ class BrevoEventsAdapter:
         return found
 
 
-def ingest_activities(app_hook: CustomerIOAppHook, store: EventStore, start: int | None, end: int | None,
-                      *, chunk: int = 500) -> tuple[int, int]:
+def ingest_activities(
+    app_hook: CustomerIOAppHook, store: EventStore, start: int | None, end: int | None, *, chunk: int = 500
+) -> tuple[int, int]:
     """Copy the ``event`` activities of ``[start, end)`` into the store (deduplicated). Returns (read, new)."""
     read = new = 0
     rows: list[StoredEvent] = []
     feed = app_hook.iter_activities(type="event")
     for act in iter_window_activities(feed, start, end):
         read += 1
-        rows.append(StoredEvent(event_id=activity_event_key(act), source=SOURCE_ACTIVITY,
-                                payload=json.dumps(act, separators=(",", ":"), ensure_ascii=False),
-                                event_ts=int(act["timestamp"])))
+        rows.append(
+            StoredEvent(
+                event_id=activity_event_key(act),
+                source=SOURCE_ACTIVITY,
+                payload=json.dumps(act, separators=(",", ":"), ensure_ascii=False),
+                event_ts=int(act["timestamp"]),
+            )
+        )
         if len(rows) >= chunk:
             new += len(store.add(rows))
             rows = []
@@ -256,8 +265,9 @@ class CustomerIOEventsToBrevoOperator(BaseOperator):
         return forward_events_to_brevo(self, context)
 
 
-def resolve_window(op: CustomerIOEventsToBrevoOperator, context: Context, store: EventStore,
-                   now: float) -> tuple[int, int, str]:
+def resolve_window(
+    op: CustomerIOEventsToBrevoOperator, context: Context, store: EventStore, now: float
+) -> tuple[int, int, str]:
     """The activity window ``[start, end)`` and where it came from (explicit, data interval or watermark)."""
     start = _to_epoch(op.window_start, "window_start")
     end = _to_epoch(op.window_end, "window_end")
@@ -301,8 +311,13 @@ def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Contex
             start, end, origin = resolve_window(op, context, store, now)
             summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
             summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
-            op.log.info("Reading behavioural events of %s .. %s (%s, %d s lookback)", summary.window_start,
-                        summary.window_end, origin, op.activity_lookback_seconds)
+            op.log.info(
+                "Reading behavioural events of %s .. %s (%s, %d s lookback)",
+                summary.window_start,
+                summary.window_end,
+                origin,
+                op.activity_lookback_seconds,
+            )
             read_from = start - int(op.activity_lookback_seconds)
             try:
                 if read_from < end:
@@ -315,9 +330,14 @@ def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Contex
                 previous = store.get_meta(ACTIVITY_WATERMARK)
                 if previous is None or int(previous) < end:
                     store.set_meta(ACTIVITY_WATERMARK, str(end))
-        forwarder = EventForwarder(store, BrevoEventsAdapter(op.brevo_hook), ledger, mapper,
-                                   reconcile_grace_seconds=op.reconcile_grace_seconds,
-                                   log=lambda msg: op.log.info("%s", msg))
+        forwarder = EventForwarder(
+            store,
+            BrevoEventsAdapter(op.brevo_hook),
+            ledger,
+            mapper,
+            reconcile_grace_seconds=op.reconcile_grace_seconds,
+            log=lambda msg: op.log.info("%s", msg),
+        )
         try:
             stats = forwarder.forward()
         finally:
@@ -337,23 +357,34 @@ def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Contex
     summary.ledger = str(ledger.path) if ledger.total else None
     summary.finish()
     out = summary.to_xcom()
-    out.update({
-        "skipped_events": stats.skipped,
-        "requeued": stats.requeued,
-        "batches": stats.batches,
-        "events_per_call": stats.events_per_call,
-        "reconciled_sent": stats.reconciled_sent,
-        "reconciled_resent": stats.reconciled_resent,
-        "in_flight_deferred": stats.in_flight_deferred,
-        "activities_read": activities_read,
-        "activities_new": activities_new,
-        "store": counts,
-        "purged": purged,
-    })
-    op.log.info("Forwarded %d events in %d Brevo calls (%.1f per call); %d skipped, %d rejected (ledger %s); "
-                "%d reconciled as already in Brevo, %d resent; store now %s", stats.forwarded, stats.batches,
-                stats.events_per_call, stats.skipped, stats.rejected, summary.ledger or "-",
-                stats.reconciled_sent, stats.reconciled_resent, counts)
+    out.update(
+        {
+            "skipped_events": stats.skipped,
+            "requeued": stats.requeued,
+            "batches": stats.batches,
+            "events_per_call": stats.events_per_call,
+            "reconciled_sent": stats.reconciled_sent,
+            "reconciled_resent": stats.reconciled_resent,
+            "in_flight_deferred": stats.in_flight_deferred,
+            "activities_read": activities_read,
+            "activities_new": activities_new,
+            "store": counts,
+            "purged": purged,
+        }
+    )
+    op.log.info(
+        "Forwarded %d events in %d Brevo calls (%.1f per call); %d skipped, %d rejected (ledger %s); "
+        "%d reconciled as already in Brevo, %d resent; store now %s",
+        stats.forwarded,
+        stats.batches,
+        stats.events_per_call,
+        stats.skipped,
+        stats.rejected,
+        summary.ledger or "-",
+        stats.reconciled_sent,
+        stats.reconciled_resent,
+        counts,
+    )
     if activity_error is not None:
         raise activity_error
     return out
@@ -453,40 +484,71 @@ def send_events_to_track(op: CustomerIOTrackEventsOperator, context: Context) ->
             read += 1
             if isinstance(raw, Mapping) and "__invalid_line__" in raw:
                 parsed: TrackEvent | Rejection = Rejection(
-                    f"line {raw['__invalid_line__']}", "malformed_event",
-                    f"line {raw['__invalid_line__']} of {op.events_path} is not JSON")
+                    f"line {raw['__invalid_line__']}",
+                    "malformed_event",
+                    f"line {raw['__invalid_line__']} of {op.events_path} is not JSON",
+                )
             else:
                 parsed = parse_track_event(raw, index)
             if isinstance(parsed, Rejection):
-                ledger.reject(record_id=parsed.event_id, reason=parsed.reason, message=parsed.message,
-                              stage="parse")
+                ledger.reject(record_id=parsed.event_id, reason=parsed.reason, message=parsed.message, stage="parse")
                 rejected += 1
                 continue
             try:
                 if parsed.identifier is not None:
-                    op.track_hook.track_event(parsed.identifier, parsed.name, dict(parsed.data),
-                                              event_id=parsed.event_id, timestamp=parsed.timestamp)
+                    op.track_hook.track_event(
+                        parsed.identifier,
+                        parsed.name,
+                        dict(parsed.data),
+                        event_id=parsed.event_id,
+                        timestamp=parsed.timestamp,
+                    )
                 else:
-                    op.track_hook.track_anonymous_event(parsed.name, anonymous_id=parsed.anonymous_id,
-                                                        data=dict(parsed.data), event_id=parsed.event_id,
-                                                        timestamp=parsed.timestamp)
+                    op.track_hook.track_anonymous_event(
+                        parsed.name,
+                        anonymous_id=parsed.anonymous_id,
+                        data=dict(parsed.data),
+                        event_id=parsed.event_id,
+                        timestamp=parsed.timestamp,
+                    )
             except ValidationError as exc:
-                ledger.reject(record_id=parsed.event_id, reason="vendor_rejected",
-                              message=f"Customer.io refused the event: {exc.message}", stage="send",
-                              identifiers={"id": parsed.identifier, "anonymous_id": parsed.anonymous_id},
-                              detail={"name": parsed.name})
+                ledger.reject(
+                    record_id=parsed.event_id,
+                    reason="vendor_rejected",
+                    message=f"Customer.io refused the event: {exc.message}",
+                    stage="send",
+                    identifiers={"id": parsed.identifier, "anonymous_id": parsed.anonymous_id},
+                    detail={"name": parsed.name},
+                )
                 rejected += 1
                 continue
             sent += 1
     finally:
         ledger.close()
         op.track_hook.close()
-    op.log.info("Sent %d of %d events to Customer.io Track; %d rejected (ledger %s)", sent, read, rejected,
-                ledger.path if rejected else "-")
-    return {"read": read, "sent": sent, "rejected": rejected, "ledger": str(ledger.path) if rejected else None,
-            "api_calls": op.track_hook.api_calls}
+    op.log.info(
+        "Sent %d of %d events to Customer.io Track; %d rejected (ledger %s)",
+        sent,
+        read,
+        rejected,
+        ledger.path if rejected else "-",
+    )
+    return {
+        "read": read,
+        "sent": sent,
+        "rejected": rejected,
+        "ledger": str(ledger.path) if rejected else None,
+        "api_calls": op.track_hook.api_calls,
+    }
 
 
-__all__ = ["BrevoEventsAdapter", "CustomerIOEventsToBrevoOperator", "CustomerIOTrackEventsOperator",
-           "forward_events_to_brevo", "ingest_activities", "read_events_input", "resolve_window",
-           "send_events_to_track"]
+__all__ = [
+    "BrevoEventsAdapter",
+    "CustomerIOEventsToBrevoOperator",
+    "CustomerIOTrackEventsOperator",
+    "forward_events_to_brevo",
+    "ingest_activities",
+    "read_events_input",
+    "resolve_window",
+    "send_events_to_track",
+]

@@ -24,10 +24,10 @@ from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHo
 from airflow_provider_customerio.operators._common import (
     as_bool,
     default_deferrable,
-    resolve_ledger_dir,
     load_customerio_config,
-    run_task_ids,
+    resolve_ledger_dir,
     resolve_state_path,
+    run_task_ids,
 )
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.objects import (
@@ -99,10 +99,14 @@ class BrevoObjectSink:
         self.hook = hook
 
     def _records(self, object_type: str, page_num: int, limit: int) -> dict[str, Any]:
-        return self.hook.request_json(
-            "GET", f"/objects/{quote_path(object_type)}/records",
-            params={"limit": limit, "page_num": page_num, "sort": "desc"},
-        ) or {}
+        return (
+            self.hook.request_json(
+                "GET",
+                f"/objects/{quote_path(object_type)}/records",
+                params={"limit": limit, "page_num": page_num, "sort": "desc"},
+            )
+            or {}
+        )
 
     def probe_type(self, object_type: str) -> TypeProbe:
         # Brevo has no endpoint listing custom object types or their attributes: probe the records list, which
@@ -158,20 +162,31 @@ class BrevoRecordReader:
     def iter_records(self, object_type: str) -> Iterator[BrevoRecord]:
         page = 1
         while True:
-            body = self.hook.request_json(
-                "GET", f"/objects/{quote_path(object_type)}/records",
-                params={"limit": self.page_limit, "page_num": page, "sort": "asc", "association": "true"},
-            ) or {}
+            body = (
+                self.hook.request_json(
+                    "GET",
+                    f"/objects/{quote_path(object_type)}/records",
+                    params={"limit": self.page_limit, "page_num": page, "sort": "asc", "association": "true"},
+                )
+                or {}
+            )
             records = body.get("records") or []
             for rec in records:
                 ids = rec.get("identifiers") or {}
                 contacts: list[int] = []
                 for assoc in rec.get("associations") or []:
                     if str(assoc.get("object_type", "")).lower() in ("contact", "contacts"):
-                        contacts += [int(r["identifiers"]["id"]) for r in assoc.get("records") or []
-                                     if (r.get("identifiers") or {}).get("id") is not None]
-                yield BrevoRecord(int(ids.get("id") or 0), str(ids["ext_id"]) if ids.get("ext_id") else None,
-                                  dict(rec.get("attributes") or {}), tuple(contacts))
+                        contacts += [
+                            int(r["identifiers"]["id"])
+                            for r in assoc.get("records") or []
+                            if (r.get("identifiers") or {}).get("id") is not None
+                        ]
+                yield BrevoRecord(
+                    int(ids.get("id") or 0),
+                    str(ids["ext_id"]) if ids.get("ext_id") else None,
+                    dict(rec.get("attributes") or {}),
+                    tuple(contacts),
+                )
             if len(records) < self.page_limit:
                 return
             page += 1
@@ -237,8 +252,15 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
     :param brevo_hook_params: extra keyword arguments of the Brevo hook.
     """
 
-    template_fields: Sequence[str] = ("object_type_ids", "dry_run", "config_path", "state_path", "ledger_dir",
-                                      "customerio_app_conn_id", "brevo_conn_id")
+    template_fields: Sequence[str] = (
+        "object_type_ids",
+        "dry_run",
+        "config_path",
+        "state_path",
+        "ledger_dir",
+        "customerio_app_conn_id",
+        "brevo_conn_id",
+    )
     ui_color = "#c9e4ff"
 
     def __init__(
@@ -303,13 +325,17 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         pending = sync.complete(process_state(pid, body) for pid, body in processes.items())
         status = event.get("status")
         if status == "error":
-            raise UpsertTimeout(f"Waiting for Brevo object upserts failed: {event.get('message')}. The records stay "
-                                "pending: re-run the task to resume waiting.")
+            raise UpsertTimeout(
+                f"Waiting for Brevo object upserts failed: {event.get('message')}. The records stay "
+                "pending: re-run the task to resume waiting."
+            )
         end_time = float(event.get("end_time") or sync.checkpoint_value("end_time") or 0)
         if pending and (status == "timeout" or time.time() >= end_time):
-            raise UpsertTimeout(f"Brevo object upsert process(es) {', '.join(pending)} not finished after "
-                                f"{self.process_timeout:.0f} s. The records stay pending: re-run the task to resume "
-                                "waiting (raise process_timeout if Brevo is slow).")
+            raise UpsertTimeout(
+                f"Brevo object upsert process(es) {', '.join(pending)} not finished after "
+                f"{self.process_timeout:.0f} s. The records stay pending: re-run the task to resume "
+                "waiting (raise process_timeout if Brevo is slow)."
+            )
         return self._wait_or_finish(sync, pending, end_time)
 
     # ------------------------------------------------------------------------------------------ helpers
@@ -319,31 +345,48 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
             sync.remember("end_time", end_time)
             sync.close_ledger()
             self.defer(
-                trigger=BrevoProcessTrigger(process_ids=pending, brevo_conn_id=self.brevo_conn_id, end_time=end_time,
-                                            poll_interval=self.poll_interval, hook_params=self.brevo_hook_params),
+                trigger=BrevoProcessTrigger(
+                    process_ids=pending,
+                    brevo_conn_id=self.brevo_conn_id,
+                    end_time=end_time,
+                    poll_interval=self.poll_interval,
+                    hook_params=self.brevo_hook_params,
+                ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=max(60.0, end_time - time.time() + 300)),
             )
         if pending:
             sync.wait(timeout=max(0.0, end_time - time.time()), delays=poll_delays(initial=self.poll_interval))
         result = sync.finish()
-        self.log.info("Object sync: %s", {k: result.get(k) for k in ("read", "created", "updated", "unchanged",
-                                                                      "rejected", "links_added", "links_removed")})
+        self.log.info(
+            "Object sync: %s",
+            {
+                k: result.get(k)
+                for k in ("read", "created", "updated", "unchanged", "rejected", "links_added", "links_removed")
+            },
+        )
         return result
 
     def _sync(self, context: Context | Mapping[str, Any]) -> ObjectSync:
         config = load_customerio_config(self.config_path)
         if not config.sync.objects:
-            raise AirflowSkipException("connectors.customerio.sync.objects is false: the object sync is off. Set it "
-                                       "to true in the provider config to run it.")
+            raise AirflowSkipException(
+                "connectors.customerio.sync.objects is false: the object sync is off. Set it "
+                "to true in the provider config to run it."
+            )
         state_file = resolve_state_path(self.state_path, config)
         ledger_folder = resolve_ledger_dir(self.ledger_dir, config)
         dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         run_key = f"{dag_id}/{run_id}/{task_id}"
         state = StateStore(state_file)
         cp = state.get_checkpoint(run_key)
-        ledger = Ledger.for_run(ledger_folder, dag_id, run_id, task_id,
-                                truncate_to=int(cp["ledger_offset"]) if cp and "ledger_offset" in cp else None)
+        ledger = Ledger.for_run(
+            ledger_folder,
+            dag_id,
+            run_id,
+            task_id,
+            truncate_to=int(cp["ledger_offset"]) if cp and "ledger_offset" in cp else None,
+        )
         return ObjectSync(
             config=config,
             source=CustomerIOObjectSource(self.app_hook, self.object_filters),
@@ -378,8 +421,15 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
     :param brevo_hook_params: extra keyword arguments of the Brevo hook.
     """
 
-    template_fields: Sequence[str] = ("object_type_ids", "dry_run", "config_path", "state_path", "ledger_dir",
-                                      "customerio_track_conn_id", "brevo_conn_id")
+    template_fields: Sequence[str] = (
+        "object_type_ids",
+        "dry_run",
+        "config_path",
+        "state_path",
+        "ledger_dir",
+        "customerio_track_conn_id",
+        "brevo_conn_id",
+    )
     ui_color = "#c9e4ff"
 
     def __init__(
@@ -425,8 +475,10 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
             type_ids=_as_ids(self.object_type_ids),
         )
         result = sync.run(dry_run=as_bool(self.dry_run, "dry_run"))
-        self.log.info("Reverse object sync: %s", {k: result.get(k) for k in ("read", "created", "updated",
-                                                                              "unchanged", "echoes", "rejected")})
+        self.log.info(
+            "Reverse object sync: %s",
+            {k: result.get(k) for k in ("read", "created", "updated", "unchanged", "echoes", "rejected")},
+        )
         return result
 
 
@@ -439,7 +491,7 @@ def _as_ids(value: Sequence[str] | str | int | None) -> list[str] | None:
         items = [str(v).strip() for v in value]
     bad = [v for v in items if not v.isdigit()]
     if bad:
-        raise ValueError(f"object_type_ids must be Customer.io object type ids such as \"1\", got {bad!r}.")
+        raise ValueError(f'object_type_ids must be Customer.io object type ids such as "1", got {bad!r}.')
     return items or None
 
 

@@ -12,8 +12,8 @@ import processes). ``step="all"`` runs both in one task.
 from __future__ import annotations
 
 import heapq
-import math
 import logging
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -34,11 +34,11 @@ from airflow_provider_customerio.operators._common import (
     as_optional_str,
     default_deferrable,
     incremental_window,
-    resolve_ledger_dir,
     load_customerio_config,
     pool_hook_params,
-    run_ids,
+    resolve_ledger_dir,
     resolve_state_path,
+    run_ids,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.sync.config import EMAIL_TARGET
@@ -84,8 +84,14 @@ class CustomerIOPeopleSource:
     :param export_check_interval: seconds between polls of the export.
     """
 
-    def __init__(self, hook: CustomerIOAppHook, *, attributes: Sequence[str], export_timeout: float = 3600.0,
-                 export_check_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        hook: CustomerIOAppHook,
+        *,
+        attributes: Sequence[str],
+        export_timeout: float = 3600.0,
+        export_check_interval: float = 5.0,
+    ) -> None:
         self.hook = hook
         self.attributes = [a for a in dict.fromkeys(attributes) if a not in ("id", "email", "cio_id")]
         self.export_timeout = export_timeout
@@ -113,28 +119,37 @@ class CustomerIOPeopleSource:
                 merged = (act.get("data") or {}).get("merged") if activity_type == "profile_merge" else None
                 if isinstance(merged, Mapping) and merged.get("cio_id"):
                     # the secondary profile of a merge is gone from Customer.io
-                    yield Change(str(merged["cio_id"]), "delete", ts, merged.get("email") or None,
-                                 merged.get("id") or None)
+                    yield Change(
+                        str(merged["cio_id"]), "delete", ts, merged.get("email") or None, merged.get("id") or None
+                    )
 
         scans = [scan(t, k) for t, k in CHANGE_ACTIVITY_TYPES.items()]
         yield from heapq.merge(*scans, key=lambda c: -c.timestamp)
 
     def hydrate(self, cio_ids: Sequence[str]) -> list[Person]:
-        return [self.person_from_item(item) for item in self.hook.get_people_attributes(list(cio_ids), id_type="cio_id")]
+        return [
+            self.person_from_item(item) for item in self.hook.get_people_attributes(list(cio_ids), id_type="cio_id")
+        ]
 
     @staticmethod
     def person_from_item(item: Mapping[str, Any]) -> Person:
         ids = item.get("identifiers") or {}
         attrs = dict(item.get("attributes") or {})
-        return Person(cio_id=str(ids.get("cio_id") or attrs.get("cio_id")), id=ids.get("id") or None,
-                      email=ids.get("email") or None, attributes=attrs, unsubscribed=bool(item.get("unsubscribed")))
+        return Person(
+            cio_id=str(ids.get("cio_id") or attrs.get("cio_id")),
+            id=ids.get("id") or None,
+            email=ids.get("email") or None,
+            attributes=attrs,
+            unsubscribed=bool(item.get("unsubscribed")),
+        )
 
     def start_full(self) -> dict[str, Any]:
         """Create the people export and wait for it; fall back to search + hydrate when exports fail."""
         try:
             export = self.hook.create_customer_export(attributes=[*self.attributes, "unsubscribed"])
-            self.hook.wait_for_export(export["id"], timeout=self.export_timeout,
-                                      check_interval=self.export_check_interval)
+            self.hook.wait_for_export(
+                export["id"], timeout=self.export_timeout, check_interval=self.export_check_interval
+            )
             return {"export_id": export["id"]}
         except (ProcessFailedError, ProcessTimeoutError, NotFoundError, KeyError) as exc:
             self.hook.log.warning("People export unavailable (%s); falling back to search + hydrate", exc)
@@ -148,8 +163,13 @@ class CustomerIOPeopleSource:
                     continue
                 attrs = {k: v for k, v in row.items() if v not in (None, "") and k != "unsubscribed"}
                 unsub = str(row.get("unsubscribed") or "").strip().lower() in ("true", "1")
-                yield Person(cio_id=str(cio_id), id=row.get("id") or None, email=row.get("email") or None,
-                             attributes=attrs, unsubscribed=unsub)
+                yield Person(
+                    cio_id=str(cio_id),
+                    id=row.get("id") or None,
+                    email=row.get("email") or None,
+                    attributes=attrs,
+                    unsubscribed=unsub,
+                )
             return
         chunk: list[str] = []
         for ident in self.hook.search_people():
@@ -183,8 +203,12 @@ def process_state(process: Mapping[str, Any]) -> ProcessState:
                 rejected[str(ident)] = reason
         elif isinstance(value, str) and value:
             unidentified[reason] = unidentified.get(reason, 0) + 1  # a report URL: at least one row
-    return ProcessState(process_id=str(process.get("id")), status=str(process.get("status") or ""),
-                        error=process.get("error"), report=ImportReport(rejected=rejected, unidentified=unidentified))
+    return ProcessState(
+        process_id=str(process.get("id")),
+        status=str(process.get("status") or ""),
+        error=process.get("error"),
+        report=ImportReport(rejected=rejected, unidentified=unidentified),
+    )
 
 
 class BrevoContactSink:
@@ -199,12 +223,17 @@ class BrevoContactSink:
     def create_attribute(self, name: str, type: str) -> None:
         self.hook.create_attribute(name, type)
 
-    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int],
-                     email_blacklist: bool) -> str:
+    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int], email_blacklist: bool) -> str:
         # Never POST /contacts/batch (deprecated from 2026-10-30): bulk writes go through the import.
-        return str(self.hook.import_contacts(json_body=[dict(r) for r in rows], list_ids=list_ids,
-                                             update_existing_contacts=True, empty_contacts_attributes=False,
-                                             email_blacklist=email_blacklist))
+        return str(
+            self.hook.import_contacts(
+                json_body=[dict(r) for r in rows],
+                list_ids=list_ids,
+                update_existing_contacts=True,
+                empty_contacts_attributes=False,
+                email_blacklist=email_blacklist,
+            )
+        )
 
     def get_process(self, process_id: str) -> ProcessState:
         return process_state(self.hook.get_process(int(process_id)))
@@ -251,17 +280,38 @@ class CustomerIOToBrevoPeopleOperator(BaseOperator):
     :param brevo_hook_params: keyword arguments of the Brevo hook (default: the rate of this task's pool).
     """
 
-    template_fields: Sequence[str] = ("mode", "since", "dry_run", "step", "config_path", "customerio_app_conn_id",
-                                      "brevo_conn_id", "sync_name")
+    template_fields: Sequence[str] = (
+        "mode",
+        "since",
+        "dry_run",
+        "step",
+        "config_path",
+        "customerio_app_conn_id",
+        "brevo_conn_id",
+        "sync_name",
+    )
     ui_color = "#a7d8f0"
 
-    def __init__(self, *, mode: str = "incremental", since: str | None = None, dry_run: bool | str = False,
-                 step: str = "all", config_path: str | None = None,
-                 customerio_app_conn_id: str = "customerio_app_default", brevo_conn_id: str = "brevo_default",
-                 sync_name: str = "people", deferrable: bool | None = None, import_timeout: float = 3600.0,
-                 poll_interval: float = 5.0, export_timeout: float = 3600.0, export_check_interval: float = 5.0,
-                 customerio_app_hook_params: dict[str, Any] | None = None,
-                 brevo_hook_params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        mode: str = "incremental",
+        since: str | None = None,
+        dry_run: bool | str = False,
+        step: str = "all",
+        config_path: str | None = None,
+        customerio_app_conn_id: str = "customerio_app_default",
+        brevo_conn_id: str = "brevo_default",
+        sync_name: str = "people",
+        deferrable: bool | None = None,
+        import_timeout: float = 3600.0,
+        poll_interval: float = 5.0,
+        export_timeout: float = 3600.0,
+        export_check_interval: float = 5.0,
+        customerio_app_hook_params: dict[str, Any] | None = None,
+        brevo_hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.mode = mode
         self.since = since
@@ -316,8 +366,9 @@ class _PeopleTask:
 
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:
-        return CustomerIOAppHook(self.op.customerio_app_conn_id,
-                                 **self._hook_params(self.op.customerio_app_hook_params, CUSTOMERIO_APP_POOL))
+        return CustomerIOAppHook(
+            self.op.customerio_app_conn_id, **self._hook_params(self.op.customerio_app_hook_params, CUSTOMERIO_APP_POOL)
+        )
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:
@@ -327,13 +378,28 @@ class _PeopleTask:
         state = StateStore(resolve_state_path(None, self.config))
         cp = state.get_checkpoint(self.run_key)
         # Resuming: cut the ledger back to the last checkpoint. A new run (no checkpoint) starts a new ledger.
-        ledger = Ledger.for_run(resolve_ledger_dir(None, self.config), self.dag_id, self.run_id, self.op.sync_name,
-                                truncate_to=int((cp or {}).get("ledger_offset") or 0))
+        ledger = Ledger.for_run(
+            resolve_ledger_dir(None, self.config),
+            self.dag_id,
+            self.run_id,
+            self.op.sync_name,
+            truncate_to=int((cp or {}).get("ledger_offset") or 0),
+        )
         attrs = [f.source for f in self.config.field_mapping if f.target != EMAIL_TARGET]
-        source = CustomerIOPeopleSource(self.app_hook, attributes=attrs, export_timeout=self.op.export_timeout,
-                                        export_check_interval=self.op.export_check_interval)
-        return PeopleSync(config=self.config, source=source, sink=BrevoContactSink(self.brevo_hook), state=state,
-                          ledger=ledger, run_key=self.run_key)
+        source = CustomerIOPeopleSource(
+            self.app_hook,
+            attributes=attrs,
+            export_timeout=self.op.export_timeout,
+            export_check_interval=self.op.export_check_interval,
+        )
+        return PeopleSync(
+            config=self.config,
+            source=source,
+            sink=BrevoContactSink(self.brevo_hook),
+            state=state,
+            ledger=ledger,
+            run_key=self.run_key,
+        )
 
     def _calls(self) -> int:
         calls = 0
@@ -359,8 +425,13 @@ class _PeopleTask:
         sync = self._open()
         try:
             if self.step in ("all", "extract"):
-                window = incremental_window(self.context, mode=self.mode, since=self.since, state=sync.state,
-                                            watermark_key="people.cio_to_brevo.until")
+                window = incremental_window(
+                    self.context,
+                    mode=self.mode,
+                    since=self.since,
+                    state=sync.state,
+                    watermark_key="people.cio_to_brevo.until",
+                )
                 if window is not None:
                     log.info("Incremental window [%s, %s)", window.start.isoformat(), window.end.isoformat())
                 summary = sync.extract(mode=self.mode, window=window, dry_run=self.dry_run)
@@ -387,11 +458,15 @@ class _PeopleTask:
             states = [process_state(p) for p in (event.get("processes") or {}).values()]
             pending = sync.complete(states)
             if status == "error":
-                raise PeopleSyncError(f"Waiting for the Brevo import processes failed: {event.get('message')}. "
-                                      "The imports stay pending; clear the task to resume waiting.")
+                raise PeopleSyncError(
+                    f"Waiting for the Brevo import processes failed: {event.get('message')}. "
+                    "The imports stay pending; clear the task to resume waiting."
+                )
             if status == "timeout" and event.get("pending"):
-                raise ImportTimeout(f"Brevo import process(es) {', '.join(event['pending'])} not finished after "
-                                    f"{self.op.import_timeout:.0f} s; clear the task to resume waiting.")
+                raise ImportTimeout(
+                    f"Brevo import process(es) {', '.join(event['pending'])} not finished after "
+                    f"{self.op.import_timeout:.0f} s; clear the task to resume waiting."
+                )
             if pending:  # failed imports were resubmitted: wait for them too
                 self._defer(sync, pending)
             return self._finish(sync)
@@ -403,9 +478,12 @@ class _PeopleTask:
         sync.summary.api_calls += self._calls()
         sync.save_progress()
         self.op.defer(
-            trigger=BrevoProcessTrigger(process_ids=pending, brevo_conn_id=self.op.brevo_conn_id,
-                                        end_time=time.time() + self.op.import_timeout,
-                                        poll_interval=self.op.poll_interval),
+            trigger=BrevoProcessTrigger(
+                process_ids=pending,
+                brevo_conn_id=self.op.brevo_conn_id,
+                end_time=time.time() + self.op.import_timeout,
+                poll_interval=self.op.poll_interval,
+            ),
             method_name="execute_complete",
         )
 
@@ -414,8 +492,12 @@ class _PeopleTask:
         summary = sync.finish()
         out = summary.to_xcom()
         if summary.rejected or summary.value_rejects:
-            self.op.log.warning("%d people rejected, %d values left out; reasons in the ledger %s", summary.rejected,
-                                summary.value_rejects, summary.ledger)
+            self.op.log.warning(
+                "%d people rejected, %d values left out; reasons in the ledger %s",
+                summary.rejected,
+                summary.value_rejects,
+                summary.ledger,
+            )
         self.op.log.info("People sync summary: %s", out)
         return out
 

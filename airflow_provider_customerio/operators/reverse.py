@@ -137,14 +137,16 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
     @cached_property
     def track_hook(self) -> CustomerIOTrackHook:
         """Customer.io Track API hook (the batches)."""
-        return CustomerIOTrackHook(self.customerio_track_conn_id,
-                                   **self._hook_params(self.customerio_track_hook_params, CUSTOMERIO_TRACK_POOL))
+        return CustomerIOTrackHook(
+            self.customerio_track_conn_id, **self._hook_params(self.customerio_track_hook_params, CUSTOMERIO_TRACK_POOL)
+        )
 
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:
         """Customer.io App API hook (profiles, to check conflicts)."""
-        return CustomerIOAppHook(self.customerio_app_conn_id,
-                                 **self._hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL))
+        return CustomerIOAppHook(
+            self.customerio_app_conn_id, **self._hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL)
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the sync and return its summary."""
@@ -157,8 +159,13 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
             raise ReverseSyncError(f"conflict_policy `{policy}` is unknown: use one of {', '.join(CONFLICT_POLICIES)}.")
         config = load_customerio_config(self.config_path)
         if not (config.enabled and config.sync.people and config.reverse.enabled):
-            why = ("connectors.customerio.enabled" if not config.enabled else "connectors.customerio.sync.people"
-                   if not config.sync.people else "connectors.customerio.reverse.enabled")
+            why = (
+                "connectors.customerio.enabled"
+                if not config.enabled
+                else "connectors.customerio.sync.people"
+                if not config.sync.people
+                else "connectors.customerio.reverse.enabled"
+            )
             self.log.info("Brevo -> Customer.io people sync skipped: %s is false", why)
             skipped = ReverseSummary(mode=mode, skipped=f"{why} is false")
             skipped.finish()
@@ -171,8 +178,9 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
             run_key = f"{dag_id}/{run_id}/{task_id}"
             cp = ReverseSync.load_checkpoint(state, run_key)
             truncate = int(cp["ledger_offset"]) if cp and not dry_run and "ledger_offset" in cp else None
-            ledger = Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task_id,
-                                    truncate_to=truncate)
+            ledger = Ledger.for_run(
+                resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task_id, truncate_to=truncate
+            )
             try:
                 sync = ReverseSync(
                     config=config,
@@ -186,8 +194,9 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
                 try:
                     summary = sync.run(window=window, dry_run=dry_run)
                 finally:
-                    sync.summary.api_calls = (self.brevo_hook.api_calls + self.track_hook.api_calls
-                                              + self.app_hook.api_calls)
+                    sync.summary.api_calls = (
+                        self.brevo_hook.api_calls + self.track_hook.api_calls + self.app_hook.api_calls
+                    )
             finally:
                 ledger.close()
         finally:
@@ -239,9 +248,15 @@ class CustomerIOPeopleWriter:
     def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[BatchError]:
         """``POST /api/v2/batch``; the 207 per-operation errors."""
         result = self.track.batch([dict(op) for op in operations])
-        return [BatchError(index=int(e.get("index", -1)), reason=str(e.get("reason") or "invalid"),
-                           message=str(e.get("message") or ""), field=str(e.get("field") or ""))
-                for e in result.errors]
+        return [
+            BatchError(
+                index=int(e.get("index", -1)),
+                reason=str(e.get("reason") or "invalid"),
+                message=str(e.get("message") or ""),
+                field=str(e.get("field") or ""),
+            )
+            for e in result.errors
+        ]
 
     def profiles(self, cio_ids: Sequence[str]) -> list[Profile]:
         """Profiles by cio_id (≤ 100 per call), built as the people sync builds them, with the latest attribute

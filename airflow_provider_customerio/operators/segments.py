@@ -122,8 +122,10 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:
         """Customer.io App API hook."""
-        return CustomerIOAppHook(self.customerio_app_conn_id,
-                                 **pool_hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL, self.pool))
+        return CustomerIOAppHook(
+            self.customerio_app_conn_id,
+            **pool_hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL, self.pool),
+        )
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:
@@ -140,12 +142,13 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
             force=as_bool(self.force, "force"),
         )
         config = load_customerio_config(self.config_path)
-        target = BrevoListTarget(self.brevo_hook, timeout=self.import_timeout, check_interval=self.import_check_interval)
+        target = BrevoListTarget(
+            self.brevo_hook, timeout=self.import_timeout, check_interval=self.import_check_interval
+        )
         dag_id, run_id, map_index = run_ids(context)
         task = task_key(f"segment_{request.segment_id}_to_list_{request.list_id}", map_index)
         # truncate_to=0: every attempt re-derives all of its rejections from live state, so a retry replaces the file
-        with Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task,
-                            truncate_to=0) as ledger:
+        with Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task, truncate_to=0) as ledger:
             mirror = SegmentMirror(
                 CustomerIOSegmentSource(self.app_hook),
                 target,
@@ -160,9 +163,7 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         if ledger.total:
             summary["ledger"] = str(ledger.path)
             self.log.warning("%d people not mirrored; reasons in the ledger %s", ledger.total, ledger.path)
-        self.log.info(
-            "Segment mirror summary: %s", {k: v for k, v in summary.items() if not k.startswith("sample_")}
-        )
+        self.log.info("Segment mirror summary: %s", {k: v for k, v in summary.items() if not k.startswith("sample_")})
         return summary
 
 
@@ -312,7 +313,7 @@ def _as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:
     for item in value:
         if not isinstance(item, str) or not item.strip():
             raise ValueError(
-                f"include_attributes must be a list of Customer.io attribute names (e.g. [\"first_name\", \"plan\"]), "
+                f'include_attributes must be a list of Customer.io attribute names (e.g. ["first_name", "plan"]), '
                 f"got the item {item!r}."
             )
         names.append(item.strip())

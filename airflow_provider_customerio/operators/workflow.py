@@ -55,8 +55,9 @@ def workflow_run_key(context: Context | Mapping[str, Any]) -> str:
     return f"{dag_id}/{run_id}/workflow_state"
 
 
-def message_window(context: Context | Mapping[str, Any], *, lookback_hours: float,
-                   now: datetime | None = None) -> tuple[int, int, bool]:
+def message_window(
+    context: Context | Mapping[str, Any], *, lookback_hours: float, now: datetime | None = None
+) -> tuple[int, int, bool]:
     """``(start_ts, end_ts, manual)`` for ``/v1/messages`` (both bounds inclusive): the data interval
     ``[start, end)`` widened by ``lookback_hours`` before it; a run without an interval reads the last 24 hours."""
     if lookback_hours < 0:
@@ -81,15 +82,22 @@ def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict
     t = store.events
     last: tuple[int, str] = (start_ts - 1, "")
     while True:
-        q = (sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
-             .where(t.c.source == "webhook", t.c.event_ts >= start_ts, t.c.event_ts <= end_ts,
-                    sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])))
-             .order_by(t.c.event_ts, t.c.event_id).limit(EVENT_PAGE))
+        q = (
+            sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
+            .where(
+                t.c.source == "webhook",
+                t.c.event_ts >= start_ts,
+                t.c.event_ts <= end_ts,
+                sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])),
+            )
+            .order_by(t.c.event_ts, t.c.event_id)
+            .limit(EVENT_PAGE)
+        )
         with store.engine.connect() as conn:
             rows = conn.execute(q).all()
         if not rows:
             return
-        for event_id, event_ts, payload in rows:
+        for _event_id, _event_ts, payload in rows:
             try:
                 body = json.loads(payload)
             except (TypeError, ValueError):
@@ -132,8 +140,14 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
     :param customerio_app_hook_params: extra hook arguments (e.g. ``rate_limit``).
     """
 
-    template_fields: Sequence[str] = ("lookback_hours", "config_path", "state_path", "ledger_dir",
-                                      "customerio_app_conn_id", "webhook_store_conn_id")
+    template_fields: Sequence[str] = (
+        "lookback_hours",
+        "config_path",
+        "state_path",
+        "ledger_dir",
+        "customerio_app_conn_id",
+        "webhook_store_conn_id",
+    )
     ui_color = "#c9e4ff"
 
     def __init__(
@@ -183,38 +197,70 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
         builder = StateBuilder()
         for message in self.app_hook.iter_messages(start_ts=start_ts, end_ts=end_ts):
             builder.add_message(message)
-        store = open_webhook_store(config, self.webhook_store_conn_id, self.webhook_store_path) \
-            if self.use_webhook_events else None
+        store = (
+            open_webhook_store(config, self.webhook_store_conn_id, self.webhook_store_path)
+            if self.use_webhook_events
+            else None
+        )
         if store is not None:
             try:
                 for event in iter_webhook_events(store, start_ts, end_ts):
                     builder.add_event(event)
             finally:
                 store.dispose()
-        with StateStore(resolve_state_path(self.state_path, config)) as state, \
-                Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, self.task_id) as ledger:
+        with (
+            StateStore(resolve_state_path(self.state_path, config)) as state,
+            Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, self.task_id) as ledger,
+        ):
             result = derive_changes(
-                builder.states(), names=names, campaign_names=campaign_names,
+                builder.states(),
+                names=names,
+                campaign_names=campaign_names,
                 stored_tokens=lambda keys: state.get_hashes(WORKFLOW_DIRECTION, list(keys)),
             )
             for r in result.rejected:
-                ledger.reject(record_id=r.person_key, reason=r.reason, message=r.message, stage="derive",
-                              identifiers=r.identifiers)
+                ledger.reject(
+                    record_id=r.person_key,
+                    reason=r.reason,
+                    message=r.message,
+                    stage="derive",
+                    identifiers=r.identifiers,
+                )
             for item in builder.unidentified:
-                ledger.reject(record_id=item.get("delivery_id"), reason="missing_identifier",
-                              message="a message or webhook event names no person (no cio_id, id or email)",
-                              stage="derive", detail=item)
-            staged = state.stage_items(run_key, [(key, STAGED_KIND, {"token": token, "row": row})
-                                                 for key, token, row in result.changes])
+                ledger.reject(
+                    record_id=item.get("delivery_id"),
+                    reason="missing_identifier",
+                    message="a message or webhook event names no person (no cio_id, id or email)",
+                    stage="derive",
+                    detail=item,
+                )
+            staged = state.stage_items(
+                run_key, [(key, STAGED_KIND, {"token": token, "row": row}) for key, token, row in result.changes]
+            )
             ledger_path = str(ledger.path) if ledger.total else None
-        out = {**result.counts(), "staged": staged, "messages": builder.messages_read,
-               "webhook_events": builder.events_read, "window": {"start_ts": start_ts, "end_ts": end_ts,
-                                                                  "manual": manual},
-               "run_key": run_key, "ledger": ledger_path, "api_calls": self.app_hook.api_calls}
-        log.info("Workflow state: %d people from %d messages and %d webhook events; %d new, %d changed, %d "
-                 "unchanged, %d stale, %d rejected; %d staged for Brevo.", result.people, builder.messages_read,
-                 builder.events_read, result.new, result.changed, result.unchanged, result.stale,
-                 len(result.rejected), staged)
+        out = {
+            **result.counts(),
+            "staged": staged,
+            "messages": builder.messages_read,
+            "webhook_events": builder.events_read,
+            "window": {"start_ts": start_ts, "end_ts": end_ts, "manual": manual},
+            "run_key": run_key,
+            "ledger": ledger_path,
+            "api_calls": self.app_hook.api_calls,
+        }
+        log.info(
+            "Workflow state: %d people from %d messages and %d webhook events; %d new, %d changed, %d "
+            "unchanged, %d stale, %d rejected; %d staged for Brevo.",
+            result.people,
+            builder.messages_read,
+            builder.events_read,
+            result.new,
+            result.changed,
+            result.unchanged,
+            result.stale,
+            len(result.rejected),
+            staged,
+        )
         return out
 
 
@@ -228,13 +274,15 @@ class BrevoImportPort:
         self.check_interval = check_interval
 
     def submit(self, rows: list[dict[str, Any]]) -> str:
-        return str(self.hook.import_contacts(json_body=rows, list_ids=self.list_ids, update_existing_contacts=True,
-                                             empty_contacts_attributes=False))
+        return str(
+            self.hook.import_contacts(
+                json_body=rows, list_ids=self.list_ids, update_existing_contacts=True, empty_contacts_attributes=False
+            )
+        )
 
     def wait(self, process_id: str) -> Mapping[str, Any]:
         try:
-            return self.hook.wait_for_process(int(process_id), timeout=self.timeout,
-                                              check_interval=self.check_interval)
+            return self.hook.wait_for_process(int(process_id), timeout=self.timeout, check_interval=self.check_interval)
         except ProcessFailedError as exc:
             return {"status": "failed", "error": str(exc)}
 
@@ -310,17 +358,31 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
             list_id = self._list_id(config)
             if pending:
                 created = self._ensure_attributes(names, config)
-            with Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id,
-                                self.task_id) as ledger:
-                port = BrevoImportPort(self.brevo_hook, list_ids=[list_id], timeout=self.import_timeout,
-                                       check_interval=self.import_check_interval)
-                result = WorkflowStateWriter(state, port, run_key=run_key, rejects=ledger,
-                                             max_bytes=self.import_max_bytes).run()
+            with Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, self.task_id) as ledger:
+                port = BrevoImportPort(
+                    self.brevo_hook,
+                    list_ids=[list_id],
+                    timeout=self.import_timeout,
+                    check_interval=self.import_check_interval,
+                )
+                result = WorkflowStateWriter(
+                    state, port, run_key=run_key, rejects=ledger, max_bytes=self.import_max_bytes
+                ).run()
                 ledger_path = str(ledger.path) if ledger.total else None
-        log.info("Workflow state written for %d people in %d import(s) (%d re-submitted); %d rejected.",
-                 result.written, result.imports, result.resubmitted, result.rejected)
-        return {**result.as_dict(), "attributes_created": created, "run_key": run_key, "ledger": ledger_path,
-                "api_calls": self.brevo_hook.api_calls}
+        log.info(
+            "Workflow state written for %d people in %d import(s) (%d re-submitted); %d rejected.",
+            result.written,
+            result.imports,
+            result.resubmitted,
+            result.rejected,
+        )
+        return {
+            **result.as_dict(),
+            "attributes_created": created,
+            "run_key": run_key,
+            "ledger": ledger_path,
+            "api_calls": self.brevo_hook.api_calls,
+        }
 
     def _list_id(self, config: CustomerIOConfig) -> int:
         value = self.list_id if self.list_id not in (None, "", "None") else config.lists.get("all_contacts")

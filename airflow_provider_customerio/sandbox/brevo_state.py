@@ -1766,10 +1766,17 @@ class BrevoState:
             "address": {"street": "1 Loopback Road", "city": "Localhost", "zipCode": "12700", "country": "France"},
             "dateTimePreferences": {"timezone": "Europe/Paris", "timeFormat": "HH:mm", "dateFormat": "dd-mm-yyyy"},
             "plan": [
-                {"type": "subscription", "credits": 20000.0, "creditsType": "sendLimit", "startDate": "2026-01-01",
-                 "endDate": "2026-12-31"}
+                {
+                    "type": "subscription",
+                    "credits": 20000.0,
+                    "creditsType": "sendLimit",
+                    "startDate": "2026-01-01",
+                    "endDate": "2026-12-31",
+                }
             ],
-            "relay": {"enabled": True, "data": {"userName": ACCOUNT_EMAIL, "relay": "smtp-relay.brevo.com",
-                                                "port": 587}},
+            "relay": {
+                "enabled": True,
+                "data": {"userName": ACCOUNT_EMAIL, "relay": "smtp-relay.brevo.com", "port": 587},
+            },
             "marketingAutomation": {"enabled": False},
         }

@@ -117,7 +117,7 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
     async def put_settings(request: Request) -> Response:
         body = await _body(request)
         if not isinstance(body, dict):
-            raise ControlError("body: must be an object, e.g. {\"region\": \"eu\"}")
+            raise ControlError('body: must be an object, e.g. {"region": "eu"}')
         for key, value in body.items():
             if key not in cio.settings:
                 raise ControlError(f"{key}: unknown setting; known: {', '.join(cio.settings)}")
@@ -136,22 +136,24 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
 
     @router.get("/state/customerio/summary")
     async def summary() -> Response:
-        return json_response({
-            "people": cio.count_people(),
-            "seeded_people": cio.n_seeded,
-            "materialised_people": len(cio.overlay),
-            "deleted_people": len(cio.deleted),
-            "events": len(cio.events),
-            "anonymous_events": len(cio.anonymous_events),
-            "activities": len(cio.activities),
-            "messages": len(cio.messages),
-            "segments": len(cio.segments),
-            "campaigns": len(cio.campaigns),
-            "exports": len(cio.exports),
-            "objects": len(cio.objects),
-            "suppressed": sorted(cio.suppressed),
-            "failed_attribute_changes": cio.failed_attribute_changes,
-        })
+        return json_response(
+            {
+                "people": cio.count_people(),
+                "seeded_people": cio.n_seeded,
+                "materialised_people": len(cio.overlay),
+                "deleted_people": len(cio.deleted),
+                "events": len(cio.events),
+                "anonymous_events": len(cio.anonymous_events),
+                "activities": len(cio.activities),
+                "messages": len(cio.messages),
+                "segments": len(cio.segments),
+                "campaigns": len(cio.campaigns),
+                "exports": len(cio.exports),
+                "objects": len(cio.objects),
+                "suppressed": sorted(cio.suppressed),
+                "failed_attribute_changes": cio.failed_attribute_changes,
+            }
+        )
 
     @router.get("/state/customerio/people/{identifier:path}")
     async def person(request: Request, identifier: str) -> Response:
@@ -189,9 +191,15 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
         if rec is None:
             raise ControlError(f"object {type_id}/{object_id} not found", 404)
         rels = [{"identifiers": cio.identifiers(i), "attributes": a} for i, a in rec.relationships.items()]
-        return json_response({"object_type_id": rec.type_id, "object_id": rec.object_id,
-                              "cio_object_id": rec.cio_object_id, "attributes": rec.attrs,
-                              "explicit_relationships": rels})
+        return json_response(
+            {
+                "object_type_id": rec.type_id,
+                "object_id": rec.object_id,
+                "cio_object_id": rec.cio_object_id,
+                "attributes": rec.attrs,
+                "explicit_relationships": rels,
+            }
+        )
 
     @router.get("/state/customerio/segments/{segment_id}")
     async def segment(segment_id: int) -> Response:
@@ -199,8 +207,9 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
         if seg is None:
             raise ControlError(f"segment {segment_id} not found", 404)
         members = [i for i in seg.member_list() if i not in cio.deleted]
-        return json_response({**seg.view(), "count": len(members),
-                              "sample": [cio.identifiers(i) for i in members[:20]]})
+        return json_response(
+            {**seg.view(), "count": len(members), "sample": [cio.identifiers(i) for i in members[:20]]}
+        )
 
     @router.get("/state/customerio/people")
     async def people_sample(request: Request) -> Response:
@@ -213,8 +222,9 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
         for idx in cio.live_indexes():
             p = cio.person(idx)
             if p is not None:
-                out.append({"identifiers": p.identifiers(),
-                            "attributes": {k: stringify(v) for k, v in p.attrs.items()}})
+                out.append(
+                    {"identifiers": p.identifiers(), "attributes": {k: stringify(v) for k, v in p.attrs.items()}}
+                )
             if len(out) >= limit:
                 break
         return json_response({"people": out, "count": cio.count_people()})

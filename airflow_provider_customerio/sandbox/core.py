@@ -15,8 +15,9 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_customerio.sandbox.customerio_errors import (
     AppError,
@@ -165,7 +166,7 @@ class FaultRule:
 def parse_fault(spec: dict[str, Any]) -> FaultRule:
     """Validate a ``POST /_sandbox/faults`` body; ``ValueError`` names the field and the fix."""
     if not isinstance(spec, dict):
-        raise ValueError("fault must be a JSON object like {\"vendor\": \"app\", \"kind\": \"429\", \"count\": 1}")
+        raise ValueError('fault must be a JSON object like {"vendor": "app", "kind": "429", "count": 1}')
     vendor = spec.get("vendor", "all")
     if vendor not in (*VENDORS, "all"):
         raise ValueError(f"vendor: {vendor!r} is not one of track, app, brevo, all")
@@ -316,7 +317,7 @@ class RateLimiter:
 
     def configure(self, spec: dict[str, Any]) -> None:
         if not isinstance(spec, dict):
-            raise ValueError("ratelimits body must be a JSON object, e.g. {\"app\": 10, \"enabled\": true}")
+            raise ValueError('ratelimits body must be a JSON object, e.g. {"app": 10, "enabled": true}')
         for key, value in spec.items():
             if key == "enabled":
                 if not isinstance(value, bool):
@@ -604,12 +605,16 @@ class SandboxASGI:
             return
         error: CustomerIOError
         if vendor == "track":
-            error = TrackRateLimited(retry_after=retry_after) if status == 429 else TrackServerError(
-                "internal server error", status
+            error = (
+                TrackRateLimited(retry_after=retry_after)
+                if status == 429
+                else TrackServerError("internal server error", status)
             )
         else:
-            error = AppRateLimited(retry_after=retry_after) if status == 429 else AppServerError(
-                "internal server error", status
+            error = (
+                AppRateLimited(retry_after=retry_after)
+                if status == 429
+                else AppServerError("internal server error", status)
             )
         await _send_response(send, error.status, json_bytes(error.body()), error.headers())
 

@@ -25,9 +25,22 @@ from airflow_provider_customerio.sandbox.core import decode_cursor, encode_curso
 from airflow_provider_customerio.sandbox.customerio_errors import AppBadRequest, AppNotFound, json_response
 from airflow_provider_customerio.sandbox.customerio_state import MESSAGE_METRICS, CustomerIOState, Export, stringify
 
-PERIODS = {"hours": (3600, 24, 24), "days": (86400, 45, 45), "weeks": (7 * 86400, 12, 12), "months": (30 * 86400, 121, 12)}
-RES = {"hours": 3600, "hourly": 3600, "days": 86400, "daily": 86400, "weeks": 7 * 86400, "weekly": 7 * 86400,
-       "months": 30 * 86400, "monthly": 30 * 86400}
+PERIODS = {
+    "hours": (3600, 24, 24),
+    "days": (86400, 45, 45),
+    "weeks": (7 * 86400, 12, 12),
+    "months": (30 * 86400, 121, 12),
+}
+RES = {
+    "hours": 3600,
+    "hourly": 3600,
+    "days": 86400,
+    "daily": 86400,
+    "weeks": 7 * 86400,
+    "weekly": 7 * 86400,
+    "months": 30 * 86400,
+    "monthly": 30 * 86400,
+}
 ID_TYPES = ("id", "email", "phone", "cio_id")
 
 
@@ -104,13 +117,31 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
     async def campaign_actions(campaign_id: str) -> Response:
         c = campaign_or_404(campaign_id)
         actions = [
-            {"id": str(a["id"]), "campaign_id": c["id"], "parent_action_id": None,
-             "deduplicate_id": f"{a['id']}:{c['updated']}", "name": f"Email {n + 1}", "layout": "default",
-             "created": c["created"], "updated": c["updated"], "body": "<p>Hello {{customer.first_name}}</p>",
-             "language": "", "type": a["type"], "sending_state": "automatic", "from": "team@example.com",
-             "from_id": 1, "reply_to": None, "reply_to_id": None, "preprocessor": "premailer",
-             "recipient": "{{customer.email}}", "subject": f"Update {n + 1}", "bcc": "", "fake_bcc": False,
-             "preheader_text": "", "headers": "{}"}
+            {
+                "id": str(a["id"]),
+                "campaign_id": c["id"],
+                "parent_action_id": None,
+                "deduplicate_id": f"{a['id']}:{c['updated']}",
+                "name": f"Email {n + 1}",
+                "layout": "default",
+                "created": c["created"],
+                "updated": c["updated"],
+                "body": "<p>Hello {{customer.first_name}}</p>",
+                "language": "",
+                "type": a["type"],
+                "sending_state": "automatic",
+                "from": "team@example.com",
+                "from_id": 1,
+                "reply_to": None,
+                "reply_to_id": None,
+                "preprocessor": "premailer",
+                "recipient": "{{customer.email}}",
+                "subject": f"Update {n + 1}",
+                "bcc": "",
+                "fake_bcc": False,
+                "preheader_text": "",
+                "headers": "{}",
+            }
             for n, a in enumerate(c["actions"])
         ]  # live returns action ids as strings (customerio-api.md §10 #7)
         return json_response({"actions": actions, "next": ""})
@@ -122,7 +153,15 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         q = request.query_params
         mtype = q.get("type")
         if mtype is not None and mtype not in (
-            "email", "webhook", "twilio", "whatsapp", "slack", "push", "in_app", "live_notification", "urban_airship"
+            "email",
+            "webhook",
+            "twilio",
+            "whatsapp",
+            "slack",
+            "push",
+            "in_app",
+            "live_notification",
+            "urban_airship",
         ):
             raise AppBadRequest(f"type: {mtype!r} is not a message type")
         buckets: list[tuple[int, int]] = []
@@ -173,11 +212,17 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         body = await body_json(request)
         spec = body.get("segment") if isinstance(body, dict) else None
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
-            raise AppBadRequest("segment.name: required, e.g. {\"segment\": {\"name\": \"VIP\"}}")
+            raise AppBadRequest('segment.name: required, e.g. {"segment": {"name": "VIP"}}')
         new_id = max(state.segments, default=0) + 1
         now = int(time.time())
-        seg = Segment(id=new_id, name=spec["name"], description=str(spec.get("description", "")), type="manual",
-                      created_at=now, updated_at=now)
+        seg = Segment(
+            id=new_id,
+            name=spec["name"],
+            description=str(spec.get("description", "")),
+            type="manual",
+            created_at=now,
+            updated_at=now,
+        )
         state.segments[new_id] = seg
         return json_response({"segment": seg.view()})
 
@@ -231,8 +276,9 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         body = await body_json(request)
         flt = body.get("filter") if isinstance(body, dict) else None
         if flt is None:
-            raise AppBadRequest("filter: required, e.g. {\"filter\": {\"and\": [{\"attribute\": "
-                                "{\"field\": \"cio_id\", \"operator\": \"exists\"}}]}}")
+            raise AppBadRequest(
+                'filter: required, e.g. {"filter": {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}}'
+            )
         try:
             state.validate_filter(flt)
         except ValueError as exc:
@@ -280,8 +326,11 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         if what == "attributes":
             return json_response({"customer": p.app_view()})
         if what == "segments":
-            found = [{"id": s.id, "name": s.name, "description": s.description}
-                     for s in state.segments.values() if s.contains(p.idx)]
+            found = [
+                {"id": s.id, "name": s.name, "description": s.description}
+                for s in state.segments.values()
+                if s.contains(p.idx)
+            ]
             return json_response({"segments": found})
         if what == "activities":
             limit = int_param(request, "limit", 10, 1, 100) or 10
@@ -294,10 +343,15 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
             rels = state.person_relationships(p.idx)
             start = cursor(request)
             chunk = rels[start : start + limit]
-            items = [{"object_type_id": rec.type_id,
-                      "identifiers": {"object_id": rec.object_id, "cio_object_id": rec.cio_object_id},
-                      "attributes": {k: stringify(v) for k, v in attrs.items()}, "timestamps": {}}
-                     for rec, attrs in chunk]
+            items = [
+                {
+                    "object_type_id": rec.type_id,
+                    "identifiers": {"object_id": rec.object_id, "cio_object_id": rec.cio_object_id},
+                    "attributes": {k: stringify(v) for k, v in attrs.items()},
+                    "timestamps": {},
+                }
+                for rec, attrs in chunk
+            ]
             nxt = start + limit if start + limit < len(rels) else None
             return json_response({"cio_relationships": items, "next": page(items, nxt)})
         raise AppNotFound("Not Found")
@@ -312,9 +366,13 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
             top = cursor(request)
         items = []
         nxt: int | None = None
-        for seq, act in state.iter_activities(top, q.get("type") or None, q.get("name") or None,
-                                              deleted=bool_param(request, "deleted") or customer_idx is not None,
-                                              customer_idx=customer_idx):
+        for seq, act in state.iter_activities(
+            top,
+            q.get("type") or None,
+            q.get("name") or None,
+            deleted=bool_param(request, "deleted") or customer_idx is not None,
+            customer_idx=customer_idx,
+        ):
             if len(items) >= limit:
                 nxt = seq + 1
                 break
@@ -428,7 +486,7 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         body = await body_json(request)
         flt = body.get("filters") if isinstance(body, dict) else None
         if flt is None:
-            raise AppBadRequest("filters: required (note the plural), e.g. {\"filters\": {\"and\": [...]}}")
+            raise AppBadRequest('filters: required (note the plural), e.g. {"filters": {"and": [...]}}')
         try:
             state.validate_filter(flt, "filters")
         except ValueError as exc:
@@ -500,11 +558,13 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
             raise AppBadRequest(f"filter: {exc}") from None
         if not out:
             return json_response({"identifiers": None, "ids": None, "next": ""})
-        return json_response({
-            "identifiers": [{"object_id": r.object_id, "cio_object_id": r.cio_object_id} for r in out],
-            "ids": [r.object_id for r in out],
-            "next": page(out, nxt),
-        })
+        return json_response(
+            {
+                "identifiers": [{"object_id": r.object_id, "cio_object_id": r.cio_object_id} for r in out],
+                "ids": [r.object_id for r in out],
+                "next": page(out, nxt),
+            }
+        )
 
     def object_or_404(request: Request, type_id: str, object_id: str) -> Any:
         id_type = request.query_params.get("id_type", "object_id")
@@ -520,12 +580,16 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
     @router.get("/v1/objects/{type_id}/{object_id}/attributes")
     async def object_attributes(request: Request, type_id: str, object_id: str) -> Response:
         rec = object_or_404(request, type_id, object_id)
-        return json_response({"object": {
-            "attributes": {k: stringify(v) for k, v in rec.attrs.items()} | {"object_id": rec.object_id},
-            "timestamps": dict(rec.timestamps),
-            "identifiers": {"object_id": rec.object_id, "cio_object_id": rec.cio_object_id},
-            "object_type_id": rec.type_id,
-        }})
+        return json_response(
+            {
+                "object": {
+                    "attributes": {k: stringify(v) for k, v in rec.attrs.items()} | {"object_id": rec.object_id},
+                    "timestamps": dict(rec.timestamps),
+                    "identifiers": {"object_id": rec.object_id, "cio_object_id": rec.cio_object_id},
+                    "object_type_id": rec.type_id,
+                }
+            }
+        )
 
     @router.get("/v1/objects/{type_id}/{object_id}/relationships")
     async def object_relationships(request: Request, type_id: str, object_id: str) -> Response:
@@ -534,18 +598,32 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         start = cursor(request)
         rels = list(itertools.islice(state.object_relationships(rec), start, start + limit + 1))
         more = len(rels) > limit
-        items = [{"identifiers": state.identifiers(idx),
-                  "relationship_attributes": {k: stringify(v) for k, v in attrs.items()}}
-                 for idx, attrs in rels[:limit]]
+        items = [
+            {
+                "identifiers": state.identifiers(idx),
+                "relationship_attributes": {k: stringify(v) for k, v in attrs.items()},
+            }
+            for idx, attrs in rels[:limit]
+        ]
         return json_response({"cio_relationships": items, "next": encode_cursor(start + limit) if more else ""})
 
     @router.get("/v1/workspaces")
     async def workspaces() -> Response:
-        return json_response({"workspaces": [{
-            "id": state.settings["environment_id"], "name": "Sandbox workspace", "messages_sent": len(state.messages),
-            "billable_messages_sent": len(state.messages), "people": state.count_people(),
-            "object_types": len(state.object_types), "objects": len(state.objects),
-        }]})
+        return json_response(
+            {
+                "workspaces": [
+                    {
+                        "id": state.settings["environment_id"],
+                        "name": "Sandbox workspace",
+                        "messages_sent": len(state.messages),
+                        "billable_messages_sent": len(state.messages),
+                        "people": state.count_people(),
+                        "object_types": len(state.object_types),
+                        "objects": len(state.objects),
+                    }
+                ]
+            }
+        )
 
     return router
 
@@ -558,8 +636,10 @@ def build_files_router(state: CustomerIOState) -> APIRouter:
     async def export_file(request: Request, name: str) -> Response:
         export_id = name.removesuffix(".csv")
         exp = state.exports.get(int(export_id)) if export_id.isdigit() else None
-        if exp is None or exp.status != "done" or not hmac.compare_digest(
-            request.query_params.get("sig", ""), exp.token
+        if (
+            exp is None
+            or exp.status != "done"
+            or not hmac.compare_digest(request.query_params.get("sig", ""), exp.token)
         ):
             return PlainTextResponse("AccessDenied: the signature is invalid or the export is unknown", 403)
 
@@ -569,22 +649,54 @@ def build_files_router(state: CustomerIOState) -> APIRouter:
             if exp.type == "customers":
                 writer.writerow(["cio_id", "id", "email", *exp.attributes])
             else:
-                writer.writerow(["delivery_id", "campaign_id", "action_id", "cio_id", "customer_id", "recipient",
-                                 "created", "sent", "delivered", "opened", "clicked", "bounced"])
+                writer.writerow(
+                    [
+                        "delivery_id",
+                        "campaign_id",
+                        "action_id",
+                        "cio_id",
+                        "customer_id",
+                        "recipient",
+                        "created",
+                        "sent",
+                        "delivered",
+                        "opened",
+                        "clicked",
+                        "bounced",
+                    ]
+                )
             for n, key in enumerate(exp.rows):
                 if exp.type == "customers":
                     p = state.person(key)
                     if p is None:
                         continue
-                    writer.writerow([p.cio_id, p.id or "", p.email or "",
-                                     *(stringify(p.attrs[a]) if p.attrs.get(a) is not None else "" for a in exp.attributes)])
+                    writer.writerow(
+                        [
+                            p.cio_id,
+                            p.id or "",
+                            p.email or "",
+                            *(stringify(p.attrs[a]) if p.attrs.get(a) is not None else "" for a in exp.attributes),
+                        ]
+                    )
                 else:
                     v = state.message_view(key)
                     m = v["metrics"]
-                    writer.writerow([v["id"], v["campaign_id"], v["action_id"], v["customer_identifiers"]["cio_id"],
-                                     v["customer_id"], v["recipient"], v["created"], m.get("sent", ""),
-                                     m.get("delivered", ""), m.get("opened", ""), m.get("clicked", ""),
-                                     m.get("bounced", "")])
+                    writer.writerow(
+                        [
+                            v["id"],
+                            v["campaign_id"],
+                            v["action_id"],
+                            v["customer_identifiers"]["cio_id"],
+                            v["customer_id"],
+                            v["recipient"],
+                            v["created"],
+                            m.get("sent", ""),
+                            m.get("delivered", ""),
+                            m.get("opened", ""),
+                            m.get("clicked", ""),
+                            m.get("bounced", ""),
+                        ]
+                    )
                 if n % 2000 == 1999:
                     yield buf.getvalue().encode()
                     buf.seek(0)

@@ -437,10 +437,24 @@ class CustomerIOState:
         self.seeded_wall = 0.0
         # A workspace has its object types even before any data (they are created in the UI).
         self.object_types = [
-            {"id": "1", "name": "Companies", "singular_name": "Company", "slug": "companies",
-             "singular_slug": "company", "enabled": True, "icon": "building"},
-            {"id": "2", "name": "Accounts", "singular_name": "Account", "slug": "accounts",
-             "singular_slug": "account", "enabled": True, "icon": "briefcase"},
+            {
+                "id": "1",
+                "name": "Companies",
+                "singular_name": "Company",
+                "slug": "companies",
+                "singular_slug": "company",
+                "enabled": True,
+                "icon": "building",
+            },
+            {
+                "id": "2",
+                "name": "Accounts",
+                "singular_name": "Account",
+                "slug": "accounts",
+                "singular_slug": "account",
+                "enabled": True,
+                "icon": "briefcase",
+            },
         ]
 
     def now(self) -> int:
@@ -471,7 +485,7 @@ class CustomerIOState:
         p = Person(idx, rec["cio_id"], rec["created"])
         p.id, p.email, p.phone = rec["id"], rec["email"], rec["phone"]
         p.attrs = rec["attrs"]
-        p.timestamps = {k: rec["created"] for k in rec["attrs"]}
+        p.timestamps = dict.fromkeys(rec["attrs"], rec["created"])
         p.unsubscribed = rec["unsubscribed"]
         return p
 
@@ -675,7 +689,9 @@ class CustomerIOState:
             size = utf8_len(value if isinstance(value, str) else json.dumps(value))
             if size > MAX_ATTR_VALUE_BYTES:
                 raise InvalidOperation(
-                    f"attribute {key!r} value is {size} bytes; the limit is {MAX_ATTR_VALUE_BYTES} bytes", key, "too_long"
+                    f"attribute {key!r} value is {size} bytes; the limit is {MAX_ATTR_VALUE_BYTES} bytes",
+                    key,
+                    "too_long",
                 )
 
     def _blocked(self, kind: str, value: str | None) -> bool:
@@ -740,7 +756,9 @@ class CustomerIOState:
         elif body_idx is not None and body_idx != idx:
             # rule 4: path and body identify different people -> 200, "Attribute Update Failure"
             self.failed_attribute_changes += 1
-            self.add_activity("failed_attribute_change", idx, None, {"reason": "identifiers belong to different people"}, now)
+            self.add_activity(
+                "failed_attribute_change", idx, None, {"reason": "identifiers belong to different people"}, now
+            )
             return None
 
         p = self._mutable(idx)
@@ -757,7 +775,11 @@ class CustomerIOState:
         if created or getattr(p, kind) is None:
             if kind in ("id", "email", "phone"):
                 self._set_identifier(p, kind, value)
-        elif kind in ("id", "email") and getattr(p, kind) != value and not (kind == "email" and p.email and p.email.lower() == value.lower()):
+        elif (
+            kind in ("id", "email")
+            and getattr(p, kind) != value
+            and not (kind == "email" and p.email and p.email.lower() == value.lower())
+        ):
             self._set_identifier(p, kind, value)  # found through a body identifier: gets the path identifier
         for k, v in (("id", body_id), ("email", body_email)):
             current = getattr(p, k)
@@ -779,7 +801,9 @@ class CustomerIOState:
             self._set_identifier(p, "anonymous_id", str(anonymous_id))
             self._merge_anonymous(p, str(anonymous_id), now)
         if created:
-            p.created = int(attrs.get("created_at", now)) if isinstance(attrs.get("created_at", now), (int, float)) else now
+            p.created = (
+                int(attrs.get("created_at", now)) if isinstance(attrs.get("created_at", now), (int, float)) else now
+            )
             self.add_activity("profile_create", idx, None, {}, now)
         self._apply_attributes(p, attrs, now, record=not created)
         if relationships is not None:
@@ -798,7 +822,12 @@ class CustomerIOState:
             if key.startswith("cio_subscription_preferences.topics."):
                 p.subscription_preferences.setdefault("topics", {})[key.rsplit(".", 1)[1]] = value
                 continue
-            if key == "phone" and isinstance(value, str) and value.startswith("+") and self.find("phone", value) in (None, p.idx):
+            if (
+                key == "phone"
+                and isinstance(value, str)
+                and value.startswith("+")
+                and self.find("phone", value) in (None, p.idx)
+            ):
                 self._set_identifier(p, "phone", value)
             old = p.attrs.get(key)
             if value is None or value == "":
@@ -918,7 +947,7 @@ class CustomerIOState:
         self.add_activity(etype, idx, name, data, int(ts))
         return True
 
-    def set_device(self, idx: int, device: dict[str, Any], token_key: str = "id") -> None:
+    def set_device(self, idx: int, device: dict[str, Any], token_key: str = "id") -> None:  # noqa: S107 (a field name, not a secret)
         if not isinstance(device, dict):
             raise InvalidOperation("device must be an object", "device", "required")
         token = device.get(token_key)
@@ -948,7 +977,9 @@ class CustomerIOState:
         if seg is None:
             raise InvalidOperation(f"segment {segment_id} not found", "segment_id", "not_found")
         if seg.type != "manual":
-            raise InvalidOperation(f"segment {segment_id} is data-driven; only manual segments take people", "segment_id")
+            raise InvalidOperation(
+                f"segment {segment_id} is data-driven; only manual segments take people", "segment_id"
+            )
         if not isinstance(ids, list) or not 1 <= len(ids) <= 1000:
             raise InvalidOperation("ids must be an array of 1 to 1000 identifiers", "ids", "invalid")
         for value in ids:
@@ -1089,7 +1120,7 @@ class CustomerIOState:
         """Check the AudienceFilter grammar (and/or arrays, not single, segment/attribute leaves)."""
         if not isinstance(flt, dict) or len(flt) != 1:
             raise ValueError(f"{path}: must be an object with exactly one of and, or, not, segment, attribute")
-        (key, value), = flt.items()
+        ((key, value),) = flt.items()
         if depth > 4:
             raise ValueError(f"{path}: nested too deeply")
         if key in ("and", "or"):
@@ -1101,7 +1132,7 @@ class CustomerIOState:
             self.validate_filter(value, f"{path}.not", depth + 1)
         elif key == "segment":
             if not isinstance(value, dict) or not isinstance(value.get("id"), int):
-                raise ValueError(f"{path}.segment: must be {{\"id\": <integer segment id>}}")
+                raise ValueError(f'{path}.segment: must be {{"id": <integer segment id>}}')
         elif key == "attribute":
             if not isinstance(value, dict) or not isinstance(value.get("field"), str):
                 raise ValueError(f"{path}.attribute.field: required (the attribute name)")
@@ -1114,7 +1145,7 @@ class CustomerIOState:
             raise ValueError(f"{path}: unknown key {key!r}; use and, or, not, segment or attribute")
 
     def matches(self, idx: int, flt: dict[str, Any]) -> bool:
-        (key, value), = flt.items()
+        ((key, value),) = flt.items()
         if key == "and":
             return all(self.matches(idx, f) for f in value)
         if key == "or":
@@ -1150,7 +1181,7 @@ class CustomerIOState:
         return out, nxt
 
     def object_matches(self, rec: ObjectRecord, flt: dict[str, Any]) -> bool:
-        (key, value), = flt.items()
+        ((key, value),) = flt.items()
         if key == "and":
             return all(self.object_matches(rec, f) for f in value)
         if key == "or":

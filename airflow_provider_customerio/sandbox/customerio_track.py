@@ -25,8 +25,18 @@ from airflow_provider_customerio.sandbox.customerio_state import CustomerIOState
 MAX_OP_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 PERSON_ACTIONS = {
-    "identify", "delete", "event", "screen", "page", "add_relationships", "delete_relationships",
-    "add_device", "delete_device", "merge", "suppress", "unsuppress",
+    "identify",
+    "delete",
+    "event",
+    "screen",
+    "page",
+    "add_relationships",
+    "delete_relationships",
+    "add_device",
+    "delete_device",
+    "merge",
+    "suppress",
+    "unsuppress",
 }
 OBJECT_ACTIONS = {"identify", "identify_anonymous", "delete", "add_relationships", "delete_relationships"}
 PERSON_ID_KEYS = ("id", "email", "phone", "cio_id")
@@ -148,7 +158,7 @@ def build_track_router(state: CustomerIOState) -> APIRouter:
             ident = body.get(side) if isinstance(body, dict) else None
             if not isinstance(ident, dict) or len(ident) != 1 or next(iter(ident)) not in ("id", "email", "cio_id"):
                 raise TrackMergeError(f"{side} must carry exactly one of id, email or cio_id")
-            (k, v), = ident.items()
+            ((k, v),) = ident.items()
             sides.append((k, str(v)))
         state.merge(sides[0], sides[1])
         return ok()
@@ -224,7 +234,7 @@ def build_track_router(state: CustomerIOState) -> APIRouter:
                 ident = op.get(side)
                 if not isinstance(ident, dict) or len(ident) != 1:
                     raise InvalidOperation(f"{side} must carry exactly one identifier", side, "invalid")
-                (k, v), = ident.items()
+                ((k, v),) = ident.items()
                 sides.append((k, str(v)))
             state.merge(sides[0], sides[1])
             return
@@ -263,7 +273,7 @@ def build_track_router(state: CustomerIOState) -> APIRouter:
             if idx is None and kind != "cio_id":
                 idx = state.identify(kind, value, {})
             if idx is not None:
-                state.set_device(idx, op.get("device"), token_key="token")  # type: ignore[arg-type]
+                state.set_device(idx, op.get("device"), token_key="token")  # type: ignore[arg-type]  # noqa: S106 (a field name)
         elif action == "delete_device":
             device = op.get("device")
             if not isinstance(device, dict) or not device.get("token"):
@@ -307,8 +317,14 @@ def build_track_router(state: CustomerIOState) -> APIRouter:
         for n, op in enumerate(ops):
             if partial and n % 2 == 0:
                 # injected partial failure: the op is NOT applied, the caller must retry it
-                errors.append({"batch_index": n, "reason": "internal", "field": "",
-                               "message": "temporary failure processing this operation; retry it"})
+                errors.append(
+                    {
+                        "batch_index": n,
+                        "reason": "internal",
+                        "field": "",
+                        "message": "temporary failure processing this operation; retry it",
+                    }
+                )
                 continue
             try:
                 apply_op(op)

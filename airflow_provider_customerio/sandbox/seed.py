@@ -20,8 +20,8 @@ from airflow_provider_customerio.sandbox.customerio_state import (
     PLANS,
     CustomerIOState,
     ObjectRecord,
-    Segment,
     SeedWorld,
+    Segment,
     change,
 )
 
@@ -47,7 +47,7 @@ class SeedParams:
         if body is None:
             body = {}
         if not isinstance(body, dict):
-            raise ValueError("seed body must be a JSON object, e.g. {\"people\": 1000, \"seed\": 42}")
+            raise ValueError('seed body must be a JSON object, e.g. {"people": 1000, "seed": 42}')
         known = {"people", "segments", "campaigns", "days", "objects", "seed", "now"}
         unknown = set(body) - known
         if unknown:
@@ -114,7 +114,7 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
             },
             timestamps={},
         )
-        rec.timestamps = {k: rec.attrs["created_at"] for k in rec.attrs}
+        rec.timestamps = dict.fromkeys(rec.attrs, rec.attrs["created_at"])
         state.objects[("1", object_id)] = rec
         state.objects_by_cio[rec.cio_object_id] = ("1", object_id)
         state.seeded_objects.append(object_id)
@@ -150,9 +150,11 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
             data = {name: change(f"old-{rng.randrange(100)}", world.record(idx)["attrs"].get(name))}
         elif kind == "event":
             name = EVENT_NAMES[rng.randrange(len(EVENT_NAMES))]
-            data = {"amount": rng.randrange(5, 500), "currency": "USD"} if name == "purchase_completed" else {
-                "source": "web"
-            }
+            data = (
+                {"amount": rng.randrange(5, 500), "currency": "USD"}
+                if name == "purchase_completed"
+                else {"source": "web"}
+            )
         elif kind == "profile_merge":
             data = {"merged": {"id": f"merged-{rng.randrange(10**6)}", "email": None, "cio_id": None}}
         acts.append((ts, kind, idx, name, data))
@@ -168,26 +170,45 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
         seg_id += 1
         members = sorted(random.Random(params.seed * 1000 + k).sample(range(n), size)) if size else []
         state.segments[seg_id] = Segment(
-            id=seg_id, name=f"Dynamic segment {seg_id} ({size} people)", description="seeded dynamic segment",
-            type="dynamic", created_at=now - 90 * 86400, updated_at=now - 3600, members=array("I", members),
+            id=seg_id,
+            name=f"Dynamic segment {seg_id} ({size} people)",
+            description="seeded dynamic segment",
+            type="dynamic",
+            created_at=now - 90 * 86400,
+            updated_at=now - 3600,
+            members=array("I", members),
             tags=["seeded"],
         )
     seg_id += 1
     building = sorted(random.Random(params.seed * 1000 + 999).sample(range(n), n // 20)) if n else []
     state.segments[seg_id] = Segment(
-        id=seg_id, name="Recently active (building)", description="still being built: membership is incomplete",
-        type="dynamic", state="build", progress=40, created_at=now - 600, updated_at=now - 60,
+        id=seg_id,
+        name="Recently active (building)",
+        description="still being built: membership is incomplete",
+        type="dynamic",
+        state="build",
+        progress=40,
+        created_at=now - 600,
+        updated_at=now - 60,
         members=array("I", building),
     )
     seg_id += 1
     state.segments[seg_id] = Segment(
-        id=seg_id, name="Nobody (empty)", description="a dynamic segment that matches no one", type="dynamic",
-        created_at=now - 30 * 86400, updated_at=now - 86400,
+        id=seg_id,
+        name="Nobody (empty)",
+        description="a dynamic segment that matches no one",
+        type="dynamic",
+        created_at=now - 30 * 86400,
+        updated_at=now - 86400,
     )
     seg_id += 1
     state.segments[seg_id] = Segment(
-        id=seg_id, name="VIP (manual)", description="manual segment", type="manual",
-        created_at=now - 30 * 86400, updated_at=now - 86400,
+        id=seg_id,
+        name="VIP (manual)",
+        description="manual segment",
+        type="manual",
+        created_at=now - 30 * 86400,
+        updated_at=now - 86400,
     )
 
     # campaigns with daily metrics
@@ -218,11 +239,18 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
             delivered = int(sent * rng.uniform(0.9, 0.99))
             opened = int(delivered * rng.uniform(0.2, 0.5))
             clicked = int(opened * rng.uniform(0.05, 0.3))
-            values = {m: 0 for m in MESSAGE_METRICS}
+            values = dict.fromkeys(MESSAGE_METRICS, 0)
             values.update(
-                attempted=sent, created=sent, sent=sent, delivered=delivered, opened=opened, clicked=clicked,
-                converted=int(clicked * rng.uniform(0.1, 0.5)), bounced=sent - delivered,
-                unsubscribed=int(delivered * 0.002), spammed=int(delivered * 0.0005),
+                attempted=sent,
+                created=sent,
+                sent=sent,
+                delivered=delivered,
+                opened=opened,
+                clicked=clicked,
+                converted=int(clicked * rng.uniform(0.1, 0.5)),
+                bounced=sent - delivered,
+                unsubscribed=int(delivered * 0.002),
+                spammed=int(delivered * 0.0005),
             )
             daily[today - d * 86400] = values
         state.campaign_daily[c] = daily

@@ -1,7 +1,8 @@
 """The sandbox server: one FastAPI app on one uvicorn port serving Track, App, Brevo and the control plane.
 
 Prefixes: ``/track`` (+ ``/track-eu``), ``/app`` (+ ``/app-eu``), ``/brevo/v3``, ``/_sandbox`` (with
-``/_sandbox/brevo`` and ``/_sandbox/webhooks`` from their modules), and ``/files`` (signed export downloads). In-process use::
+``/_sandbox/brevo`` and ``/_sandbox/webhooks`` from their modules), and ``/files`` (signed export downloads).
+In-process use::
 
     server = SandboxServer(host="127.0.0.1", port=0, seed_people=1000)
     server.start()
@@ -189,17 +190,30 @@ def build_info(host: str, port: int, ctx: SandboxContext) -> dict[str, Any]:
         "brevo_api_key": ctx.brevo_api_key,
     }
     info["airflow_conn_env"] = {
-        "AIRFLOW_CONN_CUSTOMERIO_TRACK_DEFAULT": json.dumps({
-            "conn_type": "customerio_track", "host": info["track_url"], "login": ctx.site_id,
-            "password": ctx.track_api_key, "extra": {"region": "us"},
-        }),
-        "AIRFLOW_CONN_CUSTOMERIO_APP_DEFAULT": json.dumps({
-            "conn_type": "customerio_app", "host": info["app_url"], "password": ctx.app_api_key,
-            "extra": {"region": "us"},
-        }),
-        "AIRFLOW_CONN_BREVO_DEFAULT": json.dumps({
-            "conn_type": "brevo", "host": info["brevo_url"], "password": ctx.brevo_api_key,
-        }),
+        "AIRFLOW_CONN_CUSTOMERIO_TRACK_DEFAULT": json.dumps(
+            {
+                "conn_type": "customerio_track",
+                "host": info["track_url"],
+                "login": ctx.site_id,
+                "password": ctx.track_api_key,
+                "extra": {"region": "us"},
+            }
+        ),
+        "AIRFLOW_CONN_CUSTOMERIO_APP_DEFAULT": json.dumps(
+            {
+                "conn_type": "customerio_app",
+                "host": info["app_url"],
+                "password": ctx.app_api_key,
+                "extra": {"region": "us"},
+            }
+        ),
+        "AIRFLOW_CONN_BREVO_DEFAULT": json.dumps(
+            {
+                "conn_type": "brevo",
+                "host": info["brevo_url"],
+                "password": ctx.brevo_api_key,
+            }
+        ),
     }
     return info
 
@@ -287,8 +301,8 @@ class SandboxServer:
 
     def reset(self) -> None:
         """Reset through the control plane (runs on the server's event loop, so it never races a request)."""
-        req = urllib.request.Request(f"{self.control_url}/reset", data=b"{}", method="POST")
-        with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 - loopback URL built above
+        req = urllib.request.Request(f"{self.control_url}/reset", data=b"{}", method="POST")  # noqa: S310
+        with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 (loopback URL built above)
             resp.read()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -38,13 +38,29 @@ from airflow_provider_customerio.webhooks.signature import SIGNATURE_HEADER, TIM
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: (object_type, metric) pairs emitted, weighted like a real email program.
 METRICS: tuple[tuple[str, str], ...] = (
-    ("email", "sent"), ("email", "sent"), ("email", "delivered"), ("email", "delivered"), ("email", "opened"),
-    ("email", "clicked"), ("email", "converted"), ("email", "bounced"), ("email", "unsubscribed"),
-    ("customer", "subscribed"), ("customer", "unsubscribed"), ("push", "delivered"), ("sms", "sent"),
+    ("email", "sent"),
+    ("email", "sent"),
+    ("email", "delivered"),
+    ("email", "delivered"),
+    ("email", "opened"),
+    ("email", "clicked"),
+    ("email", "converted"),
+    ("email", "bounced"),
+    ("email", "unsubscribed"),
+    ("customer", "subscribed"),
+    ("customer", "unsubscribed"),
+    ("push", "delivered"),
+    ("sms", "sent"),
 )
 #: Expected answer of a correct receiver per kind.
-EXPECTED_STATUS = {"original": 200, "duplicate": 200, "replay": 401, "bad_signature": 401, "malformed": 400,
-                   "oversized": 413}
+EXPECTED_STATUS = {
+    "original": 200,
+    "duplicate": 200,
+    "replay": 401,
+    "bad_signature": 401,
+    "malformed": 400,
+    "oversized": 413,
+}
 REPLAY_AGE_SECONDS = 600
 
 
@@ -132,13 +148,25 @@ def _check_url(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or host not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError(f"url: {url!r} must be an http(s) URL on a loopback host (127.0.0.1); the sandbox sends "
-                         "nothing off the machine")
+        raise ValueError(
+            f"url: {url!r} must be an http(s) URL on a loopback host (127.0.0.1); the sandbox sends "
+            "nothing off the machine"
+        )
     return url
 
 
-def _plan(count: int, *, duplicates: int, replays: int, bad_signatures: int, malformed: int, oversized: int,
-          seed: int, now: int, oversized_bytes: int) -> Iterator[tuple[str, dict[str, Any] | None, bytes, int, bool]]:
+def _plan(
+    count: int,
+    *,
+    duplicates: int,
+    replays: int,
+    bad_signatures: int,
+    malformed: int,
+    oversized: int,
+    seed: int,
+    now: int,
+    oversized_bytes: int,
+) -> Iterator[tuple[str, dict[str, Any] | None, bytes, int, bool]]:
     """(kind, event, body, timestamp, sign_correctly) in sending order."""
     events = [make_event(i, seed=seed, timestamp=now) for i in range(count)]
     bodies = [json.dumps(ev, separators=(",", ":")).encode() for ev in events]
@@ -186,8 +214,19 @@ def emit_webhooks(
     """
     _check_url(url)
     ts = int(now if now is not None else time.time())
-    plan = list(_plan(count, duplicates=duplicates, replays=replays, bad_signatures=bad_signatures,
-                      malformed=malformed, oversized=oversized, seed=seed, now=ts, oversized_bytes=oversized_bytes))
+    plan = list(
+        _plan(
+            count,
+            duplicates=duplicates,
+            replays=replays,
+            bad_signatures=bad_signatures,
+            malformed=malformed,
+            oversized=oversized,
+            seed=seed,
+            now=ts,
+            oversized_bytes=oversized_bytes,
+        )
+    )
     report = EmitReport()
     for kind, ev, _, _, _ in plan:
         if kind == "original" and ev is not None:
@@ -207,8 +246,11 @@ def emit_webhooks(
     def send(item: tuple[str, dict[str, Any] | None, bytes, int, bool]) -> EmitResult:
         kind, ev, body, stamp, good = item
         key = signing_key if good else signing_key + "-wrong"
-        headers = {TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: compute_signature(key, stamp, body),
-                   "Content-Type": "application/json"}
+        headers = {
+            TIMESTAMP_HEADER: str(stamp),
+            SIGNATURE_HEADER: compute_signature(key, stamp, body),
+            "Content-Type": "application/json",
+        }
         try:
             resp = client().post(url, content=body, headers=headers)
             status, error = resp.status_code, None
@@ -250,12 +292,21 @@ def build_control_router() -> APIRouter:
         if not isinstance(url, str) or not isinstance(key, str) or not key:
             return JSONResponse({"error": "url and signing_key (strings) are required"}, status_code=400)
         ints: dict[str, int] = {}
-        for name, default in (("count", 10), ("duplicates", 0), ("replays", 0), ("bad_signatures", 0),
-                              ("malformed", 0), ("oversized", 0), ("seed", 0), ("concurrency", 1)):
+        for name, default in (
+            ("count", 10),
+            ("duplicates", 0),
+            ("replays", 0),
+            ("bad_signatures", 0),
+            ("malformed", 0),
+            ("oversized", 0),
+            ("seed", 0),
+            ("concurrency", 1),
+        ):
             value = body.get(name, default)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > 100_000:
-                return JSONResponse({"error": f"{name}: {value!r} must be an integer between 0 and 100000"},
-                                    status_code=400)
+                return JSONResponse(
+                    {"error": f"{name}: {value!r} must be an integer between 0 and 100000"}, status_code=400
+                )
             ints[name] = value
         try:
             _check_url(url)

@@ -16,6 +16,7 @@ content hashes first), so a re-run leaves the table byte for byte as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -33,7 +34,13 @@ DEFAULT_DB_RELATIVE = Path("customerio_sync") / "campaign_metrics.db"
 KEY_COLUMNS: tuple[str, ...] = ("campaign_id", "date", "source")
 #: Every column, in table order.
 COLUMNS: tuple[str, ...] = (
-    "campaign_id", "date", "source", "name", *METRIC_COLUMNS, "row_hash", "updated_at",
+    "campaign_id",
+    "date",
+    "source",
+    "name",
+    *METRIC_COLUMNS,
+    "row_hash",
+    "updated_at",
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -80,10 +87,7 @@ def upsert_sql(table: str, placeholder: str) -> str:
 def existing_sql(table: str, placeholder: str) -> str:
     t = check_table_name(table)
     p = placeholder
-    return (
-        f"SELECT date, row_hash FROM {t} WHERE campaign_id = {p} AND source = {p} "
-        f"AND date >= {p} AND date <= {p}"
-    )
+    return f"SELECT date, row_hash FROM {t} WHERE campaign_id = {p} AND source = {p} AND date >= {p} AND date <= {p}"
 
 
 def select_sql(table: str, placeholder: str, *, n_campaigns: int = 0) -> str:
@@ -122,8 +126,7 @@ class MetricsStore:
     :param description: where the table lives, for logs (never includes a password).
     """
 
-    def __init__(self, connect: Any, *, placeholder: str, table: str = DEFAULT_TABLE,
-                 description: str = "") -> None:
+    def __init__(self, connect: Any, *, placeholder: str, table: str = DEFAULT_TABLE, description: str = "") -> None:
         self._connect = connect
         self.placeholder = placeholder
         self.table = check_table_name(table)
@@ -156,10 +159,8 @@ class MetricsStore:
             if commit:
                 self.conn.commit()
         except BaseException:
-            try:
+            with contextlib.suppress(Exception):
                 self.conn.rollback()
-            except Exception:  # noqa: BLE001 - the original error matters more
-                pass
             raise
         finally:
             cur.close()
@@ -178,7 +179,7 @@ class MetricsStore:
             try:
                 with self._cursor(commit=True) as cur:
                     cur.execute(f"SELECT COUNT(*) FROM {self.table} WHERE 1 = 0")
-            except Exception:  # noqa: BLE001 - the table is really missing: report the first error
+            except Exception:  # noqa: S110 - the table is not there: the first error stands
                 pass
             else:
                 return
@@ -242,12 +243,14 @@ def hook_store(hook: Any, *, table: str = DEFAULT_TABLE) -> MetricsStore:
     """A store on a common-sql ``DbApiHook`` (any Airflow SQL connection)."""
     placeholder = getattr(hook, "placeholder", None) or "%s"
     conn_id = hook.get_conn_id() if hasattr(hook, "get_conn_id") else ""
-    return MetricsStore(hook.get_conn, placeholder=placeholder, table=table,
-                        description=f"{type(hook).__name__}({conn_id})")
+    return MetricsStore(
+        hook.get_conn, placeholder=placeholder, table=table, description=f"{type(hook).__name__}({conn_id})"
+    )
 
 
-def store_for(sql_conn_id: str | None, *, table: str = DEFAULT_TABLE,
-              sqlite_path: str | os.PathLike[str] | None = None) -> MetricsStore:
+def store_for(
+    sql_conn_id: str | None, *, table: str = DEFAULT_TABLE, sqlite_path: str | os.PathLike[str] | None = None
+) -> MetricsStore:
     """The store for a configuration: the connection's ``DbApiHook``, or the embedded SQLite default.
 
     :raises ConfigError: the connection is not a SQL connection.
@@ -268,7 +271,7 @@ def store_for(sql_conn_id: str | None, *, table: str = DEFAULT_TABLE,
             return sqlite_store(conn.host, table=table)
     try:
         hook = conn.get_hook()
-    except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+    except Exception as exc:
         raise ConfigError(
             f"Connection '{sql_conn_id}' (type {conn.conn_type!r}) has no usable hook: {exc}. Install the "
             "provider of that database (e.g. apache-airflow-providers-postgres) or fix connectors.customerio."

@@ -56,8 +56,16 @@ class Packer(Generic[T]):
     caller must act (submit, checkpoint) between items. Parameters as for :func:`pack`.
     """
 
-    def __init__(self, *, max_bytes: int, max_count: int, size_of: Callable[[T], int] = json_size,
-                 overhead_bytes: int = 0, separator_bytes: int = 1, max_item_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        max_count: int,
+        size_of: Callable[[T], int] = json_size,
+        overhead_bytes: int = 0,
+        separator_bytes: int = 1,
+        max_item_bytes: int | None = None,
+    ) -> None:
         if max_count < 1:
             raise ValueError(f"max_count must be at least 1, got {max_count}")
         if overhead_bytes < 0 or separator_bytes < 0:
@@ -132,9 +140,14 @@ def pack(
     :param max_item_bytes: optional per-item bound (Track v2: 32 KB per operation).
     :returns: an iterator of :class:`Batch` and :class:`Oversize`, in input order.
     """
-    packer: Packer[T] = Packer(max_bytes=max_bytes, max_count=max_count, size_of=size_of,
-                               overhead_bytes=overhead_bytes, separator_bytes=separator_bytes,
-                               max_item_bytes=max_item_bytes)
+    packer: Packer[T] = Packer(
+        max_bytes=max_bytes,
+        max_count=max_count,
+        size_of=size_of,
+        overhead_bytes=overhead_bytes,
+        separator_bytes=separator_bytes,
+        max_item_bytes=max_item_bytes,
+    )
     for item in items:
         yield from packer.add(item)
     yield from packer.flush()

@@ -339,12 +339,16 @@ def series_to_rows(
             except TypeError:
                 bad[metric] = arr[i]
         if bad:
-            rejected.append(RejectedDay(
-                campaign_id, day, "invalid_number",
-                f"campaign {campaign_id} day {day.isoformat()}: metric values {bad!r} are not whole numbers; "
-                "the day is left out of the table and re-read on the next run.",
-                {"values": {k: repr(v) for k, v in bad.items()}},
-            ))
+            rejected.append(
+                RejectedDay(
+                    campaign_id,
+                    day,
+                    "invalid_number",
+                    f"campaign {campaign_id} day {day.isoformat()}: metric values {bad!r} are not whole numbers; "
+                    "the day is left out of the table and re-read on the next run.",
+                    {"values": {k: repr(v) for k, v in bad.items()}},
+                )
+            )
             continue
         rows.append(MetricRow(campaign_id, day, source, name, values))
     return rows, rejected
@@ -423,9 +427,7 @@ def campaign_ref(value: Any) -> tuple[int, str]:
     if isinstance(raw_id, str) and raw_id.strip().isdigit():
         raw_id = int(raw_id)
     if isinstance(raw_id, bool) or not isinstance(raw_id, int) or raw_id < 1:
-        raise CampaignMetricsError(
-            f"campaign: expected a campaign id or {{'id': 1, 'name': '...'}}, got {value!r}."
-        )
+        raise CampaignMetricsError(f"campaign: expected a campaign id or {{'id': 1, 'name': '...'}}, got {value!r}.")
     return raw_id, str(name) if name else f"campaign {raw_id}"
 
 
@@ -439,8 +441,16 @@ class MetricsStorePort(Protocol):
 
 
 class RejectSink(Protocol):
-    def reject(self, *, record_id: str | None, reason: str, message: str, stage: str,
-               identifiers: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None) -> None: ...
+    def reject(
+        self,
+        *,
+        record_id: str | None,
+        reason: str,
+        message: str,
+        stage: str,
+        identifiers: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -486,8 +496,14 @@ def sync_campaign_metrics(
     for r in bad:
         result.rejected += 1
         if rejects is not None:
-            rejects.reject(record_id=f"{r.campaign_id}:{r.day.isoformat()}", reason=r.reason, message=r.message,
-                           stage="series", identifiers={"campaign_id": r.campaign_id}, detail=r.detail)
+            rejects.reject(
+                record_id=f"{r.campaign_id}:{r.day.isoformat()}",
+                reason=r.reason,
+                message=r.message,
+                stage="series",
+                identifiers={"campaign_id": r.campaign_id},
+                detail=r.detail,
+            )
     stored = store.existing_hashes(campaign_id, source, window.first_day.isoformat(), window.last_day.isoformat())
     to_write: list[MetricRow] = []
     for row in rows:

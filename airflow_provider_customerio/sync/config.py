@@ -236,15 +236,28 @@ def load_config(
     src = str(cfg_path)
     if not cfg_path.is_file():
         raise ConfigError(
-            [("", f"file not found. Create it (see dags/{CONFIG_FILE_NAME} for an example), pass the path, "
-                  f"or set the environment variable {CONFIG_ENV_VAR} to its location.")],
+            [
+                (
+                    "",
+                    f"file not found. Create it (see dags/{CONFIG_FILE_NAME} for an example), pass the path, "
+                    f"or set the environment variable {CONFIG_ENV_VAR} to its location.",
+                )
+            ],
             src,
         )
     try:
         text = cfg_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([("", f"cannot read the file ({exc.__class__.__name__}: {exc}). Check its "
-                                "permissions and that it is UTF-8 text.")], src) from None
+        raise ConfigError(
+            [
+                (
+                    "",
+                    f"cannot read the file ({exc.__class__.__name__}: {exc}). Check its "
+                    "permissions and that it is UTF-8 text.",
+                )
+            ],
+            src,
+        ) from None
     return parse_config_text(text, source=src)
 
 
@@ -253,14 +266,30 @@ def parse_config_text(text: str, *, source: str = "<string>") -> Config:
     try:
         data = yaml.safe_load(text)
     except RecursionError:
-        raise ConfigError([("", "the YAML is nested too deeply to be a configuration. Use the structure of the "
-                                "example customerio_config.yaml.")], source) from None
+        raise ConfigError(
+            [
+                (
+                    "",
+                    "the YAML is nested too deeply to be a configuration. Use the structure of the "
+                    "example customerio_config.yaml.",
+                )
+            ],
+            source,
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown position"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([("", f"not valid YAML at {where}: {problem}. Fix the YAML syntax there "
-                                "(indentation, quotes, a missing ':').")], source) from None
+        raise ConfigError(
+            [
+                (
+                    "",
+                    f"not valid YAML at {where}: {problem}. Fix the YAML syntax there "
+                    "(indentation, quotes, a missing ':').",
+                )
+            ],
+            source,
+        ) from None
     if data is None:
         raise ConfigError([("", "the file is empty. It needs at least `connectors: {customerio: {}}`.")], source)
     return parse_config(data, source=source)
@@ -272,8 +301,9 @@ def parse_config(data: Any, *, source: str = "<dict>") -> Config:
     :raises ConfigError: with every problem found, each naming its path and fix.
     """
     if not isinstance(data, Mapping):
-        raise ConfigError([("", f"the top level must be a mapping with the key `connectors`, not a "
-                                f"{_type_name(data)}.")], source)
+        raise ConfigError(
+            [("", f"the top level must be a mapping with the key `connectors`, not a {_type_name(data)}.")], source
+        )
     schema = load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     problems: list[tuple[str, str]] = []
@@ -343,26 +373,34 @@ def _explain(err: jsonschema.ValidationError, schema: Mapping[str, Any]) -> list
         return out
     if v == "required":
         missing = [k for k in err.validator_value if k not in inst]
-        return [(_path([*parts, k]), f"missing required key `{k}`: add it{_describe(schema, [*parts, k])}.")
-                for k in missing]
+        return [
+            (_path([*parts, k]), f"missing required key `{k}`: add it{_describe(schema, [*parts, k])}.")
+            for k in missing
+        ]
     if v == "enum":
         return [(path, f"`{inst}` is not allowed: use one of {', '.join(map(str, err.validator_value))}.")]
     if v == "type":
         want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
         article = "an" if want[:1] in "aeiou" else "a"
-        return [(path, f"expected {want}, got {_type_name(inst)} `{inst!r}`: write {article} {want}"
-                       f"{_describe(schema, parts)}.")]
+        return [
+            (
+                path,
+                f"expected {want}, got {_type_name(inst)} `{inst!r}`: write {article} {want}"
+                f"{_describe(schema, parts)}.",
+            )
+        ]
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         word = "at least" if "inimum" in v else "at most"
-        return [(path, f"`{inst}` is out of range: use a value {word} {err.validator_value}"
-                       f"{_describe(schema, parts)}.")]
+        return [
+            (path, f"`{inst}` is out of range: use a value {word} {err.validator_value}{_describe(schema, parts)}.")
+        ]
     if v == "oneOf" and "field_mapping" in parts:
         return [(path, _field_mapping_fix(inst))]
     if v == "pattern":
         if "field_mapping" in parts:
             return [(path, _field_mapping_fix(inst))]
         if err.validator_value.startswith("^[0-9]"):
-            return [(path, f"key `{inst}` must be a numeric vendor id, e.g. \"42\".")]
+            return [(path, f'key `{inst}` must be a numeric vendor id, e.g. "42".')]
         return [(path, f"`{inst}` has the wrong form: it must match {err.validator_value}{_describe(schema, parts)}.")]
     if v == "propertyNames":
         return [(path, f"key `{inst}` is not allowed here: {err.message}{_describe(schema, parts)}.")]
@@ -376,12 +414,16 @@ def _field_mapping_fix(inst: Any) -> str:
         suggestion = "".join(c if c.isalnum() else "_" for c in inst.strip()).upper().strip("_") or "NAME"
         if suggestion[0].isdigit():
             suggestion = "A_" + suggestion
-        return (f"`{inst}` is not a valid Brevo attribute name: Brevo attribute names are upper case letters, "
-                f"digits and `_`. Write `{suggestion}` (or `email` for the contact email).")
+        return (
+            f"`{inst}` is not a valid Brevo attribute name: Brevo attribute names are upper case letters, "
+            f"digits and `_`. Write `{suggestion}` (or `email` for the contact email)."
+        )
     if isinstance(inst, Mapping):
-        return ("a mapping entry must be a Brevo attribute name (e.g. FIRSTNAME) or {attribute: FIRSTNAME, type: "
-                "text|date|float|boolean} with nothing else.")
-    return (f"expected a Brevo attribute name, got {_type_name(inst)}: write the name as a string, e.g. FIRSTNAME.")
+        return (
+            "a mapping entry must be a Brevo attribute name (e.g. FIRSTNAME) or {attribute: FIRSTNAME, type: "
+            "text|date|float|boolean} with nothing else."
+        )
+    return f"expected a Brevo attribute name, got {_type_name(inst)}: write the name as a string, e.g. FIRSTNAME."
 
 
 def _semantic_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -397,20 +439,34 @@ def _semantic_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
             name = tgt["attribute"] if isinstance(tgt, Mapping) else tgt
             norm = EMAIL_TARGET if name.lower() == EMAIL_TARGET else name
             if norm in targets:
-                problems.append((f"{base}.{src}", f"Brevo attribute `{name}` is already the target of "
-                                                   f"`{targets[norm]}`: map each Brevo attribute once."))
+                problems.append(
+                    (
+                        f"{base}.{src}",
+                        f"Brevo attribute `{name}` is already the target of "
+                        f"`{targets[norm]}`: map each Brevo attribute once.",
+                    )
+                )
             targets.setdefault(norm, src)
             if norm in ("EXT_ID",):
-                problems.append((f"{base}.{src}", "EXT_ID is reserved: the sync writes the Customer.io id "
-                                                   "there. Map this attribute to another name."))
+                problems.append(
+                    (
+                        f"{base}.{src}",
+                        "EXT_ID is reserved: the sync writes the Customer.io id "
+                        "there. Map this attribute to another name.",
+                    )
+                )
         if fm and EMAIL_TARGET not in targets:
             problems.append((base, "no attribute is mapped to the contact email: add `email: email`."))
     lifecycle = ((cio.get("segments") or {}).get("lifecycle") or {}).get("order") or []
     seen_ids: set[int] = set()
     for i, rule in enumerate(lifecycle):
         if rule["segment_id"] in seen_ids:
-            problems.append((f"connectors.customerio.segments.lifecycle.order.{i}.segment_id",
-                             f"segment {rule['segment_id']} is listed twice: keep only the first rule."))
+            problems.append(
+                (
+                    f"connectors.customerio.segments.lifecycle.order.{i}.segment_id",
+                    f"segment {rule['segment_id']} is listed twice: keep only the first rule.",
+                )
+            )
         seen_ids.add(rule["segment_id"])
     return problems
 
@@ -461,7 +517,9 @@ def _build(cio: Mapping[str, Any]) -> CustomerIOConfig:
         campaigns=CampaignSettings(**(cio.get("campaigns") or {})),
         workflow=WorkflowSettings(attributes=dict((cio.get("workflow") or {}).get("attributes") or {})),
         objects=ObjectSettings(
-            types={str(k): ObjectTypeSettings(v["brevo_object_type"], dict(v.get("field_mapping") or {}))
-                   for k, v in objs.items()}
+            types={
+                str(k): ObjectTypeSettings(v["brevo_object_type"], dict(v.get("field_mapping") or {}))
+                for k, v in objs.items()
+            }
         ),
     )

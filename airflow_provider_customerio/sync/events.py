@@ -305,26 +305,35 @@ class EventMapper:
     def brevo_name(self, src: SourceEvent) -> str | Rejection:
         name = src.name
         if name is None:
-            return Rejection(src.event_id, "malformed_event",
-                             "the stored event has no metric/name; it cannot be named in Brevo")
+            return Rejection(
+                src.event_id, "malformed_event", "the stored event has no metric/name; it cannot be named in Brevo"
+            )
         if name in self.event_mapping:
             return self.event_mapping[name]
         if self.unmapped == "skip":
-            return Rejection(src.event_id, "unmapped_event",
-                             f"`{name}` is not in connectors.customerio.event_mapping (events.unmapped is `skip`): "
-                             "add it to event_mapping to forward it", skipped=True)
+            return Rejection(
+                src.event_id,
+                "unmapped_event",
+                f"`{name}` is not in connectors.customerio.event_mapping (events.unmapped is `skip`): "
+                "add it to event_mapping to forward it",
+                skipped=True,
+            )
         if not BREVO_NAME_RE.match(name):
-            return Rejection(src.event_id, "invalid_event_name",
-                             f"`{name[:80]}` is not a valid Brevo event name (letters, digits, `-`, `_`, <= 255): "
-                             "map it to a valid name in connectors.customerio.event_mapping")
+            return Rejection(
+                src.event_id,
+                "invalid_event_name",
+                f"`{name[:80]}` is not a valid Brevo event name (letters, digits, `-`, `_`, <= 255): "
+                "map it to a valid name in connectors.customerio.event_mapping",
+            )
         return name
 
     def map(self, src: SourceEvent) -> dict[str, Any] | Rejection:
         """The Brevo event for ``src``, or why it is not forwarded."""
         name = self.brevo_name(src)
         if isinstance(name, Rejection):
-            return Rejection(name.event_id, name.reason, name.message, name.skipped,
-                             {"email": src.email, "id": src.person_id})
+            return Rejection(
+                name.event_id, name.reason, name.message, name.skipped, {"email": src.email, "id": src.person_id}
+            )
         identifiers: dict[str, Any] = {}
         bad_email: str | None = None
         if src.email:
@@ -336,17 +345,23 @@ class EventMapper:
             identifiers["ext_id"] = src.person_id
         if not identifiers:
             detail = f" ({bad_email})" if bad_email else ""
-            return Rejection(src.event_id, "missing_identifier",
-                             f"the event names no person by a valid email or an id{detail}; Brevo needs one",
-                             identifiers={"email": src.email})
+            return Rejection(
+                src.event_id,
+                "missing_identifier",
+                f"the event names no person by a valid email or an id{detail}; Brevo needs one",
+                identifiers={"email": src.email},
+            )
         props = src.properties
         props_size = compact_size(props)
         if props_size > MAX_EVENT_PROPERTIES_BYTES:
             biggest = max(props, key=lambda k: compact_size(props[k]))
-            return Rejection(src.event_id, "oversized_record",
-                             f"event_properties are {props_size} bytes, over Brevo's {MAX_EVENT_PROPERTIES_BYTES}-byte "
-                             f"limit (largest property `{biggest}`); shrink that data in Customer.io",
-                             identifiers={"email": src.email, "id": src.person_id})
+            return Rejection(
+                src.event_id,
+                "oversized_record",
+                f"event_properties are {props_size} bytes, over Brevo's {MAX_EVENT_PROPERTIES_BYTES}-byte "
+                f"limit (largest property `{biggest}`); shrink that data in Customer.io",
+                identifiers={"email": src.email, "id": src.person_id},
+            )
         event: dict[str, Any] = {"event_name": name, "identifiers": identifiers}
         if src.timestamp is not None:
             event["event_date"] = iso_date(src.timestamp)
@@ -403,8 +418,16 @@ class BrevoEventsPort(Protocol):
 
 
 class LedgerPort(Protocol):
-    def reject(self, *, record_id: str | None, reason: str, message: str, stage: str,
-               identifiers: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None) -> None: ...
+    def reject(
+        self,
+        *,
+        record_id: str | None,
+        reason: str,
+        message: str,
+        stage: str,
+        identifiers: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
     def flush(self) -> int: ...
 
 
@@ -481,9 +504,19 @@ class EventForwarder:
     :param max_attempts: sends of an event whose 207 error says it is temporary, before it goes to the ledger.
     """
 
-    def __init__(self, store: OutboxPort, brevo: BrevoEventsPort, ledger: LedgerPort, mapper: EventMapper, *,
-                 page_size: int = 2000, reconcile_grace_seconds: float = 60.0, max_attempts: int = 3,
-                 clock: Callable[[], float] = time.time, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: OutboxPort,
+        brevo: BrevoEventsPort,
+        ledger: LedgerPort,
+        mapper: EventMapper,
+        *,
+        page_size: int = 2000,
+        reconcile_grace_seconds: float = 60.0,
+        max_attempts: int = 3,
+        clock: Callable[[], float] = time.time,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.store = store
         self.brevo = brevo
         self.ledger = ledger
@@ -506,8 +539,10 @@ class EventForwarder:
             age = now - max(float(r.status_at) for r in rows)
             if age < self.grace:
                 self.stats.in_flight_deferred += len(rows)
-                self.log(f"batch {batch_id}: {len(rows)} events in flight for {age:.0f} s (< grace "
-                         f"{self.grace:.0f} s); left for the next run")
+                self.log(
+                    f"batch {batch_id}: {len(rows)} events in flight for {age:.0f} s (< grace "
+                    f"{self.grace:.0f} s); left for the next run"
+                )
                 continue
             outbound = {r.event_id: r.outbound_json() for r in rows}
             sent_events = [ev for ev in outbound.values() if ev]
@@ -522,8 +557,10 @@ class EventForwarder:
             n_found = sum(1 for s, _ in changes.values() if s == SENT)
             self.stats.reconciled_sent += n_found
             self.stats.reconciled_resent += len(changes) - n_found
-            self.log(f"batch {batch_id}: {n_found} of {len(changes)} interrupted events already in Brevo; "
-                     f"{len(changes) - n_found} will be sent again")
+            self.log(
+                f"batch {batch_id}: {n_found} of {len(changes)} interrupted events already in Brevo; "
+                f"{len(changes) - n_found} will be sent again"
+            )
 
     # --------------------------------------------------------------------------------------- forward
     def forward(self) -> ForwardStats:
@@ -538,8 +575,14 @@ class EventForwarder:
         return self.stats
 
     def _reject(self, rej: Rejection, stage: str, detail: Mapping[str, Any] | None = None) -> None:
-        self.ledger.reject(record_id=rej.event_id, reason=rej.reason, message=rej.message, stage=stage,
-                           identifiers=rej.identifiers, detail=detail)
+        self.ledger.reject(
+            record_id=rej.event_id,
+            reason=rej.reason,
+            message=rej.message,
+            stage=stage,
+            identifiers=rej.identifiers,
+            detail=detail,
+        )
         self.stats.rejects_by_reason[rej.reason] += 1
         if rej.skipped:
             self.stats.skipped += 1
@@ -555,8 +598,11 @@ class EventForwarder:
         for row in rows:
             payload = row.payload_json()
             if row.source == SOURCE_ACTIVITY:
-                src = from_activity(payload) if isinstance(payload, Mapping) else SourceEvent(
-                    row.event_id, SOURCE_ACTIVITY, None, None, None, None, {})
+                src = (
+                    from_activity(payload)
+                    if isinstance(payload, Mapping)
+                    else SourceEvent(row.event_id, SOURCE_ACTIVITY, None, None, None, None, {})
+                )
             else:
                 src = from_webhook(row.event_id, payload)
             mapped = self.mapper.map(src)
@@ -574,12 +620,20 @@ class EventForwarder:
         for batch in ready:
             self._send(batch.items, attempts)
 
-    def _collect(self, out: Batch[tuple[str, dict[str, Any]]] | Oversize[tuple[str, dict[str, Any]]],
-                 ready: list[Batch[tuple[str, dict[str, Any]]]], terminal: dict[str, tuple[str, str | None]]) -> None:
+    def _collect(
+        self,
+        out: Batch[tuple[str, dict[str, Any]]] | Oversize[tuple[str, dict[str, Any]]],
+        ready: list[Batch[tuple[str, dict[str, Any]]]],
+        terminal: dict[str, tuple[str, str | None]],
+    ) -> None:
         if isinstance(out, Oversize):
             eid, ev = out.item
-            self._reject(Rejection(eid, "oversized_record", f"{out.message} of a Brevo batch",
-                                   identifiers=ev.get("identifiers", {})), "pack")
+            self._reject(
+                Rejection(
+                    eid, "oversized_record", f"{out.message} of a Brevo batch", identifiers=ev.get("identifiers", {})
+                ),
+                "pack",
+            )
             terminal[eid] = (REJECTED, "oversized_record")
         else:
             ready.append(out)
@@ -593,22 +647,28 @@ class EventForwarder:
             self.stats.batches += 1
             failed = self.brevo.send_batch(events)
         except DeliveryNotAttempted:
-            self.store.mark({eid: (PENDING, None) for eid in ids})
+            self.store.mark(dict.fromkeys(ids, (PENDING, None)))
             raise
         except DeliveryUncertain:
-            self.log(f"batch {batch_id}: outcome unknown; {len(ids)} events stay in flight and are reconciled "
-                     "with GET /events by the next run")
+            self.log(
+                f"batch {batch_id}: outcome unknown; {len(ids)} events stay in flight and are reconciled "
+                "with GET /events by the next run"
+            )
             raise
         except BatchRejected as exc:
             if len(items) > 1:  # isolate the culprit(s); nothing of this batch was stored by Brevo
-                self.store.mark({eid: (PENDING, None) for eid in ids})
+                self.store.mark(dict.fromkeys(ids, (PENDING, None)))
                 half = len(items) // 2
                 self._send(items[:half], attempts)
                 self._send(items[half:], attempts)
                 return
             eid, ev = items[0]
-            self._reject(Rejection(eid, "vendor_rejected", f"Brevo refused the event: {exc}",
-                                   identifiers=ev.get("identifiers", {})), "send")
+            self._reject(
+                Rejection(
+                    eid, "vendor_rejected", f"Brevo refused the event: {exc}", identifiers=ev.get("identifiers", {})
+                ),
+                "send",
+            )
             self.ledger.flush()
             self.store.mark({eid: (REJECTED, "vendor_rejected")})
             return
@@ -622,8 +682,16 @@ class EventForwarder:
                 changes[eid] = (PENDING, f"temporary: {message}")  # picked up again by the next page
                 self.stats.requeued += 1
             else:
-                self._reject(Rejection(eid, "vendor_rejected", f"Brevo rejected the event (207): {message}",
-                                       identifiers=ev.get("identifiers", {})), "send", {"batch_id": batch_id})
+                self._reject(
+                    Rejection(
+                        eid,
+                        "vendor_rejected",
+                        f"Brevo rejected the event (207): {message}",
+                        identifiers=ev.get("identifiers", {}),
+                    ),
+                    "send",
+                    {"batch_id": batch_id},
+                )
                 changes[eid] = (REJECTED, "vendor_rejected")
         if any(s == REJECTED for s, _ in changes.values()):
             self.ledger.flush()
@@ -634,13 +702,17 @@ class EventForwarder:
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
-def deterministic_event_id(*, name: str, identifier: str | None, anonymous_id: str | None,
-                           timestamp: int | None, data: Mapping[str, Any]) -> str:
+def deterministic_event_id(
+    *, name: str, identifier: str | None, anonymous_id: str | None, timestamp: int | None, data: Mapping[str, Any]
+) -> str:
     """A ULID derived from the event's content: its time part is the event timestamp (ms), its random part a
     SHA-256 of the canonical content. The same event always gets the same id, so Customer.io drops a replay."""
     canonical = json.dumps(
         {"name": name, "identifier": identifier, "anonymous_id": anonymous_id, "timestamp": timestamp, "data": data},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
     )
     rand = int.from_bytes(hashlib.sha256(canonical.encode("utf-8")).digest()[:10], "big")
     ms = (int(timestamp) * 1000 if timestamp else 0) & ((1 << 48) - 1)
@@ -686,7 +758,9 @@ def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:
     """
     where = f"events[{index}]"
     if not isinstance(obj, Mapping):
-        return Rejection(where, "malformed_event", f"{where} must be an object like {{\"name\": ..., \"customer_id\": ...}}")
+        return Rejection(
+            where, "malformed_event", f'{where} must be an object like {{"name": ..., "customer_id": ...}}'
+        )
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
         return Rejection(where, "malformed_event", f"{where}.name is missing: every event needs a name")
@@ -699,8 +773,11 @@ def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:
         identifier = f"cio_{str(obj['cio_id']).strip()}"
     anonymous_id = _str_or_none(obj.get("anonymous_id"))
     if identifier is None and anonymous_id is None:
-        return Rejection(where, "missing_identifier",
-                         f"{where} names no person: add `customer_id`, `email`, `cio_id` or `anonymous_id`")
+        return Rejection(
+            where,
+            "missing_identifier",
+            f"{where} names no person: add `customer_id`, `email`, `cio_id` or `anonymous_id`",
+        )
     data = obj.get("data", {})
     if data is None:
         data = {}
@@ -713,10 +790,17 @@ def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:
         except ValueError as exc:
             return Rejection(where, "malformed_event", str(exc))
     given_id = _str_or_none(obj.get("id")) or _str_or_none(obj.get("event_id"))
-    event_id = given_id or deterministic_event_id(name=name.strip(), identifier=identifier, anonymous_id=anonymous_id,
-                                                  timestamp=timestamp, data=data)
-    return TrackEvent(name=name.strip(), event_id=event_id, identifier=identifier, anonymous_id=anonymous_id,
-                      data=dict(data), timestamp=timestamp)
+    event_id = given_id or deterministic_event_id(
+        name=name.strip(), identifier=identifier, anonymous_id=anonymous_id, timestamp=timestamp, data=data
+    )
+    return TrackEvent(
+        name=name.strip(),
+        event_id=event_id,
+        identifier=identifier,
+        anonymous_id=anonymous_id,
+        data=dict(data),
+        timestamp=timestamp,
+    )
 
 
 __all__ = [

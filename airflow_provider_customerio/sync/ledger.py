@@ -38,19 +38,20 @@ REASONS: Mapping[str, str] = {
     "identity_clash": "the identifier belongs to another contact on the other side",
     "vendor_rejected": "the vendor rejected the record",
     "import_unverified": "Brevo's import report counted rejected rows without naming them; the batch is re-checked "
-                         "and re-sent by the next run",
+    "and re-sent by the next run",
     "unmapped_event": "the event is not in event_mapping and events.unmapped is `skip`",
     "invalid_event_name": "the event name is not a valid Brevo event name and is not mapped",
     "malformed_event": "the stored event cannot be read (no metric/name, not JSON)",
     "no_mapped_value": "none of the mapped attributes has a value; Brevo needs at least one attribute per record",
     "related_contact_missing": "a person related to the object is not a Brevo contact yet; the link is retried by "
-                               "the next run",
+    "the next run",
     "upsert_failed": "Brevo's object upsert process failed (retried, then given up)",
 }
 
 #: Reasons that only leave out a value; the record itself was written.
-VALUE_REASONS = frozenset({"oversized_attribute", "invalid_date", "invalid_number", "invalid_boolean",
-                           "invalid_category", "invalid_phone"})
+VALUE_REASONS = frozenset(
+    {"oversized_attribute", "invalid_date", "invalid_number", "invalid_boolean", "invalid_category", "invalid_phone"}
+)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
@@ -68,8 +69,9 @@ class Ledger:
     :param truncate_to: byte offset to cut the file back to (resume from a checkpoint); ``None`` appends.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, run: Mapping[str, Any] | None = None,
-                 truncate_to: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, run: Mapping[str, Any] | None = None, truncate_to: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.run = dict(run or {})
@@ -87,20 +89,32 @@ class Ledger:
                         continue
 
     @classmethod
-    def for_run(cls, ledger_dir: str | os.PathLike[str], dag_id: str, run_id: str, task_id: str = "",
-                **kwargs: Any) -> Ledger:
+    def for_run(
+        cls, ledger_dir: str | os.PathLike[str], dag_id: str, run_id: str, task_id: str = "", **kwargs: Any
+    ) -> Ledger:
         """The ledger at ``<ledger_dir>/<dag_id>/<run_id>[.<task_id>].jsonl``."""
         name = safe_name(run_id) + (f".{safe_name(task_id)}" if task_id else "") + ".jsonl"
-        return cls(Path(ledger_dir) / safe_name(dag_id) / name,
-                   run={"dag_id": dag_id, "run_id": run_id, "task_id": task_id}, **kwargs)
+        return cls(
+            Path(ledger_dir) / safe_name(dag_id) / name,
+            run={"dag_id": dag_id, "run_id": run_id, "task_id": task_id},
+            **kwargs,
+        )
 
     def _handle(self) -> IO[str]:
         if self._fh is None:
             self._fh = self.path.open("a", encoding="utf-8")
         return self._fh
 
-    def reject(self, *, record_id: str | None, reason: str, message: str, stage: str,
-               identifiers: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None) -> None:
+    def reject(
+        self,
+        *,
+        record_id: str | None,
+        reason: str,
+        message: str,
+        stage: str,
+        identifiers: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
         """Write one ledger line.
 
         :param record_id: the record's key (Customer.io ``cio_id`` for people).
@@ -178,5 +192,12 @@ def check_threshold(*, rejected: int, read: int, threshold: float, ledger_path: 
         )
 
 
-__all__ = ["REASONS", "VALUE_REASONS", "Ledger", "RejectThresholdExceeded", "check_threshold", "read_ledger",
-           "safe_name"]
+__all__ = [
+    "REASONS",
+    "VALUE_REASONS",
+    "Ledger",
+    "RejectThresholdExceeded",
+    "check_threshold",
+    "read_ledger",
+    "safe_name",
+]

@@ -28,7 +28,9 @@ EXT_ID_ATTRIBUTE = "EXT_ID"
 #: longer value did not come from a normal Track call and is reported instead of being truncated silently.
 MAX_TEXT_BYTES = 1000
 MAX_EMAIL_LENGTH = 254
-_EMAIL_RE = re.compile(r"^[^@\s\"'<>(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$")
+_EMAIL_RE = re.compile(
+    r"^[^@\s\"'<>(),;:\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
+)
 _TRUE = {"true", "1", "yes", "y", "t", "on"}
 _FALSE = {"false", "0", "no", "n", "f", "off"}
 #: Brevo types we convert to; others (id, user, category, multiple-choice) are passed as text or handled below.
@@ -83,8 +85,12 @@ class BrevoAttribute:
             if isinstance(opt, Mapping) and "label" in opt:
                 enum[str(opt["label"])] = opt.get("value")
         typ = item.get("type") or ("category" if enum else "text")
-        return cls(name=str(item["name"]).upper(), type=str(typ), category=str(item.get("category") or "normal"),
-                   enumeration=enum)
+        return cls(
+            name=str(item["name"]).upper(),
+            type=str(typ),
+            category=str(item.get("category") or "normal"),
+            enumeration=enum,
+        )
 
 
 @dataclass(frozen=True)
@@ -167,8 +173,9 @@ def to_date(value: Any) -> str:
                     return date.fromisoformat(text).isoformat()
                 dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
-                raise ConversionError("invalid_date", f"`{value}` is neither a unix timestamp nor an ISO date"
-                                      ) from None
+                raise ConversionError(
+                    "invalid_date", f"`{value}` is neither a unix timestamp nor an ISO date"
+                ) from None
             if dt.tzinfo is not None:
                 dt = dt.astimezone(timezone.utc)
             return dt.date().isoformat()
@@ -211,8 +218,13 @@ def to_bool(value: Any) -> bool:
 
 def to_text(value: Any) -> str:
     """Convert to text, refusing values over :data:`MAX_TEXT_BYTES`."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) if isinstance(
-        value, (dict, list)) else str(value)
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False)
+        if isinstance(value, (dict, list))
+        else str(value)
+    )
     size = len(text.encode("utf-8"))
     if size > MAX_TEXT_BYTES:
         raise ConversionError("oversized_attribute", f"value of {size} bytes is over the {MAX_TEXT_BYTES}-byte limit")
@@ -231,8 +243,9 @@ def to_phone(value: Any) -> str:
         text = "+" + text[2:]
     digits = text[1:]
     if not text.startswith("+") or not re.fullmatch(r"[0-9]{6,15}", digits):  # ASCII digits only
-        raise ConversionError("invalid_phone", f"`{value}` is not a phone number with a country code (E.164, "
-                                               "e.g. +14155550123)")
+        raise ConversionError(
+            "invalid_phone", f"`{value}` is not a phone number with a country code (E.164, e.g. +14155550123)"
+        )
     return text
 
 
@@ -254,8 +267,9 @@ def convert(value: Any, attribute: BrevoAttribute) -> Any:
         for label, val in attribute.enumeration.items():
             if str(val) == text or label.lower() == text.lower():
                 return val
-        raise ConversionError("invalid_category", f"`{value}` is none of the options "
-                                                 f"{', '.join(attribute.enumeration)}")
+        raise ConversionError(
+            "invalid_category", f"`{value}` is none of the options {', '.join(attribute.enumeration)}"
+        )
     if typ == "multiple-choice":
         if isinstance(value, list):
             return [to_text(v) for v in value]
@@ -274,9 +288,7 @@ def convert(value: Any, attribute: BrevoAttribute) -> Any:
 # ------------------------------------------------------------------------------------------ mapping
 
 
-def check_mapping(
-    field_mapping: Iterable[MappedField], attributes: Iterable[BrevoAttribute]
-) -> list[MappedField]:
+def check_mapping(field_mapping: Iterable[MappedField], attributes: Iterable[BrevoAttribute]) -> list[MappedField]:
     """Return the mapped fields whose Brevo attribute does not exist (``email`` always exists)."""
     names = {a.name.upper() for a in attributes}
     return [f for f in field_mapping if not f.is_email and f.target.upper() not in names]
@@ -324,12 +336,20 @@ class PersonMapper:
             try:
                 email = normalise_email(raw_email)
             except ConversionError as exc:
-                return RejectedPerson(person.cio_id, exc.reason, f"{exc}: fix the email in Customer.io",
-                                      email=str(raw_email), ext_id=ext_id)
+                return RejectedPerson(
+                    person.cio_id,
+                    exc.reason,
+                    f"{exc}: fix the email in Customer.io",
+                    email=str(raw_email),
+                    ext_id=ext_id,
+                )
         if email is None and ext_id is None:
-            return RejectedPerson(person.cio_id, "missing_identifier",
-                                  "the person has neither an id nor an email; Brevo needs one of them",
-                                  ext_id=None)
+            return RejectedPerson(
+                person.cio_id,
+                "missing_identifier",
+                "the person has neither an id nor an email; Brevo needs one of them",
+                ext_id=None,
+            )
         attrs: dict[str, Any] = {}
         problems: list[ValueProblem] = []
         for f, attr in self._fields:

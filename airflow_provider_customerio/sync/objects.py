@@ -80,7 +80,7 @@ OBJECT_REASONS: Mapping[str, str] = {
     "not_found": "Customer.io no longer has the object (deleted between the listing and the read)",
     "no_mapped_value": "none of the mapped attributes has a value; Brevo needs at least one attribute per record",
     "related_contact_missing": "a person related to the object is not a Brevo contact (yet): the link is retried "
-                               "by the next run",
+    "by the next run",
     "oversized_record": "the record alone is over Brevo's 1 MB request limit",
     "oversized_attribute": "an attribute value is over the size limit (value left out, object synced)",
     "upsert_failed": "Brevo's object upsert process failed (retried, then given up)",
@@ -184,15 +184,13 @@ class ObjectSource(Protocol):
 class ObjectSink(Protocol):
     """Brevo side of the object sync."""
 
-    def probe_type(self, object_type: str) -> TypeProbe:
-        ...
+    def probe_type(self, object_type: str) -> TypeProbe: ...
 
     def upsert(self, object_type: str, records: Sequence[Mapping[str, Any]]) -> str:
         """``POST /objects/{type}/batch/upsert``; returns the process id."""
         ...
 
-    def get_process(self, process_id: str) -> ProcessState:
-        ...
+    def get_process(self, process_id: str) -> ProcessState: ...
 
     def read_records(self, object_type: str, page_num: int, limit: int) -> list[Mapping[str, Any]]:
         """One page of stored records, newest first (``GET /objects/{type}/records``)."""
@@ -276,16 +274,26 @@ def build_records(
     n = max(1, -(-len(links) // per_record), -(-len(unlinks) // per_record))
     out: list[tuple[dict[str, Any], list[str], list[str]]] = []
     for i in range(n):
-        lk = links[i * per_record:(i + 1) * per_record]
-        uk = unlinks[i * per_record:(i + 1) * per_record]
+        lk = links[i * per_record : (i + 1) * per_record]
+        uk = unlinks[i * per_record : (i + 1) * per_record]
         record: dict[str, Any] = {"identifiers": {"ext_id": object_id}, "attributes": dict(attributes)}
         assocs: list[dict[str, Any]] = []
         if uk:  # unlinks first: a person re-keyed in Brevo is unlinked under the old name, then linked
-            assocs.append({"object_type": CONTACT_OBJECT_TYPE, "action": "unlink",
-                           "records": [{"identifiers": dict(ident)} for _, ident in uk]})
+            assocs.append(
+                {
+                    "object_type": CONTACT_OBJECT_TYPE,
+                    "action": "unlink",
+                    "records": [{"identifiers": dict(ident)} for _, ident in uk],
+                }
+            )
         if lk:
-            assocs.append({"object_type": CONTACT_OBJECT_TYPE, "action": "link",
-                           "records": [{"identifiers": dict(ident)} for _, ident in lk]})
+            assocs.append(
+                {
+                    "object_type": CONTACT_OBJECT_TYPE,
+                    "action": "link",
+                    "records": [{"identifiers": dict(ident)} for _, ident in lk],
+                }
+            )
         if assocs:
             record["associations"] = assocs
         out.append((record, [k for k, _ in lk], [k for k, _ in uk]))
@@ -349,12 +357,20 @@ class ObjectStateTable:
         self._db.execute("COMMIT")
 
     def get(self, brevo_type: str, object_id: str) -> SyncedObject | None:
-        row = self._db.execute("SELECT hash, links FROM object_sync WHERE brevo_type = ? AND object_id = ?",
-                               (brevo_type, object_id)).fetchone()
+        row = self._db.execute(
+            "SELECT hash, links FROM object_sync WHERE brevo_type = ? AND object_id = ?", (brevo_type, object_id)
+        ).fetchone()
         return SyncedObject(row[0], json.loads(row[1])) if row else None
 
-    def apply(self, brevo_type: str, object_id: str, *, linked: Mapping[str, Mapping[str, Any]],
-              unlinked: Iterable[str], hash: str | None) -> None:
+    def apply(
+        self,
+        brevo_type: str,
+        object_id: str,
+        *,
+        linked: Mapping[str, Mapping[str, Any]],
+        unlinked: Iterable[str],
+        hash: str | None,
+    ) -> None:
         """Record one applied upsert record: add ``linked``, drop ``unlinked``; set the hash when given (the last
         record of the object), else keep it."""
         current = self.get(brevo_type, object_id)
@@ -367,22 +383,28 @@ class ObjectStateTable:
             "INSERT INTO object_sync(brevo_type, object_id, hash, links, synced_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(brevo_type, object_id) DO UPDATE SET hash = excluded.hash, links = excluded.links, "
             "synced_at = excluded.synced_at",
-            (brevo_type, object_id, new_hash, json.dumps(links, sort_keys=True), time.time()))
+            (brevo_type, object_id, new_hash, json.dumps(links, sort_keys=True), time.time()),
+        )
 
     def invalidate(self, brevo_type: str, object_ids: Iterable[str] | None = None) -> None:
         """Forget the hashes (not the links) so the objects are written again by the next run."""
         if object_ids is None:
             self._db.execute("UPDATE object_sync SET hash = '' WHERE brevo_type = ?", (brevo_type,))
             return
-        self._db.executemany("UPDATE object_sync SET hash = '' WHERE brevo_type = ? AND object_id = ?",
-                             ((brevo_type, oid) for oid in object_ids))
+        self._db.executemany(
+            "UPDATE object_sync SET hash = '' WHERE brevo_type = ? AND object_id = ?",
+            ((brevo_type, oid) for oid in object_ids),
+        )
 
     def iter_object_ids(self, brevo_type: str) -> Iterator[str]:
         """Object ids written to a Brevo type by the forward direction, in pages."""
         last = ""
         while True:
-            rows = self._db.execute("SELECT object_id FROM object_sync WHERE brevo_type = ? AND object_id > ? "
-                                    "ORDER BY object_id LIMIT 1000", (brevo_type, last)).fetchall()
+            rows = self._db.execute(
+                "SELECT object_id FROM object_sync WHERE brevo_type = ? AND object_id > ? "
+                "ORDER BY object_id LIMIT 1000",
+                (brevo_type, last),
+            ).fetchall()
             if not rows:
                 return
             for (oid,) in rows:
@@ -391,19 +413,25 @@ class ObjectStateTable:
 
     def owned_by_brevo(self, brevo_type: str, object_id: str) -> bool:
         """True when the object came from Brevo (written to Customer.io by the reverse direction)."""
-        return self._db.execute("SELECT 1 FROM object_reverse WHERE brevo_type = ? AND object_id = ?",
-                                (brevo_type, object_id)).fetchone() is not None
+        return (
+            self._db.execute(
+                "SELECT 1 FROM object_reverse WHERE brevo_type = ? AND object_id = ?", (brevo_type, object_id)
+            ).fetchone()
+            is not None
+        )
 
     def reverse_hash(self, brevo_type: str, object_id: str) -> str | None:
-        row = self._db.execute("SELECT hash FROM object_reverse WHERE brevo_type = ? AND object_id = ?",
-                               (brevo_type, object_id)).fetchone()
+        row = self._db.execute(
+            "SELECT hash FROM object_reverse WHERE brevo_type = ? AND object_id = ?", (brevo_type, object_id)
+        ).fetchone()
         return row[0] if row else None
 
     def set_reverse_hashes(self, brevo_type: str, items: Iterable[tuple[str, str]]) -> None:
         self._db.executemany(
             "INSERT INTO object_reverse(brevo_type, object_id, hash, synced_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(brevo_type, object_id) DO UPDATE SET hash = excluded.hash, synced_at = excluded.synced_at",
-            ((brevo_type, oid, h, time.time()) for oid, h in items))
+            ((brevo_type, oid, h, time.time()) for oid, h in items),
+        )
 
     def count(self, brevo_type: str | None = None) -> int:
         if brevo_type is None:
@@ -419,8 +447,9 @@ def verified_keys_watermark(brevo_type: str) -> str:
 # ------------------------------------------------------------------------------------------ the run
 
 
-def plan_types(config: CustomerIOConfig, available: Sequence[Mapping[str, Any]],
-               only: Sequence[str] | None = None) -> list[TypePlan]:
+def plan_types(
+    config: CustomerIOConfig, available: Sequence[Mapping[str, Any]], only: Sequence[str] | None = None
+) -> list[TypePlan]:
     """The configured object types, checked against Customer.io's (``GET /v1/object_types``).
 
     :param only: restrict to these Customer.io type ids (an operator argument).
@@ -431,7 +460,8 @@ def plan_types(config: CustomerIOConfig, available: Sequence[Mapping[str, Any]],
     if not configured:
         raise ObjectSyncError(
             f"{base} is empty: nothing to sync. Add an entry per Customer.io object type, e.g. "
-            "`\"1\": {brevo_object_type: companies, field_mapping: {name: name}}` (ids from GET /v1/object_types).")
+            '`"1": {brevo_object_type: companies, field_mapping: {name: name}}` (ids from GET /v1/object_types).'
+        )
     known = {str(t.get("id")): t for t in available}
     wanted = [str(t) for t in only] if only else list(configured)
     problems: list[str] = []
@@ -439,34 +469,52 @@ def plan_types(config: CustomerIOConfig, available: Sequence[Mapping[str, Any]],
     for type_id in wanted:
         settings = configured.get(type_id)
         if settings is None:
-            problems.append(f"object type `{type_id}` was requested but {base} has no entry `{type_id}`: add one "
-                            f"(configured: {', '.join(sorted(configured)) or 'none'}).")
+            problems.append(
+                f"object type `{type_id}` was requested but {base} has no entry `{type_id}`: add one "
+                f"(configured: {', '.join(sorted(configured)) or 'none'})."
+            )
             continue
         if type_id not in known:
             listing = ", ".join(f"{k} ({v.get('name')})" for k, v in sorted(known.items())) or "none"
-            problems.append(f"{base}.{type_id}: Customer.io has no object type with id `{type_id}`. Object types "
-                            f"of the workspace: {listing}. Fix the id or remove the entry.")
+            problems.append(
+                f"{base}.{type_id}: Customer.io has no object type with id `{type_id}`. Object types "
+                f"of the workspace: {listing}. Fix the id or remove the entry."
+            )
             continue
         if not settings.field_mapping:
-            problems.append(f"{base}.{type_id}.field_mapping is empty: Brevo needs at least one attribute per "
-                            "record. Map Customer.io attributes to attribute keys of the Brevo object type "
-                            f"`{settings.brevo_object_type}`, e.g. `{{name: name}}`.")
+            problems.append(
+                f"{base}.{type_id}.field_mapping is empty: Brevo needs at least one attribute per "
+                "record. Map Customer.io attributes to attribute keys of the Brevo object type "
+                f"`{settings.brevo_object_type}`, e.g. `{{name: name}}`."
+            )
             continue
-        other = next((t for t, st in configured.items() if t != type_id
-                      and st.brevo_object_type == settings.brevo_object_type), None)
+        other = next(
+            (t for t, st in configured.items() if t != type_id and st.brevo_object_type == settings.brevo_object_type),
+            None,
+        )
         if other is not None:
-            problems.append(f"{base}.{type_id}.brevo_object_type: `{settings.brevo_object_type}` is also the target "
-                            f"of type `{other}`; object ids of two types could collide as ext_id. Give each "
-                            "Customer.io type its own Brevo object type.")
+            problems.append(
+                f"{base}.{type_id}.brevo_object_type: `{settings.brevo_object_type}` is also the target "
+                f"of type `{other}`; object ids of two types could collide as ext_id. Give each "
+                "Customer.io type its own Brevo object type."
+            )
             continue
         targets: dict[str, str] = {}
         for src, tgt in settings.field_mapping.items():
             if tgt in targets:
-                problems.append(f"{base}.{type_id}.field_mapping.{src}: Brevo key `{tgt}` is already the target "
-                                f"of `{targets[tgt]}`: map each Brevo attribute once.")
+                problems.append(
+                    f"{base}.{type_id}.field_mapping.{src}: Brevo key `{tgt}` is already the target "
+                    f"of `{targets[tgt]}`: map each Brevo attribute once."
+                )
             targets.setdefault(tgt, src)
-        plans.append(TypePlan(type_id, str(known[type_id].get("name") or type_id), settings.brevo_object_type,
-                              dict(settings.field_mapping)))
+        plans.append(
+            TypePlan(
+                type_id,
+                str(known[type_id].get("name") or type_id),
+                settings.brevo_object_type,
+                dict(settings.field_mapping),
+            )
+        )
     if problems:
         raise ObjectSyncError("Object sync configuration does not fit the workspace:\n  - " + "\n  - ".join(problems))
     return plans
@@ -477,14 +525,19 @@ def missing_types_error(missing: Mapping[str, TypePlan], unavailable: str | None
     if unavailable:
         return ObjectSyncError(
             f"Brevo refused custom objects for this account ({unavailable}). Custom objects are an Enterprise "
-            "(beta) feature of Brevo: enable them for the account, or switch sync.objects off.")
-    lines = [f"`{t}` with the attribute keys {', '.join(f'`{k}`' for k in p.target_keys)} (for Customer.io object "
-             f"type {p.type_id} '{p.name}')" for t, p in sorted(missing.items())]
+            "(beta) feature of Brevo: enable them for the account, or switch sync.objects off."
+        )
+    lines = [
+        f"`{t}` with the attribute keys {', '.join(f'`{k}`' for k in p.target_keys)} (for Customer.io object "
+        f"type {p.type_id} '{p.name}')"
+        for t, p in sorted(missing.items())
+    ]
     return MissingBrevoObjectTypes(
         "Brevo has no custom object type " + "; ".join(lines) + ". Brevo's API cannot create object types or their "
         "attributes: create them in Brevo (Objects > Custom objects > Create an object) with exactly these keys, "
         "or fix connectors.customerio.objects.types.<id>.brevo_object_type. Nothing was written.",
-        {t: p.target_keys for t, p in missing.items()})
+        {t: p.target_keys for t, p in missing.items()},
+    )
 
 
 def check_brevo_types(plans: Sequence[TypePlan], sink: ObjectSink) -> dict[str, TypeProbe]:
@@ -512,8 +565,9 @@ def check_brevo_types(plans: Sequence[TypePlan], sink: ObjectSink) -> dict[str, 
 
 def configured_plans(config: CustomerIOConfig) -> list[TypePlan]:
     """The configured types as plans, without asking Customer.io (names are the type ids)."""
-    return [TypePlan(str(k), str(k), v.brevo_object_type, dict(v.field_mapping))
-            for k, v in config.objects.types.items()]
+    return [
+        TypePlan(str(k), str(k), v.brevo_object_type, dict(v.field_mapping)) for k, v in config.objects.types.items()
+    ]
 
 
 class ObjectSync:
@@ -535,20 +589,37 @@ class ObjectSync:
     :param clock: time source for waiting (tests pass a fake).
     """
 
-    def __init__(self, *, config: CustomerIOConfig, source: ObjectSource, sink: ObjectSink, state: StateStore,
-                 objects: ObjectStateTable, ledger: Ledger, run_key: str, type_ids: Sequence[str] | None = None,
-                 max_records: int = MAX_RECORDS_PER_UPSERT, max_bytes: int = MAX_UPSERT_BYTES,
-                 max_associations: int = MAX_ASSOCIATIONS_PER_RECORD, max_upsert_attempts: int = 3,
-                 verify_pages: int = 2, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: CustomerIOConfig,
+        source: ObjectSource,
+        sink: ObjectSink,
+        state: StateStore,
+        objects: ObjectStateTable,
+        ledger: Ledger,
+        run_key: str,
+        type_ids: Sequence[str] | None = None,
+        max_records: int = MAX_RECORDS_PER_UPSERT,
+        max_bytes: int = MAX_UPSERT_BYTES,
+        max_associations: int = MAX_ASSOCIATIONS_PER_RECORD,
+        max_upsert_attempts: int = 3,
+        verify_pages: int = 2,
+        clock: Clock | None = None,
+    ) -> None:
         if not 1 <= max_records <= MAX_RECORDS_PER_UPSERT:
-            raise ObjectSyncError(f"max_records must be between 1 and {MAX_RECORDS_PER_UPSERT} (Brevo's limit), "
-                                  f"got {max_records}.")
+            raise ObjectSyncError(
+                f"max_records must be between 1 and {MAX_RECORDS_PER_UPSERT} (Brevo's limit), got {max_records}."
+            )
         if not UPSERT_OVERHEAD_BYTES < max_bytes <= MAX_UPSERT_BYTES:
-            raise ObjectSyncError(f"max_bytes must be between {UPSERT_OVERHEAD_BYTES + 1} and {MAX_UPSERT_BYTES} "
-                                  f"(Brevo's 1 MB limit), got {max_bytes}.")
+            raise ObjectSyncError(
+                f"max_bytes must be between {UPSERT_OVERHEAD_BYTES + 1} and {MAX_UPSERT_BYTES} "
+                f"(Brevo's 1 MB limit), got {max_bytes}."
+            )
         if not 1 <= max_associations <= MAX_ASSOCIATIONS_PER_RECORD:
-            raise ObjectSyncError(f"max_associations must be between 1 and {MAX_ASSOCIATIONS_PER_RECORD}, got "
-                                  f"{max_associations}.")
+            raise ObjectSyncError(
+                f"max_associations must be between 1 and {MAX_ASSOCIATIONS_PER_RECORD}, got {max_associations}."
+            )
         self.config = config
         self.source = source
         self.sink = sink
@@ -594,15 +665,28 @@ class ObjectSync:
         else:
             if cp:
                 self.state.clear_run(self.run_key)
-            self._checkpoint = {"kind": "objects", "step": "check", "offset": 0, "dry_run": dry_run,
-                                "counters": {"links": 0, "unlinks": 0, "records": 0}, "verify": {}}
+            self._checkpoint = {
+                "kind": "objects",
+                "step": "check",
+                "offset": 0,
+                "dry_run": dry_run,
+                "counters": {"links": 0, "unlinks": 0, "records": 0},
+                "verify": {},
+            }
             self.summary = SyncSummary(direction=DIRECTION, mode="full", dry_run=dry_run)
         self.summary.ledger = str(self.ledger.path)
         plans = self.check()
         self._plans = {p.type_id: p for p in plans}
         if self._checkpoint["step"] == "check":
-            self._checkpoint["plans"] = [{"type_id": p.type_id, "name": p.name, "brevo_type": p.brevo_type,
-                                          "field_mapping": dict(p.field_mapping)} for p in plans]
+            self._checkpoint["plans"] = [
+                {
+                    "type_id": p.type_id,
+                    "name": p.name,
+                    "brevo_type": p.brevo_type,
+                    "field_mapping": dict(p.field_mapping),
+                }
+                for p in plans
+            ]
             self._save(step="collect", offset=0)
         if self._checkpoint["step"] == "collect":
             self._collect(plans)
@@ -621,8 +705,10 @@ class ObjectSync:
         self._checkpoint = cp
         self.summary = SyncSummary.from_state(cp.get("summary") or {})
         self.summary.ledger = str(self.ledger.path)
-        self._plans = {p["type_id"]: TypePlan(p["type_id"], p["name"], p["brevo_type"], p["field_mapping"])
-                       for p in cp.get("plans") or []}
+        self._plans = {
+            p["type_id"]: TypePlan(p["type_id"], p["name"], p["brevo_type"], p["field_mapping"])
+            for p in cp.get("plans") or []
+        }
 
     def remember(self, key: str, value: Any) -> None:
         """Keep a JSON value in this run's checkpoint (e.g. the operator's wait deadline)."""
@@ -652,9 +738,11 @@ class ObjectSync:
             if self.clock.monotonic() >= deadline:
                 ids = ", ".join(p.process_id for p in self.state.pending_processes(self.run_key))
                 self._save()
-                raise UpsertTimeout(f"Brevo object upsert process(es) {ids} not finished after {timeout:.0f} s. "
-                                    "Their records stay pending: re-run the task to resume waiting (raise the "
-                                    "operator's process_timeout if Brevo is slow).")
+                raise UpsertTimeout(
+                    f"Brevo object upsert process(es) {ids} not finished after {timeout:.0f} s. "
+                    "Their records stay pending: re-run the task to resume waiting (raise the "
+                    "operator's process_timeout if Brevo is slow)."
+                )
             self.clock.sleep(next(schedule))
             for p in self.state.pending_processes(self.run_key):
                 st = self.sink.get_process(p.process_id)
@@ -699,9 +787,14 @@ class ObjectSync:
         counters = dict(self.counters)
         self.state.clear_run(self.run_key)
         out = s.to_xcom()
-        out.update(links_added=counters["links"], links_removed=counters["unlinks"],
-                   records_sent=counters["records"], gone=counters.get("gone", 0), objects_known=self.objects.count(),
-                   types={p.type_id: p.brevo_type for p in self._plans.values()})
+        out.update(
+            links_added=counters["links"],
+            links_removed=counters["unlinks"],
+            records_sent=counters["records"],
+            gone=counters.get("gone", 0),
+            objects_known=self.objects.count(),
+            types={p.type_id: p.brevo_type for p in self._plans.values()},
+        )
         return out
 
     # -------------------------------------------------------------- steps
@@ -718,6 +811,7 @@ class ObjectSync:
 
     def _collect(self, plans: Sequence[TypePlan]) -> None:
         for plan in plans:
+
             def items(p: TypePlan = plan) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
                 for oid in self.source.iter_object_ids(p.type_id):
                     yield f"{p.type_id}\x1f{oid}", "object", {"type_id": p.type_id, "object_id": str(oid)}
@@ -726,9 +820,13 @@ class ObjectSync:
             log.info("Customer.io object type %s (%s): %d objects", plan.type_id, plan.name, n)
 
     def _new_packer(self) -> Packer[dict[str, Any]]:
-        return Packer(max_bytes=self.max_bytes, max_count=self.max_records,
-                      size_of=lambda item: compact_size(item["record"]), overhead_bytes=UPSERT_OVERHEAD_BYTES,
-                      separator_bytes=1)
+        return Packer(
+            max_bytes=self.max_bytes,
+            max_count=self.max_records,
+            size_of=lambda item: compact_size(item["record"]),
+            overhead_bytes=UPSERT_OVERHEAD_BYTES,
+            separator_bytes=1,
+        )
 
     def _load(self, dry_run: bool) -> None:
         offset = int(self._checkpoint.get("offset", 0))
@@ -760,12 +858,15 @@ class ObjectSync:
         gone: list[str] = []
         for plan in plans:
             listed = seen.get(plan.type_id, set())
-            gone += [f"{plan.brevo_type}/{oid}" for oid in self.objects.iter_object_ids(plan.brevo_type)
-                     if oid not in listed]
+            gone += [
+                f"{plan.brevo_type}/{oid}" for oid in self.objects.iter_object_ids(plan.brevo_type) if oid not in listed
+            ]
         self.counters["gone"] = len(gone)
         if gone:
-            note = (f"{len(gone)} object(s) synced before are no longer in Customer.io and were left in Brevo "
-                    f"(deletions are not mirrored): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}")
+            note = (
+                f"{len(gone)} object(s) synced before are no longer in Customer.io and were left in Brevo "
+                f"(deletions are not mirrored): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}"
+            )
             self.summary.notes.append(note)
             log.warning("%s", note)
 
@@ -790,10 +891,14 @@ class ObjectSync:
         s.read += 1
         obj = self.source.get_object(plan.type_id, object_id)
         if obj is None:
-            self.ledger.reject(record_id=object_id, reason="not_found", stage="read",
-                               message=f"Customer.io object type {plan.type_id} has no object `{object_id}` any "
-                                       "more (deleted since it was listed)",
-                               identifiers={"object_type_id": plan.type_id, "object_id": object_id})
+            self.ledger.reject(
+                record_id=object_id,
+                reason="not_found",
+                stage="read",
+                message=f"Customer.io object type {plan.type_id} has no object `{object_id}` any "
+                "more (deleted since it was listed)",
+                identifiers={"object_type_id": plan.type_id, "object_id": object_id},
+            )
             return []
         if self.objects.owned_by_brevo(plan.brevo_type, object_id):
             # It came from Brevo (reverse direction): Brevo owns it, writing it back would duplicate or echo it.
@@ -802,11 +907,15 @@ class ObjectSync:
         mapped = map_object(obj, plan.field_mapping)
         identifiers = {"object_type_id": plan.type_id, "object_id": object_id, "ext_id": object_id}
         if not mapped.attributes:
-            self.ledger.reject(record_id=object_id, reason="no_mapped_value", stage="map",
-                               message=f"none of the mapped attributes ({', '.join(plan.field_mapping)}) has a "
-                                       "value, and Brevo needs at least one attribute per record: map an "
-                                       "attribute every object has (e.g. `object_id: <key>`)",
-                               identifiers=identifiers)
+            self.ledger.reject(
+                record_id=object_id,
+                reason="no_mapped_value",
+                stage="map",
+                message=f"none of the mapped attributes ({', '.join(plan.field_mapping)}) has a "
+                "value, and Brevo needs at least one attribute per record: map an "
+                "attribute every object has (e.g. `object_id: <key>`)",
+                identifiers=identifiers,
+            )
             return []
         desired: dict[str, RelatedPerson] = {}
         for person in self.source.iter_related_people(plan.type_id, object_id):
@@ -825,12 +934,15 @@ class ObjectSync:
             ref = self._resolve(desired[key])
             if ref is None:
                 person = desired[key]
-                self.ledger.reject(record_id=object_id, reason="related_contact_missing", stage="associate",
-                                   message=f"person {person.cio_id} is related to {plan.name} `{object_id}` in "
-                                           "Customer.io but is not a Brevo contact (not synced yet, or no email/id): "
-                                           "not linked now, retried by the next run",
-                                   identifiers={**identifiers, "cio_id": person.cio_id, "id": person.id,
-                                                "email": person.email})
+                self.ledger.reject(
+                    record_id=object_id,
+                    reason="related_contact_missing",
+                    stage="associate",
+                    message=f"person {person.cio_id} is related to {plan.name} `{object_id}` in "
+                    "Customer.io but is not a Brevo contact (not synced yet, or no email/id): "
+                    "not linked now, retried by the next run",
+                    identifiers={**identifiers, "cio_id": person.cio_id, "id": person.id, "email": person.email},
+                )
                 continue
             links.append((key, ref.to_json()))
         unlinks = [(key, prev_links[key]) for key in sorted(prev_links) if key not in desired]
@@ -840,9 +952,14 @@ class ObjectSync:
             s.unchanged += 1
             return []
         for src, target, reason, message in mapped.problems:
-            self.ledger.reject(record_id=object_id, reason=reason, stage="map",
-                               message=f"{src} -> {target}: {message}; the object was synced without this value",
-                               identifiers=identifiers, detail={"attribute": target})
+            self.ledger.reject(
+                record_id=object_id,
+                reason=reason,
+                stage="map",
+                message=f"{src} -> {target}: {message}; the object was synced without this value",
+                identifiers=identifiers,
+                detail={"attribute": target},
+            )
         final_hash = digest
         records = build_records(object_id, mapped.attributes, links, unlinks, per_record=self.max_associations)
         if previous is None:
@@ -854,15 +971,17 @@ class ObjectSync:
         self._track_verify(plan, object_id, mapped.attributes)
         out: list[dict[str, Any]] = []
         for i, (record, linked, unlinked) in enumerate(records):
-            out.append({
-                "key": f"{plan.brevo_type}\x1f{object_id}",
-                "brevo_type": plan.brevo_type,
-                "object_id": object_id,
-                "record": record,
-                "linked": {k: dict(v) for k, v in links if k in set(linked)},
-                "unlinked": unlinked,
-                "hash": final_hash if i == len(records) - 1 else None,
-            })
+            out.append(
+                {
+                    "key": f"{plan.brevo_type}\x1f{object_id}",
+                    "brevo_type": plan.brevo_type,
+                    "object_id": object_id,
+                    "record": record,
+                    "linked": {k: dict(v) for k, v in links if k in set(linked)},
+                    "unlinked": unlinked,
+                    "hash": final_hash if i == len(records) - 1 else None,
+                }
+            )
         return out
 
     def _track_verify(self, plan: TypePlan, object_id: str, attributes: Mapping[str, Any]) -> None:
@@ -877,14 +996,19 @@ class ObjectSync:
         if len(bucket) < 200 or object_id in bucket:
             bucket[object_id] = sent
 
-    def _emit(self, outputs: list[Batch[dict[str, Any]] | Oversize[dict[str, Any]]], dry_run: bool, *,
-              next_offset: int) -> None:
+    def _emit(
+        self, outputs: list[Batch[dict[str, Any]] | Oversize[dict[str, Any]]], dry_run: bool, *, next_offset: int
+    ) -> None:
         for out in outputs:
             if isinstance(out, Oversize):
                 item = out.item
-                self.ledger.reject(record_id=item["object_id"], reason=out.reason, stage="pack",
-                                   message=f"{out.message} (Brevo accepts at most 1 MB per request)",
-                                   identifiers={"ext_id": item["object_id"]})
+                self.ledger.reject(
+                    record_id=item["object_id"],
+                    reason=out.reason,
+                    stage="pack",
+                    message=f"{out.message} (Brevo accepts at most 1 MB per request)",
+                    identifiers={"ext_id": item["object_id"]},
+                )
                 self.objects.invalidate(item["brevo_type"], [item["object_id"]])
                 continue
             if dry_run or not out.items:
@@ -892,13 +1016,18 @@ class ObjectSync:
             brevo_type = out.items[0]["brevo_type"]
             records = [item["record"] for item in out.items]
             pid = str(self.sink.upsert(brevo_type, records))
-            self.state.add_pending(self.run_key, pid, ((item["key"], item["hash"] or "", item) for item in out.items),
-                                   options={"brevo_type": brevo_type})
+            self.state.add_pending(
+                self.run_key,
+                pid,
+                ((item["key"], item["hash"] or "", item) for item in out.items),
+                options={"brevo_type": brevo_type},
+            )
             self.summary.imports += 1
             c = self.counters
             c["records"] += len(records)
-            log.info("Submitted Brevo object upsert %s (%s): %d records, %d bytes", pid, brevo_type, len(records),
-                     out.nbytes)
+            log.info(
+                "Submitted Brevo object upsert %s (%s): %d records, %d bytes", pid, brevo_type, len(records), out.nbytes
+            )
             self._save(offset=next_offset)
 
     def _commit(self, process_id: str) -> None:
@@ -906,8 +1035,13 @@ class ObjectSync:
         with self.objects.transaction():
             for row in self.state.iter_pending_rows(self.run_key, process_id):
                 item = row.row
-                self.objects.apply(item["brevo_type"], item["object_id"], linked=item.get("linked") or {},
-                                   unlinked=item.get("unlinked") or [], hash=item.get("hash"))
+                self.objects.apply(
+                    item["brevo_type"],
+                    item["object_id"],
+                    linked=item.get("linked") or {},
+                    unlinked=item.get("unlinked") or [],
+                    hash=item.get("hash"),
+                )
                 c["links"] += len(item.get("linked") or {})
                 c["unlinks"] += len(item.get("unlinked") or [])
         self.state.drop_pending(self.run_key, process_id)
@@ -919,20 +1053,36 @@ class ObjectSync:
             return
         brevo_type = rows[0].row["brevo_type"]
         if attempt < self.max_upsert_attempts:
-            log.warning("Brevo object upsert process %s failed (%s); resubmitting its %d records, attempt %d/%d",
-                        process_id, error, len(rows), attempt + 1, self.max_upsert_attempts)
+            log.warning(
+                "Brevo object upsert process %s failed (%s); resubmitting its %d records, attempt %d/%d",
+                process_id,
+                error,
+                len(rows),
+                attempt + 1,
+                self.max_upsert_attempts,
+            )
             new_pid = str(self.sink.upsert(brevo_type, [r.row["record"] for r in rows]))
             self.summary.imports += 1
             with self.state.transaction():
-                self.state.add_pending(self.run_key, new_pid, [(r.person_key, r.hash, r.row) for r in rows],
-                                       attempt=attempt + 1, options={"brevo_type": brevo_type})
+                self.state.add_pending(
+                    self.run_key,
+                    new_pid,
+                    [(r.person_key, r.hash, r.row) for r in rows],
+                    attempt=attempt + 1,
+                    options={"brevo_type": brevo_type},
+                )
                 self.state.drop_pending(self.run_key, process_id)
             return
         for r in rows:
-            self.ledger.reject(record_id=r.row["object_id"], reason="upsert_failed", stage="upsert",
-                               message=f"Brevo object upsert process {process_id} failed {attempt} times ({error}); "
-                                       "the object will be written again by the next run",
-                               identifiers={"ext_id": r.row["object_id"]}, detail={"process_id": process_id})
+            self.ledger.reject(
+                record_id=r.row["object_id"],
+                reason="upsert_failed",
+                stage="upsert",
+                message=f"Brevo object upsert process {process_id} failed {attempt} times ({error}); "
+                "the object will be written again by the next run",
+                identifiers={"ext_id": r.row["object_id"]},
+                detail={"process_id": process_id},
+            )
         self.objects.invalidate(brevo_type, [r.row["object_id"] for r in rows])
         self.state.drop_pending(self.run_key, process_id)
 
@@ -964,8 +1114,10 @@ class ObjectSync:
             if dropped:
                 missing[brevo_type] = dropped
             elif not matched:
-                note = (f"could not confirm the attribute keys of Brevo object type `{brevo_type}` (none of the "
-                        "records written was found in the first pages); they are checked again next run")
+                note = (
+                    f"could not confirm the attribute keys of Brevo object type `{brevo_type}` (none of the "
+                    "records written was found in the first pages); they are checked again next run"
+                )
                 self.summary.notes.append(note)
                 log.warning("%s", note)
         if missing:
@@ -976,7 +1128,9 @@ class ObjectSync:
                 f"Brevo silently dropped attribute keys that do not exist on its object types: {listing}. Create "
                 "these attributes in Brevo (Objects > the object type > Attributes) with exactly these keys, or "
                 "remove them from connectors.customerio.objects.types.<id>.field_mapping, then re-run: the objects "
-                "of these types will be written again.", missing)
+                "of these types will be written again.",
+                missing,
+            )
 
 
 # ------------------------------------------------------------------------------------------ reverse direction
@@ -1011,8 +1165,7 @@ class BrevoRecord:
 class BrevoRecordSource(Protocol):
     """Brevo side of the reverse direction (read only)."""
 
-    def iter_records(self, object_type: str) -> Iterator[BrevoRecord]:
-        ...
+    def iter_records(self, object_type: str) -> Iterator[BrevoRecord]: ...
 
     def person_identifiers(self, contact_id: int) -> Mapping[str, str] | None:
         """Customer.io identifiers of a Brevo contact (``{"id": EXT_ID}`` or ``{"email": ...}``), ``None`` if it
@@ -1041,9 +1194,17 @@ class ReverseObjectSync:
     :param type_ids: restrict to these Customer.io type ids.
     """
 
-    def __init__(self, *, config: CustomerIOConfig, source: BrevoRecordSource, writer: TrackObjectWriter,
-                 state: StateStore, objects: ObjectStateTable, ledger: Ledger,
-                 type_ids: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: CustomerIOConfig,
+        source: BrevoRecordSource,
+        writer: TrackObjectWriter,
+        state: StateStore,
+        objects: ObjectStateTable,
+        ledger: Ledger,
+        type_ids: Sequence[str] | None = None,
+    ) -> None:
         self.config = config
         self.source = source
         self.writer = writer
@@ -1059,8 +1220,9 @@ class ReverseObjectSync:
     def _person(self, contact_id: int) -> Mapping[str, str] | None:
         if contact_id not in self._people:
             ident = self.state.find_identity(brevo_id=contact_id)
-            self._people[contact_id] = ({"cio_id": ident.cio_id} if ident is not None
-                                        else self.source.person_identifiers(contact_id))
+            self._people[contact_id] = (
+                {"cio_id": ident.cio_id} if ident is not None else self.source.person_identifiers(contact_id)
+            )
         return self._people[contact_id]
 
     def run(self, *, dry_run: bool = False) -> dict[str, Any]:
@@ -1071,13 +1233,20 @@ class ReverseObjectSync:
         configured = configured_plans(self.config)
         plans = [p for p in configured if not self.type_ids or p.type_id in self.type_ids]
         if not plans:
-            raise ObjectSyncError("connectors.customerio.objects.types has no entry for the reverse direction: add "
-                                  "one per object type (its field_mapping is used inverted).")
+            raise ObjectSyncError(
+                "connectors.customerio.objects.types has no entry for the reverse direction: add "
+                "one per object type (its field_mapping is used inverted)."
+            )
         for plan in plans:
             inverse = {tgt: src for src, tgt in plan.field_mapping.items()}
             packer: Packer[tuple[str, str, dict[str, Any]]] = Packer(
-                max_bytes=MAX_TRACK_BATCH_BYTES, max_count=10_000, size_of=lambda t: compact_size(t[2]),
-                overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES, separator_bytes=1, max_item_bytes=MAX_TRACK_OP_BYTES)
+                max_bytes=MAX_TRACK_BATCH_BYTES,
+                max_count=10_000,
+                size_of=lambda t: compact_size(t[2]),
+                overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
+                separator_bytes=1,
+                max_item_bytes=MAX_TRACK_OP_BYTES,
+            )
             for record in self.source.iter_records(plan.brevo_type):
                 s.read += 1
                 if record.ext_id and self.objects.get(plan.brevo_type, record.ext_id) is not None:
@@ -1092,26 +1261,33 @@ class ReverseObjectSync:
         s.rejected = self.ledger.record_rejects
         s.rejects_by_reason = self.ledger.counts.copy()
         if self.truncated:
-            s.notes.append(f"{self.truncated} Brevo record(s) list {BREVO_LISTED_ASSOCIATIONS} associated contacts, "
-                           "Brevo's listing maximum: contacts beyond it are not related in Customer.io")
+            s.notes.append(
+                f"{self.truncated} Brevo record(s) list {BREVO_LISTED_ASSOCIATIONS} associated contacts, "
+                "Brevo's listing maximum: contacts beyond it are not related in Customer.io"
+            )
         s.finish()
         self.ledger.close()
         out = s.to_xcom()
         out.update(echoes=self.echoes, truncated_associations=self.truncated)
         return out
 
-    def _operation(self, plan: TypePlan, inverse: Mapping[str, str],
-                   record: BrevoRecord) -> tuple[str, str, dict[str, Any]] | None:
+    def _operation(
+        self, plan: TypePlan, inverse: Mapping[str, str], record: BrevoRecord
+    ) -> tuple[str, str, dict[str, Any]] | None:
         object_id = record.object_id
         attrs = {inverse[k]: v for k, v in record.attributes.items() if k in inverse and v not in (None, "")}
         people: list[dict[str, Any]] = []
         for cid in sorted(set(record.contact_ids)):
             ident = self._person(cid)
             if ident is None:
-                self.ledger.reject(record_id=object_id, reason="related_contact_missing", stage="reverse",
-                                   message=f"Brevo contact {cid} associated with `{object_id}` has no Customer.io "
-                                           "identifier (no EXT_ID, email or identity): relationship not written",
-                                   identifiers={"brevo_record_id": record.id, "brevo_contact_id": cid})
+                self.ledger.reject(
+                    record_id=object_id,
+                    reason="related_contact_missing",
+                    stage="reverse",
+                    message=f"Brevo contact {cid} associated with `{object_id}` has no Customer.io "
+                    "identifier (no EXT_ID, email or identity): relationship not written",
+                    identifiers={"brevo_record_id": record.id, "brevo_contact_id": cid},
+                )
                 continue
             people.append({"identifiers": dict(ident)})
         if len(record.contact_ids) >= BREVO_LISTED_ASSOCIATIONS:
@@ -1120,20 +1296,31 @@ class ReverseObjectSync:
         if self.objects.reverse_hash(plan.brevo_type, object_id) == digest:
             self.summary.unchanged += 1
             return None
-        op: dict[str, Any] = {"type": "object", "action": "identify",
-                              "identifiers": {"object_type_id": plan.type_id, "object_id": object_id},
-                              "attributes": attrs}
+        op: dict[str, Any] = {
+            "type": "object",
+            "action": "identify",
+            "identifiers": {"object_type_id": plan.type_id, "object_id": object_id},
+            "attributes": attrs,
+        }
         if people:
             op["cio_relationships"] = people
         return object_id, digest, op
 
-    def _send(self, plan: TypePlan, outputs: list[Batch[tuple[str, str, dict[str, Any]]]
-                                               | Oversize[tuple[str, str, dict[str, Any]]]], dry_run: bool) -> None:
+    def _send(
+        self,
+        plan: TypePlan,
+        outputs: list[Batch[tuple[str, str, dict[str, Any]]] | Oversize[tuple[str, str, dict[str, Any]]]],
+        dry_run: bool,
+    ) -> None:
         s = self.summary
         for out in outputs:
             if isinstance(out, Oversize):
-                self.ledger.reject(record_id=out.item[0], reason="oversized_record", stage="reverse",
-                                   message=f"{out.message} (Track v2 accepts at most 32 KB per operation)")
+                self.ledger.reject(
+                    record_id=out.item[0],
+                    reason="oversized_record",
+                    stage="reverse",
+                    message=f"{out.message} (Track v2 accepts at most 32 KB per operation)",
+                )
                 continue
             if dry_run:
                 s.updated += len(out.items)
@@ -1143,8 +1330,12 @@ class ReverseObjectSync:
             done: list[tuple[str, str]] = []
             for index, (object_id, digest, _op) in enumerate(out.items):
                 if index in errors:
-                    self.ledger.reject(record_id=object_id, reason="vendor_rejected", stage="reverse",
-                                       message=f"Customer.io rejected the object identify: {errors[index]}")
+                    self.ledger.reject(
+                        record_id=object_id,
+                        reason="vendor_rejected",
+                        stage="reverse",
+                        message=f"Customer.io rejected the object identify: {errors[index]}",
+                    )
                     continue
                 if self.objects.reverse_hash(plan.brevo_type, object_id) is None:
                     s.created += 1
@@ -1154,8 +1345,9 @@ class ReverseObjectSync:
             self.objects.set_reverse_hashes(plan.brevo_type, done)
 
 
-def run_blocking(sync: ObjectSync, *, dry_run: bool = False, timeout: float = 3600.0,
-                 delays: Iterable[float] | None = None) -> dict[str, Any]:
+def run_blocking(
+    sync: ObjectSync, *, dry_run: bool = False, timeout: float = 3600.0, delays: Iterable[float] | None = None
+) -> dict[str, Any]:
     """Run a whole object sync without deferral: load, wait for every upsert, verify, finish."""
     sync.run(dry_run=dry_run)
     sync.wait(timeout=timeout, delays=delays)

@@ -47,8 +47,19 @@ from airflow_provider_customerio.sync.summary import SyncSummary
 log = logging.getLogger(__name__)
 
 #: Activity types that mean "this person's profile changed".
-UPSERT_ACTIVITY_TYPES = frozenset({"attribute_change", "profile_create", "profile_merge", "profile_update",
-                                   "identify", "unsubscribe", "subscribe", "profile_unsuppress", "unsuppress"})
+UPSERT_ACTIVITY_TYPES = frozenset(
+    {
+        "attribute_change",
+        "profile_create",
+        "profile_merge",
+        "profile_update",
+        "identify",
+        "unsubscribe",
+        "subscribe",
+        "profile_unsuppress",
+        "unsuppress",
+    }
+)
 DELETE_ACTIVITY_TYPES = frozenset({"profile_delete", "delete"})
 SUPPRESS_ACTIVITY_TYPES = frozenset({"profile_suppress", "suppress", "suppression"})
 
@@ -135,19 +146,15 @@ class PeopleSource(Protocol):
 class ContactSink(Protocol):
     """Brevo side of the people sync."""
 
-    def list_attributes(self) -> list[BrevoAttribute]:
-        ...
+    def list_attributes(self) -> list[BrevoAttribute]: ...
 
-    def create_attribute(self, name: str, type: str) -> None:
-        ...
+    def create_attribute(self, name: str, type: str) -> None: ...
 
-    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int],
-                     email_blacklist: bool) -> str:
+    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int], email_blacklist: bool) -> str:
         """Submit one import (``POST /contacts/import`` with ``jsonBody``); return the process id."""
         ...
 
-    def get_process(self, process_id: str) -> ProcessState:
-        ...
+    def get_process(self, process_id: str) -> ProcessState: ...
 
     def delete_contact(self, identifier: str, identifier_type: str) -> bool:
         """Delete; ``False`` when Brevo has no such contact."""
@@ -193,8 +200,15 @@ class RunWindow:
     end: datetime
 
 
-def resolve_window(*, mode: str, data_interval_start: datetime | None, data_interval_end: datetime | None,
-                   since: str | datetime | None, now: datetime, watermark: str | None) -> RunWindow | None:
+def resolve_window(
+    *,
+    mode: str,
+    data_interval_start: datetime | None,
+    data_interval_end: datetime | None,
+    since: str | datetime | None,
+    now: datetime,
+    watermark: str | None,
+) -> RunWindow | None:
     """Decide the incremental window. ``None`` for full mode.
 
     Precedence: ``since`` (manual runs) -> ``[since, data_interval_end or now)``; else the data interval; else
@@ -214,13 +228,15 @@ def resolve_window(*, mode: str, data_interval_start: datetime | None, data_inte
             raise PeopleSyncError(
                 f"the data interval [{data_interval_start.isoformat()}, {data_interval_end.isoformat()}) is empty: "
                 "schedule the DAG with CronDataIntervalTimetable (cron presets give zero-width intervals in Airflow "
-                "3), or pass `since`.")
+                "3), or pass `since`."
+            )
         return RunWindow(data_interval_start, data_interval_end)
     if watermark:
         return RunWindow(parse_since(watermark), now)
     raise PeopleSyncError(
         "this run has no data interval (a manual run without a logical date) and no `since`: trigger it with "
-        "the param `since` (e.g. 2024-01-01), or with mode `full`.")
+        "the param `since` (e.g. 2024-01-01), or with mode `full`."
+    )
 
 
 def parse_since(value: str | datetime) -> datetime:
@@ -232,8 +248,9 @@ def parse_since(value: str | datetime) -> datetime:
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise PeopleSyncError(f"`since` = `{value}` is not a date: write it as YYYY-MM-DD or an ISO date-time."
-                                  ) from None
+            raise PeopleSyncError(
+                f"`since` = `{value}` is not a date: write it as YYYY-MM-DD or an ISO date-time."
+            ) from None
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
 
@@ -257,10 +274,20 @@ class PeopleSync:
     :param checkpoint_every: source records between two checkpoints of :meth:`extract`.
     """
 
-    def __init__(self, *, config: CustomerIOConfig, source: PeopleSource | None, sink: ContactSink,
-                 state: StateStore, ledger: Ledger, run_key: str, clock: Clock | None = None,
-                 max_import_attempts: int = 3, max_import_rows: int = MAX_IMPORT_ROWS,
-                 checkpoint_every: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        config: CustomerIOConfig,
+        source: PeopleSource | None,
+        sink: ContactSink,
+        state: StateStore,
+        ledger: Ledger,
+        run_key: str,
+        clock: Clock | None = None,
+        max_import_attempts: int = 3,
+        max_import_rows: int = MAX_IMPORT_ROWS,
+        checkpoint_every: int = 1000,
+    ) -> None:
         self.config = config
         self.source = source
         self.sink = sink
@@ -380,14 +407,19 @@ class PeopleSync:
             if self.clock.monotonic() >= deadline:
                 ids = ", ".join(p.process_id for p in self.state.pending_processes(self.run_key))
                 self._save()
-                raise ImportTimeout(f"Brevo import process(es) {ids} not finished after {timeout:.0f} s. Their rows "
-                                    "stay pending: re-run the task to resume waiting (raise the operator's "
-                                    "import_timeout if Brevo is slow).")
+                raise ImportTimeout(
+                    f"Brevo import process(es) {ids} not finished after {timeout:.0f} s. Their rows "
+                    "stay pending: re-run the task to resume waiting (raise the operator's "
+                    "import_timeout if Brevo is slow)."
+                )
             # Sleep first: a just-submitted process is rarely done, and /processes shares a 100/hour bucket, so
             # rounds grow apart; each round polls every unfinished process once (imports are few and large).
             self.clock.sleep(next(schedule))
-            done = [st for st in (self.sink.get_process(p.process_id)
-                                  for p in self.state.pending_processes(self.run_key)) if st.finished]
+            done = [
+                st
+                for st in (self.sink.get_process(p.process_id) for p in self.state.pending_processes(self.run_key))
+                if st.finished
+            ]
             if done:
                 self.complete(done)
 
@@ -422,8 +454,12 @@ class PeopleSync:
                 self.state.set_watermark("people.cio_to_brevo.until", s.window_end)
             self.state.set_watermark("people.cio_to_brevo.last_sync", s.last_sync or "")
         self.state.clear_run(self.run_key)
-        check_threshold(rejected=s.rejected, read=s.read, threshold=self.config.people.reject_threshold,
-                        ledger_path=self.ledger.path)
+        check_threshold(
+            rejected=s.rejected,
+            read=s.read,
+            threshold=self.config.people.reject_threshold,
+            ledger_path=self.ledger.path,
+        )
         return s
 
     # -------------------------------------------------------------- extract steps
@@ -435,8 +471,9 @@ class PeopleSync:
             if not self.config.people.create_missing_attributes or dry_run:
                 raise missing_attributes_error(missing)
             for f in missing:
-                log.info("Creating Brevo attribute %s (%s) for Customer.io attribute %s", f.target, f.create_type,
-                         f.source)
+                log.info(
+                    "Creating Brevo attribute %s (%s) for Customer.io attribute %s", f.target, f.create_type, f.source
+                )
                 self.sink.create_attribute(f.target, f.create_type)
                 self.summary.notes.append(f"created Brevo attribute {f.target} ({f.create_type})")
             attributes = self.sink.list_attributes()
@@ -476,7 +513,7 @@ class PeopleSync:
             for seq, cid in chunk:
                 yield seq, found.get(cid), cid
 
-        for seq, cid, kind, _data in self.state.iter_staged(self.run_key, from_seq=offset, kind="upsert"):
+        for seq, cid, _kind, _data in self.state.iter_staged(self.run_key, from_seq=offset, kind="upsert"):
             chunk.append((seq, cid))
             if len(chunk) >= HYDRATE_CHUNK:
                 yield from flush()
@@ -496,30 +533,44 @@ class PeopleSync:
                 self._save(offset=pos + 1)  # everything up to pos is persisted
                 since_save = 0
 
-    def _stage_one(self, mapper: PersonMapper, person: Person | None, cio_id: str, s: SyncSummary,
-                   track_seen: bool, dry_run: bool) -> None:
+    def _stage_one(
+        self, mapper: PersonMapper, person: Person | None, cio_id: str, s: SyncSummary, track_seen: bool, dry_run: bool
+    ) -> None:
         s.read += 1
         if person is None:
-            self.ledger.reject(record_id=cio_id, reason="not_found", stage="hydrate",
-                               message="Customer.io returned no profile for this id (deleted since the change?)")
+            self.ledger.reject(
+                record_id=cio_id,
+                reason="not_found",
+                stage="hydrate",
+                message="Customer.io returned no profile for this id (deleted since the change?)",
+            )
             return
         if track_seen:
             self._seen_buf.append(cio_id)
         mapped = mapper.map(person)
         if isinstance(mapped, RejectedPerson):
-            self.ledger.reject(record_id=mapped.cio_id, reason=mapped.reason, message=mapped.message,
-                               stage="map", identifiers={"email": mapped.email, "id": mapped.ext_id})
+            self.ledger.reject(
+                record_id=mapped.cio_id,
+                reason=mapped.reason,
+                message=mapped.message,
+                stage="map",
+                identifiers={"email": mapped.email, "id": mapped.ext_id},
+            )
             return
         digest = mapped.content_hash(self.list_ids)
         if self.state.get_hash(CIO_TO_BREVO, mapped.cio_id) == digest:
             s.unchanged += 1
             return
         for problem in mapped.problems:
-            self.ledger.reject(record_id=mapped.cio_id, reason=problem.reason, stage="map",
-                               message=f"{problem.source} -> {problem.target}: {problem.message}; the person "
-                                       "was synced without this value",
-                               identifiers={"email": mapped.email, "id": mapped.ext_id},
-                               detail={"attribute": problem.target})
+            self.ledger.reject(
+                record_id=mapped.cio_id,
+                reason=problem.reason,
+                stage="map",
+                message=f"{problem.source} -> {problem.target}: {problem.message}; the person "
+                "was synced without this value",
+                identifiers={"email": mapped.email, "id": mapped.ext_id},
+                detail={"attribute": problem.target},
+            )
         if dry_run:
             if mapped.blacklisted:
                 s.blacklisted += 1
@@ -540,7 +591,8 @@ class PeopleSync:
         if gone and len(gone) > max(10, known // 2):
             self.summary.notes.append(
                 f"full sync: {len(gone)} of {known} known people are absent from Customer.io; not deleting that "
-                "many at once (safety brake). Check the export, then delete through incremental runs.")
+                "many at once (safety brake). Check the export, then delete through incremental runs."
+            )
             log.warning("%s", self.summary.notes[-1])
             return
         self.state.stage_items(self.run_key, ((cid, "delete", None) for cid in gone))
@@ -549,8 +601,13 @@ class PeopleSync:
 
     def _new_packer(self) -> Packer[tuple[str, str, dict[str, Any]]]:
         budget = min(self.config.people.import_batch_bytes, BREVO_IMPORT_LIMIT_BYTES)
-        return Packer(max_bytes=budget, max_count=self.max_import_rows, size_of=lambda t: json_size(t[2]),
-                      overhead_bytes=IMPORT_OVERHEAD_BYTES, separator_bytes=2)
+        return Packer(
+            max_bytes=budget,
+            max_count=self.max_import_rows,
+            size_of=lambda t: json_size(t[2]),
+            overhead_bytes=IMPORT_OVERHEAD_BYTES,
+            separator_bytes=2,
+        )
 
     def _load_rows(self, kind: str, *, blacklist: bool, dry_run: bool) -> None:
         if dry_run:
@@ -567,14 +624,23 @@ class PeopleSync:
             self._emit(packer.add((cio_id, data["hash"], data["row"])), blacklist=blacklist, next_offset=seq)
         self._emit(packer.flush(), blacklist=blacklist, next_offset=last + 1)
 
-    def _emit(self, outputs: list[Batch[tuple[str, str, dict[str, Any]]] | Oversize[tuple[str, str, dict[str, Any]]]],
-              *, blacklist: bool, next_offset: int) -> None:
+    def _emit(
+        self,
+        outputs: list[Batch[tuple[str, str, dict[str, Any]]] | Oversize[tuple[str, str, dict[str, Any]]]],
+        *,
+        blacklist: bool,
+        next_offset: int,
+    ) -> None:
         for out in outputs:
             if isinstance(out, Oversize):
                 cio_id, _h, row = out.item
-                self.ledger.reject(record_id=cio_id, reason=out.reason, stage="pack", message=out.message,
-                                   identifiers={"email": row.get("email"),
-                                                "id": (row.get("attributes") or {}).get("EXT_ID")})
+                self.ledger.reject(
+                    record_id=cio_id,
+                    reason=out.reason,
+                    stage="pack",
+                    message=out.message,
+                    identifiers={"email": row.get("email"), "id": (row.get("attributes") or {}).get("EXT_ID")},
+                )
                 continue
             rows = [r for _, _, r in out.items]
             pid = str(self.sink.start_import(rows, list_ids=self.list_ids, email_blacklist=blacklist))
@@ -623,10 +689,14 @@ class PeopleSync:
                 self.state.forget_identity(cio_id)
             elif self.sink.blacklist_contact(identifier, id_type):
                 self.summary.blacklisted += 1
-        except Exception as exc:  # noqa: BLE001 - a vendor error for one contact goes to the ledger
-            self.ledger.reject(record_id=cio_id, reason="delete_failed", stage="delete",
-                               message=f"{action} failed: {exc.__class__.__name__}: {str(exc)[:200]}",
-                               identifiers={id_type: identifier})
+        except Exception as exc:
+            self.ledger.reject(
+                record_id=cio_id,
+                reason="delete_failed",
+                stage="delete",
+                message=f"{action} failed: {exc.__class__.__name__}: {str(exc)[:200]}",
+                identifiers={id_type: identifier},
+            )
             return
         self.state.delete_hashes(CIO_TO_BREVO, [cio_id])
 
@@ -636,10 +706,14 @@ class PeopleSync:
         s = self.summary
         commit_all = not report.unidentified
         for reason, count in report.unidentified.items():
-            self.ledger.reject(record_id=None, reason=reason, stage="import",
-                               message=f"Brevo's import process {process_id} refused {count} row(s) without naming "
-                                       "them; the batch will be compared again next run",
-                               detail={"process_id": process_id, "count": count})
+            self.ledger.reject(
+                record_id=None,
+                reason=reason,
+                stage="import",
+                message=f"Brevo's import process {process_id} refused {count} row(s) without naming "
+                "them; the batch will be compared again next run",
+                detail={"process_id": process_id, "count": count},
+            )
         hashes: list[tuple[str, str]] = []
         with self.state.transaction():
             for pr in self.state.iter_pending_rows(self.run_key, process_id):
@@ -648,10 +722,14 @@ class PeopleSync:
                 ext_id = (row.get("attributes") or {}).get("EXT_ID")
                 reason = report.rejected.get(email or "") or report.rejected.get(str(ext_id or ""))
                 if reason:
-                    self.ledger.reject(record_id=pr.person_key, reason=reason, stage="import",
-                                       message=f"Brevo import process {process_id} refused the row ({reason})",
-                                       identifiers={"email": email, "id": ext_id},
-                                       detail={"process_id": process_id})
+                    self.ledger.reject(
+                        record_id=pr.person_key,
+                        reason=reason,
+                        stage="import",
+                        message=f"Brevo import process {process_id} refused the row ({reason})",
+                        identifiers={"email": email, "id": ext_id},
+                        detail={"process_id": process_id},
+                    )
                     continue
                 if self.state.get_hash(CIO_TO_BREVO, pr.person_key) is None:
                     s.created += 1
@@ -666,28 +744,52 @@ class PeopleSync:
     def _failed_process(self, process_id: str, attempt: int, options: Mapping[str, Any], error: str | None) -> None:
         rows = list(self.state.iter_pending_rows(self.run_key, process_id))
         if attempt < self.max_import_attempts:
-            log.warning("Brevo import process %s failed (%s); resubmitting its %d rows, attempt %d/%d", process_id,
-                        error, len(rows), attempt + 1, self.max_import_attempts)
-            new_pid = str(self.sink.start_import([r.row for r in rows], list_ids=self.list_ids,
-                                                 email_blacklist=bool(options.get("email_blacklist"))))
+            log.warning(
+                "Brevo import process %s failed (%s); resubmitting its %d rows, attempt %d/%d",
+                process_id,
+                error,
+                len(rows),
+                attempt + 1,
+                self.max_import_attempts,
+            )
+            new_pid = str(
+                self.sink.start_import(
+                    [r.row for r in rows], list_ids=self.list_ids, email_blacklist=bool(options.get("email_blacklist"))
+                )
+            )
             self.summary.imports += 1
             with self.state.transaction():
-                self.state.add_pending(self.run_key, new_pid, [(r.person_key, r.hash, r.row) for r in rows],
-                                       attempt=attempt + 1, options=options)
+                self.state.add_pending(
+                    self.run_key,
+                    new_pid,
+                    [(r.person_key, r.hash, r.row) for r in rows],
+                    attempt=attempt + 1,
+                    options=options,
+                )
                 self.state.drop_pending(self.run_key, process_id)
             return
         for r in rows:
-            self.ledger.reject(record_id=r.person_key, reason="import_failed", stage="import",
-                               message=f"Brevo import process {process_id} failed {attempt} times ({error}); the "
-                                       "person will be retried by the next run",
-                               identifiers={"email": r.row.get("email"),
-                                            "id": (r.row.get("attributes") or {}).get("EXT_ID")},
-                               detail={"process_id": process_id})
+            self.ledger.reject(
+                record_id=r.person_key,
+                reason="import_failed",
+                stage="import",
+                message=f"Brevo import process {process_id} failed {attempt} times ({error}); the "
+                "person will be retried by the next run",
+                identifiers={"email": r.row.get("email"), "id": (r.row.get("attributes") or {}).get("EXT_ID")},
+                detail={"process_id": process_id},
+            )
         self.state.drop_pending(self.run_key, process_id)
 
 
-def run_blocking(sync: PeopleSync, *, mode: str, window: RunWindow | None, dry_run: bool = False,
-                 timeout: float = 3600.0, delays: Iterable[float] | None = None) -> SyncSummary:
+def run_blocking(
+    sync: PeopleSync,
+    *,
+    mode: str,
+    window: RunWindow | None,
+    dry_run: bool = False,
+    timeout: float = 3600.0,
+    delays: Iterable[float] | None = None,
+) -> SyncSummary:
     """Run a whole sync without deferral: load, wait for every import, finish."""
     sync.run(mode=mode, window=window, dry_run=dry_run)
     sync.wait(timeout=timeout, delays=delays)

@@ -37,9 +37,10 @@ Flow of one run (checkpointed in the state store under ``dag_id/run_id/task_id``
 4. Write with Track v2 ``/api/v2/batch``, packed just under 500 KB with no operation over 32 KB. People are
    identified by their Customer.io ``id`` when Brevo knows it (``EXT_ID``, or the attribute mapped from ``id``),
    else by ``cio_id`` from the identity map, else by email, else by phone; a changed email is written to a
-   person named by ``cio_id`` when known (Customer.io refuses an email change addressed by ``id``). **Attributes are written without a
-   ``timestamp``**, i.e. with the current time: Customer.io silently drops attribute updates older than the
-   latest edit (field-lessons §3.5), so a backfill with historical timestamps would look successful and do
+   person named by ``cio_id`` when known (Customer.io refuses an email change addressed by ``id``).
+   **Attributes are written without a ``timestamp``**, i.e. with the current time: Customer.io silently drops
+   attribute updates older than the latest edit (https://docs.customer.io/api/track/#operation/identify,
+   "timestamp"), so a backfill with historical timestamps would look successful and do
    nothing. A 207 answer's per-operation errors (``batch_index``) go to the ledger with the vendor's reason;
    transient ones (reason ``internal``) are re-sent up to ``max_attempts`` times first.
 5. Commit per written person: the ``brevo_to_cio`` snapshot, the ``cio_to_brevo`` hash of what Brevo now holds
@@ -143,16 +144,19 @@ class BrevoContact:
         if item.get("ext_id") not in (None, "") and EXT_ID_ATTRIBUTE not in attrs:
             attrs[EXT_ID_ATTRIBUTE] = item["ext_id"]
         modified = item.get("modifiedAt") or item.get("createdAt")
-        return cls(id=int(item["id"]), email=item.get("email") or None, attributes=attrs,
-                   email_blacklisted=bool(item.get("emailBlacklisted")),
-                   modified_at=parse_ms(modified) if modified else 0)
+        return cls(
+            id=int(item["id"]),
+            email=item.get("email") or None,
+            attributes=attrs,
+            email_blacklisted=bool(item.get("emailBlacklisted")),
+            modified_at=parse_ms(modified) if modified else 0,
+        )
 
 
 class BrevoContactSource(Protocol):
     """Brevo side (read only)."""
 
-    def list_attributes(self) -> list[BrevoAttribute]:
-        ...
+    def list_attributes(self) -> list[BrevoAttribute]: ...
 
     def iter_modified(self, since: datetime | None) -> Iterator[BrevoContact]:
         """Contacts modified at or after ``since`` (every contact when ``None``), in a stable order (oldest
@@ -255,8 +259,9 @@ def to_customerio(value: Any, attribute: BrevoAttribute) -> Any:
         for label, val in attribute.enumeration.items():
             if val == value or str(val) == str(value) or label == value:
                 return label
-        raise ConversionError("invalid_category", f"`{value}` is none of the options "
-                                                 f"{', '.join(attribute.enumeration)}")
+        raise ConversionError(
+            "invalid_category", f"`{value}` is none of the options {', '.join(attribute.enumeration)}"
+        )
     if typ == "multiple-choice" and isinstance(value, list):
         return [to_text(v) for v in value]
     return to_text(value)
@@ -294,13 +299,14 @@ class ReverseRecord:
 
     @property
     def identities(self) -> dict[str, Any]:
-        return {"brevo_contact_id": self.contact.id, "email": self.email, "id": self.customer_id,
-                "phone": self.phone}
+        return {"brevo_contact_id": self.contact.id, "email": self.email, "id": self.customer_id, "phone": self.phone}
 
     def snapshot(self) -> Snapshot:
         fields = {name: _digest(value) for name, value in self.attributes.items()}
-        return Snapshot(overall=content_hash({"id": self.customer_id, "email": self.email, "phone": self.phone,
-                                              "fields": fields}), fields=fields)
+        return Snapshot(
+            overall=content_hash({"id": self.customer_id, "email": self.email, "phone": self.phone, "fields": fields}),
+            fields=fields,
+        )
 
 
 @dataclass(frozen=True)
@@ -341,8 +347,9 @@ class ReverseMapper:
     :param list_ids: the lists the forward sync adds people to (part of its content hash).
     """
 
-    def __init__(self, field_mapping: Sequence[MappedField], attributes: Iterable[BrevoAttribute],
-                 list_ids: Sequence[int] = ()) -> None:
+    def __init__(
+        self, field_mapping: Sequence[MappedField], attributes: Iterable[BrevoAttribute], list_ids: Sequence[int] = ()
+    ) -> None:
         by_name = {a.name.upper(): a for a in attributes}
         self.fields: list[tuple[MappedField, BrevoAttribute | None]] = []
         for f in field_mapping:
@@ -354,7 +361,8 @@ class ReverseMapper:
                 raise MappingError(
                     f"Brevo has no attribute {f.target} (mapped from Customer.io `{f.source}` in "
                     "connectors.customerio.field_mapping). Create it in Brevo (Contacts > Settings > Contact "
-                    "attributes) or remove the entry.")
+                    "attributes) or remove the entry."
+                )
             self.fields.append((f, attr))
         self.email_source = next((f.source for f in field_mapping if f.is_email), None)
         self.id_targets = [f.target.upper() for f in field_mapping if f.source == "id" and not f.is_email]
@@ -407,10 +415,18 @@ class ReverseMapper:
         row: dict[str, Any] = {"attributes": fwd_attrs}
         if email is not None:
             row["email"] = email
-        forward = MappedRow(cio_id="", ext_id=contact.ext_id, email=email, row=row,
-                            blacklisted=contact.email_blacklisted).content_hash(self.list_ids)
-        return ReverseRecord(contact=contact, customer_id=customer_id, email=email, phone=phone,
-                             attributes=attrs, forward_hash=forward, problems=tuple(problems))
+        forward = MappedRow(
+            cio_id="", ext_id=contact.ext_id, email=email, row=row, blacklisted=contact.email_blacklisted
+        ).content_hash(self.list_ids)
+        return ReverseRecord(
+            contact=contact,
+            customer_id=customer_id,
+            email=email,
+            phone=phone,
+            attributes=attrs,
+            forward_hash=forward,
+            problems=tuple(problems),
+        )
 
 
 # ------------------------------------------------------------------------------------------ summary
@@ -438,13 +454,15 @@ class ReverseSummary(SyncSummary):
 
     def to_xcom(self) -> dict[str, Any]:
         out = super().to_xcom()
-        out.update({
-            "echoes": self.echoes,
-            "batches": self.batches,
-            "conflict_policy": self.conflict_policy,
-            "conflicts": dict(self.conflicts),
-            "conflict_log": self.conflict_log[:MAX_CONFLICTS_LISTED],
-        })
+        out.update(
+            {
+                "echoes": self.echoes,
+                "batches": self.batches,
+                "conflict_policy": self.conflict_policy,
+                "conflicts": dict(self.conflicts),
+                "conflict_log": self.conflict_log[:MAX_CONFLICTS_LISTED],
+            }
+        )
         return out
 
 
@@ -477,15 +495,26 @@ class ReverseSync:
     :param batch_budget_bytes: byte budget of one Track batch (default: just under 500 KB).
     """
 
-    def __init__(self, *, config: CustomerIOConfig, source: BrevoContactSource, writer: CustomerIOWriter,
-                 state: StateStore, ledger: Ledger, run_key: str, conflict_policy: str | None = None,
-                 max_attempts: int = 3, page_size: int = PAGE_SIZE,
-                 batch_budget_bytes: int = TRACK_BATCH_BUDGET_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        config: CustomerIOConfig,
+        source: BrevoContactSource,
+        writer: CustomerIOWriter,
+        state: StateStore,
+        ledger: Ledger,
+        run_key: str,
+        conflict_policy: str | None = None,
+        max_attempts: int = 3,
+        page_size: int = PAGE_SIZE,
+        batch_budget_bytes: int = TRACK_BATCH_BUDGET_BYTES,
+    ) -> None:
         policy = conflict_policy or config.reverse.conflict_policy or DEFAULT_CONFLICT_POLICY
         if policy not in CONFLICT_POLICIES:
             raise ReverseSyncError(
                 f"conflict_policy `{policy}` is unknown: set connectors.customerio.reverse.conflict_policy (or the "
-                f"param) to one of {', '.join(CONFLICT_POLICIES)}.")
+                f"param) to one of {', '.join(CONFLICT_POLICIES)}."
+            )
         if not 1 <= page_size <= 100_000:
             raise ReverseSyncError(f"page_size must be between 1 and 100000, got {page_size}")
         self.config = config
@@ -588,8 +617,12 @@ class ReverseSync:
         s.value_rejects = self.ledger.total - self.ledger.record_rejects
         s.rejects_by_reason = Counter(self.ledger.counts)
         log.info("Brevo -> Customer.io: %s", s.to_xcom())
-        check_threshold(rejected=s.rejected, read=s.read, threshold=self.config.people.reject_threshold,
-                        ledger_path=self.ledger.path)
+        check_threshold(
+            rejected=s.rejected,
+            read=s.read,
+            threshold=self.config.people.reject_threshold,
+            ledger_path=self.ledger.path,
+        )
         return s
 
     # -------------------------------------------------------------- setup
@@ -602,7 +635,8 @@ class ReverseSync:
                 f"Brevo has no attribute {names}: the reverse sync cannot read what is not there. Create the "
                 "attribute(s) in Brevo, run the Customer.io -> Brevo sync with "
                 "connectors.customerio.people.create_missing_attributes: true, or remove the entries from "
-                "connectors.customerio.field_mapping.")
+                "connectors.customerio.field_mapping."
+            )
         self._forward_mapper = PersonMapper(self.config.field_mapping, attributes)
         mapper = ReverseMapper(self.config.field_mapping, attributes, self.list_ids)
         self._email_key = mapper.email_source or "email"
@@ -652,10 +686,15 @@ class ReverseSync:
             if cio_id and cio_id in losers:
                 continue
             for problem in rec.problems:
-                self.ledger.reject(record_id=rec.key, reason=problem.reason, stage="map",
-                                   message=f"{problem.source} -> {problem.target}: {problem.message}; the contact "
-                                           "was synced without this value",
-                                   identifiers=rec.identities, detail={"attribute": problem.source})
+                self.ledger.reject(
+                    record_id=rec.key,
+                    reason=problem.reason,
+                    stage="map",
+                    message=f"{problem.source} -> {problem.target}: {problem.message}; the contact "
+                    "was synced without this value",
+                    identifiers=rec.identities,
+                    detail={"attribute": problem.source},
+                )
             op = self._operation(rec, cio_id, changed)
             if op is None:
                 continue
@@ -679,16 +718,27 @@ class ReverseSync:
         """The Customer.io ``cio_id`` this contact stands for (``None`` if unknown), or ``False`` when its identity
         clashes (ledgered)."""
         found: dict[str, Any] = {}
-        for label, kwargs in (("brevo contact id", {"brevo_id": rec.contact.id}), ("id", {"ext_id": rec.customer_id}),
-                              ("email", {"email": rec.email})):
+        for label, kwargs in (
+            ("brevo contact id", {"brevo_id": rec.contact.id}),
+            ("id", {"ext_id": rec.customer_id}),
+            ("email", {"email": rec.email}),
+        ):
             if next(iter(kwargs.values())) is None:
                 continue
             ident = self.state.find_identity(**kwargs)  # type: ignore[arg-type]
             if ident is not None:
                 found.setdefault(ident.cio_id, (label, ident))
         if len(found) > 1:
-            others = [{"cio_id": cid, "matched_by": label, "email": ident.email, "id": ident.ext_id,
-                       "brevo_contact_id": ident.brevo_id} for cid, (label, ident) in found.items()]
+            others = [
+                {
+                    "cio_id": cid,
+                    "matched_by": label,
+                    "email": ident.email,
+                    "id": ident.ext_id,
+                    "brevo_contact_id": ident.brevo_id,
+                }
+                for cid, (label, ident) in found.items()
+            ]
             listing = ", ".join(f"{o['cio_id']} by {o['matched_by']}" for o in others)
             self._clash(rec, f"its identifiers belong to different Customer.io people ({listing})", others)
             return False
@@ -700,25 +750,33 @@ class ReverseSync:
             # the person stood for another contact; a clash only if that contact still exists in Brevo
             owner = ident.brevo_id if self.source.contact_exists(ident.brevo_id) else None
         if owner is not None and owner != rec.contact.id:
-            self._clash(rec, f"Customer.io person {cio_id} (matched by {label}) already stands for Brevo contact "
-                             f"{owner}", [{"cio_id": cio_id, "email": ident.email, "id": ident.ext_id,
-                                           "brevo_contact_id": owner}])
+            self._clash(
+                rec,
+                f"Customer.io person {cio_id} (matched by {label}) already stands for Brevo contact {owner}",
+                [{"cio_id": cio_id, "email": ident.email, "id": ident.ext_id, "brevo_contact_id": owner}],
+            )
             return False
         if ident.ext_id and rec.customer_id and ident.ext_id != rec.customer_id:
-            self._clash(rec, f"Customer.io person {cio_id} (matched by {label}) has id {ident.ext_id!r}, but the "
-                             f"Brevo contact carries id {rec.customer_id!r}",
-                        [{"cio_id": cio_id, "email": ident.email, "id": ident.ext_id,
-                          "brevo_contact_id": ident.brevo_id}])
+            self._clash(
+                rec,
+                f"Customer.io person {cio_id} (matched by {label}) has id {ident.ext_id!r}, but the "
+                f"Brevo contact carries id {rec.customer_id!r}",
+                [{"cio_id": cio_id, "email": ident.email, "id": ident.ext_id, "brevo_contact_id": ident.brevo_id}],
+            )
             return False
         claimed[cio_id] = rec.contact.id
         return cio_id
 
     def _clash(self, rec: ReverseRecord, why: str, other: list[dict[str, Any]]) -> None:
         self.ledger.reject(
-            record_id=rec.key, reason="identity_clash", stage="identify",
+            record_id=rec.key,
+            reason="identity_clash",
+            stage="identify",
             message=f"identity clash: {why}. Nothing was written; it is not retried until the contact changes again. "
-                    "Fix: merge the duplicate people in Customer.io, or correct the email / EXT_ID in Brevo.",
-            identifiers=rec.identities, detail={"brevo": rec.identities, "customerio": other})
+            "Fix: merge the duplicate people in Customer.io, or correct the email / EXT_ID in Brevo.",
+            identifiers=rec.identities,
+            detail={"brevo": rec.identities, "customerio": other},
+        )
 
     # -------------------------------------------------------------- conflicts
 
@@ -737,7 +795,7 @@ class ReverseSync:
         # without a hash of what the Customer.io -> Brevo sync wrote there is nothing to tell a change by
         candidates = [(rec, cid) for rec, cid in candidates if cid in forward_hashes]
         for i in range(0, len(candidates), HYDRATE_CHUNK):
-            chunk = candidates[i:i + HYDRATE_CHUNK]
+            chunk = candidates[i : i + HYDRATE_CHUNK]
             profiles = {p.person.cio_id: p for p in self.writer.profiles([cid for _, cid in chunk])}
             for rec, cid in chunk:
                 profile = profiles.get(cid)
@@ -760,10 +818,15 @@ class ReverseSync:
                     # tie within the second goes to Customer.io (the default winner).
                     winner = "brevo" if rec.contact.modified_at > changed_at * 1000 + 999 else "customerio"
                 self.summary.conflicts[winner] += 1
-                entry = {"cio_id": cid, "brevo_contact_id": rec.contact.id, "policy": self.policy, "winner": winner,
-                         "brevo_modified_at": _iso_ms(rec.contact.modified_at),
-                         "customerio_changed_at": _iso_ms(changed_at * 1000) if changed_at is not None else None,
-                         "customerio_deleted": profile is None}
+                entry = {
+                    "cio_id": cid,
+                    "brevo_contact_id": rec.contact.id,
+                    "policy": self.policy,
+                    "winner": winner,
+                    "brevo_modified_at": _iso_ms(rec.contact.modified_at),
+                    "customerio_changed_at": _iso_ms(changed_at * 1000) if changed_at is not None else None,
+                    "customerio_deleted": profile is None,
+                }
                 self.summary.conflict_log.append(entry)
                 log.info("Conflict on %s / Brevo contact %s: %s -> %s wins", cid, rec.contact.id, self.policy, winner)
                 if winner == "customerio":
@@ -784,10 +847,14 @@ class ReverseSync:
         elif rec.phone:
             identifiers = {"phone": rec.phone}
         else:
-            self.ledger.reject(record_id=rec.key, reason="missing_identifier", stage="map",
-                               message="the Brevo contact has no EXT_ID, no known Customer.io person, no valid email "
-                                       "and no SMS number: Customer.io cannot identify it. Add one in Brevo.",
-                               identifiers=rec.identities)
+            self.ledger.reject(
+                record_id=rec.key,
+                reason="missing_identifier",
+                stage="map",
+                message="the Brevo contact has no EXT_ID, no known Customer.io person, no valid email "
+                "and no SMS number: Customer.io cannot identify it. Add one in Brevo.",
+                identifiers=rec.identities,
+            )
             return None
         op: dict[str, Any] = {"type": "person", "action": "identify", "identifiers": identifiers}
         attrs = {k: v for k, v in rec.attributes.items() if k in changed}
@@ -796,9 +863,14 @@ class ReverseSync:
         return op
 
     def _new_packer(self) -> Packer[_Pending]:
-        return Packer(max_bytes=self.batch_budget_bytes, max_count=TRACK_BATCH_MAX_OPS,
-                      size_of=lambda p: _wire_size(p.op), overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
-                      separator_bytes=1, max_item_bytes=TRACK_OPERATION_LIMIT_BYTES)
+        return Packer(
+            max_bytes=self.batch_budget_bytes,
+            max_count=TRACK_BATCH_MAX_OPS,
+            size_of=lambda p: _wire_size(p.op),
+            overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
+            separator_bytes=1,
+            max_item_bytes=TRACK_OPERATION_LIMIT_BYTES,
+        )
 
     def _write(self, pending: list[_Pending]) -> None:
         queue = pending
@@ -811,9 +883,13 @@ class ReverseSync:
             outputs.extend(packer.flush())
             for out in outputs:
                 if isinstance(out, Oversize):
-                    self.ledger.reject(record_id=out.item.record.key, reason=out.reason, stage="pack",
-                                       message=f"{out.message} (Track v2 operation limit); trim the contact's "
-                                               "attributes in Brevo", identifiers=out.item.record.identities)
+                    self.ledger.reject(
+                        record_id=out.item.record.key,
+                        reason=out.reason,
+                        stage="pack",
+                        message=f"{out.message} (Track v2 operation limit); trim the contact's attributes in Brevo",
+                        identifiers=out.item.record.identities,
+                    )
                     continue
                 retry.extend(self._send(out.items))
             queue = retry
@@ -835,12 +911,15 @@ class ReverseSync:
                 retry.append(item)
                 continue
             self.ledger.reject(
-                record_id=item.record.key, reason="vendor_rejected", stage="track_batch",
+                record_id=item.record.key,
+                reason="vendor_rejected",
+                stage="track_batch",
                 message=f"Customer.io rejected the operation: {err.reason}"
-                        f"{' on ' + err.field if err.field else ''}: {err.message}"
-                        + (f" (after {item.attempts} attempts)" if err.reason in TRANSIENT_REASONS else ""),
+                f"{' on ' + err.field if err.field else ''}: {err.message}"
+                + (f" (after {item.attempts} attempts)" if err.reason in TRANSIENT_REASONS else ""),
                 identifiers=item.record.identities,
-                detail={"vendor_reason": err.reason, "field": err.field, "identifiers": item.op.get("identifiers")})
+                detail={"vendor_reason": err.reason, "field": err.field, "identifiers": item.op.get("identifiers")},
+            )
         unknown = [e for e in errors if not 0 <= e.index < len(items)]
         for e in unknown:
             self.summary.notes.append(f"Track batch error without a valid batch_index: {e.reason}: {e.message}")
@@ -860,8 +939,9 @@ class ReverseSync:
                 if "attributes" in p.op:
                     s.updated += 1  # Track identify is an upsert: it does not say whether it created the person
                 if p.cio_id:
-                    self.state.upsert_identity(p.cio_id, brevo_id=p.record.contact.id, email=p.record.email,
-                                               ext_id=p.record.customer_id)
+                    self.state.upsert_identity(
+                        p.cio_id, brevo_id=p.record.contact.id, email=p.record.email, ext_id=p.record.customer_id
+                    )
 
 
 def _wire_size(op: Mapping[str, Any]) -> int:

@@ -528,9 +528,7 @@ class ListTargetPort(Protocol):
         """Remove contacts (≤150) by Brevo contact id; refusals come back in ``failure``."""
         ...
 
-    def update_attributes(
-        self, identifier: str | int, identifier_type: str, attributes: Mapping[str, Any]
-    ) -> None:
+    def update_attributes(self, identifier: str | int, identifier_type: str, attributes: Mapping[str, Any]) -> None:
         """Update one contact's attributes (``identifier_type`` is ``ext_id`` or ``contact_id``)."""
         ...
 
@@ -879,8 +877,12 @@ class SegmentMirror:
             for problem in mapped.problems:
                 result.attribute_problems += 1
                 self.reject(
-                    {**member.as_record(), "field": problem.source, "segment_id": request.segment_id,
-                     "list_id": list_id},
+                    {
+                        **member.as_record(),
+                        "field": problem.source,
+                        "segment_id": request.segment_id,
+                        "list_id": list_id,
+                    },
                     problem.reason,
                     f"{problem.target} not written ({problem.message}); the person is still added to the list",
                 )
@@ -1015,9 +1017,7 @@ class SegmentMirror:
             if email_key:
                 present_email.add(email_key)
         return [
-            m
-            for m in members
-            if normalise_email(m.email) not in present_email and not (m.id and m.id in present_ext)
+            m for m in members if normalise_email(m.email) not in present_email and not (m.id and m.id in present_ext)
         ]
 
     def _import(
@@ -1155,10 +1155,11 @@ def summarize_runs(
     """One DAG run's result: how many people were exported, removed, rejected, over every pair (a dry run's
     planned numbers are reported as ``would_export`` / ``would_remove``)."""
     done = [s for s in summaries if s]
-    skipped = [
-        {"segment": b["segment_id"], "list": b["list_id"], "state": b.get("state")} for b in building
-    ] + [{"segment": s["segment"], "list": s["list"], "state": s.get("segment_state")} for s in done
-         if s.get("skipped_building")]
+    skipped = [{"segment": b["segment_id"], "list": b["list_id"], "state": b.get("state")} for b in building] + [
+        {"segment": s["segment"], "list": s["list"], "state": s.get("segment_state")}
+        for s in done
+        if s.get("skipped_building")
+    ]
     return {
         "pairs": len(done) + len(building),
         "mirrored": sum(1 for s in done if not s.get("skipped_building")),
@@ -1172,8 +1173,20 @@ def summarize_runs(
         "dry_run": any(s.get("dry_run") for s in done),
         "api_calls": sum(int(s.get("api_calls", 0)) for s in done),
         "per_pair": [
-            {k: s.get(k) for k in ("segment", "list", "segment_size", "list_size_before", "list_size_after",
-                                   "added", "removed", "rejected", "skipped_building")}
+            {
+                k: s.get(k)
+                for k in (
+                    "segment",
+                    "list",
+                    "segment_size",
+                    "list_size_before",
+                    "list_size_after",
+                    "added",
+                    "removed",
+                    "rejected",
+                    "skipped_building",
+                )
+            }
             for s in done
         ],
     }

@@ -131,7 +131,7 @@ class StateStore:
         """Stored hashes for ``keys`` (missing keys are absent from the result)."""
         out: dict[str, str] = {}
         for i in range(0, len(keys), 500):
-            chunk = list(keys[i:i + 500])
+            chunk = list(keys[i : i + 500])
             marks = ",".join("?" * len(chunk))
             for key, h in self._db.execute(
                 f"SELECT person_key, hash FROM content_hash WHERE direction = ? AND person_key IN ({marks})",
@@ -154,16 +154,18 @@ class StateStore:
 
     def delete_hashes(self, direction: str, keys: Iterable[str]) -> None:
         with self.transaction():
-            self._db.executemany("DELETE FROM content_hash WHERE direction = ? AND person_key = ?",
-                                 ((direction, k) for k in keys))
+            self._db.executemany(
+                "DELETE FROM content_hash WHERE direction = ? AND person_key = ?", ((direction, k) for k in keys)
+            )
 
     def count_hashes(self, direction: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM content_hash WHERE direction = ?", (direction,)).fetchone()[0]
 
     # ------------------------------------------------------------------ identity map
 
-    def upsert_identity(self, cio_id: str, *, brevo_id: int | None = None, email: str | None = None,
-                        ext_id: str | None = None) -> None:
+    def upsert_identity(
+        self, cio_id: str, *, brevo_id: int | None = None, email: str | None = None, ext_id: str | None = None
+    ) -> None:
         """Record or update identifiers of a person; ``None`` keeps the stored value."""
         self._db.execute(
             "INSERT INTO identity(cio_id, brevo_id, email, ext_id, updated_at) VALUES (?, ?, ?, ?, ?) "
@@ -174,17 +176,20 @@ class StateStore:
         )
 
     def get_identity(self, cio_id: str) -> Identity | None:
-        row = self._db.execute("SELECT cio_id, brevo_id, email, ext_id FROM identity WHERE cio_id = ?",
-                               (cio_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT cio_id, brevo_id, email, ext_id FROM identity WHERE cio_id = ?", (cio_id,)
+        ).fetchone()
         return Identity(*row) if row else None
 
-    def find_identity(self, *, email: str | None = None, ext_id: str | None = None,
-                      brevo_id: int | None = None) -> Identity | None:
+    def find_identity(
+        self, *, email: str | None = None, ext_id: str | None = None, brevo_id: int | None = None
+    ) -> Identity | None:
         """Look a person up by any Brevo-side identifier (first match: brevo_id, ext_id, email)."""
         for col, val in (("brevo_id", brevo_id), ("ext_id", ext_id), ("email", email)):
             if val is not None:
-                row = self._db.execute(f"SELECT cio_id, brevo_id, email, ext_id FROM identity WHERE {col} = ?",
-                                       (val,)).fetchone()
+                row = self._db.execute(
+                    f"SELECT cio_id, brevo_id, email, ext_id FROM identity WHERE {col} = ?", (val,)
+                ).fetchone()
                 if row:
                     return Identity(*row)
         return None
@@ -221,19 +226,22 @@ class StateStore:
     def stage_items(self, run_key: str, items: Iterable[tuple[str, str, Mapping[str, Any] | None]]) -> int:
         """Append ``(item_key, kind, data)`` to the run's queue, once per key: the first entry of a key wins
         (feed readers pass newest first, so the latest change wins). Returns how many were added."""
-        start = self._db.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM staged_item WHERE run_key = ?",
-                                 (run_key,)).fetchone()[0]
+        start = self._db.execute(
+            "SELECT COALESCE(MAX(seq), -1) + 1 FROM staged_item WHERE run_key = ?", (run_key,)
+        ).fetchone()[0]
         added = 0
         with self.transaction():
             for i, (key, kind, data) in enumerate(items):
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO staged_item(run_key, seq, item_key, kind, data) VALUES (?, ?, ?, ?, ?)",
-                    (run_key, start + i, key, kind, json.dumps(data) if data is not None else None))
+                    (run_key, start + i, key, kind, json.dumps(data) if data is not None else None),
+                )
                 added += cur.rowcount
         return added
 
-    def iter_staged(self, run_key: str, from_seq: int = 0, kind: str | None = None
-                    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
+    def iter_staged(
+        self, run_key: str, from_seq: int = 0, kind: str | None = None
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
         """Yield ``(seq, item_key, kind, data)`` in order, reading in pages (memory stays flat)."""
         seq = from_seq
         while True:
@@ -254,29 +262,46 @@ class StateStore:
 
     # ------------------------------------------------------------------ pending imports
 
-    def add_pending(self, run_key: str, process_id: str, rows: Iterable[tuple[str, str, Mapping[str, Any]]], *,
-                    attempt: int = 1, options: Mapping[str, Any] | None = None) -> None:
+    def add_pending(
+        self,
+        run_key: str,
+        process_id: str,
+        rows: Iterable[tuple[str, str, Mapping[str, Any]]],
+        *,
+        attempt: int = 1,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         """Record a submitted import and its rows ``(person_key, hash, row)`` in one transaction."""
         with self.transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO pending_process(run_key, process_id, attempt, options, submitted_at) "
-                "VALUES (?, ?, ?, ?, ?)", (run_key, str(process_id), attempt, json.dumps(options or {}), time.time()))
+                "VALUES (?, ?, ?, ?, ?)",
+                (run_key, str(process_id), attempt, json.dumps(options or {}), time.time()),
+            )
             self._db.executemany(
                 "INSERT OR REPLACE INTO pending_row(run_key, process_id, seq, person_key, hash, row) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                ((run_key, str(process_id), i, k, h, json.dumps(r)) for i, (k, h, r) in enumerate(rows)))
+                ((run_key, str(process_id), i, k, h, json.dumps(r)) for i, (k, h, r) in enumerate(rows)),
+            )
 
     def pending_processes(self, run_key: str) -> list[PendingProcess]:
-        return [PendingProcess(pid, attempt, json.loads(opts)) for pid, attempt, opts in self._db.execute(
-            "SELECT process_id, attempt, options FROM pending_process WHERE run_key = ? ORDER BY submitted_at, "
-            "process_id", (run_key,))]
+        return [
+            PendingProcess(pid, attempt, json.loads(opts))
+            for pid, attempt, opts in self._db.execute(
+                "SELECT process_id, attempt, options FROM pending_process WHERE run_key = ? ORDER BY submitted_at, "
+                "process_id",
+                (run_key,),
+            )
+        ]
 
     def iter_pending_rows(self, run_key: str, process_id: str) -> Iterator[PendingRow]:
         seq = 0
         while True:
             rows = self._db.execute(
                 "SELECT seq, person_key, hash, row FROM pending_row WHERE run_key = ? AND process_id = ? AND seq >= ? "
-                "ORDER BY seq LIMIT 2000", (run_key, str(process_id), seq)).fetchall()
+                "ORDER BY seq LIMIT 2000",
+                (run_key, str(process_id), seq),
+            ).fetchall()
             if not rows:
                 return
             for _s, key, h, row in rows:
@@ -286,15 +311,17 @@ class StateStore:
     def drop_pending(self, run_key: str, process_id: str) -> None:
         with self.transaction():
             self._db.execute("DELETE FROM pending_row WHERE run_key = ? AND process_id = ?", (run_key, str(process_id)))
-            self._db.execute("DELETE FROM pending_process WHERE run_key = ? AND process_id = ?",
-                             (run_key, str(process_id)))
+            self._db.execute(
+                "DELETE FROM pending_process WHERE run_key = ? AND process_id = ?", (run_key, str(process_id))
+            )
 
     # ------------------------------------------------------------------ seen set (full sync delete detection)
 
     def mark_seen(self, run_key: str, keys: Iterable[str]) -> None:
         with self.transaction():
-            self._db.executemany("INSERT OR IGNORE INTO seen(run_key, person_key) VALUES (?, ?)",
-                                 ((run_key, k) for k in keys))
+            self._db.executemany(
+                "INSERT OR IGNORE INTO seen(run_key, person_key) VALUES (?, ?)", ((run_key, k) for k in keys)
+            )
 
     def iter_unseen(self, run_key: str, direction: str) -> Iterator[str]:
         """Keys with a stored hash in ``direction`` that the run did not see, in pages."""
@@ -303,7 +330,8 @@ class StateStore:
             rows = self._db.execute(
                 "SELECT person_key FROM content_hash WHERE direction = ? AND person_key > ? AND person_key NOT IN "
                 "(SELECT person_key FROM seen WHERE run_key = ?) ORDER BY person_key LIMIT 1000",
-                (direction, last, run_key)).fetchall()
+                (direction, last, run_key),
+            ).fetchall()
             if not rows:
                 return
             for (key,) in rows:

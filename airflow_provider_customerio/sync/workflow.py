@@ -42,14 +42,36 @@ DEFAULT_ATTRIBUTES: Mapping[str, str] = {
     "at": "CIO_LAST_MESSAGE_AT",
 }
 #: Brevo attribute types used when the attributes are created.
-ATTRIBUTE_TYPES: Mapping[str, str] = {"campaign": "text", "campaign_id": "text", "action": "text",
-                                      "status": "text", "at": "text"}
+ATTRIBUTE_TYPES: Mapping[str, str] = {
+    "campaign": "text",
+    "campaign_id": "text",
+    "action": "text",
+    "status": "text",
+    "at": "text",
+}
 
 #: Progress of a message, used only to order two states reached in the same second.
 STATUS_ORDER: tuple[str, ...] = (
-    "created", "drafted", "attempted", "deferred", "sent", "delivered", "opened", "human_opened", "clicked",
-    "human_clicked", "converted", "replied", "suppressed", "undeliverable", "dropped", "failed", "bounced",
-    "spammed", "unsubscribed", "topic_unsubscribed",
+    "created",
+    "drafted",
+    "attempted",
+    "deferred",
+    "sent",
+    "delivered",
+    "opened",
+    "human_opened",
+    "clicked",
+    "human_clicked",
+    "converted",
+    "replied",
+    "suppressed",
+    "undeliverable",
+    "dropped",
+    "failed",
+    "bounced",
+    "spammed",
+    "unsubscribed",
+    "topic_unsubscribed",
 )
 _RANK = {name: i for i, name in enumerate(STATUS_ORDER)}
 #: Webhook ``object_type`` values that describe a message (``customer`` events do not).
@@ -214,8 +236,7 @@ class PersonState:
         else:
             name, ref = "", ""
         at = datetime.fromtimestamp(self.at, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"campaign": name, "campaign_id": ref, "action": self.action_id or "", "status": self.status,
-                "at": at}
+        return {"campaign": name, "campaign_id": ref, "action": self.action_id or "", "status": self.status, "at": at}
 
 
 class StateBuilder:
@@ -312,9 +333,17 @@ class StateBuilder:
             d = best[key]
             status, at = d.latest_state() or ("", 0)
             yield PersonState(
-                person_key=key, cio_id=d.cio_id, id=d.id, email=d.email, delivery_id=d.delivery_id,
-                parent_kind=d.parent[0] if d.parent else None, parent_id=d.parent[1] if d.parent else None,
-                action_id=d.action_id, status=status, at=at, created=d.started or at,
+                person_key=key,
+                cio_id=d.cio_id,
+                id=d.id,
+                email=d.email,
+                delivery_id=d.delivery_id,
+                parent_kind=d.parent[0] if d.parent else None,
+                parent_id=d.parent[1] if d.parent else None,
+                action_id=d.action_id,
+                status=status,
+                at=at,
+                created=d.started or at,
             )
 
 
@@ -355,8 +384,9 @@ class Rejected:
     identifiers: Mapping[str, Any] = field(default_factory=dict)
 
 
-def to_import_row(state: PersonState, names: Mapping[str, str],
-                  campaign_names: Mapping[str, str]) -> dict[str, Any] | Rejected:
+def to_import_row(
+    state: PersonState, names: Mapping[str, str], campaign_names: Mapping[str, str]
+) -> dict[str, Any] | Rejected:
     """The Brevo import row (``{"email", "attributes"}``; people without an email are keyed by ``EXT_ID`` =
     their Customer.io ``id``, as the people sync writes it)."""
     idents = {"cio_id": state.cio_id, "id": state.id, "email": state.email}
@@ -370,8 +400,12 @@ def to_import_row(state: PersonState, names: Mapping[str, str],
         return {"email": email, "attributes": attrs}
     if state.id:
         return {"attributes": {**attrs, "EXT_ID": state.id}}
-    return Rejected(state.person_key, "missing_identifier",
-                    "the person has neither an email nor an id, so no Brevo contact can be addressed", idents)
+    return Rejected(
+        state.person_key,
+        "missing_identifier",
+        "the person has neither an email nor an id, so no Brevo contact can be addressed",
+        idents,
+    )
 
 
 def _row_identity(row: Mapping[str, Any]) -> str:
@@ -394,8 +428,15 @@ class DeriveResult:
     changes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {"people": self.people, "new": self.new, "changed": self.changed, "unchanged": self.unchanged,
-                "stale": self.stale, "rejected": len(self.rejected), "to_write": len(self.changes)}
+        return {
+            "people": self.people,
+            "new": self.new,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "stale": self.stale,
+            "rejected": len(self.rejected),
+            "to_write": len(self.changes),
+        }
 
 
 def derive_changes(
@@ -435,10 +476,15 @@ def derive_changes(
                     loser = other_key
                 else:
                     loser = state.person_key
-                result.rejected.append(Rejected(
-                    loser, "duplicate_in_batch",
-                    f"another Customer.io person with the same Brevo identifier ({ident}) has a newer state; "
-                    "only one contact can hold it. Merge the duplicates in Customer.io.", {"identity": ident}))
+                result.rejected.append(
+                    Rejected(
+                        loser,
+                        "duplicate_in_batch",
+                        f"another Customer.io person with the same Brevo identifier ({ident}) has a newer state; "
+                        "only one contact can hold it. Merge the duplicates in Customer.io.",
+                        {"identity": ident},
+                    )
+                )
                 continue
             by_identity[ident] = len(result.changes)
             result.changes.append((state.person_key, token, row))
@@ -466,12 +512,20 @@ def derive_changes(
 class StatePort(Protocol):
     """The parts of ``sync.state.StateStore`` the writer uses."""
 
-    def iter_staged(self, run_key: str, from_seq: int = 0, kind: str | None = None
-                    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]: ...
+    def iter_staged(
+        self, run_key: str, from_seq: int = 0, kind: str | None = None
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]: ...
     def get_checkpoint(self, run_key: str) -> dict[str, Any] | None: ...
     def save_checkpoint(self, run_key: str, data: Mapping[str, Any]) -> None: ...
-    def add_pending(self, run_key: str, process_id: str, rows: Iterable[tuple[str, str, Mapping[str, Any]]], *,
-                    attempt: int = 1, options: Mapping[str, Any] | None = None) -> None: ...
+    def add_pending(
+        self,
+        run_key: str,
+        process_id: str,
+        rows: Iterable[tuple[str, str, Mapping[str, Any]]],
+        *,
+        attempt: int = 1,
+        options: Mapping[str, Any] | None = None,
+    ) -> None: ...
     def pending_processes(self, run_key: str) -> list[Any]: ...
     def iter_pending_rows(self, run_key: str, process_id: str) -> Iterator[Any]: ...
     def drop_pending(self, run_key: str, process_id: str) -> None: ...
@@ -489,8 +543,16 @@ class ImportPort(Protocol):
 
 
 class RejectSink(Protocol):
-    def reject(self, *, record_id: str | None, reason: str, message: str, stage: str,
-               identifiers: Mapping[str, Any] | None = None, detail: Mapping[str, Any] | None = None) -> None: ...
+    def reject(
+        self,
+        *,
+        record_id: str | None,
+        reason: str,
+        message: str,
+        stage: str,
+        identifiers: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
 
 
 def import_problem_count(process: Mapping[str, Any]) -> int:
@@ -527,8 +589,16 @@ class WorkflowStateWriter:
     :param rejects: the ledger.
     """
 
-    def __init__(self, state: StatePort, port: ImportPort, *, run_key: str, rejects: RejectSink,
-                 max_bytes: int = IMPORT_MAX_BYTES, max_rows: int = IMPORT_MAX_ROWS) -> None:
+    def __init__(
+        self,
+        state: StatePort,
+        port: ImportPort,
+        *,
+        run_key: str,
+        rejects: RejectSink,
+        max_bytes: int = IMPORT_MAX_BYTES,
+        max_rows: int = IMPORT_MAX_ROWS,
+    ) -> None:
         self.state = state
         self.port = port
         self.run_key = run_key
@@ -546,8 +616,12 @@ class WorkflowStateWriter:
         next_seq = int(checkpoint.get("next_seq", 0))
         # jsonBody is a list of rows: "[", "]" and ", " between rows (requests' json= encoding)
         packer: Packer[tuple[int, str, str, dict[str, Any]]] = Packer(
-            max_bytes=self.max_bytes, max_count=self.max_rows, overhead_bytes=2, separator_bytes=2,
-            size_of=lambda item: len(json.dumps(item[3]).encode("utf-8")))
+            max_bytes=self.max_bytes,
+            max_count=self.max_rows,
+            overhead_bytes=2,
+            separator_bytes=2,
+            size_of=lambda item: len(json.dumps(item[3]).encode("utf-8")),
+        )
         for seq, key, _kind, data in self.state.iter_staged(self.run_key, from_seq=next_seq, kind=STAGED_KIND):
             if not data:
                 continue
@@ -558,18 +632,19 @@ class WorkflowStateWriter:
         self.state.clear_run(self.run_key)
         return self.result
 
-    def _handle(self, out: Batch[tuple[int, str, str, dict[str, Any]]] | Oversize[tuple[int, str, str, dict[str, Any]]]
-                ) -> None:
+    def _handle(
+        self, out: Batch[tuple[int, str, str, dict[str, Any]]] | Oversize[tuple[int, str, str, dict[str, Any]]]
+    ) -> None:
         if isinstance(out, Oversize):
             seq, key, _token, row = out.item
             self.result.rejected += 1
-            self.rejects.reject(record_id=key, reason=out.reason, message=out.message, stage="pack",
-                                identifiers=_row_identifiers(row))
+            self.rejects.reject(
+                record_id=key, reason=out.reason, message=out.message, stage="pack", identifiers=_row_identifiers(row)
+            )
             self.state.save_checkpoint(self.run_key, {"next_seq": seq + 1})
             return
         items = out.items
-        self._submit([(key, token, row) for _seq, key, token, row in items], attempt=1,
-                     next_seq=items[-1][0] + 1)
+        self._submit([(key, token, row) for _seq, key, token, row in items], attempt=1, next_seq=items[-1][0] + 1)
 
     def _submit(self, rows: list[tuple[str, str, dict[str, Any]]], *, attempt: int, next_seq: int | None) -> None:
         process_id = str(self.port.submit([row for _, _, row in rows]))
@@ -592,11 +667,15 @@ class WorkflowStateWriter:
                 for key, _token, row in rows:
                     self.result.rejected += 1
                     self.rejects.reject(
-                        record_id=key, reason="import_unverified",
+                        record_id=key,
+                        reason="import_unverified",
                         message=f"Brevo import {process_id} reported {problems} invalid or duplicate rows out of "
-                                f"{len(rows)} without naming them; this row may not be written and is re-sent "
-                                "on the next run", stage="import", identifiers=_row_identifiers(row),
-                        detail={"process_id": process_id, "info": process.get("info")})
+                        f"{len(rows)} without naming them; this row may not be written and is re-sent "
+                        "on the next run",
+                        stage="import",
+                        identifiers=_row_identifiers(row),
+                        detail={"process_id": process_id, "info": process.get("info")},
+                    )
             else:
                 self.state.set_hashes(WORKFLOW_DIRECTION, [(key, token) for key, token, _ in rows])
                 self.result.written += len(rows)
@@ -611,10 +690,14 @@ class WorkflowStateWriter:
         for key, _token, row in rows:
             self.result.rejected += 1
             self.rejects.reject(
-                record_id=key, reason="import_failed",
+                record_id=key,
+                reason="import_failed",
                 message=f"Brevo import {process_id} ended '{status}' ({process.get('error') or 'no reason given'}) "
-                        f"after {attempt} attempts; the row is re-sent on the next run",
-                stage="import", identifiers=_row_identifiers(row), detail={"process_id": process_id})
+                f"after {attempt} attempts; the row is re-sent on the next run",
+                stage="import",
+                identifiers=_row_identifiers(row),
+                detail={"process_id": process_id},
+            )
 
 
 def _row_identifiers(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,9 +32,16 @@ class BrevoProcessTrigger(BaseTrigger):
     :param hook_params: extra keyword arguments of the hook (JSON-safe, e.g. ``rate_limit``).
     """
 
-    def __init__(self, *, process_ids: Sequence[str | int], brevo_conn_id: str, end_time: float,
-                 poll_interval: float = 5.0, max_interval: float = 120.0,
-                 hook_params: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        process_ids: Sequence[str | int],
+        brevo_conn_id: str,
+        end_time: float,
+        poll_interval: float = 5.0,
+        max_interval: float = 120.0,
+        hook_params: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.process_ids = [str(p) for p in process_ids]
         self.brevo_conn_id = brevo_conn_id
@@ -82,13 +89,17 @@ class BrevoProcessTrigger(BaseTrigger):
                 if remaining <= 0:
                     yield TriggerEvent({"status": "timeout", "processes": finished, "pending": pending})
                     return
-                self.log.info("Brevo process(es) %s still running; next check in %.0f s", ", ".join(pending),
-                              min(interval, remaining))
+                self.log.info(
+                    "Brevo process(es) %s still running; next check in %.0f s",
+                    ", ".join(pending),
+                    min(interval, remaining),
+                )
                 await asyncio.sleep(min(interval, remaining))
                 interval = min(self.max_interval, interval * 2)
-        except Exception as exc:  # noqa: BLE001 - reported to the task, which fails with the message
-            yield TriggerEvent({"status": "error", "message": f"{exc.__class__.__name__}: {exc}",
-                                "processes": finished})
+        except Exception as exc:
+            yield TriggerEvent(
+                {"status": "error", "message": f"{exc.__class__.__name__}: {exc}", "processes": finished}
+            )
         finally:
             close = getattr(hook, "close", None)
             if callable(close):

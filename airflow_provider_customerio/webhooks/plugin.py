@@ -66,7 +66,7 @@ class WebhookConnectionSource:
 
             try:
                 conn = BaseHook.get_connection(self.conn_id)
-            except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and backend errors alike
+            except Exception as exc:
                 raise KeyNotConfiguredError(
                     f"connection '{self.conn_id}' cannot be read ({type(exc).__name__}). Create it with type "
                     f"{CONN_TYPE} and the Customer.io webhook signing key as its password."
@@ -118,5 +118,12 @@ class CustomerIOWebhookPlugin(AirflowPlugin):
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Customer.io reporting webhooks"}]
 
 
-__all__ = ["CONN_TYPE", "DEFAULT_CONN_ID", "URL_PREFIX", "CustomerIOWebhookPlugin", "WebhookConnectionSource",
-           "app", "build_app"]
+__all__ = [
+    "CONN_TYPE",
+    "DEFAULT_CONN_ID",
+    "URL_PREFIX",
+    "CustomerIOWebhookPlugin",
+    "WebhookConnectionSource",
+    "app",
+    "build_app",
+]

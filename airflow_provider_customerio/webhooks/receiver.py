@@ -114,7 +114,7 @@ class GroupCommitWriter:
             try:
                 inserted = self.store.add([ev for ev, _ in group])
                 self.commits += 1
-            except BaseException as exc:  # noqa: BLE001 - every waiting request must get an answer
+            except BaseException as exc:
                 for _, fut in group:
                     if not fut.done():
                         fut.set_exception(exc)
@@ -185,8 +185,14 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
     writer = GroupCommitWriter(settings.store_factory)
     app.state.writer = writer
     app.state.settings = settings
-    app.state.counters = {"stored": 0, "duplicate": 0, "unauthorized": 0, "malformed": 0, "too_large": 0,
-                          "unavailable": 0}
+    app.state.counters = {
+        "stored": 0,
+        "duplicate": 0,
+        "unauthorized": 0,
+        "malformed": 0,
+        "too_large": 0,
+        "unavailable": 0,
+    }
     counters: dict[str, int] = app.state.counters
 
     @app.post(WEBHOOK_PATH, name=ROUTE_NAME)
@@ -195,9 +201,12 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
             body = await _read_body(request, settings.max_body_bytes)
         except _TooLarge:
             counters["too_large"] += 1
-            return _error(413, "payload_too_large",
-                          f"the body is over {settings.max_body_bytes} bytes (raise max_body_bytes in the webhook "
-                          "connection's extra if Customer.io sends larger events, e.g. with_content)")
+            return _error(
+                413,
+                "payload_too_large",
+                f"the body is over {settings.max_body_bytes} bytes (raise max_body_bytes in the webhook "
+                "connection's extra if Customer.io sends larger events, e.g. with_content)",
+            )
         try:
             keys = settings.keys()
         except KeyNotConfiguredError as exc:
@@ -205,8 +214,14 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
             log.error("Customer.io webhook refused: %s", exc)
             return _error(503, "not_configured", "the receiver has no signing key configured")
         try:
-            verify_signature(keys, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER),
-                             body, tolerance_seconds=settings.tolerance_seconds, clock=settings.clock)
+            verify_signature(
+                keys,
+                request.headers.get(TIMESTAMP_HEADER),
+                request.headers.get(SIGNATURE_HEADER),
+                body,
+                tolerance_seconds=settings.tolerance_seconds,
+                clock=settings.clock,
+            )
         except SignatureError as exc:
             counters["unauthorized"] += 1
             log.warning("Customer.io webhook refused (%s): %s", exc.reason, exc)
@@ -219,14 +234,19 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
             counters["malformed"] += 1
             message = str(exc) if isinstance(exc, MalformedEventError) else f"the body is not valid UTF-8 JSON ({exc})"
             return _error(400, "malformed", message)
-        event = StoredEvent(event_id=event_id, source=SOURCE_WEBHOOK, payload=text, event_ts=ts,
-                            received_at=settings.clock())
+        event = StoredEvent(
+            event_id=event_id, source=SOURCE_WEBHOOK, payload=text, event_ts=ts, received_at=settings.clock()
+        )
         try:
             new = await writer.submit(event)
-        except Exception as exc:  # noqa: BLE001 - never acknowledge what is not stored
+        except Exception as exc:
             counters["unavailable"] += 1
-            log.error("Customer.io webhook %s not stored (%s: %s); answered 503 so that Customer.io retries",
-                      event_id, type(exc).__name__, exc)
+            log.error(
+                "Customer.io webhook %s not stored (%s: %s); answered 503 so that Customer.io retries",
+                event_id,
+                type(exc).__name__,
+                exc,
+            )
             return _error(503, "store_unavailable", "the event could not be stored; retry later")
         counters["stored" if new else "duplicate"] += 1
         return JSONResponse({"status": "stored" if new else "duplicate", "event_id": event_id})
@@ -238,5 +258,12 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
     return app
 
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "GroupCommitWriter", "KeyNotConfiguredError", "ReceiverSettings",
-           "ROUTE_NAME", "WEBHOOK_PATH", "create_app"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "GroupCommitWriter",
+    "KeyNotConfiguredError",
+    "ReceiverSettings",
+    "ROUTE_NAME",
+    "WEBHOOK_PATH",
+    "create_app",
+]

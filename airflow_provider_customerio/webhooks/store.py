@@ -121,8 +121,10 @@ def _sqlite_engine(path: str | os.PathLike[str]) -> Engine:
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the folder of the webhook event store {p}: {exc}. Set a writable "
-                         "store path, or events.webhook_store_conn_id to use a SQL connection.") from None
+        raise StoreError(
+            f"cannot create the folder of the webhook event store {p}: {exc}. Set a writable "
+            "store path, or events.webhook_store_conn_id to use a SQL connection."
+        ) from None
     engine = sa.create_engine(
         f"sqlite:///{p}", connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=False
     )
@@ -148,8 +150,9 @@ class EventStore:
         portable SQLAlchemy path is used for every other database.
     """
 
-    def __init__(self, engine: Engine, *, table: str = DEFAULT_TABLE, clock: Any = time.time,
-                 sqlite_fast_path: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, *, table: str = DEFAULT_TABLE, clock: Any = time.time, sqlite_fast_path: bool = True
+    ) -> None:
         if not _TABLE_NAME.match(table):
             raise StoreError(f"table name {table!r} is not a plain SQL identifier; use letters, digits and `_`.")
         self.engine = engine
@@ -161,8 +164,10 @@ class EventStore:
         try:
             self._md.create_all(engine, checkfirst=True)
         except OperationalError as exc:
-            raise StoreError(f"cannot open the webhook event store ({engine.url.render_as_string(hide_password=True)}): "
-                             f"{exc.orig}. Check the path or the SQL connection.") from None
+            raise StoreError(
+                f"cannot open the webhook event store ({engine.url.render_as_string(hide_password=True)}): "
+                f"{exc.orig}. Check the path or the SQL connection."
+            ) from None
 
     # ------------------------------------------------------------------------------------ construction
     @classmethod
@@ -186,7 +191,9 @@ class EventStore:
         return cls(get_engine(), **kwargs)
 
     @classmethod
-    def open(cls, *, conn_id: str | None = None, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> EventStore:
+    def open(
+        cls, *, conn_id: str | None = None, path: str | os.PathLike[str] | None = None, **kwargs: Any
+    ) -> EventStore:
         """The store of ``conn_id`` if given, else the SQLite file ``path`` (default :func:`default_store_path`)."""
         if conn_id:
             return cls.from_conn_id(conn_id, **kwargs)
@@ -246,16 +253,19 @@ class EventStore:
     def _add_sqlite(self, events: list[StoredEvent], now: float) -> set[str]:
         """SQLite fast path (the receiver's hot path): ``INSERT OR IGNORE`` row by row on the DB-API connection,
         one transaction, the row count telling new from duplicate."""
-        sql = (f'INSERT OR IGNORE INTO "{self.table_name}" (event_id, source, event_ts, received_at, payload, status, '
-               "batch_id, outbound, status_at, attempts, reason) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, 0, NULL)")
+        sql = (
+            f'INSERT OR IGNORE INTO "{self.table_name}" (event_id, source, event_ts, received_at, payload, status, '
+            "batch_id, outbound, status_at, attempts, reason) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, 0, NULL)"
+        )
         inserted: set[str] = set()
         with self._write_lock:
             raw = self.engine.raw_connection()
             try:
                 cur = raw.cursor()
                 for ev in events:
-                    cur.execute(sql, (ev.event_id, ev.source, ev.event_ts, ev.received_at or now, ev.payload,
-                                      PENDING, now))
+                    cur.execute(
+                        sql, (ev.event_id, ev.source, ev.event_ts, ev.received_at or now, ev.payload, PENDING, now)
+                    )
                     if cur.rowcount == 1:
                         inserted.add(ev.event_id)
                 raw.commit()

@@ -105,7 +105,7 @@ FAULT_SEEDS = [0, 1, 2]
 
 
 @pytest.fixture(params=FAULT_SEEDS, ids=[f"faultseed{s}" for s in FAULT_SEEDS])
-def chaos(sandbox: SandboxClient, request: pytest.FixtureRequest) -> Chaos:  # noqa: F811
+def chaos(sandbox: SandboxClient, request: pytest.FixtureRequest) -> Chaos:
     return Chaos(sandbox, request.param)
 
 
@@ -115,7 +115,7 @@ def run_with_retries(make_and_run: Callable[[int], Any], max_tries: int = MAX_TR
     for try_number in range(1, max_tries + 1):
         try:
             return make_and_run(try_number), errors
-        except Exception as exc:  # noqa: BLE001 - a failed try is what this tier provokes
+        except Exception as exc:
             errors.append(f"try {try_number}: {type(exc).__name__}: {str(exc)[:300]}")
     raise AssertionError("the task failed on every try:\n" + "\n".join(errors))
 
@@ -130,8 +130,13 @@ def brevo_contacts(sb: SandboxClient) -> dict[str, dict[str, Any]]:
         attrs = dict(c.get("attributes") or {})
         key = attrs.get("EXT_ID") or c.get("email") or attrs.get("SMS")
         assert key not in out, f"two Brevo contacts share the identifier {key!r}"
-        out[str(key)] = {"email": c.get("email"), "attributes": attrs, "listIds": sorted(c.get("listIds") or []),
-                         "emailBlacklisted": c.get("emailBlacklisted"), "smsBlacklisted": c.get("smsBlacklisted")}
+        out[str(key)] = {
+            "email": c.get("email"),
+            "attributes": attrs,
+            "listIds": sorted(c.get("listIds") or []),
+            "emailBlacklisted": c.get("emailBlacklisted"),
+            "smsBlacklisted": c.get("smsBlacklisted"),
+        }
     return out
 
 
@@ -146,8 +151,15 @@ _CLOCK_PROPS = {"trigger_event_id", "timestamp"}
 def event_key(e: dict[str, Any]) -> str:
     """An event's content without the wall-clock values of its source (its date, ULIDs minted at creation)."""
     props = {k: v for k, v in (e.get("event_properties") or {}).items() if k not in _CLOCK_PROPS}
-    return json.dumps({"name": e.get("event_name"), "ids": e.get("identifiers"), "props": props,
-                       "contact": e.get("contact_properties")}, sort_keys=True)
+    return json.dumps(
+        {
+            "name": e.get("event_name"),
+            "ids": e.get("identifiers"),
+            "props": props,
+            "contact": e.get("contact_properties"),
+        },
+        sort_keys=True,
+    )
 
 
 _VOLATILE_PERSON_KEYS = {"updated_at", "_last_updated", "last_updated", "cio_updated_at"}
@@ -183,6 +195,6 @@ def diff(a: dict[str, Any], b: dict[str, Any], limit: int = 5) -> str:
 
 
 @pytest.fixture
-def world_reset(sandbox: SandboxClient) -> Iterator[Callable[[], None]]:  # noqa: F811
+def world_reset(sandbox: SandboxClient) -> Iterator[Callable[[], None]]:
     """Reset the sandbox between the fault-free and the chaos run of one test."""
     yield lambda: sandbox.reset()

@@ -34,8 +34,9 @@ def _stable(events: list[dict[str, Any]]) -> Counter[str]:
     return Counter(event_key(e) for e in events)
 
 
-def test_event_forwarding_under_faults_sends_each_event_once(sandbox, chaos, monkeypatch, airflow_conn,
-                                                            brevo_get_events, tmp_path):
+def test_event_forwarding_under_faults_sends_each_event_once(
+    sandbox, chaos, monkeypatch, airflow_conn, brevo_get_events, tmp_path
+):
     ref = _events_world(sandbox, monkeypatch, airflow_conn, tmp_path / "ref")
     ref.forward()
     ref.forward()
@@ -60,8 +61,12 @@ def test_event_forwarding_under_faults_sends_each_event_once(sandbox, chaos, mon
         store.dispose()
     ledgered = {line["record_id"] for line in world.ledger_lines()}
     assert sum(counts.values()) == 400, counts
-    assert len(ids) + counts.get("pending", 0) + counts.get("in_flight", 0) + len(ledgered - set(ids)) >= 400, \
-        (counts, len(ids), len(ledgered), errors)
+    assert len(ids) + counts.get("pending", 0) + counts.get("in_flight", 0) + len(ledgered - set(ids)) >= 400, (
+        counts,
+        len(ids),
+        len(ledgered),
+        errors,
+    )
 
     # the next scheduled run, faults over: every event once, same content as the fault-free run
     world.forward()
@@ -132,8 +137,9 @@ def test_workflow_state_under_faults_equals_the_fault_free_run(sandbox, chaos, m
     contacts = brevo_contacts(sandbox)
     have_state = sum("CIO_LAST_CAMPAIGN_ID" in c["attributes"] for c in contacts.values())
     ledgered = {line["record_id"] for p in (tmp_path / "chaos" / "ledger").rglob("*.jsonl") for line in read_ledger(p)}
-    assert have_state + len(ledgered) >= sum("CIO_LAST_CAMPAIGN_ID" in c["attributes"] for c in ref_contacts.values()), \
-        (have_state, len(ledgered), errors, written)
+    assert have_state + len(ledgered) >= sum(
+        "CIO_LAST_CAMPAIGN_ID" in c["attributes"] for c in ref_contacts.values()
+    ), (have_state, len(ledgered), errors, written)
 
     world.run()
     assert brevo_contacts(sandbox) == ref_contacts, diff(ref_contacts, brevo_contacts(sandbox))

@@ -29,16 +29,25 @@ brevo_get_events = events_it.brevo_get_events  # fixture
 
 
 def _start_child(script: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=dict(os.environ), cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=dict(os.environ),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _kill_when(proc: subprocess.Popen[str], sb: Any, path: str, accepted: int) -> int:
     """Poll the sandbox log until ``accepted`` successful POSTs to ``path`` are logged, then SIGKILL the child.
     Returns how many were accepted when the kill was sent."""
     while True:
-        done = [r for r in sb.requests(vendor="brevo", path_contains=path)
-                if r["method"] == "POST" and r["status"] and 200 <= r["status"] < 300]
+        done = [
+            r
+            for r in sb.requests(vendor="brevo", path_contains=path)
+            if r["method"] == "POST" and r["status"] and 200 <= r["status"] < 300
+        ]
         if len(done) >= accepted:
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=60)
@@ -53,8 +62,9 @@ def _kill_when(proc: subprocess.Popen[str], sb: Any, path: str, accepted: int) -
 
 
 @pytest.mark.parametrize("kill_after_batches", [1, 4])
-def test_killed_event_forwarding_resumes_without_duplicates(sandbox, monkeypatch, airflow_conn, brevo_get_events,
-                                                            tmp_path, kill_after_batches):
+def test_killed_event_forwarding_resumes_without_duplicates(
+    sandbox, monkeypatch, airflow_conn, brevo_get_events, tmp_path, kill_after_batches
+):
     sandbox.reset()
     world = events_it.World(sandbox, tmp_path, monkeypatch, airflow_conn)
     sandbox.ratelimits(enabled=False)
@@ -88,7 +98,7 @@ def test_killed_event_forwarding_resumes_without_duplicates(sandbox, monkeypatch
 def test_killed_people_sync_resumes_to_the_same_state(sandbox, monkeypatch, tmp_path):
     # the reference: never interrupted
     _prepare(sandbox, monkeypatch, tmp_path / "ref")
-    small = lambda p: p.write_text(p.read_text().replace("import_batch_bytes: 4000000", "import_batch_bytes: 10000"))  # noqa: E731
+    small = lambda p: p.write_text(p.read_text().replace("import_batch_bytes: 4000000", "import_batch_bytes: 10000"))
     small(Path(os.environ["CUSTOMERIO_PROVIDER_CONFIG"]))
     ref_first = _forward("r1")
     ref_last = _forward("r2")

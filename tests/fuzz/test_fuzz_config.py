@@ -7,8 +7,8 @@ config at every path (each error must name the mutated path or one of its parent
 
 from __future__ import annotations
 
-import os
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,12 @@ from airflow_provider_customerio.sync.config import Config, ConfigError, load_co
 EXAMPLE = Path(__file__).parents[2] / "dags" / "customerio_config.yaml"
 BASE: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
 #: CI (env CI set) runs a fixed sequence of examples, so a red build replays.
-FUZZ = settings(max_examples=150, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                derandomize=bool(os.environ.get("CI")))
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=bool(os.environ.get("CI")),
+)
 
 
 def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
@@ -39,11 +42,19 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
 
 
 PATHS = [p for p in _paths(BASE) if p]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
-                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
-                    st.integers(0, 20_000).map(lambda n: "x" * n))  # huge strings
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(
-    st.one_of(st.text(max_size=12), st.integers()), c, max_size=3), max_leaves=10)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.integers(0, 20_000).map(lambda n: "x" * n),
+)  # huge strings
+values = st.recursive(
+    scalars,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.one_of(st.text(max_size=12), st.integers()), c, max_size=3),
+    max_leaves=10,
+)
 
 
 def _mixed_keys(node: Any) -> bool:
@@ -84,8 +95,10 @@ def test_mutating_any_path_gives_config_or_error_naming_that_path(path, value):
         dotted = ".".join(str(p) for p in path)
         named = [p for p, _ in exc.problems]
         # the error is located at the mutated key, inside it, or at one of its parents
-        assert any(p == "" or dotted == p or dotted.startswith(p + ".") or p.startswith(dotted + ".")
-                   for p in named), (dotted, named)
+        assert any(p == "" or dotted == p or dotted.startswith(p + ".") or p.startswith(dotted + ".") for p in named), (
+            dotted,
+            named,
+        )
 
 
 def _get(path: tuple) -> Any:
@@ -96,8 +109,9 @@ def _get(path: tuple) -> Any:
 
 
 @FUZZ
-@given(path=st.sampled_from([p for p in [(), *PATHS] if isinstance(_get(p), dict)]),
-       key=st.text(min_size=1, max_size=20))
+@given(
+    path=st.sampled_from([p for p in [(), *PATHS] if isinstance(_get(p), dict)]), key=st.text(min_size=1, max_size=20)
+)
 def test_unknown_keys_anywhere_are_named(path, key):
     doc = copy.deepcopy(BASE)
     node = doc
@@ -116,9 +130,12 @@ def test_unknown_keys_anywhere_are_named(path, key):
 
 yaml_docs = st.recursive(
     scalars | st.dates() | st.binary(max_size=10),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(
-        st.one_of(st.text(max_size=10), st.integers(), st.booleans(), st.none()), c, max_size=4),
-    max_leaves=25)
+    lambda c: (
+        st.lists(c, max_size=4)
+        | st.dictionaries(st.one_of(st.text(max_size=10), st.integers(), st.booleans(), st.none()), c, max_size=4)
+    ),
+    max_leaves=25,
+)
 
 
 @FUZZ
@@ -133,12 +150,26 @@ def test_arbitrary_yaml_documents(doc):
 
 
 @FUZZ
-@given(text=st.one_of(
-    st.text(max_size=400),
-    st.sampled_from(["&a [*a]", "!!python/object:os.system ls", "a: !!binary x", "? [a]\n: b", "{{{", "- - - -",
-                     "connectors: &c {customerio: *c}", "connectors: !!set {a, b}", "\t:\n", "%YAML 9.9\n---\n"]),
-    st.integers(1, 400).map(lambda n: "connectors:\n  " + "[" * n + "]" * n),  # deep nesting (deeper: see below)
-))
+@given(
+    text=st.one_of(
+        st.text(max_size=400),
+        st.sampled_from(
+            [
+                "&a [*a]",
+                "!!python/object:os.system ls",
+                "a: !!binary x",
+                "? [a]\n: b",
+                "{{{",
+                "- - - -",
+                "connectors: &c {customerio: *c}",
+                "connectors: !!set {a, b}",
+                "\t:\n",
+                "%YAML 9.9\n---\n",
+            ]
+        ),
+        st.integers(1, 400).map(lambda n: "connectors:\n  " + "[" * n + "]" * n),  # deep nesting (deeper: see below)
+    )
+)
 def test_arbitrary_yaml_text_only_raises_config_error(text):
     try:
         parse_config_text(text)
@@ -168,7 +199,9 @@ def test_odd_characters(blob, tmp_path):
         _assert_clear(exc)
 
 
-@pytest.mark.parametrize("text", ["connectors:\n  0: a\n  b: c\n", "connectors:\n  customerio:\n    sync: {0: true, x: true}\n"])
+@pytest.mark.parametrize(
+    "text", ["connectors:\n  0: a\n  b: c\n", "connectors:\n  customerio:\n    sync: {0: true, x: true}\n"]
+)
 def test_mixed_type_keys_give_config_error(text):
     with pytest.raises(ConfigError):
         parse_config_text(text)

@@ -7,9 +7,9 @@ finite, a phone is ASCII E.164, text fits 1000 bytes, the row is JSON-serialisab
 
 from __future__ import annotations
 
-import os
 import json
 import math
+import os
 import re
 
 import pytest
@@ -33,26 +33,61 @@ from airflow_provider_customerio.sync.mapping import (
 )
 
 #: CI (env CI set) runs a fixed sequence of examples, so a red build replays.
-FUZZ = settings(max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                derandomize=bool(os.environ.get("CI")))
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=bool(os.environ.get("CI")),
+)
 
-ATTRS = [BrevoAttribute("FIRSTNAME", "text"), BrevoAttribute("SIGNUP_DATE", "date"),
-         BrevoAttribute("MONTHLY_REVENUE", "float"), BrevoAttribute("VIP", "boolean"), BrevoAttribute("SMS", "text"),
-         BrevoAttribute("PLAN_NAME", "category", enumeration={"free": 1, "pro": 2}),
-         BrevoAttribute("TAGS", "multiple-choice")]
-MAX_FLOAT_INT = 2 ** 1023 * 2  # above this, int -> float overflows (a known bug, tested on its own below)
+ATTRS = [
+    BrevoAttribute("FIRSTNAME", "text"),
+    BrevoAttribute("SIGNUP_DATE", "date"),
+    BrevoAttribute("MONTHLY_REVENUE", "float"),
+    BrevoAttribute("VIP", "boolean"),
+    BrevoAttribute("SMS", "text"),
+    BrevoAttribute("PLAN_NAME", "category", enumeration={"free": 1, "pro": 2}),
+    BrevoAttribute("TAGS", "multiple-choice"),
+]
+MAX_FLOAT_INT = 2**1023 * 2  # above this, int -> float overflows (a known bug, tested on its own below)
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**300), 10**300), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=40), st.text(alphabet="0123456789-+.:TZ eE", max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**300), 10**300),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.text(alphabet="0123456789-+.:TZ eE", max_size=30),
     st.integers(0, 3000).map(lambda n: "é" * n),  # around the 1000-byte text limit
-    st.sampled_from(["1700000000", "1700000000000", "2024-02-29", "2024-02-30", "2024-01-01T10:00:00+14:00",
-                     "+33 6 12 34 56 78", "0033612345678", "+٣٣٦١٢٣٤٥٦٧٨", "１２３", "1,234.5", "inf", "nan", "-0",
-                     " TRUE ", "yes", "\u00a0true", "pro", "PRO", "2", "[\"a\", \"b\"]", "a,b,,c"]),
+    st.sampled_from(
+        [
+            "1700000000",
+            "1700000000000",
+            "2024-02-29",
+            "2024-02-30",
+            "2024-01-01T10:00:00+14:00",
+            "+33 6 12 34 56 78",
+            "0033612345678",
+            "+٣٣٦١٢٣٤٥٦٧٨",
+            "１２３",
+            "1,234.5",
+            "inf",
+            "nan",
+            "-0",
+            " TRUE ",
+            "yes",
+            "\u00a0true",
+            "pro",
+            "PRO",
+            "2",
+            '["a", "b"]',
+            "a,b,,c",
+        ]
+    ),
 )
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                      max_leaves=6)
+values = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=6
+)
 ALLOWED = VALUE_REASONS | {"invalid_phone", "invalid_category"}
 
 
@@ -116,15 +151,27 @@ people = st.builds(
     Person,
     cio_id=st.text(alphabet="0123456789abcdef", min_size=1, max_size=12),
     id=st.one_of(st.none(), st.just(""), st.text(max_size=20)),
-    email=st.one_of(st.none(), st.just(""), st.emails(), st.text(max_size=30),
-                    st.emails().map(lambda e: " " + e.upper() + " ")),
-    attributes=st.dictionaries(st.sampled_from(["first_name", "created_at", "mrr", "vip", "phone", "plan", "tags",
-                                                "email", "x"]), values, max_size=8),
-    unsubscribed=st.booleans(), suppressed=st.booleans(),
+    email=st.one_of(
+        st.none(), st.just(""), st.emails(), st.text(max_size=30), st.emails().map(lambda e: " " + e.upper() + " ")
+    ),
+    attributes=st.dictionaries(
+        st.sampled_from(["first_name", "created_at", "mrr", "vip", "phone", "plan", "tags", "email", "x"]),
+        values,
+        max_size=8,
+    ),
+    unsubscribed=st.booleans(),
+    suppressed=st.booleans(),
 )
-MAPPING = [MappedField("email", "email"), MappedField("first_name", "FIRSTNAME"),
-           MappedField("created_at", "SIGNUP_DATE"), MappedField("mrr", "MONTHLY_REVENUE"), MappedField("vip", "VIP"),
-           MappedField("phone", "SMS"), MappedField("plan", "PLAN_NAME"), MappedField("tags", "TAGS")]
+MAPPING = [
+    MappedField("email", "email"),
+    MappedField("first_name", "FIRSTNAME"),
+    MappedField("created_at", "SIGNUP_DATE"),
+    MappedField("mrr", "MONTHLY_REVENUE"),
+    MappedField("vip", "VIP"),
+    MappedField("phone", "SMS"),
+    MappedField("plan", "PLAN_NAME"),
+    MappedField("tags", "TAGS"),
+]
 
 
 @FUZZ
@@ -148,8 +195,7 @@ def test_every_person_maps_to_a_sendable_row_or_is_rejected_with_a_reason(person
     # every mapped attribute is either sent or reported, never both, never silently dropped
     sent, reported = set(out.row["attributes"]) - {"EXT_ID"}, {p.target for p in out.problems}
     assert not sent & reported
-    present = {f.target for f in MAPPING if f.target != "email"
-               and person.attributes.get(f.source) not in (None, "")}
+    present = {f.target for f in MAPPING if f.target != "email" and person.attributes.get(f.source) not in (None, "")}
     assert present == sent | reported
     # the hash is stable and content-bound
     again = PersonMapper(MAPPING, ATTRS).map(person)

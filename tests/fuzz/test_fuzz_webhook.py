@@ -7,8 +7,8 @@ wrong keys among rotated keys, and arbitrary header garbage (never another excep
 
 from __future__ import annotations
 
-import os
 import hmac
+import os
 
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
@@ -24,9 +24,12 @@ from airflow_provider_customerio.webhooks.signature import (
 NOW = 1_800_000_000
 KEY = "whsec-fuzz-signing-key"
 #: CI (env CI set) runs a fixed sequence of examples, so a red build replays.
-FUZZ = settings(max_examples=150, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-                derandomize=bool(os.environ.get("CI")))
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=bool(os.environ.get("CI")),
+)
 
 bodies = st.one_of(
     st.binary(max_size=2048),
@@ -60,7 +63,7 @@ def tampered_bodies(draw):
         new = body[:pos] + body[end:] if end > pos else body[1:]
     elif op == "replace" and body:
         pos = min(pos, len(body) - 1)
-        new = body[:pos] + bytes([(body[pos] + draw(st.integers(1, 255))) % 256]) + body[pos + 1:]
+        new = body[:pos] + bytes([(body[pos] + draw(st.integers(1, 255))) % 256]) + body[pos + 1 :]
     elif op == "append":
         new = body + draw(st.binary(min_size=1, max_size=32))
     else:
@@ -112,13 +115,15 @@ def test_leading_zero_timestamp_is_a_different_message(body):
 @given(body=bodies, data=st.data())
 def test_any_signature_change_fails(body, data):
     good = compute_signature(KEY, NOW, body)
-    forged = data.draw(st.one_of(
-        st.text(alphabet="0123456789abcdefABCDEF", min_size=0, max_size=80),  # any hex string
-        st.integers(0, 63).map(lambda i: good[:i] + ("0" if good[i] != "0" else "1") + good[i + 1:]),
-        st.integers(0, 63).map(lambda i: good[:i]),  # truncated
-        st.text(alphabet="0123456789abcdef", min_size=1, max_size=8).map(lambda s: good + s),  # extended
-        st.text(max_size=80),  # garbage, unicode
-    ))
+    forged = data.draw(
+        st.one_of(
+            st.text(alphabet="0123456789abcdefABCDEF", min_size=0, max_size=80),  # any hex string
+            st.integers(0, 63).map(lambda i: good[:i] + ("0" if good[i] != "0" else "1") + good[i + 1 :]),
+            st.integers(0, 63).map(lambda i: good[:i]),  # truncated
+            st.text(alphabet="0123456789abcdef", min_size=1, max_size=8).map(lambda s: good + s),  # extended
+            st.text(max_size=80),  # garbage, unicode
+        )
+    )
     assume(forged.strip().lower().removeprefix("v0=") != good)
     try:
         verify(body, str(NOW), forged)
@@ -147,8 +152,11 @@ def test_signature_of_another_key_fails_even_with_rotated_keys(body, right, wron
 
 
 @FUZZ
-@given(ts=st.one_of(st.none(), st.text(max_size=40)), sig=st.one_of(st.none(), st.text(max_size=200)),
-       body=st.binary(max_size=256))
+@given(
+    ts=st.one_of(st.none(), st.text(max_size=40)),
+    sig=st.one_of(st.none(), st.text(max_size=200)),
+    body=st.binary(max_size=256),
+)
 def test_arbitrary_headers_only_ever_raise_signature_error(ts, sig, body):
     try:
         verify(body, ts, sig)
@@ -161,12 +169,20 @@ def test_arbitrary_headers_only_ever_raise_signature_error(ts, sig, body):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4), max_leaves=20)
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
+    max_leaves=20,
+)
 
 
 @FUZZ
-@given(payload=st.one_of(json_values, st.dictionaries(st.sampled_from(
-    ["event_id", "metric", "object_type", "timestamp", "data"]), json_values, max_size=5)))
+@given(
+    payload=st.one_of(
+        json_values,
+        st.dictionaries(
+            st.sampled_from(["event_id", "metric", "object_type", "timestamp", "data"]), json_values, max_size=5
+        ),
+    )
+)
 def test_any_verified_payload_is_accepted_or_malformed(payload):
     try:
         event_id, ts = validate_webhook_payload(payload)

@@ -149,8 +149,9 @@ def airflow_db() -> Path:
     db = Path(conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///"))
     if not _migrated(db):
         env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-        proc = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return db
@@ -187,19 +188,32 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def dag_test_in_child(dag_id: str, *, env: Mapping[str, str], cwd: Path, conf: Mapping[str, Any] | None = None,
-                      xcoms: Mapping[str, str] | None = None) -> dict[str, Any]:
+def dag_test_in_child(
+    dag_id: str,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    conf: Mapping[str, Any] | None = None,
+    xcoms: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """``dag.test()`` of ``dags/<dag_id>.py`` in a child process (its own Airflow state: env vars read at import,
     a deferrable task's triggerer) on the session's metadata DB (use the ``airflow_db`` fixture). Returns
     ``{"state", "tasks": {task_id: state}}`` plus, for each ``name: task_id`` of ``xcoms``, that task's return
     value under ``name``."""
-    child_env = {**os.environ, **env, "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "DAG_ID": dag_id,
-                 "DAG_FILE": str(REPO_ROOT / "dags" / f"{dag_id}.py"),
-                 "RUN_CONF": json.dumps(dict(conf or {})), "XCOMS": json.dumps(dict(xcoms or {}))}
+    child_env = {
+        **os.environ,
+        **env,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "DAG_ID": dag_id,
+        "DAG_FILE": str(REPO_ROOT / "dags" / f"{dag_id}.py"),
+        "RUN_CONF": json.dumps(dict(conf or {})),
+        "XCOMS": json.dumps(dict(xcoms or {})),
+    }
     child_env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
-    proc = subprocess.run([sys.executable, "-c", _CHILD], env=child_env, capture_output=True, text=True,
-                          timeout=600, cwd=str(cwd))
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD], env=child_env, capture_output=True, text=True, timeout=600, cwd=str(cwd)
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])

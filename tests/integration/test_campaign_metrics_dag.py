@@ -29,8 +29,9 @@ def test_three_day_backfill_fills_each_day_once_and_a_rerun_changes_nothing(
     db = tmp_path / "reporting.db"
     airflow_conn("reporting_db", conn_type="sqlite", host=str(db))
     cfg = tmp_path / "customerio_config.yaml"
-    cfg.write_text(json.dumps({"connectors": {"customerio": {
-        "campaigns": {"lookback_days": 1, "sql_conn_id": "reporting_db"}}}}))
+    cfg.write_text(
+        json.dumps({"connectors": {"customerio": {"campaigns": {"lookback_days": 1, "sql_conn_id": "reporting_db"}}}})
+    )
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
     report_dir = Path(os.environ["AIRFLOW_HOME"]) / "customerio_reports"  # the report task's default folder
     for old in report_dir.glob("customerio_campaign_metrics_*.html"):
@@ -65,9 +66,11 @@ def test_dag_shape_pools_params_and_timetable() -> None:
 
     dag = load_dag("customerio_campaign_metrics")
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
-    assert {t.task_id: t.pool for t in dag.tasks} == {"list_campaigns": "customerio_app",
-                                                      "load_metrics": "customerio_app",
-                                                      "render_report": "default_pool"}
+    assert {t.task_id: t.pool for t in dag.tasks} == {
+        "list_campaigns": "customerio_app",
+        "load_metrics": "customerio_app",
+        "render_report": "default_pool",
+    }
     params = {name: dag.params.get_param(name) for name in ("campaign_ids", "lookback_days", "report_days")}
     assert all(p.description for p in params.values())
     assert params["campaign_ids"].schema["type"] == ["null", "array"] and params["campaign_ids"].value is None

@@ -9,7 +9,7 @@ skipped (the CI machine has none unless .ci/run installs them). Set ``CIO_TEST_P
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -24,6 +24,8 @@ from airflow_provider_customerio.sql.metrics_store import (
 )
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from tests.postgres_server import PostgresUnavailable, temporary_postgres
+
+Psql = Callable[[str], Any]
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +54,13 @@ def render(sql: str, params: Sequence[Any]) -> str:
 
 
 def row(cid: int, day: str, sent: int, name: str = "O'Brien flow") -> MetricRow:
-    return MetricRow(cid, date.fromisoformat(day), "campaign:v2:UTC", name,
-                     {"sent": sent, "delivered": sent, "opened": 1, "clicked": 0, "human_opened": None})
+    return MetricRow(
+        cid,
+        date.fromisoformat(day),
+        "campaign:v2:UTC",
+        name,
+        {"sent": sent, "delivered": sent, "opened": 1, "clicked": 0, "human_opened": None},
+    )
 
 
 def upsert(psql: Psql, rows: list[MetricRow], updated_at: str) -> None:
@@ -71,10 +78,17 @@ def test_store_sql_runs_on_postgres_and_is_idempotent(psql: Psql) -> None:
     assert psql("SELECT COUNT(*) FROM customerio_campaign_metrics") == [["3"]]
     got = psql(render(select_sql("customerio_campaign_metrics", "%s", n_campaigns=1), ["2026-11-01", "2026-11-30", 1]))
     assert [(r[0], r[1], r[3], r[5], r[-1]) for r in got] == [
-        ("1", "2026-11-20", "O'Brien flow", "10", "t1"), ("1", "2026-11-21", "O'Brien flow", "14", "t2")]
-    hashes = psql(render(existing_sql("customerio_campaign_metrics", "%s"),
-                         [1, "campaign:v2:UTC", "2026-11-21", "2026-11-21"]))
+        ("1", "2026-11-20", "O'Brien flow", "10", "t1"),
+        ("1", "2026-11-21", "O'Brien flow", "14", "t2"),
+    ]
+    hashes = psql(
+        render(existing_sql("customerio_campaign_metrics", "%s"), [1, "campaign:v2:UTC", "2026-11-21", "2026-11-21"])
+    )
     assert hashes == [["2026-11-21", row(1, "2026-11-21", 14).content_hash]]
-    types = dict(psql("SELECT column_name, data_type FROM information_schema.columns "
-                      "WHERE table_name = 'customerio_campaign_metrics'"))
+    types = dict(
+        psql(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'customerio_campaign_metrics'"
+        )
+    )
     assert types["date"] == "date" and types["sent"] == "bigint" and types["campaign_id"] == "bigint"

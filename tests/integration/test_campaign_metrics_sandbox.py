@@ -42,14 +42,30 @@ class World:
         self.db = tmp_path / "reporting.db"
         airflow_conn("reporting_db", conn_type="sqlite", host=str(self.db))
         cfg = tmp_path / "customerio_config.yaml"
-        cfg.write_text(json.dumps({"connectors": {"customerio": {
-            "campaigns": {"lookback_days": 2, "sql_conn_id": "reporting_db", "table": "cio_campaign_metrics"}}}}))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "connectors": {
+                        "customerio": {
+                            "campaigns": {
+                                "lookback_days": 2,
+                                "sql_conn_id": "reporting_db",
+                                "table": "cio_campaign_metrics",
+                            }
+                        }
+                    }
+                }
+            )
+        )
         monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
         self.today = datetime.now(UTC).date()
 
     def context(self, day: date, run_id: str = "run") -> dict[str, Any]:
-        return {"data_interval_start": midnight(day), "data_interval_end": midnight(day + timedelta(days=1)),
-                "run_id": run_id}
+        return {
+            "data_interval_start": midnight(day),
+            "data_interval_end": midnight(day + timedelta(days=1)),
+            "run_id": run_id,
+        }
 
     def list_campaigns(self, **kwargs: Any) -> list[dict[str, Any]]:
         return CustomerIOListCampaignsOperator(task_id="list_campaigns", **kwargs).execute(context={})
@@ -57,8 +73,9 @@ class World:
     def load(self, day: date, campaigns: list[dict[str, Any]] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
         out = []
         for c in campaigns if campaigns is not None else self.list_campaigns():
-            op = CustomerIOCampaignMetricsOperator(task_id="load_metrics", campaign=c,
-                                                   ledger_dir=str(self.tmp_path / "ledger"), **kwargs)
+            op = CustomerIOCampaignMetricsOperator(
+                task_id="load_metrics", campaign=c, ledger_dir=str(self.tmp_path / "ledger"), **kwargs
+            )
             out.append(op.execute(context=self.context(day, run_id=f"run_{day}")))
         return out
 
@@ -86,16 +103,19 @@ def test_metrics_for_a_window_match_the_vendor_and_a_rerun_changes_nothing(world
     for cid in (1, 2, 3):
         for d in (day - timedelta(days=2), day - timedelta(days=1), day):
             row = table[(cid, d.isoformat())]
-            for metric in ("sent", "delivered", "opened", "clicked", "converted", "bounced", "unsubscribed",
-                           "spammed"):
+            for metric in ("sent", "delivered", "opened", "clicked", "converted", "bounced", "unsubscribed", "spammed"):
                 assert row[metric] == world.truth(cid, d, metric), (cid, d, metric)
             assert row["source"] == "campaign:v2:UTC" and row["name"].startswith(("Onboarding", "Weekly"))
             assert row["human_opened"] is None  # not in the series: NULL, not a made-up 0
     calls = world.sandbox.requests(vendor="app", path_contains="/metrics")
     first = int(midnight(day - timedelta(days=2)).timestamp())
     assert [(c["path"], parse_qs(c["query"])) for c in calls] == [
-        (f"/app/v1/campaigns/{cid}/metrics", {"version": ["2"], "res": ["days"], "start": [str(first)],
-                                              "end": [str(first + 3 * 86400 - 1)]}) for cid in (1, 2, 3)]
+        (
+            f"/app/v1/campaigns/{cid}/metrics",
+            {"version": ["2"], "res": ["days"], "start": [str(first)], "end": [str(first + 3 * 86400 - 1)]},
+        )
+        for cid in (1, 2, 3)
+    ]
 
     again = world.load(day)
     assert [(r["inserted"], r["updated"], r["unchanged"]) for r in again] == [(0, 0, 3)] * 3
@@ -132,8 +152,10 @@ def test_three_consecutive_days_fill_each_day_exactly_once(world: World) -> None
 
 
 def test_campaign_ids_select_and_unknown_ids_are_a_clear_error(world: World) -> None:
-    assert world.list_campaigns(campaign_ids=[3, 1]) == [{"id": 3, "name": "Onboarding flow 3"},
-                                                          {"id": 1, "name": "Onboarding flow 1"}]
+    assert world.list_campaigns(campaign_ids=[3, 1]) == [
+        {"id": 3, "name": "Onboarding flow 3"},
+        {"id": 1, "name": "Onboarding flow 1"},
+    ]
     with pytest.raises(CampaignMetricsError, match=r"campaign_ids: \[42\] do not exist"):
         world.list_campaigns(campaign_ids=[1, 42])
 
@@ -170,8 +192,9 @@ def test_report_renders_the_table(world: World, tmp_path: Path) -> None:
 
 
 def test_a_manual_run_without_interval_reads_yesterday_and_the_lookback(world: World) -> None:
-    op = CustomerIOCampaignMetricsOperator(task_id="load_metrics", campaign={"id": 1, "name": "x"},
-                                           ledger_dir=str(world.tmp_path / "ledger"))
+    op = CustomerIOCampaignMetricsOperator(
+        task_id="load_metrics", campaign={"id": 1, "name": "x"}, ledger_dir=str(world.tmp_path / "ledger")
+    )
     out = op.execute(context={"run_id": "manual__1"})
     yesterday = world.today - timedelta(days=1)
     assert out["window"]["manual"] is True and out["window"]["last_day"] == yesterday.isoformat()

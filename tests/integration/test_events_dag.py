@@ -17,8 +17,10 @@ from tests.integration.conftest import load_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 
-def test_dag_runs_with_and_without_a_data_interval(airflow_db: Path, sandbox: Any, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_dag_runs_with_and_without_a_data_interval(
+    airflow_db: Path, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow.utils.state import DagRunState
 
     from airflow_provider_customerio.webhooks.store import EventStore, default_store_path
@@ -26,9 +28,18 @@ def test_dag_runs_with_and_without_a_data_interval(airflow_db: Path, sandbox: An
     sandbox.set_airflow_env(monkeypatch)
     sandbox.ratelimits(enabled=False)
     config = tmp_path / "customerio_config.yaml"
-    config.write_text(json.dumps({"connectors": {"customerio": {
-        "event_mapping": {"purchase_completed": "ORDER_PLACED"},
-        "people": {"ledger_dir": str(tmp_path / "ledger")}}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "connectors": {
+                    "customerio": {
+                        "event_mapping": {"purchase_completed": "ORDER_PLACED"},
+                        "people": {"ledger_dir": str(tmp_path / "ledger")},
+                    }
+                }
+            }
+        )
+    )
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(config))
     store_file = default_store_path()
     for suffix in ("", "-wal", "-shm"):
@@ -36,11 +47,18 @@ def test_dag_runs_with_and_without_a_data_interval(airflow_db: Path, sandbox: An
 
     def buy(person: str, order: str, ts: int) -> None:
         auth = sandbox.track_auth
-        requests.put(f"{sandbox.track_url}/api/v1/customers/{person}", auth=auth,
-                     json={"email": f"b{person}@example.com"}, timeout=10).raise_for_status()
-        requests.post(f"{sandbox.track_url}/api/v1/customers/{person}/events", auth=auth,
-                      json={"name": "purchase_completed", "data": {"order_id": order}, "timestamp": ts},
-                      timeout=10).raise_for_status()
+        requests.put(
+            f"{sandbox.track_url}/api/v1/customers/{person}",
+            auth=auth,
+            json={"email": f"b{person}@example.com"},
+            timeout=10,
+        ).raise_for_status()
+        requests.post(
+            f"{sandbox.track_url}/api/v1/customers/{person}/events",
+            auth=auth,
+            json={"name": "purchase_completed", "data": {"order_id": order}, "timestamp": ts},
+            timeout=10,
+        ).raise_for_status()
 
     now = int(time.time())
     buy("81", "D-1", now - 120)

@@ -62,19 +62,31 @@ class World:
         self.store_path = tmp_path / "webhooks.db"
         self.ledger_dir = tmp_path / "ledger"
         self.config_path = tmp_path / "customerio_config.yaml"
-        doc = {"connectors": {"customerio": {"event_mapping": MAPPING, "events": {"unmapped": "skip"},
-                                             "people": {"ledger_dir": str(self.ledger_dir)}}}}
+        doc = {
+            "connectors": {
+                "customerio": {
+                    "event_mapping": MAPPING,
+                    "events": {"unmapped": "skip"},
+                    "people": {"ledger_dir": str(self.ledger_dir)},
+                }
+            }
+        }
         self.config_path.write_text(json.dumps(doc), encoding="utf-8")
         monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(self.config_path))
-        airflow_conn("customerio_webhook_default", conn_type="customerio_webhook", password=KEY,
-                     extra=json.dumps({"store_path": str(self.store_path)}))
+        airflow_conn(
+            "customerio_webhook_default",
+            conn_type="customerio_webhook",
+            password=KEY,
+            extra=json.dumps({"store_path": str(self.store_path)}),
+        )
         self.runs = 0
 
     # ------------------------------------------------------------------------------------- operators
     def forward(self, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         self.runs += 1
-        op = CustomerIOEventsToBrevoOperator(task_id="forward_events", store_path=str(self.store_path),
-                                             reconcile_grace_seconds=0, **kwargs)
+        op = CustomerIOEventsToBrevoOperator(
+            task_id="forward_events", store_path=str(self.store_path), reconcile_grace_seconds=0, **kwargs
+        )
         ctx = {"dag_run": _Run("customerio_events_to_brevo", f"run{self.runs}")}
         ctx.update(context or {})
         return op.execute(context=ctx)  # type: ignore[arg-type]
@@ -111,10 +123,18 @@ class World:
     # ---------------------------------------------------------------------------------- Customer.io
     def track(self, person: str, name: str, data: dict[str, Any], ts: int) -> None:
         auth = self.sandbox.track_auth
-        requests.put(f"{self.sandbox.track_url}/api/v1/customers/{person}", auth=auth,
-                     json={"email": f"buyer{person}@example.com"}, timeout=10).raise_for_status()
-        requests.post(f"{self.sandbox.track_url}/api/v1/customers/{person}/events", auth=auth,
-                      json={"name": name, "data": data, "timestamp": ts}, timeout=10).raise_for_status()
+        requests.put(
+            f"{self.sandbox.track_url}/api/v1/customers/{person}",
+            auth=auth,
+            json={"email": f"buyer{person}@example.com"},
+            timeout=10,
+        ).raise_for_status()
+        requests.post(
+            f"{self.sandbox.track_url}/api/v1/customers/{person}/events",
+            auth=auth,
+            json={"name": name, "data": data, "timestamp": ts},
+            timeout=10,
+        ).raise_for_status()
 
 
 class _Run:
@@ -124,8 +144,7 @@ class _Run:
 
 @pytest.fixture
 def brevo_get_events(sandbox: Any) -> Iterator[str]:
-    probe = requests.get(f"{sandbox.brevo_url}/events", headers=sandbox.brevo_headers, params={"limit": 1},
-                         timeout=10)
+    probe = requests.get(f"{sandbox.brevo_url}/events", headers=sandbox.brevo_headers, params={"limit": 1}, timeout=10)
     if probe.status_code == 200:
         yield "sandbox"
         return
@@ -150,8 +169,15 @@ def brevo_get_events(sandbox: Any) -> Iterator[str]:
             day = datetime.fromisoformat(when.replace("Z", "+00:00")).date()
             if (start and day < start) or (end and day > end):
                 continue
-            out.append({"contact_id": e.get("contact_id"), "event_date": when, "event_name": e["event_name"],
-                        "event_properties": e.get("event_properties"), "contact_properties": e.get("contact_properties")})
+            out.append(
+                {
+                    "contact_id": e.get("contact_id"),
+                    "event_date": when,
+                    "event_name": e["event_name"],
+                    "event_properties": e.get("event_properties"),
+                    "contact_properties": e.get("contact_properties"),
+                }
+            )
         return {"events": out[offset : offset + limit], "count": len(out)}
 
     with requests_mock.Mocker(real_http=True) as m:
@@ -160,8 +186,9 @@ def brevo_get_events(sandbox: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def world(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_conn: Any,
-          brevo_get_events: str) -> World:
+def world(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_conn: Any, brevo_get_events: str
+) -> World:
     return World(sandbox, tmp_path, monkeypatch, airflow_conn)
 
 
@@ -178,8 +205,10 @@ def test_webhooks_and_behavioural_events_reach_brevo_once(world: World) -> None:
     world.track("42", "feature_activated", {"feature": "export"}, now - 30)
     world.track("43", "page_viewed_custom", {"x": 1}, now - 30)  # unmapped: skipped, in the ledger
     world.track("44", "purchase_completed", {"order_id": "OLD"}, now - 7200)  # outside the window
-    interval = {"data_interval_start": pendulum.from_timestamp(now - 300),
-                "data_interval_end": pendulum.from_timestamp(now + 1)}
+    interval = {
+        "data_interval_start": pendulum.from_timestamp(now - 300),
+        "data_interval_end": pendulum.from_timestamp(now + 1),
+    }
     summary = world.forward(interval, activity_lookback_seconds=0)
 
     held = world.brevo_ids()
@@ -242,8 +271,9 @@ def test_killed_between_send_and_mark_rerun_leaves_no_duplicates(world: World) -
                                              include_activities=False)
         op.execute(context={{}})
     """)
-    proc = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=dict(os.environ), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]
     s = world.store()
     assert (s.counts()["in_flight"], s.counts()["pending"]) == (200, 50)
@@ -267,7 +297,7 @@ def test_uncertain_failure_that_did_not_land_is_sent_once(world: World) -> None:
     assert world.brevo_ids() == Counter()
     summary = world.forward(include_activities=False)
     assert (summary["reconciled_sent"], summary["reconciled_resent"], summary["created"]) == (0, 30, 30)
-    assert world.brevo_ids() == Counter({eid: 1 for eid in events})
+    assert world.brevo_ids() == Counter(dict.fromkeys(events, 1))
 
 
 def test_manual_run_without_interval_reads_from_the_watermark(world: World) -> None:
@@ -292,7 +322,7 @@ def test_activity_feed_outage_still_forwards_the_webhooks_then_fails(world: Worl
     world.sandbox.faults(vendor="app", kind="500", count=1)
     with pytest.raises(ServerError):
         world.forward(customerio_app_hook_params={"retry_policy": RetryPolicy(max_attempts=1)})
-    assert world.brevo_ids() == Counter({eid: 1 for eid in events})
+    assert world.brevo_ids() == Counter(dict.fromkeys(events, 1))
     s = world.store()
     assert s.get_meta("activity_window_end") is None  # the window was not consumed: the retry re-reads it
     s.dispose()
@@ -319,12 +349,17 @@ def test_track_operator_replay_is_deduplicated(world: World, tmp_path: Path) -> 
     ]
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n", encoding="utf-8")
     for person in ("61", "sixty-two@example.com"):
-        requests.put(f"{world.sandbox.track_url}/api/v1/customers/{person}", auth=world.sandbox.track_auth,
-                     json={"email": "sixty-two@example.com"} if "@" in person else {}, timeout=10).raise_for_status()
+        requests.put(
+            f"{world.sandbox.track_url}/api/v1/customers/{person}",
+            auth=world.sandbox.track_auth,
+            json={"email": "sixty-two@example.com"} if "@" in person else {},
+            timeout=10,
+        ).raise_for_status()
 
     def run(n: int) -> dict[str, Any]:
-        op = CustomerIOTrackEventsOperator(task_id="send_to_track", events_path=str(path),
-                                           ledger_dir=str(tmp_path / "ledger"))
+        op = CustomerIOTrackEventsOperator(
+            task_id="send_to_track", events_path=str(path), ledger_dir=str(tmp_path / "ledger")
+        )
         return op.execute(context={"dag_run": _Run("d", f"r{n}")})  # type: ignore[arg-type]
 
     first, second = run(1), run(2)
@@ -340,11 +375,14 @@ def test_track_operator_replay_is_deduplicated(world: World, tmp_path: Path) -> 
 
 
 def test_track_operator_from_xcom_list(world: World, tmp_path: Path) -> None:
-    requests.put(f"{world.sandbox.track_url}/api/v1/customers/71", auth=world.sandbox.track_auth, json={},
-                 timeout=10).raise_for_status()
-    op = CustomerIOTrackEventsOperator(task_id="t", events=json.dumps([{"name": "a", "customer_id": "71",
-                                                                         "id": "01HKEEPTHISID0000000000000"}]),
-                                       ledger_dir=str(tmp_path / "l"))
+    requests.put(
+        f"{world.sandbox.track_url}/api/v1/customers/71", auth=world.sandbox.track_auth, json={}, timeout=10
+    ).raise_for_status()
+    op = CustomerIOTrackEventsOperator(
+        task_id="t",
+        events=json.dumps([{"name": "a", "customer_id": "71", "id": "01HKEEPTHISID0000000000000"}]),
+        ledger_dir=str(tmp_path / "l"),
+    )
     out = op.execute(context={})  # type: ignore[arg-type]
     assert out == {"read": 1, "sent": 1, "rejected": 0, "ledger": None, "api_calls": 1}
     state = world.sandbox._call("GET", "/state/customerio/events", params={"name": "a"})

@@ -62,8 +62,12 @@ class Receiver:
 @pytest.fixture
 def store_path(tmp_path: Path, airflow_conn: Any) -> Path:
     path = tmp_path / "webhooks.db"
-    airflow_conn("customerio_webhook_default", conn_type="customerio_webhook", password=KEY,
-                 extra=json.dumps({"store_path": str(path)}))
+    airflow_conn(
+        "customerio_webhook_default",
+        conn_type="customerio_webhook",
+        password=KEY,
+        extra=json.dumps({"store_path": str(path)}),
+    )
     return path
 
 
@@ -84,8 +88,11 @@ def stored(path: Path) -> dict[str, Any]:
 
 def signed_post(url: str, body: bytes, *, key: str = KEY, ts: int | None = None, **kw: Any) -> httpx.Response:
     stamp = int(time.time()) if ts is None else ts
-    headers = {"X-CIO-Timestamp": str(stamp), "X-CIO-Signature": compute_signature(key, stamp, body),
-               "Content-Type": "application/json"}
+    headers = {
+        "X-CIO-Timestamp": str(stamp),
+        "X-CIO-Signature": compute_signature(key, stamp, body),
+        "Content-Type": "application/json",
+    }
     return httpx.post(url, content=body, headers=headers, timeout=10, **kw)
 
 
@@ -134,12 +141,16 @@ def test_missing_signature_headers_are_401(receiver: Receiver) -> None:
     assert resp.status_code == 401 and resp.json()["error"] == "missing_header"
 
 
-@pytest.mark.parametrize("body,fragment", [
-    (b'{"event_id": "01X", "metric": ', "not valid"),
-    (b"[1, 2]", "JSON object"),
-    (b'{"metric": "sent"}', "event_id"),
-    (b"\xff\xfe{}", "not valid"),
-], ids=["truncated-json", "array", "no-event-id", "not-utf8"])
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        (b'{"event_id": "01X", "metric": ', "not valid"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"metric": "sent"}', "event_id"),
+        (b"\xff\xfe{}", "not valid"),
+    ],
+    ids=["truncated-json", "array", "no-event-id", "not-utf8"],
+)
 def test_malformed_bodies_are_400(receiver: Receiver, store_path: Path, body: bytes, fragment: str) -> None:
     resp = signed_post(receiver.url, body)
     assert resp.status_code == 400 and fragment in resp.json()["message"]
@@ -187,8 +198,9 @@ def test_restart_keeps_pending_events_and_dedupe(store_path: Path) -> None:
 
 def test_no_signing_key_is_503_and_nothing_stored(tmp_path: Path, airflow_conn: Any) -> None:
     path = tmp_path / "k.db"
-    airflow_conn("customerio_webhook_default", conn_type="customerio_webhook",
-                 extra=json.dumps({"store_path": str(path)}))
+    airflow_conn(
+        "customerio_webhook_default", conn_type="customerio_webhook", extra=json.dumps({"store_path": str(path)})
+    )
     r = Receiver().start()
     try:
         resp = signed_post(r.url, json.dumps(make_event(1)).encode())
@@ -202,8 +214,12 @@ def test_no_signing_key_is_503_and_nothing_stored(tmp_path: Path, airflow_conn: 
 def test_unwritable_store_is_503_never_200(tmp_path: Path, airflow_conn: Any) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    airflow_conn("customerio_webhook_default", conn_type="customerio_webhook", password=KEY,
-                 extra=json.dumps({"store_path": str(blocker / "sub" / "x.db")}))
+    airflow_conn(
+        "customerio_webhook_default",
+        conn_type="customerio_webhook",
+        password=KEY,
+        extra=json.dumps({"store_path": str(blocker / "sub" / "x.db")}),
+    )
     r = Receiver().start()
     try:
         resp = signed_post(r.url, json.dumps(make_event(1)).encode())
@@ -215,8 +231,12 @@ def test_unwritable_store_is_503_never_200(tmp_path: Path, airflow_conn: Any) ->
 def test_rotated_key_is_picked_up_without_restart(receiver: Receiver, airflow_conn: Any, store_path: Path) -> None:
     body = json.dumps(make_event(7, seed=9)).encode()
     assert signed_post(receiver.url, body, key="new-key").status_code == 401
-    airflow_conn("customerio_webhook_default", conn_type="customerio_webhook", password="new-key",
-                 extra=json.dumps({"store_path": str(store_path), "previous_signing_key": KEY}))
+    airflow_conn(
+        "customerio_webhook_default",
+        conn_type="customerio_webhook",
+        password="new-key",
+        extra=json.dumps({"store_path": str(store_path), "previous_signing_key": KEY}),
+    )
     assert signed_post(receiver.url, body, key="new-key").status_code == 200
     body2 = json.dumps(make_event(8, seed=9)).encode()
     assert signed_post(receiver.url, body2, key=KEY).status_code == 200  # the old key still works
@@ -226,8 +246,17 @@ def test_sandbox_control_route_emits_at_the_receiver(receiver: Receiver, store_p
     control = FastAPI()
     control.include_router(build_control_router(), prefix="/_sandbox/webhooks")
     with TestClient(control) as client:
-        resp = client.post("/_sandbox/webhooks/emit", json={"url": receiver.url, "signing_key": KEY, "count": 6,
-                                                             "duplicates": 2, "replays": 1, "bad_signatures": 1})
+        resp = client.post(
+            "/_sandbox/webhooks/emit",
+            json={
+                "url": receiver.url,
+                "signing_key": KEY,
+                "count": 6,
+                "duplicates": 2,
+                "replays": 1,
+                "bad_signatures": 1,
+            },
+        )
         assert resp.status_code == 200, resp.text
         body = resp.json()
         assert body["unexpected"] == [] and body["distinct_events"] == 6
@@ -266,14 +295,27 @@ def test_mounted_on_the_real_airflow_api_server(tmp_path: Path) -> None:
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "customerio_webhooks.py").write_text(
-        "from airflow_provider_customerio.webhooks.plugin import CustomerIOWebhookPlugin\n")
+        "from airflow_provider_customerio.webhooks.plugin import CustomerIOWebhookPlugin\n"
+    )
     db = tmp_path / "api-server-webhooks.db"
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-           "AIRFLOW__API_AUTH__JWT_SECRET": "test-only-jwt-secret",
-           "AIRFLOW_CONN_CUSTOMERIO_WEBHOOK_DEFAULT": json.dumps(
-               {"conn_type": "customerio_webhook", "password": KEY, "extra": {"store_path": str(db)}})}
-    proc = subprocess.Popen([sys.executable, "-c", API_SERVER], env=env, cwd=REPO_ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "test-only-jwt-secret",
+        "AIRFLOW_CONN_CUSTOMERIO_WEBHOOK_DEFAULT": json.dumps(
+            {"conn_type": "customerio_webhook", "password": KEY, "extra": {"store_path": str(db)}}
+        ),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", API_SERVER],
+        env=env,
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdin is not None
         port = None

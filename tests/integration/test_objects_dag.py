@@ -19,14 +19,22 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 DAG_ID = "customerio_objects_to_brevo"
 
 
-def run_dag(sandbox: Any, tmp_path: Path, customerio: dict[str, Any],
-            conf: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_dag(
+    sandbox: Any, tmp_path: Path, customerio: dict[str, Any], conf: dict[str, Any] | None = None
+) -> dict[str, Any]:
     cfg = tmp_path / "customerio_config.yaml"
-    customerio = {**customerio, "people": {"state_path": str(tmp_path / "state.db"),
-                                           "ledger_dir": str(tmp_path / "ledger")}}
+    customerio = {
+        **customerio,
+        "people": {"state_path": str(tmp_path / "state.db"), "ledger_dir": str(tmp_path / "ledger")},
+    }
     cfg.write_text(json.dumps({"connectors": {"customerio": customerio}}), encoding="utf-8")
-    return dag_test_in_child(DAG_ID, env={**sandbox.info["airflow_conn_env"], "CUSTOMERIO_PROVIDER_CONFIG": str(cfg)},
-                             cwd=tmp_path, conf=conf, xcoms={"summary": "sync_objects_to_brevo"})
+    return dag_test_in_child(
+        DAG_ID,
+        env={**sandbox.info["airflow_conn_env"], "CUSTOMERIO_PROVIDER_CONFIG": str(cfg)},
+        cwd=tmp_path,
+        conf=conf,
+        xcoms={"summary": "sync_objects_to_brevo"},
+    )
 
 
 TYPES = {"1": {"brevo_object_type": "companies", "field_mapping": {"name": "name", "plan": "plan"}}}
@@ -51,8 +59,9 @@ def test_dag_is_skipped_while_the_switch_is_off(sandbox: Any, airflow_db: Path, 
 def test_dag_syncs_objects_when_switched_on(sandbox: Any, airflow_db: Path, tmp_path: Path) -> None:
     sandbox.seed(people=0, objects=3, seed=3, campaigns=0)
     sandbox._call("POST", "/brevo/processes/settings", json={"polls_to_complete": 1})
-    result = run_dag(sandbox, tmp_path, {"sync": {"objects": True}, "objects": {"types": TYPES}},
-                     conf={"reverse": True})
+    result = run_dag(
+        sandbox, tmp_path, {"sync": {"objects": True}, "objects": {"types": TYPES}}, conf={"reverse": True}
+    )
     assert result["state"] == "success", result
     summary = result["summary"]
     assert summary["created"] == 3 and summary["rejected"] == 0

@@ -70,16 +70,23 @@ class World:
 
     # ------------------------------------------------------------------------------------ Customer.io side
     def app_get(self, path: str, **params: Any) -> dict[str, Any]:
-        resp = requests.get(f"{self.sandbox.app_url}{path}", params=params, headers=self.sandbox.app_headers,
-                            timeout=30)
+        resp = requests.get(
+            f"{self.sandbox.app_url}{path}", params=params, headers=self.sandbox.app_headers, timeout=30
+        )
         resp.raise_for_status()
         return resp.json()
 
     def object_ids(self) -> list[str]:
-        resp = requests.post(f"{self.sandbox.app_url}/v1/objects", params={"limit": 1000},
-                             headers=self.sandbox.app_headers, timeout=30,
-                             json={"object_type_id": "1", "filter": {"object_attribute": {
-                                 "type_id": "1", "field": "object_id", "operator": "exists"}}})
+        resp = requests.post(
+            f"{self.sandbox.app_url}/v1/objects",
+            params={"limit": 1000},
+            headers=self.sandbox.app_headers,
+            timeout=30,
+            json={
+                "object_type_id": "1",
+                "filter": {"object_attribute": {"type_id": "1", "field": "object_id", "operator": "exists"}},
+            },
+        )
         resp.raise_for_status()
         return [i["object_id"] for i in resp.json()["identifiers"]]
 
@@ -93,8 +100,9 @@ class World:
                 return out
 
     def track_batch(self, ops: list[dict[str, Any]]) -> None:
-        resp = requests.post(f"{self.sandbox.track_url}/api/v2/batch", json={"batch": ops},
-                             auth=self.sandbox.track_auth, timeout=60)
+        resp = requests.post(
+            f"{self.sandbox.track_url}/api/v2/batch", json={"batch": ops}, auth=self.sandbox.track_auth, timeout=60
+        )
         assert resp.status_code == 200, resp.text
 
     # -------------------------------------------------------------------------------------------- Brevo side
@@ -108,14 +116,18 @@ class World:
                 body["email"] = p["email"]
             if len(body) == 1:
                 continue
-            resp = requests.post(f"{self.sandbox.brevo_url}/contacts", json=body, headers=self.sandbox.brevo_headers,
-                                 timeout=30)
+            resp = requests.post(
+                f"{self.sandbox.brevo_url}/contacts", json=body, headers=self.sandbox.brevo_headers, timeout=30
+            )
             assert resp.status_code in (201, 204), resp.text
 
     def contact_id(self, identifier: str, identifier_type: str = "ext_id") -> int:
-        resp = requests.get(f"{self.sandbox.brevo_url}/contacts/{identifier}",
-                            params={"identifierType": identifier_type},
-                            headers=self.sandbox.brevo_headers, timeout=30)
+        resp = requests.get(
+            f"{self.sandbox.brevo_url}/contacts/{identifier}",
+            params={"identifierType": identifier_type},
+            headers=self.sandbox.brevo_headers,
+            timeout=30,
+        )
         resp.raise_for_status()
         return int(resp.json()["id"])
 
@@ -159,8 +171,11 @@ def test_first_sync_creates_objects_associated_with_their_people(world: World) -
     assert set(records) == set(rels) and result["created"] == len(rels) and result["rejected"] == 0
     for oid, people in rels.items():
         attrs = world.app_get(f"/v1/objects/1/{oid}/attributes")["object"]["attributes"]
-        assert records[oid]["attributes"] == {"name": attrs["name"], "plan": attrs["plan"],
-                                              "employees": attrs["employees"]}
+        assert records[oid]["attributes"] == {
+            "name": attrs["name"],
+            "plan": attrs["plan"],
+            "employees": attrs["employees"],
+        }
         assert records[oid]["associations"].get("contact", []) == expected_contacts(world, people)
     assert result["links_added"] == sum(len(p) for p in rels.values())
 
@@ -174,22 +189,30 @@ def test_rerun_is_idempotent(world: World) -> None:
     assert result["unchanged"] == len(before) and result["created"] == result["updated"] == 0
     assert world.upserts() == []  # nothing written
     after = world.records()
-    assert {k: (v["attributes"], v["associations"]) for k, v in after.items()} == \
-        {k: (v["attributes"], v["associations"]) for k, v in before.items()}
+    assert {k: (v["attributes"], v["associations"]) for k, v in after.items()} == {
+        k: (v["attributes"], v["associations"]) for k, v in before.items()
+    }
 
 
 def test_attribute_change_is_written(world: World) -> None:
     rels = seeded(world)
     world.run()
     oid = sorted(rels)[0]
-    world.track_batch([{"type": "object", "action": "identify",
-                        "identifiers": {"object_type_id": "1", "object_id": oid},
-                        "attributes": {"plan": "platinum", "industry": "ignored"}}])
+    world.track_batch(
+        [
+            {
+                "type": "object",
+                "action": "identify",
+                "identifiers": {"object_type_id": "1", "object_id": oid},
+                "attributes": {"plan": "platinum", "industry": "ignored"},
+            }
+        ]
+    )
     world.sandbox.clear_requests()
     result = world.run()
     assert result["updated"] == 1 and result["unchanged"] == len(rels) - 1
     assert world.records()[oid]["attributes"]["plan"] == "platinum"
-    upsert, = world.upserts()
+    (upsert,) = world.upserts()
     assert '"plan":"platinum"' in upsert["body"]
 
 
@@ -199,12 +222,22 @@ def test_relationship_added_and_another_removed_are_mirrored(world: World) -> No
     first, second = sorted(rels)[:2]
     leaver = rels[first][0]
     joiner = rels[second][0]  # also joins the first company
-    world.track_batch([
-        {"type": "object", "action": "delete_relationships", "identifiers": {"object_type_id": "1", "object_id": first},
-         "cio_relationships": [{"identifiers": {"cio_id": leaver["cio_id"]}}]},
-        {"type": "object", "action": "add_relationships", "identifiers": {"object_type_id": "1", "object_id": first},
-         "cio_relationships": [{"identifiers": {"id": joiner["id"]}}]},
-    ])
+    world.track_batch(
+        [
+            {
+                "type": "object",
+                "action": "delete_relationships",
+                "identifiers": {"object_type_id": "1", "object_id": first},
+                "cio_relationships": [{"identifiers": {"cio_id": leaver["cio_id"]}}],
+            },
+            {
+                "type": "object",
+                "action": "add_relationships",
+                "identifiers": {"object_type_id": "1", "object_id": first},
+                "cio_relationships": [{"identifiers": {"id": joiner["id"]}}],
+            },
+        ]
+    )
     now = world.related(first)
     assert leaver["cio_id"] not in {p["cio_id"] for p in now} and joiner["cio_id"] in {p["cio_id"] for p in now}
     result = world.run()
@@ -216,8 +249,12 @@ def test_relationship_added_and_another_removed_are_mirrored(world: World) -> No
 
 def test_missing_brevo_object_type_fails_with_what_to_create(world: World) -> None:
     seeded(world)
-    world.config({"1": {"brevo_object_type": "companies", "field_mapping": MAPPING},
-                  "2": {"brevo_object_type": "accounts", "field_mapping": {"name": "name", "tier": "tier"}}})
+    world.config(
+        {
+            "1": {"brevo_object_type": "companies", "field_mapping": MAPPING},
+            "2": {"brevo_object_type": "accounts", "field_mapping": {"name": "name", "tier": "tier"}},
+        }
+    )
     world.sandbox.clear_requests()
     with pytest.raises(MissingBrevoObjectTypes) as err:
         world.run()
@@ -270,10 +307,17 @@ def test_batches_at_the_count_bound(world: World) -> None:
 def test_batches_at_the_byte_bound(world: World) -> None:
     world.seed(people=0, objects=0)
     big = "x" * 990  # ~4 KB per record: about 260 records fill the 1 MB bound, far below the 1000-record bound
-    ops = [{"type": "object", "action": "identify", "identifiers": {"object_type_id": "1", "object_id": f"big{i:04d}"},
-            "attributes": {"name": f"{i}{big}", "domain": big, "plan": big, "employees": big}} for i in range(300)]
+    ops = [
+        {
+            "type": "object",
+            "action": "identify",
+            "identifiers": {"object_type_id": "1", "object_id": f"big{i:04d}"},
+            "attributes": {"name": f"{i}{big}", "domain": big, "plan": big, "employees": big},
+        }
+        for i in range(300)
+    ]
     for i in range(0, len(ops), 100):
-        world.track_batch(ops[i:i + 100])
+        world.track_batch(ops[i : i + 100])
     mapping = {"name": "name", "domain": "domain", "plan": "plan", "employees": "employees"}
     world.config({"1": {"brevo_object_type": "companies", "field_mapping": mapping}})
     result = world.run()
@@ -320,19 +364,31 @@ def test_reverse_direction_writes_brevo_records_from_elsewhere_to_customerio(wor
     world.run()  # forward first: the Customer.io companies are in Brevo
     person = next(p for ppl in rels.values() for p in ppl if p.get("id"))
     contact = world.contact_id(person["id"])
-    resp = requests.post(f"{world.sandbox.brevo_url}/objects/companies/batch/upsert",
-                         headers=world.sandbox.brevo_headers, timeout=30,
-                         json={"records": [{"identifiers": {"ext_id": "crm-1"},
-                                            "attributes": {"name": "Initrode", "plan": "gold"},
-                                            "associations": [{"object_type": "contact",
-                                                              "records": [{"identifiers": {"id": contact}}]}]}]})
+    resp = requests.post(
+        f"{world.sandbox.brevo_url}/objects/companies/batch/upsert",
+        headers=world.sandbox.brevo_headers,
+        timeout=30,
+        json={
+            "records": [
+                {
+                    "identifiers": {"ext_id": "crm-1"},
+                    "attributes": {"name": "Initrode", "plan": "gold"},
+                    "associations": [{"object_type": "contact", "records": [{"identifiers": {"id": contact}}]}],
+                }
+            ]
+        },
+    )
     assert resp.status_code == 202, resp.text
     world.sandbox._call("POST", "/brevo/processes/complete")
 
     def run_reverse(run_id: str) -> dict[str, Any]:
-        op = BrevoObjectsToCustomerIOOperator(task_id="reverse", state_path=str(world.tmp_path / "state.db"),
-                                              ledger_dir=str(world.tmp_path / "ledger"),
-                                              track_hook_params={"rate_limit": 0}, brevo_hook_params={"rate_limit": 0})
+        op = BrevoObjectsToCustomerIOOperator(
+            task_id="reverse",
+            state_path=str(world.tmp_path / "state.db"),
+            ledger_dir=str(world.tmp_path / "ledger"),
+            track_hook_params={"rate_limit": 0},
+            brevo_hook_params={"rate_limit": 0},
+        )
         return op.execute(context={"run_id": run_id})
 
     result = run_reverse("rev1")

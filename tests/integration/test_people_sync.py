@@ -1,4 +1,5 @@
 """People sync Customer.io -> Brevo against the real sandbox (real HTTP, real hooks, real operator)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,10 +27,15 @@ FAST = {"rate_limit": 50.0}  # the hooks' client-side rate; the sandbox enforces
 def env(sandbox, monkeypatch, tmp_path):
     sandbox.seed(people=250, seed=11, now=SEED_NOW)
     sandbox.settings(export_polls=1)
-    sandbox.http.post(f"{sandbox.control_url}/brevo/processes/settings", json={"polls_to_complete": 2}).raise_for_status()
+    sandbox.http.post(
+        f"{sandbox.control_url}/brevo/processes/settings", json={"polls_to_complete": 2}
+    ).raise_for_status()
     sandbox.set_airflow_env(monkeypatch)
-    text = EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {tmp_path}/state.db").replace(
-        "ledger_dir: null", f"ledger_dir: {tmp_path}/ledger")
+    text = (
+        EXAMPLE_CONFIG.read_text()
+        .replace("state_path: null", f"state_path: {tmp_path}/state.db")
+        .replace("ledger_dir: null", f"ledger_dir: {tmp_path}/ledger")
+    )
     cfg = tmp_path / "customerio_config.yaml"
     cfg.write_text(text)
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
@@ -37,9 +43,17 @@ def env(sandbox, monkeypatch, tmp_path):
 
 
 def run(mode="full", run_id="r1", start=None, end=None, since=None, deferrable=False, **kw):
-    op = CustomerIOToBrevoPeopleOperator(task_id="sync_people", mode=mode, since=since, deferrable=deferrable,
-                                         poll_interval=0.05, export_check_interval=0.05,
-                                         customerio_app_hook_params=FAST, brevo_hook_params=FAST, **kw)
+    op = CustomerIOToBrevoPeopleOperator(
+        task_id="sync_people",
+        mode=mode,
+        since=since,
+        deferrable=deferrable,
+        poll_interval=0.05,
+        export_check_interval=0.05,
+        customerio_app_hook_params=FAST,
+        brevo_hook_params=FAST,
+        **kw,
+    )
     ctx = {"ti": SimpleNamespace(dag_id="people_it"), "run_id": run_id}
     if start is not None:
         ctx.update(data_interval_start=start, data_interval_end=end)
@@ -83,13 +97,18 @@ def test_full_sync_lands_every_person_or_ledgers_it(env):
     reasons = {l["reason"] for l in read_ledger(out["ledger"])}
     assert {"invalid_email", "invalid_phone"} <= reasons
     # typed attributes, ext_id and list
-    p = next(p for p in people if p["identifiers"]["cio_id"] in synced and p["identifiers"]["id"]
-             and p["attributes"].get("mrr", "").isdigit())
+    p = next(
+        p
+        for p in people
+        if p["identifiers"]["cio_id"] in synced and p["identifiers"]["id"] and p["attributes"].get("mrr", "").isdigit()
+    )
     c = contacts[p["identifiers"]["id"]]
     assert c["email"] == p["identifiers"]["email"].lower()
     assert c["attributes"]["FIRSTNAME"] == p["attributes"]["first_name"]
-    assert c["attributes"]["SIGNUP_DATE"] == datetime.fromtimestamp(int(p["attributes"]["created_at"]),
-                                                                    timezone.utc).date().isoformat()
+    assert (
+        c["attributes"]["SIGNUP_DATE"]
+        == datetime.fromtimestamp(int(p["attributes"]["created_at"]), timezone.utc).date().isoformat()
+    )
     assert c["attributes"]["MONTHLY_REVENUE"] == float(p["attributes"]["mrr"])
     assert 12 in c["listIds"]
     # imports only: never the deprecated /contacts/batch
@@ -111,16 +130,27 @@ def test_rerun_of_unchanged_workspace_makes_zero_brevo_writes(env):
 def test_incremental_syncs_only_changed_people_and_deletes(env):
     sb = env.sandbox
     execute(mode="full", run_id="full")
-    people = [p for p in live_people(sb) if p["identifiers"]["id"] and p["identifiers"]["email"]
-              and "@@" not in p["identifiers"]["email"] and "@" in p["identifiers"]["email"]]
+    people = [
+        p
+        for p in live_people(sb)
+        if p["identifiers"]["id"]
+        and p["identifiers"]["email"]
+        and "@@" not in p["identifiers"]["email"]
+        and "@" in p["identifiers"]["email"]
+    ]
     changed, deleted = people[0]["identifiers"], people[1]["identifiers"]
     auth = sb.track_auth
     start = datetime.now(timezone.utc) - timedelta(seconds=5)
-    r = requests.put(f"{sb.track_url}/api/v1/customers/{changed['id']}", auth=auth,
-                     json={"first_name": "Renamed"}, timeout=10)
+    r = requests.put(
+        f"{sb.track_url}/api/v1/customers/{changed['id']}", auth=auth, json={"first_name": "Renamed"}, timeout=10
+    )
     assert r.status_code == 200
-    r = requests.put(f"{sb.track_url}/api/v1/customers/new-person-1", auth=auth,
-                     json={"email": "new.person@example.com", "first_name": "New", "created_at": 1700000000}, timeout=10)
+    r = requests.put(
+        f"{sb.track_url}/api/v1/customers/new-person-1",
+        auth=auth,
+        json={"email": "new.person@example.com", "first_name": "New", "created_at": 1700000000},
+        timeout=10,
+    )
     assert r.status_code == 200
     r = requests.delete(f"{sb.track_url}/api/v1/customers/{deleted['id']}", auth=auth, timeout=10)
     assert r.status_code == 200
@@ -192,11 +222,16 @@ def test_delete_policy_blacklist_keeps_contact(env):
     text = env.cfg.read_text().replace("delete_policy: delete", "delete_policy: blacklist")
     env.cfg.write_text(text)
     execute(mode="full", run_id="full")
-    person = next(p["identifiers"] for p in live_people(sb) if p["identifiers"]["id"]
-                  and re.fullmatch(r"[^@]+@[^@]+\.[a-z]+", p["identifiers"]["email"] or ""))
+    person = next(
+        p["identifiers"]
+        for p in live_people(sb)
+        if p["identifiers"]["id"] and re.fullmatch(r"[^@]+@[^@]+\.[a-z]+", p["identifiers"]["email"] or "")
+    )
     start = datetime.now(timezone.utc) - timedelta(seconds=5)
-    assert requests.delete(f"{sb.track_url}/api/v1/customers/{person['id']}", auth=sb.track_auth,
-                           timeout=10).status_code == 200
+    assert (
+        requests.delete(f"{sb.track_url}/api/v1/customers/{person['id']}", auth=sb.track_auth, timeout=10).status_code
+        == 200
+    )
     out = execute(mode="incremental", run_id="inc", start=start, end=datetime.now(timezone.utc) + timedelta(seconds=5))
     assert out["blacklisted"] == 1 and out["deleted"] == 0
     assert brevo_contacts(sb)[person["id"]]["emailBlacklisted"] is True
@@ -212,8 +247,15 @@ def test_failing_import_process_is_retried_then_ledgered(env):
     # a process that keeps failing: its rows go to the ledger, and the next run retries them
     people = [p["identifiers"] for p in live_people(sb) if p["identifiers"]["id"]][:3]
     for p in people:
-        assert requests.put(f"{sb.track_url}/api/v1/customers/{p['id']}", auth=sb.track_auth,
-                            json={"first_name": "Again"}, timeout=10).status_code == 200
+        assert (
+            requests.put(
+                f"{sb.track_url}/api/v1/customers/{p['id']}",
+                auth=sb.track_auth,
+                json={"first_name": "Again"},
+                timeout=10,
+            ).status_code
+            == 200
+        )
     env.cfg.write_text(env.cfg.read_text().replace("reject_threshold: 0.05", "reject_threshold: 1"))
     sb.http.post(fault, json={"kind": "import_failure", "count": 3}).raise_for_status()
     out = execute(mode="full", run_id="r2")
@@ -280,12 +322,22 @@ def test_manual_run_without_interval_needs_since(env):
 def test_unsubscribed_person_becomes_email_blacklisted(env):
     sb = env.sandbox
     execute(mode="full", run_id="full")
-    person = next(p["identifiers"] for p in live_people(sb) if p["identifiers"]["id"]
-                  and re.fullmatch(r"[^@]+@[^@]+\.[a-z]+", p["identifiers"]["email"] or ""))
+    person = next(
+        p["identifiers"]
+        for p in live_people(sb)
+        if p["identifiers"]["id"] and re.fullmatch(r"[^@]+@[^@]+\.[a-z]+", p["identifiers"]["email"] or "")
+    )
     assert brevo_contacts(sb)[person["id"]]["emailBlacklisted"] is False
     start = datetime.now(timezone.utc) - timedelta(seconds=5)
-    assert requests.put(f"{sb.track_url}/api/v1/customers/{person['id']}", auth=sb.track_auth,
-                        json={"unsubscribed": True, "role": "Unsubscriber"}, timeout=10).status_code == 200
+    assert (
+        requests.put(
+            f"{sb.track_url}/api/v1/customers/{person['id']}",
+            auth=sb.track_auth,
+            json={"unsubscribed": True, "role": "Unsubscriber"},
+            timeout=10,
+        ).status_code
+        == 200
+    )
     sb.clear_requests()
     out = execute(mode="incremental", run_id="inc", start=start, end=datetime.now(timezone.utc) + timedelta(seconds=5))
     assert out["updated"] == 1
@@ -298,11 +350,25 @@ def test_unsubscribed_person_becomes_email_blacklisted(env):
 def test_process_report_shapes_are_read_as_counts_or_rows():
     from airflow_provider_customerio.operators.people import process_state
 
-    counts = process_state({"id": 7, "status": "completed", "info": {"import": {
-        "invalid_emails": 2, "duplicate_email_id": 1, "duplicate_ext_id": 0, "duplicate_phone_id": None}}})
+    counts = process_state(
+        {
+            "id": 7,
+            "status": "completed",
+            "info": {
+                "import": {
+                    "invalid_emails": 2,
+                    "duplicate_email_id": 1,
+                    "duplicate_ext_id": 0,
+                    "duplicate_phone_id": None,
+                }
+            },
+        }
+    )
     assert counts.finished and counts.report.unidentified == {"import_invalid": 2, "import_duplicate": 1}
     urls = process_state({"id": 8, "status": "completed", "info": {"import": {"invalid_emails": "https://x/r.csv"}}})
     assert urls.report.unidentified == {"import_invalid": 1}
-    rows = process_state({"id": 9, "status": "failed", "error": "boom", "info": {"import": {"invalid_emails": ["a@x"]}}})
+    rows = process_state(
+        {"id": 9, "status": "failed", "error": "boom", "info": {"import": {"invalid_emails": ["a@x"]}}}
+    )
     assert rows.report.rejected == {"a@x": "import_invalid"} and rows.error == "boom" and rows.finished
     assert not process_state({"id": 10, "status": "processing"}).finished

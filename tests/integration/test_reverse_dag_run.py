@@ -21,8 +21,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 def wired(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, airflow_db: Path) -> Any:
     sandbox.set_airflow_env(monkeypatch)
     cfg = tmp_path / "customerio_config.yaml"
-    cfg.write_text(EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {tmp_path}/state.db")
-                   .replace("ledger_dir: null", f"ledger_dir: {tmp_path}/ledger"))
+    cfg.write_text(
+        EXAMPLE_CONFIG.read_text()
+        .replace("state_path: null", f"state_path: {tmp_path}/state.db")
+        .replace("ledger_dir: null", f"ledger_dir: {tmp_path}/ledger")
+    )
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
     sandbox.http.post(f"{sandbox.control_url}/brevo/seed", json={"seed": 2, "contacts": 30}).raise_for_status()
     return sandbox
@@ -36,7 +39,9 @@ def test_manual_run_then_scheduled_interval(wired: Any) -> None:
 
     assert dr.state == "success"
     assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == {
-        "check_brevo_attributes": "success", "sync_brevo_contacts_to_customerio": "success"}
+        "check_brevo_attributes": "success",
+        "sync_brevo_contacts_to_customerio": "success",
+    }
     assert wired.summary()["people"] == 30
     batches = wired.requests(vendor="track", path_contains="/api/v2/batch")
     assert len(batches) == 1 and batches[0]["status"] == 200

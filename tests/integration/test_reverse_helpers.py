@@ -71,14 +71,29 @@ class Harness:
 
     # ------------------------------------------------------------------------------ the two directions
 
-    def reverse(self, start: datetime | None, end: datetime | None, *, since: str | None = None,
-                mode: str = "incremental", conflict_policy: str | None = None, dry_run: bool = False,
-                run_id: str | None = None) -> dict[str, Any]:
+    def reverse(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        since: str | None = None,
+        mode: str = "incremental",
+        conflict_policy: str | None = None,
+        dry_run: bool = False,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
         """Run the reverse operator as a scheduled run over ``[start, end)`` (or a manual run)."""
-        op = BrevoToCustomerIOPeopleOperator(task_id="reverse", config_path=str(self.config_path), since=since,
-                                             mode=mode, conflict_policy=conflict_policy, dry_run=dry_run,
-                                             brevo_hook_params=FAST, customerio_track_hook_params=FAST,
-                                             customerio_app_hook_params=FAST)
+        op = BrevoToCustomerIOPeopleOperator(
+            task_id="reverse",
+            config_path=str(self.config_path),
+            since=since,
+            mode=mode,
+            conflict_policy=conflict_policy,
+            dry_run=dry_run,
+            brevo_hook_params=FAST,
+            customerio_track_hook_params=FAST,
+            customerio_app_hook_params=FAST,
+        )
         context: dict[str, Any] = {"run_id": run_id or f"scheduled__{next(self.runs)}"}
         if start is not None:
             context.update(data_interval_start=start, data_interval_end=end)
@@ -86,24 +101,37 @@ class Harness:
 
     def forward(self, start: datetime, end: datetime) -> dict[str, Any]:
         """Run the Customer.io -> Brevo people sync (its real operator) over ``[start, end)``."""
-        op = CustomerIOToBrevoPeopleOperator(task_id="sync_people", config_path=str(self.config_path),
-                                             deferrable=False, poll_interval=0.01,
-                                             customerio_app_hook_params=FAST, brevo_hook_params=FAST)
-        context = {"ti": SimpleNamespace(dag_id="customerio_people_to_brevo"), "run_id": f"fwd__{next(self.runs)}",
-                   "data_interval_start": start, "data_interval_end": end}
+        op = CustomerIOToBrevoPeopleOperator(
+            task_id="sync_people",
+            config_path=str(self.config_path),
+            deferrable=False,
+            poll_interval=0.01,
+            customerio_app_hook_params=FAST,
+            brevo_hook_params=FAST,
+        )
+        context = {
+            "ti": SimpleNamespace(dag_id="customerio_people_to_brevo"),
+            "run_id": f"fwd__{next(self.runs)}",
+            "data_interval_start": start,
+            "data_interval_end": end,
+        }
         return op.execute(context)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------------------ vendor helpers
 
     def track_identify(self, identifiers: dict[str, str], attributes: dict[str, Any]) -> None:
-        resp = self.http.post(f"{self.sandbox.track_url}/api/v2/entity", auth=self.sandbox.track_auth, timeout=30,
-                              json={"type": "person", "action": "identify", "identifiers": identifiers,
-                                    "attributes": attributes})
+        resp = self.http.post(
+            f"{self.sandbox.track_url}/api/v2/entity",
+            auth=self.sandbox.track_auth,
+            timeout=30,
+            json={"type": "person", "action": "identify", "identifiers": identifiers, "attributes": attributes},
+        )
         assert resp.status_code == 200, resp.text
 
     def brevo(self, method: str, path: str, body: Any = None) -> requests.Response:
-        resp = self.http.request(method, f"{self.sandbox.brevo_url}{path}", json=body,
-                                 headers=self.sandbox.brevo_headers, timeout=30)
+        resp = self.http.request(
+            method, f"{self.sandbox.brevo_url}{path}", json=body, headers=self.sandbox.brevo_headers, timeout=30
+        )
         assert resp.status_code < 400, resp.text
         return resp
 
@@ -112,8 +140,9 @@ class Harness:
         return resp.json()["contacts"]
 
     def seed_brevo(self, contacts: int, seed: int = 0) -> list[int]:
-        resp = self.http.post(f"{self.sandbox.control_url}/brevo/seed", json={"seed": seed, "contacts": contacts},
-                              timeout=60)
+        resp = self.http.post(
+            f"{self.sandbox.control_url}/brevo/seed", json={"seed": seed, "contacts": contacts}, timeout=60
+        )
         assert resp.status_code == 201, resp.text
         first, last = resp.json()["contact_ids"]
         return list(range(first, last + 1))

@@ -21,7 +21,7 @@ from tests.integration.test_reverse_helpers import Harness, utcnow, window_since
 
 pytestmark = pytest.mark.integration
 
-THREE_DAYS_AGO = lambda: utcnow() - timedelta(days=3)  # noqa: E731
+THREE_DAYS_AGO = lambda: utcnow() - timedelta(days=3)
 
 
 @pytest.fixture
@@ -103,9 +103,15 @@ def test_list_touch_bumps_modified_at_but_writes_nothing(h: Harness) -> None:
     h.reverse(*window_since(THREE_DAYS_AGO()))
     contact = h.brevo_contacts()[0]
     t1 = utcnow()
-    h.brevo("POST", "/contacts/lists/14/contacts/add" if 14 not in contact["listIds"] else
-            "/contacts/lists/13/contacts/add" if 13 not in contact["listIds"] else
-            "/contacts/lists/12/contacts/remove", {"ids": [contact["id"]]})
+    h.brevo(
+        "POST",
+        "/contacts/lists/14/contacts/add"
+        if 14 not in contact["listIds"]
+        else "/contacts/lists/13/contacts/add"
+        if 13 not in contact["listIds"]
+        else "/contacts/lists/12/contacts/remove",
+        {"ids": [contact["id"]]},
+    )
     h.sandbox.clear_requests()
 
     result = h.reverse(*window_since(t1))
@@ -177,16 +183,30 @@ def test_killed_run_resumes_from_its_checkpoint_without_writing_twice(h: Harness
     with StateStore(h.state_path) as state:
         dying = DyingWriter(after=1)
         with Ledger(tmp_path / "l.jsonl") as ledger:
-            sync = ReverseSync(config=config, source=BrevoContactReader(BrevoHook()), writer=dying, state=state,
-                               ledger=ledger, run_key=run_key, **small)
+            sync = ReverseSync(
+                config=config,
+                source=BrevoContactReader(BrevoHook()),
+                writer=dying,
+                state=state,
+                ledger=ledger,
+                run_key=run_key,
+                **small,
+            )
             with pytest.raises(Killed):
                 sync.run(window=window)
         position = ReverseSync.load_checkpoint(state, run_key)["position"]
         assert 5 <= position < 25 and len(dying.sent) == position
         resumed = DyingWriter(after=99)
         with Ledger(tmp_path / "l.jsonl") as ledger:
-            summary = ReverseSync(config=config, source=BrevoContactReader(BrevoHook()), writer=resumed,
-                                  state=state, ledger=ledger, run_key=run_key, **small).run(window=window)
+            summary = ReverseSync(
+                config=config,
+                source=BrevoContactReader(BrevoHook()),
+                writer=resumed,
+                state=state,
+                ledger=ledger,
+                run_key=run_key,
+                **small,
+            ).run(window=window)
         assert ReverseSync.load_checkpoint(state, run_key) is None  # finished runs leave no checkpoint
     assert len(dying.sent) + len(resumed.sent) == 25
     assert len(set(dying.sent) | set(resumed.sent)) == 25  # nothing written twice, nothing lost

@@ -21,9 +21,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 def run_dag(sandbox: Any, tmp_path: Path, config: dict[str, Any], conf: dict[str, Any] | None) -> dict[str, Any]:
     cfg = tmp_path / "customerio_config.yaml"
     cfg.write_text(json.dumps({"connectors": {"customerio": config}}), encoding="utf-8")
-    return dag_test_in_child("customerio_segments_to_brevo_lists",
-                             env={**sandbox.info["airflow_conn_env"], "CUSTOMERIO_PROVIDER_CONFIG": str(cfg)},
-                             cwd=tmp_path, conf=conf, xcoms={"report": "report"})
+    return dag_test_in_child(
+        "customerio_segments_to_brevo_lists",
+        env={**sandbox.info["airflow_conn_env"], "CUSTOMERIO_PROVIDER_CONFIG": str(cfg)},
+        cwd=tmp_path,
+        conf=conf,
+        xcoms={"report": "report"},
+    )
 
 
 @pytest.fixture
@@ -35,8 +39,12 @@ def seeded(sandbox: Any) -> Any:
 
 
 def list_size(sandbox: Any, list_id: int) -> int:
-    resp = requests.get(f"{sandbox.brevo_url}/contacts/lists/{list_id}/contacts", params={"limit": 500},
-                        headers=sandbox.brevo_headers, timeout=30)
+    resp = requests.get(
+        f"{sandbox.brevo_url}/contacts/lists/{list_id}/contacts",
+        params={"limit": 500},
+        headers=sandbox.brevo_headers,
+        timeout=30,
+    )
     return len(resp.json()["contacts"])
 
 

@@ -48,8 +48,12 @@ class World:
             "connectors": {
                 "customerio": {
                     "lists": {"all_contacts": 12, "active_subscribers": 13, "churned": 14},
-                    "field_mapping": {"email": "email", "first_name": "FIRSTNAME", "last_name": "LASTNAME",
-                                      "plan": "PLAN_NAME"},
+                    "field_mapping": {
+                        "email": "email",
+                        "first_name": "FIRSTNAME",
+                        "last_name": "LASTNAME",
+                        "plan": "PLAN_NAME",
+                    },
                     **customerio,
                 }
             }
@@ -73,23 +77,34 @@ class World:
 
     # -------------------------------------------------------------------------------- Customer.io side
     def members(self, segment_id: int) -> list[dict[str, Any]]:
-        resp = requests.get(f"{self.sandbox.app_url}/v1/segments/{segment_id}/membership",
-                            params={"limit": 30000}, headers=self.sandbox.app_headers, timeout=30)
+        resp = requests.get(
+            f"{self.sandbox.app_url}/v1/segments/{segment_id}/membership",
+            params={"limit": 30000},
+            headers=self.sandbox.app_headers,
+            timeout=30,
+        )
         resp.raise_for_status()
         return resp.json()["identifiers"] or []
 
     def manual(self, op: str, ids: list[str]) -> None:
-        resp = requests.post(f"{self.sandbox.track_url}/api/v1/segments/{SEGMENT_MANUAL}/{op}",
-                             json={"ids": ids}, auth=self.sandbox.track_auth, timeout=30)
+        resp = requests.post(
+            f"{self.sandbox.track_url}/api/v1/segments/{SEGMENT_MANUAL}/{op}",
+            json={"ids": ids},
+            auth=self.sandbox.track_auth,
+            timeout=30,
+        )
         resp.raise_for_status()
 
     # -------------------------------------------------------------------------------------- Brevo side
     def list_contacts(self, list_id: int) -> list[dict[str, Any]]:
         out, offset = [], 0
         while True:
-            resp = requests.get(f"{self.sandbox.brevo_url}/contacts/lists/{list_id}/contacts",
-                                params={"limit": 500, "offset": offset}, headers=self.sandbox.brevo_headers,
-                                timeout=30)
+            resp = requests.get(
+                f"{self.sandbox.brevo_url}/contacts/lists/{list_id}/contacts",
+                params={"limit": 500, "offset": offset},
+                headers=self.sandbox.brevo_headers,
+                timeout=30,
+            )
             resp.raise_for_status()
             page = resp.json()["contacts"]
             out.extend(page)
@@ -101,8 +116,12 @@ class World:
         return {c.get("email") or f"ext:{c['attributes'].get('EXT_ID')}" for c in self.list_contacts(list_id)}
 
     def lists(self) -> dict[int, str]:
-        resp = requests.get(f"{self.sandbox.brevo_url}/contacts/lists", params={"limit": 50},
-                            headers=self.sandbox.brevo_headers, timeout=30)
+        resp = requests.get(
+            f"{self.sandbox.brevo_url}/contacts/lists",
+            params={"limit": 50},
+            headers=self.sandbox.brevo_headers,
+            timeout=30,
+        )
         return {item["id"]: item["name"] for item in resp.json()["lists"]}
 
     def brevo_writes(self) -> list[dict[str, Any]]:
@@ -158,9 +177,13 @@ def test_first_mirror_exports_members_with_attributes(world: World) -> None:
     assert summary["api_calls"] > 0 and summary["segment_size"] == len(members)
     person = next(m for m in members if valid_email(m.get("email")) and m.get("id"))
     contact = next(c for c in world.list_contacts(13) if c.get("email") == person["email"].lower())
-    profile = requests.post(f"{world.sandbox.app_url}/v1/customers/attributes", params={"id_type": "cio_id"},
-                            json={"ids": [person["cio_id"]]}, headers=world.sandbox.app_headers,
-                            timeout=30).json()["customers"][0]["attributes"]
+    profile = requests.post(
+        f"{world.sandbox.app_url}/v1/customers/attributes",
+        params={"id_type": "cio_id"},
+        json={"ids": [person["cio_id"]]},
+        headers=world.sandbox.app_headers,
+        timeout=30,
+    ).json()["customers"][0]["attributes"]
     assert contact["attributes"]["EXT_ID"] == person["id"]
     assert contact["attributes"]["FIRSTNAME"] == profile["first_name"]
     assert contact["attributes"]["PLAN_NAME"] == profile["plan"]
@@ -258,8 +281,9 @@ def test_missing_list_created_when_opted_in_and_reused(world: World) -> None:
     first = world.run(SEGMENT_SMALL, 999)
     created = first["list"]
     assert first["list_created"] is True and first["requested_list"] == 999
-    segment = requests.get(f"{world.sandbox.app_url}/v1/segments/{SEGMENT_SMALL}", headers=world.sandbox.app_headers,
-                           timeout=30).json()["segment"]
+    segment = requests.get(
+        f"{world.sandbox.app_url}/v1/segments/{SEGMENT_SMALL}", headers=world.sandbox.app_headers, timeout=30
+    ).json()["segment"]
     assert world.lists()[created] == mirror_list_name(SEGMENT_SMALL, segment["name"])
     assert world.list_keys(created) == expected_keys(world.members(SEGMENT_SMALL))
     again = world.run(SEGMENT_SMALL, 999)
@@ -269,8 +293,17 @@ def test_missing_list_created_when_opted_in_and_reused(world: World) -> None:
 
 def test_lifecycle_attribute_first_matching_segment_wins(world: World) -> None:
     small = {m["cio_id"] for m in world.members(SEGMENT_SMALL)}
-    world.config(segments={"lifecycle": {"attribute": "LIFECYCLE_STAGE", "order": [
-        {"segment_id": SEGMENT_SMALL, "value": "vip"}, {"segment_id": SEGMENT_BIG, "value": "active"}]}})
+    world.config(
+        segments={
+            "lifecycle": {
+                "attribute": "LIFECYCLE_STAGE",
+                "order": [
+                    {"segment_id": SEGMENT_SMALL, "value": "vip"},
+                    {"segment_id": SEGMENT_BIG, "value": "active"},
+                ],
+            }
+        }
+    )
     members = world.members(SEGMENT_BIG)
     world.run(SEGMENT_BIG, 13)
     by_key = {c.get("email") or c["attributes"].get("EXT_ID"): c["attributes"] for c in world.list_contacts(13)}

@@ -20,9 +20,17 @@ def h(sandbox: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Harness:
 
 def _cio_people(h: Harness, n: int) -> None:
     for i in range(n):
-        h.track_identify({"id": f"u{i}"}, {"email": f"user{i}@example.com", "first_name": f"F{i}", "plan": "free",
-                                           "mrr": 10 + i, "created_at": 1700000000 + i * 3600,
-                                           "lifecycle_stage": "lead"})
+        h.track_identify(
+            {"id": f"u{i}"},
+            {
+                "email": f"user{i}@example.com",
+                "first_name": f"F{i}",
+                "plan": "free",
+                "mrr": 10 + i,
+                "created_at": 1700000000 + i * 3600,
+                "lifecycle_stage": "lead",
+            },
+        )
 
 
 def _writes(h: Harness) -> tuple[int, int]:
@@ -89,9 +97,12 @@ def test_conflict_policy(h: Harness, policy: str, order: str, winner: str, plan:
     contact = _synced_person(h)
     # scheduled intervals start on whole hours; Customer.io's activity times are whole seconds
     t1 = utcnow().replace(microsecond=0)
-    changes = [lambda: h.track_identify({"id": "u0"}, {"plan": "pro"}),
-               lambda: h.brevo("PUT", f"/contacts/{contact['id']}", {"attributes": {"PLAN_NAME": "enterprise",
-                                                                                   "LASTNAME": "Brevo"}})]
+    changes = [
+        lambda: h.track_identify({"id": "u0"}, {"plan": "pro"}),
+        lambda: h.brevo(
+            "PUT", f"/contacts/{contact['id']}", {"attributes": {"PLAN_NAME": "enterprise", "LASTNAME": "Brevo"}}
+        ),
+    ]
     for change in changes if order == "cio_then_brevo" else changes[::-1]:
         change()
 
@@ -119,8 +130,11 @@ def test_identity_clash_is_ledgered_with_both_identities_and_not_written(h: Harn
     # in Brevo, Ann's contact takes over Bob's external id (Bob's contact deleted first: EXT_ID is unique)
     t1 = utcnow() - timedelta(milliseconds=1)
     h.brevo("DELETE", f"/contacts/{by_email['bob@example.com']['id']}")
-    h.brevo("PUT", f"/contacts/{by_email['ann@example.com']['id']}",
-            {"attributes": {"EXT_ID": "42", "FIRSTNAME": "Ann-Bob"}})
+    h.brevo(
+        "PUT",
+        f"/contacts/{by_email['ann@example.com']['id']}",
+        {"attributes": {"EXT_ID": "42", "FIRSTNAME": "Ann-Bob"}},
+    )
     h.sandbox.clear_requests()
 
     rev = h.reverse(*window_since(t1))

@@ -35,10 +35,22 @@ def test_dag_runs_end_to_end_and_a_second_run_writes_nothing(
     sandbox.seed(people=150, campaigns=2, days=2, seed=4)
     sandbox._call("POST", "/brevo/processes/settings", json={"polls_to_complete": 1})
     cfg = tmp_path / "customerio_config.yaml"
-    cfg.write_text(json.dumps({"connectors": {"customerio": {
-        "lists": {"all_contacts": 12},
-        "people": {"create_missing_attributes": True, "state_path": str(tmp_path / "state.db"),
-                   "ledger_dir": str(tmp_path / "ledger")}}}}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "connectors": {
+                    "customerio": {
+                        "lists": {"all_contacts": 12},
+                        "people": {
+                            "create_missing_attributes": True,
+                            "state_path": str(tmp_path / "state.db"),
+                            "ledger_dir": str(tmp_path / "ledger"),
+                        },
+                    }
+                }
+            }
+        )
+    )
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
     dag = load_dag(DAG_ID)
     hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)

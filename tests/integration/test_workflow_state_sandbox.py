@@ -27,8 +27,13 @@ from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
-ATTRS = ("CIO_LAST_CAMPAIGN", "CIO_LAST_CAMPAIGN_ID", "CIO_LAST_ACTION", "CIO_LAST_MESSAGE_STATUS",
-         "CIO_LAST_MESSAGE_AT")
+ATTRS = (
+    "CIO_LAST_CAMPAIGN",
+    "CIO_LAST_CAMPAIGN_ID",
+    "CIO_LAST_ACTION",
+    "CIO_LAST_MESSAGE_STATUS",
+    "CIO_LAST_MESSAGE_AT",
+)
 
 
 def iso(ts: int) -> str:
@@ -51,18 +56,26 @@ class World:
 
     def context(self, start: int, end: int) -> dict[str, Any]:
         self.runs += 1
-        return {"run_id": f"run{self.runs}", "data_interval_start": datetime.fromtimestamp(start, tz=UTC),
-                "data_interval_end": datetime.fromtimestamp(end, tz=UTC)}
+        return {
+            "run_id": f"run{self.runs}",
+            "data_interval_start": datetime.fromtimestamp(start, tz=UTC),
+            "data_interval_end": datetime.fromtimestamp(end, tz=UTC),
+        }
 
     def run(self, start: int | None = None, end: int | None = None, **write_kwargs: Any) -> tuple[dict, dict]:
         ctx = self.context(self.now - 4 * 86400 if start is None else start, self.now + 1 if end is None else end)
         common = {"state_path": str(self.tmp_path / "state.db"), "ledger_dir": str(self.tmp_path / "ledger")}
         derived = CustomerIOWorkflowStateOperator(
-            task_id="derive_state", lookback_hours=0, webhook_store_path=str(self.events_db), **common,
+            task_id="derive_state",
+            lookback_hours=0,
+            webhook_store_path=str(self.events_db),
+            **common,
         ).execute(context=ctx)
         written = CustomerIOWorkflowStateToBrevoOperator(
-            task_id="write_to_brevo", import_check_interval=0.01, **{"create_missing_attributes": True,
-                                                                     **write_kwargs}, **common,
+            task_id="write_to_brevo",
+            import_check_interval=0.01,
+            **{"create_missing_attributes": True, **write_kwargs},
+            **common,
         ).execute(context=ctx)
         return derived, written
 
@@ -72,8 +85,9 @@ class World:
             params: dict[str, Any] = {"limit": 1000, "start_ts": 0, "end_ts": self.now + 1}
             if start:
                 params["start"] = start
-            body = requests.get(f"{self.sandbox.app_url}/v1/messages", params=params,
-                                headers=self.sandbox.app_headers, timeout=30).json()
+            body = requests.get(
+                f"{self.sandbox.app_url}/v1/messages", params=params, headers=self.sandbox.app_headers, timeout=30
+            ).json()
             out += body["messages"]
             start = body.get("next")
             if not start:
@@ -89,8 +103,9 @@ class World:
         return out
 
     def import_requests(self) -> int:
-        return sum(1 for r in self.sandbox.requests(vendor="brevo", path_contains="/contacts/import")
-                   if r["method"] == "POST")
+        return sum(
+            1 for r in self.sandbox.requests(vendor="brevo", path_contains="/contacts/import") if r["method"] == "POST"
+        )
 
 
 @pytest.fixture
@@ -113,7 +128,7 @@ def test_attributes_for_people_with_several_messages(world: World) -> None:
     states = expected_states(messages)
     contacts = world.contacts()
     several = 0
-    for cio_id, (last, count) in states.items():
+    for _cio_id, (last, count) in states.items():
         ident = last["customer_identifiers"]
         email = (ident.get("email") or "").lower()
         attrs = contacts.get(email) or contacts.get(f"ext:{ident.get('id')}")
@@ -126,8 +141,10 @@ def test_attributes_for_people_with_several_messages(world: World) -> None:
         metrics = {k: v for k, v in last["metrics"].items() if k != "created"}
         at = max(metrics.values())
         assert attrs["CIO_LAST_CAMPAIGN_ID"] == str(last["campaign_id"])
-        assert attrs["CIO_LAST_CAMPAIGN"] == ("Onboarding flow" if last["campaign_id"] % 2 else "Weekly digest") \
-            + f" {last['campaign_id']}"
+        assert (
+            attrs["CIO_LAST_CAMPAIGN"]
+            == ("Onboarding flow" if last["campaign_id"] % 2 else "Weekly digest") + f" {last['campaign_id']}"
+        )
         assert attrs["CIO_LAST_ACTION"] == str(last["action_id"])
         assert attrs["CIO_LAST_MESSAGE_AT"] == iso(at)
         assert metrics[attrs["CIO_LAST_MESSAGE_STATUS"]] == at
@@ -151,22 +168,46 @@ def test_only_people_whose_state_changed_are_written(world: World) -> None:
 
     # a reporting webhook says one person clicked their last message: only that person is written
     states = expected_states(world.messages())
-    cio_id, (last, _) = next((k, v) for k, v in sorted(states.items())
-                             if "@" in (v[0]["customer_identifiers"].get("email") or "")
-                             and "@@" not in v[0]["customer_identifiers"]["email"]
-                             and ".." not in v[0]["customer_identifiers"]["email"])
+    cio_id, (last, _) = next(
+        (k, v)
+        for k, v in sorted(states.items())
+        if "@" in (v[0]["customer_identifiers"].get("email") or "")
+        and "@@" not in v[0]["customer_identifiers"]["email"]
+        and ".." not in v[0]["customer_identifiers"]["email"]
+    )
     clicked_at = world.now - 10
     store = EventStore.sqlite(world.events_db)
-    store.add([StoredEvent(event_id="01WEBHOOKCLICK", source="webhook", event_ts=clicked_at, payload=json.dumps({
-        "event_id": "01WEBHOOKCLICK", "object_type": "email", "metric": "clicked", "timestamp": clicked_at,
-        "data": {"delivery_id": last["id"], "campaign_id": last["campaign_id"], "action_id": last["action_id"],
-                 "identifiers": last["customer_identifiers"], "href": "https://example.com"}}))])
+    store.add(
+        [
+            StoredEvent(
+                event_id="01WEBHOOKCLICK",
+                source="webhook",
+                event_ts=clicked_at,
+                payload=json.dumps(
+                    {
+                        "event_id": "01WEBHOOKCLICK",
+                        "object_type": "email",
+                        "metric": "clicked",
+                        "timestamp": clicked_at,
+                        "data": {
+                            "delivery_id": last["id"],
+                            "campaign_id": last["campaign_id"],
+                            "action_id": last["action_id"],
+                            "identifiers": last["customer_identifiers"],
+                            "href": "https://example.com",
+                        },
+                    }
+                ),
+            )
+        ]
+    )
     store.dispose()
     world.sandbox.clear_requests()
     derived, written = world.run()
     assert (derived["webhook_events"], derived["to_write"], written["written"]) == (1, 1, 1)
-    imports = [r for r in world.sandbox.requests(vendor="brevo", path_contains="/contacts/import")
-               if r["method"] == "POST"]
+    imports = [
+        r for r in world.sandbox.requests(vendor="brevo", path_contains="/contacts/import") if r["method"] == "POST"
+    ]
     assert len(imports) == 1
     email = last["customer_identifiers"]["email"].lower()
     assert world.contacts()[email]["CIO_LAST_MESSAGE_STATUS"] == "clicked"
@@ -200,11 +241,15 @@ def test_a_failed_import_is_retried_then_written(world: World) -> None:
 def test_renamed_attributes_are_used(world: World) -> None:
     names = {"status": "JOURNEY_STATUS", "campaign_id": None}
     ctx = world.context(world.now - 4 * 86400, world.now + 1)
-    common = {"state_path": str(world.tmp_path / "state.db"), "ledger_dir": str(world.tmp_path / "ledger"),
-              "attribute_names": names}
+    common = {
+        "state_path": str(world.tmp_path / "state.db"),
+        "ledger_dir": str(world.tmp_path / "ledger"),
+        "attribute_names": names,
+    }
     CustomerIOWorkflowStateOperator(task_id="d", lookback_hours=0, **common).execute(context=ctx)
-    CustomerIOWorkflowStateToBrevoOperator(task_id="w", create_missing_attributes=True, import_check_interval=0.01,
-                                           **common).execute(context=ctx)
+    CustomerIOWorkflowStateToBrevoOperator(
+        task_id="w", create_missing_attributes=True, import_check_interval=0.01, **common
+    ).execute(context=ctx)
     statuses = [a for a in world.contacts().values() if "JOURNEY_STATUS" in a]
     assert len(statuses) > 50 and not any("CIO_LAST_CAMPAIGN_ID" in a for a in world.contacts().values())
 
@@ -212,7 +257,8 @@ def test_renamed_attributes_are_used(world: World) -> None:
 def test_a_manual_run_without_interval_reads_the_last_day(world: World) -> None:
     common = {"state_path": str(world.tmp_path / "state.db"), "ledger_dir": str(world.tmp_path / "ledger")}
     derived = CustomerIOWorkflowStateOperator(task_id="d", lookback_hours=0, **common).execute(
-        context={"run_id": "manual__1"})
+        context={"run_id": "manual__1"}
+    )
     assert derived["window"]["manual"] is True
     assert derived["window"]["end_ts"] - derived["window"]["start_ts"] == 86400
     in_last_day = [m for m in world.messages() if m["created"] >= derived["window"]["start_ts"]]

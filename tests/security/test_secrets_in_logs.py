@@ -22,12 +22,12 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.operators.campaigns import CustomerIOCampaignReportOperator
 from airflow_provider_customerio.operators.connection_check import CustomerIOConnectionCheckOperator
-from tests.integration.conftest import sandbox, sandbox_server  # noqa: F401 (fixtures)
 from tests.integration import test_campaign_metrics_sandbox as metrics_it
 from tests.integration import test_events_forwarding as events_it
 from tests.integration import test_objects_sandbox as objects_it
 from tests.integration import test_segments_sandbox as segments_it
 from tests.integration import test_workflow_state_sandbox as workflow_it
+from tests.integration.conftest import sandbox, sandbox_server  # noqa: F401 (fixtures)
 from tests.integration.test_events_receiver import KEY as WEBHOOK_KEY
 from tests.integration.test_reverse_helpers import Harness, utcnow, window_since
 
@@ -51,8 +51,14 @@ def _log_api_calls(sb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 def _secrets(sb: Any) -> dict[str, str]:
     info = sb.info
     basic = base64.b64encode(f"{info['site_id']}:{info['track_api_key']}".encode()).decode()
-    return {"track key": info["track_api_key"], "app key": info["app_api_key"], "brevo key": info["brevo_api_key"],
-            "basic header": basic, "bearer header": f"Bearer {info['app_api_key']}", "webhook key": WEBHOOK_KEY}
+    return {
+        "track key": info["track_api_key"],
+        "app key": info["app_api_key"],
+        "brevo key": info["brevo_api_key"],
+        "basic header": basic,
+        "bearer header": f"Bearer {info['app_api_key']}",
+        "webhook key": WEBHOOK_KEY,
+    }
 
 
 class Captured:
@@ -79,8 +85,14 @@ def captured(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
     return Captured(caplog, capfd)
 
 
-def test_every_capability_logs_its_api_calls_without_any_secret(sandbox, captured, monkeypatch, airflow_conn,  # noqa: F811
-                                                                 brevo_get_events, tmp_path):
+def test_every_capability_logs_its_api_calls_without_any_secret(
+    sandbox,
+    captured,
+    monkeypatch,
+    airflow_conn,
+    brevo_get_events,
+    tmp_path,
+):
     ran: list[str] = []
 
     def step(name: str, fn: Any) -> None:
@@ -133,8 +145,12 @@ def test_every_capability_logs_its_api_calls_without_any_secret(sandbox, capture
     mw = metrics_it.World(sandbox, tmp_path / "cm", monkeypatch, airflow_conn)
     _log_api_calls(sandbox, monkeypatch)
     step("campaign metrics", lambda: mw.load(mw.today - timedelta(days=1)))
-    step("campaign report", lambda: CustomerIOCampaignReportOperator(
-        task_id="report", report_days=3, report_dir=str(tmp_path / "cm" / "rep")).execute(context={}))
+    step(
+        "campaign report",
+        lambda: CustomerIOCampaignReportOperator(
+            task_id="report", report_days=3, report_dir=str(tmp_path / "cm" / "rep")
+        ).execute(context={}),
+    )
     sandbox.reset()
     (tmp_path / "wf").mkdir()
     ww = workflow_it.World(sandbox, tmp_path / "wf", monkeypatch)
@@ -154,13 +170,16 @@ def test_every_capability_logs_its_api_calls_without_any_secret(sandbox, capture
     assert leaks == {}, f"secrets found in the logs: {leaks}"
 
 
-def test_a_failing_call_logs_no_secret_either(sandbox, captured, monkeypatch):  # noqa: F811
+def test_a_failing_call_logs_no_secret_either(sandbox, captured, monkeypatch):
     """Errors carry URLs, bodies and headers: a 401 and a 5xx with logging on must still leak nothing."""
     sandbox.set_airflow_env(monkeypatch)
     _log_api_calls(sandbox, monkeypatch)
     sandbox.faults(vendor="all", kind="500", count=20)
-    calls = [(CustomerIOTrackHook(), lambda h: h.identify("p1", {"plan": "pro"})),
-             (CustomerIOAppHook(), lambda h: h.list_campaigns()), (BrevoHook(), lambda h: h.get_account())]
+    calls = [
+        (CustomerIOTrackHook(), lambda h: h.identify("p1", {"plan": "pro"})),
+        (CustomerIOAppHook(), lambda h: h.list_campaigns()),
+        (BrevoHook(), lambda h: h.get_account()),
+    ]
     for hook, call in calls:
         hook.retry_policy.backoff_base = hook.retry_policy.backoff_cap = 0.01
         with pytest.raises(Exception) as info:
@@ -172,12 +191,28 @@ def test_a_failing_call_logs_no_secret_either(sandbox, captured, monkeypatch):  
     assert leaks == []
 
 
-REFUSED = ["http://example.com", "http://10.0.0.1:8080/prefix", "http://127.0.0.1.nip.io", "http://localhost.evil.com",
-           "http://[::ffff:8.8.8.8]", "http://0x7f.1", "http://169.254.169.254", "HTTP://api.brevo.com"]
-ALLOWED = ["http://127.0.0.1:9", "http://localhost:9/track", "http://[::1]:9", "http://127.8.9.10", "https://example.com"]
-HOOKS = [(CustomerIOTrackHook, "customerio_track_default", "customerio_track"),
-         (CustomerIOAppHook, "customerio_app_default", "customerio_app"),
-         (BrevoHook, "brevo_default", "brevo")]
+REFUSED = [
+    "http://example.com",
+    "http://10.0.0.1:8080/prefix",
+    "http://127.0.0.1.nip.io",
+    "http://localhost.evil.com",
+    "http://[::ffff:8.8.8.8]",
+    "http://0x7f.1",
+    "http://169.254.169.254",
+    "HTTP://api.brevo.com",
+]
+ALLOWED = [
+    "http://127.0.0.1:9",
+    "http://localhost:9/track",
+    "http://[::1]:9",
+    "http://127.8.9.10",
+    "https://example.com",
+]
+HOOKS = [
+    (CustomerIOTrackHook, "customerio_track_default", "customerio_track"),
+    (CustomerIOAppHook, "customerio_app_default", "customerio_app"),
+    (BrevoHook, "brevo_default", "brevo"),
+]
 
 
 @pytest.mark.parametrize("hook_cls,conn_id,conn_type", HOOKS)
@@ -191,8 +226,9 @@ def test_plain_http_to_a_non_loopback_host_is_refused(hook_cls, conn_id, conn_ty
 
 @pytest.mark.parametrize("hook_cls,conn_id,conn_type", HOOKS)
 def test_plain_http_given_as_schema_is_refused_too(hook_cls, conn_id, conn_type, airflow_conn):
-    airflow_conn(conn_id, conn_type=conn_type, login="site", password="secret-key-123", host="example.com",
-                 schema="http")
+    airflow_conn(
+        conn_id, conn_type=conn_type, login="site", password="secret-key-123", host="example.com", schema="http"
+    )
     with pytest.raises(InsecureBaseUrlError):
         _ = hook_cls().base_url
 

@@ -135,9 +135,21 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
     info_file = work / "sandbox.json"
     sandbox_log = work / "sandbox.log"
     sandbox_proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_customerio.sandbox", "--host", "127.0.0.1", "--port", "0",
-         "--seed-people", "2000", "--info-file", str(info_file)],
-        stdout=open(sandbox_log, "wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_customerio.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--seed-people",
+            "2000",
+            "--info-file",
+            str(info_file),
+        ],
+        stdout=open(sandbox_log, "wb"),
+        stderr=subprocess.STDOUT,
     )
     standalone: subprocess.Popen | None = None
     # Airflow's metadata DB on a real PostgreSQL: with four components on SQLite the scheduler dies now and then
@@ -186,8 +198,11 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
         _airflow(env, "pools", "import", str(REPO_ROOT / "dags" / "pools.json"))
         standalone_log = work / "standalone.log"
         standalone = subprocess.Popen(
-            [str(BIN / "airflow"), "standalone"], env=env, stdout=open(standalone_log, "wb"),
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [str(BIN / "airflow"), "standalone"],
+            env=env,
+            stdout=open(standalone_log, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         api_url = f"http://127.0.0.1:{port}"
         stack = AirflowStack(home=home, api_url=api_url, env=env, sandbox=info)

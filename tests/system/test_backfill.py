@@ -41,8 +41,10 @@ def _people_to_upsert(stack, start: datetime, end: datetime) -> set[str]:
         params = {"type": kind, "limit": 100, "deleted": "true"}
         while True:
             body = requests.get(
-                f"{info['app_url']}/v1/activities", params=params,
-                headers={"Authorization": f"Bearer {info['app_api_key']}"}, timeout=30,
+                f"{info['app_url']}/v1/activities",
+                params=params,
+                headers={"Authorization": f"Bearer {info['app_api_key']}"},
+                timeout=30,
             ).json()
             stop = False
             for act in body.get("activities") or []:
@@ -51,7 +53,9 @@ def _people_to_upsert(stack, start: datetime, end: datetime) -> set[str]:
                     stop = True
                     break
                 cio_id = (act.get("customer_identifiers") or {}).get("cio_id")
-                if ts < end.timestamp() and cio_id and ts > newest.get(cio_id, (-1, ""))[0]:  # ties: first type wins, as in the sync
+                if (
+                    ts < end.timestamp() and cio_id and ts > newest.get(cio_id, (-1, ""))[0]
+                ):  # ties: first type wins, as in the sync
                     newest[cio_id] = (ts, kind)
             if stop or not body.get("next"):
                 break
@@ -112,8 +116,13 @@ def test_metrics_backfill_fills_each_day_once_and_reprocessing_rewrites_nothing(
         stack.api_ok("PATCH", f"/api/v2/dags/{other}", json={"is_paused": other != dag_id})
     day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     first, last = day - timedelta(days=4), day - timedelta(days=2)
-    body = {"dag_id": dag_id, "from_date": first.isoformat(), "to_date": last.isoformat(), "max_active_runs": 1,
-            "reprocess_behavior": "none"}
+    body = {
+        "dag_id": dag_id,
+        "from_date": first.isoformat(),
+        "to_date": last.isoformat(),
+        "max_active_runs": 1,
+        "reprocess_behavior": "none",
+    }
     _wait_backfill(stack, stack.api_ok("POST", "/api/v2/backfills", json=body)["id"], dag_id)
     runs = _backfill_runs(stack, dag_id)
     assert len(runs) == 3 and {r["state"] for r in runs} == {"success"}, runs
@@ -132,8 +141,9 @@ def test_metrics_backfill_fills_each_day_once_and_reprocessing_rewrites_nothing(
     for offset in range(3):  # every backfilled day is there
         assert (first + timedelta(days=offset)).date().isoformat() in days, days
     info = stack.sandbox
-    listed = requests.get(f"{info['app_url']}/v1/campaigns", headers={"Authorization": f"Bearer {info['app_api_key']}"},
-                          timeout=30).json()["campaigns"]
+    listed = requests.get(
+        f"{info['app_url']}/v1/campaigns", headers={"Authorization": f"Bearer {info['app_api_key']}"}, timeout=30
+    ).json()["campaigns"]
     assert {r[0] for r in rows} == {c["id"] for c in listed}  # every campaign, nothing else
 
     again = stack.api_ok("POST", "/api/v2/backfills", json={**body, "reprocess_behavior": "completed"})

@@ -51,8 +51,11 @@ def test_all_dags_at_once_within_rate_limits(airflow_stack, parsed_dags):
     # heavier runs than the schedule's defaults, so the pools, not the small data, bound the request rate
     conf = {
         "customerio_people_to_brevo": {"mode": "full"},
-        "customerio_segments_to_brevo_lists": {"segment_id": 1, "list_id": 13,
-                                               "include_attributes": ["first_name", "last_name", "plan"]},
+        "customerio_segments_to_brevo_lists": {
+            "segment_id": 1,
+            "list_id": 13,
+            "include_attributes": ["first_name", "last_name", "plan"],
+        },
         "customerio_campaign_metrics": {"lookback_days": 30},
     }
     triggered = {}

@@ -57,7 +57,9 @@ def test_mounts_exist_and_pools_are_imported():
     assert "airflow pools import /opt/airflow/dags/pools.json" in init_script
 
 
-@pytest.mark.parametrize("name", ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"])
+@pytest.mark.parametrize(
+    "name", ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
+)
 def test_airflow_commands_parse(name):
     from airflow.cli.cli_parser import get_parser
 
@@ -69,7 +71,11 @@ def test_init_commands_parse():
     from airflow.cli.cli_parser import get_parser
 
     parser = get_parser()
-    lines = [ln.strip() for ln in SERVICES["airflow-init"]["command"][1].splitlines() if ln.strip().startswith("/entrypoint airflow")]
+    lines = [
+        ln.strip()
+        for ln in SERVICES["airflow-init"]["command"][1].splitlines()
+        if ln.strip().startswith("/entrypoint airflow")
+    ]
     assert lines
     for line in lines:
         argv = shlex.split(line.split("||")[0])[2:]

@@ -87,6 +87,7 @@ def test_readme_config_reference_is_generated_from_the_schema():
 
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "gen_config_reference.py"), "--check"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

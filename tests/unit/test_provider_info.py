@@ -6,11 +6,11 @@ import json
 from importlib.metadata import distribution
 from pathlib import Path
 
+import airflow
 import jsonschema
 import pytest
 from packaging.utils import canonicalize_name
 
-import airflow
 from airflow_provider_customerio.get_provider_info import get_provider_info
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
@@ -22,7 +22,9 @@ def test_package_name_matches_distribution():
 
 
 def test_entry_point_points_at_provider_info():
-    eps = [ep for ep in distribution("airflow-provider-customerio").entry_points if ep.group == "apache_airflow_provider"]
+    eps = [
+        ep for ep in distribution("airflow-provider-customerio").entry_points if ep.group == "apache_airflow_provider"
+    ]
     assert len(eps) == 1
     assert eps[0].load() is get_provider_info
 
@@ -47,8 +49,18 @@ def test_connection_types_validate_against_provider_yaml_schema():
 @pytest.mark.parametrize(
     ("conn_type", "hook_path", "conn_attr", "default"),
     [
-        ("customerio_track", "airflow_provider_customerio.hooks.customerio_track.CustomerIOTrackHook", "customerio_track_conn_id", "customerio_track_default"),
-        ("customerio_app", "airflow_provider_customerio.hooks.customerio_app.CustomerIOAppHook", "customerio_app_conn_id", "customerio_app_default"),
+        (
+            "customerio_track",
+            "airflow_provider_customerio.hooks.customerio_track.CustomerIOTrackHook",
+            "customerio_track_conn_id",
+            "customerio_track_default",
+        ),
+        (
+            "customerio_app",
+            "airflow_provider_customerio.hooks.customerio_app.CustomerIOAppHook",
+            "customerio_app_conn_id",
+            "customerio_app_default",
+        ),
         ("brevo", "airflow_provider_customerio.hooks.brevo.BrevoHook", "brevo_conn_id", "brevo_default"),
     ],
 )

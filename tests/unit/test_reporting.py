@@ -14,12 +14,39 @@ SVG = "{http://www.w3.org/2000/svg}"
 def rows() -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for d, (dl, op, cl) in zip((20, 21, 22), ((100, 40, 5), (200, 80, 10), (150, 60, 6))):
-        out.append({"campaign_id": 1, "name": "Onboarding <A&B>", "date": f"2026-11-{d}", "source": "campaign:v2:UTC",
-                    "delivered": dl, "opened": op, "clicked": cl})
-    out.append({"campaign_id": 2, "name": "Digest", "date": "2026-11-21", "source": "campaign:v2:UTC",
-                "delivered": 10, "opened": None, "clicked": 1})
-    out.append({"campaign_id": 2, "name": "Digest", "date": "2026-10-01", "source": "campaign:v2:UTC",
-                "delivered": 999, "opened": 1, "clicked": 1})  # outside the report's days
+        out.append(
+            {
+                "campaign_id": 1,
+                "name": "Onboarding <A&B>",
+                "date": f"2026-11-{d}",
+                "source": "campaign:v2:UTC",
+                "delivered": dl,
+                "opened": op,
+                "clicked": cl,
+            }
+        )
+    out.append(
+        {
+            "campaign_id": 2,
+            "name": "Digest",
+            "date": "2026-11-21",
+            "source": "campaign:v2:UTC",
+            "delivered": 10,
+            "opened": None,
+            "clicked": 1,
+        }
+    )
+    out.append(
+        {
+            "campaign_id": 2,
+            "name": "Digest",
+            "date": "2026-10-01",
+            "source": "campaign:v2:UTC",
+            "delivered": 999,
+            "opened": 1,
+            "clicked": 1,
+        }
+    )  # outside the report's days
     return out
 
 
@@ -50,10 +77,20 @@ def test_missing_days_break_the_line_instead_of_drawing_zero() -> None:
 
 def test_report_is_self_contained_escaped_and_deterministic(tmp_path: Path) -> None:
     t = build_trends(rows(), date(2026, 11, 20), date(2026, 11, 22))
-    doc = render_report(t, title="Campaigns", first_day=date(2026, 11, 20), last_day=date(2026, 11, 22),
-                        generated_at="2026-11-23T00:00:00+00:00")
-    assert doc == render_report(t, title="Campaigns", first_day=date(2026, 11, 20), last_day=date(2026, 11, 22),
-                                generated_at="2026-11-23T00:00:00+00:00")
+    doc = render_report(
+        t,
+        title="Campaigns",
+        first_day=date(2026, 11, 20),
+        last_day=date(2026, 11, 22),
+        generated_at="2026-11-23T00:00:00+00:00",
+    )
+    assert doc == render_report(
+        t,
+        title="Campaigns",
+        first_day=date(2026, 11, 20),
+        last_day=date(2026, 11, 22),
+        generated_at="2026-11-23T00:00:00+00:00",
+    )
     assert "Onboarding &lt;A&amp;B&gt;" in doc and "<A&B>" not in doc
     assert "<script" not in doc and "http://" not in doc.replace("http://www.w3.org/2000/svg", "")
     assert "<td>450</td><td>180</td><td>21</td><td>40.0%</td><td>4.7%</td>" in doc

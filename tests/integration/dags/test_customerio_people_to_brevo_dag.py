@@ -1,4 +1,5 @@
 """The example DAG: parses, has real hourly intervals and typed params, and runs end to end with dag.test()."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -45,11 +46,16 @@ def test_params_reject_bad_conf(dag):
 def wired(sandbox, monkeypatch, tmp_path, airflow_db):
     sandbox.seed(people=120, seed=5)
     sandbox.settings(export_polls=0)
-    sandbox.http.post(f"{sandbox.control_url}/brevo/processes/settings", json={"polls_to_complete": 1}).raise_for_status()
+    sandbox.http.post(
+        f"{sandbox.control_url}/brevo/processes/settings", json={"polls_to_complete": 1}
+    ).raise_for_status()
     sandbox.set_airflow_env(monkeypatch)
     cfg = tmp_path / "customerio_config.yaml"
-    cfg.write_text(EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {tmp_path}/state.db")
-                   .replace("ledger_dir: null", f"ledger_dir: {tmp_path}/ledger"))
+    cfg.write_text(
+        EXAMPLE_CONFIG.read_text()
+        .replace("state_path: null", f"state_path: {tmp_path}/state.db")
+        .replace("ledger_dir: null", f"ledger_dir: {tmp_path}/ledger")
+    )
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
     return sandbox
 

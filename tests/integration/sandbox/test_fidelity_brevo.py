@@ -68,7 +68,10 @@ BATCH_207 = {
             "items": {
                 "type": "object",
                 "required": ["eventIndex", "message"],
-                "properties": {"eventIndex": {"type": "array", "items": {"type": "integer"}}, "message": {"type": "string"}},
+                "properties": {
+                    "eventIndex": {"type": "array", "items": {"type": "integer"}},
+                    "message": {"type": "string"},
+                },
             },
         },
     },
@@ -89,8 +92,9 @@ def _normalise(node: Any) -> Any:
 
     * ``content: {}`` on a response means "no body"; openapi-core instead demands body data (MissingData), so empty
       content maps are dropped.
-    * a ``oneOf`` whose alternatives are all identical (ignoring prose) can never be satisfied (every value matches all of them);
-      the custom-object ``associations`` schema has this defect, so such a ``oneOf`` becomes its single alternative.
+    * a ``oneOf`` whose alternatives are all identical (ignoring prose) can never be satisfied (every value matches
+      all of them); the custom-object ``associations`` schema has this defect, so such a ``oneOf`` becomes its
+      single alternative.
     """
     if isinstance(node, dict):
         out = {k: _normalise(v) for k, v in node.items() if not (k == "content" and v == {})}
@@ -171,17 +175,33 @@ def check(server: tuple[str, BrevoState], api: OpenAPI, spec: dict[str, Any]) ->
 
 def test_contacts_operations_match_spec(check: Checker) -> None:
     c = check.call
-    created = c("POST", "/contacts", status=201, json={"email": "ada@example.com", "ext_id": "cio-1",
-                                                       "attributes": {"FIRSTNAME": "Ada", "SIGNUP_DATE": "2024-01-02"},
-                                                       "listIds": [12]})
+    created = c(
+        "POST",
+        "/contacts",
+        status=201,
+        json={
+            "email": "ada@example.com",
+            "ext_id": "cio-1",
+            "attributes": {"FIRSTNAME": "Ada", "SIGNUP_DATE": "2024-01-02"},
+            "listIds": [12],
+        },
+    )
     cid = created.json()["id"]
-    c("POST", "/contacts", status=204, json={"email": "ada@example.com", "updateEnabled": True,
-                                             "attributes": {"LASTNAME": "L"}})
+    c(
+        "POST",
+        "/contacts",
+        status=204,
+        json={"email": "ada@example.com", "updateEnabled": True, "attributes": {"LASTNAME": "L"}},
+    )
     c("POST", "/contacts", status=400, json={"email": "ada@example.com"})
     c("POST", "/contacts", status=400, json={"attributes": {"FIRSTNAME": "x"}})
     c("POST", "/contacts", status=201, json={"attributes": {"SMS": "+33600000001"}})
-    c("GET", "/contacts", status=200, params={"limit": 10, "offset": 0, "sort": "asc",
-                                              "modifiedSince": "2020-01-01T00:00:00.000Z"})
+    c(
+        "GET",
+        "/contacts",
+        status=200,
+        params={"limit": 10, "offset": 0, "sort": "asc", "modifiedSince": "2020-01-01T00:00:00.000Z"},
+    )
     c("GET", "/contacts", status=200, params={"listIds": 12})
     c("GET", "/contacts", status=400, params={"limit": 1001}, valid_request=False)
     c("GET", "/contacts", status=400, params={"modifiedSince": "nope"})
@@ -190,8 +210,12 @@ def test_contacts_operations_match_spec(check: Checker) -> None:
     c("GET", "/contacts/cio-1", status=200, params={"identifierType": "ext_id"})
     c("GET", "/contacts/nobody@example.com", status=404)
     c("GET", "/contacts/cio-1", status=400)
-    c("PUT", "/contacts/ada@example.com", status=204, json={"attributes": {"FIRSTNAME": "A"}, "listIds": [13],
-                                                          "unlinkListIds": [12]})
+    c(
+        "PUT",
+        "/contacts/ada@example.com",
+        status=204,
+        json={"attributes": {"FIRSTNAME": "A"}, "listIds": [13], "unlinkListIds": [12]},
+    )
     c("PUT", "/contacts/cio-1", status=204, params={"identifierType": "ext_id"}, json={"emailBlacklisted": True})
     c("PUT", "/contacts/ghost@example.com", status=404, json={"attributes": {}})
     c("PUT", "/contacts/ada@example.com", status=400, json={"listIds": [999]})
@@ -204,8 +228,12 @@ def test_attributes_lists_folders_match_spec(check: Checker, spec: dict[str, Any
     c("GET", "/contacts/attributes", status=200)
     c("POST", "/contacts/attributes/normal/IS_VIP", status=201, json={"type": "boolean"})
     c("POST", "/contacts/attributes/normal/IS_VIP", status=400, json={"type": "boolean"})
-    c("POST", "/contacts/attributes/category/TIER", status=201,
-      json={"enumeration": [{"value": 1, "label": "gold"}, {"value": 2, "label": "silver"}]})
+    c(
+        "POST",
+        "/contacts/attributes/category/TIER",
+        status=201,
+        json={"enumeration": [{"value": 1, "label": "gold"}, {"value": 2, "label": "silver"}]},
+    )
     c("GET", "/contacts/attributes", status=200)
     c("GET", "/contacts/folders", status=200, params={"limit": 50})
     fid = c("POST", "/contacts/folders", status=201, json={"name": "Sync"}).json()["id"]
@@ -220,7 +248,9 @@ def test_attributes_lists_folders_match_spec(check: Checker, spec: dict[str, Any
     # deviation 6: the add/remove request schema is a oneOf of three objects without "required", so every body
     # matches all three and request validation cannot pass; only responses are validated for these calls.
     add_path = "/contacts/lists/{listId}/contacts/add"
-    resp = check.http.post(check.prefix + f"/contacts/lists/{lid}/contacts/add", json={"emails": ["m@example.com", "x@example.com"]})
+    resp = check.http.post(
+        check.prefix + f"/contacts/lists/{lid}/contacts/add", json={"emails": ["m@example.com", "x@example.com"]}
+    )
     assert resp.status_code == 201
     check.list_result(spec, add_path, "add", resp)
     c("POST", "/contacts", status=201, json={"ext_id": "m-2"})
@@ -229,7 +259,12 @@ def test_attributes_lists_folders_match_spec(check: Checker, spec: dict[str, Any
     check.list_result(spec, add_path, "add", resp)
     c("POST", f"/contacts/lists/{lid}/contacts/add", status=400, json={"extIds": ["m-1"]}, valid_request=False)
     c("POST", "/contacts/lists/9999/contacts/add", status=404, json={"ids": [1]}, valid_request=False)
-    c("GET", f"/contacts/lists/{lid}/contacts", status=200, params={"limit": 500, "modifiedSince": "2020-01-01T00:00:00Z"})
+    c(
+        "GET",
+        f"/contacts/lists/{lid}/contacts",
+        status=200,
+        params={"limit": 500, "modifiedSince": "2020-01-01T00:00:00Z"},
+    )
     c("GET", f"/contacts/lists/{lid}/contacts", status=400, params={"limit": 501}, valid_request=False)
     c("GET", "/contacts/lists/9999/contacts", status=404)
     resp = check.http.post(check.prefix + f"/contacts/lists/{lid}/contacts/remove", json={"ids": [1]})
@@ -239,13 +274,26 @@ def test_attributes_lists_folders_match_spec(check: Checker, spec: dict[str, Any
 
 def test_import_and_processes_match_spec(check: Checker) -> None:
     c = check.call
-    pid = c("POST", "/contacts/import", status=202, json={
-        "jsonBody": [{"email": "a@example.com", "attributes": {"FIRSTNAME": "A", "SMS": "+33600000002"}},
-                     {"email": "broken", "attributes": {}}],
-        "listIds": [12], "updateExistingContacts": True, "emptyContactsAttributes": False,
-    }).json()["processId"]
-    c("POST", "/contacts/import", status=202, json={"fileBody": "EMAIL;FIRSTNAME\nb@example.com;B\n",
-                                                    "newList": {"listName": "Imported", "folderId": 1}})
+    pid = c(
+        "POST",
+        "/contacts/import",
+        status=202,
+        json={
+            "jsonBody": [
+                {"email": "a@example.com", "attributes": {"FIRSTNAME": "A", "SMS": "+33600000002"}},
+                {"email": "broken", "attributes": {}},
+            ],
+            "listIds": [12],
+            "updateExistingContacts": True,
+            "emptyContactsAttributes": False,
+        },
+    ).json()["processId"]
+    c(
+        "POST",
+        "/contacts/import",
+        status=202,
+        json={"fileBody": "EMAIL;FIRSTNAME\nb@example.com;B\n", "newList": {"listName": "Imported", "folderId": 1}},
+    )
     c("POST", "/contacts/import", status=400, json={"jsonBody": [{"email": "a@example.com"}]})
     c("GET", "/processes", status=200, params={"limit": 50, "sort": "asc"})
     running = c("GET", f"/processes/{pid}", status=200).json()
@@ -258,20 +306,33 @@ def test_import_and_processes_match_spec(check: Checker) -> None:
 
 def test_events_match_spec(check: Checker) -> None:
     c = check.call
-    c("POST", "/events", status=204, json={
-        "event_name": "order_completed", "identifiers": {"email_id": "e@example.com"},
-        "event_date": "2026-01-24T17:39:57+01:00", "contact_properties": {"FIRSTNAME": "Eve"},
-        "event_properties": {"amount": 42, "lines": [{"sku": "a"}]},
-    })
+    c(
+        "POST",
+        "/events",
+        status=204,
+        json={
+            "event_name": "order_completed",
+            "identifiers": {"email_id": "e@example.com"},
+            "event_date": "2026-01-24T17:39:57+01:00",
+            "contact_properties": {"FIRSTNAME": "Eve"},
+            "event_properties": {"amount": 42, "lines": [{"sku": "a"}]},
+        },
+    )
     c("POST", "/events", status=400, json={"event_name": "bad name", "identifiers": {"ext_id": "1"}})
     c("POST", "/events", status=400, json={"event_name": "ok", "identifiers": {}}, valid_request=False)
     # deviation 1: /events/batch is not in the spec copy; validated against the changelog/SDK5 shapes
-    ok = check.http.post(check.prefix + "/events/batch", json={"events": [
-        {"event_name": "viewed", "identifiers": {"ext_id": "u1"}}]}, timeout=30)
+    ok = check.http.post(
+        check.prefix + "/events/batch",
+        json={"events": [{"event_name": "viewed", "identifiers": {"ext_id": "u1"}}]},
+        timeout=30,
+    )
     assert ok.status_code == 202
     jsonschema.validate(ok.json(), BATCH_202)
-    partial = check.http.post(check.prefix + "/events/batch", json=[
-        {"event_name": "viewed", "identifiers": {"ext_id": "u1"}}, {"event_name": "viewed"}], timeout=30)
+    partial = check.http.post(
+        check.prefix + "/events/batch",
+        json=[{"event_name": "viewed", "identifiers": {"ext_id": "u1"}}, {"event_name": "viewed"}],
+        timeout=30,
+    )
     assert partial.status_code == 207
     jsonschema.validate(partial.json(), BATCH_207)
     too_many = check.http.post(check.prefix + "/events/batch", json={"events": [{}] * 201}, timeout=30)
@@ -282,10 +343,20 @@ def test_events_match_spec(check: Checker) -> None:
 def test_objects_and_account_match_spec(check: Checker) -> None:
     c = check.call
     c("POST", "/contacts", status=201, json={"email": "o@example.com", "ext_id": "p-1"})
-    up = c("POST", "/objects/companies/batch/upsert", status=202, json={"records": [
-        {"identifiers": {"ext_id": "acme"}, "attributes": {"name": "Acme", "employees": 12},
-         "associations": [{"object_type": "contact", "records": [{"identifiers": {"ext_id": "p-1"}}]}]},
-    ]})
+    up = c(
+        "POST",
+        "/objects/companies/batch/upsert",
+        status=202,
+        json={
+            "records": [
+                {
+                    "identifiers": {"ext_id": "acme"},
+                    "attributes": {"name": "Acme", "employees": 12},
+                    "associations": [{"object_type": "contact", "records": [{"identifiers": {"ext_id": "p-1"}}]}],
+                },
+            ]
+        },
+    )
     c("GET", f"/processes/{up.json()['processId']}", status=200)
     c("GET", f"/processes/{up.json()['processId']}", status=200)
     c("GET", "/objects/companies/records", status=200, params={"limit": 10, "page_num": 1, "association": "true"})

@@ -120,8 +120,13 @@ class Checker:
         assert resp.status_code == expect, f"{method} {path}: {resp.status_code} {resp.text[:500]}"
         req_headers = dict(resp.request.headers)
         request = MockRequest(
-            server, method.lower(), path, args={k: str(v) for k, v in (params or {}).items()},
-            headers=req_headers, data=data, content_type="application/json",
+            server,
+            method.lower(),
+            path,
+            args={k: str(v) for k, v in (params or {}).items()},
+            headers=req_headers,
+            data=data,
+            content_type="application/json",
         )
         if validate_request is None:
             # Requests are validated only on request: both documents use oneOf over object schemas without
@@ -150,8 +155,11 @@ def activity_adapter(track_doc: dict[str, Any], app_doc: dict[str, Any]) -> Any:
       are missing from the 2022 enum but listed in the newer Track document's ``activityTypes``; such items
       are checked against that enum here and validated without ``type``.
     """
-    old_enum = set(app_doc["paths"]["/v1/activities"]["get"]["responses"]["200"]["content"]["application/json"][
-        "schema"]["properties"]["activities"]["items"]["properties"]["type"]["enum"])
+    old_enum = set(
+        app_doc["paths"]["/v1/activities"]["get"]["responses"]["200"]["content"]["application/json"]["schema"][
+            "properties"
+        ]["activities"]["items"]["properties"]["type"]["enum"]
+    )
     new_types = track_doc["components"]["schemas"]["activityTypes"]
     new_enum = set(new_types.get("enum", new_types) if isinstance(new_types, dict) else new_types)
 
@@ -169,8 +177,9 @@ def activity_adapter(track_doc: dict[str, Any], app_doc: dict[str, Any]) -> Any:
 
 
 def check_activity_data(app_doc: dict[str, Any], activities: list[dict[str, Any]]) -> None:
-    branches = app_doc["paths"]["/v1/activities"]["get"]["responses"]["200"]["content"]["application/json"][
-        "schema"]["properties"]["activities"]["items"]["properties"]["data"]["oneOf"]
+    branches = app_doc["paths"]["/v1/activities"]["get"]["responses"]["200"]["content"]["application/json"]["schema"][
+        "properties"
+    ]["activities"]["items"]["properties"]["data"]["oneOf"]
     delivery, attribute_change = (OAS30Validator(b) for b in branches)
     for act in activities:
         if act["type"] == "attribute_change":
@@ -189,11 +198,19 @@ def check(sandbox: Any, track_spec: OpenAPI, app_spec: OpenAPI) -> Checker:
 def test_track_v1_operations_match_the_track_document(check: Checker, sandbox: Any) -> None:
     check("track", "GET", "/api/v1/accounts/region")
     check("track", "PUT", "/api/v1/customers/fid-1", body={"email": "fid-1@example.com", "plan": "pro", "n": 3})
-    check("track", "POST", "/api/v1/customers/fid-1/events",
-          body={"name": "purchase_completed", "id": "01HZZZZZZZZZZZZZZZZZZZZZZZ", "data": {"amount": 5}})
+    check(
+        "track",
+        "POST",
+        "/api/v1/customers/fid-1/events",
+        body={"name": "purchase_completed", "id": "01HZZZZZZZZZZZZZZZZZZZZZZZ", "data": {"amount": 5}},
+    )
     check("track", "POST", "/api/v1/events", body={"name": "page_seen", "anonymous_id": "anon-1", "data": {}})
-    check("track", "PUT", "/api/v1/customers/fid-1/devices",
-          body={"device": {"id": "tok-1", "platform": "ios", "last_used": 1700000000}})
+    check(
+        "track",
+        "PUT",
+        "/api/v1/customers/fid-1/devices",
+        body={"device": {"id": "tok-1", "platform": "ios", "last_used": 1700000000}},
+    )
     check("track", "DELETE", "/api/v1/customers/fid-1/devices/tok-1")
     check("track", "POST", "/api/v1/customers/fid-2/suppress")
     check("track", "POST", "/api/v1/customers/fid-2/unsuppress")
@@ -207,26 +224,52 @@ def test_track_v1_operations_match_the_track_document(check: Checker, sandbox: A
     check("track", "POST", "/api/v1/customers/fid-4/events", body={"data": {}}, expect=400)
     check("track", "POST", "/api/v1/merge_customers", body={"primary": {"id": "a", "email": "b"}}, expect=400)
     # identify has no documented 400; the sandbox uses the common v1 body for the documented limits
-    resp = requests.put(f"{sandbox.track_url}/api/v1/customers/fid-4", json={"x": "y" * 1200},
-                        auth=sandbox.track_auth, timeout=30)
+    resp = requests.put(
+        f"{sandbox.track_url}/api/v1/customers/fid-4", json={"x": "y" * 1200}, auth=sandbox.track_auth, timeout=30
+    )
     assert resp.status_code == 400 and "1000 bytes" in resp.json()["meta"]["errors"][0]
 
 
 def test_track_v2_operations_match_the_track_document(check: Checker) -> None:
     ident = {"type": "person", "identifiers": {"id": "v2-1"}, "action": "identify", "attributes": {"plan": "pro"}}
     check("track", "POST", "/api/v2/entity", body=ident)
-    check("track", "POST", "/api/v2/batch", body={"batch": [
-        ident,
-        {"type": "person", "identifiers": {"id": "v2-1"}, "action": "event", "name": "feature_activated",
-         "attributes": {"feature": "export"}},
-        {"type": "object", "identifiers": {"object_type_id": "1", "object_id": "acme-v2"}, "action": "identify",
-         "attributes": {"name": "Acme v2"}},
-    ]})
+    check(
+        "track",
+        "POST",
+        "/api/v2/batch",
+        body={
+            "batch": [
+                ident,
+                {
+                    "type": "person",
+                    "identifiers": {"id": "v2-1"},
+                    "action": "event",
+                    "name": "feature_activated",
+                    "attributes": {"feature": "export"},
+                },
+                {
+                    "type": "object",
+                    "identifiers": {"object_type_id": "1", "object_id": "acme-v2"},
+                    "action": "identify",
+                    "attributes": {"name": "Acme v2"},
+                },
+            ]
+        },
+    )
     # 207 with batch_index errors (an op with two identifiers is invalid; the others are applied)
-    resp = check("track", "POST", "/api/v2/batch", expect=207, validate_request=False, body={"batch": [
-        ident,
-        {"type": "person", "identifiers": {"id": "a", "email": "a@example.com"}, "action": "identify"},
-    ]})
+    resp = check(
+        "track",
+        "POST",
+        "/api/v2/batch",
+        expect=207,
+        validate_request=False,
+        body={
+            "batch": [
+                ident,
+                {"type": "person", "identifiers": {"id": "a", "email": "a@example.com"}, "action": "identify"},
+            ]
+        },
+    )
     assert resp.json()["errors"][0]["batch_index"] == 1
 
 
@@ -236,8 +279,13 @@ def test_app_operations_match_the_2022_document(
     adapt_activities = activity_adapter(track_doc, app_doc)
     check("app", "GET", "/v1/campaigns")
     check("app", "GET", "/v1/campaigns/1", pattern="/v1/campaigns/{campaign_id}")
-    check("app", "GET", "/v1/campaigns/1/metrics", params={"period": "days", "steps": 7},
-          pattern="/v1/campaigns/{campaign_id}/metrics")
+    check(
+        "app",
+        "GET",
+        "/v1/campaigns/1/metrics",
+        params={"period": "days", "steps": 7},
+        pattern="/v1/campaigns/{campaign_id}/metrics",
+    )
     # The 2022 document's segment.state enum is only "finished"; the newer Track document (S1) lists the build
     # states (events, build, events_queued, build_queued, finished). The list holds a segment still building,
     # so its items are validated against the newer segmentResponseObject instead.
@@ -252,13 +300,15 @@ def test_app_operations_match_the_2022_document(
     # Membership: the 2022 document types ``next`` as an integer (live: an opaque string, §10 #6) and its
     # oneOf("email or id", "id only") matches both branches for any person with an id. The body minus
     # ``next`` is validated against the "email or id" branch (this workspace's identifier setting).
-    membership_schema = app_doc["paths"]["/v1/segments/{segment_id}/membership"]["get"]["responses"]["200"][
-        "content"]["application/json"]["schema"]["oneOf"][0]
+    membership_schema = app_doc["paths"]["/v1/segments/{segment_id}/membership"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]["oneOf"][0]
     start = None
     for _ in range(2):
         params = {"limit": 50, **({"start": start} if start else {})}
-        resp = requests.get(f"{sandbox.app_url}/v1/segments/1/membership", params=params,
-                            headers=sandbox.app_headers, timeout=30)
+        resp = requests.get(
+            f"{sandbox.app_url}/v1/segments/1/membership", params=params, headers=sandbox.app_headers, timeout=30
+        )
         body = resp.json()
         assert isinstance(body["next"], str) and body["next"]
         OAS30Validator(membership_schema).validate({k: v for k, v in body.items() if k != "next"})
@@ -266,17 +316,35 @@ def test_app_operations_match_the_2022_document(
     check("app", "POST", "/v1/segments", body={"segment": {"name": "fidelity manual"}})
     flt = {"filter": {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}}
     found = check("app", "POST", "/v1/customers", body=flt, params={"limit": 20}).json()
-    check("app", "POST", "/v1/customers", params={"limit": 5}, body={"filter": {"or": [
-        {"segment": {"id": 1}}, {"not": {"attribute": {"field": "plan", "operator": "eq", "value": "free"}}}]}})
+    check(
+        "app",
+        "POST",
+        "/v1/customers",
+        params={"limit": 5},
+        body={
+            "filter": {
+                "or": [
+                    {"segment": {"id": 1}},
+                    {"not": {"attribute": {"field": "plan", "operator": "eq", "value": "free"}}},
+                ]
+            }
+        },
+    )
     cio_id = found["identifiers"][0]["cio_id"]
     person_id = next(x["id"] for x in found["identifiers"] if x["id"])
     check("app", "GET", f"/v1/customers/{person_id}/attributes", pattern="/v1/customers/{customer_id}/attributes")
     check("app", "GET", f"/v1/customers/{person_id}/segments", pattern="/v1/customers/{customer_id}/segments")
-    check("app", "GET", f"/v1/customers/{person_id}/activities", pattern="/v1/customers/{customer_id}/activities",
-          adapt=adapt_activities)
+    check(
+        "app",
+        "GET",
+        f"/v1/customers/{person_id}/activities",
+        pattern="/v1/customers/{customer_id}/activities",
+        adapt=adapt_activities,
+    )
     check("app", "GET", f"/v1/customers/{person_id}/messages", pattern="/v1/customers/{customer_id}/messages")
-    acts = check("app", "GET", "/v1/activities", params={"limit": 100}, validate_request=True,
-                 adapt=adapt_activities).json()["activities"]
+    acts = check(
+        "app", "GET", "/v1/activities", params={"limit": 100}, validate_request=True, adapt=adapt_activities
+    ).json()["activities"]
     assert {"attribute_change", "event", "profile_create"} <= {a["type"] for a in acts}
     check_activity_data(app_doc, acts)
     check("app", "GET", "/v1/activities", params={"type": "event", "limit": 10}, adapt=adapt_activities)
@@ -299,8 +367,13 @@ def test_app_operations_match_the_2022_document(
 def test_batch_attributes_items_are_flat_by_default(sandbox: Any) -> None:
     sandbox.ratelimits(enabled=False)
     sandbox.seed(people=10, seed=1)
-    resp = requests.post(f"{sandbox.app_url}/v1/customers/attributes", params={"id_type": "cio_id"},
-                         json={"ids": ["a3000001"]}, headers=sandbox.app_headers, timeout=30)
+    resp = requests.post(
+        f"{sandbox.app_url}/v1/customers/attributes",
+        params={"id_type": "cio_id"},
+        json={"ids": ["a3000001"]},
+        headers=sandbox.app_headers,
+        timeout=30,
+    )
     item = resp.json()["customers"][0]
     assert "customer" not in item  # live shape (deliberate deviation from the document)
     assert set(item) >= {"id", "identifiers", "attributes", "timestamps", "unsubscribed", "devices"}

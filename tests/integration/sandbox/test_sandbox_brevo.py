@@ -161,7 +161,9 @@ def test_duplicate_email_is_case_insensitive_and_update_enabled_gives_204(brevo:
 
 def test_update_enabled_overwrites_list_ids_as_observed_in_the_field(brevo: Brevo) -> None:
     brevo.post("/contacts", {"email": "l@example.com", "listIds": [12, 13]})
-    assert brevo.post("/contacts", {"email": "l@example.com", "updateEnabled": True, "listIds": [14]}).status_code == 204
+    assert (
+        brevo.post("/contacts", {"email": "l@example.com", "updateEnabled": True, "listIds": [14]}).status_code == 204
+    )
     assert brevo.get("/contacts/l@example.com").json()["listIds"] == [14]
 
 
@@ -212,7 +214,9 @@ def test_put_updates_email_lists_and_refuses_conflicts(brevo: Brevo) -> None:
     contact = brevo.get("/contacts/a2@example.com").json()
     assert contact["listIds"] == [13] and contact["attributes"]["FIRSTNAME"] == "A"
     _error(brevo.get("/contacts/a@example.com"), 404, "document_not_found")
-    body = _error(brevo.put("/contacts/a2@example.com", {"attributes": {"EMAIL": "B@example.com"}}), 400, "duplicate_parameter")
+    body = _error(
+        brevo.put("/contacts/a2@example.com", {"attributes": {"EMAIL": "B@example.com"}}), 400, "duplicate_parameter"
+    )
     assert body["metadata"]["duplicate_identifiers"] == ["email"]
     _error(brevo.put("/contacts/zzz@example.com", {"attributes": {}}), 404, "document_not_found")
     _error(brevo.put("/contacts/a2@example.com", {"listIds": [999]}), 400, "invalid_parameter")
@@ -326,13 +330,24 @@ def test_list_membership_add_remove_rules_and_modified_at_bump(brevo: Brevo) -> 
         assert list_page["count"] == 1 and list_page["contacts"][0]["email"] == "m1@example.com"
         _error(brevo.get("/contacts/lists/13/contacts", params={"limit": 501}), 400, "out_of_range")
         _error(brevo.get("/contacts/lists/999/contacts"), 404, "document_not_found")
-        _error(brevo.post("/contacts/lists/13/contacts/add", {"emails": [], }), 400, "out_of_range")
+        _error(
+            brevo.post(
+                "/contacts/lists/13/contacts/add",
+                {
+                    "emails": [],
+                },
+            ),
+            400,
+            "out_of_range",
+        )
         _error(
             brevo.post("/contacts/lists/13/contacts/add", {"emails": [f"{i}@e.com" for i in range(151)]}),
             400,
             "out_of_range",
         )
-        _error(brevo.post("/contacts/lists/13/contacts/add", {"emails": ["a@e.com"], "ids": [1]}), 400, "invalid_parameter")
+        _error(
+            brevo.post("/contacts/lists/13/contacts/add", {"emails": ["a@e.com"], "ids": [1]}), 400, "invalid_parameter"
+        )
         _error(brevo.post("/contacts/lists/999/contacts/add", {"ids": [1]}), 404, "document_not_found")
         cid = after["id"]
         resp = brevo.post("/contacts/lists/13/contacts/remove", {"ids": [cid]})
@@ -365,8 +380,10 @@ def test_json_import_counts_rejects_and_applies_on_completion(brevo: Brevo) -> N
     assert body["name"] == "IMPORTUSER" and ISO_MS_Z.match(body["completed_at"])
     counts = body["info"]["import"]
     assert counts["invalid_emails"] == 1 and counts["duplicate_email_id"] == 1 and counts["duplicate_ext_id"] == 0
-    contacts = {c["email"] if "email" in c else c["attributes"].get("EXT_ID", c["attributes"].get("SMS")): c
-                for c in brevo.ctl("GET", "/contacts").json()["contacts"]}
+    contacts = {
+        c["email"] if "email" in c else c["attributes"].get("EXT_ID", c["attributes"].get("SMS")): c
+        for c in brevo.ctl("GET", "/contacts").json()["contacts"]
+    }
     assert set(contacts) == {"old@example.com", "new1@example.com", "ext-only", "+33611111111"}
     assert contacts["new1@example.com"]["attributes"] == {"FIRSTNAME": "N1", "MONTHLY_REVENUE": 9.5}
     assert contacts["old@example.com"]["attributes"] == {"FIRSTNAME": "Updated", "LASTNAME": "Keep"}  # blank ignored
@@ -381,9 +398,11 @@ def test_json_import_counts_rejects_and_applies_on_completion(brevo: Brevo) -> N
 
 def test_csv_import_update_flags_and_new_list(brevo: Brevo) -> None:
     brevo.post("/contacts", {"email": "keep@example.com", "attributes": {"FIRSTNAME": "Keep", "LASTNAME": "Me"}})
-    csv_text = "EMAIL;FIRSTNAME;LASTNAME;MONTHLY_REVENUE;SIGNUP_DATE\n" \
-        "keep@example.com;Changed;;1;2024-01-01\n" \
+    csv_text = (
+        "EMAIL;FIRSTNAME;LASTNAME;MONTHLY_REVENUE;SIGNUP_DATE\n"
+        "keep@example.com;Changed;;1;2024-01-01\n"
         '"csv@example.com";"Csv";"Row";"12.50";2023-12-31\n'
+    )
     pid = brevo.post(
         "/contacts/import",
         {"fileBody": csv_text, "newList": {"listName": "Imported", "folderId": 1}, "updateExistingContacts": False},
@@ -408,8 +427,12 @@ def test_csv_import_update_flags_and_new_list(brevo: Brevo) -> None:
 def test_import_blacklist_flags_and_bare_rows(brevo: Brevo) -> None:
     pid = brevo.post(
         "/contacts/import",
-        {"jsonBody": [{"email": "bl@example.com", "attributes": {"SMS": "+33622222222"}}, "not-a-row"],
-         "listIds": [14], "emailBlacklist": True, "smsBlacklist": True},
+        {
+            "jsonBody": [{"email": "bl@example.com", "attributes": {"SMS": "+33622222222"}}, "not-a-row"],
+            "listIds": [14],
+            "emailBlacklist": True,
+            "smsBlacklist": True,
+        },
     ).json()["processId"]
     assert brevo.poll_until_done(pid)[0]["status"] == "completed"
     contact = brevo.get("/contacts/bl@example.com").json()
@@ -422,8 +445,14 @@ def test_import_blacklist_flags_and_bare_rows(brevo: Brevo) -> None:
 def test_import_validation_errors(brevo: Brevo) -> None:
     _error(brevo.post("/contacts/import", {"jsonBody": [{"email": "a@e.com"}]}), 400, "missing_parameter")
     _error(brevo.post("/contacts/import", {"listIds": [12]}), 400, "missing_parameter")
-    _error(brevo.post("/contacts/import", {"jsonBody": [], "fileBody": "EMAIL\n", "listIds": [12]}), 400, "invalid_parameter")
-    _error(brevo.post("/contacts/import", {"jsonBody": [{"email": "a@e.com"}], "listIds": [999]}), 400, "invalid_parameter")
+    _error(
+        brevo.post("/contacts/import", {"jsonBody": [], "fileBody": "EMAIL\n", "listIds": [12]}),
+        400,
+        "invalid_parameter",
+    )
+    _error(
+        brevo.post("/contacts/import", {"jsonBody": [{"email": "a@e.com"}], "listIds": [999]}), 400, "invalid_parameter"
+    )
     _error(brevo.post("/contacts/import", {"fileBody": "FIRSTNAME\nx\n", "listIds": [12]}), 400, "invalid_parameter")
     big = [{"email": f"user{i}@example.com", "attributes": {"FIRSTNAME": "x" * 100}} for i in range(75_000)]
     body = _error(brevo.post("/contacts/import", {"jsonBody": big, "listIds": [12]}), 400, "out_of_range")
@@ -432,11 +461,15 @@ def test_import_validation_errors(brevo: Brevo) -> None:
 
 def test_import_failure_fault_applies_nothing(brevo: Brevo) -> None:
     assert brevo.ctl("POST", "/faults", {"kind": "import_failure", "count": 1}).status_code == 201
-    pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "f@example.com"}], "listIds": [12]}).json()["processId"]
+    pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "f@example.com"}], "listIds": [12]}).json()[
+        "processId"
+    ]
     body, _ = brevo.poll_until_done(pid)
     assert body["status"] == "failed" and body["error"]
     assert brevo.ctl("GET", "/contacts").json()["count"] == 0
-    pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "f@example.com"}], "listIds": [12]}).json()["processId"]
+    pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "f@example.com"}], "listIds": [12]}).json()[
+        "processId"
+    ]
     assert brevo.poll_until_done(pid)[0]["status"] == "completed"  # count was 1
     assert brevo.ctl("GET", "/contacts").json()["count"] == 1
 
@@ -444,10 +477,14 @@ def test_import_failure_fault_applies_nothing(brevo: Brevo) -> None:
 def test_stuck_process_settings_and_forced_completion(brevo: Brevo) -> None:
     settings = brevo.ctl("POST", "/processes/settings", {"polls_to_complete": 3, "running_status": "in_process"})
     assert settings.json() == {"polls_to_complete": 3, "running_status": "in_process"}
-    pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "s@example.com"}], "listIds": [12]}).json()["processId"]
+    pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "s@example.com"}], "listIds": [12]}).json()[
+        "processId"
+    ]
     assert brevo.poll_until_done(pid)[1] == ["queued", "in_process", "completed"]
     brevo.ctl("POST", "/faults", {"kind": "process_stuck", "count": 1})
-    pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "t@example.com"}], "listIds": [12]}).json()["processId"]
+    pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "t@example.com"}], "listIds": [12]}).json()[
+        "processId"
+    ]
     body, statuses = brevo.poll_until_done(pid, max_polls=6)
     assert statuses == ["in_process"] * 6
     assert brevo.ctl("POST", "/processes/complete").json() == {"completed": [pid]}
@@ -486,12 +523,16 @@ def test_single_event_validation_storage_and_contact_properties(brevo: Brevo) ->
     assert events["count"] == 1 and events["events"][0]["event_properties"]["amount"] == 42
     assert events["events"][0]["contact_id"] == brevo.get("/contacts/e@example.com").json()["id"]
     assert brevo.get("/contacts/e@example.com").json()["attributes"]["FIRSTNAME"] == "Eve"
-    body = _error(brevo.post("/events", {"event_name": "bad name!", "identifiers": {"ext_id": "1"}}), 400, "invalid_parameter")
+    body = _error(
+        brevo.post("/events", {"event_name": "bad name!", "identifiers": {"ext_id": "1"}}), 400, "invalid_parameter"
+    )
     assert "event_name" in body["message"]
     body = _error(brevo.post("/events", {"event_name": "ok"}), 400, "invalid_parameter")
     assert "identifiers" in body["message"]
     body = _error(
-        brevo.post("/events", {"event_name": "ok", "identifiers": {"ext_id": "1"}, "event_properties": {"b": "x" * 52000}}),
+        brevo.post(
+            "/events", {"event_name": "ok", "identifiers": {"ext_id": "1"}, "event_properties": {"b": "x" * 52000}}
+        ),
         400,
         "invalid_parameter",
     )
@@ -504,7 +545,10 @@ def test_batch_events_202_207_and_limits(brevo: Brevo) -> None:
     good = [{"event_name": "viewed", "identifiers": {"ext_id": f"u{i}"}} for i in range(3)]
     resp = brevo.post("/events/batch", {"events": good})
     assert resp.status_code == 202
-    assert resp.json() == {"message": "Batch accepted. Valid events have been added to the processing queue.", "count": 3}
+    assert resp.json() == {
+        "message": "Batch accepted. Valid events have been added to the processing queue.",
+        "count": 3,
+    }
     assert brevo.post("/events/batch", good[:2]).status_code == 202  # SDK 4.x bare array
     mixed = [good[0], {"event_name": "no ids"}, good[1], {"event_name": "bad name", "identifiers": {"ext_id": "1"}}]
     resp = brevo.post("/events/batch", {"events": mixed})
@@ -553,9 +597,13 @@ def test_object_upsert_records_and_associations(brevo: Brevo) -> None:
     pid = resp.json()["processId"]
     assert brevo.get("/objects/companies/records", params={"limit": 10, "page_num": 1}).json()["count"] == 0
     assert brevo.poll_until_done(pid)[0]["status"] == "completed"
-    page = brevo.get("/objects/companies/records", params={"limit": 1, "page_num": 2, "sort": "asc", "association": "true"})
+    page = brevo.get(
+        "/objects/companies/records", params={"limit": 1, "page_num": 2, "sort": "asc", "association": "true"}
+    )
     assert page.status_code == 200 and page.json()["count"] == 2
-    first = brevo.get("/objects/companies/records", params={"limit": 1, "page_num": 1, "sort": "asc", "association": "true"})
+    first = brevo.get(
+        "/objects/companies/records", params={"limit": 1, "page_num": 1, "sort": "asc", "association": "true"}
+    )
     record = first.json()["records"][0]
     assert record["identifiers"] == {"id": 1, "ext_id": "acme"}
     assert record["attributes"] == {"name": "Acme", "domain": "acme.test"}
@@ -565,24 +613,50 @@ def test_object_upsert_records_and_associations(brevo: Brevo) -> None:
     # update by ext_id, then unlink
     pid = brevo.post(
         "/objects/companies/batch/upsert",
-        {"records": [{"identifiers": {"ext_id": "acme"}, "attributes": {"plan": "pro"},
-                      "associations": [{"object_type": "contact", "action": "unlink",
-                                        "records": [{"identifiers": {"id": cid}}]}]}]},
+        {
+            "records": [
+                {
+                    "identifiers": {"ext_id": "acme"},
+                    "attributes": {"plan": "pro"},
+                    "associations": [
+                        {"object_type": "contact", "action": "unlink", "records": [{"identifiers": {"id": cid}}]}
+                    ],
+                }
+            ]
+        },
     ).json()["processId"]
     brevo.poll_until_done(pid)
-    acme = [r for r in brevo.ctl("GET", "/objects/companies/records").json()["records"] if r["identifiers"].get("ext_id") == "acme"][0]
-    assert acme["attributes"] == {"name": "Acme", "domain": "acme.test", "plan": "pro"} and acme["associations"] == {"contact": []}
+    acme = [
+        r
+        for r in brevo.ctl("GET", "/objects/companies/records").json()["records"]
+        if r["identifiers"].get("ext_id") == "acme"
+    ][0]
+    assert acme["attributes"] == {"name": "Acme", "domain": "acme.test", "plan": "pro"} and acme["associations"] == {
+        "contact": []
+    }
 
 
 def test_object_errors_and_control_created_types(brevo: Brevo) -> None:
-    _error(brevo.post("/objects/deals/batch/upsert", {"records": [{"attributes": {"a": 1}}]}), 404, "document_not_found")
+    _error(
+        brevo.post("/objects/deals/batch/upsert", {"records": [{"attributes": {"a": 1}}]}), 404, "document_not_found"
+    )
     _error(brevo.post("/objects/companies/batch/upsert", {"records": []}), 400, "out_of_range")
-    _error(brevo.post("/objects/companies/batch/upsert", {"records": [{"attributes": {"name": "x"}}] * 1001}), 400, "out_of_range")
-    _error(brevo.post("/objects/companies/batch/upsert", {"records": [{"identifiers": {"ext_id": "x"}}]}), 400, "missing_parameter")
+    _error(
+        brevo.post("/objects/companies/batch/upsert", {"records": [{"attributes": {"name": "x"}}] * 1001}),
+        400,
+        "out_of_range",
+    )
+    _error(
+        brevo.post("/objects/companies/batch/upsert", {"records": [{"identifiers": {"ext_id": "x"}}]}),
+        400,
+        "missing_parameter",
+    )
     _error(brevo.get("/objects/companies/records", params={"limit": 10}), 400, "invalid_parameter")
     _error(brevo.get("/objects/companies/records", params={"limit": 1001, "page_num": 1}), 400, "out_of_range")
     assert brevo.ctl("POST", "/objects/types", {"name": "deals", "attributes": ["amount"]}).status_code == 201
-    pid = brevo.post("/objects/deals/batch/upsert", {"records": [{"identifiers": {"ext_id": "d1"}, "attributes": {"amount": 5}}]}).json()["processId"]
+    pid = brevo.post(
+        "/objects/deals/batch/upsert", {"records": [{"identifiers": {"ext_id": "d1"}, "attributes": {"amount": 5}}]}
+    ).json()["processId"]
     brevo.poll_until_done(pid)
     assert brevo.ctl("GET", "/objects/deals/records").json()["records"][0]["attributes"] == {"amount": 5}
 
@@ -601,5 +675,5 @@ def test_seed_contacts_is_deterministic_and_reset_restores_fixture(brevo: Brevo)
     assert brevo.ctl("GET", "/contacts").json()["count"] == 0
     brevo.ctl("POST", "/seed", {"seed": 7, "contacts": 50})
     again = brevo.ctl("GET", "/contacts").json()["contacts"]
-    strip = lambda cs: [(c.get("email"), c["attributes"], c["listIds"]) for c in cs]  # noqa: E731
+    strip = lambda cs: [(c.get("email"), c["attributes"], c["listIds"]) for c in cs]
     assert strip(again) == strip(first)

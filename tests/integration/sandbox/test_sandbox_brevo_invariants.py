@@ -43,7 +43,9 @@ OPS = st.one_of(
     st.tuples(st.just("update"), st.sampled_from(["a@example.com", "b@example.com", "1", "2"]), _row()),
     st.tuples(st.just("delete"), st.sampled_from(["a@example.com", "c@example.com", "1", "3"])),
     st.tuples(st.just("import"), st.lists(_row(), min_size=1, max_size=8), st.booleans(), st.booleans()),
-    st.tuples(st.just("list"), st.sampled_from([12, 13]), st.lists(st.integers(1, 6), min_size=1, max_size=4), st.booleans()),
+    st.tuples(
+        st.just("list"), st.sampled_from([12, 13]), st.lists(st.integers(1, 6), min_size=1, max_size=4), st.booleans()
+    ),
 )
 
 
@@ -79,13 +81,26 @@ def test_state_invariants_hold_under_any_write_sequence(ops: list[tuple[Any, ...
             if op[0] == "create":
                 state.create_contact({**op[1], "updateEnabled": op[2], "listIds": [12]})
             elif op[0] == "update":
-                state.update_contact(op[1], None, {"attributes": {**op[2].get("attributes", {}),
-                                                                  **({"EMAIL": op[2]["email"]} if "email" in op[2] else {})}})
+                state.update_contact(
+                    op[1],
+                    None,
+                    {
+                        "attributes": {
+                            **op[2].get("attributes", {}),
+                            **({"EMAIL": op[2]["email"]} if "email" in op[2] else {}),
+                        }
+                    },
+                )
             elif op[0] == "delete":
                 state.delete_contact(op[1], None)
             elif op[0] == "import":
                 pid = state.start_import(
-                    {"jsonBody": op[1], "listIds": [13], "updateExistingContacts": op[2], "emptyContactsAttributes": op[3]},
+                    {
+                        "jsonBody": op[1],
+                        "listIds": [13],
+                        "updateExistingContacts": op[2],
+                        "emptyContactsAttributes": op[3],
+                    },
                     0,
                 )
                 state.complete_all_processes()

@@ -27,12 +27,15 @@ def test_mounted_brevo_serves_seeded_account_with_ratelimit_headers(sandbox) -> 
 def test_mounted_import_round_trip_and_control_plane(sandbox) -> None:  # type: ignore[no-untyped-def]
     headers = sandbox.brevo_headers
     rows = [{"email": f"m{i}@example.com", "attributes": {"PLAN_NAME": "pro"}} for i in range(3)] + [{"email": "nope"}]
-    resp = requests.post(f"{sandbox.brevo_url}/contacts/import", json={"jsonBody": rows, "listIds": [12]},
-                         headers=headers, timeout=30)
+    resp = requests.post(
+        f"{sandbox.brevo_url}/contacts/import", json={"jsonBody": rows, "listIds": [12]}, headers=headers, timeout=30
+    )
     assert resp.status_code == 202
     pid = resp.json()["processId"]
-    statuses = [requests.get(f"{sandbox.brevo_url}/processes/{pid}", headers=headers, timeout=30).json()["status"]
-                for _ in range(2)]
+    statuses = [
+        requests.get(f"{sandbox.brevo_url}/processes/{pid}", headers=headers, timeout=30).json()["status"]
+        for _ in range(2)
+    ]
     assert statuses == ["processing", "completed"]
     control = sandbox.control_url + "/brevo"
     contacts = requests.get(f"{control}/contacts", timeout=30).json()
@@ -50,8 +53,12 @@ def test_get_events_lists_custom_events_newest_first(sandbox):
         resp = requests.post(
             f"{base}/events",
             headers=headers,
-            json={"event_name": name, "identifiers": {"email_id": f"p{i}@example.com"},
-                  "event_date": f"2026-03-0{i + 1}T10:00:00Z", "event_properties": {"n": i}},
+            json={
+                "event_name": name,
+                "identifiers": {"email_id": f"p{i}@example.com"},
+                "event_date": f"2026-03-0{i + 1}T10:00:00Z",
+                "event_properties": {"n": i},
+            },
             timeout=10,
         )
         assert resp.status_code == 204, resp.text

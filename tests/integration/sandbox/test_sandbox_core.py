@@ -20,8 +20,17 @@ from airflow_provider_customerio.sandbox.core import decode_cursor, encode_curso
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
-INFO_KEYS = {"track_url", "app_url", "brevo_url", "control_url", "site_id", "track_api_key", "app_api_key",
-             "brevo_api_key", "airflow_conn_env"}
+INFO_KEYS = {
+    "track_url",
+    "app_url",
+    "brevo_url",
+    "control_url",
+    "site_id",
+    "track_api_key",
+    "app_api_key",
+    "brevo_api_key",
+    "airflow_conn_env",
+}
 
 
 def _check_info(info: dict[str, Any]) -> None:
@@ -33,17 +42,28 @@ def _check_info(info: dict[str, Any]) -> None:
     assert all(info[k].startswith("sandbox-") for k in ("site_id", "track_api_key", "app_api_key", "brevo_api_key"))
     env = {k: json.loads(v) for k, v in info["airflow_conn_env"].items()}
     track = env["AIRFLOW_CONN_CUSTOMERIO_TRACK_DEFAULT"]
-    assert track == {"conn_type": "customerio_track", "host": info["track_url"], "login": info["site_id"],
-                     "password": info["track_api_key"], "extra": {"region": "us"}}
+    assert track == {
+        "conn_type": "customerio_track",
+        "host": info["track_url"],
+        "login": info["site_id"],
+        "password": info["track_api_key"],
+        "extra": {"region": "us"},
+    }
     assert env["AIRFLOW_CONN_CUSTOMERIO_APP_DEFAULT"]["conn_type"] == "customerio_app"
-    assert env["AIRFLOW_CONN_BREVO_DEFAULT"] == {"conn_type": "brevo", "host": info["brevo_url"],
-                                                 "password": info["brevo_api_key"]}
+    assert env["AIRFLOW_CONN_BREVO_DEFAULT"] == {
+        "conn_type": "brevo",
+        "host": info["brevo_url"],
+        "password": info["brevo_api_key"],
+    }
 
 
 def _run_cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_customerio.sandbox", "--host", "127.0.0.1", "--port", "0", *args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -53,9 +73,13 @@ def test_cli_prints_info_serves_seeded_people_and_stops_on_sigterm() -> None:
         line = proc.stdout.readline()  # type: ignore[union-attr]  # blocks until the server is ready
         info = json.loads(line)
         _check_info(info)
-        resp = requests.post(f"{info['app_url']}/v1/customers/attributes", params={"id_type": "cio_id"},
-                             json={"ids": ["a3000001"]}, headers={"Authorization": f"Bearer {info['app_api_key']}"},
-                             timeout=30)
+        resp = requests.post(
+            f"{info['app_url']}/v1/customers/attributes",
+            params={"id_type": "cio_id"},
+            json={"ids": ["a3000001"]},
+            headers={"Authorization": f"Bearer {info['app_api_key']}"},
+            timeout=30,
+        )
         assert resp.status_code == 200
         resp = requests.get(f"{info['brevo_url']}/contacts", headers={"api-key": info["brevo_api_key"]}, timeout=30)
         assert resp.status_code == 200 and "x-sib-ratelimit-limit" in resp.headers
@@ -67,8 +91,13 @@ def test_cli_prints_info_serves_seeded_people_and_stops_on_sigterm() -> None:
 
 
 def test_cli_info_file_and_refuses_non_loopback(tmp_path: Path) -> None:
-    bad = subprocess.run([sys.executable, "-m", "airflow_provider_customerio.sandbox", "--host", "0.0.0.0"],
-                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_customerio.sandbox", "--host", "0.0.0.0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode != 0 and "loopback" in bad.stderr
     info_file = tmp_path / "info.json"
     proc = _run_cli("--info-file", str(info_file), "--no-rate-limits")
@@ -97,21 +126,33 @@ def test_fixture_info_and_reset_clears_world_log_and_faults(sandbox: Any) -> Non
 
 
 def test_request_log_masks_secrets_and_records_calls(sandbox: Any) -> None:
-    requests.put(f"{sandbox.track_url}/api/v1/customers/m1", params={"x": "1"}, json={"plan": "pro"},
-                 auth=sandbox.track_auth, timeout=30)
+    requests.put(
+        f"{sandbox.track_url}/api/v1/customers/m1",
+        params={"x": "1"},
+        json={"plan": "pro"},
+        auth=sandbox.track_auth,
+        timeout=30,
+    )
     requests.get(f"{sandbox.app_url}/v1/campaigns", headers=sandbox.app_headers, timeout=30)
     requests.get(f"{sandbox.brevo_url}/account", headers=sandbox.brevo_headers, timeout=30)
     log = sandbox.requests()
     assert [(e["vendor"], e["method"], e["status"]) for e in log] == [
-        ("track", "PUT", 200), ("app", "GET", 200), ("brevo", "GET", log[2]["status"])]
+        ("track", "PUT", 200),
+        ("app", "GET", 200),
+        ("brevo", "GET", log[2]["status"]),
+    ]
     assert log[0]["path"] == "/track/api/v1/customers/m1" and log[0]["query"] == "x=1"
     assert log[0]["headers"]["authorization"] == "Basic ***"
     assert log[1]["headers"]["authorization"] == "Bearer ***"
     assert log[2]["headers"]["api-key"] == "***"
     assert json.loads(log[0]["body"]) == {"plan": "pro"} and log[0]["duration"] >= 0
     dumped = json.dumps(log)
-    for secret in (sandbox.info["track_api_key"], sandbox.info["app_api_key"], sandbox.info["brevo_api_key"],
-                   base64.b64encode(f"{sandbox.info['site_id']}:{sandbox.info['track_api_key']}".encode()).decode()):
+    for secret in (
+        sandbox.info["track_api_key"],
+        sandbox.info["app_api_key"],
+        sandbox.info["brevo_api_key"],
+        base64.b64encode(f"{sandbox.info['site_id']}:{sandbox.info['track_api_key']}".encode()).decode(),
+    ):
         assert secret not in dumped
     assert len(sandbox.requests(vendor="app")) == 1
     assert len(sandbox.requests(path_contains="/customers/")) == 1
@@ -150,8 +191,10 @@ def test_fault_rate_is_deterministic(sandbox: Any) -> None:
     def pattern() -> list[int]:
         sandbox.clear_faults()
         sandbox.faults(vendor="app", kind="503", rate=0.5, seed=3)
-        return [requests.get(f"{sandbox.app_url}/v1/campaigns", headers=sandbox.app_headers, timeout=30).status_code
-                for _ in range(8)]
+        return [
+            requests.get(f"{sandbox.app_url}/v1/campaigns", headers=sandbox.app_headers, timeout=30).status_code
+            for _ in range(8)
+        ]
 
     sandbox.ratelimits(enabled=False)
     first = pattern()
@@ -181,8 +224,10 @@ def test_fault_timeout_and_slow(sandbox: Any) -> None:
 
 def test_fault_partial_207_rejects_even_ops_and_applies_the_rest(sandbox: Any) -> None:
     sandbox.faults(vendor="track", kind="partial_207", count=1)
-    ops = [{"type": "person", "identifiers": {"id": f"p{i}"}, "action": "identify", "attributes": {"n": i}}
-           for i in range(4)]
+    ops = [
+        {"type": "person", "identifiers": {"id": f"p{i}"}, "action": "identify", "attributes": {"n": i}}
+        for i in range(4)
+    ]
     entity = requests.post(f"{sandbox.track_url}/api/v2/entity", json=ops[0], auth=sandbox.track_auth, timeout=30)
     assert entity.status_code == 200  # partial_207 only applies to /api/v2/batch
     r = requests.post(f"{sandbox.track_url}/api/v2/batch", json={"batch": ops}, auth=sandbox.track_auth, timeout=30)
@@ -191,10 +236,12 @@ def test_fault_partial_207_rejects_even_ops_and_applies_the_rest(sandbox: Any) -
 
 
 def test_fault_spec_errors_name_the_field(sandbox: Any) -> None:
-    for spec, word in (({"vendor": "app", "kind": "418", "count": 1}, "kind"),
-                       ({"vendor": "x", "kind": "429", "count": 1}, "vendor"),
-                       ({"vendor": "app", "kind": "429"}, "rate"),
-                       ({"vendor": "app", "kind": "429", "rate": 2}, "rate")):
+    for spec, word in (
+        ({"vendor": "app", "kind": "418", "count": 1}, "kind"),
+        ({"vendor": "x", "kind": "429", "count": 1}, "vendor"),
+        ({"vendor": "app", "kind": "429"}, "rate"),
+        ({"vendor": "app", "kind": "429", "rate": 2}, "rate"),
+    ):
         r = requests.post(f"{sandbox.control_url}/faults", json=spec, timeout=30)
         assert r.status_code == 400 and word in r.json()["error"]
     r = requests.post(f"{sandbox.control_url}/seed", json={"people": -1}, timeout=30)
@@ -212,12 +259,16 @@ def test_rate_limits_are_on_by_default_at_documented_values(sandbox: Any) -> Non
 
 def test_app_and_track_rate_limits_answer_429_with_retry_after(sandbox: Any) -> None:
     sandbox.ratelimits(app=0.001, track=0.001)  # one request, then empty for ~1000 s: deterministic
-    get = lambda: requests.get(f"{sandbox.app_url}/v1/campaigns", headers=sandbox.app_headers, timeout=30)  # noqa: E731
+    get = lambda: requests.get(f"{sandbox.app_url}/v1/campaigns", headers=sandbox.app_headers, timeout=30)
     assert get().status_code == 200
     r = get()
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
-    put = lambda: requests.put(f"{sandbox.track_url}/api/v1/customers/x", json={}, auth=sandbox.track_auth,  # noqa: E731
-                               timeout=30)
+    put = lambda: requests.put(
+        f"{sandbox.track_url}/api/v1/customers/x",
+        json={},
+        auth=sandbox.track_auth,
+        timeout=30,
+    )
     assert put().status_code == 200
     r = put()
     assert r.status_code == 429 and "Retry-After" in r.headers and r.json()["meta"]["errors"]
@@ -227,8 +278,7 @@ def test_app_and_track_rate_limits_answer_429_with_retry_after(sandbox: Any) -> 
 
 def test_brevo_rate_limit_families_and_headers(sandbox: Any) -> None:
     sandbox.ratelimits(brevo_other_per_hour=2)
-    codes = [requests.get(f"{sandbox.brevo_url}/account", headers=sandbox.brevo_headers, timeout=30)
-             for _ in range(3)]
+    codes = [requests.get(f"{sandbox.brevo_url}/account", headers=sandbox.brevo_headers, timeout=30) for _ in range(3)]
     assert [c.headers["x-sib-ratelimit-remaining"] for c in codes[:2]] == ["1", "0"]
     assert codes[2].status_code == 429 and codes[2].headers["x-sib-ratelimit-limit"] == "2"
     assert 0 < int(codes[2].headers["x-sib-ratelimit-reset"]) <= 3600

@@ -136,15 +136,21 @@ def test_suppress_blocks_the_identifier_until_unsuppressed(cio: CIO, sandbox: An
 def test_merge_keeps_primary_and_deletes_secondary(cio: CIO, sandbox: Any) -> None:
     cio.identify("p1", plan="pro")
     cio.identify("p2", email="p2@example.com", role="owner", plan="free")
-    r = cio.track.post(f"{sandbox.track_url}/api/v1/merge_customers",
-                       json={"primary": {"id": "p1"}, "secondary": {"id": "p2"}}, timeout=30)
+    r = cio.track.post(
+        f"{sandbox.track_url}/api/v1/merge_customers",
+        json={"primary": {"id": "p1"}, "secondary": {"id": "p2"}},
+        timeout=30,
+    )
     assert r.status_code == 200
     merged = sandbox.person("p1")
     assert merged["attributes"] == {"plan": "pro", "role": "owner"} and merged["email"] == "p2@example.com"
     assert sandbox.person("p2") is None
     assert "profile_merge" in [a["type"] for a in cio.activities(deleted="true")]
-    bad = cio.track.post(f"{sandbox.track_url}/api/v1/merge_customers",
-                         json={"primary": {"id": "p1", "email": "x"}, "secondary": {"id": "p2"}}, timeout=30)
+    bad = cio.track.post(
+        f"{sandbox.track_url}/api/v1/merge_customers",
+        json={"primary": {"id": "p1", "email": "x"}, "secondary": {"id": "p2"}},
+        timeout=30,
+    )
     assert bad.status_code == 400 and "primary" in bad.json()["meta"]["error"]
 
 
@@ -189,17 +195,26 @@ def test_v2_request_limits_and_entity_errors(cio: CIO) -> None:
 def test_v2_objects_and_relationships_are_visible_in_app_api(cio: CIO) -> None:
     cio.identify("rel-1", email="rel1@example.com")
     ops = [
-        {"type": "object", "identifiers": {"object_type_id": "1", "object_id": "newco"}, "action": "identify",
-         "attributes": {"name": "NewCo", "employees": 12},
-         "cio_relationships": [{"identifiers": {"id": "rel-1"}, "relationship_attributes": {"role": "admin"}}]},
+        {
+            "type": "object",
+            "identifiers": {"object_type_id": "1", "object_id": "newco"},
+            "action": "identify",
+            "attributes": {"name": "NewCo", "employees": 12},
+            "cio_relationships": [{"identifiers": {"id": "rel-1"}, "relationship_attributes": {"role": "admin"}}],
+        },
     ]
     assert cio.v2("batch", {"batch": ops}).status_code == 200
     obj = cio.get("/v1/objects/1/newco/attributes").json()["object"]
     assert obj["attributes"]["employees"] == "12" and obj["identifiers"]["object_id"] == "newco"
     rels = cio.get("/v1/objects/1/newco/relationships").json()
     assert [r["identifiers"]["id"] for r in rels["cio_relationships"]] == ["rel-1"]
-    found = cio.post("/v1/objects", {"object_type_id": "1", "filter": {
-        "object_attribute": {"type_id": "1", "field": "name", "operator": "eq", "value": "NewCo"}}}).json()
+    found = cio.post(
+        "/v1/objects",
+        {
+            "object_type_id": "1",
+            "filter": {"object_attribute": {"type_id": "1", "field": "name", "operator": "eq", "value": "NewCo"}},
+        },
+    ).json()
     assert found["ids"] == ["newco"]
 
 
@@ -257,8 +272,17 @@ def test_seed_is_deterministic_and_realistic(cio: CIO, sandbox: Any) -> None:
         chunk = [f"a3{i:06x}" for i in range(start + 1, start + 101)]
         people += cio.post("/v1/customers/attributes", {"ids": chunk}, id_type="cio_id").json()["customers"]
     attrs = [p["attributes"] for p in people]
-    required = {"first_name", "last_name", "created_at", "last_activity", "plan", "company", "role", "mrr",
-                "lifecycle_stage"}
+    required = {
+        "first_name",
+        "last_name",
+        "created_at",
+        "last_activity",
+        "plan",
+        "company",
+        "role",
+        "mrr",
+        "lifecycle_stage",
+    }
     assert all(required <= set(x) for x in attrs)
     assert any("email" not in x for x in attrs)  # some without email
     assert any("email" in x and x["email"].count("@") != 1 or "..com" in x.get("email", "") for x in attrs)
@@ -319,10 +343,28 @@ def test_people_search_filter_grammar(cio: CIO, seeded: dict[str, Any]) -> None:
     free = ids({"attribute": {"field": "plan", "operator": "eq", "value": "free"}})
     seg = ids({"segment": {"id": 2}})
     assert len(everyone) > 1900 and pro and free and not pro & free
-    assert ids({"or": [{"attribute": {"field": "plan", "operator": "eq", "value": "pro"}},
-                       {"attribute": {"field": "plan", "operator": "eq", "value": "free"}}]}) == pro | free
-    assert ids({"and": [{"segment": {"id": 2}}, {"not": {"attribute": {"field": "plan", "operator": "eq",
-                                                                         "value": "pro"}}}]}) == seg - pro
+    assert (
+        ids(
+            {
+                "or": [
+                    {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}},
+                    {"attribute": {"field": "plan", "operator": "eq", "value": "free"}},
+                ]
+            }
+        )
+        == pro | free
+    )
+    assert (
+        ids(
+            {
+                "and": [
+                    {"segment": {"id": 2}},
+                    {"not": {"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}},
+                ]
+            }
+        )
+        == seg - pro
+    )
     no_email = ids({"not": {"attribute": {"field": "email", "operator": "exists"}}})
     assert 0 < len(no_email) < 200
     r = cio.post("/v1/customers", {"filter": {"attribute": {"field": "plan", "operator": "gt", "value": "1"}}})
@@ -332,8 +374,9 @@ def test_people_search_filter_grammar(cio: CIO, seeded: dict[str, Any]) -> None:
     assert none.json() == {"identifiers": None, "ids": None, "next": ""}
 
 
-def test_sparse_search_answers_short_pages_that_still_carry_next(cio: CIO, seeded: dict[str, Any],
-                                                                  sandbox: Any) -> None:
+def test_sparse_search_answers_short_pages_that_still_carry_next(
+    cio: CIO, seeded: dict[str, Any], sandbox: Any
+) -> None:
     sandbox.settings(search_scan_budget=500)
     flt = {"attribute": {"field": "plan", "operator": "eq", "value": "enterprise"}}
     pages, found, start = [], [], None
@@ -374,8 +417,12 @@ def test_activities_newest_first_with_filters_and_paging(cio: CIO, seeded: dict[
     assert cio.get("/v1/activities", limit=101).status_code == 400
     events = cio.get("/v1/activities", limit=100, type="event").json()["activities"]
     assert events and {a["type"] for a in events} == {"event"}
-    assert {a["name"] for a in events} <= {"purchase_completed", "subscription_started", "feature_activated",
-                                            "support_ticket_opened"}
+    assert {a["name"] for a in events} <= {
+        "purchase_completed",
+        "subscription_started",
+        "feature_activated",
+        "support_ticket_opened",
+    }
     # an hourly data interval contains activities (newest-first reader stops at the window's start)
     window = []
     start = None
@@ -388,8 +435,10 @@ def test_activities_newest_first_with_filters_and_paging(cio: CIO, seeded: dict[
             break
     assert len(window) >= 3
     all_types = {a["type"] for a in cio.get("/v1/activities", limit=100, deleted="true").json()["activities"]}
-    deleted_types = {a["type"] for a in cio.get("/v1/activities", limit=100, type="profile_delete",
-                                                deleted="true").json()["activities"]}
+    deleted_types = {
+        a["type"]
+        for a in cio.get("/v1/activities", limit=100, type="profile_delete", deleted="true").json()["activities"]
+    }
     assert deleted_types == {"profile_delete"} and "attribute_change" in all_types
 
 
@@ -426,8 +475,14 @@ def test_export_lifecycle_pending_done_download_csv(cio: CIO, seeded: dict[str, 
 def test_object_types_objects_and_relationships(cio: CIO, seeded: dict[str, Any]) -> None:
     types = cio.get("/v1/object_types").json()["types"]
     assert types[0]["id"] == "1" and types[0]["name"] == "Companies"
-    objs = cio.post("/v1/objects", {"object_type_id": "1", "filter": {
-        "object_attribute": {"type_id": "1", "field": "name", "operator": "exists"}}}, limit=5).json()
+    objs = cio.post(
+        "/v1/objects",
+        {
+            "object_type_id": "1",
+            "filter": {"object_attribute": {"type_id": "1", "field": "name", "operator": "exists"}},
+        },
+        limit=5,
+    ).json()
     assert len(objs["ids"]) == 5 and objs["next"]
     first = objs["ids"][0]
     attrs = cio.get(f"/v1/objects/1/{first}/attributes").json()["object"]
@@ -446,11 +501,21 @@ def test_object_types_objects_and_relationships(cio: CIO, seeded: dict[str, Any]
 def test_one_world_track_write_shows_in_search_and_segment_add(cio: CIO, seeded: dict[str, Any]) -> None:
     manual = next(s["id"] for s in cio.get("/v1/segments").json()["segments"] if s["type"] == "manual")
     cio.identify("1000001", plan="platinum")
-    r = cio.track.post(f"{cio.sb.track_url}/api/v1/segments/{manual}/add_customers", json={"ids": ["1000001"]},
-                       timeout=30)
+    r = cio.track.post(
+        f"{cio.sb.track_url}/api/v1/segments/{manual}/add_customers", json={"ids": ["1000001"]}, timeout=30
+    )
     assert r.status_code == 200
-    found = cio.post("/v1/customers", {"filter": {"and": [
-        {"segment": {"id": manual}}, {"attribute": {"field": "plan", "operator": "eq", "value": "platinum"}}]}})
+    found = cio.post(
+        "/v1/customers",
+        {
+            "filter": {
+                "and": [
+                    {"segment": {"id": manual}},
+                    {"attribute": {"field": "plan", "operator": "eq", "value": "platinum"}},
+                ]
+            }
+        },
+    )
     assert found.json()["ids"] == ["1000001"]
     r = cio.track.post(f"{cio.sb.track_url}/api/v1/segments/1/add_customers", json={"ids": ["1000001"]}, timeout=30)
     assert r.status_code == 400  # data-driven segments take no manual additions

@@ -45,8 +45,14 @@ def test_arbitrary_identifiers_never_crash_lookups(world: CustomerIOState, value
 def test_write_to_a_seeded_person_is_copy_on_write_and_reindexed() -> None:
     state = CustomerIOState()
     seed_customerio(state, SeedParams(people=100, seed=1, now=1_790_000_000))
-    i = next(k for k in range(100) if k not in state.deleted and state.world.record(k)["email"]  # type: ignore[union-attr]
-             and "@@" not in state.world.record(k)["email"] and state.world.record(k)["id"])  # type: ignore[union-attr]
+    i = next(
+        k
+        for k in range(100)
+        if k not in state.deleted
+        and state.world.record(k)["email"]  # type: ignore[union-attr]
+        and "@@" not in state.world.record(k)["email"]
+        and state.world.record(k)["id"]
+    )  # type: ignore[union-attr]
     rec = state.world.record(i)  # type: ignore[union-attr]
     assert i not in state.overlay
     state.identify("cio_id", rec["cio_id"], {"email": "moved@example.com", "plan": "vip"})

@@ -109,7 +109,9 @@ def test_brevo_ratelimit_reset_header_is_honoured(brevo_hook, requests_mock):
 
 
 def test_no_retry_on_400(app_hook, requests_mock):
-    requests_mock.get(f"{APP}/v1/segments", status_code=400, json={"errors": [{"detail": "bad limit", "status": "400"}]})
+    requests_mock.get(
+        f"{APP}/v1/segments", status_code=400, json={"errors": [{"detail": "bad limit", "status": "400"}]}
+    )
     with pytest.raises(ValidationError) as info:
         app_hook.list_segments()
     assert requests_mock.call_count == 1
@@ -156,7 +158,10 @@ def test_non_idempotent_post_not_retried_after_it_may_have_landed(brevo_hook, re
 def test_non_idempotent_post_retried_on_429(brevo_hook, requests_mock):
     requests_mock.post(
         f"{BREVO}/events",
-        [{"status_code": 429, "headers": {"x-sib-ratelimit-reset": "1"}, "json": {"message": "x"}}, {"status_code": 204}],
+        [
+            {"status_code": 429, "headers": {"x-sib-ratelimit-reset": "1"}, "json": {"message": "x"}},
+            {"status_code": 204},
+        ],
     )
     brevo_hook.create_event({"event_name": "x", "identifiers": {"email_id": "a@b.co"}})
     assert requests_mock.call_count == 2
@@ -175,14 +180,27 @@ def test_non_idempotent_post_retried_on_429(brevo_hook, requests_mock):
         (requests.exceptions.ReadTimeout(), True, True),
         (requests.exceptions.ReadTimeout(), False, False),
     ],
-    ids=["500", "500-post", "429-post", "400", "401", "404", "connect-timeout-post", "read-timeout", "read-timeout-post"],
+    ids=[
+        "500",
+        "500-post",
+        "429-post",
+        "400",
+        "401",
+        "404",
+        "connect-timeout-post",
+        "read-timeout",
+        "read-timeout-post",
+    ],
 )
 def test_one_retry_decision(exc, idempotent, expected):
     assert should_retry(exc, idempotent=idempotent) is expected
 
 
 def test_redaction_helpers():
-    assert redact_url("https://u:p@x.io/a?api_key=K1&limit=5&token=T") == "https://***@x.io/a?api_key=***&limit=5&token=***"
+    assert (
+        redact_url("https://u:p@x.io/a?api_key=K1&limit=5&token=T")
+        == "https://***@x.io/a?api_key=***&limit=5&token=***"
+    )
     assert redact_headers({"Authorization": "Bearer X", "api-key": "Y", "Accept": "a"}) == {
         "Authorization": "***",
         "api-key": "***",
@@ -228,7 +246,9 @@ def test_plain_http_refused_for_non_loopback(url):
         check_base_url(url, conn_id="c")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/track", "http://localhost:1/x", "http://[::1]:9/", "https://a.io"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/track", "http://localhost:1/x", "http://[::1]:9/", "https://a.io"]
+)
 def test_https_or_loopback_accepted(url):
     assert check_base_url(url + "/", conn_id="c") == url.rstrip("/")
 
@@ -300,6 +320,12 @@ def test_offset_pagination(brevo_hook, requests_mock):
             {"json": {"contacts": [{"id": 3}, {"id": 4}], "count": 5}},
         ],
     )
-    assert [c["id"] for c in brevo_hook.iter_contacts(limit=3, modified_since="2026-01-01T00:00:00.000Z")] == [0, 1, 2, 3, 4]
+    assert [c["id"] for c in brevo_hook.iter_contacts(limit=3, modified_since="2026-01-01T00:00:00.000Z")] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
     assert requests_mock.request_history[1].qs["offset"] == ["3"]
     assert requests_mock.request_history[0].qs["modifiedsince"] == ["2026-01-01t00:00:00.000z"]

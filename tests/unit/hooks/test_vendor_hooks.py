@@ -114,7 +114,11 @@ def test_track_401_hint(track, requests_mock):
 
 
 def test_app_401_hint_mentions_region(app, requests_mock):
-    requests_mock.get("https://api.customer.io/v1/segments", status_code=401, json={"errors": [{"detail": "Unauthorized", "status": "401"}]})
+    requests_mock.get(
+        "https://api.customer.io/v1/segments",
+        status_code=401,
+        json={"errors": [{"detail": "Unauthorized", "status": "401"}]},
+    )
     ok, message = app.test_connection()
     assert ok is False
     assert "region='eu'" in message
@@ -224,9 +228,14 @@ def test_export_lifecycle_and_streaming(app, requests_mock):
     requests_mock.post("https://api.customer.io/v1/exports/customers", json={"export": {"id": 8, "status": "pending"}})
     requests_mock.get(
         "https://api.customer.io/v1/exports/8",
-        [{"json": {"export": {"id": 8, "status": "pending"}}}, {"json": {"export": {"id": 8, "status": "done", "total": 2}}}],
+        [
+            {"json": {"export": {"id": 8, "status": "pending"}}},
+            {"json": {"export": {"id": 8, "status": "done", "total": 2}}},
+        ],
     )
-    requests_mock.get("https://api.customer.io/v1/exports/8/download", json={"url": "https://files.example/x.csv?sig=abc"})
+    requests_mock.get(
+        "https://api.customer.io/v1/exports/8/download", json={"url": "https://files.example/x.csv?sig=abc"}
+    )
     requests_mock.get("https://files.example/x.csv?sig=abc", text="id,email\n1,a@b.co\n2,\n")
     export = app.create_customer_export(attributes=["plan"])
     assert export["id"] == 8
@@ -275,7 +284,10 @@ def test_wait_for_process_grows_interval(brevo, requests_mock):
 
 
 def test_wait_for_process_failed_and_timeout(brevo, requests_mock):
-    requests_mock.get("https://api.brevo.com/v3/processes/6", json={"id": 6, "name": "IMPORTUSER", "status": "failed", "error": "bad file"})
+    requests_mock.get(
+        "https://api.brevo.com/v3/processes/6",
+        json={"id": 6, "name": "IMPORTUSER", "status": "failed", "error": "bad file"},
+    )
     with pytest.raises(ProcessFailedError, match="bad file"):
         brevo.wait_for_process(6)
     requests_mock.get("https://api.brevo.com/v3/processes/7", json={"id": 7, "status": "queued"})
@@ -311,7 +323,10 @@ def test_events_batch_207(brevo, requests_mock):
 def test_delete_contact_twice_is_not_an_error(brevo, requests_mock):
     requests_mock.delete(
         "https://api.brevo.com/v3/contacts/77?identifierType=ext_id",
-        [{"status_code": 204}, {"status_code": 404, "json": {"code": "document_not_found", "message": "Contact does not exist"}}],
+        [
+            {"status_code": 204},
+            {"status_code": 404, "json": {"code": "document_not_found", "message": "Contact does not exist"}},
+        ],
     )
     assert brevo.delete_contact("77", identifier_type="ext_id") is True
     assert brevo.delete_contact("77", identifier_type="ext_id") is False
@@ -323,7 +338,11 @@ def test_brevo_duplicate_error_carries_metadata(brevo, requests_mock):
     requests_mock.post(
         "https://api.brevo.com/v3/contacts",
         status_code=400,
-        json={"code": "duplicate_parameter", "message": "Unable to create contact", "metadata": {"duplicate_identifiers": ["email"]}},
+        json={
+            "code": "duplicate_parameter",
+            "message": "Unable to create contact",
+            "metadata": {"duplicate_identifiers": ["email"]},
+        },
     )
     from airflow_provider_customerio.exceptions import ValidationError
 
@@ -342,8 +361,15 @@ def test_brevo_other_endpoints_have_hourly_budget(airflow_conn):
 
 
 def test_upsert_object_records(brevo, requests_mock):
-    requests_mock.post("https://api.brevo.com/v3/objects/companies/batch/upsert", status_code=202, json={"processId": 21, "message": "ok"})
-    assert brevo.upsert_object_records("companies", [{"identifiers": {"ext_id": "acme"}, "attributes": {"name": "Acme"}}]) == 21
+    requests_mock.post(
+        "https://api.brevo.com/v3/objects/companies/batch/upsert",
+        status_code=202,
+        json={"processId": 21, "message": "ok"},
+    )
+    assert (
+        brevo.upsert_object_records("companies", [{"identifiers": {"ext_id": "acme"}, "attributes": {"name": "Acme"}}])
+        == 21
+    )
     assert json.loads(requests_mock.last_request.body)["records"][0]["identifiers"] == {"ext_id": "acme"}
 
 
@@ -357,12 +383,19 @@ def test_object_records_paging(brevo, requests_mock):
     )
     ids = [r["identifiers"]["ext_id"] for r in brevo.iter_object_records("companies", limit=2, association=True)]
     assert ids == ["a", "b", "c"]
-    assert requests_mock.request_history[1].qs == {"limit": ["2"], "page_num": ["2"], "sort": ["asc"], "association": ["true"]}
+    assert requests_mock.request_history[1].qs == {
+        "limit": ["2"],
+        "page_num": ["2"],
+        "sort": ["asc"],
+        "association": ["true"],
+    }
 
 
 def test_iter_events_query(brevo, requests_mock):
     requests_mock.get("https://api.brevo.com/v3/events", json={"events": [{"event_name": "A"}], "count": 1})
-    assert list(brevo.iter_events(event_names=["A", "B"], start_date="2026-01-01", end_date="2026-01-02")) == [{"event_name": "A"}]
+    assert list(brevo.iter_events(event_names=["A", "B"], start_date="2026-01-01", end_date="2026-01-02")) == [
+        {"event_name": "A"}
+    ]
     assert requests_mock.last_request.qs["event_name"] == ["a", "b"]
     with pytest.raises(ValueError, match="both"):
         brevo.iter_events(start_date="2026-01-01")

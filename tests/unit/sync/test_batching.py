@@ -16,8 +16,13 @@ def _body_size(batch: Batch, overhead: int, sep: int, size_of=json_size) -> int:
 
 
 @settings(max_examples=300, deadline=None)
-@given(items=items_st, max_bytes=st.integers(min_value=20, max_value=400), max_count=st.integers(1, 12),
-       overhead=st.integers(0, 19), sep=st.integers(0, 3))
+@given(
+    items=items_st,
+    max_bytes=st.integers(min_value=20, max_value=400),
+    max_count=st.integers(1, 12),
+    overhead=st.integers(0, 19),
+    sep=st.integers(0, 3),
+)
 def test_pack_never_exceeds_bounds_keeps_order_and_loses_nothing(items, max_bytes, max_count, overhead, sep):
     out = list(pack(items, max_bytes=max_bytes, max_count=max_count, overhead_bytes=overhead, separator_bytes=sep))
     flat = []
@@ -65,11 +70,14 @@ def test_incremental_packer_matches_pack():
     assert p.pending == 0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"max_bytes": 10, "max_count": 0}, "max_count must be at least 1"),
-    ({"max_bytes": 10, "max_count": 1, "overhead_bytes": 10}, "must exceed overhead_bytes"),
-    ({"max_bytes": 10, "max_count": 1, "separator_bytes": -1}, "must not be negative"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_bytes": 10, "max_count": 0}, "max_count must be at least 1"),
+        ({"max_bytes": 10, "max_count": 1, "overhead_bytes": 10}, "must exceed overhead_bytes"),
+        ({"max_bytes": 10, "max_count": 1, "separator_bytes": -1}, "must not be negative"),
+    ],
+)
 def test_bad_bounds_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         list(pack(["x"], **kwargs))

@@ -83,7 +83,9 @@ def test_naive_datetimes_and_bad_zones_are_refused() -> None:
 def test_v2_request_covers_the_window_exactly() -> None:
     w = metrics_window(dt(2026, 11, 20), dt(2026, 11, 21), lookback_days=2, now=NOW)
     assert plan_request(w, version=2, now=NOW) == {
-        "version": 2, "res": "days", "start": int(dt(2026, 11, 18).timestamp()),
+        "version": 2,
+        "res": "days",
+        "start": int(dt(2026, 11, 18).timestamp()),
         "end": int(dt(2026, 11, 21).timestamp()) - 1,
     }
 
@@ -110,8 +112,13 @@ def test_unknown_version_is_refused() -> None:
 
 # -------------------------------------------------------------------------------------------------- rows
 def _series(n: int, base: int = 100) -> dict[str, list[int]]:
-    return {"sent": [base + i for i in range(n)], "delivered": [base + i - 1 for i in range(n)],
-            "opened": [i for i in range(n)], "clicked": [0] * n, "2xx": [9] * n}
+    return {
+        "sent": [base + i for i in range(n)],
+        "delivered": [base + i - 1 for i in range(n)],
+        "opened": list(range(n)),
+        "clicked": [0] * n,
+        "2xx": [9] * n,
+    }
 
 
 def test_v2_series_becomes_one_row_per_window_day_oldest_first() -> None:
@@ -162,8 +169,16 @@ def test_source_label_names_the_day_basis() -> None:
 # ------------------------------------------------------------------------------------------- campaigns
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(None, None), ("", None), ([], None), ("None", None), ([3, "4", 3], [3, 4]), ("1, 2", [1, 2]),
-     ("[5]", [5]), (9, [9])],
+    [
+        (None, None),
+        ("", None),
+        ([], None),
+        ("None", None),
+        ([3, "4", 3], [3, 4]),
+        ("1, 2", [1, 2]),
+        ("[5]", [5]),
+        (9, [9]),
+    ],
 )
 def test_campaign_ids_parameter_forms(raw: object, expected: list[int] | None) -> None:
     assert parse_campaign_ids(raw) == expected
@@ -177,8 +192,11 @@ def test_bad_campaign_ids_name_the_parameter(raw: object) -> None:
 
 def test_select_campaigns_orders_and_checks_ids() -> None:
     listed = [{"id": 3, "name": "C"}, {"id": 1, "name": "A"}, {"id": 2}]
-    assert select_campaigns(listed, None) == [{"id": 1, "name": "A"}, {"id": 2, "name": "campaign 2"},
-                                              {"id": 3, "name": "C"}]
+    assert select_campaigns(listed, None) == [
+        {"id": 1, "name": "A"},
+        {"id": 2, "name": "campaign 2"},
+        {"id": 3, "name": "C"},
+    ]
     assert select_campaigns(listed, [3, 1]) == [{"id": 3, "name": "C"}, {"id": 1, "name": "A"}]
     with pytest.raises(CampaignMetricsError, match=r"campaign_ids: \[99\] do not exist"):
         select_campaigns(listed, [1, 99])
@@ -198,8 +216,11 @@ class MemoryStore:
         self.writes = 0
 
     def existing_hashes(self, campaign_id: int, source: str, first: str, last: str) -> dict[str, str]:
-        return {k[1]: r.content_hash for k, r in self.rows.items()
-                if k[0] == campaign_id and k[2] == source and first <= k[1] <= last}
+        return {
+            k[1]: r.content_hash
+            for k, r in self.rows.items()
+            if k[0] == campaign_id and k[2] == source and first <= k[1] <= last
+        }
 
     def upsert(self, rows, *, updated_at: str) -> int:  # type: ignore[no-untyped-def]
         self.writes += len(rows)
@@ -239,8 +260,9 @@ def test_sync_sends_bad_days_to_the_reject_sink() -> None:
     series = _series(2)
     series["sent"][0] = None  # type: ignore[call-overload]
     w = metrics_window(dt(2026, 11, 20), dt(2026, 11, 21), lookback_days=1, now=NOW)
-    res = sync_campaign_metrics(7, "W", fetch_series=lambda cid, **kw: series, store=MemoryStore(), window=w,
-                                version=2, now=NOW, rejects=Sink())
+    res = sync_campaign_metrics(
+        7, "W", fetch_series=lambda cid, **kw: series, store=MemoryStore(), window=w, version=2, now=NOW, rejects=Sink()
+    )
     assert res.rejected == 1 and res.inserted == 1
     assert lines[0]["reason"] == "invalid_number" and lines[0]["record_id"] == "7:2026-11-19"
 
@@ -248,13 +270,15 @@ def test_sync_sends_bad_days_to_the_reject_sink() -> None:
 def test_empty_window_makes_no_call() -> None:
     w = metrics_window(dt(2026, 12, 20), dt(2026, 12, 21), lookback_days=0, now=NOW)
     assert w.empty
-    res = sync_campaign_metrics(7, "W", fetch_series=lambda *a, **k: pytest.fail("called"), store=MemoryStore(),
-                                window=w, version=2, now=NOW)
+    res = sync_campaign_metrics(
+        7, "W", fetch_series=lambda *a, **k: pytest.fail("called"), store=MemoryStore(), window=w, version=2, now=NOW
+    )
     assert res.days_read == 0
 
 
 def test_v2_request_names_a_non_utc_zone() -> None:
     w = metrics_window(dt(2026, 11, 20, 5), dt(2026, 11, 21, 5), lookback_days=0, now=NOW, tz="America/New_York")
     assert plan_request(w, version=2, now=NOW)["tz"] == "America/New_York"
-    assert "tz" not in plan_request(metrics_window(dt(2026, 11, 20), dt(2026, 11, 21), lookback_days=0, now=NOW),
-                                    version=2, now=NOW)
+    assert "tz" not in plan_request(
+        metrics_window(dt(2026, 11, 20), dt(2026, 11, 21), lookback_days=0, now=NOW), version=2, now=NOW
+    )

@@ -26,8 +26,13 @@ from airflow_provider_customerio.sync.campaigns import MetricRow
 
 
 def row(cid: int, day: str, sent: int, name: str = "Camp", source: str = "campaign:v2:UTC") -> MetricRow:
-    return MetricRow(cid, date.fromisoformat(day), source, name,
-                     {"sent": sent, "delivered": sent - 1, "opened": 3, "clicked": 1, "human_opened": None})
+    return MetricRow(
+        cid,
+        date.fromisoformat(day),
+        source,
+        name,
+        {"sent": sent, "delivered": sent - 1, "opened": 3, "clicked": 1, "human_opened": None},
+    )
 
 
 class SqliteFileHook(DbApiHook):
@@ -73,7 +78,8 @@ def test_existing_hashes_and_fetch_filters(store: MetricsStore) -> None:
     rows = [row(1, "2026-11-19", 9), row(1, "2026-11-20", 10), row(2, "2026-11-20", 20)]
     store.upsert(rows, updated_at="t")
     assert store.existing_hashes(1, "campaign:v2:UTC", "2026-11-20", "2026-11-30") == {
-        "2026-11-20": rows[1].content_hash}
+        "2026-11-20": rows[1].content_hash
+    }
     assert store.existing_hashes(1, "campaign:v1:EST", "2026-11-01", "2026-11-30") == {}
     assert [r["campaign_id"] for r in store.fetch("2026-11-20", "2026-11-20", [2])] == [2]
     assert [r["date"] for r in store.fetch("2026-11-01", "2026-11-30", [1])] == ["2026-11-19", "2026-11-20"]

@@ -27,8 +27,11 @@ def _problems(doc) -> dict[str, str]:
 def test_example_config_loads_with_every_section():
     cfg = load_config(EXAMPLE).customerio
     assert cfg.lists["all_contacts"] == 12
-    assert [(f.source, f.target) for f in cfg.field_mapping][:3] == [("id", "CIO_ID"), ("email", "email"),
-                                                                       ("first_name", "FIRSTNAME")]
+    assert [(f.source, f.target) for f in cfg.field_mapping][:3] == [
+        ("id", "CIO_ID"),
+        ("email", "email"),
+        ("first_name", "FIRSTNAME"),
+    ]
     assert cfg.email_source == "email"
     assert cfg.event_mapping["purchase_completed"] == "ORDER_PLACED"
     assert cfg.people.delete_policy == "delete" and cfg.people.import_batch_bytes == 4_000_000
@@ -53,8 +56,9 @@ def test_unknown_key_names_path_and_suggests():
 
 
 def test_nested_unknown_key_and_enum_and_range():
-    probs = _problems({"connectors": {"customerio": {"people": {"delete_polcy": "x", "reject_threshold": 3},
-                                                      "region": "asia"}}})
+    probs = _problems(
+        {"connectors": {"customerio": {"people": {"delete_polcy": "x", "reject_threshold": 3}, "region": "asia"}}}
+    )
     assert "did you mean `delete_policy`" in probs["connectors.customerio.people.delete_polcy"]
     assert "use one of us, eu" in probs["connectors.customerio.region"]
     assert "at most 1" in probs["connectors.customerio.people.reject_threshold"]
@@ -74,14 +78,23 @@ def test_semantic_checks_duplicate_target_and_missing_email():
 
 
 def test_type_error_and_numeric_key():
-    probs = _problems({"connectors": {"customerio": {"lists": {"all_contacts": "twelve"}, "segments": {"mirror": {"vip": 3}}}}})
+    probs = _problems(
+        {"connectors": {"customerio": {"lists": {"all_contacts": "twelve"}, "segments": {"mirror": {"vip": 3}}}}}
+    )
     assert "expected integer" in probs["connectors.customerio.lists.all_contacts"]
     assert "numeric vendor id" in probs["connectors.customerio.segments.mirror.vip"]
 
 
 def test_object_form_of_mapping_declares_create_type():
-    cfg = parse_config({"connectors": {"customerio": {"field_mapping": {
-        "email": "email", "created_at": {"attribute": "SIGNUP_DATE", "type": "date"}}}}}).customerio
+    cfg = parse_config(
+        {
+            "connectors": {
+                "customerio": {
+                    "field_mapping": {"email": "email", "created_at": {"attribute": "SIGNUP_DATE", "type": "date"}}
+                }
+            }
+        }
+    ).customerio
     assert cfg.field_mapping[1].create_type == "date"
 
 
@@ -122,20 +135,34 @@ def test_every_schema_key_is_documented():
             walk(sub, f"{path}.{key}")
         if isinstance(node.get("additionalProperties"), dict):
             walk(node["additionalProperties"], f"{path}.*")
+
     walk(load_schema(), "")
     assert missing == []
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                           max_leaves=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(doc=st.dictionaries(st.sampled_from(["connectors", "x"]), st.dictionaries(
-    st.sampled_from(["customerio", "other"]), st.dictionaries(st.sampled_from(
-        ["people", "lists", "field_mapping", "region", "segments", "sync", "typo"]), json_values, max_size=4),
-    max_size=2), max_size=2))
+@given(
+    doc=st.dictionaries(
+        st.sampled_from(["connectors", "x"]),
+        st.dictionaries(
+            st.sampled_from(["customerio", "other"]),
+            st.dictionaries(
+                st.sampled_from(["people", "lists", "field_mapping", "region", "segments", "sync", "typo"]),
+                json_values,
+                max_size=4,
+            ),
+            max_size=2,
+        ),
+        max_size=2,
+    )
+)
 def test_fuzzed_documents_give_config_or_clear_error(doc):
     try:
         parse_config(doc)

@@ -18,7 +18,7 @@ def test_config_renames_and_turns_off_fields_and_task_arguments_win():
     cfg = parse_config_text(
         "connectors:\n  customerio:\n    workflow:\n      attributes: {status: LAST_STATUS, at: null}\n"
     ).customerio
-    names = attribute_names({**cfg.workflow.attributes, **{"action": "STEP"}})
+    names = attribute_names({**cfg.workflow.attributes, "action": "STEP"})
     assert names["status"] == "LAST_STATUS"
     assert names["action"] == "STEP"
     assert names.get("at") is None
@@ -29,7 +29,10 @@ def test_config_renames_and_turns_off_fields_and_task_arguments_win():
     ("yaml_text", "path"),
     [
         ("connectors:\n  customerio:\n    workflow:\n      attributes: {stat: X}\n", "workflow.attributes.stat"),
-        ("connectors:\n  customerio:\n    workflow:\n      attributes: {status: lower_case}\n", "workflow.attributes.status"),
+        (
+            "connectors:\n  customerio:\n    workflow:\n      attributes: {status: lower_case}\n",
+            "workflow.attributes.status",
+        ),
     ],
 )
 def test_bad_workflow_config_names_the_path(yaml_text, path):

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_customerio.sync.batching import Batch
 from airflow_provider_customerio.sync.events import (
     BATCH_OVERHEAD_BYTES,
     MAX_BATCH_BYTES,
@@ -33,39 +34,66 @@ from airflow_provider_customerio.sync.events import (
     validate_webhook_payload,
     webhook_event_name,
 )
-from airflow_provider_customerio.sync.batching import Batch
 from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 SENT_EXAMPLE = {  # customerio-api.md §6.3, the documented example
-    "metric": "sent", "object_type": "email", "event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ", "timestamp": 1613063089,
-    "data": {"action_id": 42, "broadcast_id": 9, "customer_id": "0200000001", "delivery_id": "RPILAgUBcRhIBqSfeiIwdIYJKxTY",
-             "identifiers": {"id": "42", "email": "Test@Example.com", "cio_id": "d9c106000001"},
-             "recipient": "test@example.com", "content": "<html>big</html>", "campaign_id": 7},
+    "metric": "sent",
+    "object_type": "email",
+    "event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ",
+    "timestamp": 1613063089,
+    "data": {
+        "action_id": 42,
+        "broadcast_id": 9,
+        "customer_id": "0200000001",
+        "delivery_id": "RPILAgUBcRhIBqSfeiIwdIYJKxTY",
+        "identifiers": {"id": "42", "email": "Test@Example.com", "cio_id": "d9c106000001"},
+        "recipient": "test@example.com",
+        "content": "<html>big</html>",
+        "campaign_id": 7,
+    },
 }
-ACTIVITY = {"id": "900000000000000123", "type": "event", "timestamp": 1700000000, "customer_id": "42",
-            "customer_identifiers": {"email": "a@example.com", "id": "42", "cio_id": "c42"},
-            "data": {"order id": "A-1", "total": 99.5, "note": None}, "name": "purchase_completed"}
+ACTIVITY = {
+    "id": "900000000000000123",
+    "type": "event",
+    "timestamp": 1700000000,
+    "customer_id": "42",
+    "customer_identifiers": {"email": "a@example.com", "id": "42", "cio_id": "c42"},
+    "data": {"order id": "A-1", "total": 99.5, "note": None},
+    "name": "purchase_completed",
+}
 
 
 # ------------------------------------------------------------------------------------------- names
-@pytest.mark.parametrize("payload,name", [
-    ({"object_type": "email", "metric": "opened"}, "email_opened"),
-    ({"object_type": "customer", "metric": "subscribed"}, "customer_subscribed"),
-    ({"object_type": "customer", "metric": "cio_subscription_preferences_changed"},
-     "customer_subscription_preferences_changed"),
-    ({"object_type_type": "customer", "metric": "unsubscribed"}, "customer_unsubscribed"),  # spec quirk
-    ({"metric": "sent"}, "sent"),
-    ({"object_type": "email"}, None),
-])
+@pytest.mark.parametrize(
+    "payload,name",
+    [
+        ({"object_type": "email", "metric": "opened"}, "email_opened"),
+        ({"object_type": "customer", "metric": "subscribed"}, "customer_subscribed"),
+        (
+            {"object_type": "customer", "metric": "cio_subscription_preferences_changed"},
+            "customer_subscription_preferences_changed",
+        ),
+        ({"object_type_type": "customer", "metric": "unsubscribed"}, "customer_unsubscribed"),  # spec quirk
+        ({"metric": "sent"}, "sent"),
+        ({"object_type": "email"}, None),
+    ],
+)
 def test_webhook_event_names_follow_the_webhook_configuration(payload, name):
     assert webhook_event_name(payload) == name
 
 
-@pytest.mark.parametrize("payload,fragment", [
-    ([], "JSON object"), ({"metric": "sent"}, "event_id"), ({"event_id": ""}, "event_id"),
-    ({"event_id": 5}, "event_id"), ({"event_id": "x" * 300}, "longer"), ({"event_id": "activity:1"}, "must not"),
-])
+@pytest.mark.parametrize(
+    "payload,fragment",
+    [
+        ([], "JSON object"),
+        ({"metric": "sent"}, "event_id"),
+        ({"event_id": ""}, "event_id"),
+        ({"event_id": 5}, "event_id"),
+        ({"event_id": "x" * 300}, "longer"),
+        ({"event_id": "activity:1"}, "must not"),
+    ],
+)
 def test_validate_webhook_payload_names_the_field(payload, fragment):
     with pytest.raises(MalformedEventError, match=fragment):
         validate_webhook_payload(payload)
@@ -147,14 +175,17 @@ def test_mapper_refuses_bad_configuration(mapping, unmapped):
 
 
 def test_window_filter_survives_backdated_events():
-    feed = [
-        {"type": "event", "timestamp": 200, "id": "a"},
-        {"type": "event", "timestamp": 10, "id": "backdated"},   # arrived late, older than the window
-        {"type": "page", "timestamp": 150, "id": "not-an-event"},
-        {"type": "event", "timestamp": 150, "id": "b"},
-        {"type": "event", "timestamp": 300, "id": "future"},
-    ] + [{"type": "event", "timestamp": 50, "id": f"old{i}"} for i in range(5)] + [
-        {"type": "event", "timestamp": 120, "id": "never-read"}]
+    feed = (
+        [
+            {"type": "event", "timestamp": 200, "id": "a"},
+            {"type": "event", "timestamp": 10, "id": "backdated"},  # arrived late, older than the window
+            {"type": "page", "timestamp": 150, "id": "not-an-event"},
+            {"type": "event", "timestamp": 150, "id": "b"},
+            {"type": "event", "timestamp": 300, "id": "future"},
+        ]
+        + [{"type": "event", "timestamp": 50, "id": f"old{i}"} for i in range(5)]
+        + [{"type": "event", "timestamp": 120, "id": "never-read"}]
+    )
     got = [a["id"] for a in iter_window_activities(feed, 100, 250, stop_after_older=5)]
     assert got == ["a", "b"]
 
@@ -163,8 +194,10 @@ def test_window_filter_survives_backdated_events():
 @settings(max_examples=30, deadline=None)
 @given(sizes=st.lists(st.integers(min_value=0, max_value=40_000), min_size=1, max_size=450))
 def test_batches_respect_brevo_limits_and_keep_everything(sizes):
-    items = [(f"E{i}", {"event_name": "X", "identifiers": {"ext_id": str(i)}, "event_properties": {"p": "y" * n}})
-             for i, n in enumerate(sizes)]
+    items = [
+        (f"E{i}", {"event_name": "X", "identifiers": {"ext_id": str(i)}, "event_properties": {"p": "y" * n}})
+        for i, n in enumerate(sizes)
+    ]
     packer = event_packer()
     out = [b for it in items for b in packer.add(it)] + packer.flush()
     assert all(isinstance(b, Batch) for b in out)
@@ -182,15 +215,23 @@ def test_overhead_matches_envelope():
 
 # ----------------------------------------------------------------------------------- reconciliation
 def test_reconcile_query_covers_names_and_dates():
-    events = [{"event_name": "B", "event_date": "2026-01-10T23:30:00+00:00"},
-              {"event_name": "A", "event_date": "2026-01-12T01:00:00+00:00"}, {"event_name": "A"}]
+    events = [
+        {"event_name": "B", "event_date": "2026-01-10T23:30:00+00:00"},
+        {"event_name": "A", "event_date": "2026-01-12T01:00:00+00:00"},
+        {"event_name": "A"},
+    ]
     q = reconcile_query(events, now=1767225600.0 + 20 * 86400)  # 2026-01-21
     assert q == {"event_name": ["A", "B"], "startDate": "2026-01-09", "endDate": "2026-01-22"}
 
 
 def test_forwarded_ids_reads_event_properties():
-    items = [{"event_properties": {"cio_event_id": "E1"}}, {"event_properties": json.dumps({"cio_event_id": "E2"})},
-             {"event_properties": {"cio_event_id": "other"}}, {"event_properties": None}, {}]
+    items = [
+        {"event_properties": {"cio_event_id": "E1"}},
+        {"event_properties": json.dumps({"cio_event_id": "E2"})},
+        {"event_properties": {"cio_event_id": "other"}},
+        {"event_properties": None},
+        {},
+    ]
     assert forwarded_ids(items, {"E1", "E2", "E3"}) == {"E1", "E2"}
 
 
@@ -204,11 +245,16 @@ def test_deterministic_ids_are_ulids_and_stable():
     assert a[:10] == c[:10]  # same time part: the ULID's first 10 characters encode the timestamp
 
 
-@pytest.mark.parametrize("obj,reason", [
-    ("x", "malformed_event"), ({"customer_id": "1"}, "malformed_event"), ({"name": "a"}, "missing_identifier"),
-    ({"name": "a", "customer_id": "1", "data": [1]}, "malformed_event"),
-    ({"name": "a", "customer_id": "1", "timestamp": "yesterday"}, "malformed_event"),
-])
+@pytest.mark.parametrize(
+    "obj,reason",
+    [
+        ("x", "malformed_event"),
+        ({"customer_id": "1"}, "malformed_event"),
+        ({"name": "a"}, "missing_identifier"),
+        ({"name": "a", "customer_id": "1", "data": [1]}, "malformed_event"),
+        ({"name": "a", "customer_id": "1", "timestamp": "yesterday"}, "malformed_event"),
+    ],
+)
 def test_parse_track_event_rejections(obj, reason):
     rej = parse_track_event(obj, 3)
     assert isinstance(rej, Rejection) and rej.reason == reason and "events[3]" in rej.message
@@ -272,8 +318,13 @@ def outbox(tmp_path):
 def webhook_rows(n: int, metric: str = "opened", start: int = 0) -> list[StoredEvent]:
     rows = []
     for i in range(start, start + n):
-        body = {"event_id": f"W{i:05d}", "object_type": "email", "metric": metric, "timestamp": 1700000000 + i,
-                "data": {"identifiers": {"id": str(i), "email": f"p{i}@example.com"}, "delivery_id": f"D{i}"}}
+        body = {
+            "event_id": f"W{i:05d}",
+            "object_type": "email",
+            "metric": metric,
+            "timestamp": 1700000000 + i,
+            "data": {"identifiers": {"id": str(i), "email": f"p{i}@example.com"}, "delivery_id": f"D{i}"},
+        }
         rows.append(StoredEvent(f"W{i:05d}", "webhook", json.dumps(body), 1700000000 + i, received_at=float(i)))
     return rows
 
@@ -305,7 +356,10 @@ def test_per_event_errors_go_to_the_ledger(outbox, tmp_path):
     assert stats.forwarded == 4 and stats.rejected == 2 and stats.skipped == 1
     lines = read_ledger(ledger.path)
     assert sorted((l["record_id"], l["reason"]) for l in lines) == [
-        ("W00010", "vendor_rejected"), ("W00011", "vendor_rejected"), ("W00020", "unmapped_event")]
+        ("W00010", "vendor_rejected"),
+        ("W00011", "vendor_rejected"),
+        ("W00020", "unmapped_event"),
+    ]
     assert outbox.counts() == {"pending": 0, "in_flight": 0, "sent": 4, "rejected": 2, "skipped": 1}
 
 
@@ -339,12 +393,14 @@ def test_uncertain_send_that_did_not_land_is_resent_once(outbox, tmp_path):
 
 def test_in_flight_rows_inside_the_grace_period_wait(outbox, tmp_path):
     outbox.add(webhook_rows(2))
-    outbox.mark_in_flight({"W00000": {"event_name": "EMAIL_OPENED", "event_properties": {"cio_event_id": "W00000"}}},
-                          "b1")
+    outbox.mark_in_flight(
+        {"W00000": {"event_name": "EMAIL_OPENED", "event_properties": {"cio_event_id": "W00000"}}}, "b1"
+    )
     brevo = FakeBrevo()
     ledger = Ledger(tmp_path / "l.jsonl")
-    fw = EventForwarder(outbox, brevo, ledger, EventMapper({"email_opened": "EMAIL_OPENED"}),
-                        reconcile_grace_seconds=3600)
+    fw = EventForwarder(
+        outbox, brevo, ledger, EventMapper({"email_opened": "EMAIL_OPENED"}), reconcile_grace_seconds=3600
+    )
     stats = fw.forward()
     assert stats.in_flight_deferred == 1 and stats.forwarded == 1
     assert outbox.get("W00000").status == "in_flight"  # type: ignore[union-attr]

@@ -3,7 +3,6 @@ reading, window resolution, and the example DAG (parsed by a real DagBag)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ import pendulum
 import pytest
 import requests
 
-from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks._base import RetryPolicy
+from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.operators.events import (
     BrevoEventsAdapter,
     CustomerIOEventsToBrevoOperator,
@@ -25,8 +24,12 @@ from airflow_provider_customerio.webhooks.store import EventStore
 
 BASE = "https://api.brevo.test/v3"
 DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "customerio_events_to_brevo.py"
-EVENT = {"event_name": "X", "identifiers": {"ext_id": "1"}, "event_date": "2026-01-10T00:00:00+00:00",
-         "event_properties": {"cio_event_id": "E1"}}
+EVENT = {
+    "event_name": "X",
+    "identifiers": {"ext_id": "1"},
+    "event_date": "2026-01-10T00:00:00+00:00",
+    "event_properties": {"cio_event_id": "E1"},
+}
 
 
 @pytest.fixture
@@ -38,8 +41,9 @@ def adapter(airflow_conn: Any) -> BrevoEventsAdapter:
 
 
 def test_207_indexes_are_returned(adapter, requests_mock):
-    requests_mock.post(f"{BASE}/events/batch", status_code=207,
-                       json={"errors": [{"eventIndex": [0, 2], "message": "bad"}]})
+    requests_mock.post(
+        f"{BASE}/events/batch", status_code=207, json={"errors": [{"eventIndex": [0, 2], "message": "bad"}]}
+    )
     assert adapter.send_batch([EVENT, EVENT, EVENT]) == {0: "bad", 2: "bad"}
 
 
@@ -48,16 +52,20 @@ def test_202_is_all_accepted(adapter, requests_mock):
     assert adapter.send_batch([EVENT]) == {}
 
 
-@pytest.mark.parametrize("kwargs,exc", [
-    ({"status_code": 400, "json": {"code": "invalid_parameter", "message": "bad batch"}}, BatchRejected),
-    ({"status_code": 401, "json": {"code": "unauthorized", "message": "Key not found"}}, DeliveryNotAttempted),
-    ({"status_code": 429, "json": {"message": "slow down"}}, DeliveryNotAttempted),
-    ({"status_code": 500, "json": {"message": "oops"}}, DeliveryUncertain),
-    ({"status_code": 502, "text": "bad gateway"}, DeliveryUncertain),
-    ({"exc": requests.exceptions.ConnectTimeout}, DeliveryNotAttempted),
-    ({"exc": requests.exceptions.ReadTimeout}, DeliveryUncertain),
-    ({"exc": requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected")}, DeliveryUncertain),
-], ids=["400", "401", "429", "500", "502", "connect-timeout", "read-timeout", "reset"])
+@pytest.mark.parametrize(
+    "kwargs,exc",
+    [
+        ({"status_code": 400, "json": {"code": "invalid_parameter", "message": "bad batch"}}, BatchRejected),
+        ({"status_code": 401, "json": {"code": "unauthorized", "message": "Key not found"}}, DeliveryNotAttempted),
+        ({"status_code": 429, "json": {"message": "slow down"}}, DeliveryNotAttempted),
+        ({"status_code": 500, "json": {"message": "oops"}}, DeliveryUncertain),
+        ({"status_code": 502, "text": "bad gateway"}, DeliveryUncertain),
+        ({"exc": requests.exceptions.ConnectTimeout}, DeliveryNotAttempted),
+        ({"exc": requests.exceptions.ReadTimeout}, DeliveryUncertain),
+        ({"exc": requests.exceptions.ConnectionError("Connection aborted. RemoteDisconnected")}, DeliveryUncertain),
+    ],
+    ids=["400", "401", "429", "500", "502", "connect-timeout", "read-timeout", "reset"],
+)
 def test_failures_are_classified_for_the_outbox(adapter, requests_mock, kwargs, exc):
     requests_mock.post(f"{BASE}/events/batch", **kwargs)
     with pytest.raises(exc):
@@ -74,8 +82,10 @@ def test_post_is_never_retried_when_it_may_have_landed(adapter, requests_mock):
 
 def test_find_forwarded_pages_and_stops_when_all_found(adapter, requests_mock):
     pages = [
-        {"events": [{"event_properties": {"cio_event_id": "E9"}}, {"event_properties": {"cio_event_id": "E1"}}],
-         "count": 6},
+        {
+            "events": [{"event_properties": {"cio_event_id": "E9"}}, {"event_properties": {"cio_event_id": "E1"}}],
+            "count": 6,
+        },
         {"events": [{"event_properties": {"cio_event_id": "E2"}}, {"event_properties": {}}], "count": 6},
         {"events": [{"event_properties": {"cio_event_id": "E3"}}], "count": 6},
     ]
@@ -108,8 +118,10 @@ def test_read_events_input_forms(tmp_path):
 def test_resolve_window_sources(tmp_path):
     store = EventStore.sqlite(tmp_path / "w.db")
     op = CustomerIOEventsToBrevoOperator(task_id="t")
-    ctx = {"data_interval_start": pendulum.datetime(2026, 1, 1, 0, 0, tz="UTC"),
-           "data_interval_end": pendulum.datetime(2026, 1, 1, 0, 5, tz="UTC")}
+    ctx = {
+        "data_interval_start": pendulum.datetime(2026, 1, 1, 0, 0, tz="UTC"),
+        "data_interval_end": pendulum.datetime(2026, 1, 1, 0, 5, tz="UTC"),
+    }
     assert resolve_window(op, ctx, store, 9e9)[:2] == (1767225600, 1767225900)
     assert resolve_window(op, {}, store, 10_000.0)[:2] == (6400, 10_000)  # first manual run: the last hour
     store.set_meta("activity_window_end", "9000")
@@ -149,8 +161,11 @@ def test_dag_every_five_minutes_with_real_intervals_in_the_brevo_pool(dag):
 
 def test_dag_params_are_typed_with_descriptions_and_defaults(dag):
     params = dag.params
-    assert {k: params[k] for k in params.keys()} == {"include_activities": True, "window_start": None,
-                                                     "window_end": None}
+    assert {k: params[k] for k in params.keys()} == {
+        "include_activities": True,
+        "window_start": None,
+        "window_end": None,
+    }
     for key in params.keys():
         p = params.get_param(key)
         assert p.schema.get("type") and p.schema.get("title") and p.description

@@ -13,14 +13,18 @@ from airflow_provider_customerio.sync.ledger import (
 
 def test_ledger_lines_counts_and_location(tmp_path):
     led = Ledger.for_run(tmp_path, "customerio_people_to_brevo", "manual__2024-01-01T00:00:00+00:00", "sync_people")
-    led.reject(record_id="c1", reason="invalid_email", message="bad", stage="map", identifiers={"email": "x", "id": None})
+    led.reject(
+        record_id="c1", reason="invalid_email", message="bad", stage="map", identifiers={"email": "x", "id": None}
+    )
     led.reject(record_id="c2", reason="invalid_date", message="bad date", stage="map", detail={"attribute": "D"})
     led.close()
     assert led.path.parent.name == "customerio_people_to_brevo"
     assert led.path.name == "manual__2024-01-01T00_00_00+00_00.sync_people.jsonl"
     lines = read_ledger(led.path)
-    assert [(l["record_id"], l["reason"], l["stage"]) for l in lines] == [("c1", "invalid_email", "map"),
-                                                                          ("c2", "invalid_date", "map")]
+    assert [(l["record_id"], l["reason"], l["stage"]) for l in lines] == [
+        ("c1", "invalid_email", "map"),
+        ("c2", "invalid_date", "map"),
+    ]
     assert lines[0]["identifiers"] == {"email": "x"} and lines[0]["run_id"].startswith("manual__")
     assert led.total == 2 and led.record_rejects == 1  # the date problem only left a value out
 

@@ -22,20 +22,43 @@ from airflow_provider_customerio.sync.mapping import (
     to_float,
 )
 
-ATTRS = [BrevoAttribute("CIO_ID", "text"), BrevoAttribute("FIRSTNAME", "text"), BrevoAttribute("SIGNUP_DATE", "date"),
-         BrevoAttribute("MONTHLY_REVENUE", "float"), BrevoAttribute("VIP", "boolean"),
-         BrevoAttribute.from_api({"name": "PLAN", "category": "category",
-                                  "enumeration": [{"value": 1, "label": "free"}, {"value": 2, "label": "pro"}]})]
-MAPPING = (MappedField("id", "CIO_ID"), MappedField("email", "email"), MappedField("first_name", "FIRSTNAME"),
-           MappedField("created_at", "SIGNUP_DATE", "date"), MappedField("mrr", "MONTHLY_REVENUE", "float"),
-           MappedField("vip", "VIP", "boolean"), MappedField("plan", "PLAN"))
+ATTRS = [
+    BrevoAttribute("CIO_ID", "text"),
+    BrevoAttribute("FIRSTNAME", "text"),
+    BrevoAttribute("SIGNUP_DATE", "date"),
+    BrevoAttribute("MONTHLY_REVENUE", "float"),
+    BrevoAttribute("VIP", "boolean"),
+    BrevoAttribute.from_api(
+        {
+            "name": "PLAN",
+            "category": "category",
+            "enumeration": [{"value": 1, "label": "free"}, {"value": 2, "label": "pro"}],
+        }
+    ),
+]
+MAPPING = (
+    MappedField("id", "CIO_ID"),
+    MappedField("email", "email"),
+    MappedField("first_name", "FIRSTNAME"),
+    MappedField("created_at", "SIGNUP_DATE", "date"),
+    MappedField("mrr", "MONTHLY_REVENUE", "float"),
+    MappedField("vip", "VIP", "boolean"),
+    MappedField("plan", "PLAN"),
+)
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("1489014595", "2017-03-08"), (1489014595, "2017-03-08"), ("1489014595000", "2017-03-08"),
-    ("2024-02-29", "2024-02-29"), ("2024-02-29T23:30:00-02:00", "2024-03-01"), ("2024-01-05T10:00:00Z", "2024-01-05"),
-    ("0", "1970-01-01"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1489014595", "2017-03-08"),
+        (1489014595, "2017-03-08"),
+        ("1489014595000", "2017-03-08"),
+        ("2024-02-29", "2024-02-29"),
+        ("2024-02-29T23:30:00-02:00", "2024-03-01"),
+        ("2024-01-05T10:00:00Z", "2024-01-05"),
+        ("0", "1970-01-01"),
+    ],
+)
 def test_dates_from_timestamps_and_iso(value, expected):
     assert to_date(value) == expected
 
@@ -84,20 +107,47 @@ def test_category_by_label_or_value_and_oversize_text():
 
 def test_mapper_builds_typed_row_with_ext_id():
     m = PersonMapper(MAPPING, ATTRS)
-    row = m.map(Person(cio_id="c1", id="42", email="Ada@Example.com", attributes={
-        "first_name": "Ada", "created_at": "1489014595", "mrr": "49.5", "vip": "true", "plan": "pro",
-        "unmapped": "x"}))
+    row = m.map(
+        Person(
+            cio_id="c1",
+            id="42",
+            email="Ada@Example.com",
+            attributes={
+                "first_name": "Ada",
+                "created_at": "1489014595",
+                "mrr": "49.5",
+                "vip": "true",
+                "plan": "pro",
+                "unmapped": "x",
+            },
+        )
+    )
     assert isinstance(row, MappedRow)
-    assert row.row == {"email": "ada@example.com", "attributes": {
-        "CIO_ID": "42", "FIRSTNAME": "Ada", "SIGNUP_DATE": "2017-03-08", "MONTHLY_REVENUE": 49.5, "VIP": True,
-        "PLAN": 2, "EXT_ID": "42"}}
+    assert row.row == {
+        "email": "ada@example.com",
+        "attributes": {
+            "CIO_ID": "42",
+            "FIRSTNAME": "Ada",
+            "SIGNUP_DATE": "2017-03-08",
+            "MONTHLY_REVENUE": 49.5,
+            "VIP": True,
+            "PLAN": 2,
+            "EXT_ID": "42",
+        },
+    }
     assert row.ext_id == "42" and not row.blacklisted and row.problems == ()
 
 
 def test_mapper_reports_bad_values_but_keeps_person():
     m = PersonMapper(MAPPING, ATTRS)
-    row = m.map(Person(cio_id="c1", id="42", email="a@example.com",
-                       attributes={"created_at": "soon", "mrr": "lots", "first_name": "y" * 5000}))
+    row = m.map(
+        Person(
+            cio_id="c1",
+            id="42",
+            email="a@example.com",
+            attributes={"created_at": "soon", "mrr": "lots", "first_name": "y" * 5000},
+        )
+    )
     assert isinstance(row, MappedRow)
     assert set(row.row["attributes"]) == {"CIO_ID", "EXT_ID"}
     assert sorted(p.reason for p in row.problems) == ["invalid_date", "invalid_number", "oversized_attribute"]
@@ -132,8 +182,10 @@ def test_check_mapping_names_missing_attributes():
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.booleans()),
-       typ=st.sampled_from(["text", "date", "float", "boolean", "multiple-choice", "id", "user"]))
+@given(
+    value=st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.booleans()),
+    typ=st.sampled_from(["text", "date", "float", "boolean", "multiple-choice", "id", "user"]),
+)
 def test_convert_returns_typed_value_or_conversion_error(value, typ):
     try:
         out = convert(value, BrevoAttribute("X", typ))
@@ -145,9 +197,13 @@ def test_convert_returns_typed_value_or_conversion_error(value, typ):
 
 
 @settings(max_examples=200, deadline=None)
-@given(attrs=st.dictionaries(st.sampled_from(["first_name", "created_at", "mrr", "vip", "plan", "x"]),
-                             st.text(max_size=20), max_size=6),
-       email=st.one_of(st.none(), st.emails(), st.text(max_size=10)), pid=st.one_of(st.none(), st.text(max_size=5)))
+@given(
+    attrs=st.dictionaries(
+        st.sampled_from(["first_name", "created_at", "mrr", "vip", "plan", "x"]), st.text(max_size=20), max_size=6
+    ),
+    email=st.one_of(st.none(), st.emails(), st.text(max_size=10)),
+    pid=st.one_of(st.none(), st.text(max_size=5)),
+)
 def test_mapper_always_maps_or_rejects_with_reason(attrs, email, pid):
     out = PersonMapper(MAPPING, ATTRS).map(Person(cio_id="c", id=pid, email=email, attributes=attrs))
     if isinstance(out, RejectedPerson):

@@ -17,9 +17,9 @@ from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.objects import (
     MAX_UPSERT_BYTES,
     UPSERT_OVERHEAD_BYTES,
+    BrevoRecord,
     CioObject,
     ContactRef,
-    BrevoRecord,
     MissingBrevoAttributes,
     MissingBrevoObjectTypes,
     ObjectStateTable,
@@ -125,8 +125,9 @@ class FakeBrevo:
             proc["done"] = True
             if not proc["failed"]:
                 self._apply(proc["type"], proc["records"])
-        return ProcessState(process_id, "failed" if proc["failed"] else "completed",
-                            error="boom" if proc["failed"] else None)
+        return ProcessState(
+            process_id, "failed" if proc["failed"] else "completed", error="boom" if proc["failed"] else None
+        )
 
     def _apply(self, otype: str, records: Sequence[Mapping[str, Any]]) -> None:
         for rec in records:
@@ -147,7 +148,7 @@ class FakeBrevo:
 
     def read_records(self, object_type: str, page_num: int, limit: int) -> list[Mapping[str, Any]]:
         items = list(self.records[object_type].items())[::-1]
-        page = items[(page_num - 1) * limit: page_num * limit]
+        page = items[(page_num - 1) * limit : page_num * limit]
         return [{"identifiers": {"ext_id": ext}, "attributes": dict(attrs)} for ext, attrs in page]
 
     def find_contact(self, *, ext_id: str | None, email: str | None) -> ContactRef | None:
@@ -169,11 +170,19 @@ class FakeClock:
 
 
 def make_config(types: Mapping[str, Any] | None = None) -> Any:
-    types = types if types is not None else {
-        "1": {"brevo_object_type": "companies", "field_mapping": {"name": "name", "plan": "plan",
-                                                                  "employees": "employees"}}}
-    return parse_config({"connectors": {"customerio": {"sync": {"objects": True},
-                                                       "objects": {"types": types}}}}).customerio
+    types = (
+        types
+        if types is not None
+        else {
+            "1": {
+                "brevo_object_type": "companies",
+                "field_mapping": {"name": "name", "plan": "plan", "employees": "employees"},
+            }
+        }
+    )
+    return parse_config(
+        {"connectors": {"customerio": {"sync": {"objects": True}, "objects": {"types": types}}}}
+    ).customerio
 
 
 class Env:
@@ -191,9 +200,17 @@ class Env:
         run_id = run_id or f"run{self.runs}"
         ledger = Ledger.for_run(self.tmp / "ledger", "dag", run_id, "objects")
         self.ledgers.append(str(ledger.path))
-        return ObjectSync(config=self.config, source=self.cio, sink=self.brevo, state=StateStore(self.db),
-                          objects=ObjectStateTable(self.db), ledger=ledger, run_key=f"dag/{run_id}/objects",
-                          clock=FakeClock(), **kwargs)
+        return ObjectSync(
+            config=self.config,
+            source=self.cio,
+            sink=self.brevo,
+            state=StateStore(self.db),
+            objects=ObjectStateTable(self.db),
+            ledger=ledger,
+            run_key=f"dag/{run_id}/objects",
+            clock=FakeClock(),
+            **kwargs,
+        )
 
     def run(self, run_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return run_blocking(self.sync(run_id, **kwargs), timeout=600, delays=[1.0] * 1000)
@@ -206,8 +223,12 @@ class Env:
 def env(tmp_path: Any) -> Env:
     e = Env(tmp_path)
     for i in range(3):
-        e.cio.add("1", f"acme{i}", {"name": f"Acme {i}", "plan": "pro", "employees": 10 + i, "industry": "x"},
-                  people=[f"p{i}a", f"p{i}b"])
+        e.cio.add(
+            "1",
+            f"acme{i}",
+            {"name": f"Acme {i}", "plan": "pro", "employees": 10 + i, "industry": "x"},
+            people=[f"p{i}a", f"p{i}b"],
+        )
     e.brevo.contacts = {f"id-p{i}{s}" for i in range(3) for s in "ab"}
     return e
 
@@ -217,8 +238,9 @@ def env(tmp_path: Any) -> Env:
 
 def test_map_object_maps_configured_keys_and_reports_oversized_values() -> None:
     obj = CioObject("acme", {"name": "Acme", "plan": "", "notes": "x" * 2000, "employees": "12"})
-    mapped = map_object(obj, {"name": "name", "plan": "plan", "notes": "notes", "object_id": "cio_id",
-                              "missing": "missing"})
+    mapped = map_object(
+        obj, {"name": "name", "plan": "plan", "notes": "notes", "object_id": "cio_id", "missing": "missing"}
+    )
     assert mapped.attributes == {"name": "Acme", "cio_id": "acme"}
     assert [(p[0], p[2]) for p in mapped.problems] == [("notes", "oversized_attribute")]
 
@@ -233,17 +255,22 @@ def test_build_records_spreads_associations_and_unlinks_first() -> None:
     assert first["identifiers"] == {"ext_id": "acme"} and first["attributes"] == {"name": "Acme"}
     assert [a["action"] for a in first["associations"]] == ["unlink", "link"]
     assert all(r["attributes"] == {"name": "Acme"} for r, _, _ in out)
-    assert build_records("acme", {"name": "A"}, [], [])[0][0] == {"identifiers": {"ext_id": "acme"},
-                                                                  "attributes": {"name": "A"}}
+    assert build_records("acme", {"name": "A"}, [], [])[0][0] == {
+        "identifiers": {"ext_id": "acme"},
+        "attributes": {"name": "A"},
+    }
 
 
 # ------------------------------------------------------------------------------------------------ preconditions
 
 
 def test_missing_brevo_type_fails_before_writing_and_lists_what_to_create(env: Env) -> None:
-    env.config = make_config({
-        "1": {"brevo_object_type": "companies", "field_mapping": {"name": "name"}},
-        "2": {"brevo_object_type": "accounts", "field_mapping": {"name": "name", "tier": "tier"}}})
+    env.config = make_config(
+        {
+            "1": {"brevo_object_type": "companies", "field_mapping": {"name": "name"}},
+            "2": {"brevo_object_type": "accounts", "field_mapping": {"name": "name", "tier": "tier"}},
+        }
+    )
     with pytest.raises(MissingBrevoObjectTypes) as err:
         env.run()
     msg = str(err.value)
@@ -266,10 +293,17 @@ def test_account_without_custom_objects_gets_a_clear_error(env: Env) -> None:
         ({}, "objects.types is empty"),
         ({"7": {"brevo_object_type": "companies", "field_mapping": {"a": "a"}}}, "1 (Companies), 2 (Accounts)"),
         ({"1": {"brevo_object_type": "companies"}}, "field_mapping is empty"),
-        ({"1": {"brevo_object_type": "companies", "field_mapping": {"a": "name", "b": "name"}}},
-         "already the target of `a`"),
-        ({"1": {"brevo_object_type": "companies", "field_mapping": {"a": "a"}},
-          "2": {"brevo_object_type": "companies", "field_mapping": {"a": "a"}}}, "also the target of type `2`"),
+        (
+            {"1": {"brevo_object_type": "companies", "field_mapping": {"a": "name", "b": "name"}}},
+            "already the target of `a`",
+        ),
+        (
+            {
+                "1": {"brevo_object_type": "companies", "field_mapping": {"a": "a"}},
+                "2": {"brevo_object_type": "companies", "field_mapping": {"a": "a"}},
+            },
+            "also the target of type `2`",
+        ),
     ],
 )
 def test_configuration_problems_name_the_field_and_fix(env: Env, types: dict[str, Any], expected: str) -> None:
@@ -310,7 +344,7 @@ def test_attribute_change_updates_only_that_object(env: Env) -> None:
     env.cio.objects["1"]["acme1"]["plan"] = "enterprise"
     result = env.run()
     assert result["updated"] == 1 and result["unchanged"] == 2
-    (otype, records), = env.brevo.upserts[1:]
+    ((otype, records),) = env.brevo.upserts[1:]
     assert [r["identifiers"]["ext_id"] for r in records] == ["acme1"]
     assert "associations" not in records[0]  # relationships unchanged: nothing to link
     assert env.brevo.records["companies"]["acme1"]["plan"] == "enterprise"
@@ -322,7 +356,7 @@ def test_relationship_added_and_another_removed_are_mirrored(env: Env) -> None:
     env.cio.rels[("1", "acme0")] = [person("p0a"), person("pnew")]  # p0b removed, pnew added
     result = env.run()
     assert result["links_added"] == 1 and result["links_removed"] == 1
-    (_t, records), = env.brevo.upserts[1:]
+    ((_t, records),) = env.brevo.upserts[1:]
     assocs = {a["action"]: [r["identifiers"] for r in a["records"]] for a in records[0]["associations"]}
     assert assocs == {"unlink": [{"ext_id": "id-p0b"}], "link": [{"ext_id": "id-pnew"}]}
     assert env.brevo.links["companies"]["acme0"] == {"id-p0a", "id-pnew"}
@@ -333,7 +367,7 @@ def test_related_person_missing_in_brevo_is_ledgered_then_linked_later(env: Env)
     env.brevo.contacts.discard("id-p1b")
     first = env.run()
     assert first["rejects_by_reason"] == {"related_contact_missing": 1}
-    line, = env.ledger()
+    (line,) = env.ledger()
     assert line["record_id"] == "acme1" and line["identifiers"]["cio_id"] == "p1b"
     assert "retried by the next run" in line["message"]
     assert env.brevo.links["companies"]["acme1"] == {"id-p1a"}
@@ -429,8 +463,9 @@ def test_record_over_one_megabyte_is_ledgered(env: Env) -> None:
 
 
 def test_attribute_key_missing_in_brevo_fails_naming_it_and_is_rewritten_after_the_fix(env: Env) -> None:
-    env.config = make_config({"1": {"brevo_object_type": "companies",
-                                    "field_mapping": {"name": "name", "industry": "industry"}}})
+    env.config = make_config(
+        {"1": {"brevo_object_type": "companies", "field_mapping": {"name": "name", "industry": "industry"}}}
+    )
     with pytest.raises(MissingBrevoAttributes) as err:
         env.run()
     assert err.value.missing == {"companies": ["industry"]}
@@ -542,8 +577,14 @@ class FakeTrack:
 def reverse(env: Env, source: FakeRecords, track: FakeTrack, run_id: str = "rev") -> dict[str, Any]:
     ledger = Ledger.for_run(env.tmp / "ledger", "dag", run_id, "reverse")
     env.ledgers.append(str(ledger.path))
-    return ReverseObjectSync(config=env.config, source=source, writer=track, state=StateStore(env.db),
-                             objects=ObjectStateTable(env.db), ledger=ledger).run()
+    return ReverseObjectSync(
+        config=env.config,
+        source=source,
+        writer=track,
+        state=StateStore(env.db),
+        objects=ObjectStateTable(env.db),
+        ledger=ledger,
+    ).run()
 
 
 def test_reverse_writes_records_from_elsewhere_with_relationships_and_skips_echoes(env: Env) -> None:
@@ -558,19 +599,23 @@ def test_reverse_writes_records_from_elsewhere_with_relationships_and_skips_echo
     result = reverse(env, source, track)
     assert result["echoes"] == 1 and result["created"] == 2
     (ops,) = track.batches
-    assert ops[0] == {"type": "object", "action": "identify",
-                      "identifiers": {"object_type_id": "1", "object_id": "crm-7"},
-                      "attributes": {"name": "From CRM", "plan": "gold"},
-                      "cio_relationships": [{"identifiers": {"id": "42"}}, {"identifiers": {"email": "b@example.com"}}]}
+    assert ops[0] == {
+        "type": "object",
+        "action": "identify",
+        "identifiers": {"object_type_id": "1", "object_id": "crm-7"},
+        "attributes": {"name": "From CRM", "plan": "gold"},
+        "cio_relationships": [{"identifiers": {"id": "42"}}, {"identifiers": {"email": "b@example.com"}}],
+    }
     assert ops[1]["identifiers"]["object_id"] == "brevo-8" and "cio_relationships" not in ops[1]
-    line, = env.ledger()
+    (line,) = env.ledger()
     assert line["reason"] == "related_contact_missing" and line["identifiers"]["brevo_contact_id"] == 13
     # unchanged records are not sent again; the forward direction leaves Brevo-owned objects alone
     assert reverse(env, source, track, "rev2")["unchanged"] == 3 and len(track.batches) == 1
     env.cio.add("1", "crm-7", {"name": "Changed in Customer.io"})
     forward = env.run()
-    assert forward["created"] == 0 and "crm-7" not in [r["identifiers"]["ext_id"]
-                                                        for _t, recs in env.brevo.upserts[1:] for r in recs]
+    assert forward["created"] == 0 and "crm-7" not in [
+        r["identifiers"]["ext_id"] for _t, recs in env.brevo.upserts[1:] for r in recs
+    ]
 
 
 def test_reverse_ledgers_rejected_operations_and_retries_them(env: Env) -> None:

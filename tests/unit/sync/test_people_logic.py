@@ -1,4 +1,5 @@
 """Orchestration of the people sync against in-memory fakes of the two ports."""
+
 from __future__ import annotations
 
 import itertools
@@ -96,8 +97,13 @@ class FakeSink:
         pid = str(next(self.ids))
         fail = self.fail_next_processes > 0
         self.fail_next_processes -= 1 if fail else 0
-        self.procs[pid] = {"rows": [dict(r) for r in rows], "lists": list(list_ids), "bl": email_blacklist,
-                           "fail": fail, "done": False}
+        self.procs[pid] = {
+            "rows": [dict(r) for r in rows],
+            "lists": list(list_ids),
+            "bl": email_blacklist,
+            "fail": fail,
+            "done": False,
+        }
         self.imports.append(self.procs[pid])
         return pid
 
@@ -126,7 +132,8 @@ class FakeSink:
     def _find(self, identifier, id_type):
         for key, c in self.contacts.items():
             if (id_type == "email_id" and key == identifier) or (
-                    id_type == "ext_id" and c["attributes"].get("EXT_ID") == identifier):
+                id_type == "ext_id" and c["attributes"].get("EXT_ID") == identifier
+            ):
                 return key
         return None
 
@@ -144,16 +151,35 @@ class FakeSink:
 
 
 def people(n, start=0, **over):
-    return [Person(cio_id=f"c{i:05d}", id=str(i), email=f"p{i}@example.com",
-                   attributes={"first_name": f"P{i}", "created_at": "1489014595", "mrr": str(i)}, **over)
-            for i in range(start, start + n)]
+    return [
+        Person(
+            cio_id=f"c{i:05d}",
+            id=str(i),
+            email=f"p{i}@example.com",
+            attributes={"first_name": f"P{i}", "created_at": "1489014595", "mrr": str(i)},
+            **over,
+        )
+        for i in range(start, start + n)
+    ]
 
 
-CFG = parse_config({"connectors": {"customerio": {
-    "lists": {"all_contacts": 12},
-    "field_mapping": {"id": "CIO_ID", "email": "email", "first_name": "FIRSTNAME", "created_at": "SIGNUP_DATE",
-                      "mrr": "MONTHLY_REVENUE"},
-    "people": {"import_batch_bytes": 10000}}}}).customerio
+CFG = parse_config(
+    {
+        "connectors": {
+            "customerio": {
+                "lists": {"all_contacts": 12},
+                "field_mapping": {
+                    "id": "CIO_ID",
+                    "email": "email",
+                    "first_name": "FIRSTNAME",
+                    "created_at": "SIGNUP_DATE",
+                    "mrr": "MONTHLY_REVENUE",
+                },
+                "people": {"import_batch_bytes": 10000},
+            }
+        }
+    }
+).customerio
 ATTRS = [("CIO_ID", "text"), ("FIRSTNAME", "text"), ("SIGNUP_DATE", "date"), ("MONTHLY_REVENUE", "float")]
 
 
@@ -168,8 +194,9 @@ def env(tmp_path):
     def make(run_id=None, cfg=CFG, **kw):
         rid = run_id or f"r{next(runs)}"
         ledger = Ledger.for_run(tmp_path / "ledger", "dag", rid, "t")
-        return PeopleSync(config=cfg, source=src, sink=sink, state=state, ledger=ledger, run_key=f"dag/{rid}/t",
-                          clock=clock, **kw)
+        return PeopleSync(
+            config=cfg, source=src, sink=sink, state=state, ledger=ledger, run_key=f"dag/{rid}/t", clock=clock, **kw
+        )
 
     return make, src, sink, state, clock
 
@@ -213,8 +240,12 @@ def test_incremental_reads_window_hydrates_in_100s_and_deletes(env):
     ts = int(WINDOW.start.timestamp())
     src.people.update({p.cio_id: p for p in people(150, start=1000)})
     src.changes = [Change(f"c{i:05d}", "upsert", ts + 10) for i in range(1000, 1150)]
-    src.changes += [Change("c00001", "delete", ts + 20), Change("c00002", "suppress", ts + 30, email="p2@example.com"),
-                    Change("c00009", "upsert", ts - 5), Change("c00010", "upsert", ts + 3600)]  # outside the window
+    src.changes += [
+        Change("c00001", "delete", ts + 20),
+        Change("c00002", "suppress", ts + 30, email="p2@example.com"),
+        Change("c00009", "upsert", ts - 5),
+        Change("c00010", "upsert", ts + 3600),
+    ]  # outside the window
     src.people.pop("c00001")
     src.hydrate_calls = 0
     s = run_blocking(make(), mode="incremental", window=WINDOW)
@@ -233,8 +264,9 @@ def test_latest_change_wins_within_the_window(env):
     assert s.deleted == 1 and s.created == s.updated == 0
 
 
-@pytest.mark.parametrize("policy, gone, blacklisted", [("delete", True, False), ("blacklist", False, True),
-                                                       ("ignore", False, False)])
+@pytest.mark.parametrize(
+    "policy, gone, blacklisted", [("delete", True, False), ("blacklist", False, True), ("ignore", False, False)]
+)
 def test_delete_policy(env, policy, gone, blacklisted):
     make, src, sink, state, clock = env
     cfg = parse_config({"connectors": {"customerio": {**CFG_RAW, "people": {"delete_policy": policy}}}}).customerio
@@ -245,8 +277,16 @@ def test_delete_policy(env, policy, gone, blacklisted):
     assert (not gone and sink.contacts["p4@example.com"]["blacklisted"]) is blacklisted
 
 
-CFG_RAW = {"lists": {"all_contacts": 12}, "field_mapping": {
-    "id": "CIO_ID", "email": "email", "first_name": "FIRSTNAME", "created_at": "SIGNUP_DATE", "mrr": "MONTHLY_REVENUE"}}
+CFG_RAW = {
+    "lists": {"all_contacts": 12},
+    "field_mapping": {
+        "id": "CIO_ID",
+        "email": "email",
+        "first_name": "FIRSTNAME",
+        "created_at": "SIGNUP_DATE",
+        "mrr": "MONTHLY_REVENUE",
+    },
+}
 
 
 def test_full_sync_deletes_people_gone_from_customerio(env):
@@ -278,8 +318,12 @@ def test_rejects_go_to_ledger_with_reasons(env, tmp_path):
     s = run_blocking(make(cfg=cfg), mode="full", window=None)
     lines = read_ledger(s.ledger)
     got = {(l["record_id"], l["reason"]) for l in lines}
-    assert got == {("x1", "missing_identifier"), ("x2", "invalid_email"), ("x3", "invalid_date"),
-                   ("x4", "import_invalid")}
+    assert got == {
+        ("x1", "missing_identifier"),
+        ("x2", "invalid_email"),
+        ("x3", "invalid_date"),
+        ("x4", "import_invalid"),
+    }
     assert s.rejected == 3 and s.value_rejects == 1 and s.read == 44
     assert "ok@example.com" in sink.contacts and state.get_hash(CIO_TO_BREVO, "x4") is None
     assert s.to_xcom()["rejects_by_reason"]["invalid_email"] == 1
@@ -378,9 +422,20 @@ def test_missing_attribute_is_an_error_unless_opted_in(env):
     with pytest.raises(MappingError, match="SIGNUP_DATE.*create_missing_attributes"):
         run_blocking(make(), mode="full", window=None)
     assert sink.imports == []
-    cfg = parse_config({"connectors": {"customerio": {**CFG_RAW, "field_mapping": {
-        **CFG_RAW["field_mapping"], "created_at": {"attribute": "SIGNUP_DATE", "type": "date"}},
-        "people": {"create_missing_attributes": True}}}}).customerio
+    cfg = parse_config(
+        {
+            "connectors": {
+                "customerio": {
+                    **CFG_RAW,
+                    "field_mapping": {
+                        **CFG_RAW["field_mapping"],
+                        "created_at": {"attribute": "SIGNUP_DATE", "type": "date"},
+                    },
+                    "people": {"create_missing_attributes": True},
+                }
+            }
+        }
+    ).customerio
     s = run_blocking(make(cfg=cfg), mode="full", window=None)
     assert sink.created_attributes == [("SIGNUP_DATE", "date")] and s.created == 250
 
@@ -393,23 +448,48 @@ def test_dry_run_writes_nothing_and_stores_nothing(env):
 
 def test_window_resolution():
     now = T0 + timedelta(days=3)
-    assert resolve_window(mode="full", data_interval_start=None, data_interval_end=None, since=None, now=now,
-                          watermark=None) is None
-    w = resolve_window(mode="incremental", data_interval_start=T0, data_interval_end=T0 + timedelta(hours=1),
-                       since=None, now=now, watermark=None)
+    assert (
+        resolve_window(
+            mode="full", data_interval_start=None, data_interval_end=None, since=None, now=now, watermark=None
+        )
+        is None
+    )
+    w = resolve_window(
+        mode="incremental",
+        data_interval_start=T0,
+        data_interval_end=T0 + timedelta(hours=1),
+        since=None,
+        now=now,
+        watermark=None,
+    )
     assert (w.start, w.end) == (T0, T0 + timedelta(hours=1))
-    w = resolve_window(mode="incremental", data_interval_start=None, data_interval_end=None, since="2024-01-02",
-                       now=now, watermark=None)
+    w = resolve_window(
+        mode="incremental",
+        data_interval_start=None,
+        data_interval_end=None,
+        since="2024-01-02",
+        now=now,
+        watermark=None,
+    )
     assert w.start == T0 + timedelta(days=1) and w.end == now
-    w = resolve_window(mode="incremental", data_interval_start=None, data_interval_end=None, since=None, now=now,
-                       watermark=T0.isoformat())
+    w = resolve_window(
+        mode="incremental",
+        data_interval_start=None,
+        data_interval_end=None,
+        since=None,
+        now=now,
+        watermark=T0.isoformat(),
+    )
     assert w.start == T0
     with pytest.raises(PeopleSyncError, match="no data interval.*`since`"):
-        resolve_window(mode="incremental", data_interval_start=None, data_interval_end=None, since=None, now=now,
-                       watermark=None)
+        resolve_window(
+            mode="incremental", data_interval_start=None, data_interval_end=None, since=None, now=now, watermark=None
+        )
     with pytest.raises(PeopleSyncError, match="CronDataIntervalTimetable"):
-        resolve_window(mode="incremental", data_interval_start=T0, data_interval_end=T0, since=None, now=now,
-                       watermark=None)
+        resolve_window(
+            mode="incremental", data_interval_start=T0, data_interval_end=T0, since=None, now=now, watermark=None
+        )
     with pytest.raises(PeopleSyncError, match="YYYY-MM-DD"):
-        resolve_window(mode="incremental", data_interval_start=None, data_interval_end=None, since="soon", now=now,
-                       watermark=None)
+        resolve_window(
+            mode="incremental", data_interval_start=None, data_interval_end=None, since="soon", now=now, watermark=None
+        )

@@ -47,20 +47,40 @@ ATTRIBUTES = [
     BrevoAttribute("SMS", "text"),
     BrevoAttribute("EXT_ID", "text"),
 ]
-MAPPING = {"id": "CIO_ID", "email": "email", "first_name": "FIRSTNAME", "plan": "PLAN_NAME",
-           "created_at": "SIGNUP_DATE", "mrr": "MONTHLY_REVENUE", "vip": "VIP", "tier": "TIER", "phone": "SMS"}
+MAPPING = {
+    "id": "CIO_ID",
+    "email": "email",
+    "first_name": "FIRSTNAME",
+    "plan": "PLAN_NAME",
+    "created_at": "SIGNUP_DATE",
+    "mrr": "MONTHLY_REVENUE",
+    "vip": "VIP",
+    "tier": "TIER",
+    "phone": "SMS",
+}
 
 
 def make_config(policy: str = "customerio_wins", **people: Any) -> Any:
-    return parse_config({"connectors": {"customerio": {
-        "lists": {"all_contacts": 12}, "field_mapping": MAPPING,
-        "people": {"reject_threshold": 1.0, **people}, "reverse": {"conflict_policy": policy}}}}).customerio
+    return parse_config(
+        {
+            "connectors": {
+                "customerio": {
+                    "lists": {"all_contacts": 12},
+                    "field_mapping": MAPPING,
+                    "people": {"reject_threshold": 1.0, **people},
+                    "reverse": {"conflict_policy": policy},
+                }
+            }
+        }
+    ).customerio
 
 
-def contact(cid: int, *, email: str | None = None, minutes: float = 5, blacklisted: bool = False,
-            **attrs: Any) -> BrevoContact:
-    return BrevoContact(id=cid, email=email, attributes=attrs, email_blacklisted=blacklisted,
-                        modified_at=MS0 + int(minutes * 60_000))
+def contact(
+    cid: int, *, email: str | None = None, minutes: float = 5, blacklisted: bool = False, **attrs: Any
+) -> BrevoContact:
+    return BrevoContact(
+        id=cid, email=email, attributes=attrs, email_blacklisted=blacklisted, modified_at=MS0 + int(minutes * 60_000)
+    )
 
 
 class FakeBrevo:
@@ -109,17 +129,27 @@ def state() -> Iterator[StateStore]:
         yield s
 
 
-def run(state: StateStore, contacts: list[BrevoContact], tmp_path: Path, *, cio: FakeCIO | None = None,
-        policy: str = "customerio_wins", window: RunWindow | None = RunWindow(T0, T1), run_key: str = "d/r/t",
-        also_in_brevo: set[int] = frozenset(), **kw: Any) -> tuple[Any, FakeCIO, list[dict[str, Any]]]:
+def run(
+    state: StateStore,
+    contacts: list[BrevoContact],
+    tmp_path: Path,
+    *,
+    cio: FakeCIO | None = None,
+    policy: str = "customerio_wins",
+    window: RunWindow | None = RunWindow(T0, T1),
+    run_key: str = "d/r/t",
+    also_in_brevo: set[int] = frozenset(),
+    **kw: Any,
+) -> tuple[Any, FakeCIO, list[dict[str, Any]]]:
     cio = cio or FakeCIO()
     brevo = FakeBrevo(contacts)
     brevo.existing |= also_in_brevo
     path = tmp_path / f"{run_key.replace('/', '_')}.jsonl"
     cp = ReverseSync.load_checkpoint(state, run_key)  # as the operator does: a resumed run cuts the ledger back
     with Ledger(path, truncate_to=cp["ledger_offset"] if cp else None) as ledger:
-        summary = ReverseSync(config=make_config(policy), source=brevo, writer=cio, state=state,
-                              ledger=ledger, run_key=run_key, **kw).run(window=window)
+        summary = ReverseSync(
+            config=make_config(policy), source=brevo, writer=cio, state=state, ledger=ledger, run_key=run_key, **kw
+        ).run(window=window)
     return summary, cio, read_ledger(path)
 
 
@@ -141,23 +171,55 @@ def test_conversions_to_customerio_conventions() -> None:
 
 
 def test_from_api_and_bad_input_messages() -> None:
-    c = BrevoContact.from_api({"id": 3, "email": "A@x.io", "modifiedAt": "2026-03-01T10:00:00.000Z",
-                               "attributes": {"ext_id": "u3"}, "emailBlacklisted": True})
+    c = BrevoContact.from_api(
+        {
+            "id": 3,
+            "email": "A@x.io",
+            "modifiedAt": "2026-03-01T10:00:00.000Z",
+            "attributes": {"ext_id": "u3"},
+            "emailBlacklisted": True,
+        }
+    )
     assert (c.id, c.ext_id, c.email_blacklisted, c.modified_at) == (3, "u3", True, MS0)
     with pytest.raises(ReverseSyncError, match="without `id`"):
         BrevoContact.from_api({"email": "a@x.io"})
     with pytest.raises(ReverseSyncError, match="conflict_policy `maybe` is unknown.*customerio_wins"):
-        ReverseSync(config=make_config(), source=FakeBrevo([]), writer=FakeCIO(), state=StateStore(":memory:"),
-                    ledger=Ledger(Path("/tmp/unused-reverse.jsonl")), run_key="k", conflict_policy="maybe")
+        ReverseSync(
+            config=make_config(),
+            source=FakeBrevo([]),
+            writer=FakeCIO(),
+            state=StateStore(":memory:"),
+            ledger=Ledger(Path("/tmp/unused-reverse.jsonl")),
+            run_key="k",
+            conflict_policy="maybe",
+        )
 
 
 def test_mapper_inverts_field_mapping_and_picks_the_identifier() -> None:
     mapper = ReverseMapper(make_config().field_mapping, ATTRIBUTES, [12])
-    rec = mapper.map(contact(1, email="Ann@Example.com", FIRSTNAME="Ann", SIGNUP_DATE="2024-01-15",
-                             MONTHLY_REVENUE=9.5, VIP=True, TIER=1, CIO_ID="u1", blacklisted=True))
+    rec = mapper.map(
+        contact(
+            1,
+            email="Ann@Example.com",
+            FIRSTNAME="Ann",
+            SIGNUP_DATE="2024-01-15",
+            MONTHLY_REVENUE=9.5,
+            VIP=True,
+            TIER=1,
+            CIO_ID="u1",
+            blacklisted=True,
+        )
+    )
     assert rec.customer_id == "u1" and rec.email == "ann@example.com"
-    assert rec.attributes == {"email": "ann@example.com", "first_name": "Ann", "created_at": 1705276800,
-                              "mrr": 9.5, "vip": True, "tier": "gold", "unsubscribed": True}
+    assert rec.attributes == {
+        "email": "ann@example.com",
+        "first_name": "Ann",
+        "created_at": 1705276800,
+        "mrr": 9.5,
+        "vip": True,
+        "tier": "gold",
+        "unsubscribed": True,
+    }
     assert mapper.map(contact(2, CIO_ID="c", EXT_ID="ext")).customer_id == "ext"  # EXT_ID first
     assert mapper.map(contact(3, SMS="+33612345678")).phone == "+33612345678"
     bad = mapper.map(contact(4, email="b@x.io", SIGNUP_DATE="soon"))
@@ -174,21 +236,32 @@ def test_mapper_inverts_field_mapping_and_picks_the_identifier() -> None:
     unsub=st.booleans(),
     cid=st.one_of(st.none(), st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True)),
 )
-def test_forward_hash_of_what_brevo_holds_equals_the_people_sync_hash(first: Any, plan: Any, day: Any, mrr: Any,
-                                                                      vip: Any, unsub: bool, cid: Any) -> None:
+def test_forward_hash_of_what_brevo_holds_equals_the_people_sync_hash(
+    first: Any, plan: Any, day: Any, mrr: Any, vip: Any, unsub: bool, cid: Any
+) -> None:
     """The echo contract with sync/people.py: a Brevo contact holding exactly the row the forward sync wrote
     reconstructs the hash the forward sync stored, whatever the values (so echoes are recognised)."""
-    attrs = {"first_name": first, "plan": plan, "mrr": None if mrr is None else str(mrr),
-             "created_at": None if day is None else str(int(datetime(day.year, day.month, day.day,
-                                                                     tzinfo=timezone.utc).timestamp()) + 3600),
-             "vip": None if vip is None else str(vip).lower()}
-    person = Person(cio_id="c1", id=cid, email="p@example.com", attributes={k: v for k, v in attrs.items() if v},
-                    unsubscribed=unsub)
+    attrs = {
+        "first_name": first,
+        "plan": plan,
+        "mrr": None if mrr is None else str(mrr),
+        "created_at": None
+        if day is None
+        else str(int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()) + 3600),
+        "vip": None if vip is None else str(vip).lower(),
+    }
+    person = Person(
+        cio_id="c1", id=cid, email="p@example.com", attributes={k: v for k, v in attrs.items() if v}, unsubscribed=unsub
+    )
     row = PersonMapper(make_config().field_mapping, ATTRIBUTES).map(person)
     assert isinstance(row, MappedRow)
     stored = row.content_hash([12])
-    brevo = BrevoContact(id=9, email=row.row.get("email", "").upper() or None, attributes=dict(row.row["attributes"]),
-                         email_blacklisted=row.blacklisted)
+    brevo = BrevoContact(
+        id=9,
+        email=row.row.get("email", "").upper() or None,
+        attributes=dict(row.row["attributes"]),
+        email_blacklisted=row.blacklisted,
+    )
     assert ReverseMapper(make_config().field_mapping, ATTRIBUTES, [12]).map(brevo).forward_hash == stored
 
 
@@ -202,13 +275,16 @@ def test_snapshot_round_trip_and_diff() -> None:
 # ------------------------------------------------------------------------------------------ the run
 
 
-def test_writes_changed_contacts_once_without_timestamps_and_respects_the_window(state: StateStore,
-                                                                               tmp_path: Path) -> None:
-    contacts = [contact(1, email="a@x.io", EXT_ID="u1", PLAN_NAME="pro"),
-                contact(2, email="b@x.io", PLAN_NAME="free"),
-                contact(3, SMS="+33612345678", FIRSTNAME="Sam"),
-                contact(4, email="late@x.io", minutes=61),  # after the window's end
-                contact(5, email="early@x.io", minutes=-1)]  # before its start
+def test_writes_changed_contacts_once_without_timestamps_and_respects_the_window(
+    state: StateStore, tmp_path: Path
+) -> None:
+    contacts = [
+        contact(1, email="a@x.io", EXT_ID="u1", PLAN_NAME="pro"),
+        contact(2, email="b@x.io", PLAN_NAME="free"),
+        contact(3, SMS="+33612345678", FIRSTNAME="Sam"),
+        contact(4, email="late@x.io", minutes=61),  # after the window's end
+        contact(5, email="early@x.io", minutes=-1),
+    ]  # before its start
     summary, cio, ledger = run(state, contacts, tmp_path)
     assert summary.read == 3 and summary.updated == 3 and ledger == []
     assert [op["identifiers"] for op in cio.ops] == [{"id": "u1"}, {"email": "b@x.io"}, {"phone": "+33612345678"}]
@@ -236,20 +312,24 @@ def test_echo_of_the_forward_sync_and_a_list_touch_write_nothing(state: StateSto
     summary, cio, _ = run(state, [touched], tmp_path, run_key="d/r2/t")
     assert summary.unchanged == 1 and summary.echoes == 0 and cio.batches == []
 
-    edited = BrevoContact(id=7, email="a@x.io", attributes={**echoed.attributes, "PLAN_NAME": "team"},
-                          modified_at=MS0 + 180_000)
+    edited = BrevoContact(
+        id=7, email="a@x.io", attributes={**echoed.attributes, "PLAN_NAME": "team"}, modified_at=MS0 + 180_000
+    )
     state.set_hashes(CIO_TO_BREVO, [("c1", row.content_hash([12]))])  # Customer.io unchanged since its sync
     summary, cio, _ = run(state, [edited], tmp_path, run_key="d/r3/t", cio=FakeCIO({"c1": Profile(person, 1)}))
     assert not summary.conflicts and cio.profile_calls == 1
-    assert cio.ops == [{"type": "person", "action": "identify", "identifiers": {"id": "u1"},
-                        "attributes": {"plan": "team"}}]  # only the changed field
+    assert cio.ops == [
+        {"type": "person", "action": "identify", "identifiers": {"id": "u1"}, "attributes": {"plan": "team"}}
+    ]  # only the changed field
     renamed = BrevoContact(id=7, email="ann@new.io", attributes=edited.attributes, modified_at=MS0 + 240_000)
     state.set_hashes(CIO_TO_BREVO, [("c1", row.content_hash([12]))])
     _, cio2, _ = run(state, [renamed], tmp_path, run_key="d/r4/t", cio=FakeCIO({"c1": Profile(person, 1)}))
     assert cio2.ops[0]["identifiers"] == {"cio_id": "c1"} and cio2.ops[0]["attributes"] == {"email": "ann@new.io"}
     # the forward sync will find Customer.io equal to what Brevo holds: its hash is updated, no echo back
-    assert state.get_hash(CIO_TO_BREVO, "c1") == ReverseMapper(
-        make_config().field_mapping, ATTRIBUTES, [12]).map(renamed).forward_hash
+    assert (
+        state.get_hash(CIO_TO_BREVO, "c1")
+        == ReverseMapper(make_config().field_mapping, ATTRIBUTES, [12]).map(renamed).forward_hash
+    )
 
 
 def _conflict_setup(state: StateStore, cio_change_s: int, brevo_minutes: float) -> tuple[BrevoContact, FakeCIO]:
@@ -274,8 +354,9 @@ def _conflict_setup(state: StateStore, cio_change_s: int, brevo_minutes: float) 
         ("newest_wins", 5, 5.01, "customerio"),  # within Customer.io's whole second: a tie, Customer.io wins
     ],
 )
-def test_conflict_policies(state: StateStore, tmp_path: Path, policy: str, cio_minute: float, brevo_minute: float,
-                           winner: str) -> None:
+def test_conflict_policies(
+    state: StateStore, tmp_path: Path, policy: str, cio_minute: float, brevo_minute: float, winner: str
+) -> None:
     brevo, cio = _conflict_setup(state, int(T0.timestamp() + cio_minute * 60), brevo_minute)
     summary, cio, _ = run(state, [brevo], tmp_path, cio=cio, policy=policy)
     assert dict(summary.conflicts) == {winner: 1}
@@ -320,10 +401,15 @@ def test_207_transient_errors_are_resent_a_bounded_number_of_times(state: StateS
     assert [len(b) for b in cio.batches] == [4, 1, 1]  # p1 sent 3 times, then given up
     assert summary.updated == 2 and summary.rejected == 2
     by_email = {line["identifiers"]["email"]: line for line in ledger}
-    assert by_email["p1@x.io"]["detail"]["vendor_reason"] == "internal" and "after 3 attempts" in \
-        by_email["p1@x.io"]["message"]
-    assert by_email["p3@x.io"]["detail"] == {"vendor_reason": "invalid", "field": "attributes.plan",
-                                             "identifiers": {"email": "p3@x.io"}}
+    assert (
+        by_email["p1@x.io"]["detail"]["vendor_reason"] == "internal"
+        and "after 3 attempts" in by_email["p1@x.io"]["message"]
+    )
+    assert by_email["p3@x.io"]["detail"] == {
+        "vendor_reason": "invalid",
+        "field": "attributes.plan",
+        "identifiers": {"email": "p3@x.io"},
+    }
     assert state.get_hash(BREVO_TO_CIO, "brevo:1") is None and state.get_hash(BREVO_TO_CIO, "brevo:2")
 
 
@@ -335,7 +421,7 @@ def test_batches_stay_under_500kb_and_an_oversized_operation_is_ledgered(state: 
     assert len(sizes) == 2 and max(sizes) < TRACK_BATCH_LIMIT_BYTES and min(sizes) > 300_000
     assert summary.updated == 400 and ledger == []
 
-    huge = contact(999, email="huge@x.io", **{"EXT_ID": "h" * 40000})  # a 40 KB identifier: over 32 KB per op
+    huge = contact(999, email="huge@x.io", EXT_ID="h" * 40000)  # a 40 KB identifier: over 32 KB per op
     summary, cio, ledger = run(state, [huge], tmp_path, run_key="d/r2/t")
     assert cio.batches == [] and [line["reason"] for line in ledger] == ["oversized_record"]
 
@@ -356,8 +442,9 @@ def test_identity_clashes_are_ledgered_with_both_identities(state: StateStore, t
     # once the old contact is gone from Brevo, the new one takes the person over: no clash
     brevo = FakeBrevo([twin_a])
     with Ledger(tmp_path / "x.jsonl") as led:
-        s = ReverseSync(config=make_config(), source=brevo, writer=(cio := FakeCIO()), state=state, ledger=led,
-                        run_key="d/r9/t").run(window=RunWindow(T0, T1))
+        s = ReverseSync(
+            config=make_config(), source=brevo, writer=(cio := FakeCIO()), state=state, ledger=led, run_key="d/r9/t"
+        ).run(window=RunWindow(T0, T1))
     assert s.updated == 1 and state.get_identity("c-carl").brevo_id == 2
 
 

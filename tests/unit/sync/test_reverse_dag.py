@@ -55,7 +55,8 @@ def test_params_are_typed_described_and_validated(dag: Any) -> None:
 def test_operator_is_thin_and_templated() -> None:
     op = BrevoToCustomerIOPeopleOperator(task_id="t", mode="{{ params.mode }}", since="{{ params.since or '' }}")
     assert {"mode", "since", "dry_run", "conflict_policy", "config_path", "state_path", "ledger_dir"} <= set(
-        op.template_fields)
+        op.template_fields
+    )
     assert op.mode == "{{ params.mode }}"  # nothing validated or resolved in the constructor
     op.render_template_fields({"params": {"mode": "full", "since": None}})
     assert (op.mode, op.since) == ("full", "")
@@ -63,9 +64,11 @@ def test_operator_is_thin_and_templated() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"mode": "sometimes"}, "mode `sometimes` is unknown"),
-     ({"conflict_policy": "loudest_wins"}, "conflict_policy `loudest_wins` is unknown"),
-     ({"dry_run": "perhaps"}, "dry_run must be true or false")],
+    [
+        ({"mode": "sometimes"}, "mode `sometimes` is unknown"),
+        ({"conflict_policy": "loudest_wins"}, "conflict_policy `loudest_wins` is unknown"),
+        ({"dry_run": "perhaps"}, "dry_run must be true or false"),
+    ],
 )
 def test_bad_arguments_are_explained(kwargs: dict[str, Any], message: str) -> None:
     op = BrevoToCustomerIOPeopleOperator(task_id="t", **kwargs)

@@ -78,7 +78,7 @@ class FakeCustomerIO:
         out = []
         for cio_id in cio_ids:
             if cio_id in self.people:
-                attrs = {k: v for k, v in self.people[cio_id].items()}
+                attrs = dict(self.people[cio_id].items())
                 out.append({"id": None, "identifiers": {"cio_id": cio_id}, "attributes": attrs})
         return out
 
@@ -106,8 +106,13 @@ class FakeBrevo:
         if ext_id is not None:
             attributes["EXT_ID"] = ext_id
         self.clock += 1
-        self.contacts[cid] = {"id": cid, "email": email, "attributes": attributes, "listIds": list(lists),
-                              "modified": self.clock}
+        self.contacts[cid] = {
+            "id": cid,
+            "email": email,
+            "attributes": attributes,
+            "listIds": list(lists),
+            "modified": self.clock,
+        }
         return cid
 
     def members(self, list_id: int) -> set[str]:
@@ -482,14 +487,20 @@ def test_lifecycle_attribute_written_and_only_changes_rewritten(cio: FakeCustome
     mirror = make_mirror(cio, brevo, lifecycle=life)
     mirror.run(MirrorRequest(42, 13))
     stage = {c["email"]: c["attributes"].get("LIFECYCLE_STAGE") for c in brevo.contacts.values()}
-    assert stage == {"p0@example.com": "customer", "p1@example.com": "trial", "p2@example.com": "trial",
-                     "p3@example.com": None}
+    assert stage == {
+        "p0@example.com": "customer",
+        "p1@example.com": "trial",
+        "p2@example.com": "trial",
+        "p3@example.com": None,
+    }
     cio.segment(7, people[:2])  # person 1 converts
     brevo.writes.clear()
     result = mirror.run(MirrorRequest(42, 13))
     assert result.lifecycle_updated == 1 and brevo.writes == [("import", 1)]
-    assert next(c for c in brevo.contacts.values() if c["email"] == "p1@example.com")["attributes"][
-        "LIFECYCLE_STAGE"] == "customer"
+    assert (
+        next(c for c in brevo.contacts.values() if c["email"] == "p1@example.com")["attributes"]["LIFECYCLE_STAGE"]
+        == "customer"
+    )
     brevo.writes.clear()
     assert mirror.run(MirrorRequest(42, 13)).write_calls == 0 and brevo.writes == []
 

@@ -49,8 +49,7 @@ def test_params_are_typed_with_descriptions_and_defaults(dag: Any) -> None:
     params = dag.params
     assert set(params.keys()) == {"segment_id", "list_id", "include_attributes", "dry_run", "force"}
     defaults = {k: params[k] for k in params.keys()}
-    assert defaults == {"segment_id": None, "list_id": None, "include_attributes": [], "dry_run": False,
-                        "force": False}
+    assert defaults == {"segment_id": None, "list_id": None, "include_attributes": [], "dry_run": False, "force": False}
     for key in params.keys():
         param = params.get_param(key)
         assert param.schema.get("type") and param.schema.get("title") and param.description, key
@@ -63,10 +62,12 @@ def test_params_are_typed_with_descriptions_and_defaults(dag: Any) -> None:
 
 
 def test_manual_run_plans_the_one_pair_of_the_params() -> None:
-    pairs = plan_pairs(segment_id=42, list_id=13, include_attributes=["email", "plan"], dry_run=True,
-                       force=False, mirror={"7": 14})
-    assert pairs == [{"segment_id": 42, "list_id": 13, "include_attributes": ["email", "plan"], "dry_run": True,
-                      "force": False}]
+    pairs = plan_pairs(
+        segment_id=42, list_id=13, include_attributes=["email", "plan"], dry_run=True, force=False, mirror={"7": 14}
+    )
+    assert pairs == [
+        {"segment_id": 42, "list_id": 13, "include_attributes": ["email", "plan"], "dry_run": True, "force": False}
+    ]
 
 
 def test_scheduled_run_plans_every_configured_pair() -> None:
@@ -89,16 +90,38 @@ def test_split_by_state_sets_building_segments_aside() -> None:
 
 def test_summary_counts_exported_people_and_skips() -> None:
     runs = [
-        {"segment": 1, "list": 12, "added": 5, "removed": 1, "unchanged": 3, "rejected": 1, "api_calls": 9,
-         "segment_size": 9, "list_size_before": 4, "list_size_after": 8, "skipped_building": False},
-        {"segment": 2, "list": 13, "added": 0, "removed": 0, "unchanged": 0, "rejected": 0, "api_calls": 1,
-         "skipped_building": True, "segment_state": "build_queued"},
+        {
+            "segment": 1,
+            "list": 12,
+            "added": 5,
+            "removed": 1,
+            "unchanged": 3,
+            "rejected": 1,
+            "api_calls": 9,
+            "segment_size": 9,
+            "list_size_before": 4,
+            "list_size_after": 8,
+            "skipped_building": False,
+        },
+        {
+            "segment": 2,
+            "list": 13,
+            "added": 0,
+            "removed": 0,
+            "unchanged": 0,
+            "rejected": 0,
+            "api_calls": 1,
+            "skipped_building": True,
+            "segment_state": "build_queued",
+        },
         None,  # a mapped instance that failed (e.g. the removal brake): no XCom
     ]
     result = summarize_runs(runs, [{"segment_id": 3, "list_id": 14, "state": "build"}])
     assert (result["exported"], result["removed"], result["rejected"], result["mirrored"]) == (5, 1, 1, 1)
-    assert result["skipped_building"] == [{"segment": 3, "list": 14, "state": "build"},
-                                          {"segment": 2, "list": 13, "state": "build_queued"}]
+    assert result["skipped_building"] == [
+        {"segment": 3, "list": 14, "state": "build"},
+        {"segment": 2, "list": 13, "state": "build_queued"},
+    ]
     assert result["pairs"] == 3 and result["would_export"] == 0
 
 
@@ -115,8 +138,9 @@ def test_operator_templates_and_coerces_rendered_params() -> None:
         include_attributes="{{ params.include_attributes }}",
         dry_run="{{ params.dry_run }}",
     )
-    op.render_template_fields({"params": {"segment_id": 42, "list_id": 13, "include_attributes": ["email", "plan"],
-                                          "dry_run": True}})
+    op.render_template_fields(
+        {"params": {"segment_id": 42, "list_id": 13, "include_attributes": ["email", "plan"], "dry_run": True}}
+    )
     from airflow_provider_customerio.operators import segments as mod
 
     assert (mod._as_id(op.segment_id, "segment_id"), mod._as_id(op.list_id, "list_id")) == (42, 13)
@@ -132,6 +156,7 @@ def test_operator_hooks_take_the_rate_of_their_pool() -> None:
     op = CustomerIOSegmentToBrevoListOperator(task_id="t", segment_id=1, list_id=2, pool="brevo")
     assert op.brevo_hook.rate_limiter.rate == 3.5  # the pool's own API
     assert op.app_hook.rate_limiter.rate == 0.5  # a side call to the other API
-    explicit = CustomerIOSegmentToBrevoListOperator(task_id="t", segment_id=1, list_id=2, pool="brevo",
-                                                    brevo_hook_params={"rate_limit": 1.0})
+    explicit = CustomerIOSegmentToBrevoListOperator(
+        task_id="t", segment_id=1, list_id=2, pool="brevo", brevo_hook_params={"rate_limit": 1.0}
+    )
     assert explicit.brevo_hook.rate_limiter.rate == 1.0

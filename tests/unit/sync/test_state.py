@@ -48,8 +48,12 @@ def test_checkpoints_watermarks_and_staging_dedupe():
 
 def test_pending_imports_and_unseen():
     st = StateStore(":memory:")
-    st.add_pending("k", "101", [("c1", "h1", {"email": "a@x.io"}), ("c2", "h2", {"email": "b@x.io"})],
-                   options={"email_blacklist": False})
+    st.add_pending(
+        "k",
+        "101",
+        [("c1", "h1", {"email": "a@x.io"}), ("c2", "h2", {"email": "b@x.io"})],
+        options={"email_blacklist": False},
+    )
     assert [(p.process_id, p.attempt) for p in st.pending_processes("k")] == [("101", 1)]
     assert [r.person_key for r in st.iter_pending_rows("k", "101")] == ["c1", "c2"]
     st.drop_pending("k", "101")

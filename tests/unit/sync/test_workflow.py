@@ -27,19 +27,43 @@ from airflow_provider_customerio.sync.workflow import (
 NAMES = {"1": "Onboarding", "2": "Digest"}
 
 
-def msg(mid: str, person: str, created: int, metrics: dict[str, int], campaign: int = 1, action: int = 11,
-        email: str | None = "default") -> dict[str, Any]:
+def msg(
+    mid: str,
+    person: str,
+    created: int,
+    metrics: dict[str, int],
+    campaign: int = 1,
+    action: int = 11,
+    email: str | None = "default",
+) -> dict[str, Any]:
     em = f"{person}@example.com" if email == "default" else email
-    return {"id": mid, "customer_id": person, "customer_identifiers": {"id": person, "email": em,
-                                                                       "cio_id": f"cio_{person}"},
-            "created": created, "metrics": {"created": created, **metrics}, "campaign_id": campaign,
-            "action_id": action, "newsletter_id": None, "broadcast_id": None, "type": "email"}
+    return {
+        "id": mid,
+        "customer_id": person,
+        "customer_identifiers": {"id": person, "email": em, "cio_id": f"cio_{person}"},
+        "created": created,
+        "metrics": {"created": created, **metrics},
+        "campaign_id": campaign,
+        "action_id": action,
+        "newsletter_id": None,
+        "broadcast_id": None,
+        "type": "email",
+    }
 
 
 def event(eid: str, delivery: str, person: str, metric: str, ts: int, campaign: int = 1) -> dict[str, Any]:
-    return {"event_id": eid, "object_type": "email", "metric": metric, "timestamp": ts,
-            "data": {"delivery_id": delivery, "campaign_id": campaign, "action_id": 12,
-                     "identifiers": {"id": person, "email": f"{person}@example.com", "cio_id": f"cio_{person}"}}}
+    return {
+        "event_id": eid,
+        "object_type": "email",
+        "metric": metric,
+        "timestamp": ts,
+        "data": {
+            "delivery_id": delivery,
+            "campaign_id": campaign,
+            "action_id": 12,
+            "identifiers": {"id": person, "email": f"{person}@example.com", "cio_id": f"cio_{person}"},
+        },
+    }
 
 
 def states(messages: list[dict[str, Any]], events: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
@@ -52,15 +76,22 @@ def states(messages: list[dict[str, Any]], events: Sequence[dict[str, Any]] = ()
 
 
 def test_the_last_message_wins_and_its_latest_metric_is_the_state() -> None:
-    got = states([
-        msg("m2", "ann", 2000, {"sent": 2005, "delivered": 2030}, campaign=2, action=21),
-        msg("m1", "ann", 1000, {"sent": 1005, "delivered": 1030, "opened": 5000, "clicked": 6000}),
-        msg("m3", "bob", 1500, {"bounced": 1540}),
-    ])
+    got = states(
+        [
+            msg("m2", "ann", 2000, {"sent": 2005, "delivered": 2030}, campaign=2, action=21),
+            msg("m1", "ann", 1000, {"sent": 1005, "delivered": 1030, "opened": 5000, "clicked": 6000}),
+            msg("m3", "bob", 1500, {"bounced": 1540}),
+        ]
+    )
     ann = got["cio_ann"]
     assert (ann.delivery_id, ann.parent_id, ann.action_id, ann.status, ann.at) == ("m2", "2", "21", "delivered", 2030)
-    assert ann.values(NAMES) == {"campaign": "Digest", "campaign_id": "2", "action": "21", "status": "delivered",
-                                 "at": "1970-01-01T00:33:50Z"}
+    assert ann.values(NAMES) == {
+        "campaign": "Digest",
+        "campaign_id": "2",
+        "action": "21",
+        "status": "delivered",
+        "at": "1970-01-01T00:33:50Z",
+    }
     assert got["cio_bob"].status == "bounced"
 
 
@@ -70,8 +101,10 @@ def test_same_second_metrics_are_ordered_by_progress() -> None:
 
 
 def test_webhook_events_advance_the_state_of_the_last_message() -> None:
-    got = states([msg("m1", "ann", 1000, {"sent": 1005, "delivered": 1030})],
-                 [event("e1", "m1", "ann", "opened", 9000), event("e2", "m1", "ann", "clicked", 9100)])
+    got = states(
+        [msg("m1", "ann", 1000, {"sent": 1005, "delivered": 1030})],
+        [event("e1", "m1", "ann", "opened", 9000), event("e2", "m1", "ann", "clicked", 9100)],
+    )
     assert (got["cio_ann"].status, got["cio_ann"].at) == ("clicked", 9100)
 
 
@@ -82,8 +115,15 @@ def test_an_event_for_an_unseen_delivery_can_be_the_last_message() -> None:
 
 def test_customer_events_and_broken_events_are_ignored_and_counted() -> None:
     b = StateBuilder()
-    b.add_event({"event_id": "c1", "object_type": "customer", "metric": "subscribed", "timestamp": 1,
-                 "data": {"identifiers": {"id": "x"}}})
+    b.add_event(
+        {
+            "event_id": "c1",
+            "object_type": "customer",
+            "metric": "subscribed",
+            "timestamp": 1,
+            "data": {"identifiers": {"id": "x"}},
+        }
+    )
     b.add_event({"event_id": "c2", "object_type": "email", "metric": "opened", "data": {}})
     assert (b.events_read, b.events_ignored, list(b.states())) == (2, 2, [])
 
@@ -109,8 +149,9 @@ def test_attribute_names_defaults_overrides_and_errors() -> None:
 
 
 def test_missing_attributes_are_listed_with_their_type() -> None:
-    assert missing_attributes({"status": "CIO_LAST_MESSAGE_STATUS", "at": "CIO_LAST_MESSAGE_AT"},
-                              ["email", "cio_last_message_status"]) == [("CIO_LAST_MESSAGE_AT", "text")]
+    assert missing_attributes(
+        {"status": "CIO_LAST_MESSAGE_STATUS", "at": "CIO_LAST_MESSAGE_AT"}, ["email", "cio_last_message_status"]
+    ) == [("CIO_LAST_MESSAGE_AT", "text")]
 
 
 # ------------------------------------------------------------------------------------------- changes
@@ -118,20 +159,32 @@ def derive(msgs: list[dict[str, Any]], stored: Mapping[str, str] | None = None):
     b = StateBuilder()
     for m in msgs:
         b.add_message(m)
-    return derive_changes(b.states(), names=attribute_names(), campaign_names=NAMES,
-                          stored_tokens=lambda keys: {k: v for k, v in (stored or {}).items() if k in keys})
+    return derive_changes(
+        b.states(),
+        names=attribute_names(),
+        campaign_names=NAMES,
+        stored_tokens=lambda keys: {k: v for k, v in (stored or {}).items() if k in keys},
+    )
 
 
 def test_only_changed_people_are_written() -> None:
     first = derive([msg("m1", "ann", 1000, {"sent": 1005}), msg("m2", "bob", 1000, {"sent": 1005})])
     assert first.counts()["new"] == 2
     stored = {k: t for k, t, _ in first.changes}
-    again = derive([msg("m1", "ann", 1000, {"sent": 1005}), msg("m2", "bob", 1000, {"sent": 1005, "opened": 3000})],
-                   stored)
+    again = derive(
+        [msg("m1", "ann", 1000, {"sent": 1005}), msg("m2", "bob", 1000, {"sent": 1005, "opened": 3000})], stored
+    )
     assert (again.unchanged, again.changed, [k for k, _, _ in again.changes]) == (1, 1, ["cio_bob"])
-    assert again.changes[0][2] == {"email": "bob@example.com", "attributes": {
-        "CIO_LAST_CAMPAIGN": "Onboarding", "CIO_LAST_CAMPAIGN_ID": "1", "CIO_LAST_ACTION": "11",
-        "CIO_LAST_MESSAGE_STATUS": "opened", "CIO_LAST_MESSAGE_AT": "1970-01-01T00:50:00Z"}}
+    assert again.changes[0][2] == {
+        "email": "bob@example.com",
+        "attributes": {
+            "CIO_LAST_CAMPAIGN": "Onboarding",
+            "CIO_LAST_CAMPAIGN_ID": "1",
+            "CIO_LAST_ACTION": "11",
+            "CIO_LAST_MESSAGE_STATUS": "opened",
+            "CIO_LAST_MESSAGE_AT": "1970-01-01T00:50:00Z",
+        },
+    }
 
 
 def test_an_older_window_never_overwrites_a_newer_state() -> None:
@@ -149,8 +202,10 @@ def test_people_without_identifier_or_with_a_bad_email_go_to_the_ledger_list() -
     bad = msg("m2", "y", 1000, {"sent": 1005}, email="not-an-email")
     ext_only = msg("m3", "z", 1000, {"sent": 1005}, email=None)
     res = derive([no_id, bad, ext_only])
-    assert sorted((r.person_key, r.reason) for r in res.rejected) == [("cio_x", "missing_identifier"),
-                                                                      ("cio_y", "invalid_email")]
+    assert sorted((r.person_key, r.reason) for r in res.rejected) == [
+        ("cio_x", "missing_identifier"),
+        ("cio_y", "invalid_email"),
+    ]
     assert res.changes[0][2]["attributes"]["EXT_ID"] == "z" and "email" not in res.changes[0][2]
 
 
@@ -258,8 +313,7 @@ def test_an_event_without_cio_id_joins_the_person_known_from_messages() -> None:
 
 
 def test_a_repeated_metric_keeps_the_first_time_it_was_reached() -> None:
-    got = states([msg("m1", "ann", 1000, {"sent": 1005, "opened": 2000})],
-                 [event("e1", "m1", "ann", "opened", 7000)])
+    got = states([msg("m1", "ann", 1000, {"sent": 1005, "opened": 2000})], [event("e1", "m1", "ann", "opened", 7000)])
     assert (got["cio_ann"].status, got["cio_ann"].at) == ("opened", 2000)
 
 
@@ -267,5 +321,12 @@ def test_duplicate_counts_follow_the_kept_state() -> None:
     a = msg("m1", "ann", 1000, {"sent": 1005}, email="same@example.com")
     b = msg("m2", "bob", 2000, {"sent": 2005}, email="same@example.com")
     res = derive([a, b])
-    assert res.counts() == {"people": 2, "new": 1, "changed": 0, "unchanged": 0, "stale": 0, "rejected": 1,
-                            "to_write": 1}
+    assert res.counts() == {
+        "people": 2,
+        "new": 1,
+        "changed": 0,
+        "unchanged": 0,
+        "stale": 0,
+        "rejected": 1,
+        "to_write": 1,
+    }

@@ -31,8 +31,11 @@ def test_signature_is_the_documented_hmac():
     assert expected == expected.lower() and len(expected) == 64
 
 
-@pytest.mark.parametrize("transform", [lambda s: s, lambda s: "v0=" + s, lambda s: s.upper(), lambda s: f" {s} "],
-                         ids=["plain", "v0-prefix", "uppercase-hex", "surrounding-space"])
+@pytest.mark.parametrize(
+    "transform",
+    [lambda s: s, lambda s: "v0=" + s, lambda s: s.upper(), lambda s: f" {s} "],
+    ids=["plain", "v0-prefix", "uppercase-hex", "surrounding-space"],
+)
 def test_valid_signature_forms_are_accepted(transform):
     sig = compute_signature(KEY, NOW, BODY)
     assert verify_signature(KEY, str(NOW), transform(sig), BODY, clock=clock) == NOW
@@ -54,8 +57,9 @@ def test_key_rotation_accepts_old_and_new_key():
         verify_signature(["new-key", "old-key"], str(NOW), compute_signature("third", NOW, BODY), BODY, clock=clock)
 
 
-@pytest.mark.parametrize("age,ok", [(0, True), (299, True), (300, True), (301, False), (3600, False),
-                                    (-300, True), (-301, False)])
+@pytest.mark.parametrize(
+    "age,ok", [(0, True), (299, True), (300, True), (301, False), (3600, False), (-300, True), (-301, False)]
+)
 def test_replay_window_is_five_minutes_either_side(age, ok):
     ts = NOW - age
     sig = compute_signature(KEY, ts, BODY)
@@ -75,8 +79,16 @@ def test_signature_is_bound_to_the_timestamp():
     assert err.value.reason == "bad_signature"
 
 
-@pytest.mark.parametrize("ts,reason", [(None, "missing_header"), ("", "missing_header"), ("abc", "bad_timestamp"),
-                                       ("1.5", "bad_timestamp"), ("-5", "bad_timestamp")])
+@pytest.mark.parametrize(
+    "ts,reason",
+    [
+        (None, "missing_header"),
+        ("", "missing_header"),
+        ("abc", "bad_timestamp"),
+        ("1.5", "bad_timestamp"),
+        ("-5", "bad_timestamp"),
+    ],
+)
 def test_bad_timestamp_headers(ts, reason):
     with pytest.raises(SignatureError) as err:
         verify_signature(KEY, ts, "00", BODY, clock=clock)

@@ -21,8 +21,13 @@ from airflow_provider_customerio.webhooks.store import (
 
 
 def ev(i: int, source: str = "webhook") -> StoredEvent:
-    return StoredEvent(event_id=f"E{i:04d}", source=source, payload=json.dumps({"event_id": f"E{i:04d}"}),
-                       event_ts=1_700_000_000 + i, received_at=1000.0 + i)
+    return StoredEvent(
+        event_id=f"E{i:04d}",
+        source=source,
+        payload=json.dumps({"event_id": f"E{i:04d}"}),
+        event_ts=1_700_000_000 + i,
+        received_at=1000.0 + i,
+    )
 
 
 @pytest.fixture

@@ -4,15 +4,21 @@ PY := $(VENV)/bin/python
 AIRFLOW_VERSION ?= 3.3.2
 PYTEST_ARGS ?=
 
-.PHONY: install test test-unit test-integration demo airflow benchmark clean
+.PHONY: install check test test-unit test-integration demo airflow benchmark clean
 
 $(VENV)/.installed-airflow-provider-customerio: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]"
+	$(PY) -m pip install -q "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test,lint]"
 	touch $@
 
 install: $(VENV)/.installed-airflow-provider-customerio
+
+# Lint (ruff), format check and types (mypy: strict on hooks/, sync/, triggers/); `make test` runs it first.
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy airflow_provider_customerio
 
 # pytest exits 5 when it collects nothing; that is reported, not hidden as a pass.
 test: install

@@ -213,17 +213,10 @@ def write_report(path: str | os.PathLike[str], document: str) -> Path:
     return target
 
 
-def default_report_dir() -> Path:
-    """``$AIRFLOW_HOME/customerio_reports``."""
-    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-    return Path(home) / "customerio_reports"
-
-
 __all__ = [
     "CampaignTrend",
     "TREND_METRICS",
     "build_trends",
-    "default_report_dir",
     "render_chart",
     "render_report",
     "write_report",

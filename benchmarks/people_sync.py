@@ -7,7 +7,9 @@ Prints, for each scale (default 10,000 and 100,000 seeded people):
 - peak RSS of the syncing process (must stay flat between the scales: the sync streams);
 - a second full run over unchanged data, and its Brevo writes (must be 0).
 
-Usage: ``python benchmarks/people_sync.py [--people 10000 100000] [--batch-bytes 8000000]``.
+Usage: ``python benchmarks/people_sync.py [--people 10000 100000] [--batch-bytes 8000000] [--store sqlite postgres]``.
+``--store`` runs each scale once per sync-store backend: the embedded SQLite file, and a throw-away PostgreSQL
+cluster on 127.0.0.1 reached through the connection ``customerio_sync_store`` (Debian's ``postgresql`` binaries).
 Each scale starts its own sandbox process (127.0.0.1, ephemeral port) and stops it at the end. The sync runs in
 a child process so that its peak RSS is its own. Nothing reaches the real vendors.
 """
@@ -15,6 +17,7 @@ a child process so that its peak RSS is its own. Nothing reaches the real vendor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -117,14 +121,19 @@ def _bound(log: list[dict[str, Any]]) -> tuple[float, dict[str, int]]:
     return bound, counts
 
 
-def _run_child(workdir: Path, info: dict[str, Any], config: Path, run_id: str) -> dict[str, Any]:
+def _run_child(
+    workdir: Path, info: dict[str, Any], config: Path, run_id: str, store_url: str | None = None
+) -> dict[str, Any]:
     info_path = workdir / "sandbox.json"
+    env = {**os.environ, "AIRFLOW_HOME": str(workdir / "airflow")}
+    if store_url:
+        env["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"] = store_url
     out = subprocess.run(
         [sys.executable, __file__, "--child", "--info", str(info_path), "--config", str(config), "--run-id", run_id],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "AIRFLOW_HOME": str(workdir / "airflow")},
+        env=env,
         timeout=6 * 3600,
     )
     for line in out.stdout.splitlines():
@@ -133,14 +142,13 @@ def _run_child(workdir: Path, info: dict[str, Any], config: Path, run_id: str) -
     raise RuntimeError(f"sync run failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
 
 
-def bench(people: int, batch_bytes: int) -> dict[str, Any]:
+def bench(people: int, batch_bytes: int, store_url: str | None = None) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-people-{people}-"))
     (workdir / "airflow").mkdir()
     config = workdir / "customerio_config.yaml"
     config.write_text(
         EXAMPLE_CONFIG.read_text()
         .replace("state_path: null", f"state_path: {workdir}/state.db")
-        .replace("ledger_dir: null", f"ledger_dir: {workdir}/ledger")
         .replace("import_batch_bytes: 4000000", f"import_batch_bytes: {batch_bytes}")
         .replace("reject_threshold: 0.05", "reject_threshold: 0.2")
     )
@@ -149,11 +157,11 @@ def bench(people: int, batch_bytes: int) -> dict[str, Any]:
     seed_s = time.monotonic() - t0
     try:
         _clear(info["control_url"])
-        first = _run_child(workdir, info, config, "run1")
+        first = _run_child(workdir, info, config, "run1", store_url)
         log1 = _requests(info["control_url"])
         bound1, counts1 = _bound(log1)
         _clear(info["control_url"])
-        second = _run_child(workdir, info, config, "run2")
+        second = _run_child(workdir, info, config, "run2", store_url)
         log2 = _requests(info["control_url"])
         bound2, counts2 = _bound(log2)
         brevo_writes = sum(
@@ -170,6 +178,7 @@ def bench(people: int, batch_bytes: int) -> dict[str, Any]:
     calls1 = len(log1)
     return {
         "people": people,
+        "store": "postgres" if store_url else "sqlite",
         "seed_s": seed_s,
         "read": s1["read"],
         "created": s1["created"],
@@ -193,6 +202,20 @@ def bench(people: int, batch_bytes: int) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _store_url(kind: str) -> Iterator[str | None]:
+    """``None`` for the embedded SQLite store; the URI of a fresh database on a throw-away PostgreSQL otherwise."""
+    if kind == "sqlite":
+        yield None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_server import temporary_postgres
+
+    with temporary_postgres() as pg:
+        pg.psql("CREATE DATABASE sync_store")
+        yield f"postgres://cio@127.0.0.1:{pg.port}/sync_store"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, nargs="+", default=[10_000, 100_000])
@@ -202,6 +225,7 @@ def main() -> None:
         default=8_000_000,
         help="connectors.customerio.people.import_batch_bytes for the run (Brevo advises <= 8 MB)",
     )
+    parser.add_argument("--store", nargs="+", choices=("sqlite", "postgres"), default=["sqlite"])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--info", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -211,22 +235,25 @@ def main() -> None:
         _child(args)
         return
     rows = []
-    for n in args.people:
-        print(f"... {n} people", file=sys.stderr, flush=True)
-        rows.append(bench(n, args.batch_bytes))
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    for store in args.store:
+        with _store_url(store) as url:
+            for n in args.people:
+                print(f"... {n} people, store {store}", file=sys.stderr, flush=True)
+                rows.append(bench(n, args.batch_bytes, url))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print(
         "\nPeople sync Customer.io -> Brevo, full mode, sandbox rate limits on "
         f"(import_batch_bytes={args.batch_bytes:,})\n"
     )
     print(
-        "| people | read | created | rejected | imports | API calls | calls/1,000 | wall s | rate-limit bound s "
-        "| peak RSS MB | 2nd run: calls | 2nd run: Brevo writes | 2nd run: unchanged | 429s |"
+        "| store | people | read | created | rejected | imports | API calls | calls/1,000 | wall s | "
+        "rate-limit bound s | peak RSS MB | 2nd run: calls | 2nd run: Brevo writes | 2nd run: unchanged | 429s |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['people']:,} | {r['read']:,} | {r['created']:,} | {r['rejected']:,} | {r['imports']} | "
+            f"| {r['store']} | {r['people']:,} | {r['read']:,} | {r['created']:,} | {r['rejected']:,} | "
+            f"{r['imports']} | "
             f"{r['calls']} | {r['calls_per_1000']:.2f} | {r['wall_s']:.1f} | {r['bound_s']:.1f} | "
             f"{r['rss_mb']:.0f} | {r['second_calls']} | {r['second_brevo_writes']} | {r['second_unchanged']:,} | "
             f"{r['http_429']} |"

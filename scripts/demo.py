@@ -350,7 +350,7 @@ def headline(xcoms: dict[str, list[tuple[str, Any]]]) -> list[str]:
         report = last("customerio_campaign_metrics", "render_report")
         lines.append(
             f"Campaign metrics: {sum(n(m, 'inserted', 'updated') for m in metrics)} rows upserted for "
-            f"{len(metrics)} campaigns; report {report.get('path')}"
+            f"{len(metrics)} campaigns; report {report.get('report')} kept in the sync store"
         )
     wf = last("customerio_workflow_state_to_brevo", "write_to_brevo")
     if wf:

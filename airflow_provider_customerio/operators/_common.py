@@ -6,12 +6,14 @@ template values. Nothing here talks to a vendor API.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_customerio.pools import rate_for
+from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore, lease_holder
 from airflow_provider_customerio.sync.config import CustomerIOConfig, load_config
 from airflow_provider_customerio.sync.mapping import to_bool
 
@@ -54,18 +56,41 @@ def load_customerio_config(config_path: str | None) -> CustomerIOConfig:
     return load_config(config_path, dags_folder=dags_folder()).customerio
 
 
-# ------------------------------------------------------------------------------------------ default locations
-def resolve_state_path(given: str | os.PathLike[str] | None, config: CustomerIOConfig) -> str:
-    """The sync state database: ``given``, else ``connectors.customerio.people.state_path``, else
-    ``$AIRFLOW_HOME/customerio_sync/state.db``."""
-    return str(given or config.people.state_path or airflow_home() / "customerio_sync" / "state.db")
+# ------------------------------------------------------------------------------------------ the shared store
+def open_sync_store(config: CustomerIOConfig | None, state_path: str | os.PathLike[str] | None = None) -> SyncStore:
+    """The shared sync store: the Airflow connection ``connectors.customerio.store_conn_id`` (default
+    ``customerio_sync_store``) when it exists, else the embedded SQLite file ``state_path``, else
+    ``connectors.customerio.people.state_path``, else ``$AIRFLOW_HOME/customerio_sync/state.db``."""
+    conn_id = config.store_conn_id if config is not None else STORE_CONN_ID
+    sqlite_path = state_path or (config.people.state_path if config is not None else None)
+    return SyncStore.open(conn_id=conn_id, sqlite_path=sqlite_path)
 
 
-def resolve_ledger_dir(given: str | os.PathLike[str] | None, config: CustomerIOConfig | None = None) -> str:
-    """The rejected-records ledger folder: ``given``, else ``connectors.customerio.people.ledger_dir`` (when a
-    config is given), else ``$AIRFLOW_HOME/customerio_sync/ledger``."""
-    configured = config.people.ledger_dir if config is not None else None
-    return str(given or configured or airflow_home() / "customerio_sync" / "ledger")
+#: A held lease is renewed every third of this; a task killed without letting go (SIGKILL, a lost worker) loses it
+#: after this many seconds, and its own retry (the same run) takes it back at once.
+LEASE_TTL_S = 120.0
+
+
+@contextmanager
+def sync_lease(store: SyncStore, name: str, context: Mapping[str, Any], *, wait: float = 300.0) -> Iterator[None]:
+    """Hold the lease of the sync ``name`` for the run of ``context``: a second run of the same sync waits up to
+    ``wait`` seconds, then fails with a message naming the run that holds it."""
+    dag_id, run_id, _ = run_ids(context)
+    with store.leased(name, lease_holder(dag_id, run_id), ttl=LEASE_TTL_S, wait=wait):
+        yield
+
+
+def record_summary(
+    store: SyncStore, capability: str, context: Mapping[str, Any], task_id: str, summary: Mapping[str, Any]
+) -> None:
+    """Keep the task run's summary in the store (the status page reads it); never fails the task."""
+    dag_id, run_id, map_index = run_ids(context)
+    try:
+        store.record_summary(capability, dag_id, run_id, task_key(task_id, map_index), summary)
+    except Exception as exc:  # the sync itself succeeded: a summary is not worth failing it
+        import logging
+
+        logging.getLogger(__name__).warning("Could not record the run summary in the sync store: %s", exc)
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -166,11 +191,12 @@ __all__ = [
     "data_interval",
     "default_deferrable",
     "incremental_window",
-    "resolve_ledger_dir",
+    "open_sync_store",
+    "record_summary",
+    "sync_lease",
     "load_customerio_config",
     "pool_hook_params",
     "run_ids",
     "run_task_ids",
-    "resolve_state_path",
     "task_key",
 ]

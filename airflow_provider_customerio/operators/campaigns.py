@@ -23,10 +23,11 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.operators._common import (
     data_interval,
     load_customerio_config,
-    resolve_ledger_dir,
+    open_sync_store,
     run_ids,
     task_key,
 )
+from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.campaigns import (
     CampaignMetricsError,
     CampaignMetricsResult,
@@ -42,7 +43,6 @@ from airflow_provider_customerio.sync.campaigns import (
 )
 from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
 from airflow_provider_customerio.sync.config import ConfigError as FileConfigError
-from airflow_provider_customerio.sync.ledger import Ledger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -81,10 +81,10 @@ def _settings(config: CustomerIOConfig, *, sql_conn_id: str | None, table: str |
     )
 
 
-def _open_store(settings: CampaignSettings, sqlite_path: str | None) -> MetricsStore:
+def _open_store(settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
     from airflow_provider_customerio.sql.metrics_store import store_for
 
-    return store_for(settings.sql_conn_id, table=settings.table, sqlite_path=sqlite_path)
+    return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
 
 
 def _lookback(value: Any, config: CustomerIOConfig) -> int:
@@ -102,7 +102,7 @@ class _CampaignOperatorBase(BaseOperator):
         config_path: str | None = None,
         sql_conn_id: str | None = None,
         table: str | None = None,
-        sqlite_path: str | None = None,
+        state_path: str | None = None,
         customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
         customerio_app_hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -111,7 +111,7 @@ class _CampaignOperatorBase(BaseOperator):
         self.config_path = config_path
         self.sql_conn_id = sql_conn_id
         self.table = table
-        self.sqlite_path = sqlite_path
+        self.state_path = state_path
         self.customerio_app_conn_id = customerio_app_conn_id
         self.customerio_app_hook_params = dict(customerio_app_hook_params or {})
 
@@ -121,7 +121,7 @@ class _CampaignOperatorBase(BaseOperator):
         return CustomerIOAppHook(self.customerio_app_conn_id, **self.customerio_app_hook_params)
 
 
-_BASE_TEMPLATE_FIELDS = ("config_path", "sql_conn_id", "table", "sqlite_path", "customerio_app_conn_id")
+_BASE_TEMPLATE_FIELDS = ("config_path", "sql_conn_id", "table", "state_path", "customerio_app_conn_id")
 
 
 # ----------------------------------------------------------------------------------------------- operators
@@ -136,7 +136,7 @@ class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
     :param sql_conn_id: Airflow SQL connection of the table; default ``connectors.customerio.campaigns.sql_conn_id``,
         else an SQLite file under ``$AIRFLOW_HOME/customerio_sync``.
     :param table: table name; default ``connectors.customerio.campaigns.table``.
-    :param sqlite_path: the SQLite file used when no SQL connection is configured.
+    :param state_path: the SQLite file used when no SQL connection is configured.
     :param customerio_app_conn_id: Customer.io App API connection.
     :param customerio_app_hook_params: extra hook arguments (e.g. ``rate_limit``).
     """
@@ -153,7 +153,7 @@ class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
         wanted = parse_campaign_ids(self.campaign_ids)
         config = load_connector_config(self.config_path)
         settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        with _open_store(settings, self.sqlite_path) as store:
+        with _open_store(settings, open_sync_store(config, self.state_path)) as store:
             store.ensure_table()
             log.info("Reporting table %s ready in %s.", store.table, store.description)
         if not config.sync.campaigns and wanted is None:
@@ -178,12 +178,10 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
     :param metrics_version: 2 (``start``/``end``, recommended) or 1 (``period``/``steps``, Eastern-time days, 45
         days back at most).
     :param timezone: IANA zone of the day boundaries (version 2).
-    :param ledger_dir: where rejected days are written; default ``connectors.customerio.people.ledger_dir``, else
-        ``$AIRFLOW_HOME/customerio_sync/ledger`` (templated).
     """
 
     # `campaign` is not templated: it comes from the vendor (a name holding "{{" must not be rendered)
-    template_fields: Sequence[str] = ("lookback_days", "ledger_dir", *_BASE_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = ("lookback_days", *_BASE_TEMPLATE_FIELDS)
     ui_color = "#ffd58a"
 
     def __init__(
@@ -193,7 +191,6 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
         lookback_days: int | str | None = None,
         metrics_version: int = 2,
         timezone: str = "UTC",
-        ledger_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -201,7 +198,6 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
         self.lookback_days = lookback_days
         self.metrics_version = metrics_version
         self.timezone = timezone
-        self.ledger_dir = ledger_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, compare and upsert; return the counts."""
@@ -211,9 +207,8 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
         settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
         window = run_window(context, lookback_days=_lookback(self.lookback_days, config), tz=self.timezone)
         dag_id, run_id, map_index = run_ids(context)
-        ledger = Ledger.for_run(
-            resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task_key(f"campaign_{campaign_id}", map_index)
-        )
+        sync_store = open_sync_store(config, self.state_path)
+        ledger = sync_store.ledger(dag_id, run_id, task_key(f"campaign_{campaign_id}", map_index))
         log.info(
             "Campaign %s (%s): days %s to %s (%d days re-read before the interval%s).",
             campaign_id,
@@ -224,7 +219,7 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
             ", manual run" if window.manual else "",
         )
         try:
-            with _open_store(settings, self.sqlite_path) as store:
+            with _open_store(settings, open_sync_store(config, self.state_path)) as store:
                 store.ensure_table()
                 try:
                     result = sync_campaign_metrics(
@@ -256,7 +251,7 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
             "name": name,
             "table": settings.table,
             "api_calls": self.app_hook.api_calls,
-            "ledger": str(ledger.path) if ledger.total else None,
+            "ledger": ledger.key if ledger.total else None,
         }
         log.info(
             "Campaign %s: %d inserted, %d updated, %d unchanged, %d rejected.",
@@ -271,15 +266,16 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
 
 class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
     """Render the per-campaign trend of delivered, opened and clicked as a self-contained HTML file (inline SVG
-    charts), read from the reporting table. Returns ``{"path", "campaigns", "first_day", "last_day"}``.
+    charts), read from the reporting table, and keep it in the sync store. Returns ``{"report", "path",
+    "campaigns", "first_day", "last_day"}``.
 
     The report ends on the last day of the run's window and covers ``report_days`` days (the days the table
     holds; backfilled days included).
 
     :param campaign_ids: only these campaigns (templated); default every campaign in the table.
     :param report_days: days shown (templated).
-    :param report_dir: folder of the reports (templated); default ``$AIRFLOW_HOME/customerio_reports``. The file is
-        ``customerio_campaign_metrics_<last day>.html``.
+    :param report_dir: also write the report as a file in this folder (templated); the report itself is always
+        kept in the sync store as ``customerio_campaign_metrics_<last day>.html``, where every machine reads it.
     """
 
     template_fields: Sequence[str] = ("campaign_ids", "report_days", "report_dir", *_BASE_TEMPLATE_FIELDS)
@@ -300,7 +296,7 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Write the report; return where."""
-        from airflow_provider_customerio.reporting import build_trends, default_report_dir, render_report, write_report
+        from airflow_provider_customerio.reporting import build_trends, render_report, write_report
 
         wanted = parse_campaign_ids(self.campaign_ids)
         try:
@@ -314,7 +310,8 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
         window = run_window(context, lookback_days=0)
         last_day: date = window.last_day
         first_day = last_day - timedelta(days=days - 1)
-        with _open_store(settings, self.sqlite_path) as store:
+        sync_store = open_sync_store(config, self.state_path)
+        with _open_store(settings, sync_store) as store:
             store.ensure_table()
             rows = store.fetch(first_day.isoformat(), last_day.isoformat(), wanted)
         trends = build_trends(rows, first_day, last_day)
@@ -326,11 +323,22 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             note=f"table {settings.table}",
         )
-        folder = Path(self.report_dir) if self.report_dir else default_report_dir()
-        path = write_report(folder / f"customerio_campaign_metrics_{last_day.isoformat()}.html", document)
-        log.info("Report of %d campaign(s) over %s..%s written to %s", len(trends), first_day, last_day, path)
+        name = f"customerio_campaign_metrics_{last_day.isoformat()}.html"
+        # the report lives in the shared store (every machine, and the UI, can read it); a file is an extra copy
+        sync_store.put_report(name, document)
+        path = write_report(Path(self.report_dir) / name, document) if self.report_dir else None
+        log.info(
+            "Report of %d campaign(s) over %s..%s stored as %s in %s%s",
+            len(trends),
+            first_day,
+            last_day,
+            name,
+            sync_store.location,
+            f" and written to {path}" if path else "",
+        )
         return {
-            "path": str(path),
+            "report": name,
+            "path": str(path) if path else None,
             "campaigns": len({t.campaign_id for t in trends}),
             "first_day": first_day.isoformat(),
             "last_day": last_day.isoformat(),

@@ -38,9 +38,12 @@ from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHo
 from airflow_provider_customerio.operators._common import (
     as_bool,
     load_customerio_config,
-    resolve_ledger_dir,
+    open_sync_store,
     run_ids,
+    sync_lease,
 )
+from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.events import (
     SOURCE_ACTIVITY,
     SOURCE_ID_PROPERTY,
@@ -57,7 +60,6 @@ from airflow_provider_customerio.sync.events import (
     parse_track_event,
     reconcile_query,
 )
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.summary import SyncSummary
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
@@ -179,14 +181,15 @@ class CustomerIOEventsToBrevoOperator(BaseOperator):
     Returns a summary: read, forwarded (``created``), skipped, rejected, batches, events_per_call, reconciled
     counts, the store's counts per status, the window and the ledger path.
 
+    :param state_path: the embedded SQLite sync store, used when the store connection does not exist
+        (templated); default ``connectors.customerio.people.state_path``, else
+        ``$AIRFLOW_HOME/customerio_sync/state.db``.
     :param config_path: the provider's YAML config (templated); default ``$CUSTOMERIO_PROVIDER_CONFIG`` or
         ``customerio_config.yaml`` in the DAGs folder.
     :param brevo_conn_id: Brevo connection.
     :param customerio_app_conn_id: Customer.io App API connection (activity feed).
     :param webhook_store_conn_id: SQL connection of the event store (templated); default
-        ``connectors.customerio.events.webhook_store_conn_id``, else the SQLite file ``store_path``.
-    :param store_path: SQLite file of the event store (templated); default
-        ``$AIRFLOW_HOME/customerio_sync/webhook_events.db`` (the receiver's default too).
+        ``connectors.customerio.events.webhook_store_conn_id``, else the sync store (where the receiver writes).
     :param include_activities: read the activity feed's ``event`` items of the window (templated).
     :param window_start: start of the activity window (templated; ISO-8601 or unix seconds); default the data
         interval start. A manual run without a data interval reads from the end of the last window read (or one
@@ -196,22 +199,19 @@ class CustomerIOEventsToBrevoOperator(BaseOperator):
         (re-reading is harmless: events are deduplicated by activity id).
     :param reconcile_grace_seconds: in-flight events younger than this are left for a later run.
     :param retention_days: finished rows older than this are purged (keep >= 7: Customer.io redelivers for 7 days).
-    :param ledger_dir: rejected-records ledger folder (templated); default ``connectors.customerio.people.ledger_dir``
-        else ``$AIRFLOW_HOME/customerio_sync/ledger``.
     :param brevo_hook_params: extra keyword arguments of the Brevo hook (e.g. ``rate_limit``).
     :param customerio_app_hook_params: extra keyword arguments of the App API hook.
     """
 
     template_fields: Sequence[str] = (
         "config_path",
+        "state_path",
         "brevo_conn_id",
         "customerio_app_conn_id",
         "webhook_store_conn_id",
-        "store_path",
         "include_activities",
         "window_start",
         "window_end",
-        "ledger_dir",
     )
     ui_color = "#0b996e"
 
@@ -219,34 +219,32 @@ class CustomerIOEventsToBrevoOperator(BaseOperator):
         self,
         *,
         config_path: str | None = None,
+        state_path: str | None = None,
         brevo_conn_id: str = BrevoHook.default_conn_name,
         customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
         webhook_store_conn_id: str | None = None,
-        store_path: str | None = None,
         include_activities: bool | str = True,
         window_start: Any = None,
         window_end: Any = None,
         activity_lookback_seconds: int = 3600,
         reconcile_grace_seconds: float = 60.0,
         retention_days: float = 14.0,
-        ledger_dir: str | None = None,
         brevo_hook_params: Mapping[str, Any] | None = None,
         customerio_app_hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
+        self.state_path = state_path
         self.brevo_conn_id = brevo_conn_id
         self.customerio_app_conn_id = customerio_app_conn_id
         self.webhook_store_conn_id = webhook_store_conn_id
-        self.store_path = store_path
         self.include_activities = include_activities
         self.window_start = window_start
         self.window_end = window_end
         self.activity_lookback_seconds = activity_lookback_seconds
         self.reconcile_grace_seconds = reconcile_grace_seconds
         self.retention_days = retention_days
-        self.ledger_dir = ledger_dir
         self.brevo_hook_params = dict(brevo_hook_params or {})
         self.customerio_app_hook_params = dict(customerio_app_hook_params or {})
 
@@ -299,10 +297,25 @@ def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Contex
         summary.finish()
         return summary.to_xcom()
     mapper = EventMapper(config.event_mapping, config.events.unmapped)
+    sync_store = open_sync_store(config, op.state_path)
     store_conn = op.webhook_store_conn_id or config.events.webhook_store_conn_id
-    store = EventStore.open(conn_id=store_conn, path=op.store_path)
+    store = EventStore.from_conn_id(store_conn) if store_conn else EventStore(sync_store.engine)
+    with sync_lease(sync_store, "events:forward", context):
+        return _forward(op, context, config, summary, mapper, sync_store, store)
+
+
+def _forward(
+    op: CustomerIOEventsToBrevoOperator,
+    context: Context,
+    config: CustomerIOConfig,
+    summary: SyncSummary,
+    mapper: EventMapper,
+    sync_store: SyncStore,
+    store: EventStore,
+) -> dict[str, Any]:
     dag_id, run_id, _ = run_ids(context, default_run_id="manual")
-    ledger = Ledger.for_run(resolve_ledger_dir(op.ledger_dir, config), dag_id, run_id, op.task_id)
+    ledger = sync_store.ledger(dag_id, run_id, op.task_id)
+    op.log.info("Event store: %s (%s)", store.engine.url.render_as_string(hide_password=True), store.counts())
     now = time.time()
     try:
         activities_read = activities_new = 0
@@ -354,7 +367,7 @@ def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Contex
     summary.events_processed = stats.forwarded
     summary.rejects_by_reason = stats.rejects_by_reason
     summary.api_calls = op.brevo_hook.api_calls + op.app_hook.api_calls
-    summary.ledger = str(ledger.path) if ledger.total else None
+    summary.ledger = ledger.key if ledger.total else None
     summary.finish()
     out = summary.to_xcom()
     out.update(
@@ -440,11 +453,10 @@ class CustomerIOTrackEventsOperator(BaseOperator):
     :param events: a list of events, e.g. ``upstream.output`` (templated).
     :param events_path: a JSON array or JSON Lines file (templated).
     :param customerio_track_conn_id: Track API connection.
-    :param ledger_dir: rejected-records ledger folder (templated); default ``$AIRFLOW_HOME/customerio_sync/ledger``.
     :param track_hook_params: extra keyword arguments of the Track hook (e.g. ``rate_limit``).
     """
 
-    template_fields: Sequence[str] = ("events", "events_path", "customerio_track_conn_id", "ledger_dir")
+    template_fields: Sequence[str] = ("events", "events_path", "customerio_track_conn_id", "state_path")
     ui_color = "#3b5bdb"
 
     def __init__(
@@ -453,7 +465,7 @@ class CustomerIOTrackEventsOperator(BaseOperator):
         events: Any = None,
         events_path: str | None = None,
         customerio_track_conn_id: str = CustomerIOTrackHook.default_conn_name,
-        ledger_dir: str | None = None,
+        state_path: str | None = None,
         track_hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -461,7 +473,7 @@ class CustomerIOTrackEventsOperator(BaseOperator):
         self.events = events
         self.events_path = events_path
         self.customerio_track_conn_id = customerio_track_conn_id
-        self.ledger_dir = ledger_dir
+        self.state_path = state_path
         self.track_hook_params = dict(track_hook_params or {})
 
     @cached_property
@@ -477,7 +489,7 @@ class CustomerIOTrackEventsOperator(BaseOperator):
 def send_events_to_track(op: CustomerIOTrackEventsOperator, context: Context) -> dict[str, Any]:
     """The body of :meth:`CustomerIOTrackEventsOperator.execute`."""
     dag_id, run_id, _ = run_ids(context, default_run_id="manual")
-    ledger = Ledger.for_run(resolve_ledger_dir(op.ledger_dir), dag_id, run_id, op.task_id)
+    ledger = open_sync_store(None, op.state_path).ledger(dag_id, run_id, op.task_id)
     read = sent = rejected = 0
     try:
         for index, raw in enumerate(read_events_input(op.events, op.events_path)):
@@ -531,13 +543,13 @@ def send_events_to_track(op: CustomerIOTrackEventsOperator, context: Context) ->
         sent,
         read,
         rejected,
-        ledger.path if rejected else "-",
+        ledger.location if rejected else "-",
     )
     return {
         "read": read,
         "sent": sent,
         "rejected": rejected,
-        "ledger": str(ledger.path) if rejected else None,
+        "ledger": ledger.key if rejected else None,
         "api_calls": op.track_hook.api_calls,
     }
 

@@ -25,16 +25,15 @@ from airflow_provider_customerio.operators._common import (
     as_bool,
     default_deferrable,
     load_customerio_config,
-    resolve_ledger_dir,
-    resolve_state_path,
+    open_sync_store,
     run_task_ids,
+    sync_lease,
 )
-from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.objects import (
     BrevoRecord,
     CioObject,
     ContactRef,
-    ObjectStateTable,
     ObjectSync,
     RelatedPerson,
     ReverseObjectSync,
@@ -42,7 +41,6 @@ from airflow_provider_customerio.sync.objects import (
     UpsertTimeout,
 )
 from airflow_provider_customerio.sync.people import ProcessState, poll_delays
-from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 if TYPE_CHECKING:
@@ -237,10 +235,9 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         ``customerio_config.yaml`` in the DAGs folder.
     :param customerio_app_conn_id: Customer.io App API connection.
     :param brevo_conn_id: Brevo connection.
-    :param state_path: SQLite state file (templated); default ``connectors.customerio.people.state_path``, else
+    :param state_path: the embedded SQLite store, used when the store connection does not exist (templated);
+        default ``connectors.customerio.people.state_path``, else
         ``$AIRFLOW_HOME/customerio_sync/state.db``.
-    :param ledger_dir: rejected-records ledger directory (templated); default
-        ``connectors.customerio.people.ledger_dir``, else ``$AIRFLOW_HOME/customerio_sync/ledger``.
     :param max_records: records per Brevo upsert call (at most 1000).
     :param max_bytes: body bytes per Brevo upsert call (at most 1 MB).
     :param process_timeout: seconds to wait for the upsert processes before failing (records stay pending; a
@@ -257,7 +254,6 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         "dry_run",
         "config_path",
         "state_path",
-        "ledger_dir",
         "customerio_app_conn_id",
         "brevo_conn_id",
     )
@@ -273,7 +269,6 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
         brevo_conn_id: str = BrevoHook.default_conn_name,
         state_path: str | None = None,
-        ledger_dir: str | None = None,
         max_records: int = 1000,
         max_bytes: int = 1024 * 1024,
         process_timeout: float = 3600.0,
@@ -291,7 +286,6 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         self.customerio_app_conn_id = customerio_app_conn_id
         self.brevo_conn_id = brevo_conn_id
         self.state_path = state_path
-        self.ledger_dir = ledger_dir
         self.max_records = max_records
         self.max_bytes = max_bytes
         self.process_timeout = process_timeout
@@ -312,14 +306,19 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Check, read, write; then wait (deferred or blocking) and finish."""
-        sync = self._sync(context)
-        dry_run = as_bool(self.dry_run, "dry_run")
-        pending = sync.run(dry_run=dry_run)
-        return self._wait_or_finish(sync, pending, time.time() + self.process_timeout)
+        sync, store = self._sync(context)
+        with sync_lease(store, "objects:forward", context):
+            dry_run = as_bool(self.dry_run, "dry_run")
+            pending = sync.run(dry_run=dry_run)
+            return self._wait_or_finish(sync, pending, time.time() + self.process_timeout)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Back from the trigger: handle the finished processes, defer again for resubmissions, or finish."""
-        sync = self._sync(context)
+        sync, store = self._sync(context)
+        with sync_lease(store, "objects:forward", context):
+            return self._complete(sync, event)
+
+    def _complete(self, sync: ObjectSync, event: dict[str, Any]) -> dict[str, Any]:
         sync.attach()
         processes = event.get("processes") or {}
         pending = sync.complete(process_state(pid, body) for pid, body in processes.items())
@@ -367,38 +366,34 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         )
         return result
 
-    def _sync(self, context: Context | Mapping[str, Any]) -> ObjectSync:
+    def _sync(self, context: Context | Mapping[str, Any]) -> tuple[ObjectSync, SyncStore]:
         config = load_customerio_config(self.config_path)
         if not config.sync.objects:
             raise AirflowSkipException(
                 "connectors.customerio.sync.objects is false: the object sync is off. Set it "
                 "to true in the provider config to run it."
             )
-        state_file = resolve_state_path(self.state_path, config)
-        ledger_folder = resolve_ledger_dir(self.ledger_dir, config)
+        store = open_sync_store(config, self.state_path)
         dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         run_key = f"{dag_id}/{run_id}/{task_id}"
-        state = StateStore(state_file)
+        state = store.state()
         cp = state.get_checkpoint(run_key)
-        ledger = Ledger.for_run(
-            ledger_folder,
-            dag_id,
-            run_id,
-            task_id,
-            truncate_to=int(cp["ledger_offset"]) if cp and "ledger_offset" in cp else None,
+        ledger = store.ledger(
+            dag_id, run_id, task_id, truncate_to=int(cp["ledger_offset"]) if cp and "ledger_offset" in cp else None
         )
-        return ObjectSync(
+        sync = ObjectSync(
             config=config,
             source=CustomerIOObjectSource(self.app_hook, self.object_filters),
             sink=BrevoObjectSink(self.brevo_hook),
             state=state,
-            objects=ObjectStateTable(state_file),
+            objects=store.objects(),
             ledger=ledger,
             run_key=run_key,
             type_ids=_as_ids(self.object_type_ids),
             max_records=int(self.max_records),
             max_bytes=int(self.max_bytes),
         )
+        return sync, store
 
 
 class BrevoObjectsToCustomerIOOperator(BaseOperator):
@@ -415,8 +410,7 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
     :param config_path: the provider's YAML config (templated).
     :param customerio_track_conn_id: Customer.io Track API connection.
     :param brevo_conn_id: Brevo connection.
-    :param state_path: SQLite state file (templated); default as for the forward direction.
-    :param ledger_dir: rejected-records ledger directory (templated).
+    :param state_path: the embedded SQLite store (templated); default as for the forward direction.
     :param track_hook_params: extra keyword arguments of the Track hook (e.g. ``rate_limit``).
     :param brevo_hook_params: extra keyword arguments of the Brevo hook.
     """
@@ -426,7 +420,6 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
         "dry_run",
         "config_path",
         "state_path",
-        "ledger_dir",
         "customerio_track_conn_id",
         "brevo_conn_id",
     )
@@ -441,7 +434,6 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
         customerio_track_conn_id: str = CustomerIOTrackHook.default_conn_name,
         brevo_conn_id: str = BrevoHook.default_conn_name,
         state_path: str | None = None,
-        ledger_dir: str | None = None,
         track_hook_params: Mapping[str, Any] | None = None,
         brevo_hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -453,7 +445,6 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
         self.customerio_track_conn_id = customerio_track_conn_id
         self.brevo_conn_id = brevo_conn_id
         self.state_path = state_path
-        self.ledger_dir = ledger_dir
         self.track_hook_params = dict(track_hook_params or {})
         self.brevo_hook_params = dict(brevo_hook_params or {})
 
@@ -462,19 +453,19 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
         config = load_customerio_config(self.config_path)
         if not config.sync.objects:
             raise AirflowSkipException("connectors.customerio.sync.objects is false: the object sync is off.")
-        state_file = resolve_state_path(self.state_path, config)
-        ledger_folder = resolve_ledger_dir(self.ledger_dir, config)
+        store = open_sync_store(config, self.state_path)
         dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         sync = ReverseObjectSync(
             config=config,
             source=BrevoRecordReader(BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)),
             writer=TrackBatchWriter(CustomerIOTrackHook(self.customerio_track_conn_id, **self.track_hook_params)),
-            state=StateStore(state_file),
-            objects=ObjectStateTable(state_file),
-            ledger=Ledger.for_run(ledger_folder, dag_id, run_id, task_id),
+            state=store.state(),
+            objects=store.objects(),
+            ledger=store.ledger(dag_id, run_id, task_id),
             type_ids=_as_ids(self.object_type_ids),
         )
-        result = sync.run(dry_run=as_bool(self.dry_run, "dry_run"))
+        with sync_lease(store, "objects:reverse", context):
+            result = sync.run(dry_run=as_bool(self.dry_run, "dry_run"))
         self.log.info(
             "Reverse object sync: %s",
             {k: result.get(k) for k in ("read", "created", "updated", "unchanged", "echoes", "rejected")},

@@ -35,14 +35,14 @@ from airflow_provider_customerio.operators._common import (
     default_deferrable,
     incremental_window,
     load_customerio_config,
+    open_sync_store,
     pool_hook_params,
-    resolve_ledger_dir,
-    resolve_state_path,
     run_ids,
+    sync_lease,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
+from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import EMAIL_TARGET
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import BrevoAttribute, Person
 from airflow_provider_customerio.sync.people import (
     HYDRATE_CHUNK,
@@ -54,7 +54,6 @@ from airflow_provider_customerio.sync.people import (
     ProcessState,
     poll_delays,
 )
-from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 if TYPE_CHECKING:
@@ -360,6 +359,10 @@ class _PeopleTask:
 
     # ---------------------------------------------------------------------------------------- resources
 
+    @cached_property
+    def store(self) -> SyncStore:
+        return open_sync_store(self.config)
+
     def _hook_params(self, given: Mapping[str, Any] | None, api_pool: str) -> dict[str, Any]:
         params = pool_hook_params(given, api_pool, self.op.pool)
         return {"log_api_calls": True, **params} if self.config.log_api_calls else params
@@ -375,15 +378,12 @@ class _PeopleTask:
         return BrevoHook(self.op.brevo_conn_id, **self._hook_params(self.op.brevo_hook_params, BREVO_POOL))
 
     def _open(self) -> PeopleSync:
-        state = StateStore(resolve_state_path(None, self.config))
+        store = self.store
+        state = store.state()
         cp = state.get_checkpoint(self.run_key)
         # Resuming: cut the ledger back to the last checkpoint. A new run (no checkpoint) starts a new ledger.
-        ledger = Ledger.for_run(
-            resolve_ledger_dir(None, self.config),
-            self.dag_id,
-            self.run_id,
-            self.op.sync_name,
-            truncate_to=int((cp or {}).get("ledger_offset") or 0),
+        ledger = store.ledger(
+            self.dag_id, self.run_id, self.op.sync_name, truncate_to=int((cp or {}).get("ledger_offset") or 0)
         )
         attrs = [f.source for f in self.config.field_mapping if f.target != EMAIL_TARGET]
         source = CustomerIOPeopleSource(
@@ -422,6 +422,11 @@ class _PeopleTask:
         if not self.config.enabled or not self.config.sync.people:
             log.info("connectors.customerio.enabled / sync.people is false: nothing to do")
             return {"skipped": "people sync disabled in the config", "read": 0}
+        with sync_lease(self.store, f"people:{self.op.sync_name}", self.context):
+            return self._execute()
+
+    def _execute(self) -> dict[str, Any]:
+        log = self.op.log
         sync = self._open()
         try:
             if self.step in ("all", "extract"):
@@ -451,6 +456,10 @@ class _PeopleTask:
             self._close(sync)
 
     def complete(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        with sync_lease(self.store, f"people:{self.op.sync_name}", self.context):
+            return self._complete(event)
+
+    def _complete(self, event: Mapping[str, Any]) -> dict[str, Any]:
         sync = self._open()
         try:
             sync.attach()

@@ -22,14 +22,15 @@ from airflow_provider_customerio.operators._common import (
     as_bool,
     incremental_window,
     load_customerio_config,
+    open_sync_store,
     pool_hook_params,
-    resolve_ledger_dir,
-    resolve_state_path,
     run_task_ids,
+    sync_lease,
 )
 from airflow_provider_customerio.operators.people import CustomerIOPeopleSource
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
-from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.mapping import BrevoAttribute
 from airflow_provider_customerio.sync.people import RunWindow
 from airflow_provider_customerio.sync.reverse import (
@@ -66,10 +67,9 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         ``connectors.customerio.reverse.conflict_policy`` (itself ``customerio_wins``) (templated).
     :param config_path: the provider's YAML config; default ``$CUSTOMERIO_PROVIDER_CONFIG`` or
         ``customerio_config.yaml`` in the DAGs folder (templated).
-    :param state_path: the sync state database, which MUST be the one the Customer.io -> Brevo sync uses; default
-        ``connectors.customerio.people.state_path``, else ``$AIRFLOW_HOME/customerio_sync/state.db`` (templated).
-    :param ledger_dir: rejected-records ledger directory; default ``connectors.customerio.people.ledger_dir``, else
-        ``$AIRFLOW_HOME/customerio_sync/ledger`` (templated).
+    :param state_path: the embedded SQLite store used when the store connection does not exist; it MUST be the
+        one the Customer.io -> Brevo sync uses; default ``connectors.customerio.people.state_path``, else
+        ``$AIRFLOW_HOME/customerio_sync/state.db`` (templated).
     :param brevo_conn_id: Brevo connection.
     :param customerio_track_conn_id: Customer.io Track API connection (writes).
     :param customerio_app_conn_id: Customer.io App API connection (profiles, to check conflicts).
@@ -85,7 +85,6 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         "conflict_policy",
         "config_path",
         "state_path",
-        "ledger_dir",
         "brevo_conn_id",
         "customerio_track_conn_id",
         "customerio_app_conn_id",
@@ -101,7 +100,6 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         conflict_policy: str | None = None,
         config_path: str | None = None,
         state_path: str | None = None,
-        ledger_dir: str | None = None,
         brevo_conn_id: str = BrevoHook.default_conn_name,
         customerio_track_conn_id: str = CustomerIOTrackHook.default_conn_name,
         customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
@@ -117,7 +115,6 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         self.conflict_policy = conflict_policy
         self.config_path = config_path
         self.state_path = state_path
-        self.ledger_dir = ledger_dir
         self.brevo_conn_id = brevo_conn_id
         self.customerio_track_conn_id = customerio_track_conn_id
         self.customerio_app_conn_id = customerio_app_conn_id
@@ -171,16 +168,27 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
             skipped.finish()
             return skipped.to_xcom()
 
-        state = StateStore(resolve_state_path(self.state_path, config))
+        store = open_sync_store(config, self.state_path)
+        with sync_lease(store, "people:reverse", context):
+            return self._run(context, config, store, mode, dry_run, policy)
+
+    def _run(
+        self,
+        context: Context,
+        config: CustomerIOConfig,
+        store: SyncStore,
+        mode: str,
+        dry_run: bool,
+        policy: str | None,
+    ) -> dict[str, Any]:
+        state = store.state()
         try:
             window = self._window(context, mode, state)
             dag_id, run_id, task_id = run_task_ids(context, self.task_id)
             run_key = f"{dag_id}/{run_id}/{task_id}"
             cp = ReverseSync.load_checkpoint(state, run_key)
             truncate = int(cp["ledger_offset"]) if cp and not dry_run and "ledger_offset" in cp else None
-            ledger = Ledger.for_run(
-                resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task_id, truncate_to=truncate
-            )
+            ledger = store.ledger(dag_id, run_id, task_id, truncate_to=truncate)
             try:
                 sync = ReverseSync(
                     config=config,
@@ -203,7 +211,7 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
             state.close()
         result = summary.to_xcom()
         if ledger.total:
-            self.log.warning("%d ledger line(s) for this run: %s", ledger.total, ledger.path)
+            self.log.warning("%d rejected record(s) for this run: %s", ledger.total, ledger.location)
         return result
 
     def _window(self, context: Context | Mapping[str, Any], mode: str, state: StateStore) -> RunWindow | None:

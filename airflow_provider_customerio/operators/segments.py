@@ -21,9 +21,10 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.operators._common import (
     as_bool,
     load_customerio_config,
+    open_sync_store,
     pool_hook_params,
-    resolve_ledger_dir,
     run_ids,
+    sync_lease,
     task_key,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
@@ -60,12 +61,13 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         ``connectors.customerio.field_mapping`` (templated; a list or a comma-separated string).
     :param dry_run: report only, write nothing (templated).
     :param force: remove beyond the removal brake (templated).
+    :param state_path: the embedded SQLite sync store, used when the store connection does not exist
+        (templated); default ``connectors.customerio.people.state_path``, else
+        ``$AIRFLOW_HOME/customerio_sync/state.db``.
     :param config_path: the provider's YAML config; default: ``$CUSTOMERIO_PROVIDER_CONFIG`` or
         ``customerio_config.yaml`` in the DAGs folder (templated).
     :param customerio_app_conn_id: Customer.io App API connection.
     :param brevo_conn_id: Brevo connection.
-    :param ledger_dir: where the rejected-records ledger goes; default ``connectors.customerio.people.ledger_dir``,
-        else ``$AIRFLOW_HOME/customerio_sync/ledger`` (templated).
     :param import_timeout: seconds to wait for one Brevo import process.
     :param import_check_interval: first interval between polls of a Brevo import process.
     :param customerio_app_hook_params: keyword arguments of the App API hook (default: the rate this task's
@@ -80,9 +82,9 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         "dry_run",
         "force",
         "config_path",
+        "state_path",
         "customerio_app_conn_id",
         "brevo_conn_id",
-        "ledger_dir",
     )
     ui_color = "#7ed3c4"
 
@@ -95,9 +97,9 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         dry_run: bool | str = False,
         force: bool | str = False,
         config_path: str | None = None,
+        state_path: str | None = None,
         customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
         brevo_conn_id: str = BrevoHook.default_conn_name,
-        ledger_dir: str | None = None,
         import_timeout: float = 3600.0,
         import_check_interval: float = 5.0,
         customerio_app_hook_params: Mapping[str, Any] | None = None,
@@ -111,9 +113,9 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         self.dry_run = dry_run
         self.force = force
         self.config_path = config_path
+        self.state_path = state_path
         self.customerio_app_conn_id = customerio_app_conn_id
         self.brevo_conn_id = brevo_conn_id
-        self.ledger_dir = ledger_dir
         self.import_timeout = import_timeout
         self.import_check_interval = import_check_interval
         self.customerio_app_hook_params = customerio_app_hook_params
@@ -147,8 +149,12 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         )
         dag_id, run_id, map_index = run_ids(context)
         task = task_key(f"segment_{request.segment_id}_to_list_{request.list_id}", map_index)
-        # truncate_to=0: every attempt re-derives all of its rejections from live state, so a retry replaces the file
-        with Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, task, truncate_to=0) as ledger:
+        store = open_sync_store(config, self.state_path)
+        # truncate_to=0: every attempt re-derives all of its rejections from live state, so a retry replaces them
+        with (
+            sync_lease(store, f"segments:{request.segment_id}->{request.list_id}", context),
+            store.ledger(dag_id, run_id, task, truncate_to=0) as ledger,
+        ):
             mirror = SegmentMirror(
                 CustomerIOSegmentSource(self.app_hook),
                 target,
@@ -161,8 +167,8 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         result.api_calls = self.app_hook.api_calls + self.brevo_hook.api_calls
         summary = result.summary()
         if ledger.total:
-            summary["ledger"] = str(ledger.path)
-            self.log.warning("%d people not mirrored; reasons in the ledger %s", ledger.total, ledger.path)
+            summary["ledger"] = ledger.key
+            self.log.warning("%d people not mirrored; reasons in the %s", ledger.total, ledger.location)
         self.log.info("Segment mirror summary: %s", {k: v for k, v in summary.items() if not k.startswith("sample_")})
         return summary
 

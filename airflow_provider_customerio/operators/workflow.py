@@ -18,7 +18,6 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -26,11 +25,10 @@ from airflow.sdk import BaseOperator
 from airflow_provider_customerio.exceptions import ConfigError, ProcessFailedError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.operators._common import data_interval, resolve_ledger_dir, resolve_state_path, run_ids
+from airflow_provider_customerio.operators._common import data_interval, open_sync_store, run_ids, sync_lease
 from airflow_provider_customerio.operators.campaigns import load_connector_config
+from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.ledger import Ledger
-from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.workflow import (
     STAGED_KIND,
     WORKFLOW_DIRECTION,
@@ -107,17 +105,12 @@ def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict
         last = (int(rows[-1][1]), str(rows[-1][0]))
 
 
-def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, path: str | None) -> Any | None:
-    """The events capability's store when there is one (a missing default SQLite file means: no events)."""
-    try:
-        from airflow_provider_customerio.webhooks.store import EventStore, default_store_path
-    except ImportError:  # the events capability is not installed
-        return None
+def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: SyncStore) -> Any | None:
+    """The events capability's store: its own connection when one is configured, else the sync store."""
+    from airflow_provider_customerio.webhooks.store import EventStore
+
     conn_id = conn_id or config.events.webhook_store_conn_id
-    if conn_id:
-        return EventStore.open(conn_id=conn_id)
-    file = Path(path) if path else default_store_path()
-    return EventStore.open(path=file) if file.is_file() else None
+    return EventStore.from_conn_id(conn_id) if conn_id else EventStore(store.engine)
 
 
 class CustomerIOWorkflowStateOperator(BaseOperator):
@@ -132,10 +125,8 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
     :param use_webhook_events: also read the stored reporting-webhook events.
     :param webhook_store_conn_id: SQL connection of the event store; default ``connectors.customerio.events.
         webhook_store_conn_id``, else the events capability's SQLite file when it exists.
-    :param webhook_store_path: that SQLite file (tests).
     :param config_path: the provider's YAML config (templated).
     :param state_path: the sync state database (templated).
-    :param ledger_dir: where people that cannot be written are recorded (templated).
     :param customerio_app_conn_id: Customer.io App API connection.
     :param customerio_app_hook_params: extra hook arguments (e.g. ``rate_limit``).
     """
@@ -144,7 +135,6 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
         "lookback_hours",
         "config_path",
         "state_path",
-        "ledger_dir",
         "customerio_app_conn_id",
         "webhook_store_conn_id",
     )
@@ -157,10 +147,8 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
         attribute_names: Mapping[str, str | None] | None = None,
         use_webhook_events: bool = True,
         webhook_store_conn_id: str | None = None,
-        webhook_store_path: str | None = None,
         config_path: str | None = None,
         state_path: str | None = None,
-        ledger_dir: str | None = None,
         customerio_app_conn_id: str = CustomerIOAppHook.default_conn_name,
         customerio_app_hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -170,10 +158,8 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
         self.attribute_names = dict(attribute_names or {})
         self.use_webhook_events = use_webhook_events
         self.webhook_store_conn_id = webhook_store_conn_id
-        self.webhook_store_path = webhook_store_path
         self.config_path = config_path
         self.state_path = state_path
-        self.ledger_dir = ledger_dir
         self.customerio_app_conn_id = customerio_app_conn_id
         self.customerio_app_hook_params = dict(customerio_app_hook_params or {})
 
@@ -197,20 +183,15 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
         builder = StateBuilder()
         for message in self.app_hook.iter_messages(start_ts=start_ts, end_ts=end_ts):
             builder.add_message(message)
-        store = (
-            open_webhook_store(config, self.webhook_store_conn_id, self.webhook_store_path)
-            if self.use_webhook_events
-            else None
-        )
-        if store is not None:
-            try:
-                for event in iter_webhook_events(store, start_ts, end_ts):
-                    builder.add_event(event)
-            finally:
-                store.dispose()
+        sync_store = open_sync_store(config, self.state_path)
+        events = open_webhook_store(config, self.webhook_store_conn_id, sync_store) if self.use_webhook_events else None
+        if events is not None:
+            for event in iter_webhook_events(events, start_ts, end_ts):
+                builder.add_event(event)
         with (
-            StateStore(resolve_state_path(self.state_path, config)) as state,
-            Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, self.task_id) as ledger,
+            sync_lease(sync_store, "workflow", context),
+            sync_store.state() as state,
+            sync_store.ledger(dag_id, run_id, self.task_id) as ledger,
         ):
             result = derive_changes(
                 builder.states(),
@@ -237,7 +218,7 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
             staged = state.stage_items(
                 run_key, [(key, STAGED_KIND, {"token": token, "row": row}) for key, token, row in result.changes]
             )
-            ledger_path = str(ledger.path) if ledger.total else None
+            ledger_path = ledger.key if ledger.total else None
         out = {
             **result.counts(),
             "staged": staged,
@@ -304,12 +285,11 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
     :param import_check_interval: first interval between polls of an import process.
     :param config_path: the provider's YAML config (templated).
     :param state_path: the sync state database (templated).
-    :param ledger_dir: where people that could not be written are recorded (templated).
     :param brevo_conn_id: Brevo connection.
     :param brevo_hook_params: extra hook arguments (e.g. ``rate_limit``).
     """
 
-    template_fields: Sequence[str] = ("list_id", "config_path", "state_path", "ledger_dir", "brevo_conn_id")
+    template_fields: Sequence[str] = ("list_id", "config_path", "state_path", "brevo_conn_id")
     ui_color = "#c9e4ff"
 
     def __init__(
@@ -323,7 +303,6 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
         import_check_interval: float = 5.0,
         config_path: str | None = None,
         state_path: str | None = None,
-        ledger_dir: str | None = None,
         brevo_conn_id: str = BrevoHook.default_conn_name,
         brevo_hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -337,7 +316,6 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
         self.import_check_interval = import_check_interval
         self.config_path = config_path
         self.state_path = state_path
-        self.ledger_dir = ledger_dir
         self.brevo_conn_id = brevo_conn_id
         self.brevo_hook_params = dict(brevo_hook_params or {})
 
@@ -352,13 +330,14 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
         names = attribute_names({**config.workflow.attributes, **self.attribute_names})
         run_key = workflow_run_key(context)
         dag_id, run_id, _ = run_ids(context)
-        with StateStore(resolve_state_path(self.state_path, config)) as state:
+        sync_store = open_sync_store(config, self.state_path)
+        with sync_lease(sync_store, "workflow", context), sync_store.state() as state:
             pending = state.count_staged(run_key) + len(state.pending_processes(run_key))
             created: list[str] = []
             list_id = self._list_id(config)
             if pending:
                 created = self._ensure_attributes(names, config)
-            with Ledger.for_run(resolve_ledger_dir(self.ledger_dir, config), dag_id, run_id, self.task_id) as ledger:
+            with sync_store.ledger(dag_id, run_id, self.task_id) as ledger:
                 port = BrevoImportPort(
                     self.brevo_hook,
                     list_ids=[list_id],
@@ -368,7 +347,7 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
                 result = WorkflowStateWriter(
                     state, port, run_key=run_key, rejects=ledger, max_bytes=self.import_max_bytes
                 ).run()
-                ledger_path = str(ledger.path) if ledger.total else None
+                ledger_path = ledger.key if ledger.total else None
         log.info(
             "Workflow state written for %d people in %d import(s) (%d re-submitted); %d rejected.",
             result.written,

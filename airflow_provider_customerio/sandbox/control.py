@@ -223,7 +223,11 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
             p = cio.person(idx)
             if p is not None:
                 out.append(
-                    {"identifiers": p.identifiers(), "attributes": {k: stringify(v) for k, v in p.attrs.items()}}
+                    {
+                        "identifiers": p.identifiers(),
+                        "attributes": {k: stringify(v) for k, v in p.attrs.items()},
+                        "unsubscribed": p.unsubscribed,
+                    }
                 )
             if len(out) >= limit:
                 break

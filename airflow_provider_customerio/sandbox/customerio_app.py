@@ -675,7 +675,7 @@ def build_files_router(state: CustomerIOState) -> APIRouter:
                             p.cio_id,
                             p.id or "",
                             p.email or "",
-                            *(stringify(p.attrs[a]) if p.attrs.get(a) is not None else "" for a in exp.attributes),
+                            *(stringify(v) if (v := p.attribute(a)) is not None else "" for a in exp.attributes),
                         ]
                     )
                 else:

@@ -251,6 +251,13 @@ class Person:
     def identifiers(self) -> dict[str, Any]:
         return {"email": self.email, "id": self.id, "cio_id": self.cio_id}
 
+    def attribute(self, name: str) -> Any:
+        """One stored attribute as an export column reads it, reserved ones included: ``unsubscribed`` is kept
+        outside ``attrs`` here but is a person attribute in Customer.io (it can be exported and segmented on)."""
+        if name == "unsubscribed":
+            return self.unsubscribed
+        return self.attrs.get(name)
+
     def typed(self) -> dict[str, Any]:
         """Raw typed view for the control plane's state endpoints."""
         return {

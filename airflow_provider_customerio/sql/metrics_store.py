@@ -4,9 +4,10 @@ One small interface, :class:`MetricsStore`, over a DB-API connection. Two ways t
 
 * ``sql_conn_id`` set: the connection's own hook (``Connection.get_hook()``, a common-sql ``DbApiHook`` such
   as the Postgres or SQLite provider's hook) supplies the DB-API connection and its placeholder;
-* no ``sql_conn_id``: an embedded SQLite file under ``$AIRFLOW_HOME`` through the standard library's
-  ``sqlite3`` (the SQLite provider is not required). A ``sqlite`` connection whose provider is not installed is
-  opened the same way, from the connection's ``host`` (the file path).
+* no ``sql_conn_id``: the shared sync store (:mod:`airflow_provider_customerio.store`: the connection
+  ``customerio_sync_store``, else its embedded SQLite file), so every machine writes and reads the same table.
+  A ``sqlite`` connection whose provider is not installed is opened through the store's engine factory, from the
+  connection's ``host`` (the file path).
 
 The SQL is portable: ``CREATE TABLE IF NOT EXISTS`` with standard types, and the upsert
 ``INSERT ... ON CONFLICT (campaign_id, date, source) DO UPDATE SET col = excluded.col`` that SQLite (3.24+)
@@ -19,18 +20,18 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from airflow_provider_customerio.exceptions import ConfigError
+from airflow_provider_customerio.store.engine import describe, raw_dbapi_connection, sqlite_engine
 from airflow_provider_customerio.sync.campaigns import METRIC_COLUMNS, MetricRow
 
 DEFAULT_TABLE = "customerio_campaign_metrics"
-DEFAULT_DB_RELATIVE = Path("customerio_sync") / "campaign_metrics.db"
 KEY_COLUMNS: tuple[str, ...] = ("campaign_id", "date", "source")
 #: Every column, in table order.
 COLUMNS: tuple[str, ...] = (
@@ -219,24 +220,20 @@ class MetricsStore:
 
 
 # ---------------------------------------------------------------------------------------- factories
-def default_sqlite_path() -> Path:
-    """``$AIRFLOW_HOME/customerio_sync/campaign_metrics.db``."""
-    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-    return Path(home) / DEFAULT_DB_RELATIVE
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":1"}
 
 
-def sqlite_store(path: str | os.PathLike[str] | None = None, *, table: str = DEFAULT_TABLE) -> MetricsStore:
-    """A store on an SQLite file through the standard library (no provider needed)."""
-    db_path = Path(path) if path is not None else default_sqlite_path()
-    if str(db_path) != ":memory:":
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+def engine_store(engine: Engine, *, table: str = DEFAULT_TABLE) -> MetricsStore:
+    """A store on a SQLAlchemy engine: the shared sync store by default (its raw DB-API connections)."""
+    placeholder = _PLACEHOLDERS.get(str(engine.dialect.paramstyle), "%s")
+    return MetricsStore(
+        lambda: raw_dbapi_connection(engine), placeholder=placeholder, table=table, description=describe(engine)
+    )
 
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(str(db_path), timeout=60)
-        conn.execute("PRAGMA busy_timeout = 60000")
-        return conn
 
-    return MetricsStore(connect, placeholder="?", table=table, description=f"sqlite:{db_path}")
+def sqlite_store(path: str | os.PathLike[str], *, table: str = DEFAULT_TABLE) -> MetricsStore:
+    """A store on a SQLite file (tests, tools)."""
+    return engine_store(sqlite_engine(path), table=table)
 
 
 def hook_store(hook: Any, *, table: str = DEFAULT_TABLE) -> MetricsStore:
@@ -248,15 +245,17 @@ def hook_store(hook: Any, *, table: str = DEFAULT_TABLE) -> MetricsStore:
     )
 
 
-def store_for(
-    sql_conn_id: str | None, *, table: str = DEFAULT_TABLE, sqlite_path: str | os.PathLike[str] | None = None
-) -> MetricsStore:
-    """The store for a configuration: the connection's ``DbApiHook``, or the embedded SQLite default.
+def store_for(sql_conn_id: str | None, *, table: str = DEFAULT_TABLE, engine: Engine | None = None) -> MetricsStore:
+    """The store for a configuration: the connection's ``DbApiHook``, else the shared sync store ``engine``.
 
     :raises ConfigError: the connection is not a SQL connection.
     """
     if not sql_conn_id:
-        return sqlite_store(sqlite_path, table=table)
+        if engine is None:
+            from airflow_provider_customerio.store import SyncStore
+
+            engine = SyncStore.open().engine
+        return engine_store(engine, table=table)
     from airflow.sdk import BaseHook  # local: keeps the module importable for pure SQL helpers
 
     conn = BaseHook.get_connection(sql_conn_id)
@@ -293,7 +292,7 @@ __all__ = [
     "MetricsStore",
     "check_table_name",
     "create_table_sql",
-    "default_sqlite_path",
+    "engine_store",
     "existing_sql",
     "hook_store",
     "row_params",

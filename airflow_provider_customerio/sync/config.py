@@ -163,6 +163,7 @@ class CustomerIOConfig:
     debug: bool = False
     log_level: str = "info"
     log_api_calls: bool = False
+    store_conn_id: str = "customerio_sync_store"
     sync: SyncSwitches = field(default_factory=SyncSwitches)
     lists: Mapping[str, int] = field(default_factory=dict)
     field_mapping: tuple[MappedField, ...] = (MappedField("email", EMAIL_TARGET),)
@@ -497,6 +498,7 @@ def _build(cio: Mapping[str, Any]) -> CustomerIOConfig:
         debug=cio.get("debug", False),
         log_level=cio.get("log_level", "info"),
         log_api_calls=cio.get("log_api_calls", False),
+        store_conn_id=cio.get("store_conn_id", "customerio_sync_store"),
         sync=SyncSwitches(**(cio.get("sync") or {})),
         lists=dict(cio.get("lists") or {}),
         field_mapping=field_mapping,

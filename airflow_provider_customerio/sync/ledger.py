@@ -1,21 +1,19 @@
-"""Rejected-records ledger: one JSONL file per run, one line per rejected record (or value), with a reason code.
+"""Rejected-records ledger: the reason codes, and the reject threshold. The rows themselves live in the shared
+store (:class:`airflow_provider_customerio.store.ledger.Ledger`, re-exported here): one row per rejected record
+(or value), with a reason code, queryable by run from any machine.
 
-Nothing read is dropped silently: a record either reaches its destination or has a line here. The file is
-append-only and can be truncated back to a checkpointed offset, so a resumed run does not write a line twice.
+Nothing read is dropped silently: a record either reaches its destination or has a row in the ledger.
 
 No Airflow and no HTTP imports here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import IO, Any
+
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
 
 #: Reason codes, documented for users of the ledger.
 REASONS: Mapping[str, str] = {
@@ -61,120 +59,6 @@ def safe_name(text: str) -> str:
     return _SAFE.sub("_", text).strip("._") or "run"
 
 
-class Ledger:
-    """Append-only JSONL ledger of rejected records for one run.
-
-    :param path: the ``.jsonl`` file; parent directories are created.
-    :param run: free-form run description written into every line (dag_id, run_id, task_id).
-    :param truncate_to: byte offset to cut the file back to (resume from a checkpoint); ``None`` appends.
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str], *, run: Mapping[str, Any] | None = None, truncate_to: int | None = None
-    ) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.run = dict(run or {})
-        self._fh: IO[str] | None = None
-        self.counts: Counter[str] = Counter()
-        if truncate_to is not None and self.path.exists():
-            with self.path.open("r+b") as fh:
-                fh.truncate(truncate_to)
-        if self.path.exists():  # resumed run: recount what is already there
-            with self.path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        self.counts[json.loads(line)["reason"]] += 1
-                    except (ValueError, KeyError, TypeError):
-                        continue
-
-    @classmethod
-    def for_run(
-        cls, ledger_dir: str | os.PathLike[str], dag_id: str, run_id: str, task_id: str = "", **kwargs: Any
-    ) -> Ledger:
-        """The ledger at ``<ledger_dir>/<dag_id>/<run_id>[.<task_id>].jsonl``."""
-        name = safe_name(run_id) + (f".{safe_name(task_id)}" if task_id else "") + ".jsonl"
-        return cls(
-            Path(ledger_dir) / safe_name(dag_id) / name,
-            run={"dag_id": dag_id, "run_id": run_id, "task_id": task_id},
-            **kwargs,
-        )
-
-    def _handle(self) -> IO[str]:
-        if self._fh is None:
-            self._fh = self.path.open("a", encoding="utf-8")
-        return self._fh
-
-    def reject(
-        self,
-        *,
-        record_id: str | None,
-        reason: str,
-        message: str,
-        stage: str,
-        identifiers: Mapping[str, Any] | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Write one ledger line.
-
-        :param record_id: the record's key (Customer.io ``cio_id`` for people).
-        :param reason: a code from :data:`REASONS` (others are accepted, but document them there).
-        :param message: human-readable reason, with the fix where there is one.
-        :param stage: where it was rejected: ``map``, ``pack``, ``import``, ``delete``, ...
-        :param identifiers: identifiers to find the record (email, id, ext_id).
-        :param detail: anything else useful (the offending attribute, the process id).
-        """
-        line = {
-            "ts": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "record_id": record_id,
-            "reason": reason,
-            "message": message,
-            "stage": stage,
-            "identifiers": {k: v for k, v in (identifiers or {}).items() if v not in (None, "")},
-            **({"detail": dict(detail)} if detail else {}),
-            **self.run,
-        }
-        self._handle().write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
-        self.counts[reason] += 1
-
-    def flush(self) -> int:
-        """Flush to disk and return the file size (the offset to checkpoint)."""
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-        return self.path.stat().st_size if self.path.exists() else 0
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self.flush()
-            self._fh.close()
-            self._fh = None
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def record_rejects(self) -> int:
-        """Lines for records that were not written at all (value-level problems excluded)."""
-        return sum(n for reason, n in self.counts.items() if reason not in VALUE_REASONS)
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def read_ledger(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """All lines of a ledger file (for tests and reports)."""
-    p = Path(path)
-    if not p.exists():
-        return []
-    with p.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 class RejectThresholdExceeded(RuntimeError):
     """More records were rejected than ``reject_threshold`` allows; the ledger says which and why."""
 
@@ -187,7 +71,7 @@ def check_threshold(*, rejected: int, read: int, threshold: float, ledger_path: 
     if fraction > threshold:
         raise RejectThresholdExceeded(
             f"{rejected} of {read} records rejected ({fraction:.1%}), over the reject_threshold of "
-            f"{threshold:.1%}. See the ledger {ledger_path} for each record and its reason; fix the data, or "
+            f"{threshold:.1%}. See the {ledger_path} for each record and its reason; fix the data, or "
             "raise connectors.customerio.people.reject_threshold."
         )
 

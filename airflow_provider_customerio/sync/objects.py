@@ -36,15 +36,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
+from airflow_provider_customerio.store.objects import ObjectStateTable, SyncedObject
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
 from airflow_provider_customerio.sync.config import CustomerIOConfig, ObjectTypeSettings
 from airflow_provider_customerio.sync.ledger import Ledger
@@ -308,135 +304,7 @@ def compact_size(item: Any) -> int:
 # ------------------------------------------------------------------------------------------ state
 
 
-_OBJECT_SCHEMA = """
-CREATE TABLE IF NOT EXISTS object_sync (
-    brevo_type TEXT NOT NULL, object_id TEXT NOT NULL, hash TEXT NOT NULL, links TEXT NOT NULL,
-    synced_at REAL NOT NULL, PRIMARY KEY (brevo_type, object_id));
-CREATE TABLE IF NOT EXISTS object_reverse (
-    brevo_type TEXT NOT NULL, object_id TEXT NOT NULL, hash TEXT NOT NULL, synced_at REAL NOT NULL,
-    PRIMARY KEY (brevo_type, object_id));
-"""
-
-
-@dataclass(frozen=True)
-class SyncedObject:
-    """What the last runs wrote for one object: its content hash and the people linked (key -> identifiers)."""
-
-    hash: str
-    links: Mapping[str, Mapping[str, Any]]
-
-
-class ObjectStateTable:
-    """The object sync's own table (``object_sync``) in the state database of :class:`StateStore`.
-
-    Per Brevo type and object id: the content hash last written and the set of people linked in Brevo (with the
-    identifiers they were linked under, needed to unlink them).
-
-    :param path: the SQLite file of the state store (``StateStore.path``); ``":memory:"`` for tests.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout = 60000")
-        self._db.executescript(_OBJECT_SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def get(self, brevo_type: str, object_id: str) -> SyncedObject | None:
-        row = self._db.execute(
-            "SELECT hash, links FROM object_sync WHERE brevo_type = ? AND object_id = ?", (brevo_type, object_id)
-        ).fetchone()
-        return SyncedObject(row[0], json.loads(row[1])) if row else None
-
-    def apply(
-        self,
-        brevo_type: str,
-        object_id: str,
-        *,
-        linked: Mapping[str, Mapping[str, Any]],
-        unlinked: Iterable[str],
-        hash: str | None,
-    ) -> None:
-        """Record one applied upsert record: add ``linked``, drop ``unlinked``; set the hash when given (the last
-        record of the object), else keep it."""
-        current = self.get(brevo_type, object_id)
-        links = dict(current.links) if current else {}
-        for key in unlinked:
-            links.pop(key, None)
-        links.update({k: dict(v) for k, v in linked.items()})
-        new_hash = hash if hash is not None else (current.hash if current else "")
-        self._db.execute(
-            "INSERT INTO object_sync(brevo_type, object_id, hash, links, synced_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(brevo_type, object_id) DO UPDATE SET hash = excluded.hash, links = excluded.links, "
-            "synced_at = excluded.synced_at",
-            (brevo_type, object_id, new_hash, json.dumps(links, sort_keys=True), time.time()),
-        )
-
-    def invalidate(self, brevo_type: str, object_ids: Iterable[str] | None = None) -> None:
-        """Forget the hashes (not the links) so the objects are written again by the next run."""
-        if object_ids is None:
-            self._db.execute("UPDATE object_sync SET hash = '' WHERE brevo_type = ?", (brevo_type,))
-            return
-        self._db.executemany(
-            "UPDATE object_sync SET hash = '' WHERE brevo_type = ? AND object_id = ?",
-            ((brevo_type, oid) for oid in object_ids),
-        )
-
-    def iter_object_ids(self, brevo_type: str) -> Iterator[str]:
-        """Object ids written to a Brevo type by the forward direction, in pages."""
-        last = ""
-        while True:
-            rows = self._db.execute(
-                "SELECT object_id FROM object_sync WHERE brevo_type = ? AND object_id > ? "
-                "ORDER BY object_id LIMIT 1000",
-                (brevo_type, last),
-            ).fetchall()
-            if not rows:
-                return
-            for (oid,) in rows:
-                yield oid
-            last = rows[-1][0]
-
-    def owned_by_brevo(self, brevo_type: str, object_id: str) -> bool:
-        """True when the object came from Brevo (written to Customer.io by the reverse direction)."""
-        return (
-            self._db.execute(
-                "SELECT 1 FROM object_reverse WHERE brevo_type = ? AND object_id = ?", (brevo_type, object_id)
-            ).fetchone()
-            is not None
-        )
-
-    def reverse_hash(self, brevo_type: str, object_id: str) -> str | None:
-        row = self._db.execute(
-            "SELECT hash FROM object_reverse WHERE brevo_type = ? AND object_id = ?", (brevo_type, object_id)
-        ).fetchone()
-        return row[0] if row else None
-
-    def set_reverse_hashes(self, brevo_type: str, items: Iterable[tuple[str, str]]) -> None:
-        self._db.executemany(
-            "INSERT INTO object_reverse(brevo_type, object_id, hash, synced_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(brevo_type, object_id) DO UPDATE SET hash = excluded.hash, synced_at = excluded.synced_at",
-            ((brevo_type, oid, h, time.time()) for oid, h in items),
-        )
-
-    def count(self, brevo_type: str | None = None) -> int:
-        if brevo_type is None:
-            return self._db.execute("SELECT COUNT(*) FROM object_sync").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM object_sync WHERE brevo_type = ?", (brevo_type,)).fetchone()[0]
+# The object sync's table lives in the shared store (airflow_provider_customerio.store.objects).
 
 
 def verified_keys_watermark(brevo_type: str) -> str:
@@ -674,7 +542,7 @@ class ObjectSync:
                 "verify": {},
             }
             self.summary = SyncSummary(direction=DIRECTION, mode="full", dry_run=dry_run)
-        self.summary.ledger = str(self.ledger.path)
+        self.summary.ledger = self.ledger.key
         plans = self.check()
         self._plans = {p.type_id: p for p in plans}
         if self._checkpoint["step"] == "check":
@@ -704,7 +572,7 @@ class ObjectSync:
             raise ObjectSyncError(f"no unfinished object sync run {self.run_key} to resume: re-run the task.")
         self._checkpoint = cp
         self.summary = SyncSummary.from_state(cp.get("summary") or {})
-        self.summary.ledger = str(self.ledger.path)
+        self.summary.ledger = self.ledger.key
         self._plans = {
             p["type_id"]: TypePlan(p["type_id"], p["name"], p["brevo_type"], p["field_mapping"])
             for p in cp.get("plans") or []
@@ -1229,7 +1097,7 @@ class ReverseObjectSync:
         """Read every record of the configured Brevo types and write the new or changed ones to Customer.io."""
         s = self.summary
         s.dry_run = dry_run
-        s.ledger = str(self.ledger.path)
+        s.ledger = self.ledger.key
         configured = configured_plans(self.config)
         plans = [p for p in configured if not self.type_ids or p.type_id in self.type_ids]
         if not plans:

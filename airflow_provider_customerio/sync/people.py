@@ -333,7 +333,7 @@ class PeopleSync:
                 self.state.clear_run(self.run_key)
             self._checkpoint = {"mode": mode or "incremental", "step": "collect", "offset": 0, "dry_run": dry_run}
             self.summary = SyncSummary(mode=mode or "incremental", dry_run=dry_run)
-        self.summary.ledger = str(self.ledger.path)
+        self.summary.ledger = self.ledger.key
 
     def save_progress(self) -> None:
         """Persist the checkpoint now (counters included), e.g. before a deferral."""
@@ -458,7 +458,7 @@ class PeopleSync:
             rejected=s.rejected,
             read=s.read,
             threshold=self.config.people.reject_threshold,
-            ledger_path=self.ledger.path,
+            ledger_path=self.ledger.location,
         )
         return s
 

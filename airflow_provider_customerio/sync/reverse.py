@@ -569,7 +569,7 @@ class ReverseSync:
             self._checkpoint = {"mode": mode, "position": 0}
             self.summary = ReverseSummary(mode=mode, dry_run=dry_run, conflict_policy=self.policy)
         s = self.summary
-        s.ledger = str(self.ledger.path)
+        s.ledger = self.ledger.key
         if window is not None:
             s.window_start, s.window_end = window.start.isoformat(), window.end.isoformat()
         attributes = self.source.list_attributes()
@@ -621,7 +621,7 @@ class ReverseSync:
             rejected=s.rejected,
             read=s.read,
             threshold=self.config.people.reject_threshold,
-            ledger_path=self.ledger.path,
+            ledger_path=self.ledger.location,
         )
         return s
 

@@ -9,12 +9,13 @@ Configuration, all in one Airflow connection (default id ``customerio_webhook_de
 
 * ``password``: the webhook **signing key** shown on the Customer.io reporting-webhook page;
 * extra ``previous_signing_key``: the old key during a rotation (both are accepted);
-* extra ``store_conn_id``: an Airflow SQL connection for the event store (Postgres etc.; required when the
-  api-server and the workers do not share a disk); otherwise
-* extra ``store_path``: a SQLite file (default ``$AIRFLOW_HOME/customerio_sync/webhook_events.db``).
+* extra ``store_conn_id``: the Airflow connection of the store (default ``customerio_sync_store``, the shared
+  sync store the forwarding task reads); when that connection does not exist,
+* extra ``store_path``: the embedded SQLite file (default ``$AIRFLOW_HOME/customerio_sync/state.db``), which
+  only works when the api-server and the workers share that disk (a single machine).
 
-The forwarding task must read the same store: set ``connectors.customerio.events.webhook_store_conn_id`` to the
-same SQL connection (or leave both unset to use the default SQLite file on a shared disk).
+The forwarding task reads the same store: by default both use the connection ``customerio_sync_store``, which
+every Airflow component must have (PostgreSQL or MySQL when they run on different machines).
 
 The signing key is read from the connection at most once a minute (``CUSTOMERIO_WEBHOOK_KEY_TTL`` seconds), so a
 rotated key is picked up without a restart and a burst of webhooks does not hit the metadata database.
@@ -29,6 +30,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
 from airflow_provider_customerio.webhooks.receiver import (
     DEFAULT_MAX_BODY_BYTES,
     KeyNotConfiguredError,
@@ -87,12 +89,14 @@ class WebhookConnectionSource:
         return keys
 
     def open_store(self) -> EventStore:
-        """The event store named by the connection's extras (``store_conn_id`` or ``store_path``)."""
+        """The event store: the shared sync store (``store_conn_id`` extra, default ``customerio_sync_store``;
+        else the embedded SQLite file ``store_path``)."""
         try:
             _, extra = self._load()
         except KeyNotConfiguredError:
             extra = {}
-        return EventStore.open(conn_id=extra.get("store_conn_id"), path=extra.get("store_path"))
+        store = SyncStore.open(conn_id=extra.get("store_conn_id") or STORE_CONN_ID, sqlite_path=extra.get("store_path"))
+        return EventStore(store.engine)
 
 
 def build_app(source: WebhookConnectionSource | None = None) -> Any:

@@ -10,7 +10,8 @@ behavioural event read from the App API activity feed). It is at the same time:
   the final mark leaves rows ``in_flight``; the next run reconciles them against what Brevo holds before anything
   is resent (see :class:`airflow_provider_customerio.sync.events.EventForwarder`).
 
-Backends: SQLite by default (a file path; WAL journal, ``synchronous=FULL`` so a commit survives a power loss), or
+Backends: the shared sync store (:mod:`airflow_provider_customerio.store`: the connection ``customerio_sync_store``,
+else its embedded SQLite file with a WAL journal and ``synchronous=FULL``, so a commit survives a power loss), or
 any SQL database an Airflow connection points at (common-sql ``DbApiHook.get_sqlalchemy_engine()``). The code is
 SQLAlchemy Core and uses no dialect-specific statement.
 """
@@ -24,29 +25,22 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from airflow_provider_customerio.store.engine import default_sqlite_path, sqlite_engine
 from airflow_provider_customerio.sync.events import IN_FLIGHT, PENDING, REJECTED, SENT, SKIPPED
 
 STATUSES = (PENDING, IN_FLIGHT, SENT, REJECTED, SKIPPED)
 DONE_STATUSES = (SENT, REJECTED, SKIPPED)
 
 DEFAULT_TABLE = "customerio_webhook_events"
-DEFAULT_DB_NAME = "webhook_events.db"
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 #: SQL ``IN`` lists are chunked to stay under every database's parameter limit.
 _CHUNK = 500
-
-
-def default_store_path() -> Path:
-    """``$AIRFLOW_HOME/customerio_sync/webhook_events.db`` (``~/airflow`` when AIRFLOW_HOME is unset)."""
-    home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-    return Path(home) / "customerio_sync" / DEFAULT_DB_NAME
 
 
 class StoreError(RuntimeError):
@@ -116,30 +110,6 @@ def _tables(table: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
     return md, events, meta
 
 
-def _sqlite_engine(path: str | os.PathLike[str]) -> Engine:
-    p = Path(path)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create the folder of the webhook event store {p}: {exc}. Set a writable "
-            "store path, or events.webhook_store_conn_id to use a SQL connection."
-        ) from None
-    engine = sa.create_engine(
-        f"sqlite:///{p}", connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=False
-    )
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a crash or power loss
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    return engine
-
-
 class EventStore:
     """The durable event store and outbox (see the module docstring).
 
@@ -172,8 +142,8 @@ class EventStore:
     # ------------------------------------------------------------------------------------ construction
     @classmethod
     def sqlite(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> EventStore:
-        """A store in a SQLite file (default :func:`default_store_path`)."""
-        return cls(_sqlite_engine(path or default_store_path()), **kwargs)
+        """A store in a SQLite file (default: the sync store's embedded file)."""
+        return cls(sqlite_engine(path or default_sqlite_path()), **kwargs)
 
     @classmethod
     def from_conn_id(cls, conn_id: str, **kwargs: Any) -> EventStore:
@@ -194,7 +164,7 @@ class EventStore:
     def open(
         cls, *, conn_id: str | None = None, path: str | os.PathLike[str] | None = None, **kwargs: Any
     ) -> EventStore:
-        """The store of ``conn_id`` if given, else the SQLite file ``path`` (default :func:`default_store_path`)."""
+        """The store of ``conn_id`` if given, else the SQLite file ``path`` (default: the sync store's file)."""
         if conn_id:
             return cls.from_conn_id(conn_id, **kwargs)
         return cls.sqlite(path, **kwargs)
@@ -262,6 +232,7 @@ class EventStore:
             raw = self.engine.raw_connection()
             try:
                 cur = raw.cursor()
+                cur.execute("BEGIN IMMEDIATE")  # one transaction (the store's connections autocommit otherwise)
                 for ev in events:
                     cur.execute(
                         sql, (ev.event_id, ev.source, ev.event_ts, ev.received_at or now, ev.payload, PENDING, now)
@@ -387,5 +358,4 @@ __all__ = [
     "EventStore",
     "StoreError",
     "StoredEvent",
-    "default_store_path",
 ]

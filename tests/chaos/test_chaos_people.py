@@ -10,9 +10,10 @@ import pytest
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
 from airflow_provider_customerio.operators.reverse import BrevoToCustomerIOPeopleOperator
-from airflow_provider_customerio.sync.ledger import VALUE_REASONS, read_ledger
+from airflow_provider_customerio.sync.ledger import VALUE_REASONS
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 from tests.chaos.conftest import brevo_contacts, cio_ids, cio_people, diff, run_with_retries
+from tests.conftest import ledger_rows
 from tests.integration.test_reverse_helpers import CONFIG
 
 pytestmark = pytest.mark.integration
@@ -31,11 +32,7 @@ def _prepare(sb: Any, monkeypatch: pytest.MonkeyPatch, workdir: Path) -> Path:
     sb.set_airflow_env(monkeypatch)
     workdir.mkdir()
     cfg = workdir / "customerio_config.yaml"
-    cfg.write_text(
-        EXAMPLE_CONFIG.read_text()
-        .replace("state_path: null", f"state_path: {workdir}/state.db")
-        .replace("ledger_dir: null", f"ledger_dir: {workdir}/ledger")
-    )
+    cfg.write_text(EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {workdir}/state.db"))
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
     return workdir
 
@@ -55,7 +52,7 @@ def _forward(run_id: str) -> dict[str, Any]:
 
 def _rejects(out: dict[str, Any]) -> dict[str, str]:
     return {
-        line["record_id"]: line["reason"] for line in read_ledger(out["ledger"]) if line["reason"] not in VALUE_REASONS
+        line["record_id"]: line["reason"] for line in ledger_rows(out["ledger"]) if line["reason"] not in VALUE_REASONS
     }
 
 
@@ -127,7 +124,7 @@ def test_brevo_to_customerio_under_faults_equals_the_fault_free_run(sandbox, cha
     _reverse(cfg, "manual__2", since)
     ref_people, ref_contacts = cio_people(sandbox), brevo_contacts(sandbox)
     ref_rejects = (
-        {(l["record_id"], l["reason"]) for l in read_ledger(ref_first["ledger"])} if ref_first.get("ledger") else set()
+        {(l["record_id"], l["reason"]) for l in ledger_rows(ref_first["ledger"])} if ref_first.get("ledger") else set()
     )
     assert len(ref_people) >= 100
 
@@ -140,7 +137,7 @@ def test_brevo_to_customerio_under_faults_equals_the_fault_free_run(sandbox, cha
     assert injected["503"] >= 2 and injected["429"] >= 2 and injected["drop"] >= 2, injected
     assert injected["partial_207"] >= 1, injected
     # nothing lost: every contact read is written to Customer.io, unchanged, or ledgered
-    ledgered = {(l["record_id"], l["reason"]) for l in read_ledger(out["ledger"])} if out.get("ledger") else set()
+    ledgered = {(l["record_id"], l["reason"]) for l in ledger_rows(out["ledger"])} if out.get("ledger") else set()
     assert out["read"] == out["updated"] + out["unchanged"] + out["rejected"], out
     assert out["rejected"] == len({rid for rid, _ in ledgered}), (out, ledgered)
 

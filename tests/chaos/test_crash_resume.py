@@ -73,7 +73,7 @@ def test_killed_event_forwarding_resumes_without_duplicates(
     proc = _start_child(f"""
         from types import SimpleNamespace
         from airflow_provider_customerio.operators.events import CustomerIOEventsToBrevoOperator
-        op = CustomerIOEventsToBrevoOperator(task_id="forward_events", store_path={str(world.store_path)!r},
+        op = CustomerIOEventsToBrevoOperator(task_id="forward_events", state_path={str(world.store_path)!r},
                                              include_activities=False, reconcile_grace_seconds=0)
         op.execute(context={{"dag_run": SimpleNamespace(dag_id="customerio_events_to_brevo", run_id="run1")}})
         print("FINISHED")

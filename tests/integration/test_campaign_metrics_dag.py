@@ -7,7 +7,6 @@ AIRFLOW_HOME (pools are ignored by ``dag.test()``; the system tier covers them w
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.store import SyncStore
 from tests.integration.conftest import load_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
@@ -30,12 +30,18 @@ def test_three_day_backfill_fills_each_day_once_and_a_rerun_changes_nothing(
     airflow_conn("reporting_db", conn_type="sqlite", host=str(db))
     cfg = tmp_path / "customerio_config.yaml"
     cfg.write_text(
-        json.dumps({"connectors": {"customerio": {"campaigns": {"lookback_days": 1, "sql_conn_id": "reporting_db"}}}})
+        json.dumps(
+            {
+                "connectors": {
+                    "customerio": {
+                        "campaigns": {"lookback_days": 1, "sql_conn_id": "reporting_db"},
+                        "people": {"state_path": str(tmp_path / "state.db")},
+                    }
+                }
+            }
+        )
     )
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
-    report_dir = Path(os.environ["AIRFLOW_HOME"]) / "customerio_reports"  # the report task's default folder
-    for old in report_dir.glob("customerio_campaign_metrics_*.html"):
-        old.unlink()
     dag = load_dag("customerio_campaign_metrics")
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     days = [today - timedelta(days=k) for k in (6, 5, 4)]
@@ -57,8 +63,12 @@ def test_three_day_backfill_fills_each_day_once_and_a_rerun_changes_nothing(
     dates = sorted({r[1] for r in first_pass})
     assert dates == [(days[0] - timedelta(days=1) + timedelta(days=k)).date().isoformat() for k in range(4)]
     assert len(first_pass) == 2 * 4  # 2 campaigns x (3 days + 1 lookback day), each exactly once
-    reports = sorted(p.name for p in report_dir.glob("*.html"))
+    # the reports are kept in the sync store, where every machine (and the UI) reads them
+    store = SyncStore.at(tmp_path / "state.db")
+    reports = sorted(store.report_names("customerio_campaign_metrics_"))
     assert reports == [f"customerio_campaign_metrics_{d.date().isoformat()}.html" for d in days]
+    media_type, html = store.get_report(reports[-1]) or ("", "")
+    assert media_type == "text/html" and html.count("<svg") == 2
 
 
 def test_dag_shape_pools_params_and_timetable() -> None:

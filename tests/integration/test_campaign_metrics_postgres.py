@@ -26,6 +26,7 @@ from airflow_provider_customerio.sync.campaigns import MetricRow
 from tests.postgres_server import PostgresUnavailable, temporary_postgres
 
 Psql = Callable[[str], Any]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")

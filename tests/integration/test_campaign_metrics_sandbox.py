@@ -21,6 +21,7 @@ from airflow_provider_customerio.operators.campaigns import (
     CustomerIOCampaignReportOperator,
     CustomerIOListCampaignsOperator,
 )
+from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.campaigns import CampaignMetricsError
 from airflow_provider_customerio.sync.ledger import read_ledger
 
@@ -74,7 +75,7 @@ class World:
         out = []
         for c in campaigns if campaigns is not None else self.list_campaigns():
             op = CustomerIOCampaignMetricsOperator(
-                task_id="load_metrics", campaign=c, ledger_dir=str(self.tmp_path / "ledger"), **kwargs
+                task_id="load_metrics", campaign=c, state_path=str(self.tmp_path / "state.db"), **kwargs
             )
             out.append(op.execute(context=self.context(day, run_id=f"run_{day}")))
         return out
@@ -165,7 +166,7 @@ def test_a_campaign_deleted_after_listing_is_ledgered_not_fatal(world: World) ->
     del world.cio.campaigns[2]
     results = world.load(world.today - timedelta(days=2), campaigns)
     assert [r["rejected"] for r in results] == [0, 1, 0]
-    lines = read_ledger(results[1]["ledger"])
+    lines = read_ledger(world.tmp_path / "state.db", results[1]["ledger"])
     assert [(line["reason"], line["record_id"]) for line in lines] == [("not_found", "2")]
 
 
@@ -181,9 +182,12 @@ def test_version_1_reads_eastern_days_into_their_own_source(world: World) -> Non
 def test_report_renders_the_table(world: World, tmp_path: Path) -> None:
     day = world.today - timedelta(days=2)
     world.load(day)
-    op = CustomerIOCampaignReportOperator(task_id="render_report", report_days=7, report_dir=str(tmp_path / "rep"))
+    op = CustomerIOCampaignReportOperator(
+        task_id="render_report", report_days=7, report_dir=str(tmp_path / "rep"), state_path=str(tmp_path / "s.db")
+    )
     out = op.execute(context=world.context(day))
     html = Path(out["path"]).read_text()
+    assert SyncStore.at(tmp_path / "s.db").get_report(out["report"]) == ("text/html", html)
     assert out["campaigns"] == 3 and out["last_day"] == day.isoformat()
     assert Path(out["path"]).name == f"customerio_campaign_metrics_{day.isoformat()}.html"
     assert html.count("<svg") == 3
@@ -193,7 +197,7 @@ def test_report_renders_the_table(world: World, tmp_path: Path) -> None:
 
 def test_a_manual_run_without_interval_reads_yesterday_and_the_lookback(world: World) -> None:
     op = CustomerIOCampaignMetricsOperator(
-        task_id="load_metrics", campaign={"id": 1, "name": "x"}, ledger_dir=str(world.tmp_path / "ledger")
+        task_id="load_metrics", campaign={"id": 1, "name": "x"}, state_path=str(world.tmp_path / "state.db")
     )
     out = op.execute(context={"run_id": "manual__1"})
     yesterday = world.today - timedelta(days=1)

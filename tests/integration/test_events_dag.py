@@ -23,7 +23,7 @@ def test_dag_runs_with_and_without_a_data_interval(
 ) -> None:
     from airflow.utils.state import DagRunState
 
-    from airflow_provider_customerio.webhooks.store import EventStore, default_store_path
+    from airflow_provider_customerio.webhooks.store import EventStore
 
     sandbox.set_airflow_env(monkeypatch)
     sandbox.ratelimits(enabled=False)
@@ -34,16 +34,14 @@ def test_dag_runs_with_and_without_a_data_interval(
                 "connectors": {
                     "customerio": {
                         "event_mapping": {"purchase_completed": "ORDER_PLACED"},
-                        "people": {"ledger_dir": str(tmp_path / "ledger")},
+                        "people": {"state_path": str(tmp_path / "store.db")},
                     }
                 }
             }
         )
     )
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(config))
-    store_file = default_store_path()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{store_file}{suffix}").unlink(missing_ok=True)
+    store_file = tmp_path / "store.db"
 
     def buy(person: str, order: str, ts: int) -> None:
         auth = sandbox.track_auth

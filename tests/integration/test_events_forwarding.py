@@ -60,14 +60,13 @@ class World:
         sandbox.set_airflow_env(monkeypatch)
         sandbox.ratelimits(enabled=False)
         self.store_path = tmp_path / "webhooks.db"
-        self.ledger_dir = tmp_path / "ledger"
         self.config_path = tmp_path / "customerio_config.yaml"
         doc = {
             "connectors": {
                 "customerio": {
                     "event_mapping": MAPPING,
                     "events": {"unmapped": "skip"},
-                    "people": {"ledger_dir": str(self.ledger_dir)},
+                    "people": {"state_path": str(self.store_path)},  # the sync store: events, ledger, state
                 }
             }
         }
@@ -85,7 +84,7 @@ class World:
     def forward(self, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         self.runs += 1
         op = CustomerIOEventsToBrevoOperator(
-            task_id="forward_events", store_path=str(self.store_path), reconcile_grace_seconds=0, **kwargs
+            task_id="forward_events", state_path=str(self.store_path), reconcile_grace_seconds=0, **kwargs
         )
         ctx = {"dag_run": _Run("customerio_events_to_brevo", f"run{self.runs}")}
         ctx.update(context or {})
@@ -115,10 +114,7 @@ class World:
         return Counter((e.get("event_properties") or {}).get("cio_event_id") for e in self.brevo_events())
 
     def ledger_lines(self) -> list[dict[str, Any]]:
-        lines: list[dict[str, Any]] = []
-        for p in sorted(self.ledger_dir.rglob("*.jsonl")):
-            lines.extend(read_ledger(p))
-        return lines
+        return read_ledger(self.store_path)
 
     # ---------------------------------------------------------------------------------- Customer.io
     def track(self, person: str, name: str, data: dict[str, Any], ts: int) -> None:
@@ -267,9 +263,11 @@ def test_killed_between_send_and_mark_rerun_leaves_no_duplicates(world: World) -
             return real_mark(self, changes)
         EventStore.mark = mark
         from airflow_provider_customerio.operators.events import CustomerIOEventsToBrevoOperator
-        op = CustomerIOEventsToBrevoOperator(task_id="forward_events", store_path={str(world.store_path)!r},
+        from types import SimpleNamespace
+        op = CustomerIOEventsToBrevoOperator(task_id="forward_events", state_path={str(world.store_path)!r},
                                              include_activities=False)
-        op.execute(context={{}})
+        # the killed attempt of the run that world.forward() retries below (same dag run: same lease holder)
+        op.execute(context={{"dag_run": SimpleNamespace(dag_id="customerio_events_to_brevo", run_id="run1")}})
     """)
     proc = subprocess.run(
         [sys.executable, "-c", script], env=dict(os.environ), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
@@ -358,7 +356,7 @@ def test_track_operator_replay_is_deduplicated(world: World, tmp_path: Path) -> 
 
     def run(n: int) -> dict[str, Any]:
         op = CustomerIOTrackEventsOperator(
-            task_id="send_to_track", events_path=str(path), ledger_dir=str(tmp_path / "ledger")
+            task_id="send_to_track", events_path=str(path), state_path=str(tmp_path / "store.db")
         )
         return op.execute(context={"dag_run": _Run("d", f"r{n}")})  # type: ignore[arg-type]
 
@@ -370,7 +368,7 @@ def test_track_operator_replay_is_deduplicated(world: World, tmp_path: Path) -> 
     anon = [e for e in state["anonymous_events"] if e["name"] == "visit"]
     assert len(person_events) == 2 and len(anon) == 1  # the replay was deduplicated by the deterministic ids
     assert all(len(e["id"]) == 26 for e in person_events + anon)
-    reasons = Counter(l["reason"] for l in read_ledger(Path(first["ledger"])))
+    reasons = Counter(l["reason"] for l in read_ledger(tmp_path / "store.db", first["ledger"]))
     assert reasons == {"malformed_event": 3}
 
 
@@ -381,7 +379,7 @@ def test_track_operator_from_xcom_list(world: World, tmp_path: Path) -> None:
     op = CustomerIOTrackEventsOperator(
         task_id="t",
         events=json.dumps([{"name": "a", "customer_id": "71", "id": "01HKEEPTHISID0000000000000"}]),
-        ledger_dir=str(tmp_path / "l"),
+        state_path=str(tmp_path / "store.db"),
     )
     out = op.execute(context={})  # type: ignore[arg-type]
     assert out == {"read": 1, "sent": 1, "rejected": 0, "ledger": None, "api_calls": 1}

@@ -25,7 +25,7 @@ def run_dag(
     cfg = tmp_path / "customerio_config.yaml"
     customerio = {
         **customerio,
-        "people": {"state_path": str(tmp_path / "state.db"), "ledger_dir": str(tmp_path / "ledger")},
+        "people": {"state_path": str(tmp_path / "state.db")},
     }
     cfg.write_text(json.dumps({"connectors": {"customerio": customerio}}), encoding="utf-8")
     return dag_test_in_child(

@@ -57,7 +57,6 @@ class World:
         return CustomerIOObjectsToBrevoOperator(
             task_id="sync_objects",
             state_path=str(self.tmp_path / "state.db"),
-            ledger_dir=str(self.tmp_path / "ledger"),
             poll_interval=0.01,
             app_hook_params={"rate_limit": 0},
             brevo_hook_params={"rate_limit": 0},
@@ -284,7 +283,7 @@ def test_people_not_in_brevo_are_ledgered_and_linked_later(world: World) -> None
     late, early = everyone[0], everyone[1:]
     world.create_contacts(early)
     result = world.run()
-    ledger = read_ledger(result["ledger"])
+    ledger = read_ledger(world.tmp_path / "state.db", result["ledger"])
     missing = [line for line in ledger if line["reason"] == "related_contact_missing"]
     assert late["cio_id"] in {line["identifiers"].get("cio_id") for line in missing}
     world.create_contacts([late])  # the people sync caught up
@@ -385,7 +384,6 @@ def test_reverse_direction_writes_brevo_records_from_elsewhere_to_customerio(wor
         op = BrevoObjectsToCustomerIOOperator(
             task_id="reverse",
             state_path=str(world.tmp_path / "state.db"),
-            ledger_dir=str(world.tmp_path / "ledger"),
             track_hook_params={"rate_limit": 0},
             brevo_hook_params={"rate_limit": 0},
         )

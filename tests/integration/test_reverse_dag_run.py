@@ -21,11 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 def wired(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, airflow_db: Path) -> Any:
     sandbox.set_airflow_env(monkeypatch)
     cfg = tmp_path / "customerio_config.yaml"
-    cfg.write_text(
-        EXAMPLE_CONFIG.read_text()
-        .replace("state_path: null", f"state_path: {tmp_path}/state.db")
-        .replace("ledger_dir: null", f"ledger_dir: {tmp_path}/ledger")
-    )
+    cfg.write_text(EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {tmp_path}/state.db"))
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
     sandbox.http.post(f"{sandbox.control_url}/brevo/seed", json={"seed": 2, "contacts": 30}).raise_for_status()
     return sandbox

@@ -37,7 +37,6 @@ connectors:
       lifecycle_stage: LIFECYCLE_STAGE
     people:
       state_path: "{state}"
-      ledger_dir: "{ledger}"
       reject_threshold: 1.0
     reverse:
       conflict_policy: {policy}
@@ -157,7 +156,7 @@ class Harness:
         return [r for r in self.sandbox.requests(vendor="brevo") if r.get("method") != "GET"]
 
     def ledger_lines(self, result: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return read_ledger(result["ledger"]) if result.get("ledger") else []
+        return read_ledger(self.state_path, result["ledger"]) if result.get("ledger") else []
 
 
 def window_since(start: datetime, slack_s: float = 2.0) -> tuple[datetime, datetime]:

@@ -182,7 +182,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_writing_twice(h: Harness
     small = {"page_size": 5, "batch_budget_bytes": 6000}  # a batch every few pages
     with StateStore(h.state_path) as state:
         dying = DyingWriter(after=1)
-        with Ledger(tmp_path / "l.jsonl") as ledger:
+        with Ledger(tmp_path / "ledger.db") as ledger:
             sync = ReverseSync(
                 config=config,
                 source=BrevoContactReader(BrevoHook()),
@@ -197,7 +197,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_writing_twice(h: Harness
         position = ReverseSync.load_checkpoint(state, run_key)["position"]
         assert 5 <= position < 25 and len(dying.sent) == position
         resumed = DyingWriter(after=99)
-        with Ledger(tmp_path / "l.jsonl") as ledger:
+        with Ledger(tmp_path / "ledger.db") as ledger:
             summary = ReverseSync(
                 config=config,
                 source=BrevoContactReader(BrevoHook()),
@@ -212,7 +212,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_writing_twice(h: Harness
     assert len(set(dying.sent) | set(resumed.sent)) == 25  # nothing written twice, nothing lost
     assert summary.read == 25 and summary.updated == 25
     assert h.sandbox.summary()["people"] == 25
-    assert read_ledger(tmp_path / "l.jsonl") == []
+    assert read_ledger(tmp_path / "ledger.db") == []
 
 
 def test_manual_run_without_interval_uses_since_or_the_watermark_and_bad_input_is_explained(h: Harness) -> None:

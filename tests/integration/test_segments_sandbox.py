@@ -67,7 +67,7 @@ class World:
             task_id=f"mirror_{segment_id}_{list_id}",
             segment_id=segment_id,
             list_id=list_id,
-            ledger_dir=str(self.tmp_path / "ledger"),
+            state_path=str(self.tmp_path / "store.db"),
             import_check_interval=0.01,
             customerio_app_hook_params={"rate_limit": 0},  # the sandbox's limits are off for these tests
             brevo_hook_params={"rate_limit": 0},
@@ -321,7 +321,7 @@ def test_unmirrorable_people_reach_the_ledger_with_their_reason(world: World) ->
     assert expected  # the seed has people with a broken email or no identifier
     summary = world.run(SEGMENT_BIG, 13)
     assert summary["rejected"] == len(expected)
-    lines = read_ledger(summary["ledger"])
+    lines = read_ledger(world.tmp_path / "store.db", summary["ledger"])
     assert {line["record_id"]: line["reason"] for line in lines} == expected
     assert all(line["detail"] == {"segment_id": SEGMENT_BIG, "list_id": 13} for line in lines)
 

@@ -44,7 +44,6 @@ def test_dag_runs_end_to_end_and_a_second_run_writes_nothing(
                         "people": {
                             "create_missing_attributes": True,
                             "state_path": str(tmp_path / "state.db"),
-                            "ledger_dir": str(tmp_path / "ledger"),
                         },
                     }
                 }

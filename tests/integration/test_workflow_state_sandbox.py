@@ -51,7 +51,7 @@ class World:
         cfg = tmp_path / "customerio_config.yaml"
         cfg.write_text(json.dumps({"connectors": {"customerio": {"lists": {"all_contacts": 12}}}}))
         monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
-        self.events_db = tmp_path / "webhook_events.db"
+        self.events_db = tmp_path / "state.db"  # the sync store holds the webhook events too
         self.runs = 0
 
     def context(self, start: int, end: int) -> dict[str, Any]:
@@ -64,11 +64,10 @@ class World:
 
     def run(self, start: int | None = None, end: int | None = None, **write_kwargs: Any) -> tuple[dict, dict]:
         ctx = self.context(self.now - 4 * 86400 if start is None else start, self.now + 1 if end is None else end)
-        common = {"state_path": str(self.tmp_path / "state.db"), "ledger_dir": str(self.tmp_path / "ledger")}
+        common = {"state_path": str(self.tmp_path / "state.db")}
         derived = CustomerIOWorkflowStateOperator(
             task_id="derive_state",
             lookback_hours=0,
-            webhook_store_path=str(self.events_db),
             **common,
         ).execute(context=ctx)
         written = CustomerIOWorkflowStateToBrevoOperator(
@@ -153,7 +152,7 @@ def test_attributes_for_people_with_several_messages(world: World) -> None:
     assert several >= 10  # the scenario really covers people with several messages
     assert written["written"] == derived["to_write"] and written["imports"] >= 1
     assert sorted(written["attributes_created"]) == sorted(ATTRS)
-    reasons = {line["reason"] for line in read_ledger(derived["ledger"])}
+    reasons = {line["reason"] for line in read_ledger(world.tmp_path / "state.db", derived["ledger"])}
     assert reasons == {"invalid_email"}  # the seeded bad addresses, each with its reason
 
 
@@ -243,7 +242,6 @@ def test_renamed_attributes_are_used(world: World) -> None:
     ctx = world.context(world.now - 4 * 86400, world.now + 1)
     common = {
         "state_path": str(world.tmp_path / "state.db"),
-        "ledger_dir": str(world.tmp_path / "ledger"),
         "attribute_names": names,
     }
     CustomerIOWorkflowStateOperator(task_id="d", lookback_hours=0, **common).execute(context=ctx)
@@ -255,7 +253,7 @@ def test_renamed_attributes_are_used(world: World) -> None:
 
 
 def test_a_manual_run_without_interval_reads_the_last_day(world: World) -> None:
-    common = {"state_path": str(world.tmp_path / "state.db"), "ledger_dir": str(world.tmp_path / "ledger")}
+    common = {"state_path": str(world.tmp_path / "state.db")}
     derived = CustomerIOWorkflowStateOperator(task_id="d", lookback_hours=0, **common).execute(
         context={"run_id": "manual__1"}
     )

@@ -161,6 +161,8 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
             pg.psql("CREATE DATABASE airflow")
             db_url = pg.url("airflow")
         except PostgresUnavailable as exc:
+            if os.environ.get("CI"):
+                raise RuntimeError(f"CI: the system tier must run on PostgreSQL, which is unavailable: {exc}") from exc
             print(f"PostgreSQL unavailable ({exc}); the system tier falls back to SQLite")
             db_url = None
         _wait(info_file.exists, 120, "sandbox info file", sandbox_proc, sandbox_log)

@@ -44,9 +44,9 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 from airflow_provider_customerio.sandbox.brevo_state import BrevoState
 from tests.integration.sandbox.conftest import BREVO_TEST_KEY
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fidelity]
 
-SPEC_PATH = Path(__file__).resolve().parents[4] / "shared" / "specs" / "brevo-openapi.yaml"  # ../shared beside the repo
+SPEC_PATH = Path(__file__).resolve().parents[2] / "specs" / "brevo-openapi.yaml"  # see tests/specs/README.md
 SPEC_SERVER = "https://api.brevo.com/v3"
 API_KEY = BREVO_TEST_KEY  # the key of the `server` fixture (conftest)
 

@@ -16,7 +16,6 @@ from airflow_provider_customerio.sql.metrics_store import (
     MetricsStore,
     check_table_name,
     create_table_sql,
-    default_sqlite_path,
     hook_store,
     sqlite_store,
     store_for,
@@ -119,13 +118,18 @@ def test_sql_is_plain_portable_text() -> None:
     assert "campaign_id = excluded" not in sql
 
 
-def test_default_path_is_under_airflow_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_without_a_sql_connection_the_table_is_in_the_sync_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    assert default_sqlite_path() == tmp_path / "customerio_sync" / "campaign_metrics.db"
     s = store_for(None)
     s.ensure_table()
-    assert (tmp_path / "customerio_sync" / "campaign_metrics.db").is_file()
+    s.upsert([row(1, "2026-11-20", 1)], updated_at="t")
     s.close()
+    # the embedded store file under $AIRFLOW_HOME, which the sync state shares
+    db = tmp_path / "customerio_sync" / "state.db"
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM customerio_campaign_metrics").fetchone()[0] == 1
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM store_version").fetchone()[0] >= 2
 
 
 def test_sqlite_connection_without_provider_uses_its_host_path(airflow_conn: Any, tmp_path: Path) -> None:

@@ -330,7 +330,7 @@ def webhook_rows(n: int, metric: str = "opened", start: int = 0) -> list[StoredE
 
 
 def forwarder(store, brevo, tmp_path, mapping=None, **kw) -> tuple[EventForwarder, Ledger]:
-    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger = Ledger(tmp_path / "ledger.db")
     mapper = EventMapper(mapping or {"email_opened": "EMAIL_OPENED", "email_clicked": "EMAIL_CLICKED"})
     return EventForwarder(store, brevo, ledger, mapper, reconcile_grace_seconds=0, **kw), ledger
 
@@ -354,7 +354,7 @@ def test_per_event_errors_go_to_the_ledger(outbox, tmp_path):
     stats = fw.forward()
     ledger.close()
     assert stats.forwarded == 4 and stats.rejected == 2 and stats.skipped == 1
-    lines = read_ledger(ledger.path)
+    lines = read_ledger(ledger)
     assert sorted((l["record_id"], l["reason"]) for l in lines) == [
         ("W00010", "vendor_rejected"),
         ("W00011", "vendor_rejected"),
@@ -397,7 +397,7 @@ def test_in_flight_rows_inside_the_grace_period_wait(outbox, tmp_path):
         {"W00000": {"event_name": "EMAIL_OPENED", "event_properties": {"cio_event_id": "W00000"}}}, "b1"
     )
     brevo = FakeBrevo()
-    ledger = Ledger(tmp_path / "l.jsonl")
+    ledger = Ledger(tmp_path / "ledger.db")
     fw = EventForwarder(
         outbox, brevo, ledger, EventMapper({"email_opened": "EMAIL_OPENED"}), reconcile_grace_seconds=3600
     )
@@ -424,7 +424,7 @@ def test_whole_batch_rejection_is_bisected_to_the_culprit(outbox, tmp_path):
     stats = fw.forward()
     ledger.close()
     assert stats.forwarded == 6 and stats.rejected == 1
-    assert [l["record_id"] for l in read_ledger(ledger.path)] == ["W00103"]
+    assert [l["record_id"] for l in read_ledger(ledger)] == ["W00103"]
 
 
 def test_temporary_207_errors_are_retried_then_ledgered(outbox, tmp_path):
@@ -449,6 +449,6 @@ def test_rejected_rows_have_ledger_lines_before_leaving_the_outbox(outbox, tmp_p
     fw, ledger = forwarder(outbox, FakeBrevo(), tmp_path)
     fw.forward()
     ledger.close()
-    ledgered = {l["record_id"] for l in read_ledger(ledger.path)}
+    ledgered = {l["record_id"] for l in read_ledger(ledger)}
     counts = outbox.counts()
     assert counts["sent"] + len(ledgered) == 8 and counts["pending"] == counts["in_flight"] == 0

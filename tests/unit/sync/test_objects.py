@@ -199,7 +199,7 @@ class Env:
         self.runs += 1
         run_id = run_id or f"run{self.runs}"
         ledger = Ledger.for_run(self.tmp / "ledger", "dag", run_id, "objects")
-        self.ledgers.append(str(ledger.path))
+        self.ledgers.append(ledger)
         return ObjectSync(
             config=self.config,
             source=self.cio,
@@ -576,7 +576,7 @@ class FakeTrack:
 
 def reverse(env: Env, source: FakeRecords, track: FakeTrack, run_id: str = "rev") -> dict[str, Any]:
     ledger = Ledger.for_run(env.tmp / "ledger", "dag", run_id, "reverse")
-    env.ledgers.append(str(ledger.path))
+    env.ledgers.append(ledger)
     return ReverseObjectSync(
         config=env.config,
         source=source,

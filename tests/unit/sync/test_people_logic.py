@@ -316,7 +316,7 @@ def test_rejects_go_to_ledger_with_reasons(env, tmp_path):
     sink.invalid_emails = {"refused@example.com"}
     cfg = parse_config({"connectors": {"customerio": {**CFG_RAW, "people": {"reject_threshold": 0.5}}}}).customerio
     s = run_blocking(make(cfg=cfg), mode="full", window=None)
-    lines = read_ledger(s.ledger)
+    lines = read_ledger(tmp_path / "ledger", s.ledger)
     got = {(l["record_id"], l["reason"]) for l in lines}
     assert got == {
         ("x1", "missing_identifier"),

@@ -189,7 +189,7 @@ def test_from_api_and_bad_input_messages() -> None:
             source=FakeBrevo([]),
             writer=FakeCIO(),
             state=StateStore(":memory:"),
-            ledger=Ledger(Path("/tmp/unused-reverse.jsonl")),
+            ledger=Ledger(":memory:"),
             run_key="k",
             conflict_policy="maybe",
         )
@@ -441,7 +441,7 @@ def test_identity_clashes_are_ledgered_with_both_identities(state: StateStore, t
 
     # once the old contact is gone from Brevo, the new one takes the person over: no clash
     brevo = FakeBrevo([twin_a])
-    with Ledger(tmp_path / "x.jsonl") as led:
+    with Ledger(tmp_path / "ledger.db") as led:
         s = ReverseSync(
             config=make_config(), source=brevo, writer=(cio := FakeCIO()), state=state, ledger=led, run_key="d/r9/t"
         ).run(window=RunWindow(T0, T1))

@@ -54,9 +54,7 @@ def test_params_are_typed_described_and_validated(dag: Any) -> None:
 
 def test_operator_is_thin_and_templated() -> None:
     op = BrevoToCustomerIOPeopleOperator(task_id="t", mode="{{ params.mode }}", since="{{ params.since or '' }}")
-    assert {"mode", "since", "dry_run", "conflict_policy", "config_path", "state_path", "ledger_dir"} <= set(
-        op.template_fields
-    )
+    assert {"mode", "since", "dry_run", "conflict_policy", "config_path", "state_path"} <= set(op.template_fields)
     assert op.mode == "{{ params.mode }}"  # nothing validated or resolved in the constructor
     op.render_template_fields({"params": {"mode": "full", "since": None}})
     assert (op.mode, op.since) == ("full", "")

@@ -245,7 +245,7 @@ def test_writer_packs_imports_and_records_tokens_only_after_completion(tmp_path:
     state = StateStore(":memory:")
     stage(state, "run1", res.changes)
     brevo = FakeBrevo()
-    with Ledger(tmp_path / "l.jsonl") as ledger:
+    with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, brevo, run_key="run1", rejects=ledger, max_rows=2).run()
     assert [len(b) for b in brevo.submitted] == [2, 2, 1]
     assert (out.written, out.imports) == (5, 3)
@@ -258,10 +258,10 @@ def test_a_failed_import_is_resubmitted_once_then_ledgered(tmp_path: Path) -> No
     state = StateStore(":memory:")
     stage(state, "r", res.changes)
     brevo = FakeBrevo([{"status": "failed", "error": "boom"}, {"status": "failed", "error": "boom"}])
-    with Ledger(tmp_path / "l.jsonl") as ledger:
+    with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger).run()
     assert (out.imports, out.resubmitted, out.written, out.rejected) == (2, 1, 0, 1)
-    assert [line["reason"] for line in read_ledger(tmp_path / "l.jsonl")] == ["import_failed"]
+    assert [line["reason"] for line in read_ledger(tmp_path / "ledger.db")] == ["import_failed"]
     assert state.get_hashes(WORKFLOW_DIRECTION, ["cio_ann"]) == {}  # re-sent by the next run
 
 
@@ -270,10 +270,10 @@ def test_reported_problem_rows_keep_the_batch_unwritten_and_ledgered(tmp_path: P
     state = StateStore(":memory:")
     stage(state, "r", res.changes)
     brevo = FakeBrevo([{"status": "completed", "info": {"import": {"invalid_emails": 1, "duplicate_ext_id": 0}}}])
-    with Ledger(tmp_path / "l.jsonl") as ledger:
+    with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger).run()
     assert (out.written, out.rejected) == (0, 2)
-    assert {line["reason"] for line in read_ledger(tmp_path / "l.jsonl")} == {"import_unverified"}
+    assert {line["reason"] for line in read_ledger(tmp_path / "ledger.db")} == {"import_unverified"}
     assert import_problem_count({"info": {"import": {"a": "https://report", "b": None, "c": 0}}}) == 1
 
 
@@ -293,12 +293,12 @@ def test_a_killed_writer_resumes_from_its_pending_import(tmp_path: Path) -> None
             return super().wait(process_id)
 
     first = DiesWhileWaiting()
-    with Ledger(tmp_path / "l.jsonl") as ledger, pytest.raises(Killed):
+    with Ledger(tmp_path / "ledger.db") as ledger, pytest.raises(Killed):
         WorkflowStateWriter(state, first, run_key="r", rejects=ledger, max_rows=2).run()
     state.close()
     state = StateStore(db)  # a new task attempt
     second = FakeBrevo([{"status": "completed"}])
-    with Ledger(tmp_path / "l.jsonl") as ledger:
+    with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, second, run_key="r", rejects=ledger, max_rows=2).run()
     assert second.submitted == [] and second.waited == ["2"]  # the pending import is settled, not re-sent
     assert out.written == 2

@@ -16,7 +16,6 @@ from airflow_provider_customerio.webhooks.store import (
     SKIPPED,
     EventStore,
     StoredEvent,
-    default_store_path,
 )
 
 
@@ -137,9 +136,12 @@ def test_concurrent_writers_store_each_event_once(tmp_path):
         s.dispose()
 
 
-def test_default_path_is_under_airflow_home(monkeypatch, tmp_path):
+def test_default_is_the_sync_stores_file_under_airflow_home(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    assert default_store_path() == tmp_path / "customerio_sync" / "webhook_events.db"
+    store = EventStore.sqlite()
+    store.add([ev(1)])
+    assert store.engine.url.database == str(tmp_path / "customerio_sync" / "state.db")
+    store.dispose()
 
 
 def test_from_conn_id_refuses_a_non_sql_connection(airflow_conn):

@@ -1,0 +1,235 @@
+"""The shared sync store: every piece of the provider's lasting state, in one database every machine reaches.
+
+* :mod:`.engine` - where it lives: the Airflow connection ``customerio_sync_store``, else an embedded SQLite file;
+* :mod:`.schema` - the tables and their numbered migrations;
+* :mod:`.state` - content hashes, identity map, checkpoints, watermarks, staging, pending imports;
+* :mod:`.ledger` - rejected records (queryable; exported to JSONL/CSV on demand);
+* :mod:`.objects` - the object sync's state;
+* this module - :class:`SyncStore`, the one handle the operators, the trigger and the webhook receiver open, with
+  leases (one writer per sync), stored reports and run summaries.
+
+The webhook event store and outbox (:mod:`airflow_provider_customerio.webhooks.store`) lives on the same engine.
+No Airflow import at module level (the connection is resolved lazily in :mod:`.engine`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from airflow_provider_customerio.store import schema
+from airflow_provider_customerio.store._sql import upsert
+from airflow_provider_customerio.store.engine import (
+    STORE_CONN_ID,
+    StoreConfigError,
+    describe,
+    read_connection,
+    sqlite_engine,
+    store_engine,
+)
+from airflow_provider_customerio.store.ledger import Ledger, export_rejects, iter_rejects, read_ledger
+from airflow_provider_customerio.store.objects import ObjectStateTable
+from airflow_provider_customerio.store.state import StateStore, ensure_schema
+
+log = logging.getLogger(__name__)
+
+
+class LeaseHeld(RuntimeError):
+    """Another run holds the sync's lease; the message names it."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A held lease: ``name`` is the sync, ``holder`` the run holding it."""
+
+    name: str
+    holder: str
+    expires_at: float
+
+
+class SyncStore:
+    """One handle on the shared store.
+
+    :param engine: the store's engine; see :meth:`open`.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        ensure_schema(engine)
+
+    @classmethod
+    def open(
+        cls, *, conn_id: str | None = STORE_CONN_ID, sqlite_path: str | os.PathLike[str] | None = None
+    ) -> SyncStore:
+        """The store of the Airflow connection ``conn_id`` when it exists, else the SQLite file ``sqlite_path``
+        (default ``$AIRFLOW_HOME/customerio_sync/state.db``)."""
+        return cls(store_engine(conn_id, sqlite_path))
+
+    @classmethod
+    def at(cls, target: Engine | str | os.PathLike[str]) -> SyncStore:
+        """A store on an engine, or on a SQLite file (tests, tools)."""
+        return cls(target if isinstance(target, Engine) else sqlite_engine(target))
+
+    @property
+    def location(self) -> str:
+        return describe(self.engine)
+
+    # --------------------------------------------------------------------------------------- parts
+    def state(self) -> StateStore:
+        return StateStore(self.engine)
+
+    def ledger(self, dag_id: str, run_id: str, task_id: str = "", *, truncate_to: int | None = None) -> Ledger:
+        return Ledger.for_run(self.engine, dag_id, run_id, task_id, truncate_to=truncate_to)
+
+    def objects(self) -> ObjectStateTable:
+        return ObjectStateTable(self.engine)
+
+    # -------------------------------------------------------------------------------------- leases
+    def acquire(self, name: str, holder: str, *, ttl: float = 3600.0, wait: float = 0.0, poll: float = 2.0) -> Lease:
+        """Take the lease ``name`` for ``holder`` (re-entrant for the same holder; an expired lease is taken
+        over). Waits up to ``wait`` seconds for another holder to let go, then raises :class:`LeaseHeld`."""
+        t = schema.lease
+        deadline = time.monotonic() + wait
+        while True:
+            now = time.time()
+            with self.engine.begin() as conn:
+                q = sa.select(t.c.holder, t.c.expires_at).where(t.c.name == name)
+                if conn.dialect.name in ("postgresql", "mysql", "mariadb"):
+                    q = q.with_for_update()
+                row = conn.execute(q).first()
+                if row is None or row.holder == holder or row.expires_at < now:
+                    values = {"name": name, "holder": holder, "acquired_at": now, "expires_at": now + ttl}
+                    if row is None:
+                        try:
+                            with conn.begin_nested():
+                                conn.execute(t.insert().values(**values))
+                        except sa.exc.IntegrityError:
+                            continue  # another process inserted it first: read again
+                    else:
+                        conn.execute(t.update().where(t.c.name == name).values(**values))
+                    return Lease(name, holder, now + ttl)
+                other, until = row.holder, row.expires_at
+            if time.monotonic() >= deadline:
+                raise LeaseHeld(
+                    f"The sync '{name}' is being run by {other} (lease until "
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until))}). Two runs of one sync must not "
+                    "write the same people at once: wait for that run to finish (or fail), or, if it is dead, clear "
+                    f"the lease: DELETE FROM {t.name} WHERE name = '{name}'."
+                )
+            time.sleep(poll)
+
+    def release(self, name: str, holder: str) -> None:
+        t = schema.lease
+        with self.engine.begin() as conn:
+            conn.execute(t.delete().where(t.c.name == name, t.c.holder == holder))
+
+    def renew(self, name: str, holder: str, ttl: float) -> bool:
+        """Push the lease's expiry ``ttl`` seconds ahead; ``False`` when ``holder`` no longer holds it."""
+        t = schema.lease
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                t.update().where(t.c.name == name, t.c.holder == holder).values(expires_at=time.time() + ttl)
+            )
+        return bool(res.rowcount)
+
+    @contextmanager
+    def leased(self, name: str, holder: str, *, ttl: float = 120.0, wait: float = 0.0) -> Iterator[Lease]:
+        """Hold the lease for the block, renewing it every ``ttl / 3`` seconds from a background thread. A holder
+        killed without letting go (SIGKILL, a lost worker) stops renewing, so its lease lapses within ``ttl``."""
+        lease = self.acquire(name, holder, ttl=ttl, wait=wait)
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.wait(max(0.5, ttl / 3)):
+                try:
+                    if not self.renew(name, holder, ttl):
+                        log.warning("The lease of %s was taken over from %s", name, holder)
+                        return
+                except Exception as exc:  # retried at the next beat; the lease is still ours until it lapses
+                    log.warning("Could not renew the lease of %s: %s", name, exc)
+
+        beat = threading.Thread(target=heartbeat, name=f"lease:{name}", daemon=True)
+        beat.start()
+        try:
+            yield lease
+        finally:
+            stop.set()
+            beat.join(timeout=30)
+            self.release(name, holder)
+
+    # ------------------------------------------------------------------------------------- reports
+    def put_report(self, name: str, content: str, media_type: str = "text/html") -> None:
+        row = {"name": name, "media_type": media_type, "content": content, "created_at": time.time()}
+        with self.engine.begin() as conn:
+            upsert(conn, schema.report, [row], ("name",))
+
+    def get_report(self, name: str) -> tuple[str, str] | None:
+        """``(media_type, content)`` of a stored report, or ``None``."""
+        t = schema.report
+        with read_connection(self.engine) as conn:
+            row = conn.execute(sa.select(t.c.media_type, t.c.content).where(t.c.name == name)).first()
+        return (row[0], row[1]) if row else None
+
+    def report_names(self, prefix: str = "") -> list[str]:
+        t = schema.report
+        with read_connection(self.engine) as conn:
+            q = sa.select(t.c.name).where(t.c.name.like(f"{prefix}%")).order_by(t.c.name.desc()).limit(1000)
+            return [r[0] for r in conn.execute(q)]
+
+    # ------------------------------------------------------------------------------- run summaries
+    def record_summary(
+        self, capability: str, dag_id: str, run_id: str, task_id: str, summary: Mapping[str, Any]
+    ) -> None:
+        """Keep a task run's summary (what it read, wrote and rejected) for the status page."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.run_summary.insert().values(
+                    capability=capability,
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    task_id=task_id,
+                    finished_at=time.time(),
+                    summary=json.dumps(summary, default=str),
+                )
+            )
+
+    def summaries(self, capability: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        t = schema.run_summary
+        q = sa.select(t).order_by(t.c.finished_at.desc()).limit(limit)
+        if capability:
+            q = q.where(t.c.capability == capability)
+        with read_connection(self.engine) as conn:
+            return [{**dict(r), "summary": json.loads(r["summary"])} for r in conn.execute(q).mappings()]
+
+
+def lease_holder(dag_id: str, run_id: str) -> str:
+    """How a run is named in a lease (and in the error another run gets). A retry of the run, on any machine, is
+    the same holder, so it takes its lease back at once."""
+    return f"run {run_id} of {dag_id}"
+
+
+__all__ = [
+    "STORE_CONN_ID",
+    "Lease",
+    "LeaseHeld",
+    "Ledger",
+    "ObjectStateTable",
+    "StateStore",
+    "StoreConfigError",
+    "SyncStore",
+    "export_rejects",
+    "iter_rejects",
+    "lease_holder",
+    "read_ledger",
+    "store_engine",
+]

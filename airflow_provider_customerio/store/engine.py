@@ -1,0 +1,247 @@
+"""Where the sync store lives: the database of an Airflow connection, else an embedded SQLite file.
+
+Production Airflow runs the api-server, the triggerer and every task on different machines, so everything that
+must outlast a task (content hashes, the identity map, checkpoints, staging, pending imports, object state,
+rejected records, webhook events, campaign reports) lives in ONE database that every process reaches: the
+Airflow connection ``customerio_sync_store`` (PostgreSQL, MySQL or SQLite; any database SQLAlchemy reaches).
+Without that connection the store is an embedded SQLite file under ``$AIRFLOW_HOME``, so a single-machine run
+(``make demo``, ``airflow standalone``) needs no set-up; on a distributed executor that is wrong, and a warning
+says so once per process.
+
+This is the only module that opens SQLite or builds database engines for the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
+
+#: The Airflow connection of the shared store.
+STORE_CONN_ID = "customerio_sync_store"
+STORE_DB_NAME = "state.db"  # the file name of provider 0.1's state database: upgraded in place
+
+#: Execution option of connections that only read (SQLite: a deferred transaction, no write lock).
+READ_ONLY = "cio_read_only"
+
+_ENGINES: dict[str, Engine] = {}
+_LOCK = threading.Lock()
+_WARNED: set[str] = set()
+
+#: Executors whose tasks all run on the scheduler's machine (a local file is shared by every task).
+_LOCAL_EXECUTORS = ("LocalExecutor", "SequentialExecutor", "DebugExecutor")
+
+
+class StoreConfigError(ValueError):
+    """The store's connection or file cannot be used; the message names the setting and the fix."""
+
+
+def airflow_home() -> Path:
+    """``$AIRFLOW_HOME``, else ``~/airflow``."""
+    return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+
+
+def default_sqlite_path() -> Path:
+    """``$AIRFLOW_HOME/customerio_sync/state.db``: the embedded default of a single-machine run."""
+    return airflow_home() / "customerio_sync" / STORE_DB_NAME
+
+
+# ------------------------------------------------------------------------------------------------ SQLite
+def sqlite_engine(path: str | os.PathLike[str]) -> Engine:
+    """An engine on a SQLite file (``":memory:"`` for tests): WAL journal, ``synchronous=FULL`` (a commit
+    survives a crash), a 60 s busy timeout, and ``BEGIN IMMEDIATE`` for every transaction so two writers queue
+    on the lock instead of failing when a read turns into a write."""
+    text = str(path)
+    memory = text == ":memory:"
+    if not memory:
+        p = Path(text)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreConfigError(
+                f"cannot create the folder of the sync store {p}: {exc}. Set "
+                "connectors.customerio.people.state_path to a writable file, or create the Airflow connection "
+                f"'{STORE_CONN_ID}' to a database."
+            ) from None
+    engine = sa.create_engine(
+        "sqlite://" if memory else f"sqlite:///{text}",
+        connect_args={"check_same_thread": False, "timeout": 60},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # transactions are begun below, explicitly
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_conn.isolation_level = None  # undo a DB-API user's setting (see raw_dbapi_connection)
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        # a read-only connection (see read_connection) takes no write lock; every other transaction takes it at
+        # once, so a read that turns into a write never fails with "database is locked"
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+# ------------------------------------------------------------------------------------------ Airflow connection
+def url_from_connection(conn: Any) -> URL | str:
+    """The SQLAlchemy URL of an Airflow connection (no provider package needed).
+
+    ``postgres``/``postgresql`` -> ``postgresql+psycopg2``; ``mysql`` -> ``mysql+mysqldb``; ``sqlite`` -> the file
+    in ``host`` (or ``schema``). Any type: the extra ``sqlalchemy_url`` wins when set.
+    """
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    kind = (conn.conn_type or "").lower()
+    if kind in ("postgres", "postgresql"):
+        driver = "postgresql+psycopg2"
+    elif kind == "mysql":
+        driver = "mysql+mysqldb"
+    elif kind == "sqlite":
+        path = conn.host or conn.schema
+        if not path:
+            raise StoreConfigError(
+                f"Connection '{conn.conn_id}' (sqlite) names no file: put the database file path in Host."
+            )
+        return f"sqlite:///{path}"
+    else:
+        raise StoreConfigError(
+            f"Connection '{conn.conn_id}' has type '{conn.conn_type}', which the sync store cannot use. Use a "
+            "postgres, mysql or sqlite connection, or set the extra 'sqlalchemy_url'."
+        )
+    return URL.create(
+        driver,
+        username=conn.login or None,
+        password=conn.password or None,
+        host=conn.host or None,
+        port=conn.port or None,
+        database=conn.schema or None,
+    )
+
+
+def _get_connection(conn_id: str) -> Any | None:
+    """The Airflow connection, or ``None`` when it does not exist (Airflow only imported here)."""
+    try:
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:  # pragma: no cover - outside Airflow
+        return None
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def _is_local_executor() -> bool:
+    try:
+        from airflow.configuration import conf
+
+        executor = str(conf.get("core", "executor", fallback="LocalExecutor") or "LocalExecutor")
+    except Exception:
+        return True
+    return all(any(local in part for local in _LOCAL_EXECUTORS) for part in executor.split(","))
+
+
+def _warn_local(path: Path) -> None:
+    if str(path) in _WARNED or _is_local_executor():
+        return
+    _WARNED.add(str(path))
+    log.warning(
+        "The Customer.io sync store is the local file %s, but the executor is not a local one: tasks, the "
+        "triggerer and the api-server on other machines will not see each other's state (a load task finds "
+        "nothing extracted, webhooks stored by the api-server are never forwarded). Create the Airflow "
+        "connection '%s' to a database every machine reaches (PostgreSQL, MySQL).",
+        path,
+        STORE_CONN_ID,
+    )
+
+
+def store_engine(conn_id: str | None = STORE_CONN_ID, sqlite_path: str | os.PathLike[str] | None = None) -> Engine:
+    """The store's engine, one per process and location.
+
+    :param conn_id: the Airflow connection of the store; used when it exists.
+    :param sqlite_path: the embedded SQLite file otherwise (default :func:`default_sqlite_path`).
+    """
+    conn = _get_connection(conn_id) if conn_id else None
+    if conn is not None:
+        url = url_from_connection(conn)
+        key = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        with _LOCK:
+            engine = _ENGINES.get(key)
+            if engine is None:
+                if isinstance(url, str) and url.startswith("sqlite:///"):
+                    engine = sqlite_engine(url.removeprefix("sqlite:///"))
+                else:
+                    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+                _ENGINES[key] = engine
+        return engine
+    path = Path(sqlite_path) if sqlite_path else default_sqlite_path()
+    _warn_local(path)
+    key = f"sqlite:///{path.resolve()}"
+    with _LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = sqlite_engine(path)
+            _ENGINES[key] = engine
+    return engine
+
+
+def raw_dbapi_connection(engine: Engine) -> Any:
+    """A pooled DB-API connection with the driver's own transaction handling (``commit``/``rollback`` group the
+    statements in between, also on SQLite), for code written against DB-API."""
+    raw = engine.raw_connection()
+    driver = raw.driver_connection
+    if engine.dialect.name == "sqlite" and driver is not None:
+        driver.isolation_level = "DEFERRED"
+    return raw
+
+
+def read_connection(engine: Engine) -> sa.Connection:
+    """A connection for reads only (on SQLite it does not queue behind writers)."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
+def describe(engine: Engine) -> str:
+    """Where the store is, without secrets (for messages)."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def dispose_all() -> None:
+    """Close every pooled connection of this process (tests; a forked child)."""
+    with _LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+__all__ = [
+    "STORE_CONN_ID",
+    "StoreConfigError",
+    "default_sqlite_path",
+    "READ_ONLY",
+    "describe",
+    "raw_dbapi_connection",
+    "read_connection",
+    "dispose_all",
+    "sqlite_engine",
+    "store_engine",
+    "url_from_connection",
+]

@@ -1,0 +1,244 @@
+"""Rejected records, in the shared store: one row per rejected record (or value), with its reason.
+
+Nothing read is dropped silently: a record either reaches its destination or has a row here, queryable by run,
+reason and record key from any machine (and by the UI). Rows are numbered per ledger (``seq``); a resumed run
+cuts its ledger back to the checkpointed count, so it never writes a row twice. :func:`export_rejects` writes a
+run's rows to JSONL or CSV for people who want files.
+
+The reason codes are documented in :mod:`airflow_provider_customerio.sync.ledger`. No Airflow, no HTTP.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from airflow_provider_customerio.store import schema as s
+from airflow_provider_customerio.store.state import StoreBase
+
+FLUSH_EVERY = 500
+EXPORT_COLUMNS = (
+    "ts",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "record_id",
+    "reason",
+    "stage",
+    "message",
+    "identifiers",
+    "detail",
+)
+
+
+def ledger_key(dag_id: str, run_id: str, task_id: str = "") -> str:
+    """``dag_id/run_id[/task_id]``: the ledger of one task run."""
+    return "/".join(p for p in (dag_id, run_id, task_id) if p)
+
+
+class Ledger(StoreBase):
+    """The rejected records of one task run.
+
+    :param target: the store (an engine or a SQLite file path).
+    :param run: ``{"dag_id", "run_id", "task_id"}`` of the run (``adhoc`` when absent).
+    :param truncate_to: the checkpointed row count to cut the ledger back to (resume); ``None`` appends.
+    """
+
+    def __init__(
+        self,
+        target: Engine | str | os.PathLike[str],
+        *,
+        run: Mapping[str, Any] | None = None,
+        truncate_to: int | None = None,
+    ) -> None:
+        super().__init__(target)
+        run = dict(run or {})
+        self.run = {
+            "dag_id": str(run.get("dag_id") or "adhoc"),
+            "run_id": str(run.get("run_id") or "adhoc"),
+            "task_id": str(run.get("task_id") or ""),
+        }
+        self.key = ledger_key(self.run["dag_id"], self.run["run_id"], self.run["task_id"])
+        self.counts: Counter[str] = Counter()
+        self._buffer: list[dict[str, Any]] = []
+        t = s.rejected_record
+        with self._write() as conn:
+            if truncate_to is not None:
+                conn.execute(t.delete().where(t.c.ledger_key == self.key, t.c.seq >= int(truncate_to)))
+            for reason, n in conn.execute(
+                sa.select(t.c.reason, sa.func.count()).where(t.c.ledger_key == self.key).group_by(t.c.reason)
+            ):
+                self.counts[reason] = int(n)
+            self._next = int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(t.c.seq), -1) + 1).where(t.c.ledger_key == self.key)
+                ).scalar()
+                or 0
+            )
+
+    @classmethod
+    def for_run(
+        cls, target: Engine | str | os.PathLike[str], dag_id: str, run_id: str, task_id: str = "", **kwargs: Any
+    ) -> Ledger:
+        """The ledger of ``dag_id/run_id[/task_id]``."""
+        return cls(target, run={"dag_id": dag_id, "run_id": run_id, "task_id": task_id}, **kwargs)
+
+    @property
+    def location(self) -> str:
+        """Where to find the rows: the ledger key and the store (no secrets)."""
+        return f"ledger {self.key} (table {s.rejected_record.name} in {super().location})"
+
+    def reject(
+        self,
+        *,
+        record_id: str | None,
+        reason: str,
+        message: str,
+        stage: str,
+        identifiers: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record one rejected record.
+
+        :param record_id: the record's key (Customer.io ``cio_id`` for people).
+        :param reason: a code from :data:`~airflow_provider_customerio.sync.ledger.REASONS`.
+        :param message: human-readable reason, with the fix where there is one.
+        :param stage: where it was rejected: ``map``, ``pack``, ``import``, ``delete``, ...
+        :param identifiers: identifiers to find the record (email, id, ext_id).
+        :param detail: anything else useful (the offending attribute, the process id).
+        """
+        ids = {k: v for k, v in (identifiers or {}).items() if v not in (None, "")}
+        self._buffer.append(
+            {
+                "ledger_key": self.key,
+                "seq": self._next,
+                **self.run,
+                "ts": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "record_id": None if record_id is None else str(record_id)[: s.KEY],
+                "reason": reason,
+                "stage": stage,
+                "message": message,
+                "identifiers": json.dumps(ids, ensure_ascii=False, default=str) if ids else None,
+                "detail": json.dumps(dict(detail), ensure_ascii=False, default=str) if detail else None,
+            }
+        )
+        self._next += 1
+        self.counts[reason] += 1
+        if len(self._buffer) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> int:
+        """Commit the buffered rows; return the ledger's row count (the offset to checkpoint)."""
+        if self._buffer:
+            with self._write() as conn:
+                conn.execute(s.rejected_record.insert(), self._buffer)
+            self._buffer = []
+        return self._next
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def record_rejects(self) -> int:
+        """Rows for records that were not written at all (value-level problems excluded)."""
+        from airflow_provider_customerio.sync.ledger import VALUE_REASONS
+
+        return sum(n for reason, n in self.counts.items() if reason not in VALUE_REASONS)
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    out = {k: row[k] for k in EXPORT_COLUMNS if k not in ("identifiers", "detail")}
+    out["identifiers"] = json.loads(row["identifiers"]) if row["identifiers"] else {}
+    if row["detail"]:
+        out["detail"] = json.loads(row["detail"])
+    return out
+
+
+def iter_rejects(
+    target: Ledger | Engine | str | os.PathLike[str],
+    key: str | None = None,
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    reason: str | None = None,
+    page: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Rejected records in order, read in pages: of one ledger (``key``, or a :class:`Ledger` as ``target``), or
+    filtered by dag, run and reason."""
+    if isinstance(target, Ledger):
+        target.flush()
+        key = key or target.key
+        target = target.engine
+    store = StoreBase(target)
+    t = s.rejected_record
+    last = 0
+    try:
+        while True:
+            q = sa.select(t).where(t.c.id > last)
+            for col, val in (("ledger_key", key), ("dag_id", dag_id), ("run_id", run_id), ("reason", reason)):
+                if val is not None:
+                    q = q.where(t.c[col] == val)
+            with store._read() as conn:
+                rows = conn.execute(q.order_by(t.c.id).limit(page)).mappings().all()
+            if not rows:
+                return
+            for r in rows:
+                yield _as_dict(r)
+            last = int(rows[-1]["id"])
+    finally:
+        store.close()
+
+
+def read_ledger(
+    target: Ledger | Engine | str | os.PathLike[str], key: str | None = None, **filters: Any
+) -> list[dict[str, Any]]:
+    """All rejected records of a ledger (or of the store, filtered); for tests and reports."""
+    return list(iter_rejects(target, key, **filters))
+
+
+def export_rejects(
+    target: Engine | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    fmt: str = "jsonl",
+    **filters: Any,
+) -> int:
+    """Write rejected records to ``out`` as JSONL (one object a line) or CSV; return how many."""
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"format {fmt!r}: use jsonl or csv")
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(EXPORT_COLUMNS)) if fmt == "csv" else None
+        if writer is not None:
+            writer.writeheader()
+        for rec in iter_rejects(target, **filters):
+            if writer is not None:
+                writer.writerow(
+                    {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v) for k, v in rec.items()}
+                )
+            else:
+                fh.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+            n += 1
+    return n
+
+
+__all__ = ["Ledger", "export_rejects", "iter_rejects", "ledger_key", "read_ledger"]

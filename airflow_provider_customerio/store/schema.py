@@ -1,0 +1,252 @@
+"""The sync store's tables and their numbered migrations.
+
+Every table of the provider's lasting state is declared here, on SQLAlchemy Core, portable across PostgreSQL,
+MySQL and SQLite (keys are ``VARCHAR(191)`` so MySQL can index them in utf8mb4). The webhook event store's two
+tables are declared by :mod:`airflow_provider_customerio.webhooks.store` (their name is configurable) and created
+on the same engine.
+
+Schema versions: ``store_version`` holds one row per applied migration. :func:`migrate` applies the missing
+ones in order, in one transaction, under a lock (PostgreSQL advisory lock, SQLite ``BEGIN IMMEDIATE``, MySQL
+``GET_LOCK``), so two processes starting at once never race. Version 1 is the layout of provider 0.1's SQLite
+``state.db`` (``content_hash`` ... ``seen``, ``object_sync``, ``object_reverse``): a store written by 0.1 is
+upgraded in place and keeps its state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+KEY = 191  # indexable VARCHAR length on every supported database
+
+metadata = sa.MetaData()
+
+# ---------------------------------------------------------------------------- version 1 (provider 0.1 layout)
+content_hash = sa.Table(
+    "content_hash",
+    metadata,
+    sa.Column("direction", sa.String(32), primary_key=True),
+    sa.Column("person_key", sa.String(KEY), primary_key=True),
+    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("synced_at", sa.Float, nullable=False),
+)
+identity = sa.Table(
+    "identity",
+    metadata,
+    sa.Column("cio_id", sa.String(KEY), primary_key=True),
+    sa.Column("brevo_id", sa.BigInteger, nullable=True),
+    sa.Column("email", sa.String(KEY), nullable=True),
+    sa.Column("ext_id", sa.String(KEY), nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("identity_email", "email"),
+    sa.Index("identity_ext_id", "ext_id"),
+    sa.Index("identity_brevo_id", "brevo_id"),
+)
+checkpoint = sa.Table(
+    "checkpoint",
+    metadata,
+    sa.Column("run_key", sa.String(KEY), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+watermark = sa.Table(
+    "watermark",
+    metadata,
+    sa.Column("name", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+staged_item = sa.Table(
+    "staged_item",
+    metadata,
+    sa.Column("run_key", sa.String(KEY), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("item_key", sa.String(KEY), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("data", sa.Text, nullable=True),
+    sa.Index("staged_item_key", "run_key", "item_key", unique=True),
+)
+pending_process = sa.Table(
+    "pending_process",
+    metadata,
+    sa.Column("run_key", sa.String(KEY), primary_key=True),
+    sa.Column("process_id", sa.String(64), primary_key=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("options", sa.Text, nullable=False),
+    sa.Column("submitted_at", sa.Float, nullable=False),
+)
+pending_row = sa.Table(
+    "pending_row",
+    metadata,
+    sa.Column("run_key", sa.String(KEY), primary_key=True),
+    sa.Column("process_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("person_key", sa.String(KEY), nullable=False),
+    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("row", sa.Text, nullable=False),
+)
+seen = sa.Table(
+    "seen",
+    metadata,
+    sa.Column("run_key", sa.String(KEY), primary_key=True),
+    sa.Column("person_key", sa.String(KEY), primary_key=True),
+)
+object_sync = sa.Table(
+    "object_sync",
+    metadata,
+    sa.Column("brevo_type", sa.String(KEY), primary_key=True),
+    sa.Column("object_id", sa.String(KEY), primary_key=True),
+    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("links", sa.Text, nullable=False),
+    sa.Column("synced_at", sa.Float, nullable=False),
+)
+object_reverse = sa.Table(
+    "object_reverse",
+    metadata,
+    sa.Column("brevo_type", sa.String(KEY), primary_key=True),
+    sa.Column("object_id", sa.String(KEY), primary_key=True),
+    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("synced_at", sa.Float, nullable=False),
+)
+V1_TABLES = (
+    content_hash,
+    identity,
+    checkpoint,
+    watermark,
+    staged_item,
+    pending_process,
+    pending_row,
+    seen,
+    object_sync,
+    object_reverse,
+)
+
+# ------------------------------------------------------------------------------------------------ version 2
+rejected_record = sa.Table(
+    "rejected_record",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("ledger_key", sa.String(KEY), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("dag_id", sa.String(KEY), nullable=False),
+    sa.Column("run_id", sa.String(KEY), nullable=False),
+    sa.Column("task_id", sa.String(KEY), nullable=False),
+    sa.Column("ts", sa.String(32), nullable=False),
+    sa.Column("record_id", sa.String(KEY), nullable=True),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("identifiers", sa.Text, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("rejected_record_ledger", "ledger_key", "seq", unique=True),
+    sa.Index("rejected_record_run", "dag_id", "run_id"),
+    sa.Index("rejected_record_reason", "reason", "id"),
+)
+lease = sa.Table(
+    "lease",
+    metadata,
+    sa.Column("name", sa.String(KEY), primary_key=True),
+    sa.Column("holder", sa.String(KEY), nullable=False),
+    sa.Column("acquired_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+report = sa.Table(
+    "report",
+    metadata,
+    sa.Column("name", sa.String(KEY), primary_key=True),
+    sa.Column("media_type", sa.String(64), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+run_summary = sa.Table(
+    "run_summary",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("capability", sa.String(64), nullable=False),
+    sa.Column("dag_id", sa.String(KEY), nullable=False),
+    sa.Column("run_id", sa.String(KEY), nullable=False),
+    sa.Column("task_id", sa.String(KEY), nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Index("run_summary_capability", "capability", "finished_at"),
+)
+V2_TABLES = (rejected_record, lease, report, run_summary)
+
+store_version = sa.Table(
+    "store_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("description", sa.String(KEY), nullable=False),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: applied once, in order, in the migrating transaction."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _create(*tables: sa.Table) -> Callable[[Connection], None]:
+    def run(conn: Connection) -> None:
+        for t in tables:
+            t.create(conn, checkfirst=True)
+
+    return run
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "sync state of provider 0.1 (hashes, identities, checkpoints, staging, objects)", _create(*V1_TABLES)),
+    Migration(2, "rejected records, leases, reports, run summaries", _create(*V2_TABLES)),
+)
+LATEST = MIGRATIONS[-1].version
+
+_LOCK_ID = 0x63696F5F73796E63  # "cio_sync": the PostgreSQL advisory lock of migrations
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied version (0 for an empty database)."""
+    if not sa.inspect(conn).has_table(store_version.name):
+        return 0
+    return int(conn.execute(sa.select(sa.func.max(store_version.c.version))).scalar() or 0)
+
+
+def migrate(engine: Engine, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Apply the missing migrations in one transaction; return the version reached."""
+    with engine.begin() as conn:
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        elif dialect == "mysql":
+            conn.execute(sa.text("SELECT GET_LOCK('customerio_sync_store_migrate', 60)"))
+        store_version.create(conn, checkfirst=True)
+        version = current_version(conn)
+        for m in migrations:
+            if m.version <= version:
+                continue
+            m.apply(conn)
+            conn.execute(
+                store_version.insert().values(version=m.version, description=m.description, applied_at=time.time())
+            )
+            version = m.version
+        if dialect == "mysql":
+            conn.execute(sa.text("SELECT RELEASE_LOCK('customerio_sync_store_migrate')"))
+    return version
+
+
+__all__ = [
+    "LATEST",
+    "MIGRATIONS",
+    "Migration",
+    "content_hash",
+    "current_version",
+    "metadata",
+    "migrate",
+]

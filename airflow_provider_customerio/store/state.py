@@ -1,0 +1,465 @@
+"""The sync state, in the shared store, shared by both sync directions and by every machine.
+
+Holds:
+
+- content hashes per person and per direction (``cio_to_brevo``, ``brevo_to_cio``): skip unchanged people and
+  suppress echoes;
+- the identity map: Customer.io ``cio_id`` <-> Brevo contact id / email / ext_id;
+- checkpoints per task run (``dag_id/run_id/task_id``), so a killed task resumes from its last committed batch,
+  on any worker;
+- watermarks (named values, e.g. the last synced time of a direction);
+- per-run staging: the ids found in the activity feed (written by the extract task, read by the load task, which
+  may run on another machine), the import batches waiting for their Brevo process, and the people seen by a
+  full sync (to find the ones deleted since).
+
+Everything large lives in the database, read in pages, so memory stays flat whatever the population; writes go in
+batches (one statement per 1,000 rows). No Airflow and no HTTP imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from airflow_provider_customerio.store import schema as s
+from airflow_provider_customerio.store._sql import BATCH, chunks, insert_missing, upsert
+from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
+
+CIO_TO_BREVO = "cio_to_brevo"
+BREVO_TO_CIO = "brevo_to_cio"
+
+_MIGRATED: set[int] = set()
+_MIGRATE_LOCK = threading.Lock()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate the store to the latest schema once per engine and process."""
+    if id(engine) in _MIGRATED:
+        return
+    with _MIGRATE_LOCK:
+        if id(engine) not in _MIGRATED:
+            s.migrate(engine)
+            _MIGRATED.add(id(engine))
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One identity-map entry."""
+
+    cio_id: str
+    brevo_id: int | None = None
+    email: str | None = None
+    ext_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingProcess:
+    """A submitted import waiting for its Brevo process."""
+
+    process_id: str
+    attempt: int
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """One row of a pending import."""
+
+    person_key: str
+    hash: str
+    row: Mapping[str, Any]
+
+
+class StoreBase:
+    """An engine on the store, its schema migrated, and one open transaction at a time.
+
+    :param target: an engine (see :func:`airflow_provider_customerio.store.engine.store_engine`), or the path of a
+        SQLite file (``":memory:"`` for tests).
+    """
+
+    def __init__(self, target: Engine | str | os.PathLike[str]) -> None:
+        self.engine: Engine = target if isinstance(target, Engine) else sqlite_engine(target)
+        self._owns_engine = not isinstance(target, Engine)
+        ensure_schema(self.engine)
+        self._tx_conn: Connection | None = None
+        self._depth = 0
+
+    @property
+    def location(self) -> str:
+        """Where the store is (no secrets)."""
+        return describe(self.engine)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            _MIGRATED.discard(id(self.engine))
+            self.engine.dispose()
+
+    def __enter__(self) -> StoreBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically (nested calls join the outer transaction)."""
+        if self._depth == 0:
+            self._tx_conn = self.engine.connect()
+            self._tx_conn.begin()
+        self._depth += 1
+        conn = self._tx_conn
+        assert conn is not None
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                conn.rollback()
+                conn.close()
+                self._tx_conn = None
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            conn.commit()
+            conn.close()
+            self._tx_conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """The open transaction's connection, else a transaction of its own (committed on exit)."""
+        if self._tx_conn is not None:
+            yield self._tx_conn
+            return
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        if self._tx_conn is not None:
+            yield self._tx_conn
+            return
+        with read_connection(self.engine) as conn:
+            yield conn
+
+
+class StateStore(StoreBase):
+    """The sync state (see the module docstring)."""
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    # ------------------------------------------------------------------ content hashes
+
+    def get_hashes(self, direction: str, keys: Sequence[str]) -> dict[str, str]:
+        """Stored hashes for ``keys`` (missing keys are absent from the result)."""
+        t = s.content_hash
+        out: dict[str, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(keys, 500):
+                q = sa.select(t.c.person_key, t.c.hash).where(t.c.direction == direction, t.c.person_key.in_(chunk))
+                out.update({str(k): str(h) for k, h in conn.execute(q)})
+        return out
+
+    def get_hash(self, direction: str, key: str) -> str | None:
+        return self.get_hashes(direction, [key]).get(key)
+
+    def set_hashes(self, direction: str, items: Iterable[tuple[str, str]]) -> None:
+        now = time.time()
+        with self._write() as conn:
+            for chunk in chunks(items):
+                rows = [{"direction": direction, "person_key": k, "hash": h, "synced_at": now} for k, h in chunk]
+                upsert(conn, s.content_hash, _last_per_key(rows, ("person_key",)), ("direction", "person_key"))
+
+    def delete_hashes(self, direction: str, keys: Iterable[str]) -> None:
+        t = s.content_hash
+        with self._write() as conn:
+            for chunk in chunks(keys):
+                conn.execute(t.delete().where(t.c.direction == direction, t.c.person_key.in_(chunk)))
+
+    def count_hashes(self, direction: str) -> int:
+        t = s.content_hash
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(t.c.direction == direction)).scalar() or 0)
+
+    # ------------------------------------------------------------------ identity map
+
+    def upsert_identity(
+        self, cio_id: str, *, brevo_id: int | None = None, email: str | None = None, ext_id: str | None = None
+    ) -> None:
+        """Record or update identifiers of a person; ``None`` keeps the stored value."""
+        row = {"cio_id": cio_id, "brevo_id": brevo_id, "email": email, "ext_id": ext_id, "updated_at": time.time()}
+        with self._write() as conn:
+            upsert(conn, s.identity, [row], ("cio_id",), coalesce=("brevo_id", "email", "ext_id"))
+
+    def get_identity(self, cio_id: str) -> Identity | None:
+        t = s.identity
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.c.cio_id, t.c.brevo_id, t.c.email, t.c.ext_id).where(t.c.cio_id == cio_id)
+            ).first()
+        return Identity(*row) if row else None
+
+    def find_identity(
+        self, *, email: str | None = None, ext_id: str | None = None, brevo_id: int | None = None
+    ) -> Identity | None:
+        """Look a person up by any Brevo-side identifier (first match: brevo_id, ext_id, email)."""
+        t = s.identity
+        with self._read() as conn:
+            for col, val in (("brevo_id", brevo_id), ("ext_id", ext_id), ("email", email)):
+                if val is not None:
+                    row = conn.execute(
+                        sa.select(t.c.cio_id, t.c.brevo_id, t.c.email, t.c.ext_id).where(t.c[col] == val).limit(1)
+                    ).first()
+                    if row:
+                        return Identity(*row)
+        return None
+
+    def forget_identity(self, cio_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(s.identity.delete().where(s.identity.c.cio_id == cio_id))
+
+    # ------------------------------------------------------------------ checkpoints and watermarks
+
+    def get_checkpoint(self, run_key: str) -> dict[str, Any] | None:
+        t = s.checkpoint
+        with self._read() as conn:
+            data = conn.execute(sa.select(t.c.data).where(t.c.run_key == run_key)).scalar()
+        return json.loads(data) if data else None
+
+    def save_checkpoint(self, run_key: str, data: Mapping[str, Any]) -> None:
+        row = {"run_key": run_key, "data": json.dumps(data, default=str), "updated_at": time.time()}
+        with self._write() as conn:
+            upsert(conn, s.checkpoint, [row], ("run_key",))
+
+    def get_watermark(self, name: str) -> str | None:
+        t = s.watermark
+        with self._read() as conn:
+            value = conn.execute(sa.select(t.c.value).where(t.c.name == name)).scalar()
+        return None if value is None else str(value)
+
+    def set_watermark(self, name: str, value: str) -> None:
+        with self._write() as conn:
+            upsert(conn, s.watermark, [{"name": name, "value": value, "updated_at": time.time()}], ("name",))
+
+    # ------------------------------------------------------------------ staged items (per run)
+
+    def stage_items(self, run_key: str, items: Iterable[tuple[str, str, Mapping[str, Any] | None]]) -> int:
+        """Append ``(item_key, kind, data)`` to the run's queue, once per key: the first entry of a key wins
+        (feed readers pass newest first, so the latest change wins). Returns how many were added."""
+        t = s.staged_item
+        added = 0
+        with self.transaction():
+            conn = self._tx_conn
+            assert conn is not None
+            seq = int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(t.c.seq), -1) + 1).where(t.c.run_key == run_key)
+                ).scalar()
+                or 0
+            )
+            for chunk in chunks(items):
+                first: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
+                for key, kind, data in chunk:
+                    first.setdefault(key, (kind, data))
+                stored = {
+                    k
+                    for (k,) in conn.execute(
+                        sa.select(t.c.item_key).where(t.c.run_key == run_key, t.c.item_key.in_(list(first)))
+                    )
+                }
+                rows = []
+                for key, (kind, data) in first.items():
+                    if key in stored:
+                        continue
+                    rows.append(
+                        {
+                            "run_key": run_key,
+                            "seq": seq,
+                            "item_key": key,
+                            "kind": kind,
+                            "data": json.dumps(data) if data is not None else None,
+                        }
+                    )
+                    seq += 1
+                if rows:
+                    conn.execute(t.insert(), rows)
+                added += len(rows)
+        return added
+
+    def iter_staged(
+        self, run_key: str, from_seq: int = 0, kind: str | None = None
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
+        """Yield ``(seq, item_key, kind, data)`` in order, reading in pages (memory stays flat)."""
+        t = s.staged_item
+        seq = from_seq
+        while True:
+            q = sa.select(t.c.seq, t.c.item_key, t.c.kind, t.c.data).where(t.c.run_key == run_key, t.c.seq >= seq)
+            if kind is not None:
+                q = q.where(t.c.kind == kind)
+            with self._read() as conn:
+                rows = conn.execute(q.order_by(t.c.seq).limit(BATCH)).all()
+            if not rows:
+                return
+            for sq, key, k, data in rows:
+                yield int(sq), key, k, (json.loads(data) if data else None)
+            seq = int(rows[-1][0]) + 1
+
+    def count_staged(self, run_key: str) -> int:
+        t = s.staged_item
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(t.c.run_key == run_key)).scalar() or 0)
+
+    # ------------------------------------------------------------------ pending imports
+
+    def add_pending(
+        self,
+        run_key: str,
+        process_id: str,
+        rows: Iterable[tuple[str, str, Mapping[str, Any]]],
+        *,
+        attempt: int = 1,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a submitted import and its rows ``(person_key, hash, row)`` in one transaction."""
+        pid = str(process_id)
+        with self.transaction():
+            conn = self._tx_conn
+            assert conn is not None
+            upsert(
+                conn,
+                s.pending_process,
+                [
+                    {
+                        "run_key": run_key,
+                        "process_id": pid,
+                        "attempt": attempt,
+                        "options": json.dumps(options or {}),
+                        "submitted_at": time.time(),
+                    }
+                ],
+                ("run_key", "process_id"),
+            )
+            conn.execute(
+                s.pending_row.delete().where(s.pending_row.c.run_key == run_key, s.pending_row.c.process_id == pid)
+            )
+            numbered = ((i, k, h, r) for i, (k, h, r) in enumerate(rows))
+            for chunk in chunks(numbered):
+                conn.execute(
+                    s.pending_row.insert(),
+                    [
+                        {
+                            "run_key": run_key,
+                            "process_id": pid,
+                            "seq": i,
+                            "person_key": k,
+                            "hash": h,
+                            "row": json.dumps(r),
+                        }
+                        for i, k, h, r in chunk
+                    ],
+                )
+
+    def pending_processes(self, run_key: str) -> list[PendingProcess]:
+        t = s.pending_process
+        q = sa.select(t.c.process_id, t.c.attempt, t.c.options).where(t.c.run_key == run_key)
+        with self._read() as conn:
+            rows = conn.execute(q.order_by(t.c.submitted_at, t.c.process_id)).all()
+        return [PendingProcess(pid, int(attempt), json.loads(opts)) for pid, attempt, opts in rows]
+
+    def iter_pending_rows(self, run_key: str, process_id: str) -> Iterator[PendingRow]:
+        t = s.pending_row
+        seq = 0
+        while True:
+            q = (
+                sa.select(t.c.seq, t.c.person_key, t.c.hash, t.c.row)
+                .where(t.c.run_key == run_key, t.c.process_id == str(process_id), t.c.seq >= seq)
+                .order_by(t.c.seq)
+                .limit(2000)
+            )
+            with self._read() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for _s, key, h, row in rows:
+                yield PendingRow(key, h, json.loads(row))
+            seq = int(rows[-1][0]) + 1
+
+    def drop_pending(self, run_key: str, process_id: str) -> None:
+        pid = str(process_id)
+        with self.transaction():
+            conn = self._tx_conn
+            assert conn is not None
+            conn.execute(
+                s.pending_row.delete().where(s.pending_row.c.run_key == run_key, s.pending_row.c.process_id == pid)
+            )
+            conn.execute(
+                s.pending_process.delete().where(
+                    s.pending_process.c.run_key == run_key, s.pending_process.c.process_id == pid
+                )
+            )
+
+    # ------------------------------------------------------------------ seen set (full sync delete detection)
+
+    def mark_seen(self, run_key: str, keys: Iterable[str]) -> None:
+        with self._write() as conn:
+            for chunk in chunks(keys):
+                insert_missing(conn, s.seen, [{"run_key": run_key, "person_key": k} for k in dict.fromkeys(chunk)])
+
+    def iter_unseen(self, run_key: str, direction: str) -> Iterator[str]:
+        """Keys with a stored hash in ``direction`` that the run did not see, in pages."""
+        h, sn = s.content_hash, s.seen
+        last = ""
+        while True:
+            seen_keys = sa.select(sn.c.person_key).where(sn.c.run_key == run_key)
+            q = (
+                sa.select(h.c.person_key)
+                .where(h.c.direction == direction, h.c.person_key > last, h.c.person_key.not_in(seen_keys))
+                .order_by(h.c.person_key)
+                .limit(BATCH)
+            )
+            with self._read() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for (key,) in rows:
+                yield key
+            last = rows[-1][0]
+
+    # ------------------------------------------------------------------ cleanup
+
+    def clear_run(self, run_key: str) -> None:
+        """Forget a finished run's staging and checkpoint (hashes and identities stay)."""
+        with self.transaction():
+            conn = self._tx_conn
+            assert conn is not None
+            for table in (s.staged_item, s.pending_row, s.pending_process, s.seen, s.checkpoint):
+                conn.execute(table.delete().where(table.c.run_key == run_key))
+
+
+def _last_per_key(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per key, the last given winning (one upsert statement may not touch a row twice)."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        out[tuple(r[k] for k in keys)] = r
+    return list(out.values())
+
+
+__all__ = [
+    "BREVO_TO_CIO",
+    "CIO_TO_BREVO",
+    "Identity",
+    "PendingProcess",
+    "PendingRow",
+    "StateStore",
+    "StoreBase",
+    "ensure_schema",
+]

@@ -1,0 +1,77 @@
+"""The sync store on a real PostgreSQL (throw-away cluster on 127.0.0.1): the same contract as on SQLite, the webhook
+event store and the metrics table on the same database, reached through the Airflow connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+
+from airflow_provider_customerio.sql.metrics_store import store_for
+from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.engine import dispose_all
+from airflow_provider_customerio.sync.campaigns import MetricRow
+from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
+from tests import store_contract as contract
+from tests.postgres_server import PostgresUnavailable, temporary_postgres
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Any]:
+    try:
+        with temporary_postgres() as server:
+            yield server
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+
+
+@pytest.fixture
+def store(pg: Any, airflow_conn: Any, request: pytest.FixtureRequest) -> Iterator[SyncStore]:
+    db = "s_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    pg.psql(f"CREATE DATABASE {db}")
+    airflow_conn("customerio_sync_store", conn_type="postgres", host="127.0.0.1", port=pg.port, login="cio", schema=db)
+    dispose_all()
+    s = SyncStore.open()
+    assert s.engine.dialect.name == "postgresql"
+    yield s
+    dispose_all()
+
+
+def test_state_roundtrip(store: SyncStore) -> None:
+    contract.check_migrated(store.engine)
+    contract.check_state_roundtrip(store)
+
+
+def test_ledger_and_objects(store: SyncStore) -> None:
+    contract.check_ledger_and_objects(store)
+
+
+def test_leases(store: SyncStore) -> None:
+    contract.check_leases(store)
+    contract.check_concurrent_lease_has_one_winner(store)
+
+
+def test_webhook_events_and_metrics_live_in_the_same_database(store: SyncStore) -> None:
+    events = EventStore(store.engine)
+    rows = [StoredEvent(f"E{i}", "webhook", json.dumps({"event_id": f"E{i}"}), 1_700_000_000 + i) for i in range(5)]
+    assert events.add(rows + rows[:2]) == {f"E{i}" for i in range(5)}
+    assert events.add(rows) == set()  # stored once
+    assert events.counts()["pending"] == 5
+    metrics = store_for(None, engine=store.engine)
+    metrics.ensure_table()
+    row = MetricRow(
+        1,
+        date(2026, 11, 20),
+        "campaign:v2:UTC",
+        "Camp",
+        {"sent": 3, "delivered": 2, "opened": 1, "clicked": 0, "human_opened": None},
+    )
+    metrics.upsert([row], updated_at="t1")
+    metrics.upsert([row], updated_at="t1")
+    assert metrics.count() == 1
+    metrics.close()

@@ -1,0 +1,122 @@
+"""One behavioural contract of the sync store, run on SQLite (unit tier) and on PostgreSQL (postgres tier)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from airflow_provider_customerio.store import LeaseHeld, SyncStore
+from airflow_provider_customerio.store.ledger import read_ledger
+from airflow_provider_customerio.store.schema import LATEST, current_version
+from airflow_provider_customerio.sync.state import CIO_TO_BREVO
+
+
+def check_state_roundtrip(store: SyncStore) -> None:
+    st = store.state()
+    st.set_hashes(CIO_TO_BREVO, [(f"p{i}", f"h{i}") for i in range(2500)] + [("p0", "h0b")])  # last wins
+    assert st.get_hashes(CIO_TO_BREVO, ["p0", "p1", "nope"]) == {"p0": "h0b", "p1": "h1"}
+    assert st.count_hashes(CIO_TO_BREVO) == 2500
+    st.upsert_identity("c1", email="a@example.com")
+    st.upsert_identity("c1", brevo_id=7)  # NULL keeps the stored email
+    assert st.get_identity("c1") is not None and st.get_identity("c1").email == "a@example.com"
+    assert st.find_identity(brevo_id=7).cio_id == "c1"
+    added = st.stage_items("run", [(f"k{i % 1500}", "upsert", {"i": i}) for i in range(3000)])
+    assert added == 1500 and st.count_staged("run") == 1500
+    assert st.stage_items("run", [("k1", "delete", None), ("new", "delete", None)]) == 1  # first entry wins
+    staged = list(st.iter_staged("run"))
+    assert [s[0] for s in staged] == list(range(1501)) and staged[1][3] == {"i": 1}
+    st.add_pending("run", "42", [(f"p{i}", "h", {"email": f"{i}@x"}) for i in range(2100)], options={"a": 1})
+    assert [p.process_id for p in st.pending_processes("run")] == ["42"]
+    assert len(list(st.iter_pending_rows("run", "42"))) == 2100
+    st.mark_seen("run", [f"p{i}" for i in range(2400)] + ["p1"])
+    assert sorted(st.iter_unseen("run", CIO_TO_BREVO)) == sorted(f"p{i}" for i in range(2400, 2500))
+    st.save_checkpoint("run", {"offset": 3})
+    st.set_watermark("w", "2026-01-01")
+    assert st.get_checkpoint("run") == {"offset": 3} and st.get_watermark("w") == "2026-01-01"
+    with pytest.raises(RuntimeError), st.transaction():
+        st.set_watermark("w", "rolled back")
+        raise RuntimeError("boom")
+    assert st.get_watermark("w") == "2026-01-01"
+    st.clear_run("run")
+    assert st.count_staged("run") == 0 and st.pending_processes("run") == [] and st.get_checkpoint("run") is None
+    assert st.count_hashes(CIO_TO_BREVO) == 2500  # hashes stay
+
+
+def check_ledger_and_objects(store: SyncStore) -> None:
+    with store.ledger("dag", "r1", "t") as led:
+        for i in range(700):
+            led.reject(record_id=f"p{i}", reason="invalid_email", message="m", stage="map")
+    assert len(read_ledger(store.engine, "dag/r1/t")) == 700
+    resumed = store.ledger("dag", "r1", "t", truncate_to=500)
+    assert resumed.total == 500
+    resumed.close()
+    objs = store.objects()
+    objs.apply("companies", "o1", linked={"p1": {"email": "a@x"}}, unlinked=[], hash="h1")
+    objs.apply("companies", "o1", linked={"p2": {"id": "2"}}, unlinked=["p1"], hash=None)
+    got = objs.get("companies", "o1")
+    assert got is not None and got.hash == "h1" and set(got.links) == {"p2"}
+    objs.set_reverse_hashes("companies", [("o9", "r")])
+    assert objs.owned_by_brevo("companies", "o9") and not objs.owned_by_brevo("companies", "o1")
+
+
+def check_leases(store: SyncStore) -> None:
+    a = store.acquire("people:sync", "run A of d", ttl=60)
+    assert a.holder == "run A of d"
+    store.acquire("people:sync", "run A of d", ttl=60)  # re-entrant: a retry of the same run takes it back
+    with pytest.raises(LeaseHeld, match="run A of d"):
+        store.acquire("people:sync", "run B of d", wait=0)
+    store.release("people:sync", "run A of d")
+    store.acquire("people:sync", "run B of d", ttl=0.0)  # expires at once
+    store.acquire("people:sync", "run C of d", wait=0)  # an expired lease is taken over
+    store.release("people:sync", "run C of d")
+
+
+def check_concurrent_lease_has_one_winner(store: SyncStore) -> None:
+    winners: list[str] = []
+    losers: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def take(i: int) -> None:
+        barrier.wait()
+        try:
+            store.acquire("race", f"run {i}", ttl=60, wait=0)
+            winners.append(f"run {i}")
+        except LeaseHeld:
+            losers.append(f"run {i}")
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1 and len(losers) == 5
+
+
+def check_migrated(engine: Any) -> None:
+    with engine.connect() as conn:
+        assert current_version(conn) == LATEST
+        assert sa.inspect(conn).has_table("rejected_record")
+
+
+def check_lease_of_a_dead_holder_lapses(store: SyncStore) -> None:
+    import time
+
+    held = store.acquire("objects:forward", "run killed of d", ttl=0.5)  # never renewed: its holder "died"
+    with pytest.raises(LeaseHeld, match="run killed of d"):
+        store.acquire("objects:forward", "run next of d", wait=0)
+    time.sleep(max(0.0, held.expires_at - time.time()) + 0.05)
+    store.acquire("objects:forward", "run next of d", wait=0)
+    store.release("objects:forward", "run next of d")
+
+
+def check_a_held_lease_is_renewed(store: SyncStore) -> None:
+    import time
+
+    with store.leased("segments:1->2", "run A of d", ttl=3.0):
+        time.sleep(4.0)  # past the ttl: the heartbeat (every second) kept it
+        with pytest.raises(LeaseHeld, match="run A of d"):
+            store.acquire("segments:1->2", "run B of d", wait=0)
+    store.acquire("segments:1->2", "run B of d", wait=0)  # released at the end of the block

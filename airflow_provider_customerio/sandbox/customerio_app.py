@@ -1,6 +1,6 @@
 """Customer.io App API routes (``/v1/...``), mounted under ``/app`` and ``/app-eu``; plus the export file route.
 
-Handlers only parse requests and shape JSON. Live quirks reproduced (customerio-api.md §9.4): flat batch
+Handlers only parse requests and shape JSON. Live quirks reproduced (docs/vendor-behaviour.md): flat batch
 attribute items, ``null`` arrays and ``next: ""`` for empty membership/search results, ``""`` in ``ids`` for
 people without an id, newest-first activities and messages, inclusive message windows, unknown ids omitted.
 """
@@ -143,7 +143,7 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
                 "headers": "{}",
             }
             for n, a in enumerate(c["actions"])
-        ]  # live returns action ids as strings (customerio-api.md §10 #7)
+        ]  # live returns action ids as strings (docs/vendor-behaviour.md)
         return json_response({"actions": actions, "next": ""})
 
     @router.get("/v1/campaigns/{campaign_id}/metrics")
@@ -181,7 +181,7 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         else:
             # v1 (deprecated, the default when version is absent). Days/weeks/months start at 00:00 EST at
             # the vendor; the sandbox aligns to UTC (a documented simplification). steps=1 gives 2 periods,
-            # steps=0 the maximum (customerio-api.md §4.2).
+            # steps=0 the maximum (https://docs.customer.io/api/app/#operation/campaignMetrics).
             period = q.get("period", "days")
             if period not in PERIODS:
                 raise AppBadRequest(f"period: {period!r} must be hours, days, weeks or months")

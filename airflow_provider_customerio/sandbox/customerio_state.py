@@ -78,7 +78,10 @@ def mix(x: int) -> int:
 
 
 def stringify(value: Any) -> str:
-    """How the App API renders an attribute value: always a string (customerio-api.md §4.1)."""
+    """How the App API renders an attribute value: always a string.
+
+    https://docs.customer.io/api/app/#operation/getPersonAttributes
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -708,7 +711,7 @@ class CustomerIOState:
         return p
 
     def identify(self, kind: str, value: str, body: dict[str, Any], now: int | None = None) -> int | None:
-        """Track identify (v1 path identifier or v2 identifiers) following customerio-api.md §2.2.
+        """Track identify (v1 path identifier or v2 identifiers): https://docs.customer.io/api/track/#operation/identify
 
         Returns the person's index, or ``None`` when nothing was written (``_update`` miss, unknown ``cio_``,
         suppressed identifier, stale ``_timestamp``, conflicting identifiers: all still HTTP 200).
@@ -881,7 +884,10 @@ class CustomerIOState:
         self.suppressed.discard(f"{kind}:{value.lower() if kind == 'email' else value}")
 
     def merge(self, primary: tuple[str, str], secondary: tuple[str, str], now: int | None = None) -> None:
-        """Merge ``secondary`` into ``primary``; silently nothing if either is missing (§2.8)."""
+        """Merge ``secondary`` into ``primary``; silently nothing if either is missing.
+
+        https://docs.customer.io/api/track/#operation/merge
+        """
         now = int(now if now is not None else time.time())
         pi, si = self.find(*primary), self.find(*secondary)
         if pi is None or si is None or pi == si:

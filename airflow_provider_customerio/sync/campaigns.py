@@ -45,7 +45,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "unsubscribed",
     "spammed",
 )
-#: v1 day periods start at 00:00 Eastern time (customerio-api.md §4.2).
+#: v1 day periods start at 00:00 Eastern time (https://docs.customer.io/api/app/#operation/campaignMetrics).
 V1_TIMEZONE = "America/New_York"
 #: v1 ``period=days`` reaches at most this many days back (``steps`` maximum).
 V1_MAX_DAY_STEPS = 45

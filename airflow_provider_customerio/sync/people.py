@@ -18,7 +18,7 @@ Flow of one run (each step checkpointed in the state store under ``dag_id/run_id
    ``max_import_attempts`` times, then its rows are ledgered.
 
 Attributes are written with the current time (Brevo has no per-value timestamp); the reverse direction must
-likewise write Customer.io attributes without a historical ``_timestamp`` (field-lessons §3.5).
+likewise write Customer.io attributes without a historical ``_timestamp`` (docs/vendor-behaviour.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Operator syncing Customer.io objects and their relationships into Brevo custom objects (issue 9).
+"""Operator syncing Customer.io objects and their relationships into Brevo custom objects.
 
 Thin: the constructor assigns, :meth:`CustomerIOObjectsToBrevoOperator.execute` builds the hooks, wraps them in
 the ports of :mod:`airflow_provider_customerio.sync.objects` and delegates. The wait for Brevo's upsert processes

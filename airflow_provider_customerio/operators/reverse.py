@@ -1,4 +1,4 @@
-"""Operator syncing Brevo contacts into Customer.io people (the reverse direction of the people sync, issue 5).
+"""Operator syncing Brevo contacts into Customer.io people (the reverse direction of the people sync).
 
 Thin: it resolves its arguments and the run's window, builds the three hooks, wraps them in the ports of
 :mod:`airflow_provider_customerio.sync.reverse` and delegates. Echo suppression, conflicts, batching and the

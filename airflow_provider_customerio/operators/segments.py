@@ -1,4 +1,4 @@
-"""Operator mirroring one Customer.io segment into one Brevo list (issue 6).
+"""Operator mirroring one Customer.io segment into one Brevo list.
 
 The operator is thin: it resolves its arguments, builds the two hooks, wraps them in the ports that
 :mod:`airflow_provider_customerio.sync.segments` expects, and delegates. The diff, the removal brake, the dry run

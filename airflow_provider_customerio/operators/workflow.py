@@ -1,4 +1,4 @@
-"""Operators of the workflow-state capability (issue 8): where each person stands in their Customer.io journeys,
+"""Operators of the workflow-state capability: where each person stands in their Customer.io journeys,
 written to Brevo contact attributes.
 
 Two tasks, one per API pool, sharing the run's staging in the sync state store:

@@ -1,4 +1,4 @@
-"""Event forwarding logic (issue 7): Customer.io events -> Brevo events, and events -> Customer.io Track.
+"""Event forwarding logic: Customer.io events -> Brevo events, and events -> Customer.io Track.
 
 Pure: no Airflow and no HTTP imports. The operator wires the ports (the outbox store, Brevo) to real objects.
 

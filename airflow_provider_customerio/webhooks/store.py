@@ -1,4 +1,4 @@
-"""Durable event store and outbox of the event forwarding (issue 7).
+"""Durable event store and outbox of the event forwarding.
 
 One table holds every event to forward to Brevo, whatever its source (a Customer.io reporting webhook, or a
 behavioural event read from the App API activity feed). It is at the same time:

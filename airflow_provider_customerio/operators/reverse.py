@@ -113,7 +113,7 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         super().__init__(**kwargs)
         self.mode = mode
         self.since = since
-        self.dry_run = dry_run
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.conflict_policy = conflict_policy
         self.config_path = config_path
         self.state_path = state_path

@@ -108,7 +108,7 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         self.segment_id = segment_id
         self.list_id = list_id
         self.include_attributes = include_attributes
-        self.dry_run = dry_run
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.force = force
         self.config_path = config_path
         self.customerio_app_conn_id = customerio_app_conn_id

@@ -63,13 +63,14 @@ def message_window(
     if lookback_hours < 0:
         raise ConfigError(f"lookback_hours must be 0 or more, got {lookback_hours}.")
     start, end = data_interval(context)
-    manual = not isinstance(start, datetime) or not isinstance(end, datetime)
-    if manual:
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        manual = False
+        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
+    else:
+        manual = True
         end = now or datetime.now(timezone.utc)
         start = end - timedelta(days=1)
         end_ts = int(end.timestamp())
-    else:
-        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
     start_ts = int((start - timedelta(hours=lookback_hours)).timestamp())
     return max(0, start_ts), end_ts, manual
 

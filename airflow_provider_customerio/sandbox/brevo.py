@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -85,7 +85,7 @@ def _route_class(state: BrevoState, *, auth: bool) -> type[APIRoute]:
     """An APIRoute that checks the ``api-key`` header (vendor routes) and renders BrevoError as Brevo bodies."""
 
     class BrevoRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             original = super().get_route_handler()
 
             async def handler(request: Request) -> Response:

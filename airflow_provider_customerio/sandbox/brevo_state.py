@@ -1112,9 +1112,9 @@ class BrevoState:
         if not add and body.get("all") is True:
             # "all": true runs as a background process in Brevo; emulated synchronously, reported with a processId.
             members = list(lst.members)
-            for cid in members:
-                self._set_lists(self.contacts[cid], remove=[lst.id])
-                self._touch(self.contacts[cid])
+            for member_id in members:
+                self._set_lists(self.contacts[member_id], remove=[lst.id])
+                self._touch(self.contacts[member_id])
             # ⚠ the spec's process-name enum has no value for this background job; LIST_EXPORT is the nearest.
             proc = self._new_process("LIST_EXPORT", "list_remove_all", {})
             proc.status, proc.completed, proc.payload = "completed", self._now(), None

@@ -23,7 +23,13 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from airflow_provider_customerio.sandbox.core import decode_cursor, encode_cursor
 from airflow_provider_customerio.sandbox.customerio_errors import AppBadRequest, AppNotFound, json_response
-from airflow_provider_customerio.sandbox.customerio_state import MESSAGE_METRICS, CustomerIOState, Export, stringify
+from airflow_provider_customerio.sandbox.customerio_state import (
+    MESSAGE_METRICS,
+    CustomerIOState,
+    Export,
+    ObjectRecord,
+    stringify,
+)
 
 PERIODS = {
     "hours": (3600, 24, 24),
@@ -364,7 +370,7 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         top = None
         if token:
             top = cursor(request)
-        items = []
+        items: list[dict[str, Any]] = []
         nxt: int | None = None
         for seq, act in state.iter_activities(
             top,
@@ -546,7 +552,8 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         if not type_id or flt is None:
             raise AppBadRequest("object_type_id and filter: both required")
         recs = [r for (t, _), r in state.objects.items() if t == type_id]
-        out, nxt = [], None
+        out: list[ObjectRecord] = []
+        nxt: int | None = None
         try:
             for pos in range(start, len(recs)):
                 if len(out) >= limit:

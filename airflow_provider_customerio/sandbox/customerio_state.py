@@ -311,7 +311,7 @@ class Segment:
     created_at: int = 0
     updated_at: int = 0
     tags: list[str] | None = None
-    members: array = field(default_factory=lambda: array("I"))
+    members: array[int] = field(default_factory=lambda: array("I"))
     manual: dict[int, None] = field(default_factory=dict)
 
     def view(self) -> dict[str, Any]:
@@ -363,7 +363,7 @@ class Export:
     polls: int = 0
     total: int = 0
     failed: bool = False
-    rows: array = field(default_factory=lambda: array("I"))
+    rows: array[int] = field(default_factory=lambda: array("I"))
     downloads: int = 0
     token: str = ""
 
@@ -385,7 +385,7 @@ class Export:
 
 
 # Activity tuple: (type, timestamp, person idx, name or None, data, identifiers snapshot or None)
-Activity = tuple
+Activity = tuple[str, int, int, "str | None", Any, "dict[str, Any] | None"]
 
 
 class CustomerIOState:
@@ -676,10 +676,10 @@ class CustomerIOState:
     def _check_identifier(self, kind: str, value: Any) -> str:
         if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == "":
             raise InvalidOperation(f"{kind} must be a non-empty string", kind, "required")
-        value = str(value)
-        if utf8_len(value) > MAX_PERSON_ID_BYTES:
+        text = str(value)
+        if utf8_len(text) > MAX_PERSON_ID_BYTES:
             raise InvalidOperation(f"{kind} is longer than {MAX_PERSON_ID_BYTES} bytes", kind, "too_long")
-        return value
+        return text
 
     def _validate_attributes(self, attrs: dict[str, Any]) -> None:
         if len(attrs) > MAX_ATTRS:

@@ -270,7 +270,7 @@ def store_for(
                 ) from None
             return sqlite_store(conn.host, table=table)
     try:
-        hook = conn.get_hook()
+        hook = conn.get_hook()  # type: ignore[no-untyped-call]  # Airflow's Connection.get_hook is unannotated
     except Exception as exc:
         raise ConfigError(
             f"Connection '{sql_conn_id}' (type {conn.conn_type!r}) has no usable hook: {exc}. Install the "

@@ -144,7 +144,7 @@ def check_lookback(value: Any, *, name: str = "lookback_days") -> int:
             f"{name}: {value} is out of range; use 0 to {MAX_LOOKBACK_DAYS} days (the API keeps daily series "
             f"for {V1_MAX_DAY_STEPS} days in version 1)."
         )
-    return value
+    return int(value)
 
 
 def metrics_window(

@@ -169,8 +169,10 @@ def from_webhook(event_id: str, payload: Any) -> SourceEvent:
     """A stored reporting-webhook body as a :class:`SourceEvent` (a non-object payload gives ``name=None``)."""
     if not isinstance(payload, Mapping):
         return SourceEvent(event_id, SOURCE_WEBHOOK, None, None, None, None, {})
-    data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
-    ident = data.get("identifiers") if isinstance(data.get("identifiers"), Mapping) else {}
+    raw_data = payload.get("data")
+    data: Mapping[str, Any] = raw_data if isinstance(raw_data, Mapping) else {}
+    raw_ident = data.get("identifiers")
+    ident: Mapping[str, Any] = raw_ident if isinstance(raw_ident, Mapping) else {}
     obj = payload.get("object_type") or payload.get("object_type_type")
     email = _str_or_none(ident.get("email")) or _str_or_none(data.get("email_address"))
     if email is None and obj == "email" and "@" in str(data.get("recipient") or ""):
@@ -203,7 +205,8 @@ def from_webhook(event_id: str, payload: Any) -> SourceEvent:
 def from_activity(activity: Mapping[str, Any]) -> SourceEvent:
     """An App API activity of type ``event`` as a :class:`SourceEvent`."""
     key = activity_event_key(activity)
-    ident = activity.get("customer_identifiers") if isinstance(activity.get("customer_identifiers"), Mapping) else {}
+    raw_ident = activity.get("customer_identifiers")
+    ident: Mapping[str, Any] = raw_ident if isinstance(raw_ident, Mapping) else {}
     props = _clean_props(activity.get("data"))
     if activity.get("delivery_id"):
         props.setdefault("delivery_id", activity["delivery_id"])

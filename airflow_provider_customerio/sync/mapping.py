@@ -77,11 +77,11 @@ class BrevoAttribute:
     name: str
     type: str = "text"
     category: str = "normal"
-    enumeration: Mapping[str, int] = field(default_factory=dict)  # label -> value, category attributes
+    enumeration: Mapping[str, int | None] = field(default_factory=dict)  # label -> value, category attributes
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> BrevoAttribute:
-        enum = {}
+        enum: dict[str, int | None] = {}
         for opt in item.get("enumeration") or []:
             if isinstance(opt, Mapping) and "label" in opt:
                 enum[str(opt["label"])] = opt.get("value")

@@ -435,8 +435,10 @@ class ObjectStateTable:
 
     def count(self, brevo_type: str | None = None) -> int:
         if brevo_type is None:
-            return self._db.execute("SELECT COUNT(*) FROM object_sync").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM object_sync WHERE brevo_type = ?", (brevo_type,)).fetchone()[0]
+            return int(self._db.execute("SELECT COUNT(*) FROM object_sync").fetchone()[0])
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM object_sync WHERE brevo_type = ?", (brevo_type,)).fetchone()[0]
+        )
 
 
 def verified_keys_watermark(brevo_type: str) -> str:
@@ -650,7 +652,8 @@ class ObjectSync:
     @property
     def counters(self) -> dict[str, int]:
         """Association counters of the run (links and unlinks sent)."""
-        return self._checkpoint.setdefault("counters", {"links": 0, "unlinks": 0, "records": 0})
+        counters: dict[str, int] = self._checkpoint.setdefault("counters", {"links": 0, "unlinks": 0, "records": 0})
+        return counters
 
     # -------------------------------------------------------------- entry points
 

@@ -705,10 +705,10 @@ class PeopleSync:
     def _commit_process(self, process_id: str, report: ImportReport) -> None:
         s = self.summary
         commit_all = not report.unidentified
-        for reason, count in report.unidentified.items():
+        for unnamed_reason, count in report.unidentified.items():
             self.ledger.reject(
                 record_id=None,
-                reason=reason,
+                reason=unnamed_reason,
                 stage="import",
                 message=f"Brevo's import process {process_id} refused {count} row(s) without naming "
                 "them; the batch will be compared again next run",

@@ -725,7 +725,7 @@ class ReverseSync:
         ):
             if next(iter(kwargs.values())) is None:
                 continue
-            ident = self.state.find_identity(**kwargs)  # type: ignore[arg-type]
+            ident = self.state.find_identity(**kwargs)
             if ident is not None:
                 found.setdefault(ident.cio_id, (label, ident))
         if len(found) > 1:

@@ -159,7 +159,9 @@ class StateStore:
             )
 
     def count_hashes(self, direction: str) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM content_hash WHERE direction = ?", (direction,)).fetchone()[0]
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM content_hash WHERE direction = ?", (direction,)).fetchone()[0]
+        )
 
     # ------------------------------------------------------------------ identity map
 
@@ -258,7 +260,7 @@ class StateStore:
             seq = rows[-1][0] + 1
 
     def count_staged(self, run_key: str) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM staged_item WHERE run_key = ?", (run_key,)).fetchone()[0]
+        return int(self._db.execute("SELECT COUNT(*) FROM staged_item WHERE run_key = ?", (run_key,)).fetchone()[0])
 
     # ------------------------------------------------------------------ pending imports
 

@@ -284,7 +284,8 @@ class StateBuilder:
         """One stored reporting-webhook event (https://docs.customer.io/api/webhooks/). ``customer`` events carry
         no message state and are ignored (counted)."""
         self.events_read += 1
-        data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
+        raw_data = event.get("data")
+        data: Mapping[str, Any] = raw_data if isinstance(raw_data, Mapping) else {}
         delivery_id = _text(data.get("delivery_id"))
         metric = _text(event.get("metric"))
         ts = _int(event.get("timestamp"))

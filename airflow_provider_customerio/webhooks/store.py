@@ -180,7 +180,7 @@ class EventStore:
         """A store in the database of an Airflow SQL connection (any common-sql ``DbApiHook``)."""
         from airflow.sdk import BaseHook  # Airflow only when a connection is used
 
-        hook = BaseHook.get_connection(conn_id).get_hook()
+        hook = BaseHook.get_connection(conn_id).get_hook()  # type: ignore[no-untyped-call]  # unannotated in Airflow
         get_engine = getattr(hook, "get_sqlalchemy_engine", None)
         if get_engine is None:
             raise StoreError(

@@ -6,10 +6,10 @@ from the demo and from tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_customerio.exceptions import AuthError, CustomerIOProviderError, WrongRegionError
 
@@ -45,6 +45,22 @@ HINTS = {
 }
 
 
+class ConnectionTester(Protocol):
+    """What every checked hook offers: ``test_connection() -> (ok, message)``."""
+
+    def test_connection(self) -> tuple[bool, str]: ...
+
+
+class AppReader(ConnectionTester, Protocol):
+    """The App API calls the checks make (as :class:`~.hooks.customerio_app.CustomerIOAppHook` offers them)."""
+
+    def search_people(self, filter: dict[str, Any] | None = None, *, limit: int = ...) -> Iterator[dict[str, Any]]: ...
+
+    def list_campaigns(self) -> list[dict[str, Any]]: ...
+
+    def list_segments(self) -> list[dict[str, Any]]: ...
+
+
 def _run(name: str, probe: Callable[[], str]) -> CheckResult:
     try:
         return CheckResult(name, True, probe())
@@ -58,7 +74,7 @@ def _run(name: str, probe: Callable[[], str]) -> CheckResult:
         return CheckResult(name, False, f"{type(exc).__name__}: {exc}"[:300], HINTS.get(name, ""))
 
 
-def run_checks(track: Any, app: Any, brevo: Any) -> list[CheckResult]:
+def run_checks(track: ConnectionTester, app: AppReader, brevo: ConnectionTester) -> list[CheckResult]:
     """Run every check, in the order users read them."""
 
     def track_probe() -> str:

@@ -48,6 +48,8 @@ class ApiError(CustomerIOProviderError):
         request_id: str | None = None,
         errors: list[dict[str, Any]] | None = None,
     ) -> None:
+        #: seconds the API asked to wait (``Retry-After``); set by the hooks when present
+        self.retry_after: float | None = None
         self.status = status
         self.api = api
         self.method = method

@@ -71,7 +71,7 @@ def build_trends(rows: Iterable[Mapping[str, Any]], first_day: date, last_day: d
 def _nice_max(value: int) -> int:
     if value <= 0:
         return 1
-    magnitude = 10 ** (len(str(value)) - 1)
+    magnitude: int = 10 ** (len(str(value)) - 1)
     for step in (1, 2, 5, 10):
         if value <= step * magnitude:
             return step * magnitude
@@ -103,10 +103,10 @@ def render_chart(trend: CampaignTrend) -> str:
         f'<rect x="{PAD_L}" y="{PAD_T}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#ddd"/>',
     ]
     for k in range(5):  # horizontal grid with labels
-        v = top * k // 4
-        yy = y(v)
+        tick = top * k // 4
+        yy = y(tick)
         parts.append(f'<line x1="{PAD_L}" y1="{yy:.1f}" x2="{PAD_L + plot_w}" y2="{yy:.1f}" stroke="#e5e5e5"/>')
-        parts.append(f'<text x="{PAD_L - 6}" y="{yy + 4:.1f}" text-anchor="end" class="axis">{v:,}</text>')
+        parts.append(f'<text x="{PAD_L - 6}" y="{yy + 4:.1f}" text-anchor="end" class="axis">{tick:,}</text>')
     label_every = max(1, (n + 7) // 8)
     for i, d in enumerate(trend.days):
         if i % label_every == 0 or i == n - 1:

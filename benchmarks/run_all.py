@@ -555,7 +555,7 @@ def build_report(
         "brevo-python baseline reads the people like the provider (App API search + attributes, plain HTTP: there "
         "is no official App API SDK) and then calls `contacts.create_contact(update_enabled=True)` per person; the "
         "customerio baseline reads Brevo contacts (plain HTTP) and calls `CustomerIO.identify` per person. "
-        "customerio-python builds `https://` URLs from `host` (reference §9.1), so its `base_url` is patched to "
+        "customerio-python builds `https://` URLs from `host` (its track.py), so its `base_url` is patched to "
         "the sandbox's http Track URL. The baselines map only email, ext_id and first name (less work than the "
         "provider, so the ratio is conservative).",
         "",

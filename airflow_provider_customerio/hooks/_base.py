@@ -201,7 +201,7 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         hinted = getattr(exc, "retry_after", None)
         if hinted is not None:
-            return min(self.backoff_cap, hinted) + random.uniform(0, 0.25)
+            return min(self.backoff_cap, float(hinted)) + random.uniform(0, 0.25)
         ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
         return random.uniform(ceiling / 2, ceiling)
 
@@ -626,7 +626,7 @@ class BaseApiHook(BaseHook):
         else:
             cls = ValidationError
         err = cls(message, **kwargs)
-        err.retry_after = parse_retry_after(resp.headers)  # type: ignore[attr-defined]
+        err.retry_after = parse_retry_after(resp.headers)
         return err
 
     def _redirect_error(self, message: str, kwargs: dict[str, Any], resp: requests.Response) -> ApiError:
@@ -705,7 +705,7 @@ def _vendor_message(body: Any) -> str:
     meta = body.get("meta")
     if isinstance(meta, dict):  # Track v1 {"meta":{"errors":[..]}} / {"meta":{"error":".."}}
         if isinstance(meta.get("error"), str):
-            return meta["error"]
+            return str(meta["error"])
         if isinstance(meta.get("errors"), list):
             return "; ".join(str(e) for e in meta["errors"])
     errors = body.get("errors")

@@ -1,4 +1,4 @@
-"""Operators of the campaign-metrics capability (issue 8): list campaigns, load one campaign's daily metrics into
+"""Operators of the campaign-metrics capability: list campaigns, load one campaign's daily metrics into
 the reporting table (mapped over campaigns), and render the HTML report.
 
 Thin: each ``execute`` resolves its arguments and the run's window, builds the hook and the store, and delegates

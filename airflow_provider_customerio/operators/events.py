@@ -1,4 +1,4 @@
-"""Event forwarding operators (issue 7).
+"""Event forwarding operators.
 
 * :class:`CustomerIOEventsToBrevoOperator`: drains the webhook event store (filled by the receiver on the
   api-server) and the data interval's behavioural events from the App API activity feed into Brevo

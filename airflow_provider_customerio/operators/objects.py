@@ -1,4 +1,4 @@
-"""Operator syncing Customer.io objects and their relationships into Brevo custom objects (issue 9).
+"""Operator syncing Customer.io objects and their relationships into Brevo custom objects.
 
 Thin: the constructor assigns, :meth:`CustomerIOObjectsToBrevoOperator.execute` builds the hooks, wraps them in
 the ports of :mod:`airflow_provider_customerio.sync.objects` and delegates. The wait for Brevo's upsert processes
@@ -61,7 +61,7 @@ class CustomerIOObjectSource:
         self.filters = {str(k): v for k, v in (filters or {}).items()}
 
     def list_object_types(self) -> list[Mapping[str, Any]]:
-        return self.hook.list_object_types()
+        return list(self.hook.list_object_types())
 
     def iter_object_ids(self, type_id: str) -> Iterator[str]:
         for ident in self.hook.iter_objects(type_id, self.filters.get(type_id)):
@@ -281,7 +281,7 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         super().__init__(**kwargs)
         self.object_type_ids = object_type_ids
         self.object_filters = dict(object_filters or {})
-        self.dry_run = dry_run
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.config_path = config_path
         self.customerio_app_conn_id = customerio_app_conn_id
         self.brevo_conn_id = brevo_conn_id
@@ -440,7 +440,7 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.object_type_ids = object_type_ids
-        self.dry_run = dry_run
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.config_path = config_path
         self.customerio_track_conn_id = customerio_track_conn_id
         self.brevo_conn_id = brevo_conn_id

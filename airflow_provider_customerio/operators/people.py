@@ -314,7 +314,7 @@ class CustomerIOToBrevoPeopleOperator(BaseOperator):
         super().__init__(**kwargs)
         self.mode = mode
         self.since = since
-        self.dry_run = dry_run
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.step = step
         self.config_path = config_path
         self.customerio_app_conn_id = customerio_app_conn_id

@@ -1,4 +1,4 @@
-"""Operator syncing Brevo contacts into Customer.io people (the reverse direction of the people sync, issue 5).
+"""Operator syncing Brevo contacts into Customer.io people (the reverse direction of the people sync).
 
 Thin: it resolves its arguments and the run's window, builds the three hooks, wraps them in the ports of
 :mod:`airflow_provider_customerio.sync.reverse` and delegates. Echo suppression, conflicts, batching and the
@@ -111,7 +111,7 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         super().__init__(**kwargs)
         self.mode = mode
         self.since = since
-        self.dry_run = dry_run
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.conflict_policy = conflict_policy
         self.config_path = config_path
         self.state_path = state_path

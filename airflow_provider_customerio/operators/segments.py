@@ -1,4 +1,4 @@
-"""Operator mirroring one Customer.io segment into one Brevo list (issue 6).
+"""Operator mirroring one Customer.io segment into one Brevo list.
 
 The operator is thin: it resolves its arguments, builds the two hooks, wraps them in the ports that
 :mod:`airflow_provider_customerio.sync.segments` expects, and delegates. The diff, the removal brake, the dry run
@@ -110,7 +110,7 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         self.segment_id = segment_id
         self.list_id = list_id
         self.include_attributes = include_attributes
-        self.dry_run = dry_run
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.force = force
         self.config_path = config_path
         self.state_path = state_path

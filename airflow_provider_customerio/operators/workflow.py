@@ -1,4 +1,4 @@
-"""Operators of the workflow-state capability (issue 8): where each person stands in their Customer.io journeys,
+"""Operators of the workflow-state capability: where each person stands in their Customer.io journeys,
 written to Brevo contact attributes.
 
 Two tasks, one per API pool, sharing the run's staging in the sync state store:
@@ -61,13 +61,14 @@ def message_window(
     if lookback_hours < 0:
         raise ConfigError(f"lookback_hours must be 0 or more, got {lookback_hours}.")
     start, end = data_interval(context)
-    manual = not isinstance(start, datetime) or not isinstance(end, datetime)
-    if manual:
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        manual = False
+        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
+    else:
+        manual = True
         end = now or datetime.now(timezone.utc)
         start = end - timedelta(days=1)
         end_ts = int(end.timestamp())
-    else:
-        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
     start_ts = int((start - timedelta(hours=lookback_hours)).timestamp())
     return max(0, start_ts), end_ts, manual
 

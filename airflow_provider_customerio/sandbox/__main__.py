@@ -14,6 +14,7 @@ import socket
 import sys
 import tempfile
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_customerio.sandbox.server import (
     SandboxContext,
@@ -24,11 +25,18 @@ from airflow_provider_customerio.sandbox.server import (
     uvicorn_config,
 )
 
+if TYPE_CHECKING:
+    import threading
+
+    import uvicorn
+
 
 class _InfoServer(_NotifyingServer):
     """Writes the info JSON once the socket accepts connections."""
 
-    def __init__(self, config, ready, info: dict, info_file: str | None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: uvicorn.Config, ready: threading.Event, info: dict[str, Any], info_file: str | None
+    ) -> None:
         super().__init__(config, ready)
         self._info = info
         self._info_file = info_file

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -65,7 +65,10 @@ def render_error(
 
 
 def ratelimit_headers(limit: int, remaining: int, reset_s: float) -> dict[str, str]:
-    """Brevo's rate-limit headers (§8.2): ``reset`` is the seconds left in the window (relative, not a timestamp)."""
+    """Brevo's rate-limit headers: ``reset`` is the seconds left in the window (relative, not a timestamp).
+
+    https://developers.brevo.com/docs/limit-headers
+    """
     return {
         "x-sib-ratelimit-limit": str(int(limit)),
         "x-sib-ratelimit-remaining": str(max(0, int(remaining))),
@@ -82,7 +85,7 @@ def _route_class(state: BrevoState, *, auth: bool) -> type[APIRoute]:
     """An APIRoute that checks the ``api-key`` header (vendor routes) and renders BrevoError as Brevo bodies."""
 
     class BrevoRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             original = super().get_route_handler()
 
             async def handler(request: Request) -> Response:
@@ -155,7 +158,7 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def _empty(status: int) -> Response:
-    return Response(status_code=status)  # 204 (and attribute 201): empty body (§10.10)
+    return Response(status_code=status)  # 204 (and attribute 201): empty body, as documented
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ Nothing here knows about HTTP: route handlers in :mod:`.brevo` parse requests, c
 Every vendor error is a :class:`BrevoError` subclass that carries the status, Brevo ``code`` and ``message``;
 :func:`airflow_provider_customerio.sandbox.brevo.render_error` turns it into Brevo's ``{"code","message"}`` body.
 
-Facts come from ../shared/reference/brevo-api.md (cited as §n) and specs/brevo-openapi.yaml (the Feb-2026
-copy of Brevo's published spec). Where the field behaviour differs from the documents the code follows the field
-and says so in a comment.
+Facts come from Brevo's API reference (https://developers.brevo.com/reference/, cited by operation) and the
+Feb-2026 copy of Brevo's published OpenAPI document; docs/vendor-behaviour.md describes undocumented behaviour.
+Where the field behaviour differs from the documents the code follows the field and says so in a comment.
 
 Sandbox-only conveniences (not part of Brevo's API) are exposed through the control router only:
 rejected import rows (``Process.rejected``), object upsert rejections, stored events and faults.
@@ -65,7 +65,10 @@ class OutOfRange(BrevoError):
 
 
 class DuplicateParameter(BrevoError):
-    """400 ``duplicate_parameter`` with ``metadata.duplicate_identifiers`` on contact writes (§2.1)."""
+    """400 ``duplicate_parameter`` with ``metadata.duplicate_identifiers`` on contact writes.
+
+    https://developers.brevo.com/reference/create-contact
+    """
 
     status = 400
     code = "duplicate_parameter"
@@ -143,7 +146,7 @@ DUPLICATE_NAMES = {
     "WHATSAPP": "whatsapp",
     "LANDLINE_NUMBER": "landline_number",
 }
-#: ``info.import`` count keys (§3.3)
+#: ``info.import`` count keys (https://developers.brevo.com/reference/get-process)
 IMPORT_COUNT_KEYS = {
     "EMAIL": "duplicate_email_id",
     "EXT_ID": "duplicate_ext_id",
@@ -155,13 +158,14 @@ IDENTIFIER_TYPES = ("email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id
 ATTRIBUTE_CATEGORIES = ("normal", "transactional", "category", "calculated", "global")
 ATTRIBUTE_TYPES = ("text", "date", "float", "boolean", "id", "category", "multiple-choice", "user")
 
-ACCOUNT_EMAIL = "ops@sandbox.example"  # GET /account email; deleting that contact answers 405 (§2.4)
-MAX_IMPORT_BYTES = 10 * 1024 * 1024  # §3.1 "Maximum allowed json/file body size is 10MB"
-MAX_EVENT_PROPERTIES_BYTES = 50 * 1024  # §6.1
-MAX_BATCH_EVENTS = 200  # §6.2
-MAX_BATCH_EVENTS_BYTES = 512 * 1024  # §6.2
-MAX_OBJECT_RECORDS = 1000  # §7
-MAX_OBJECT_BODY_BYTES = 1024 * 1024  # §7
+#: GET /account email; deleting that contact answers 405 (https://developers.brevo.com/reference/delete-contact)
+ACCOUNT_EMAIL = "ops@sandbox.example"
+MAX_IMPORT_BYTES = 10 * 1024 * 1024  # https://developers.brevo.com/reference/import-contacts
+MAX_EVENT_PROPERTIES_BYTES = 50 * 1024  # https://developers.brevo.com/reference/create-event
+MAX_BATCH_EVENTS = 200  # https://developers.brevo.com/docs/event-endpoints
+MAX_BATCH_EVENTS_BYTES = 512 * 1024  # https://developers.brevo.com/docs/event-endpoints
+MAX_OBJECT_RECORDS = 1000  # https://developers.brevo.com/reference/custom-objects/upsertrecords
+MAX_OBJECT_BODY_BYTES = 1024 * 1024  # https://developers.brevo.com/reference/custom-objects/upsertrecords
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 _EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -209,7 +213,9 @@ def is_valid_email(value: Any) -> bool:
 
 
 def phone_key(value: str) -> str | None:
-    """Normalise a phone number for identity lookups (``+33…``, ``0033…`` and ``33…`` are the same number, §2.1).
+    """Normalise a phone number for identity lookups (``+33…``, ``0033…`` and ``33…`` are the same number).
+
+    Accepted formats: https://developers.brevo.com/reference/get-contact-info
 
     The stored value is kept as sent; only the uniqueness index uses the normalised key.
     """
@@ -260,7 +266,7 @@ class Attribute:
         if self.type and self.type != "category":
             body["type"] = self.type
         elif self.type == "category":
-            body["type"] = "text"  # category attributes are reported as text + enumeration (§4)
+            body["type"] = "text"  # category attributes are reported as text + enumeration
         if self.enumeration is not None:
             body["enumeration"] = self.enumeration
         if self.options is not None:
@@ -568,7 +574,10 @@ class BrevoState:
         return list(value)
 
     def _coerce(self, attr: Attribute, value: Any, *, from_csv: bool) -> tuple[bool, Any]:
-        """Return (accepted, stored value). Mismatched types are ignored silently, as Brevo documents (§2.1, §4)."""
+        """Return (accepted, stored value). Mismatched types are ignored silently, as Brevo documents.
+
+        https://developers.brevo.com/reference/create-contact
+        """
         if value is None or value == "":
             return True, _CLEAR
         atype = attr.type or "text"
@@ -597,7 +606,8 @@ class BrevoState:
             return False, None
         if atype == "date":
             # Stored and returned as YYYY-MM-DD; an ISO date-time is cut to its date. Other formats are ignored
-            # (docs: mismatched values ignored; ⚠ one field report of a 400 for dd.mm.yyyy, §4 - not emulated).
+            # (docs: mismatched values ignored; one field report of a 400 for dd.mm.yyyy is not emulated, see
+            # docs/vendor-behaviour.md).
             if isinstance(value, str) and _DATE_RE.match(value):
                 try:
                     return True, dt.date.fromisoformat(value[:10]).isoformat()
@@ -686,7 +696,8 @@ class BrevoState:
                 continue  # identities are handled by _set_identity
             attr = self.attributes.get(name)
             if attr is None:
-                continue  # unknown attribute keys are ignored silently (§2.1, §3.1, field-lessons §3.2)
+                # unknown attribute keys are ignored silently (https://developers.brevo.com/reference/import-contacts)
+                continue
             ok, stored = self._coerce(attr, value, from_csv=from_csv)
             if not ok:
                 continue
@@ -714,8 +725,8 @@ class BrevoState:
     @staticmethod
     def _duplicate_error(verb: str, names: Iterable[str]) -> DuplicateParameter:
         dup = [DUPLICATE_NAMES[n] for n in names]
-        # Observed body (§2.1, PipedreamHQ/pipedream#15034). ⚠ Brevo sometimes uses invalid_parameter for the same
-        # situation (field-lessons §3.3); the sandbox always answers duplicate_parameter, clients must accept both.
+        # Observed body (PipedreamHQ/pipedream#15034). Brevo sometimes uses invalid_parameter for the same
+        # situation (docs/vendor-behaviour.md); the sandbox always answers duplicate_parameter; clients accept both.
         return DuplicateParameter(
             f"Unable to {verb} contact, {' and '.join(dup)} is already associated with another Contact",
             metadata={"duplicate_identifiers": dup},
@@ -724,7 +735,10 @@ class BrevoState:
     # ---------------------------------------------------------------------------------------------- contacts
 
     def resolve(self, identifier: str, identifier_type: str | None, *, for_get: bool = False) -> Contact:
-        """Find a contact by path identifier (§2.2 rules), or raise DocumentNotFound / InvalidParameter."""
+        """Find a contact by path identifier, or raise DocumentNotFound / InvalidParameter.
+
+        Identifier rules: https://developers.brevo.com/reference/update-contact
+        """
         with self.lock:
             ident = identifier.strip()
             itype = identifier_type
@@ -736,7 +750,8 @@ class BrevoState:
                 elif "@" in ident:
                     itype = "email_id"
                 elif for_get and phone_key(ident) is not None:
-                    itype = "phone_id"  # GET also auto-detects SMS (§2.2)
+                    # GET also auto-detects SMS (https://developers.brevo.com/reference/get-contact-info)
+                    itype = "phone_id"
                 else:
                     raise InvalidParameter(
                         f"Invalid identifier {identifier!r}: without identifierType only an email or a numeric contact "
@@ -784,7 +799,7 @@ class BrevoState:
         if problem:
             raise InvalidParameter(f"Invalid phone number in attributes.{problem[8:].upper()}")
         if not any(name in identities for name in ("EMAIL", "EXT_ID", "SMS")):
-            # Observed message (§2.1, integrately); ext_id is accepted too since the 2024 API.
+            # Observed message (docs/vendor-behaviour.md); ext_id is accepted too since the 2024 API.
             raise MissingParameter("An email or SMS phone number is mandatory to create a new contact.")
         owners = self._conflicts(identities, None)
         if owners and not update_enabled:
@@ -792,7 +807,8 @@ class BrevoState:
         if owners:
             distinct = set(owners.values())
             if len(distinct) > 1:
-                # identifiers belong to two different contacts; without forceMerge Brevo refuses (§2.1)
+                # identifiers belong to two different contacts; without forceMerge Brevo refuses
+                # (https://developers.brevo.com/reference/create-contact)
                 first = min(distinct)
                 raise self._duplicate_error("update", [n for n, o in owners.items() if o != first])
             contact = self.contacts[distinct.pop()]
@@ -811,7 +827,7 @@ class BrevoState:
             if created:
                 self._set_lists(contact, add=list_ids)
             else:
-                # Field-observed (field-lessons §3.3, sendinblue/APIv3-java-library#11): createContact with
+                # Field-observed (sendinblue/APIv3-java-library#11, docs/vendor-behaviour.md): createContact with
                 # updateEnabled REPLACES listIds instead of adding to them. The spec says "add"; we follow the field.
                 stale = [lid for lid in contact.list_ids if lid not in list_ids]
                 self._set_lists(contact, add=list_ids, remove=stale)
@@ -872,7 +888,7 @@ class BrevoState:
         """``DELETE /contacts/{identifier}`` (204)."""
         contact = self.resolve(identifier, identifier_type)
         if contact.email is not None and contact.email.lower() == ACCOUNT_EMAIL:
-            raise MethodNotAllowed("The account owner's own contact cannot be deleted")  # §2.4
+            raise MethodNotAllowed("The account owner's own contact cannot be deleted")  # see ACCOUNT_EMAIL
         for name in ("EMAIL", *IDENTITY_ATTRS):
             self._set_identity(contact, name, None, None)
         self._set_lists(contact, remove=list(contact.list_ids))
@@ -1096,9 +1112,9 @@ class BrevoState:
         if not add and body.get("all") is True:
             # "all": true runs as a background process in Brevo; emulated synchronously, reported with a processId.
             members = list(lst.members)
-            for cid in members:
-                self._set_lists(self.contacts[cid], remove=[lst.id])
-                self._touch(self.contacts[cid])
+            for member_id in members:
+                self._set_lists(self.contacts[member_id], remove=[lst.id])
+                self._touch(self.contacts[member_id])
             # ⚠ the spec's process-name enum has no value for this background job; LIST_EXPORT is the nearest.
             proc = self._new_process("LIST_EXPORT", "list_remove_all", {})
             proc.status, proc.completed, proc.payload = "completed", self._now(), None
@@ -1133,7 +1149,7 @@ class BrevoState:
                 self._set_lists(contact, add=[lst.id])
             else:
                 self._set_lists(contact, remove=[lst.id])
-            # Field-observed (field-lessons §3.4): a list add/remove bumps the contact's modifiedAt.
+            # Field-observed (sendinblue/APIv3-php-library#49): a list add/remove bumps the contact's modifiedAt.
             self._touch(contact)
             success.append(item)
         if not success:
@@ -1178,7 +1194,7 @@ class BrevoState:
             needed = self.process_settings["polls_to_complete"]
             if proc.stuck or proc.polls < needed:
                 # Status strings: the 2026 spec enum says "processing"; the old spec and SDK5 also know
-                # "in_process" (§3.3 ⚠). Default follows the 2026 spec; the control plane can switch it.
+                # "in_process" (docs/vendor-behaviour.md). Default: the 2026 spec; the control plane can switch it.
                 running = self.process_settings["running_status"]
                 proc.status = "queued" if (proc.polls == 1 and needed > 2 and not proc.stuck) else running
             else:
@@ -1229,7 +1245,8 @@ class BrevoState:
     def start_import(self, body: Any, raw_size: int) -> int:
         """``POST /contacts/import``: validate synchronously, apply when the process completes → processId."""
         if raw_size > MAX_IMPORT_BYTES:
-            # The spec documents only 400 for this operation (§3.1: max 10 MB, ≈8 MB advised).
+            # The spec documents only 400 for this operation (max 10 MB, about 8 MB advised:
+            # https://developers.brevo.com/reference/import-contacts).
             raise OutOfRange("Maximum allowed body size is 10MB; split the import into smaller requests")
         if not isinstance(body, dict):
             raise InvalidParameter("Request body must be a JSON object")
@@ -1376,7 +1393,7 @@ class BrevoState:
             self._set_lists(contact, add=list_ids)
             self._touch(contact)
             proc.applied += 1
-        # ⚠ info.import type conflict (§3.3): the 2026 spec (OAS26) and SDK4 examples give integer counts, SDK5 gives
+        # info.import type conflict (docs/vendor-behaviour.md): the 2026 spec and SDK4 give integer counts, SDK5 gives
         # report URLs. We follow the 2026 spec: integers. Rejected rows are listed on the control plane only
         # (GET /_sandbox/brevo/processes/{id} → sandbox.rejected), never in the vendor response.
         proc.info = {"import": counts}
@@ -1439,7 +1456,7 @@ class BrevoState:
     def _store_event(self, event: dict[str, Any], source: str) -> None:
         identifiers = event["identifiers"]
         contact: Contact | None = None
-        # contact_id takes priority over the other identifiers (§6.1)
+        # contact_id takes priority over the other identifiers (https://developers.brevo.com/reference/create-event)
         for key, itype in (
             ("contact_id", "contact_id"),
             ("email_id", "email_id"),
@@ -1454,7 +1471,8 @@ class BrevoState:
                 except BrevoError:
                     contact = None
                 break
-        # ⚠ Whether an unknown identifier auto-creates a contact is undocumented (§6.1): the sandbox stores the event
+        # Whether an unknown identifier auto-creates a contact is undocumented (docs/vendor-behaviour.md): the
+        # sandbox stores the event
         # and creates nothing. contact_properties update an existing contact's attributes.
         if contact is not None and event.get("contact_properties"):
             props = self._upper_attrs(event["contact_properties"])
@@ -1485,8 +1503,11 @@ class BrevoState:
         limit: int,
         offset: int,
     ) -> dict[str, Any]:
-        """``GET /events`` (§6.3): custom events, newest first, optionally filtered by name, contact and a date
-        window (both bounds or neither; ``YYYY-MM-DD`` bounds cover whole days)."""
+        """``GET /events``: custom events, newest first, optionally filtered by name, contact and a date window
+        (both bounds or neither; ``YYYY-MM-DD`` bounds cover whole days).
+
+        https://developers.brevo.com/reference/get-events
+        """
         if (start is None) != (end is None):
             raise InvalidParameter("startDate and endDate must be given together")
 
@@ -1533,10 +1554,13 @@ class BrevoState:
 
     @_locked
     def create_events_batch(self, body: Any, raw_size: int) -> tuple[int, dict[str, Any]]:
-        """``POST /events/batch`` → (status, body): 202 all queued, or 207 with per-index errors (§6.2)."""
+        """``POST /events/batch`` → (status, body): 202 all queued, or 207 with per-index errors.
+
+        https://developers.brevo.com/reference/create-batch-events
+        """
         if raw_size > MAX_BATCH_EVENTS_BYTES:
             raise OutOfRange("Batch body exceeds 512 KB; send at most 200 events and 512 KB per request")
-        # Accept {"events": [...]} (SDK5) and a bare array (SDK 4.x), §6.2.
+        # Accept {"events": [...]} (SDK5) and a bare array (SDK 4.x), docs/vendor-behaviour.md.
         events = body.get("events") if isinstance(body, dict) else body
         if not isinstance(events, list):
             raise InvalidParameter('Body must be {"events": [ ... ]} (or a JSON array of events)')
@@ -1663,7 +1687,8 @@ class BrevoState:
             idents = record.get("identifiers") or {}
             obj: ObjectRecord | None
             if "id" in idents:
-                # id = update only; an unknown id fails asynchronously while HTTP said 202 (§7)
+                # id = update only; an unknown id fails asynchronously while HTTP said 202
+                # (https://developers.brevo.com/reference/custom-objects/upsertrecords)
                 obj = otype.records.get(idents["id"]) if isinstance(idents["id"], int) else None
                 if obj is None:
                     reason = f"record id {idents['id']!r} not found"
@@ -1684,7 +1709,7 @@ class BrevoState:
                 otype.next_id += 1
                 otype.records[obj.id] = obj
             for key, value in record["attributes"].items():
-                if key in otype.attributes:  # unknown attribute keys dropped silently (§7)
+                if key in otype.attributes:  # unknown attribute keys dropped silently (upsertrecords reference)
                     obj.attrs[key] = value
             for assoc in record.get("associations") or []:
                 target_type = assoc["object_type"]

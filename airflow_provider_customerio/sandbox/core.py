@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -399,7 +399,8 @@ def classify(path: str) -> tuple[str, str | None]:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for k, v in scope.get("headers", ()):
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", ())
+    for k, v in headers:
         if k.lower() == name:
             return v.decode("latin-1")
     return None
@@ -436,7 +437,7 @@ def _drop_connection(send: Send) -> bool:
     """Close the TCP connection with no response (uvicorn: the raw ``send`` is a cycle's bound method)."""
     cycle = getattr(send, "__self__", None)
     transport = getattr(cycle, "transport", None)
-    if transport is None:
+    if cycle is None or transport is None:
         return False
     cycle.disconnected = True  # stops uvicorn from writing its own 500 after the app returns
     cycle.keep_alive = False

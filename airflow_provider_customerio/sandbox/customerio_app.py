@@ -1,6 +1,6 @@
 """Customer.io App API routes (``/v1/...``), mounted under ``/app`` and ``/app-eu``; plus the export file route.
 
-Handlers only parse requests and shape JSON. Live quirks reproduced (customerio-api.md §9.4): flat batch
+Handlers only parse requests and shape JSON. Live quirks reproduced (docs/vendor-behaviour.md): flat batch
 attribute items, ``null`` arrays and ``next: ""`` for empty membership/search results, ``""`` in ``ids`` for
 people without an id, newest-first activities and messages, inclusive message windows, unknown ids omitted.
 """
@@ -23,7 +23,13 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from airflow_provider_customerio.sandbox.core import decode_cursor, encode_cursor
 from airflow_provider_customerio.sandbox.customerio_errors import AppBadRequest, AppNotFound, json_response
-from airflow_provider_customerio.sandbox.customerio_state import MESSAGE_METRICS, CustomerIOState, Export, stringify
+from airflow_provider_customerio.sandbox.customerio_state import (
+    MESSAGE_METRICS,
+    CustomerIOState,
+    Export,
+    ObjectRecord,
+    stringify,
+)
 
 PERIODS = {
     "hours": (3600, 24, 24),
@@ -143,7 +149,7 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
                 "headers": "{}",
             }
             for n, a in enumerate(c["actions"])
-        ]  # live returns action ids as strings (customerio-api.md §10 #7)
+        ]  # live returns action ids as strings (docs/vendor-behaviour.md)
         return json_response({"actions": actions, "next": ""})
 
     @router.get("/v1/campaigns/{campaign_id}/metrics")
@@ -181,7 +187,7 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         else:
             # v1 (deprecated, the default when version is absent). Days/weeks/months start at 00:00 EST at
             # the vendor; the sandbox aligns to UTC (a documented simplification). steps=1 gives 2 periods,
-            # steps=0 the maximum (customerio-api.md §4.2).
+            # steps=0 the maximum (https://docs.customer.io/api/app/#operation/campaignMetrics).
             period = q.get("period", "days")
             if period not in PERIODS:
                 raise AppBadRequest(f"period: {period!r} must be hours, days, weeks or months")
@@ -364,7 +370,7 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         top = None
         if token:
             top = cursor(request)
-        items = []
+        items: list[dict[str, Any]] = []
         nxt: int | None = None
         for seq, act in state.iter_activities(
             top,
@@ -546,7 +552,8 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         if not type_id or flt is None:
             raise AppBadRequest("object_type_id and filter: both required")
         recs = [r for (t, _), r in state.objects.items() if t == type_id]
-        out, nxt = [], None
+        out: list[ObjectRecord] = []
+        nxt: int | None = None
         try:
             for pos in range(start, len(recs)):
                 if len(out) >= limit:

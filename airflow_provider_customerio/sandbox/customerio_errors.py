@@ -2,7 +2,7 @@
 
 Track v1 errors render ``{"meta": {"errors": [...]}}`` (merge: ``{"meta": {"error": ...}}``), Track v2 errors
 render ``{"errors": [{"reason", "field", "message"}]}`` and App API errors render
-``{"errors": [{"detail", "status"}]}`` (customerio-api.md §2.1, §3.5, §5).
+``{"errors": [{"detail", "status"}]}`` (https://docs.customer.io/api/track/, https://docs.customer.io/api/app/).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class TrackV2Error(CustomerIOError):
 class AppError(CustomerIOError):
     """App API error: ``{"errors": [{"detail": "...", "status": "<code>"}]}``.
 
-    ``status`` is a string: Airbyte's recorded fixtures use ``"401"``/``"429"`` (customerio-api.md §10 #8).
+    ``status`` is a string: Airbyte's recorded fixtures use ``"401"``/``"429"`` (docs/vendor-behaviour.md).
     """
 
     def body(self) -> object:
@@ -165,7 +165,7 @@ class AppNotFound(AppError):
 
 
 class AppRateLimited(AppError):
-    """App API 429 "over the 10-per-second limit", with ``Retry-After`` (undocumented; see §5)."""
+    """App API 429 "over the 10-per-second limit", with ``Retry-After`` (undocumented, docs/vendor-behaviour.md)."""
 
     status = 429
 

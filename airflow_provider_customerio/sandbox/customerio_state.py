@@ -78,7 +78,10 @@ def mix(x: int) -> int:
 
 
 def stringify(value: Any) -> str:
-    """How the App API renders an attribute value: always a string (customerio-api.md §4.1)."""
+    """How the App API renders an attribute value: always a string.
+
+    https://docs.customer.io/api/app/#operation/getPersonAttributes
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -315,7 +318,7 @@ class Segment:
     created_at: int = 0
     updated_at: int = 0
     tags: list[str] | None = None
-    members: array = field(default_factory=lambda: array("I"))
+    members: array[int] = field(default_factory=lambda: array("I"))
     manual: dict[int, None] = field(default_factory=dict)
 
     def view(self) -> dict[str, Any]:
@@ -367,7 +370,7 @@ class Export:
     polls: int = 0
     total: int = 0
     failed: bool = False
-    rows: array = field(default_factory=lambda: array("I"))
+    rows: array[int] = field(default_factory=lambda: array("I"))
     downloads: int = 0
     token: str = ""
 
@@ -389,7 +392,7 @@ class Export:
 
 
 # Activity tuple: (type, timestamp, person idx, name or None, data, identifiers snapshot or None)
-Activity = tuple
+Activity = tuple[str, int, int, "str | None", Any, "dict[str, Any] | None"]
 
 
 class CustomerIOState:
@@ -680,10 +683,10 @@ class CustomerIOState:
     def _check_identifier(self, kind: str, value: Any) -> str:
         if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value).strip() == "":
             raise InvalidOperation(f"{kind} must be a non-empty string", kind, "required")
-        value = str(value)
-        if utf8_len(value) > MAX_PERSON_ID_BYTES:
+        text = str(value)
+        if utf8_len(text) > MAX_PERSON_ID_BYTES:
             raise InvalidOperation(f"{kind} is longer than {MAX_PERSON_ID_BYTES} bytes", kind, "too_long")
-        return value
+        return text
 
     def _validate_attributes(self, attrs: dict[str, Any]) -> None:
         if len(attrs) > MAX_ATTRS:
@@ -715,7 +718,7 @@ class CustomerIOState:
         return p
 
     def identify(self, kind: str, value: str, body: dict[str, Any], now: int | None = None) -> int | None:
-        """Track identify (v1 path identifier or v2 identifiers) following customerio-api.md §2.2.
+        """Track identify (v1 path identifier or v2 identifiers): https://docs.customer.io/api/track/#operation/identify
 
         Returns the person's index, or ``None`` when nothing was written (``_update`` miss, unknown ``cio_``,
         suppressed identifier, stale ``_timestamp``, conflicting identifiers: all still HTTP 200).
@@ -888,7 +891,10 @@ class CustomerIOState:
         self.suppressed.discard(f"{kind}:{value.lower() if kind == 'email' else value}")
 
     def merge(self, primary: tuple[str, str], secondary: tuple[str, str], now: int | None = None) -> None:
-        """Merge ``secondary`` into ``primary``; silently nothing if either is missing (§2.8)."""
+        """Merge ``secondary`` into ``primary``; silently nothing if either is missing.
+
+        https://docs.customer.io/api/track/#operation/merge
+        """
         now = int(now if now is not None else time.time())
         pi, si = self.find(*primary), self.find(*secondary)
         if pi is None or si is None or pi == si:

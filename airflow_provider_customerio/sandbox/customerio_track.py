@@ -50,7 +50,7 @@ def ok() -> Response:
 def raw_segments(request: Request, after: str) -> list[str]:
     """Path segments after ``after``, split on the RAW path, then percent-decoded one by one.
 
-    ``%2F`` inside an identifier therefore stays inside it, and a raw ``+`` stays a plus (§9.2).
+    ``%2F`` inside an identifier therefore stays inside it, and a raw ``+`` stays a plus (docs/vendor-behaviour.md).
     """
     raw = request.scope.get("raw_path") or request.scope["path"].encode()
     text = raw.decode("latin-1").split("?", 1)[0]

@@ -276,7 +276,7 @@ class SandboxServer:
 
     @property
     def control_url(self) -> str:
-        return self.info["control_url"]
+        return str(self.info["control_url"])
 
     def start(self, timeout: float = 60.0) -> SandboxServer:
         if self._thread is not None:

@@ -1,4 +1,4 @@
-"""Sandbox emitter of Customer.io reporting webhooks (customerio-api.md §6).
+"""Sandbox emitter of Customer.io reporting webhooks (https://docs.customer.io/api/webhooks/).
 
 Sends signed reporting-webhook events at a receiver, as Customer.io would, plus the misbehaviours a receiver must
 survive: duplicates (an at-least-once redelivery), replays (a captured request sent again later), bad

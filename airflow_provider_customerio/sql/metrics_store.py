@@ -269,7 +269,7 @@ def store_for(sql_conn_id: str | None, *, table: str = DEFAULT_TABLE, engine: En
                 ) from None
             return sqlite_store(conn.host, table=table)
     try:
-        hook = conn.get_hook()
+        hook = conn.get_hook()  # type: ignore[no-untyped-call]  # Airflow's Connection.get_hook is unannotated
     except Exception as exc:
         raise ConfigError(
             f"Connection '{sql_conn_id}' (type {conn.conn_type!r}) has no usable hook: {exc}. Install the "

@@ -45,7 +45,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "unsubscribed",
     "spammed",
 )
-#: v1 day periods start at 00:00 Eastern time (customerio-api.md §4.2).
+#: v1 day periods start at 00:00 Eastern time (https://docs.customer.io/api/app/#operation/campaignMetrics).
 V1_TIMEZONE = "America/New_York"
 #: v1 ``period=days`` reaches at most this many days back (``steps`` maximum).
 V1_MAX_DAY_STEPS = 45
@@ -144,7 +144,7 @@ def check_lookback(value: Any, *, name: str = "lookback_days") -> int:
             f"{name}: {value} is out of range; use 0 to {MAX_LOOKBACK_DAYS} days (the API keeps daily series "
             f"for {V1_MAX_DAY_STEPS} days in version 1)."
         )
-    return value
+    return int(value)
 
 
 def metrics_window(

@@ -203,7 +203,8 @@ class Config:
 def load_schema() -> dict[str, Any]:
     """Return the JSON Schema of the configuration file."""
     with SCHEMA_PATH.open(encoding="utf-8") as fh:
-        return json.load(fh)
+        schema: dict[str, Any] = json.load(fh)
+    return schema
 
 
 def default_config_path(dags_folder: str | os.PathLike[str] | None = None) -> Path:
@@ -314,8 +315,7 @@ def parse_config(data: Any, *, source: str = "<dict>") -> Config:
         problems.extend(_semantic_problems(data))
     if problems:
         # de-duplicate while keeping order
-        seen: set[tuple[str, str]] = set()
-        unique = [p for p in problems if not (p in seen or seen.add(p))]
+        unique = list(dict.fromkeys(problems))
         raise ConfigError(unique, source)
     return Config(customerio=_build(data["connectors"].get("customerio") or {}), source=source, raw=data)
 

@@ -1,15 +1,18 @@
-"""Event forwarding logic (issue 7): Customer.io events -> Brevo events, and events -> Customer.io Track.
+"""Event forwarding logic: Customer.io events -> Brevo events, and events -> Customer.io Track.
 
 Pure: no Airflow and no HTTP imports. The operator wires the ports (the outbox store, Brevo) to real objects.
 
 Customer.io side:
 
-* a **reporting webhook** (customerio-api.md §6.3) is named ``<object_type>_<metric>`` (``email_opened``,
-  ``customer_subscribed``), the names of the webhook configuration (§4.9); its dedupe key is its ``event_id``;
-* a **behavioural event** from the App API activity feed (type ``event``, §4.5) keeps its own name
-  (``purchase_completed``); its dedupe key is ``activity:<activity id>``.
+* a **reporting webhook** (https://docs.customer.io/api/webhooks/) is named ``<object_type>_<metric>``
+  (``email_opened``, ``customer_subscribed``), the event names of the reporting-webhook configuration
+  (https://docs.customer.io/api/app/); its dedupe key is its ``event_id``;
+* a **behavioural event** from the App API activity feed (type ``event``,
+  https://docs.customer.io/api/app/#operation/listActivities) keeps its own name (``purchase_completed``); its
+  dedupe key is ``activity:<activity id>``.
 
-Brevo side (brevo-api.md §6): ``event_name`` (``[A-Za-z0-9_-]``, <= 255), ``identifiers`` (``email_id`` and/or
+Brevo side (https://developers.brevo.com/reference/create-event):
+``event_name`` (``[A-Za-z0-9_-]``, <= 255), ``identifiers`` (``email_id`` and/or
 ``ext_id``; the people sync stores the Customer.io ``id`` as the contact's ext_id), ``event_date`` (ISO-8601, kept
 from the source), ``event_properties`` (<= 50 KB) including ``campaign_id``, ``delivery_id`` and
 ``cio_event_id``, the source event id. ``POST /events/batch`` takes <= 200 events and <= 512 KB.
@@ -118,7 +121,7 @@ def webhook_event_name(payload: Mapping[str, Any]) -> str | None:
     metric = metric.strip()
     if metric.startswith("cio_"):
         metric = metric[4:]
-    obj = payload.get("object_type") or payload.get("object_type_type")  # spec quirk, §6.3
+    obj = payload.get("object_type") or payload.get("object_type_type")  # spec quirk, docs/vendor-behaviour.md
     return f"{obj}_{metric}" if isinstance(obj, str) and obj.strip() else metric
 
 
@@ -166,8 +169,10 @@ def from_webhook(event_id: str, payload: Any) -> SourceEvent:
     """A stored reporting-webhook body as a :class:`SourceEvent` (a non-object payload gives ``name=None``)."""
     if not isinstance(payload, Mapping):
         return SourceEvent(event_id, SOURCE_WEBHOOK, None, None, None, None, {})
-    data = payload.get("data") if isinstance(payload.get("data"), Mapping) else {}
-    ident = data.get("identifiers") if isinstance(data.get("identifiers"), Mapping) else {}
+    raw_data = payload.get("data")
+    data: Mapping[str, Any] = raw_data if isinstance(raw_data, Mapping) else {}
+    raw_ident = data.get("identifiers")
+    ident: Mapping[str, Any] = raw_ident if isinstance(raw_ident, Mapping) else {}
     obj = payload.get("object_type") or payload.get("object_type_type")
     email = _str_or_none(ident.get("email")) or _str_or_none(data.get("email_address"))
     if email is None and obj == "email" and "@" in str(data.get("recipient") or ""):
@@ -200,7 +205,8 @@ def from_webhook(event_id: str, payload: Any) -> SourceEvent:
 def from_activity(activity: Mapping[str, Any]) -> SourceEvent:
     """An App API activity of type ``event`` as a :class:`SourceEvent`."""
     key = activity_event_key(activity)
-    ident = activity.get("customer_identifiers") if isinstance(activity.get("customer_identifiers"), Mapping) else {}
+    raw_ident = activity.get("customer_identifiers")
+    ident: Mapping[str, Any] = raw_ident if isinstance(raw_ident, Mapping) else {}
     props = _clean_props(activity.get("data"))
     if activity.get("delivery_id"):
         props.setdefault("delivery_id", activity["delivery_id"])

@@ -2,9 +2,10 @@
 
 Customer.io returns every attribute value as a string (``"created_at": "1489014595"``). Brevo silently ignores
 values whose type does not match the attribute's declared type, and silently ignores unknown attributes
-(field-lessons §3.2, §3.8). So values are converted here to the declared type, the mapping is checked against
-Brevo's attribute list before anything is written, and every value that cannot be converted is reported with
-a reason (the caller puts it in the ledger) instead of being dropped.
+(https://developers.brevo.com/reference/create-contact,
+https://developers.brevo.com/reference/import-contacts). So values are converted here to the declared type,
+the mapping is checked against Brevo's attribute list before anything is written, and every value that cannot be
+converted is reported with a reason (the caller puts it in the ledger) instead of being dropped.
 
 No Airflow and no HTTP imports here.
 """
@@ -76,11 +77,11 @@ class BrevoAttribute:
     name: str
     type: str = "text"
     category: str = "normal"
-    enumeration: Mapping[str, int] = field(default_factory=dict)  # label -> value, category attributes
+    enumeration: Mapping[str, int | None] = field(default_factory=dict)  # label -> value, category attributes
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> BrevoAttribute:
-        enum = {}
+        enum: dict[str, int | None] = {}
         for opt in item.get("enumeration") or []:
             if isinstance(opt, Mapping) and "label" in opt:
                 enum[str(opt["label"])] = opt.get("value")

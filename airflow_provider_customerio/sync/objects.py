@@ -518,7 +518,8 @@ class ObjectSync:
     @property
     def counters(self) -> dict[str, int]:
         """Association counters of the run (links and unlinks sent)."""
-        return self._checkpoint.setdefault("counters", {"links": 0, "unlinks": 0, "records": 0})
+        counters: dict[str, int] = self._checkpoint.setdefault("counters", {"links": 0, "unlinks": 0, "records": 0})
+        return counters
 
     # -------------------------------------------------------------- entry points
 

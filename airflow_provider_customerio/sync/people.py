@@ -18,7 +18,7 @@ Flow of one run (each step checkpointed in the state store under ``dag_id/run_id
    ``max_import_attempts`` times, then its rows are ledgered.
 
 Attributes are written with the current time (Brevo has no per-value timestamp); the reverse direction must
-likewise write Customer.io attributes without a historical ``_timestamp`` (field-lessons §3.5).
+likewise write Customer.io attributes without a historical ``_timestamp`` (docs/vendor-behaviour.md).
 """
 
 from __future__ import annotations
@@ -705,10 +705,10 @@ class PeopleSync:
     def _commit_process(self, process_id: str, report: ImportReport) -> None:
         s = self.summary
         commit_all = not report.unidentified
-        for reason, count in report.unidentified.items():
+        for unnamed_reason, count in report.unidentified.items():
             self.ledger.reject(
                 record_id=None,
-                reason=reason,
+                reason=unnamed_reason,
                 stage="import",
                 message=f"Brevo's import process {process_id} refused {count} row(s) without naming "
                 "them; the batch will be compared again next run",

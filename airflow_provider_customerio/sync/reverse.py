@@ -18,7 +18,7 @@ Flow of one run (checkpointed in the state store under ``dag_id/run_id/task_id``
    * **echo**: what Brevo holds is exactly what the Customer.io -> Brevo sync last wrote for that person (same
      content hash as ``cio_to_brevo`` in :mod:`.state`): nothing is written;
    * **unchanged**: the mapped fields equal the snapshot this direction last wrote (``brevo_to_cio``), e.g. a
-     ``modifiedAt`` bump from a mere list touch (field-lessons §3.4): nothing is written;
+     ``modifiedAt`` bump from a mere list touch (docs/vendor-behaviour.md): nothing is written;
    * **identity clash**: the contact's identifiers point at two different Customer.io people, or the person
      already stands for another Brevo contact: ledger (reason ``identity_clash``) with both identities, no write,
      no retry;
@@ -725,7 +725,7 @@ class ReverseSync:
         ):
             if next(iter(kwargs.values())) is None:
                 continue
-            ident = self.state.find_identity(**kwargs)  # type: ignore[arg-type]
+            ident = self.state.find_identity(**kwargs)
             if ident is not None:
                 found.setdefault(ident.cio_id, (label, ident))
         if len(found) > 1:
@@ -786,7 +786,7 @@ class ReverseSync:
         A person Brevo changed (for real: not an echo, not a list touch) is also changed on the Customer.io side
         when its profile no longer maps to the hash the Customer.io -> Brevo sync last wrote, i.e. it has a change
         that has not reached Brevo yet. Costs one App API call per 100 such people, nothing for the others.
-        A person deleted from Customer.io is never re-created from Brevo (GDPR: field-lessons §3.6).
+        A person deleted from Customer.io is never re-created from Brevo (GDPR; docs/vendor-behaviour.md).
         """
         losers: set[str] = set()
         if not candidates or self._forward_mapper is None:

@@ -269,12 +269,12 @@ def diff_membership(
     contact_list = [c if isinstance(c, ListContact) else ListContact.from_brevo(c) for c in contacts]
     by_ext: dict[str, ListContact] = {}
     by_email: dict[str, ListContact] = {}
-    for contact in contact_list:
-        if contact.ext_id is not None:
-            by_ext.setdefault(contact.ext_id, contact)
-        email_key = normalise_email(contact.email)
+    for listed in contact_list:
+        if listed.ext_id is not None:
+            by_ext.setdefault(listed.ext_id, listed)
+        email_key = normalise_email(listed.email)
         if email_key is not None:
-            by_email.setdefault(email_key, contact)
+            by_email.setdefault(email_key, listed)
 
     result = MembershipDiff(
         segment_size=len(member_list), list_size=len(contact_list), latest_modified=latest_timestamp(contact_list)
@@ -441,8 +441,10 @@ def fields_for(include_attributes: Sequence[str], field_mapping: Sequence[Mapped
             continue
         mapped = [f for f in field_mapping if f.source == name and not f.is_email]
         fields.extend(mapped or [MappedField(name, default_attribute_name(name))])
-    seen: set[str] = set()
-    return [f for f in fields if not (f.target in seen or seen.add(f.target))]
+    by_target: dict[str, MappedField] = {}
+    for f in fields:
+        by_target.setdefault(f.target, f)
+    return list(by_target.values())
 
 
 # ------------------------------------------------------------------------------------------------ ports
@@ -934,8 +936,8 @@ class SegmentMirror:
                     profiles[cio_id] = item
         out = []
         for member in adds:
-            item = profiles.get(member.cio_id)
-            if item is None:
+            profile = profiles.get(member.cio_id)
+            if profile is None:
                 self._reject(
                     request,
                     result,
@@ -952,8 +954,8 @@ class SegmentMirror:
                         cio_id=member.cio_id,
                         id=member.id,
                         email=member.email,
-                        attributes=item.get("attributes") or {},
-                        unsubscribed=bool(item.get("unsubscribed")),
+                        attributes=profile.get("attributes") or {},
+                        unsubscribed=bool(profile.get("unsubscribed")),
                     ),
                 )
             )

@@ -281,10 +281,11 @@ class StateBuilder:
                     d.merge_metric(str(metric), t)
 
     def add_event(self, event: Mapping[str, Any]) -> None:
-        """One stored reporting-webhook event (customerio-api.md §6.3). ``customer`` events carry no message
-        state and are ignored (counted)."""
+        """One stored reporting-webhook event (https://docs.customer.io/api/webhooks/). ``customer`` events carry
+        no message state and are ignored (counted)."""
         self.events_read += 1
-        data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
+        raw_data = event.get("data")
+        data: Mapping[str, Any] = raw_data if isinstance(raw_data, Mapping) else {}
         delivery_id = _text(data.get("delivery_id"))
         metric = _text(event.get("metric"))
         ts = _int(event.get("timestamp"))

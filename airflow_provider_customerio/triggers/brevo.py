@@ -17,6 +17,11 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 FINISHED = frozenset({"completed", "failed", "cancelled", "canceled"})
 
 
+def _event(payload: dict[str, Any]) -> TriggerEvent:
+    """A :class:`TriggerEvent` carrying ``payload`` (Airflow's ``TriggerEvent.__init__`` is unannotated)."""
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
 class BrevoProcessTrigger(BaseTrigger):
     """Wait until every Brevo process in ``process_ids`` is finished, or until ``end_time``.
 
@@ -42,7 +47,7 @@ class BrevoProcessTrigger(BaseTrigger):
         max_interval: float = 120.0,
         hook_params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated in Airflow
         self.process_ids = [str(p) for p in process_ids]
         self.brevo_conn_id = brevo_conn_id
         self.end_time = float(end_time)
@@ -83,11 +88,11 @@ class BrevoProcessTrigger(BaseTrigger):
                         finished[pid] = process
                 pending = [p for p in self.process_ids if p not in finished]
                 if not pending:
-                    yield TriggerEvent({"status": "success", "processes": finished})
+                    yield _event({"status": "success", "processes": finished})
                     return
                 remaining = self.end_time - time.time()
                 if remaining <= 0:
-                    yield TriggerEvent({"status": "timeout", "processes": finished, "pending": pending})
+                    yield _event({"status": "timeout", "processes": finished, "pending": pending})
                     return
                 self.log.info(
                     "Brevo process(es) %s still running; next check in %.0f s",
@@ -97,9 +102,7 @@ class BrevoProcessTrigger(BaseTrigger):
                 await asyncio.sleep(min(interval, remaining))
                 interval = min(self.max_interval, interval * 2)
         except Exception as exc:
-            yield TriggerEvent(
-                {"status": "error", "message": f"{exc.__class__.__name__}: {exc}", "processes": finished}
-            )
+            yield _event({"status": "error", "message": f"{exc.__class__.__name__}: {exc}", "processes": finished})
         finally:
             close = getattr(hook, "close", None)
             if callable(close):

@@ -1,4 +1,4 @@
-"""Customer.io reporting-webhook signatures (customerio-api.md §6.2).
+"""Customer.io reporting-webhook signatures (https://docs.customer.io/api/webhooks/; docs/vendor-behaviour.md).
 
 The signature is the lowercase hex HMAC-SHA256 of ``v0:<X-CIO-Timestamp>:<raw body>``, keyed with the webhook's
 signing key. The header may carry an optional ``v0=`` prefix (accepted defensively). The comparison is constant

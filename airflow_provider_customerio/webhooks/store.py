@@ -1,4 +1,4 @@
-"""Durable event store and outbox of the event forwarding (issue 7).
+"""Durable event store and outbox of the event forwarding.
 
 One table holds every event to forward to Brevo, whatever its source (a Customer.io reporting webhook, or a
 behavioural event read from the App API activity feed). It is at the same time:
@@ -150,7 +150,7 @@ class EventStore:
         """A store in the database of an Airflow SQL connection (any common-sql ``DbApiHook``)."""
         from airflow.sdk import BaseHook  # Airflow only when a connection is used
 
-        hook = BaseHook.get_connection(conn_id).get_hook()
+        hook = BaseHook.get_connection(conn_id).get_hook()  # type: ignore[no-untyped-call]  # unannotated in Airflow
         get_engine = getattr(hook, "get_sqlalchemy_engine", None)
         if get_engine is None:
             raise StoreError(

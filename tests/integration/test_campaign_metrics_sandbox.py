@@ -1,4 +1,4 @@
-"""Campaign metrics against the sandbox: real hook, real HTTP, the real operators and store (issue 8).
+"""Campaign metrics against the sandbox: real hook, real HTTP, the real operators and store.
 
 The seeded world has 3 campaigns with daily metrics for the last 14 UTC days. The expected values are read from
 the sandbox's own state (an oracle independent of the provider code). Late-arriving opens are simulated by

@@ -1,4 +1,4 @@
-"""Event forwarding against the sandbox: real HTTP, real hooks, the real operators (issue 7).
+"""Event forwarding against the sandbox: real HTTP, real hooks, the real operators.
 
 Brevo's ``GET /events`` (needed to reconcile interrupted sends) is not served by the sandbox yet (it answers 405).
 Until it is, the fixture ``brevo_get_events`` answers that one route from the sandbox's own state (control plane

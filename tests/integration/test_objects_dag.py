@@ -1,4 +1,4 @@
-"""The object sync DAG run end to end with ``dag.test()`` against the sandbox (issue 9): off by default (the run
+"""The object sync DAG run end to end with ``dag.test()`` against the sandbox: off by default (the run
 short-circuits), and on (objects written to Brevo through the deferrable operator).
 
 Each run happens in a child process (``dag_test_in_child``) on the session's metadata database.

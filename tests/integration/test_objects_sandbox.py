@@ -1,4 +1,4 @@
-"""Object data sync against the sandbox: real HTTP, real hooks, the real operator and trigger (issue 9).
+"""Object data sync against the sandbox: real HTTP, real hooks, the real operator and trigger.
 
 Seeded world: Customer.io object type 1 (Companies) with ``objects`` companies; person ``i`` is related to company
 ``i % objects``. Brevo has the custom object type ``companies`` with the attribute keys name, domain, plan and

@@ -1,4 +1,4 @@
-"""Segment replication against the sandbox: real HTTP, real hooks, the real operator (issue 6).
+"""Segment replication against the sandbox: real HTTP, real hooks, the real operator.
 
 Seeded world (``seed(people=400, segments=[120, 30], seed=11)``): segment 1 and 2 are finished dynamic segments,
 3 is still building, 4 is empty (the API answers ``null`` arrays), 5 is a manual segment whose membership the

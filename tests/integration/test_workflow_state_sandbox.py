@@ -1,5 +1,5 @@
 """Workflow state into Brevo attributes against the sandbox: real hooks, real HTTP, the real operators, the events
-capability's real webhook store (issue 8).
+capability's real webhook store.
 
 The seeded world (200 people, 3 campaigns, 3 days) has about 200 deliveries spread over the last 3 days, so many
 people have several messages. Expected states are computed here from the messages read straight from the App API

@@ -7,9 +7,9 @@ Real HTTP against the Brevo router (uvicorn on 127.0.0.1:0). Each response's URL
 
 Deliberate deviations (each is checked another way below, never skipped silently):
 
-1. ``POST /events/batch`` is not in the Feb-2026 spec copy (it was added 2026-03-03, reference §6.2). Its 202 and
+1. ``POST /events/batch`` is not in the Feb-2026 spec copy (added 2026-03-03, per Brevo's changelog). Its 202 and
    207 bodies are validated against schemas written here from the changelog/SDK5 (``BATCH_202``/``BATCH_207``).
-2. 401 bodies: most operations do not declare 401 although auth applies everywhere (§1.4); 401 bodies are
+2. 401 bodies: most operations do not declare 401 although auth applies everywhere; 401 bodies are
    validated against the spec's ``errorModel`` component schema directly.
 3. Unknown paths have no operation: their 404 body is validated against ``errorModel`` directly.
 4. The custom-object upsert declares 400/404 without content; the sandbox still sends Brevo's JSON error body

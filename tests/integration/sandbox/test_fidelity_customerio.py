@@ -5,18 +5,18 @@ vendor's server (``https://track.customer.io`` / ``https://api.customer.io``: th
 prefixes are stripped) and validated with openapi-core: Track against customerio-track-openapi.json, App
 against customerio-api-2022.yaml.
 
-Deliberate deviations (each follows field-observed behaviour, customerio-api.md §9.4 / §10):
+Deliberate deviations (each follows field-observed behaviour, docs/vendor-behaviour.md):
 - ``POST /v1/customers/attributes``: live items are FLAT; the document wraps each as ``{"customer": ...}``.
   The flat default is asserted in ``test_batch_attributes_items_are_flat_by_default``; the spec shape is
   validated with the ``wrap_customer_items`` setting on.
-- Segment membership ``next`` is a string token (document: integer, §10 #6); validated without ``next``.
+- Segment membership ``next`` is a string token (document: integer); validated without ``next``.
 - Empty segment membership / people search return ``null`` arrays and ``next: ""`` (live), where the document
   says arrays; only non-empty results are validated, the null form is asserted separately.
 - ``GET /v1/segments``: validated against the newer Track document's segment schema (build states).
-- Campaign actions: live action ids are strings (the document: integers, §10 #7); not validated.
+- Campaign actions: live action ids are strings (the document: integers); not validated.
 - Activities: ``data`` and the profile_* types are checked outside the 2022 document (``activity_adapter``).
 - Object types / objects / relationships, ``/v1/workspaces`` and the Track v2 error bodies beyond the
-  documented ones: the 2022 App document has no such operations; their shapes follow customerio-api.md §4.6.
+  documented ones: the 2022 App document has no such operations; their shapes follow the current App API reference.
 - Requests are validated only where the documents allow it (their oneOf branches without ``required``
   reject every valid Track identifier and people filter); every response listed below is validated.
 - ``GET /api/v1/accounts/region`` answers the vendor URL (the document's enum), not the sandbox's own URL.
@@ -151,7 +151,7 @@ def activity_adapter(track_doc: dict[str, Any], app_doc: dict[str, Any]) -> Any:
     - ``data``: the 2022 document's oneOf(message delivery, attribute change) has no ``required``, so ``{}``
       and every attribute change match both branches and oneOf rejects them. ``data`` is removed here and
       checked per type by ``check_activity_data``.
-    - ``type``: ``profile_create``/``profile_delete``/``profile_merge``/``anon_merge`` (required by issue 3)
+    - ``type``: ``profile_create``/``profile_delete``/``profile_merge``/``anon_merge`` (the people sync needs them)
       are missing from the 2022 enum but listed in the newer Track document's ``activityTypes``; such items
       are checked against that enum here and validated without ``type``.
     """
@@ -297,7 +297,7 @@ def test_app_operations_match_the_2022_document(
     check("app", "GET", "/v1/segments/1", pattern="/v1/segments/{segment_id}")
     check("app", "GET", "/v1/segments/1/customer_count", pattern="/v1/segments/{segment_id}/customer_count")
     check("app", "GET", "/v1/segments/1/used_by", pattern="/v1/segments/{segment_id}/used_by")
-    # Membership: the 2022 document types ``next`` as an integer (live: an opaque string, §10 #6) and its
+    # Membership: the 2022 document types ``next`` as an integer (live: an opaque string) and its
     # oneOf("email or id", "id only") matches both branches for any person with an id. The body minus
     # ``next`` is validated against the "email or id" branch (this workspace's identifier setting).
     membership_schema = app_doc["paths"]["/v1/segments/{segment_id}/membership"]["get"]["responses"]["200"]["content"][

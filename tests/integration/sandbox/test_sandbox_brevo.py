@@ -323,7 +323,7 @@ def test_list_membership_add_remove_rules_and_modified_at_bump(brevo: Brevo) -> 
         assert resp.status_code == 201
         assert resp.json() == {"contacts": {"success": ["M1@example.com"], "failure": ["ghost@example.com"]}}
         after = brevo.get("/contacts/m1@example.com").json()
-        assert after["listIds"] == [13] and after["modifiedAt"] > before  # field-lessons §3.4
+        assert after["listIds"] == [13] and after["modifiedAt"] > before  # docs/vendor-behaviour.md
         body = _error(brevo.post("/contacts/lists/13/contacts/add", {"extIds": ["m-1"]}), 400, "invalid_parameter")
         assert body["message"] == "Contact already in list and/or does not exist"
         list_page = brevo.get("/contacts/lists/13/contacts").json()

@@ -37,7 +37,7 @@ from airflow_provider_customerio.sync.events import (
 from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
-SENT_EXAMPLE = {  # customerio-api.md §6.3, the documented example
+SENT_EXAMPLE = {  # the documented example of https://docs.customer.io/api/webhooks/
     "metric": "sent",
     "object_type": "email",
     "event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ",

@@ -1,4 +1,4 @@
-"""Signature verification of Customer.io reporting webhooks (customerio-api.md §6.2)."""
+"""Signature verification of Customer.io reporting webhooks (https://docs.customer.io/api/webhooks/)."""
 
 from __future__ import annotations
 

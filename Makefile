@@ -21,7 +21,7 @@ check: install
 	$(VENV)/bin/mypy airflow_provider_customerio
 
 # pytest exits 5 when it collects nothing; that is reported, not hidden as a pass.
-test: install
+test: install check
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 

@@ -1,6 +1,6 @@
 """Print the webhook receiver's sustained throughput with durable storage, and the forwarding throughput.
 
-Usage: ``python benchmarks/webhook_receiver.py [--events 6000] [--clients 8] [--forward 4000]``
+Usage: ``python benchmarks/webhook_receiver.py [--events 6000] [--clients 8] [--forward 4000] [--store postgres]``
 
 1. **Receiver.** The plugin's app runs under uvicorn in its own process on 127.0.0.1 (ephemeral port), storing into
    a SQLite file (WAL, ``synchronous=FULL``: every 200 follows a committed, fsynced transaction). Client threads in
@@ -54,17 +54,20 @@ inner.state.writer.close()
 """
 
 
-def bench_receiver(n_events: int, clients: int, workdir: Path) -> None:
+def bench_receiver(n_events: int, clients: int, workdir: Path, store_url: str | None = None) -> None:
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
     from airflow_provider_customerio.webhooks.signature import compute_signature
     from airflow_provider_customerio.webhooks.store import EventStore
 
+    workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "bench_webhooks.db"
     env = dict(os.environ)
     env["AIRFLOW_HOME"] = str(workdir)
     env["AIRFLOW_CONN_CUSTOMERIO_WEBHOOK_DEFAULT"] = json.dumps(
         {"conn_type": "customerio_webhook", "password": KEY, "extra": {"store_path": str(db)}}
     )
+    if store_url:  # the shared sync store on PostgreSQL: the receiver writes there, not to the SQLite file
+        env["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"] = store_url
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVER], env=env, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -128,12 +131,19 @@ def bench_receiver(n_events: int, clients: int, workdir: Path) -> None:
         server_stats = json.loads(proc.stdout.readline())
     finally:
         proc.wait(timeout=30)
-    store = EventStore.sqlite(db)
+    if store_url:
+        from airflow_provider_customerio.store import SyncStore
+
+        os.environ["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"] = store_url
+        store = EventStore(SyncStore.open().engine)
+    else:
+        store = EventStore.sqlite(db)
     stored = store.counts()["pending"]
     store.dispose()
     latencies.sort()
     q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000  # noqa: E731
-    print(f"receiver: {n_events} signed events, {clients} keep-alive clients, SQLite WAL synchronous=FULL")
+    backend = "PostgreSQL (sync store connection)" if store_url else "SQLite WAL synchronous=FULL"
+    print(f"receiver: {n_events} signed events, {clients} keep-alive clients, {backend}")
     print(f"  sustained: {n_events / elapsed:,.0f} events/s over {elapsed:.2f} s (goal >= 500/s)")
     print(
         f"  latency ms: p50 {q(0.5):.1f}  p95 {q(0.95):.1f}  p99 {q(0.99):.1f}  max {latencies[-1] * 1000:.1f}"
@@ -171,7 +181,7 @@ def bench_forwarding(n_events: int, workdir: Path) -> None:
             rows.append(StoredEvent(ev["event_id"], "webhook", json.dumps(ev), ev["timestamp"], received_at=float(i)))
         store.add(rows)
         hook = BrevoHook(rate_limit=0)
-        ledger = Ledger(workdir / "bench_ledger.jsonl")
+        ledger = Ledger(workdir / "bench_ledger.db")
         fw = EventForwarder(store, BrevoEventsAdapter(hook), ledger, EventMapper({"email_opened": "EMAIL_OPENED"}))
         t0 = time.perf_counter()
         stats = fw.forward()
@@ -194,10 +204,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=6000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--forward", type=int, default=4000)
+    parser.add_argument("--store", nargs="+", choices=("sqlite", "postgres"), default=["sqlite"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cio-webhook-bench-") as tmp:
         os.environ["AIRFLOW_HOME"] = tmp
-        bench_receiver(args.events, args.clients, Path(tmp))
+        for kind in args.store:
+            if kind == "sqlite":
+                bench_receiver(args.events, args.clients, Path(tmp) / "sqlite")
+                continue
+            from tests.postgres_server import temporary_postgres
+
+            with temporary_postgres() as pg:
+                pg.psql("CREATE DATABASE sync_store")
+                bench_receiver(
+                    args.events, args.clients, Path(tmp) / "pg", f"postgres://cio@127.0.0.1:{pg.port}/sync_store"
+                )
         if args.forward:
             bench_forwarding(args.forward, Path(tmp))
 

@@ -23,6 +23,10 @@ def check_state_roundtrip(store: SyncStore) -> None:
     st.upsert_identity("c1", brevo_id=7)  # NULL keeps the stored email
     assert st.get_identity("c1") is not None and st.get_identity("c1").email == "a@example.com"
     assert st.find_identity(brevo_id=7).cio_id == "c1"
+    st.upsert_identities([("c1", None, "42"), ("c2", "b@example.com", None), ("c2", None, "43")])
+    c1, c2 = st.get_identity("c1"), st.get_identity("c2")
+    assert (c1.brevo_id, c1.email, c1.ext_id) == (7, "a@example.com", "42")  # NULLs keep stored values
+    assert (c2.email, c2.ext_id) == ("b@example.com", "43")  # a key twice in one batch: merged
     added = st.stage_items("run", [(f"k{i % 1500}", "upsert", {"i": i}) for i in range(3000)])
     assert added == 1500 and st.count_staged("run") == 1500
     assert st.stage_items("run", [("k1", "delete", None), ("new", "delete", None)]) == 1  # first entry wins

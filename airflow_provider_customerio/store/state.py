@@ -200,6 +200,20 @@ class StateStore(StoreBase):
         with self._write() as conn:
             upsert(conn, s.identity, [row], ("cio_id",), coalesce=("brevo_id", "email", "ext_id"))
 
+    def upsert_identities(self, items: Iterable[tuple[str, str | None, str | None]]) -> None:
+        """:meth:`upsert_identity` for many ``(cio_id, email, ext_id)`` at once (one statement per batch)."""
+        now = time.time()
+        with self._write() as conn:
+            for chunk in chunks(items):
+                merged: dict[str, dict[str, Any]] = {}
+                for cio_id, email, ext_id in chunk:
+                    row = merged.setdefault(
+                        cio_id, {"cio_id": cio_id, "brevo_id": None, "email": None, "ext_id": None, "updated_at": now}
+                    )
+                    row["email"] = email if email is not None else row["email"]
+                    row["ext_id"] = ext_id if ext_id is not None else row["ext_id"]
+                upsert(conn, s.identity, list(merged.values()), ("cio_id",), coalesce=("brevo_id", "email", "ext_id"))
+
     def get_identity(self, cio_id: str) -> Identity | None:
         t = s.identity
         with self._read() as conn:

@@ -23,6 +23,7 @@ likewise write Customer.io attributes without a historical ``_timestamp`` (docs/
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -64,6 +65,8 @@ DELETE_ACTIVITY_TYPES = frozenset({"profile_delete", "delete"})
 SUPPRESS_ACTIVITY_TYPES = frozenset({"profile_suppress", "suppress", "suppression"})
 
 HYDRATE_CHUNK = 100
+#: People whose stored hashes are read in one query.
+HASH_CHUNK = 500
 #: Rows per import. Brevo documents no row limit; bytes are the real bound. Kept so a process stays short.
 MAX_IMPORT_ROWS = 100_000
 #: ``{"jsonBody": [...], "listIds": [...], "updateExistingContacts": true, ...}`` around the rows.
@@ -526,15 +529,35 @@ class PeopleSync:
         s = self.summary
         track_seen = mode == "full" and not dry_run
         since_save = 0
-        for pos, person, cio_id in self._people_stream(mode, offset):
-            self._stage_one(mapper, person, cio_id, s, track_seen, dry_run)
-            since_save += 1
-            if since_save >= self.checkpoint_every and not dry_run:
-                self._save(offset=pos + 1)  # everything up to pos is persisted
-                since_save = 0
+        chunk: list[tuple[int, Person | None, str]] = []
+
+        def flush() -> None:
+            nonlocal since_save
+            # one read of the stored hashes per chunk, not one per person (the store may be a network away)
+            stored = self.state.get_hashes(CIO_TO_BREVO, [cid for _, p, cid in chunk if p is not None])
+            for pos, person, cio_id in chunk:
+                self._stage_one(mapper, person, cio_id, s, track_seen, dry_run, stored.get(cio_id))
+                since_save += 1
+                if since_save >= self.checkpoint_every and not dry_run:
+                    self._save(offset=pos + 1)  # everything up to pos is persisted
+                    since_save = 0
+            chunk.clear()
+
+        for item in self._people_stream(mode, offset):
+            chunk.append(item)
+            if len(chunk) >= min(HASH_CHUNK, self.checkpoint_every):
+                flush()
+        flush()
 
     def _stage_one(
-        self, mapper: PersonMapper, person: Person | None, cio_id: str, s: SyncSummary, track_seen: bool, dry_run: bool
+        self,
+        mapper: PersonMapper,
+        person: Person | None,
+        cio_id: str,
+        s: SyncSummary,
+        track_seen: bool,
+        dry_run: bool,
+        stored_hash: str | None,
     ) -> None:
         s.read += 1
         if person is None:
@@ -558,7 +581,7 @@ class PeopleSync:
             )
             return
         digest = mapped.content_hash(self.list_ids)
-        if self.state.get_hash(CIO_TO_BREVO, mapped.cio_id) == digest:
+        if stored_hash == digest:
             s.unchanged += 1
             return
         for problem in mapped.problems:
@@ -714,31 +737,37 @@ class PeopleSync:
                 "them; the batch will be compared again next run",
                 detail={"process_id": process_id, "count": count},
             )
-        hashes: list[tuple[str, str]] = []
         with self.state.transaction():
-            for pr in self.state.iter_pending_rows(self.run_key, process_id):
-                row = pr.row
-                email = row.get("email")
-                ext_id = (row.get("attributes") or {}).get("EXT_ID")
-                reason = report.rejected.get(email or "") or report.rejected.get(str(ext_id or ""))
-                if reason:
-                    self.ledger.reject(
-                        record_id=pr.person_key,
-                        reason=reason,
-                        stage="import",
-                        message=f"Brevo import process {process_id} refused the row ({reason})",
-                        identifiers={"email": email, "id": ext_id},
-                        detail={"process_id": process_id},
-                    )
-                    continue
-                if self.state.get_hash(CIO_TO_BREVO, pr.person_key) is None:
-                    s.created += 1
-                else:
-                    s.updated += 1
-                if commit_all:
-                    hashes.append((pr.person_key, pr.hash))
-                self.state.upsert_identity(pr.person_key, email=email, ext_id=str(ext_id) if ext_id else None)
-            self.state.set_hashes(CIO_TO_BREVO, hashes)
+            rows = self.state.iter_pending_rows(self.run_key, process_id)
+            while chunk := list(itertools.islice(rows, HASH_CHUNK)):
+                # one read of the stored hashes and one identity write per chunk, not per row
+                known = self.state.get_hashes(CIO_TO_BREVO, [pr.person_key for pr in chunk])
+                hashes: list[tuple[str, str]] = []
+                identities: list[tuple[str, str | None, str | None]] = []
+                for pr in chunk:
+                    row = pr.row
+                    email = row.get("email")
+                    ext_id = (row.get("attributes") or {}).get("EXT_ID")
+                    reason = report.rejected.get(email or "") or report.rejected.get(str(ext_id or ""))
+                    if reason:
+                        self.ledger.reject(
+                            record_id=pr.person_key,
+                            reason=reason,
+                            stage="import",
+                            message=f"Brevo import process {process_id} refused the row ({reason})",
+                            identifiers={"email": email, "id": ext_id},
+                            detail={"process_id": process_id},
+                        )
+                        continue
+                    if pr.person_key in known:
+                        s.updated += 1
+                    else:
+                        s.created += 1
+                    if commit_all:
+                        hashes.append((pr.person_key, pr.hash))
+                    identities.append((pr.person_key, email, str(ext_id) if ext_id else None))
+                self.state.upsert_identities(identities)
+                self.state.set_hashes(CIO_TO_BREVO, hashes)
             self.state.drop_pending(self.run_key, process_id)
 
     def _failed_process(self, process_id: str, attempt: int, options: Mapping[str, Any], error: str | None) -> None:

@@ -24,6 +24,7 @@ from airflow_provider_customerio.operators._common import (
     data_interval,
     load_customerio_config,
     open_sync_store,
+    record_summary,
     run_ids,
     task_key,
 )
@@ -261,6 +262,7 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
             result.unchanged,
             result.rejected,
         )
+        record_summary(sync_store, "campaign_metrics", context, self.task_id, out)
         return out
 
 

@@ -39,6 +39,7 @@ from airflow_provider_customerio.operators._common import (
     as_bool,
     load_customerio_config,
     open_sync_store,
+    record_summary,
     run_ids,
     sync_lease,
 )
@@ -398,6 +399,7 @@ def _forward(
         stats.reconciled_resent,
         counts,
     )
+    record_summary(sync_store, "events", context, op.task_id, out)
     if activity_error is not None:
         raise activity_error
     return out

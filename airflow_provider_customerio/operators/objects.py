@@ -26,6 +26,7 @@ from airflow_provider_customerio.operators._common import (
     default_deferrable,
     load_customerio_config,
     open_sync_store,
+    record_summary,
     run_task_ids,
     sync_lease,
 )
@@ -310,13 +311,17 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         with sync_lease(store, "objects:forward", context):
             dry_run = as_bool(self.dry_run, "dry_run")
             pending = sync.run(dry_run=dry_run)
-            return self._wait_or_finish(sync, pending, time.time() + self.process_timeout)
+            out = self._wait_or_finish(sync, pending, time.time() + self.process_timeout)
+        record_summary(store, "objects", context, self.task_id, out)
+        return out
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Back from the trigger: handle the finished processes, defer again for resubmissions, or finish."""
         sync, store = self._sync(context)
         with sync_lease(store, "objects:forward", context):
-            return self._complete(sync, event)
+            out = self._complete(sync, event)
+        record_summary(store, "objects", context, self.task_id, out)
+        return out
 
     def _complete(self, sync: ObjectSync, event: dict[str, Any]) -> dict[str, Any]:
         sync.attach()
@@ -466,6 +471,7 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
         )
         with sync_lease(store, "objects:reverse", context):
             result = sync.run(dry_run=as_bool(self.dry_run, "dry_run"))
+        record_summary(store, "objects_reverse", context, self.task_id, result)
         self.log.info(
             "Reverse object sync: %s",
             {k: result.get(k) for k in ("read", "created", "updated", "unchanged", "echoes", "rejected")},

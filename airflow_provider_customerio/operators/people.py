@@ -37,6 +37,7 @@ from airflow_provider_customerio.operators._common import (
     load_customerio_config,
     open_sync_store,
     pool_hook_params,
+    record_summary,
     run_ids,
     sync_lease,
 )
@@ -508,6 +509,7 @@ class _PeopleTask:
                 summary.ledger,
             )
         self.op.log.info("People sync summary: %s", out)
+        record_summary(self.store, "people", self.context, self.op.task_id, out)
         return out
 
 

@@ -24,6 +24,7 @@ from airflow_provider_customerio.operators._common import (
     load_customerio_config,
     open_sync_store,
     pool_hook_params,
+    record_summary,
     run_task_ids,
     sync_lease,
 )
@@ -212,6 +213,7 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         result = summary.to_xcom()
         if ledger.total:
             self.log.warning("%d rejected record(s) for this run: %s", ledger.total, ledger.location)
+        record_summary(store, "reverse", context, self.task_id, result)
         return result
 
     def _window(self, context: Context | Mapping[str, Any], mode: str, state: StateStore) -> RunWindow | None:

@@ -23,6 +23,7 @@ from airflow_provider_customerio.operators._common import (
     load_customerio_config,
     open_sync_store,
     pool_hook_params,
+    record_summary,
     run_ids,
     sync_lease,
     task_key,
@@ -170,6 +171,7 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
             summary["ledger"] = ledger.key
             self.log.warning("%d people not mirrored; reasons in the %s", ledger.total, ledger.location)
         self.log.info("Segment mirror summary: %s", {k: v for k, v in summary.items() if not k.startswith("sample_")})
+        record_summary(store, "segments", context, self.task_id, summary)
         return summary
 
 

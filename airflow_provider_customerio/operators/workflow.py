@@ -25,7 +25,13 @@ from airflow.sdk import BaseOperator
 from airflow_provider_customerio.exceptions import ConfigError, ProcessFailedError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.operators._common import data_interval, open_sync_store, run_ids, sync_lease
+from airflow_provider_customerio.operators._common import (
+    data_interval,
+    open_sync_store,
+    record_summary,
+    run_ids,
+    sync_lease,
+)
 from airflow_provider_customerio.operators.campaigns import load_connector_config
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
@@ -356,13 +362,15 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
             result.resubmitted,
             result.rejected,
         )
-        return {
+        out = {
             **result.as_dict(),
             "attributes_created": created,
             "run_key": run_key,
             "ledger": ledger_path,
             "api_calls": self.brevo_hook.api_calls,
         }
+        record_summary(sync_store, "workflow", context, self.task_id, out)
+        return out
 
     def _list_id(self, config: CustomerIOConfig) -> int:
         value = self.list_id if self.list_id not in (None, "", "None") else config.lists.get("all_contacts")

@@ -371,3 +371,14 @@ def test_process_report_shapes_are_read_as_counts_or_rows():
     )
     assert rows.report.rejected == {"a@x": "import_invalid"} and rows.error == "boom" and rows.finished
     assert not process_state({"id": 10, "status": "processing"}).finished
+
+
+def test_each_run_leaves_its_summary_in_the_store(env):
+    from airflow_provider_customerio.store import SyncStore
+
+    first = execute(mode="full", run_id="s1")
+    second = execute(mode="full", run_id="s2")
+    rows = SyncStore.at(env.cfg.parent / "state.db").summaries("people")
+    assert [r["run_id"] for r in rows] == ["s2", "s1"]  # newest first
+    assert rows[1]["summary"]["read"] == first["read"] and rows[0]["summary"]["unchanged"] == second["unchanged"]
+    assert rows[0]["dag_id"] == "people_it" and rows[0]["task_id"] == "sync_people"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import pytest
 from tests.airflow_processes import BIN, start_sandbox, stop_process
 from tests.distributed import REPO_ROOT, scenario
 from tests.distributed.harness import (
+    SETTINGS_DIR,
     STORE_CONN_ENV,
     WEBHOOK_SIGNING_KEY,
     Cluster,
@@ -74,7 +76,8 @@ class Distributed:
 
 def _reference_env(work: Path, pg: PostgresServer, info: dict[str, Any], config_text: str) -> dict[str, str]:
     home = work / "reference_home"
-    home.mkdir()
+    (home / "config").mkdir(parents=True)
+    shutil.copy(SETTINGS_DIR / "airflow_local_settings.py", home / "config" / "airflow_local_settings.py")
     (home / "customerio_config.yaml").write_text(config_text)
     env = python_env_for_child()
     env.update(

@@ -23,7 +23,7 @@ def run_dag(dag_id: str, logical_date: str, conf: dict[str, Any]) -> dict[str, A
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"))
     assert not bag.import_errors, bag.import_errors
     run = bag.dags[dag_id].test(logical_date=datetime.fromisoformat(logical_date), run_conf=conf or None)
     with create_session() as session:

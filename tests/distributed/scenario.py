@@ -38,7 +38,8 @@ DAG_RUNS: list[tuple[str, dict[str, Any], timedelta]] = [
     ("brevo_people_to_customerio", {"mode": "full"}, timedelta(hours=1)),
 ]
 BREVO_EDITS = 5
-METRICS_TABLE = "customerio_campaign_metrics"
+#: Columns of a metrics row that say when or by which run it was written: they differ between two equal runs.
+_WRITE_COLUMNS = {"updated_at", "created_at", "written_at", "inserted_at", "run_id", "dag_run_id", "try_number"}
 
 
 def plan(now: datetime | None = None) -> dict[str, Any]:
@@ -158,8 +159,9 @@ def end_state(info: dict[str, Any], store_url: str | None) -> dict[str, Any]:
     }
 
 
-def metrics_rows(store_url: str | None) -> list[tuple[Any, ...]] | str:
-    """The campaign-metrics rows of the sync store (without their time of writing), or why there are none."""
+def metrics_rows(store_url: str | None) -> dict[str, list[tuple[str, ...]]] | str:
+    """The campaign-metrics rows of the sync store, per table whose name holds ``metrics`` (without the columns
+    that record when or by which run a row was written), or why there are none."""
     if not store_url:
         return "no store"
     import sqlalchemy as sa
@@ -167,12 +169,16 @@ def metrics_rows(store_url: str | None) -> list[tuple[Any, ...]] | str:
     engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg2://", 1))
     try:
         with engine.connect() as conn:
-            if not sa.inspect(conn).has_table(METRICS_TABLE):
-                return f"no table {METRICS_TABLE} in the sync store"
-            table = sa.Table(METRICS_TABLE, sa.MetaData(), autoload_with=conn)
-            cols = [c for c in table.c if c.name != "updated_at"]
-            rows = conn.execute(sa.select(*cols).order_by(*table.primary_key.columns)).all()
-            return [tuple(str(v) for v in r) for r in rows]
+            names = [n for n in sa.inspect(conn).get_table_names() if "metric" in n]
+            if not names:
+                return "no metrics table in the sync store"
+            out = {}
+            for name in sorted(names):
+                table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+                cols = [c for c in table.c if c.name not in _WRITE_COLUMNS]
+                rows = conn.execute(sa.select(*cols)).all()
+                out[name] = sorted(tuple(str(v) for v in r) for r in rows)
+            return out
     finally:
         engine.dispose()
 

@@ -39,22 +39,31 @@ def _parsed(api: Any) -> set[str]:
     return wait_for(all_parsed, 240, "every example DAG parsed by the dag-processor")
 
 
-def _task_error(api: Any, dag_id: str, run_id: str, ti: dict[str, Any]) -> str:
-    """The last error line of a failed task's log (fetched by the api-server from the worker), or why not."""
-    try:
-        body = api.api_ok(
-            "GET",
-            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{max(1, ti['try_number'])}",
-            params={"full_content": "true", "map_index": ti["map_index"]},
-            headers={"Accept": "application/json"},
-        )
-    except AssertionError as exc:
-        return f"(log not readable: {str(exc)[:200]})"
-    content = body.get("content")
-    lines = [str(e.get("event", e)) if isinstance(e, dict) else str(e) for e in (content or [])]
-    text = "\n".join(lines)
-    hits = [line for line in text.splitlines() if "Error" in line or "error" in line or "nothing" in line]
-    return (hits[-1] if hits else text[-300:])[:400]
+def _task_error(cluster: Any, dag_id: str, run_id: str, ti: dict[str, Any]) -> str:
+    """The error of a failed task, from its log in the home of the worker that ran it (each worker writes its
+    own logs; they all have the same log-server port on a real network, which one host cannot give them)."""
+    import json
+
+    folder = cluster.work / "homes" / ti["hostname"] / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+    folder = folder / f"task_id={ti['task_id']}"
+    if ti["map_index"] >= 0:
+        folder = folder / f"map_index={ti['map_index']}"
+    path = folder / f"attempt={max(1, ti['try_number'])}.log"
+    if not path.exists():
+        return f"(no log at {path})"
+    errors = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") in ("error", "critical"):
+            detail = entry.get("error_detail")
+            if isinstance(detail, list) and detail:
+                errors.append(f"{detail[-1].get('exc_type')}: {detail[-1].get('exc_value')}")
+            else:
+                errors.append(str(entry.get("event")))
+    return (errors[-1] if errors else "(no error in the log)")[:400]
 
 
 def _trigger(api: Any, step: dict[str, Any]) -> str:
@@ -98,7 +107,7 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
             if ti["state"] in ("failed", "upstream_failed"):
                 problems.append(
                     f"{dag_id}.{ti['task_id']} {ti['state']} (try {ti['try_number']} on {ti['hostname']}): "
-                    f"{_task_error(api, dag_id, run_id, ti) if ti['state'] == 'failed' else ''}"
+                    f"{_task_error(cluster, dag_id, run_id, ti) if ti['state'] == 'failed' else ''}"
                 )
         if dag_id == PEOPLE_DAG and kill.get("killed"):
             _replace_worker_b(cluster)
@@ -144,10 +153,12 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
         + " | single machine: "
         + ", ".join(f"{k}={len(v) if isinstance(v, (dict, list)) else v}" for k, v in want.items())
     )
+    # the reference itself synced something of each kind (else the comparison proves nothing)
     assert want["brevo_contacts"] and want["brevo_events"] and want["brevo_objects"], want.keys()
-    assert isinstance(want["metrics_rows"], list) and want["metrics_rows"], (
-        f"the single-machine run has no campaign-metrics rows in its sync store: {want['metrics_rows']}"
-    )
+    if not want["metrics_rows"] or not isinstance(want["metrics_rows"], dict):
+        problems.append(
+            f"the single-machine run has no campaign-metrics rows in its sync store: {want['metrics_rows']}"
+        )
     problems += scenario.differences(got, want)
     duplicated = scenario.duplicated_events(got)
     if duplicated:

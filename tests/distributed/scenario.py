@@ -107,7 +107,29 @@ def send_webhooks(info: dict[str, Any], url: str, signing_key: str, spec: dict[s
 
 
 # ------------------------------------------------------------------------------------------------- end state
+#: What differs between two equal runs: when an event was sent or received, Brevo's internal contact id, and the id
+#: the sandbox derives from the time of sending (``trigger_event_id``).
 _VOLATILE_EVENT_KEYS = ("event_date", "received_at", "contact_id")
+_VOLATILE_EVENT_PROPERTIES = ("trigger_event_id", "timestamp")
+
+
+def _contact_key(contact: dict[str, Any]) -> str:
+    """A contact's identity that does not depend on the order Brevo created contacts in (its id does)."""
+    attrs = contact.get("attributes") or {}
+    if contact.get("email"):
+        return str(contact["email"])
+    for name in ("EXT_ID", "CIO_ID", "SMS"):
+        if attrs.get(name):
+            return f"{name}:{attrs[name]}"
+    return f"brevo id {contact['id']}"
+
+
+def _event(event: dict[str, Any]) -> str:
+    out = {k: v for k, v in event.items() if k not in _VOLATILE_EVENT_KEYS}
+    if isinstance(out.get("event_properties"), dict):
+        props = out["event_properties"]
+        out["event_properties"] = {k: v for k, v in props.items() if k not in _VOLATILE_EVENT_PROPERTIES}
+    return _canon(out)
 
 
 def _control(info: dict[str, Any], path: str) -> Any:
@@ -123,7 +145,7 @@ def _canon(value: Any) -> str:
 def end_state(info: dict[str, Any], store_url: str | None) -> dict[str, Any]:
     """The vendors' end state, comparable between two runs of the same plan on sandboxes seeded alike."""
     contacts = _control(info, "/brevo/contacts")["contacts"]
-    by_id = {c["id"]: (c.get("email") or f"id:{c['attributes'].get('CIO_ID')}") for c in contacts}
+    by_id = {c["id"]: _contact_key(c) for c in contacts}
     people = {
         by_id[c["id"]]: {
             "attributes": c["attributes"],
@@ -137,7 +159,7 @@ def end_state(info: dict[str, Any], store_url: str | None) -> dict[str, Any]:
         for list_id in c["listIds"]:
             lists.setdefault(list_id, []).append(by_id[c["id"]])
     events = _control(info, "/brevo/events")["events"]
-    event_keys = Counter(_canon({k: v for k, v in e.items() if k not in _VOLATILE_EVENT_KEYS}) for e in events)
+    event_keys = Counter(_event(e) for e in events)
     objects = []
     for rec in _control(info, "/brevo/objects/companies/records")["records"]:
         rec = dict(rec)
@@ -145,6 +167,8 @@ def end_state(info: dict[str, Any], store_url: str | None) -> dict[str, Any]:
             kind: sorted(by_id.get(i, f"contact {i}") for i in ids) for kind, ids in rec.get("associations", {}).items()
         }
         rec.pop("id", None)
+        if isinstance(rec.get("identifiers"), dict):  # Brevo's record id depends on creation order; ext_id stays
+            rec["identifiers"] = {k: v for k, v in rec["identifiers"].items() if k != "id"}
         for key in [k for k in rec if k.lower().endswith(("createdat", "updatedat", "modifiedat"))]:
             rec.pop(key)
         objects.append(_canon(rec))

@@ -16,7 +16,7 @@ import pytest
 from tests.airflow_processes import wait_for
 from tests.distributed import REPO_ROOT, scenario
 from tests.distributed.cluster_settings.airflow_local_settings import queue_for
-from tests.distributed.harness import READ_QUEUE, WEBHOOK_SIGNING_KEY, WRITE_QUEUE
+from tests.distributed.harness import READ_QUEUE, WEBHOOK_SIGNING_KEY
 
 pytestmark = pytest.mark.distributed
 
@@ -98,7 +98,7 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
             cluster_control(info, "POST", "/faults", json=_slow_import_fault())
         run_id = _trigger(api, step)
         if dag_id == PEOPLE_DAG:
-            kill = _kill_worker_b_during_load(cluster, run_id)
+            kill = _kill_worker_during_load(cluster, run_id)
         state = api.wait_run(dag_id, run_id, timeout=420)
         tis = api.task_instances(dag_id, run_id)
         runs.append({"dag_id": dag_id, "run_id": run_id, "state": state, "tis": tis})
@@ -110,7 +110,7 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
                     f"{_task_error(cluster, dag_id, run_id, ti) if ti['state'] == 'failed' else ''}"
                 )
         if dag_id == PEOPLE_DAG and kill.get("killed"):
-            _replace_worker_b(cluster)
+            _replace_worker(cluster, kill)
 
     # ---- the webhooks were acknowledged by the api-server's receiver
     statuses = {kind: dict(by) for kind, by in (webhooks.get("counts") or {}).items()}
@@ -123,22 +123,21 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
             if ti["state"] in (None, "skipped", "removed", "upstream_failed") or not ti.get("hostname"):
                 continue
             want = "worker-a" if queue_for(ti["task_id"]) == READ_QUEUE else "worker-b"
-            retried_on_a = kill.get("killed") and run["dag_id"] == PEOPLE_DAG and ti["task_id"] == LOAD_TASK
-            if retried_on_a:
-                want = "worker-a"
+            if kill.get("killed") and run["dag_id"] == PEOPLE_DAG and ti["task_id"] == LOAD_TASK:
+                want = kill["survivor"]  # the retry after the kill
             if not ti["hostname"].startswith(want):
                 problems.append(f"{run['dag_id']}.{ti['task_id']} ran on {ti['hostname']}, not on {want}")
 
     # ---- the kill: worker B died inside the load's Brevo call; the retry ran on worker A and succeeded
     load = next((t for r in runs if r["dag_id"] == PEOPLE_DAG for t in r["tis"] if t["task_id"] == LOAD_TASK), None)
     if not kill.get("killed"):
-        problems.append(f"worker B was not killed during the load: {kill.get('why')}")
+        problems.append(f"no worker was killed during the load: {kill.get('why')}")
     elif load is not None and not (
-        load["state"] == "success" and load["try_number"] >= 2 and load["hostname"].startswith("worker-a")
+        load["state"] == "success" and load["try_number"] > kill["try_number"] and load["hostname"] == kill["survivor"]
     ):
         problems.append(
-            f"the load killed on worker B did not end well on worker A: state {load['state']}, try "
-            f"{load['try_number']}, host {load['hostname']}"
+            f"the load killed on {kill['victim']} (try {kill['try_number']}) did not end well on {kill['survivor']}: "
+            f"state {load['state']}, try {load['try_number']}, host {load['hostname']}"
         )
 
     # ---- the same end state as one machine
@@ -185,16 +184,18 @@ def _slow_import_fault() -> dict[str, Any]:
     }
 
 
-def _kill_worker_b_during_load(cluster: Any, run_id: str) -> dict[str, Any]:
-    """Wait until worker B's load is inside its (held) Brevo import call, then SIGKILL worker B and let worker A
-    consume B's queue. Returns what happened (``killed`` or ``why`` not)."""
+def _kill_worker_during_load(cluster: Any, run_id: str) -> dict[str, Any]:
+    """Wait until the load is inside its (held) Brevo import call, then SIGKILL the worker running it (worker B, by
+    the cluster policy) and let the other worker consume the dead one's queue too. Returns what happened:
+    ``killed`` with ``victim``, ``survivor``, ``queue``, or ``why`` not."""
     api, info = cluster.api, cluster.sandbox
+    path = f"/api/v2/dags/{PEOPLE_DAG}/dagRuns/{run_id}/taskInstances/{LOAD_TASK}"
 
     def inside_import_or_over() -> dict[str, Any] | None:
         rules = cluster_control(info, "GET", "/faults")["faults"]
         if any(r["kind"] == "slow" and r["fired"] for r in rules):
             return {"fired": True}
-        ti = api.api_ok("GET", f"/api/v2/dags/{PEOPLE_DAG}/dagRuns/{run_id}/taskInstances/{LOAD_TASK}")
+        ti = api.api_ok("GET", path)
         if ti["state"] in ("failed", "up_for_retry", "success", "deferred", "upstream_failed"):
             return {"fired": False, "state": ti["state"], "try_number": ti["try_number"]}
         return None
@@ -203,15 +204,25 @@ def _kill_worker_b_during_load(cluster: Any, run_id: str) -> dict[str, Any]:
     cluster_control(info, "DELETE", "/faults")
     if not seen["fired"]:
         return {"killed": False, "why": f"the load never called Brevo's import (it was {seen['state']} first)"}
-    ti = api.api_ok("GET", f"/api/v2/dags/{PEOPLE_DAG}/dagRuns/{run_id}/taskInstances/{LOAD_TASK}")
-    cluster.kill_worker("worker-b")
-    cluster.take_over_queue("worker-a", WRITE_QUEUE)
-    print(f"killed worker-b (SIGKILL) during {LOAD_TASK} try {ti['try_number']} on {ti['hostname']}")
-    return {"killed": True, "try_number": ti["try_number"], "hostname": ti["hostname"]}
+    ti = api.api_ok("GET", path)
+    victim = ti["hostname"]
+    survivor = "worker-a" if victim == "worker-b" else "worker-b"
+    cluster.kill_worker(victim)
+    cluster.take_over_queue(survivor, ti["queue"])
+    print(f"killed {victim} (SIGKILL) during {LOAD_TASK} try {ti['try_number']}; {survivor} took queue {ti['queue']}")
+    return {
+        "killed": True,
+        "try_number": ti["try_number"],
+        "victim": victim,
+        "survivor": survivor,
+        "queue": ti["queue"],
+    }
 
 
-def _replace_worker_b(cluster: Any) -> None:
-    """A replacement for worker B (a fresh machine: new home), then worker A gives B's queue back."""
-    cluster.add_worker("worker-b2", WRITE_QUEUE).start()
-    cluster.wait_worker_ready("worker-b2")
-    cluster.hand_back_queue("worker-a", WRITE_QUEUE)
+def _replace_worker(cluster: Any, kill: dict[str, Any]) -> None:
+    """A replacement for the killed worker (a fresh machine: new home, same queue), then the survivor gives the
+    queue back, so the later DAGs run split across two workers again."""
+    name = f"{kill['victim']}2"
+    cluster.add_worker(name, kill["queue"]).start()
+    cluster.wait_worker_ready(name)
+    cluster.hand_back_queue(kill["survivor"], kill["queue"])

@@ -8,6 +8,7 @@ Locally the tier skips, saying why, when the PostgreSQL server binaries or ``red
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -109,6 +110,8 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribute
         _unavailable("no PostgreSQL server binaries (initdb, pg_ctl, psql; Debian package postgresql)")
     if redis_server_binary() is None:
         _unavailable("no redis-server binary (Debian package redis-server)")
+    if importlib.util.find_spec("airflow.providers.celery") is None or importlib.util.find_spec("redis") is None:
+        _unavailable("apache-airflow-providers-celery or the redis client is not installed (`make install`)")
     work = tmp_path_factory.mktemp("distributed")
     the_plan = scenario.plan()
     (work / "plan.json").write_text(json.dumps(the_plan))

@@ -116,9 +116,11 @@ _VOLATILE_EVENT_PROPERTIES = ("trigger_event_id", "timestamp")
 def _contact_key(contact: dict[str, Any]) -> str:
     """A contact's identity that does not depend on the order Brevo created contacts in (its id does)."""
     attrs = contact.get("attributes") or {}
+    if attrs.get("EXT_ID"):  # the sync's identity of a person, present whether or not the email was written
+        return f"EXT_ID:{attrs['EXT_ID']}"
     if contact.get("email"):
         return str(contact["email"])
-    for name in ("EXT_ID", "CIO_ID", "SMS"):
+    for name in ("CIO_ID", "SMS"):
         if attrs.get(name):
             return f"{name}:{attrs[name]}"
     return f"brevo id {contact['id']}"

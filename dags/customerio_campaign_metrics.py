@@ -4,8 +4,9 @@ Every day the run reads the metrics of each campaign for its data interval (the 
 ``lookback_days`` days before it, because opens and clicks arrive late, and upserts one row per campaign and day
 into the table ``connectors.customerio.campaigns.table`` (default ``customerio_campaign_metrics``) of the SQL
 connection ``connectors.customerio.campaigns.sql_conn_id``; without one, in the shared sync store (the connection
-``customerio_sync_store``, else its SQLite file under ``$AIRFLOW_HOME``). Rows are keyed by (campaign_id, date, source) and only
-changed rows are written: re-runs and ``airflow backfill create`` over a past range fill each day exactly once.
+``customerio_sync_store``, else its SQLite file under ``$AIRFLOW_HOME``). Rows are keyed by (campaign_id, date,
+source) and only changed rows are written: re-runs and ``airflow backfill create`` over a past range fill each
+day exactly once.
 
 One mapped task per campaign, in the ``customerio_app`` pool: the App API allows 10 requests/s for the whole
 workspace. The last task keeps the report ``customerio_campaign_metrics_<day>.html`` in the sync store: per

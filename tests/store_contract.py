@@ -19,6 +19,8 @@ def check_state_roundtrip(store: SyncStore) -> None:
     st.set_hashes(CIO_TO_BREVO, [(f"p{i}", f"h{i}") for i in range(2500)] + [("p0", "h0b")])  # last wins
     assert st.get_hashes(CIO_TO_BREVO, ["p0", "p1", "nope"]) == {"p0": "h0b", "p1": "h1"}
     assert st.count_hashes(CIO_TO_BREVO) == 2500
+    st.set_hashes("brevo_to_cio", [("c1", "{" + "x" * 5000 + "}")])  # the reverse direction keeps field snapshots
+    assert len(st.get_hash("brevo_to_cio", "c1") or "") == 5002
     st.upsert_identity("c1", email="a@example.com")
     st.upsert_identity("c1", brevo_id=7)  # NULL keeps the stored email
     assert st.get_identity("c1") is not None and st.get_identity("c1").email == "a@example.com"

@@ -31,7 +31,7 @@ content_hash = sa.Table(
     metadata,
     sa.Column("direction", sa.String(32), primary_key=True),
     sa.Column("person_key", sa.String(KEY), primary_key=True),
-    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
     sa.Column("synced_at", sa.Float, nullable=False),
 )
 identity = sa.Table(
@@ -86,7 +86,7 @@ pending_row = sa.Table(
     sa.Column("process_id", sa.String(64), primary_key=True),
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("person_key", sa.String(KEY), nullable=False),
-    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
     sa.Column("row", sa.Text, nullable=False),
 )
 seen = sa.Table(
@@ -100,7 +100,7 @@ object_sync = sa.Table(
     metadata,
     sa.Column("brevo_type", sa.String(KEY), primary_key=True),
     sa.Column("object_id", sa.String(KEY), primary_key=True),
-    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
     sa.Column("links", sa.Text, nullable=False),
     sa.Column("synced_at", sa.Float, nullable=False),
 )
@@ -109,7 +109,7 @@ object_reverse = sa.Table(
     metadata,
     sa.Column("brevo_type", sa.String(KEY), primary_key=True),
     sa.Column("object_id", sa.String(KEY), primary_key=True),
-    sa.Column("hash", sa.String(128), nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
     sa.Column("synced_at", sa.Float, nullable=False),
 )
 V1_TABLES = (

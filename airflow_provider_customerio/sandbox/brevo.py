@@ -423,8 +423,7 @@ def build_control_router(state: BrevoState) -> APIRouter:
 
     @router.get("/faults")
     async def get_faults() -> Response:
-        with state.lock:
-            return _json({"faults": [dict(v, kind=k) for k, v in state.faults.items()]})
+        return _json({"faults": state.fault_rules()})
 
     @router.post("/faults")
     async def add_fault(request: Request) -> Response:

@@ -1006,9 +1006,7 @@ class BrevoState:
         paging through 100k contacts does not rescan them for every page.
         """
         if self.lag["contacts"]:
-            return self._query_lagged(
-                limit, offset, sort, modified_since, created_since, list_ids, ids, filter_expr
-            )
+            return self._query_lagged(limit, offset, sort, modified_since, created_since, list_ids, ids, filter_expr)
         key = (self.version, sort, modified_since, created_since, tuple(list_ids or ()), tuple(ids or ()), filter_expr)
         if self._query_cache is not None and self._query_cache[0] == key:
             matching = self._query_cache[1]

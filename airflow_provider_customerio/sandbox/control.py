@@ -160,11 +160,15 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
                 raise ControlError("export_polls: must be an integer >= 0")
             if key in ("search_scan_budget", "environment_id") and (not isinstance(value, int) or value < 1):
                 raise ControlError(f"{key}: must be an integer >= 1")
-            if key == "export_rate_per_s" and value is not None and (
-                not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
+            if (
+                key == "export_rate_per_s"
+                and value is not None
+                and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0)
             ):
                 raise ControlError("export_rate_per_s: must be a number of people per second > 0, or null")
-            if key == "export_queue_s" and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+            if key == "export_queue_s" and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+            ):
                 raise ControlError("export_queue_s: must be a number of seconds >= 0")
             if key in ("fail_exports", "wrap_customer_items", "allow_email_update_by_id") and not isinstance(
                 value, bool

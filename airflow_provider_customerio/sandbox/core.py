@@ -216,8 +216,10 @@ def parse_fault(spec: dict[str, Any]) -> FaultRule:
         raise ValueError(f"status: {status!r} is only for kind applied_5xx and must be 500, 502, 503 or 504")
     unknown = set(spec) - {"vendor", "kind", "rate", "count", "delay_s", "path_contains", "method", "seed", "status"}
     if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: unknown fault field; known: vendor, kind, rate, count, delay_s, "
-                         "path_contains, method, seed, status")
+        raise ValueError(
+            f"{sorted(unknown)[0]}: unknown fault field; known: vendor, kind, rate, count, delay_s, "
+            "path_contains, method, seed, status"
+        )
     return FaultRule(
         vendor=vendor,
         kind=kind,

@@ -476,7 +476,12 @@ def test_import_failure_fault_applies_nothing(brevo: Brevo) -> None:
 
 def test_stuck_process_settings_and_forced_completion(brevo: Brevo) -> None:
     settings = brevo.ctl("POST", "/processes/settings", {"polls_to_complete": 3, "running_status": "in_process"})
-    assert settings.json() == {"polls_to_complete": 3, "running_status": "in_process", "rate_per_s": None, "queue_s": 0.0}
+    assert settings.json() == {
+        "polls_to_complete": 3,
+        "running_status": "in_process",
+        "rate_per_s": None,
+        "queue_s": 0.0,
+    }
     pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "s@example.com"}], "listIds": [12]}).json()[
         "processId"
     ]

@@ -7,9 +7,10 @@ faults (failed and half-done import processes, partial 207s on event batches, ob
 202). On top, **post-apply faults** on about 6 % of the writes: the vendor applies the write, then the answer is
 lost (connection reset, a proxy's 502, or a timeout then a reset), which is the case where a retry could double a
 write. The world is as slow as the real vendors: Brevo import and object processes run in the background on the
-sandbox clock at a processing rate (queued first), and reads lag: Brevo ``GET /events`` 30 s, Brevo contact reads
-10 s, the Customer.io activity feed 10 s, dynamic segment rebuilds 30 s (sandbox-clock seconds; the clock is frozen
-and moves 0.5 s per vendor request, and :data:`SCHEDULE_GAP` between two scheduled runs). Where the product waits
+sandbox clock at a processing rate (queued 1 s, then 500 rows/s), and reads lag: Brevo ``GET /events`` 30 s, Brevo contact reads
+10 s, the Customer.io activity feed 10 s, dynamic segment rebuilds 30 s (sandbox-clock seconds; the sandbox clock
+runs with wall time, plus 0.5 s per vendor request served, plus :data:`SCHEDULE_GAP` between two scheduled runs; the
+outcome never depends on how fast the wall clock goes). Where the product waits
 (the events' reconcile grace, the segment mirror's read-back settling) the tests hand it the sandbox clock.
 
 A task that fails under faults is re-run like Airflow's ``retries`` would (same run id, up to ``MAX_TRIES``); then
@@ -61,8 +62,8 @@ POST_APPLY_PROFILE: list[dict[str, Any]] = [
 ]
 #: Read lag per surface, in sandbox-clock seconds.
 READ_LAG = {"brevo_events": 30, "brevo_contacts": 10, "cio_activities": 10, "cio_segments": 30}
-#: Brevo processes: queued 2 s, then 200 rows per second, on the sandbox clock.
-PROCESS_LAG = {"rate_per_s": 200, "queue_s": 2}
+#: Brevo processes: queued 1 s, then 500 rows per second, on the sandbox clock.
+PROCESS_LAG = {"rate_per_s": 500, "queue_s": 1}
 #: Sandbox-clock seconds between two scheduled runs (more than every lag and the events' reconcile grace).
 SCHEDULE_GAP = 300.0
 
@@ -141,7 +142,7 @@ def slow_world_on(sb: SandboxClient) -> None:
     """Background Brevo processes at a rate, read lag on every surface, 0.5 s of sandbox clock per request."""
     sb._call("POST", "/brevo/processes/settings", json=PROCESS_LAG)
     sb._call("PUT", "/lag", json=READ_LAG)
-    sb._call("PUT", "/clock", json={"frozen": True, "tick_s": 0.5})
+    sb._call("PUT", "/clock", json={"tick_s": 0.5})
 
 
 def next_run(sb: SandboxClient) -> None:

@@ -12,6 +12,7 @@ was never interrupted.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ import pytest
 from airflow_provider_customerio.operators import reverse as reverse_op
 from airflow_provider_customerio.operators import segments as segments_op
 from airflow_provider_customerio.sync.ledger import read_ledger
-from tests.chaos.conftest import brevo_contacts, cio_people, diff
+from tests.chaos.conftest import brevo_contacts, cio_people, diff, next_run, sandbox_sleep, slow_world_on
 from tests.chaos.test_chaos_people import _forward, _prepare, _prepare_reverse, _rejects, _reverse
 from tests.chaos.test_chaos_segments_objects import LIST, SEGMENT, _objects_world, _records, _segments_world
 from tests.conftest import REPO_ROOT
@@ -168,6 +169,7 @@ def test_killed_reverse_sync_resumes_to_the_same_state(sandbox, monkeypatch, tmp
     assert batches >= 5, batches
 
     cfg = _prepare_reverse(sandbox, monkeypatch, tmp_path / "crash")
+    slow_world_on(sandbox)  # background processes and read lag, as in the chaos tier
     sandbox.faults(vendor="track", kind="slow", rate=1.0, delay_s=0.1, path_contains="/api/v2/batch")
     proc = _start_child(f"""
         from airflow_provider_customerio.operators import reverse as reverse_op
@@ -185,6 +187,7 @@ def test_killed_reverse_sync_resumes_to_the_same_state(sandbox, monkeypatch, tmp
     sandbox.clear_faults()
     assert accepted < batches and len(cio_people(sandbox)) < len(ref_people)  # killed mid-run
 
+    next_run(sandbox)
     _reverse(cfg, "manual__1", since)  # Airflow's retry of the killed try
     assert cio_people(sandbox) == ref_people, diff(ref_people, cio_people(sandbox))
 
@@ -199,6 +202,10 @@ def test_killed_segment_mirror_resumes_to_the_same_state(sandbox, monkeypatch, t
     assert imports >= 5 and len(ref_list) > 50, (imports, len(ref_list))
 
     world = _segments_world(sandbox, monkeypatch, tmp_path / "crash")
+    brevo = json.loads(sandbox.info["airflow_conn_env"]["AIRFLOW_CONN_BREVO_DEFAULT"])
+    brevo["extra"] = {"other_requests_per_hour": 0}  # background processes take more polls: no /processes throttle
+    monkeypatch.setenv("AIRFLOW_CONN_BREVO_DEFAULT", json.dumps(brevo))
+    slow_world_on(sandbox)  # background processes and read lag, as in the chaos tier
     sandbox.faults(vendor="brevo", kind="slow", rate=1.0, delay_s=0.1, path_contains="/contacts/import")
     proc = _start_child(f"""
         import functools
@@ -215,10 +222,13 @@ def test_killed_segment_mirror_resumes_to_the_same_state(sandbox, monkeypatch, t
     assert proc.returncode == -signal.SIGKILL
     sandbox.clear_faults()
     sandbox._call("POST", "/brevo/processes/complete")  # what Brevo accepted finishes without the killed client
+    next_run(sandbox)  # (and the lagging list reads catch up)
     assert 0 < len(world.list_keys(LIST)) < len(ref_list)
 
-    world.run(SEGMENT, LIST)  # the retry
-    assert world.list_keys(LIST) == ref_list
+    monkeypatch.setattr(segments_op, "SegmentMirror", functools.partial(small, sleep=sandbox_sleep(sandbox)))
+    out = world.run(SEGMENT, LIST)  # the retry
+    next_run(sandbox)  # the lagging list reads catch up
+    assert world.list_keys(LIST) == ref_list, (out, _ledger(tmp_path / "crash" / "ledger"))
     assert _ledger(tmp_path / "crash" / "ledger") == ref_ledger  # every reject ledgered, as in the clean run
 
 
@@ -230,6 +240,7 @@ def test_killed_objects_sync_resumes_to_the_same_state(sandbox, monkeypatch, tmp
     assert set(ref_records) == set(rels) and upserts >= 4, upserts
 
     world, _ = _objects_world(sandbox, monkeypatch, tmp_path / "crash")
+    slow_world_on(sandbox)  # background processes and read lag, as in the chaos tier
     sandbox.faults(vendor="brevo", kind="slow", rate=1.0, delay_s=0.1, path_contains="/batch/upsert")
     crash = tmp_path / "crash"
     proc = _start_child(f"""
@@ -247,6 +258,7 @@ def test_killed_objects_sync_resumes_to_the_same_state(sandbox, monkeypatch, tmp
     sandbox._call("POST", "/brevo/processes/complete")
     assert 0 < len(world.records()) < len(ref_records)
 
+    next_run(sandbox)
     world.runs = 0
     world.run(max_bytes=800)  # the retry of run1
     assert _records(world) == ref_records, diff(ref_records, _records(world))

@@ -7,10 +7,10 @@ faults (failed and half-done import processes, partial 207s on event batches, ob
 202). On top, **post-apply faults** on about 6 % of the writes: the vendor applies the write, then the answer is
 lost (connection reset, a proxy's 502, or a timeout then a reset), which is the case where a retry could double a
 write. The world is as slow as the real vendors: Brevo import and object processes run in the background on the
-sandbox clock at a processing rate (queued 1 s, then 500 rows/s), and reads lag: Brevo ``GET /events`` 30 s, Brevo contact reads
-10 s, the Customer.io activity feed 10 s, dynamic segment rebuilds 30 s (sandbox-clock seconds; the sandbox clock
-runs with wall time, plus 0.5 s per vendor request served, plus :data:`SCHEDULE_GAP` between two scheduled runs; the
-outcome never depends on how fast the wall clock goes). Where the product waits
+sandbox clock at a processing rate (queued 1 s, then 500 rows/s), and reads lag: Brevo ``GET /events`` 30 s, Brevo
+contact reads 10 s, the Customer.io activity feed 10 s, dynamic segment rebuilds 30 s (sandbox-clock seconds; the
+sandbox clock runs with wall time, plus 0.5 s per vendor request served, plus :data:`SCHEDULE_GAP` between two
+scheduled runs; the outcome never depends on how fast the wall clock goes). Where the product waits
 (the events' reconcile grace, the segment mirror's read-back settling) the tests hand it the sandbox clock.
 
 A task that fails under faults is re-run like Airflow's ``retries`` would (same run id, up to ``MAX_TRIES``); then

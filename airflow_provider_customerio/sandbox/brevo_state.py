@@ -477,6 +477,7 @@ class BrevoState:
         self._published: dict[int, tuple[dict[str, Any], int, int]] = {}  # cid -> (json, created, modified)
         self._pending_reads: list[tuple[float, int, tuple[dict[str, Any], int, int] | None]] = []
         self._dirty = set()
+        self._background = 0  # processes running in the background (processing-rate mode)
         self._query_cache: tuple[Any, list[int]] | None = None
 
     @_locked
@@ -1259,11 +1260,14 @@ class BrevoState:
             size = len(payload.get("rows") or payload.get("records") or ())
             proc.starts_at = self.sandbox_clock.now() + float(self.process_settings["queue_s"])
             proc.due_at = proc.starts_at + size / float(rate)
+            self._background += 1
         return proc
 
     @_locked
     def run_due(self) -> list[int]:
         """Complete the background processes whose time has come on the sandbox clock (processing-rate mode)."""
+        if not self._background:
+            return []  # the default (poll-driven) sandbox: nothing runs in the background
         now = self.sandbox_clock.now()
         due = [
             p
@@ -1272,6 +1276,7 @@ class BrevoState:
         ]
         for proc in sorted(due, key=lambda p: (p.due_at or 0.0, p.id)):
             self._complete(proc)
+        self._background = sum(1 for p in self.processes.values() if p.due_at is not None and p.status in _RUNNING)
         return [p.id for p in due]
 
     @_locked

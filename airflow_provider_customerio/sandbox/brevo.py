@@ -10,9 +10,12 @@ Control routes (sandbox-only, relative to ``/_sandbox/brevo``):
 ``GET  /events``                            every accepted event ``{"events": [...], "count": n}``
 ``GET  /objects/{type}/records``            every record of a custom object type, associations as id lists
 ``POST /objects/types``                     ``{"name": "deals", "attributes": ["amount", ...]}`` create a type
-``GET|POST|DELETE /faults``                 ``{"kind": "import_failure"|"events_partial_207"|"process_stuck",
-                                            "count": N}`` or ``"rate": x``
-``GET|POST /processes/settings``            ``{"polls_to_complete": 2, "running_status": "processing"}``
+``GET|POST|DELETE /faults``                 Brevo processing faults, in the sandbox's one injector: ``{"kind":
+                                            "import_failure"|"import_partial"|"events_partial_207"|
+                                            "process_stuck"|"object_reject", "count": N}`` or ``"rate": x``
+``GET|POST /processes/settings``            ``{"polls_to_complete": 2, "running_status": "processing",
+                                            "rate_per_s": null, "queue_s": 0}`` (a rate: background processes
+                                            on the sandbox clock)
 ``GET  /processes/{id}``                    process plus ``sandbox.rejected`` (rejected import rows + reasons)
 ``POST /processes/complete``                finish every pending process now (including stuck ones)
 ``POST /reset``                             empty the account, then re-create the standard seed fixture
@@ -426,8 +429,7 @@ def build_control_router(state: BrevoState) -> APIRouter:
 
     @router.get("/faults")
     async def get_faults() -> Response:
-        with state.lock:
-            return _json({"faults": [dict(v, kind=k) for k, v in state.faults.items()]})
+        return _json({"faults": state.fault_rules()})
 
     @router.post("/faults")
     async def add_fault(request: Request) -> Response:

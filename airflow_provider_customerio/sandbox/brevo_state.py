@@ -26,6 +26,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from airflow_provider_customerio.sandbox.clock import SandboxClock
+from airflow_provider_customerio.sandbox.core import STATE_KINDS, FaultInjector, parse_fault
+
 # --------------------------------------------------------------------------------------------------------------
 # Errors: one class per Brevo error, rendered by brevo.render_error()
 # --------------------------------------------------------------------------------------------------------------
@@ -166,6 +169,7 @@ MAX_BATCH_EVENTS = 200  # https://developers.brevo.com/docs/event-endpoints
 MAX_BATCH_EVENTS_BYTES = 512 * 1024  # https://developers.brevo.com/docs/event-endpoints
 MAX_OBJECT_RECORDS = 1000  # https://developers.brevo.com/reference/custom-objects/upsertrecords
 MAX_OBJECT_BODY_BYTES = 1024 * 1024  # https://developers.brevo.com/reference/custom-objects/upsertrecords
+_RUNNING = ("queued", "processing", "in_process")
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
 _EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -181,7 +185,10 @@ def _locked(fn: Callable[..., _T]) -> Callable[..., _T]:
     @functools.wraps(fn)
     def wrapper(self: BrevoState, *args: Any, **kwargs: Any) -> _T:
         with self.lock:
-            return fn(self, *args, **kwargs)
+            result = fn(self, *args, **kwargs)
+            if self._dirty:
+                self._publish_dirty()
+            return result
 
     return wrapper
 
@@ -332,7 +339,10 @@ class Process:
         self.info: dict[str, Any] | None = None
         self.error: str | None = None
         self.will_fail = False
+        self.partial = False
         self.stuck = False
+        self.starts_at: float | None = None  # sandbox-clock times (processing-rate mode)
+        self.due_at: float | None = None
         self.rejected: list[dict[str, Any]] = []
         self.applied = 0
 
@@ -354,6 +364,9 @@ class Process:
             "polls": self.polls,
             "stuck": self.stuck,
             "will_fail": self.will_fail,
+            "partial": self.partial,
+            "starts_at": self.starts_at,
+            "due_at": self.due_at,
             "applied": self.applied,
             "rejected": self.rejected,
         }
@@ -410,15 +423,28 @@ class BrevoState:
 
     :param api_key: the only accepted ``api-key`` header value.
     :param clock: optional callable returning epoch milliseconds (tests may inject one); defaults to wall time.
+    :param faults: the fault injector whose Brevo processing rules (``import_failure``, ``events_partial_207``, …)
+        this state takes (the sandbox shares its one injector); a private one when standalone.
+    :param sandbox_clock: the clock background processes and read lag run on (the sandbox's one clock).
 
     Thread-safe: every public method takes ``self.lock`` (the server runs handlers on one event loop, but the
     control plane and the core's reset may call from other threads).
     """
 
-    def __init__(self, api_key: str, *, clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        clock: Callable[[], int] | None = None,
+        faults: FaultInjector | None = None,
+        sandbox_clock: SandboxClock | None = None,
+    ) -> None:
         self.api_key = api_key
         self.lock = threading.RLock()
         self._clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self.faults = faults if faults is not None else FaultInjector()
+        self.sandbox_clock = sandbox_clock if sandbox_clock is not None else SandboxClock()
+        self._dirty: set[int] = set()
         self.reset()
 
     # ---------------------------------------------------------------------------------------------- lifecycle
@@ -443,9 +469,21 @@ class BrevoState:
         self.next_process_id = 1
         self.events: list[dict[str, Any]] = []
         self.object_types: dict[str, ObjectType] = {}
-        self.faults: dict[str, dict[str, Any]] = {}
-        self.fault_rng = random.Random(0)
-        self.process_settings: dict[str, Any] = {"polls_to_complete": 2, "running_status": "processing"}
+        self.faults.clear_kinds(STATE_KINDS)
+        #: ``rate_per_s`` None: a process completes after ``polls_to_complete`` polls (the default). A number: it
+        #: runs in the background on the sandbox clock, ``queue_s`` queued then ``rows / rate_per_s`` seconds.
+        self.process_settings: dict[str, Any] = {
+            "polls_to_complete": 2,
+            "running_status": "processing",
+            "rate_per_s": None,
+            "queue_s": 0.0,
+        }
+        #: Read lag in sandbox-clock seconds: ``events`` (GET /events), ``contacts`` (contact reads).
+        self.lag: dict[str, float] = {"events": 0.0, "contacts": 0.0}
+        self._published: dict[int, tuple[dict[str, Any], int, int]] = {}  # cid -> (json, created, modified)
+        self._pending_reads: list[tuple[float, int, tuple[dict[str, Any], int, int] | None]] = []
+        self._dirty = set()
+        self._background = 0  # processes running in the background (processing-rate mode)
         self._query_cache: tuple[Any, list[int]] | None = None
 
     @_locked
@@ -535,24 +573,50 @@ class BrevoState:
 
     def _touch(self, contact: Contact) -> None:
         contact.modified = self._now()
+        if self.lag["contacts"]:
+            self._dirty.add(contact.id)
 
     def take_fault(self, kind: str) -> bool:
-        """Consume one injected Brevo-specific fault of ``kind`` if armed (by count or by rate)."""
+        """Consume one injected Brevo processing fault of ``kind`` if a rule for it fires (by count or rate)."""
         with self.lock:
-            fault = self.faults.get(kind)
-            if not fault:
-                return False
-            if fault.get("count") is not None:
-                if fault["count"] <= 0:
-                    return False
-                fault["count"] -= 1
-                fault["fired"] = fault.get("fired", 0) + 1
-                return True
-            rate = float(fault.get("rate") or 0.0)
-            fired = self.fault_rng.random() < rate
-            if fired:
-                fault["fired"] = fault.get("fired", 0) + 1
-            return fired
+            return self.faults.take("brevo", kind)
+
+    # ------------------------------------------------------------------------------------------ read lag
+
+    @_locked
+    def set_lag(self, *, events: float, contacts: float) -> None:
+        """Set the read lag. Turning contact lag on publishes the current contacts as the readable view."""
+        if contacts and not self.lag["contacts"]:
+            self._published = {c.id: self._snapshot(c) for c in self.contacts.values()}
+            self._pending_reads = []
+        self.lag = {"events": float(events), "contacts": float(contacts)}
+
+    @staticmethod
+    def _snapshot(contact: Contact) -> tuple[dict[str, Any], int, int]:
+        return contact.to_json(), contact.created, contact.modified
+
+    def _publish_dirty(self) -> None:
+        """End of a write: the contacts it touched become readable ``lag`` seconds from now (as they are now)."""
+        due = self.sandbox_clock.now() + self.lag["contacts"]
+        for cid in sorted(self._dirty):
+            contact = self.contacts.get(cid)
+            self._pending_reads.append((due, cid, self._snapshot(contact) if contact is not None else None))
+        self._dirty = set()
+
+    def _readable(self) -> dict[int, tuple[dict[str, Any], int, int]]:
+        """The contacts a read sees under lag: writes older than the lag applied, newer ones not yet."""
+        now = self.sandbox_clock.now()
+        keep = []
+        for due, cid, snap in self._pending_reads:
+            if due <= now:
+                if snap is None:
+                    self._published.pop(cid, None)
+                else:
+                    self._published[cid] = snap
+            else:
+                keep.append((due, cid, snap))
+        self._pending_reads = keep
+        return self._published
 
     def _list_or_404(self, lid: Any) -> ContactList:
         try:
@@ -893,12 +957,19 @@ class BrevoState:
             self._set_identity(contact, name, None, None)
         self._set_lists(contact, remove=list(contact.list_ids))
         del self.contacts[contact.id]
+        if self.lag["contacts"]:
+            self._dirty.add(contact.id)
         self._bump()
 
     @_locked
     def get_contact(self, identifier: str, identifier_type: str | None) -> dict[str, Any]:
-        """``GET /contacts/{identifier}``: contact + (empty) campaign statistics."""
+        """``GET /contacts/{identifier}``: contact + (empty) campaign statistics (as of ``lag`` seconds ago)."""
         body = self.resolve(identifier, identifier_type, for_get=True).to_json()
+        if self.lag["contacts"]:
+            snap = self._readable().get(body["id"])
+            if snap is None:
+                raise DocumentNotFound("Contact does not exist")
+            body = dict(snap[0])
         body["statistics"] = {
             "messagesSent": [],
             "hardBounces": [],
@@ -951,6 +1022,8 @@ class BrevoState:
         Ordered by creation (id), ``desc`` by default. Results of one filter are cached until the next write, so that
         paging through 100k contacts does not rescan them for every page.
         """
+        if self.lag["contacts"]:
+            return self._query_lagged(limit, offset, sort, modified_since, created_since, list_ids, ids, filter_expr)
         key = (self.version, sort, modified_since, created_since, tuple(list_ids or ()), tuple(ids or ()), filter_expr)
         if self._query_cache is not None and self._query_cache[0] == key:
             matching = self._query_cache[1]
@@ -982,6 +1055,38 @@ class BrevoState:
             self._query_cache = (key, matching)
         page = [self.contacts[cid].to_json() for cid in matching[offset : offset + limit]]
         return page, len(matching)
+
+    def _query_lagged(
+        self,
+        limit: int,
+        offset: int,
+        sort: str,
+        modified_since: int | None,
+        created_since: int | None,
+        list_ids: list[int] | None,
+        ids: list[int] | None,
+        filter_expr: str | None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """:meth:`query_contacts` over the lagging view (no cache: the view changes with the clock)."""
+        pred = self._filter_pred(filter_expr) if filter_expr else None
+        view = self._readable()
+        matching = []
+        for cid in sorted(view):
+            body, created, modified = view[cid]
+            if ids and cid not in ids:
+                continue
+            if list_ids and not set(body["listIds"]) & set(list_ids):
+                continue
+            if modified_since is not None and modified <= modified_since:
+                continue
+            if created_since is not None and created <= created_since:
+                continue
+            if pred is not None and (cid not in self.contacts or not pred(self.contacts[cid])):
+                continue
+            matching.append(cid)
+        if sort == "desc":
+            matching.reverse()
+        return [dict(view[cid][0]) for cid in matching[offset : offset + limit]], len(matching)
 
     @_locked
     def all_contacts(self) -> list[dict[str, Any]]:
@@ -1164,19 +1269,57 @@ class BrevoState:
         self.next_process_id += 1
         self.processes[proc.id] = proc
         proc.will_fail = kind == "import" and self.take_fault("import_failure")
+        proc.partial = kind == "import" and not proc.will_fail and self.take_fault("import_partial")
         proc.stuck = self.take_fault("process_stuck")
+        rate = self.process_settings["rate_per_s"]
+        if rate:
+            size = len(payload.get("rows") or payload.get("records") or ())
+            proc.starts_at = self.sandbox_clock.now() + float(self.process_settings["queue_s"])
+            proc.due_at = proc.starts_at + size / float(rate)
+            self._background += 1
         return proc
 
     @_locked
+    def run_due(self) -> list[int]:
+        """Complete the background processes whose time has come on the sandbox clock (processing-rate mode)."""
+        if not self._background:
+            return []  # the default (poll-driven) sandbox: nothing runs in the background
+        now = self.sandbox_clock.now()
+        due = [
+            p
+            for p in self.processes.values()
+            if p.due_at is not None and p.due_at <= now and not p.stuck and p.status in _RUNNING
+        ]
+        for proc in sorted(due, key=lambda p: (p.due_at or 0.0, p.id)):
+            self._complete(proc)
+        self._background = sum(1 for p in self.processes.values() if p.due_at is not None and p.status in _RUNNING)
+        return [p.id for p in due]
+
+    @_locked
     def set_process_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
-        """Control plane: ``polls_to_complete`` (>=1) and ``running_status`` (``processing``|``in_process``)."""
+        """Control plane: ``polls_to_complete`` (>=1), ``running_status`` (``processing``|``in_process``), and the
+        background mode: ``rate_per_s`` (rows per sandbox-clock second, or null for poll-driven) and ``queue_s``."""
+        unknown = set(settings) - set(self.process_settings)
+        if unknown:
+            raise InvalidParameter(f"{sorted(unknown)[0]}: unknown setting; known: {', '.join(self.process_settings)}")
         polls = settings.get("polls_to_complete", self.process_settings["polls_to_complete"])
         status = settings.get("running_status", self.process_settings["running_status"])
+        rate = settings.get("rate_per_s", self.process_settings["rate_per_s"])
+        queue = settings.get("queue_s", self.process_settings["queue_s"])
         if not isinstance(polls, int) or isinstance(polls, bool) or polls < 1:
             raise InvalidParameter("polls_to_complete must be an integer >= 1")
         if status not in ("processing", "in_process"):
             raise InvalidParameter("running_status must be 'processing' or 'in_process'")
-        self.process_settings = {"polls_to_complete": polls, "running_status": status}
+        if rate is not None and (not _is_number(rate) or rate <= 0):
+            raise InvalidParameter("rate_per_s must be a number of rows per second > 0, or null (poll-driven)")
+        if not _is_number(queue) or queue < 0:
+            raise InvalidParameter("queue_s must be a number of seconds >= 0")
+        self.process_settings = {
+            "polls_to_complete": polls,
+            "running_status": status,
+            "rate_per_s": rate,
+            "queue_s": float(queue),
+        }
         return dict(self.process_settings)
 
     @_locked
@@ -1189,6 +1332,13 @@ class BrevoState:
         proc = self.processes.get(key)
         if proc is None:
             raise ProcessNotFound("processId is invalid")
+        if proc.due_at is not None:  # background mode: the clock decides, polling does not
+            proc.polls += 1
+            self.run_due()
+            if proc.status in _RUNNING:
+                started = proc.starts_at is not None and self.sandbox_clock.now() >= proc.starts_at
+                proc.status = self.process_settings["running_status"] if started or proc.stuck else "queued"
+            return proc.to_json()
         if proc.status in ("queued", "processing", "in_process"):
             proc.polls += 1
             needed = self.process_settings["polls_to_complete"]
@@ -1232,10 +1382,29 @@ class BrevoState:
             proc.status = "failed"
             proc.error = "Import failed: the file could not be processed, no contact was imported"
             return
+        if proc.partial and proc.kind == "import" and payload is not None:
+            rows = payload["rows"]
+            done = len(rows) // 2
+            self._apply_import(proc, dict(payload, rows=rows[:done]))
+            proc.status = "failed"
+            proc.error = f"Import stopped after {done} of {len(rows)} rows: processing error, re-submit the import"
+            self._bump()
+            return
         if proc.kind == "import" and payload is not None:
             self._apply_import(proc, payload)
         elif proc.kind == "objects" and payload is not None:
             self._apply_objects(proc, payload)
+            refused = [r for r in proc.rejected if r["index"] is not None]
+            if refused:
+                # Brevo answers 202 and refuses records later; the process's ``error`` is where that surfaces.
+                # ⚠ Its wording is not documented: the sandbox names each refused record as records[i] (0-based,
+                # the position in the upsert body) with its ext_id and reason.
+                parts = []
+                for r in refused:
+                    ext = (payload["records"][r["index"]].get("identifiers") or {}).get("ext_id")
+                    parts.append(f"records[{r['index']}] (ext_id {ext!r}): {r['reason']}")
+                total = len(payload["records"])
+                proc.error = f"{len({r['index'] for r in refused})} of {total} records rejected: " + "; ".join(parts)
         proc.status = "completed"
         self._bump()
 
@@ -1489,6 +1658,7 @@ class BrevoState:
                 "contact_id": contact.id if contact else None,
                 "received_at": iso_ms(self._now()),
                 "source": source,
+                "_visible_at": self.sandbox_clock.now() + self.lag["events"],
             }
         )
 
@@ -1519,7 +1689,10 @@ class BrevoState:
         lo = bound(start, "startDate", False) if start else None
         hi = bound(end, "endDate", True) if end else None
         selected = []
+        now = self.sandbox_clock.now()
         for event in reversed(self.events):
+            if event.get("_visible_at", 0.0) > now:
+                continue  # accepted, not yet readable (read lag)
             try:
                 when_ms = parse_datetime_ms(str(event.get("event_date") or event["received_at"]), "event_date")
             except BrevoError:
@@ -1593,8 +1766,8 @@ class BrevoState:
 
     @_locked
     def stored_events(self) -> list[dict[str, Any]]:
-        """Control plane: every accepted event, in arrival order."""
-        return list(self.events)
+        """Control plane: every accepted event, in arrival order (readable or not yet)."""
+        return [{k: v for k, v in e.items() if k != "_visible_at"} for e in self.events]
 
     # ---------------------------------------------------------------------------------------------- objects
 
@@ -1685,6 +1858,10 @@ class BrevoState:
         for index, record in enumerate(payload["records"]):
             now = self._now()
             idents = record.get("identifiers") or {}
+            if self.take_fault("object_reject"):
+                reason = "record could not be processed (rejected in the background after the 202)"
+                proc.rejected.append({"index": index, "reason": reason, "row": record})
+                continue
             obj: ObjectRecord | None
             if "id" in idents:
                 # id = update only; an unknown id fails asynchronously while HTTP said 202
@@ -1757,24 +1934,27 @@ class BrevoState:
 
     @_locked
     def add_fault(self, spec: Any) -> dict[str, Any]:
-        """Control plane: arm ``import_failure`` / ``events_partial_207`` / ``process_stuck`` by count or rate."""
-        kinds = ("import_failure", "events_partial_207", "process_stuck")
-        if not isinstance(spec, dict) or spec.get("kind") not in kinds:
-            raise InvalidParameter(f"kind must be one of {', '.join(kinds)}")
-        count, rate = spec.get("count"), spec.get("rate")
-        if (count is None) == (rate is None):
-            raise InvalidParameter("pass exactly one of count (int >= 0) or rate (0..1)")
-        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
-            raise InvalidParameter("count must be an integer >= 0")
-        if rate is not None and (not _is_number(rate) or not 0 <= rate <= 1):
-            raise InvalidParameter("rate must be a number between 0 and 1")
-        self.faults[spec["kind"]] = {"count": count, "rate": rate, "fired": 0}
-        return dict(self.faults[spec["kind"]], kind=spec["kind"])
+        """Control plane: arm a Brevo processing fault (``import_failure``, ``import_partial``,
+        ``events_partial_207``, ``process_stuck``, ``object_reject``) by count or by seeded rate. The rule goes into
+        the same injector as the request faults (``POST /_sandbox/faults`` accepts the same bodies)."""
+        if not isinstance(spec, dict) or spec.get("kind") not in STATE_KINDS:
+            raise InvalidParameter(f"kind must be one of {', '.join(STATE_KINDS)}")
+        try:
+            rule = parse_fault({"vendor": "brevo", **spec})
+        except ValueError as exc:
+            raise InvalidParameter(str(exc)) from None
+        self.faults.add(rule)
+        return rule.describe()
+
+    @_locked
+    def fault_rules(self) -> list[dict[str, Any]]:
+        """Control plane: the armed Brevo processing faults with their ``fired`` counts."""
+        return [r.describe() for r in self.faults.rules if r.kind in STATE_KINDS]
 
     @_locked
     def clear_faults(self) -> None:
-        """Control plane: disarm every Brevo-specific fault."""
-        self.faults.clear()
+        """Control plane: disarm every Brevo processing fault (request faults stay)."""
+        self.faults.clear_kinds(STATE_KINDS)
 
     # ---------------------------------------------------------------------------------------------- account
 

@@ -84,6 +84,39 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
         ctx.faults.clear()
         return Response(status_code=204)
 
+    @router.get("/clock")
+    async def get_clock() -> Response:
+        return json_response(ctx.clock.describe())
+
+    @router.put("/clock")
+    async def put_clock(request: Request) -> Response:
+        try:
+            ctx.clock.configure(await _body(request))
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        return json_response(ctx.clock.describe())
+
+    @router.post("/clock/advance")
+    async def advance_clock(request: Request) -> Response:
+        body = await _body(request)
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+            raise ControlError('seconds: must be a number >= 0, e.g. {"seconds": 60}')
+        ctx.clock.advance(float(seconds))
+        ctx.background()
+        return json_response(ctx.clock.describe())
+
+    @router.get("/lag")
+    async def get_lag() -> Response:
+        return json_response(ctx.lag())
+
+    @router.put("/lag")
+    async def put_lag(request: Request) -> Response:
+        try:
+            return json_response(ctx.set_lag(await _body(request)))
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+
     @router.get("/ratelimits")
     async def get_limits() -> Response:
         return json_response(ctx.limiter.describe())
@@ -127,6 +160,16 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
                 raise ControlError("export_polls: must be an integer >= 0")
             if key in ("search_scan_budget", "environment_id") and (not isinstance(value, int) or value < 1):
                 raise ControlError(f"{key}: must be an integer >= 1")
+            if (
+                key == "export_rate_per_s"
+                and value is not None
+                and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0)
+            ):
+                raise ControlError("export_rate_per_s: must be a number of people per second > 0, or null")
+            if key == "export_queue_s" and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0
+            ):
+                raise ControlError("export_queue_s: must be a number of seconds >= 0")
             if key in ("fail_exports", "wrap_customer_items", "allow_email_update_by_id") and not isinstance(
                 value, bool
             ):
@@ -210,6 +253,17 @@ def build_control_router(ctx: SandboxContext) -> APIRouter:
         return json_response(
             {**seg.view(), "count": len(members), "sample": [cio.identifiers(i) for i in members[:20]]}
         )
+
+    @router.put("/customerio/segments/{segment_id}/rule")
+    async def segment_rule(segment_id: int, request: Request) -> Response:
+        """Make a segment dynamic: ``{"attribute": "plan", "equals": "pro"}``; rebuilt as attributes change."""
+        try:
+            seg = cio.set_segment_rule(segment_id, await _body(request))
+        except KeyError:
+            raise ControlError(f"segment {segment_id} not found", 404) from None
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        return json_response({**seg.view(), "rule": seg.rule, "count": len(seg.members)})
 
     @router.get("/state/customerio/people")
     async def people_sample(request: Request) -> Response:

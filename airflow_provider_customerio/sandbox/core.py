@@ -41,7 +41,15 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 VENDORS = ("track", "app", "brevo")
-FAULT_KINDS = ("429", "500", "502", "503", "slow", "timeout", "drop", "partial_207")
+#: Faults that hit the request before the vendor applies anything.
+PRE_APPLY_KINDS = ("429", "500", "502", "503", "slow", "timeout", "drop", "partial_207")
+#: Faults that hit a write AFTER the vendor applied it: the answer is lost (connection reset, a proxy's 5xx, or the
+#: client's timeout), which is the case where a retry could double a write.
+POST_APPLY_KINDS = ("applied_drop", "applied_5xx", "applied_timeout")
+#: Faults inside Brevo's own processing, taken by the Brevo state by name (not per request).
+STATE_KINDS = ("import_failure", "import_partial", "events_partial_207", "process_stuck", "object_reject")
+FAULT_KINDS = PRE_APPLY_KINDS + POST_APPLY_KINDS + STATE_KINDS
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization", "x-sib-api-key"}
 MAX_LOGGED_BODY = 2048
 
@@ -112,7 +120,11 @@ class RequestLog:
 
 @dataclass
 class FaultRule:
-    """One fault-injection rule. ``count`` faults the next N matching requests; ``rate`` a seeded fraction."""
+    """One fault-injection rule. ``count`` faults the next N matching requests; ``rate`` a seeded fraction.
+
+    Pre-apply kinds hit any matching request; post-apply kinds only writes (POST/PUT/PATCH/DELETE), and only count
+    as fired when the vendor really applied the write (2xx); state kinds are taken by the Brevo state by name.
+    """
 
     vendor: str
     kind: str
@@ -122,6 +134,7 @@ class FaultRule:
     path_contains: str | None = None
     method: str | None = None
     seed: int = 0
+    status: int | None = None
     fired: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -130,6 +143,10 @@ class FaultRule:
 
     def matches(self, vendor: str, method: str, path: str) -> bool:
         if self.vendor != "all" and self.vendor != vendor:
+            return False
+        if self.kind in STATE_KINDS:
+            return False
+        if self.kind in POST_APPLY_KINDS and method not in WRITE_METHODS:
             return False
         if self.kind == "partial_207" and not (vendor == "track" and path.endswith("/api/v2/batch")):
             return False
@@ -148,6 +165,10 @@ class FaultRule:
             return True
         return False
 
+    def unfire(self) -> None:
+        """A post-apply fault whose write was not applied (a 4xx, a rate limit) is given back."""
+        self.fired = max(0, self.fired - 1)
+
     def describe(self) -> dict[str, Any]:
         remaining = None if self.count is None else max(0, self.count - self.fired)
         return {
@@ -159,6 +180,8 @@ class FaultRule:
             "delay_s": self.delay_s,
             "path_contains": self.path_contains,
             "method": self.method,
+            "seed": self.seed,
+            "status": self.status,
             "fired": self.fired,
         }
 
@@ -186,6 +209,17 @@ def parse_fault(spec: dict[str, Any]) -> FaultRule:
     seed = spec.get("seed", 0)
     if not isinstance(seed, int):
         raise ValueError(f"seed: {seed!r} must be an integer")
+    if kind in STATE_KINDS and vendor not in ("brevo", "all"):
+        raise ValueError(f"vendor: {kind} is a Brevo processing fault; use vendor brevo")
+    status = spec.get("status")
+    if status is not None and (kind != "applied_5xx" or status not in (500, 502, 503, 504)):
+        raise ValueError(f"status: {status!r} is only for kind applied_5xx and must be 500, 502, 503 or 504")
+    unknown = set(spec) - {"vendor", "kind", "rate", "count", "delay_s", "path_contains", "method", "seed", "status"}
+    if unknown:
+        raise ValueError(
+            f"{sorted(unknown)[0]}: unknown fault field; known: vendor, kind, rate, count, delay_s, "
+            "path_contains, method, seed, status"
+        )
     return FaultRule(
         vendor=vendor,
         kind=kind,
@@ -195,6 +229,7 @@ def parse_fault(spec: dict[str, Any]) -> FaultRule:
         path_contains=spec.get("path_contains"),
         method=spec.get("method"),
         seed=seed,
+        status=status,
     )
 
 
@@ -210,11 +245,18 @@ class FaultInjector:
     def clear(self) -> None:
         self.rules.clear()
 
+    def clear_kinds(self, kinds: tuple[str, ...]) -> None:
+        self.rules = [r for r in self.rules if r.kind not in kinds]
+
     def pick(self, vendor: str, method: str, path: str) -> FaultRule | None:
         for rule in self.rules:
             if rule.matches(vendor, method, path) and rule.fire():
                 return rule
         return None
+
+    def take(self, vendor: str, kind: str) -> bool:
+        """Consume one state fault of ``kind`` (e.g. ``import_failure``) if a rule for it fires."""
+        return any(r.kind == kind and r.vendor in (vendor, "all") and r.fire() for r in self.rules)
 
 
 # -------------------------------------------------------------------------------------------- rate limits
@@ -459,8 +501,11 @@ class SandboxASGI:
         path: str = scope["path"]
         vendor, host_region = classify(path)
         if vendor in ("control", "other"):
+            self.ctx.background()
             await self.app(scope, receive, send)
             return
+        self.ctx.clock.tick()
+        self.ctx.background()
         started = time.perf_counter()
         method: str = scope["method"]
         entry: dict[str, Any] = {
@@ -522,6 +567,9 @@ class SandboxASGI:
         path: str = scope["path"]
         fault_vendor = "app" if vendor == "files" else vendor
         rule = ctx.faults.pick(fault_vendor, scope["method"], path)
+        post_apply: FaultRule | None = None
+        if rule is not None and rule.kind in POST_APPLY_KINDS:
+            post_apply, rule = rule, None
         if rule is not None:
             entry["fault"] = rule.kind
             kind = rule.kind
@@ -545,6 +593,8 @@ class SandboxASGI:
         if vendor == "brevo":
             brevo_headers.update(ctx.brevo_ratelimit_headers(decision.limit, decision.remaining, decision.reset_s))
         if decision.retry_after > 0:
+            if post_apply is not None:
+                post_apply.unfire()
             entry["fault"] = "ratelimit"
             await self._render_fault(send, vendor, 429, path, brevo_headers, math.ceil(decision.retry_after))
             return
@@ -552,9 +602,54 @@ class SandboxASGI:
         if vendor in ("track", "app"):
             error = self._check_customerio_access(scope, vendor, host_region or "us")
             if error is not None:
+                if post_apply is not None:
+                    post_apply.unfire()
                 await _send_response(send, error.status, json_bytes(error.body()), error.headers())
                 return
-        await self.app(scope, receive, send)
+        if post_apply is None:
+            await self.app(scope, receive, send)
+            return
+        await self._apply_then_fault(post_apply, scope, receive, send, raw_send, vendor, entry, brevo_headers)
+
+    async def _apply_then_fault(
+        self,
+        rule: FaultRule,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        raw_send: Send,
+        vendor: str,
+        entry: dict[str, Any],
+        brevo_headers: dict[str, str],
+    ) -> None:
+        """Let the vendor apply the write, then lose its answer: reset, a proxy's 5xx, or a timeout then a reset.
+
+        A write the vendor refused (non-2xx) was not applied: its answer goes through and the fault is given back.
+        """
+        held: list[dict[str, Any]] = []
+
+        async def hold(message: dict[str, Any]) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        start = next((m for m in held if m["type"] == "http.response.start"), None)
+        status = int(start["status"]) if start is not None else 500
+        if not 200 <= status < 300:
+            rule.unfire()
+            for message in held:
+                await send(message)
+            return
+        entry["fault"] = rule.kind
+        entry["applied_status"] = status
+        if rule.kind == "applied_5xx":
+            await self._render_fault(send, vendor, rule.status or 502, scope["path"], brevo_headers)
+            return
+        if rule.kind == "applied_timeout":
+            await asyncio.sleep(rule.delay_s if rule.delay_s is not None else 30.0)
+        if _drop_connection(raw_send):
+            entry["status"] = 0
+            return
+        await self._render_fault(send, vendor, 503, scope["path"], brevo_headers)  # no transport: degrade to 503
 
     def _check_customerio_access(self, scope: Scope, vendor: str, host_region: str) -> CustomerIOError | None:
         ctx = self.ctx

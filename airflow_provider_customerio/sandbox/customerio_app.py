@@ -483,9 +483,15 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         exp = Export(id=new_id, type=kind, filters=filters, attributes=attributes, created_at=int(time.time()))
         exp.token = hmac.new(b"sandbox-export", f"{new_id}:{exp.created_at}".encode(), "sha256").hexdigest()[:32]
         state.exports[new_id] = exp
-        if state.settings["export_polls"] <= 0:
+        rate = state.settings["export_rate_per_s"]
+        if rate:  # background mode: done when the sandbox clock says so, however often it is polled
+            size = state.count_people() if kind == "customers" else len(state.messages)
+            exp.due_at = state.clock.now() + float(state.settings["export_queue_s"]) + size / float(rate)
+        elif state.settings["export_polls"] <= 0:
             finish(exp)
         return exp
+
+    state.export_finisher = finish
 
     @router.post("/v1/exports/customers")
     async def export_customers(request: Request) -> Response:
@@ -522,7 +528,7 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         exp = export_or_404(export_id)
         if exp.status == "pending":
             exp.polls += 1
-            if exp.polls >= state.settings["export_polls"]:
+            if exp.due_at is None and exp.polls >= state.settings["export_polls"]:
                 finish(exp)
         return json_response({"export": exp.view()})
 

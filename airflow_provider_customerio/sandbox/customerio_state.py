@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_customerio.sandbox.clock import SandboxClock
+
 M64 = (1 << 64) - 1
 
 FIRST_NAMES = (
@@ -320,6 +322,10 @@ class Segment:
     tags: list[str] | None = None
     members: array[int] = field(default_factory=lambda: array("I"))
     manual: dict[int, None] = field(default_factory=dict)
+    #: A dynamic segment's condition ``{"attribute": name, "equals": value}`` (set through the control plane); its
+    #: membership is rebuilt in the background when a person's attribute changes (state ``build`` -> ``finished``).
+    rule: dict[str, Any] | None = None
+    rebuild_at: float | None = None  # sandbox-clock time the pending rebuild finishes
 
     def view(self) -> dict[str, Any]:
         return {
@@ -373,6 +379,7 @@ class Export:
     rows: array[int] = field(default_factory=lambda: array("I"))
     downloads: int = 0
     token: str = ""
+    due_at: float | None = None  # background mode: sandbox-clock time the export is done
 
     def view(self) -> dict[str, Any]:
         return {
@@ -406,9 +413,18 @@ class CustomerIOState:
         "wrap_customer_items": False,  # True: batch attribute items as {"customer": ...} like the spec says
         "allow_email_update_by_id": False,  # workspace setting "Allow updates to email using ID"
         "search_scan_budget": 100_000,  # people scanned per search request before a short page + next
+        # Background mode (null = poll-driven, above): an export runs on the sandbox clock, export_queue_s queued
+        # then total / export_rate_per_s seconds, whatever the client polls.
+        "export_rate_per_s": None,
+        "export_queue_s": 0.0,
     }
 
-    def __init__(self) -> None:
+    def __init__(self, clock: SandboxClock | None = None) -> None:
+        self.clock = clock if clock is not None else SandboxClock()
+        #: Read lag in sandbox-clock seconds: ``activities`` (the activity feed), ``segments`` (a dynamic segment's
+        #: rebuild after an attribute change).
+        self.lag: dict[str, float] = {"activities": 0.0, "segments": 0.0}
+        self.export_finisher: Any = None  # set by the App router (it owns the export logic)
         self.reset()
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -443,6 +459,8 @@ class CustomerIOState:
         self.seeded_objects: list[str] = []  # object ids of type "1" in seed order (relationship stride)
         self.removed_seeded_rels: set[tuple[str, int]] = set()  # (object_id, idx) of type "1"
         self.failed_attribute_changes = 0
+        self.activity_visible: list[float] = []  # sandbox-clock time each activity becomes readable
+        self.lag = {"activities": 0.0, "segments": 0.0}
         self._created_people = 0
         self.seeded_wall = 0.0
         # A workspace has its object types even before any data (they are created in the UI).
@@ -629,9 +647,11 @@ class CustomerIOState:
     ) -> None:
         ident = self.identifiers(idx) if idx >= 0 else None
         self.activities.append((type_, int(ts if ts is not None else time.time()), idx, name, data, ident))
+        self.activity_visible.append(self.clock.now() + self.lag["activities"] if self.lag["activities"] else 0.0)
         if len(self.activities) > MAX_ACTIVITIES * 1.1:
             drop = len(self.activities) - MAX_ACTIVITIES
             del self.activities[:drop]
+            del self.activity_visible[:drop]
             self.activity_base += drop
 
     def activity_view(self, seq: int, act: Activity) -> dict[str, Any]:
@@ -664,10 +684,13 @@ class CustomerIOState:
         """Activities newest first (insertion order; a backdated event keeps its arrival position)."""
         top = self.activity_base + len(self.activities) if start_seq is None else start_seq
         pos = min(top, self.activity_base + len(self.activities)) - self.activity_base - 1
+        now = self.clock.now() if self.lag["activities"] else 0.0
         while pos >= 0:
             act = self.activities[pos]
             seq = self.activity_base + pos
             pos -= 1
+            if now and pos + 1 < len(self.activity_visible) and self.activity_visible[pos + 1] > now:
+                continue  # written, not yet in the feed (read lag)
             if type_ is not None and act[0] != type_:
                 continue
             if name is not None and act[3] != name:
@@ -853,6 +876,52 @@ class CustomerIOState:
             p.timestamps[key] = now
             if record:
                 self.add_activity("attribute_change", p.idx, key, {key: change(old, value)}, now)
+        self._segments_changed(set(attrs))
+
+    # ------------------------------------------------------------------------------- background work
+
+    def set_segment_rule(self, segment_id: int, rule: Any) -> Segment:
+        """Make a segment dynamic on ``{"attribute": name, "equals": value}`` and build it now."""
+        seg = self.segments.get(segment_id)
+        if seg is None:
+            raise KeyError(segment_id)
+        if not isinstance(rule, dict) or not isinstance(rule.get("attribute"), str) or "equals" not in rule:
+            raise ValueError('rule: must be {"attribute": "<name>", "equals": <value>}')
+        seg.rule = {"attribute": rule["attribute"], "equals": rule["equals"]}
+        seg.type = "dynamic"
+        seg.manual = {}
+        self._rebuild(seg)
+        return seg
+
+    def _rebuild(self, seg: Segment) -> None:
+        rule = seg.rule or {}
+        want = stringify(rule.get("equals"))
+        seg.members = array(
+            "I", (i for i in self.live_indexes() if stringify(self.field_value(i, rule["attribute"])) == want)
+        )
+        seg.state, seg.progress, seg.rebuild_at = "finished", None, None
+        seg.updated_at = self.now()
+
+    def _segments_changed(self, keys: set[str]) -> None:
+        for seg in self.segments.values():
+            if seg.rule is None or seg.rule["attribute"] not in keys:
+                continue
+            if not self.lag["segments"]:
+                self._rebuild(seg)
+            elif seg.rebuild_at is None:
+                seg.state, seg.progress = "build", 0
+                seg.rebuild_at = self.clock.now() + self.lag["segments"]
+
+    def run_due(self) -> None:
+        """Finish the background work due on the sandbox clock: segment rebuilds, exports (background mode)."""
+        now = self.clock.now()
+        for seg in self.segments.values():
+            if seg.rebuild_at is not None and seg.rebuild_at <= now:
+                self._rebuild(seg)
+        if self.export_finisher is not None:
+            for exp in self.exports.values():
+                if exp.status == "pending" and exp.due_at is not None and exp.due_at <= now:
+                    self.export_finisher(exp)
 
     def _merge_anonymous(self, p: Person, anonymous_id: str, now: int) -> None:
         keep = []

@@ -33,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from airflow_provider_customerio.sandbox.clock import SandboxClock, parse_lag
 from airflow_provider_customerio.sandbox.control import ControlError, build_control_router
 from airflow_provider_customerio.sandbox.core import FaultInjector, RateLimiter, RequestLog, SandboxASGI, classify
 from airflow_provider_customerio.sandbox.customerio_app import build_app_router, build_files_router
@@ -91,10 +92,13 @@ class SandboxContext:
         self.app_api_key = APP_API_KEY
         self.brevo_api_key = BREVO_API_KEY
         self.seed_people = seed_people
-        self.cio = CustomerIOState()
-        self.brevo: Any = BrevoState(BREVO_API_KEY) if BrevoState is not None else None
+        self.clock = SandboxClock()
+        self.faults = FaultInjector()  # one fault mechanism: request faults and Brevo processing faults
+        self.cio = CustomerIOState(clock=self.clock)
+        self.brevo: Any = (
+            BrevoState(BREVO_API_KEY, faults=self.faults, sandbox_clock=self.clock) if BrevoState is not None else None
+        )
         self.log = RequestLog()
-        self.faults = FaultInjector()
         self.limiter = RateLimiter(enabled=rate_limits)
         self.info: dict[str, Any] = {}
         self.brevo_render_error = brevo_routes.render_error if brevo_routes is not None else _fallback_render_error
@@ -105,6 +109,26 @@ class SandboxContext:
     def seed(self, params: SeedParams) -> dict[str, Any]:
         return seed_world(self.cio, self.brevo, params)
 
+    def lag(self) -> dict[str, float]:
+        """Read lag per surface, in sandbox-clock seconds (0 = consistent at once, the default)."""
+        out = {"brevo_events": 0.0, "brevo_contacts": 0.0}
+        if self.brevo is not None:
+            out = {"brevo_events": self.brevo.lag["events"], "brevo_contacts": self.brevo.lag["contacts"]}
+        return {**out, "cio_activities": self.cio.lag["activities"], "cio_segments": self.cio.lag["segments"]}
+
+    def set_lag(self, spec: Any) -> dict[str, float]:
+        lag = parse_lag(spec, self.lag())
+        if self.brevo is not None:
+            self.brevo.set_lag(events=lag["brevo_events"], contacts=lag["brevo_contacts"])
+        self.cio.lag.update(activities=lag["cio_activities"], segments=lag["cio_segments"])
+        return self.lag()
+
+    def background(self) -> None:
+        """Run the background work that is due on the sandbox clock (called before each request is served)."""
+        self.cio.run_due()
+        if self.brevo is not None:
+            self.brevo.run_due()
+
     def reset(self) -> dict[str, Any] | None:
         """Back to the start state: empty (or re-seeded with ``seed_people``) worlds, no faults, no log."""
         self.cio.reset()
@@ -114,6 +138,7 @@ class SandboxContext:
         self.log.clear()
         self.faults.clear()
         self.limiter.reset()
+        self.clock.reset()
         if self.seed_people > 0:
             return self.seed(SeedParams(people=self.seed_people))
         return None

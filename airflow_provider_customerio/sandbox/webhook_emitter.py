@@ -4,6 +4,9 @@ Sends signed reporting-webhook events at a receiver, as Customer.io would, plus 
 survive: duplicates (an at-least-once redelivery), replays (a captured request sent again later), bad
 signatures, malformed JSON and oversized bodies.
 
+:class:`WebhookSender` behaves like Customer.io's sender over time: retries with backoff for up to 7 days, later
+webhooks held back while one fails, the redelivery storm after an outage, at-least-once duplicates.
+
 Use it directly (:func:`emit_webhooks`) or through the control plane: the sandbox core mounts
 :func:`build_control_router` under ``/_sandbox/webhooks``::
 
@@ -275,6 +278,171 @@ def emit_webhooks(
     return report
 
 
+# ------------------------------------------------------------------------------------------------ sender
+
+#: Waits (s) after the 1st, 2nd, ... failed attempt of a webhook; the last one repeats until it is 7 days old.
+SENDER_BACKOFF: tuple[float, ...] = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
+SENDER_MAX_AGE = 7 * 86400.0
+
+
+@dataclass
+class Delivery:
+    """One webhook in the sender's queue (a redelivery carries the same body and event id)."""
+
+    event_id: str
+    body: bytes
+    first_at: float
+    next_at: float
+    attempts: int = 0
+    redelivery: bool = False
+
+
+@dataclass
+class SenderStats:
+    """What the sender did: requests, deliveries, failures, webhooks held back, redeliveries, abandoned ones."""
+
+    requests: int = 0
+    delivered: int = 0
+    failed_attempts: int = 0
+    held_back: int = 0
+    redelivered: int = 0
+    abandoned: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def p99(self) -> float:
+        """99th percentile of the request latencies (s), 0 when nothing was sent."""
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+class WebhookSender:
+    """Customer.io's reporting-webhook sender, on a virtual clock (:meth:`advance`, never a real wait).
+
+    * Failed deliveries (non-2xx, no answer) are retried with a growing backoff (:data:`SENDER_BACKOFF`) for up to
+      7 days, then abandoned.
+    * The endpoint's queue is ordered: while its oldest webhook fails, the later ones are **held back**.
+    * When the oldest one gets through, the backlog that is due goes out at once over ``concurrency`` connections:
+      the **redelivery storm** after an outage.
+    * Delivery is at-least-once: ``duplicate_rate`` of the delivered webhooks are delivered again later (an answer
+      lost on the way back), with the same body and event id.
+
+    :param url: the receiver (loopback only).
+    :param signing_key: the webhook signing key; each attempt is signed at the (wall) time it is sent.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        signing_key: str,
+        *,
+        seed: int = 0,
+        duplicate_rate: float = 0.0,
+        concurrency: int = 8,
+        timeout: float = 5.0,
+    ) -> None:
+        self.url = _check_url(url)
+        self.signing_key = signing_key
+        self.rng = random.Random(seed)
+        self.duplicate_rate = duplicate_rate
+        self.concurrency = max(1, concurrency)
+        self.timeout = timeout
+        self.now = 0.0
+        self.queue: list[Delivery] = []
+        self.stats = SenderStats()
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    def enqueue(self, events: list[dict[str, Any]]) -> None:
+        """Queue reporting events, oldest first."""
+        for ev in events:
+            body = json.dumps(ev, separators=(",", ":")).encode()
+            self.queue.append(Delivery(ev["event_id"], body, self.now, self.now))
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass on the sender's clock."""
+        self.now += seconds
+
+    def _client(self) -> httpx.Client:
+        c = getattr(self._local, "client", None)
+        if c is None:
+            c = self._local.client = httpx.Client(timeout=self.timeout)
+            with self._lock:
+                self._clients.append(c)
+        return c
+
+    def _send(self, d: Delivery) -> bool:
+        stamp = int(time.time())
+        headers = {
+            TIMESTAMP_HEADER: str(stamp),
+            SIGNATURE_HEADER: compute_signature(self.signing_key, stamp, d.body),
+            "Content-Type": "application/json",
+        }
+        started = time.perf_counter()
+        try:
+            ok = 200 <= self._client().post(self.url, content=d.body, headers=headers).status_code < 300
+        except httpx.HTTPError:
+            ok = False
+        with self._lock:
+            self.stats.latencies.append(time.perf_counter() - started)
+        return ok
+
+    def _failed(self, d: Delivery) -> None:
+        self.stats.failed_attempts += 1
+        d.attempts += 1
+        d.next_at = self.now + SENDER_BACKOFF[min(d.attempts, len(SENDER_BACKOFF)) - 1]
+
+    def pump(self) -> int:
+        """Send what is due now; returns how many webhooks were delivered."""
+        delivered = 0
+        while self.queue:
+            head = self.queue[0]
+            if self.now - head.first_at > SENDER_MAX_AGE:
+                self.queue.pop(0)
+                self.stats.abandoned += 1
+                continue
+            if head.next_at > self.now:
+                break
+            self.stats.requests += 1
+            if not self._send(head):
+                self._failed(head)
+                self.stats.held_back += len(self.queue) - 1
+                break
+            self.queue.pop(0)
+            self._delivered([head])
+            delivered += 1
+            due = [d for d in self.queue if d.next_at <= self.now]
+            if not due:
+                continue
+            # the head got through: the due backlog goes out at once (the storm)
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                results = list(pool.map(self._send, due))
+            self.stats.requests += len(due)
+            done = {id(d) for d, ok in zip(due, results) if ok}
+            for d, ok in zip(due, results):
+                if not ok:
+                    self._failed(d)
+            self.queue = [d for d in self.queue if id(d) not in done]
+            ok_items = [d for d, ok in zip(due, results) if ok]
+            self._delivered(ok_items)
+            delivered += len(ok_items)
+        return delivered
+
+    def _delivered(self, items: list[Delivery]) -> None:
+        """Count deliveries and queue the at-least-once redeliveries."""
+        self.stats.delivered += len(items)
+        for d in items:
+            if not d.redelivery and self.rng.random() < self.duplicate_rate:
+                self.queue.append(Delivery(d.event_id, d.body, self.now, self.now, redelivery=True))
+                self.stats.redelivered += 1
+
+    def close(self) -> None:
+        for c in self._clients:
+            c.close()
+
+
 def build_control_router() -> APIRouter:
     """Control routes (mount under ``/_sandbox/webhooks``): ``POST /emit`` and ``GET /last``."""
     router = APIRouter()
@@ -325,4 +493,13 @@ def build_control_router() -> APIRouter:
     return router
 
 
-__all__ = ["EXPECTED_STATUS", "EmitReport", "EmitResult", "build_control_router", "emit_webhooks", "make_event"]
+__all__ = [
+    "EXPECTED_STATUS",
+    "SENDER_BACKOFF",
+    "EmitReport",
+    "EmitResult",
+    "WebhookSender",
+    "build_control_router",
+    "emit_webhooks",
+    "make_event",
+]

@@ -27,15 +27,17 @@ Limits of the Brevo precondition check (Brevo's API, Feb 2026 spec): there is no
 types or their attributes (``/crm/attributes/*`` covers only the built-in companies/deals). A type is probed with
 ``GET /objects/{type}/records?limit=..&page_num=1`` (404/400 for an unknown type). Attribute keys are confirmed
 only when some stored record carries them (probe sample, or read-back after the first write); a key that no
-record has a value for stays unconfirmed and is re-checked by later runs. Brevo's object process does not
-report per-record failures, so a record refused inside a process (e.g. a link to a contact deleted meanwhile)
-cannot be ledgered; related contacts are therefore checked to exist before they are linked.
+record has a value for stays unconfirmed and is re-checked by later runs. Brevo answers an upsert with 202 and
+refuses records later, in the background; a finished process names the records it refused in its ``error``
+(``records[i]``, the position in the upsert body). Those are ledgered (``vendor_rejected``) and written again by
+the next run; the rest of the process is committed. Related contacts are checked to exist before they are linked.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -103,6 +105,16 @@ class MissingBrevoAttributes(ObjectSyncError):
     def __init__(self, message: str, missing: Mapping[str, Sequence[str]]) -> None:
         super().__init__(message)
         self.missing = dict(missing)
+
+
+_REFUSED_RE = re.compile(r"records\[(\d+)\][^:]*:\s*([^;]*)")
+
+
+def refused_records(error: str | None) -> dict[int, str]:
+    """Records a finished upsert process refused, ``{position in the upsert body: reason}``, from its ``error``."""
+    if not error:
+        return {}
+    return {int(m.group(1)): m.group(2).strip() for m in _REFUSED_RE.finditer(error)}
 
 
 class UpsertTimeout(ObjectSyncError):
@@ -627,7 +639,7 @@ class ObjectSync:
             if p is None or not st.finished:
                 continue
             if st.status in TERMINAL_OK:
-                self._commit(p.process_id)
+                self._commit(p.process_id, st.error)
             else:
                 self._failed(p.process_id, p.attempt, st.error)
         self._save()
@@ -899,10 +911,27 @@ class ObjectSync:
             )
             self._save(offset=next_offset)
 
-    def _commit(self, process_id: str) -> None:
+    def _commit(self, process_id: str, error: str | None = None) -> None:
         c = self.counters
+        refused = refused_records(error)
+        rows = list(self.state.iter_pending_rows(self.run_key, process_id))
+        for index in sorted(i for i in refused if i < len(rows)):
+            # Brevo accepted the upsert (202) and refused this record in the background: ledger it and forget its
+            # hash, so the next run writes it again.
+            item = rows[index].row
+            self.ledger.reject(
+                record_id=item["object_id"],
+                reason="vendor_rejected",
+                stage="upsert",
+                message=f"Brevo refused the record in upsert process {process_id}: {refused[index]}",
+                identifiers={"ext_id": item["object_id"]},
+                detail={"process_id": process_id},
+            )
+            self.objects.invalidate(item["brevo_type"], [item["object_id"]])
         with self.objects.transaction():
-            for row in self.state.iter_pending_rows(self.run_key, process_id):
+            for index, row in enumerate(rows):
+                if index in refused:
+                    continue
                 item = row.row
                 self.objects.apply(
                     item["brevo_type"],

@@ -22,6 +22,7 @@ zero writes: everything is decided by diffing live state, so a killed or failed 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -610,6 +611,10 @@ class MirrorResult:
 
 
 # ------------------------------------------------------------------------------------------------ runner
+#: Waits before the list is read again for imported people not in it yet (Brevo's reads lag its imports): ~1 min.
+SETTLE_DELAYS: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 30.0)
+
+
 class SegmentMirror:
     """Mirror one Customer.io segment into one Brevo list.
 
@@ -621,6 +626,10 @@ class SegmentMirror:
     :param log: optional ``(message, *args)`` logger for lifecycle events.
     :param import_max_bytes: byte bound of one Brevo import body.
     :param sample_size: how many planned adds/removes a dry run lists in its summary.
+    :param settle_delays: waits (s) before reading the list again when more imported people are missing from it
+        than the import report accounts for: Brevo's contact reads lag its imports, so a person is ledgered only
+        if still missing after them.
+    :param sleep: how to wait (tests pass the sandbox clock's).
     """
 
     def __init__(
@@ -634,6 +643,8 @@ class SegmentMirror:
         log: Callable[..., None] | None = None,
         import_max_bytes: int = IMPORT_MAX_BYTES,
         sample_size: int = 20,
+        settle_delays: Sequence[float] = SETTLE_DELAYS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.source = source
         self.target = target
@@ -643,6 +654,8 @@ class SegmentMirror:
         self.log = log or (lambda *a, **k: None)
         self.import_max_bytes = import_max_bytes
         self.sample_size = sample_size
+        self.settle_delays = tuple(settle_delays)
+        self.sleep = sleep
 
     @property
     def lifecycle(self) -> LifecycleSettings | None:
@@ -994,6 +1007,12 @@ class SegmentMirror:
         missing = self._not_in_list(list_id, imported, modified_since=mark)
         if missing:
             missing = self._not_in_list(list_id, missing, modified_since=None)
+        explained = sum(v for v in report.values() if isinstance(v, int) and not isinstance(v, bool))
+        for delay in self.settle_delays if len(missing) > explained else ():
+            self.sleep(delay)  # Brevo's reads lag its imports: give them time before deciding
+            missing = self._not_in_list(list_id, missing, modified_since=None)
+            if not missing:
+                break
         for member in missing:
             self._reject(
                 request,

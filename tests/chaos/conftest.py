@@ -3,8 +3,15 @@ fault-free run of the same seeded world.
 
 The fault profile (fixed seeds, so a failure replays): about 10 % 5xx (500/502/503), 5 % 429, 2 % dropped
 connections and 2 % slow responses on every vendor API, partial 207s on Track v2 batches, and Brevo-specific
-faults (failed import processes, partial 207s on event batches). Faults hit the request before the vendor applies
-anything (as the sandbox documents), so a retry never doubles a write by itself.
+faults (failed and half-done import processes, partial 207s on event batches, object records refused after the
+202). On top, **post-apply faults** on about 6 % of the writes: the vendor applies the write, then the answer is
+lost (connection reset, a proxy's 502, or a timeout then a reset), which is the case where a retry could double a
+write. The world is as slow as the real vendors: Brevo import and object processes run in the background on the
+sandbox clock at a processing rate (queued 1 s, then 500 rows/s), and reads lag: Brevo ``GET /events`` 30 s, Brevo
+contact reads 10 s, the Customer.io activity feed 10 s, dynamic segment rebuilds 30 s (sandbox-clock seconds; the
+sandbox clock runs with wall time, plus 0.5 s per vendor request served, plus :data:`SCHEDULE_GAP` between two
+scheduled runs; the outcome never depends on how fast the wall clock goes). Where the product waits
+(the events' reconcile grace, the segment mirror's read-back settling) the tests hand it the sandbox clock.
 
 A task that fails under faults is re-run like Airflow's ``retries`` would (same run id, up to ``MAX_TRIES``); then
 the next scheduled run happens with the faults over. The tests assert, for every capability:
@@ -43,8 +50,22 @@ FAULT_PROFILE: list[dict[str, Any]] = [
 ]
 BREVO_FAULTS: list[dict[str, Any]] = [
     {"kind": "import_failure", "count": 2},
+    {"kind": "import_partial", "count": 1},
     {"kind": "events_partial_207", "count": 2},
+    {"kind": "object_reject", "count": 2},
 ]
+#: Post-apply faults (writes only): applied, then the answer is lost.
+POST_APPLY_PROFILE: list[dict[str, Any]] = [
+    {"vendor": "all", "kind": "applied_5xx", "rate": 0.03, "seed": 111},
+    {"vendor": "all", "kind": "applied_drop", "rate": 0.02, "seed": 112},
+    {"vendor": "all", "kind": "applied_timeout", "rate": 0.01, "delay_s": 0.05, "seed": 113},
+]
+#: Read lag per surface, in sandbox-clock seconds.
+READ_LAG = {"brevo_events": 30, "brevo_contacts": 10, "cio_activities": 10, "cio_segments": 30}
+#: Brevo processes: queued 1 s, then 500 rows per second, on the sandbox clock.
+PROCESS_LAG = {"rate_per_s": 500, "queue_s": 1}
+#: Sandbox-clock seconds between two scheduled runs (more than every lag and the events' reconcile grace).
+SCHEDULE_GAP = 300.0
 
 
 @pytest.fixture(autouse=True)
@@ -65,20 +86,25 @@ class Chaos:
         self.sb = sb
         self.seed_offset = seed_offset
 
-    def on(self, vendors: tuple[str, ...] = (), brevo_specific: bool = True, scale: float = 1.0) -> None:
-        """Arm the profile.
+    def on(
+        self, vendors: tuple[str, ...] = (), brevo_specific: bool = True, scale: float = 1.0, slow_world: bool = True
+    ) -> None:
+        """Arm the profile (pre- and post-apply faults), and make the world slow (process lag, read lag).
 
-        :param vendors: APIs whose first calls certainly fault: one 503, one 429 and one dropped connection each
-            (and a partial 207 on the first Track batch). The syncs are frugal (a full people sync is ~12 calls, a
+        :param vendors: APIs whose first calls certainly fault: one 503, one 429 and one dropped connection each,
+            then two writes are applied and answered 502 / reset (and a partial 207 on the first Track
+            batch). The syncs are frugal (a full people sync is ~12 calls, a
             reverse sync of 120 contacts 3), so rates alone would often miss them.
         :param scale: multiplies the generic rates.
+        :param slow_world: Brevo processes in the background at a rate, and read lag on every surface.
         """
         rules: list[dict[str, Any]] = []
         for vendor in vendors:
             rules += [{"vendor": vendor, "kind": kind, "count": 1} for kind in ("503", "429", "drop")]
+            rules += [{"vendor": vendor, "kind": kind, "count": 1} for kind in ("applied_5xx", "applied_drop")]
         if "track" in vendors:
             rules.append({"vendor": "track", "kind": "partial_207", "count": 1})
-        for r in FAULT_PROFILE:
+        for r in FAULT_PROFILE + POST_APPLY_PROFILE:
             rule = dict(r, seed=r["seed"] + 1000 * self.seed_offset)
             if r["kind"] != "partial_207":
                 rule["rate"] = min(1.0, r["rate"] * scale)
@@ -87,17 +113,51 @@ class Chaos:
         if brevo_specific:
             for spec in BREVO_FAULTS:
                 self.sb._call("POST", "/brevo/faults", json=spec)
+        if slow_world:
+            slow_world_on(self.sb)
 
     def off(self) -> list[dict[str, Any]]:
-        """Disarm every fault; return the generic rules with their ``fired`` counts."""
+        """Disarm every fault and let the schedule gap pass on the sandbox clock (the world stays slow: processes
+        and reads still lag in the next run); return the rules with their ``fired`` counts."""
         fired = self.sb._call("GET", "/faults")["faults"]
         self.sb.clear_faults()
         self.sb._call("DELETE", "/brevo/faults")
+        next_run(self.sb)
         return fired
 
     def injected(self) -> Counter[str]:
         """Faults seen in the request log (status 0 = dropped connection)."""
         return Counter(r["fault"] for r in self.sb.requests() if r.get("fault"))
+
+    def post_applied(self, vendor: str | None = None) -> Counter[str]:
+        """Post-apply faults that fired (the write was applied, its answer lost), by kind."""
+        return Counter(
+            r["fault"]
+            for r in self.sb.requests(vendor=vendor)
+            if r.get("fault", "") and str(r["fault"]).startswith("applied_") and r.get("applied_status")
+        )
+
+
+def slow_world_on(sb: SandboxClient) -> None:
+    """Background Brevo processes at a rate, read lag on every surface, 0.5 s of sandbox clock per request."""
+    sb._call("POST", "/brevo/processes/settings", json=PROCESS_LAG)
+    sb._call("PUT", "/lag", json=READ_LAG)
+    sb._call("PUT", "/clock", json={"tick_s": 0.5})
+
+
+def next_run(sb: SandboxClient) -> None:
+    """The time until the next scheduled run passes (sandbox clock)."""
+    sb._call("POST", "/clock/advance", json={"seconds": SCHEDULE_GAP})
+
+
+def sandbox_time(sb: SandboxClient) -> Callable[[], float]:
+    """The sandbox clock as a time source (for the events forwarder's reconcile grace)."""
+    return lambda: float(sb._call("GET", "/clock")["now"])
+
+
+def sandbox_sleep(sb: SandboxClient) -> Callable[[float], None]:
+    """A sleep that lets time pass on the sandbox clock instead of waiting."""
+    return lambda seconds: sb._call("POST", "/clock/advance", json={"seconds": seconds}) and None
 
 
 #: Each chaos test runs once per fixed fault seed (different requests hit, same rates).

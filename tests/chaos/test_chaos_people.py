@@ -70,6 +70,8 @@ def test_people_to_brevo_under_faults_equals_the_fault_free_run(sandbox, chaos, 
     chaos.on(vendors=("app", "brevo"))
     out, errors = run_with_retries(lambda n: _forward("r1"))
     injected = chaos.injected()
+    applied = chaos.post_applied()  # writes applied whose answer was lost
+    assert applied["applied_5xx"] >= 1 and applied["applied_drop"] >= 1, applied
     chaos.off()
     assert injected["503"] >= 2 and injected["429"] >= 2 and injected["drop"] >= 2, injected
     assert out["imports"] >= 3 or errors, out  # the two failed import processes were resubmitted
@@ -132,6 +134,8 @@ def test_brevo_to_customerio_under_faults_equals_the_fault_free_run(sandbox, cha
     chaos.on(vendors=("brevo", "track"))
     out, errors = run_with_retries(lambda n: _reverse(cfg, "manual__1", since))
     injected = chaos.injected()
+    applied = chaos.post_applied()  # writes applied whose answer was lost
+    assert applied["applied_5xx"] >= 1 and applied["applied_drop"] >= 1, applied
     chaos.off()
     print("reverse chaos: calls", len(sandbox.requests()), "faults", dict(injected))
     assert injected["503"] >= 2 and injected["429"] >= 2 and injected["drop"] >= 2, injected

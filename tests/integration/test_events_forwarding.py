@@ -83,9 +83,8 @@ class World:
     # ------------------------------------------------------------------------------------- operators
     def forward(self, context: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         self.runs += 1
-        op = CustomerIOEventsToBrevoOperator(
-            task_id="forward_events", state_path=str(self.store_path), reconcile_grace_seconds=0, **kwargs
-        )
+        kwargs.setdefault("reconcile_grace_seconds", 0)
+        op = CustomerIOEventsToBrevoOperator(task_id="forward_events", state_path=str(self.store_path), **kwargs)
         ctx = {"dag_run": _Run("customerio_events_to_brevo", f"run{self.runs}")}
         ctx.update(context or {})
         return op.execute(context=ctx)  # type: ignore[arg-type]

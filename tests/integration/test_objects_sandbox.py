@@ -179,6 +179,20 @@ def test_first_sync_creates_objects_associated_with_their_people(world: World) -
     assert result["links_added"] == sum(len(p) for p in rels.values())
 
 
+def test_records_refused_after_the_202_are_ledgered_and_written_by_the_next_run(world: World) -> None:
+    rels = seeded(world)
+    world.sandbox._call("POST", "/brevo/faults", json={"kind": "object_reject", "count": 2})
+    first = world.run()
+    landed = set(world.records())
+    refused = set(rels) - landed
+    assert len(refused) == 2, (landed, first)
+    ledger = read_ledger(world.tmp_path / "state.db")
+    assert {(line["record_id"], line["reason"]) for line in ledger} == {(oid, "vendor_rejected") for oid in refused}
+    assert first["rejected"] == 2
+    again = world.run()  # the refused records were not committed: the next run writes them
+    assert set(world.records()) == set(rels) and again["rejected"] == 0, again
+
+
 def test_rerun_is_idempotent(world: World) -> None:
     seeded(world)
     world.run()

@@ -106,11 +106,7 @@ def test_a_full_sync_imports_unsubscribed_people_blacklisted(sandbox, monkeypatc
     sandbox.settings(export_polls=0)
     sandbox.set_airflow_env(monkeypatch)
     cfg = tmp_path / "customerio_config.yaml"
-    cfg.write_text(
-        CFG.read_text()
-        .replace("state_path: null", f"state_path: {tmp_path}/state.db")
-        .replace("ledger_dir: null", f"ledger_dir: {tmp_path}/ledger")
-    )
+    cfg.write_text(CFG.read_text().replace("state_path: null", f"state_path: {tmp_path}/state.db"))
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
     execute(mode="full", run_id="full")
 

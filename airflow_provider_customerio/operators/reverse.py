@@ -273,8 +273,18 @@ class CustomerIOPeopleWriter:
         timestamp (for ``newest_wins``)."""
         out = []
         for item in self.app.get_people_attributes(list(cio_ids), id_type="cio_id"):
-            stamps = [int(v) for v in (item.get("timestamps") or {}).values() if isinstance(v, (int, float))]
-            out.append(Profile(CustomerIOPeopleSource.person_from_item(item), max(stamps) if stamps else None))
+            times = {
+                str(k): int(v)
+                for k, v in (item.get("timestamps") or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+            out.append(
+                Profile(
+                    CustomerIOPeopleSource.person_from_item(item),
+                    max(times.values()) if times else None,
+                    field_times=times,
+                )
+            )
         return out
 
 

@@ -241,6 +241,37 @@ class StateStore(StoreBase):
         with self._write() as conn:
             conn.execute(s.identity.delete().where(s.identity.c.cio_id == cio_id))
 
+    # ------------------------------------------------------------------ per-field last-synced values
+
+    def get_field_digests(self, cio_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """``cio_id -> {field: digest}`` of the values both sides last agreed on (people without any are absent)."""
+        t = s.field_state
+        out: dict[str, dict[str, str]] = {}
+        with self._read() as conn:
+            for chunk in chunks(cio_ids, 500):
+                q = sa.select(t.c.cio_id, t.c.field, t.c.digest).where(t.c.cio_id.in_(chunk))
+                for cid, name, digest in conn.execute(q):
+                    out.setdefault(str(cid), {})[str(name)] = str(digest)
+        return out
+
+    def set_field_digests(self, items: Iterable[tuple[str, Mapping[str, str]]]) -> None:
+        """Record, per person, the digest of each field now equal on both sides (other fields are kept)."""
+        now = time.time()
+        rows = [
+            {"cio_id": cid, "field": name, "digest": digest, "synced_at": now}
+            for cid, fields in items
+            for name, digest in fields.items()
+        ]
+        with self._write() as conn:
+            for chunk in chunks(rows):
+                upsert(conn, s.field_state, _last_per_key(list(chunk), ("cio_id", "field")), ("cio_id", "field"))
+
+    def forget_field_digests(self, cio_ids: Iterable[str]) -> None:
+        t = s.field_state
+        with self._write() as conn:
+            for chunk in chunks(cio_ids):
+                conn.execute(t.delete().where(t.c.cio_id.in_(chunk)))
+
     # ------------------------------------------------------------------ checkpoints and watermarks
 
     def get_checkpoint(self, run_key: str) -> dict[str, Any] | None:

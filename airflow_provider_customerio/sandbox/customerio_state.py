@@ -823,7 +823,9 @@ class CustomerIOState:
     def _apply_attributes(self, p: Person, attrs: dict[str, Any], now: int, record: bool = True) -> None:
         for key, value in attrs.items():
             if key == "unsubscribed":
-                p.unsubscribed = value is True or str(value).lower() in ("true", "1")
+                was, p.unsubscribed = p.unsubscribed, value is True or str(value).lower() in ("true", "1")
+                if record and was != p.unsubscribed:  # the profile's activity log shows the change like any other
+                    self.add_activity("attribute_change", p.idx, key, {key: change(was, p.unsubscribed)}, now)
                 continue
             if key == "cio_subscription_preferences":
                 topics = (value or {}).get("topics", {}) if isinstance(value, dict) else {}

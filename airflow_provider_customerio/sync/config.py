@@ -75,6 +75,7 @@ class ReverseSettings:
 
     enabled: bool = True
     conflict_policy: str = "customerio_wins"
+    suppress_unsubscribed: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class ObjectSettings:
     """``connectors.customerio.objects``."""
 
     types: Mapping[str, ObjectTypeSettings] = field(default_factory=dict)
+    delete_policy: str = "delete"
 
 
 @dataclass(frozen=True)
@@ -522,6 +524,7 @@ def _build(cio: Mapping[str, Any]) -> CustomerIOConfig:
             types={
                 str(k): ObjectTypeSettings(v["brevo_object_type"], dict(v.get("field_mapping") or {}))
                 for k, v in objs.items()
-            }
+            },
+            delete_policy=str((cio.get("objects") or {}).get("delete_policy") or "delete"),
         ),
     )

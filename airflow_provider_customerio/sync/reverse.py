@@ -455,6 +455,8 @@ class ReverseSummary(SyncSummary):
     direction: str = BREVO_TO_CIO
     echoes: int = 0
     batches: int = 0
+    unsubscribed: int = 0
+    suppressed: int = 0
     conflict_policy: str = DEFAULT_CONFLICT_POLICY
     conflicts: Counter[str] = field(default_factory=Counter)
     conflict_log: list[dict[str, Any]] = field(default_factory=list)
@@ -473,11 +475,15 @@ class ReverseSummary(SyncSummary):
             {
                 "echoes": self.echoes,
                 "batches": self.batches,
+                "unsubscribed": self.unsubscribed,
+                "suppressed": self.suppressed,
                 "conflict_policy": self.conflict_policy,
                 "conflicts": dict(self.conflicts),
                 "conflict_log": self.conflict_log[:MAX_CONFLICTS_LISTED],
             }
         )
+        if self.dry_run:
+            out["plan"]["conflicts"] = self.conflict_log[:MAX_CONFLICTS_LISTED]
         return out
 
 
@@ -746,6 +752,10 @@ class ReverseSync:
                 s.unchanged += 1
                 continue
             pending.append(item)
+            if self.config.reverse.suppress_unsubscribed and UNSUBSCRIBED in op.get("attributes", {}):
+                # opt-in: the blacklisted contact is also suppressed in Customer.io (deleted, identifier blocked)
+                suppress = {"type": "person", "action": "suppress", "identifiers": dict(op["identifiers"])}
+                pending.append(_Pending(rec, cio_id, suppress, lost=decision.lost))
         return pending
 
     def _agreed(self, rec: ReverseRecord, names: Iterable[str]) -> dict[str, str]:
@@ -760,7 +770,17 @@ class ReverseSync:
     def _flush(self, pending: list[_Pending], dry_run: bool) -> None:
         self._claimed = {}  # from here on the identity map knows who stands for whom (memory stays flat)
         if dry_run:
-            self.summary.updated += len(pending)  # dry run: "would write"
+            writes = [p for p in pending if "attributes" in p.op]
+            self.summary.updated += len(writes)  # dry run: "would write"
+            # Track identify is an upsert: a contact no Customer.io person stands for yet would be created
+            creates = [p.record.key for p in writes if p.cio_id is None]
+            updates = [p.cio_id for p in writes if p.cio_id is not None]
+            self.summary.plan_add("creates", len(creates), items=creates)
+            self.summary.plan_add("updates", len(updates), items=updates)
+            unsubscribes = [p.cio_id or p.record.key for p in writes if UNSUBSCRIBED in p.op["attributes"]]
+            self.summary.plan_add("unsubscribes", len(unsubscribes), items=unsubscribes)
+            suppressions = [p.cio_id or p.record.key for p in pending if p.op.get("action") == "suppress"]
+            self.summary.plan_add("suppressions", len(suppressions), items=suppressions)
         elif pending:
             self._write(pending)
 
@@ -1063,6 +1083,10 @@ class ReverseSync:
             for p in items:
                 if "attributes" in p.op:
                     s.updated += 1  # Track identify is an upsert: it does not say whether it created the person
+                    if UNSUBSCRIBED in p.op["attributes"]:
+                        s.unsubscribed += 1
+                elif p.op.get("action") == "suppress":
+                    s.suppressed += 1
                 if p.cio_id:
                     self.state.upsert_identity(
                         p.cio_id, brevo_id=p.record.contact.id, email=p.record.email, ext_id=p.record.customer_id

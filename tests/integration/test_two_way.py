@@ -153,3 +153,63 @@ def test_identity_clash_is_ledgered_with_both_identities_and_not_written(h: Harn
     # not retried: the same window again ledgers it again but still writes nothing
     again = h.reverse(*window_since(t1), run_id="scheduled__clash_rerun")
     assert again["rejected"] == 1 and again["updated"] == 0
+
+
+def test_a_brevo_unsubscribe_reaches_customerio_and_does_not_echo_back(h: Harness) -> None:
+    contact = _synced_person(h)
+    t1 = utcnow().replace(microsecond=0)
+    h.brevo("PUT", f"/contacts/{contact['id']}", {"emailBlacklisted": True})  # unsubscribed / hard bounce
+
+    rev = h.reverse(*window_since(t1))
+
+    assert rev["updated"] == 1 and rev["unsubscribed"] == 1 and rev["conflicts"] == {}
+    person = h.person("u0", "id")
+    assert person["unsubscribed"] is True and person["attributes"]["plan"] == "free"  # suppression is opt-in
+    h.sandbox.clear_requests()
+    fwd = h.forward(*window_since(t1))  # Customer.io now maps to exactly what Brevo holds: nothing to write
+    assert fwd["imports"] == 0
+    again = h.reverse(*window_since(t1), run_id="scheduled__unsub_rerun")
+    assert again["updated"] == 0
+    assert _writes(h) == (0, 0)
+
+
+def test_a_customerio_unsubscribe_reaches_brevo_and_does_not_echo_back(h: Harness) -> None:
+    contact = _synced_person(h)
+    t1 = utcnow().replace(microsecond=0)
+    h.track_identify({"id": "u0"}, {"unsubscribed": True})
+
+    fwd = h.forward(*window_since(t1))
+
+    assert fwd["imports"] == 1
+    (after,) = h.brevo_contacts()
+    assert after["id"] == contact["id"] and after["emailBlacklisted"] is True
+    h.sandbox.clear_requests()
+    rev = h.reverse(*window_since(t1))  # reads the contact the forward run just blacklisted: an echo
+    assert rev["read"] == 1 and rev["echoes"] == 1 and rev["updated"] == 0
+    assert _writes(h) == (0, 0)
+
+
+@pytest.mark.parametrize("order", ["forward_first", "reverse_first"])
+def test_one_sided_edits_on_both_sides_converge_in_any_order_then_write_nothing(h: Harness, order: str) -> None:
+    contact = _synced_person(h)
+    t1 = utcnow().replace(microsecond=0)
+    h.track_identify({"id": "u0"}, {"first_name": "Customer"})  # Customer.io edits one field
+    h.brevo("PUT", f"/contacts/{contact['id']}", {"attributes": {"PLAN_NAME": "team"}})  # Brevo another
+
+    steps = [lambda n: h.forward(*window_since(t1)), lambda n: h.reverse(*window_since(t1), run_id=f"scheduled__{n}")]
+    if order == "reverse_first":
+        steps.reverse()
+    for n in range(2):
+        for step in steps:
+            result = step(n)
+            assert not result.get("conflicts")
+
+    person = h.person("u0", "id")
+    (after,) = h.brevo_contacts()
+    assert person["attributes"]["first_name"] == "Customer" and person["attributes"]["plan"] == "team"
+    assert after["attributes"]["FIRSTNAME"] == "Customer" and after["attributes"]["PLAN_NAME"] == "team"
+    h.sandbox.clear_requests()
+    for n in range(2, 4):  # both sides agree: repeated runs, in either order, write nothing
+        for step in steps if n % 2 else steps[::-1]:
+            step(n)
+    assert _writes(h) == (0, 0)

@@ -588,3 +588,62 @@ def test_forward_rows_carry_only_the_fields_customerio_changed() -> None:
     row = {"email": "a@x.io", "attributes": {"PLAN_NAME": "pro", "FIRSTNAME": "Ann", "EXT_ID": "u1"}}
     base = {"PLAN_NAME": field_digest("free"), "FIRSTNAME": field_digest("Ann"), "email": field_digest("a@x.io")}
     assert trim_to_changed_fields(row, base) == {"email": "a@x.io", "attributes": {"PLAN_NAME": "pro", "EXT_ID": "u1"}}
+
+
+# ------------------------------------------------------------------------------------------ unsubscribes, dry run
+
+
+def test_a_blacklisted_contact_becomes_unsubscribed_and_suppressed_only_when_configured(
+    state: StateStore, tmp_path: Path
+) -> None:
+    _, brevo_attrs = _synced(state, plan="free")
+    opted_out = contact(7, email="a@x.io", blacklisted=True, **brevo_attrs)  # unsubscribed or hard-bounced
+    summary, cio, _ = run(state, [opted_out], tmp_path, cio=_cio_now(plan="free"))
+    assert cio.ops == [
+        {"type": "person", "action": "identify", "identifiers": {"id": "u1"}, "attributes": {"unsubscribed": True}}
+    ]
+    assert summary.unsubscribed == 1 and summary.suppressed == 0 and not summary.conflicts
+
+    with StateStore(":memory:") as other:
+        _synced(other, plan="free")
+        config = parse_config(
+            {
+                "connectors": {
+                    "customerio": {
+                        "lists": {"all_contacts": 12},
+                        "field_mapping": MAPPING,
+                        "reverse": {"suppress_unsubscribed": True},
+                    }
+                }
+            }
+        ).customerio
+        cio = _cio_now(plan="free")
+        with Ledger(tmp_path / "s.jsonl") as led:
+            s = ReverseSync(
+                config=config, source=FakeBrevo([opted_out]), writer=cio, state=other, ledger=led, run_key="d/s/t"
+            ).run(window=RunWindow(T0, T1))
+        assert [op["action"] for op in cio.ops] == ["identify", "suppress"]
+        assert cio.ops[1]["identifiers"] == {"id": "u1"} and s.suppressed == 1 and s.unsubscribed == 1
+
+
+def test_dry_run_lists_the_plan_and_writes_nothing(state: StateStore, tmp_path: Path) -> None:
+    _, brevo_attrs = _synced(state, plan="free", first_name="Ann")
+    edited = contact(7, email="a@x.io", blacklisted=True, **{**brevo_attrs, "PLAN_NAME": "team", "FIRSTNAME": "Anna"})
+    new = contact(8, email="new@x.io", PLAN_NAME="pro")
+    before = state.get_field_digests(["c1"])
+    cio = _cio_now({"plan": 1}, plan="pro", first_name="Ann")
+    brevo = FakeBrevo([edited, new])
+    with Ledger(tmp_path / "dry.jsonl") as led:
+        s = ReverseSync(config=make_config(), source=brevo, writer=cio, state=state, ledger=led, run_key="d/dry/t").run(
+            window=RunWindow(T0, T1), dry_run=True
+        )
+    out = s.to_xcom()
+    assert cio.batches == [] and out["dry_run"] is True
+    plan = out["plan"]
+    assert plan["creates"] == 1 and plan["creates_items"] == ["brevo:8"]
+    assert plan["updates"] == 1 and plan["updates_items"] == ["c1"] and plan["unsubscribes"] == 1
+    assert plan["deletes"] == 0 and plan["list_adds"] == 0 and plan["list_removals"] == 0
+    assert [(c["field"], c["winner"]) for c in plan["conflicts"]] == [("plan", "customerio")]
+    # nothing recorded: the same run for real still has everything to do
+    assert state.get_field_digests(["c1"]) == before and state.get_hash(BREVO_TO_CIO, "brevo:7") is None
+    assert state.get_checkpoint("d/dry/t") is None

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-
 #: What a dry run's ``plan`` always counts (a capability adds its own kinds, e.g. ``conflicts``).
 PLAN_KINDS = ("creates", "updates", "deletes", "list_adds", "list_removals")
 MAX_PLAN_ITEMS = 50

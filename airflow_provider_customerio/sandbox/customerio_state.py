@@ -436,6 +436,10 @@ class CustomerIOState:
         self.segments: dict[int, Segment] = {}
         self.campaigns: dict[int, dict[str, Any]] = {}
         self.campaign_daily: dict[int, dict[int, dict[str, int]]] = {}  # campaign -> day start -> metric -> n
+        self.newsletters: dict[int, dict[str, Any]] = {}
+        self.broadcasts: dict[int, dict[str, Any]] = {}  # API-triggered broadcasts
+        self.newsletter_daily: dict[int, dict[int, dict[str, int]]] = {}  # like campaign_daily
+        self.broadcast_daily: dict[int, dict[int, dict[str, int]]] = {}
         self.exports: dict[int, Export] = {}
         self.object_types: list[dict[str, Any]] = []
         self.objects: dict[tuple[str, str], ObjectRecord] = {}

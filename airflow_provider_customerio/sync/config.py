@@ -120,6 +120,7 @@ class CampaignSettings:
     lookback_days: int = 3
     sql_conn_id: str | None = None
     table: str = "customerio_campaign_metrics"
+    include: tuple[str, ...] = ("campaigns", "newsletters", "broadcasts")
 
 
 @dataclass(frozen=True)
@@ -518,7 +519,14 @@ def _build(cio: Mapping[str, Any]) -> CustomerIOConfig:
             ),
         ),
         events=EventSettings(**(cio.get("events") or {})),
-        campaigns=CampaignSettings(**(cio.get("campaigns") or {})),
+        campaigns=CampaignSettings(
+            **{
+                **(cio.get("campaigns") or {}),
+                "include": tuple(
+                    (cio.get("campaigns") or {}).get("include") or ("campaigns", "newsletters", "broadcasts")
+                ),
+            }
+        ),
         workflow=WorkflowSettings(attributes=dict((cio.get("workflow") or {}).get("attributes") or {})),
         objects=ObjectSettings(
             types={

@@ -608,8 +608,10 @@ class PeopleSync:
         if dry_run:
             if mapped.blacklisted:
                 s.blacklisted += 1
+                s.plan_add("blacklists", items=[mapped.cio_id])
             else:
                 s.updated += 1  # dry run: "would write"
+            s.plan_add("updates" if stored_hash is not None else "creates", items=[mapped.cio_id])
             return
         # Brevo's import blacklists per request, not per row: blacklisted rows go in imports of their own.
         kind = "blacklist_row" if mapped.blacklisted else "row"
@@ -714,8 +716,10 @@ class PeopleSync:
         if dry_run:
             if action == "delete":
                 self.summary.deleted += 1
+                self.summary.plan_add("deletes", items=[cio_id])
             else:
                 self.summary.blacklisted += 1
+                self.summary.plan_add("blacklists", items=[cio_id])
             return
         try:
             if action == "delete":

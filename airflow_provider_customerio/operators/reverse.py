@@ -57,7 +57,9 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
     """Sync the Brevo contacts changed in the run's data interval into Customer.io people (Track v2 batches).
 
     What the Customer.io -> Brevo sync wrote does not come back (echo suppression through the shared sync state),
-    a mere list touch writes nothing, and people changed on both sides are resolved by ``conflict_policy``.
+    a mere list touch writes nothing, a field changed in Brevo only always flows, and a field changed on both
+    sides since the last sync is a conflict resolved by ``conflict_policy`` (field by field). A contact Brevo
+    blacklisted (unsubscribe, hard bounce) becomes ``unsubscribed: true``.
     Attributes are written with the current time, never a historical timestamp (Customer.io drops older
     updates silently). Returns the run summary (read, updated, unchanged, echoes, conflicts, rejected, ledger...).
 

@@ -213,3 +213,23 @@ def test_one_sided_edits_on_both_sides_converge_in_any_order_then_write_nothing(
         for step in steps if n % 2 else steps[::-1]:
             step(n)
     assert _writes(h) == (0, 0)
+
+
+def test_brevo_edits_of_people_with_a_ledgered_customerio_value_all_reach_customerio(h: Harness) -> None:
+    """The reported case: three contacts edited in Brevo after a full sync, one of whom has a phone Brevo cannot
+    take (ledgered as invalid_phone). All three edits reach Customer.io; no conflict, at this run or the next."""
+    t0 = utcnow() - timedelta(seconds=1)
+    _cio_people(h, 3)
+    h.track_identify({"id": "u1"}, {"phone": "12345"})  # no country code: invalid for Brevo's SMS
+    fwd = h.forward(*window_since(t0))
+    assert fwd["rejects_by_reason"] == {"invalid_phone": 1}
+    h.reverse(*window_since(t0))
+    for n in range(2):
+        t1 = utcnow().replace(microsecond=0)
+        for c in h.brevo_contacts():
+            h.brevo("PUT", f"/contacts/{c['id']}", {"attributes": {"PLAN_NAME": f"edited-{n}"}})
+        rev = h.reverse(*window_since(t1), run_id=f"scheduled__edit_{n}")
+        assert rev["conflicts"] == {} and rev["updated"] == 3
+        assert [h.person(f"u{i}", "id")["attributes"]["plan"] for i in range(3)] == [f"edited-{n}"] * 3
+        h.forward(*window_since(t1))  # the forward run follows: nothing of Brevo's edits is undone
+        assert {c["attributes"]["PLAN_NAME"] for c in h.brevo_contacts()} == {f"edited-{n}"}

@@ -22,6 +22,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,18 +38,20 @@ from airflow_provider_customerio.store.engine import describe, read_connection, 
 CIO_TO_BREVO = "cio_to_brevo"
 BREVO_TO_CIO = "brevo_to_cio"
 
-_MIGRATED: set[int] = set()
+#: Engines already migrated by this process (weak: an engine's id may be reused once it is garbage collected, so a
+#: set of ids could make a new in-memory store skip its migration).
+_MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _MIGRATE_LOCK = threading.Lock()
 
 
 def ensure_schema(engine: Engine) -> None:
     """Migrate the store to the latest schema once per engine and process."""
-    if id(engine) in _MIGRATED:
+    if engine in _MIGRATED:
         return
     with _MIGRATE_LOCK:
-        if id(engine) not in _MIGRATED:
+        if engine not in _MIGRATED:
             s.migrate(engine)
-            _MIGRATED.add(id(engine))
+            _MIGRATED.add(engine)
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class StoreBase:
 
     def close(self) -> None:
         if self._owns_engine:
-            _MIGRATED.discard(id(self.engine))
+            _MIGRATED.discard(self.engine)
             self.engine.dispose()
 
     def __enter__(self) -> StoreBase:

@@ -1295,6 +1295,9 @@ class ReverseObjectSync:
                 continue
             if dry_run:
                 s.updated += len(out.items)
+                for object_id, _digest, _op in out.items:
+                    known = self.objects.reverse_hash(plan.brevo_type, object_id) is not None
+                    s.plan_add("updates" if known else "creates", items=[f"{plan.brevo_type}/{object_id}"])
                 continue
             errors = dict(self.writer.send_batch([op for _, _, op in out.items]))
             s.imports += 1

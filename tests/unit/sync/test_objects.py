@@ -595,6 +595,7 @@ def test_dry_run_writes_nothing(env: Env) -> None:
     result = sync.finish()
     assert result["dry_run"] is True and result["created"] == 3
     assert env.brevo.upserts == []
+    assert result["plan"]["creates"] == 3 and result["plan"]["links"] == 6 and result["plan"]["deletes"] == 0
 
 
 # ------------------------------------------------------------------------------------------------ reverse direction
@@ -627,7 +628,9 @@ class FakeTrack:
         return [(i, "invalid object") for i, op in enumerate(ops) if op["identifiers"]["object_id"] in self.reject]
 
 
-def reverse(env: Env, source: FakeRecords, track: FakeTrack, run_id: str = "rev") -> dict[str, Any]:
+def reverse(
+    env: Env, source: FakeRecords, track: FakeTrack, run_id: str = "rev", dry_run: bool = False
+) -> dict[str, Any]:
     ledger = Ledger.for_run(env.tmp / "ledger", "dag", run_id, "reverse")
     env.ledgers.append(ledger)
     return ReverseObjectSync(
@@ -637,7 +640,7 @@ def reverse(env: Env, source: FakeRecords, track: FakeTrack, run_id: str = "rev"
         state=StateStore(env.db),
         objects=ObjectStateTable(env.db),
         ledger=ledger,
-    ).run()
+    ).run(dry_run=dry_run)
 
 
 def test_reverse_writes_records_from_elsewhere_with_relationships_and_skips_echoes(env: Env) -> None:
@@ -649,6 +652,9 @@ def test_reverse_writes_records_from_elsewhere_with_relationships_and_skips_echo
     ]
     source = FakeRecords(records, {11: {"id": "42"}, 12: {"email": "b@example.com"}})
     track = FakeTrack()
+    dry = reverse(env, source, track, "dry", dry_run=True)
+    assert track.batches == [] and dry["plan"]["creates"] == 2
+    assert dry["plan"]["creates_items"] == ["companies/crm-7", "companies/brevo-8"]
     result = reverse(env, source, track)
     assert result["echoes"] == 1 and result["created"] == 2
     (ops,) = track.batches

@@ -21,6 +21,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.operators._common import (
+    as_bool,
     data_interval,
     load_customerio_config,
     open_sync_store,
@@ -190,10 +191,12 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
     :param metrics_version: 2 (``start``/``end``, recommended) or 1 (``period``/``steps``, Eastern-time days, 45
         days back at most).
     :param timezone: IANA zone of the day boundaries (version 2).
+    :param dry_run: read and compare, write nothing; the result's ``plan`` counts the rows that would be
+        created and updated (templated).
     """
 
     # `campaign` is not templated: it comes from the vendor (a name holding "{{" must not be rendered)
-    template_fields: Sequence[str] = ("lookback_days", *_BASE_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = ("lookback_days", "dry_run", *_BASE_TEMPLATE_FIELDS)
     ui_color = "#ffd58a"
 
     def __init__(
@@ -203,9 +206,11 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
         lookback_days: int | str | None = None,
         metrics_version: int = 2,
         timezone: str = "UTC",
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.campaign = campaign
         self.lookback_days = lookback_days
         self.metrics_version = metrics_version
@@ -214,6 +219,7 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, compare and upsert; return the counts."""
         campaign_id, name, kind = metrics_ref(self.campaign)
+        dry_run = as_bool(self.dry_run, "dry_run")
         # newsletters and broadcasts have only the period/steps form of the metrics endpoint (version 1)
         version = check_version(self.metrics_version) if kind == "campaign" else 1
         fetch_series: Callable[..., Mapping[str, Any]]
@@ -253,6 +259,7 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
                         now=datetime.now(timezone.utc),
                         rejects=ledger,
                         kind=kind,
+                        dry_run=dry_run,
                     )
                 except NotFoundError:
                     # deleted between the list task and this one: recorded, not a failure of the run
@@ -272,6 +279,8 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
             **result.as_dict(),
             "name": name,
             "kind": kind,
+            "dry_run": dry_run,
+            **({"plan": {"creates": result.inserted, "updates": result.updated, "deletes": 0}} if dry_run else {}),
             "table": settings.table,
             "api_calls": self.app_hook.api_calls,
             "ledger": ledger.key if ledger.total else None,

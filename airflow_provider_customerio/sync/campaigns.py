@@ -509,11 +509,13 @@ def sync_campaign_metrics(
     now: datetime,
     rejects: RejectSink | None = None,
     kind: str = "campaign",
+    dry_run: bool = False,
 ) -> CampaignMetricsResult:
     """Read one campaign's (newsletter's, broadcast's: ``kind``) daily series for ``window`` and upsert the rows
     that are new or changed, with ``source`` = ``<kind>:v<version>:<day basis>``.
 
-    Rows whose content equals the stored row are not written, so a re-run changes nothing.
+    Rows whose content equals the stored row are not written, so a re-run changes nothing. A dry run reads and
+    compares, and writes nothing (the counts are the plan).
     """
     source = source_label(version, window.tz, kind)
     result = CampaignMetricsResult(campaign_id, source, window.as_dict())
@@ -546,7 +548,7 @@ def sync_campaign_metrics(
             to_write.append(row)
         else:
             result.unchanged += 1
-    if to_write:
+    if to_write and not dry_run:
         store.upsert(to_write, updated_at=now.astimezone(timezone.utc).isoformat(timespec="seconds"))
     return result
 

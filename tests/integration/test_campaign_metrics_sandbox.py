@@ -252,3 +252,15 @@ def test_campaigns_include_limits_what_is_listed(world: World, monkeypatch: pyte
     cfg.write_text(json.dumps({"connectors": {"customerio": {"campaigns": {"include": ["newsletters"]}}}}))
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
     assert world.list_campaigns() == [{"id": 101, "name": "Monthly newsletter 1", "kind": "newsletter"}]
+
+
+def test_a_dry_run_plans_the_rows_and_writes_nothing(world: World) -> None:
+    day = world.today - timedelta(days=3)
+    world.load(day, [{"id": 1, "name": "x"}])  # 3 rows stored
+    world.cio.campaign_daily[1][int(midnight(day).timestamp())]["opened"] += 5  # a late open on the last day
+    before = world.table()
+    (dry,) = world.load(day, [{"id": 1, "name": "x"}], dry_run=True)
+    (dry2,) = world.load(day, [{"id": 2, "name": "y"}], dry_run=True)
+    assert dry["dry_run"] is True and dry["plan"] == {"creates": 0, "updates": 1, "deletes": 0}
+    assert dry2["plan"] == {"creates": 3, "updates": 0, "deletes": 0}
+    assert world.table() == before

@@ -49,6 +49,13 @@ def check_state_roundtrip(store: SyncStore) -> None:
         st.set_watermark("w", "rolled back")
         raise RuntimeError("boom")
     assert st.get_watermark("w") == "2026-01-01"
+    # per-field last-synced digests: 1,200 people x 2 fields in batches, a field set twice keeps the last value
+    st.set_field_digests([(f"c{i}", {"PLAN_NAME": f"d{i}", "email": "e"}) for i in range(1200)])
+    st.set_field_digests([("c1", {"PLAN_NAME": "new"}), ("c1", {"PLAN_NAME": "newer"})])
+    digests = st.get_field_digests(["c1", "c1199", "nobody"])
+    assert digests == {"c1": {"PLAN_NAME": "newer", "email": "e"}, "c1199": {"PLAN_NAME": "d1199", "email": "e"}}
+    st.forget_field_digests(["c1"])
+    assert st.get_field_digests(["c1"]) == {}
     st.clear_run("run")
     assert st.count_staged("run") == 0 and st.pending_processes("run") == [] and st.get_checkpoint("run") is None
     assert st.count_hashes(CIO_TO_BREVO) == 2500  # hashes stay

@@ -409,6 +409,23 @@ class BrevoHook(BaseApiHook):
         )
         return int(body["processId"])
 
+    def delete_object_records(self, object_type: str, ext_ids: list[str]) -> int:
+        """Delete 1–1000 custom object records by ``ext_id`` (``POST /objects/{type}/batch/delete``,
+        https://developers.brevo.com/reference/custom-objects/batchdeleteobjectrecords). Asynchronous: returns the
+        process id. Deleting a record that is already gone is not an error, so the call is replay-safe."""
+        if not 1 <= len(ext_ids) <= MAX_OBJECT_RECORDS:
+            raise ValueError(f"delete_object_records takes 1 to {MAX_OBJECT_RECORDS} ids, got {len(ext_ids)}")
+        body = (
+            self.request_json(
+                "POST",
+                f"/objects/{quote_path(object_type)}/batch/delete",
+                json_body={"identifiers": {"ext_ids": [str(e) for e in ext_ids]}},
+                idempotent=True,
+            )
+            or {}
+        )
+        return int(body["processId"])
+
     def get_object_records_page(
         self,
         object_type: str,

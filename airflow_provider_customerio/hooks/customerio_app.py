@@ -115,6 +115,35 @@ class CustomerIOAppHook(BaseApiHook):
         body = self.request_json("GET", f"/v1/campaigns/{quote_path(campaign_id)}/metrics", params=params) or {}
         return ((body.get("metric") or {}).get("series")) or {}
 
+    def get_newsletter_metrics(
+        self, newsletter_id: int | str, *, period: str = "days", steps: int | None = None, type: str | None = None
+    ) -> dict[str, list[int]]:
+        """Metric series of a newsletter, oldest period first (``GET /v1/newsletters/{id}/metrics``: ``period`` +
+        ``steps`` only, periods start at 00:00 Eastern;
+        https://docs.customer.io/api/app/#operation/getNewsletterMetrics)."""
+        return self._v1_series(f"/v1/newsletters/{quote_path(newsletter_id)}/metrics", period, steps, type)
+
+    def list_broadcasts(self) -> list[dict[str, Any]]:
+        """API-triggered broadcasts (``GET /v1/broadcasts``, unpaged)."""
+        return (self.request_json("GET", "/v1/broadcasts") or {}).get("broadcasts") or []
+
+    def get_broadcast_metrics(
+        self, broadcast_id: int | str, *, period: str = "days", steps: int | None = None, type: str | None = None
+    ) -> dict[str, list[int]]:
+        """Metric series of an API-triggered broadcast, oldest period first (``GET /v1/broadcasts/{id}/metrics``,
+        https://docs.customer.io/api/app/#operation/broadcastMetrics)."""
+        return self._v1_series(f"/v1/broadcasts/{quote_path(broadcast_id)}/metrics", period, steps, type)
+
+    def _v1_series(self, path: str, period: str, steps: int | None, type: str | None) -> dict[str, list[int]]:
+        params: dict[str, Any] = {"period": period}
+        if steps is not None:
+            params["steps"] = int(steps)
+        if type:
+            params["type"] = type
+        body = self.request_json("GET", path, params=params) or {}
+        series = (body.get("metric") or {}).get("series") or {}
+        return {str(k): list(v) for k, v in series.items() if isinstance(v, list)}
+
     def list_newsletters(self) -> Iterator[dict[str, Any]]:
         """All newsletters (paged)."""
         return self.iter_cursor("GET", "/v1/newsletters", "newsletters", params={"limit": 100})

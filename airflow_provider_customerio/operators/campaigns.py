@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +21,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.operators._common import (
+    as_bool,
     data_interval,
     load_customerio_config,
     open_sync_store,
@@ -33,12 +34,13 @@ from airflow_provider_customerio.sync.campaigns import (
     CampaignMetricsError,
     CampaignMetricsResult,
     MetricsWindow,
-    campaign_ref,
     check_lookback,
     check_version,
+    metrics_ref,
     metrics_window,
     parse_campaign_ids,
     select_campaigns,
+    select_items,
     source_label,
     sync_campaign_metrics,
 )
@@ -160,8 +162,18 @@ class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
         if not config.sync.campaigns and wanted is None:
             log.info("connectors.customerio.sync.campaigns is false: no campaign is read.")
             return []
-        selected = select_campaigns(self.app_hook.list_campaigns(), wanted)
+        include = config.campaigns.include
+        selected = select_campaigns(self.app_hook.list_campaigns(), wanted) if "campaigns" in include or wanted else []
         log.info("%d campaign(s) to read: %s", len(selected), [c["id"] for c in selected][:50])
+        if wanted is None:  # campaign_ids names campaigns only: newsletters and broadcasts with every campaign
+            if "newsletters" in include:
+                newsletters = select_items(self.app_hook.list_newsletters(), "newsletter")
+                log.info("%d newsletter(s) to read: %s", len(newsletters), [n["id"] for n in newsletters][:50])
+                selected += newsletters
+            if "broadcasts" in include:
+                broadcasts = select_items(self.app_hook.list_broadcasts(), "broadcast")
+                log.info("%d API-triggered broadcast(s) to read: %s", len(broadcasts), [b["id"] for b in broadcasts])
+                selected += broadcasts
         return selected
 
 
@@ -179,10 +191,12 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
     :param metrics_version: 2 (``start``/``end``, recommended) or 1 (``period``/``steps``, Eastern-time days, 45
         days back at most).
     :param timezone: IANA zone of the day boundaries (version 2).
+    :param dry_run: read and compare, write nothing; the result's ``plan`` counts the rows that would be
+        created and updated (templated).
     """
 
     # `campaign` is not templated: it comes from the vendor (a name holding "{{" must not be rendered)
-    template_fields: Sequence[str] = ("lookback_days", *_BASE_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = ("lookback_days", "dry_run", *_BASE_TEMPLATE_FIELDS)
     ui_color = "#ffd58a"
 
     def __init__(
@@ -192,9 +206,11 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
         lookback_days: int | str | None = None,
         metrics_version: int = 2,
         timezone: str = "UTC",
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.campaign = campaign
         self.lookback_days = lookback_days
         self.metrics_version = metrics_version
@@ -202,16 +218,26 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, compare and upsert; return the counts."""
-        campaign_id, name = campaign_ref(self.campaign)
-        version = check_version(self.metrics_version)
+        campaign_id, name, kind = metrics_ref(self.campaign)
+        dry_run = as_bool(self.dry_run, "dry_run")
+        # newsletters and broadcasts have only the period/steps form of the metrics endpoint (version 1)
+        version = check_version(self.metrics_version) if kind == "campaign" else 1
+        fetch_series: Callable[..., Mapping[str, Any]]
+        if kind == "newsletter":
+            fetch_series = self.app_hook.get_newsletter_metrics
+        elif kind == "broadcast":
+            fetch_series = self.app_hook.get_broadcast_metrics
+        else:
+            fetch_series = self.app_hook.get_campaign_metrics
         config = load_connector_config(self.config_path)
         settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
         window = run_window(context, lookback_days=_lookback(self.lookback_days, config), tz=self.timezone)
         dag_id, run_id, map_index = run_ids(context)
         sync_store = open_sync_store(config, self.state_path)
-        ledger = sync_store.ledger(dag_id, run_id, task_key(f"campaign_{campaign_id}", map_index))
+        ledger = sync_store.ledger(dag_id, run_id, task_key(f"{kind}_{campaign_id}", map_index))
         log.info(
-            "Campaign %s (%s): days %s to %s (%d days re-read before the interval%s).",
+            "%s %s (%s): days %s to %s (%d days re-read before the interval%s).",
+            kind.capitalize(),
             campaign_id,
             name,
             window.first_day,
@@ -226,30 +252,35 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
                     result = sync_campaign_metrics(
                         campaign_id,
                         name,
-                        fetch_series=self.app_hook.get_campaign_metrics,
+                        fetch_series=fetch_series,
                         store=store,
                         window=window,
                         version=version,
                         now=datetime.now(timezone.utc),
                         rejects=ledger,
+                        kind=kind,
+                        dry_run=dry_run,
                     )
                 except NotFoundError:
                     # deleted between the list task and this one: recorded, not a failure of the run
                     ledger.reject(
                         record_id=str(campaign_id),
                         reason="not_found",
-                        message=f"campaign {campaign_id} no longer exists in Customer.io; nothing read",
+                        message=f"{kind} {campaign_id} no longer exists in Customer.io; nothing read",
                         stage="metrics",
-                        identifiers={"campaign_id": campaign_id},
+                        identifiers={f"{kind}_id": campaign_id},
                     )
                     result = CampaignMetricsResult(
-                        campaign_id, source_label(version, window.tz), window.as_dict(), rejected=1
+                        campaign_id, source_label(version, window.tz, kind), window.as_dict(), rejected=1
                     )
         finally:
             ledger.close()
         out = {
             **result.as_dict(),
             "name": name,
+            "kind": kind,
+            "dry_run": dry_run,
+            **({"plan": {"creates": result.inserted, "updates": result.updated, "deletes": 0}} if dry_run else {}),
             "table": settings.table,
             "api_calls": self.app_hook.api_calls,
             "ledger": ledger.key if ledger.total else None,

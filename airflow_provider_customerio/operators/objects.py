@@ -133,6 +133,9 @@ class BrevoObjectSink:
     def upsert(self, object_type: str, records: Sequence[Mapping[str, Any]]) -> str:
         return str(self.hook.upsert_object_records(object_type, [dict(r) for r in records]))
 
+    def delete_records(self, object_type: str, ext_ids: Sequence[str]) -> str:
+        return str(self.hook.delete_object_records(object_type, list(ext_ids)))
+
     def get_process(self, process_id: str) -> ProcessState:
         return process_state(process_id, self.hook.get_process(int(process_id)))
 

@@ -57,7 +57,9 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
     """Sync the Brevo contacts changed in the run's data interval into Customer.io people (Track v2 batches).
 
     What the Customer.io -> Brevo sync wrote does not come back (echo suppression through the shared sync state),
-    a mere list touch writes nothing, and people changed on both sides are resolved by ``conflict_policy``.
+    a mere list touch writes nothing, a field changed in Brevo only always flows, and a field changed on both
+    sides since the last sync is a conflict resolved by ``conflict_policy`` (field by field). A contact Brevo
+    blacklisted (unsubscribe, hard bounce) becomes ``unsubscribed: true``.
     Attributes are written with the current time, never a historical timestamp (Customer.io drops older
     updates silently). Returns the run summary (read, updated, unchanged, echoes, conflicts, rejected, ledger...).
 
@@ -273,8 +275,18 @@ class CustomerIOPeopleWriter:
         timestamp (for ``newest_wins``)."""
         out = []
         for item in self.app.get_people_attributes(list(cio_ids), id_type="cio_id"):
-            stamps = [int(v) for v in (item.get("timestamps") or {}).values() if isinstance(v, (int, float))]
-            out.append(Profile(CustomerIOPeopleSource.person_from_item(item), max(stamps) if stamps else None))
+            times = {
+                str(k): int(v)
+                for k, v in (item.get("timestamps") or {}).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+            out.append(
+                Profile(
+                    CustomerIOPeopleSource.person_from_item(item),
+                    max(times.values()) if times else None,
+                    field_times=times,
+                )
+            )
         return out
 
 

@@ -26,6 +26,7 @@ from airflow_provider_customerio.exceptions import ConfigError, ProcessFailedErr
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.operators._common import (
+    as_bool,
     data_interval,
     open_sync_store,
     record_summary,
@@ -294,9 +295,11 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
     :param state_path: the sync state database (templated).
     :param brevo_conn_id: Brevo connection.
     :param brevo_hook_params: extra hook arguments (e.g. ``rate_limit``).
+    :param dry_run: write nothing (no attribute created, no import): the result's ``plan`` counts the people whose
+        state would be written (templated).
     """
 
-    template_fields: Sequence[str] = ("list_id", "config_path", "state_path", "brevo_conn_id")
+    template_fields: Sequence[str] = ("list_id", "config_path", "state_path", "brevo_conn_id", "dry_run")
     ui_color = "#c9e4ff"
 
     def __init__(
@@ -312,9 +315,11 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
         state_path: str | None = None,
         brevo_conn_id: str = BrevoHook.default_conn_name,
         brevo_hook_params: Mapping[str, Any] | None = None,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.attribute_names = dict(attribute_names or {})
         self.list_id = list_id
         self.create_missing_attributes = create_missing_attributes
@@ -336,13 +341,14 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
         config = load_connector_config(self.config_path)
         names = attribute_names({**config.workflow.attributes, **self.attribute_names})
         run_key = workflow_run_key(context)
+        dry_run = as_bool(self.dry_run, "dry_run")
         dag_id, run_id, _ = run_ids(context)
         sync_store = open_sync_store(config, self.state_path)
         with sync_lease(sync_store, "workflow", context), sync_store.state() as state:
             pending = state.count_staged(run_key) + len(state.pending_processes(run_key))
             created: list[str] = []
             list_id = self._list_id(config)
-            if pending:
+            if pending and not dry_run:
                 created = self._ensure_attributes(names, config)
             with sync_store.ledger(dag_id, run_id, self.task_id) as ledger:
                 port = BrevoImportPort(
@@ -351,9 +357,10 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
                     timeout=self.import_timeout,
                     check_interval=self.import_check_interval,
                 )
-                result = WorkflowStateWriter(
-                    state, port, run_key=run_key, rejects=ledger, max_bytes=self.import_max_bytes
-                ).run()
+                writer = WorkflowStateWriter(
+                    state, port, run_key=run_key, rejects=ledger, max_bytes=self.import_max_bytes, dry_run=dry_run
+                )
+                result = writer.run()
                 ledger_path = ledger.key if ledger.total else None
         log.info(
             "Workflow state written for %d people in %d import(s) (%d re-submitted); %d rejected.",
@@ -362,13 +369,23 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
             result.resubmitted,
             result.rejected,
         )
-        out = {
+        out: dict[str, Any] = {
             **result.as_dict(),
             "attributes_created": created,
             "run_key": run_key,
             "ledger": ledger_path,
             "api_calls": self.brevo_hook.api_calls,
         }
+        if dry_run:
+            out["dry_run"] = True
+            out["plan"] = {
+                "creates": 0,
+                "updates": writer.planned,
+                "deletes": 0,
+                "list_adds": 0,
+                "list_removals": 0,
+                "updates_items": writer.planned_keys,
+            }
         record_summary(sync_store, "workflow", context, self.task_id, out)
         return out
 

@@ -354,6 +354,12 @@ def build_router(state: BrevoState) -> APIRouter:
         pid = state.start_object_upsert(object_type, body, size)
         return _json({"message": "Batch object records are being processed", "processId": pid}, 202)
 
+    @router.post("/objects/{object_type}/batch/delete")
+    async def delete_objects(object_type: str, request: Request) -> Response:
+        body, _size = await _body(request)
+        pid = state.start_object_delete(object_type, body)
+        return _json({"message": "Batch object records are being processed for deletion.", "processId": pid}, 202)
+
     @router.get("/objects/{object_type}/records")
     async def get_object_records(object_type: str, request: Request) -> Response:
         limit = _int_param(request, "limit", None, maximum=1000)

@@ -1405,6 +1405,8 @@ class BrevoState:
                     parts.append(f"records[{r['index']}] (ext_id {ext!r}): {r['reason']}")
                 total = len(payload["records"])
                 proc.error = f"{len({r['index'] for r in refused})} of {total} records rejected: " + "; ".join(parts)
+        elif proc.kind == "objects_delete" and payload is not None:
+            self._apply_object_deletes(proc, payload)
         proc.status = "completed"
         self._bump()
 
@@ -1904,6 +1906,42 @@ class BrevoState:
                     else:
                         bucket.add(tid)
             obj.updated = now
+            proc.applied += 1
+
+    @_locked
+    def start_object_delete(self, object_type: str, body: Any) -> int:
+        """``POST /objects/{type}/batch/delete`` → processId; the records go when the process completes
+        (https://developers.brevo.com/reference/custom-objects/batchdeleteobjectrecords: up to 1000 identifiers,
+        ``{"identifiers": {"ids": [...]}}`` or ``{"identifiers": {"ext_ids": [...]}}``; 404 for an unknown type)."""
+        self._object_type(object_type)
+        idents = body.get("identifiers") if isinstance(body, dict) else None
+        if not isinstance(idents, dict) or len([k for k in ("ids", "ext_ids") if k in idents]) != 1:
+            raise MissingParameter("identifiers must be an object with exactly one of ids or ext_ids")
+        kind = "ids" if "ids" in idents else "ext_ids"
+        values = idents[kind]
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_OBJECT_RECORDS:
+            raise OutOfRange(f"identifiers.{kind} cannot be empty or more than {MAX_OBJECT_RECORDS}")
+        want = int if kind == "ids" else str
+        if not all(isinstance(v, want) and not isinstance(v, bool) for v in values):
+            raise InvalidParameter(
+                f"identifiers.{kind} must be an array of {'integers' if kind == 'ids' else 'strings'}"
+            )
+        proc = self._new_process("IMPORTUSER", "objects_delete", {"object_type": object_type, kind: list(values)})
+        self._bump()
+        return proc.id
+
+    def _apply_object_deletes(self, proc: Process, payload: dict[str, Any]) -> None:
+        otype = self.object_types.get(payload["object_type"])
+        if otype is None:
+            proc.rejected.append({"index": None, "reason": "object type was deleted", "row": None})
+            return
+        rids = list(payload.get("ids") or []) + [otype.by_ext.get(str(e)) for e in payload.get("ext_ids") or []]
+        for rid in rids:
+            rec = otype.records.pop(rid, None) if rid is not None else None
+            if rec is None:
+                continue  # already gone: deleting is idempotent
+            if rec.ext_id is not None:
+                otype.by_ext.pop(rec.ext_id, None)
             proc.applied += 1
 
     @_locked

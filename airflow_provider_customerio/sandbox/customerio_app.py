@@ -199,6 +199,63 @@ def build_app_router(state: CustomerIOState) -> APIRouter:
         series = {m: [state.metric_sum(c["id"], m, t0, t1) for t0, t1 in buckets] for m in MESSAGE_METRICS}
         return json_response({"metric": {"series": series}})
 
+    # ---------------------------------------------------------------------- newsletters and broadcasts
+    # https://docs.customer.io/api/app/#operation/listNewsletters, #operation/getNewsletterMetrics,
+    # #operation/listBroadcasts, #operation/broadcastMetrics: metrics by period/steps only (no version 2).
+
+    def v1_series(request: Request, daily: dict[int, dict[str, int]]) -> dict[str, list[int]]:
+        q = request.query_params
+        mtype = q.get("type")
+        if mtype is not None and mtype not in ("email", "webhook", "twilio", "urban_airship", "slack", "push"):
+            raise AppBadRequest(f"type: {mtype!r} is not a message type")
+        period = q.get("period", "days")
+        if period not in PERIODS:
+            raise AppBadRequest(f"period: {period!r} must be hours, days, weeks or months")
+        length, max_steps, default_steps = PERIODS[period]
+        steps = max(2, int_param(request, "steps", default_steps, 0, max_steps) or max_steps)
+        now = state.now()
+        current = now - now % length
+        buckets = [(current - k * length, current - (k - 1) * length) for k in range(steps - 1, -1, -1)]
+        return {m: [_daily_sum(daily, m, t0, t1) for t0, t1 in buckets] for m in MESSAGE_METRICS}
+
+    def newsletter_or_404(newsletter_id: str) -> dict[str, Any]:
+        n = state.newsletters.get(int(newsletter_id)) if newsletter_id.isdigit() else None
+        if n is None:
+            raise AppNotFound(f"newsletter {newsletter_id} not found")
+        return n
+
+    def broadcast_or_404(broadcast_id: str) -> dict[str, Any]:
+        b = state.broadcasts.get(int(broadcast_id)) if broadcast_id.isdigit() else None
+        if b is None:
+            raise AppNotFound(f"broadcast {broadcast_id} not found")
+        return b
+
+    @router.get("/v1/newsletters")
+    async def newsletters() -> Response:
+        return json_response({"newsletters": list(state.newsletters.values())})
+
+    @router.get("/v1/newsletters/{newsletter_id}")
+    async def newsletter(newsletter_id: str) -> Response:
+        return json_response({"newsletter": newsletter_or_404(newsletter_id)})
+
+    @router.get("/v1/newsletters/{newsletter_id}/metrics")
+    async def newsletter_metrics(request: Request, newsletter_id: str) -> Response:
+        n = newsletter_or_404(newsletter_id)
+        return json_response({"metric": {"series": v1_series(request, state.newsletter_daily.get(n["id"], {}))}})
+
+    @router.get("/v1/broadcasts")
+    async def broadcasts() -> Response:
+        return json_response({"broadcasts": list(state.broadcasts.values())})
+
+    @router.get("/v1/broadcasts/{broadcast_id}")
+    async def broadcast(broadcast_id: str) -> Response:
+        return json_response({"broadcast": broadcast_or_404(broadcast_id)})
+
+    @router.get("/v1/broadcasts/{broadcast_id}/metrics")
+    async def broadcast_metrics(request: Request, broadcast_id: str) -> Response:
+        b = broadcast_or_404(broadcast_id)
+        return json_response({"metric": {"series": v1_series(request, state.broadcast_daily.get(b["id"], {}))}})
+
     # ------------------------------------------------------------------------------------- segments
 
     def segment_or_404(segment_id: str) -> Any:
@@ -719,3 +776,15 @@ def build_files_router(state: CustomerIOState) -> APIRouter:
         return StreamingResponse(rows(), media_type="text/csv")
 
     return router
+
+
+def _daily_sum(daily: dict[int, dict[str, int]], metric: str, t0: int, t1: int) -> int:
+    """Sum of a daily metric over ``[t0, t1)``; part-days are prorated (as campaigns' metrics are)."""
+    total = 0.0
+    day = t0 - t0 % 86400
+    while day < t1:
+        values = daily.get(day)
+        if values:
+            total += values.get(metric, 0) * (min(t1, day + 86400) - max(t0, day)) / 86400
+        day += 86400
+    return int(round(total))

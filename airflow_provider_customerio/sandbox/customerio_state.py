@@ -452,6 +452,10 @@ class CustomerIOState:
         self.segments: dict[int, Segment] = {}
         self.campaigns: dict[int, dict[str, Any]] = {}
         self.campaign_daily: dict[int, dict[int, dict[str, int]]] = {}  # campaign -> day start -> metric -> n
+        self.newsletters: dict[int, dict[str, Any]] = {}
+        self.broadcasts: dict[int, dict[str, Any]] = {}  # API-triggered broadcasts
+        self.newsletter_daily: dict[int, dict[int, dict[str, int]]] = {}  # like campaign_daily
+        self.broadcast_daily: dict[int, dict[int, dict[str, int]]] = {}
         self.exports: dict[int, Export] = {}
         self.object_types: list[dict[str, Any]] = []
         self.objects: dict[tuple[str, str], ObjectRecord] = {}
@@ -846,7 +850,9 @@ class CustomerIOState:
     def _apply_attributes(self, p: Person, attrs: dict[str, Any], now: int, record: bool = True) -> None:
         for key, value in attrs.items():
             if key == "unsubscribed":
-                p.unsubscribed = value is True or str(value).lower() in ("true", "1")
+                was, p.unsubscribed = p.unsubscribed, value is True or str(value).lower() in ("true", "1")
+                if record and was != p.unsubscribed:  # the profile's activity log shows the change like any other
+                    self.add_activity("attribute_change", p.idx, key, {key: change(was, p.unsubscribed)}, now)
                 continue
             if key == "cio_subscription_preferences":
                 topics = (value or {}).get("topics", {}) if isinstance(value, dict) else {}

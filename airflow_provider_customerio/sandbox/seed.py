@@ -35,6 +35,8 @@ class SeedParams:
     people: int = 0
     segments: list[int] | None = None
     campaigns: int = 3
+    newsletters: int = 0
+    broadcasts: int = 0
     days: int = 14
     objects: int = 20
     seed: int = 42
@@ -48,7 +50,7 @@ class SeedParams:
             body = {}
         if not isinstance(body, dict):
             raise ValueError('seed body must be a JSON object, e.g. {"people": 1000, "seed": 42}')
-        known = {"people", "segments", "campaigns", "days", "objects", "seed", "now"}
+        known = {"people", "segments", "campaigns", "newsletters", "broadcasts", "days", "objects", "seed", "now"}
         unknown = set(body) - known
         if unknown:
             raise ValueError(f"{sorted(unknown)[0]}: unknown seed field; known: {', '.join(sorted(known))}")
@@ -74,6 +76,8 @@ class SeedParams:
             people=people,
             segments=segments,
             campaigns=integer("campaigns", 3, 0, 1000) or 0,
+            newsletters=integer("newsletters", 0, 0, 1000) or 0,
+            broadcasts=integer("broadcasts", 0, 0, 1000) or 0,
             days=integer("days", 14, 1, 120) or 1,
             objects=integer("objects", 20, 0, 100_000) or 0,
             seed=integer("seed", 42, -(2**62), 2**62) or 0,
@@ -255,6 +259,8 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
             daily[today - d * 86400] = values
         state.campaign_daily[c] = daily
 
+    _seed_newsletters_and_broadcasts(state, params, now, today)
+
     # messages (deliveries), sorted by created
     n_msg = 0 if n == 0 or params.campaigns == 0 else min(100_000, max(n, params.days * 24 * 2))
     msgs = []
@@ -276,6 +282,64 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
         "seed": params.seed,
         "now": now,
     }
+
+
+def _daily_series(rng: random.Random, days: int, today: int, scale: int) -> dict[int, dict[str, int]]:
+    daily: dict[int, dict[str, int]] = {}
+    for d in range(days + 1):
+        sent = rng.randrange(20, 200) * scale
+        delivered = int(sent * rng.uniform(0.9, 0.99))
+        opened = int(delivered * rng.uniform(0.2, 0.5))
+        values = dict.fromkeys(MESSAGE_METRICS, 0)
+        values.update(
+            attempted=sent,
+            created=sent,
+            sent=sent,
+            delivered=delivered,
+            opened=opened,
+            clicked=int(opened * rng.uniform(0.05, 0.3)),
+            bounced=sent - delivered,
+            unsubscribed=int(delivered * 0.002),
+        )
+        daily[today - d * 86400] = values
+    return daily
+
+
+def _seed_newsletters_and_broadcasts(state: CustomerIOState, params: SeedParams, now: int, today: int) -> None:
+    """Newsletters (``/v1/newsletters``) and API-triggered broadcasts (``/v1/broadcasts``) with daily metrics, from an
+    RNG of their own (the rest of the seeded world does not change with their number)."""
+    rng = random.Random(params.seed * 7919 + 17)
+    for k in range(1, params.newsletters + 1):
+        nid = 100 + k
+        created = now - (40 + k) * 86400
+        state.newsletters[nid] = {
+            "id": nid,
+            "deduplicate_id": f"{nid}:{created}",
+            "name": f"Monthly newsletter {k}",
+            "subject": f"News #{k}",
+            "created": created,
+            "updated": created + 3600,
+            "sent_at": now - k * 86400,
+            "recipient_segment_ids": [],
+            "content_ids": [nid * 10 + 1],
+            "tags": ["seeded"],
+        }
+        state.newsletter_daily[nid] = _daily_series(rng, params.days, today, 1)
+    for k in range(1, params.broadcasts + 1):
+        bid = 200 + k
+        created = now - (30 + k) * 86400
+        state.broadcasts[bid] = {
+            "id": bid,
+            "deduplicate_id": f"{bid}:{created}",
+            "name": f"API broadcast {k}",
+            "created": created,
+            "updated": created + 3600,
+            "active": True,
+            "actions": [{"id": bid * 10 + 1, "type": "email"}],
+            "tags": ["seeded"],
+            "type": "triggered_broadcast",
+        }
+        state.broadcast_daily[bid] = _daily_series(rng, params.days, today, 1)
 
 
 def seed_world(cio: CustomerIOState, brevo: Any, params: SeedParams) -> dict[str, Any]:

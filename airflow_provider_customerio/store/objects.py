@@ -77,6 +77,13 @@ class ObjectStateTable(StoreBase):
             for chunk in chunks(object_ids):
                 conn.execute(t.update().where(t.c.brevo_type == brevo_type, t.c.object_id.in_(chunk)).values(hash=""))
 
+    def forget(self, brevo_type: str, object_ids: Iterable[str]) -> None:
+        """Drop the objects' state (deleted in Brevo): a later object with the same id is a new one."""
+        t = s.object_sync
+        with self._write() as conn:
+            for chunk in chunks(object_ids):
+                conn.execute(t.delete().where(t.c.brevo_type == brevo_type, t.c.object_id.in_(chunk)))
+
     def iter_object_ids(self, brevo_type: str) -> Iterator[str]:
         """Object ids written to a Brevo type by the forward direction, in pages."""
         t = s.object_sync

@@ -176,6 +176,20 @@ run_summary = sa.Table(
 )
 V2_TABLES = (rejected_record, lease, report, run_summary)
 
+# ---------------------------------------------------------------------------- version 3
+#: The value both sides last agreed on, per person and per field (a digest of the field's canonical Brevo form,
+#: keyed by the Brevo attribute name, ``email`` for the email): written by whichever direction synced the field,
+#: read by the two-way sync to tell a one-sided edit (flows) from an edit on both sides (a conflict).
+field_state = sa.Table(
+    "field_state",
+    metadata,
+    sa.Column("cio_id", sa.String(KEY), primary_key=True),
+    sa.Column("field", sa.String(KEY), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("synced_at", sa.Float, nullable=False),
+)
+V3_TABLES = (field_state,)
+
 store_version = sa.Table(
     "store_version",
     metadata,
@@ -205,6 +219,7 @@ def _create(*tables: sa.Table) -> Callable[[Connection], None]:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state of provider 0.1 (hashes, identities, checkpoints, staging, objects)", _create(*V1_TABLES)),
     Migration(2, "rejected records, leases, reports, run summaries", _create(*V2_TABLES)),
+    Migration(3, "per-field last-synced values of the two-way sync", _create(*V3_TABLES)),
 )
 LATEST = MIGRATIONS[-1].version
 

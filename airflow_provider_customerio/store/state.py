@@ -22,6 +22,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,18 +38,20 @@ from airflow_provider_customerio.store.engine import describe, read_connection, 
 CIO_TO_BREVO = "cio_to_brevo"
 BREVO_TO_CIO = "brevo_to_cio"
 
-_MIGRATED: set[int] = set()
+#: Engines already migrated by this process (weak: an engine's id may be reused once it is garbage collected, so a
+#: set of ids could make a new in-memory store skip its migration).
+_MIGRATED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _MIGRATE_LOCK = threading.Lock()
 
 
 def ensure_schema(engine: Engine) -> None:
     """Migrate the store to the latest schema once per engine and process."""
-    if id(engine) in _MIGRATED:
+    if engine in _MIGRATED:
         return
     with _MIGRATE_LOCK:
-        if id(engine) not in _MIGRATED:
+        if engine not in _MIGRATED:
             s.migrate(engine)
-            _MIGRATED.add(id(engine))
+            _MIGRATED.add(engine)
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class StoreBase:
 
     def close(self) -> None:
         if self._owns_engine:
-            _MIGRATED.discard(id(self.engine))
+            _MIGRATED.discard(self.engine)
             self.engine.dispose()
 
     def __enter__(self) -> StoreBase:
@@ -240,6 +243,37 @@ class StateStore(StoreBase):
     def forget_identity(self, cio_id: str) -> None:
         with self._write() as conn:
             conn.execute(s.identity.delete().where(s.identity.c.cio_id == cio_id))
+
+    # ------------------------------------------------------------------ per-field last-synced values
+
+    def get_field_digests(self, cio_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """``cio_id -> {field: digest}`` of the values both sides last agreed on (people without any are absent)."""
+        t = s.field_state
+        out: dict[str, dict[str, str]] = {}
+        with self._read() as conn:
+            for chunk in chunks(cio_ids, 500):
+                q = sa.select(t.c.cio_id, t.c.field, t.c.digest).where(t.c.cio_id.in_(chunk))
+                for cid, name, digest in conn.execute(q):
+                    out.setdefault(str(cid), {})[str(name)] = str(digest)
+        return out
+
+    def set_field_digests(self, items: Iterable[tuple[str, Mapping[str, str]]]) -> None:
+        """Record, per person, the digest of each field now equal on both sides (other fields are kept)."""
+        now = time.time()
+        rows = [
+            {"cio_id": cid, "field": name, "digest": digest, "synced_at": now}
+            for cid, fields in items
+            for name, digest in fields.items()
+        ]
+        with self._write() as conn:
+            for chunk in chunks(rows):
+                upsert(conn, s.field_state, _last_per_key(list(chunk), ("cio_id", "field")), ("cio_id", "field"))
+
+    def forget_field_digests(self, cio_ids: Iterable[str]) -> None:
+        t = s.field_state
+        with self._write() as conn:
+            for chunk in chunks(cio_ids):
+                conn.execute(t.delete().where(t.c.cio_id.in_(chunk)))
 
     # ------------------------------------------------------------------ checkpoints and watermarks
 

@@ -418,6 +418,34 @@ def select_campaigns(
     return [by_id[k] for k in campaign_ids]
 
 
+#: What the metrics sync reads (``campaigns.include``) -> the kind written in the ``source`` column.
+METRIC_KINDS: Mapping[str, str] = {"campaigns": "campaign", "newsletters": "newsletter", "broadcasts": "broadcast"}
+
+
+def metrics_ref(value: Any) -> tuple[int, str, str]:
+    """``(id, name, kind)`` of a mapped task's input: ``{"id", "name"[, "kind"]}`` (kind ``campaign`` when absent:
+    ``newsletter`` or ``broadcast`` otherwise) or a bare campaign id."""
+    kind = str(value.get("kind") or "campaign") if isinstance(value, Mapping) else "campaign"
+    if kind not in METRIC_KINDS.values():
+        raise CampaignMetricsError(f"kind: {kind!r} is unknown; use one of {', '.join(METRIC_KINDS.values())}.")
+    cid, name = campaign_ref(value)
+    if kind != "campaign" and name == f"campaign {cid}":
+        name = f"{kind} {cid}"
+    return cid, name, kind
+
+
+def select_items(items: Iterable[Mapping[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Newsletters or broadcasts as ``{"id", "name", "kind"}`` dicts ordered by id (items without an id skipped)."""
+    out: dict[int, dict[str, Any]] = {}
+    for item in items:
+        try:
+            iid = int(item["id"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        out[iid] = {"id": iid, "name": str(item.get("name") or f"{kind} {iid}"), "kind": kind}
+    return [out[k] for k in sorted(out)]
+
+
 def campaign_ref(value: Any) -> tuple[int, str]:
     """``(id, name)`` of a mapped task's input: a ``{"id", "name"}`` dict or a bare id."""
     if isinstance(value, Mapping):
@@ -480,12 +508,16 @@ def sync_campaign_metrics(
     version: int,
     now: datetime,
     rejects: RejectSink | None = None,
+    kind: str = "campaign",
+    dry_run: bool = False,
 ) -> CampaignMetricsResult:
-    """Read one campaign's daily series for ``window`` and upsert the rows that are new or changed.
+    """Read one campaign's (newsletter's, broadcast's: ``kind``) daily series for ``window`` and upsert the rows
+    that are new or changed, with ``source`` = ``<kind>:v<version>:<day basis>``.
 
-    Rows whose content equals the stored row are not written, so a re-run changes nothing.
+    Rows whose content equals the stored row are not written, so a re-run changes nothing. A dry run reads and
+    compares, and writes nothing (the counts are the plan).
     """
-    source = source_label(version, window.tz)
+    source = source_label(version, window.tz, kind)
     result = CampaignMetricsResult(campaign_id, source, window.as_dict())
     if window.empty:
         return result
@@ -501,7 +533,7 @@ def sync_campaign_metrics(
                 reason=r.reason,
                 message=r.message,
                 stage="series",
-                identifiers={"campaign_id": r.campaign_id},
+                identifiers={f"{kind}_id": r.campaign_id},
                 detail=r.detail,
             )
     stored = store.existing_hashes(campaign_id, source, window.first_day.isoformat(), window.last_day.isoformat())
@@ -516,13 +548,14 @@ def sync_campaign_metrics(
             to_write.append(row)
         else:
             result.unchanged += 1
-    if to_write:
+    if to_write and not dry_run:
         store.upsert(to_write, updated_at=now.astimezone(timezone.utc).isoformat(timespec="seconds"))
     return result
 
 
 __all__ = [
     "METRIC_COLUMNS",
+    "METRIC_KINDS",
     "CampaignMetricsError",
     "CampaignMetricsResult",
     "MetricRow",
@@ -532,10 +565,12 @@ __all__ = [
     "campaign_ref",
     "check_lookback",
     "check_version",
+    "metrics_ref",
     "metrics_window",
     "parse_campaign_ids",
     "plan_request",
     "select_campaigns",
+    "select_items",
     "series_days",
     "series_to_rows",
     "source_label",

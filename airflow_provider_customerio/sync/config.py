@@ -75,6 +75,7 @@ class ReverseSettings:
 
     enabled: bool = True
     conflict_policy: str = "customerio_wins"
+    suppress_unsubscribed: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class CampaignSettings:
     lookback_days: int = 3
     sql_conn_id: str | None = None
     table: str = "customerio_campaign_metrics"
+    include: tuple[str, ...] = ("campaigns", "newsletters", "broadcasts")
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class ObjectSettings:
     """``connectors.customerio.objects``."""
 
     types: Mapping[str, ObjectTypeSettings] = field(default_factory=dict)
+    delete_policy: str = "delete"
 
 
 @dataclass(frozen=True)
@@ -516,12 +519,20 @@ def _build(cio: Mapping[str, Any]) -> CustomerIOConfig:
             ),
         ),
         events=EventSettings(**(cio.get("events") or {})),
-        campaigns=CampaignSettings(**(cio.get("campaigns") or {})),
+        campaigns=CampaignSettings(
+            **{
+                **(cio.get("campaigns") or {}),
+                "include": tuple(
+                    (cio.get("campaigns") or {}).get("include") or ("campaigns", "newsletters", "broadcasts")
+                ),
+            }
+        ),
         workflow=WorkflowSettings(attributes=dict((cio.get("workflow") or {}).get("attributes") or {})),
         objects=ObjectSettings(
             types={
                 str(k): ObjectTypeSettings(v["brevo_object_type"], dict(v.get("field_mapping") or {}))
                 for k, v in objs.items()
-            }
+            },
+            delete_policy=str((cio.get("objects") or {}).get("delete_policy") or "delete"),
         ),
     )

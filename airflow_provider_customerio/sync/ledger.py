@@ -31,7 +31,7 @@ REASONS: Mapping[str, str] = {
     "import_duplicate": "Brevo's import process reported the row's identifier as a duplicate",
     "import_failed": "Brevo's import process failed for the whole batch (retried, then given up)",
     "import_timeout": "Brevo's import process did not finish within the timeout",
-    "delete_failed": "the Brevo contact could not be deleted or blacklisted",
+    "delete_failed": "the Brevo contact (or custom object record) could not be deleted or blacklisted",
     "not_found": "Customer.io no longer has the person (deleted between the change and the read)",
     "identity_clash": "the identifier belongs to another contact on the other side",
     "vendor_rejected": "the vendor rejected the record",

@@ -142,6 +142,28 @@ def content_hash(payload: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
 
+#: Key of the email in the per-field last-synced digests (the other fields are keyed by their Brevo attribute).
+EMAIL_FIELD = "email"
+
+
+def field_digest(value: Any) -> str:
+    """Digest of one field's value in its canonical Brevo form (what the per-field sync state keeps)."""
+    return content_hash(value)[:16]
+
+
+def row_field_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a Brevo row (``email`` and ``attributes``) by their per-field key; identifiers excluded."""
+    out = {str(k): v for k, v in (row.get("attributes") or {}).items() if k != EXT_ID_ATTRIBUTE}
+    if row.get("email"):
+        out[EMAIL_FIELD] = row["email"]
+    return out
+
+
+def row_field_digests(row: Mapping[str, Any]) -> dict[str, str]:
+    """:func:`field_digest` of each field of a Brevo row (see :func:`row_field_values`)."""
+    return {k: field_digest(v) for k, v in row_field_values(row).items()}
+
+
 # ------------------------------------------------------------------------------------------ conversion
 
 
@@ -384,6 +406,7 @@ class PersonMapper:
 
 
 __all__ = [
+    "EMAIL_FIELD",
     "EMAIL_TARGET",
     "EXT_ID_ATTRIBUTE",
     "BrevoAttribute",
@@ -397,6 +420,9 @@ __all__ = [
     "check_mapping",
     "content_hash",
     "convert",
+    "field_digest",
+    "row_field_digests",
+    "row_field_values",
     "missing_attributes_error",
     "normalise_email",
     "to_bool",

@@ -82,7 +82,15 @@ OBJECT_REASONS: Mapping[str, str] = {
     "oversized_record": "the record alone is over Brevo's 1 MB request limit",
     "oversized_attribute": "an attribute value is over the size limit (value left out, object synced)",
     "upsert_failed": "Brevo's object upsert process failed (retried, then given up)",
+    "delete_failed": "Brevo's object delete process failed (retried, then given up; retried by the next run)",
 }
+#: ``objects.delete_policy``: an object deleted in Customer.io is deleted in Brevo, or kept and flagged.
+DELETE_POLICIES = ("delete", "flag")
+#: The attribute a kept object is flagged with (create it, boolean, on the Brevo object type to use ``flag``).
+DELETED_FLAG = "deleted_in_customerio"
+#: Object state hash of a flagged object (not flagged again by the next run).
+FLAGGED_HASH = "flagged:deleted_in_customerio"
+_NO_STATE = SyncedObject("", {})
 
 
 class ObjectSyncError(RuntimeError):
@@ -199,6 +207,10 @@ class ObjectSink(Protocol):
         ...
 
     def get_process(self, process_id: str) -> ProcessState: ...
+
+    def delete_records(self, object_type: str, ext_ids: Sequence[str]) -> str:
+        """``POST /objects/{type}/batch/delete`` of 1-1000 records by ``ext_id``; returns the process id."""
+        ...
 
     def read_records(self, object_type: str, page_num: int, limit: int) -> list[Mapping[str, Any]]:
         """One page of stored records, newest first (``GET /objects/{type}/records``)."""
@@ -673,6 +685,8 @@ class ObjectSync:
             links_removed=counters["unlinks"],
             records_sent=counters["records"],
             gone=counters.get("gone", 0),
+            flagged=counters.get("flagged", 0),
+            delete_policy=self.config.objects.delete_policy,
             objects_known=self.objects.count(),
             types={p.type_id: p.brevo_type for p in self._plans.values()},
         )
@@ -730,26 +744,86 @@ class ObjectSync:
         self._emit(packer.flush(), dry_run, next_offset=last_seq + 1)
 
     def _gone(self, plans: Sequence[TypePlan]) -> None:
-        """Count the objects synced before that Customer.io no longer lists. Their Brevo records are kept: the
-        deletion is not mirrored (reported in the summary, ``gone``)."""
+        """Objects synced before that Customer.io no longer lists (deleted there) follow ``objects.delete_policy``:
+        ``delete`` (default) deletes their Brevo records (``POST /objects/{type}/batch/delete``, 1000 per request,
+        committed when Brevo's process finished); ``flag`` keeps them and sets ``deleted_in_customerio: true`` on
+        them (an attribute to create on the Brevo object type; once flagged, an object is not flagged again).
+        Counted in the summary (``gone``, ``deleted``; a dry run lists them in ``plan.deletes``)."""
+        policy = self.config.objects.delete_policy
+        if policy not in DELETE_POLICIES:
+            raise ObjectSyncError(
+                f"connectors.customerio.objects.delete_policy `{policy}` is unknown: use one of "
+                f"{', '.join(DELETE_POLICIES)}."
+            )
         seen: dict[str, set[str]] = {}
         for _seq, _key, _kind, data in self.state.iter_staged(self.run_key, kind="object"):
             if data:
                 seen.setdefault(str(data["type_id"]), set()).add(str(data["object_id"]))
-        gone: list[str] = []
+        total = 0
+        dry_run = self.summary.dry_run
         for plan in plans:
             listed = seen.get(plan.type_id, set())
-            gone += [
-                f"{plan.brevo_type}/{oid}" for oid in self.objects.iter_object_ids(plan.brevo_type) if oid not in listed
+            gone = [
+                oid
+                for oid in self.objects.iter_object_ids(plan.brevo_type)
+                if oid not in listed and not self.objects.owned_by_brevo(plan.brevo_type, oid)
             ]
-        self.counters["gone"] = len(gone)
-        if gone:
-            note = (
-                f"{len(gone)} object(s) synced before are no longer in Customer.io and were left in Brevo "
-                f"(deletions are not mirrored): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}"
-            )
+            if policy == "flag":
+                gone = [
+                    oid for oid in gone if (self.objects.get(plan.brevo_type, oid) or _NO_STATE).hash != FLAGGED_HASH
+                ]
+            total += len(gone)
+            if not gone:
+                continue
+            if dry_run:
+                kind = "deletes" if policy == "delete" else "flags"
+                self.summary.plan_add(kind, len(gone), items=[f"{plan.brevo_type}/{oid}" for oid in gone])
+                continue
+            for i in range(0, len(gone), MAX_RECORDS_PER_UPSERT):
+                chunk = gone[i : i + MAX_RECORDS_PER_UPSERT]
+                if policy == "delete":
+                    self._submit_deletes(plan.brevo_type, chunk, attempt=1)
+                else:
+                    self._submit_flags(plan.brevo_type, chunk)
+        self.counters["gone"] = total
+        if total:
+            what = "deleted in Brevo" if policy == "delete" else f"kept in Brevo, flagged `{DELETED_FLAG}`"
+            note = f"{total} object(s) synced before are no longer in Customer.io: {what} (objects.delete_policy)"
             self.summary.notes.append(note)
-            log.warning("%s", note)
+            log.info("%s", note)
+
+    def _submit_deletes(self, brevo_type: str, object_ids: Sequence[str], *, attempt: int) -> None:
+        pid = str(self.sink.delete_records(brevo_type, object_ids))
+        rows = [
+            (f"{brevo_type}\x1f{oid}", "", {"op": "delete", "brevo_type": brevo_type, "object_id": oid})
+            for oid in object_ids
+        ]
+        self.state.add_pending(self.run_key, pid, rows, attempt=attempt, options={"brevo_type": brevo_type})
+        self._save()
+        log.info("Submitted Brevo object delete %s (%s): %d records", pid, brevo_type, len(object_ids))
+
+    def _submit_flags(self, brevo_type: str, object_ids: Sequence[str]) -> None:
+        records = [{"identifiers": {"ext_id": oid}, "attributes": {DELETED_FLAG: True}} for oid in object_ids]
+        pid = str(self.sink.upsert(brevo_type, records))
+        rows = [
+            (
+                f"{brevo_type}\x1f{oid}",
+                FLAGGED_HASH,
+                {
+                    "brevo_type": brevo_type,
+                    "object_id": oid,
+                    "record": rec,
+                    "linked": {},
+                    "unlinked": [],
+                    "hash": FLAGGED_HASH,
+                    "flag": True,
+                },
+            )
+            for oid, rec in zip(object_ids, records)
+        ]
+        self.state.add_pending(self.run_key, pid, rows, options={"brevo_type": brevo_type})
+        self.summary.imports += 1
+        self._save()
 
     def _resolve(self, person: RelatedPerson) -> ContactRef | None:
         key = relation_key(person)
@@ -848,6 +922,9 @@ class ObjectSync:
         else:
             s.updated += 1
         if dry_run:
+            s.plan_add("creates" if previous is None else "updates", items=[f"{plan.brevo_type}/{object_id}"])
+            s.plan_add("links", len(links))
+            s.plan_add("unlinks", len(unlinks))
             return []
         self._track_verify(plan, object_id, mapped.attributes)
         out: list[dict[str, Any]] = []
@@ -933,6 +1010,12 @@ class ObjectSync:
                 if index in refused:
                     continue
                 item = row.row
+                if item.get("op") == "delete":
+                    self.objects.forget(item["brevo_type"], [item["object_id"]])
+                    self.summary.deleted += 1
+                    continue
+                if item.get("flag"):
+                    c["flagged"] = c.get("flagged", 0) + 1
                 self.objects.apply(
                     item["brevo_type"],
                     item["object_id"],
@@ -950,6 +1033,25 @@ class ObjectSync:
             self.state.drop_pending(self.run_key, process_id)
             return
         brevo_type = rows[0].row["brevo_type"]
+        if rows[0].row.get("op") == "delete":
+            ids = [r.row["object_id"] for r in rows]
+            with self.state.transaction():
+                self.state.drop_pending(self.run_key, process_id)
+                if attempt < self.max_upsert_attempts:
+                    log.warning("Brevo object delete process %s failed (%s); resubmitting", process_id, error)
+                    self._submit_deletes(brevo_type, ids, attempt=attempt + 1)
+                    return
+            for oid in ids:  # still known and still gone from Customer.io: the next run deletes it again
+                self.ledger.reject(
+                    record_id=oid,
+                    reason="delete_failed",
+                    stage="delete",
+                    message=f"Brevo object delete process {process_id} failed {attempt} times ({error}); "
+                    "the next run deletes the record again",
+                    identifiers={"ext_id": oid},
+                    detail={"process_id": process_id},
+                )
+            return
         if attempt < self.max_upsert_attempts:
             log.warning(
                 "Brevo object upsert process %s failed (%s); resubmitting its %d records, attempt %d/%d",
@@ -1222,6 +1324,9 @@ class ReverseObjectSync:
                 continue
             if dry_run:
                 s.updated += len(out.items)
+                for object_id, _digest, _op in out.items:
+                    known = self.objects.reverse_hash(plan.brevo_type, object_id) is not None
+                    s.plan_add("updates" if known else "creates", items=[f"{plan.brevo_type}/{object_id}"])
                 continue
             errors = dict(self.writer.send_batch([op for _, _, op in out.items]))
             s.imports += 1

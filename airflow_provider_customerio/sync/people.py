@@ -35,12 +35,15 @@ from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, j
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
+    EXT_ID_ATTRIBUTE,
     BrevoAttribute,
     Person,
     PersonMapper,
     RejectedPerson,
     check_mapping,
+    field_digest,
     missing_attributes_error,
+    row_field_digests,
 )
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
@@ -307,6 +310,9 @@ class PeopleSync:
         self._seen_buf: list[str] = []
         self._stage_buf: list[tuple[str, str, dict[str, Any] | None]] = []
         self.summary = SyncSummary()
+        #: two-way sync: write only the fields Customer.io changed since both sides last agreed, so an edit made
+        #: in Brevo alone is never overwritten by a stale Customer.io value (the reverse sync carries it over)
+        self.two_way = bool(config.reverse.enabled)
 
     # -------------------------------------------------------------- checkpoint helpers
 
@@ -534,9 +540,13 @@ class PeopleSync:
         def flush() -> None:
             nonlocal since_save
             # one read of the stored hashes per chunk, not one per person (the store may be a network away)
-            stored = self.state.get_hashes(CIO_TO_BREVO, [cid for _, p, cid in chunk if p is not None])
+            known = [cid for _, p, cid in chunk if p is not None]
+            stored = self.state.get_hashes(CIO_TO_BREVO, known)
+            baselines = self.state.get_field_digests(known) if self.two_way else {}
             for pos, person, cio_id in chunk:
-                self._stage_one(mapper, person, cio_id, s, track_seen, dry_run, stored.get(cio_id))
+                self._stage_one(
+                    mapper, person, cio_id, s, track_seen, dry_run, stored.get(cio_id), baselines.get(cio_id)
+                )
                 since_save += 1
                 if since_save >= self.checkpoint_every and not dry_run:
                     self._save(offset=pos + 1)  # everything up to pos is persisted
@@ -558,6 +568,7 @@ class PeopleSync:
         track_seen: bool,
         dry_run: bool,
         stored_hash: str | None,
+        baseline: Mapping[str, str] | None = None,
     ) -> None:
         s.read += 1
         if person is None:
@@ -597,12 +608,15 @@ class PeopleSync:
         if dry_run:
             if mapped.blacklisted:
                 s.blacklisted += 1
+                s.plan_add("blacklists", items=[mapped.cio_id])
             else:
                 s.updated += 1  # dry run: "would write"
+            s.plan_add("updates" if stored_hash is not None else "creates", items=[mapped.cio_id])
             return
         # Brevo's import blacklists per request, not per row: blacklisted rows go in imports of their own.
         kind = "blacklist_row" if mapped.blacklisted else "row"
-        self._stage_buf.append((f"{kind}:{mapped.cio_id}", kind, {"hash": digest, "row": mapped.row}))
+        row = trim_to_changed_fields(mapped.row, baseline) if baseline else mapped.row
+        self._stage_buf.append((f"{kind}:{mapped.cio_id}", kind, {"hash": digest, "row": row}))
 
     def _stage_full_deletes(self) -> None:
         """Full sync: people known from earlier runs but absent from Customer.io now are staged as deletes."""
@@ -702,8 +716,10 @@ class PeopleSync:
         if dry_run:
             if action == "delete":
                 self.summary.deleted += 1
+                self.summary.plan_add("deletes", items=[cio_id])
             else:
                 self.summary.blacklisted += 1
+                self.summary.plan_add("blacklists", items=[cio_id])
             return
         try:
             if action == "delete":
@@ -743,6 +759,7 @@ class PeopleSync:
                 # one read of the stored hashes and one identity write per chunk, not per row
                 known = self.state.get_hashes(CIO_TO_BREVO, [pr.person_key for pr in chunk])
                 hashes: list[tuple[str, str]] = []
+                fields: list[tuple[str, dict[str, str]]] = []
                 identities: list[tuple[str, str | None, str | None]] = []
                 for pr in chunk:
                     row = pr.row
@@ -765,9 +782,11 @@ class PeopleSync:
                         s.created += 1
                     if commit_all:
                         hashes.append((pr.person_key, pr.hash))
+                        fields.append((pr.person_key, row_field_digests(row)))
                     identities.append((pr.person_key, email, str(ext_id) if ext_id else None))
                 self.state.upsert_identities(identities)
                 self.state.set_hashes(CIO_TO_BREVO, hashes)
+                self.state.set_field_digests(fields)
             self.state.drop_pending(self.run_key, process_id)
 
     def _failed_process(self, process_id: str, attempt: int, options: Mapping[str, Any], error: str | None) -> None:
@@ -808,6 +827,19 @@ class PeopleSync:
                 detail={"process_id": process_id},
             )
         self.state.drop_pending(self.run_key, process_id)
+
+
+def trim_to_changed_fields(row: Mapping[str, Any], baseline: Mapping[str, str]) -> dict[str, Any]:
+    """The row without the fields whose value both sides last agreed on (``baseline``: per-field digests); the
+    identifiers (email, ``EXT_ID``) always stay. Brevo's import leaves the attributes a row omits untouched."""
+    attrs = {
+        k: v
+        for k, v in (row.get("attributes") or {}).items()
+        if k == EXT_ID_ATTRIBUTE or baseline.get(str(k)) != field_digest(v)
+    }
+    out = {k: v for k, v in row.items() if k != "attributes"}
+    out["attributes"] = attrs
+    return out
 
 
 def run_blocking(

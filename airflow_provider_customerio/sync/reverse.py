@@ -22,15 +22,17 @@ Flow of one run (checkpointed in the state store under ``dag_id/run_id/task_id``
    * **identity clash**: the contact's identifiers point at two different Customer.io people, or the person
      already stands for another Brevo contact: ledger (reason ``identity_clash``) with both identities, no write,
      no retry;
-   * **conflict**: Customer.io also changed the person, and that change has not reached Brevo yet (its profile
-     no longer maps to the hash the Customer.io -> Brevo sync last wrote): resolved by
-     ``connectors.customerio.reverse.conflict_policy``. **Default ``customerio_wins``**: the Brevo change is not
-     written, and the next Customer.io -> Brevo run overwrites the Brevo fields Customer.io has values for;
-     ``brevo_wins``: the changed Brevo fields are written (the fields Customer.io changed and Brevo did not are
-     kept, and the next forward run carries them to Brevo); ``newest_wins``: the later of Brevo's ``modifiedAt``
-     and Customer.io's latest attribute timestamp wins (whole seconds: a tie goes to Customer.io). A person
-     deleted from Customer.io is never re-created from Brevo, whatever the policy. Every resolution is counted
-     and listed in the summary (``conflicts``, ``conflict_log``);
+   * **per field** (people both sides synced before): against the value both sides last agreed on (per-field
+     digests in the sync state, written by whichever direction synced the field), a field Brevo changed and
+     Customer.io did not flows; a field both hold the same value of is recorded as agreed; a field **both** changed
+     since is a **conflict** of that field alone, resolved by ``connectors.customerio.reverse.conflict_policy``.
+     **Default ``customerio_wins``**: Brevo's value of that field is not written, and the next Customer.io ->
+     Brevo run carries Customer.io's value over; ``brevo_wins``: Brevo's value is written; ``newest_wins``: the
+     later of Brevo's ``modifiedAt`` and the field's Customer.io ``timestamps`` entry wins (whole seconds: a tie
+     goes to Customer.io). A Customer.io value that can never reach Brevo (a ledgered value reject such as
+     ``invalid_phone``) is no change on Customer.io's side and never makes a conflict. A person deleted from
+     Customer.io is never re-created from Brevo, whatever the policy. Every conflict is counted and listed in the
+     summary (``conflicts``, ``conflict_log``: field, both times, winner);
    * otherwise only the **changed fields** are written (a per-field snapshot is kept), so an unrelated Brevo edit
      does not overwrite Customer.io's precise timestamps with Brevo's day-precision dates.
 
@@ -61,6 +63,7 @@ from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
 from airflow_provider_customerio.sync.config import CustomerIOConfig, MappedField
 from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
+    EMAIL_FIELD,
     EXT_ID_ATTRIBUTE,
     BrevoAttribute,
     ConversionError,
@@ -73,7 +76,9 @@ from airflow_provider_customerio.sync.mapping import (
     check_mapping,
     content_hash,
     convert,
+    field_digest,
     normalise_email,
+    row_field_values,
     to_bool,
     to_float,
     to_text,
@@ -184,10 +189,12 @@ class Profile:
 
     :param person: the profile, built as the Customer.io -> Brevo sync builds it.
     :param changed_at: latest attribute ``timestamps`` value (unix seconds), ``None`` when not reported.
+    :param field_times: attribute -> time of its latest change (unix seconds), from the profile's ``timestamps``.
     """
 
     person: Person
     changed_at: int | None = None
+    field_times: Mapping[str, int] = field(default_factory=dict)
 
 
 class CustomerIOWriter(Protocol):
@@ -282,6 +289,8 @@ class ReverseRecord:
     :param attributes: Customer.io attribute -> value (identifier ``id`` excluded).
     :param forward_hash: the hash the Customer.io -> Brevo sync would have stored had it written exactly what Brevo
         now holds (see :meth:`MappedRow.content_hash`): equal to the stored ``cio_to_brevo`` hash means "echo".
+    :param brevo_fields: Brevo's values in their canonical Brevo form, by per-field key (Brevo attribute name,
+        ``email``): compared with the per-field last-synced digests and with Customer.io's values.
     """
 
     contact: BrevoContact
@@ -291,6 +300,7 @@ class ReverseRecord:
     attributes: Mapping[str, Any]
     forward_hash: str
     problems: tuple[ValueProblem, ...] = ()
+    brevo_fields: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -368,6 +378,10 @@ class ReverseMapper:
         self.id_targets = [f.target.upper() for f in field_mapping if f.source == "id" and not f.is_email]
         self.phone_target = next((f.target.upper() for f in field_mapping if f.source == "phone"), "SMS")
         self.list_ids = list(list_ids)
+        #: Customer.io attribute -> its key in the per-field sync state
+        self.field_keys: dict[str, str] = {
+            f.source: (EMAIL_FIELD if attr is None else attr.name) for f, attr in self.fields if f.source != "id"
+        }
 
     def map(self, contact: BrevoContact) -> ReverseRecord:
         """Map one contact. Values that cannot be converted are left out and reported in ``problems``."""
@@ -426,6 +440,7 @@ class ReverseMapper:
             attributes=attrs,
             forward_hash=forward,
             problems=tuple(problems),
+            brevo_fields=row_field_values(row),
         )
 
 
@@ -440,6 +455,8 @@ class ReverseSummary(SyncSummary):
     direction: str = BREVO_TO_CIO
     echoes: int = 0
     batches: int = 0
+    unsubscribed: int = 0
+    suppressed: int = 0
     conflict_policy: str = DEFAULT_CONFLICT_POLICY
     conflicts: Counter[str] = field(default_factory=Counter)
     conflict_log: list[dict[str, Any]] = field(default_factory=list)
@@ -458,11 +475,15 @@ class ReverseSummary(SyncSummary):
             {
                 "echoes": self.echoes,
                 "batches": self.batches,
+                "unsubscribed": self.unsubscribed,
+                "suppressed": self.suppressed,
                 "conflict_policy": self.conflict_policy,
                 "conflicts": dict(self.conflicts),
                 "conflict_log": self.conflict_log[:MAX_CONFLICTS_LISTED],
             }
         )
+        if self.dry_run:
+            out["plan"]["conflicts"] = self.conflict_log[:MAX_CONFLICTS_LISTED]
         return out
 
 
@@ -477,6 +498,20 @@ class _Pending:
     cio_id: str | None
     op: dict[str, Any]
     attempts: int = 0
+    #: per-field digests both sides hold once the operation is applied
+    agreed: dict[str, str] = field(default_factory=dict)
+    #: a field of this contact lost a conflict: its snapshot is not committed (re-decided until settled)
+    lost: bool = False
+
+
+@dataclass
+class _Decision:
+    """The fields of one contact to write, after comparing them field by field with Customer.io."""
+
+    write: set[str] = field(default_factory=set)
+    agreed: dict[str, str] = field(default_factory=dict)
+    lost: bool = False
+    dropped: bool = False
 
 
 class ReverseSync:
@@ -535,6 +570,7 @@ class ReverseSync:
         #: cio_id -> Brevo contact id of the people decided since the last batch (the identity map has the rest)
         self._claimed: dict[str, int] = {}
         self._email_key = "email"
+        self._field_keys: dict[str, str] = {}
 
     # -------------------------------------------------------------- checkpoint
 
@@ -640,6 +676,7 @@ class ReverseSync:
         self._forward_mapper = PersonMapper(self.config.field_mapping, attributes)
         mapper = ReverseMapper(self.config.field_mapping, attributes, self.list_ids)
         self._email_key = mapper.email_source or "email"
+        self._field_keys = mapper.field_keys
         return mapper
 
     # -------------------------------------------------------------- one page
@@ -677,13 +714,25 @@ class ReverseSync:
         if echo_commits and not dry_run:
             with self.state.transaction():
                 self.state.set_hashes(BREVO_TO_CIO, [(r.key, r.snapshot().encode()) for r, _ in echo_commits])
+                self.state.set_field_digests(
+                    (cid, {k: field_digest(v) for k, v in r.brevo_fields.items()}) for r, cid in echo_commits
+                )
                 for rec, cid in echo_commits:
                     self.state.upsert_identity(cid, brevo_id=rec.contact.id)
 
-        losers = self._resolve_conflicts([(rec, cid) for rec, cid, _ in decided if cid])
+        decisions = self._decide_fields([(rec, cid, changed) for rec, cid, changed in decided if cid])
         pending: list[_Pending] = []
         for rec, cio_id, changed in decided:
-            if cio_id and cio_id in losers:
+            decision = decisions.get(rec.contact.id)
+            if decision is None:  # a person both sides never synced: every changed field flows
+                decision = _Decision(write=set(changed), agreed=self._agreed(rec, changed))
+            if decision.dropped:
+                continue
+            op = self._operation(rec, cio_id, decision.write)
+            if op is None:
+                continue
+            if decision.lost and "attributes" not in op:
+                s.unchanged += 1  # every changed field lost its conflict: nothing to write, decided again next run
                 continue
             for problem in rec.problems:
                 self.ledger.reject(
@@ -695,22 +744,43 @@ class ReverseSync:
                     identifiers=rec.identities,
                     detail={"attribute": problem.source},
                 )
-            op = self._operation(rec, cio_id, changed)
-            if op is None:
-                continue
+            item = _Pending(rec, cio_id, op, agreed=decision.agreed, lost=decision.lost)
             if "attributes" not in op:
-                # nothing to write (e.g. only the identifier itself changed): remember the new state
+                # nothing to write (e.g. only the identifier changed, or both sides agree): remember the new state
                 if not dry_run:
-                    self._commit([_Pending(rec, cio_id, op)])
+                    self._commit([item])
                 s.unchanged += 1
                 continue
-            pending.append(_Pending(rec, cio_id, op))
+            pending.append(item)
+            if self.config.reverse.suppress_unsubscribed and UNSUBSCRIBED in op.get("attributes", {}):
+                # opt-in: the blacklisted contact is also suppressed in Customer.io (deleted, identifier blocked)
+                suppress = {"type": "person", "action": "suppress", "identifiers": dict(op["identifiers"])}
+                pending.append(_Pending(rec, cio_id, suppress, lost=decision.lost))
         return pending
+
+    def _agreed(self, rec: ReverseRecord, names: Iterable[str]) -> dict[str, str]:
+        """Per-field digests of Brevo's values of ``names`` (what both sides hold once they are written)."""
+        out: dict[str, str] = {}
+        for name in names:
+            key = self._field_keys.get(name)
+            if key is not None and key in rec.brevo_fields:
+                out[key] = field_digest(rec.brevo_fields[key])
+        return out
 
     def _flush(self, pending: list[_Pending], dry_run: bool) -> None:
         self._claimed = {}  # from here on the identity map knows who stands for whom (memory stays flat)
         if dry_run:
-            self.summary.updated += len(pending)  # dry run: "would write"
+            writes = [p for p in pending if "attributes" in p.op]
+            self.summary.updated += len(writes)  # dry run: "would write"
+            # Track identify is an upsert: a contact no Customer.io person stands for yet would be created
+            creates = [p.record.key for p in writes if p.cio_id is None]
+            updates = [p.cio_id for p in writes if p.cio_id is not None]
+            self.summary.plan_add("creates", len(creates), items=creates)
+            self.summary.plan_add("updates", len(updates), items=updates)
+            unsubscribes = [p.cio_id or p.record.key for p in writes if UNSUBSCRIBED in p.op["attributes"]]
+            self.summary.plan_add("unsubscribes", len(unsubscribes), items=unsubscribes)
+            suppressions = [p.cio_id or p.record.key for p in pending if p.op.get("action") == "suppress"]
+            self.summary.plan_add("suppressions", len(suppressions), items=suppressions)
         elif pending:
             self._write(pending)
 
@@ -780,58 +850,130 @@ class ReverseSync:
 
     # -------------------------------------------------------------- conflicts
 
-    def _resolve_conflicts(self, candidates: list[tuple[ReverseRecord, str]]) -> set[str]:
-        """Resolve people changed on both sides; return the cio_ids whose Brevo change loses.
+    def _decide_fields(self, candidates: list[tuple[ReverseRecord, str, set[str]]]) -> dict[int, _Decision]:
+        """Decide, field by field, what of Brevo's changes reaches people Customer.io already knows.
 
-        A person Brevo changed (for real: not an echo, not a list touch) is also changed on the Customer.io side
-        when its profile no longer maps to the hash the Customer.io -> Brevo sync last wrote, i.e. it has a change
-        that has not reached Brevo yet. Costs one App API call per 100 such people, nothing for the others.
-        A person deleted from Customer.io is never re-created from Brevo (GDPR; docs/vendor-behaviour.md).
+        Per field, against the value both sides last agreed on (the per-field digests of the sync state, written by
+        whichever direction synced the field):
+
+        * Brevo changed it, Customer.io did not: it flows (written);
+        * both sides hold the same value already: nothing to write, the agreement is recorded;
+        * both sides changed it since they last agreed: a **conflict**, decided by the policy for this field alone
+          (Customer.io's time is the field's own ``timestamps`` entry). Customer.io's winning value reaches Brevo
+          with the next Customer.io -> Brevo run;
+        * a Customer.io value that cannot reach Brevo (a value the people sync ledgers, e.g. ``invalid_phone``) is
+          not a change on Customer.io's side: it never makes a conflict.
+
+        A person synced before the per-field state existed has no digests yet: a field is then in conflict only if
+        Customer.io's profile has a change that has not reached Brevo (the person-level hash) and Customer.io's
+        value of that field differs from Brevo's. Costs one App API call per 100 such people. A person deleted
+        from Customer.io is never re-created from Brevo (GDPR; docs/vendor-behaviour.md).
         """
-        losers: set[str] = set()
+        out: dict[int, _Decision] = {}
         if not candidates or self._forward_mapper is None:
-            return losers
-        forward_hashes = self.state.get_hashes(CIO_TO_BREVO, [cid for _, cid in candidates])
-        # without a hash of what the Customer.io -> Brevo sync wrote there is nothing to tell a change by
-        candidates = [(rec, cid) for rec, cid in candidates if cid in forward_hashes]
+            return out
+        cids = [cid for _, cid, _ in candidates]
+        forward_hashes = self.state.get_hashes(CIO_TO_BREVO, cids)
+        baselines = self.state.get_field_digests(cids)
+        # without a record of what both sides synced there is nothing to tell a Customer.io change by
+        candidates = [c for c in candidates if c[1] in forward_hashes or c[1] in baselines]
         for i in range(0, len(candidates), HYDRATE_CHUNK):
             chunk = candidates[i : i + HYDRATE_CHUNK]
-            profiles = {p.person.cio_id: p for p in self.writer.profiles([cid for _, cid in chunk])}
-            for rec, cid in chunk:
+            profiles = {p.person.cio_id: p for p in self.writer.profiles([cid for _, cid, _ in chunk])}
+            for rec, cid, changed in chunk:
                 profile = profiles.get(cid)
-                changed_at: int | None = None
-                if profile is not None:
-                    mapped = self._forward_mapper.map(profile.person)
-                    if isinstance(mapped, RejectedPerson):
-                        continue  # Customer.io's side cannot reach Brevo at all: Brevo's change is the only one
-                    if mapped.content_hash(self.list_ids) == forward_hashes.get(cid):
-                        continue  # Customer.io has nothing Brevo lacks: not a conflict
-                    changed_at = profile.changed_at
-                if profile is None:
-                    winner = "customerio"  # deleted in Customer.io: never re-created from Brevo
-                elif self.policy == "brevo_wins":
-                    winner = "brevo"
-                elif self.policy == "customerio_wins" or changed_at is None:
-                    winner = "customerio"
-                else:
-                    # Customer.io reports whole seconds: its change counts as made at the end of that second, so a
-                    # tie within the second goes to Customer.io (the default winner).
-                    winner = "brevo" if rec.contact.modified_at > changed_at * 1000 + 999 else "customerio"
-                self.summary.conflicts[winner] += 1
-                entry = {
-                    "cio_id": cid,
-                    "brevo_contact_id": rec.contact.id,
-                    "policy": self.policy,
-                    "winner": winner,
-                    "brevo_modified_at": _iso_ms(rec.contact.modified_at),
-                    "customerio_changed_at": _iso_ms(changed_at * 1000) if changed_at is not None else None,
-                    "customerio_deleted": profile is None,
-                }
-                self.summary.conflict_log.append(entry)
-                log.info("Conflict on %s / Brevo contact %s: %s -> %s wins", cid, rec.contact.id, self.policy, winner)
-                if winner == "customerio":
-                    losers.add(cid)
-        return losers
+                if profile is None:  # deleted in Customer.io: never re-created from Brevo
+                    self._log_conflict(rec, cid, None, "customerio", None, deleted=True)
+                    out[rec.contact.id] = _Decision(lost=True, dropped=True)
+                    continue
+                out[rec.contact.id] = self._decide_person(
+                    rec, cid, changed, profile, baselines.get(cid), forward_hashes.get(cid)
+                )
+        return out
+
+    def _decide_person(
+        self,
+        rec: ReverseRecord,
+        cid: str,
+        changed: set[str],
+        profile: Profile,
+        base: Mapping[str, str] | None,
+        forward_hash: str | None,
+    ) -> _Decision:
+        assert self._forward_mapper is not None
+        mapped = self._forward_mapper.map(profile.person)
+        if isinstance(mapped, RejectedPerson):  # Customer.io's side cannot reach Brevo at all
+            cio_values: dict[str, Any] = {}
+            blocked: set[str] = set()
+            person_changed = False
+        else:
+            cio_values = row_field_values(mapped.row)
+            blocked = {p.target for p in mapped.problems}
+            person_changed = mapped.content_hash(self.list_ids) != forward_hash
+        d = _Decision()
+        for name in sorted(changed):
+            key = self._field_keys.get(name)
+            if key is None or key not in rec.brevo_fields:
+                d.write.add(name)  # consent (``unsubscribed``) always flows, and ratchets one way
+                continue
+            brevo_digest = field_digest(rec.brevo_fields[key])
+            cio_value = cio_values.get(key)
+            cio_digest = field_digest(cio_value) if cio_value is not None and key not in blocked else None
+            if cio_digest == brevo_digest:
+                d.agreed[key] = brevo_digest  # both sides hold the value already
+                continue
+            if base is not None:
+                if base.get(key) == brevo_digest:
+                    continue  # Brevo did not change this field since both sides agreed on it
+                cio_changed = cio_digest is not None and cio_digest != base.get(key)
+            else:
+                cio_changed = cio_digest is not None and person_changed
+            winner = self._winner(rec, profile, name) if cio_changed else "brevo"
+            if cio_changed:
+                self._log_conflict(rec, cid, name, winner, profile.field_times.get(name, profile.changed_at))
+            if winner == "brevo":
+                d.write.add(name)
+                d.agreed[key] = brevo_digest
+            else:
+                d.lost = True
+        return d
+
+    def _winner(self, rec: ReverseRecord, profile: Profile, name: str) -> str:
+        changed_at = profile.field_times.get(name, profile.changed_at)
+        if self.policy == "brevo_wins":
+            return "brevo"
+        if self.policy == "customerio_wins" or changed_at is None:
+            return "customerio"
+        # Customer.io reports whole seconds: its change counts as made at the end of that second, so a tie within
+        # the second goes to Customer.io (the default winner).
+        return "brevo" if rec.contact.modified_at > changed_at * 1000 + 999 else "customerio"
+
+    def _log_conflict(
+        self,
+        rec: ReverseRecord,
+        cid: str,
+        name: str | None,
+        winner: str,
+        changed_at: int | None,
+        *,
+        deleted: bool = False,
+    ) -> None:
+        self.summary.conflicts[winner] += 1
+        self.summary.conflict_log.append(
+            {
+                "cio_id": cid,
+                "brevo_contact_id": rec.contact.id,
+                "field": name,
+                "policy": self.policy,
+                "winner": winner,
+                "brevo_modified_at": _iso_ms(rec.contact.modified_at),
+                "customerio_changed_at": _iso_ms(changed_at * 1000) if changed_at is not None else None,
+                "customerio_deleted": deleted,
+            }
+        )
+        log.info(
+            "Conflict on %s / Brevo contact %s, field %s: %s -> %s wins", cid, rec.contact.id, name, self.policy, winner
+        )
 
     # -------------------------------------------------------------- writing
 
@@ -931,13 +1073,20 @@ class ReverseSync:
     def _commit(self, items: list[_Pending]) -> None:
         s = self.summary
         with self.state.transaction():
-            self.state.set_hashes(BREVO_TO_CIO, [(p.record.key, p.record.snapshot().encode()) for p in items])
+            self.state.set_hashes(
+                BREVO_TO_CIO, [(p.record.key, p.record.snapshot().encode()) for p in items if not p.lost]
+            )
             forward = [(p.cio_id, p.record.forward_hash) for p in items if p.cio_id]
             if forward:
                 self.state.set_hashes(CIO_TO_BREVO, forward)
+            self.state.set_field_digests((p.cio_id, p.agreed) for p in items if p.cio_id and p.agreed)
             for p in items:
                 if "attributes" in p.op:
                     s.updated += 1  # Track identify is an upsert: it does not say whether it created the person
+                    if UNSUBSCRIBED in p.op["attributes"]:
+                        s.unsubscribed += 1
+                elif p.op.get("action") == "suppress":
+                    s.suppressed += 1
                 if p.cio_id:
                     self.state.upsert_identity(
                         p.cio_id, brevo_id=p.record.contact.id, email=p.record.email, ext_id=p.record.customer_id

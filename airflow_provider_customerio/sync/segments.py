@@ -607,6 +607,15 @@ class MirrorResult:
         if self.dry_run:
             out["sample_adds"] = list(self.planned_adds)
             out["sample_removes"] = list(self.planned_removes)
+            out["plan"] = {
+                "creates": 0,
+                "updates": self.lifecycle_updated,
+                "deletes": 0,
+                "list_adds": self.added,
+                "list_removals": self.removed,
+                "list_adds_items": list(self.planned_adds),
+                "list_removals_items": list(self.planned_removes),
+            }
         return out
 
 
@@ -1192,6 +1201,16 @@ def summarize_runs(
         "rejected": sum(int(s.get("rejected", 0)) for s in done),
         "skipped_building": skipped,
         "dry_run": any(s.get("dry_run") for s in done),
+        **(
+            {
+                "plan": {
+                    k: sum(int((s.get("plan") or {}).get(k, 0)) for s in done)
+                    for k in ("creates", "updates", "deletes", "list_adds", "list_removals")
+                }
+            }
+            if any(s.get("dry_run") for s in done)
+            else {}
+        ),
         "api_calls": sum(int(s.get("api_calls", 0)) for s in done),
         "per_pair": [
             {

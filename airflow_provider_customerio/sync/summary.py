@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+#: What a dry run's ``plan`` always counts (a capability adds its own kinds, e.g. ``conflicts``).
+PLAN_KINDS = ("creates", "updates", "deletes", "list_adds", "list_removals")
+MAX_PLAN_ITEMS = 50
+
 
 @dataclass
 class SyncSummary:
@@ -43,6 +47,16 @@ class SyncSummary:
     events_processed: int | None = None
     campaigns_tracked: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: dry run: what the run would write (see :meth:`plan_add`), in the summary as ``plan``
+    plan: dict[str, Any] = field(default_factory=dict)
+
+    def plan_add(self, kind: str, count: int = 1, *, items: list[Any] | None = None) -> None:
+        """Count ``count`` planned writes of ``kind`` (one of :data:`PLAN_KINDS`, or another name), and keep up to
+        :data:`MAX_PLAN_ITEMS` examples of them (ids, never values)."""
+        self.plan[kind] = int(self.plan.get(kind, 0)) + count
+        if items:
+            listed = self.plan.setdefault(f"{kind}_items", [])
+            listed.extend(items[: max(0, MAX_PLAN_ITEMS - len(listed))])
 
     def finish(self) -> None:
         """Stamp ``lastSync`` with the current UTC time."""
@@ -58,6 +72,7 @@ class SyncSummary:
         s = cls(**known)
         s.rejects_by_reason = Counter(data.get("rejects_by_reason") or {})
         s.notes = list(data.get("notes") or [])
+        s.plan = dict(data.get("plan") or {})
         return s
 
     def to_xcom(self) -> dict[str, Any]:
@@ -88,7 +103,9 @@ class SyncSummary:
             out["skipped"] = self.skipped
         if self.notes:
             out["notes"] = self.notes[:20]
+        if self.dry_run:
+            out["plan"] = {**dict.fromkeys(PLAN_KINDS, 0), **self.plan}
         return out
 
 
-__all__ = ["SyncSummary"]
+__all__ = ["MAX_PLAN_ITEMS", "PLAN_KINDS", "SyncSummary"]

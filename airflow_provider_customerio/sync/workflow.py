@@ -588,6 +588,8 @@ class WorkflowStateWriter:
     :param port: Brevo imports.
     :param run_key: the run's key (shared by the derive and write tasks).
     :param rejects: the ledger.
+    :param dry_run: submit nothing: count the staged rows (``planned``, with up to 50 example keys in
+        ``planned_keys``) and drop the run's staging.
     """
 
     def __init__(
@@ -599,6 +601,7 @@ class WorkflowStateWriter:
         rejects: RejectSink,
         max_bytes: int = IMPORT_MAX_BYTES,
         max_rows: int = IMPORT_MAX_ROWS,
+        dry_run: bool = False,
     ) -> None:
         self.state = state
         self.port = port
@@ -607,8 +610,19 @@ class WorkflowStateWriter:
         self.max_bytes = max_bytes
         self.max_rows = max_rows
         self.result = WriteResult()
+        self.dry_run = dry_run
+        self.planned = 0
+        self.planned_keys: list[str] = []
 
     def run(self) -> WriteResult:
+        if self.dry_run:
+            for _seq, key, _kind, data in self.state.iter_staged(self.run_key, kind=STAGED_KIND):
+                if data:
+                    self.planned += 1
+                    if len(self.planned_keys) < 50:
+                        self.planned_keys.append(key)
+            self.state.clear_run(self.run_key)
+            return self.result
         # 1. imports submitted by an earlier, killed attempt
         for pending in self.state.pending_processes(self.run_key):
             self._settle(str(pending.process_id), int(pending.attempt))

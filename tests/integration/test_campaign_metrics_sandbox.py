@@ -211,3 +211,56 @@ def test_a_non_utc_day_basis_is_sent_as_tz(world: World) -> None:
     calls = [r for r in world.sandbox.requests(vendor="app") if "/metrics" in r["path"]]
     assert calls and all("tz=Europe%2FParis" in r["query"] or "tz=Europe/Paris" in r["query"] for r in calls), calls
     assert out["inserted"] > 0
+
+
+def test_newsletters_and_broadcasts_go_into_the_same_table_and_report(world: World, tmp_path: Path) -> None:
+    world.sandbox.seed(people=0, campaigns=3, newsletters=2, broadcasts=1, days=14, seed=5)
+    listed = world.list_campaigns()
+    assert [(c["id"], c.get("kind", "campaign")) for c in listed] == [
+        (1, "campaign"),
+        (2, "campaign"),
+        (3, "campaign"),
+        (101, "newsletter"),
+        (102, "newsletter"),
+        (201, "broadcast"),
+    ]
+    day = world.today - timedelta(days=3)
+    results = world.load(day, listed)
+    assert [r["source"] for r in results] == ["campaign:v2:UTC"] * 3 + ["newsletter:v1:EST"] * 2 + ["broadcast:v1:EST"]
+    assert all(r["inserted"] == 3 and r["rejected"] == 0 for r in results)
+    with sqlite3.connect(world.db) as conn:
+        by_source = dict(conn.execute("SELECT source, COUNT(*) FROM cio_campaign_metrics GROUP BY source").fetchall())
+        names = {r[0] for r in conn.execute("SELECT name FROM cio_campaign_metrics WHERE source LIKE 'newsletter%'")}
+        delivered = [r[0] for r in conn.execute("SELECT delivered FROM cio_campaign_metrics WHERE campaign_id = 201")]
+    assert by_source == {"campaign:v2:UTC": 9, "newsletter:v1:EST": 6, "broadcast:v1:EST": 3}
+    assert names == {"Monthly newsletter 1", "Monthly newsletter 2"} and all(isinstance(v, int) for v in delivered)
+    calls = [c["path"] for c in world.sandbox.requests(vendor="app", path_contains="/metrics")]
+    assert "/app/v1/newsletters/101/metrics" in calls and "/app/v1/broadcasts/201/metrics" in calls
+    assert [r["unchanged"] for r in world.load(day, listed)] == [3] * 6  # a re-run writes nothing
+
+    op = CustomerIOCampaignReportOperator(
+        task_id="render_report", report_days=7, report_dir=str(tmp_path / "rep"), state_path=str(tmp_path / "s.db")
+    )
+    html = Path(op.execute(context=world.context(day))["path"]).read_text()
+    assert html.count("<svg") == 6 and "newsletter:v1:EST" in html and "Monthly newsletter 1" in html
+    assert "API broadcast 1" in html and "broadcast:v1:EST" in html
+
+
+def test_campaigns_include_limits_what_is_listed(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.sandbox.seed(people=0, campaigns=2, newsletters=1, broadcasts=1, days=3, seed=5)
+    cfg = world.tmp_path / "only_newsletters.yaml"
+    cfg.write_text(json.dumps({"connectors": {"customerio": {"campaigns": {"include": ["newsletters"]}}}}))
+    monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
+    assert world.list_campaigns() == [{"id": 101, "name": "Monthly newsletter 1", "kind": "newsletter"}]
+
+
+def test_a_dry_run_plans_the_rows_and_writes_nothing(world: World) -> None:
+    day = world.today - timedelta(days=3)
+    world.load(day, [{"id": 1, "name": "x"}])  # 3 rows stored
+    world.cio.campaign_daily[1][int(midnight(day).timestamp())]["opened"] += 5  # a late open on the last day
+    before = world.table()
+    (dry,) = world.load(day, [{"id": 1, "name": "x"}], dry_run=True)
+    (dry2,) = world.load(day, [{"id": 2, "name": "y"}], dry_run=True)
+    assert dry["dry_run"] is True and dry["plan"] == {"creates": 0, "updates": 1, "deletes": 0}
+    assert dry2["plan"] == {"creates": 3, "updates": 0, "deletes": 0}
+    assert world.table() == before

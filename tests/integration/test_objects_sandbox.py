@@ -438,3 +438,24 @@ def test_deferred_wait_times_out_then_the_retry_resumes_without_rewriting(world:
     result = world.operator().execute(context=context)  # the task's retry: same run
     assert len(world.upserts()) == 1  # resumed waiting, nothing sent twice
     assert result["created"] == len(rels) and set(world.records()) == set(rels)
+
+
+def test_object_deleted_in_customerio_is_deleted_in_brevo(world: World) -> None:
+    rels = seeded(world)
+    world.run()
+    oid = sorted(rels)[0]
+    world.track_batch(
+        [{"type": "object", "action": "delete", "identifiers": {"object_type_id": "1", "object_id": oid}}]
+    )
+    assert oid not in world.object_ids()
+
+    result = world.run()
+
+    assert result["gone"] == 1 and result["deleted"] == 1 and result["delete_policy"] == "delete"
+    assert set(world.records()) == set(rels) - {oid}
+    (call,) = [
+        r for r in world.sandbox.requests(vendor="brevo", path_contains="/batch/delete") if r["method"] == "POST"
+    ]
+    assert json.loads(call["body"]) == {"identifiers": {"ext_ids": [oid]}}
+    again = world.run()
+    assert again["gone"] == 0 and again["unchanged"] == len(rels) - 1

@@ -113,7 +113,8 @@ def test_conflict_policy(h: Harness, policy: str, order: str, winner: str, plan:
     assert entry["winner"] == winner and entry["brevo_contact_id"] == contact["id"] and entry["policy"] == policy
     person = h.person("u0", "id")
     assert person["attributes"]["plan"] == plan
-    assert person["attributes"].get("last_name") == ("Brevo" if winner == "brevo" else None)
+    assert entry["field"] == "plan"  # per field: the last name changed in Brevo only, so it is no conflict
+    assert person["attributes"].get("last_name") == "Brevo"  # ... and flows whatever the policy
     # the next Customer.io -> Brevo run converges both sides on the winner's values
     h.forward(*window_since(t1))
     (after,) = h.brevo_contacts()
@@ -152,3 +153,83 @@ def test_identity_clash_is_ledgered_with_both_identities_and_not_written(h: Harn
     # not retried: the same window again ledgers it again but still writes nothing
     again = h.reverse(*window_since(t1), run_id="scheduled__clash_rerun")
     assert again["rejected"] == 1 and again["updated"] == 0
+
+
+def test_a_brevo_unsubscribe_reaches_customerio_and_does_not_echo_back(h: Harness) -> None:
+    contact = _synced_person(h)
+    t1 = utcnow().replace(microsecond=0)
+    h.brevo("PUT", f"/contacts/{contact['id']}", {"emailBlacklisted": True})  # unsubscribed / hard bounce
+
+    rev = h.reverse(*window_since(t1))
+
+    assert rev["updated"] == 1 and rev["unsubscribed"] == 1 and rev["conflicts"] == {}
+    person = h.person("u0", "id")
+    assert person["unsubscribed"] is True and person["attributes"]["plan"] == "free"  # suppression is opt-in
+    h.sandbox.clear_requests()
+    fwd = h.forward(*window_since(t1))  # Customer.io now maps to exactly what Brevo holds: nothing to write
+    assert fwd["imports"] == 0
+    again = h.reverse(*window_since(t1), run_id="scheduled__unsub_rerun")
+    assert again["updated"] == 0
+    assert _writes(h) == (0, 0)
+
+
+def test_a_customerio_unsubscribe_reaches_brevo_and_does_not_echo_back(h: Harness) -> None:
+    contact = _synced_person(h)
+    t1 = utcnow().replace(microsecond=0)
+    h.track_identify({"id": "u0"}, {"unsubscribed": True})
+
+    fwd = h.forward(*window_since(t1))
+
+    assert fwd["imports"] == 1
+    (after,) = h.brevo_contacts()
+    assert after["id"] == contact["id"] and after["emailBlacklisted"] is True
+    h.sandbox.clear_requests()
+    rev = h.reverse(*window_since(t1))  # reads the contact the forward run just blacklisted: an echo
+    assert rev["read"] == 1 and rev["echoes"] == 1 and rev["updated"] == 0
+    assert _writes(h) == (0, 0)
+
+
+@pytest.mark.parametrize("order", ["forward_first", "reverse_first"])
+def test_one_sided_edits_on_both_sides_converge_in_any_order_then_write_nothing(h: Harness, order: str) -> None:
+    contact = _synced_person(h)
+    t1 = utcnow().replace(microsecond=0)
+    h.track_identify({"id": "u0"}, {"first_name": "Customer"})  # Customer.io edits one field
+    h.brevo("PUT", f"/contacts/{contact['id']}", {"attributes": {"PLAN_NAME": "team"}})  # Brevo another
+
+    steps = [lambda n: h.forward(*window_since(t1)), lambda n: h.reverse(*window_since(t1), run_id=f"scheduled__{n}")]
+    if order == "reverse_first":
+        steps.reverse()
+    for n in range(2):
+        for step in steps:
+            result = step(n)
+            assert not result.get("conflicts")
+
+    person = h.person("u0", "id")
+    (after,) = h.brevo_contacts()
+    assert person["attributes"]["first_name"] == "Customer" and person["attributes"]["plan"] == "team"
+    assert after["attributes"]["FIRSTNAME"] == "Customer" and after["attributes"]["PLAN_NAME"] == "team"
+    h.sandbox.clear_requests()
+    for n in range(2, 4):  # both sides agree: repeated runs, in either order, write nothing
+        for step in steps if n % 2 else steps[::-1]:
+            step(n)
+    assert _writes(h) == (0, 0)
+
+
+def test_brevo_edits_of_people_with_a_ledgered_customerio_value_all_reach_customerio(h: Harness) -> None:
+    """The reported case: three contacts edited in Brevo after a full sync, one of whom has a phone Brevo cannot
+    take (ledgered as invalid_phone). All three edits reach Customer.io; no conflict, at this run or the next."""
+    t0 = utcnow() - timedelta(seconds=1)
+    _cio_people(h, 3)
+    h.track_identify({"id": "u1"}, {"phone": "12345"})  # no country code: invalid for Brevo's SMS
+    fwd = h.forward(*window_since(t0))
+    assert fwd["rejects_by_reason"] == {"invalid_phone": 1}
+    h.reverse(*window_since(t0))
+    for n in range(2):
+        t1 = utcnow().replace(microsecond=0)
+        for c in h.brevo_contacts():
+            h.brevo("PUT", f"/contacts/{c['id']}", {"attributes": {"PLAN_NAME": f"edited-{n}"}})
+        rev = h.reverse(*window_since(t1), run_id=f"scheduled__edit_{n}")
+        assert rev["conflicts"] == {} and rev["updated"] == 3
+        assert [h.person(f"u{i}", "id")["attributes"]["plan"] for i in range(3)] == [f"edited-{n}"] * 3
+        h.forward(*window_since(t1))  # the forward run follows: nothing of Brevo's edits is undone
+        assert {c["attributes"]["PLAN_NAME"] for c in h.brevo_contacts()} == {f"edited-{n}"}

@@ -261,3 +261,13 @@ def test_a_manual_run_without_interval_reads_the_last_day(world: World) -> None:
     assert derived["window"]["end_ts"] - derived["window"]["start_ts"] == 86400
     in_last_day = [m for m in world.messages() if m["created"] >= derived["window"]["start_ts"]]
     assert derived["messages"] == len(in_last_day) > 0
+
+
+def test_a_dry_run_plans_the_people_and_writes_nothing(world: World) -> None:
+    before = world.contacts()
+    derived, dry = world.run(dry_run=True)
+    assert dry["dry_run"] is True and dry["imports"] == 0 and world.import_requests() == 0
+    assert dry["plan"]["updates"] == derived["to_write"] > 0 and len(dry["plan"]["updates_items"]) == 50
+    assert dry["attributes_created"] == [] and world.contacts() == before
+    _, written = world.run()  # nothing was recorded as written: the real run writes them all
+    assert written["written"] == derived["to_write"]

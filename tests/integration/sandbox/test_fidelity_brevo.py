@@ -367,6 +367,20 @@ def test_objects_and_account_match_spec(check: Checker) -> None:
         path = "/objects/companies/batch/upsert" if status == 400 else "/objects/nope/batch/upsert"
         resp = c("POST", path, status=status, json=body, valid_request=False)
         check.error_body(resp)
+    # batch delete: 202 with a processId; the record is gone once the process completed
+    gone = c("POST", "/objects/companies/batch/delete", status=202, json={"identifiers": {"ext_ids": ["acme"]}})
+    assert isinstance(gone.json()["processId"], int)
+    c("GET", f"/processes/{gone.json()['processId']}", status=200)
+    c("GET", f"/processes/{gone.json()['processId']}", status=200)
+    listed = c("GET", "/objects/companies/records", status=200, params={"limit": 10, "page_num": 1})
+    assert "acme" not in [r["identifiers"].get("ext_id") for r in listed.json()["records"]]
+    c("POST", "/objects/companies/batch/delete", status=202, json={"identifiers": {"ids": [999999]}})  # idempotent
+    # declared without content: the body is Brevo's error model
+    for path, body, status in (
+        ("/objects/companies/batch/delete", {"identifiers": {}}, 400),
+        ("/objects/nope/batch/delete", {"identifiers": {"ext_ids": ["x"]}}, 404),
+    ):
+        check.error_body(c("POST", path, status=status, json=body, valid_request=status != 400))
     c("GET", "/account", status=200)
 
 

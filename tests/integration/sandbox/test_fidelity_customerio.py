@@ -377,3 +377,29 @@ def test_batch_attributes_items_are_flat_by_default(sandbox: Any) -> None:
     item = resp.json()["customers"][0]
     assert "customer" not in item  # live shape (deliberate deviation from the document)
     assert set(item) >= {"id", "identifiers", "attributes", "timestamps", "unsubscribed", "devices"}
+
+
+def test_newsletter_and_broadcast_operations_match_the_2022_document(check: Checker, sandbox: Any) -> None:
+    sandbox.seed(people=10, campaigns=1, newsletters=2, broadcasts=1, days=7, seed=11)
+    listed = check("app", "GET", "/v1/newsletters").json()["newsletters"]
+    assert [n["id"] for n in listed] == [101, 102]
+    check("app", "GET", "/v1/newsletters/101", pattern="/v1/newsletters/{newsletter_id}")
+    series = check(
+        "app",
+        "GET",
+        "/v1/newsletters/101/metrics",
+        params={"period": "days", "steps": 7},
+        pattern="/v1/newsletters/{newsletter_id}/metrics",
+    ).json()["metric"]["series"]
+    assert len(series["delivered"]) == 7 and sum(series["delivered"]) > 0
+    assert [b["id"] for b in check("app", "GET", "/v1/broadcasts").json()["broadcasts"]] == [201]
+    check("app", "GET", "/v1/broadcasts/201", pattern="/v1/broadcasts/{broadcast_id}")
+    check(
+        "app",
+        "GET",
+        "/v1/broadcasts/201/metrics",
+        params={"period": "days", "steps": 3},
+        pattern="/v1/broadcasts/{broadcast_id}/metrics",
+    )
+    missing = requests.get(f"{sandbox.app_url}/v1/newsletters/999/metrics", headers=sandbox.app_headers, timeout=30)
+    assert missing.status_code == 404

@@ -199,3 +199,28 @@ def test_export_rejects_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert "1 rejected records written" in capsys.readouterr().out
     assert out.read_text().splitlines()[1].split(",")[4] == "c1"
+
+
+def test_a_version_2_store_upgrades_to_per_field_state_without_losing_state(tmp_path: Path) -> None:
+    from airflow_provider_customerio.store.engine import sqlite_engine
+    from airflow_provider_customerio.store.schema import MIGRATIONS, migrate
+
+    path = tmp_path / "v2.db"
+    engine = sqlite_engine(path)
+    assert migrate(engine, MIGRATIONS[:2]) == 2
+    engine.dispose()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO content_hash VALUES ('cio_to_brevo', 'c1', 'h1', 1.0)")
+    db.commit()
+    assert "field_state" not in {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    db.close()
+
+    with StateStore(path) as st:
+        assert st.get_hash(CIO_TO_BREVO, "c1") == "h1"
+        st.set_field_digests([("c1", {"PLAN_NAME": "d1", "email": "d2"})])
+        st.set_field_digests([("c1", {"PLAN_NAME": "d3"})])  # other fields are kept
+        assert st.get_field_digests(["c1", "c2"]) == {"c1": {"PLAN_NAME": "d3", "email": "d2"}}
+        st.forget_field_digests(["c1"])
+        assert st.get_field_digests(["c1"]) == {}
+    versions = sqlite3.connect(path).execute("SELECT version FROM store_version ORDER BY version").fetchall()
+    assert [v for (v,) in versions] == [1, 2, 3] and LATEST == 3

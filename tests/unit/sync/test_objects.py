@@ -82,6 +82,7 @@ class FakeBrevo:
         self.contacts: set[str] = set()  # ext_ids of existing contacts
         self.processes: dict[str, dict[str, Any]] = {}
         self.upserts: list[tuple[str, list[dict[str, Any]]]] = []
+        self.deletes: list[tuple[str, list[str]]] = []
         self.polls = 0
         self.fail_next = 0
         self.upsert_error_at: int | None = None
@@ -116,6 +117,15 @@ class FakeBrevo:
         self.processes[pid] = {"type": object_type, "records": list(records), "failed": failed, "done": False}
         return pid
 
+    def delete_records(self, object_type: str, ext_ids: Sequence[str]) -> str:
+        assert 1 <= len(ext_ids) <= 1000
+        self.deletes.append((object_type, list(ext_ids)))
+        pid = str(len(self.processes) + 1)
+        failed = self.fail_next > 0
+        self.fail_next -= 1
+        self.processes[pid] = {"type": object_type, "delete": list(ext_ids), "failed": failed, "done": False}
+        return pid
+
     def get_process(self, process_id: str) -> ProcessState:
         self.polls += 1
         proc = self.processes[process_id]
@@ -123,7 +133,11 @@ class FakeBrevo:
             return ProcessState(process_id, "processing")
         if not proc["done"]:
             proc["done"] = True
-            if not proc["failed"]:
+            if not proc["failed"] and "delete" in proc:
+                for ext in proc["delete"]:
+                    self.records[proc["type"]].pop(ext, None)
+                    self.links[proc["type"]].pop(ext, None)
+            elif not proc["failed"]:
                 self._apply(proc["type"], proc["records"])
         return ProcessState(
             process_id, "failed" if proc["failed"] else "completed", error="boom" if proc["failed"] else None
@@ -169,7 +183,7 @@ class FakeClock:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def make_config(types: Mapping[str, Any] | None = None) -> Any:
+def make_config(types: Mapping[str, Any] | None = None, **objects: Any) -> Any:
     types = (
         types
         if types is not None
@@ -181,7 +195,7 @@ def make_config(types: Mapping[str, Any] | None = None) -> Any:
         }
     )
     return parse_config(
-        {"connectors": {"customerio": {"sync": {"objects": True}, "objects": {"types": types}}}}
+        {"connectors": {"customerio": {"sync": {"objects": True}, "objects": {"types": types, **objects}}}}
     ).customerio
 
 
@@ -388,12 +402,51 @@ def test_object_deleted_between_listing_and_read_is_ledgered(env: Env) -> None:
     assert env.ledger()[0]["record_id"] == "acme2"
 
 
-def test_object_deleted_in_customerio_is_reported_not_deleted(env: Env) -> None:
+def test_object_deleted_in_customerio_is_deleted_in_brevo_by_default(env: Env) -> None:
     env.run()
     del env.cio.objects["1"]["acme2"]
+    env.cio.objects["1"]["acme0"]["plan"] = "team"
+    dry = run_blocking(env.sync(), dry_run=True, timeout=600, delays=[1.0] * 1000)
+    assert dry["plan"]["deletes"] == 1 and dry["plan"]["deletes_items"] == ["companies/acme2"]
+    assert dry["plan"]["updates"] == 1 and dry["plan"]["updates_items"] == ["companies/acme0"]
+    assert dry["plan"]["creates"] == 0 and dry["plan"]["links"] == 0
+    assert env.brevo.deletes == [] and "acme2" in env.brevo.records["companies"]  # a dry run writes nothing
+
     result = env.run()
-    assert result["gone"] == 1 and "companies/acme2" in result["notes"][0]
-    assert "acme2" in env.brevo.records["companies"]
+    assert result["gone"] == 1 and result["deleted"] == 1 and result["delete_policy"] == "delete"
+    assert env.brevo.deletes == [("companies", ["acme2"])] and "acme2" not in env.brevo.records["companies"]
+    again = env.run()  # forgotten once deleted: nothing more to do
+    assert again["gone"] == 0 and len(env.brevo.deletes) == 1
+    env.cio.add("1", "acme2", {"name": "Acme 2 again"})  # a new object with the same id is created anew
+    assert env.run()["created"] == 1 and env.brevo.records["companies"]["acme2"] == {"name": "Acme 2 again"}
+
+
+def test_a_failed_object_delete_is_resubmitted_then_ledgered_and_retried_next_run(env: Env) -> None:
+    env.run()
+    del env.cio.objects["1"]["acme2"]
+    env.brevo.fail_next = 3
+    result = env.run()
+    assert len(env.brevo.deletes) == 3 and result["deleted"] == 0
+    assert [line["reason"] for line in env.ledger()] == ["delete_failed"]
+    assert env.run()["deleted"] == 1 and "acme2" not in env.brevo.records["companies"]
+
+
+def test_object_deleted_in_customerio_is_kept_and_flagged_with_the_flag_policy(tmp_path: Any) -> None:
+    mapping = {"name": "name", "plan": "plan", "employees": "employees"}
+    env = Env(
+        tmp_path,
+        make_config({"1": {"brevo_object_type": "companies", "field_mapping": mapping}}, delete_policy="flag"),
+    )
+    env.brevo.types["companies"].add("deleted_in_customerio")
+    env.cio.add("1", "acme", {"name": "Acme"})
+    env.cio.add("1", "beta", {"name": "Beta"})
+    env.run()
+    del env.cio.objects["1"]["beta"]
+    result = env.run()
+    assert result["gone"] == 1 and result["flagged"] == 1 and result["deleted"] == 0 and env.brevo.deletes == []
+    assert env.brevo.records["companies"]["beta"] == {"name": "Beta", "deleted_in_customerio": True}
+    upserts = len(env.brevo.upserts)
+    assert env.run()["gone"] == 0 and len(env.brevo.upserts) == upserts  # flagged once, not at every run
 
 
 def test_object_without_any_mapped_value_is_ledgered(env: Env) -> None:
@@ -542,6 +595,7 @@ def test_dry_run_writes_nothing(env: Env) -> None:
     result = sync.finish()
     assert result["dry_run"] is True and result["created"] == 3
     assert env.brevo.upserts == []
+    assert result["plan"]["creates"] == 3 and result["plan"]["links"] == 6 and result["plan"]["deletes"] == 0
 
 
 # ------------------------------------------------------------------------------------------------ reverse direction
@@ -574,7 +628,9 @@ class FakeTrack:
         return [(i, "invalid object") for i, op in enumerate(ops) if op["identifiers"]["object_id"] in self.reject]
 
 
-def reverse(env: Env, source: FakeRecords, track: FakeTrack, run_id: str = "rev") -> dict[str, Any]:
+def reverse(
+    env: Env, source: FakeRecords, track: FakeTrack, run_id: str = "rev", dry_run: bool = False
+) -> dict[str, Any]:
     ledger = Ledger.for_run(env.tmp / "ledger", "dag", run_id, "reverse")
     env.ledgers.append(ledger)
     return ReverseObjectSync(
@@ -584,7 +640,7 @@ def reverse(env: Env, source: FakeRecords, track: FakeTrack, run_id: str = "rev"
         state=StateStore(env.db),
         objects=ObjectStateTable(env.db),
         ledger=ledger,
-    ).run()
+    ).run(dry_run=dry_run)
 
 
 def test_reverse_writes_records_from_elsewhere_with_relationships_and_skips_echoes(env: Env) -> None:
@@ -596,6 +652,9 @@ def test_reverse_writes_records_from_elsewhere_with_relationships_and_skips_echo
     ]
     source = FakeRecords(records, {11: {"id": "42"}, 12: {"email": "b@example.com"}})
     track = FakeTrack()
+    dry = reverse(env, source, track, "dry", dry_run=True)
+    assert track.batches == [] and dry["plan"]["creates"] == 2
+    assert dry["plan"]["creates_items"] == ["companies/crm-7", "companies/brevo-8"]
     result = reverse(env, source, track)
     assert result["echoes"] == 1 and result["created"] == 2
     (ops,) = track.batches

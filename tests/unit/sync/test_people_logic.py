@@ -444,6 +444,9 @@ def test_dry_run_writes_nothing_and_stores_nothing(env):
     make, src, sink, state, clock = env
     s = run_blocking(make(), mode="full", window=None, dry_run=True)
     assert sink.imports == [] and state.count_hashes(CIO_TO_BREVO) == 0 and s.updated == 250 and s.dry_run
+    plan = s.to_xcom()["plan"]  # the plan: every person is new to Brevo, nothing to delete or move between lists
+    assert plan["creates"] == 250 and (plan["updates"], plan["deletes"], plan["list_adds"]) == (0, 0, 0)
+    assert len(plan["creates_items"]) == 50  # examples (cio ids), capped
 
 
 def test_window_resolution():

@@ -14,8 +14,15 @@ from hypothesis import strategies as st
 
 from airflow_provider_customerio.sync.config import parse_config
 from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
-from airflow_provider_customerio.sync.mapping import BrevoAttribute, MappedRow, Person, PersonMapper
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.mapping import (
+    BrevoAttribute,
+    MappedRow,
+    Person,
+    PersonMapper,
+    field_digest,
+    row_field_digests,
+)
+from airflow_provider_customerio.sync.people import RunWindow, trim_to_changed_fields
 from airflow_provider_customerio.sync.reverse import (
     TRACK_BATCH_LIMIT_BYTES,
     BatchError,
@@ -478,3 +485,165 @@ def test_resume_skips_committed_pages_and_truncated_ledger_is_not_doubled(state:
     assert [op["identifiers"]["email"] for op in cio.ops] == ["p7@x.io"]  # nothing written twice
     assert summary.read == 8 and summary.updated == 7
     assert [line["reason"] for line in ledger] == ["missing_identifier"]  # decided twice, ledgered once
+
+
+# ------------------------------------------------------------------------------------------ per-field conflicts
+
+
+def _synced(state: StateStore, **attrs: Any) -> tuple[Person, dict[str, Any]]:
+    """A person the Customer.io -> Brevo sync wrote (hash, identity and per-field digests, as it commits them)."""
+    person = Person(cio_id="c1", id="u1", email="a@x.io", attributes=attrs)
+    row = PersonMapper(make_config().field_mapping, ATTRIBUTES).map(person)
+    assert isinstance(row, MappedRow)
+    state.set_hashes(CIO_TO_BREVO, [("c1", row.content_hash([12]))])
+    state.set_field_digests([("c1", row_field_digests(row.row))])
+    state.upsert_identity("c1", email="a@x.io", ext_id="u1")
+    return person, dict(row.row["attributes"])
+
+
+def _cio_now(times: dict[str, int] | None = None, **attrs: Any) -> FakeCIO:
+    person = Person(cio_id="c1", id="u1", email="a@x.io", attributes=attrs)
+    stamps = times or {}
+    return FakeCIO({"c1": Profile(person, max(stamps.values()) if stamps else None, field_times=stamps)})
+
+
+def test_a_ledgered_customerio_value_never_makes_a_conflict(state: StateStore, tmp_path: Path) -> None:
+    """The reported case: Customer.io holds a phone Brevo cannot take (ledgered as invalid_phone) and nobody
+    changed the plan in Customer.io: Brevo's plan edits flow, run after run, under the default policy."""
+    _, brevo_attrs = _synced(state, plan="free", phone="not-a-number")
+    in_cio = "free"
+    for n, plan in enumerate(["pro", "team"]):
+        edited = contact(7, email="a@x.io", minutes=5 + n, **{**brevo_attrs, "PLAN_NAME": plan})
+        summary, cio, _ = run(
+            state,
+            [edited],
+            tmp_path,
+            run_key=f"d/r{n}/t",
+            cio=_cio_now({"phone": 1}, plan=in_cio, phone="not-a-number"),
+        )
+        assert not summary.conflicts and summary.conflict_log == []
+        assert cio.ops == [
+            {"type": "person", "action": "identify", "identifiers": {"id": "u1"}, "attributes": {"plan": plan}}
+        ]
+        in_cio = plan  # Customer.io now holds Brevo's value
+
+
+def test_one_sided_edits_flow_both_ways_without_a_conflict(state: StateStore, tmp_path: Path) -> None:
+    """Customer.io changed the first name, Brevo the plan: no conflict; Brevo's plan is written, Customer.io's
+    first name is left for the Customer.io -> Brevo run (not overwritten with Brevo's stale value)."""
+    _, brevo_attrs = _synced(state, plan="free", first_name="Ann")
+    edited = contact(7, email="a@x.io", **{**brevo_attrs, "PLAN_NAME": "pro", "FIRSTNAME": "Ann"})
+    cio = _cio_now({"first_name": int(T0.timestamp()) + 600}, plan="free", first_name="Annie")
+    summary, cio, _ = run(state, [edited], tmp_path, cio=cio, policy="customerio_wins")
+    assert not summary.conflicts
+    assert [op["attributes"] for op in cio.ops] == [{"plan": "pro"}]
+    digests = state.get_field_digests(["c1"])["c1"]
+    assert digests["PLAN_NAME"] == field_digest("pro")  # what both sides now hold
+
+
+@pytest.mark.parametrize(
+    ("policy", "cio_minute", "winner"),
+    [("customerio_wins", 1, "customerio"), ("brevo_wins", 9, "brevo"), ("newest_wins", 1, "brevo")],
+)
+def test_two_sided_edit_is_a_conflict_of_that_field_only(
+    state: StateStore, tmp_path: Path, policy: str, cio_minute: int, winner: str
+) -> None:
+    _, brevo_attrs = _synced(state, plan="free", first_name="Ann")
+    # Brevo changed plan (both sides: conflict) and first name (Brevo only: flows whatever the policy)
+    edited = contact(7, email="a@x.io", minutes=5, **{**brevo_attrs, "PLAN_NAME": "team", "FIRSTNAME": "Anna"})
+    cio_s = int(T0.timestamp()) + cio_minute * 60
+    cio = _cio_now({"plan": cio_s, "first_name": int(T0.timestamp()) - 86400}, plan="pro", first_name="Ann")
+    summary, cio, _ = run(state, [edited], tmp_path, cio=cio, policy=policy)
+    assert dict(summary.conflicts) == {winner: 1}
+    (entry,) = summary.conflict_log
+    assert entry["field"] == "plan" and entry["winner"] == winner and entry["policy"] == policy
+    assert entry["brevo_modified_at"] == "2026-03-01T10:05:00.000+00:00"
+    assert entry["customerio_changed_at"] == datetime.fromtimestamp(cio_s, timezone.utc).isoformat(
+        timespec="milliseconds"
+    )
+    (op,) = cio.ops
+    assert op["attributes"] == ({"first_name": "Anna", "plan": "team"} if winner == "brevo" else {"first_name": "Anna"})
+    if winner == "customerio":
+        # a lost field keeps being decided (the snapshot is not committed) until the forward run settles it
+        assert state.get_hash(BREVO_TO_CIO, "brevo:7") is None
+
+
+def test_both_sides_holding_the_same_value_write_nothing(state: StateStore, tmp_path: Path) -> None:
+    _, brevo_attrs = _synced(state, plan="free")
+    edited = contact(7, email="a@x.io", **{**brevo_attrs, "PLAN_NAME": "pro"})
+    summary, cio, _ = run(state, [edited], tmp_path, cio=_cio_now({"plan": 1}, plan="pro"))
+    assert cio.batches == [] and not summary.conflicts and summary.unchanged == 1
+    assert state.get_field_digests(["c1"])["c1"]["PLAN_NAME"] == field_digest("pro")
+
+
+def test_a_value_brevo_cannot_convert_never_makes_a_conflict(state: StateStore, tmp_path: Path) -> None:
+    _, brevo_attrs = _synced(state, plan="free", created_at=1705276800)
+    edited = contact(7, email="a@x.io", **{**brevo_attrs, "SIGNUP_DATE": "soon", "PLAN_NAME": "pro"})
+    summary, cio, ledger = run(state, [edited], tmp_path, cio=_cio_now({"created_at": 9}, plan="free", created_at=9))
+    assert not summary.conflicts and [op["attributes"] for op in cio.ops] == [{"plan": "pro"}]
+    assert [line["reason"] for line in ledger] == ["invalid_date"]
+
+
+def test_forward_rows_carry_only_the_fields_customerio_changed() -> None:
+    row = {"email": "a@x.io", "attributes": {"PLAN_NAME": "pro", "FIRSTNAME": "Ann", "EXT_ID": "u1"}}
+    base = {"PLAN_NAME": field_digest("free"), "FIRSTNAME": field_digest("Ann"), "email": field_digest("a@x.io")}
+    assert trim_to_changed_fields(row, base) == {"email": "a@x.io", "attributes": {"PLAN_NAME": "pro", "EXT_ID": "u1"}}
+
+
+# ------------------------------------------------------------------------------------------ unsubscribes, dry run
+
+
+def test_a_blacklisted_contact_becomes_unsubscribed_and_suppressed_only_when_configured(
+    state: StateStore, tmp_path: Path
+) -> None:
+    _, brevo_attrs = _synced(state, plan="free")
+    opted_out = contact(7, email="a@x.io", blacklisted=True, **brevo_attrs)  # unsubscribed or hard-bounced
+    summary, cio, _ = run(state, [opted_out], tmp_path, cio=_cio_now(plan="free"))
+    assert cio.ops == [
+        {"type": "person", "action": "identify", "identifiers": {"id": "u1"}, "attributes": {"unsubscribed": True}}
+    ]
+    assert summary.unsubscribed == 1 and summary.suppressed == 0 and not summary.conflicts
+
+    with StateStore(":memory:") as other:
+        _synced(other, plan="free")
+        config = parse_config(
+            {
+                "connectors": {
+                    "customerio": {
+                        "lists": {"all_contacts": 12},
+                        "field_mapping": MAPPING,
+                        "reverse": {"suppress_unsubscribed": True},
+                    }
+                }
+            }
+        ).customerio
+        cio = _cio_now(plan="free")
+        with Ledger(tmp_path / "s.jsonl") as led:
+            s = ReverseSync(
+                config=config, source=FakeBrevo([opted_out]), writer=cio, state=other, ledger=led, run_key="d/s/t"
+            ).run(window=RunWindow(T0, T1))
+        assert [op["action"] for op in cio.ops] == ["identify", "suppress"]
+        assert cio.ops[1]["identifiers"] == {"id": "u1"} and s.suppressed == 1 and s.unsubscribed == 1
+
+
+def test_dry_run_lists_the_plan_and_writes_nothing(state: StateStore, tmp_path: Path) -> None:
+    _, brevo_attrs = _synced(state, plan="free", first_name="Ann")
+    edited = contact(7, email="a@x.io", blacklisted=True, **{**brevo_attrs, "PLAN_NAME": "team", "FIRSTNAME": "Anna"})
+    new = contact(8, email="new@x.io", PLAN_NAME="pro")
+    before = state.get_field_digests(["c1"])
+    cio = _cio_now({"plan": 1}, plan="pro", first_name="Ann")
+    brevo = FakeBrevo([edited, new])
+    with Ledger(tmp_path / "dry.jsonl") as led:
+        s = ReverseSync(config=make_config(), source=brevo, writer=cio, state=state, ledger=led, run_key="d/dry/t").run(
+            window=RunWindow(T0, T1), dry_run=True
+        )
+    out = s.to_xcom()
+    assert cio.batches == [] and out["dry_run"] is True
+    plan = out["plan"]
+    assert plan["creates"] == 1 and plan["creates_items"] == ["brevo:8"]
+    assert plan["updates"] == 1 and plan["updates_items"] == ["c1"] and plan["unsubscribes"] == 1
+    assert plan["deletes"] == 0 and plan["list_adds"] == 0 and plan["list_removals"] == 0
+    assert [(c["field"], c["winner"]) for c in plan["conflicts"]] == [("plan", "customerio")]
+    # nothing recorded: the same run for real still has everything to do
+    assert state.get_field_digests(["c1"]) == before and state.get_hash(BREVO_TO_CIO, "brevo:7") is None
+    assert state.get_checkpoint("d/dry/t") is None

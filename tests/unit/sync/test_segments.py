@@ -386,6 +386,13 @@ def test_dry_run_reports_and_writes_nothing(cio: FakeCustomerIO, brevo: FakeBrev
     assert summary["brake_tripped"] is True  # 1 of 1 = 100% would need force
     assert summary["sample_removes"] == [{"brevo_contact_id": 1, "email": "old@example.com", "ext_id": "u-old"}]
     assert brevo.members(13) == {"old@example.com"}
+    assert {k: summary["plan"][k] for k in ("creates", "deletes", "list_adds", "list_removals")} == {
+        "creates": 0,
+        "deletes": 0,
+        "list_adds": 3,
+        "list_removals": 1,
+    }
+    assert summary["plan"]["list_removals_items"] == summary["sample_removes"]
 
 
 def test_building_segment_is_skipped_without_reading_anything(cio: FakeCustomerIO, brevo: FakeBrevo) -> None:

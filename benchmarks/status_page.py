@@ -116,7 +116,7 @@ def main() -> None:
 
         viewer = Viewer("bench", frozenset(DAGS[:3]))
 
-        async def authorize(request: Request) -> Viewer:
+        async def authorize(request: Request, dags: frozenset[str]) -> Viewer:
             return viewer
 
         client = TestClient(create_app(lambda: engine, authorize=authorize))

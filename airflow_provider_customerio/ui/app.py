@@ -34,6 +34,7 @@ from airflow_provider_customerio.ui.page import render_page
 #: Days of campaign metrics shown when no range is given.
 DEFAULT_DAYS = 14
 MAX_DAYS = 366
+DAGS_TTL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,13 @@ class Viewer:
     dag_ids: frozenset[str] | None
 
 
-Authorize = Callable[[Request], Awaitable[Viewer]]
+#: Names the viewer of a request and which of the given DAG ids they may read; raises 401/403 otherwise.
+Authorize = Callable[[Request, frozenset[str]], Awaitable[Viewer]]
 
 
-async def airflow_viewer(request: Request) -> Viewer:
-    """The Airflow user of the request, by Airflow's auth manager (401 without a valid token), with the DAGs
-    they may read."""
+async def airflow_viewer(request: Request, dag_ids: frozenset[str]) -> Viewer:
+    """The Airflow user of the request, by Airflow's auth manager (401 without a valid token: the UI's ``_token``
+    cookie or a bearer token), with those of ``dag_ids`` they may read."""
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.core_api.security import get_user
     from fastapi.security import HTTPBearer
@@ -57,8 +59,10 @@ async def airflow_viewer(request: Request) -> Viewer:
     bearer = await HTTPBearer(auto_error=False)(request)
     user = await get_user(request, None, bearer)
     manager = get_auth_manager()
-    dag_ids = await asyncio.to_thread(lambda: manager.get_authorized_dag_ids(user=user, method="GET"))
-    return Viewer(name=str(user.get_name()), dag_ids=frozenset(dag_ids))
+    allowed = await asyncio.to_thread(
+        lambda: manager.filter_authorized_dag_ids(dag_ids=set(dag_ids), user=user, method="GET")
+    )
+    return Viewer(name=str(user.get_name()), dag_ids=frozenset(allowed))
 
 
 def _login_url() -> str:
@@ -96,19 +100,27 @@ def create_app(
             engine_box.append(engine_factory())
         return engine_box[0]
 
+    dags_cache: list[tuple[float, frozenset[str]]] = []
+
+    def provider_dags() -> frozenset[str]:
+        """The DAGs the store has records of (cached for a minute: they change with new DAGs only)."""
+        now = time.monotonic()
+        if not dags_cache or now - dags_cache[0][0] > DAGS_TTL_S:
+            dags_cache[:] = [(now, frozenset(queries.provider_dag_ids(engine())))]
+        return dags_cache[0][1]
+
     async def viewer(request: Request) -> Viewer:
+        dags = await asyncio.to_thread(provider_dags)
         try:
-            who = await authorize(request)
+            who = await authorize(request, dags)
         except HTTPException as exc:
             if exc.status_code in (401, 403) and "text/html" in request.headers.get("accept", ""):
                 raise HTTPException(401, "login") from None
             raise HTTPException(
                 401 if exc.status_code in (401, 403) else exc.status_code, "Not authenticated"
             ) from None
-        if who.dag_ids is not None:
-            provider_dags = await asyncio.to_thread(queries.store_dag_ids_of_runs, engine())
-            if provider_dags and not provider_dags & who.dag_ids:
-                raise HTTPException(403, "You may not read any of the Customer.io sync DAGs.")
+        if who.dag_ids is not None and dags and not dags & who.dag_ids:
+            raise HTTPException(403, "You may not read any of the Customer.io sync DAGs.")
         return who
 
     @app.exception_handler(HTTPException)

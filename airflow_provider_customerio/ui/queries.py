@@ -139,10 +139,12 @@ def _json(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def store_dag_ids_of_runs(engine: Engine) -> set[str]:
-    """The DAGs that recorded a run summary in the store: the provider's DAGs."""
+def provider_dag_ids(engine: Engine) -> set[str]:
+    """The DAGs the store has records of (run summaries, rejected records): the provider's DAGs."""
     with read_connection(engine) as conn:
-        return {r[0] for r in conn.execute(sa.select(s.run_summary.c.dag_id).distinct())}
+        ids = {r[0] for r in conn.execute(sa.select(s.run_summary.c.dag_id).distinct())}
+        ids |= {r[0] for r in conn.execute(sa.select(s.rejected_record.c.dag_id).distinct())}
+    return ids
 
 
 # --------------------------------------------------------------------------------------------- rejects
@@ -292,6 +294,6 @@ __all__ = [
     "recent_runs",
     "reject_counts",
     "reject_page",
-    "store_dag_ids_of_runs",
+    "provider_dag_ids",
     "webhook_health",
 ]

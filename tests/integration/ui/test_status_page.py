@@ -68,10 +68,10 @@ def store(tmp_path):
 
 
 def _client(store, dag_ids=None, authenticated=True):
-    async def authorize(request: Request) -> Viewer:
+    async def authorize(request: Request, dags: frozenset[str]) -> Viewer:
         if not authenticated:
             raise HTTPException(401, "Not authenticated")
-        return Viewer("ada", None if dag_ids is None else frozenset(dag_ids))
+        return Viewer("ada", None if dag_ids is None else dags & frozenset(dag_ids))
 
     app = create_app(lambda: store.engine, authorize=authorize, today=lambda: TODAY, clock=lambda: 1_100.0)
     return TestClient(app)

@@ -77,7 +77,8 @@ class RunRow:
     def window(self) -> str:
         w = self.summary.get("window")
         if isinstance(w, Mapping):
-            start, end = w.get("start") or w.get("since"), w.get("end") or w.get("until")
+            start = w.get("start") or w.get("since") or w.get("first_day")
+            end = w.get("end") or w.get("until") or w.get("last_day")
             return f"{start or '…'} → {end or 'now'}" if (start or end) else json.dumps(dict(w), default=str)
         return "" if w is None else str(w)
 

@@ -47,15 +47,19 @@ def test_people_sync_triggers_the_segment_mirror_through_the_people_asset(airflo
         assert extra[key] == summary[key], key  # the run summary is the event's extra
     assert extra["capability"] == "people"
 
-    def triggered():
+    def triggered_by_our_run():
+        """An asset-triggered segment-mirror run whose upstream events include our people run's (unpausing the
+        people DAG also starts its latest scheduled run, whose event may trigger a run of its own first)."""
         runs = stack.api_ok("GET", f"/api/v2/dags/{SEGMENTS}/dagRuns", params={"limit": 100})["dag_runs"]
-        new = [r for r in runs if r["dag_run_id"] not in before and r["run_type"] == "asset_triggered"]
-        return new[0] if new else None
+        for r in runs:
+            if r["dag_run_id"] in before or r["run_type"] != "asset_triggered":
+                continue
+            upstream = stack.api_ok("GET", f"/api/v2/dags/{SEGMENTS}/dagRuns/{r['dag_run_id']}/upstreamAssetEvents")
+            if (PEOPLE_URI, run_id) in {(e["uri"], e["source_run_id"]) for e in upstream["asset_events"]}:
+                return r
+        return None
 
-    downstream = _wait(triggered, 300, "an asset-triggered run of the segment mirror")
-    upstream = stack.api_ok("GET", f"/api/v2/dags/{SEGMENTS}/dagRuns/{downstream['dag_run_id']}/upstreamAssetEvents")
-    sources = {(e["uri"], e["source_run_id"]) for e in upstream["asset_events"]}
-    assert (PEOPLE_URI, run_id) in sources, sources
+    downstream = _wait(triggered_by_our_run, 600, "a segment-mirror run triggered by our people run's asset event")
     assert stack.wait_run(SEGMENTS, downstream["dag_run_id"], timeout=600) in ("success", "failed")
     stack.api_ok("PATCH", f"/api/v2/dags/{SEGMENTS}", json={"is_paused": True})
     stack.api_ok("PATCH", f"/api/v2/dags/{PEOPLE}", json={"is_paused": True})

@@ -105,7 +105,7 @@ def _notify(notifiers: tuple[BaseNotifier | Callback, ...], context: Mapping[str
     enriched = {**context, "customerio": info}
     for notifier in notifiers:
         try:
-            notifier(enriched)  # type: ignore[arg-type]  # a BaseNotifier takes the context
+            notifier(enriched)  # a BaseNotifier takes the context
         except Exception as exc:  # one failing channel does not silence the others
             log.error("Notifier %s failed: %s", type(notifier).__name__, exc)
 

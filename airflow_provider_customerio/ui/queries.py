@@ -39,6 +39,12 @@ CAPABILITIES: tuple[str, ...] = (
 )
 #: The figures of a run summary shown per run (absent ones are shown empty).
 RUN_FIGURES: tuple[str, ...] = ("read", "created", "updated", "unchanged", "deleted", "rejected")
+#: Figures some capabilities name differently (the segment mirror: people in the segment, added, removed).
+FIGURE_ALIASES: dict[str, tuple[str, ...]] = {
+    "read": ("segment_size", "events_read", "people_read"),
+    "created": ("added",),
+    "deleted": ("removed",),
+}
 PAGE_SIZE = 50
 #: The counter scope the webhook receiver writes (see ``webhooks.plugin.COUNTER_SCOPE``).
 WEBHOOK_COUNTER_SCOPE = "webhook_receiver"
@@ -64,7 +70,12 @@ class RunRow:
     summary: dict[str, Any]
 
     def figure(self, name: str) -> int | None:
+        """A figure of the summary (by its name, else by an alias of :data:`FIGURE_ALIASES`)."""
         value = self.summary.get(name)
+        for alias in FIGURE_ALIASES.get(name, ()) if value is None else ():
+            value = self.summary.get(alias)
+            if value is not None:
+                break
         if isinstance(value, bool) or value is None:
             return None
         if isinstance(value, (int, float)):

@@ -184,3 +184,11 @@ def test_receiver_counters_reach_the_store(tmp_path):
     app.state.writer.close()
     health = webhook_health(st.engine)
     assert health.received == 3 and health.statuses == {"pending": 1}
+
+
+def test_segment_mirror_figures_are_shown_under_the_common_names(tmp_path):
+    st = SyncStore.at(tmp_path / "state.db")
+    st.record_summary("segments", "d", "r", "t", {"segment_size": 30, "added": 5, "removed": 2, "unchanged": 23})
+    html = _client(st).get("/").text
+    seg = re.search(r'<table data-capability="segments">.*?</table>', html, re.S).group(0)
+    assert [_figures(seg, n) for n in ("read", "created", "deleted", "unchanged")] == [["30"], ["5"], ["2"], ["23"]]

@@ -1,9 +1,10 @@
-"""Runs after test_backfill.py (file order): its people runs would leave the backfilled hours with nothing to write.
-
-Data-aware scheduling under a real scheduler: a people sync's load task updates the Asset
+"""Data-aware scheduling under a real scheduler: a people sync's load task updates the Asset
 ``customerio://customerio_app_default/people`` (its asset event carries the run summary as ``extra``), and the
 segment mirror, scheduled on that Asset in this tier (``CUSTOMERIO_SCHEDULE_ON_PEOPLE_ASSET=true``), is triggered
-by it."""
+by it.
+
+The file is named to run after test_backfill.py: its people runs would leave the backfilled hours with nothing
+to write."""
 
 from __future__ import annotations
 

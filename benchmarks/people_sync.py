@@ -236,8 +236,8 @@ def main() -> None:
         return
     rows = []
     for store in args.store:
-        with _store_url(store) as url:
-            for n in args.people:
+        for n in args.people:
+            with _store_url(store) as url:  # a fresh store per scale, like the SQLite file of each workdir
                 print(f"... {n} people, store {store}", file=sys.stderr, flush=True)
                 rows.append(bench(n, args.batch_bytes, url))
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)

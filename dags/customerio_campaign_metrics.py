@@ -3,12 +3,13 @@
 Every day the run reads the metrics of each campaign for its data interval (the previous UTC day) plus the
 ``lookback_days`` days before it, because opens and clicks arrive late, and upserts one row per campaign and day
 into the table ``connectors.customerio.campaigns.table`` (default ``customerio_campaign_metrics``) of the SQL
-connection ``connectors.customerio.campaigns.sql_conn_id``; without one, an SQLite file at
-``$AIRFLOW_HOME/customerio_sync/campaign_metrics.db``. Rows are keyed by (campaign_id, date, source) and only
-changed rows are written: re-runs and ``airflow backfill create`` over a past range fill each day exactly once.
+connection ``connectors.customerio.campaigns.sql_conn_id``; without one, in the shared sync store (the connection
+``customerio_sync_store``, else its SQLite file under ``$AIRFLOW_HOME``). Rows are keyed by (campaign_id, date,
+source) and only changed rows are written: re-runs and ``airflow backfill create`` over a past range fill each
+day exactly once.
 
 One mapped task per campaign, in the ``customerio_app`` pool: the App API allows 10 requests/s for the whole
-workspace. The last task writes ``$AIRFLOW_HOME/customerio_reports/customerio_campaign_metrics_<day>.html``: per
+workspace. The last task keeps the report ``customerio_campaign_metrics_<day>.html`` in the sync store: per
 campaign, the trend of delivered, opened and clicked (inline SVG charts, no external files).
 
 **Manual runs** without a data interval read the last complete UTC day (plus the lookback).

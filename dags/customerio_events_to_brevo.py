@@ -12,9 +12,9 @@ Two sources, one pipeline:
       airflow connections add customerio_webhook_default --conn-type customerio_webhook \\
           --conn-password '<signing key>'
 
-  When the api-server and the workers do not share a disk, store events in a SQL database: put
-  ``{"store_conn_id": "<sql conn id>"}`` in that connection's extra, and the same id in
-  ``connectors.customerio.events.webhook_store_conn_id`` of ``customerio_config.yaml``.
+  The receiver stores the events in the shared sync store (the connection ``customerio_sync_store``), where this
+  DAG's task reads them on whichever worker it runs: give every Airflow process that connection when they run on
+  different machines (README, "Running on more than one machine").
 * **Behavioural events** (``purchase_completed`` ...): the ``event`` activities of the run's data interval, read
   from the App API activity feed.
 

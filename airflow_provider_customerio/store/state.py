@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import BATCH, chunks, insert_missing, upsert
+from airflow_provider_customerio.store._sql import BATCH, chunks, insert_missing, insert_new, upsert
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
 
 CIO_TO_BREVO = "cio_to_brevo"
@@ -284,6 +284,21 @@ class StateStore(StoreBase):
                 first: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
                 for key, kind, data in chunk:
                     first.setdefault(key, (kind, data))
+                candidates = [
+                    {
+                        "run_key": run_key,
+                        "seq": seq + i,
+                        "item_key": key,
+                        "kind": kind,
+                        "data": json.dumps(data) if data is not None else None,
+                    }
+                    for i, (key, (kind, data)) in enumerate(first.items())
+                ]
+                inserted = insert_new(conn, t, candidates, "item_key")
+                if inserted is not None:  # PostgreSQL: one statement; a key staged before leaves a gap in seq
+                    seq += len(candidates)
+                    added += len(inserted)
+                    continue
                 stored = {
                     k
                     for (k,) in conn.execute(

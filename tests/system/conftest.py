@@ -11,10 +11,7 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,49 +21,26 @@ import pytest
 import requests
 import yaml
 
+from tests.airflow_processes import BIN, AirflowApi, free_port, start_sandbox, stop_process, wait_for
 from tests.conftest import REPO_ROOT
 from tests.postgres_server import PostgresUnavailable, temporary_postgres
 
-BIN = Path(sys.executable).parent
+# kept under their old names: tests of this tier import them from here
+_free_port = free_port
+_wait = wait_for
 #: Airflow runs with real logins (SimpleAuthManager users), so the UI and the status page are tested as users see
 #: them; the REST session logs in once (``AirflowStack.login``).
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "system-tier-admin-pw"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text()[-3000:] if log and log.exists() else ""
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{tail}")
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (requests.RequestException, ValueError, KeyError, OSError) as exc:
-            last = exc
-        time.sleep(0.5)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise TimeoutError(f"timed out waiting for {what} (last: {last!r})\n{tail}")
-
-
 @dataclass
-class AirflowStack:
-    """Handles on the running Airflow and sandbox."""
+class AirflowStack(AirflowApi):
+    """Handles on the running Airflow (REST API: :class:`~tests.airflow_processes.AirflowApi`) and sandbox."""
 
-    home: Path
-    api_url: str
-    env: dict[str, str]
-    sandbox: dict[str, Any]
-    http: requests.Session = field(default_factory=requests.Session)
+    home: Path = Path()
+    env: dict[str, str] = field(default_factory=dict)
+    sandbox: dict[str, Any] = field(default_factory=dict)
     username: str = ADMIN_USER
     password: str = ADMIN_PASSWORD
 
@@ -80,58 +54,6 @@ class AirflowStack:
         self.http.headers["Authorization"] = f"Bearer {token}"
         return token
 
-    # ----------------------------------------------------------------------------------- REST API
-    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One REST call. SQLite under four Airflow components answers "database is locked" (503, or a 500
-        "Database error") now and then: such answers are retried a few times, anything else is returned."""
-        for attempt in range(20):
-            resp = self.http.request(method, f"{self.api_url}{path}", timeout=60, **kwargs)
-            locked = resp.status_code in (500, 503) and ("locked" in resp.text or "Database error" in resp.text)
-            if not locked:
-                return resp
-            time.sleep(0.5 + attempt * 0.25)
-        return resp
-
-    def api_ok(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = self.api(method, path, **kwargs)
-        if resp.status_code >= 400:
-            raise AssertionError(f"{method} {path} -> {resp.status_code}: {resp.text[:2000]}")
-        return resp.json() if resp.content else None
-
-    def unpause(self, dag_id: str) -> None:
-        self.api_ok("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-
-    def wait_dag_runs(self, dag_id: str, count: int, timeout: float = 600) -> list[dict[str, Any]]:
-        """Wait until ``count`` runs of ``dag_id`` are finished; returns them."""
-
-        def done() -> list[dict[str, Any]] | None:
-            runs = self.api_ok("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
-            finished = [r for r in runs if r["state"] in ("success", "failed")]
-            return finished if len(finished) >= count else None
-
-        return _wait(done, timeout, f"{count} finished runs of {dag_id}")
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
-        """Wait until one run is finished; returns its state."""
-
-        def finished() -> str | None:
-            state = self.api_ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
-            return state if state in ("success", "failed") else None
-
-        return _wait(finished, timeout, f"run {run_id} of {dag_id}")
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return self.api_ok("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
-        body = self.api_ok(
-            "GET",
-            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
-            params={"map_index": map_index, "deserialize": "true"},
-        )
-        return body.get("value")
-
-    # ------------------------------------------------------------------------------------ sandbox
     def control(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = requests.request(method, f"{self.sandbox['control_url']}{path}", timeout=120, **kwargs)
         resp.raise_for_status()
@@ -148,25 +70,7 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
     work = tmp_path_factory.mktemp("airflow-stack")
     home = work / "airflow_home"
     home.mkdir()
-    info_file = work / "sandbox.json"
-    sandbox_log = work / "sandbox.log"
-    sandbox_proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_customerio.sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--seed-people",
-            "2000",
-            "--info-file",
-            str(info_file),
-        ],
-        stdout=open(sandbox_log, "wb"),
-        stderr=subprocess.STDOUT,
-    )
+    sandbox_proc, info = start_sandbox(work, 2000)
     standalone: subprocess.Popen | None = None
     # Airflow's metadata DB on a real PostgreSQL: with four components on SQLite the scheduler dies now and then
     # ("database is locked", StaleDataError), which would make this tier flaky.
@@ -181,8 +85,6 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
                 raise RuntimeError(f"CI: the system tier must run on PostgreSQL, which is unavailable: {exc}") from exc
             print(f"PostgreSQL unavailable ({exc}); the system tier falls back to SQLite")
             db_url = None
-        _wait(info_file.exists, 120, "sandbox info file", sandbox_proc, sandbox_log)
-        info = json.loads(info_file.read_text())
         config = yaml.safe_load((REPO_ROOT / "dags" / "customerio_config.yaml").read_text())
         # the workflow-state attributes (CIO_LAST_*) do not exist in a fresh Brevo account: opt in to create them
         config["connectors"]["customerio"]["people"]["create_missing_attributes"] = True
@@ -228,7 +130,7 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
             start_new_session=True,
         )
         api_url = f"http://127.0.0.1:{port}"
-        stack = AirflowStack(home=home, api_url=api_url, env=env, sandbox=info)
+        stack = AirflowStack(api_url=api_url, home=home, env=env, sandbox=info)
 
         def healthy() -> bool:
             body = requests.get(f"{api_url}/api/v2/monitor/health", timeout=5).json()
@@ -245,11 +147,7 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
                 standalone.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(standalone.pid, signal.SIGKILL)
-        sandbox_proc.send_signal(signal.SIGTERM)
-        try:
-            sandbox_proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            sandbox_proc.kill()
+        stop_process(sandbox_proc)
         postgres.close()
 
 

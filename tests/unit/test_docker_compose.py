@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -23,7 +24,40 @@ AIRFLOW_SERVICES = [
 
 
 def test_official_services_plus_sandbox():
-    assert set(SERVICES) == {"postgres", "redis", "sandbox", *AIRFLOW_SERVICES}
+    assert set(SERVICES) == {"postgres", "redis", "sandbox", "sync-store-init", *AIRFLOW_SERVICES}
+
+
+def test_every_airflow_service_reaches_the_sync_store_on_the_compose_postgres():
+    """The sync store is shared by all containers (tasks on any worker, the webhook receiver on the api-server):
+    its own database on the compose PostgreSQL, one connection for every service, the api-server included."""
+    postgres = SERVICES["postgres"]["environment"]
+    metadata_db = urlsplit(SERVICES["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    urls = {name: SERVICES[name]["environment"].get("AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE") for name in AIRFLOW_SERVICES}
+    assert all(urls.values()), f"services without AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE: {urls}"
+    assert len(set(urls.values())) == 1, urls  # one store for all
+    store = urlsplit(next(iter(urls.values())))
+    assert store.scheme in ("postgresql", "postgres"), store
+    assert store.hostname == "postgres" and store.port in (None, 5432), store  # the compose PostgreSQL service
+    assert (store.username, store.password) == (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"])
+    database = store.path.lstrip("/")
+    assert database and database != metadata_db.path.lstrip("/"), "the store needs its own database"
+    # the URI is what Airflow parses into the connection
+    from airflow.models.connection import Connection
+
+    conn = Connection(conn_id="customerio_sync_store", uri=next(iter(urls.values())))
+    assert (conn.conn_type, conn.host, conn.schema) == ("postgres", "postgres", database)
+
+
+def test_the_store_database_is_created_before_any_airflow_service_starts():
+    init = SERVICES["sync-store-init"]
+    script = init["command"][1]
+    database = urlsplit(SERVICES["airflow-apiserver"]["environment"]["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"]).path[1:]
+    assert f"CREATE DATABASE {database}" in script
+    assert f"datname = '{database}'" in script  # idempotent: also on an existing postgres volume
+    assert init["environment"]["PGHOST"] == "postgres"
+    assert init["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in AIRFLOW_SERVICES:
+        assert SERVICES[name]["depends_on"]["sync-store-init"] == {"condition": "service_completed_successfully"}, name
 
 
 def test_airflow_services_install_the_provider_and_join_the_sandbox_network():

@@ -1,0 +1,240 @@
+"""What the distributed test does, and how it reads the result: shared by the cluster run and the single-machine
+reference run (``reference_run.py``), so that both do exactly the same steps against two sandboxes seeded alike.
+
+* :func:`plan` -- the steps: signed webhooks to the receiver, one run of every example DAG (people first, so the
+  later DAGs find contacts), a marketer's edits in Brevo before the reverse sync;
+* :func:`provider_config` -- the example config with the demo's choices (segments mirrored, objects on);
+* :func:`end_state` -- the vendors' end state through the sandbox's control plane (Brevo contacts with their
+  attributes and lists, events, custom objects; Customer.io's counts) and the metrics rows of the sync store,
+  with what differs between two equal runs (ids, times of writing) taken out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import requests
+import yaml
+
+from tests.distributed import REPO_ROOT
+
+#: Small world: a few hundred people keep the test within minutes on two cores.
+PEOPLE = 300
+SEED = 42
+#: Webhooks sent to the receiver: originals plus at-least-once redeliveries (duplicates must not reach Brevo twice).
+WEBHOOKS = {"count": 20, "duplicates": 4, "seed": 7}
+#: (dag id, run conf, logical date before the current hour); the order of ``scripts/demo.py``.
+DAG_RUNS: list[tuple[str, dict[str, Any], timedelta]] = [
+    ("customerio_connection_check", {}, timedelta(0)),
+    ("customerio_people_to_brevo", {"mode": "full"}, timedelta(hours=1)),
+    ("customerio_segments_to_brevo_lists", {}, timedelta(days=1)),
+    ("customerio_events_to_brevo", {}, timedelta(minutes=5)),
+    ("customerio_campaign_metrics", {}, timedelta(days=1)),
+    ("customerio_workflow_state_to_brevo", {}, timedelta(days=1)),
+    ("customerio_objects_to_brevo", {}, timedelta(days=1)),
+    ("brevo_people_to_customerio", {"mode": "full"}, timedelta(hours=1)),
+]
+BREVO_EDITS = 5
+#: Columns of a metrics row that say when or by which run it was written: they differ between two equal runs.
+_WRITE_COLUMNS = {"updated_at", "created_at", "written_at", "inserted_at", "run_id", "dag_run_id", "try_number"}
+
+
+def plan(now: datetime | None = None) -> dict[str, Any]:
+    """The steps, with the logical dates fixed once for both runs (JSON-serialisable)."""
+    hour = (now or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)
+    steps: list[dict[str, Any]] = [{"webhooks": WEBHOOKS}]
+    dag_ids = {p.stem for p in (REPO_ROOT / "dags").glob("*.py")}
+    listed = {dag_id for dag_id, _, _ in DAG_RUNS}
+    missing = dag_ids - listed
+    assert not missing, f"example DAGs not in the distributed test's plan: {sorted(missing)}; add them to DAG_RUNS"
+    for dag_id, conf, offset in DAG_RUNS:
+        if dag_id == "brevo_people_to_customerio":
+            steps.append({"edit_brevo": BREVO_EDITS})
+        steps.append({"dag_id": dag_id, "conf": conf, "logical_date": (hour - offset).isoformat()})
+    return {"people": PEOPLE, "seed": SEED, "seed_now": int(hour.timestamp()) - 1800, "steps": steps}
+
+
+def seed_sandbox(info: dict[str, Any], the_plan: dict[str, Any]) -> None:
+    """Seed both vendors of a sandbox deterministically (same seed and clock anchor: same world)."""
+    resp = requests.post(
+        f"{info['control_url']}/seed",
+        json={"people": the_plan["people"], "seed": the_plan["seed"], "now": the_plan["seed_now"]},
+        timeout=120,
+    )
+    resp.raise_for_status()
+
+
+def provider_config(info: dict[str, Any]) -> str:
+    """The example ``customerio_config.yaml`` with the demo's choices: the sandbox's finished dynamic segments
+    mirrored into Brevo lists, objects on, the Brevo attributes the mapping needs created."""
+    config = yaml.safe_load((REPO_ROOT / "dags" / "customerio_config.yaml").read_text())
+    cio = config["connectors"]["customerio"]
+    cio["sync"]["objects"] = True
+    cio["people"]["create_missing_attributes"] = True
+    segments = requests.get(
+        f"{info['app_url']}/v1/segments", headers={"Authorization": f"Bearer {info['app_api_key']}"}, timeout=30
+    ).json()["segments"]
+    finished = [s for s in segments if s.get("state") == "finished" and s.get("type") == "dynamic"]
+    list_ids = list(cio["lists"].values())
+    cio["segments"]["mirror"] = {
+        str(s["id"]): list_ids[min(i + 1, len(list_ids) - 1)] for i, s in enumerate(finished[:2])
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def edit_in_brevo(info: dict[str, Any], count: int) -> int:
+    """A marketer edits a few contacts in Brevo (the first ``count``, oldest first), for the reverse sync to carry
+    back: as ``make demo`` does."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cio_demo", REPO_ROOT / "scripts" / "demo.py")
+    assert spec and spec.loader
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    return len(demo.edit_in_brevo(info, count))
+
+
+def send_webhooks(info: dict[str, Any], url: str, signing_key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Have the sandbox send signed Customer.io reporting webhooks to the receiver at ``url``; its report."""
+    resp = requests.post(
+        f"{info['control_url']}/webhooks/emit", json={"url": url, "signing_key": signing_key, **spec}, timeout=300
+    )
+    resp.raise_for_status()
+    return resp.json()
+
+
+# ------------------------------------------------------------------------------------------------- end state
+#: What differs between two equal runs: when an event was sent or received, Brevo's internal contact id, and the id
+#: the sandbox derives from the time of sending (``trigger_event_id``).
+_VOLATILE_EVENT_KEYS = ("event_date", "received_at", "contact_id")
+_VOLATILE_EVENT_PROPERTIES = ("trigger_event_id", "timestamp")
+
+
+def _contact_key(contact: dict[str, Any]) -> str:
+    """A contact's identity that does not depend on the order Brevo created contacts in (its id does)."""
+    attrs = contact.get("attributes") or {}
+    if attrs.get("EXT_ID"):  # the sync's identity of a person, present whether or not the email was written
+        return f"EXT_ID:{attrs['EXT_ID']}"
+    if contact.get("email"):
+        return str(contact["email"])
+    for name in ("CIO_ID", "SMS"):
+        if attrs.get(name):
+            return f"{name}:{attrs[name]}"
+    return f"brevo id {contact['id']}"
+
+
+def _event(event: dict[str, Any]) -> str:
+    out = {k: v for k, v in event.items() if k not in _VOLATILE_EVENT_KEYS}
+    if isinstance(out.get("event_properties"), dict):
+        props = out["event_properties"]
+        out["event_properties"] = {k: v for k, v in props.items() if k not in _VOLATILE_EVENT_PROPERTIES}
+    return _canon(out)
+
+
+def _control(info: dict[str, Any], path: str) -> Any:
+    resp = requests.get(f"{info['control_url']}{path}", timeout=120)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def end_state(info: dict[str, Any], store_url: str | None) -> dict[str, Any]:
+    """The vendors' end state, comparable between two runs of the same plan on sandboxes seeded alike."""
+    contacts = _control(info, "/brevo/contacts")["contacts"]
+    by_id = {c["id"]: _contact_key(c) for c in contacts}
+    people = {
+        by_id[c["id"]]: {
+            "attributes": c["attributes"],
+            "emailBlacklisted": c["emailBlacklisted"],
+            "listIds": c["listIds"],
+        }
+        for c in contacts
+    }
+    lists: dict[int, list[str]] = {}
+    for c in contacts:
+        for list_id in c["listIds"]:
+            lists.setdefault(list_id, []).append(by_id[c["id"]])
+    events = _control(info, "/brevo/events")["events"]
+    event_keys = Counter(_event(e) for e in events)
+    objects = []
+    for rec in _control(info, "/brevo/objects/companies/records")["records"]:
+        rec = dict(rec)
+        rec["associations"] = {
+            kind: sorted(by_id.get(i, f"contact {i}") for i in ids) for kind, ids in rec.get("associations", {}).items()
+        }
+        rec.pop("id", None)
+        if isinstance(rec.get("identifiers"), dict):  # Brevo's record id depends on creation order; ext_id stays
+            rec["identifiers"] = {k: v for k, v in rec["identifiers"].items() if k != "id"}
+        for key in [k for k in rec if k.lower().endswith(("createdat", "updatedat", "modifiedat"))]:
+            rec.pop(key)
+        objects.append(_canon(rec))
+    summary = _control(info, "/state/customerio/summary")
+    return {
+        "brevo_contacts": people,
+        "brevo_list_members": {k: sorted(v) for k, v in lists.items()},
+        "brevo_events": dict(event_keys),
+        "brevo_objects": sorted(objects),
+        "customerio": {k: summary[k] for k in ("people", "deleted_people", "events", "objects")},
+        "metrics_rows": metrics_rows(store_url),
+    }
+
+
+def metrics_rows(store_url: str | None) -> dict[str, list[tuple[str, ...]]] | str:
+    """The campaign-metrics rows of the sync store, per table whose name holds ``metrics`` (without the columns
+    that record when or by which run a row was written), or why there are none."""
+    if not store_url:
+        return "no store"
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    try:
+        with engine.connect() as conn:
+            names = [n for n in sa.inspect(conn).get_table_names() if "metric" in n]
+            if not names:
+                return "no metrics table in the sync store"
+            out = {}
+            for name in sorted(names):
+                table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+                cols = [c for c in table.c if c.name not in _WRITE_COLUMNS]
+                rows = conn.execute(sa.select(*cols)).all()
+                out[name] = sorted(tuple(str(v) for v in r) for r in rows)
+            return out
+    finally:
+        engine.dispose()
+
+
+def differences(got: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    """Readable differences between two end states (empty when equal)."""
+    out = []
+    for part in want:
+        a, b = got.get(part), want[part]
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            missing = sorted(set(b) - set(a), key=str)
+            extra = sorted(set(a) - set(b), key=str)
+            changed = sorted((k for k in set(a) & set(b) if a[k] != b[k]), key=str)
+            out.append(
+                f"{part}: {len(a)} vs {len(b)} in the single-machine run; missing {len(missing)} {missing[:5]}, "
+                f"extra {len(extra)} {extra[:5]}, different {len(changed)}"
+                + (f" e.g. {changed[0]!r}: {a[changed[0]]!r} != {b[changed[0]]!r}" if changed else "")
+            )
+        elif isinstance(a, list) and isinstance(b, list):
+            out.append(
+                f"{part}: {len(a)} items vs {len(b)} in the single-machine run; first differing: "
+                f"{next(((x, y) for x, y in zip(a, b) if x != y), (a[len(b) :][:1], b[len(a) :][:1]))}"
+            )
+        else:
+            out.append(f"{part}: {a!r} != {b!r} (single-machine run)")
+    return out
+
+
+def duplicated_events(state: dict[str, Any]) -> dict[str, int]:
+    """Events Brevo received more than once."""
+    return {k: n for k, n in state["brevo_events"].items() if n > 1}

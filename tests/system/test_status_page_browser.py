@@ -120,7 +120,11 @@ def test_status_page_in_chromium_shows_the_store_figures(airflow_stack, populate
             for reason, n in counts.items():
                 cell = frame.locator(f'[data-figure="rejects"][data-reason="{reason}"]')
                 assert _num(cell.inner_text()) == n, reason
+            # the drill-down: the reason's link reloads the page in Airflow's frame
+            page_frame = next(f for f in page.frames if "/customerio-brevo/" in f.url)
             frame.locator('tr[data-reason="invalid_email"] a').first.click()
+            page_frame.wait_for_url("**/customerio-brevo/?reason=invalid_email*")
+            page_frame.wait_for_load_state("domcontentloaded")
             frame.locator('[data-figure="record_id"]').first.wait_for()
             shown_ids = frame.locator('[data-figure="record_id"]').all_inner_texts()
             assert {"cio_ui_0", "cio_ui_1", "cio_ui_2"} <= set(shown_ids)

@@ -18,7 +18,7 @@ campaign, the trend of delivered, opened and clicked (inline SVG charts, no exte
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Asset, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_customerio.operators.campaigns import (
@@ -78,6 +78,8 @@ with DAG(
     metrics = CustomerIOCampaignMetricsOperator.partial(
         task_id="load_metrics",
         pool=CUSTOMERIO_APP_POOL,
+        # mapped: the outlet is declared here (the metrics table in the sync store)
+        outlets=[Asset("customerio-sync-store://customerio_sync_store/customerio_campaign_metrics")],
         lookback_days="{{ params.lookback_days }}",
         customerio_app_hook_params=APP_HOOK_PARAMS,
         map_index_template="campaign {{ task.campaign['id'] }}",

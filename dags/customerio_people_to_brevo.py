@@ -29,6 +29,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from airflow_provider_customerio.notify import LogNotifier, on_failure, on_reject_threshold
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
 
 with DAG(
@@ -66,6 +67,9 @@ with DAG(
     },
 ) as dag:
     # [START howto_operator_customerio_people_to_brevo]
+    # Failures and reject-threshold breaches go through an Airflow notifier: swap LogNotifier for e.g.
+    # SlackNotifier(slack_conn_id="slack", channel="#sync", text="{{ customerio.headline }}") or SmtpNotifier.
+    notifier = LogNotifier()
     extract = CustomerIOToBrevoPeopleOperator(
         task_id="extract_customerio_people",
         step="extract",
@@ -73,6 +77,7 @@ with DAG(
         since="{{ params.since }}",
         dry_run="{{ params.dry_run }}",
         pool="customerio_app",
+        on_failure_callback=on_failure(notifier),
     )
     load = CustomerIOToBrevoPeopleOperator(
         task_id="load_brevo_contacts",
@@ -82,6 +87,9 @@ with DAG(
         dry_run="{{ params.dry_run }}",
         deferrable=True,
         pool="brevo",
+        on_failure_callback=on_failure(notifier),
+        # more than 5% of the people read rejected (invalid emails, Brevo refusals): tell someone
+        on_success_callback=on_reject_threshold(notifier, max_rate=0.05),
     )
     extract >> load
     # [END howto_operator_customerio_people_to_brevo]

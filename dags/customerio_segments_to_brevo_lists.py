@@ -9,6 +9,11 @@ reports the adds and removes without writing anything.
 A run that would remove more than ``removal_brake`` of a list fails with the numbers; re-trigger it with
 ``force=true`` if the removal is intended.
 
+**Data-aware option:** set ``CUSTOMERIO_SCHEDULE_ON_PEOPLE_ASSET=true`` (in the environment of the DAG processor)
+and the DAG runs after each people sync instead of hourly: it is scheduled on the Asset
+``customerio://customerio_app_default/people`` that the people sync's load task updates (its asset event carries
+the sync's summary as ``extra``).
+
 The ``report`` task's result says how many people were exported (``exported``), removed and rejected; people that
 could not be mirrored are in the rejected-records ledger named in each pair's summary.
 """
@@ -16,19 +21,24 @@ could not be mirrored are in the rejected-records ledger named in each pair's su
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
+from airflow_provider_customerio.lineage import brevo_uri, people_asset
 from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
+
+#: Run after each people sync (the people Asset) instead of hourly.
+ON_PEOPLE_ASSET = os.environ.get("CUSTOMERIO_SCHEDULE_ON_PEOPLE_ASSET", "").strip().lower() in ("1", "true", "yes")
 
 log = logging.getLogger(__name__)
 
 with DAG(
     dag_id="customerio_segments_to_brevo_lists",
-    schedule="@hourly",
+    schedule=people_asset() if ON_PEOPLE_ASSET else "@hourly",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # two runs mirroring the same list at once would each see a stale diff
@@ -118,6 +128,8 @@ with DAG(
     mirrored = CustomerIOSegmentToBrevoListOperator.partial(
         task_id="mirror_segment",
         pool="brevo",
+        # mapped: the list ids are known at run time only, so the outlet names the account's lists
+        outlets=[Asset(brevo_uri("brevo_default", "lists"))],
         map_index_template="segment {{ task.segment_id }} -> list {{ task.list_id }}",
     ).expand_kwargs(ready)
     # [END howto_operator_customerio_segment_to_brevo_list]

@@ -11,14 +11,21 @@ state. The attributes must exist in Brevo, or set ``create_missing_attributes``.
 Two tasks: ``derive_state`` (pool ``customerio_app``) and ``write_to_brevo`` (pool ``brevo``). People that cannot
 be written (no email and no id, an invalid email, an import Brevo rejected) are in the rejected-records ledger
 named in each task's result. **Manual runs** without a data interval read the last 24 hours.
+
+**Data-aware option:** set ``CUSTOMERIO_SCHEDULE_ON_PEOPLE_ASSET=true`` (in the environment of the DAG processor)
+and the DAG runs after each people sync instead of hourly, scheduled on the Asset
+``customerio://customerio_app_default/people`` (a run without a data interval reads from the last watermark).
 """
 
 from __future__ import annotations
+
+import os
 
 import pendulum
 from airflow.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from airflow_provider_customerio.lineage import people_asset
 from airflow_provider_customerio.operators.workflow import (
     CustomerIOWorkflowStateOperator,
     CustomerIOWorkflowStateToBrevoOperator,
@@ -29,9 +36,13 @@ from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, r
 APP_HOOK_PARAMS = {"rate_limit": rate_for(CUSTOMERIO_APP_POOL, CUSTOMERIO_APP_POOL)}
 BREVO_HOOK_PARAMS = {"rate_limit": rate_for(BREVO_POOL, BREVO_POOL)}
 
+#: Run after each people sync (the people Asset) instead of hourly.
+ON_PEOPLE_ASSET = os.environ.get("CUSTOMERIO_SCHEDULE_ON_PEOPLE_ASSET", "").strip().lower() in ("1", "true", "yes")
+
 with DAG(
     dag_id="customerio_workflow_state_to_brevo",
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),  # hourly, real [start, end) intervals
+    # hourly, real [start, end) intervals; or after each people sync (the people Asset)
+    schedule=people_asset() if ON_PEOPLE_ASSET else CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # runs compare with what the previous run wrote

@@ -20,6 +20,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     data_interval,
@@ -177,7 +178,7 @@ class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
         return selected
 
 
-class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
+class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
     """Load one campaign's daily metrics for the run's window into the reporting table.
 
     The window is the run's data interval plus ``lookback_days`` days before it (late opens and clicks are
@@ -196,6 +197,7 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
     """
 
     # `campaign` is not templated: it comes from the vendor (a name holding "{{" must not be rendered)
+    lineage_capability = "campaign_metrics"
     template_fields: Sequence[str] = ("lookback_days", "dry_run", *_BASE_TEMPLATE_FIELDS)
     ui_color = "#ffd58a"
 
@@ -215,6 +217,8 @@ class CustomerIOCampaignMetricsOperator(_CampaignOperatorBase):
         self.lookback_days = lookback_days
         self.metrics_version = metrics_version
         self.timezone = timezone
+
+        declare_outlets(self, "campaign_metrics")
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, compare and upsert; return the counts."""

@@ -35,6 +35,7 @@ from airflow_provider_customerio.exceptions import (
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
+from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     load_customerio_config,
@@ -170,7 +171,7 @@ def ingest_activities(
 
 
 # --------------------------------------------------------------------------------- Customer.io -> Brevo
-class CustomerIOEventsToBrevoOperator(BaseOperator):
+class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
     """Forward Customer.io events to Brevo: stored reporting webhooks plus the interval's behavioural events.
 
     Names go through ``connectors.customerio.event_mapping``; unmapped events are skipped or passed through
@@ -204,6 +205,7 @@ class CustomerIOEventsToBrevoOperator(BaseOperator):
     :param customerio_app_hook_params: extra keyword arguments of the App API hook.
     """
 
+    lineage_capability = "events"
     template_fields: Sequence[str] = (
         "config_path",
         "state_path",
@@ -248,6 +250,8 @@ class CustomerIOEventsToBrevoOperator(BaseOperator):
         self.retention_days = retention_days
         self.brevo_hook_params = dict(brevo_hook_params or {})
         self.customerio_app_hook_params = dict(customerio_app_hook_params or {})
+
+        declare_outlets(self, "events")
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:

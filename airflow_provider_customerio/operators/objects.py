@@ -21,6 +21,7 @@ from airflow_provider_customerio.hooks._base import quote_path
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
+from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     default_deferrable,
@@ -221,7 +222,7 @@ def process_state(process_id: str | int, process: Mapping[str, Any]) -> ProcessS
     return ProcessState(str(process_id), str(process.get("status") or ""), error=process.get("error"))
 
 
-class CustomerIOObjectsToBrevoOperator(BaseOperator):
+class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
     """Sync Customer.io objects (companies, accounts, ...) and their relationships to people into Brevo custom
     objects associated with the right contacts.
 
@@ -253,6 +254,7 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
     :param brevo_hook_params: extra keyword arguments of the Brevo hook.
     """
 
+    lineage_capability = "objects"
     template_fields: Sequence[str] = (
         "object_type_ids",
         "dry_run",
@@ -297,6 +299,8 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.app_hook_params = dict(app_hook_params or {})
         self.brevo_hook_params = dict(brevo_hook_params or {})
+
+        declare_outlets(self, "objects")
 
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:
@@ -404,7 +408,7 @@ class CustomerIOObjectsToBrevoOperator(BaseOperator):
         return sync, store
 
 
-class BrevoObjectsToCustomerIOOperator(BaseOperator):
+class BrevoObjectsToCustomerIOOperator(LineageMixin, BaseOperator):
     """The reverse direction: Brevo custom object records that come from elsewhere -> Customer.io objects, with
     their associated contacts as relationships (Track v2 object ``identify`` with ``cio_relationships``).
 
@@ -423,6 +427,7 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
     :param brevo_hook_params: extra keyword arguments of the Brevo hook.
     """
 
+    lineage_capability = "objects_reverse"
     template_fields: Sequence[str] = (
         "object_type_ids",
         "dry_run",
@@ -455,6 +460,8 @@ class BrevoObjectsToCustomerIOOperator(BaseOperator):
         self.state_path = state_path
         self.track_hook_params = dict(track_hook_params or {})
         self.brevo_hook_params = dict(brevo_hook_params or {})
+
+        declare_outlets(self, "objects_reverse")
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read the Brevo records and write the new or changed ones to Customer.io."""

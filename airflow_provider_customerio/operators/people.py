@@ -29,6 +29,7 @@ from airflow_provider_customerio.exceptions import (
 )
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     as_optional_str,
@@ -252,7 +253,7 @@ class BrevoContactSink:
 # ------------------------------------------------------------------------------------------ the operator
 
 
-class CustomerIOToBrevoPeopleOperator(BaseOperator):
+class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
     """Sync Customer.io people into Brevo contacts (incremental, full, backfill), skipping unchanged people.
 
     Returns a small summary: ``read``, ``created``, ``updated``, ``unchanged``, ``deleted``, ``blacklisted``,
@@ -280,6 +281,7 @@ class CustomerIOToBrevoPeopleOperator(BaseOperator):
     :param brevo_hook_params: keyword arguments of the Brevo hook (default: the rate of this task's pool).
     """
 
+    lineage_capability = "people"
     template_fields: Sequence[str] = (
         "mode",
         "since",
@@ -328,6 +330,8 @@ class CustomerIOToBrevoPeopleOperator(BaseOperator):
         self.export_check_interval = export_check_interval
         self.customerio_app_hook_params = customerio_app_hook_params
         self.brevo_hook_params = brevo_hook_params
+
+        declare_outlets(self, "people")
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the step(s); may defer while Brevo processes the imports."""

@@ -18,6 +18,7 @@ from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
+from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     incremental_window,
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 MODES = ("incremental", "full")
 
 
-class BrevoToCustomerIOPeopleOperator(BaseOperator):
+class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
     """Sync the Brevo contacts changed in the run's data interval into Customer.io people (Track v2 batches).
 
     What the Customer.io -> Brevo sync wrote does not come back (echo suppression through the shared sync state),
@@ -81,6 +82,7 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
     :param customerio_app_hook_params: keyword arguments of the App hook (default: the pool's rate).
     """
 
+    lineage_capability = "reverse"
     template_fields: Sequence[str] = (
         "mode",
         "since",
@@ -124,6 +126,8 @@ class BrevoToCustomerIOPeopleOperator(BaseOperator):
         self.brevo_hook_params = brevo_hook_params
         self.customerio_track_hook_params = customerio_track_hook_params
         self.customerio_app_hook_params = customerio_app_hook_params
+
+        declare_outlets(self, "reverse")
 
     def _hook_params(self, given: Mapping[str, Any] | None, api_pool: str) -> dict[str, Any]:
         """The given hook params, else the rate this task's pool allows for that API (see ``pools.py``)."""

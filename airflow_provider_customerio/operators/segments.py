@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_customerio.exceptions import NotFoundError, ValidationError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     load_customerio_config,
@@ -48,7 +49,7 @@ CLOCK_SKEW = timedelta(minutes=10)
 _as_bool = as_bool  # the name the tests of this module use
 
 
-class CustomerIOSegmentToBrevoListOperator(BaseOperator):
+class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
     """Mirror a Customer.io segment into a Brevo list: add the missing people, remove the leavers.
 
     Segments still building are skipped (and reported); a run that would remove more than
@@ -76,6 +77,7 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
     :param brevo_hook_params: keyword arguments of the Brevo hook (default: the rate of this task's pool).
     """
 
+    lineage_capability = "segments"
     template_fields: Sequence[str] = (
         "segment_id",
         "list_id",
@@ -121,6 +123,8 @@ class CustomerIOSegmentToBrevoListOperator(BaseOperator):
         self.import_check_interval = import_check_interval
         self.customerio_app_hook_params = customerio_app_hook_params
         self.brevo_hook_params = brevo_hook_params
+
+        declare_outlets(self, "segments")
 
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:

@@ -25,6 +25,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_customerio.exceptions import ConfigError, ProcessFailedError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     data_interval,
@@ -276,7 +277,7 @@ class BrevoImportPort:
             return {"status": "failed", "error": str(exc)}
 
 
-class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
+class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
     """Write the people staged by :class:`CustomerIOWorkflowStateOperator` to Brevo attributes, in import batches.
 
     Checks first that the attributes exist (Brevo silently drops unknown ones on import); creates them when
@@ -299,6 +300,7 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
         state would be written (templated).
     """
 
+    lineage_capability = "workflow"
     template_fields: Sequence[str] = ("list_id", "config_path", "state_path", "brevo_conn_id", "dry_run")
     ui_color = "#c9e4ff"
 
@@ -330,6 +332,8 @@ class CustomerIOWorkflowStateToBrevoOperator(BaseOperator):
         self.state_path = state_path
         self.brevo_conn_id = brevo_conn_id
         self.brevo_hook_params = dict(brevo_hook_params or {})
+
+        declare_outlets(self, "workflow")
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:

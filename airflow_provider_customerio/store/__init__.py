@@ -186,6 +186,31 @@ class SyncStore:
             q = sa.select(t.c.name).where(t.c.name.like(f"{prefix}%")).order_by(t.c.name.desc()).limit(1000)
             return [r[0] for r in conn.execute(q)]
 
+    # ------------------------------------------------------------------------------------ counters
+    def add_counts(self, scope: str, deltas: Mapping[str, int]) -> None:
+        """Add ``deltas`` to the counters of ``scope`` (one transaction; a counter starts at 0)."""
+        t = schema.counter
+        deltas = {k: int(v) for k, v in deltas.items() if v}
+        if not deltas:
+            return
+        now = time.time()
+        with self.engine.begin() as conn:
+            for name, delta in sorted(deltas.items()):  # a fixed order: two writers never deadlock
+                where = sa.and_(t.c.scope == scope, t.c.name == name)
+                done = conn.execute(t.update().where(where).values(value=t.c.value + delta, updated_at=now)).rowcount
+                if not done:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(t.insert().values(scope=scope, name=name, value=delta, updated_at=now))
+                    except sa.exc.IntegrityError:  # another process inserted it meanwhile
+                        conn.execute(t.update().where(where).values(value=t.c.value + delta, updated_at=now))
+
+    def counts(self, scope: str) -> dict[str, int]:
+        """The counters of ``scope``."""
+        t = schema.counter
+        with read_connection(self.engine) as conn:
+            return {r[0]: int(r[1]) for r in conn.execute(sa.select(t.c.name, t.c.value).where(t.c.scope == scope))}
+
     # ------------------------------------------------------------------------------- run summaries
     def record_summary(
         self, capability: str, dag_id: str, run_id: str, task_id: str, summary: Mapping[str, Any]

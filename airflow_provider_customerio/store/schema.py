@@ -190,6 +190,19 @@ field_state = sa.Table(
 )
 V3_TABLES = (field_state,)
 
+# ------------------------------------------------------------------------------------------------ version 4
+#: Counters that outlive a process (the webhook receiver's refusals and duplicates), added to in batches.
+counter = sa.Table(
+    "counter",
+    metadata,
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+#: The status page counts rejects per DAG and reason (a covering index: no table read for the counts).
+rejected_record_dag_reason = sa.Index("rejected_record_dag_reason", rejected_record.c.dag_id, rejected_record.c.reason)
+
 store_version = sa.Table(
     "store_version",
     metadata,
@@ -216,10 +229,16 @@ def _create(*tables: sa.Table) -> Callable[[Connection], None]:
     return run
 
 
+def _v4(conn: Connection) -> None:
+    counter.create(conn, checkfirst=True)
+    rejected_record_dag_reason.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state of provider 0.1 (hashes, identities, checkpoints, staging, objects)", _create(*V1_TABLES)),
     Migration(2, "rejected records, leases, reports, run summaries", _create(*V2_TABLES)),
     Migration(3, "per-field last-synced values of the two-way sync", _create(*V3_TABLES)),
+    Migration(4, "counters; rejected records indexed by DAG and reason (status page)", _v4),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -261,6 +280,7 @@ __all__ = [
     "MIGRATIONS",
     "Migration",
     "content_hash",
+    "counter",
     "current_version",
     "metadata",
     "migrate",

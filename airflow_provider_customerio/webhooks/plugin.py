@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
@@ -43,6 +44,8 @@ from airflow_provider_customerio.webhooks.store import EventStore
 DEFAULT_CONN_ID = "customerio_webhook_default"
 CONN_TYPE = "customerio_webhook"
 URL_PREFIX = "/customerio"
+#: The store's counter scope of the receiver's counts (stored, duplicate, refusals by reason).
+COUNTER_SCOPE = "webhook_receiver"
 
 
 class WebhookConnectionSource:
@@ -56,6 +59,7 @@ class WebhookConnectionSource:
         self.conn_id = conn_id or os.environ.get("CUSTOMERIO_WEBHOOK_CONN_ID") or DEFAULT_CONN_ID
         self.ttl = float(ttl_seconds if ttl_seconds is not None else os.environ.get("CUSTOMERIO_WEBHOOK_KEY_TTL", 60))
         self._cached: tuple[float, list[str], dict[str, Any]] | None = None
+        self._sync_store: SyncStore | None = None
         self._lock = threading.Lock()
 
     def _load(self) -> tuple[list[str], dict[str, Any]]:
@@ -88,15 +92,24 @@ class WebhookConnectionSource:
             )
         return keys
 
-    def open_store(self) -> EventStore:
-        """The event store: the shared sync store (``store_conn_id`` extra, default ``customerio_sync_store``;
-        else the embedded SQLite file ``store_path``)."""
+    def open_sync_store(self) -> SyncStore:
+        """The shared sync store (``store_conn_id`` extra, default ``customerio_sync_store``; else the embedded
+        SQLite file ``store_path``)."""
         try:
             _, extra = self._load()
         except KeyNotConfiguredError:
             extra = {}
-        store = SyncStore.open(conn_id=extra.get("store_conn_id") or STORE_CONN_ID, sqlite_path=extra.get("store_path"))
-        return EventStore(store.engine)
+        return SyncStore.open(conn_id=extra.get("store_conn_id") or STORE_CONN_ID, sqlite_path=extra.get("store_path"))
+
+    def open_store(self) -> EventStore:
+        """The event store, on the shared sync store."""
+        return EventStore(self.open_sync_store().engine)
+
+    def add_counts(self, deltas: Mapping[str, int]) -> None:
+        """Add the receiver's counters to the store (scope :data:`COUNTER_SCOPE`; the status page reads them)."""
+        if self._sync_store is None:
+            self._sync_store = self.open_sync_store()
+        self._sync_store.add_counts(COUNTER_SCOPE, deltas)
 
 
 def build_app(source: WebhookConnectionSource | None = None) -> Any:
@@ -105,6 +118,7 @@ def build_app(source: WebhookConnectionSource | None = None) -> Any:
     settings = ReceiverSettings(
         keys=src.keys,
         store_factory=src.open_store,
+        counts_sink=src.add_counts,
         max_body_bytes=int(os.environ.get("CUSTOMERIO_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
         tolerance_seconds=int(os.environ.get("CUSTOMERIO_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)),
     )
@@ -124,6 +138,7 @@ class CustomerIOWebhookPlugin(AirflowPlugin):
 
 __all__ = [
     "CONN_TYPE",
+    "COUNTER_SCOPE",
     "DEFAULT_CONN_ID",
     "URL_PREFIX",
     "CustomerIOWebhookPlugin",

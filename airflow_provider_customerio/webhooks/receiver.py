@@ -25,7 +25,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +144,8 @@ class ReceiverSettings:
     :param store_factory: opens the :class:`EventStore`.
     :param max_body_bytes: larger bodies get 413.
     :param tolerance_seconds: the replay window.
+    :param counts_sink: adds the receiver's counters (stored, duplicate, refusals by reason) to a lasting store,
+        called with the deltas at most every ``counts_interval`` seconds (the status page reads them).
     """
 
     keys: Callable[[], Sequence[str]]
@@ -151,6 +153,52 @@ class ReceiverSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
     clock: Callable[[], float] = time.time
+    counts_sink: Callable[[Mapping[str, int]], None] | None = None
+    counts_interval: float = 2.0
+
+
+class CounterFlusher:
+    """Counts in memory and hands the deltas to ``sink`` in batches, from a background thread (never on the
+    request's path). A failed flush keeps the deltas for the next one.
+
+    :param sink: receives ``{name: delta}``.
+    :param interval: seconds between flushes.
+    """
+
+    def __init__(self, sink: Callable[[Mapping[str, int]], None], interval: float = 2.0) -> None:
+        self.sink = sink
+        self.interval = interval
+        self._pending: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._pending[name] = self._pending.get(name, 0) + n
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="customerio-webhook-counts", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the pending deltas to the sink now."""
+        with self._lock:
+            deltas, self._pending = self._pending, {}
+        if not deltas:
+            return
+        try:
+            self.sink(deltas)
+        except Exception as exc:  # kept for the next flush: a counter is never worth a webhook
+            log.warning("Could not store the webhook receiver's counters: %s", exc)
+            with self._lock:
+                for k, v in deltas.items():
+                    self._pending[k] = self._pending.get(k, 0) + v
 
 
 class _TooLarge(Exception):
@@ -193,7 +241,23 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
         "too_large": 0,
         "unavailable": 0,
     }
-    counters: dict[str, int] = app.state.counters
+    memory: dict[str, int] = app.state.counters
+    flusher = CounterFlusher(settings.counts_sink, settings.counts_interval) if settings.counts_sink else None
+    app.state.counts_flusher = flusher
+
+    class _Counters:
+        """The in-process counters, mirrored to the lasting store when there is a sink."""
+
+        def __getitem__(self, name: str) -> int:
+            return memory.get(name, 0)
+
+        def __setitem__(self, name: str, value: int) -> None:
+            delta = value - memory.get(name, 0)
+            memory[name] = value
+            if flusher is not None and delta:
+                flusher.add(name, delta)
+
+    counters = _Counters()
 
     @app.post(WEBHOOK_PATH, name=ROUTE_NAME)
     async def receive(request: Request) -> JSONResponse:
@@ -224,6 +288,7 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
             )
         except SignatureError as exc:
             counters["unauthorized"] += 1
+            counters[f"unauthorized.{exc.reason}"] += 1
             log.warning("Customer.io webhook refused (%s): %s", exc.reason, exc)
             return _error(401, exc.reason, str(exc))
         try:
@@ -260,6 +325,7 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "CounterFlusher",
     "GroupCommitWriter",
     "KeyNotConfiguredError",
     "ReceiverSettings",

@@ -216,4 +216,5 @@ def dag_test_in_child(
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-    return json.loads(lines[-1][len("RESULT ") :])
+    # raw_decode: a forked listener (OpenLineage) may append its log line to the result's line
+    return json.JSONDecoder().raw_decode(lines[-1][len("RESULT ") :])[0]

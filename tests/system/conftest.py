@@ -8,6 +8,7 @@ here, with a real scheduler.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,10 @@ from tests.postgres_server import PostgresUnavailable, temporary_postgres
 # kept under their old names: tests of this tier import them from here
 _free_port = free_port
 _wait = wait_for
+#: Airflow runs with real logins (SimpleAuthManager users), so the UI and the status page are tested as users see
+#: them; the REST session logs in once (``AirflowStack.login``).
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "system-tier-admin-pw"
 
 
 @dataclass
@@ -36,6 +41,18 @@ class AirflowStack(AirflowApi):
     home: Path = Path()
     env: dict[str, str] = field(default_factory=dict)
     sandbox: dict[str, Any] = field(default_factory=dict)
+    username: str = ADMIN_USER
+    password: str = ADMIN_PASSWORD
+
+    def login(self) -> str:
+        """Log the REST session in (SimpleAuthManager's ``POST /auth/token``); returns the JWT."""
+        resp = requests.post(
+            f"{self.api_url}/auth/token", json={"username": self.username, "password": self.password}, timeout=60
+        )
+        resp.raise_for_status()
+        token = resp.json()["access_token"]
+        self.http.headers["Authorization"] = f"Bearer {token}"
+        return token
 
     def control(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = requests.request(method, f"{self.sandbox['control_url']}{path}", timeout=120, **kwargs)
@@ -83,7 +100,9 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
                 "AIRFLOW__API__PORT": str(port),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
@@ -92,11 +111,14 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
                 "CUSTOMERIO_PROVIDER_CONFIG": str(config_path),
+                # the segment mirror and the workflow state run after each people sync (the people Asset)
+                "CUSTOMERIO_SCHEDULE_ON_PEOPLE_ASSET": "true",
                 **info["airflow_conn_env"],
             }
         )
         if db_url:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = db_url
+        (home / "passwords.json").write_text(json.dumps({ADMIN_USER: ADMIN_PASSWORD}))
         _airflow(env, "db", "migrate")
         _airflow(env, "pools", "import", str(REPO_ROOT / "dags" / "pools.json"))
         standalone_log = work / "standalone.log"
@@ -115,6 +137,7 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowS
             return body["scheduler"]["status"] == "healthy" and body["metadatabase"]["status"] == "healthy"
 
         _wait(healthy, 240, "airflow standalone health", standalone, standalone_log)
+        stack.login()
         stack.log_path = standalone_log  # type: ignore[attr-defined]
         yield stack
     finally:

@@ -128,7 +128,7 @@ def test_metrics_backfill_fills_each_day_once_and_reprocessing_rewrites_nothing(
     assert len(runs) == 3 and {r["state"] for r in runs} == {"success"}, runs
 
     def table() -> list[tuple]:
-        db = stack.home / "customerio_sync" / "campaign_metrics.db"
+        db = stack.home / "customerio_sync" / "state.db"  # the metrics table is in the sync store
         with sqlite3.connect(db) as conn:
             return conn.execute(
                 "SELECT * FROM customerio_campaign_metrics ORDER BY campaign_id, date, source"

@@ -223,4 +223,4 @@ def test_a_version_2_store_upgrades_to_per_field_state_without_losing_state(tmp_
         st.forget_field_digests(["c1"])
         assert st.get_field_digests(["c1"]) == {}
     versions = sqlite3.connect(path).execute("SELECT version FROM store_version ORDER BY version").fetchall()
-    assert [v for (v,) in versions] == [1, 2, 3] and LATEST == 3
+    assert [v for (v,) in versions] == list(range(1, LATEST + 1)) and LATEST >= 3

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from airflow_provider_customerio.store._sql import insert_new
 from airflow_provider_customerio.store.engine import default_sqlite_path, sqlite_engine
 from airflow_provider_customerio.sync.events import IN_FLIGHT, PENDING, REJECTED, SENT, SKIPPED
 
@@ -189,28 +190,34 @@ class EventStore:
         if self.sqlite_fast_path:
             return self._add_sqlite(list(unique.values()), now)
         t = self.events
+        rows_all = [
+            {
+                "event_id": ev.event_id,
+                "source": ev.source,
+                "event_ts": ev.event_ts,
+                "received_at": ev.received_at or now,
+                "payload": ev.payload,
+                "status": PENDING,
+                "batch_id": None,
+                "outbound": None,
+                "status_at": now,
+                "attempts": 0,
+                "reason": None,
+            }
+            for ev in unique.values()
+        ]
+        if self.engine.dialect.name == "postgresql":
+            with self._write_lock, self.engine.begin() as conn:
+                # one INSERT ... ON CONFLICT DO NOTHING RETURNING: no race between a read and a write
+                inserted = insert_new(conn, t, rows_all, "event_id")
+            if inserted is not None:
+                return {str(e) for e in inserted}
         for attempt in range(3):
             with self._write_lock:
                 try:
                     with self.engine.begin() as conn:
                         existing = self._existing(conn, list(unique))
-                        rows = [
-                            {
-                                "event_id": ev.event_id,
-                                "source": ev.source,
-                                "event_ts": ev.event_ts,
-                                "received_at": ev.received_at or now,
-                                "payload": ev.payload,
-                                "status": PENDING,
-                                "batch_id": None,
-                                "outbound": None,
-                                "status_at": now,
-                                "attempts": 0,
-                                "reason": None,
-                            }
-                            for eid, ev in unique.items()
-                            if eid not in existing
-                        ]
+                        rows = [r for r in rows_all if r["event_id"] not in existing]
                         if rows:
                             conn.execute(t.insert(), rows)
                     return {r["event_id"] for r in rows}

@@ -73,6 +73,12 @@ with DAG(
             title="Window end (UTC)",
             description="Manual runs only: end of the behavioural-event window. Empty: the data interval end, or now.",
         ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Plan only: count the events that would be sent, skipped or rejected; send and store nothing.",
+        ),
     },
 ) as dag:
     # [START howto_operator_customerio_events_to_brevo]
@@ -82,6 +88,7 @@ with DAG(
         include_activities="{{ params.include_activities }}",
         window_start="{{ params.window_start }}",
         window_end="{{ params.window_end }}",
+        dry_run="{{ params.dry_run }}",
         brevo_hook_params=BREVO_HOOK_PARAMS,
         customerio_app_hook_params=APP_SIDE_HOOK_PARAMS,
     )

@@ -47,6 +47,7 @@ from airflow_provider_customerio.operators._common import (
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.events import (
+    PENDING,
     SOURCE_ACTIVITY,
     SOURCE_ID_PROPERTY,
     BatchRejected,
@@ -60,6 +61,7 @@ from airflow_provider_customerio.sync.events import (
     forwarded_ids,
     iter_window_activities,
     parse_track_event,
+    plan_forwarding,
     reconcile_query,
 )
 from airflow_provider_customerio.sync.summary import SyncSummary
@@ -201,6 +203,9 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
         (re-reading is harmless: events are deduplicated by activity id).
     :param reconcile_grace_seconds: in-flight events younger than this are left for a later run.
     :param retention_days: finished rows older than this are purged (keep >= 7: Customer.io redelivers for 7 days).
+    :param dry_run: plan only (templated): the summary's ``plan`` says how many events would be sent (per Brevo
+        event name, in how many batches), skipped and rejected (per reason); nothing is sent, stored, marked or
+        ledgered, and the activity feed's events of the window are read but not stored.
     :param brevo_hook_params: extra keyword arguments of the Brevo hook (e.g. ``rate_limit``).
     :param customerio_app_hook_params: extra keyword arguments of the App API hook.
     """
@@ -215,6 +220,7 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
         "include_activities",
         "window_start",
         "window_end",
+        "dry_run",
     )
     ui_color = "#0b996e"
 
@@ -232,11 +238,13 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
         activity_lookback_seconds: int = 3600,
         reconcile_grace_seconds: float = 60.0,
         retention_days: float = 14.0,
+        dry_run: bool | str = False,
         brevo_hook_params: Mapping[str, Any] | None = None,
         customerio_app_hook_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # a template field, as in every sync operator
         self.config_path = config_path
         self.state_path = state_path
         self.brevo_conn_id = brevo_conn_id
@@ -305,8 +313,54 @@ def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Contex
     sync_store = open_sync_store(config, op.state_path)
     store_conn = op.webhook_store_conn_id or config.events.webhook_store_conn_id
     store = EventStore.from_conn_id(store_conn) if store_conn else EventStore(sync_store.engine)
+    if as_bool(op.dry_run, "dry_run"):
+        return _plan(op, context, summary, mapper, store)
     with sync_lease(sync_store, "events:forward", context):
         return _forward(op, context, config, summary, mapper, sync_store, store)
+
+
+def _plan(
+    op: CustomerIOEventsToBrevoOperator,
+    context: Context,
+    summary: SyncSummary,
+    mapper: EventMapper,
+    store: EventStore,
+) -> dict[str, Any]:
+    """Dry run: the stored pending events plus the window's activity-feed events not stored yet, mapped and packed
+    as a real run would; nothing is written anywhere."""
+    try:
+        pending = list(store.iter_status(PENDING))
+        known = {r.event_id for r in pending}
+        if as_bool(op.include_activities, "include_activities"):
+            start, end, _origin = resolve_window(op, context, store, time.time())
+            summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
+            summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
+            feed = op.app_hook.iter_activities(type="event")
+            for act in iter_window_activities(feed, start - int(op.activity_lookback_seconds), end):
+                key = activity_event_key(act)
+                if key not in known and store.get(key) is None:
+                    known.add(key)
+                    pending.append(
+                        StoredEvent(key, SOURCE_ACTIVITY, json.dumps(act, separators=(",", ":")), int(act["timestamp"]))
+                    )
+        in_flight = sum(len(rows) for rows in store.in_flight().values())
+        plan = plan_forwarding(pending, mapper, in_flight=in_flight)
+    finally:
+        store.dispose()
+        op.app_hook.close()
+    summary.read = len(pending)
+    summary.api_calls = op.app_hook.api_calls
+    summary.finish()
+    out = summary.to_xcom()
+    out.update({"dry_run": True, "plan": plan.as_dict()})
+    op.log.info(
+        "Dry run: %d events would be sent in %d Brevo calls, %d skipped, %d rejected; nothing was written",
+        plan.send,
+        plan.batches,
+        sum(plan.skip.values()),
+        sum(plan.reject.values()),
+    )
+    return out
 
 
 def _forward(

@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,6 +275,26 @@ class EventStore:
         q = sa.select(t).where(t.c.status == status).order_by(t.c.received_at, t.c.event_id).limit(limit)
         with self.engine.connect() as conn:
             return [StoredEvent(**r) for r in conn.execute(q).mappings()]
+
+    def iter_status(self, status: str, page: int = 1000) -> Iterator[StoredEvent]:
+        """Every row in a status, oldest received first, read in pages (nothing is changed)."""
+        t = self.events
+        last: tuple[float, str] | None = None
+        while True:
+            q = sa.select(t).where(t.c.status == status)
+            if last is not None:
+                q = q.where(
+                    sa.or_(t.c.received_at > last[0], sa.and_(t.c.received_at == last[0], t.c.event_id > last[1]))
+                )
+            with self.engine.connect() as conn:
+                rows = [
+                    StoredEvent(**r)
+                    for r in conn.execute(q.order_by(t.c.received_at, t.c.event_id).limit(page)).mappings()
+                ]
+            if not rows:
+                return
+            yield from rows
+            last = (rows[-1].received_at, rows[-1].event_id)
 
     def in_flight(self) -> dict[str, list[StoredEvent]]:
         """Rows left ``in_flight`` (by a crash or an uncertain send), grouped by batch id."""

@@ -384,3 +384,29 @@ def test_track_operator_from_xcom_list(world: World, tmp_path: Path) -> None:
     assert out == {"read": 1, "sent": 1, "rejected": 0, "ledger": None, "api_calls": 1}
     state = world.sandbox._call("GET", "/state/customerio/events", params={"name": "a"})
     assert [e["id"] for e in state["events"]] == ["01HKEEPTHISID0000000000000"]
+
+
+def test_dry_run_plans_what_the_real_run_then_does_and_writes_nothing(world: World) -> None:
+    events = world.add_webhooks(450, seed=12)  # mapped: 450 -> 3 batches of <= 200
+    unmapped = make_event(9999, seed=12)
+    unmapped["metric"], unmapped["object_type"] = "dropped", "email"  # email_dropped is not in the mapping
+    s = world.store()
+    s.add([StoredEvent(unmapped["event_id"], "webhook", json.dumps(unmapped), unmapped["timestamp"], received_at=1e9)])
+    before = s.counts()
+    s.dispose()
+
+    plan_run = world.forward(include_activities=False, dry_run=True)
+    plan = plan_run["plan"]
+    assert plan_run["dry_run"] is True and plan_run["read"] == 451
+    assert (plan["send"], plan["batches"], plan["by_event"]) == (450, 3, {"EMAIL_OPENED": 450})
+    assert plan["skip"] == {"unmapped_event": 1} and plan["reject"] == {} and len(plan["sample"]) == 50
+    # nothing was written: no Brevo event, the outbox unchanged, no ledger row
+    assert world.brevo_ids() == Counter()
+    s = world.store()
+    assert s.counts() == before
+    s.dispose()
+    assert world.ledger_lines() == []
+
+    real = world.forward(include_activities=False)
+    assert (real["created"], real["batches"], real["skipped_events"]) == (plan["send"], plan["batches"], 1)
+    assert set(world.brevo_ids()) == set(events)

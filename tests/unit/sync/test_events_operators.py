@@ -165,7 +165,9 @@ def test_dag_params_are_typed_with_descriptions_and_defaults(dag):
         "include_activities": True,
         "window_start": None,
         "window_end": None,
+        "dry_run": False,
     }
+    assert params.get_param("dry_run").schema["type"] == "boolean"
     for key in params.keys():
         p = params.get_param(key)
         assert p.schema.get("type") and p.schema.get("title") and p.description

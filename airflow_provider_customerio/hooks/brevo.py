@@ -22,7 +22,14 @@ from airflow_provider_customerio.exceptions import (
     ProcessFailedError,
     ProcessTimeoutError,
 )
-from airflow_provider_customerio.hooks._base import ApiKeyAuth, BaseApiHook, BatchResult, TokenBucket, quote_path
+from airflow_provider_customerio.hooks._base import (
+    ApiKeyAuth,
+    BaseApiHook,
+    BatchResult,
+    TokenBucket,
+    check_base_url,
+    quote_path,
+)
 
 BREVO_BASE_URL = "https://api.brevo.com/v3"
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
@@ -41,7 +48,10 @@ class BrevoHook(BaseApiHook):
 
     :param brevo_conn_id: connection with the API key (password) and the extras ``rate_limit`` (contacts and
         events, req/s), ``other_requests_per_hour`` (``/processes``, ``/objects``, ``/account``; default 100),
-        ``timeout``, ``log_api_calls``.
+        ``timeout``, ``log_api_calls``, and ``notify_url``: the public base URL of the provider's plugin on the
+        Airflow api-server (``https://<api-server>/customerio``). When set, imports ask Brevo to call
+        ``<notify_url>/brevo/processes/<token>`` when they end and the waits read that notice from the sync store
+        instead of polling ``GET /processes/{id}`` (https://developers.brevo.com/reference/import-contacts).
     """
 
     conn_name_attr: ClassVar[str] = "brevo_conn_id"
@@ -57,6 +67,14 @@ class BrevoHook(BaseApiHook):
 
     def _default_base_url(self) -> str:
         return BREVO_BASE_URL
+
+    @cached_property
+    def notify_base_url(self) -> str | None:
+        """The connection extra ``notify_url`` (https, or http on loopback), or ``None`` when not configured."""
+        value = self.extras.get("notify_url")
+        if not value:
+            return None
+        return check_base_url(str(value), conn_id=self.conn_id, field_name="notify_url")
 
     def _build_auth(self) -> requests.auth.AuthBase:
         return ApiKeyAuth(self._secret("password", "Brevo API key"))
@@ -198,10 +216,12 @@ class BrevoHook(BaseApiHook):
         email_blacklist: bool = False,
         sms_blacklist: bool = False,
         disable_notification: bool = True,
+        notify_url: str | None = None,
     ) -> int:
         """Start an asynchronous import (``POST /contacts/import``, body ≤ 10 MB). Returns the process id.
 
         An import is an upsert, so replaying it is harmless and it is retried like an idempotent call.
+        ``notify_url``: the URL Brevo calls when the import ends (``notifyUrl``).
         """
         if (json_body is None) == (file_body is None):
             raise ValueError("import_contacts needs exactly one of json_body or file_body")
@@ -218,6 +238,8 @@ class BrevoHook(BaseApiHook):
             body["fileBody"] = file_body
         if list_ids:
             body["listIds"] = [int(i) for i in list_ids]
+        if notify_url:
+            body["notifyUrl"] = notify_url
         result = self.request_json("POST", "/contacts/import", json_body=body, idempotent=True) or {}
         return int(result["processId"])
 

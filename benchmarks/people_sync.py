@@ -225,23 +225,6 @@ def _run_child(
     raise RuntimeError(f"sync run failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
 
 
-def _import_rows(control_url: str, known: int, rate_per_s: float) -> tuple[list[float], int]:
-    """Rows of the import processes created after process id ``known`` (control plane ``GET
-    /_sandbox/brevo/processes/{id}``: ``due_at - starts_at = rows / rate_per_s``), and the new max id."""
-    import requests
-
-    pid, rows = known, []
-    while True:  # process ids are sequential: probe forward from the last one seen
-        r = requests.get(f"{control_url}/brevo/processes/{pid + 1}", timeout=30)
-        if r.status_code != 200:
-            break
-        pid += 1
-        sb = r.json().get("sandbox") or {}
-        if sb.get("kind") == "import" and sb.get("due_at") is not None and rate_per_s:
-            rows.append(max(0.0, (sb["due_at"] - (sb.get("starts_at") or sb["due_at"])) * rate_per_s))
-    return rows, pid
-
-
 class Scale:
     """One seeded sandbox: its full runs, and optionally the incremental run."""
 
@@ -266,7 +249,7 @@ class Scale:
         res = _run_child(self.workdir, self.config, label, self.store_url, notify_url, **kw)
         log = _requests(ctl)
         counts = vendor_bounds.count_calls(log)
-        rows, self.max_pid = _import_rows(ctl, self.max_pid, self.args.rate_per_s)
+        rows, self.max_pid = vendor_bounds.import_rows(ctl, self.max_pid, self.args.rate_per_s)
         processing = vendor_bounds.critical_import(
             log, rows, self.limits, queue_s=self.args.queue_s, rate_per_s=self.args.rate_per_s
         )

@@ -202,3 +202,20 @@ def sdk_bound(mode: str, n: int, limits: Mapping[str, float]) -> dict[str, Any]:
         counts = {"brevo_contacts": math.ceil(n / 1000), "track": n}
     b = lower_bound(counts, limits, other_needed=0)
     return {**b, "counts": counts, "line": describe(b, counts, limits)}
+
+
+def import_rows(control_url: str, known: int, rate_per_s: float) -> tuple[list[float], int]:
+    """Rows of the import processes created after process id ``known`` (control plane ``GET
+    /_sandbox/brevo/processes/{id}``: ``due_at - starts_at = rows / rate_per_s``), and the new max id."""
+    import requests
+
+    pid, rows = known, []
+    while True:  # process ids are sequential: probe forward from the last one seen
+        r = requests.get(f"{control_url}/brevo/processes/{pid + 1}", timeout=30)
+        if r.status_code != 200:
+            break
+        pid += 1
+        sb = r.json().get("sandbox") or {}
+        if sb.get("kind") == "import" and sb.get("due_at") is not None and rate_per_s:
+            rows.append(max(0.0, (sb["due_at"] - (sb.get("starts_at") or sb["due_at"])) * rate_per_s))
+    return rows, pid

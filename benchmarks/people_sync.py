@@ -170,11 +170,13 @@ def _notify_server(enabled: bool, workdir: Path, store_url: str | None) -> Itera
         yield None
         return
     env = {**os.environ, "AIRFLOW_HOME": str(workdir / "airflow")}
+    # the same package as the sync child (which runs this file: PYTHONPATH, then this checkout)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT)) if p)
     if store_url:
         env["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"] = store_url
     proc = subprocess.Popen(
         [sys.executable, "-c", NOTIFY_SERVER, str(workdir / "state.db")],
-        cwd=ROOT,
+        cwd=workdir,
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -40,9 +40,8 @@ from airflow_provider_customerio.sync.objects import (
     RelatedPerson,
     ReverseObjectSync,
     TypeProbe,
-    UpsertTimeout,
 )
-from airflow_provider_customerio.sync.people import ProcessState, poll_delays
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessState, poll_delays
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 if TYPE_CHECKING:
@@ -336,16 +335,17 @@ class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
         pending = sync.complete(process_state(pid, body) for pid, body in processes.items())
         status = event.get("status")
         if status == "error":
-            raise UpsertTimeout(
+            raise BrevoProcessTimeout(
                 f"Waiting for Brevo object upserts failed: {event.get('message')}. The records stay "
                 "pending: re-run the task to resume waiting."
             )
         end_time = float(event.get("end_time") or sync.checkpoint_value("end_time") or 0)
         if pending and (status == "timeout" or time.time() >= end_time):
-            raise UpsertTimeout(
+            raise BrevoProcessTimeout(
                 f"Brevo object upsert process(es) {', '.join(pending)} not finished after "
                 f"{self.process_timeout:.0f} s. The records stay pending: re-run the task to resume "
-                "waiting (raise process_timeout if Brevo is slow)."
+                "waiting (raise process_timeout if Brevo is slow).",
+                pending,
             )
         return self._wait_or_finish(sync, pending, end_time)
 

@@ -49,13 +49,10 @@ from airflow_provider_customerio.sync.mapping import BrevoAttribute, Person
 from airflow_provider_customerio.sync.people import (
     HYDRATE_CHUNK,
     Change,
-    ImportReport,
-    ImportTimeout,
     PeopleSync,
     PeopleSyncError,
-    ProcessState,
-    poll_delays,
 )
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ImportReport, ProcessState, poll_delays
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 if TYPE_CHECKING:
@@ -477,9 +474,10 @@ class _PeopleTask:
                     "The imports stay pending; clear the task to resume waiting."
                 )
             if status == "timeout" and event.get("pending"):
-                raise ImportTimeout(
+                raise BrevoProcessTimeout(
                     f"Brevo import process(es) {', '.join(event['pending'])} not finished after "
-                    f"{self.op.import_timeout:.0f} s; clear the task to resume waiting."
+                    f"{self.op.import_timeout:.0f} s; clear the task to resume waiting.",
+                    event["pending"],
                 )
             if pending:  # failed imports were resubmitted: wait for them too
                 self._defer(sync, pending)

@@ -47,12 +47,12 @@ from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
 from airflow_provider_customerio.sync.config import CustomerIOConfig, ObjectTypeSettings
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import ConversionError, content_hash, to_text
-from airflow_provider_customerio.sync.people import (
-    TERMINAL_OK,
+from airflow_provider_customerio.sync.processes import (
     Clock,
+    Notices,
     ProcessState,
     SystemClock,
-    poll_delays,
+    wait_for_processes,
 )
 from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
@@ -123,10 +123,6 @@ def refused_records(error: str | None) -> dict[int, str]:
     if not error:
         return {}
     return {int(m.group(1)): m.group(2).strip() for m in _REFUSED_RE.finditer(error)}
-
-
-class UpsertTimeout(ObjectSyncError):
-    """Brevo processes did not finish in time. Their rows stay pending: re-running the task resumes waiting."""
 
 
 # ------------------------------------------------------------------------------------------ ports and values
@@ -479,6 +475,8 @@ class ObjectSync:
     :param max_upsert_attempts: submissions of a batch whose process failed before its rows are ledgered.
     :param verify_pages: pages of records read back (newest first) to confirm attribute keys.
     :param clock: time source for waiting (tests pass a fake).
+    :param process_notices: end-of-process notices for :meth:`wait` (see :mod:`.processes`); ``None`` polls.
+    :param notice_deadline_s: seconds after which a process with no notice is polled on the schedule.
     """
 
     def __init__(
@@ -498,7 +496,11 @@ class ObjectSync:
         max_upsert_attempts: int = 3,
         verify_pages: int = 2,
         clock: Clock | None = None,
+        process_notices: Notices | None = None,
+        notice_deadline_s: float | None = None,
     ) -> None:
+        self.process_notices = process_notices
+        self.notice_deadline_s = notice_deadline_s
         if not 1 <= max_records <= MAX_RECORDS_PER_UPSERT:
             raise ObjectSyncError(
                 f"max_records must be between 1 and {MAX_RECORDS_PER_UPSERT} (Brevo's limit), got {max_records}."
@@ -624,24 +626,31 @@ class ObjectSync:
         return plans
 
     def wait(self, *, timeout: float, delays: Iterable[float] | None = None) -> None:
-        """Block until every pending upsert process is finished, handling each as it finishes."""
-        deadline = self.clock.monotonic() + timeout
-        schedule = iter(delays if delays is not None else poll_delays())
-        while self.state.pending_processes(self.run_key):
-            if self.clock.monotonic() >= deadline:
-                ids = ", ".join(p.process_id for p in self.state.pending_processes(self.run_key))
-                self._save()
-                raise UpsertTimeout(
-                    f"Brevo object upsert process(es) {ids} not finished after {timeout:.0f} s. "
-                    "Their records stay pending: re-run the task to resume waiting (raise the "
-                    "operator's process_timeout if Brevo is slow)."
-                )
-            self.clock.sleep(next(schedule))
-            for p in self.state.pending_processes(self.run_key):
-                st = self.sink.get_process(p.process_id)
-                if not st.finished:
-                    break
-                self.complete([st])
+        """Block until every pending upsert process is finished, handling each as it finishes.
+
+        :raises BrevoProcessTimeout: some are still running after ``timeout`` seconds (their records stay pending).
+        """
+
+        def timed_out(ids: Sequence[str]) -> str:
+            self._save()
+            return (
+                f"Brevo object upsert process(es) {', '.join(ids)} not finished after {timeout:.0f} s. "
+                "Their records stay pending: re-run the task to resume waiting (raise the "
+                "operator's process_timeout if Brevo is slow)."
+            )
+
+        wait_for_processes(
+            [p.process_id for p in self.state.pending_processes(self.run_key)],
+            self.sink.get_process,
+            timeout=timeout,
+            status=lambda st: st.status,
+            on_finished=self.complete,
+            delays=delays,
+            clock=self.clock,
+            timeout_message=timed_out,
+            notices=self.process_notices,
+            notice_deadline_s=self.notice_deadline_s,
+        )
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Handle finished processes. Returns the process ids still pending (resubmissions included)."""
@@ -650,7 +659,7 @@ class ObjectSync:
             p = pending.get(str(st.process_id))
             if p is None or not st.finished:
                 continue
-            if st.status in TERMINAL_OK:
+            if st.succeeded:
                 self._commit(p.process_id, st.error)
             else:
                 self._failed(p.process_id, p.attempt, st.error)
@@ -1381,7 +1390,6 @@ __all__ = [
     "SyncedObject",
     "TypePlan",
     "TypeProbe",
-    "UpsertTimeout",
     "build_records",
     "check_brevo_types",
     "compact_size",

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -44,6 +43,14 @@ from airflow_provider_customerio.sync.mapping import (
     field_digest,
     missing_attributes_error,
     row_field_digests,
+)
+from airflow_provider_customerio.sync.processes import (
+    Clock,
+    ImportReport,
+    Notices,
+    ProcessState,
+    SystemClock,
+    wait_for_processes,
 )
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
@@ -76,17 +83,9 @@ MAX_IMPORT_ROWS = 100_000
 IMPORT_OVERHEAD_BYTES = 1024
 BREVO_IMPORT_LIMIT_BYTES = 10 * 1024 * 1024
 
-TERMINAL_OK = frozenset({"completed"})
-TERMINAL_FAILED = frozenset({"failed", "cancelled", "canceled"})
-
 
 class PeopleSyncError(RuntimeError):
     """A people sync run cannot go on; the message says why and what to do."""
-
-
-class ImportTimeout(PeopleSyncError):
-    """Brevo import processes did not finish in time. Their rows stay pending; re-running the task resumes
-    waiting for them instead of importing again."""
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -101,32 +100,6 @@ class Change:
     timestamp: int = 0
     email: str | None = None
     id: str | None = None
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """What a finished Brevo import process reported.
-
-    :param rejected: identifier (email or ext_id, as imported) -> ledger reason, for the rows Brevo refused.
-    :param unidentified: rows refused that the report does not identify, by reason (counts only).
-    """
-
-    rejected: Mapping[str, str] = field(default_factory=dict)
-    unidentified: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ProcessState:
-    """State of a Brevo process (``GET /processes/{id}``)."""
-
-    process_id: str
-    status: str
-    error: str | None = None
-    report: ImportReport = field(default_factory=ImportReport)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL_OK or self.status in TERMINAL_FAILED
 
 
 class PeopleSource(Protocol):
@@ -169,30 +142,6 @@ class ContactSink(Protocol):
     def blacklist_contact(self, identifier: str, identifier_type: str) -> bool:
         """Set ``emailBlacklisted``; ``False`` when Brevo has no such contact."""
         ...
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-def poll_delays(initial: float = 2.0, factor: float = 2.0, cap: float = 120.0) -> Iterator[float]:
-    """Growing poll intervals. Brevo's ``/processes`` shares the 100 requests/hour bucket, so poll sparingly."""
-    delay = initial
-    while True:
-        yield delay
-        delay = min(cap, delay * factor)
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -278,6 +227,8 @@ class PeopleSync:
     :param max_import_attempts: submissions of a batch whose process failed before its rows are ledgered.
     :param max_import_rows: row bound of one import.
     :param checkpoint_every: source records between two checkpoints of :meth:`extract`.
+    :param process_notices: end-of-process notices for :meth:`wait` (see :mod:`.processes`); ``None`` polls.
+    :param notice_deadline_s: seconds after which a process with no notice is polled on the schedule.
     """
 
     def __init__(
@@ -293,7 +244,11 @@ class PeopleSync:
         max_import_attempts: int = 3,
         max_import_rows: int = MAX_IMPORT_ROWS,
         checkpoint_every: int = 1000,
+        process_notices: Notices | None = None,
+        notice_deadline_s: float | None = None,
     ) -> None:
+        self.process_notices = process_notices
+        self.notice_deadline_s = notice_deadline_s
         self.config = config
         self.source = source
         self.sink = sink
@@ -409,28 +364,31 @@ class PeopleSync:
             self._attach(mode=None, dry_run=False)
 
     def wait(self, *, timeout: float, delays: Iterable[float] | None = None) -> None:
-        """Block until every pending import process is finished, handling each as it finishes."""
-        deadline = self.clock.monotonic() + timeout
-        schedule = iter(delays if delays is not None else poll_delays())
-        while self.state.pending_processes(self.run_key):
-            if self.clock.monotonic() >= deadline:
-                ids = ", ".join(p.process_id for p in self.state.pending_processes(self.run_key))
-                self._save()
-                raise ImportTimeout(
-                    f"Brevo import process(es) {ids} not finished after {timeout:.0f} s. Their rows "
-                    "stay pending: re-run the task to resume waiting (raise the operator's "
-                    "import_timeout if Brevo is slow)."
-                )
-            # Sleep first: a just-submitted process is rarely done, and /processes shares a 100/hour bucket, so
-            # rounds grow apart; each round polls every unfinished process once (imports are few and large).
-            self.clock.sleep(next(schedule))
-            done = [
-                st
-                for st in (self.sink.get_process(p.process_id) for p in self.state.pending_processes(self.run_key))
-                if st.finished
-            ]
-            if done:
-                self.complete(done)
+        """Block until every pending import process is finished, handling each as it finishes.
+
+        :raises BrevoProcessTimeout: some are still running after ``timeout`` seconds (their rows stay pending).
+        """
+
+        def timed_out(ids: Sequence[str]) -> str:
+            self._save()
+            return (
+                f"Brevo import process(es) {', '.join(ids)} not finished after {timeout:.0f} s. Their rows "
+                "stay pending: re-run the task to resume waiting (raise the operator's "
+                "import_timeout if Brevo is slow)."
+            )
+
+        wait_for_processes(
+            [p.process_id for p in self.state.pending_processes(self.run_key)],
+            self.sink.get_process,
+            timeout=timeout,
+            status=lambda st: st.status,
+            on_finished=self.complete,
+            delays=delays,
+            clock=self.clock,
+            timeout_message=timed_out,
+            notices=self.process_notices,
+            notice_deadline_s=self.notice_deadline_s,
+        )
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Handle finished processes (e.g. reported by the trigger). Returns the process ids still pending
@@ -440,7 +398,7 @@ class PeopleSync:
             p = pending.get(str(st.process_id))
             if p is None or not st.finished:
                 continue
-            if st.status in TERMINAL_OK:
+            if st.succeeded:
                 self._commit_process(p.process_id, st.report)
             else:
                 self._failed_process(p.process_id, p.attempt, p.options, st.error)
@@ -862,7 +820,6 @@ __all__ = [
     "Clock",
     "ContactSink",
     "ImportReport",
-    "ImportTimeout",
     "PeopleSource",
     "PeopleSync",
     "PeopleSyncError",
@@ -870,7 +827,6 @@ __all__ = [
     "RunWindow",
     "SystemClock",
     "parse_since",
-    "poll_delays",
     "resolve_window",
     "run_blocking",
 ]

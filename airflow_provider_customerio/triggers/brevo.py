@@ -3,6 +3,8 @@
 Brevo's ``GET /processes/{id}`` is in the "all other endpoints" bucket: 100 requests per hour on the General plan.
 So the trigger polls sparingly: rounds grow apart (doubling up to ``max_interval``), and each round polls every
 unfinished process once. The people sync submits few, large imports (bytes-bounded), so a round costs a few calls.
+The algorithm is :class:`~airflow_provider_customerio.sync.processes.ProcessWaiter`, the one the blocking waits use;
+this trigger only drives it in the triggerer's event loop.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-FINISHED = frozenset({"completed", "failed", "cancelled", "canceled"})
+from airflow_provider_customerio.sync.processes import Notices, ProcessWaiter, poll_delays
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
@@ -35,6 +37,8 @@ class BrevoProcessTrigger(BaseTrigger):
     :param poll_interval: first interval between poll rounds, seconds.
     :param max_interval: longest interval between poll rounds, seconds.
     :param hook_params: extra keyword arguments of the hook (JSON-safe, e.g. ``rate_limit``).
+    :param notice_deadline_s: with notices (:meth:`notices`), seconds after which a process with no notice is
+        polled on the schedule.
     """
 
     def __init__(
@@ -46,6 +50,7 @@ class BrevoProcessTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         max_interval: float = 120.0,
         hook_params: dict[str, Any] | None = None,
+        notice_deadline_s: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated in Airflow
         self.process_ids = [str(p) for p in process_ids]
@@ -54,6 +59,7 @@ class BrevoProcessTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_interval = float(max_interval)
         self.hook_params = dict(hook_params or {})
+        self.notice_deadline_s = None if notice_deadline_s is None else float(notice_deadline_s)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -65,6 +71,7 @@ class BrevoProcessTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_interval": self.max_interval,
                 "hook_params": self.hook_params,
+                "notice_deadline_s": self.notice_deadline_s,
             },
         )
 
@@ -73,36 +80,49 @@ class BrevoProcessTrigger(BaseTrigger):
 
         return BrevoHook(brevo_conn_id=self.brevo_conn_id, **self.hook_params)
 
+    def notices(self) -> Notices | None:
+        """End-of-process notices for the waiter; ``None`` here (poll only). A subclass wired to a notice store
+        returns its reader."""
+        return None
+
+    def waiter(self) -> ProcessWaiter:
+        """The waiting algorithm for this trigger's processes, deadline and schedule."""
+        return ProcessWaiter(
+            self.process_ids,
+            now=time.time(),
+            deadline=self.end_time,
+            delays=poll_delays(initial=self.poll_interval, factor=2.0, cap=self.max_interval),
+            poll_first=True,
+            notices=self.notices(),
+            notice_deadline_s=self.notice_deadline_s,
+        )
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
-        finished: dict[str, dict[str, Any]] = {}
-        interval = self.poll_interval
+        waiter = self.waiter()
         try:
             while True:
-                for pid in self.process_ids:
-                    if pid in finished:
-                        continue
+                step = waiter.next_step(time.time())
+                if step.done:
+                    yield _event({"status": "success", "processes": dict(waiter.finished)})
+                    return
+                if step.timed_out:
+                    yield _event({"status": "timeout", "processes": dict(waiter.finished), "pending": waiter.pending})
+                    return
+                if step.sleep > 0:
+                    self.log.info(
+                        "Brevo process(es) %s still running; next check in %.0f s",
+                        ", ".join(waiter.pending),
+                        step.sleep,
+                    )
+                    await asyncio.sleep(step.sleep)
+                for pid in step.poll:
                     # The hook is synchronous (requests); keep the triggerer's event loop free.
-                    process = await asyncio.to_thread(hook.get_process, int(pid))
-                    if str(process.get("status", "")) in FINISHED:
-                        finished[pid] = process
-                pending = [p for p in self.process_ids if p not in finished]
-                if not pending:
-                    yield _event({"status": "success", "processes": finished})
-                    return
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    yield _event({"status": "timeout", "processes": finished, "pending": pending})
-                    return
-                self.log.info(
-                    "Brevo process(es) %s still running; next check in %.0f s",
-                    ", ".join(pending),
-                    min(interval, remaining),
-                )
-                await asyncio.sleep(min(interval, remaining))
-                interval = min(self.max_interval, interval * 2)
+                    waiter.record(pid, await asyncio.to_thread(hook.get_process, int(pid)))
         except Exception as exc:
-            yield _event({"status": "error", "message": f"{exc.__class__.__name__}: {exc}", "processes": finished})
+            yield _event(
+                {"status": "error", "message": f"{exc.__class__.__name__}: {exc}", "processes": dict(waiter.finished)}
+            )
         finally:
             close = getattr(hook, "close", None)
             if callable(close):

@@ -28,13 +28,12 @@ from airflow_provider_customerio.sync.objects import (
     RelatedPerson,
     ReverseObjectSync,
     TypeProbe,
-    UpsertTimeout,
     build_records,
     compact_size,
     map_object,
     run_blocking,
 )
-from airflow_provider_customerio.sync.people import ProcessState
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessState
 from airflow_provider_customerio.sync.state import StateStore
 
 # ------------------------------------------------------------------------------------------------ fakes
@@ -580,7 +579,7 @@ def test_timeout_keeps_records_pending_and_the_retry_resumes_waiting(env: Env) -
     env.brevo.finish_processes = False
     sync = env.sync("r1")
     sync.run()
-    with pytest.raises(UpsertTimeout, match="re-run the task"):
+    with pytest.raises(BrevoProcessTimeout, match="re-run the task"):
         sync.wait(timeout=5, delays=[1.0] * 100)
     env.brevo.finish_processes = True
     result = env.run("r1")

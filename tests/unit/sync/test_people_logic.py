@@ -12,15 +12,13 @@ from airflow_provider_customerio.sync.ledger import Ledger, RejectThresholdExcee
 from airflow_provider_customerio.sync.mapping import BrevoAttribute, MappingError, Person
 from airflow_provider_customerio.sync.people import (
     Change,
-    ImportReport,
-    ImportTimeout,
     PeopleSync,
     PeopleSyncError,
-    ProcessState,
     RunWindow,
     resolve_window,
     run_blocking,
 )
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ImportReport, ProcessState
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -409,7 +407,7 @@ def test_timeout_keeps_rows_pending_and_rerun_resumes_waiting(env):
     make, src, sink, state, clock = env
     src.people = {p.cio_id: p for p in people(5)}
     sink.never_finish = True
-    with pytest.raises(ImportTimeout, match="re-run the task"):
+    with pytest.raises(BrevoProcessTimeout, match="re-run the task"):
         run_blocking(make("slow"), mode="full", window=None, timeout=10)
     sink.never_finish = False
     s = run_blocking(make("slow"), mode="full", window=None)

@@ -160,8 +160,8 @@ def bench_receiver(n_events: int, clients: int, workdir: Path, store_url: str | 
 
 
 def bench_forwarding(n_events: int, workdir: Path) -> None:
+    from airflow_provider_customerio.adapters.brevo import BrevoEventSink
     from airflow_provider_customerio.hooks.brevo import BrevoHook
-    from airflow_provider_customerio.operators.events import BrevoEventsAdapter
     from airflow_provider_customerio.sandbox.server import SandboxServer
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
     from airflow_provider_customerio.sync.events import EventForwarder, EventMapper
@@ -182,7 +182,7 @@ def bench_forwarding(n_events: int, workdir: Path) -> None:
         store.add(rows)
         hook = BrevoHook(rate_limit=0)
         ledger = Ledger(workdir / "bench_ledger.db")
-        fw = EventForwarder(store, BrevoEventsAdapter(hook), ledger, EventMapper({"email_opened": "EMAIL_OPENED"}))
+        fw = EventForwarder(store, BrevoEventSink(hook), ledger, EventMapper({"email_opened": "EMAIL_OPENED"}))
         t0 = time.perf_counter()
         stats = fw.forward()
         elapsed = time.perf_counter() - t0

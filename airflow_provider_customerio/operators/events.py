@@ -21,15 +21,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import requests
 from airflow.sdk import BaseOperator
 
+from airflow_provider_customerio.adapters.brevo import BrevoEventSink
 from airflow_provider_customerio.exceptions import (
     ApiError,
-    AuthError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
     ValidationError,
 )
 from airflow_provider_customerio.hooks.brevo import BrevoHook
@@ -49,20 +45,14 @@ from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.events import (
     PENDING,
     SOURCE_ACTIVITY,
-    SOURCE_ID_PROPERTY,
-    BatchRejected,
-    DeliveryNotAttempted,
-    DeliveryUncertain,
     EventForwarder,
     EventMapper,
     Rejection,
     TrackEvent,
     activity_event_key,
-    forwarded_ids,
     iter_window_activities,
     parse_track_event,
     plan_forwarding,
-    reconcile_query,
 )
 from airflow_provider_customerio.sync.summary import SyncSummary
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
@@ -97,55 +87,6 @@ def _to_epoch(value: Any, name: str) -> int | None:
 
 
 # -------------------------------------------------------------------------------------------- ports
-def _never_connected(cause: BaseException | None) -> bool:
-    """True when the request certainly never reached the server (connect timeout or refused connection)."""
-    if isinstance(cause, requests.exceptions.ConnectTimeout):
-        return True
-    text = repr(cause)
-    return isinstance(cause, requests.exceptions.ConnectionError) and (
-        "NewConnectionError" in text or "Connection refused" in text
-    )
-
-
-class BrevoEventsAdapter:
-    """The Brevo port of :class:`EventForwarder` over :class:`BrevoHook`: classifies failures as certainly not
-    delivered, uncertain, or refused, and reads ``GET /events`` to reconcile."""
-
-    def __init__(self, hook: BrevoHook, *, page_size: int = 500) -> None:
-        self.hook = hook
-        self.page_size = page_size
-
-    def send_batch(self, events: list[dict[str, Any]]) -> dict[int, str]:
-        try:
-            result = self.hook.create_events_batch(events)
-        except (AuthError, RateLimitError) as exc:
-            raise DeliveryNotAttempted(str(exc)) from exc
-        except ValidationError as exc:
-            raise BatchRejected(exc.message) from exc
-        except NotFoundError as exc:
-            raise DeliveryNotAttempted(f"{exc} (is the Brevo connection's host right?)") from exc
-        except ServerError as exc:
-            if exc.status == 0 and _never_connected(exc.__cause__):
-                raise DeliveryNotAttempted(str(exc)) from exc
-            raise DeliveryUncertain(str(exc)) from exc
-        except ApiError as exc:  # e.g. a redirect: not processed
-            raise DeliveryNotAttempted(str(exc)) from exc
-        return {int(e["index"]): str(e.get("message", "")) for e in result.errors}
-
-    def find_forwarded(self, events: list[dict[str, Any]]) -> set[str]:
-        wanted = {str((ev.get("event_properties") or {}).get(SOURCE_ID_PROPERTY)) for ev in events}
-        params = reconcile_query(events, time.time())
-        found: set[str] = set()
-        for item in self.hook.iter_events(
-            event_names=params["event_name"],
-            start_date=params["startDate"],
-            end_date=params["endDate"],
-            limit=self.page_size,
-        ):
-            found |= forwarded_ids([item], wanted)
-            if found >= wanted:
-                break
-        return found
 
 
 def ingest_activities(
@@ -404,7 +345,7 @@ def _forward(
                     store.set_meta(ACTIVITY_WATERMARK, str(end))
         forwarder = EventForwarder(
             store,
-            BrevoEventsAdapter(op.brevo_hook),
+            BrevoEventSink(op.brevo_hook),
             ledger,
             mapper,
             reconcile_grace_seconds=op.reconcile_grace_seconds,
@@ -614,13 +555,4 @@ def send_events_to_track(op: CustomerIOTrackEventsOperator, context: Context) ->
     }
 
 
-__all__ = [
-    "BrevoEventsAdapter",
-    "CustomerIOEventsToBrevoOperator",
-    "CustomerIOTrackEventsOperator",
-    "forward_events_to_brevo",
-    "ingest_activities",
-    "read_events_input",
-    "resolve_window",
-    "send_events_to_track",
-]
+__all__ = ["CustomerIOEventsToBrevoOperator", "CustomerIOTrackEventsOperator"]

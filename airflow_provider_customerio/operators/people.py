@@ -11,22 +11,16 @@ import processes). ``step="all"`` runs both in one task.
 
 from __future__ import annotations
 
-import heapq
 import logging
-import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.exceptions import (
-    NotFoundError,
-    ProcessFailedError,
-    ProcessTimeoutError,
-)
+from airflow_provider_customerio.adapters.brevo import BrevoContactSink, import_process_state
+from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
@@ -45,206 +39,21 @@ from airflow_provider_customerio.operators._common import (
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import EMAIL_TARGET
-from airflow_provider_customerio.sync.mapping import BrevoAttribute, Person
 from airflow_provider_customerio.sync.people import (
-    HYDRATE_CHUNK,
-    Change,
     PeopleSync,
     PeopleSyncError,
 )
-from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ImportReport, ProcessState, poll_delays
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, poll_delays
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Activity types read from the feed (each read newest first, merged by time) and what they mean for Brevo.
-CHANGE_ACTIVITY_TYPES: Mapping[str, str] = {
-    "attribute_change": "upsert",
-    "profile_create": "upsert",
-    "profile_merge": "upsert",
-    "profile_delete": "delete",
-}
 STEPS = ("all", "extract", "load")
 MODES = ("incremental", "full")
-_IMPORT_REASONS = {"invalid_emails": "import_invalid"}
 
 
 # ------------------------------------------------------------------------------------------ adapters (ports)
-
-
-class CustomerIOPeopleSource:
-    """:class:`~airflow_provider_customerio.sync.people.PeopleSource` over :class:`CustomerIOAppHook`.
-
-    :param hook: the App API hook.
-    :param attributes: Customer.io attributes to export in full mode.
-    :param export_timeout: seconds to wait for a people export.
-    :param export_check_interval: seconds between polls of the export.
-    """
-
-    def __init__(
-        self,
-        hook: CustomerIOAppHook,
-        *,
-        attributes: Sequence[str],
-        export_timeout: float = 3600.0,
-        export_check_interval: float = 5.0,
-    ) -> None:
-        self.hook = hook
-        self.attributes = [a for a in dict.fromkeys(attributes) if a not in ("id", "email", "cio_id")]
-        self.export_timeout = export_timeout
-        self.export_check_interval = export_check_interval
-
-    def iter_changes(self, since: datetime, until: datetime) -> Iterator[Change]:
-        """One typed feed scan per change type (server-side filter: events do not cost pages), each newest first
-        and stopped at the first item older than ``since``; merged newest first."""
-        # Activity times are whole seconds: floor the start so a change in the same second as a fractional window
-        # start is not lost (re-reading it in two windows is harmless, the sync is idempotent).
-        lo, hi = math.floor(since.timestamp()), until.timestamp()
-
-        def scan(activity_type: str, kind: str) -> Iterator[Change]:
-            for act in self.hook.iter_activities(type=activity_type, deleted=True):
-                ts = int(act.get("timestamp") or 0)
-                if ts >= hi:
-                    continue
-                if ts < lo:
-                    return  # the feed is newest first: everything after is older still
-                ids = act.get("customer_identifiers") or {}
-                cio_id = ids.get("cio_id")
-                if not cio_id:
-                    continue
-                yield Change(str(cio_id), kind, ts, ids.get("email") or None, ids.get("id") or None)
-                merged = (act.get("data") or {}).get("merged") if activity_type == "profile_merge" else None
-                if isinstance(merged, Mapping) and merged.get("cio_id"):
-                    # the secondary profile of a merge is gone from Customer.io
-                    yield Change(
-                        str(merged["cio_id"]), "delete", ts, merged.get("email") or None, merged.get("id") or None
-                    )
-
-        scans = [scan(t, k) for t, k in CHANGE_ACTIVITY_TYPES.items()]
-        yield from heapq.merge(*scans, key=lambda c: -c.timestamp)
-
-    def hydrate(self, cio_ids: Sequence[str]) -> list[Person]:
-        return [
-            self.person_from_item(item) for item in self.hook.get_people_attributes(list(cio_ids), id_type="cio_id")
-        ]
-
-    @staticmethod
-    def person_from_item(item: Mapping[str, Any]) -> Person:
-        ids = item.get("identifiers") or {}
-        attrs = dict(item.get("attributes") or {})
-        return Person(
-            cio_id=str(ids.get("cio_id") or attrs.get("cio_id")),
-            id=ids.get("id") or None,
-            email=ids.get("email") or None,
-            attributes=attrs,
-            unsubscribed=bool(item.get("unsubscribed")),
-        )
-
-    def start_full(self) -> dict[str, Any]:
-        """Create the people export and wait for it; fall back to search + hydrate when exports fail."""
-        try:
-            export = self.hook.create_customer_export(attributes=[*self.attributes, "unsubscribed"])
-            self.hook.wait_for_export(
-                export["id"], timeout=self.export_timeout, check_interval=self.export_check_interval
-            )
-            return {"export_id": export["id"]}
-        except (ProcessFailedError, ProcessTimeoutError, NotFoundError, KeyError) as exc:
-            self.hook.log.warning("People export unavailable (%s); falling back to search + hydrate", exc)
-            return {"search": True}
-
-    def iter_full(self, token: Mapping[str, Any]) -> Iterator[Person]:
-        if token.get("export_id") is not None:
-            for row in self.hook.iter_export_rows(token["export_id"]):
-                cio_id = row.get("cio_id")
-                if not cio_id:
-                    continue
-                attrs = {k: v for k, v in row.items() if v not in (None, "") and k != "unsubscribed"}
-                unsub = str(row.get("unsubscribed") or "").strip().lower() in ("true", "1")
-                yield Person(
-                    cio_id=str(cio_id),
-                    id=row.get("id") or None,
-                    email=row.get("email") or None,
-                    attributes=attrs,
-                    unsubscribed=unsub,
-                )
-            return
-        chunk: list[str] = []
-        for ident in self.hook.search_people():
-            if ident.get("cio_id"):
-                chunk.append(str(ident["cio_id"]))
-            if len(chunk) >= HYDRATE_CHUNK:
-                yield from self.hydrate(chunk)
-                chunk = []
-        if chunk:
-            yield from self.hydrate(chunk)
-
-
-def process_state(process: Mapping[str, Any]) -> ProcessState:
-    """Turn a ``GET /processes/{id}`` body into a :class:`ProcessState`.
-
-    ``info.import`` holds integer counts in the 2026 spec (followed by the sandbox) and report URLs in SDK 5;
-    neither names the rows, so refused rows are reported as counts (``ImportReport.unidentified``), and the
-    sync then leaves that batch's hashes uncommitted so the next run compares those people again.
-    """
-    info = ((process.get("info") or {}).get("import")) or {}
-    unidentified: dict[str, int] = {}
-    rejected: dict[str, str] = {}
-    for key, value in info.items():
-        reason = _IMPORT_REASONS.get(key, "import_duplicate" if key.startswith("duplicate") else "import_invalid")
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int) and value > 0:
-            unidentified[reason] = unidentified.get(reason, 0) + value
-        elif isinstance(value, list):
-            for ident in value:
-                rejected[str(ident)] = reason
-        elif isinstance(value, str) and value:
-            unidentified[reason] = unidentified.get(reason, 0) + 1  # a report URL: at least one row
-    return ProcessState(
-        process_id=str(process.get("id")),
-        status=str(process.get("status") or ""),
-        error=process.get("error"),
-        report=ImportReport(rejected=rejected, unidentified=unidentified),
-    )
-
-
-class BrevoContactSink:
-    """:class:`~airflow_provider_customerio.sync.people.ContactSink` over :class:`BrevoHook`."""
-
-    def __init__(self, hook: BrevoHook) -> None:
-        self.hook = hook
-
-    def list_attributes(self) -> list[BrevoAttribute]:
-        return [BrevoAttribute.from_api(a) for a in self.hook.list_attributes()]
-
-    def create_attribute(self, name: str, type: str) -> None:
-        self.hook.create_attribute(name, type)
-
-    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int], email_blacklist: bool) -> str:
-        # Never POST /contacts/batch (deprecated from 2026-10-30): bulk writes go through the import.
-        return str(
-            self.hook.import_contacts(
-                json_body=[dict(r) for r in rows],
-                list_ids=list_ids,
-                update_existing_contacts=True,
-                empty_contacts_attributes=False,
-                email_blacklist=email_blacklist,
-            )
-        )
-
-    def get_process(self, process_id: str) -> ProcessState:
-        return process_state(self.hook.get_process(int(process_id)))
-
-    def delete_contact(self, identifier: str, identifier_type: str) -> bool:
-        return self.hook.delete_contact(identifier, identifier_type=identifier_type)
-
-    def blacklist_contact(self, identifier: str, identifier_type: str) -> bool:
-        try:
-            self.hook.update_contact(identifier, identifier_type=identifier_type, emailBlacklisted=True)
-        except NotFoundError:
-            return False
-        return True
 
 
 # ------------------------------------------------------------------------------------------ the operator
@@ -466,7 +275,7 @@ class _PeopleTask:
         try:
             sync.attach()
             status = event.get("status")
-            states = [process_state(p) for p in (event.get("processes") or {}).values()]
+            states = [import_process_state(p) for p in (event.get("processes") or {}).values()]
             pending = sync.complete(states)
             if status == "error":
                 raise PeopleSyncError(
@@ -515,4 +324,4 @@ class _PeopleTask:
         return out
 
 
-__all__ = ["BrevoContactSink", "CustomerIOPeopleSource", "CustomerIOToBrevoPeopleOperator", "process_state"]
+__all__ = ["CustomerIOToBrevoPeopleOperator"]

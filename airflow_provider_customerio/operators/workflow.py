@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.exceptions import ConfigError, ProcessFailedError
+from airflow_provider_customerio.adapters.brevo import BrevoImportSink
+from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
@@ -254,29 +255,6 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
         return out
 
 
-class BrevoImportPort:
-    """:class:`~airflow_provider_customerio.sync.workflow.ImportPort` on the Brevo hook."""
-
-    def __init__(self, hook: BrevoHook, *, list_ids: Sequence[int], timeout: float, check_interval: float) -> None:
-        self.hook = hook
-        self.list_ids = list(list_ids)
-        self.timeout = timeout
-        self.check_interval = check_interval
-
-    def submit(self, rows: list[dict[str, Any]]) -> str:
-        return str(
-            self.hook.import_contacts(
-                json_body=rows, list_ids=self.list_ids, update_existing_contacts=True, empty_contacts_attributes=False
-            )
-        )
-
-    def wait(self, process_id: str) -> Mapping[str, Any]:
-        try:
-            return self.hook.wait_for_process(int(process_id), timeout=self.timeout, check_interval=self.check_interval)
-        except ProcessFailedError as exc:
-            return {"status": "failed", "error": str(exc)}
-
-
 class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
     """Write the people staged by :class:`CustomerIOWorkflowStateOperator` to Brevo attributes, in import batches.
 
@@ -355,7 +333,7 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
             if pending and not dry_run:
                 created = self._ensure_attributes(names, config)
             with sync_store.ledger(dag_id, run_id, self.task_id) as ledger:
-                port = BrevoImportPort(
+                port = BrevoImportSink(
                     self.brevo_hook,
                     list_ids=[list_id],
                     timeout=self.import_timeout,
@@ -429,11 +407,4 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
         return [n for n, _ in missing]
 
 
-__all__ = [
-    "BrevoImportPort",
-    "CustomerIOWorkflowStateOperator",
-    "CustomerIOWorkflowStateToBrevoOperator",
-    "iter_webhook_events",
-    "message_window",
-    "workflow_run_key",
-]
+__all__ = ["CustomerIOWorkflowStateOperator", "CustomerIOWorkflowStateToBrevoOperator"]

@@ -408,7 +408,7 @@ class OutboxPort(Protocol):
     def mark(self, changes: Mapping[str, tuple[str, str | None]]) -> None: ...
 
 
-class BrevoEventsPort(Protocol):
+class EventSink(Protocol):
     """Brevo's event endpoints, as the forwarder needs them."""
 
     def send_batch(self, events: list[dict[str, Any]]) -> dict[int, str]:
@@ -576,7 +576,7 @@ class EventForwarder:
     def __init__(
         self,
         store: OutboxPort,
-        brevo: BrevoEventsPort,
+        brevo: EventSink,
         ledger: LedgerPort,
         mapper: EventMapper,
         *,
@@ -866,7 +866,7 @@ def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:
 __all__ = [
     "EVENT_REASONS",
     "BatchRejected",
-    "BrevoEventsPort",
+    "EventSink",
     "DeliveryNotAttempted",
     "DeliveryUncertain",
     "EventForwarder",

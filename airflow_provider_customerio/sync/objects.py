@@ -1171,7 +1171,7 @@ class BrevoRecord:
         return self.ext_id if self.ext_id else f"brevo-{self.id}"
 
 
-class BrevoRecordSource(Protocol):
+class RecordSource(Protocol):
     """Brevo side of the reverse direction (read only)."""
 
     def iter_records(self, object_type: str) -> Iterator[BrevoRecord]: ...
@@ -1182,7 +1182,7 @@ class BrevoRecordSource(Protocol):
         ...
 
 
-class TrackObjectWriter(Protocol):
+class ObjectWriter(Protocol):
     """Customer.io side of the reverse direction."""
 
     def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
@@ -1207,8 +1207,8 @@ class ReverseObjectSync:
         self,
         *,
         config: CustomerIOConfig,
-        source: BrevoRecordSource,
-        writer: TrackObjectWriter,
+        source: RecordSource,
+        writer: ObjectWriter,
         state: StateStore,
         objects: ObjectStateTable,
         ledger: Ledger,
@@ -1368,9 +1368,9 @@ def run_blocking(
 
 __all__ = [
     "BrevoRecord",
-    "BrevoRecordSource",
+    "RecordSource",
     "ReverseObjectSync",
-    "TrackObjectWriter",
+    "ObjectWriter",
     "CONTACT_OBJECT_TYPE",
     "MAX_ASSOCIATIONS_PER_RECORD",
     "MAX_RECORDS_PER_UPSERT",

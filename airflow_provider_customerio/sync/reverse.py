@@ -1,6 +1,6 @@
 """Contacts sync Brevo -> Customer.io (the reverse direction), and the echo suppression of the two-way sync.
 
-The orchestration talks to two ports, :class:`BrevoContactSource` (Brevo, read only) and :class:`CustomerIOWriter`
+The orchestration talks to two ports, :class:`ContactSource` (Brevo, read only) and :class:`PeopleWriter`
 (Customer.io: Track v2 batches, plus App API profiles for conflict detection). The operator adapts the hooks to
 them; tests use in-memory fakes. No Airflow and no HTTP imports here.
 
@@ -158,7 +158,7 @@ class BrevoContact:
         )
 
 
-class BrevoContactSource(Protocol):
+class ContactSource(Protocol):
     """Brevo side (read only)."""
 
     def list_attributes(self) -> list[BrevoAttribute]: ...
@@ -197,7 +197,7 @@ class Profile:
     field_times: Mapping[str, int] = field(default_factory=dict)
 
 
-class CustomerIOWriter(Protocol):
+class PeopleWriter(Protocol):
     """Customer.io side: Track v2 writes; profiles (App API) to detect conflicts."""
 
     def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[BatchError]:
@@ -534,8 +534,8 @@ class ReverseSync:
         self,
         *,
         config: CustomerIOConfig,
-        source: BrevoContactSource,
-        writer: CustomerIOWriter,
+        source: ContactSource,
+        writer: PeopleWriter,
         state: StateStore,
         ledger: Ledger,
         run_key: str,
@@ -1111,8 +1111,8 @@ __all__ = [
     "DEFAULT_CONFLICT_POLICY",
     "BatchError",
     "BrevoContact",
-    "BrevoContactSource",
-    "CustomerIOWriter",
+    "ContactSource",
+    "PeopleWriter",
     "Profile",
     "ReverseMapper",
     "ReverseRecord",

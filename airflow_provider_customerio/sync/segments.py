@@ -1,7 +1,7 @@
 """Segment replication: mirror a Customer.io segment into a Brevo list, removals included.
 
 Pure logic, no Airflow and no HTTP: the vendors are reached through two small ports
-(:class:`SegmentSourcePort`, :class:`ListTargetPort`) that the operator builds on the hooks.
+(:class:`SegmentSource`, :class:`ListTarget`) that the operator builds on the hooks.
 
 One run of :class:`SegmentMirror` for one ``segment_id -> list_id`` pair:
 
@@ -479,7 +479,7 @@ class ImportOutcome:
     problems: dict[str, Any] = field(default_factory=dict)
 
 
-class SegmentSourcePort(Protocol):
+class SegmentSource(Protocol):
     """What a mirror run needs from Customer.io."""
 
     def segment_state(self, segment_id: int) -> tuple[str, str]:
@@ -495,7 +495,7 @@ class SegmentSourcePort(Protocol):
         ...
 
 
-class ListTargetPort(Protocol):
+class ListTarget(Protocol):
     """What a mirror run needs from Brevo."""
 
     def lists(self) -> Iterable[tuple[int, str]]:
@@ -643,8 +643,8 @@ class SegmentMirror:
 
     def __init__(
         self,
-        source: SegmentSourcePort,
-        target: ListTargetPort,
+        source: SegmentSource,
+        target: ListTarget,
         settings: SegmentSettings,
         *,
         reject: RejectSink,
@@ -997,7 +997,7 @@ class SegmentMirror:
         Brevo's import report only counts problems (and not all of them), so the check reads back the list's
         contacts modified since the import started: cheap, proportional to the people imported. "Since" is the
         latest ``modifiedAt`` of the list read just before (Brevo's own clock, so no skew), or the port's
-        :meth:`~ListTargetPort.clock_mark` for an empty list. Anyone missing there is confirmed with a full read
+        :meth:`~ListTarget.clock_mark` for an empty list. Anyone missing there is confirmed with a full read
         before being ledgered.
         """
         mark = latest_modified or self.target.clock_mark()

@@ -11,10 +11,10 @@ import pendulum
 import pytest
 import requests
 
+from airflow_provider_customerio.adapters.brevo import BrevoEventSink
 from airflow_provider_customerio.hooks._base import RetryPolicy
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.operators.events import (
-    BrevoEventsAdapter,
     CustomerIOEventsToBrevoOperator,
     read_events_input,
     resolve_window,
@@ -33,11 +33,11 @@ EVENT = {
 
 
 @pytest.fixture
-def adapter(airflow_conn: Any) -> BrevoEventsAdapter:
+def adapter(airflow_conn: Any) -> BrevoEventSink:
     airflow_conn("brevo_t", conn_type="brevo", host=BASE, password="k")
     hook = BrevoHook("brevo_t", retry_policy=RetryPolicy(max_attempts=2, backoff_base=0), rate_limit=0)
     hook._sleep = lambda s: None
-    return BrevoEventsAdapter(hook, page_size=2)
+    return BrevoEventSink(hook, page_size=2)
 
 
 def test_207_indexes_are_returned(adapter, requests_mock):

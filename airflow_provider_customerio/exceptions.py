@@ -97,3 +97,7 @@ class ProcessFailedError(CustomerIOProviderError):
 
 class ProcessTimeoutError(CustomerIOProviderError):
     """A background process did not finish within the allowed time."""
+
+
+class ConnectionCheckFailed(CustomerIOProviderError):
+    """At least one connection check failed; the message lists every line and hint."""

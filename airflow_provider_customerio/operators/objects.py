@@ -14,7 +14,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_customerio.adapters.brevo import BrevoObjectSink, BrevoRecordSource, upsert_process_state
 from airflow_provider_customerio.adapters.customerio_app import CustomerIOObjectSource
@@ -25,11 +24,13 @@ from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHo
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
+    as_ids,
     default_deferrable,
     load_customerio_config,
     open_sync_store,
     record_summary,
     run_task_ids,
+    skip,
     sync_lease,
 )
 from airflow_provider_customerio.store import SyncStore
@@ -204,10 +205,7 @@ class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
     def _sync(self, context: Context | Mapping[str, Any]) -> tuple[ObjectSync, SyncStore]:
         config = load_customerio_config(self.config_path)
         if not config.sync.objects:
-            raise AirflowSkipException(
-                "connectors.customerio.sync.objects is false: the object sync is off. Set it "
-                "to true in the provider config to run it."
-            )
+            skip("connectors.customerio.sync.objects is false")
         store = open_sync_store(config, self.state_path)
         dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         run_key = f"{dag_id}/{run_id}/{task_id}"
@@ -224,7 +222,7 @@ class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
             objects=store.objects(),
             ledger=ledger,
             run_key=run_key,
-            type_ids=_as_ids(self.object_type_ids),
+            type_ids=as_ids(self.object_type_ids),
             max_records=int(self.max_records),
             max_bytes=int(self.max_bytes),
         )
@@ -290,7 +288,7 @@ class BrevoObjectsToCustomerIOOperator(LineageMixin, BaseOperator):
         """Read the Brevo records and write the new or changed ones to Customer.io."""
         config = load_customerio_config(self.config_path)
         if not config.sync.objects:
-            raise AirflowSkipException("connectors.customerio.sync.objects is false: the object sync is off.")
+            skip("connectors.customerio.sync.objects is false")
         store = open_sync_store(config, self.state_path)
         dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         sync = ReverseObjectSync(
@@ -300,7 +298,7 @@ class BrevoObjectsToCustomerIOOperator(LineageMixin, BaseOperator):
             state=store.state(),
             objects=store.objects(),
             ledger=store.ledger(dag_id, run_id, task_id),
-            type_ids=_as_ids(self.object_type_ids),
+            type_ids=as_ids(self.object_type_ids),
         )
         with sync_lease(store, "objects:reverse", context):
             result = sync.run(dry_run=as_bool(self.dry_run, "dry_run"))
@@ -310,19 +308,6 @@ class BrevoObjectsToCustomerIOOperator(LineageMixin, BaseOperator):
             {k: result.get(k) for k in ("read", "created", "updated", "unchanged", "echoes", "rejected")},
         )
         return result
-
-
-def _as_ids(value: Sequence[str] | str | int | None) -> list[str] | None:
-    if value in (None, "", []):
-        return None
-    if isinstance(value, (str, int)):
-        items = [v.strip() for v in str(value).split(",")]
-    else:
-        items = [str(v).strip() for v in value]
-    bad = [v for v in items if not v.isdigit()]
-    if bad:
-        raise ValueError(f'object_type_ids must be Customer.io object type ids such as "1", got {bad!r}.')
-    return items or None
 
 
 __all__ = ["BrevoObjectsToCustomerIOOperator", "CustomerIOObjectsToBrevoOperator"]

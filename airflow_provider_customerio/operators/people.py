@@ -34,6 +34,7 @@ from airflow_provider_customerio.operators._common import (
     pool_hook_params,
     record_summary,
     run_ids,
+    skip,
     sync_lease,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
@@ -51,12 +52,6 @@ if TYPE_CHECKING:
 
 STEPS = ("all", "extract", "load")
 MODES = ("incremental", "full")
-
-
-# ------------------------------------------------------------------------------------------ adapters (ports)
-
-
-# ------------------------------------------------------------------------------------------ the operator
 
 
 class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
@@ -141,75 +136,76 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the step(s); may defer while Brevo processes the imports."""
-        return _PeopleTask(self, context).execute()
+        self._resolve(context)
+        return self._run()
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger reported the import processes."""
-        return _PeopleTask(self, context).complete(event or {})
+        self._resolve(context)
+        return self._resume(event or {})
 
-
-class _PeopleTask:
-    """One execution of the operator: resolves the inputs, builds hooks, ports, state and ledger."""
-
-    def __init__(self, op: CustomerIOToBrevoPeopleOperator, context: Mapping[str, Any]) -> None:
-        self.op = op
-        self.context = context
-        self.mode = str(op.mode or "incremental").strip()
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {op.mode!r}")
-        self.step = str(op.step or "all").strip()
-        if self.step not in STEPS:
-            raise ValueError(f"step must be one of {', '.join(STEPS)}, got {op.step!r}")
-        self.dry_run = as_bool(op.dry_run, "dry_run")
-        self.since = as_optional_str(op.since)
-        self.config = load_customerio_config(op.config_path)
-        level = "DEBUG" if self.config.debug else self.config.log_level.upper()
+    def _resolve(self, context: Mapping[str, Any]) -> None:
+        """Resolve the rendered arguments, the config and the run's ids for this execution."""
+        self._context = context
+        self._mode = str(self.mode or "incremental").strip()
+        if self._mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        self._step = str(self.step or "all").strip()
+        if self._step not in STEPS:
+            raise ValueError(f"step must be one of {', '.join(STEPS)}, got {self.step!r}")
+        self._dry_run = as_bool(self.dry_run, "dry_run")
+        self._since = as_optional_str(self.since)
+        self._config = load_customerio_config(self.config_path)
+        level = "DEBUG" if self._config.debug else self._config.log_level.upper()
         logging.getLogger("airflow_provider_customerio").setLevel(level)
-        self.dag_id, self.run_id, _ = run_ids(context, default_dag_id=op.dag_id, default_run_id="manual")
-        self.run_key = f"{self.dag_id}/{self.run_id}/{op.sync_name}"
+        self._dag_id, self._run_id, _ = run_ids(context, default_dag_id=self.dag_id, default_run_id="manual")
+        self._run_key = f"{self._dag_id}/{self._run_id}/{self.sync_name}"
 
     # ---------------------------------------------------------------------------------------- resources
 
     @cached_property
-    def store(self) -> SyncStore:
-        return open_sync_store(self.config)
+    def _store(self) -> SyncStore:
+        """The shared sync store."""
+        return open_sync_store(self._config)
 
     def _hook_params(self, given: Mapping[str, Any] | None, api_pool: str) -> dict[str, Any]:
-        params = pool_hook_params(given, api_pool, self.op.pool)
-        return {"log_api_calls": True, **params} if self.config.log_api_calls else params
+        params = pool_hook_params(given, api_pool, self.pool)
+        return {"log_api_calls": True, **params} if self._config.log_api_calls else params
 
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:
+        """Customer.io App API hook (rate of this task's pool unless given)."""
         return CustomerIOAppHook(
-            self.op.customerio_app_conn_id, **self._hook_params(self.op.customerio_app_hook_params, CUSTOMERIO_APP_POOL)
+            self.customerio_app_conn_id, **self._hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL)
         )
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:
-        return BrevoHook(self.op.brevo_conn_id, **self._hook_params(self.op.brevo_hook_params, BREVO_POOL))
+        """Brevo hook (rate of this task's pool unless given)."""
+        return BrevoHook(self.brevo_conn_id, **self._hook_params(self.brevo_hook_params, BREVO_POOL))
 
     def _open(self) -> PeopleSync:
-        store = self.store
+        store = self._store
         state = store.state()
-        cp = state.get_checkpoint(self.run_key)
+        cp = state.get_checkpoint(self._run_key)
         # Resuming: cut the ledger back to the last checkpoint. A new run (no checkpoint) starts a new ledger.
         ledger = store.ledger(
-            self.dag_id, self.run_id, self.op.sync_name, truncate_to=int((cp or {}).get("ledger_offset") or 0)
+            self._dag_id, self._run_id, self.sync_name, truncate_to=int((cp or {}).get("ledger_offset") or 0)
         )
-        attrs = [f.source for f in self.config.field_mapping if f.target != EMAIL_TARGET]
+        attrs = [f.source for f in self._config.field_mapping if f.target != EMAIL_TARGET]
         source = CustomerIOPeopleSource(
             self.app_hook,
             attributes=attrs,
-            export_timeout=self.op.export_timeout,
-            export_check_interval=self.op.export_check_interval,
+            export_timeout=self.export_timeout,
+            export_check_interval=self.export_check_interval,
         )
         return PeopleSync(
-            config=self.config,
+            config=self._config,
             source=source,
             sink=BrevoContactSink(self.brevo_hook),
             state=state,
             ledger=ledger,
-            run_key=self.run_key,
+            run_key=self._run_key,
         )
 
     def _calls(self) -> int:
@@ -228,46 +224,44 @@ class _PeopleTask:
 
     # ---------------------------------------------------------------------------------------- steps
 
-    def execute(self) -> dict[str, Any]:
-        log = self.op.log
-        if not self.config.enabled or not self.config.sync.people:
-            log.info("connectors.customerio.enabled / sync.people is false: nothing to do")
-            return {"skipped": "people sync disabled in the config", "read": 0}
-        with sync_lease(self.store, f"people:{self.op.sync_name}", self.context):
+    def _run(self) -> dict[str, Any]:
+        if not self._config.enabled or not self._config.sync.people:
+            skip("connectors.customerio.enabled / sync.people is false")
+        with sync_lease(self._store, f"people:{self.sync_name}", self._context):
             return self._execute()
 
     def _execute(self) -> dict[str, Any]:
-        log = self.op.log
+        log = self.log
         sync = self._open()
         try:
-            if self.step in ("all", "extract"):
+            if self._step in ("all", "extract"):
                 window = incremental_window(
-                    self.context,
-                    mode=self.mode,
-                    since=self.since,
+                    self._context,
+                    mode=self._mode,
+                    since=self._since,
                     state=sync.state,
                     watermark_key="people.cio_to_brevo.until",
                 )
                 if window is not None:
                     log.info("Incremental window [%s, %s)", window.start.isoformat(), window.end.isoformat())
-                summary = sync.extract(mode=self.mode, window=window, dry_run=self.dry_run)
+                summary = sync.extract(mode=self._mode, window=window, dry_run=self._dry_run)
                 summary.api_calls += self._calls()
                 sync.save_progress()
-                if self.step == "extract":
+                if self._step == "extract":
                     out = summary.to_xcom()
                     log.info("Extracted: %s", out)
                     return out
             pending = sync.load()
-            if pending and self.op.deferrable:
+            if pending and self.deferrable:
                 log.info("Waiting for Brevo import process(es) %s in the triggerer", ", ".join(pending))
                 self._defer(sync, pending)
-            sync.wait(timeout=self.op.import_timeout, delays=poll_delays(initial=self.op.poll_interval))
+            sync.wait(timeout=self.import_timeout, delays=poll_delays(initial=self.poll_interval))
             return self._finish(sync)
         finally:
             self._close(sync)
 
-    def complete(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        with sync_lease(self.store, f"people:{self.op.sync_name}", self.context):
+    def _resume(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        with sync_lease(self._store, f"people:{self.sync_name}", self._context):
             return self._complete(event)
 
     def _complete(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,7 +279,7 @@ class _PeopleTask:
             if status == "timeout" and event.get("pending"):
                 raise BrevoProcessTimeout(
                     f"Brevo import process(es) {', '.join(event['pending'])} not finished after "
-                    f"{self.op.import_timeout:.0f} s; clear the task to resume waiting.",
+                    f"{self.import_timeout:.0f} s; clear the task to resume waiting.",
                     event["pending"],
                 )
             if pending:  # failed imports were resubmitted: wait for them too
@@ -298,12 +292,12 @@ class _PeopleTask:
         """Save the progress and wait for the import processes in the triggerer (raises ``TaskDeferred``)."""
         sync.summary.api_calls += self._calls()
         sync.save_progress()
-        self.op.defer(
+        self.defer(
             trigger=BrevoProcessTrigger(
                 process_ids=pending,
-                brevo_conn_id=self.op.brevo_conn_id,
-                end_time=time.time() + self.op.import_timeout,
-                poll_interval=self.op.poll_interval,
+                brevo_conn_id=self.brevo_conn_id,
+                end_time=time.time() + self.import_timeout,
+                poll_interval=self.poll_interval,
             ),
             method_name="execute_complete",
         )
@@ -313,14 +307,14 @@ class _PeopleTask:
         summary = sync.finish()
         out = summary.to_xcom()
         if summary.rejected or summary.value_rejects:
-            self.op.log.warning(
+            self.log.warning(
                 "%d people rejected, %d values left out; reasons in the ledger %s",
                 summary.rejected,
                 summary.value_rejects,
                 summary.ledger,
             )
-        self.op.log.info("People sync summary: %s", out)
-        record_summary(self.store, "people", self.context, self.op.task_id, out)
+        self.log.info("People sync summary: %s", out)
+        record_summary(self._store, "people", self._context, self.task_id, out)
         return out
 
 

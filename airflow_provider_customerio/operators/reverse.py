@@ -27,6 +27,7 @@ from airflow_provider_customerio.operators._common import (
     pool_hook_params,
     record_summary,
     run_task_ids,
+    skip,
     sync_lease,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
@@ -36,7 +37,6 @@ from airflow_provider_customerio.sync.people import RunWindow
 from airflow_provider_customerio.sync.reverse import (
     CONFLICT_POLICIES,
     WATERMARK,
-    ReverseSummary,
     ReverseSync,
     ReverseSyncError,
 )
@@ -164,10 +164,7 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
                 if not config.sync.people
                 else "connectors.customerio.reverse.enabled"
             )
-            self.log.info("Brevo -> Customer.io people sync skipped: %s is false", why)
-            skipped = ReverseSummary(mode=mode, skipped=f"{why} is false")
-            skipped.finish()
-            return skipped.to_xcom()
+            skip(f"{why} is false")
 
         store = open_sync_store(config, self.state_path)
         with sync_lease(store, "people:reverse", context):

@@ -7,8 +7,7 @@ and the chunking live in the sync module, free of Airflow and HTTP.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,9 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
+    as_id,
+    as_names,
+    ledger_sink,
     load_customerio_config,
     open_sync_store,
     pool_hook_params,
@@ -30,7 +32,6 @@ from airflow_provider_customerio.operators._common import (
     task_key,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.segments import (
     MirrorRequest,
     SegmentMirror,
@@ -38,8 +39,6 @@ from airflow_provider_customerio.sync.segments import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-_as_bool = as_bool  # the name the tests of this module use
 
 
 class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
@@ -135,9 +134,9 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Mirror the segment and return the run summary."""
         request = MirrorRequest(
-            segment_id=_as_id(self.segment_id, "segment_id"),
-            list_id=_as_id(self.list_id, "list_id"),
-            include_attributes=_as_names(self.include_attributes),
+            segment_id=as_id(self.segment_id, "segment_id"),
+            list_id=as_id(self.list_id, "list_id"),
+            include_attributes=as_names(self.include_attributes),
             dry_run=as_bool(self.dry_run, "dry_run"),
             force=as_bool(self.force, "force"),
         )
@@ -170,59 +169,3 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
         self.log.info("Segment mirror summary: %s", {k: v for k, v in summary.items() if not k.startswith("sample_")})
         record_summary(store, "segments", context, self.task_id, summary)
         return summary
-
-
-def ledger_sink(ledger: Ledger) -> Callable[[Mapping[str, Any], str, str], None]:
-    """Adapt :class:`Ledger` to the mirror's ``reject(record, reason, message)`` sink."""
-
-    def reject(record: Mapping[str, Any], reason: str, message: str) -> None:
-        ledger.reject(
-            record_id=str(record.get("cio_id") or record.get("brevo_contact_id") or ""),
-            reason=reason,
-            message=message,
-            stage="segments",
-            identifiers={k: record.get(k) for k in ("email", "id", "ext_id", "brevo_contact_id")},
-            detail={k: record[k] for k in ("segment_id", "list_id", "field") if k in record},
-        )
-
-    return reject
-
-
-def _as_id(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a positive integer id, got {value!r}. Set the '{name}' param (or the mirror config) "
-            "to the numeric id shown in the vendor's UI."
-        ) from None
-    if number < 1:
-        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
-    return number
-
-
-def _as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):  # a rendered list
-            try:
-                parsed = json.loads(text.replace("'", '"'))
-            except ValueError:
-                raise ValueError(
-                    f"include_attributes must be a list of Customer.io attribute names, got {value!r}."
-                ) from None
-            return _as_names(parsed)
-        return tuple(p.strip() for p in text.split(",") if p.strip())
-    names = []
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(
-                f'include_attributes must be a list of Customer.io attribute names (e.g. ["first_name", "plan"]), '
-                f"got the item {item!r}."
-            )
-        names.append(item.strip())
-    return tuple(names)

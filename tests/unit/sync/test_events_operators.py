@@ -14,11 +14,8 @@ import requests
 from airflow_provider_customerio.adapters.brevo import BrevoEventSink
 from airflow_provider_customerio.hooks._base import RetryPolicy
 from airflow_provider_customerio.hooks.brevo import BrevoHook
-from airflow_provider_customerio.operators.events import (
-    CustomerIOEventsToBrevoOperator,
-    read_events_input,
-    resolve_window,
-)
+from airflow_provider_customerio.operators._common import read_events_input
+from airflow_provider_customerio.operators.events import CustomerIOEventsToBrevoOperator
 from airflow_provider_customerio.sync.events import BatchRejected, DeliveryNotAttempted, DeliveryUncertain
 from airflow_provider_customerio.webhooks.store import EventStore
 
@@ -115,25 +112,25 @@ def test_read_events_input_forms(tmp_path):
         list(read_events_input("{oops", None))
 
 
-def test_resolve_window_sources(tmp_path):
+def test_activity_window_sources(tmp_path):
     store = EventStore.sqlite(tmp_path / "w.db")
     op = CustomerIOEventsToBrevoOperator(task_id="t")
     ctx = {
         "data_interval_start": pendulum.datetime(2026, 1, 1, 0, 0, tz="UTC"),
         "data_interval_end": pendulum.datetime(2026, 1, 1, 0, 5, tz="UTC"),
     }
-    assert resolve_window(op, ctx, store, 9e9)[:2] == (1767225600, 1767225900)
-    assert resolve_window(op, {}, store, 10_000.0)[:2] == (6400, 10_000)  # first manual run: the last hour
+    assert op.activity_window(ctx, store, 9e9)[:2] == (1767225600, 1767225900)
+    assert op.activity_window({}, store, 10_000.0)[:2] == (6400, 10_000)  # first manual run: the last hour
     store.set_meta("activity_window_end", "9000")
-    assert resolve_window(op, {}, store, 10_000.0)[:2] == (9000, 10_000)  # then from the watermark
+    assert op.activity_window({}, store, 10_000.0)[:2] == (9000, 10_000)  # then from the watermark
     op.window_start, op.window_end = "2026-01-01T00:00:00Z", "None"
-    assert resolve_window(op, ctx, store, 1767229200.0)[:2] == (1767225600, 1767229200)
+    assert op.activity_window(ctx, store, 1767229200.0)[:2] == (1767225600, 1767229200)
     op.window_start, op.window_end = "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"
     with pytest.raises(ValueError, match="must be before"):
-        resolve_window(op, ctx, store, 0)
+        op.activity_window(ctx, store, 0)
     op.window_start = "next tuesday"
     with pytest.raises(ValueError, match="window_start"):
-        resolve_window(op, ctx, store, 0)
+        op.activity_window(ctx, store, 0)
     store.dispose()
 
 

@@ -21,12 +21,9 @@ from airflow_provider_customerio.hooks._base import ApiKeyAuth, BaseApiHook, Bat
 from airflow_provider_customerio.sync.processes import BrevoProcessStatus, poll_delays, wait_for_process_json
 
 BREVO_BASE_URL = "https://api.brevo.com/v3"
-MAX_IMPORT_BYTES = 10 * 1024 * 1024
 MAX_LIST_MEMBERS_PER_CALL = 150
 MAX_EVENTS_PER_BATCH = 200
-MAX_EVENTS_BATCH_BYTES = 512 * 1024
 MAX_OBJECT_RECORDS = 1000
-MAX_OBJECT_BATCH_BYTES = 1024 * 1024
 IDENTIFIER_TYPES = frozenset({"email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id"})
 
 

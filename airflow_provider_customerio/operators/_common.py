@@ -20,14 +20,13 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.pools import rate_for
 from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore, lease_holder
-from airflow_provider_customerio.sync._time import to_epoch
+from airflow_provider_customerio.sync._time import parse_iso, to_epoch
 from airflow_provider_customerio.sync.campaigns import (
     MetricsWindow,
     check_lookback,
     metrics_window,
 )
 from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig, load_config
-from airflow_provider_customerio.sync.config import ConfigError as FileConfigError
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import to_bool
 
@@ -160,7 +159,7 @@ def as_datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     text = str(value).strip()
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    return parse_iso(text) if text else None
 
 
 def data_interval(context: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -364,7 +363,7 @@ def load_connector_config(config_path: str | None) -> CustomerIOConfig:
     an invalid file, or an explicit path that does not exist, is an error naming the problem."""
     try:
         return load_customerio_config(config_path)
-    except FileConfigError as exc:
+    except ConfigError as exc:
         file_missing = len(exc.problems) == 1 and exc.problems[0][1].startswith("file not found")
         if config_path is None and file_missing and not os.environ.get("CUSTOMERIO_PROVIDER_CONFIG"):
             log.info("No provider config at %s: using the defaults.", exc.source)

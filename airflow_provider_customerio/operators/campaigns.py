@@ -177,19 +177,21 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
 
         declare_outlets(self, "campaign_metrics")
 
+    def _fetcher(self, kind: str) -> Callable[..., Mapping[str, Any]]:
+        """The App API call that reads the metric series of a ``kind`` (campaign, newsletter, broadcast)."""
+        if kind == "newsletter":
+            return self.app_hook.get_newsletter_metrics
+        if kind == "broadcast":
+            return self.app_hook.get_broadcast_metrics
+        return self.app_hook.get_campaign_metrics
+
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, compare and upsert; return the counts."""
         campaign_id, name, kind = metrics_ref(self.campaign)
         dry_run = as_bool(self.dry_run, "dry_run")
         # newsletters and broadcasts have only the period/steps form of the metrics endpoint (version 1)
         version = check_version(self.metrics_version) if kind == "campaign" else 1
-        fetch_series: Callable[..., Mapping[str, Any]]
-        if kind == "newsletter":
-            fetch_series = self.app_hook.get_newsletter_metrics
-        elif kind == "broadcast":
-            fetch_series = self.app_hook.get_broadcast_metrics
-        else:
-            fetch_series = self.app_hook.get_campaign_metrics
+        fetch_series = self._fetcher(kind)
         config = load_connector_config(self.config_path)
         settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
         window = metrics_run_window(

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from airflow_provider_customerio.store.objects import ObjectStateTable, SyncedObject
-from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
+from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig, ObjectTypeSettings
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import ConversionError, content_hash, to_text
@@ -314,11 +314,6 @@ def build_records(
             record["associations"] = assocs
         out.append((record, [k for k, _ in lk], [k for k, _ in uk]))
     return out
-
-
-def compact_size(item: Any) -> int:
-    """Bytes of ``item`` as the hook serialises request bodies (compact separators, UTF-8)."""
-    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 # ------------------------------------------------------------------------------------------ state
@@ -727,7 +722,7 @@ class ObjectSync:
         return Packer(
             max_bytes=self.max_bytes,
             max_count=self.max_records,
-            size_of=lambda item: compact_size(item["record"]),
+            size_of=lambda item: json_size(item["record"], compact=True),
             overhead_bytes=UPSERT_OVERHEAD_BYTES,
             separator_bytes=1,
         )
@@ -852,35 +847,10 @@ class ObjectSync:
     def _prepare(self, plan: TypePlan, object_id: str, dry_run: bool) -> list[dict[str, Any]]:
         """Read, map and diff one object; return the packer items (one per upsert record) to send."""
         s = self.summary
-        s.read += 1
-        obj = self.source.get_object(plan.type_id, object_id)
-        if obj is None:
-            self.ledger.reject(
-                record_id=object_id,
-                reason="not_found",
-                stage="read",
-                message=f"Customer.io object type {plan.type_id} has no object `{object_id}` any "
-                "more (deleted since it was listed)",
-                identifiers={"object_type_id": plan.type_id, "object_id": object_id},
-            )
+        mapped = self._read_mapped(plan, object_id)
+        if mapped is None:
             return []
-        if self.objects.owned_by_brevo(plan.brevo_type, object_id):
-            # It came from Brevo (reverse direction): Brevo owns it, writing it back would duplicate or echo it.
-            s.unchanged += 1
-            return []
-        mapped = map_object(obj, plan.field_mapping)
         identifiers = {"object_type_id": plan.type_id, "object_id": object_id, "ext_id": object_id}
-        if not mapped.attributes:
-            self.ledger.reject(
-                record_id=object_id,
-                reason="no_mapped_value",
-                stage="map",
-                message=f"none of the mapped attributes ({', '.join(plan.field_mapping)}) has a "
-                "value, and Brevo needs at least one attribute per record: map an "
-                "attribute every object has (e.g. `object_id: <key>`)",
-                identifiers=identifiers,
-            )
-            return []
         desired: dict[str, RelatedPerson] = {}
         for person in self.source.iter_related_people(plan.type_id, object_id):
             desired.setdefault(relation_key(person), person)
@@ -891,24 +861,7 @@ class ObjectSync:
         if same_attributes and set(prev_links) == set(desired):
             s.unchanged += 1
             return []
-        links: list[tuple[str, Mapping[str, Any]]] = []
-        for key in sorted(desired):
-            if key in prev_links:
-                continue
-            ref = self._resolve(desired[key])
-            if ref is None:
-                person = desired[key]
-                self.ledger.reject(
-                    record_id=object_id,
-                    reason="related_contact_missing",
-                    stage="associate",
-                    message=f"person {person.cio_id} is related to {plan.name} `{object_id}` in "
-                    "Customer.io but is not a Brevo contact (not synced yet, or no email/id): "
-                    "not linked now, retried by the next run",
-                    identifiers={**identifiers, "cio_id": person.cio_id, "id": person.id, "email": person.email},
-                )
-                continue
-            links.append((key, ref.to_json()))
+        links = self._new_links(plan, object_id, desired, prev_links, identifiers)
         unlinks = [(key, prev_links[key]) for key in sorted(prev_links) if key not in desired]
         if same_attributes and not links and not unlinks:
             # Only people that are not Brevo contacts yet differ: nothing to write (they are ledgered above, and
@@ -936,20 +889,81 @@ class ObjectSync:
             s.plan_add("unlinks", len(unlinks))
             return []
         self._track_verify(plan, object_id, mapped.attributes)
-        out: list[dict[str, Any]] = []
-        for i, (record, linked, unlinked) in enumerate(records):
-            out.append(
-                {
-                    "key": f"{plan.brevo_type}\x1f{object_id}",
-                    "brevo_type": plan.brevo_type,
-                    "object_id": object_id,
-                    "record": record,
-                    "linked": {k: dict(v) for k, v in links if k in set(linked)},
-                    "unlinked": unlinked,
-                    "hash": final_hash if i == len(records) - 1 else None,
-                }
+        return [
+            {
+                "key": f"{plan.brevo_type}\x1f{object_id}",
+                "brevo_type": plan.brevo_type,
+                "object_id": object_id,
+                "record": record,
+                "linked": {k: dict(v) for k, v in links if k in set(linked)},
+                "unlinked": unlinked,
+                "hash": final_hash if i == len(records) - 1 else None,
+            }
+            for i, (record, linked, unlinked) in enumerate(records)
+        ]
+
+    def _read_mapped(self, plan: TypePlan, object_id: str) -> MappedObject | None:
+        """Read and map one object (counted as read); ``None`` when it is gone, owned by Brevo or maps to nothing
+        (ledgered, or counted unchanged)."""
+        self.summary.read += 1
+        obj = self.source.get_object(plan.type_id, object_id)
+        if obj is None:
+            self.ledger.reject(
+                record_id=object_id,
+                reason="not_found",
+                stage="read",
+                message=f"Customer.io object type {plan.type_id} has no object `{object_id}` any "
+                "more (deleted since it was listed)",
+                identifiers={"object_type_id": plan.type_id, "object_id": object_id},
             )
-        return out
+            return None
+        if self.objects.owned_by_brevo(plan.brevo_type, object_id):
+            # It came from Brevo (reverse direction): Brevo owns it, writing it back would duplicate or echo it.
+            self.summary.unchanged += 1
+            return None
+        mapped = map_object(obj, plan.field_mapping)
+        if not mapped.attributes:
+            self.ledger.reject(
+                record_id=object_id,
+                reason="no_mapped_value",
+                stage="map",
+                message=f"none of the mapped attributes ({', '.join(plan.field_mapping)}) has a "
+                "value, and Brevo needs at least one attribute per record: map an "
+                "attribute every object has (e.g. `object_id: <key>`)",
+                identifiers={"object_type_id": plan.type_id, "object_id": object_id, "ext_id": object_id},
+            )
+            return None
+        return mapped
+
+    def _new_links(
+        self,
+        plan: TypePlan,
+        object_id: str,
+        desired: Mapping[str, RelatedPerson],
+        prev_links: Mapping[str, Mapping[str, Any]],
+        identifiers: Mapping[str, Any],
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The links to add: related people not linked yet that are Brevo contacts (the others are ledgered and
+        retried by the next run)."""
+        links: list[tuple[str, Mapping[str, Any]]] = []
+        for key in sorted(desired):
+            if key in prev_links:
+                continue
+            ref = self._resolve(desired[key])
+            if ref is None:
+                person = desired[key]
+                self.ledger.reject(
+                    record_id=object_id,
+                    reason="related_contact_missing",
+                    stage="associate",
+                    message=f"person {person.cio_id} is related to {plan.name} `{object_id}` in "
+                    "Customer.io but is not a Brevo contact (not synced yet, or no email/id): "
+                    "not linked now, retried by the next run",
+                    identifiers={**identifiers, "cio_id": person.cio_id, "id": person.id, "email": person.email},
+                )
+                continue
+            links.append((key, ref.to_json()))
+        return links
 
     def _track_verify(self, plan: TypePlan, object_id: str, attributes: Mapping[str, Any]) -> None:
         """Remember (a bounded sample of) what was sent for keys not yet confirmed to exist in Brevo."""
@@ -1251,7 +1265,7 @@ class ReverseObjectSync:
             packer: Packer[tuple[str, str, dict[str, Any]]] = Packer(
                 max_bytes=MAX_TRACK_BATCH_BYTES,
                 max_count=10_000,
-                size_of=lambda t: compact_size(t[2]),
+                size_of=lambda t: json_size(t[2], compact=True),
                 overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
                 separator_bytes=1,
                 max_item_bytes=MAX_TRACK_OP_BYTES,
@@ -1392,7 +1406,6 @@ __all__ = [
     "TypeProbe",
     "build_records",
     "check_brevo_types",
-    "compact_size",
     "configured_plans",
     "map_object",
     "plan_types",

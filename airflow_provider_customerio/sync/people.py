@@ -7,11 +7,11 @@ Flow of one run (each step checkpointed in the state store under ``dag_id/run_id
 
 1. ``collect`` (incremental): read the activity feed for the window (newest first, stop at the first item older
    than the window start) and stage the changed ``cio_id`` s in the state DB, once per person, the latest change
-   winning (update, delete or suppress).
+   winning (update or delete).
 2. ``load``: stream the people (hydrate the staged ids <= 100 per call, or stream the full export), map them,
    skip those whose content hash is unchanged, ledger the rejects, and pack the rest by bytes into Brevo imports.
    Each submitted import is recorded with its rows, then the checkpoint moves past it.
-3. ``deletes``: apply ``delete_policy`` to deleted people and blacklist suppressed ones (full mode: people known
+3. ``deletes``: apply ``delete_policy`` to deleted people (full mode: people known
    from earlier runs but absent from the export).
 4. ``wait``: wait for the import processes (the operator may defer this), read each process report, ledger the
    rows it rejected, and commit the hashes and identities of the rest. A failed process is resubmitted up to
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
@@ -57,22 +58,6 @@ from airflow_provider_customerio.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)
 
-#: Activity types that mean "this person's profile changed".
-UPSERT_ACTIVITY_TYPES = frozenset(
-    {
-        "attribute_change",
-        "profile_create",
-        "profile_merge",
-        "profile_update",
-        "identify",
-        "unsubscribe",
-        "subscribe",
-        "profile_unsuppress",
-        "unsuppress",
-    }
-)
-DELETE_ACTIVITY_TYPES = frozenset({"profile_delete", "delete"})
-SUPPRESS_ACTIVITY_TYPES = frozenset({"profile_suppress", "suppress", "suppression"})
 
 HYDRATE_CHUNK = 100
 #: People whose stored hashes are read in one query.
@@ -93,7 +78,7 @@ class PeopleSyncError(RuntimeError):
 
 @dataclass(frozen=True)
 class Change:
-    """A person changed in Customer.io: ``kind`` is ``upsert``, ``delete`` or ``suppress``."""
+    """A person changed in Customer.io: ``kind`` is ``upsert`` or ``delete``."""
 
     cio_id: str
     kind: str
@@ -201,7 +186,7 @@ def parse_since(value: str | datetime) -> datetime:
     else:
         text = str(value).strip()
         try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            dt = parse_iso(text)
         except ValueError:
             raise PeopleSyncError(
                 f"`since` = `{value}` is not a date: write it as YYYY-MM-DD or an ISO date-time."
@@ -648,7 +633,7 @@ class PeopleSync:
         policy = self.config.people.delete_policy
         offset = int(self._checkpoint.get("offset", 0))
         for seq, cio_id, kind, data in self.state.iter_staged(self.run_key, from_seq=offset):
-            if kind not in ("delete", "suppress"):
+            if kind != "delete":
                 continue
             self._delete_one(cio_id, kind, data or {}, policy, dry_run)
             if not dry_run:
@@ -667,8 +652,7 @@ class PeopleSync:
             if not dry_run:
                 self.state.delete_hashes(CIO_TO_BREVO, [cio_id])
             return
-        # A suppressed person is blacklisted whatever the delete policy (a suppression is not an erasure request).
-        action = "blacklist" if kind == "suppress" else policy
+        action = policy
         if action == "ignore":
             return
         if dry_run:

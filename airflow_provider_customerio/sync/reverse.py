@@ -51,7 +51,6 @@ Flow of one run (checkpointed in the state store under ``dag_id/run_id/task_id``
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,7 +58,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
-from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
+from airflow_provider_customerio.sync._time import parse_iso
+from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig, MappedField
 from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
@@ -217,11 +217,9 @@ def parse_ms(value: Any) -> int:
     if isinstance(value, (int, float)):
         return int(value)
     try:
-        dt = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        dt = parse_iso(str(value))
     except ValueError:
         raise ReverseSyncError(f"Brevo returned modifiedAt = {value!r}, which is not an ISO date-time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
     return int(round(dt.timestamp() * 1000))
 
 
@@ -244,11 +242,9 @@ def to_unix_timestamp(value: Any) -> int:
         if len(text) == 10:
             d = date.fromisoformat(text)
             return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp())
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        dt = parse_iso(text)
     except ValueError:
         raise ConversionError("invalid_date", f"`{value}` is not a date (YYYY-MM-DD)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp())
 
 
@@ -1008,7 +1004,7 @@ class ReverseSync:
         return Packer(
             max_bytes=self.batch_budget_bytes,
             max_count=TRACK_BATCH_MAX_OPS,
-            size_of=lambda p: _wire_size(p.op),
+            size_of=lambda p: json_size(p.op, compact=True),
             overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
             separator_bytes=1,
             max_item_bytes=TRACK_OPERATION_LIMIT_BYTES,
@@ -1093,13 +1089,8 @@ class ReverseSync:
                     )
 
 
-def _wire_size(op: Mapping[str, Any]) -> int:
-    """Bytes of an operation exactly as the Track hook sends it (compact separators, UTF-8)."""
-    return len(json.dumps(op, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-
-
 def _op_size(p: _Pending) -> int:
-    return _wire_size(p.op) + 1
+    return json_size(p.op, compact=True) + 1
 
 
 def _iso_ms(ms: int) -> str:

@@ -74,7 +74,8 @@ CLOCK_SKEW = timedelta(minutes=10)
 
 
 class BrevoListTarget:
-    """The Brevo side of a mirror run, over :class:`BrevoHook`.
+    """:class:`~airflow_provider_customerio.sync.segments.ListTarget` over :class:`BrevoHook`: the Brevo side of a
+    segment mirror run.
 
     :param hook: the Brevo hook.
     :param timeout: seconds to wait for one import process.
@@ -145,7 +146,8 @@ class BrevoListTarget:
 
 
 class BrevoContactSource:
-    """The Brevo side of a reverse run, over :class:`BrevoHook` (read only)."""
+    """:class:`~airflow_provider_customerio.sync.reverse.ContactSource` over :class:`BrevoHook`: the Brevo side of a
+    reverse run (read only)."""
 
     def __init__(self, hook: BrevoHook) -> None:
         self.hook = hook
@@ -378,8 +380,8 @@ def _never_connected(cause: BaseException | None) -> bool:
 
 
 class BrevoEventSink:
-    """The Brevo port of :class:`EventForwarder` over :class:`BrevoHook`: classifies failures as certainly not
-    delivered, uncertain, or refused, and reads ``GET /events`` to reconcile."""
+    """:class:`~airflow_provider_customerio.sync.events.EventSink` over :class:`BrevoHook`: classifies failures as
+    certainly not delivered, uncertain, or refused, and reads ``GET /events`` to reconcile."""
 
     def __init__(self, hook: BrevoHook, *, page_size: int = 500) -> None:
         self.hook = hook

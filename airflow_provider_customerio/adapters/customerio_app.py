@@ -33,7 +33,8 @@ from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 
 class CustomerIOSegmentSource:
-    """The Customer.io side of a mirror run, over :class:`CustomerIOAppHook`."""
+    """:class:`~airflow_provider_customerio.sync.segments.SegmentSource` over :class:`CustomerIOAppHook`: the
+    Customer.io side of a segment mirror run."""
 
     def __init__(self, hook: CustomerIOAppHook) -> None:
         self.hook = hook

@@ -15,7 +15,8 @@ from airflow_provider_customerio.sync.reverse import (
 
 
 class CustomerIOPeopleWriter:
-    """The Customer.io side of a reverse run: Track v2 batches; App API profiles (only to check conflicts)."""
+    """:class:`~airflow_provider_customerio.sync.reverse.PeopleWriter` over the Track hook (v2 batches) and the App
+    hook (profiles, only to check conflicts): the Customer.io side of a reverse run."""
 
     def __init__(self, track: CustomerIOTrackHook, app: CustomerIOAppHook) -> None:
         self.track = track

@@ -109,12 +109,13 @@ class BrevoProcessTrigger(BaseTrigger):
                 if step.timed_out:
                     yield _event({"status": "timeout", "processes": dict(waiter.finished), "pending": waiter.pending})
                     return
-                if step.sleep > 0:
+                if step.sleep > 0 and step.poll:  # a poll round (not a one-second wait for notices)
                     self.log.info(
                         "Brevo process(es) %s still running; next check in %.0f s",
                         ", ".join(waiter.pending),
                         step.sleep,
                     )
+                if step.sleep > 0:
                     await asyncio.sleep(step.sleep)
                 for pid in step.poll:
                     # The hook is synchronous (requests); keep the triggerer's event loop free.

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+from airflow_provider_customerio.sync.processes import ProcessWaiter
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 
@@ -67,3 +68,24 @@ def test_serialises_the_notice_deadline() -> None:
     path, kwargs = trigger.serialize()
     assert path.endswith("BrevoProcessTrigger") and kwargs["notice_deadline_s"] == 600.0
     assert kwargs["process_ids"] == ["3"]
+
+
+def test_with_notices_a_notified_process_is_polled_once() -> None:
+    hook = FakeHook({1: ["completed"], 2: ["completed"]})
+    seen: list[list[int]] = []
+
+    def notices(ids: Any) -> dict[int, dict[str, Any]]:
+        seen.append(list(ids))
+        return {i: {"status": "completed"} for i in ids if len(seen) >= 2}
+
+    class Notified(BrevoProcessTrigger):
+        def notices(self) -> Any:
+            return notices
+
+    trigger = Notified(process_ids=[1, 2], brevo_conn_id="b", end_time=time.time() + 30, poll_interval=0.01)
+    trigger._hook = lambda: hook  # type: ignore[method-assign]
+    trigger.waiter = lambda: ProcessWaiter(  # type: ignore[method-assign]
+        trigger.process_ids, now=time.time(), deadline=trigger.end_time, notices=notices, notice_interval=0.01
+    )
+    [event] = events(trigger)
+    assert event["status"] == "success" and hook.polls == [1, 2] and seen[0] == [1, 2]

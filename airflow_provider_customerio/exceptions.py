@@ -6,6 +6,7 @@ vendor's request id, so a task log is enough to open a support ticket. Messages 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -16,7 +17,24 @@ class CustomerIOProviderError(AirflowException):
 
 
 class ConfigError(CustomerIOProviderError, ValueError):
-    """A connection, hook argument or sync configuration is invalid. The message names the field and the fix."""
+    """A connection, hook argument or the provider's configuration file is invalid. The message names the field
+    and the fix.
+
+    :param message: the explanation; built from ``problems`` when not given.
+    :param problems: for the configuration file, one ``(yaml_path, message_with_fix)`` pair per problem.
+    :param source: the file (or description) the configuration came from.
+    """
+
+    def __init__(
+        self, message: str | None = None, *, problems: Sequence[tuple[str, str]] = (), source: str = "<config>"
+    ) -> None:
+        self.problems = list(problems)
+        self.source = source
+        if message is None:
+            lines = [f"{path or '<root>'}: {msg}" for path, msg in self.problems]
+            noun = "problem" if len(self.problems) == 1 else "problems"
+            message = f"Invalid configuration {source} ({len(self.problems)} {noun}):\n  - " + "\n  - ".join(lines)
+        super().__init__(message)
 
 
 class InsecureBaseUrlError(ConfigError):
@@ -97,3 +115,7 @@ class ProcessFailedError(CustomerIOProviderError):
 
 class ProcessTimeoutError(CustomerIOProviderError):
     """A background process did not finish within the allowed time."""
+
+
+class ConnectionCheckFailed(CustomerIOProviderError):
+    """At least one connection check failed; the message lists every line and hint."""

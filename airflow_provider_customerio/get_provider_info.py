@@ -6,6 +6,7 @@ In Airflow 3.3 the connection form is built only from this metadata (``conn-fiel
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 _COMMON_EXTRA_FIELDS: dict[str, dict[str, Any]] = {
@@ -34,117 +35,120 @@ _REGION_FIELD: dict[str, Any] = {
 }
 
 
+#: The provider info (``package-name`` equals the canonical distribution name).
+PROVIDER_INFO: dict[str, Any] = {
+    "package-name": "airflow-provider-customerio",
+    "name": "Customer.io and Brevo",
+    "description": "Sync a Customer.io workspace with a Brevo account: people both ways, events, "
+    "campaign metrics, workflow state, segments and objects.",
+    "integrations": [
+        {
+            "integration-name": "Customer.io",
+            "external-doc-url": "https://docs.customer.io/api/",
+            "tags": ["service"],
+        },
+        {
+            "integration-name": "Brevo",
+            "external-doc-url": "https://developers.brevo.com/",
+            "tags": ["service"],
+        },
+    ],
+    "hooks": [
+        {
+            "integration-name": "Customer.io",
+            "python-modules": [
+                "airflow_provider_customerio.hooks.customerio_track",
+                "airflow_provider_customerio.hooks.customerio_app",
+            ],
+        },
+        {"integration-name": "Brevo", "python-modules": ["airflow_provider_customerio.hooks.brevo"]},
+        {
+            "integration-name": "Customer.io",
+            "python-modules": ["airflow_provider_customerio.hooks.customerio_webhook"],
+        },
+    ],
+    "connection-types": [
+        {
+            "connection-type": "customerio_track",
+            "hook-class-name": "airflow_provider_customerio.hooks.customerio_track.CustomerIOTrackHook",
+            "hook-name": "Customer.io Track API",
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port"],
+                "relabeling": {"login": "Site ID", "password": "Track API key", "host": "Base URL"},
+                "placeholders": {
+                    "login": "Site ID from Settings > API credentials",
+                    "password": "Track API key",
+                    "host": "optional, default https://track.customer.io (or track-eu)",
+                },
+            },
+            "conn-fields": {"region": _REGION_FIELD, **_COMMON_EXTRA_FIELDS},
+        },
+        {
+            "connection-type": "customerio_app",
+            "hook-class-name": "airflow_provider_customerio.hooks.customerio_app.CustomerIOAppHook",
+            "hook-name": "Customer.io App API",
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port", "login"],
+                "relabeling": {"password": "App API key", "host": "Base URL"},
+                "placeholders": {
+                    "password": "App API key (Bearer)",
+                    "host": "optional, default https://api.customer.io (or api-eu)",
+                },
+            },
+            "conn-fields": {"region": _REGION_FIELD, **_COMMON_EXTRA_FIELDS},
+        },
+        {
+            "connection-type": "brevo",
+            "hook-class-name": "airflow_provider_customerio.hooks.brevo.BrevoHook",
+            "hook-name": "Brevo",
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port", "login"],
+                "relabeling": {"password": "API key", "host": "Base URL"},
+                "placeholders": {
+                    "password": "xkeysib-...",
+                    "host": "optional, default https://api.brevo.com/v3",
+                },
+            },
+            "conn-fields": {
+                **_COMMON_EXTRA_FIELDS,
+                "other_requests_per_hour": {
+                    "label": "Other endpoints (requests/h)",
+                    "description": "Budget for /processes, /objects and /account (Brevo General plan: 100 per hour).",
+                    "schema": {"type": ["number", "null"], "minimum": 0, "default": 100},
+                },
+            },
+        },
+        {
+            "connection-type": "customerio_webhook",
+            "hook-class-name": "airflow_provider_customerio.hooks.customerio_webhook.CustomerIOWebhookHook",
+            "hook-name": "Customer.io reporting webhook",
+            "ui-field-behaviour": {
+                "hidden-fields": ["schema", "port", "login", "host"],
+                "relabeling": {"password": "Signing key"},
+                "placeholders": {"password": "Reporting webhook signing key"},
+            },
+            "conn-fields": {
+                "previous_signing_key": {
+                    "label": "Previous signing key",
+                    "description": "Also accepted while you rotate the key.",
+                    "schema": {"type": ["string", "null"], "format": "password"},
+                },
+                "store_conn_id": {
+                    "label": "Event store connection",
+                    "description": "Airflow SQL connection of the event store (default: a SQLite file).",
+                    "schema": {"type": ["string", "null"]},
+                },
+                "store_path": {
+                    "label": "SQLite store path",
+                    "description": "File of the default SQLite event store (must be shared with the workers).",
+                    "schema": {"type": ["string", "null"]},
+                },
+            },
+        },
+    ],
+}
+
+
 def get_provider_info() -> dict[str, Any]:
-    """Return the provider info dict (``package-name`` equals the canonical distribution name)."""
-    return {
-        "package-name": "airflow-provider-customerio",
-        "name": "Customer.io and Brevo",
-        "description": "Sync a Customer.io workspace with a Brevo account: people both ways, events, "
-        "campaign metrics, workflow state, segments and objects.",
-        "integrations": [
-            {
-                "integration-name": "Customer.io",
-                "external-doc-url": "https://docs.customer.io/api/",
-                "tags": ["service"],
-            },
-            {
-                "integration-name": "Brevo",
-                "external-doc-url": "https://developers.brevo.com/",
-                "tags": ["service"],
-            },
-        ],
-        "hooks": [
-            {
-                "integration-name": "Customer.io",
-                "python-modules": [
-                    "airflow_provider_customerio.hooks.customerio_track",
-                    "airflow_provider_customerio.hooks.customerio_app",
-                ],
-            },
-            {"integration-name": "Brevo", "python-modules": ["airflow_provider_customerio.hooks.brevo"]},
-            {
-                "integration-name": "Customer.io",
-                "python-modules": ["airflow_provider_customerio.hooks.customerio_webhook"],
-            },
-        ],
-        "connection-types": [
-            {
-                "connection-type": "customerio_track",
-                "hook-class-name": "airflow_provider_customerio.hooks.customerio_track.CustomerIOTrackHook",
-                "hook-name": "Customer.io Track API",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
-                    "relabeling": {"login": "Site ID", "password": "Track API key", "host": "Base URL"},
-                    "placeholders": {
-                        "login": "Site ID from Settings > API credentials",
-                        "password": "Track API key",
-                        "host": "optional, default https://track.customer.io (or track-eu)",
-                    },
-                },
-                "conn-fields": {"region": _REGION_FIELD, **_COMMON_EXTRA_FIELDS},
-            },
-            {
-                "connection-type": "customerio_app",
-                "hook-class-name": "airflow_provider_customerio.hooks.customerio_app.CustomerIOAppHook",
-                "hook-name": "Customer.io App API",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {"password": "App API key", "host": "Base URL"},
-                    "placeholders": {
-                        "password": "App API key (Bearer)",
-                        "host": "optional, default https://api.customer.io (or api-eu)",
-                    },
-                },
-                "conn-fields": {"region": _REGION_FIELD, **_COMMON_EXTRA_FIELDS},
-            },
-            {
-                "connection-type": "brevo",
-                "hook-class-name": "airflow_provider_customerio.hooks.brevo.BrevoHook",
-                "hook-name": "Brevo",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {"password": "API key", "host": "Base URL"},
-                    "placeholders": {
-                        "password": "xkeysib-...",
-                        "host": "optional, default https://api.brevo.com/v3",
-                    },
-                },
-                "conn-fields": {
-                    **_COMMON_EXTRA_FIELDS,
-                    "other_requests_per_hour": {
-                        "label": "Other endpoints (requests/h)",
-                        "description": "Budget for /processes, /objects and /account (Brevo General plan: "
-                        "100 per hour).",
-                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 100},
-                    },
-                },
-            },
-            {
-                "connection-type": "customerio_webhook",
-                "hook-class-name": "airflow_provider_customerio.hooks.customerio_webhook.CustomerIOWebhookHook",
-                "hook-name": "Customer.io reporting webhook",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login", "host"],
-                    "relabeling": {"password": "Signing key"},
-                    "placeholders": {"password": "Reporting webhook signing key"},
-                },
-                "conn-fields": {
-                    "previous_signing_key": {
-                        "label": "Previous signing key",
-                        "description": "Also accepted while you rotate the key.",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "store_conn_id": {
-                        "label": "Event store connection",
-                        "description": "Airflow SQL connection of the event store (default: a SQLite file).",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                    "store_path": {
-                        "label": "SQLite store path",
-                        "description": "File of the default SQLite event store (must be shared with the workers).",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                },
-            },
-        ],
-    }
+    """Return the provider info dict (a deep copy of :data:`PROVIDER_INFO`: callers may change it)."""
+    return copy.deepcopy(PROVIDER_INFO)

@@ -185,8 +185,8 @@ def bench_forwarding(n_events: int, workdir: Path, limits: bool = True) -> None:
     import requests
     import vendor_bounds
 
+    from airflow_provider_customerio.adapters.brevo import BrevoEventSink
     from airflow_provider_customerio.hooks.brevo import BrevoHook
-    from airflow_provider_customerio.operators.events import BrevoEventsAdapter
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
     from airflow_provider_customerio.sync.events import EventForwarder, EventMapper
     from airflow_provider_customerio.sync.ledger import Ledger
@@ -209,7 +209,7 @@ def bench_forwarding(n_events: int, workdir: Path, limits: bool = True) -> None:
         vendor_bounds.reset_buckets(ctl, enabled=limits)
         requests.delete(f"{ctl}/requests", timeout=60)
         ledger = Ledger(workdir / "bench_ledger.db")
-        fw = EventForwarder(store, BrevoEventsAdapter(hook), ledger, EventMapper({"email_opened": "EMAIL_OPENED"}))
+        fw = EventForwarder(store, BrevoEventSink(hook), ledger, EventMapper({"email_opened": "EMAIL_OPENED"}))
         t0 = time.perf_counter()
         stats = fw.forward()
         elapsed = time.perf_counter() - t0

@@ -100,8 +100,8 @@ with DAG(
     @task(pool="brevo")
     def check_brevo_object_types() -> dict[str, Any]:
         """Fail fast, naming what to create, when a configured Brevo custom object type is missing."""
+        from airflow_provider_customerio.adapters.brevo import BrevoObjectSink
         from airflow_provider_customerio.hooks.brevo import BrevoHook
-        from airflow_provider_customerio.operators.objects import BrevoObjectSink
         from airflow_provider_customerio.sync.config import load_config
         from airflow_provider_customerio.sync.objects import ObjectSyncError, check_brevo_types, configured_plans
 

@@ -283,6 +283,17 @@ class ApiKeyAuth(_ApiKeyHeaderAuth):
         super().__init__("api-key", key)
 
 
+def _encode_body(
+    json_body: Any, data: bytes | str | None, headers: Mapping[str, str] | None
+) -> tuple[bytes | None, dict[str, str]]:
+    """The request body as bytes (compact UTF-8 JSON, or ``data``) and the headers to send with it."""
+    send_headers = dict(headers or {})
+    if json_body is not None:
+        send_headers.setdefault("Content-Type", "application/json")
+        return json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), send_headers
+    return (data.encode("utf-8") if isinstance(data, str) else data), send_headers
+
+
 class BaseApiHook(BaseHook):
     """Private base of the provider's hooks. Subclasses set the class attributes and implement
     :meth:`_default_base_url`, :meth:`_build_auth` and :meth:`_error_hint`.
@@ -480,16 +491,7 @@ class BaseApiHook(BaseHook):
         url = self.url(path)
         policy = self.retry_policy
         limiter = self._limiter_for(path)
-        body_bytes: bytes | None = None
-        if json_body is not None:
-            body_bytes = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        elif isinstance(data, str):
-            body_bytes = data.encode("utf-8")
-        else:
-            body_bytes = data
-        send_headers = dict(headers or {})
-        if json_body is not None:
-            send_headers.setdefault("Content-Type", "application/json")
+        body_bytes, send_headers = _encode_body(json_body, data, headers)
 
         def attempt() -> requests.Response:
             limiter.acquire()
@@ -514,27 +516,7 @@ class BaseApiHook(BaseHook):
                 return resp
             raise self._error_for(method, resp)
 
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            self.log.warning(
-                "%s %s failed (%s); retrying, attempt %d/%d",
-                method,
-                redact_url(url),
-                _describe(exc),
-                state.attempt_number + 1,
-                policy.max_attempts,
-            )
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.max_attempts),
-            wait=lambda state: policy.wait_seconds(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
-            ),
-            retry=tenacity.retry_if_exception(lambda e: should_retry(e, idempotent=idempotent)),
-            before_sleep=before_sleep,
-            sleep=lambda s: self._sleep(s),
-            reraise=True,
-        )
+        retrying = self._retrying(method, url, idempotent)
         try:
             return retrying(attempt)
         except requests.exceptions.RequestException as exc:
@@ -547,6 +529,32 @@ class BaseApiHook(BaseHook):
                 method=method,
                 url=redact_url(url),
             ) from exc
+
+    def _retrying(self, method: str, url: str, idempotent: bool) -> tenacity.Retrying:
+        """The retry loop of one request: the policy's attempts and waits, :func:`should_retry` deciding."""
+        policy = self.retry_policy
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self.log.warning(
+                "%s %s failed (%s); retrying, attempt %d/%d",
+                method,
+                redact_url(url),
+                _describe(exc),
+                state.attempt_number + 1,
+                policy.max_attempts,
+            )
+
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.max_attempts),
+            wait=lambda state: policy.wait_seconds(
+                state.attempt_number, state.outcome.exception() if state.outcome else None
+            ),
+            retry=tenacity.retry_if_exception(lambda e: should_retry(e, idempotent=idempotent)),
+            before_sleep=before_sleep,
+            sleep=lambda s: self._sleep(s),
+            reraise=True,
+        )
 
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """:meth:`request` and decode the JSON body (``None`` for an empty body, e.g. 204)."""

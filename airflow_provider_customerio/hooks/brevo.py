@@ -16,12 +16,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from airflow_provider_customerio.exceptions import (
-    ConfigError,
-    NotFoundError,
-    ProcessFailedError,
-    ProcessTimeoutError,
-)
+from airflow_provider_customerio.exceptions import ConfigError, NotFoundError, ProcessFailedError
 from airflow_provider_customerio.hooks._base import (
     ApiKeyAuth,
     BaseApiHook,
@@ -30,16 +25,17 @@ from airflow_provider_customerio.hooks._base import (
     check_base_url,
     quote_path,
 )
+from airflow_provider_customerio.sync.processes import (
+    BrevoProcessStatus,
+    Notices,
+    poll_delays,
+    wait_for_process_json,
+)
 
 BREVO_BASE_URL = "https://api.brevo.com/v3"
-MAX_IMPORT_BYTES = 10 * 1024 * 1024
 MAX_LIST_MEMBERS_PER_CALL = 150
 MAX_EVENTS_PER_BATCH = 200
-MAX_EVENTS_BATCH_BYTES = 512 * 1024
 MAX_OBJECT_RECORDS = 1000
-MAX_OBJECT_BATCH_BYTES = 1024 * 1024
-PROCESS_RUNNING = frozenset({"queued", "in_process", "processing"})
-PROCESS_FAILED = frozenset({"failed", "cancelled"})
 IDENTIFIER_TYPES = frozenset({"email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id"})
 
 
@@ -254,31 +250,38 @@ class BrevoHook(BaseApiHook):
         timeout: float = 3600.0,
         check_interval: float = 5.0,
         max_interval: float = 120.0,
+        notices: Notices | None = None,
+        notice_deadline_s: float | None = None,
     ) -> dict[str, Any]:
-        """Poll a process until it ends, with a growing interval (``/processes`` has a 100/h budget).
+        """Poll a process until it ends, with a growing interval (``/processes`` has a 100/h budget), or, with
+        ``notices`` (Brevo's ``notifyUrl`` callbacks, see :mod:`~airflow_provider_customerio.sync.processes`),
+        wait for its notice and poll it once.
 
         :raises ProcessFailedError: it ended ``failed`` or ``cancelled``.
-        :raises ProcessTimeoutError: it was still running after ``timeout`` seconds.
+        :raises BrevoProcessTimeout: it was still running after ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
-        interval = check_interval
-        while True:
-            process = self.get_process(process_id)
-            status = str(process.get("status", ""))
-            if status == "completed":
-                return process
-            if status in PROCESS_FAILED:
-                raise ProcessFailedError(
-                    f"Brevo process {process_id} ({process.get('name')}) ended '{status}': "
-                    f"{process.get('error') or 'no reason given'}"
-                )
-            if time.monotonic() + interval > deadline:
-                raise ProcessTimeoutError(
-                    f"Brevo process {process_id} was still '{status}' after {timeout:.0f} s; raise the timeout "
-                    "or check the import in Brevo > Contacts > Import history."
-                )
-            self._sleep(interval)
-            interval = min(max_interval, interval * 1.5)
+        done = wait_for_process_json(
+            [process_id],
+            lambda pid: self.get_process(int(pid)),
+            timeout=timeout,
+            delays=poll_delays(initial=check_interval, factor=1.5, cap=max_interval),
+            clock=_HookClock(self),
+            poll_first=True,
+            notices=notices,
+            notice_deadline_s=notice_deadline_s,
+            timeout_message=lambda _ids: (
+                f"Brevo process {process_id} was still running after {timeout:.0f} s; raise the timeout "
+                "or check the import in Brevo > Contacts > Import history."
+            ),
+        )
+        process = done[str(process_id)]
+        status = str(process.get("status", ""))
+        if status in BrevoProcessStatus.FAILED:
+            raise ProcessFailedError(
+                f"Brevo process {process_id} ({process.get('name')}) ended '{status}': "
+                f"{process.get('error') or 'no reason given'}"
+            )
+        return dict(process)
 
     # ------------------------------------------------------------------------------- attributes
     def list_attributes(self) -> list[dict[str, Any]]:
@@ -506,3 +509,16 @@ def _identifier_params(identifier_type: str | None) -> dict[str, str]:
     if identifier_type not in IDENTIFIER_TYPES:
         raise ConfigError(f"identifier_type must be one of {sorted(IDENTIFIER_TYPES)}, got {identifier_type!r}.")
     return {"identifierType": identifier_type}
+
+
+class _HookClock:
+    """The hook's sleep (tests replace it) with the monotonic clock, for :func:`wait_for_process_json`."""
+
+    def __init__(self, hook: BrevoHook) -> None:
+        self._hook = hook
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        self._hook._sleep(seconds)

@@ -15,8 +15,6 @@ from airflow_provider_customerio.exceptions import ApiError, WrongRegionError
 from airflow_provider_customerio.hooks._base import BaseApiHook, BatchResult, quote_path
 
 TRACK_BASE_URLS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
-#: Documented request limits of Track v2.
-MAX_OPERATION_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 
 

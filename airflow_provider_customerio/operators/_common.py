@@ -6,22 +6,38 @@ template values. Nothing here talks to a vendor API.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.pools import rate_for
 from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore, lease_holder
-from airflow_provider_customerio.sync.config import CustomerIOConfig, load_config
+from airflow_provider_customerio.sync._time import parse_iso, to_epoch
+from airflow_provider_customerio.sync.campaigns import (
+    MetricsWindow,
+    check_lookback,
+    metrics_window,
+)
+from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig, load_config
+from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import to_bool
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_customerio.sql.metrics_store import MetricsStore
     from airflow_provider_customerio.sync.people import RunWindow
     from airflow_provider_customerio.sync.state import StateStore
 
+log = logging.getLogger(__name__)
 _EMPTY = ("", "none", "null")
 
 
@@ -143,7 +159,7 @@ def as_datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     text = str(value).strip()
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    return parse_iso(text) if text else None
 
 
 def data_interval(context: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -198,7 +214,280 @@ def as_optional_str(value: Any) -> str | None:
     return None if text.lower() in _EMPTY else text
 
 
+# ------------------------------------------------------------------------------------------ skip policy
+def skip(reason: str) -> NoReturn:
+    """A capability switched off in the config: the task ends *skipped* (the UI shows it), with ``reason``."""
+
+    raise AirflowSkipException(f"{reason}: the capability is off, nothing to do.")
+
+
+# ------------------------------------------------------------------------------------------ events
+#: The event store's meta key holding the end of the last activity window read.
+ACTIVITY_WATERMARK = "activity_window_end"
+#: The activity window of a manual run without a data interval (first run), seconds.
+DEFAULT_MANUAL_WINDOW_SECONDS = 3600
+
+
+def activity_window(
+    window_start: Any, window_end: Any, context: Mapping[str, Any], *, watermark: str | None, now: float
+) -> tuple[int, int, str]:
+    """The activity window ``[start, end)`` of an events run and where it came from: the explicit
+    ``window_start``/``window_end``, else the data interval, else (a manual run) from ``watermark`` to now."""
+    start = to_epoch(window_start, "window_start")
+    end = to_epoch(window_end, "window_end")
+    if start is not None or end is not None:
+        origin = "explicit window_start/window_end"
+    elif context.get("data_interval_start") is not None and context.get("data_interval_end") is not None:
+        start = to_epoch(context["data_interval_start"], "data_interval_start")
+        end = to_epoch(context["data_interval_end"], "data_interval_end")
+        origin = "data interval"
+    else:
+        end = int(now)
+        if watermark:  # a window may be empty (two manual runs in the same second): nothing new, not an error
+            return min(int(watermark), end), end, "from the end of the last window read (manual run, no data interval)"
+        return end - DEFAULT_MANUAL_WINDOW_SECONDS, end, "the last hour (manual run, no data interval, first run)"
+    end = int(now) if end is None else end
+    start = end - DEFAULT_MANUAL_WINDOW_SECONDS if start is None else start
+    if start >= end:
+        raise ValueError(f"window_start ({start}) must be before window_end ({end}); fix the params of the run")
+    return start, end, origin
+
+
+def read_events_input(events: Any, path: str | None) -> Iterator[Any]:
+    """Events from XCom (a list, or JSON text of a list) or from a file (a JSON array, or JSON Lines)."""
+    if (events is None) == (not path):
+        raise ValueError("give exactly one of `events` (a list, e.g. from XCom) or `events_path` (a file)")
+    if events is not None:
+        if isinstance(events, str):
+            try:
+                events = json.loads(events)
+            except ValueError:
+                raise ValueError("events: the text is not JSON; pass a list of event objects") from None
+        if isinstance(events, Mapping):
+            events = [events]
+        if not isinstance(events, Iterable):
+            raise ValueError(f"events: expected a list of event objects, got {type(events).__name__}")
+        yield from events
+        return
+    p = Path(str(path))
+    if not p.is_file():
+        raise ValueError(f"events_path: {p} does not exist; write the events there (JSON array or JSON Lines)")
+    with p.open(encoding="utf-8") as fh:
+        head = fh.read(1)
+        while head and head.isspace():
+            head = fh.read(1)
+        fh.seek(0)
+        if head == "[":
+            yield from json.load(fh)
+            return
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError:
+                yield {"__invalid_line__": n}
+
+
+def as_ids(value: Sequence[str] | str | int | None) -> list[str] | None:
+    if value in (None, "", []):
+        return None
+    if isinstance(value, (str, int)):
+        items = [v.strip() for v in str(value).split(",")]
+    else:
+        items = [str(v).strip() for v in value]
+    bad = [v for v in items if not v.isdigit()]
+    if bad:
+        raise ValueError(f'object_type_ids must be Customer.io object type ids such as "1", got {bad!r}.')
+    return items or None
+
+
+def ledger_sink(ledger: Ledger) -> Callable[[Mapping[str, Any], str, str], None]:
+    """Adapt :class:`Ledger` to the mirror's ``reject(record, reason, message)`` sink."""
+
+    def reject(record: Mapping[str, Any], reason: str, message: str) -> None:
+        ledger.reject(
+            record_id=str(record.get("cio_id") or record.get("brevo_contact_id") or ""),
+            reason=reason,
+            message=message,
+            stage="segments",
+            identifiers={k: record.get(k) for k in ("email", "id", "ext_id", "brevo_contact_id")},
+            detail={k: record[k] for k in ("segment_id", "list_id", "field") if k in record},
+        )
+
+    return reject
+
+
+def as_id(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a positive integer id, got {value!r}. Set the '{name}' param (or the mirror config) "
+            "to the numeric id shown in the vendor's UI."
+        ) from None
+    if number < 1:
+        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
+    return number
+
+
+def as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):  # a rendered list
+            try:
+                parsed = json.loads(text.replace("'", '"'))
+            except ValueError:
+                raise ValueError(
+                    f"include_attributes must be a list of Customer.io attribute names, got {value!r}."
+                ) from None
+            return as_names(parsed)
+        return tuple(p.strip() for p in text.split(",") if p.strip())
+    names = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(
+                f'include_attributes must be a list of Customer.io attribute names (e.g. ["first_name", "plan"]), '
+                f"got the item {item!r}."
+            )
+        names.append(item.strip())
+    return tuple(names)
+
+
+def load_connector_config(config_path: str | None) -> CustomerIOConfig:
+    """The ``connectors.customerio`` section. Without an explicit path a missing default file means defaults;
+    an invalid file, or an explicit path that does not exist, is an error naming the problem."""
+    try:
+        return load_customerio_config(config_path)
+    except ConfigError as exc:
+        file_missing = len(exc.problems) == 1 and exc.problems[0][1].startswith("file not found")
+        if config_path is None and file_missing and not os.environ.get("CUSTOMERIO_PROVIDER_CONFIG"):
+            log.info("No provider config at %s: using the defaults.", exc.source)
+            return CustomerIOConfig()
+        raise
+
+
+def metrics_run_window(
+    context: Context | Mapping[str, Any], *, lookback_days: int, tz: str = "UTC", now: datetime | None = None
+) -> MetricsWindow:
+    """The metrics window of this task's run (an explicit decision for runs without a data interval)."""
+    start, end = data_interval(context)
+    return metrics_window(start, end, lookback_days=lookback_days, now=now or datetime.now(timezone.utc), tz=tz)
+
+
+def campaign_settings(config: CustomerIOConfig, *, sql_conn_id: str | None, table: str | None) -> CampaignSettings:
+    c = config.campaigns
+    return CampaignSettings(
+        lookback_days=c.lookback_days, sql_conn_id=sql_conn_id or c.sql_conn_id, table=table or c.table
+    )
+
+
+def open_metrics_store(settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
+    from airflow_provider_customerio.sql.metrics_store import store_for
+
+    return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
+
+
+def campaign_lookback_days(value: Any, config: CustomerIOConfig) -> int:
+    if value is None or value == "" or value == "None":
+        return config.campaigns.lookback_days
+    return check_lookback(value)
+
+
+#: Page size when reading stored webhook events.
+WEBHOOK_EVENT_PAGE = 5000
+
+
+def workflow_run_key(context: Context | Mapping[str, Any]) -> str:
+    """The staging key shared by the derive and write tasks of one DAG run."""
+    dag_id, run_id, _ = run_ids(context)
+    return f"{dag_id}/{run_id}/workflow_state"
+
+
+def message_window(
+    context: Context | Mapping[str, Any], *, lookback_hours: float, now: datetime | None = None
+) -> tuple[int, int, bool]:
+    """``(start_ts, end_ts, manual)`` for ``/v1/messages`` (both bounds inclusive): the data interval
+    ``[start, end)`` widened by ``lookback_hours`` before it; a run without an interval reads the last 24 hours."""
+    if lookback_hours < 0:
+        raise ConfigError(f"lookback_hours must be 0 or more, got {lookback_hours}.")
+    start, end = data_interval(context)
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        manual = False
+        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
+    else:
+        manual = True
+        end = now or datetime.now(timezone.utc)
+        start = end - timedelta(days=1)
+        end_ts = int(end.timestamp())
+    start_ts = int((start - timedelta(hours=lookback_hours)).timestamp())
+    return max(0, start_ts), end_ts, manual
+
+
+def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict[str, Any]]:
+    """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
+    pages by ``(event_ts, event_id)``; undecodable payloads are skipped (the events capability ledgers them)."""
+    import sqlalchemy as sa
+
+    t = store.events
+    last: tuple[int, str] = (start_ts - 1, "")
+    while True:
+        q = (
+            sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
+            .where(
+                t.c.source == "webhook",
+                t.c.event_ts >= start_ts,
+                t.c.event_ts <= end_ts,
+                sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])),
+            )
+            .order_by(t.c.event_ts, t.c.event_id)
+            .limit(WEBHOOK_EVENT_PAGE)
+        )
+        with store.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return
+        for _event_id, _event_ts, payload in rows:
+            try:
+                body = json.loads(payload)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(body, dict):
+                yield body
+        last = (int(rows[-1][1]), str(rows[-1][0]))
+
+
+def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: SyncStore) -> Any | None:
+    """The events capability's store: its own connection when one is configured, else the sync store."""
+    from airflow_provider_customerio.webhooks.store import EventStore
+
+    conn_id = conn_id or config.events.webhook_store_conn_id
+    return EventStore.from_conn_id(conn_id) if conn_id else EventStore(store.engine)
+
+
 __all__ = [
+    "load_connector_config",
+    "metrics_run_window",
+    "campaign_settings",
+    "open_metrics_store",
+    "campaign_lookback_days",
+    "WEBHOOK_EVENT_PAGE",
+    "workflow_run_key",
+    "message_window",
+    "iter_webhook_events",
+    "open_webhook_store",
+    "as_ids",
+    "ledger_sink",
+    "as_id",
+    "as_names",
+    "ACTIVITY_WATERMARK",
+    "activity_window",
+    "read_events_input",
+    "skip",
     "airflow_home",
     "as_bool",
     "as_datetime",

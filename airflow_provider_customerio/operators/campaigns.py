@@ -9,7 +9,6 @@ to :mod:`airflow_provider_customerio.sync.campaigns`, :mod:`airflow_provider_cus
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
@@ -23,78 +22,37 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
-    data_interval,
-    load_customerio_config,
+    campaign_lookback_days,
+    campaign_settings,
+    load_connector_config,
+    metrics_run_window,
+    open_metrics_store,
     open_sync_store,
     record_summary,
     run_ids,
+    skip,
     task_key,
 )
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.campaigns import (
     CampaignMetricsError,
     CampaignMetricsResult,
-    MetricsWindow,
-    check_lookback,
     check_version,
     metrics_ref,
-    metrics_window,
     parse_campaign_ids,
     select_campaigns,
     select_items,
     source_label,
     sync_campaign_metrics,
 )
-from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
-from airflow_provider_customerio.sync.config import ConfigError as FileConfigError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_customerio.sql.metrics_store import MetricsStore
 
 log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------ shared helpers
-def load_connector_config(config_path: str | None) -> CustomerIOConfig:
-    """The ``connectors.customerio`` section. Without an explicit path a missing default file means defaults;
-    an invalid file, or an explicit path that does not exist, is an error naming the problem."""
-    try:
-        return load_customerio_config(config_path)
-    except FileConfigError as exc:
-        file_missing = len(exc.problems) == 1 and exc.problems[0][1].startswith("file not found")
-        if config_path is None and file_missing and not os.environ.get("CUSTOMERIO_PROVIDER_CONFIG"):
-            log.info("No provider config at %s: using the defaults.", exc.source)
-            return CustomerIOConfig()
-        raise
-
-
-def run_window(
-    context: Context | Mapping[str, Any], *, lookback_days: int, tz: str = "UTC", now: datetime | None = None
-) -> MetricsWindow:
-    """The metrics window of this task's run (an explicit decision for runs without a data interval)."""
-    start, end = data_interval(context)
-    return metrics_window(start, end, lookback_days=lookback_days, now=now or datetime.now(timezone.utc), tz=tz)
-
-
-def _settings(config: CustomerIOConfig, *, sql_conn_id: str | None, table: str | None) -> CampaignSettings:
-    c = config.campaigns
-    return CampaignSettings(
-        lookback_days=c.lookback_days, sql_conn_id=sql_conn_id or c.sql_conn_id, table=table or c.table
-    )
-
-
-def _open_store(settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
-    from airflow_provider_customerio.sql.metrics_store import store_for
-
-    return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
-
-
-def _lookback(value: Any, config: CustomerIOConfig) -> int:
-    if value is None or value == "" or value == "None":
-        return config.campaigns.lookback_days
-    return check_lookback(value)
 
 
 class _CampaignOperatorBase(BaseOperator):
@@ -156,13 +114,12 @@ class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
         """Return the selected campaigns."""
         wanted = parse_campaign_ids(self.campaign_ids)
         config = load_connector_config(self.config_path)
-        settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        with _open_store(settings, open_sync_store(config, self.state_path)) as store:
+        settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
+        with open_metrics_store(settings, open_sync_store(config, self.state_path)) as store:
             store.ensure_table()
             log.info("Reporting table %s ready in %s.", store.table, store.description)
         if not config.sync.campaigns and wanted is None:
-            log.info("connectors.customerio.sync.campaigns is false: no campaign is read.")
-            return []
+            skip("connectors.customerio.sync.campaigns is false")
         include = config.campaigns.include
         selected = select_campaigns(self.app_hook.list_campaigns(), wanted) if "campaigns" in include or wanted else []
         log.info("%d campaign(s) to read: %s", len(selected), [c["id"] for c in selected][:50])
@@ -220,22 +177,26 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
 
         declare_outlets(self, "campaign_metrics")
 
+    def _fetcher(self, kind: str) -> Callable[..., Mapping[str, Any]]:
+        """The App API call that reads the metric series of a ``kind`` (campaign, newsletter, broadcast)."""
+        if kind == "newsletter":
+            return self.app_hook.get_newsletter_metrics
+        if kind == "broadcast":
+            return self.app_hook.get_broadcast_metrics
+        return self.app_hook.get_campaign_metrics
+
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, compare and upsert; return the counts."""
         campaign_id, name, kind = metrics_ref(self.campaign)
         dry_run = as_bool(self.dry_run, "dry_run")
         # newsletters and broadcasts have only the period/steps form of the metrics endpoint (version 1)
         version = check_version(self.metrics_version) if kind == "campaign" else 1
-        fetch_series: Callable[..., Mapping[str, Any]]
-        if kind == "newsletter":
-            fetch_series = self.app_hook.get_newsletter_metrics
-        elif kind == "broadcast":
-            fetch_series = self.app_hook.get_broadcast_metrics
-        else:
-            fetch_series = self.app_hook.get_campaign_metrics
+        fetch_series = self._fetcher(kind)
         config = load_connector_config(self.config_path)
-        settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        window = run_window(context, lookback_days=_lookback(self.lookback_days, config), tz=self.timezone)
+        settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
+        window = metrics_run_window(
+            context, lookback_days=campaign_lookback_days(self.lookback_days, config), tz=self.timezone
+        )
         dag_id, run_id, map_index = run_ids(context)
         sync_store = open_sync_store(config, self.state_path)
         ledger = sync_store.ledger(dag_id, run_id, task_key(f"{kind}_{campaign_id}", map_index))
@@ -250,7 +211,7 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
             ", manual run" if window.manual else "",
         )
         try:
-            with _open_store(settings, open_sync_store(config, self.state_path)) as store:
+            with open_metrics_store(settings, open_sync_store(config, self.state_path)) as store:
                 store.ensure_table()
                 try:
                     result = sync_campaign_metrics(
@@ -343,12 +304,12 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
         if not 1 <= days <= 366:
             raise CampaignMetricsError(f"report_days: {self.report_days!r} must be a whole number from 1 to 366.")
         config = load_connector_config(self.config_path)
-        settings = _settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        window = run_window(context, lookback_days=0)
+        settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
+        window = metrics_run_window(context, lookback_days=0)
         last_day: date = window.last_day
         first_day = last_day - timedelta(days=days - 1)
         sync_store = open_sync_store(config, self.state_path)
-        with _open_store(settings, sync_store) as store:
+        with open_metrics_store(settings, sync_store) as store:
             store.ensure_table()
             rows = store.fetch(first_day.isoformat(), last_day.isoformat(), wanted)
         trends = build_trends(rows, first_day, last_day)
@@ -386,6 +347,4 @@ __all__ = [
     "CustomerIOCampaignMetricsOperator",
     "CustomerIOCampaignReportOperator",
     "CustomerIOListCampaignsOperator",
-    "load_connector_config",
-    "run_window",
 ]

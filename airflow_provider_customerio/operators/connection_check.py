@@ -8,14 +8,10 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_customerio.checks import run_checks
-from airflow_provider_customerio.exceptions import CustomerIOProviderError
+from airflow_provider_customerio.exceptions import ConnectionCheckFailed
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
-
-
-class ConnectionCheckFailed(CustomerIOProviderError):
-    """At least one connection check failed; the message lists every line and hint."""
 
 
 class CustomerIOConnectionCheckOperator(BaseOperator):

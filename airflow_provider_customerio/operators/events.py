@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import requests
 from airflow.sdk import BaseOperator
 
+from airflow_provider_customerio.adapters.brevo import BrevoEventSink
+from airflow_provider_customerio.adapters.customerio_app import ingest_activities
 from airflow_provider_customerio.exceptions import (
     ApiError,
-    AuthError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
     ValidationError,
 )
 from airflow_provider_customerio.hooks.brevo import BrevoHook
@@ -37,139 +33,37 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
+    ACTIVITY_WATERMARK,
+    activity_window,
     as_bool,
     load_customerio_config,
     open_sync_store,
+    read_events_input,
     record_summary,
     run_ids,
+    skip,
     sync_lease,
 )
 from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.sync.config import CustomerIOConfig
+from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.events import (
     PENDING,
     SOURCE_ACTIVITY,
-    SOURCE_ID_PROPERTY,
-    BatchRejected,
-    DeliveryNotAttempted,
-    DeliveryUncertain,
     EventForwarder,
     EventMapper,
+    ForwardStats,
     Rejection,
     TrackEvent,
     activity_event_key,
-    forwarded_ids,
     iter_window_activities,
     parse_track_event,
     plan_forwarding,
-    reconcile_query,
 )
 from airflow_provider_customerio.sync.summary import SyncSummary
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-ACTIVITY_WATERMARK = "activity_window_end"
-DEFAULT_MANUAL_WINDOW_SECONDS = 3600
-
-
-def _to_epoch(value: Any, name: str) -> int | None:
-    """Unix seconds from a datetime, a number or an ISO-8601 string; ``None`` for empty values."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
-        return None
-    if isinstance(value, datetime):
-        return int((value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
-    text = str(value).strip()
-    try:
-        return int(float(text))
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"{name}: {text!r} is not a date-time; use ISO-8601 (2026-01-31T13:45:00Z) or unix seconds"
-        ) from None
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp())
-
-
-# -------------------------------------------------------------------------------------------- ports
-def _never_connected(cause: BaseException | None) -> bool:
-    """True when the request certainly never reached the server (connect timeout or refused connection)."""
-    if isinstance(cause, requests.exceptions.ConnectTimeout):
-        return True
-    text = repr(cause)
-    return isinstance(cause, requests.exceptions.ConnectionError) and (
-        "NewConnectionError" in text or "Connection refused" in text
-    )
-
-
-class BrevoEventsAdapter:
-    """The Brevo port of :class:`EventForwarder` over :class:`BrevoHook`: classifies failures as certainly not
-    delivered, uncertain, or refused, and reads ``GET /events`` to reconcile."""
-
-    def __init__(self, hook: BrevoHook, *, page_size: int = 500) -> None:
-        self.hook = hook
-        self.page_size = page_size
-
-    def send_batch(self, events: list[dict[str, Any]]) -> dict[int, str]:
-        try:
-            result = self.hook.create_events_batch(events)
-        except (AuthError, RateLimitError) as exc:
-            raise DeliveryNotAttempted(str(exc)) from exc
-        except ValidationError as exc:
-            raise BatchRejected(exc.message) from exc
-        except NotFoundError as exc:
-            raise DeliveryNotAttempted(f"{exc} (is the Brevo connection's host right?)") from exc
-        except ServerError as exc:
-            if exc.status == 0 and _never_connected(exc.__cause__):
-                raise DeliveryNotAttempted(str(exc)) from exc
-            raise DeliveryUncertain(str(exc)) from exc
-        except ApiError as exc:  # e.g. a redirect: not processed
-            raise DeliveryNotAttempted(str(exc)) from exc
-        return {int(e["index"]): str(e.get("message", "")) for e in result.errors}
-
-    def find_forwarded(self, events: list[dict[str, Any]]) -> set[str]:
-        wanted = {str((ev.get("event_properties") or {}).get(SOURCE_ID_PROPERTY)) for ev in events}
-        params = reconcile_query(events, time.time())
-        found: set[str] = set()
-        for item in self.hook.iter_events(
-            event_names=params["event_name"],
-            start_date=params["startDate"],
-            end_date=params["endDate"],
-            limit=self.page_size,
-        ):
-            found |= forwarded_ids([item], wanted)
-            if found >= wanted:
-                break
-        return found
-
-
-def ingest_activities(
-    app_hook: CustomerIOAppHook, store: EventStore, start: int | None, end: int | None, *, chunk: int = 500
-) -> tuple[int, int]:
-    """Copy the ``event`` activities of ``[start, end)`` into the store (deduplicated). Returns (read, new)."""
-    read = new = 0
-    rows: list[StoredEvent] = []
-    feed = app_hook.iter_activities(type="event")
-    for act in iter_window_activities(feed, start, end):
-        read += 1
-        rows.append(
-            StoredEvent(
-                event_id=activity_event_key(act),
-                source=SOURCE_ACTIVITY,
-                payload=json.dumps(act, separators=(",", ":"), ensure_ascii=False),
-                event_ts=int(act["timestamp"]),
-            )
-        )
-        if len(rows) >= chunk:
-            new += len(store.add(rows))
-            rows = []
-    new += len(store.add(rows))
-    return read, new
 
 
 # --------------------------------------------------------------------------------- Customer.io -> Brevo
@@ -273,233 +167,170 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Ingest the window's behavioural events, forward everything pending, return the summary."""
-        return forward_events_to_brevo(self, context)
+        config = load_customerio_config(self.config_path)
+        if not config.sync.events:
+            skip("connectors.customerio.sync.events is false")
+        summary = SyncSummary(direction="cio_events_to_brevo", mode="events")
+        mapper = EventMapper(config.event_mapping, config.events.unmapped)
+        sync_store = open_sync_store(config, self.state_path)
+        store_conn = self.webhook_store_conn_id or config.events.webhook_store_conn_id
+        store = EventStore.from_conn_id(store_conn) if store_conn else EventStore(sync_store.engine)
+        if as_bool(self.dry_run, "dry_run"):
+            return self._plan(context, summary, mapper, store)
+        with sync_lease(sync_store, "events:forward", context):
+            return self._forward(context, summary, mapper, sync_store, store)
 
-
-def resolve_window(
-    op: CustomerIOEventsToBrevoOperator, context: Context, store: EventStore, now: float
-) -> tuple[int, int, str]:
-    """The activity window ``[start, end)`` and where it came from (explicit, data interval or watermark)."""
-    start = _to_epoch(op.window_start, "window_start")
-    end = _to_epoch(op.window_end, "window_end")
-    if start is not None or end is not None:
-        origin = "explicit window_start/window_end"
-    elif context.get("data_interval_start") is not None and context.get("data_interval_end") is not None:
-        start = _to_epoch(context["data_interval_start"], "data_interval_start")
-        end = _to_epoch(context["data_interval_end"], "data_interval_end")
-        origin = "data interval"
-    else:
-        mark = store.get_meta(ACTIVITY_WATERMARK)
-        end = int(now)
-        if mark:  # a window may be empty (two manual runs in the same second): nothing new, not an error
-            return min(int(mark), end), end, "from the end of the last window read (manual run, no data interval)"
-        return end - DEFAULT_MANUAL_WINDOW_SECONDS, end, "the last hour (manual run, no data interval, first run)"
-    end = int(now) if end is None else end
-    start = end - DEFAULT_MANUAL_WINDOW_SECONDS if start is None else start
-    if start >= end:
-        raise ValueError(f"window_start ({start}) must be before window_end ({end}); fix the params of the run")
-    return start, end, origin
-
-
-def forward_events_to_brevo(op: CustomerIOEventsToBrevoOperator, context: Context) -> dict[str, Any]:
-    """The body of :meth:`CustomerIOEventsToBrevoOperator.execute` (wiring only; logic in ``sync.events``)."""
-    config = load_customerio_config(op.config_path)
-    summary = SyncSummary(direction="cio_events_to_brevo", mode="events")
-    if not config.sync.events:
-        summary.skipped = "connectors.customerio.sync.events is false"
-        summary.finish()
-        return summary.to_xcom()
-    mapper = EventMapper(config.event_mapping, config.events.unmapped)
-    sync_store = open_sync_store(config, op.state_path)
-    store_conn = op.webhook_store_conn_id or config.events.webhook_store_conn_id
-    store = EventStore.from_conn_id(store_conn) if store_conn else EventStore(sync_store.engine)
-    if as_bool(op.dry_run, "dry_run"):
-        return _plan(op, context, summary, mapper, store)
-    with sync_lease(sync_store, "events:forward", context):
-        return _forward(op, context, config, summary, mapper, sync_store, store)
-
-
-def _plan(
-    op: CustomerIOEventsToBrevoOperator,
-    context: Context,
-    summary: SyncSummary,
-    mapper: EventMapper,
-    store: EventStore,
-) -> dict[str, Any]:
-    """Dry run: the stored pending events plus the window's activity-feed events not stored yet, mapped and packed
-    as a real run would; nothing is written anywhere."""
-    try:
-        pending = list(store.iter_status(PENDING))
-        known = {r.event_id for r in pending}
-        if as_bool(op.include_activities, "include_activities"):
-            start, end, _origin = resolve_window(op, context, store, time.time())
-            summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
-            summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
-            feed = op.app_hook.iter_activities(type="event")
-            for act in iter_window_activities(feed, start - int(op.activity_lookback_seconds), end):
-                key = activity_event_key(act)
-                if key not in known and store.get(key) is None:
-                    known.add(key)
-                    pending.append(
-                        StoredEvent(key, SOURCE_ACTIVITY, json.dumps(act, separators=(",", ":")), int(act["timestamp"]))
-                    )
-        in_flight = sum(len(rows) for rows in store.in_flight().values())
-        plan = plan_forwarding(pending, mapper, in_flight=in_flight)
-    finally:
-        store.dispose()
-        op.app_hook.close()
-    summary.read = len(pending)
-    summary.api_calls = op.app_hook.api_calls
-    summary.finish()
-    out = summary.to_xcom()
-    out.update({"dry_run": True, "plan": plan.as_dict()})
-    op.log.info(
-        "Dry run: %d events would be sent in %d Brevo calls, %d skipped, %d rejected; nothing was written",
-        plan.send,
-        plan.batches,
-        sum(plan.skip.values()),
-        sum(plan.reject.values()),
-    )
-    return out
-
-
-def _forward(
-    op: CustomerIOEventsToBrevoOperator,
-    context: Context,
-    config: CustomerIOConfig,
-    summary: SyncSummary,
-    mapper: EventMapper,
-    sync_store: SyncStore,
-    store: EventStore,
-) -> dict[str, Any]:
-    dag_id, run_id, _ = run_ids(context, default_run_id="manual")
-    ledger = sync_store.ledger(dag_id, run_id, op.task_id)
-    op.log.info("Event store: %s (%s)", store.engine.url.render_as_string(hide_password=True), store.counts())
-    now = time.time()
-    try:
-        activities_read = activities_new = 0
-        activity_error: ApiError | None = None
-        if as_bool(op.include_activities, "include_activities"):
-            start, end, origin = resolve_window(op, context, store, now)
-            summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
-            summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
-            op.log.info(
-                "Reading behavioural events of %s .. %s (%s, %d s lookback)",
-                summary.window_start,
-                summary.window_end,
-                origin,
-                op.activity_lookback_seconds,
-            )
-            read_from = start - int(op.activity_lookback_seconds)
-            try:
-                if read_from < end:
-                    activities_read, activities_new = ingest_activities(op.app_hook, store, read_from, end)
-            except ApiError as exc:
-                # the stored webhooks are still forwarded; the task fails afterwards so the window is re-read
-                activity_error = exc
-                op.log.error("Reading the activity feed failed (%s); forwarding the stored events anyway", exc)
-            else:
-                previous = store.get_meta(ACTIVITY_WATERMARK)
-                if previous is None or int(previous) < end:
-                    store.set_meta(ACTIVITY_WATERMARK, str(end))
-        forwarder = EventForwarder(
-            store,
-            BrevoEventsAdapter(op.brevo_hook),
-            ledger,
-            mapper,
-            reconcile_grace_seconds=op.reconcile_grace_seconds,
-            log=lambda msg: op.log.info("%s", msg),
+    def activity_window(
+        self, context: Context | Mapping[str, Any], store: EventStore, now: float
+    ) -> tuple[int, int, str]:
+        """The activity window ``[start, end)`` and where it came from (explicit, data interval or watermark)."""
+        return activity_window(
+            self.window_start, self.window_end, context, watermark=store.get_meta(ACTIVITY_WATERMARK), now=now
         )
+
+    def _plan(self, context: Context, summary: SyncSummary, mapper: EventMapper, store: EventStore) -> dict[str, Any]:
+        """Dry run: the stored pending events plus the window's activity-feed events not stored yet, mapped and
+        packed as a real run would; nothing is written anywhere."""
         try:
-            stats = forwarder.forward()
+            pending = list(store.iter_status(PENDING))
+            known = {r.event_id for r in pending}
+            if as_bool(self.include_activities, "include_activities"):
+                start, end, _origin = self.activity_window(context, store, time.time())
+                summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
+                summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
+                feed = self.app_hook.iter_activities(type="event")
+                for act in iter_window_activities(feed, start - int(self.activity_lookback_seconds), end):
+                    key = activity_event_key(act)
+                    if key not in known and store.get(key) is None:
+                        known.add(key)
+                        pending.append(
+                            StoredEvent(
+                                key, SOURCE_ACTIVITY, json.dumps(act, separators=(",", ":")), int(act["timestamp"])
+                            )
+                        )
+            in_flight = sum(len(rows) for rows in store.in_flight().values())
+            plan = plan_forwarding(pending, mapper, in_flight=in_flight)
         finally:
-            ledger.close()
-        purged = store.purge(float(op.retention_days) * 86400)
-        counts = store.counts()
-    finally:
-        store.dispose()
-        op.brevo_hook.close()
-        op.app_hook.close()
-    summary.read = stats.drained
-    summary.created = stats.forwarded
-    summary.rejected = stats.rejected
-    summary.events_processed = stats.forwarded
-    summary.rejects_by_reason = stats.rejects_by_reason
-    summary.api_calls = op.brevo_hook.api_calls + op.app_hook.api_calls
-    summary.ledger = ledger.key if ledger.total else None
-    summary.finish()
-    out = summary.to_xcom()
-    out.update(
-        {
-            "skipped_events": stats.skipped,
-            "requeued": stats.requeued,
-            "batches": stats.batches,
-            "events_per_call": stats.events_per_call,
-            "reconciled_sent": stats.reconciled_sent,
-            "reconciled_resent": stats.reconciled_resent,
-            "in_flight_deferred": stats.in_flight_deferred,
-            "activities_read": activities_read,
-            "activities_new": activities_new,
-            "store": counts,
-            "purged": purged,
-        }
-    )
-    op.log.info(
-        "Forwarded %d events in %d Brevo calls (%.1f per call); %d skipped, %d rejected (ledger %s); "
-        "%d reconciled as already in Brevo, %d resent; store now %s",
-        stats.forwarded,
-        stats.batches,
-        stats.events_per_call,
-        stats.skipped,
-        stats.rejected,
-        summary.ledger or "-",
-        stats.reconciled_sent,
-        stats.reconciled_resent,
-        counts,
-    )
-    record_summary(sync_store, "events", context, op.task_id, out)
-    if activity_error is not None:
-        raise activity_error
-    return out
+            store.dispose()
+            self.app_hook.close()
+        summary.read = len(pending)
+        summary.api_calls = self.app_hook.api_calls
+        summary.finish()
+        out = summary.to_xcom()
+        out.update({"dry_run": True, "plan": plan.as_dict()})
+        self.log.info(
+            "Dry run: %d events would be sent in %d Brevo calls, %d skipped, %d rejected; nothing was written",
+            plan.send,
+            plan.batches,
+            sum(plan.skip.values()),
+            sum(plan.reject.values()),
+        )
+        return out
+
+    def _ingest_window(
+        self, context: Context, summary: SyncSummary, store: EventStore
+    ) -> tuple[int, int, ApiError | None]:
+        """Copy the window's activity-feed events into the store: ``(read, new, error)``. A feed error is returned,
+        not raised: the stored webhooks are still forwarded, and the task fails afterwards (the window is re-read)."""
+        if not as_bool(self.include_activities, "include_activities"):
+            return 0, 0, None
+        start, end, origin = self.activity_window(context, store, time.time())
+        summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
+        summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
+        self.log.info(
+            "Reading behavioural events of %s .. %s (%s, %d s lookback)",
+            summary.window_start,
+            summary.window_end,
+            origin,
+            self.activity_lookback_seconds,
+        )
+        read_from = start - int(self.activity_lookback_seconds)
+        read = new = 0
+        try:
+            if read_from < end:
+                read, new = ingest_activities(self.app_hook, store, read_from, end)
+        except ApiError as exc:
+            self.log.error("Reading the activity feed failed (%s); forwarding the stored events anyway", exc)
+            return read, new, exc
+        previous = store.get_meta(ACTIVITY_WATERMARK)
+        if previous is None or int(previous) < end:
+            store.set_meta(ACTIVITY_WATERMARK, str(end))
+        return read, new, None
+
+    def _forward(
+        self, context: Context, summary: SyncSummary, mapper: EventMapper, sync_store: SyncStore, store: EventStore
+    ) -> dict[str, Any]:
+        dag_id, run_id, _ = run_ids(context, default_run_id="manual")
+        ledger = sync_store.ledger(dag_id, run_id, self.task_id)
+        self.log.info("Event store: %s (%s)", store.engine.url.render_as_string(hide_password=True), store.counts())
+        try:
+            activities_read, activities_new, activity_error = self._ingest_window(context, summary, store)
+            forwarder = EventForwarder(
+                store,
+                BrevoEventSink(self.brevo_hook),
+                ledger,
+                mapper,
+                reconcile_grace_seconds=self.reconcile_grace_seconds,
+                log=lambda msg: self.log.info("%s", msg),
+            )
+            try:
+                stats = forwarder.forward()
+            finally:
+                ledger.close()
+            purged = store.purge(float(self.retention_days) * 86400)
+            counts = store.counts()
+        finally:
+            store.dispose()
+            self.brevo_hook.close()
+            self.app_hook.close()
+        summary.ledger = ledger.key if ledger.total else None
+        out = self._summary(summary, stats)
+        out.update(
+            {"activities_read": activities_read, "activities_new": activities_new, "store": counts, "purged": purged}
+        )
+        self.log.info("Store now %s", counts)
+        record_summary(sync_store, "events", context, self.task_id, out)
+        if activity_error is not None:
+            raise activity_error
+        return out
+
+    def _summary(self, summary: SyncSummary, stats: ForwardStats) -> dict[str, Any]:
+        """The run's summary (the XCom) from the forwarder's counters."""
+        summary.read = stats.drained
+        summary.created = stats.forwarded
+        summary.rejected = stats.rejected
+        summary.events_processed = stats.forwarded
+        summary.rejects_by_reason = stats.rejects_by_reason
+        summary.api_calls = self.brevo_hook.api_calls + self.app_hook.api_calls
+        summary.finish()
+        out = summary.to_xcom()
+        out.update(
+            {
+                "skipped_events": stats.skipped,
+                "requeued": stats.requeued,
+                "batches": stats.batches,
+                "events_per_call": stats.events_per_call,
+                "reconciled_sent": stats.reconciled_sent,
+                "reconciled_resent": stats.reconciled_resent,
+                "in_flight_deferred": stats.in_flight_deferred,
+            }
+        )
+        self.log.info(
+            "Forwarded %d events in %d Brevo calls (%.1f per call); %d skipped, %d rejected (ledger %s); "
+            "%d reconciled as already in Brevo, %d resent",
+            stats.forwarded,
+            stats.batches,
+            stats.events_per_call,
+            stats.skipped,
+            stats.rejected,
+            summary.ledger or "-",
+            stats.reconciled_sent,
+            stats.reconciled_resent,
+        )
+        return out
 
 
 # --------------------------------------------------------------------------------- events -> Customer.io
-def read_events_input(events: Any, path: str | None) -> Iterator[Any]:
-    """Events from XCom (a list, or JSON text of a list) or from a file (a JSON array, or JSON Lines)."""
-    if (events is None) == (not path):
-        raise ValueError("give exactly one of `events` (a list, e.g. from XCom) or `events_path` (a file)")
-    if events is not None:
-        if isinstance(events, str):
-            try:
-                events = json.loads(events)
-            except ValueError:
-                raise ValueError("events: the text is not JSON; pass a list of event objects") from None
-        if isinstance(events, Mapping):
-            events = [events]
-        if not isinstance(events, Iterable):
-            raise ValueError(f"events: expected a list of event objects, got {type(events).__name__}")
-        yield from events
-        return
-    p = Path(str(path))
-    if not p.is_file():
-        raise ValueError(f"events_path: {p} does not exist; write the events there (JSON array or JSON Lines)")
-    with p.open(encoding="utf-8") as fh:
-        head = fh.read(1)
-        while head and head.isspace():
-            head = fh.read(1)
-        fh.seek(0)
-        if head == "[":
-            yield from json.load(fh)
-            return
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except ValueError:
-                yield {"__invalid_line__": n}
-
-
 class CustomerIOTrackEventsOperator(BaseOperator):
     """Send events to Customer.io Track (``/api/v1/customers/{id}/events``, anonymous ``/api/v1/events``).
 
@@ -543,84 +374,75 @@ class CustomerIOTrackEventsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Send every event; return ``{read, sent, rejected, ledger, api_calls}``."""
-        return send_events_to_track(self, context)
+        dag_id, run_id, _ = run_ids(context, default_run_id="manual")
+        ledger = open_sync_store(None, self.state_path).ledger(dag_id, run_id, self.task_id)
+        read = sent = rejected = 0
+        try:
+            for index, raw in enumerate(read_events_input(self.events, self.events_path)):
+                read += 1
+                if self._send(index, raw, ledger):
+                    sent += 1
+                else:
+                    rejected += 1
+        finally:
+            ledger.close()
+            self.track_hook.close()
+        self.log.info(
+            "Sent %d of %d events to Customer.io Track; %d rejected (ledger %s)",
+            sent,
+            read,
+            rejected,
+            ledger.location if rejected else "-",
+        )
+        return {
+            "read": read,
+            "sent": sent,
+            "rejected": rejected,
+            "ledger": ledger.key if rejected else None,
+            "api_calls": self.track_hook.api_calls,
+        }
 
-
-def send_events_to_track(op: CustomerIOTrackEventsOperator, context: Context) -> dict[str, Any]:
-    """The body of :meth:`CustomerIOTrackEventsOperator.execute`."""
-    dag_id, run_id, _ = run_ids(context, default_run_id="manual")
-    ledger = open_sync_store(None, op.state_path).ledger(dag_id, run_id, op.task_id)
-    read = sent = rejected = 0
-    try:
-        for index, raw in enumerate(read_events_input(op.events, op.events_path)):
-            read += 1
-            if isinstance(raw, Mapping) and "__invalid_line__" in raw:
-                parsed: TrackEvent | Rejection = Rejection(
-                    f"line {raw['__invalid_line__']}",
-                    "malformed_event",
-                    f"line {raw['__invalid_line__']} of {op.events_path} is not JSON",
+    def _send(self, index: int, raw: Any, ledger: Ledger) -> bool:
+        """Parse and send one event; False when it was ledgered instead (invalid, or refused by Customer.io)."""
+        if isinstance(raw, Mapping) and "__invalid_line__" in raw:
+            parsed: TrackEvent | Rejection = Rejection(
+                f"line {raw['__invalid_line__']}",
+                "malformed_event",
+                f"line {raw['__invalid_line__']} of {self.events_path} is not JSON",
+            )
+        else:
+            parsed = parse_track_event(raw, index)
+        if isinstance(parsed, Rejection):
+            ledger.reject(record_id=parsed.event_id, reason=parsed.reason, message=parsed.message, stage="parse")
+            return False
+        try:
+            if parsed.identifier is not None:
+                self.track_hook.track_event(
+                    parsed.identifier,
+                    parsed.name,
+                    dict(parsed.data),
+                    event_id=parsed.event_id,
+                    timestamp=parsed.timestamp,
                 )
             else:
-                parsed = parse_track_event(raw, index)
-            if isinstance(parsed, Rejection):
-                ledger.reject(record_id=parsed.event_id, reason=parsed.reason, message=parsed.message, stage="parse")
-                rejected += 1
-                continue
-            try:
-                if parsed.identifier is not None:
-                    op.track_hook.track_event(
-                        parsed.identifier,
-                        parsed.name,
-                        dict(parsed.data),
-                        event_id=parsed.event_id,
-                        timestamp=parsed.timestamp,
-                    )
-                else:
-                    op.track_hook.track_anonymous_event(
-                        parsed.name,
-                        anonymous_id=parsed.anonymous_id,
-                        data=dict(parsed.data),
-                        event_id=parsed.event_id,
-                        timestamp=parsed.timestamp,
-                    )
-            except ValidationError as exc:
-                ledger.reject(
-                    record_id=parsed.event_id,
-                    reason="vendor_rejected",
-                    message=f"Customer.io refused the event: {exc.message}",
-                    stage="send",
-                    identifiers={"id": parsed.identifier, "anonymous_id": parsed.anonymous_id},
-                    detail={"name": parsed.name},
+                self.track_hook.track_anonymous_event(
+                    parsed.name,
+                    anonymous_id=parsed.anonymous_id,
+                    data=dict(parsed.data),
+                    event_id=parsed.event_id,
+                    timestamp=parsed.timestamp,
                 )
-                rejected += 1
-                continue
-            sent += 1
-    finally:
-        ledger.close()
-        op.track_hook.close()
-    op.log.info(
-        "Sent %d of %d events to Customer.io Track; %d rejected (ledger %s)",
-        sent,
-        read,
-        rejected,
-        ledger.location if rejected else "-",
-    )
-    return {
-        "read": read,
-        "sent": sent,
-        "rejected": rejected,
-        "ledger": ledger.key if rejected else None,
-        "api_calls": op.track_hook.api_calls,
-    }
+        except ValidationError as exc:
+            ledger.reject(
+                record_id=parsed.event_id,
+                reason="vendor_rejected",
+                message=f"Customer.io refused the event: {exc.message}",
+                stage="send",
+                identifiers={"id": parsed.identifier, "anonymous_id": parsed.anonymous_id},
+                detail={"name": parsed.name},
+            )
+            return False
+        return True
 
 
-__all__ = [
-    "BrevoEventsAdapter",
-    "CustomerIOEventsToBrevoOperator",
-    "CustomerIOTrackEventsOperator",
-    "forward_events_to_brevo",
-    "ingest_activities",
-    "read_events_input",
-    "resolve_window",
-    "send_events_to_track",
-]
+__all__ = ["CustomerIOEventsToBrevoOperator", "CustomerIOTrackEventsOperator"]

@@ -8,218 +8,41 @@ is deferrable (:class:`~airflow_provider_customerio.triggers.brevo.BrevoProcessT
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_customerio.exceptions import AuthError, NotFoundError, ValidationError
-from airflow_provider_customerio.hooks._base import quote_path
+from airflow_provider_customerio.adapters.brevo import BrevoObjectSink, BrevoRecordSource, upsert_process_state
+from airflow_provider_customerio.adapters.customerio_app import CustomerIOObjectSource
+from airflow_provider_customerio.adapters.customerio_track import CustomerIOObjectWriter
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
+    as_ids,
     default_deferrable,
     load_customerio_config,
     open_sync_store,
     record_summary,
     run_task_ids,
+    skip,
     sync_lease,
 )
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.objects import (
-    BrevoRecord,
-    CioObject,
-    ContactRef,
     ObjectSync,
-    RelatedPerson,
     ReverseObjectSync,
-    TypeProbe,
-    UpsertTimeout,
 )
-from airflow_provider_customerio.sync.people import ProcessState, poll_delays
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, poll_delays
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-#: Records sampled by the type probe (attribute keys seen on them are known to exist).
-PROBE_LIMIT = 100
-
-
-class CustomerIOObjectSource:
-    """:class:`~airflow_provider_customerio.sync.objects.ObjectSource` over the Customer.io App API hook.
-
-    :param filters: optional ``POST /v1/objects`` filter per Customer.io type id (default: every object).
-    """
-
-    def __init__(self, hook: CustomerIOAppHook, filters: Mapping[str, Any] | None = None) -> None:
-        self.hook = hook
-        self.filters = {str(k): v for k, v in (filters or {}).items()}
-
-    def list_object_types(self) -> list[Mapping[str, Any]]:
-        return list(self.hook.list_object_types())
-
-    def iter_object_ids(self, type_id: str) -> Iterator[str]:
-        for ident in self.hook.iter_objects(type_id, self.filters.get(type_id)):
-            if ident.get("object_id") not in (None, ""):
-                yield str(ident["object_id"])
-
-    def get_object(self, type_id: str, object_id: str) -> CioObject | None:
-        try:
-            obj = self.hook.get_object_attributes(type_id, object_id)
-        except NotFoundError:
-            return None
-        ids = obj.get("identifiers") or {}
-        return CioObject(object_id, dict(obj.get("attributes") or {}), ids.get("cio_object_id"))
-
-    def iter_related_people(self, type_id: str, object_id: str) -> Iterator[RelatedPerson]:
-        for rel in self.hook.iter_object_relationships(type_id, object_id):
-            ids = rel.get("identifiers") or {}
-            pid = str(ids["id"]) if ids.get("id") not in (None, "") else None
-            email = str(ids["email"]) if ids.get("email") not in (None, "") else None
-            key = ids.get("cio_id") or (f"id:{pid}" if pid else f"email:{email}" if email else None)
-            if key:
-                yield RelatedPerson(cio_id=str(key), id=pid, email=email)
-
-
-class BrevoObjectSink:
-    """:class:`~airflow_provider_customerio.sync.objects.ObjectSink` over the Brevo hook.
-
-    ``GET /objects/{type}/records`` has no hook method yet, so it goes through the hook's transport
-    (:meth:`BrevoHook.request_json`: same auth, retries, rate limiting and logging).
-    """
-
-    def __init__(self, hook: BrevoHook) -> None:
-        self.hook = hook
-
-    def _records(self, object_type: str, page_num: int, limit: int) -> dict[str, Any]:
-        return (
-            self.hook.request_json(
-                "GET",
-                f"/objects/{quote_path(object_type)}/records",
-                params={"limit": limit, "page_num": page_num, "sort": "desc"},
-            )
-            or {}
-        )
-
-    def probe_type(self, object_type: str) -> TypeProbe:
-        # Brevo has no endpoint listing custom object types or their attributes: probe the records list, which
-        # answers 404 (or 400 "invalid object_type") for a type that does not exist. See sync/objects.py.
-        try:
-            body = self._records(object_type, 1, PROBE_LIMIT)
-        except NotFoundError as exc:
-            return TypeProbe(exists=False, message=str(exc.message))
-        except AuthError as exc:
-            if exc.status == 403:
-                return TypeProbe(exists=False, available=False, message=str(exc.message))
-            raise
-        except ValidationError as exc:
-            if exc.status == 424:  # "primary attribute not found": the type exists
-                return TypeProbe(exists=True, message=str(exc.message))
-            if exc.status == 400 and "object" in (exc.message + exc.body_excerpt).lower():
-                return TypeProbe(exists=False, message=str(exc.message))
-            raise
-        keys: set[str] = set()
-        for rec in body.get("records") or []:
-            keys |= set((rec.get("attributes") or {}).keys())
-        count = body.get("count")
-        return TypeProbe(exists=True, sample_keys=frozenset(keys), count=int(count) if isinstance(count, int) else None)
-
-    def upsert(self, object_type: str, records: Sequence[Mapping[str, Any]]) -> str:
-        return str(self.hook.upsert_object_records(object_type, [dict(r) for r in records]))
-
-    def delete_records(self, object_type: str, ext_ids: Sequence[str]) -> str:
-        return str(self.hook.delete_object_records(object_type, list(ext_ids)))
-
-    def get_process(self, process_id: str) -> ProcessState:
-        return process_state(process_id, self.hook.get_process(int(process_id)))
-
-    def read_records(self, object_type: str, page_num: int, limit: int) -> list[Mapping[str, Any]]:
-        return list(self._records(object_type, page_num, limit).get("records") or [])
-
-    def find_contact(self, *, ext_id: str | None, email: str | None) -> ContactRef | None:
-        if ext_id:
-            if self.hook.find_contact(ext_id, identifier_type="ext_id") is not None:
-                return ContactRef({"ext_id": ext_id})
-        if email:
-            contact = self.hook.find_contact(email.strip().lower(), identifier_type="email_id")
-            if contact is not None and contact.get("id") is not None:
-                return ContactRef({"id": int(contact["id"])})
-        return None
-
-
-class BrevoRecordReader:
-    """:class:`~airflow_provider_customerio.sync.objects.BrevoRecordSource` over the Brevo hook (records pages of
-    1000 with their associations; contacts by id)."""
-
-    def __init__(self, hook: BrevoHook, page_limit: int = 1000) -> None:
-        self.hook = hook
-        self.page_limit = page_limit
-
-    def iter_records(self, object_type: str) -> Iterator[BrevoRecord]:
-        page = 1
-        while True:
-            body = (
-                self.hook.request_json(
-                    "GET",
-                    f"/objects/{quote_path(object_type)}/records",
-                    params={"limit": self.page_limit, "page_num": page, "sort": "asc", "association": "true"},
-                )
-                or {}
-            )
-            records = body.get("records") or []
-            for rec in records:
-                ids = rec.get("identifiers") or {}
-                contacts: list[int] = []
-                for assoc in rec.get("associations") or []:
-                    if str(assoc.get("object_type", "")).lower() in ("contact", "contacts"):
-                        contacts += [
-                            int(r["identifiers"]["id"])
-                            for r in assoc.get("records") or []
-                            if (r.get("identifiers") or {}).get("id") is not None
-                        ]
-                yield BrevoRecord(
-                    int(ids.get("id") or 0),
-                    str(ids["ext_id"]) if ids.get("ext_id") else None,
-                    dict(rec.get("attributes") or {}),
-                    tuple(contacts),
-                )
-            if len(records) < self.page_limit:
-                return
-            page += 1
-
-    def person_identifiers(self, contact_id: int) -> Mapping[str, str] | None:
-        contact = self.hook.find_contact(contact_id, identifier_type="contact_id")
-        if contact is None:
-            return None
-        ext_id = (contact.get("attributes") or {}).get("EXT_ID") or contact.get("ext_id")
-        if ext_id:
-            return {"id": str(ext_id)}
-        if contact.get("email"):
-            return {"email": str(contact["email"])}
-        return None
-
-
-class TrackBatchWriter:
-    """:class:`~airflow_provider_customerio.sync.objects.TrackObjectWriter` over the Track hook."""
-
-    def __init__(self, hook: CustomerIOTrackHook) -> None:
-        self.hook = hook
-
-    def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
-        result = self.hook.batch([dict(op) for op in operations])
-        return [(int(e["index"]), str(e.get("message") or e.get("reason") or "rejected")) for e in result.errors]
-
-
-def process_state(process_id: str | int, process: Mapping[str, Any]) -> ProcessState:
-    """A Brevo process body as a :class:`ProcessState`."""
-    return ProcessState(str(process_id), str(process.get("status") or ""), error=process.get("error"))
 
 
 class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
@@ -333,19 +156,20 @@ class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
     def _complete(self, sync: ObjectSync, event: dict[str, Any]) -> dict[str, Any]:
         sync.attach()
         processes = event.get("processes") or {}
-        pending = sync.complete(process_state(pid, body) for pid, body in processes.items())
+        pending = sync.complete(upsert_process_state(pid, body) for pid, body in processes.items())
         status = event.get("status")
         if status == "error":
-            raise UpsertTimeout(
+            raise BrevoProcessTimeout(
                 f"Waiting for Brevo object upserts failed: {event.get('message')}. The records stay "
                 "pending: re-run the task to resume waiting."
             )
         end_time = float(event.get("end_time") or sync.checkpoint_value("end_time") or 0)
         if pending and (status == "timeout" or time.time() >= end_time):
-            raise UpsertTimeout(
+            raise BrevoProcessTimeout(
                 f"Brevo object upsert process(es) {', '.join(pending)} not finished after "
                 f"{self.process_timeout:.0f} s. The records stay pending: re-run the task to resume "
-                "waiting (raise process_timeout if Brevo is slow)."
+                "waiting (raise process_timeout if Brevo is slow).",
+                pending,
             )
         return self._wait_or_finish(sync, pending, end_time)
 
@@ -381,10 +205,7 @@ class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
     def _sync(self, context: Context | Mapping[str, Any]) -> tuple[ObjectSync, SyncStore]:
         config = load_customerio_config(self.config_path)
         if not config.sync.objects:
-            raise AirflowSkipException(
-                "connectors.customerio.sync.objects is false: the object sync is off. Set it "
-                "to true in the provider config to run it."
-            )
+            skip("connectors.customerio.sync.objects is false")
         store = open_sync_store(config, self.state_path)
         dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         run_key = f"{dag_id}/{run_id}/{task_id}"
@@ -401,7 +222,7 @@ class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
             objects=store.objects(),
             ledger=ledger,
             run_key=run_key,
-            type_ids=_as_ids(self.object_type_ids),
+            type_ids=as_ids(self.object_type_ids),
             max_records=int(self.max_records),
             max_bytes=int(self.max_bytes),
         )
@@ -467,17 +288,17 @@ class BrevoObjectsToCustomerIOOperator(LineageMixin, BaseOperator):
         """Read the Brevo records and write the new or changed ones to Customer.io."""
         config = load_customerio_config(self.config_path)
         if not config.sync.objects:
-            raise AirflowSkipException("connectors.customerio.sync.objects is false: the object sync is off.")
+            skip("connectors.customerio.sync.objects is false")
         store = open_sync_store(config, self.state_path)
         dag_id, run_id, task_id = run_task_ids(context, self.task_id)
         sync = ReverseObjectSync(
             config=config,
-            source=BrevoRecordReader(BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)),
-            writer=TrackBatchWriter(CustomerIOTrackHook(self.customerio_track_conn_id, **self.track_hook_params)),
+            source=BrevoRecordSource(BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)),
+            writer=CustomerIOObjectWriter(CustomerIOTrackHook(self.customerio_track_conn_id, **self.track_hook_params)),
             state=store.state(),
             objects=store.objects(),
             ledger=store.ledger(dag_id, run_id, task_id),
-            type_ids=_as_ids(self.object_type_ids),
+            type_ids=as_ids(self.object_type_ids),
         )
         with sync_lease(store, "objects:reverse", context):
             result = sync.run(dry_run=as_bool(self.dry_run, "dry_run"))
@@ -489,25 +310,4 @@ class BrevoObjectsToCustomerIOOperator(LineageMixin, BaseOperator):
         return result
 
 
-def _as_ids(value: Sequence[str] | str | int | None) -> list[str] | None:
-    if value in (None, "", []):
-        return None
-    if isinstance(value, (str, int)):
-        items = [v.strip() for v in str(value).split(",")]
-    else:
-        items = [str(v).strip() for v in value]
-    bad = [v for v in items if not v.isdigit()]
-    if bad:
-        raise ValueError(f'object_type_ids must be Customer.io object type ids such as "1", got {bad!r}.')
-    return items or None
-
-
-__all__ = [
-    "BrevoObjectSink",
-    "BrevoObjectsToCustomerIOOperator",
-    "BrevoRecordReader",
-    "CustomerIOObjectSource",
-    "CustomerIOObjectsToBrevoOperator",
-    "TrackBatchWriter",
-    "process_state",
-]
+__all__ = ["BrevoObjectsToCustomerIOOperator", "CustomerIOObjectsToBrevoOperator"]

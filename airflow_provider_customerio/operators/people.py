@@ -11,22 +11,17 @@ import processes). ``step="all"`` runs both in one task.
 
 from __future__ import annotations
 
-import heapq
 import logging
-import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.exceptions import (
-    NotFoundError,
-    ProcessFailedError,
-    ProcessTimeoutError,
-)
+from airflow_provider_customerio.adapters.brevo import BrevoContactSink, import_process_state
+from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
+from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
@@ -40,217 +35,24 @@ from airflow_provider_customerio.operators._common import (
     pool_hook_params,
     record_summary,
     run_ids,
+    skip,
     sync_lease,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import EMAIL_TARGET
-from airflow_provider_customerio.sync.mapping import BrevoAttribute, Person
 from airflow_provider_customerio.sync.people import (
-    HYDRATE_CHUNK,
-    Change,
-    ImportReport,
-    ImportTimeout,
     PeopleSync,
     PeopleSyncError,
-    ProcessState,
-    poll_delays,
 )
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, poll_delays
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Activity types read from the feed (each read newest first, merged by time) and what they mean for Brevo.
-CHANGE_ACTIVITY_TYPES: Mapping[str, str] = {
-    "attribute_change": "upsert",
-    "profile_create": "upsert",
-    "profile_merge": "upsert",
-    "profile_delete": "delete",
-}
 STEPS = ("all", "extract", "load")
 MODES = ("incremental", "full")
-_IMPORT_REASONS = {"invalid_emails": "import_invalid"}
-
-
-# ------------------------------------------------------------------------------------------ adapters (ports)
-
-
-class CustomerIOPeopleSource:
-    """:class:`~airflow_provider_customerio.sync.people.PeopleSource` over :class:`CustomerIOAppHook`.
-
-    :param hook: the App API hook.
-    :param attributes: Customer.io attributes to export in full mode.
-    :param export_timeout: seconds to wait for a people export.
-    :param export_check_interval: seconds between polls of the export.
-    """
-
-    def __init__(
-        self,
-        hook: CustomerIOAppHook,
-        *,
-        attributes: Sequence[str],
-        export_timeout: float = 3600.0,
-        export_check_interval: float = 5.0,
-    ) -> None:
-        self.hook = hook
-        self.attributes = [a for a in dict.fromkeys(attributes) if a not in ("id", "email", "cio_id")]
-        self.export_timeout = export_timeout
-        self.export_check_interval = export_check_interval
-
-    def iter_changes(self, since: datetime, until: datetime) -> Iterator[Change]:
-        """One typed feed scan per change type (server-side filter: events do not cost pages), each newest first
-        and stopped at the first item older than ``since``; merged newest first."""
-        # Activity times are whole seconds: floor the start so a change in the same second as a fractional window
-        # start is not lost (re-reading it in two windows is harmless, the sync is idempotent).
-        lo, hi = math.floor(since.timestamp()), until.timestamp()
-
-        def scan(activity_type: str, kind: str) -> Iterator[Change]:
-            for act in self.hook.iter_activities(type=activity_type, deleted=True):
-                ts = int(act.get("timestamp") or 0)
-                if ts >= hi:
-                    continue
-                if ts < lo:
-                    return  # the feed is newest first: everything after is older still
-                ids = act.get("customer_identifiers") or {}
-                cio_id = ids.get("cio_id")
-                if not cio_id:
-                    continue
-                yield Change(str(cio_id), kind, ts, ids.get("email") or None, ids.get("id") or None)
-                merged = (act.get("data") or {}).get("merged") if activity_type == "profile_merge" else None
-                if isinstance(merged, Mapping) and merged.get("cio_id"):
-                    # the secondary profile of a merge is gone from Customer.io
-                    yield Change(
-                        str(merged["cio_id"]), "delete", ts, merged.get("email") or None, merged.get("id") or None
-                    )
-
-        scans = [scan(t, k) for t, k in CHANGE_ACTIVITY_TYPES.items()]
-        yield from heapq.merge(*scans, key=lambda c: -c.timestamp)
-
-    def hydrate(self, cio_ids: Sequence[str]) -> list[Person]:
-        return [
-            self.person_from_item(item) for item in self.hook.get_people_attributes(list(cio_ids), id_type="cio_id")
-        ]
-
-    @staticmethod
-    def person_from_item(item: Mapping[str, Any]) -> Person:
-        ids = item.get("identifiers") or {}
-        attrs = dict(item.get("attributes") or {})
-        return Person(
-            cio_id=str(ids.get("cio_id") or attrs.get("cio_id")),
-            id=ids.get("id") or None,
-            email=ids.get("email") or None,
-            attributes=attrs,
-            unsubscribed=bool(item.get("unsubscribed")),
-        )
-
-    def start_full(self) -> dict[str, Any]:
-        """Create the people export and wait for it; fall back to search + hydrate when exports fail."""
-        try:
-            export = self.hook.create_customer_export(attributes=[*self.attributes, "unsubscribed"])
-            self.hook.wait_for_export(
-                export["id"], timeout=self.export_timeout, check_interval=self.export_check_interval
-            )
-            return {"export_id": export["id"]}
-        except (ProcessFailedError, ProcessTimeoutError, NotFoundError, KeyError) as exc:
-            self.hook.log.warning("People export unavailable (%s); falling back to search + hydrate", exc)
-            return {"search": True}
-
-    def iter_full(self, token: Mapping[str, Any]) -> Iterator[Person]:
-        if token.get("export_id") is not None:
-            for row in self.hook.iter_export_rows(token["export_id"]):
-                cio_id = row.get("cio_id")
-                if not cio_id:
-                    continue
-                attrs = {k: v for k, v in row.items() if v not in (None, "") and k != "unsubscribed"}
-                unsub = str(row.get("unsubscribed") or "").strip().lower() in ("true", "1")
-                yield Person(
-                    cio_id=str(cio_id),
-                    id=row.get("id") or None,
-                    email=row.get("email") or None,
-                    attributes=attrs,
-                    unsubscribed=unsub,
-                )
-            return
-        chunk: list[str] = []
-        for ident in self.hook.search_people():
-            if ident.get("cio_id"):
-                chunk.append(str(ident["cio_id"]))
-            if len(chunk) >= HYDRATE_CHUNK:
-                yield from self.hydrate(chunk)
-                chunk = []
-        if chunk:
-            yield from self.hydrate(chunk)
-
-
-def process_state(process: Mapping[str, Any]) -> ProcessState:
-    """Turn a ``GET /processes/{id}`` body into a :class:`ProcessState`.
-
-    ``info.import`` holds integer counts in the 2026 spec (followed by the sandbox) and report URLs in SDK 5;
-    neither names the rows, so refused rows are reported as counts (``ImportReport.unidentified``), and the
-    sync then leaves that batch's hashes uncommitted so the next run compares those people again.
-    """
-    info = ((process.get("info") or {}).get("import")) or {}
-    unidentified: dict[str, int] = {}
-    rejected: dict[str, str] = {}
-    for key, value in info.items():
-        reason = _IMPORT_REASONS.get(key, "import_duplicate" if key.startswith("duplicate") else "import_invalid")
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int) and value > 0:
-            unidentified[reason] = unidentified.get(reason, 0) + value
-        elif isinstance(value, list):
-            for ident in value:
-                rejected[str(ident)] = reason
-        elif isinstance(value, str) and value:
-            unidentified[reason] = unidentified.get(reason, 0) + 1  # a report URL: at least one row
-    return ProcessState(
-        process_id=str(process.get("id")),
-        status=str(process.get("status") or ""),
-        error=process.get("error"),
-        report=ImportReport(rejected=rejected, unidentified=unidentified),
-    )
-
-
-class BrevoContactSink:
-    """:class:`~airflow_provider_customerio.sync.people.ContactSink` over :class:`BrevoHook`."""
-
-    def __init__(self, hook: BrevoHook) -> None:
-        self.hook = hook
-
-    def list_attributes(self) -> list[BrevoAttribute]:
-        return [BrevoAttribute.from_api(a) for a in self.hook.list_attributes()]
-
-    def create_attribute(self, name: str, type: str) -> None:
-        self.hook.create_attribute(name, type)
-
-    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int], email_blacklist: bool) -> str:
-        # Never POST /contacts/batch (deprecated from 2026-10-30): bulk writes go through the import.
-        return str(
-            self.hook.import_contacts(
-                json_body=[dict(r) for r in rows],
-                list_ids=list_ids,
-                update_existing_contacts=True,
-                empty_contacts_attributes=False,
-                email_blacklist=email_blacklist,
-            )
-        )
-
-    def get_process(self, process_id: str) -> ProcessState:
-        return process_state(self.hook.get_process(int(process_id)))
-
-    def delete_contact(self, identifier: str, identifier_type: str) -> bool:
-        return self.hook.delete_contact(identifier, identifier_type=identifier_type)
-
-    def blacklist_contact(self, identifier: str, identifier_type: str) -> bool:
-        try:
-            self.hook.update_contact(identifier, identifier_type=identifier_type, emailBlacklisted=True)
-        except NotFoundError:
-            return False
-        return True
-
-
-# ------------------------------------------------------------------------------------------ the operator
 
 
 class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
@@ -335,75 +137,83 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the step(s); may defer while Brevo processes the imports."""
-        return _PeopleTask(self, context).execute()
+        self._resolve(context)
+        return self._run()
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger reported the import processes."""
-        return _PeopleTask(self, context).complete(event or {})
+        self._resolve(context)
+        return self._resume(event or {})
 
-
-class _PeopleTask:
-    """One execution of the operator: resolves the inputs, builds hooks, ports, state and ledger."""
-
-    def __init__(self, op: CustomerIOToBrevoPeopleOperator, context: Mapping[str, Any]) -> None:
-        self.op = op
-        self.context = context
-        self.mode = str(op.mode or "incremental").strip()
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {op.mode!r}")
-        self.step = str(op.step or "all").strip()
-        if self.step not in STEPS:
-            raise ValueError(f"step must be one of {', '.join(STEPS)}, got {op.step!r}")
-        self.dry_run = as_bool(op.dry_run, "dry_run")
-        self.since = as_optional_str(op.since)
-        self.config = load_customerio_config(op.config_path)
-        level = "DEBUG" if self.config.debug else self.config.log_level.upper()
+    def _resolve(self, context: Mapping[str, Any]) -> None:
+        """Resolve the rendered arguments, the config and the run's ids for this execution."""
+        self._context = context
+        self._mode = str(self.mode or "incremental").strip()
+        if self._mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        self._step = str(self.step or "all").strip()
+        if self._step not in STEPS:
+            raise ValueError(f"step must be one of {', '.join(STEPS)}, got {self.step!r}")
+        self._dry_run = as_bool(self.dry_run, "dry_run")
+        self._since = as_optional_str(self.since)
+        self._config = load_customerio_config(self.config_path)
+        level = "DEBUG" if self._config.debug else self._config.log_level.upper()
         logging.getLogger("airflow_provider_customerio").setLevel(level)
-        self.dag_id, self.run_id, _ = run_ids(context, default_dag_id=op.dag_id, default_run_id="manual")
-        self.run_key = f"{self.dag_id}/{self.run_id}/{op.sync_name}"
+        self._dag_id, self._run_id, _ = run_ids(context, default_dag_id=self.dag_id, default_run_id="manual")
+        self._run_key = f"{self._dag_id}/{self._run_id}/{self.sync_name}"
 
     # ---------------------------------------------------------------------------------------- resources
 
     @cached_property
-    def store(self) -> SyncStore:
-        return open_sync_store(self.config)
+    def _store(self) -> SyncStore:
+        """The shared sync store."""
+        return open_sync_store(self._config)
 
     def _hook_params(self, given: Mapping[str, Any] | None, api_pool: str) -> dict[str, Any]:
-        params = pool_hook_params(given, api_pool, self.op.pool)
-        return {"log_api_calls": True, **params} if self.config.log_api_calls else params
+        params = pool_hook_params(given, api_pool, self.pool)
+        return {"log_api_calls": True, **params} if self._config.log_api_calls else params
 
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:
+        """Customer.io App API hook (rate of this task's pool unless given)."""
         return CustomerIOAppHook(
-            self.op.customerio_app_conn_id, **self._hook_params(self.op.customerio_app_hook_params, CUSTOMERIO_APP_POOL)
+            self.customerio_app_conn_id, **self._hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL)
         )
 
     @cached_property
     def brevo_hook(self) -> BrevoHook:
-        return BrevoHook(self.op.brevo_conn_id, **self._hook_params(self.op.brevo_hook_params, BREVO_POOL))
+        """Brevo hook (rate of this task's pool unless given)."""
+        return BrevoHook(self.brevo_conn_id, **self._hook_params(self.brevo_hook_params, BREVO_POOL))
+
+    @cached_property
+    def _notices(self) -> BrevoImportNotices | None:
+        """Brevo's end-of-import notices when the connection has ``notify_url``; else ``None`` (the waits poll)."""
+        return BrevoImportNotices.for_hook(self.brevo_hook, self._store)
 
     def _open(self) -> PeopleSync:
-        store = self.store
+        store = self._store
         state = store.state()
-        cp = state.get_checkpoint(self.run_key)
+        cp = state.get_checkpoint(self._run_key)
         # Resuming: cut the ledger back to the last checkpoint. A new run (no checkpoint) starts a new ledger.
         ledger = store.ledger(
-            self.dag_id, self.run_id, self.op.sync_name, truncate_to=int((cp or {}).get("ledger_offset") or 0)
+            self._dag_id, self._run_id, self.sync_name, truncate_to=int((cp or {}).get("ledger_offset") or 0)
         )
-        attrs = [f.source for f in self.config.field_mapping if f.target != EMAIL_TARGET]
+        attrs = [f.source for f in self._config.field_mapping if f.target != EMAIL_TARGET]
         source = CustomerIOPeopleSource(
             self.app_hook,
             attributes=attrs,
-            export_timeout=self.op.export_timeout,
-            export_check_interval=self.op.export_check_interval,
+            export_timeout=self.export_timeout,
+            export_check_interval=self.export_check_interval,
         )
         return PeopleSync(
-            config=self.config,
+            config=self._config,
             source=source,
-            sink=BrevoContactSink(self.brevo_hook),
+            sink=BrevoContactSink(self.brevo_hook, notices=self._notices),
             state=state,
             ledger=ledger,
-            run_key=self.run_key,
+            run_key=self._run_key,
+            process_notices=self._notices,
+            notice_deadline_s=self._notices.deadline_s if self._notices else None,
         )
 
     def _calls(self) -> int:
@@ -422,46 +232,44 @@ class _PeopleTask:
 
     # ---------------------------------------------------------------------------------------- steps
 
-    def execute(self) -> dict[str, Any]:
-        log = self.op.log
-        if not self.config.enabled or not self.config.sync.people:
-            log.info("connectors.customerio.enabled / sync.people is false: nothing to do")
-            return {"skipped": "people sync disabled in the config", "read": 0}
-        with sync_lease(self.store, f"people:{self.op.sync_name}", self.context):
+    def _run(self) -> dict[str, Any]:
+        if not self._config.enabled or not self._config.sync.people:
+            skip("connectors.customerio.enabled / sync.people is false")
+        with sync_lease(self._store, f"people:{self.sync_name}", self._context):
             return self._execute()
 
     def _execute(self) -> dict[str, Any]:
-        log = self.op.log
+        log = self.log
         sync = self._open()
         try:
-            if self.step in ("all", "extract"):
+            if self._step in ("all", "extract"):
                 window = incremental_window(
-                    self.context,
-                    mode=self.mode,
-                    since=self.since,
+                    self._context,
+                    mode=self._mode,
+                    since=self._since,
                     state=sync.state,
                     watermark_key="people.cio_to_brevo.until",
                 )
                 if window is not None:
                     log.info("Incremental window [%s, %s)", window.start.isoformat(), window.end.isoformat())
-                summary = sync.extract(mode=self.mode, window=window, dry_run=self.dry_run)
+                summary = sync.extract(mode=self._mode, window=window, dry_run=self._dry_run)
                 summary.api_calls += self._calls()
                 sync.save_progress()
-                if self.step == "extract":
+                if self._step == "extract":
                     out = summary.to_xcom()
                     log.info("Extracted: %s", out)
                     return out
             pending = sync.load()
-            if pending and self.op.deferrable:
+            if pending and self.deferrable:
                 log.info("Waiting for Brevo import process(es) %s in the triggerer", ", ".join(pending))
                 self._defer(sync, pending)
-            sync.wait(timeout=self.op.import_timeout, delays=poll_delays(initial=self.op.poll_interval))
+            sync.wait(timeout=self.import_timeout, delays=poll_delays(initial=self.poll_interval))
             return self._finish(sync)
         finally:
             self._close(sync)
 
-    def complete(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        with sync_lease(self.store, f"people:{self.op.sync_name}", self.context):
+    def _resume(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        with sync_lease(self._store, f"people:{self.sync_name}", self._context):
             return self._complete(event)
 
     def _complete(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -469,7 +277,7 @@ class _PeopleTask:
         try:
             sync.attach()
             status = event.get("status")
-            states = [process_state(p) for p in (event.get("processes") or {}).values()]
+            states = [import_process_state(p) for p in (event.get("processes") or {}).values()]
             pending = sync.complete(states)
             if status == "error":
                 raise PeopleSyncError(
@@ -477,9 +285,10 @@ class _PeopleTask:
                     "The imports stay pending; clear the task to resume waiting."
                 )
             if status == "timeout" and event.get("pending"):
-                raise ImportTimeout(
+                raise BrevoProcessTimeout(
                     f"Brevo import process(es) {', '.join(event['pending'])} not finished after "
-                    f"{self.op.import_timeout:.0f} s; clear the task to resume waiting."
+                    f"{self.import_timeout:.0f} s; clear the task to resume waiting.",
+                    event["pending"],
                 )
             if pending:  # failed imports were resubmitted: wait for them too
                 self._defer(sync, pending)
@@ -491,12 +300,14 @@ class _PeopleTask:
         """Save the progress and wait for the import processes in the triggerer (raises ``TaskDeferred``)."""
         sync.summary.api_calls += self._calls()
         sync.save_progress()
-        self.op.defer(
+        self.defer(
             trigger=BrevoProcessTrigger(
                 process_ids=pending,
-                brevo_conn_id=self.op.brevo_conn_id,
-                end_time=time.time() + self.op.import_timeout,
-                poll_interval=self.op.poll_interval,
+                brevo_conn_id=self.brevo_conn_id,
+                end_time=time.time() + self.import_timeout,
+                poll_interval=self.poll_interval,
+                notify=self._notices is not None,
+                notice_deadline_s=self._notices.deadline_s if self._notices else None,
             ),
             method_name="execute_complete",
         )
@@ -506,15 +317,15 @@ class _PeopleTask:
         summary = sync.finish()
         out = summary.to_xcom()
         if summary.rejected or summary.value_rejects:
-            self.op.log.warning(
+            self.log.warning(
                 "%d people rejected, %d values left out; reasons in the ledger %s",
                 summary.rejected,
                 summary.value_rejects,
                 summary.ledger,
             )
-        self.op.log.info("People sync summary: %s", out)
-        record_summary(self.store, "people", self.context, self.op.task_id, out)
+        self.log.info("People sync summary: %s", out)
+        record_summary(self._store, "people", self._context, self.task_id, out)
         return out
 
 
-__all__ = ["BrevoContactSink", "CustomerIOPeopleSource", "CustomerIOToBrevoPeopleOperator", "process_state"]
+__all__ = ["CustomerIOToBrevoPeopleOperator"]

@@ -7,14 +7,14 @@ ledger live in the sync module, free of Airflow and HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.exceptions import NotFoundError
+from airflow_provider_customerio.adapters.brevo import BrevoContactSource
+from airflow_provider_customerio.adapters.customerio_track import CustomerIOPeopleWriter
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
@@ -27,24 +27,18 @@ from airflow_provider_customerio.operators._common import (
     pool_hook_params,
     record_summary,
     run_task_ids,
+    skip,
     sync_lease,
 )
-from airflow_provider_customerio.operators.people import CustomerIOPeopleSource
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.mapping import BrevoAttribute
 from airflow_provider_customerio.sync.people import RunWindow
 from airflow_provider_customerio.sync.reverse import (
     CONFLICT_POLICIES,
     WATERMARK,
-    BatchError,
-    BrevoContact,
-    Profile,
-    ReverseSummary,
     ReverseSync,
     ReverseSyncError,
-    format_brevo_time,
 )
 from airflow_provider_customerio.sync.state import StateStore
 
@@ -170,10 +164,7 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
                 if not config.sync.people
                 else "connectors.customerio.reverse.enabled"
             )
-            self.log.info("Brevo -> Customer.io people sync skipped: %s is false", why)
-            skipped = ReverseSummary(mode=mode, skipped=f"{why} is false")
-            skipped.finish()
-            return skipped.to_xcom()
+            skip(f"{why} is false")
 
         store = open_sync_store(config, self.state_path)
         with sync_lease(store, "people:reverse", context):
@@ -199,7 +190,7 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
             try:
                 sync = ReverseSync(
                     config=config,
-                    source=BrevoContactReader(self.brevo_hook),
+                    source=BrevoContactSource(self.brevo_hook),
                     writer=CustomerIOPeopleWriter(self.track_hook, self.app_hook),
                     state=state,
                     ledger=ledger,
@@ -228,70 +219,4 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
         return incremental_window(context, mode=mode, since=self.since or None, state=state, watermark_key=WATERMARK)
 
 
-class BrevoContactReader:
-    """The Brevo side of a reverse run, over :class:`BrevoHook` (read only)."""
-
-    def __init__(self, hook: BrevoHook) -> None:
-        self.hook = hook
-
-    def list_attributes(self) -> list[BrevoAttribute]:
-        """The account's contact attributes."""
-        return [BrevoAttribute.from_api(a) for a in self.hook.list_attributes()]
-
-    def iter_modified(self, since: datetime | None) -> Iterator[BrevoContact]:
-        """``GET /contacts?modifiedSince=…&sort=asc``, 1000 per page. Brevo's filter is "modified after", so the
-        mark is moved back one millisecond to include a contact changed exactly at ``since``."""
-        mark = format_brevo_time(since - timedelta(milliseconds=1)) if since is not None else None
-        for item in self.hook.iter_contacts(modified_since=mark, limit=1000, sort="asc"):
-            yield BrevoContact.from_api(item)
-
-    def contact_exists(self, contact_id: int) -> bool:
-        """``GET /contacts/{id}``: False on 404."""
-        try:
-            self.hook.get_contact(str(int(contact_id)), identifier_type="contact_id")
-        except NotFoundError:
-            return False
-        return True
-
-
-class CustomerIOPeopleWriter:
-    """The Customer.io side of a reverse run: Track v2 batches; App API profiles (only to check conflicts)."""
-
-    def __init__(self, track: CustomerIOTrackHook, app: CustomerIOAppHook) -> None:
-        self.track = track
-        self.app = app
-
-    def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[BatchError]:
-        """``POST /api/v2/batch``; the 207 per-operation errors."""
-        result = self.track.batch([dict(op) for op in operations])
-        return [
-            BatchError(
-                index=int(e.get("index", -1)),
-                reason=str(e.get("reason") or "invalid"),
-                message=str(e.get("message") or ""),
-                field=str(e.get("field") or ""),
-            )
-            for e in result.errors
-        ]
-
-    def profiles(self, cio_ids: Sequence[str]) -> list[Profile]:
-        """Profiles by cio_id (≤ 100 per call), built as the people sync builds them, with the latest attribute
-        timestamp (for ``newest_wins``)."""
-        out = []
-        for item in self.app.get_people_attributes(list(cio_ids), id_type="cio_id"):
-            times = {
-                str(k): int(v)
-                for k, v in (item.get("timestamps") or {}).items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)
-            }
-            out.append(
-                Profile(
-                    CustomerIOPeopleSource.person_from_item(item),
-                    max(times.values()) if times else None,
-                    field_times=times,
-                )
-            )
-        return out
-
-
-__all__ = ["BrevoContactReader", "BrevoToCustomerIOPeopleOperator", "CustomerIOPeopleWriter"]
+__all__ = ["BrevoToCustomerIOPeopleOperator"]

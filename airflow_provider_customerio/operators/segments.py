@@ -7,20 +7,23 @@ and the chunking live in the sync module, free of Airflow and HTTP.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.exceptions import NotFoundError, ValidationError
+from airflow_provider_customerio.adapters.brevo import BrevoListTarget
+from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
+from airflow_provider_customerio.adapters.customerio_app import CustomerIOSegmentSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
+    as_id,
+    as_names,
+    ledger_sink,
     load_customerio_config,
     open_sync_store,
     pool_hook_params,
@@ -30,23 +33,13 @@ from airflow_provider_customerio.operators._common import (
     task_key,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.segments import (
-    MEMBERSHIP_LIMIT,
-    ContactWrite,
-    ImportOutcome,
-    ListChange,
     MirrorRequest,
     SegmentMirror,
-    SegmentMirrorError,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-#: How far before "now" the import check starts reading modified contacts (clock skew with Brevo).
-CLOCK_SKEW = timedelta(minutes=10)
-_as_bool = as_bool  # the name the tests of this module use
 
 
 class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
@@ -142,19 +135,22 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Mirror the segment and return the run summary."""
         request = MirrorRequest(
-            segment_id=_as_id(self.segment_id, "segment_id"),
-            list_id=_as_id(self.list_id, "list_id"),
-            include_attributes=_as_names(self.include_attributes),
+            segment_id=as_id(self.segment_id, "segment_id"),
+            list_id=as_id(self.list_id, "list_id"),
+            include_attributes=as_names(self.include_attributes),
             dry_run=as_bool(self.dry_run, "dry_run"),
             force=as_bool(self.force, "force"),
         )
         config = load_customerio_config(self.config_path)
-        target = BrevoListTarget(
-            self.brevo_hook, timeout=self.import_timeout, check_interval=self.import_check_interval
-        )
         dag_id, run_id, map_index = run_ids(context)
         task = task_key(f"segment_{request.segment_id}_to_list_{request.list_id}", map_index)
         store = open_sync_store(config, self.state_path)
+        target = BrevoListTarget(
+            self.brevo_hook,
+            timeout=self.import_timeout,
+            check_interval=self.import_check_interval,
+            notices=BrevoImportNotices.for_hook(self.brevo_hook, store),
+        )
         # truncate_to=0: every attempt re-derives all of its rejections from live state, so a retry replaces them
         with (
             sync_lease(store, f"segments:{request.segment_id}->{request.list_id}", context),
@@ -177,156 +173,3 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
         self.log.info("Segment mirror summary: %s", {k: v for k, v in summary.items() if not k.startswith("sample_")})
         record_summary(store, "segments", context, self.task_id, summary)
         return summary
-
-
-class CustomerIOSegmentSource:
-    """The Customer.io side of a mirror run, over :class:`CustomerIOAppHook`."""
-
-    def __init__(self, hook: CustomerIOAppHook) -> None:
-        self.hook = hook
-
-    def segment_state(self, segment_id: int) -> tuple[str, str]:
-        """``(state, name)``; a clear error when the segment does not exist."""
-        try:
-            segment = self.hook.get_segment(segment_id)
-        except NotFoundError:
-            raise SegmentMirrorError(
-                f"Customer.io segment {segment_id} does not exist (HTTP 404). Fix the segment_id param or "
-                "connectors.customerio.segments.mirror (Segments page of Customer.io shows the ids)."
-            ) from None
-        return str(segment.get("state") or ""), str(segment.get("name") or "")
-
-    def iter_members(self, segment_id: int) -> Iterator[Mapping[str, Any]]:
-        """Every member's identifiers, 30 000 per page."""
-        return self.hook.iter_segment_membership(segment_id, limit=MEMBERSHIP_LIMIT)
-
-    def people_attributes(self, cio_ids: Sequence[str]) -> Iterable[Mapping[str, Any]]:
-        """Profiles of up to 100 people by cio_id."""
-        return self.hook.get_people_attributes(cio_ids, id_type="cio_id")
-
-
-class BrevoListTarget:
-    """The Brevo side of a mirror run, over :class:`BrevoHook`.
-
-    :param hook: the Brevo hook.
-    :param timeout: seconds to wait for one import process.
-    :param check_interval: first polling interval of an import process.
-    """
-
-    def __init__(self, hook: BrevoHook, *, timeout: float = 3600.0, check_interval: float = 5.0) -> None:
-        self.hook = hook
-        self.timeout = timeout
-        self.check_interval = check_interval
-
-    def lists(self) -> Iterable[tuple[int, str]]:
-        """Every list as ``(id, name)``."""
-        return [(int(item["id"]), str(item.get("name") or "")) for item in self.hook.iter_lists()]
-
-    def create_list(self, name: str, folder_id: int) -> int:
-        """Create a list in a folder."""
-        return self.hook.create_list(name, folder_id)
-
-    def list_attributes(self) -> Iterable[Mapping[str, Any]]:
-        """The account's contact attributes."""
-        return self.hook.list_attributes()
-
-    def iter_list_contacts(self, list_id: int, modified_since: str | None = None) -> Iterator[Mapping[str, Any]]:
-        """A list's contacts, 500 per page."""
-        return self.hook.iter_list_contacts(list_id, limit=500, modified_since=modified_since)
-
-    def clock_mark(self) -> str:
-        """Now minus :data:`CLOCK_SKEW`, in Brevo's ``YYYY-MM-DDTHH:mm:ss.SSSZ`` form."""
-        mark = datetime.now(timezone.utc) - CLOCK_SKEW
-        return mark.strftime("%Y-%m-%dT%H:%M:%S.") + f"{mark.microsecond // 1000:03d}Z"
-
-    def import_contacts(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> ImportOutcome:
-        """Import rows into the list and wait for the process (a failed process raises the hook's error)."""
-        process_id = self.hook.import_contacts(json_body=[dict(r) for r in rows], list_ids=[list_id])
-        process = self.hook.wait_for_process(process_id, timeout=self.timeout, check_interval=self.check_interval)
-        counts = ((process.get("info") or {}).get("import")) or {}
-        problems = {k: v for k, v in counts.items() if v not in (None, 0, "", "0")}
-        return ImportOutcome(process_id=process_id, status=str(process.get("status")), problems=problems)
-
-    def upsert_by_ext_id(self, ext_id: str, attributes: Mapping[str, Any], list_id: int) -> ContactWrite:
-        """``PUT /contacts/{ext_id}`` adding the list (``listIds`` adds, it never replaces); when Brevo has no
-        such contact, ``POST /contacts`` with ``ext_id`` (no ``updateEnabled``: it would overwrite ``listIds``)."""
-        body: dict[str, Any] = {"listIds": [list_id]}
-        if attributes:
-            body["attributes"] = dict(attributes)
-        try:
-            self.hook.update_contact(ext_id, identifier_type="ext_id", **body)
-            return ContactWrite(calls=1)
-        except NotFoundError:
-            pass
-        except ValidationError as exc:
-            return ContactWrite(calls=1, error=exc.message)
-        try:
-            self.hook.create_contact(ext_id=ext_id, attributes=dict(attributes) or None, list_ids=[list_id])
-        except ValidationError as exc:
-            return ContactWrite(calls=2, error=exc.message)
-        return ContactWrite(calls=2)
-
-    def remove_from_list(self, list_id: int, *, contact_ids: Sequence[int]) -> ListChange:
-        """Remove contacts by Brevo contact id."""
-        result = self.hook.remove_contacts_from_list(list_id, ids=list(contact_ids))
-        return ListChange(success=list(result["success"]), failure=list(result["failure"]))
-
-    def update_attributes(self, identifier: str | int, identifier_type: str, attributes: Mapping[str, Any]) -> None:
-        """Update one contact's attributes."""
-        self.hook.update_contact(identifier, identifier_type=identifier_type, attributes=dict(attributes))
-
-
-def ledger_sink(ledger: Ledger) -> Callable[[Mapping[str, Any], str, str], None]:
-    """Adapt :class:`Ledger` to the mirror's ``reject(record, reason, message)`` sink."""
-
-    def reject(record: Mapping[str, Any], reason: str, message: str) -> None:
-        ledger.reject(
-            record_id=str(record.get("cio_id") or record.get("brevo_contact_id") or ""),
-            reason=reason,
-            message=message,
-            stage="segments",
-            identifiers={k: record.get(k) for k in ("email", "id", "ext_id", "brevo_contact_id")},
-            detail={k: record[k] for k in ("segment_id", "list_id", "field") if k in record},
-        )
-
-    return reject
-
-
-def _as_id(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a positive integer id, got {value!r}. Set the '{name}' param (or the mirror config) "
-            "to the numeric id shown in the vendor's UI."
-        ) from None
-    if number < 1:
-        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
-    return number
-
-
-def _as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):  # a rendered list
-            try:
-                parsed = json.loads(text.replace("'", '"'))
-            except ValueError:
-                raise ValueError(
-                    f"include_attributes must be a list of Customer.io attribute names, got {value!r}."
-                ) from None
-            return _as_names(parsed)
-        return tuple(p.strip() for p in text.split(",") if p.strip())
-    names = []
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(
-                f'include_attributes must be a list of Customer.io attribute names (e.g. ["first_name", "plan"]), '
-                f"got the item {item!r}."
-            )
-        names.append(item.strip())
-    return tuple(names)

@@ -13,29 +13,31 @@ Both are thin: the logic is in :mod:`airflow_provider_customerio.sync.workflow`.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.exceptions import ConfigError, ProcessFailedError
+from airflow_provider_customerio.adapters.brevo import BrevoImportSink
+from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
+from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
-    data_interval,
+    iter_webhook_events,
+    load_connector_config,
+    message_window,
     open_sync_store,
+    open_webhook_store,
     record_summary,
     run_ids,
     sync_lease,
+    workflow_run_key,
 )
-from airflow_provider_customerio.operators.campaigns import load_connector_config
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.workflow import (
     STAGED_KIND,
@@ -51,75 +53,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
-#: Page size when reading stored webhook events.
-EVENT_PAGE = 5000
-
-
-def workflow_run_key(context: Context | Mapping[str, Any]) -> str:
-    """The staging key shared by the derive and write tasks of one DAG run."""
-    dag_id, run_id, _ = run_ids(context)
-    return f"{dag_id}/{run_id}/workflow_state"
-
-
-def message_window(
-    context: Context | Mapping[str, Any], *, lookback_hours: float, now: datetime | None = None
-) -> tuple[int, int, bool]:
-    """``(start_ts, end_ts, manual)`` for ``/v1/messages`` (both bounds inclusive): the data interval
-    ``[start, end)`` widened by ``lookback_hours`` before it; a run without an interval reads the last 24 hours."""
-    if lookback_hours < 0:
-        raise ConfigError(f"lookback_hours must be 0 or more, got {lookback_hours}.")
-    start, end = data_interval(context)
-    if isinstance(start, datetime) and isinstance(end, datetime):
-        manual = False
-        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
-    else:
-        manual = True
-        end = now or datetime.now(timezone.utc)
-        start = end - timedelta(days=1)
-        end_ts = int(end.timestamp())
-    start_ts = int((start - timedelta(hours=lookback_hours)).timestamp())
-    return max(0, start_ts), end_ts, manual
-
-
-def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict[str, Any]]:
-    """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
-    pages by ``(event_ts, event_id)``; undecodable payloads are skipped (the events capability ledgers them)."""
-    import sqlalchemy as sa
-
-    t = store.events
-    last: tuple[int, str] = (start_ts - 1, "")
-    while True:
-        q = (
-            sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
-            .where(
-                t.c.source == "webhook",
-                t.c.event_ts >= start_ts,
-                t.c.event_ts <= end_ts,
-                sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])),
-            )
-            .order_by(t.c.event_ts, t.c.event_id)
-            .limit(EVENT_PAGE)
-        )
-        with store.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        if not rows:
-            return
-        for _event_id, _event_ts, payload in rows:
-            try:
-                body = json.loads(payload)
-            except (TypeError, ValueError):
-                continue
-            if isinstance(body, dict):
-                yield body
-        last = (int(rows[-1][1]), str(rows[-1][0]))
-
-
-def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: SyncStore) -> Any | None:
-    """The events capability's store: its own connection when one is configured, else the sync store."""
-    from airflow_provider_customerio.webhooks.store import EventStore
-
-    conn_id = conn_id or config.events.webhook_store_conn_id
-    return EventStore.from_conn_id(conn_id) if conn_id else EventStore(store.engine)
 
 
 class CustomerIOWorkflowStateOperator(BaseOperator):
@@ -254,29 +187,6 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
         return out
 
 
-class BrevoImportPort:
-    """:class:`~airflow_provider_customerio.sync.workflow.ImportPort` on the Brevo hook."""
-
-    def __init__(self, hook: BrevoHook, *, list_ids: Sequence[int], timeout: float, check_interval: float) -> None:
-        self.hook = hook
-        self.list_ids = list(list_ids)
-        self.timeout = timeout
-        self.check_interval = check_interval
-
-    def submit(self, rows: list[dict[str, Any]]) -> str:
-        return str(
-            self.hook.import_contacts(
-                json_body=rows, list_ids=self.list_ids, update_existing_contacts=True, empty_contacts_attributes=False
-            )
-        )
-
-    def wait(self, process_id: str) -> Mapping[str, Any]:
-        try:
-            return self.hook.wait_for_process(int(process_id), timeout=self.timeout, check_interval=self.check_interval)
-        except ProcessFailedError as exc:
-            return {"status": "failed", "error": str(exc)}
-
-
 class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
     """Write the people staged by :class:`CustomerIOWorkflowStateOperator` to Brevo attributes, in import batches.
 
@@ -355,11 +265,12 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
             if pending and not dry_run:
                 created = self._ensure_attributes(names, config)
             with sync_store.ledger(dag_id, run_id, self.task_id) as ledger:
-                port = BrevoImportPort(
+                port = BrevoImportSink(
                     self.brevo_hook,
                     list_ids=[list_id],
                     timeout=self.import_timeout,
                     check_interval=self.import_check_interval,
+                    notices=BrevoImportNotices.for_hook(self.brevo_hook, sync_store),
                 )
                 writer = WorkflowStateWriter(
                     state, port, run_key=run_key, rejects=ledger, max_bytes=self.import_max_bytes, dry_run=dry_run
@@ -429,11 +340,4 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
         return [n for n, _ in missing]
 
 
-__all__ = [
-    "BrevoImportPort",
-    "CustomerIOWorkflowStateOperator",
-    "CustomerIOWorkflowStateToBrevoOperator",
-    "iter_webhook_events",
-    "message_window",
-    "workflow_run_key",
-]
+__all__ = ["CustomerIOWorkflowStateOperator", "CustomerIOWorkflowStateToBrevoOperator"]

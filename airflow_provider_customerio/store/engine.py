@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import StaticPool
 
+from airflow_provider_customerio.exceptions import ConfigError
+
 log = logging.getLogger(__name__)
 
 #: The Airflow connection of the shared store.
@@ -40,8 +42,9 @@ _WARNED: set[str] = set()
 _LOCAL_EXECUTORS = ("LocalExecutor", "SequentialExecutor", "DebugExecutor")
 
 
-class StoreConfigError(ValueError):
-    """The store's connection or file cannot be used; the message names the setting and the fix."""
+class StoreConfigError(ConfigError):
+    """The store's connection or file cannot be used; the message names the setting and the fix (a
+    :class:`~airflow_provider_customerio.exceptions.ConfigError`)."""
 
 
 def airflow_home() -> Path:

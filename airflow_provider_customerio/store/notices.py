@@ -35,12 +35,19 @@ from sqlalchemy.engine import Engine
 from airflow_provider_customerio.store import schema
 from airflow_provider_customerio.store.engine import read_connection
 
+#: The notice route's path under the provider plugin's prefix (served by webhooks/brevo_notify.py).
+NOTIFY_PATH = "/brevo/processes"
 #: The most of a notice body kept (the body is diagnostic only).
 MAX_BODY_CHARS = 4096
 #: Tokens carry 256 random bits: guessing one is not a way in.
 TOKEN_BYTES = 32
 #: Notices older than this are removed by :meth:`ProcessNotices.prune`.
 DEFAULT_RETENTION_S = 7 * 24 * 3600.0
+
+
+def notice_url(base: str, token: str) -> str:
+    """The ``notifyUrl`` for ``token`` under ``base`` (the Brevo connection extra ``notify_url``)."""
+    return f"{base.rstrip('/')}{NOTIFY_PATH}/{token}"
 
 
 def token_digest(token: str) -> str:
@@ -124,4 +131,4 @@ def _parse(body: str | None) -> Any:
     return value if isinstance(value, (Mapping, list)) else body
 
 
-__all__ = ["DEFAULT_RETENTION_S", "ProcessNotices", "token_digest"]
+__all__ = ["DEFAULT_RETENTION_S", "NOTIFY_PATH", "ProcessNotices", "notice_url", "token_digest"]

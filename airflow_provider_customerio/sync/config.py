@@ -21,6 +21,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from airflow_provider_customerio.exceptions import ConfigError
+
 CONFIG_ENV_VAR = "CUSTOMERIO_PROVIDER_CONFIG"
 CONFIG_FILE_NAME = "customerio_config.yaml"
 SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
@@ -29,19 +31,9 @@ SCHEMA_PATH = Path(__file__).with_name("config.schema.json")
 EMAIL_TARGET = "email"
 
 
-class ConfigError(ValueError):
-    """The configuration file is missing, unreadable or invalid.
-
-    :param problems: one ``(yaml_path, message_with_fix)`` pair per problem.
-    :param source: the file (or description) the configuration came from.
-    """
-
-    def __init__(self, problems: list[tuple[str, str]], source: str = "<config>") -> None:
-        self.problems = problems
-        self.source = source
-        lines = [f"{path or '<root>'}: {msg}" for path, msg in problems]
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"Invalid configuration {source} ({len(problems)} {noun}):\n  - " + "\n  - ".join(lines))
+def _invalid(problems: list[tuple[str, str]], source: str = "<config>") -> ConfigError:
+    """The error of an invalid configuration file: one ``(yaml_path, message_with_fix)`` pair per problem."""
+    return ConfigError(problems=problems, source=source)
 
 
 @dataclass(frozen=True)
@@ -240,7 +232,7 @@ def load_config(
     cfg_path = Path(path) if path is not None else default_config_path(dags_folder)
     src = str(cfg_path)
     if not cfg_path.is_file():
-        raise ConfigError(
+        raise _invalid(
             [
                 (
                     "",
@@ -253,7 +245,7 @@ def load_config(
     try:
         text = cfg_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
+        raise _invalid(
             [
                 (
                     "",
@@ -271,7 +263,7 @@ def parse_config_text(text: str, *, source: str = "<string>") -> Config:
     try:
         data = yaml.safe_load(text)
     except RecursionError:
-        raise ConfigError(
+        raise _invalid(
             [
                 (
                     "",
@@ -285,7 +277,7 @@ def parse_config_text(text: str, *, source: str = "<string>") -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown position"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(
+        raise _invalid(
             [
                 (
                     "",
@@ -296,7 +288,7 @@ def parse_config_text(text: str, *, source: str = "<string>") -> Config:
             source,
         ) from None
     if data is None:
-        raise ConfigError([("", "the file is empty. It needs at least `connectors: {customerio: {}}`.")], source)
+        raise _invalid([("", "the file is empty. It needs at least `connectors: {customerio: {}}`.")], source)
     return parse_config(data, source=source)
 
 
@@ -306,7 +298,7 @@ def parse_config(data: Any, *, source: str = "<dict>") -> Config:
     :raises ConfigError: with every problem found, each naming its path and fix.
     """
     if not isinstance(data, Mapping):
-        raise ConfigError(
+        raise _invalid(
             [("", f"the top level must be a mapping with the key `connectors`, not a {_type_name(data)}.")], source
         )
     schema = load_schema()
@@ -319,7 +311,7 @@ def parse_config(data: Any, *, source: str = "<dict>") -> Config:
     if problems:
         # de-duplicate while keeping order
         unique = list(dict.fromkeys(problems))
-        raise ConfigError(unique, source)
+        raise _invalid(unique, source)
     return Config(customerio=_build(data["connectors"].get("customerio") or {}), source=source, raw=data)
 
 

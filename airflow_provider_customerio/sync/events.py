@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
+from airflow_provider_customerio.sync._time import parse_iso
+from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.mapping import ConversionError, normalise_email
 
 # ------------------------------------------------------------------------------------------- constants
@@ -281,11 +282,6 @@ def iso_date(ts: int) -> str:
     return datetime.fromtimestamp(int(ts), tz=timezone.utc).isoformat()
 
 
-def compact_size(value: Any) -> int:
-    """Bytes of ``value`` as the hook sends it (compact separators, UTF-8)."""
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-
-
 class EventMapper:
     """Turns :class:`SourceEvent` into Brevo events through ``event_mapping``.
 
@@ -358,9 +354,9 @@ class EventMapper:
                 identifiers={"email": src.email},
             )
         props = src.properties
-        props_size = compact_size(props)
+        props_size = json_size(props, compact=True)
         if props_size > MAX_EVENT_PROPERTIES_BYTES:
-            biggest = max(props, key=lambda k: compact_size(props[k]))
+            biggest = max(props, key=lambda k: json_size(props[k], compact=True))
             return Rejection(
                 src.event_id,
                 "oversized_record",
@@ -380,7 +376,7 @@ def event_packer() -> Packer[tuple[str, dict[str, Any]]]:
     return Packer(
         max_bytes=MAX_BATCH_BYTES,
         max_count=MAX_EVENTS_PER_BATCH,
-        size_of=lambda item: compact_size(item[1]),
+        size_of=lambda item: json_size(item[1], compact=True),
         overhead_bytes=BATCH_OVERHEAD_BYTES,
         separator_bytes=1,
     )
@@ -408,7 +404,7 @@ class OutboxPort(Protocol):
     def mark(self, changes: Mapping[str, tuple[str, str | None]]) -> None: ...
 
 
-class BrevoEventsPort(Protocol):
+class EventSink(Protocol):
     """Brevo's event endpoints, as the forwarder needs them."""
 
     def send_batch(self, events: list[dict[str, Any]]) -> dict[int, str]:
@@ -446,10 +442,9 @@ def reconcile_query(events: Sequence[Mapping[str, Any]], now: float) -> dict[str
         raw = e.get("event_date")
         if isinstance(raw, str):
             try:
-                parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                dates.append(parse_iso(raw))
             except ValueError:
                 continue
-            dates.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc))
     start = (min(dates) - timedelta(days=1)).date().isoformat()
     end = (max(dates) + timedelta(days=1)).date().isoformat()
     return {"event_name": names, "startDate": start, "endDate": end}
@@ -576,7 +571,7 @@ class EventForwarder:
     def __init__(
         self,
         store: OutboxPort,
-        brevo: BrevoEventsPort,
+        brevo: EventSink,
         ledger: LedgerPort,
         mapper: EventMapper,
         *,
@@ -803,10 +798,9 @@ def _to_unix(value: Any, where: str) -> int:
     except ValueError:
         pass
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return int(parse_iso(text).timestamp())
     except ValueError:
         raise ValueError(f"{where}.timestamp: {text[:40]!r} is not a time; use unix seconds or ISO-8601") from None
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp())
 
 
 def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:
@@ -866,7 +860,7 @@ def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:
 __all__ = [
     "EVENT_REASONS",
     "BatchRejected",
-    "BrevoEventsPort",
+    "EventSink",
     "DeliveryNotAttempted",
     "DeliveryUncertain",
     "EventForwarder",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
+from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.config import EMAIL_TARGET, MappedField
 
 #: Brevo attribute that holds the external id (Brevo stores ``ext_id`` as the EXT_ID attribute).
@@ -34,8 +35,6 @@ _EMAIL_RE = re.compile(
 )
 _TRUE = {"true", "1", "yes", "y", "t", "on"}
 _FALSE = {"false", "0", "no", "n", "f", "off"}
-#: Brevo types we convert to; others (id, user, category, multiple-choice) are passed as text or handled below.
-SUPPORTED_CREATE_TYPES = ("text", "date", "float", "boolean")
 
 
 class MappingError(ValueError):
@@ -194,14 +193,12 @@ def to_date(value: Any) -> str:
             try:
                 if len(text) == 10:
                     return date.fromisoformat(text).isoformat()
-                dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                dt = parse_iso(text)
             except ValueError:
                 raise ConversionError(
                     "invalid_date", f"`{value}` is neither a unix timestamp nor an ISO date"
                 ) from None
-            if dt.tzinfo is not None:
-                dt = dt.astimezone(timezone.utc)
-            return dt.date().isoformat()
+            return dt.astimezone(timezone.utc).date().isoformat()
     if not math.isfinite(num):
         raise ConversionError("invalid_date", f"`{value}` is not a finite timestamp")
     if abs(num) >= 1e11:  # milliseconds (1e11 s is the year 5138)

@@ -43,16 +43,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from airflow_provider_customerio.store.objects import ObjectStateTable, SyncedObject
-from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
+from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig, ObjectTypeSettings
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import ConversionError, content_hash, to_text
-from airflow_provider_customerio.sync.people import (
-    TERMINAL_OK,
+from airflow_provider_customerio.sync.processes import (
     Clock,
+    Notices,
     ProcessState,
     SystemClock,
-    poll_delays,
+    wait_for_processes,
 )
 from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
@@ -123,10 +123,6 @@ def refused_records(error: str | None) -> dict[int, str]:
     if not error:
         return {}
     return {int(m.group(1)): m.group(2).strip() for m in _REFUSED_RE.finditer(error)}
-
-
-class UpsertTimeout(ObjectSyncError):
-    """Brevo processes did not finish in time. Their rows stay pending: re-running the task resumes waiting."""
 
 
 # ------------------------------------------------------------------------------------------ ports and values
@@ -320,11 +316,6 @@ def build_records(
     return out
 
 
-def compact_size(item: Any) -> int:
-    """Bytes of ``item`` as the hook serialises request bodies (compact separators, UTF-8)."""
-    return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-
-
 # ------------------------------------------------------------------------------------------ state
 
 
@@ -479,6 +470,8 @@ class ObjectSync:
     :param max_upsert_attempts: submissions of a batch whose process failed before its rows are ledgered.
     :param verify_pages: pages of records read back (newest first) to confirm attribute keys.
     :param clock: time source for waiting (tests pass a fake).
+    :param process_notices: end-of-process notices for :meth:`wait` (see :mod:`.processes`); ``None`` polls.
+    :param notice_deadline_s: seconds after which a process with no notice is polled on the schedule.
     """
 
     def __init__(
@@ -498,7 +491,11 @@ class ObjectSync:
         max_upsert_attempts: int = 3,
         verify_pages: int = 2,
         clock: Clock | None = None,
+        process_notices: Notices | None = None,
+        notice_deadline_s: float | None = None,
     ) -> None:
+        self.process_notices = process_notices
+        self.notice_deadline_s = notice_deadline_s
         if not 1 <= max_records <= MAX_RECORDS_PER_UPSERT:
             raise ObjectSyncError(
                 f"max_records must be between 1 and {MAX_RECORDS_PER_UPSERT} (Brevo's limit), got {max_records}."
@@ -624,24 +621,31 @@ class ObjectSync:
         return plans
 
     def wait(self, *, timeout: float, delays: Iterable[float] | None = None) -> None:
-        """Block until every pending upsert process is finished, handling each as it finishes."""
-        deadline = self.clock.monotonic() + timeout
-        schedule = iter(delays if delays is not None else poll_delays())
-        while self.state.pending_processes(self.run_key):
-            if self.clock.monotonic() >= deadline:
-                ids = ", ".join(p.process_id for p in self.state.pending_processes(self.run_key))
-                self._save()
-                raise UpsertTimeout(
-                    f"Brevo object upsert process(es) {ids} not finished after {timeout:.0f} s. "
-                    "Their records stay pending: re-run the task to resume waiting (raise the "
-                    "operator's process_timeout if Brevo is slow)."
-                )
-            self.clock.sleep(next(schedule))
-            for p in self.state.pending_processes(self.run_key):
-                st = self.sink.get_process(p.process_id)
-                if not st.finished:
-                    break
-                self.complete([st])
+        """Block until every pending upsert process is finished, handling each as it finishes.
+
+        :raises BrevoProcessTimeout: some are still running after ``timeout`` seconds (their records stay pending).
+        """
+
+        def timed_out(ids: Sequence[str]) -> str:
+            self._save()
+            return (
+                f"Brevo object upsert process(es) {', '.join(ids)} not finished after {timeout:.0f} s. "
+                "Their records stay pending: re-run the task to resume waiting (raise the "
+                "operator's process_timeout if Brevo is slow)."
+            )
+
+        wait_for_processes(
+            [p.process_id for p in self.state.pending_processes(self.run_key)],
+            self.sink.get_process,
+            timeout=timeout,
+            status=lambda st: st.status,
+            on_finished=self.complete,
+            delays=delays,
+            clock=self.clock,
+            timeout_message=timed_out,
+            notices=self.process_notices,
+            notice_deadline_s=self.notice_deadline_s,
+        )
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Handle finished processes. Returns the process ids still pending (resubmissions included)."""
@@ -650,7 +654,7 @@ class ObjectSync:
             p = pending.get(str(st.process_id))
             if p is None or not st.finished:
                 continue
-            if st.status in TERMINAL_OK:
+            if st.succeeded:
                 self._commit(p.process_id, st.error)
             else:
                 self._failed(p.process_id, p.attempt, st.error)
@@ -718,7 +722,7 @@ class ObjectSync:
         return Packer(
             max_bytes=self.max_bytes,
             max_count=self.max_records,
-            size_of=lambda item: compact_size(item["record"]),
+            size_of=lambda item: json_size(item["record"], compact=True),
             overhead_bytes=UPSERT_OVERHEAD_BYTES,
             separator_bytes=1,
         )
@@ -843,35 +847,10 @@ class ObjectSync:
     def _prepare(self, plan: TypePlan, object_id: str, dry_run: bool) -> list[dict[str, Any]]:
         """Read, map and diff one object; return the packer items (one per upsert record) to send."""
         s = self.summary
-        s.read += 1
-        obj = self.source.get_object(plan.type_id, object_id)
-        if obj is None:
-            self.ledger.reject(
-                record_id=object_id,
-                reason="not_found",
-                stage="read",
-                message=f"Customer.io object type {plan.type_id} has no object `{object_id}` any "
-                "more (deleted since it was listed)",
-                identifiers={"object_type_id": plan.type_id, "object_id": object_id},
-            )
+        mapped = self._read_mapped(plan, object_id)
+        if mapped is None:
             return []
-        if self.objects.owned_by_brevo(plan.brevo_type, object_id):
-            # It came from Brevo (reverse direction): Brevo owns it, writing it back would duplicate or echo it.
-            s.unchanged += 1
-            return []
-        mapped = map_object(obj, plan.field_mapping)
         identifiers = {"object_type_id": plan.type_id, "object_id": object_id, "ext_id": object_id}
-        if not mapped.attributes:
-            self.ledger.reject(
-                record_id=object_id,
-                reason="no_mapped_value",
-                stage="map",
-                message=f"none of the mapped attributes ({', '.join(plan.field_mapping)}) has a "
-                "value, and Brevo needs at least one attribute per record: map an "
-                "attribute every object has (e.g. `object_id: <key>`)",
-                identifiers=identifiers,
-            )
-            return []
         desired: dict[str, RelatedPerson] = {}
         for person in self.source.iter_related_people(plan.type_id, object_id):
             desired.setdefault(relation_key(person), person)
@@ -882,24 +861,7 @@ class ObjectSync:
         if same_attributes and set(prev_links) == set(desired):
             s.unchanged += 1
             return []
-        links: list[tuple[str, Mapping[str, Any]]] = []
-        for key in sorted(desired):
-            if key in prev_links:
-                continue
-            ref = self._resolve(desired[key])
-            if ref is None:
-                person = desired[key]
-                self.ledger.reject(
-                    record_id=object_id,
-                    reason="related_contact_missing",
-                    stage="associate",
-                    message=f"person {person.cio_id} is related to {plan.name} `{object_id}` in "
-                    "Customer.io but is not a Brevo contact (not synced yet, or no email/id): "
-                    "not linked now, retried by the next run",
-                    identifiers={**identifiers, "cio_id": person.cio_id, "id": person.id, "email": person.email},
-                )
-                continue
-            links.append((key, ref.to_json()))
+        links = self._new_links(plan, object_id, desired, prev_links, identifiers)
         unlinks = [(key, prev_links[key]) for key in sorted(prev_links) if key not in desired]
         if same_attributes and not links and not unlinks:
             # Only people that are not Brevo contacts yet differ: nothing to write (they are ledgered above, and
@@ -927,20 +889,81 @@ class ObjectSync:
             s.plan_add("unlinks", len(unlinks))
             return []
         self._track_verify(plan, object_id, mapped.attributes)
-        out: list[dict[str, Any]] = []
-        for i, (record, linked, unlinked) in enumerate(records):
-            out.append(
-                {
-                    "key": f"{plan.brevo_type}\x1f{object_id}",
-                    "brevo_type": plan.brevo_type,
-                    "object_id": object_id,
-                    "record": record,
-                    "linked": {k: dict(v) for k, v in links if k in set(linked)},
-                    "unlinked": unlinked,
-                    "hash": final_hash if i == len(records) - 1 else None,
-                }
+        return [
+            {
+                "key": f"{plan.brevo_type}\x1f{object_id}",
+                "brevo_type": plan.brevo_type,
+                "object_id": object_id,
+                "record": record,
+                "linked": {k: dict(v) for k, v in links if k in set(linked)},
+                "unlinked": unlinked,
+                "hash": final_hash if i == len(records) - 1 else None,
+            }
+            for i, (record, linked, unlinked) in enumerate(records)
+        ]
+
+    def _read_mapped(self, plan: TypePlan, object_id: str) -> MappedObject | None:
+        """Read and map one object (counted as read); ``None`` when it is gone, owned by Brevo or maps to nothing
+        (ledgered, or counted unchanged)."""
+        self.summary.read += 1
+        obj = self.source.get_object(plan.type_id, object_id)
+        if obj is None:
+            self.ledger.reject(
+                record_id=object_id,
+                reason="not_found",
+                stage="read",
+                message=f"Customer.io object type {plan.type_id} has no object `{object_id}` any "
+                "more (deleted since it was listed)",
+                identifiers={"object_type_id": plan.type_id, "object_id": object_id},
             )
-        return out
+            return None
+        if self.objects.owned_by_brevo(plan.brevo_type, object_id):
+            # It came from Brevo (reverse direction): Brevo owns it, writing it back would duplicate or echo it.
+            self.summary.unchanged += 1
+            return None
+        mapped = map_object(obj, plan.field_mapping)
+        if not mapped.attributes:
+            self.ledger.reject(
+                record_id=object_id,
+                reason="no_mapped_value",
+                stage="map",
+                message=f"none of the mapped attributes ({', '.join(plan.field_mapping)}) has a "
+                "value, and Brevo needs at least one attribute per record: map an "
+                "attribute every object has (e.g. `object_id: <key>`)",
+                identifiers={"object_type_id": plan.type_id, "object_id": object_id, "ext_id": object_id},
+            )
+            return None
+        return mapped
+
+    def _new_links(
+        self,
+        plan: TypePlan,
+        object_id: str,
+        desired: Mapping[str, RelatedPerson],
+        prev_links: Mapping[str, Mapping[str, Any]],
+        identifiers: Mapping[str, Any],
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The links to add: related people not linked yet that are Brevo contacts (the others are ledgered and
+        retried by the next run)."""
+        links: list[tuple[str, Mapping[str, Any]]] = []
+        for key in sorted(desired):
+            if key in prev_links:
+                continue
+            ref = self._resolve(desired[key])
+            if ref is None:
+                person = desired[key]
+                self.ledger.reject(
+                    record_id=object_id,
+                    reason="related_contact_missing",
+                    stage="associate",
+                    message=f"person {person.cio_id} is related to {plan.name} `{object_id}` in "
+                    "Customer.io but is not a Brevo contact (not synced yet, or no email/id): "
+                    "not linked now, retried by the next run",
+                    identifiers={**identifiers, "cio_id": person.cio_id, "id": person.id, "email": person.email},
+                )
+                continue
+            links.append((key, ref.to_json()))
+        return links
 
     def _track_verify(self, plan: TypePlan, object_id: str, attributes: Mapping[str, Any]) -> None:
         """Remember (a bounded sample of) what was sent for keys not yet confirmed to exist in Brevo."""
@@ -1162,7 +1185,7 @@ class BrevoRecord:
         return self.ext_id if self.ext_id else f"brevo-{self.id}"
 
 
-class BrevoRecordSource(Protocol):
+class RecordSource(Protocol):
     """Brevo side of the reverse direction (read only)."""
 
     def iter_records(self, object_type: str) -> Iterator[BrevoRecord]: ...
@@ -1173,7 +1196,7 @@ class BrevoRecordSource(Protocol):
         ...
 
 
-class TrackObjectWriter(Protocol):
+class ObjectWriter(Protocol):
     """Customer.io side of the reverse direction."""
 
     def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
@@ -1198,8 +1221,8 @@ class ReverseObjectSync:
         self,
         *,
         config: CustomerIOConfig,
-        source: BrevoRecordSource,
-        writer: TrackObjectWriter,
+        source: RecordSource,
+        writer: ObjectWriter,
         state: StateStore,
         objects: ObjectStateTable,
         ledger: Ledger,
@@ -1242,7 +1265,7 @@ class ReverseObjectSync:
             packer: Packer[tuple[str, str, dict[str, Any]]] = Packer(
                 max_bytes=MAX_TRACK_BATCH_BYTES,
                 max_count=10_000,
-                size_of=lambda t: compact_size(t[2]),
+                size_of=lambda t: json_size(t[2], compact=True),
                 overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
                 separator_bytes=1,
                 max_item_bytes=MAX_TRACK_OP_BYTES,
@@ -1359,9 +1382,9 @@ def run_blocking(
 
 __all__ = [
     "BrevoRecord",
-    "BrevoRecordSource",
+    "RecordSource",
     "ReverseObjectSync",
-    "TrackObjectWriter",
+    "ObjectWriter",
     "CONTACT_OBJECT_TYPE",
     "MAX_ASSOCIATIONS_PER_RECORD",
     "MAX_RECORDS_PER_UPSERT",
@@ -1381,10 +1404,8 @@ __all__ = [
     "SyncedObject",
     "TypePlan",
     "TypeProbe",
-    "UpsertTimeout",
     "build_records",
     "check_brevo_types",
-    "compact_size",
     "configured_plans",
     "map_object",
     "plan_types",

@@ -7,11 +7,11 @@ Flow of one run (each step checkpointed in the state store under ``dag_id/run_id
 
 1. ``collect`` (incremental): read the activity feed for the window (newest first, stop at the first item older
    than the window start) and stage the changed ``cio_id`` s in the state DB, once per person, the latest change
-   winning (update, delete or suppress).
+   winning (update or delete).
 2. ``load``: stream the people (hydrate the staged ids <= 100 per call, or stream the full export), map them,
    skip those whose content hash is unchanged, ledger the rejects, and pack the rest by bytes into Brevo imports.
    Each submitted import is recorded with its rows, then the checkpoint moves past it.
-3. ``deletes``: apply ``delete_policy`` to deleted people and blacklist suppressed ones (full mode: people known
+3. ``deletes``: apply ``delete_policy`` to deleted people (full mode: people known
    from earlier runs but absent from the export).
 4. ``wait``: wait for the import processes (the operator may defer this), read each process report, ledger the
    rows it rejected, and commit the hashes and identities of the rest. A failed process is resubmitted up to
@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
@@ -45,27 +45,19 @@ from airflow_provider_customerio.sync.mapping import (
     missing_attributes_error,
     row_field_digests,
 )
+from airflow_provider_customerio.sync.processes import (
+    Clock,
+    ImportReport,
+    Notices,
+    ProcessState,
+    SystemClock,
+    wait_for_processes,
+)
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)
 
-#: Activity types that mean "this person's profile changed".
-UPSERT_ACTIVITY_TYPES = frozenset(
-    {
-        "attribute_change",
-        "profile_create",
-        "profile_merge",
-        "profile_update",
-        "identify",
-        "unsubscribe",
-        "subscribe",
-        "profile_unsuppress",
-        "unsuppress",
-    }
-)
-DELETE_ACTIVITY_TYPES = frozenset({"profile_delete", "delete"})
-SUPPRESS_ACTIVITY_TYPES = frozenset({"profile_suppress", "suppress", "suppression"})
 
 HYDRATE_CHUNK = 100
 #: People whose stored hashes are read in one query.
@@ -76,17 +68,9 @@ MAX_IMPORT_ROWS = 100_000
 IMPORT_OVERHEAD_BYTES = 1024
 BREVO_IMPORT_LIMIT_BYTES = 10 * 1024 * 1024
 
-TERMINAL_OK = frozenset({"completed"})
-TERMINAL_FAILED = frozenset({"failed", "cancelled", "canceled"})
-
 
 class PeopleSyncError(RuntimeError):
     """A people sync run cannot go on; the message says why and what to do."""
-
-
-class ImportTimeout(PeopleSyncError):
-    """Brevo import processes did not finish in time. Their rows stay pending; re-running the task resumes
-    waiting for them instead of importing again."""
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -94,39 +78,13 @@ class ImportTimeout(PeopleSyncError):
 
 @dataclass(frozen=True)
 class Change:
-    """A person changed in Customer.io: ``kind`` is ``upsert``, ``delete`` or ``suppress``."""
+    """A person changed in Customer.io: ``kind`` is ``upsert`` or ``delete``."""
 
     cio_id: str
     kind: str
     timestamp: int = 0
     email: str | None = None
     id: str | None = None
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """What a finished Brevo import process reported.
-
-    :param rejected: identifier (email or ext_id, as imported) -> ledger reason, for the rows Brevo refused.
-    :param unidentified: rows refused that the report does not identify, by reason (counts only).
-    """
-
-    rejected: Mapping[str, str] = field(default_factory=dict)
-    unidentified: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ProcessState:
-    """State of a Brevo process (``GET /processes/{id}``)."""
-
-    process_id: str
-    status: str
-    error: str | None = None
-    report: ImportReport = field(default_factory=ImportReport)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL_OK or self.status in TERMINAL_FAILED
 
 
 class PeopleSource(Protocol):
@@ -169,30 +127,6 @@ class ContactSink(Protocol):
     def blacklist_contact(self, identifier: str, identifier_type: str) -> bool:
         """Set ``emailBlacklisted``; ``False`` when Brevo has no such contact."""
         ...
-
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-def poll_delays(initial: float = 2.0, factor: float = 2.0, cap: float = 120.0) -> Iterator[float]:
-    """Growing poll intervals. Brevo's ``/processes`` shares the 100 requests/hour bucket, so poll sparingly."""
-    delay = initial
-    while True:
-        yield delay
-        delay = min(cap, delay * factor)
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -252,7 +186,7 @@ def parse_since(value: str | datetime) -> datetime:
     else:
         text = str(value).strip()
         try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            dt = parse_iso(text)
         except ValueError:
             raise PeopleSyncError(
                 f"`since` = `{value}` is not a date: write it as YYYY-MM-DD or an ISO date-time."
@@ -278,6 +212,8 @@ class PeopleSync:
     :param max_import_attempts: submissions of a batch whose process failed before its rows are ledgered.
     :param max_import_rows: row bound of one import.
     :param checkpoint_every: source records between two checkpoints of :meth:`extract`.
+    :param process_notices: end-of-process notices for :meth:`wait` (see :mod:`.processes`); ``None`` polls.
+    :param notice_deadline_s: seconds after which a process with no notice is polled on the schedule.
     """
 
     def __init__(
@@ -293,7 +229,11 @@ class PeopleSync:
         max_import_attempts: int = 3,
         max_import_rows: int = MAX_IMPORT_ROWS,
         checkpoint_every: int = 1000,
+        process_notices: Notices | None = None,
+        notice_deadline_s: float | None = None,
     ) -> None:
+        self.process_notices = process_notices
+        self.notice_deadline_s = notice_deadline_s
         self.config = config
         self.source = source
         self.sink = sink
@@ -409,28 +349,31 @@ class PeopleSync:
             self._attach(mode=None, dry_run=False)
 
     def wait(self, *, timeout: float, delays: Iterable[float] | None = None) -> None:
-        """Block until every pending import process is finished, handling each as it finishes."""
-        deadline = self.clock.monotonic() + timeout
-        schedule = iter(delays if delays is not None else poll_delays())
-        while self.state.pending_processes(self.run_key):
-            if self.clock.monotonic() >= deadline:
-                ids = ", ".join(p.process_id for p in self.state.pending_processes(self.run_key))
-                self._save()
-                raise ImportTimeout(
-                    f"Brevo import process(es) {ids} not finished after {timeout:.0f} s. Their rows "
-                    "stay pending: re-run the task to resume waiting (raise the operator's "
-                    "import_timeout if Brevo is slow)."
-                )
-            # Sleep first: a just-submitted process is rarely done, and /processes shares a 100/hour bucket, so
-            # rounds grow apart; each round polls every unfinished process once (imports are few and large).
-            self.clock.sleep(next(schedule))
-            done = [
-                st
-                for st in (self.sink.get_process(p.process_id) for p in self.state.pending_processes(self.run_key))
-                if st.finished
-            ]
-            if done:
-                self.complete(done)
+        """Block until every pending import process is finished, handling each as it finishes.
+
+        :raises BrevoProcessTimeout: some are still running after ``timeout`` seconds (their rows stay pending).
+        """
+
+        def timed_out(ids: Sequence[str]) -> str:
+            self._save()
+            return (
+                f"Brevo import process(es) {', '.join(ids)} not finished after {timeout:.0f} s. Their rows "
+                "stay pending: re-run the task to resume waiting (raise the operator's "
+                "import_timeout if Brevo is slow)."
+            )
+
+        wait_for_processes(
+            [p.process_id for p in self.state.pending_processes(self.run_key)],
+            self.sink.get_process,
+            timeout=timeout,
+            status=lambda st: st.status,
+            on_finished=self.complete,
+            delays=delays,
+            clock=self.clock,
+            timeout_message=timed_out,
+            notices=self.process_notices,
+            notice_deadline_s=self.notice_deadline_s,
+        )
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Handle finished processes (e.g. reported by the trigger). Returns the process ids still pending
@@ -440,7 +383,7 @@ class PeopleSync:
             p = pending.get(str(st.process_id))
             if p is None or not st.finished:
                 continue
-            if st.status in TERMINAL_OK:
+            if st.succeeded:
                 self._commit_process(p.process_id, st.report)
             else:
                 self._failed_process(p.process_id, p.attempt, p.options, st.error)
@@ -690,7 +633,7 @@ class PeopleSync:
         policy = self.config.people.delete_policy
         offset = int(self._checkpoint.get("offset", 0))
         for seq, cio_id, kind, data in self.state.iter_staged(self.run_key, from_seq=offset):
-            if kind not in ("delete", "suppress"):
+            if kind != "delete":
                 continue
             self._delete_one(cio_id, kind, data or {}, policy, dry_run)
             if not dry_run:
@@ -709,8 +652,7 @@ class PeopleSync:
             if not dry_run:
                 self.state.delete_hashes(CIO_TO_BREVO, [cio_id])
             return
-        # A suppressed person is blacklisted whatever the delete policy (a suppression is not an erasure request).
-        action = "blacklist" if kind == "suppress" else policy
+        action = policy
         if action == "ignore":
             return
         if dry_run:
@@ -862,7 +804,6 @@ __all__ = [
     "Clock",
     "ContactSink",
     "ImportReport",
-    "ImportTimeout",
     "PeopleSource",
     "PeopleSync",
     "PeopleSyncError",
@@ -870,7 +811,6 @@ __all__ = [
     "RunWindow",
     "SystemClock",
     "parse_since",
-    "poll_delays",
     "resolve_window",
     "run_blocking",
 ]

@@ -1,6 +1,6 @@
 """Contacts sync Brevo -> Customer.io (the reverse direction), and the echo suppression of the two-way sync.
 
-The orchestration talks to two ports, :class:`BrevoContactSource` (Brevo, read only) and :class:`CustomerIOWriter`
+The orchestration talks to two ports, :class:`ContactSource` (Brevo, read only) and :class:`PeopleWriter`
 (Customer.io: Track v2 batches, plus App API profiles for conflict detection). The operator adapts the hooks to
 them; tests use in-memory fakes. No Airflow and no HTTP imports here.
 
@@ -51,7 +51,6 @@ Flow of one run (checkpointed in the state store under ``dag_id/run_id/task_id``
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -59,7 +58,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
-from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
+from airflow_provider_customerio.sync._time import parse_iso
+from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig, MappedField
 from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
@@ -158,7 +158,7 @@ class BrevoContact:
         )
 
 
-class BrevoContactSource(Protocol):
+class ContactSource(Protocol):
     """Brevo side (read only)."""
 
     def list_attributes(self) -> list[BrevoAttribute]: ...
@@ -197,7 +197,7 @@ class Profile:
     field_times: Mapping[str, int] = field(default_factory=dict)
 
 
-class CustomerIOWriter(Protocol):
+class PeopleWriter(Protocol):
     """Customer.io side: Track v2 writes; profiles (App API) to detect conflicts."""
 
     def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[BatchError]:
@@ -217,11 +217,9 @@ def parse_ms(value: Any) -> int:
     if isinstance(value, (int, float)):
         return int(value)
     try:
-        dt = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        dt = parse_iso(str(value))
     except ValueError:
         raise ReverseSyncError(f"Brevo returned modifiedAt = {value!r}, which is not an ISO date-time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
     return int(round(dt.timestamp() * 1000))
 
 
@@ -244,11 +242,9 @@ def to_unix_timestamp(value: Any) -> int:
         if len(text) == 10:
             d = date.fromisoformat(text)
             return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp())
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        dt = parse_iso(text)
     except ValueError:
         raise ConversionError("invalid_date", f"`{value}` is not a date (YYYY-MM-DD)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
     return int(dt.timestamp())
 
 
@@ -534,8 +530,8 @@ class ReverseSync:
         self,
         *,
         config: CustomerIOConfig,
-        source: BrevoContactSource,
-        writer: CustomerIOWriter,
+        source: ContactSource,
+        writer: PeopleWriter,
         state: StateStore,
         ledger: Ledger,
         run_key: str,
@@ -1008,7 +1004,7 @@ class ReverseSync:
         return Packer(
             max_bytes=self.batch_budget_bytes,
             max_count=TRACK_BATCH_MAX_OPS,
-            size_of=lambda p: _wire_size(p.op),
+            size_of=lambda p: json_size(p.op, compact=True),
             overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
             separator_bytes=1,
             max_item_bytes=TRACK_OPERATION_LIMIT_BYTES,
@@ -1093,13 +1089,8 @@ class ReverseSync:
                     )
 
 
-def _wire_size(op: Mapping[str, Any]) -> int:
-    """Bytes of an operation exactly as the Track hook sends it (compact separators, UTF-8)."""
-    return len(json.dumps(op, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
-
-
 def _op_size(p: _Pending) -> int:
-    return _wire_size(p.op) + 1
+    return json_size(p.op, compact=True) + 1
 
 
 def _iso_ms(ms: int) -> str:
@@ -1111,8 +1102,8 @@ __all__ = [
     "DEFAULT_CONFLICT_POLICY",
     "BatchError",
     "BrevoContact",
-    "BrevoContactSource",
-    "CustomerIOWriter",
+    "ContactSource",
+    "PeopleWriter",
     "Profile",
     "ReverseMapper",
     "ReverseRecord",

@@ -1,7 +1,7 @@
 """Segment replication: mirror a Customer.io segment into a Brevo list, removals included.
 
 Pure logic, no Airflow and no HTTP: the vendors are reached through two small ports
-(:class:`SegmentSourcePort`, :class:`ListTargetPort`) that the operator builds on the hooks.
+(:class:`SegmentSource`, :class:`ListTarget`) that the operator builds on the hooks.
 
 One run of :class:`SegmentMirror` for one ``segment_id -> list_id`` pair:
 
@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.batching import Batch, Oversize, pack
 from airflow_provider_customerio.sync.config import (
     EMAIL_TARGET,
@@ -254,6 +255,39 @@ def is_valid_email(value: str | None) -> bool:
     return True
 
 
+def _index_contacts(contacts: Sequence[ListContact]) -> tuple[dict[str, ListContact], dict[str, ListContact]]:
+    """The list's contacts by ``EXT_ID`` and by normalised email (the first one wins)."""
+    by_ext: dict[str, ListContact] = {}
+    by_email: dict[str, ListContact] = {}
+    for listed in contacts:
+        if listed.ext_id is not None:
+            by_ext.setdefault(listed.ext_id, listed)
+        email_key = normalise_email(listed.email)
+        if email_key is not None:
+            by_email.setdefault(email_key, listed)
+    return by_ext, by_email
+
+
+def _unaddable(member: SegmentMember) -> Rejection | None:
+    """Why an unmatched member cannot be added to the list (``None``: it can)."""
+    if member.email and not is_valid_email(member.email):
+        # as in the people sync: a broken email is fixed at the source, not worked around with the id
+        return Rejection(
+            member.as_record(),
+            "invalid_email",
+            f"the email {member.email!r} is not a valid address, so Brevo cannot key the contact on it. "
+            "Fix the email in Customer.io; the next run adds the person.",
+        )
+    if member.id is None and not member.email:
+        return Rejection(
+            member.as_record(),
+            "missing_identifier",
+            "no id and no email in Customer.io: the person cannot be matched to or created as a Brevo "
+            "contact. Give the person an id or an email in Customer.io.",
+        )
+    return None
+
+
 def diff_membership(
     members: Iterable[SegmentMember | Mapping[str, Any]],
     contacts: Iterable[ListContact | Mapping[str, Any]],
@@ -268,14 +302,7 @@ def diff_membership(
         m if isinstance(m, SegmentMember) else SegmentMember.from_identifiers(m) for m in members
     )
     contact_list = [c if isinstance(c, ListContact) else ListContact.from_brevo(c) for c in contacts]
-    by_ext: dict[str, ListContact] = {}
-    by_email: dict[str, ListContact] = {}
-    for listed in contact_list:
-        if listed.ext_id is not None:
-            by_ext.setdefault(listed.ext_id, listed)
-        email_key = normalise_email(listed.email)
-        if email_key is not None:
-            by_email.setdefault(email_key, listed)
+    by_ext, by_email = _index_contacts(contact_list)
 
     result = MembershipDiff(
         segment_size=len(member_list), list_size=len(contact_list), latest_modified=latest_timestamp(contact_list)
@@ -316,26 +343,9 @@ def diff_membership(
             claimed[contact.contact_id] = member
             result.matched.append((member, contact))
             continue
-        if member.email and not is_valid_email(member.email):
-            # as in the people sync: a broken email is fixed at the source, not worked around with the id
-            result.rejected.append(
-                Rejection(
-                    member.as_record(),
-                    "invalid_email",
-                    f"the email {member.email!r} is not a valid address, so Brevo cannot key the contact on it. "
-                    "Fix the email in Customer.io; the next run adds the person.",
-                )
-            )
-            continue
-        if member.id is None and not member.email:
-            result.rejected.append(
-                Rejection(
-                    member.as_record(),
-                    "missing_identifier",
-                    "no id and no email in Customer.io: the person cannot be matched to or created as a Brevo "
-                    "contact. Give the person an id or an email in Customer.io.",
-                )
-            )
+        refused = _unaddable(member)
+        if refused is not None:
+            result.rejected.append(refused)
             continue
         result.adds.append(member)
     for contact in contact_list:
@@ -352,11 +362,9 @@ def latest_timestamp(contacts: Iterable[ListContact]) -> str | None:
         if not contact.modified_at:
             continue
         try:
-            when = datetime.fromisoformat(contact.modified_at.replace("Z", "+00:00"))
+            when = parse_iso(contact.modified_at)
         except ValueError:
             continue
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
         if best is None or when > best[0]:
             best = (when, contact.modified_at)
     return best[1] if best else None
@@ -479,7 +487,7 @@ class ImportOutcome:
     problems: dict[str, Any] = field(default_factory=dict)
 
 
-class SegmentSourcePort(Protocol):
+class SegmentSource(Protocol):
     """What a mirror run needs from Customer.io."""
 
     def segment_state(self, segment_id: int) -> tuple[str, str]:
@@ -495,7 +503,7 @@ class SegmentSourcePort(Protocol):
         ...
 
 
-class ListTargetPort(Protocol):
+class ListTarget(Protocol):
     """What a mirror run needs from Brevo."""
 
     def lists(self) -> Iterable[tuple[int, str]]:
@@ -643,8 +651,8 @@ class SegmentMirror:
 
     def __init__(
         self,
-        source: SegmentSourcePort,
-        target: ListTargetPort,
+        source: SegmentSource,
+        target: ListTarget,
         settings: SegmentSettings,
         *,
         reject: RejectSink,
@@ -997,7 +1005,7 @@ class SegmentMirror:
         Brevo's import report only counts problems (and not all of them), so the check reads back the list's
         contacts modified since the import started: cheap, proportional to the people imported. "Since" is the
         latest ``modifiedAt`` of the list read just before (Brevo's own clock, so no skew), or the port's
-        :meth:`~ListTargetPort.clock_mark` for an empty list. Anyone missing there is confirmed with a full read
+        :meth:`~ListTarget.clock_mark` for an empty list. Anyone missing there is confirmed with a full read
         before being ledgered.
         """
         mark = latest_modified or self.target.clock_mark()

@@ -535,7 +535,7 @@ class StatePort(Protocol):
     def transaction(self) -> Any: ...
 
 
-class ImportPort(Protocol):
+class ImportSink(Protocol):
     """Brevo imports: ``submit`` returns a process id; ``wait`` returns the finished process dict (``status``
     ``completed`` or ``failed``; ``info.import`` counts)."""
 
@@ -595,7 +595,7 @@ class WorkflowStateWriter:
     def __init__(
         self,
         state: StatePort,
-        port: ImportPort,
+        port: ImportSink,
         *,
         run_key: str,
         rejects: RejectSink,
@@ -731,7 +731,7 @@ __all__ = [
     "STAGED_KIND",
     "WORKFLOW_DIRECTION",
     "DeriveResult",
-    "ImportPort",
+    "ImportSink",
     "PersonState",
     "Rejected",
     "StateBuilder",

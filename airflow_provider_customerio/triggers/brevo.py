@@ -3,6 +3,8 @@
 Brevo's ``GET /processes/{id}`` is in the "all other endpoints" bucket: 100 requests per hour on the General plan.
 So the trigger polls sparingly: rounds grow apart (doubling up to ``max_interval``), and each round polls every
 unfinished process once. The people sync submits few, large imports (bytes-bounded), so a round costs a few calls.
+The algorithm is :class:`~airflow_provider_customerio.sync.processes.ProcessWaiter`, the one the blocking waits use;
+this trigger only drives it in the triggerer's event loop.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-FINISHED = frozenset({"completed", "failed", "cancelled", "canceled"})
+from airflow_provider_customerio.sync.processes import Notices, ProcessWaiter, poll_delays
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
@@ -35,6 +37,11 @@ class BrevoProcessTrigger(BaseTrigger):
     :param poll_interval: first interval between poll rounds, seconds.
     :param max_interval: longest interval between poll rounds, seconds.
     :param hook_params: extra keyword arguments of the hook (JSON-safe, e.g. ``rate_limit``).
+    :param notice_deadline_s: with notices (:meth:`notices`), seconds after which a process with no notice is
+        polled on the schedule.
+    :param notify: the imports were sent with a ``notifyUrl`` (the Brevo connection's extra ``notify_url``): wait
+        for their notices in the shared sync store (connection ``customerio_sync_store``, which the triggerer must
+        have too) instead of polling.
     """
 
     def __init__(
@@ -46,6 +53,8 @@ class BrevoProcessTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         max_interval: float = 120.0,
         hook_params: dict[str, Any] | None = None,
+        notice_deadline_s: float | None = None,
+        notify: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated in Airflow
         self.process_ids = [str(p) for p in process_ids]
@@ -54,6 +63,8 @@ class BrevoProcessTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.max_interval = float(max_interval)
         self.hook_params = dict(hook_params or {})
+        self.notice_deadline_s = None if notice_deadline_s is None else float(notice_deadline_s)
+        self.notify = bool(notify)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -65,6 +76,8 @@ class BrevoProcessTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_interval": self.max_interval,
                 "hook_params": self.hook_params,
+                "notice_deadline_s": self.notice_deadline_s,
+                "notify": self.notify,
             },
         )
 
@@ -73,35 +86,58 @@ class BrevoProcessTrigger(BaseTrigger):
 
         return BrevoHook(brevo_conn_id=self.brevo_conn_id, **self.hook_params)
 
+    def notices(self) -> Notices | None:
+        """End-of-process notices for the waiter: the shared store's, when the imports were sent with a
+        ``notifyUrl``; else ``None`` (poll only)."""
+        if not self.notify:
+            return None
+        from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
+        from airflow_provider_customerio.store import SyncStore
+
+        return BrevoImportNotices.for_hook(self._hook(), SyncStore.open)
+
+    def waiter(self) -> ProcessWaiter:
+        """The waiting algorithm for this trigger's processes, deadline and schedule."""
+        return ProcessWaiter(
+            self.process_ids,
+            now=time.time(),
+            deadline=self.end_time,
+            delays=poll_delays(initial=self.poll_interval, factor=2.0, cap=self.max_interval),
+            poll_first=True,
+            notices=self.notices(),
+            notice_deadline_s=self.notice_deadline_s,
+        )
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
-        finished: dict[str, dict[str, Any]] = {}
-        interval = self.poll_interval
+        waiter: ProcessWaiter | None = None
         try:
+            # Opening the store and reading notices are blocking I/O: off the triggerer's event loop.
+            waiter = await asyncio.to_thread(self.waiter) if self.notify else self.waiter()
             while True:
-                for pid in self.process_ids:
-                    if pid in finished:
-                        continue
+                if self.notify:
+                    step = await asyncio.to_thread(waiter.next_step, time.time())
+                else:
+                    step = waiter.next_step(time.time())
+                if step.done:
+                    yield _event({"status": "success", "processes": dict(waiter.finished)})
+                    return
+                if step.timed_out:
+                    yield _event({"status": "timeout", "processes": dict(waiter.finished), "pending": waiter.pending})
+                    return
+                if step.sleep > 0 and step.poll:  # a poll round (not a one-second wait for notices)
+                    self.log.info(
+                        "Brevo process(es) %s still running; next check in %.0f s",
+                        ", ".join(waiter.pending),
+                        step.sleep,
+                    )
+                if step.sleep > 0:
+                    await asyncio.sleep(step.sleep)
+                for pid in step.poll:
                     # The hook is synchronous (requests); keep the triggerer's event loop free.
-                    process = await asyncio.to_thread(hook.get_process, int(pid))
-                    if str(process.get("status", "")) in FINISHED:
-                        finished[pid] = process
-                pending = [p for p in self.process_ids if p not in finished]
-                if not pending:
-                    yield _event({"status": "success", "processes": finished})
-                    return
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    yield _event({"status": "timeout", "processes": finished, "pending": pending})
-                    return
-                self.log.info(
-                    "Brevo process(es) %s still running; next check in %.0f s",
-                    ", ".join(pending),
-                    min(interval, remaining),
-                )
-                await asyncio.sleep(min(interval, remaining))
-                interval = min(self.max_interval, interval * 2)
+                    waiter.record(pid, await asyncio.to_thread(hook.get_process, int(pid)))
         except Exception as exc:
+            finished = dict(waiter.finished) if waiter is not None else {}
             yield _event({"status": "error", "message": f"{exc.__class__.__name__}: {exc}", "processes": finished})
         finally:
             close = getattr(hook, "close", None)

@@ -83,23 +83,19 @@ def _day(value: str | None, default: date, name: str) -> date:
         raise HTTPException(400, f"{name}: {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-31") from None
 
 
-def create_app(
-    engine_factory: Callable[[], Engine],
-    *,
-    authorize: Authorize = airflow_viewer,
-    today: Callable[[], date] = date.today,
-    clock: Callable[[], float] = time.time,
-) -> FastAPI:
-    """The app. ``engine_factory`` opens the store (once, on the first request); ``authorize`` names the viewer
-    or raises 401/403."""
-    app = FastAPI(title="Customer.io ↔ Brevo status", docs_url=None, redoc_url=None, openapi_url=None)
-    engine_box: list[Engine] = []
+def _date_range(first: str | None, last: str | None, today: date) -> tuple[date, date]:
+    """The page's ``[from, to]`` days (default: the last :data:`DEFAULT_DAYS` days up to ``today``)."""
+    end = _day(last, today, "to")
+    start = _day(first, end - timedelta(days=DEFAULT_DAYS - 1), "from")
+    if start > end:
+        raise HTTPException(400, f"from ({start}) is after to ({end}): swap them")
+    if (end - start).days >= MAX_DAYS:
+        raise HTTPException(400, f"the date range is over {MAX_DAYS} days: narrow it")
+    return start, end
 
-    def engine() -> Engine:
-        if not engine_box:
-            engine_box.append(engine_factory())
-        return engine_box[0]
 
+def _viewer_dependency(engine: Callable[[], Engine], authorize: Authorize) -> Callable[[Request], Awaitable[Viewer]]:
+    """The FastAPI dependency naming the viewer: 401 (a login link for browsers) or 403 when not allowed."""
     dags_cache: list[tuple[float, frozenset[str]]] = []
 
     def provider_dags() -> frozenset[str]:
@@ -123,25 +119,53 @@ def create_app(
             raise HTTPException(403, "You may not read any of the Customer.io sync DAGs.")
         return who
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 401 and exc.detail == "login":
-            login = _login_url()
-            return HTMLResponse(
-                f'<!DOCTYPE html><html><body><p>Log in to Airflow to see this page: <a href="{login}" '
-                'target="_top">log in</a>.</p></body></html>',
-                status_code=401,
-            )
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    return viewer
 
-    def _range(first: str | None, last: str | None) -> tuple[date, date]:
-        end = _day(last, today(), "to")
-        start = _day(first, end - timedelta(days=DEFAULT_DAYS - 1), "from")
-        if start > end:
-            raise HTTPException(400, f"from ({start}) is after to ({end}): swap them")
-        if (end - start).days >= MAX_DAYS:
-            raise HTTPException(400, f"the date range is over {MAX_DAYS} days: narrow it")
-        return start, end
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Errors as JSON; a 401 ``login`` as an HTML page linking to Airflow's login."""
+    if exc.status_code == 401 and exc.detail == "login":
+        login = _login_url()
+        return HTMLResponse(
+            f'<!DOCTYPE html><html><body><p>Log in to Airflow to see this page: <a href="{login}" '
+            'target="_top">log in</a>.</p></body></html>',
+            status_code=401,
+        )
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+def create_app(
+    engine_factory: Callable[[], Engine],
+    *,
+    authorize: Authorize = airflow_viewer,
+    today: Callable[[], date] = date.today,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The app. ``engine_factory`` opens the store (once, on the first request); ``authorize`` names the viewer
+    or raises 401/403."""
+    app = FastAPI(title="Customer.io ↔ Brevo status", docs_url=None, redoc_url=None, openapi_url=None)
+    engine_box: list[Engine] = []
+
+    def engine() -> Engine:
+        if not engine_box:
+            engine_box.append(engine_factory())
+        return engine_box[0]
+
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    viewer = _viewer_dependency(engine, authorize)
+    _add_page_routes(app, engine, viewer, today, clock)
+    _add_api_routes(app, engine, viewer, today)
+    return app
+
+
+def _add_page_routes(
+    app: FastAPI,
+    engine: Callable[[], Engine],
+    viewer: Callable[[Request], Awaitable[Viewer]],
+    today: Callable[[], date],
+    clock: Callable[[], float],
+) -> None:
+    """``/`` (the HTML page) and ``/rejects.csv``."""
 
     @app.get("/", response_class=HTMLResponse)
     def page(
@@ -152,7 +176,7 @@ def create_app(
         before: int | None = None,
     ) -> HTMLResponse:
         eng = engine()
-        start, end = _range(first, last)
+        start, end = _date_range(first, last, today())
         counts = queries.reject_counts(eng, who.dag_ids)
         chosen = reason or next(iter(counts), None)
         html = render_page(
@@ -178,6 +202,15 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
         )
 
+
+def _add_api_routes(
+    app: FastAPI,
+    engine: Callable[[], Engine],
+    viewer: Callable[[Request], Awaitable[Viewer]],
+    today: Callable[[], date],
+) -> None:
+    """``/api/status`` and ``/api/rejects`` (JSON)."""
+
     @app.get("/api/status")
     def status(
         who: Viewer = Depends(viewer),
@@ -185,7 +218,7 @@ def create_app(
         last: str | None = Query(None, alias="to"),
     ) -> dict[str, Any]:
         eng = engine()
-        start, end = _range(first, last)
+        start, end = _date_range(first, last, today())
         health = queries.webhook_health(eng)
         return {
             "user": who.name,
@@ -203,8 +236,6 @@ def create_app(
         reason: str, who: Viewer = Depends(viewer), before: int | None = None, size: int = queries.PAGE_SIZE
     ) -> dict[str, Any]:
         return asdict(queries.reject_page(engine(), who.dag_ids, reason, before=before, size=size))
-
-    return app
 
 
 __all__ = ["Viewer", "airflow_viewer", "create_app"]

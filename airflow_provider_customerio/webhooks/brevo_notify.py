@@ -22,20 +22,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.store.notices import ProcessNotices
+from airflow_provider_customerio.store.notices import NOTIFY_PATH, ProcessNotices, notice_url
 
 log = logging.getLogger(__name__)
 
-#: The route's path under the plugin's prefix.
-NOTIFY_PATH = "/brevo/processes"
 #: A notice body larger than this is cut (it is diagnostic only).
 MAX_NOTICE_BYTES = 64 * 1024
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
-
-
-def notice_url(base: str, token: str) -> str:
-    """The ``notifyUrl`` for ``token`` under ``base`` (the connection extra ``notify_url``)."""
-    return f"{base.rstrip('/')}{NOTIFY_PATH}/{token}"
 
 
 class _Notices:

@@ -227,6 +227,94 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
+class _MirroredCounters:
+    """The receiver's in-process counters (``memory``), mirrored to the lasting store when there is a sink."""
+
+    def __init__(self, memory: dict[str, int], flusher: CounterFlusher | None) -> None:
+        self._memory = memory
+        self._flusher = flusher
+
+    def __getitem__(self, name: str) -> int:
+        return self._memory.get(name, 0)
+
+    def __setitem__(self, name: str, value: int) -> None:
+        delta = value - self._memory.get(name, 0)
+        self._memory[name] = value
+        if self._flusher is not None and delta:
+            self._flusher.add(name, delta)
+
+
+def _refused(
+    request: Request, body: bytes, settings: ReceiverSettings, counters: _MirroredCounters
+) -> JSONResponse | None:
+    """The answer to a request whose signature cannot be checked (503) or does not match (401); ``None`` when it
+    is authentic."""
+    try:
+        keys = settings.keys()
+    except KeyNotConfiguredError as exc:
+        counters["unavailable"] += 1
+        log.error("Customer.io webhook refused: %s", exc)
+        return _error(503, "not_configured", "the receiver has no signing key configured")
+    try:
+        verify_signature(
+            keys,
+            request.headers.get(TIMESTAMP_HEADER),
+            request.headers.get(SIGNATURE_HEADER),
+            body,
+            tolerance_seconds=settings.tolerance_seconds,
+            clock=settings.clock,
+        )
+    except SignatureError as exc:
+        counters["unauthorized"] += 1
+        counters[f"unauthorized.{exc.reason}"] += 1
+        log.warning("Customer.io webhook refused (%s): %s", exc.reason, exc)
+        return _error(401, exc.reason, str(exc))
+    return None
+
+
+async def _receive(
+    request: Request, settings: ReceiverSettings, writer: GroupCommitWriter, counters: _MirroredCounters
+) -> JSONResponse:
+    """``POST /webhooks``: size, signature and payload checks, then the durable write (200 only once stored)."""
+    try:
+        body = await _read_body(request, settings.max_body_bytes)
+    except _TooLarge:
+        counters["too_large"] += 1
+        return _error(
+            413,
+            "payload_too_large",
+            f"the body is over {settings.max_body_bytes} bytes (raise max_body_bytes in the webhook "
+            "connection's extra if Customer.io sends larger events, e.g. with_content)",
+        )
+    refused = _refused(request, body, settings, counters)
+    if refused is not None:
+        return refused
+    try:
+        text = body.decode("utf-8")
+        payload: Any = json.loads(text)
+        event_id, ts = validate_webhook_payload(payload)
+    except (ValueError, MalformedEventError) as exc:
+        counters["malformed"] += 1
+        message = str(exc) if isinstance(exc, MalformedEventError) else f"the body is not valid UTF-8 JSON ({exc})"
+        return _error(400, "malformed", message)
+    event = StoredEvent(
+        event_id=event_id, source=SOURCE_WEBHOOK, payload=text, event_ts=ts, received_at=settings.clock()
+    )
+    try:
+        new = await writer.submit(event)
+    except Exception as exc:
+        counters["unavailable"] += 1
+        log.error(
+            "Customer.io webhook %s not stored (%s: %s); answered 503 so that Customer.io retries",
+            event_id,
+            type(exc).__name__,
+            exc,
+        )
+        return _error(503, "store_unavailable", "the event could not be stored; retry later")
+    counters["stored" if new else "duplicate"] += 1
+    return JSONResponse({"status": "stored" if new else "duplicate", "event_id": event_id})
+
+
 def create_app(settings: ReceiverSettings) -> FastAPI:
     """The receiver app (``POST /webhooks``, ``GET /webhooks/health``); ``app.state.writer`` is its writer."""
     app = FastAPI(title="Customer.io reporting webhooks", docs_url=None, redoc_url=None, openapi_url=None)
@@ -241,80 +329,13 @@ def create_app(settings: ReceiverSettings) -> FastAPI:
         "too_large": 0,
         "unavailable": 0,
     }
-    memory: dict[str, int] = app.state.counters
     flusher = CounterFlusher(settings.counts_sink, settings.counts_interval) if settings.counts_sink else None
     app.state.counts_flusher = flusher
-
-    class _Counters:
-        """The in-process counters, mirrored to the lasting store when there is a sink."""
-
-        def __getitem__(self, name: str) -> int:
-            return memory.get(name, 0)
-
-        def __setitem__(self, name: str, value: int) -> None:
-            delta = value - memory.get(name, 0)
-            memory[name] = value
-            if flusher is not None and delta:
-                flusher.add(name, delta)
-
-    counters = _Counters()
+    counters = _MirroredCounters(app.state.counters, flusher)
 
     @app.post(WEBHOOK_PATH, name=ROUTE_NAME)
     async def receive(request: Request) -> JSONResponse:
-        try:
-            body = await _read_body(request, settings.max_body_bytes)
-        except _TooLarge:
-            counters["too_large"] += 1
-            return _error(
-                413,
-                "payload_too_large",
-                f"the body is over {settings.max_body_bytes} bytes (raise max_body_bytes in the webhook "
-                "connection's extra if Customer.io sends larger events, e.g. with_content)",
-            )
-        try:
-            keys = settings.keys()
-        except KeyNotConfiguredError as exc:
-            counters["unavailable"] += 1
-            log.error("Customer.io webhook refused: %s", exc)
-            return _error(503, "not_configured", "the receiver has no signing key configured")
-        try:
-            verify_signature(
-                keys,
-                request.headers.get(TIMESTAMP_HEADER),
-                request.headers.get(SIGNATURE_HEADER),
-                body,
-                tolerance_seconds=settings.tolerance_seconds,
-                clock=settings.clock,
-            )
-        except SignatureError as exc:
-            counters["unauthorized"] += 1
-            counters[f"unauthorized.{exc.reason}"] += 1
-            log.warning("Customer.io webhook refused (%s): %s", exc.reason, exc)
-            return _error(401, exc.reason, str(exc))
-        try:
-            text = body.decode("utf-8")
-            payload: Any = json.loads(text)
-            event_id, ts = validate_webhook_payload(payload)
-        except (ValueError, MalformedEventError) as exc:
-            counters["malformed"] += 1
-            message = str(exc) if isinstance(exc, MalformedEventError) else f"the body is not valid UTF-8 JSON ({exc})"
-            return _error(400, "malformed", message)
-        event = StoredEvent(
-            event_id=event_id, source=SOURCE_WEBHOOK, payload=text, event_ts=ts, received_at=settings.clock()
-        )
-        try:
-            new = await writer.submit(event)
-        except Exception as exc:
-            counters["unavailable"] += 1
-            log.error(
-                "Customer.io webhook %s not stored (%s: %s); answered 503 so that Customer.io retries",
-                event_id,
-                type(exc).__name__,
-                exc,
-            )
-            return _error(503, "store_unavailable", "the event could not be stored; retry later")
-        counters["stored" if new else "duplicate"] += 1
-        return JSONResponse({"status": "stored" if new else "duplicate", "event_id": event_id})
+        return await _receive(request, settings, writer, counters)
 
     @app.get(f"{WEBHOOK_PATH}/health", name="customerio_webhook_health")
     async def health() -> JSONResponse:

@@ -27,6 +27,7 @@ import pendulum
 import pytest
 import requests
 import requests_mock
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_customerio.operators.events import (
     CustomerIOEventsToBrevoOperator,
@@ -330,8 +331,9 @@ def test_sync_switch_off_skips(world: World) -> None:
     doc["connectors"]["customerio"]["sync"] = {"events": False}
     world.config_path.write_text(json.dumps(doc))
     world.add_webhooks(3)
-    out = world.forward()
-    assert out["skipped"] == "connectors.customerio.sync.events is false" and world.brevo_ids() == Counter()
+    with pytest.raises(AirflowSkipException, match="connectors.customerio.sync.events is false"):
+        world.forward()
+    assert world.brevo_ids() == Counter()
 
 
 # ------------------------------------------------------------------------------------ to Customer.io Track

@@ -19,7 +19,8 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_customerio.operators.objects import CustomerIOObjectsToBrevoOperator
 from airflow_provider_customerio.sync.ledger import read_ledger
-from airflow_provider_customerio.sync.objects import MissingBrevoAttributes, MissingBrevoObjectTypes, UpsertTimeout
+from airflow_provider_customerio.sync.objects import MissingBrevoAttributes, MissingBrevoObjectTypes
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout
 
 pytestmark = pytest.mark.integration
 
@@ -431,7 +432,7 @@ def test_deferred_wait_times_out_then_the_retry_resumes_without_rewriting(world:
 
     event = asyncio.run(first_event())
     assert event.payload["status"] == "timeout"
-    with pytest.raises(UpsertTimeout, match="re-run the task to resume"):
+    with pytest.raises(BrevoProcessTimeout, match="re-run the task to resume"):
         op.execute_complete(context=context, event=event.payload)
     assert world.records() == {}
     world.sandbox._call("POST", "/brevo/processes/complete")  # Brevo gets unstuck

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_customerio.adapters.brevo import BrevoContactSink
+from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.operators.people import BrevoContactSink, CustomerIOPeopleSource
 from airflow_provider_customerio.sync.config import load_config
 from airflow_provider_customerio.sync.mapping import EMAIL_TARGET, MappedRow, Person, PersonMapper, RejectedPerson
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.adapters.brevo import BrevoContactSource
+from airflow_provider_customerio.adapters.customerio_track import CustomerIOPeopleWriter
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
-from airflow_provider_customerio.operators.reverse import BrevoContactReader, CustomerIOPeopleWriter
 from airflow_provider_customerio.sync.config import load_config
 from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.people import RunWindow
@@ -185,7 +186,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_writing_twice(h: Harness
         with Ledger(tmp_path / "ledger.db") as ledger:
             sync = ReverseSync(
                 config=config,
-                source=BrevoContactReader(BrevoHook()),
+                source=BrevoContactSource(BrevoHook()),
                 writer=dying,
                 state=state,
                 ledger=ledger,
@@ -200,7 +201,7 @@ def test_killed_run_resumes_from_its_checkpoint_without_writing_twice(h: Harness
         with Ledger(tmp_path / "ledger.db") as ledger:
             summary = ReverseSync(
                 config=config,
-                source=BrevoContactReader(BrevoHook()),
+                source=BrevoContactSource(BrevoHook()),
                 writer=resumed,
                 state=state,
                 ledger=ledger,

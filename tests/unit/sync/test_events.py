@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_customerio.sync.batching import Batch
+from airflow_provider_customerio.sync.batching import Batch, json_size
 from airflow_provider_customerio.sync.events import (
     BATCH_OVERHEAD_BYTES,
     MAX_BATCH_BYTES,
@@ -22,7 +22,6 @@ from airflow_provider_customerio.sync.events import (
     MalformedEventError,
     Rejection,
     TrackEvent,
-    compact_size,
     deterministic_event_id,
     event_packer,
     forwarded_ids,
@@ -210,7 +209,7 @@ def test_batches_respect_brevo_limits_and_keep_everything(sizes):
 
 
 def test_overhead_matches_envelope():
-    assert BATCH_OVERHEAD_BYTES == compact_size({"events": []})
+    assert BATCH_OVERHEAD_BYTES == json_size({"events": []}, compact=True)
 
 
 # ----------------------------------------------------------------------------------- reconciliation

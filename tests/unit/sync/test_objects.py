@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.sync.batching import json_size
 from airflow_provider_customerio.sync.config import parse_config
 from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.objects import (
@@ -28,13 +29,11 @@ from airflow_provider_customerio.sync.objects import (
     RelatedPerson,
     ReverseObjectSync,
     TypeProbe,
-    UpsertTimeout,
     build_records,
-    compact_size,
     map_object,
     run_blocking,
 )
-from airflow_provider_customerio.sync.people import ProcessState
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessState
 from airflow_provider_customerio.sync.state import StateStore
 
 # ------------------------------------------------------------------------------------------------ fakes
@@ -484,13 +483,13 @@ def test_byte_bound_packs_tightly_under_one_megabyte(tmp_path: Any) -> None:
     for i in range(1200):
         env.cio.add("1", f"o{i:05d}", {"name": f"N{i}-" + "é" * 300, "plan": "é" * 280})  # ~1.2 KB
     env.run()
-    sizes = [compact_size({"records": recs}) for _t, recs in env.brevo.upserts]
+    sizes = [json_size({"records": recs}, compact=True) for _t, recs in env.brevo.upserts]
     assert all(s <= MAX_UPSERT_BYTES for s in sizes)
     assert len(sizes) == 2 and all(len(r) < 1000 for _t, r in env.brevo.upserts)
     first = env.brevo.upserts[0][1]
     following = env.brevo.upserts[1][1][0]
     # tight: the first record of the next batch would not have fitted
-    assert sizes[0] + 1 + compact_size(following) > MAX_UPSERT_BYTES
+    assert sizes[0] + 1 + json_size(following, compact=True) > MAX_UPSERT_BYTES
     assert sum(len(r) for _t, r in env.brevo.upserts) == 1200 and len(first) > 1
 
 
@@ -580,7 +579,7 @@ def test_timeout_keeps_records_pending_and_the_retry_resumes_waiting(env: Env) -
     env.brevo.finish_processes = False
     sync = env.sync("r1")
     sync.run()
-    with pytest.raises(UpsertTimeout, match="re-run the task"):
+    with pytest.raises(BrevoProcessTimeout, match="re-run the task"):
         sync.wait(timeout=5, delays=[1.0] * 100)
     env.brevo.finish_processes = True
     result = env.run("r1")

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import pendulum
 import pytest
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_customerio.operators.reverse import BrevoToCustomerIOPeopleOperator
@@ -80,8 +81,8 @@ def test_missing_config_names_the_fix(tmp_path: Path) -> None:
         op.execute({})  # type: ignore[arg-type]
 
 
-def test_switched_off_in_the_config_is_a_reported_skip(tmp_path: Path) -> None:
+def test_switched_off_in_the_config_is_a_skipped_task(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("connectors:\n  customerio:\n    reverse: {enabled: false}\n")
-    result = BrevoToCustomerIOPeopleOperator(task_id="t", config_path=str(cfg)).execute({})  # type: ignore[arg-type]
-    assert result["skipped"] == "connectors.customerio.reverse.enabled is false" and result["read"] == 0
+    with pytest.raises(AirflowSkipException, match="connectors.customerio.reverse.enabled is false"):
+        BrevoToCustomerIOPeopleOperator(task_id="t", config_path=str(cfg)).execute({})  # type: ignore[arg-type]

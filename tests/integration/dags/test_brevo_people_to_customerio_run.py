@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.conftest import load_dag
 
-DAG_FILE = Path(__file__).parents[2] / "dags" / "brevo_people_to_customerio.py"
+DAG_FILE = Path(__file__).parents[3] / "dags" / "brevo_people_to_customerio.py"
 EXAMPLE_CONFIG = DAG_FILE.with_name("customerio_config.yaml")
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]

@@ -141,15 +141,15 @@ def test_operator_templates_and_coerces_rendered_params() -> None:
     op.render_template_fields(
         {"params": {"segment_id": 42, "list_id": 13, "include_attributes": ["email", "plan"], "dry_run": True}}
     )
-    from airflow_provider_customerio.operators import segments as mod
+    from airflow_provider_customerio.operators import _common as mod
 
-    assert (mod._as_id(op.segment_id, "segment_id"), mod._as_id(op.list_id, "list_id")) == (42, 13)
-    assert mod._as_names(op.include_attributes) == ("email", "plan")
-    assert mod._as_bool(op.dry_run, "dry_run") is True
+    assert (mod.as_id(op.segment_id, "segment_id"), mod.as_id(op.list_id, "list_id")) == (42, 13)
+    assert mod.as_names(op.include_attributes) == ("email", "plan")
+    assert mod.as_bool(op.dry_run, "dry_run") is True
     with pytest.raises(ValueError, match="segment_id must be a positive integer id"):
-        mod._as_id("abc", "segment_id")
+        mod.as_id("abc", "segment_id")
     with pytest.raises(ValueError, match="dry_run must be true or false"):
-        mod._as_bool("maybe", "dry_run")
+        mod.as_bool("maybe", "dry_run")
 
 
 def test_operator_hooks_take_the_rate_of_their_pool() -> None:

@@ -12,15 +12,13 @@ from airflow_provider_customerio.sync.ledger import Ledger, RejectThresholdExcee
 from airflow_provider_customerio.sync.mapping import BrevoAttribute, MappingError, Person
 from airflow_provider_customerio.sync.people import (
     Change,
-    ImportReport,
-    ImportTimeout,
     PeopleSync,
     PeopleSyncError,
-    ProcessState,
     RunWindow,
     resolve_window,
     run_blocking,
 )
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ImportReport, ProcessState
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -242,15 +240,14 @@ def test_incremental_reads_window_hydrates_in_100s_and_deletes(env):
     src.changes = [Change(f"c{i:05d}", "upsert", ts + 10) for i in range(1000, 1150)]
     src.changes += [
         Change("c00001", "delete", ts + 20),
-        Change("c00002", "suppress", ts + 30, email="p2@example.com"),
         Change("c00009", "upsert", ts - 5),
         Change("c00010", "upsert", ts + 3600),
     ]  # outside the window
     src.people.pop("c00001")
     src.hydrate_calls = 0
     s = run_blocking(make(), mode="incremental", window=WINDOW)
-    assert src.hydrate_calls == 2 and s.created == 150 and s.deleted == 1 and s.blacklisted == 1
-    assert "p1@example.com" not in sink.contacts and sink.contacts["p2@example.com"]["blacklisted"]
+    assert src.hydrate_calls == 2 and s.created == 150 and s.deleted == 1 and s.blacklisted == 0
+    assert "p1@example.com" not in sink.contacts and not sink.contacts["p2@example.com"].get("blacklisted")
     assert sink.deleted == [("1", "ext_id")] and state.get_hash(CIO_TO_BREVO, "c00001") is None
     assert state.get_watermark("people.cio_to_brevo.until") == WINDOW.end.isoformat()
 
@@ -409,7 +406,7 @@ def test_timeout_keeps_rows_pending_and_rerun_resumes_waiting(env):
     make, src, sink, state, clock = env
     src.people = {p.cio_id: p for p in people(5)}
     sink.never_finish = True
-    with pytest.raises(ImportTimeout, match="re-run the task"):
+    with pytest.raises(BrevoProcessTimeout, match="re-run the task"):
         run_blocking(make("slow"), mode="full", window=None, timeout=10)
     sink.never_finish = False
     s = run_blocking(make("slow"), mode="full", window=None)

@@ -1,0 +1,238 @@
+"""Adapters of the Customer.io App API hook to the sync ports (people, objects, segments)."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_customerio.exceptions import (
+    NotFoundError,
+    ProcessFailedError,
+    ProcessTimeoutError,
+)
+from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.sync.events import SOURCE_ACTIVITY, activity_event_key, iter_window_activities
+from airflow_provider_customerio.sync.mapping import Person
+from airflow_provider_customerio.sync.objects import (
+    CioObject,
+    RelatedPerson,
+)
+from airflow_provider_customerio.sync.people import (
+    HYDRATE_CHUNK,
+    Change,
+)
+from airflow_provider_customerio.sync.segments import (
+    MEMBERSHIP_LIMIT,
+    SegmentMirrorError,
+)
+from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
+
+
+class CustomerIOSegmentSource:
+    """:class:`~airflow_provider_customerio.sync.segments.SegmentSource` over :class:`CustomerIOAppHook`: the
+    Customer.io side of a segment mirror run."""
+
+    def __init__(self, hook: CustomerIOAppHook) -> None:
+        self.hook = hook
+
+    def segment_state(self, segment_id: int) -> tuple[str, str]:
+        """``(state, name)``; a clear error when the segment does not exist."""
+        try:
+            segment = self.hook.get_segment(segment_id)
+        except NotFoundError:
+            raise SegmentMirrorError(
+                f"Customer.io segment {segment_id} does not exist (HTTP 404). Fix the segment_id param or "
+                "connectors.customerio.segments.mirror (Segments page of Customer.io shows the ids)."
+            ) from None
+        return str(segment.get("state") or ""), str(segment.get("name") or "")
+
+    def iter_members(self, segment_id: int) -> Iterator[Mapping[str, Any]]:
+        """Every member's identifiers, 30 000 per page."""
+        return self.hook.iter_segment_membership(segment_id, limit=MEMBERSHIP_LIMIT)
+
+    def people_attributes(self, cio_ids: Sequence[str]) -> Iterable[Mapping[str, Any]]:
+        """Profiles of up to 100 people by cio_id."""
+        return self.hook.get_people_attributes(cio_ids, id_type="cio_id")
+
+
+#: Activity types read from the feed (each read newest first, merged by time) and what they mean for Brevo.
+CHANGE_ACTIVITY_TYPES: Mapping[str, str] = {
+    "attribute_change": "upsert",
+    "profile_create": "upsert",
+    "profile_merge": "upsert",
+    "profile_delete": "delete",
+}
+
+
+class CustomerIOPeopleSource:
+    """:class:`~airflow_provider_customerio.sync.people.PeopleSource` over :class:`CustomerIOAppHook`.
+
+    :param hook: the App API hook.
+    :param attributes: Customer.io attributes to export in full mode.
+    :param export_timeout: seconds to wait for a people export.
+    :param export_check_interval: seconds between polls of the export.
+    """
+
+    def __init__(
+        self,
+        hook: CustomerIOAppHook,
+        *,
+        attributes: Sequence[str],
+        export_timeout: float = 3600.0,
+        export_check_interval: float = 5.0,
+    ) -> None:
+        self.hook = hook
+        self.attributes = [a for a in dict.fromkeys(attributes) if a not in ("id", "email", "cio_id")]
+        self.export_timeout = export_timeout
+        self.export_check_interval = export_check_interval
+
+    def iter_changes(self, since: datetime, until: datetime) -> Iterator[Change]:
+        """One typed feed scan per change type (server-side filter: events do not cost pages), each newest first
+        and stopped at the first item older than ``since``; merged newest first."""
+        # Activity times are whole seconds: floor the start so a change in the same second as a fractional window
+        # start is not lost (re-reading it in two windows is harmless, the sync is idempotent).
+        lo, hi = math.floor(since.timestamp()), until.timestamp()
+
+        def scan(activity_type: str, kind: str) -> Iterator[Change]:
+            for act in self.hook.iter_activities(type=activity_type, deleted=True):
+                ts = int(act.get("timestamp") or 0)
+                if ts >= hi:
+                    continue
+                if ts < lo:
+                    return  # the feed is newest first: everything after is older still
+                ids = act.get("customer_identifiers") or {}
+                cio_id = ids.get("cio_id")
+                if not cio_id:
+                    continue
+                yield Change(str(cio_id), kind, ts, ids.get("email") or None, ids.get("id") or None)
+                merged = (act.get("data") or {}).get("merged") if activity_type == "profile_merge" else None
+                if isinstance(merged, Mapping) and merged.get("cio_id"):
+                    # the secondary profile of a merge is gone from Customer.io
+                    yield Change(
+                        str(merged["cio_id"]), "delete", ts, merged.get("email") or None, merged.get("id") or None
+                    )
+
+        scans = [scan(t, k) for t, k in CHANGE_ACTIVITY_TYPES.items()]
+        yield from heapq.merge(*scans, key=lambda c: -c.timestamp)
+
+    def hydrate(self, cio_ids: Sequence[str]) -> list[Person]:
+        return [
+            self.person_from_item(item) for item in self.hook.get_people_attributes(list(cio_ids), id_type="cio_id")
+        ]
+
+    @staticmethod
+    def person_from_item(item: Mapping[str, Any]) -> Person:
+        ids = item.get("identifiers") or {}
+        attrs = dict(item.get("attributes") or {})
+        return Person(
+            cio_id=str(ids.get("cio_id") or attrs.get("cio_id")),
+            id=ids.get("id") or None,
+            email=ids.get("email") or None,
+            attributes=attrs,
+            unsubscribed=bool(item.get("unsubscribed")),
+        )
+
+    def start_full(self) -> dict[str, Any]:
+        """Create the people export and wait for it; fall back to search + hydrate when exports fail."""
+        try:
+            export = self.hook.create_customer_export(attributes=[*self.attributes, "unsubscribed"])
+            self.hook.wait_for_export(
+                export["id"], timeout=self.export_timeout, check_interval=self.export_check_interval
+            )
+            return {"export_id": export["id"]}
+        except (ProcessFailedError, ProcessTimeoutError, NotFoundError, KeyError) as exc:
+            self.hook.log.warning("People export unavailable (%s); falling back to search + hydrate", exc)
+            return {"search": True}
+
+    def iter_full(self, token: Mapping[str, Any]) -> Iterator[Person]:
+        if token.get("export_id") is not None:
+            for row in self.hook.iter_export_rows(token["export_id"]):
+                cio_id = row.get("cio_id")
+                if not cio_id:
+                    continue
+                attrs = {k: v for k, v in row.items() if v not in (None, "") and k != "unsubscribed"}
+                unsub = str(row.get("unsubscribed") or "").strip().lower() in ("true", "1")
+                yield Person(
+                    cio_id=str(cio_id),
+                    id=row.get("id") or None,
+                    email=row.get("email") or None,
+                    attributes=attrs,
+                    unsubscribed=unsub,
+                )
+            return
+        chunk: list[str] = []
+        for ident in self.hook.search_people():
+            if ident.get("cio_id"):
+                chunk.append(str(ident["cio_id"]))
+            if len(chunk) >= HYDRATE_CHUNK:
+                yield from self.hydrate(chunk)
+                chunk = []
+        if chunk:
+            yield from self.hydrate(chunk)
+
+
+class CustomerIOObjectSource:
+    """:class:`~airflow_provider_customerio.sync.objects.ObjectSource` over the Customer.io App API hook.
+
+    :param filters: optional ``POST /v1/objects`` filter per Customer.io type id (default: every object).
+    """
+
+    def __init__(self, hook: CustomerIOAppHook, filters: Mapping[str, Any] | None = None) -> None:
+        self.hook = hook
+        self.filters = {str(k): v for k, v in (filters or {}).items()}
+
+    def list_object_types(self) -> list[Mapping[str, Any]]:
+        return list(self.hook.list_object_types())
+
+    def iter_object_ids(self, type_id: str) -> Iterator[str]:
+        for ident in self.hook.iter_objects(type_id, self.filters.get(type_id)):
+            if ident.get("object_id") not in (None, ""):
+                yield str(ident["object_id"])
+
+    def get_object(self, type_id: str, object_id: str) -> CioObject | None:
+        try:
+            obj = self.hook.get_object_attributes(type_id, object_id)
+        except NotFoundError:
+            return None
+        ids = obj.get("identifiers") or {}
+        return CioObject(object_id, dict(obj.get("attributes") or {}), ids.get("cio_object_id"))
+
+    def iter_related_people(self, type_id: str, object_id: str) -> Iterator[RelatedPerson]:
+        for rel in self.hook.iter_object_relationships(type_id, object_id):
+            ids = rel.get("identifiers") or {}
+            pid = str(ids["id"]) if ids.get("id") not in (None, "") else None
+            email = str(ids["email"]) if ids.get("email") not in (None, "") else None
+            key = ids.get("cio_id") or (f"id:{pid}" if pid else f"email:{email}" if email else None)
+            if key:
+                yield RelatedPerson(cio_id=str(key), id=pid, email=email)
+
+
+def ingest_activities(
+    app_hook: CustomerIOAppHook, store: EventStore, start: int | None, end: int | None, *, chunk: int = 500
+) -> tuple[int, int]:
+    """Copy the ``event`` activities of ``[start, end)`` into the store (deduplicated). Returns (read, new)."""
+    read = new = 0
+    rows: list[StoredEvent] = []
+    feed = app_hook.iter_activities(type="event")
+    for act in iter_window_activities(feed, start, end):
+        read += 1
+        rows.append(
+            StoredEvent(
+                event_id=activity_event_key(act),
+                source=SOURCE_ACTIVITY,
+                payload=json.dumps(act, separators=(",", ":"), ensure_ascii=False),
+                event_ts=int(act["timestamp"]),
+            )
+        )
+        if len(rows) >= chunk:
+            new += len(store.add(rows))
+            rows = []
+    new += len(store.add(rows))
+    return read, new
+
+
+__all__ = ["ingest_activities", "CustomerIOObjectSource", "CustomerIOPeopleSource", "CustomerIOSegmentSource"]

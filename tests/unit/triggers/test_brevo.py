@@ -1,0 +1,91 @@
+"""The deferrable Brevo process wait drives the same waiter as the blocking waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from airflow_provider_customerio.sync.processes import ProcessWaiter
+from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
+
+
+class FakeHook:
+    def __init__(self, statuses: dict[int, list[str]]) -> None:
+        self.statuses = statuses
+        self.polls: list[int] = []
+        self.closed = False
+
+    def get_process(self, pid: int) -> dict[str, Any]:
+        self.polls.append(pid)
+        seq = self.statuses[pid]
+        return {"id": pid, "status": seq.pop(0) if len(seq) > 1 else seq[0]}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def events(trigger: BrevoProcessTrigger) -> list[dict[str, Any]]:
+    async def collect() -> list[dict[str, Any]]:
+        return [e.payload async for e in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def make(hook: FakeHook, ids: list[int], end_in: float) -> BrevoProcessTrigger:
+    trigger = BrevoProcessTrigger(
+        process_ids=ids, brevo_conn_id="brevo", end_time=time.time() + end_in, poll_interval=0.01, max_interval=0.02
+    )
+    trigger._hook = lambda: hook  # type: ignore[method-assign]
+    return trigger
+
+
+def test_success_after_polling_each_running_process() -> None:
+    hook = FakeHook({1: ["queued", "completed"], 2: ["failed"]})
+    [event] = events(make(hook, [1, 2], 30))
+    assert event["status"] == "success"
+    assert {k: v["status"] for k, v in event["processes"].items()} == {"1": "completed", "2": "failed"}
+    assert hook.polls == [1, 2, 1] and hook.closed
+
+
+def test_timeout_names_the_pending_processes() -> None:
+    hook = FakeHook({1: ["processing"], 2: ["completed"]})
+    [event] = events(make(hook, [1, 2], 0.05))
+    assert event["status"] == "timeout" and event["pending"] == ["1"] and list(event["processes"]) == ["2"]
+
+
+def test_error_event_when_polling_fails() -> None:
+    class Broken(FakeHook):
+        def get_process(self, pid: int) -> dict[str, Any]:
+            raise RuntimeError("down")
+
+    [event] = events(make(Broken({}), [1], 5))
+    assert event["status"] == "error" and "down" in event["message"]
+
+
+def test_serialises_the_notice_deadline() -> None:
+    trigger = BrevoProcessTrigger(process_ids=[3], brevo_conn_id="b", end_time=1.0, notice_deadline_s=600)
+    path, kwargs = trigger.serialize()
+    assert path.endswith("BrevoProcessTrigger") and kwargs["notice_deadline_s"] == 600.0
+    assert kwargs["process_ids"] == ["3"]
+
+
+def test_with_notices_a_notified_process_is_polled_once() -> None:
+    hook = FakeHook({1: ["completed"], 2: ["completed"]})
+    seen: list[list[int]] = []
+
+    def notices(ids: Any) -> dict[int, dict[str, Any]]:
+        seen.append(list(ids))
+        return {i: {"status": "completed"} for i in ids if len(seen) >= 2}
+
+    class Notified(BrevoProcessTrigger):
+        def notices(self) -> Any:
+            return notices
+
+    trigger = Notified(process_ids=[1, 2], brevo_conn_id="b", end_time=time.time() + 30, poll_interval=0.01)
+    trigger._hook = lambda: hook  # type: ignore[method-assign]
+    trigger.waiter = lambda: ProcessWaiter(  # type: ignore[method-assign]
+        trigger.process_ids, now=time.time(), deadline=trigger.end_time, notices=notices, notice_interval=0.01
+    )
+    [event] = events(trigger)
+    assert event["status"] == "success" and hook.polls == [1, 2] and seen[0] == [1, 2]

@@ -307,6 +307,8 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
                 end_time=time.time() + self.import_timeout,
                 poll_interval=self.poll_interval,
                 notify=self._notices is not None,
+                store_conn_id=self._config.store_conn_id,
+                store_path=str(self._config.people.state_path) if self._config.people.state_path else None,
                 notice_deadline_s=self._notices.deadline_s if self._notices else None,
             ),
             method_name="execute_complete",

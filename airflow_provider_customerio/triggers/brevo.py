@@ -40,8 +40,10 @@ class BrevoProcessTrigger(BaseTrigger):
     :param notice_deadline_s: with notices (:meth:`notices`), seconds after which a process with no notice is
         polled on the schedule.
     :param notify: the imports were sent with a ``notifyUrl`` (the Brevo connection's extra ``notify_url``): wait
-        for their notices in the shared sync store (connection ``customerio_sync_store``, which the triggerer must
-        have too) instead of polling.
+        for their notices in the shared sync store instead of polling.
+    :param store_conn_id: with ``notify``, the store's Airflow connection (the triggerer must have it too: on
+        several machines the store is a shared database).
+    :param store_path: with ``notify``, the embedded SQLite file used when that connection does not exist.
     """
 
     def __init__(
@@ -55,6 +57,8 @@ class BrevoProcessTrigger(BaseTrigger):
         hook_params: dict[str, Any] | None = None,
         notice_deadline_s: float | None = None,
         notify: bool = False,
+        store_conn_id: str | None = None,
+        store_path: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated in Airflow
         self.process_ids = [str(p) for p in process_ids]
@@ -65,6 +69,8 @@ class BrevoProcessTrigger(BaseTrigger):
         self.hook_params = dict(hook_params or {})
         self.notice_deadline_s = None if notice_deadline_s is None else float(notice_deadline_s)
         self.notify = bool(notify)
+        self.store_conn_id = store_conn_id
+        self.store_path = None if store_path is None else str(store_path)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -78,6 +84,8 @@ class BrevoProcessTrigger(BaseTrigger):
                 "hook_params": self.hook_params,
                 "notice_deadline_s": self.notice_deadline_s,
                 "notify": self.notify,
+                "store_conn_id": self.store_conn_id,
+                "store_path": self.store_path,
             },
         )
 
@@ -92,9 +100,10 @@ class BrevoProcessTrigger(BaseTrigger):
         if not self.notify:
             return None
         from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
-        from airflow_provider_customerio.store import SyncStore
+        from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
 
-        return BrevoImportNotices.for_hook(self._hook(), SyncStore.open)
+        store = SyncStore.open(conn_id=self.store_conn_id or STORE_CONN_ID, sqlite_path=self.store_path)
+        return BrevoImportNotices.for_hook(self._hook(), store)
 
     def waiter(self) -> ProcessWaiter:
         """The waiting algorithm for this trigger's processes, deadline and schedule."""

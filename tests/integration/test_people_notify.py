@@ -1,0 +1,123 @@
+"""People sync with Brevo's notifyUrl: the imports end with a notice, not with polls (real HTTP everywhere).
+
+The Brevo connection gets the extra ``notify_url``, pointing at the provider's notice route served on 127.0.0.1
+over the same sync store as the task; the sandbox calls it when each import ends, as Brevo does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
+from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.webhooks.brevo_notify import create_notify_app
+from tests.serve import ThreadedServer
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE_CONFIG = Path(__file__).parents[2] / "dags" / "customerio_config.yaml"
+SEED_NOW = 1_795_910_400
+FAST = {"rate_limit": 50.0}
+
+
+@pytest.fixture
+def env(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[SimpleNamespace]:
+    sandbox.seed(people=120, seed=5, now=SEED_NOW)
+    sandbox.settings(export_polls=1)
+    # Poll-driven processes would end only when polled: a notified import must end on its own.
+    sandbox.http.post(f"{sandbox.control_url}/brevo/processes/settings", json={"polls_to_complete": 50})
+    sandbox.set_airflow_env(monkeypatch)
+    state_db = tmp_path / "state.db"
+    text = EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {state_db}")
+    # small import bodies: several imports, each with its own notice
+    text = text.replace("import_batch_bytes: 4000000", "import_batch_bytes: 10000")
+    assert "import_batch_bytes: 10000" in text
+    cfg = tmp_path / "customerio_config.yaml"
+    cfg.write_text(text)
+    monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
+    server = ThreadedServer(create_notify_app(lambda: SyncStore.at(state_db))).start()
+    brevo = json.loads(sandbox.info["airflow_conn_env"]["AIRFLOW_CONN_BREVO_DEFAULT"])
+    brevo.setdefault("extra", {})
+    brevo["extra"] = {**brevo["extra"], "notify_url": server.base_url, "notify_deadline": 600}
+    monkeypatch.setenv("AIRFLOW_CONN_BREVO_DEFAULT", json.dumps(brevo))
+    sandbox.clear_requests()
+    yield SimpleNamespace(sandbox=sandbox, state_db=state_db)
+    server.stop()
+
+
+def _operator(run_id: str, deferrable: bool) -> tuple[CustomerIOToBrevoPeopleOperator, dict[str, Any]]:
+    op = CustomerIOToBrevoPeopleOperator(
+        task_id="sync_people",
+        mode="full",
+        deferrable=deferrable,
+        poll_interval=0.05,
+        export_check_interval=0.05,
+        customerio_app_hook_params=FAST,
+        brevo_hook_params=FAST,
+    )
+    return op, {"ti": SimpleNamespace(dag_id="people_notify"), "run_id": run_id}
+
+
+def _imports_and_polls(sandbox: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    log = sandbox.requests(vendor="brevo")
+    imports = [r for r in log if r["method"] == "POST" and r["path"].endswith("/contacts/import")]
+    polls = [r for r in log if r["method"] == "GET" and "/processes/" in r["path"]]
+    return imports, polls
+
+
+def _contacts(sandbox: Any) -> int:
+    return len(sandbox.http.get(f"{sandbox.control_url}/brevo/contacts").json()["contacts"])
+
+
+def test_blocking_sync_waits_on_notices_and_polls_each_import_once(env: SimpleNamespace) -> None:
+    op, ctx = _operator("blocking", deferrable=False)
+    out = op.execute(ctx)
+    imports, polls = _imports_and_polls(env.sandbox)
+    assert len(imports) >= 2 and out["created"] == _contacts(env.sandbox) > 0
+    # one GET /processes/{id} per import, to read the outcome its notice announced (polling would need many)
+    assert len(polls) == len(imports)
+    received = SyncStore.at(env.state_db).notices().received(range(1, 10_000))
+    assert len(received) >= len(imports)
+
+
+def test_deferred_wait_reads_the_notices_in_the_triggerer(env: SimpleNamespace) -> None:
+    op, ctx = _operator("deferred", deferrable=True)
+    with pytest.raises(TaskDeferred) as ei:
+        op.execute(ctx)
+    trigger = ei.value.trigger
+    classpath, kwargs = trigger.serialize()
+    assert kwargs["notify"] is True and kwargs["store_path"] == str(env.state_db)
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    rebuilt = type(trigger)(**kwargs)  # as the triggerer does, from the serialized form
+
+    async def first_event() -> dict[str, Any]:
+        async for ev in rebuilt.run():
+            return dict(ev.payload)
+        raise AssertionError("no event")
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "success", event
+    imports, polls = _imports_and_polls(env.sandbox)
+    assert len(polls) == len(imports) == len(event["processes"])
+    out = getattr(op, ei.value.method_name)(ctx, event)
+    assert out["created"] == _contacts(env.sandbox) > 0
+
+
+def test_without_a_notice_the_wait_falls_back_to_polling(env: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    brevo = json.loads(env.sandbox.info["airflow_conn_env"]["AIRFLOW_CONN_BREVO_DEFAULT"])
+    # a notify URL nobody serves: the notices never arrive, the deadline passes, polling takes over
+    brevo["extra"] = {**(brevo.get("extra") or {}), "notify_url": "http://127.0.0.1:9", "notify_deadline": 1}
+    monkeypatch.setenv("AIRFLOW_CONN_BREVO_DEFAULT", json.dumps(brevo))
+    op, ctx = _operator("fallback", deferrable=False)
+    out = op.execute(ctx)
+    assert out["created"] == _contacts(env.sandbox) > 0
+    imports, polls = _imports_and_polls(env.sandbox)
+    assert imports and polls

@@ -116,6 +116,20 @@ PROVIDER_INFO: dict[str, Any] = {
                     "description": "Budget for /processes, /objects and /account (Brevo General plan: 100 per hour).",
                     "schema": {"type": ["number", "null"], "minimum": 0, "default": 100},
                 },
+                "notify_url": {
+                    "label": "Notice URL (api-server)",
+                    "description": (
+                        "Public base URL of this provider on the Airflow api-server, e.g. "
+                        "https://airflow.example.com/customerio. Brevo then calls it when an import ends, instead "
+                        "of being polled. Empty: poll."
+                    ),
+                    "schema": {"type": ["string", "null"]},
+                },
+                "notify_deadline": {
+                    "label": "Notice deadline (s)",
+                    "description": "Seconds to wait for Brevo's notice before polling the import.",
+                    "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 900},
+                },
             },
         },
         {

@@ -18,6 +18,7 @@ with SIGKILL like a lost machine, and :meth:`Cluster.close` stops everything, al
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -187,10 +188,19 @@ class Cluster:
                     '{"conn_type": "customerio_webhook", "password": "' + WEBHOOK_SIGNING_KEY + '"}'
                 ),
                 **self.sandbox["airflow_conn_env"],
+                **self.brevo_conn_with_notices(),
                 **self.secrets,
             }
         )
         return home, env
+
+    def brevo_conn_with_notices(self) -> dict[str, str]:
+        """The sandbox's Brevo connection plus ``notify_url``: Brevo calls the api-server's notice route when an
+        import ends, and the waits (workers, triggerer) read the notices from the shared store."""
+        key = "AIRFLOW_CONN_BREVO_DEFAULT"
+        conn = json.loads(self.sandbox["airflow_conn_env"][key])
+        conn["extra"] = {**(conn.get("extra") or {}), "notify_url": f"{self.api.api_url}/customerio"}
+        return {key: json.dumps(conn)}
 
     def airflow_cli(self, *args: str, timeout: float = 600) -> str:
         """One ``airflow`` command in a throw-away home of its own (``db migrate``, ``pools import``)."""

@@ -140,6 +140,19 @@ def _control(info: dict[str, Any], path: str) -> Any:
     return resp.json()
 
 
+def brevo_processes(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Brevo process of the sandbox, with its control-plane view (kind, polls)."""
+    found: list[dict[str, Any]] = []
+    pid = 1
+    while True:
+        resp = requests.get(f"{info['control_url']}/brevo/processes/{pid}", timeout=60)
+        if resp.status_code == 404:
+            return found
+        resp.raise_for_status()
+        found.append(resp.json())
+        pid += 1
+
+
 def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 

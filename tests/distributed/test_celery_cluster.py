@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.store import SyncStore
 from tests.airflow_processes import wait_for
 from tests.distributed import REPO_ROOT, scenario
 from tests.distributed.cluster_settings.airflow_local_settings import queue_for
@@ -139,6 +140,20 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
             f"the load killed on {kill['victim']} (try {kill['try_number']}) did not end well on {kill['survivor']}: "
             f"state {load['state']}, try {load['try_number']}, host {load['hostname']}"
         )
+
+    # ---- Brevo called the api-server when each import ended; the waits (workers, triggerer) read those notices
+    # from the shared store instead of polling: at most one GET /processes/{id} per import, to read its outcome.
+    imports = [p for p in scenario.brevo_processes(info) if p["sandbox"]["kind"] == "import"]
+    notified = SyncStore.at(cluster.store_url).notices().received([p["id"] for p in imports])
+    polled_more = {p["id"]: p["sandbox"]["polls"] for p in imports if p["sandbox"]["polls"] > 1}
+    print(
+        f"imports: {len(imports)}, notified through the api-server: {len(notified)}, "
+        f"polled more than once: {polled_more}"
+    )
+    if not imports or not notified:
+        problems.append(f"no import was notified through the api-server ({len(imports)} imports)")
+    if polled_more:
+        problems.append(f"imports polled instead of waiting for their notice: {polled_more}")
 
     # ---- the same end state as one machine
     ref = reference.wait(timeout=600)

@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_customerio.sandbox.customerio_errors import (
+from airflow_provider_customerio.sandbox.brevo.errors import ratelimit_headers, render_error
+from airflow_provider_customerio.sandbox.customerio.errors import (
     AppError,
     AppRateLimited,
     AppServerError,
@@ -591,7 +592,7 @@ class SandboxASGI:
 
         decision = ctx.limiter.check(vendor, path)
         if vendor == "brevo":
-            brevo_headers.update(ctx.brevo_ratelimit_headers(decision.limit, decision.remaining, decision.reset_s))
+            brevo_headers.update(ratelimit_headers(decision.limit, decision.remaining, decision.reset_s))
         if decision.retry_after > 0:
             if post_apply is not None:
                 post_apply.unfire()
@@ -686,16 +687,15 @@ class SandboxASGI:
         brevo_headers: dict[str, str],
         retry_after: int = 1,
     ) -> None:
-        ctx = self.ctx
         if vendor == "brevo":
             if status == 429:
                 if not brevo_headers:
-                    brevo_headers.update(ctx.brevo_ratelimit_headers(10, 0, retry_after))
+                    brevo_headers.update(ratelimit_headers(10, 0, retry_after))
                 else:
                     brevo_headers["x-sib-ratelimit-remaining"] = "0"
-                response = ctx.brevo_render_error(429, "Too many requests", "too_many_requests")
+                response = render_error(429, "Too many requests", "too_many_requests")
             else:
-                response = ctx.brevo_render_error(status, "Internal server error", "internal_error")
+                response = render_error(status, "Internal server error", "internal_error")
             headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
             await _send_response(send, status, bytes(response.body), headers)
             return

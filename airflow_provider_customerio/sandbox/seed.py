@@ -12,18 +12,18 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_customerio.sandbox.customerio_state import (
+from airflow_provider_customerio.sandbox.customerio.models import (
     COMPANIES,
     EVENT_NAMES,
     INDUSTRIES,
     MESSAGE_METRICS,
     PLANS,
-    CustomerIOState,
     ObjectRecord,
     SeedWorld,
     Segment,
     change,
 )
+from airflow_provider_customerio.sandbox.customerio.state import CustomerIOState
 
 MAX_SEED_PEOPLE = 5_000_000
 

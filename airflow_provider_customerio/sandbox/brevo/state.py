@@ -1,15 +1,11 @@
-"""In-memory state of the sandbox's Brevo v3 emulation (moto-style "models").
+"""The in-memory state of the sandbox's Brevo v3 emulation: the whole account, behind one lock.
 
-Nothing here knows about HTTP: route handlers in :mod:`.brevo` parse requests, call these methods and shape JSON.
-Every vendor error is a :class:`BrevoError` subclass that carries the status, Brevo ``code`` and ``message``;
-:func:`airflow_provider_customerio.sandbox.brevo.render_error` turns it into Brevo's ``{"code","message"}`` body.
-
-Facts come from Brevo's API reference (https://developers.brevo.com/reference/, cited by operation) and the
-Feb-2026 copy of Brevo's published OpenAPI document; docs/vendor-behaviour.md describes undocumented behaviour.
-Where the field behaviour differs from the documents the code follows the field and says so in a comment.
+Nothing here knows about HTTP: route handlers in :mod:`.routes` parse requests, call these methods and shape JSON.
+Errors are :mod:`.errors` classes; records and constants are in :mod:`.models`. Where the field behaviour differs
+from the documents the code follows the field and says so in a comment.
 
 Sandbox-only conveniences (not part of Brevo's API) are exposed through the control router only:
-rejected import rows (``Process.rejected``), object upsert rejections, stored events and faults.
+rejected import rows (``Process.rejected``), object upsert rejections and stored events.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ import csv
 import datetime as dt
 import functools
 import io
-import json
 import random
 import re
 import threading
@@ -26,156 +21,55 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from airflow_provider_customerio.sandbox.brevo.errors import (
+    BrevoError,
+    DocumentNotFound,
+    DuplicateParameter,
+    InvalidParameter,
+    MethodNotAllowed,
+    MissingParameter,
+    OutOfRange,
+    ProcessNotFound,
+)
+from airflow_provider_customerio.sandbox.brevo.models import (
+    ACCOUNT_EMAIL,
+    ATTRIBUTE_CATEGORIES,
+    ATTRIBUTE_TYPES,
+    DATE_RE,
+    DUPLICATE_NAMES,
+    EVENT_NAME_RE,
+    FILTER_RE,
+    IDENTIFIER_TYPES,
+    IDENTITY_ATTRS,
+    IMPORT_COUNT_KEYS,
+    MAX_BATCH_EVENTS,
+    MAX_BATCH_EVENTS_BYTES,
+    MAX_EVENT_PROPERTIES_BYTES,
+    MAX_IMPORT_BYTES,
+    MAX_OBJECT_BODY_BYTES,
+    MAX_OBJECT_RECORDS,
+    OBJECT_TYPE_RE,
+    PHONE_IDENTITIES,
+    RUNNING,
+    SEED_ATTRIBUTES,
+    SEED_LISTS,
+    SEED_OBJECT_TYPES,
+    STANDARD_ATTRIBUTES,
+    Attribute,
+    Contact,
+    ContactList,
+    ObjectRecord,
+    ObjectType,
+    Process,
+    is_number,
+    is_valid_email,
+    iso_ms,
+    json_size,
+    parse_datetime_ms,
+    phone_key,
+)
 from airflow_provider_customerio.sandbox.clock import SandboxClock
-from airflow_provider_customerio.sandbox.core import STATE_KINDS, FaultInjector, parse_fault
-
-# --------------------------------------------------------------------------------------------------------------
-# Errors: one class per Brevo error, rendered by brevo.render_error()
-# --------------------------------------------------------------------------------------------------------------
-
-
-class BrevoError(Exception):
-    """A Brevo API error: HTTP status plus the ``{"code", "message"}`` body (and optional ``metadata``)."""
-
-    status: int = 400
-    code: str | None = "bad_request"
-
-    def __init__(self, message: str, *, metadata: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.metadata = metadata
-
-
-class InvalidParameter(BrevoError):
-    """400 ``invalid_parameter``."""
-
-    status = 400
-    code = "invalid_parameter"
-
-
-class MissingParameter(BrevoError):
-    """400 ``missing_parameter``."""
-
-    status = 400
-    code = "missing_parameter"
-
-
-class OutOfRange(BrevoError):
-    """400 ``out_of_range`` (limits, sizes, item counts)."""
-
-    status = 400
-    code = "out_of_range"
-
-
-class DuplicateParameter(BrevoError):
-    """400 ``duplicate_parameter`` with ``metadata.duplicate_identifiers`` on contact writes.
-
-    https://developers.brevo.com/reference/create-contact
-    """
-
-    status = 400
-    code = "duplicate_parameter"
-
-
-class DocumentNotFound(BrevoError):
-    """404 ``document_not_found``."""
-
-    status = 404
-    code = "document_not_found"
-
-
-class PathNotFound(BrevoError):
-    """404 for a path Brevo does not serve (Brevo body, ``document_not_found``)."""
-
-    status = 404
-    code = "document_not_found"
-
-
-class ProcessNotFound(BrevoError):
-    """404 for an unknown process: the spec's example uses ``invalid_parameter`` here, not document_not_found."""
-
-    status = 404
-    code = "invalid_parameter"
-
-
-class Unauthorized(BrevoError):
-    """401 ``unauthorized``."""
-
-    status = 401
-    code = "unauthorized"
-
-
-class MethodNotAllowed(BrevoError):
-    """405 ``method_not_allowed``."""
-
-    status = 405
-    code = "method_not_allowed"
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Constants and small helpers
-# --------------------------------------------------------------------------------------------------------------
-
-STANDARD_ATTRIBUTES: tuple[tuple[str, str], ...] = (
-    ("EMAIL", "text"),
-    ("SMS", "text"),
-    ("EXT_ID", "text"),
-    ("FIRSTNAME", "text"),
-    ("LASTNAME", "text"),
-    ("WHATSAPP", "text"),
-    ("LANDLINE_NUMBER", "text"),
-)
-SEED_ATTRIBUTES: tuple[tuple[str, str], ...] = (
-    ("CIO_ID", "text"),
-    ("SIGNUP_DATE", "date"),
-    ("LAST_ACTIVE", "date"),
-    ("PLAN_NAME", "text"),
-    ("COMPANY", "text"),
-    ("JOB_TITLE", "text"),
-    ("MONTHLY_REVENUE", "float"),
-    ("LIFECYCLE_STAGE", "text"),
-)
-SEED_LISTS: tuple[tuple[int, str], ...] = ((12, "All contacts"), (13, "Active subscribers"), (14, "Churned"))
-SEED_OBJECT_TYPES: dict[str, tuple[str, ...]] = {"companies": ("name", "domain", "plan", "employees")}
-
-#: identity attributes (besides the top-level email) that must be unique per contact
-PHONE_IDENTITIES = ("SMS", "WHATSAPP", "LANDLINE_NUMBER")
-IDENTITY_ATTRS = ("EXT_ID", *PHONE_IDENTITIES)
-#: names used in ``metadata.duplicate_identifiers`` (spec example: ``["email"]``; the others follow the same style)
-DUPLICATE_NAMES = {
-    "EMAIL": "email",
-    "EXT_ID": "ext_id",
-    "SMS": "sms",
-    "WHATSAPP": "whatsapp",
-    "LANDLINE_NUMBER": "landline_number",
-}
-#: ``info.import`` count keys (https://developers.brevo.com/reference/get-process)
-IMPORT_COUNT_KEYS = {
-    "EMAIL": "duplicate_email_id",
-    "EXT_ID": "duplicate_ext_id",
-    "SMS": "duplicate_phone_id",
-    "WHATSAPP": "duplicate_whatsapp_id",
-    "LANDLINE_NUMBER": "duplicate_landline_number_id",
-}
-IDENTIFIER_TYPES = ("email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id")
-ATTRIBUTE_CATEGORIES = ("normal", "transactional", "category", "calculated", "global")
-ATTRIBUTE_TYPES = ("text", "date", "float", "boolean", "id", "category", "multiple-choice", "user")
-
-#: GET /account email; deleting that contact answers 405 (https://developers.brevo.com/reference/delete-contact)
-ACCOUNT_EMAIL = "ops@sandbox.example"
-MAX_IMPORT_BYTES = 10 * 1024 * 1024  # https://developers.brevo.com/reference/import-contacts
-MAX_EVENT_PROPERTIES_BYTES = 50 * 1024  # https://developers.brevo.com/reference/create-event
-MAX_BATCH_EVENTS = 200  # https://developers.brevo.com/docs/event-endpoints
-MAX_BATCH_EVENTS_BYTES = 512 * 1024  # https://developers.brevo.com/docs/event-endpoints
-MAX_OBJECT_RECORDS = 1000  # https://developers.brevo.com/reference/custom-objects/upsertrecords
-MAX_OBJECT_BODY_BYTES = 1024 * 1024  # https://developers.brevo.com/reference/custom-objects/upsertrecords
-_RUNNING = ("queued", "processing", "in_process")
-
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z0-9-]{2,}$")
-_EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_OBJECT_TYPE_RE = re.compile(r"^[a-z0-9_]{1,32}$")
-_FILTER_RE = re.compile(r"^\s*equals\(\s*([A-Za-z0-9_]+)\s*,\s*(.*?)\s*\)\s*$")
+from airflow_provider_customerio.sandbox.core import STATE_KINDS, FaultInjector
 
 _CLEAR = object()  # sentinel: the caller asked to empty an attribute
 _T = TypeVar("_T")
@@ -191,226 +85,6 @@ def _locked(fn: Callable[..., _T]) -> Callable[..., _T]:
             return result
 
     return wrapper
-
-
-def iso_ms(ms: int) -> str:
-    """Render epoch milliseconds as Brevo does: ``YYYY-MM-DDTHH:mm:ss.SSSZ`` (UTC)."""
-    seconds, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
-
-
-def parse_datetime_ms(value: str, field: str) -> int:
-    """Parse an ISO-8601 date-time (``Z``, offset or naive = UTC) to epoch ms, or raise InvalidParameter."""
-    text = value.strip()
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidParameter(
-            f"{field} is not a valid date-time: {value!r}. Use UTC ISO-8601 such as 2026-01-31T13:45:00.000Z "
-            "and URL-encode it"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return int(parsed.timestamp() * 1000)
-
-
-def is_valid_email(value: Any) -> bool:
-    """Return True for a syntactically valid email address."""
-    return isinstance(value, str) and len(value) <= 254 and bool(_EMAIL_RE.match(value))
-
-
-def phone_key(value: str) -> str | None:
-    """Normalise a phone number for identity lookups (``+33…``, ``0033…`` and ``33…`` are the same number).
-
-    Accepted formats: https://developers.brevo.com/reference/get-contact-info
-
-    The stored value is kept as sent; only the uniqueness index uses the normalised key.
-    """
-    digits = re.sub(r"[\s().-]", "", value)
-    if digits.startswith("+"):
-        digits = digits[1:]
-    elif digits.startswith("00"):
-        digits = digits[2:]
-    if not digits.isdigit() or not 6 <= len(digits) <= 15:
-        return None
-    return digits
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Records
-# --------------------------------------------------------------------------------------------------------------
-
-
-class Attribute:
-    """A contact attribute definition (``GET /contacts/attributes`` item)."""
-
-    __slots__ = ("name", "category", "type", "enumeration", "options")
-
-    def __init__(
-        self,
-        name: str,
-        category: str = "normal",
-        type: str | None = "text",
-        enumeration: list[dict[str, Any]] | None = None,
-        options: list[str] | None = None,
-    ) -> None:
-        self.name = name
-        self.category = category
-        self.type = type
-        self.enumeration = enumeration
-        self.options = options
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": self.name, "category": self.category}
-        if self.type and self.type != "category":
-            body["type"] = self.type
-        elif self.type == "category":
-            body["type"] = "text"  # category attributes are reported as text + enumeration
-        if self.enumeration is not None:
-            body["enumeration"] = self.enumeration
-        if self.options is not None:
-            body["multiCategoryOptions"] = self.options
-        return body
-
-
-class Contact:
-    """A Brevo contact. Compact (slots) so that 100k+ contacts stay small."""
-
-    __slots__ = ("id", "email", "created", "modified", "email_bl", "sms_bl", "list_ids", "attrs")
-
-    def __init__(self, cid: int, now: int) -> None:
-        self.id = cid
-        self.email: str | None = None
-        self.created = now
-        self.modified = now
-        self.email_bl = False
-        self.sms_bl = False
-        self.list_ids: set[int] = set()
-        self.attrs: dict[str, Any] = {}
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        if self.email is not None:
-            body["email"] = self.email
-        body["id"] = self.id
-        body["emailBlacklisted"] = self.email_bl
-        body["smsBlacklisted"] = self.sms_bl
-        body["whatsappBlacklisted"] = False
-        body["createdAt"] = iso_ms(self.created)
-        body["modifiedAt"] = iso_ms(self.modified)
-        body["listIds"] = sorted(self.list_ids)
-        body["attributes"] = dict(self.attrs)
-        return body
-
-
-class ContactList:
-    """A contact list (members kept as a set of contact ids)."""
-
-    __slots__ = ("id", "name", "folder_id", "created", "members")
-
-    def __init__(self, lid: int, name: str, folder_id: int, now: int) -> None:
-        self.id = lid
-        self.name = name
-        self.folder_id = folder_id
-        self.created = now
-        self.members: set[int] = set()
-
-
-class Process:
-    """A background process (``GET /processes/{id}``): imports and object upserts."""
-
-    def __init__(self, pid: int, name: str, kind: str, payload: dict[str, Any], now: int) -> None:
-        self.id = pid
-        self.name = name
-        self.kind = kind  # "import" | "objects"
-        self.payload: dict[str, Any] | None = payload
-        self.status = "queued"
-        self.polls = 0
-        self.created = now
-        self.completed: int | None = None
-        self.info: dict[str, Any] | None = None
-        self.error: str | None = None
-        self.will_fail = False
-        self.partial = False
-        self.stuck = False
-        self.starts_at: float | None = None  # sandbox-clock times (processing-rate mode)
-        self.due_at: float | None = None
-        self.rejected: list[dict[str, Any]] = []
-        self.applied = 0
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": self.id, "name": self.name, "status": self.status}
-        if self.info is not None:
-            body["info"] = self.info
-        if self.error is not None:
-            body["error"] = self.error
-        body["created_at"] = iso_ms(self.created)
-        if self.completed is not None:
-            body["completed_at"] = iso_ms(self.completed)
-        return body
-
-    def to_control_json(self) -> dict[str, Any]:
-        body = self.to_json()
-        body["sandbox"] = {
-            "kind": self.kind,
-            "polls": self.polls,
-            "stuck": self.stuck,
-            "will_fail": self.will_fail,
-            "partial": self.partial,
-            "starts_at": self.starts_at,
-            "due_at": self.due_at,
-            "applied": self.applied,
-            "rejected": self.rejected,
-        }
-        return body
-
-
-class ObjectRecord:
-    """A custom object record."""
-
-    __slots__ = ("id", "ext_id", "attrs", "assoc", "created", "updated")
-
-    def __init__(self, rid: int, ext_id: str | None, now: int) -> None:
-        self.id = rid
-        self.ext_id = ext_id
-        self.attrs: dict[str, Any] = {}
-        self.assoc: dict[str, set[int]] = {}
-        self.created = now
-        self.updated = now
-
-    def to_json(self, with_associations: bool = True) -> dict[str, Any]:
-        identifiers: dict[str, Any] = {"id": self.id}
-        if self.ext_id is not None:
-            identifiers["ext_id"] = self.ext_id
-        body: dict[str, Any] = {"identifiers": identifiers, "attributes": dict(self.attrs)}
-        if with_associations:
-            body["associations"] = [
-                {"object_type": otype, "records": [{"identifiers": {"id": rid}} for rid in sorted(ids)[:5]]}
-                for otype, ids in sorted(self.assoc.items())
-                if ids
-            ]
-        body["createdAt"] = iso_ms(self.created)
-        body["updatedAt"] = iso_ms(self.updated)
-        return body
-
-
-class ObjectType:
-    """A custom object type with its attribute keys and records."""
-
-    def __init__(self, name: str, attributes: Iterable[str]) -> None:
-        self.name = name
-        self.attributes = set(attributes)
-        self.records: dict[int, ObjectRecord] = {}
-        self.by_ext: dict[str, int] = {}
-        self.next_id = 1
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -648,11 +322,11 @@ class BrevoState:
         if atype in ("text", "id", "user"):
             if isinstance(value, str):
                 return True, value
-            if atype != "text" and _is_number(value):
+            if atype != "text" and is_number(value):
                 return True, value
             return False, None
         if atype == "float":
-            if _is_number(value):
+            if is_number(value):
                 return True, value
             if from_csv and isinstance(value, str):
                 try:
@@ -672,7 +346,7 @@ class BrevoState:
             # Stored and returned as YYYY-MM-DD; an ISO date-time is cut to its date. Other formats are ignored
             # (docs: mismatched values ignored; one field report of a 400 for dd.mm.yyyy is not emulated, see
             # docs/vendor-behaviour.md).
-            if isinstance(value, str) and _DATE_RE.match(value):
+            if isinstance(value, str) and DATE_RE.match(value):
                 try:
                     return True, dt.date.fromisoformat(value[:10]).isoformat()
                 except ValueError:
@@ -984,7 +658,7 @@ class BrevoState:
         return body
 
     def _filter_pred(self, expr: str) -> Callable[[Contact], bool]:
-        match = _FILTER_RE.match(expr)
+        match = FILTER_RE.match(expr)
         if not match:
             raise InvalidParameter('filter supports only equals(ATTRIBUTE,value), e.g. equals(FIRSTNAME,"Antoine")')
         name, raw = match.group(1).upper(), match.group(2)
@@ -1288,11 +962,11 @@ class BrevoState:
         due = [
             p
             for p in self.processes.values()
-            if p.due_at is not None and p.due_at <= now and not p.stuck and p.status in _RUNNING
+            if p.due_at is not None and p.due_at <= now and not p.stuck and p.status in RUNNING
         ]
         for proc in sorted(due, key=lambda p: (p.due_at or 0.0, p.id)):
             self._complete(proc)
-        self._background = sum(1 for p in self.processes.values() if p.due_at is not None and p.status in _RUNNING)
+        self._background = sum(1 for p in self.processes.values() if p.due_at is not None and p.status in RUNNING)
         return [p.id for p in due]
 
     @_locked
@@ -1310,9 +984,9 @@ class BrevoState:
             raise InvalidParameter("polls_to_complete must be an integer >= 1")
         if status not in ("processing", "in_process"):
             raise InvalidParameter("running_status must be 'processing' or 'in_process'")
-        if rate is not None and (not _is_number(rate) or rate <= 0):
+        if rate is not None and (not is_number(rate) or rate <= 0):
             raise InvalidParameter("rate_per_s must be a number of rows per second > 0, or null (poll-driven)")
-        if not _is_number(queue) or queue < 0:
+        if not is_number(queue) or queue < 0:
             raise InvalidParameter("queue_s must be a number of seconds >= 0")
         self.process_settings = {
             "polls_to_complete": polls,
@@ -1335,7 +1009,7 @@ class BrevoState:
         if proc.due_at is not None:  # background mode: the clock decides, polling does not
             proc.polls += 1
             self.run_due()
-            if proc.status in _RUNNING:
+            if proc.status in RUNNING:
                 started = proc.starts_at is not None and self.sandbox_clock.now() >= proc.starts_at
                 proc.status = self.process_settings["running_status"] if started or proc.stuck else "queued"
             return proc.to_json()
@@ -1577,7 +1251,7 @@ class BrevoState:
         name = event.get("event_name")
         if name is None:
             return "event_name is required"
-        if not isinstance(name, str) or not _EVENT_NAME_RE.match(name):
+        if not isinstance(name, str) or not EVENT_NAME_RE.match(name):
             return "event_name must be 1-255 characters among letters, digits, '-' and '_'"
         identifiers = event.get("identifiers")
         if not isinstance(identifiers, dict) or not identifiers:
@@ -1608,9 +1282,9 @@ class BrevoState:
             if not isinstance(props, dict):
                 return "event_properties must be an object"
             for key in props:
-                if not _EVENT_NAME_RE.match(str(key)):
+                if not EVENT_NAME_RE.match(str(key)):
                     return f"event_properties key {key!r} must be 1-255 characters among letters, digits, '-' and '_'"
-            if _json_size(props) > MAX_EVENT_PROPERTIES_BYTES:
+            if json_size(props) > MAX_EVENT_PROPERTIES_BYTES:
                 return "event_properties exceeds the 50 KB limit"
         cprops = event.get("contact_properties")
         if cprops is not None:
@@ -1784,7 +1458,7 @@ class BrevoState:
     @_locked
     def create_object_type(self, name: Any, attributes: Any) -> None:
         """Control plane: create a custom object type (Brevo only allows this in its UI)."""
-        if not isinstance(name, str) or not _OBJECT_TYPE_RE.match(name):
+        if not isinstance(name, str) or not OBJECT_TYPE_RE.match(name):
             raise InvalidParameter("name must be 1-32 lowercase letters, digits or '_'")
         if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
             raise InvalidParameter("attributes must be an array of attribute keys")
@@ -1967,32 +1641,6 @@ class BrevoState:
             body["associations"] = {k: sorted(v) for k, v in rec.assoc.items()}
             out.append(body)
         return out
-
-    # ---------------------------------------------------------------------------------------------- faults
-
-    @_locked
-    def add_fault(self, spec: Any) -> dict[str, Any]:
-        """Control plane: arm a Brevo processing fault (``import_failure``, ``import_partial``,
-        ``events_partial_207``, ``process_stuck``, ``object_reject``) by count or by seeded rate. The rule goes into
-        the same injector as the request faults (``POST /_sandbox/faults`` accepts the same bodies)."""
-        if not isinstance(spec, dict) or spec.get("kind") not in STATE_KINDS:
-            raise InvalidParameter(f"kind must be one of {', '.join(STATE_KINDS)}")
-        try:
-            rule = parse_fault({"vendor": "brevo", **spec})
-        except ValueError as exc:
-            raise InvalidParameter(str(exc)) from None
-        self.faults.add(rule)
-        return rule.describe()
-
-    @_locked
-    def fault_rules(self) -> list[dict[str, Any]]:
-        """Control plane: the armed Brevo processing faults with their ``fired`` counts."""
-        return [r.describe() for r in self.faults.rules if r.kind in STATE_KINDS]
-
-    @_locked
-    def clear_faults(self) -> None:
-        """Control plane: disarm every Brevo processing fault (request faults stay)."""
-        self.faults.clear_kinds(STATE_KINDS)
 
     # ---------------------------------------------------------------------------------------------- account
 

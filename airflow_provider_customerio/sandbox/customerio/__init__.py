@@ -1,0 +1,14 @@
+"""The sandbox's Customer.io emulation (Track v1/v2 and App API), moto-style.
+
+- :mod:`.errors` — one class per vendor error, each rendering the vendor's body (and the JSON helpers);
+- :mod:`.models` — records and constants: the seeded world, people, segments, objects, exports;
+- :mod:`.state` — :class:`CustomerIOState`, the one workspace Track writes and App reads share;
+- :mod:`.routes_track` / :mod:`.routes_app` — module-level route handlers (``/track``, ``/app``, ``/files``).
+"""
+
+from __future__ import annotations
+
+from airflow_provider_customerio.sandbox.customerio.errors import CustomerIOError, InvalidOperation
+from airflow_provider_customerio.sandbox.customerio.state import CustomerIOState
+
+__all__ = ["CustomerIOError", "CustomerIOState", "InvalidOperation"]

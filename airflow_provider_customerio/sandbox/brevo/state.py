@@ -1161,6 +1161,17 @@ class BrevoState:
         self._bump()
         return proc.id
 
+    def _import_lists(self, payload: dict[str, Any]) -> list[int]:
+        """The lists an import adds its contacts to: ``listIds`` plus the ``newList`` it creates now."""
+        list_ids: list[int] = list(payload["list_ids"])
+        if payload["new_list"] is not None:
+            nl = payload["new_list"]
+            lid = self.next_list_id
+            self.next_list_id += 1
+            self.lists[lid] = ContactList(lid, nl["listName"], nl["folderId"], self._now())
+            list_ids.append(lid)
+        return [lid for lid in list_ids if lid in self.lists]  # a list deleted meanwhile is skipped
+
     def _apply_import(self, proc: Process, payload: dict[str, Any]) -> None:
         counts = {
             "invalid_emails": 0,
@@ -1171,14 +1182,7 @@ class BrevoState:
             "duplicate_whatsapp_id": 0,
             "duplicate_landline_number_id": 0,
         }
-        list_ids: list[int] = list(payload["list_ids"])
-        if payload["new_list"] is not None:
-            nl = payload["new_list"]
-            lid = self.next_list_id
-            self.next_list_id += 1
-            self.lists[lid] = ContactList(lid, nl["listName"], nl["folderId"], self._now())
-            list_ids.append(lid)
-        list_ids = [lid for lid in list_ids if lid in self.lists]  # a list deleted meanwhile is skipped
+        list_ids = self._import_lists(payload)
         update_existing = payload["updateExistingContacts"]
         empty_clears = payload["emptyContactsAttributes"] and update_existing
         from_csv = payload["csv"]

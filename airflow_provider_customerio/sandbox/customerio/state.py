@@ -411,6 +411,38 @@ class CustomerIOState:
         if self._blocked(kind, value) or self._blocked("id", body_id) or self._blocked("email", body_email):
             return None  # suppressed identifiers cannot be re-added
 
+        resolved = self._identify_target(kind, value, body_id, body_email, update_only, now)
+        if resolved is None:
+            return None
+        idx, created = resolved
+        p = self._mutable(idx)
+        if ts_raw is not None:
+            try:
+                ts = int(ts_raw)
+            except (TypeError, ValueError):
+                raise InvalidOperation("_timestamp must be unix seconds (integer)", "_timestamp", "invalid") from None
+            if ts < p.last_ts:
+                # Field-observed (PostHog#55330): updates older than the latest edit are dropped with a 200.
+                return idx
+            p.last_ts = ts
+        self._identify_identifiers(p, kind, value, body_id, body_email, created, now)
+        if anonymous_id is not None:
+            self._set_identifier(p, "anonymous_id", str(anonymous_id))
+            self._merge_anonymous(p, str(anonymous_id), now)
+        if created:
+            p.created = (
+                int(attrs.get("created_at", now)) if isinstance(attrs.get("created_at", now), (int, float)) else now
+            )
+            self.add_activity("profile_create", idx, None, {}, now)
+        self._apply_attributes(p, attrs, now, record=not created)
+        if relationships is not None:
+            self.relationships_op(p.idx, relationships, "add_relationships")
+        return idx
+
+    def _identify_target(
+        self, kind: str, value: str, body_id: str | None, body_email: str | None, update_only: bool, now: int
+    ) -> tuple[int, bool] | None:
+        """The person an identify writes to and whether it was created; ``None``: nothing is written (200)."""
         idx = self.find(kind, value)
         body_idx: int | None = None
         for k, v in (("id", body_id), ("email", body_email)):
@@ -440,17 +472,13 @@ class CustomerIOState:
             )
             return None
 
-        p = self._mutable(idx)
-        if ts_raw is not None:
-            try:
-                ts = int(ts_raw)
-            except (TypeError, ValueError):
-                raise InvalidOperation("_timestamp must be unix seconds (integer)", "_timestamp", "invalid") from None
-            if ts < p.last_ts:
-                # Field-observed (PostHog#55330): updates older than the latest edit are dropped with a 200.
-                return idx
-            p.last_ts = ts
-        # identifiers
+        return idx, created
+
+    def _identify_identifiers(
+        self, p: Person, kind: str, value: str, body_id: str | None, body_email: str | None, created: bool, now: int
+    ) -> None:
+        """Set the path and body identifiers an identify may set; a forbidden change is a failed attribute change."""
+        idx = p.idx
         if created or getattr(p, kind) is None:
             if kind in ("id", "email", "phone"):
                 self._set_identifier(p, kind, value)
@@ -476,18 +504,6 @@ class CustomerIOState:
                 # rule 5: changing id/email needs the cio_ path; recorded as a failed attribute change
                 self.failed_attribute_changes += 1
                 self.add_activity("failed_attribute_change", idx, k, {k: {"from": current, "to": v}}, now)
-        if anonymous_id is not None:
-            self._set_identifier(p, "anonymous_id", str(anonymous_id))
-            self._merge_anonymous(p, str(anonymous_id), now)
-        if created:
-            p.created = (
-                int(attrs.get("created_at", now)) if isinstance(attrs.get("created_at", now), (int, float)) else now
-            )
-            self.add_activity("profile_create", idx, None, {}, now)
-        self._apply_attributes(p, attrs, now, record=not created)
-        if relationships is not None:
-            self.relationships_op(p.idx, relationships, "add_relationships")
-        return idx
 
     def _apply_attributes(self, p: Person, attrs: dict[str, Any], now: int, record: bool = True) -> None:
         for key, value in attrs.items():

@@ -5,6 +5,7 @@
 * :mod:`.state` - content hashes, identity map, checkpoints, watermarks, staging, pending imports;
 * :mod:`.ledger` - rejected records (queryable; exported to JSONL/CSV on demand);
 * :mod:`.objects` - the object sync's state;
+* :mod:`.notices` - Brevo process-completion notices (``notifyUrl`` callbacks);
 * this module - :class:`SyncStore`, the one handle the operators, the trigger and the webhook receiver open, with
   leases (one writer per sync), stored reports and run summaries.
 
@@ -38,6 +39,7 @@ from airflow_provider_customerio.store.engine import (
     store_engine,
 )
 from airflow_provider_customerio.store.ledger import Ledger, export_rejects, iter_rejects, read_ledger
+from airflow_provider_customerio.store.notices import ProcessNotices
 from airflow_provider_customerio.store.objects import ObjectStateTable
 from airflow_provider_customerio.store.state import StateStore, ensure_schema
 
@@ -93,6 +95,10 @@ class SyncStore:
 
     def objects(self) -> ObjectStateTable:
         return ObjectStateTable(self.engine)
+
+    def notices(self) -> ProcessNotices:
+        """Brevo process-completion notices (``notifyUrl`` callbacks)."""
+        return ProcessNotices(self.engine)
 
     # -------------------------------------------------------------------------------------- leases
     def acquire(self, name: str, holder: str, *, ttl: float = 3600.0, wait: float = 0.0, poll: float = 2.0) -> Lease:
@@ -249,6 +255,7 @@ __all__ = [
     "LeaseHeld",
     "Ledger",
     "ObjectStateTable",
+    "ProcessNotices",
     "StateStore",
     "StoreConfigError",
     "SyncStore",

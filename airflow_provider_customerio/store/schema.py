@@ -203,6 +203,25 @@ counter = sa.Table(
 #: The status page counts rejects per DAG and reason (a covering index: no table read for the counts).
 rejected_record_dag_reason = sa.Index("rejected_record_dag_reason", rejected_record.c.dag_id, rejected_record.c.reason)
 
+# ------------------------------------------------------------------------------------------------ version 5
+#: Brevo process-completion notices. An import sent with ``notifyUrl=<base>/brevo/processes/<token>`` gets a row
+#: here before the request goes out (keyed by the token's SHA-256, so the table never holds a usable token); the
+#: process id is bound once Brevo answers 202, and the api-server's notice route stamps ``notified_at`` when Brevo
+#: calls back. The waits read this table instead of polling ``GET /processes/{id}`` (Brevo's 100 requests/hour
+#: budget): https://developers.brevo.com/reference/import-contacts ("calls the notify URL ... on completion").
+process_notice = sa.Table(
+    "process_notice",
+    metadata,
+    sa.Column("token_digest", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("process_id", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("notified_at", sa.Float, nullable=True),
+    sa.Column("body", sa.Text, nullable=True),
+    sa.Index("process_notice_process", "process_id"),
+)
+V5_TABLES = (process_notice,)
+
 store_version = sa.Table(
     "store_version",
     metadata,
@@ -239,6 +258,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "rejected records, leases, reports, run summaries", _create(*V2_TABLES)),
     Migration(3, "per-field last-synced values of the two-way sync", _create(*V3_TABLES)),
     Migration(4, "counters; rejected records indexed by DAG and reason (status page)", _v4),
+    Migration(5, "Brevo process-completion notices (notifyUrl callbacks)", _create(*V5_TABLES)),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -284,4 +304,5 @@ __all__ = [
     "current_version",
     "metadata",
     "migrate",
+    "process_notice",
 ]

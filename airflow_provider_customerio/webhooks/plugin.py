@@ -32,6 +32,7 @@ from typing import Any
 from airflow.plugins_manager import AirflowPlugin
 
 from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
+from airflow_provider_customerio.webhooks.brevo_notify import build_notify_router
 from airflow_provider_customerio.webhooks.receiver import (
     DEFAULT_MAX_BODY_BYTES,
     KeyNotConfiguredError,
@@ -122,7 +123,10 @@ def build_app(source: WebhookConnectionSource | None = None) -> Any:
         max_body_bytes=int(os.environ.get("CUSTOMERIO_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
         tolerance_seconds=int(os.environ.get("CUSTOMERIO_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)),
     )
-    return create_app(settings)
+    app = create_app(settings)
+    # Brevo's process-completion callbacks (notifyUrl), on the same mount: <api-server>/customerio/brevo/processes/…
+    app.include_router(build_notify_router(src.open_sync_store))
+    return app
 
 
 #: The app the plugin mounts (opening the store and reading the connection wait for the first request).
@@ -130,7 +134,8 @@ app = build_app()
 
 
 class CustomerIOWebhookPlugin(AirflowPlugin):
-    """Mounts the Customer.io reporting-webhook receiver at ``/customerio`` on the Airflow 3 api-server."""
+    """Mounts the Customer.io reporting-webhook receiver and the Brevo process-notice route at ``/customerio`` on
+    the Airflow 3 api-server."""
 
     name = "customerio_webhooks"
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Customer.io reporting webhooks"}]

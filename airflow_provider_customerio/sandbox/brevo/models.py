@@ -66,6 +66,8 @@ ATTRIBUTE_TYPES = ("text", "date", "float", "boolean", "id", "category", "multip
 
 #: GET /account email; deleting that contact answers 405 (https://developers.brevo.com/reference/delete-contact)
 ACCOUNT_EMAIL = "ops@sandbox.example"
+#: Sandbox-clock seconds a process sent with a notifyUrl takes in poll-driven mode (it ends on its own, unpolled).
+NOTIFY_PROCESS_S = 1.0
 MAX_IMPORT_BYTES = 10 * 1024 * 1024  # https://developers.brevo.com/reference/import-contacts
 MAX_EVENT_PROPERTIES_BYTES = 50 * 1024  # https://developers.brevo.com/reference/create-event
 MAX_BATCH_EVENTS = 200  # https://developers.brevo.com/docs/event-endpoints
@@ -233,6 +235,7 @@ class Process:
         self.due_at: float | None = None
         self.rejected: list[dict[str, Any]] = []
         self.applied = 0
+        self.notify_url: str | None = None  # called when the process ends (sandbox/notify.py)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"id": self.id, "name": self.name, "status": self.status}

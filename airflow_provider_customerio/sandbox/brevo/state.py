@@ -48,6 +48,7 @@ from airflow_provider_customerio.sandbox.brevo.models import (
     MAX_IMPORT_BYTES,
     MAX_OBJECT_BODY_BYTES,
     MAX_OBJECT_RECORDS,
+    NOTIFY_PROCESS_S,
     OBJECT_TYPE_RE,
     PHONE_IDENTITIES,
     RUNNING,
@@ -70,6 +71,7 @@ from airflow_provider_customerio.sandbox.brevo.models import (
 )
 from airflow_provider_customerio.sandbox.clock import SandboxClock
 from airflow_provider_customerio.sandbox.core import STATE_KINDS, FaultInjector
+from airflow_provider_customerio.sandbox.notify import Notifier, valid_notify_url
 
 _CLEAR = object()  # sentinel: the caller asked to empty an attribute
 _T = TypeVar("_T")
@@ -119,6 +121,8 @@ class BrevoState:
         self.faults = faults if faults is not None else FaultInjector()
         self.sandbox_clock = sandbox_clock if sandbox_clock is not None else SandboxClock()
         self._dirty: set[int] = set()
+        #: calls the notifyUrl of ended processes, and runs due work while a notified process waits
+        self.notifier = Notifier(tick=self.run_due)
         self.reset()
 
     # ---------------------------------------------------------------------------------------------- lifecycle
@@ -144,6 +148,7 @@ class BrevoState:
         self.events: list[dict[str, Any]] = []
         self.object_types: dict[str, ObjectType] = {}
         self.faults.clear_kinds(STATE_KINDS)
+        self.notifier.clear()
         #: ``rate_per_s`` None: a process completes after ``polls_to_complete`` polls (the default). A number: it
         #: runs in the background on the sandbox clock, ``queue_s`` queued then ``rows / rate_per_s`` seconds.
         self.process_settings: dict[str, Any] = {
@@ -945,12 +950,17 @@ class BrevoState:
         proc.will_fail = kind == "import" and self.take_fault("import_failure")
         proc.partial = kind == "import" and not proc.will_fail and self.take_fault("import_partial")
         proc.stuck = self.take_fault("process_stuck")
+        proc.notify_url = payload.pop("notify_url", None)
         rate = self.process_settings["rate_per_s"]
-        if rate:
+        if rate or proc.notify_url:
             size = len(payload.get("rows") or payload.get("records") or ())
             proc.starts_at = self.sandbox_clock.now() + float(self.process_settings["queue_s"])
-            proc.due_at = proc.starts_at + size / float(rate)
+            # Poll-driven mode ends a process on polls; one sent with a notifyUrl is not polled, so it ends on its
+            # own NOTIFY_PROCESS_S after it starts.
+            proc.due_at = proc.starts_at + (size / float(rate) if rate else NOTIFY_PROCESS_S)
             self._background += 1
+        if proc.notify_url:
+            self.notifier.expect()
         return proc
 
     @_locked
@@ -1050,6 +1060,12 @@ class BrevoState:
         return done
 
     def _complete(self, proc: Process) -> None:
+        self._finish(proc)
+        if proc.notify_url:
+            body = {"processId": proc.id, "status": proc.status, "name": proc.name}
+            self.notifier.send(proc.notify_url, body)
+
+    def _finish(self, proc: Process) -> None:
         proc.completed = self._now()
         payload, proc.payload = proc.payload, None
         if proc.will_fail:
@@ -1124,6 +1140,9 @@ class BrevoState:
             if not isinstance(value, bool):
                 raise InvalidParameter(f"{flag} must be a boolean")
             flags[flag] = value
+        notify_url = body.get("notifyUrl")
+        if notify_url is not None and not valid_notify_url(notify_url):
+            raise InvalidParameter("notifyUrl must be an http(s) URL")
         rows: list[tuple[Any, Any, dict[str, Any]]] = []
         if sources[0] == "jsonBody":
             data = body["jsonBody"]
@@ -1157,6 +1176,8 @@ class BrevoState:
                 attrs = {n: (values[i] if i < len(values) else "") for i, n in enumerate(names)}
                 rows.append((attrs.pop("EMAIL", None), None, attrs))
         payload = {"rows": rows, "list_ids": list_ids, "new_list": new_list, "csv": sources[0] == "fileBody", **flags}
+        if notify_url:
+            payload["notify_url"] = notify_url
         proc = self._new_process("IMPORTUSER", "import", payload)
         self._bump()
         return proc.id

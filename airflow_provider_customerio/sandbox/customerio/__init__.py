@@ -2,7 +2,8 @@
 
 - :mod:`.errors` — one class per vendor error, each rendering the vendor's body (and the JSON helpers);
 - :mod:`.models` — records and constants: the seeded world, people, segments, objects, exports;
-- :mod:`.state` — :class:`CustomerIOState`, the one workspace Track writes and App reads share;
+- :mod:`.state` — :class:`CustomerIOState`, the one workspace Track writes and App reads share, built from
+  :mod:`.base` and one mixin per area (:mod:`.people`, :mod:`.objects`, :mod:`.queries`, :mod:`.background`);
 - :mod:`.routes_track` / :mod:`.routes_app` — module-level route handlers (``/track``, ``/app``, ``/files``).
 """
 

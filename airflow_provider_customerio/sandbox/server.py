@@ -38,7 +38,7 @@ from airflow_provider_customerio.sandbox.brevo.errors import render_error
 from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from airflow_provider_customerio.sandbox.clock import SandboxClock, parse_lag
 from airflow_provider_customerio.sandbox.control import ControlError, build_control_router
-from airflow_provider_customerio.sandbox.core import FaultInjector, RateLimiter, RequestLog, SandboxASGI, classify
+from airflow_provider_customerio.sandbox.core import RequestLog, SandboxASGI, classify
 from airflow_provider_customerio.sandbox.customerio import routes_app, routes_track
 from airflow_provider_customerio.sandbox.customerio.errors import (
     AppError,
@@ -47,6 +47,8 @@ from airflow_provider_customerio.sandbox.customerio.errors import (
     json_response,
 )
 from airflow_provider_customerio.sandbox.customerio.state import CustomerIOState
+from airflow_provider_customerio.sandbox.faults import FaultInjector
+from airflow_provider_customerio.sandbox.ratelimit import RateLimiter
 from airflow_provider_customerio.sandbox.seed import SeedParams, seed_world
 
 log = logging.getLogger(__name__)

@@ -9,20 +9,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from airflow_provider_customerio.sandbox.brevo.errors import BrevoError, ratelimit_headers, render_error
-
-if TYPE_CHECKING:
-    from airflow_provider_customerio.sandbox.brevo.state import BrevoState
+from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 
 __all__ = ["BrevoError", "BrevoState", "ratelimit_headers", "render_error"]
-
-
-def __getattr__(name: str) -> object:
-    # Lazy: the core (fault injector) imports the errors above, and the state imports the core.
-    if name == "BrevoState":
-        from airflow_provider_customerio.sandbox.brevo.state import BrevoState
-
-        return BrevoState
-    raise AttributeError(name)

@@ -40,7 +40,7 @@ from airflow_provider_customerio.sandbox.brevo.models import (
     phone_key,
 )
 from airflow_provider_customerio.sandbox.clock import SandboxClock
-from airflow_provider_customerio.sandbox.core import STATE_KINDS, FaultInjector
+from airflow_provider_customerio.sandbox.faults import STATE_KINDS, FaultInjector
 from airflow_provider_customerio.sandbox.notify import Notifier
 
 CLEAR = object()  # sentinel: the caller asked to empty an attribute

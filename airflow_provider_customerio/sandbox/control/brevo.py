@@ -34,7 +34,7 @@ from airflow_provider_customerio.sandbox.brevo.routes import (
     empty_response,
     json_response,
 )
-from airflow_provider_customerio.sandbox.core import STATE_KINDS, parse_fault
+from airflow_provider_customerio.sandbox.faults import STATE_KINDS, parse_fault
 
 router = APIRouter(route_class=BrevoControlRoute)
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from airflow_provider_customerio.sandbox.control.common import ControlError, Ctx, read_body
-from airflow_provider_customerio.sandbox.core import parse_fault
 from airflow_provider_customerio.sandbox.customerio.errors import json_response
+from airflow_provider_customerio.sandbox.faults import parse_fault
 from airflow_provider_customerio.sandbox.seed import SeedParams
 
 router = APIRouter()

@@ -39,7 +39,7 @@ from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from airflow_provider_customerio.sandbox.clock import SandboxClock, parse_lag
 from airflow_provider_customerio.sandbox.control import ControlError, build_control_router
 from airflow_provider_customerio.sandbox.core import RequestLog, SandboxASGI, classify
-from airflow_provider_customerio.sandbox.customerio import routes_app, routes_track
+from airflow_provider_customerio.sandbox.customerio import routes_app, routes_reports, routes_track
 from airflow_provider_customerio.sandbox.customerio.errors import (
     AppError,
     CustomerIOError,
@@ -131,7 +131,7 @@ def create_app(ctx: SandboxContext) -> SandboxASGI:
     app.include_router(routes_track.router, prefix="/track-eu")
     app.include_router(routes_app.router, prefix="/app")
     app.include_router(routes_app.router, prefix="/app-eu")
-    app.include_router(routes_app.files_router)
+    app.include_router(routes_reports.files_router)
     app.include_router(build_control_router(), prefix="/_sandbox")
     app.include_router(brevo_routes.router, prefix="/brevo/v3")
 

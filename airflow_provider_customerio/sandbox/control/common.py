@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from airflow_provider_customerio.sandbox.customerio.errors import json_response
-from airflow_provider_customerio.sandbox.customerio.routes_app import Cio
+from airflow_provider_customerio.sandbox.customerio.params import Cio
 
 if TYPE_CHECKING:
     from airflow_provider_customerio.sandbox.server import SandboxContext

@@ -4,7 +4,8 @@
 - :mod:`.models` — records and constants: the seeded world, people, segments, objects, exports;
 - :mod:`.state` — :class:`CustomerIOState`, the one workspace Track writes and App reads share, built from
   :mod:`.base` and one mixin per area (:mod:`.people`, :mod:`.objects`, :mod:`.queries`, :mod:`.background`);
-- :mod:`.routes_track` / :mod:`.routes_app` — module-level route handlers (``/track``, ``/app``, ``/files``).
+- :mod:`.routes_track`, :mod:`.routes_app`, :mod:`.routes_reports` — module-level route handlers (``/track``,
+  ``/app``, ``/files``); :mod:`.params` — the state dependency and query/body parsing they share.
 """
 
 from __future__ import annotations

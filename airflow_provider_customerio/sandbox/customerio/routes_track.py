@@ -21,7 +21,7 @@ from airflow_provider_customerio.sandbox.customerio.errors import (
     TrackValidationError,
     json_response,
 )
-from airflow_provider_customerio.sandbox.customerio.routes_app import Cio
+from airflow_provider_customerio.sandbox.customerio.params import Cio
 from airflow_provider_customerio.sandbox.customerio.state import CustomerIOState
 
 MAX_OP_BYTES = 32 * 1024

@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 AIRFLOW_VERSION ?= 3.3.2
 PYTEST_ARGS ?=
 
-.PHONY: install check test test-unit test-integration demo airflow benchmark clean
+.PHONY: install check test test-unit test-integration demo airflow benchmark benchmark-quick clean
 
 $(VENV)/.installed-airflow-provider-customerio: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,8 +37,13 @@ demo: install
 airflow: install
 	$(PY) scripts/demo.py --standalone
 
+# Full scale (1M people; hours: the vendors' limits) writes the committed report benchmarks/RESULTS.md.
 benchmark: install
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py --results benchmarks/RESULTS.md
+
+# Every part at small scale (about 2-3 minutes); the report goes to benchmarks/out/report.md.
+benchmark-quick: install
+	$(PY) benchmarks/run_all.py --quick
 
 clean:
 	rm -rf .demo .pytest_cache build *.egg-info

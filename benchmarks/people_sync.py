@@ -1,23 +1,37 @@
-"""Benchmark: full people sync Customer.io -> Brevo against the sandbox, with the vendors' rate limits on.
+"""Benchmark: people sync Customer.io -> Brevo against the sandbox, with the vendors' rate limits on.
 
-Prints, for each scale (default 10,000 and 100,000 seeded people):
+Prints, for each scale (default 10,000, 100,000 and 1,000,000 seeded people):
 
-- API calls per 1,000 people (goal <= 1.5), per API;
-- wall time of the sync against the rate-limit bound (the least time the same calls need under the limits);
+- API calls per 1,000 people (goal <= 1.5), per API, and the ``GET /processes/{id}`` polls on their own;
+- wall time of the full sync against the vendor lower bound (``vendor_bounds.py``: the rate limits, Brevo's
+  100/h budget of "other endpoints" and the import processing time the sandbox models), the bound's terms printed;
 - peak RSS of the syncing process (must stay flat between the scales: the sync streams);
-- a second full run over unchanged data, and its Brevo writes (must be 0).
+- a second full run over unchanged data, and its Brevo writes (must be 0);
+- with ``--incremental F`` (e.g. 0.01): at the largest scale, F of the seeded people are changed through the Track
+  API, then the operator runs in ``mode="incremental"`` for a data interval covering the changes; its cost is
+  compared with a full sync of a sandbox seeded with only the changed count (the baseline; reused when that count
+  is one of the scales).
 
-Usage: ``python benchmarks/people_sync.py [--people 10000 100000] [--batch-bytes 8000000] [--store sqlite postgres]``.
+The sandbox runs Brevo import processes in its processing-rate mode (``--rate-per-s`` rows per second after
+``--queue-s`` seconds queued; ``POST /_sandbox/brevo/processes/settings``). ``--notify on`` (the default) serves
+``airflow_provider_customerio.webhooks.brevo_notify.create_notify_app`` under uvicorn on 127.0.0.1 (a child process
+on the sync's store) and sets the Brevo connection extra ``notify_url``, when that module exists; otherwise it prints
+``notify: unavailable, polling``.
+
+Usage: ``python benchmarks/people_sync.py [--people 10000 100000 1000000] [--incremental 0.01] [--batch-bytes B]
+[--store sqlite postgres] [--rate-per-s 1000] [--queue-s 5] [--notify on|off] [--no-rerun]``.
 ``--store`` runs each scale once per sync-store backend: the embedded SQLite file, and a throw-away PostgreSQL
 cluster on 127.0.0.1 reached through the connection ``customerio_sync_store`` (Debian's ``postgresql`` binaries).
 Each scale starts its own sandbox process (127.0.0.1, ephemeral port) and stops it at the end. The sync runs in
-a child process so that its peak RSS is its own. Nothing reaches the real vendors.
+a child process so that its peak RSS is its own. Besides the markdown table, one ``RESULT {json}`` line per scale
+is printed for ``run_all.py``. Nothing reaches the real vendors.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import resource
@@ -27,36 +41,70 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import vendor_bounds  # noqa: E402
+
 EXAMPLE_CONFIG = ROOT / "dags" / "customerio_config.yaml"
 APP_RPS = 10.0
 BREVO_CONTACTS_RPS = 10.0
-BREVO_OTHER_PER_HOUR = 100.0
-BREVO_OTHER_BURST = 10  # the hook's bucket for /processes lets 10 calls through before pacing at 100/h
+#: (poll_interval, export_check_interval) of the operator in the child; main() sets them from the arguments
+POLLS = [5.0, 5.0]
+NOTIFY_MODULE = "airflow_provider_customerio.webhooks.brevo_notify"
+
+NOTIFY_SERVER = r"""
+import json, sys, threading, time, uvicorn
+from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.webhooks.brevo_notify import create_notify_app
+sqlite_path = sys.argv[1]
+app = create_notify_app(lambda: SyncStore.open(sqlite_path=sqlite_path))
+server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
+                                       access_log=False))
+def report():
+    while not server.started:
+        time.sleep(0.01)
+    print(json.dumps({"port": server.servers[0].sockets[0].getsockname()[1]}), flush=True)
+    sys.stdin.readline()  # the parent closes stdin when done
+    server.should_exit = True
+threading.Thread(target=report, daemon=True).start()
+server.run()
+"""
 
 
 def _child(args: argparse.Namespace) -> None:
-    """Run one full sync in this process and print a JSON line with its summary, wall time and peak RSS."""
+    """Run one sync in this process and print a JSON line with its summary, wall time and peak RSS."""
     info = json.loads(Path(args.info).read_text())
     for key, value in info["airflow_conn_env"].items():
         os.environ[key] = value
+    if args.notify_url:  # the Brevo connection's extra notify_url: imports carry a notifyUrl under it
+        conn = json.loads(os.environ["AIRFLOW_CONN_BREVO_DEFAULT"])
+        conn["extra"] = {**(conn.get("extra") or {}), "notify_url": args.notify_url}
+        os.environ["AIRFLOW_CONN_BREVO_DEFAULT"] = json.dumps(conn)
     os.environ["CUSTOMERIO_PROVIDER_CONFIG"] = args.config
     from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
 
-    rate = {"rate_limit": APP_RPS}
     op = CustomerIOToBrevoPeopleOperator(
         task_id="bench",
-        mode="full",
+        mode=args.mode,
         deferrable=False,
-        customerio_app_hook_params=rate,
+        customerio_app_hook_params={"rate_limit": APP_RPS},
         brevo_hook_params={"rate_limit": BREVO_CONTACTS_RPS},
+        poll_interval=args.poll_interval,
+        export_check_interval=args.export_check_interval,
     )
+    context: dict[str, Any] = {"ti": SimpleNamespace(dag_id="bench"), "run_id": args.run_id}
+    if args.start:
+        context.update(
+            data_interval_start=datetime.fromisoformat(args.start), data_interval_end=datetime.fromisoformat(args.end)
+        )
     started = time.monotonic()
-    summary = op.execute({"ti": SimpleNamespace(dag_id="bench"), "run_id": args.run_id})
+    summary = op.execute(context)
     wall = time.monotonic() - started
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print("BENCH " + json.dumps({"summary": summary, "wall_s": wall, "peak_rss_mb": rss_kb / 1024}), flush=True)
@@ -82,18 +130,26 @@ def _start_sandbox(people: int, workdir: Path) -> tuple[subprocess.Popen[bytes],
         stderr=open(workdir / "sandbox.log", "wb"),
         cwd=ROOT,
     )
-    deadline = time.monotonic() + 600
-    while not info_file.exists():
+    deadline = time.monotonic() + 3600
+    while not info_file.exists() or not info_file.read_text().strip():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the sandbox did not start; see {workdir / 'sandbox.log'}")
         time.sleep(0.2)
     return proc, json.loads(info_file.read_text())
 
 
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _requests(control_url: str) -> list[dict[str, Any]]:
     import requests
 
-    return requests.get(f"{control_url}/requests", timeout=120).json()["requests"]
+    return requests.get(f"{control_url}/requests", timeout=600).json()["requests"]
 
 
 def _clear(control_url: str) -> None:
@@ -102,104 +158,208 @@ def _clear(control_url: str) -> None:
     requests.delete(f"{control_url}/requests", timeout=60)
 
 
-def _bound(log: list[dict[str, Any]]) -> tuple[float, dict[str, int]]:
-    """Least seconds the logged calls need under the vendor limits (calls of one sync run one after another)."""
-    counts = {"app": 0, "brevo_contacts": 0, "brevo_other": 0, "files": 0}
-    for r in log:
-        vendor, path = r.get("vendor", ""), r.get("path", "")
-        if vendor == "app":
-            counts["app"] += 1
-        elif vendor == "brevo":
-            counts["brevo_contacts" if "/contacts" in path else "brevo_other"] += 1
-        elif "/files/" in path:
-            counts["files"] += 1
-    bound = (
-        counts["app"] / APP_RPS
-        + counts["brevo_contacts"] / BREVO_CONTACTS_RPS
-        + max(0, counts["brevo_other"] - BREVO_OTHER_BURST) * 3600.0 / BREVO_OTHER_PER_HOUR
+@contextlib.contextmanager
+def _notify_server(enabled: bool, workdir: Path, store_url: str | None) -> Iterator[str | None]:
+    """The notice route under uvicorn in a child process on the sync's store; yields its base URL (or None)."""
+    if not enabled:
+        print("notify: off, polling", file=sys.stderr, flush=True)
+        yield None
+        return
+    if importlib.util.find_spec(NOTIFY_MODULE) is None:
+        print("notify: unavailable, polling", flush=True)
+        yield None
+        return
+    env = {**os.environ, "AIRFLOW_HOME": str(workdir / "airflow")}
+    # the same package as the sync child (which runs this file: PYTHONPATH, then this checkout)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT)) if p)
+    if store_url:
+        env["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"] = store_url
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NOTIFY_SERVER, str(workdir / "state.db")],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=open(workdir / "notify.log", "wb"),
+        text=True,
     )
-    return bound, counts
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            print(f"notify: the notice app did not start (see {workdir / 'notify.log'}), polling", flush=True)
+            yield None
+            return
+        url = f"http://127.0.0.1:{json.loads(line)['port']}"
+        print(f"notify: on, {url}", file=sys.stderr, flush=True)
+        yield url
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _run_child(
-    workdir: Path, info: dict[str, Any], config: Path, run_id: str, store_url: str | None = None
+    workdir: Path,
+    config: Path,
+    run_id: str,
+    store_url: str | None,
+    notify_url: str | None,
+    mode: str = "full",
+    window: tuple[datetime, datetime] | None = None,
 ) -> dict[str, Any]:
     info_path = workdir / "sandbox.json"
     env = {**os.environ, "AIRFLOW_HOME": str(workdir / "airflow")}
     if store_url:
         env["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"] = store_url
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", "--info", str(info_path), "--config", str(config), "--run-id", run_id],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=6 * 3600,
-    )
+    argv = [sys.executable, __file__, "--child", "--info", str(info_path), "--config", str(config)]
+    argv += ["--run-id", run_id, "--mode", mode, "--notify-url", notify_url or ""]
+    argv += ["--poll-interval", str(POLLS[0]), "--export-check-interval", str(POLLS[1])]
+    if window:
+        argv += ["--start", window[0].isoformat(), "--end", window[1].isoformat()]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=12 * 3600)
     for line in out.stdout.splitlines():
         if line.startswith("BENCH "):
             return json.loads(line[6:])
     raise RuntimeError(f"sync run failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
 
 
-def bench(people: int, batch_bytes: int, store_url: str | None = None) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-people-{people}-"))
-    (workdir / "airflow").mkdir()
-    config = workdir / "customerio_config.yaml"
-    config.write_text(
-        EXAMPLE_CONFIG.read_text()
-        .replace("state_path: null", f"state_path: {workdir}/state.db")
-        .replace("import_batch_bytes: 4000000", f"import_batch_bytes: {batch_bytes}")
-        .replace("reject_threshold: 0.05", "reject_threshold: 0.2")
-    )
-    t0 = time.monotonic()
-    proc, info = _start_sandbox(people, workdir)
-    seed_s = time.monotonic() - t0
-    try:
-        _clear(info["control_url"])
-        first = _run_child(workdir, info, config, "run1", store_url)
-        log1 = _requests(info["control_url"])
-        bound1, counts1 = _bound(log1)
-        _clear(info["control_url"])
-        second = _run_child(workdir, info, config, "run2", store_url)
-        log2 = _requests(info["control_url"])
-        bound2, counts2 = _bound(log2)
-        brevo_writes = sum(
-            1 for r in log2 if r.get("vendor") == "brevo" and r.get("method") in ("POST", "PUT", "DELETE")
+class Scale:
+    """One seeded sandbox: its full runs, and optionally the incremental run."""
+
+    def __init__(self, people: int, batch_bytes: int, store_url: str | None, args: argparse.Namespace) -> None:
+        self.people, self.store_url, self.args = people, store_url, args
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-people-{people}-"))
+        (self.workdir / "airflow").mkdir()
+        self.config = self.workdir / "customerio_config.yaml"
+        self.config.write_text(
+            EXAMPLE_CONFIG.read_text()
+            .replace("state_path: null", f"state_path: {self.workdir}/state.db")
+            .replace("import_batch_bytes: 4000000", f"import_batch_bytes: {batch_bytes}")
+            .replace("reject_threshold: 0.05", "reject_threshold: 0.2")
         )
-        status_429 = sum(1 for r in log1 + log2 if r.get("status") == 429)
-    finally:
-        proc.send_signal(signal.SIGTERM)
+        self.max_pid = 0
+
+    def measured(self, label: str, notify_url: str | None, **kw: Any) -> dict[str, Any]:
+        """One run with a fresh rate-limit window and an empty request log: its figures and bound."""
+        ctl = self.info["control_url"]
+        vendor_bounds.reset_buckets(ctl)
+        _clear(ctl)
+        res = _run_child(self.workdir, self.config, label, self.store_url, notify_url, **kw)
+        log = _requests(ctl)
+        counts = vendor_bounds.count_calls(log)
+        rows, self.max_pid = vendor_bounds.import_rows(ctl, self.max_pid, self.args.rate_per_s)
+        processing = vendor_bounds.critical_import(
+            log, rows, self.limits, queue_s=self.args.queue_s, rate_per_s=self.args.rate_per_s
+        )
+        # the "other" calls the work needs: those that are not polls, plus one completion read per import when
+        # polling (none with notify: the completion arrives as a notice)
+        needed = counts.get("brevo_other", 0) - counts.get("process_polls", 0)
+        needed += 0 if notify_url else counts.get("imports", 0)
+        bound = vendor_bounds.lower_bound(counts, self.limits, other_needed=needed, processing=processing)
+        s = res["summary"]
+        return {
+            "label": label,
+            "read": s.get("read", 0),
+            "created": s.get("created", 0),
+            "updated": s.get("updated", 0),
+            "rejected": s.get("rejected", 0),
+            "unchanged": s.get("unchanged", 0),
+            "imports": s.get("imports", 0),
+            "calls": len(log),
+            "calls_by_api": dict(counts),
+            "process_polls": counts.get("process_polls", 0),
+            "calls_per_1000": 1000.0 * len(log) / max(1, s.get("read", 0)),
+            "brevo_writes": sum(
+                1 for r in log if r.get("vendor") == "brevo" and r.get("method") in ("POST", "PUT", "DELETE")
+            ),
+            "http_429": sum(1 for r in log if r.get("status") == 429),
+            "wall_s": res["wall_s"],
+            "rss_mb": res["peak_rss_mb"],
+            "bound": bound,
+            "bound_s": bound["bound_s"],
+            "bound_line": vendor_bounds.describe(bound, counts, self.limits),
+        }
+
+    def change_people(self, count: int) -> tuple[datetime, datetime, int]:
+        """Change ``count`` live people (first name) through the Track API v2 batch; limits off meanwhile."""
+        import requests
+
+        info, ctl = self.info, self.info["control_url"]
+        http = requests.Session()
+        vendor_bounds.reset_buckets(ctl, enabled=False)
+        app_h = {"Authorization": f"Bearer {info['app_api_key']}"}
+        ids: list[str] = []
+        start = None
+        while len(ids) < count:
+            body = http.post(
+                f"{info['app_url']}/v1/customers",
+                params={"limit": 1000, **({"start": start} if start else {})},
+                json={"filter": {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}},
+                headers=app_h,
+                timeout=120,
+            ).json()
+            ids += [
+                i["cio_id"]
+                for i in body.get("identifiers") or []
+                if i.get("cio_id") and i.get("id") and "@" in (i.get("email") or "") and "@@" not in i["email"]
+            ]
+            start = body.get("next")
+            if not start:
+                break
+        ids = ids[:count]
+        window_start = datetime.now(timezone.utc) - timedelta(seconds=2)
+        auth = (info["site_id"], info["track_api_key"])
+        for i in range(0, len(ids), 200):
+            ops = [
+                {
+                    "type": "person",
+                    "action": "identify",
+                    "identifiers": {"cio_id": cid},
+                    "attributes": {"first_name": f"Changed {i + j}"},
+                }
+                for j, cid in enumerate(ids[i : i + 200])
+            ]
+            http.post(f"{info['track_url']}/api/v2/batch", json={"batch": ops}, auth=auth, timeout=120)
+        window_end = datetime.now(timezone.utc) + timedelta(seconds=2)
+        vendor_bounds.reset_buckets(ctl, enabled=True)
+        return window_start, window_end, len(ids)
+
+    def run(self, incremental: float) -> dict[str, Any]:
+        import requests
+
+        t0 = time.monotonic()
+        proc, self.info = _start_sandbox(self.people, self.workdir)
+        seed_s = time.monotonic() - t0
+        out: dict[str, Any] = {"people": self.people, "store": "postgres" if self.store_url else "sqlite"}
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    s1, s2 = first["summary"], second["summary"]
-    calls1 = len(log1)
-    return {
-        "people": people,
-        "store": "postgres" if store_url else "sqlite",
-        "seed_s": seed_s,
-        "read": s1["read"],
-        "created": s1["created"],
-        "rejected": s1["rejected"],
-        "imports": s1["imports"],
-        "calls": calls1,
-        "calls_by_api": counts1,
-        "hook_calls": s1["api_calls"],
-        "calls_per_1000": 1000.0 * calls1 / max(1, s1["read"]),
-        "wall_s": first["wall_s"],
-        "bound_s": bound1,
-        "rss_mb": first["peak_rss_mb"],
-        "second_wall_s": second["wall_s"],
-        "second_bound_s": bound2,
-        "second_calls": len(log2),
-        "second_calls_by_api": counts2,
-        "second_brevo_writes": brevo_writes,
-        "second_unchanged": s2["unchanged"],
-        "second_rss_mb": second["peak_rss_mb"],
-        "http_429": status_429,
-    }
+            ctl = self.info["control_url"]
+            if self.args.rate_per_s:
+                requests.post(
+                    f"{ctl}/brevo/processes/settings",
+                    json={"rate_per_s": self.args.rate_per_s, "queue_s": self.args.queue_s},
+                    timeout=30,
+                ).raise_for_status()
+            self.limits = vendor_bounds.sandbox_limits(ctl)
+            with _notify_server(self.args.notify == "on", self.workdir, self.store_url) as notify_url:
+                out["notify"] = bool(notify_url)
+                out["first"] = self.measured("run1", notify_url)
+                if self.args.rerun:
+                    out["second"] = self.measured("run2", notify_url)
+                if incremental:
+                    changed = round(self.people * incremental)
+                    start, end, done = self.change_people(changed)
+                    inc = self.measured("incremental", notify_url, mode="incremental", window=(start, end))
+                    out["incremental"] = {**inc, "changed": done, "fraction": incremental}
+        finally:
+            _stop(proc)
+        out["seed_s"] = seed_s
+        out["limits"] = self.limits
+        out["processing"] = {"rate_per_s": self.args.rate_per_s, "queue_s": self.args.queue_s}
+        return out
 
 
 @contextlib.contextmanager
@@ -218,7 +378,7 @@ def _store_url(kind: str) -> Iterator[str | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--people", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--people", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument(
         "--batch-bytes",
         type=int,
@@ -226,43 +386,87 @@ def main() -> None:
         help="connectors.customerio.people.import_batch_bytes for the run (Brevo advises <= 8 MB)",
     )
     parser.add_argument("--store", nargs="+", choices=("sqlite", "postgres"), default=["sqlite"])
+    parser.add_argument(
+        "--incremental",
+        type=float,
+        default=0.0,
+        help="at the largest scale, change this fraction of the seeded people and run an incremental sync",
+    )
+    parser.add_argument(
+        "--rate-per-s", type=float, default=1000.0, help="sandbox Brevo import processing rate (rows/s); 0: polls"
+    )
+    parser.add_argument("--queue-s", type=float, default=5.0, help="sandbox Brevo import queue time (s)")
+    parser.add_argument("--notify", choices=("on", "off"), default="on", help="Brevo notifyUrl when available")
+    parser.add_argument(
+        "--poll-interval", type=float, default=5.0, help="operator poll_interval (first wait between import polls)"
+    )
+    parser.add_argument(
+        "--export-check-interval", type=float, default=5.0, help="operator export_check_interval (export polls)"
+    )
+    parser.add_argument("--no-rerun", dest="rerun", action="store_false", help="skip the unchanged re-run")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--info", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--run-id", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="full", help=argparse.SUPPRESS)
+    parser.add_argument("--start", help=argparse.SUPPRESS)
+    parser.add_argument("--end", help=argparse.SUPPRESS)
+    parser.add_argument("--notify-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
         return
+    POLLS[:] = [args.poll_interval, args.export_check_interval]
+    largest = max(args.people)
     rows = []
     for store in args.store:
-        for n in args.people:
+        for n in sorted(args.people):
             with _store_url(store) as url:  # a fresh store per scale, like the SQLite file of each workdir
                 print(f"... {n} people, store {store}", file=sys.stderr, flush=True)
-                rows.append(bench(n, args.batch_bytes, url))
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+                rows.append(Scale(n, args.batch_bytes, url, args).run(args.incremental if n == largest else 0.0))
+        if args.incremental:  # the changed-only baseline: a full sync of a sandbox seeded with the changed count
+            base_n = round(largest * args.incremental)
+            if base_n not in args.people:
+                with _store_url(store) as url:
+                    print(f"... {base_n} people (changed-only baseline), store {store}", file=sys.stderr, flush=True)
+                    base_args = argparse.Namespace(**{**vars(args), "rerun": False})
+                    rows.append({**Scale(base_n, args.batch_bytes, url, base_args).run(0.0), "baseline": True})
     print(
-        "\nPeople sync Customer.io -> Brevo, full mode, sandbox rate limits on "
-        f"(import_batch_bytes={args.batch_bytes:,})\n"
+        "\nPeople sync Customer.io -> Brevo, sandbox rate limits on "
+        f"(import_batch_bytes={args.batch_bytes:,}; Brevo imports processed at {args.rate_per_s:g} rows/s after "
+        f"{args.queue_s:g} s queued; notify {args.notify}; operator poll_interval {args.poll_interval:g} s, "
+        f"export_check_interval {args.export_check_interval:g} s)\n"
     )
     print(
-        "| store | people | read | created | rejected | imports | API calls | calls/1,000 | wall s | "
-        "rate-limit bound s | peak RSS MB | 2nd run: calls | 2nd run: Brevo writes | 2nd run: unchanged | 429s |"
+        "| store | people | read | created | rejected | imports | API calls | calls/1,000 | GET /processes | wall s | "
+        "vendor bound s | wall/bound | peak RSS MB | 2nd run: calls | 2nd run: Brevo writes | 2nd run: unchanged | "
+        "429s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        f, s = r["first"], r.get("second") or {}
         print(
-            f"| {r['store']} | {r['people']:,} | {r['read']:,} | {r['created']:,} | {r['rejected']:,} | "
-            f"{r['imports']} | "
-            f"{r['calls']} | {r['calls_per_1000']:.2f} | {r['wall_s']:.1f} | {r['bound_s']:.1f} | "
-            f"{r['rss_mb']:.0f} | {r['second_calls']} | {r['second_brevo_writes']} | {r['second_unchanged']:,} | "
-            f"{r['http_429']} |"
+            f"| {r['store']} | {r['people']:,} | {f['read']:,} | {f['created']:,} | {f['rejected']:,} | "
+            f"{f['imports']} | {f['calls']} | {f['calls_per_1000']:.2f} | {f['process_polls']} | {f['wall_s']:.1f} | "
+            f"{f['bound_s']:.1f} | {f['wall_s'] / max(f['bound_s'], 1e-9):.2f} | {f['rss_mb']:.0f} | "
+            f"{s.get('calls', '-')} | {s.get('brevo_writes', '-')} | {s.get('unchanged', '-')} | {f['http_429']} |"
         )
     for r in rows:
-        print(
-            f"\n{r['people']:,} people: calls by API {r['calls_by_api']}; second run {r['second_calls_by_api']}, "
-            f"wall {r['second_wall_s']:.1f} s; sandbox seeding took {r['seed_s']:.1f} s"
-        )
+        f = r["first"]
+        print(f"\n{r['people']:,} people{' (changed-only baseline)' if r.get('baseline') else ''}: {f['bound_line']}")
+        print(f"  calls by API {f['calls_by_api']}; sandbox seeding took {r['seed_s']:.1f} s; notify {r['notify']}")
+        if r.get("second"):
+            s = r["second"]
+            print(f"  second run: calls by API {s['calls_by_api']}, wall {s['wall_s']:.1f} s")
+        if r.get("incremental"):
+            i = r["incremental"]
+            print(
+                f"  incremental, {i['changed']:,} people changed ({i['fraction']:.0%}): read {i['read']:,}, "
+                f"{i['calls']} calls ({i['process_polls']} GET /processes), wall {i['wall_s']:.1f} s, "
+                f"peak RSS {i['rss_mb']:.0f} MB; {i['bound_line']}"
+            )
+    for r in rows:
+        print("RESULT " + json.dumps(r))
 
 
 if __name__ == "__main__":

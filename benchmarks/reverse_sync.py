@@ -82,7 +82,7 @@ def _start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, An
         cwd=ROOT,
         env=_env(),
     )
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while not info_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the sandbox did not start; see {workdir / 'sandbox.log'}")
@@ -125,7 +125,7 @@ def _scale(n: int) -> None:
         proc, info = _start_sandbox(workdir)
         try:
             control = info["control_url"]
-            seeded = requests.post(f"{control}/brevo/seed", json={"seed": 1, "contacts": n}, timeout=600)
+            seeded = requests.post(f"{control}/brevo/seed", json={"seed": 1, "contacts": n}, timeout=3600)
             seeded.raise_for_status()
             config = workdir / "customerio_config.yaml"
             config.write_text(

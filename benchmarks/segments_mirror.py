@@ -1,7 +1,13 @@
 """Benchmark: mirror a 200k-member segment into an empty Brevo list, then apply a 1 % membership change.
 
-Prints the API calls (reads and writes, per vendor) of each run, measured from the sandbox's request log, and the
-wall time. Run: python benchmarks/bench_segments.py [--members 200000]
+Prints the API calls (reads and writes, per vendor) of each run, measured from the sandbox's request log, the wall
+time and the vendor lower bound (``vendor_bounds.py``). The sandbox runs as its own process (``python -m
+airflow_provider_customerio.sandbox``, 127.0.0.1, ephemeral port) and is set up through its control plane and the
+vendor APIs. ``--limits on`` (the default) keeps the vendor rate limits on during the measured runs (the hooks pace
+themselves at the vendors' rates; the setup runs with limits off) and Brevo import processes run in the sandbox's
+processing-rate mode (``--rate-per-s`` rows/s after ``--queue-s`` s); ``--limits off`` is the former fast mode.
+
+Run: python benchmarks/segments_mirror.py [--members 200000] [--change 0.01] [--limits on|off]
 """
 
 from __future__ import annotations
@@ -9,34 +15,68 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 import requests
 
-from airflow_provider_customerio.sandbox.server import SandboxServer
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import vendor_bounds  # noqa: E402
+
+
+def start_sandbox(workdir: str) -> tuple[subprocess.Popen[bytes], dict]:
+    info_file = Path(workdir) / "sandbox.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_customerio.sandbox", "--port", "0", "--info-file", str(info_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(Path(workdir) / "sandbox.log", "wb"),
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 600
+    while not info_file.exists() or not info_file.read_text().strip():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the sandbox did not start; see {workdir}/sandbox.log")
+        time.sleep(0.2)
+    return proc, json.loads(info_file.read_text())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--members", type=int, default=200_000)
     ap.add_argument("--change", type=float, default=0.01)
+    ap.add_argument("--limits", choices=("on", "off"), default="on")
+    ap.add_argument("--rate-per-s", type=float, default=1000.0, help="sandbox import processing rows/s (limits on)")
+    ap.add_argument("--queue-s", type=float, default=5.0, help="sandbox import queue seconds (limits on)")
+    ap.add_argument("--import-check-interval", type=float, default=5.0, help="operator's (limits on)")
     args = ap.parse_args()
+    limits_on = args.limits == "on"
     tmp = tempfile.mkdtemp(prefix="segbench-")
     os.environ.setdefault("AIRFLOW_HOME", tmp)
-    server = SandboxServer(host="127.0.0.1", port=0, seed_people=0)
-    server.start()
+    server, info = start_sandbox(tmp)
     try:
-        info, ctl = server.info, server.control_url
+        ctl = info["control_url"]
         http = requests.Session()
         # enough seeded people that ~members are live and have an id (the seed deletes some)
         people = int(args.members * 1.35)
         t0 = time.monotonic()
         http.post(f"{ctl}/seed", json={"people": people, "segments": [10], "seed": 3}, timeout=600).raise_for_status()
         http.put(f"{ctl}/ratelimits", json={"enabled": False}, timeout=30)
-        http.post(f"{ctl}/brevo/processes/settings", json={"polls_to_complete": 1}, timeout=30)
+        if limits_on:
+            http.post(
+                f"{ctl}/brevo/processes/settings",
+                json={"rate_per_s": args.rate_per_s, "queue_s": args.queue_s},
+                timeout=30,
+            ).raise_for_status()
+        else:
+            http.post(f"{ctl}/brevo/processes/settings", json={"polls_to_complete": 1}, timeout=30)
+        limits = vendor_bounds.sandbox_limits(ctl)
         for k, v in info["airflow_conn_env"].items():
             os.environ[k] = v
         cfg = os.path.join(tmp, "customerio_config.yaml")
@@ -72,16 +112,20 @@ def main() -> None:
 
         from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
 
+        rate = 10 if limits_on else 0  # the hooks pace at the vendors' 10/s when the sandbox enforces it
+
+        known_pid = [0]
+
         def run(label: str) -> None:
+            vendor_bounds.reset_buckets(ctl, enabled=limits_on)  # a fresh hourly window per measured run
             http.delete(f"{ctl}/requests", timeout=30)
             op = CustomerIOSegmentToBrevoListOperator(
                 task_id="bench",
                 segment_id=manual_id,
                 list_id=13,
-                ledger_dir=os.path.join(tmp, "ledger"),
-                import_check_interval=0.01,
-                customerio_app_hook_params={"rate_limit": 0},
-                brevo_hook_params={"rate_limit": 0},
+                import_check_interval=args.import_check_interval if limits_on else 0.01,
+                customerio_app_hook_params={"rate_limit": rate},
+                brevo_hook_params={"rate_limit": rate},
             )
             t = time.monotonic()
             summary = op.execute(context={})
@@ -105,6 +149,17 @@ def main() -> None:
                 + ", ".join(f"{v} {k}={n}" for (v, k), n in sorted(calls.items()))
                 + f" | {wall:.1f} s"
             )
+            counts = vendor_bounds.count_calls(log)
+            rows, known_pid[0] = vendor_bounds.import_rows(ctl, known_pid[0], args.rate_per_s if limits_on else 0)
+            crit = vendor_bounds.critical_import(
+                log, rows, limits, queue_s=args.queue_s, rate_per_s=args.rate_per_s if limits_on else 0
+            )
+            bound = vendor_bounds.lower_bound(counts, limits, processing=crit)
+            print(
+                f"  {'limits on' if limits_on else 'limits OFF'}: GET /processes {counts.get('process_polls', 0)}; "
+                + vendor_bounds.describe(bound, counts, limits),
+                flush=True,
+            )
 
         run("first mirror (empty list)")
         change = int(args.members * args.change) // 2
@@ -115,7 +170,11 @@ def main() -> None:
         run(f"1% change ({change} leave, {len(join)} join)")
         run("re-run, no change")
     finally:
-        server.stop()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ Usage: ``python benchmarks/webhook_receiver.py [--events 6000] [--clients 8] [--
    overhead stays small; both processes share the machine's cores). Printed: events/s, latency percentiles,
    events per commit, and a check that every acknowledged event is in the store. Goal: >= 500 events/s.
 2. **Forwarding.** ``--forward`` events are put in a store and forwarded to the sandbox's Brevo
-   (``POST /events/batch``, rate limits off). Printed: Brevo calls, events per call, events/s.
+   (``POST /events/batch``). The sandbox runs as its own process (``python -m airflow_provider_customerio.sandbox``);
+   with ``--limits on`` (the default) its vendor rate limits are on and the hook paces at Brevo's 10 req/s, and the
+   vendor lower bound (``vendor_bounds.py``) is printed; ``--limits off`` is the former unthrottled mode.
+   Printed: Brevo calls, events per call, events/s, bound.
 
 Nothing is asserted: the figures are for the report.
 """
@@ -19,6 +22,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,6 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 KEY = "benchmark-signing-key"
 
@@ -159,20 +164,40 @@ def bench_receiver(n_events: int, clients: int, workdir: Path, store_url: str | 
     )
 
 
-def bench_forwarding(n_events: int, workdir: Path) -> None:
+def start_sandbox(workdir: Path, limits: bool) -> tuple[subprocess.Popen[bytes], dict]:
+    info_file = workdir / "sandbox.json"
+    argv = [sys.executable, "-m", "airflow_provider_customerio.sandbox", "--port", "0", "--info-file", str(info_file)]
+    proc = subprocess.Popen(
+        argv + ([] if limits else ["--no-rate-limits"]),
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "sandbox.log", "wb"),
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 600
+    while not info_file.exists() or not info_file.read_text().strip():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the sandbox did not start; see {workdir / 'sandbox.log'}")
+        time.sleep(0.2)
+    return proc, json.loads(info_file.read_text())
+
+
+def bench_forwarding(n_events: int, workdir: Path, limits: bool = True) -> None:
+    import requests
+    import vendor_bounds
+
     from airflow_provider_customerio.hooks.brevo import BrevoHook
     from airflow_provider_customerio.operators.events import BrevoEventsAdapter
-    from airflow_provider_customerio.sandbox.server import SandboxServer
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
     from airflow_provider_customerio.sync.events import EventForwarder, EventMapper
     from airflow_provider_customerio.sync.ledger import Ledger
     from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
-    server = SandboxServer(host="127.0.0.1", port=0, rate_limits=False)
-    server.start()
+    server, info = start_sandbox(workdir, limits)
     try:
-        for k, v in server.info["airflow_conn_env"].items():
+        for k, v in info["airflow_conn_env"].items():
             os.environ[k] = v
+        ctl = info["control_url"]
+        lim = vendor_bounds.sandbox_limits(ctl)
         store = EventStore.sqlite(workdir / "bench_forward.db")
         rows = []
         for i in range(n_events):
@@ -180,7 +205,9 @@ def bench_forwarding(n_events: int, workdir: Path) -> None:
             ev["object_type"], ev["metric"] = "email", "opened"
             rows.append(StoredEvent(ev["event_id"], "webhook", json.dumps(ev), ev["timestamp"], received_at=float(i)))
         store.add(rows)
-        hook = BrevoHook(rate_limit=0)
+        hook = BrevoHook(rate_limit=lim["brevo_events"] if limits else 0)
+        vendor_bounds.reset_buckets(ctl, enabled=limits)
+        requests.delete(f"{ctl}/requests", timeout=60)
         ledger = Ledger(workdir / "bench_ledger.db")
         fw = EventForwarder(store, BrevoEventsAdapter(hook), ledger, EventMapper({"email_opened": "EMAIL_OPENED"}))
         t0 = time.perf_counter()
@@ -189,13 +216,24 @@ def bench_forwarding(n_events: int, workdir: Path) -> None:
         ledger.close()
         sizes = [len(json.dumps(json.loads(r.outbound or "{}"))) for r in store.fetch("sent", limit=200)]
         store.dispose()
+        log = requests.get(f"{ctl}/requests", timeout=600).json()["requests"]
     finally:
-        server.stop()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    counts = vendor_bounds.count_calls(log)
+    bound = vendor_bounds.lower_bound(counts, lim)
     print(
         f"forwarding: {stats.forwarded} events in {stats.batches} Brevo calls = {stats.events_per_call} events per "
-        f"call (limit 200 / 512 KB); {stats.forwarded / elapsed:,.0f} events/s to the local sandbox "
+        f"call (limit 200 / 512 KB); {stats.forwarded / elapsed:,.0f} events/s to the sandbox "
         f"(at Brevo's 10 req/s this is up to {10 * stats.events_per_call:,.0f} events/s); "
         f"mean event {statistics.mean(sizes):.0f} bytes"
+    )
+    print(
+        f"forwarding wall {elapsed:.1f} s, rate limits {'on' if limits else 'OFF'}; "
+        + vendor_bounds.describe(bound, counts, lim)
     )
 
 
@@ -205,6 +243,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--forward", type=int, default=4000)
     parser.add_argument("--store", nargs="+", choices=("sqlite", "postgres"), default=["sqlite"])
+    parser.add_argument("--limits", choices=("on", "off"), default="on", help="sandbox rate limits when forwarding")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cio-webhook-bench-") as tmp:
         os.environ["AIRFLOW_HOME"] = tmp
@@ -220,7 +259,7 @@ def main() -> None:
                     args.events, args.clients, Path(tmp) / "pg", f"postgres://cio@127.0.0.1:{pg.port}/sync_store"
                 )
         if args.forward:
-            bench_forwarding(args.forward, Path(tmp))
+            bench_forwarding(args.forward, Path(tmp), args.limits == "on")
 
 
 if __name__ == "__main__":

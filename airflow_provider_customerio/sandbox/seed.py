@@ -12,6 +12,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from airflow_provider_customerio.sandbox.customerio.models import (
     COMPANIES,
     EVENT_NAMES,
@@ -361,10 +362,9 @@ def _seed_newsletters_and_broadcasts(state: CustomerIOState, params: SeedParams,
         state.broadcast_daily[bid] = _daily_series(rng, params.days, today, 1)
 
 
-def seed_world(cio: CustomerIOState, brevo: Any, params: SeedParams) -> dict[str, Any]:
-    """Seed both vendors (the Brevo state, when present, gets its own deterministic RNG)."""
+def seed_world(cio: CustomerIOState, brevo: BrevoState, params: SeedParams) -> dict[str, Any]:
+    """Seed both vendors (the Brevo state gets its own deterministic RNG)."""
     summary = seed_customerio(cio, params)
-    if brevo is not None:
-        brevo.reset()
-        brevo.seed(random.Random(params.seed))
+    brevo.reset()
+    brevo.seed(random.Random(params.seed))
     return summary

@@ -110,7 +110,7 @@ class SandboxContext:
         return None
 
 
-def _vendor_error(path: str, status: int, message: str, ctx: SandboxContext) -> Response:
+def _vendor_error(path: str, status: int, message: str) -> Response:
     vendor, _ = classify(path)
     if vendor == "track":
         return TrackError(message, status).render()
@@ -146,19 +146,19 @@ def create_app(ctx: SandboxContext) -> SandboxASGI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = "Not Found" if exc.status_code == 404 else str(exc.detail)
-        return _vendor_error(request.url.path, exc.status_code, message, ctx)
+        return _vendor_error(request.url.path, exc.status_code, message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errs = exc.errors()
         first = errs[0] if errs else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("path", "query", "body"))
-        return _vendor_error(request.url.path, 400, f"{where}: {first.get('msg', 'invalid')}", ctx)
+        return _vendor_error(request.url.path, 400, f"{where}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("sandbox: unhandled error on %s %s", request.method, request.url.path)
-        return _vendor_error(request.url.path, 500, f"internal error in the sandbox: {type(exc).__name__}", ctx)
+        return _vendor_error(request.url.path, 500, f"internal error in the sandbox: {type(exc).__name__}")
 
     return SandboxASGI(app, ctx)
 

@@ -1,9 +1,10 @@
-"""Sandbox core: request log, fault injection, rate limiting, cursors and the outer ASGI layer.
+"""Sandbox core: request log, cursors and the outer ASGI layer.
 
 Everything here runs on the server's single event loop, so the state needs no locks. The outer layer
 (:class:`SandboxASGI`) classifies a request by path prefix (``/track``, ``/track-eu``, ``/app``, ``/app-eu``,
-``/brevo/v3``, ``/_sandbox``, ``/files``), injects faults, enforces rate limits, checks Customer.io region and
-auth, adds Brevo's ``x-sib-ratelimit-*`` headers and records the request in the log.
+``/brevo/v3``, ``/_sandbox``, ``/files``), injects faults (:mod:`.faults`), enforces rate limits
+(:mod:`.ratelimit`), checks Customer.io region and auth, adds Brevo's ``x-sib-ratelimit-*`` headers and records
+the request in the log.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import asyncio
 import base64
 import binascii
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_customerio.sandbox.customerio_errors import (
+from airflow_provider_customerio.sandbox.brevo.errors import ratelimit_headers, render_error
+from airflow_provider_customerio.sandbox.customerio.errors import (
     AppError,
     AppRateLimited,
     AppServerError,
@@ -32,6 +32,7 @@ from airflow_provider_customerio.sandbox.customerio_errors import (
     TrackWrongRegion,
     json_bytes,
 )
+from airflow_provider_customerio.sandbox.faults import POST_APPLY_KINDS, FaultRule
 
 if TYPE_CHECKING:
     from airflow_provider_customerio.sandbox.server import SandboxContext
@@ -40,16 +41,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-VENDORS = ("track", "app", "brevo")
-#: Faults that hit the request before the vendor applies anything.
-PRE_APPLY_KINDS = ("429", "500", "502", "503", "slow", "timeout", "drop", "partial_207")
-#: Faults that hit a write AFTER the vendor applied it: the answer is lost (connection reset, a proxy's 5xx, or the
-#: client's timeout), which is the case where a retry could double a write.
-POST_APPLY_KINDS = ("applied_drop", "applied_5xx", "applied_timeout")
-#: Faults inside Brevo's own processing, taken by the Brevo state by name (not per request).
-STATE_KINDS = ("import_failure", "import_partial", "events_partial_207", "process_stuck", "object_reject")
-FAULT_KINDS = PRE_APPLY_KINDS + POST_APPLY_KINDS + STATE_KINDS
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization", "x-sib-api-key"}
 MAX_LOGGED_BODY = 2048
 
@@ -113,309 +104,6 @@ class RequestLog:
             for e in self._entries
             if (vendor is None or e["vendor"] == vendor) and (path_contains is None or path_contains in e["path"])
         ]
-
-
-# ------------------------------------------------------------------------------------------------ faults
-
-
-@dataclass
-class FaultRule:
-    """One fault-injection rule. ``count`` faults the next N matching requests; ``rate`` a seeded fraction.
-
-    Pre-apply kinds hit any matching request; post-apply kinds only writes (POST/PUT/PATCH/DELETE), and only count
-    as fired when the vendor really applied the write (2xx); state kinds are taken by the Brevo state by name.
-    """
-
-    vendor: str
-    kind: str
-    rate: float | None = None
-    count: int | None = None
-    delay_s: float | None = None
-    path_contains: str | None = None
-    method: str | None = None
-    seed: int = 0
-    status: int | None = None
-    fired: int = 0
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
-
-    def matches(self, vendor: str, method: str, path: str) -> bool:
-        if self.vendor != "all" and self.vendor != vendor:
-            return False
-        if self.kind in STATE_KINDS:
-            return False
-        if self.kind in POST_APPLY_KINDS and method not in WRITE_METHODS:
-            return False
-        if self.kind == "partial_207" and not (vendor == "track" and path.endswith("/api/v2/batch")):
-            return False
-        if self.path_contains and self.path_contains not in path:
-            return False
-        return not (self.method and self.method.upper() != method)
-
-    def fire(self) -> bool:
-        if self.count is not None:
-            if self.fired >= self.count:
-                return False
-            self.fired += 1
-            return True
-        if self._rng.random() < (self.rate or 0.0):
-            self.fired += 1
-            return True
-        return False
-
-    def unfire(self) -> None:
-        """A post-apply fault whose write was not applied (a 4xx, a rate limit) is given back."""
-        self.fired = max(0, self.fired - 1)
-
-    def describe(self) -> dict[str, Any]:
-        remaining = None if self.count is None else max(0, self.count - self.fired)
-        return {
-            "vendor": self.vendor,
-            "kind": self.kind,
-            "rate": self.rate,
-            "count": self.count,
-            "remaining": remaining,
-            "delay_s": self.delay_s,
-            "path_contains": self.path_contains,
-            "method": self.method,
-            "seed": self.seed,
-            "status": self.status,
-            "fired": self.fired,
-        }
-
-
-def parse_fault(spec: dict[str, Any]) -> FaultRule:
-    """Validate a ``POST /_sandbox/faults`` body; ``ValueError`` names the field and the fix."""
-    if not isinstance(spec, dict):
-        raise ValueError('fault must be a JSON object like {"vendor": "app", "kind": "429", "count": 1}')
-    vendor = spec.get("vendor", "all")
-    if vendor not in (*VENDORS, "all"):
-        raise ValueError(f"vendor: {vendor!r} is not one of track, app, brevo, all")
-    kind = str(spec.get("kind", ""))
-    if kind not in FAULT_KINDS:
-        raise ValueError(f"kind: {kind!r} is not one of {', '.join(FAULT_KINDS)}")
-    rate, count = spec.get("rate"), spec.get("count")
-    if (rate is None) == (count is None):
-        raise ValueError("give exactly one of rate (0..1) or count (N >= 1)")
-    if rate is not None and (not isinstance(rate, (int, float)) or not 0 <= rate <= 1):
-        raise ValueError(f"rate: {rate!r} must be a number between 0 and 1")
-    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
-        raise ValueError(f"count: {count!r} must be an integer >= 1")
-    delay = spec.get("delay_s")
-    if delay is not None and (not isinstance(delay, (int, float)) or delay < 0):
-        raise ValueError(f"delay_s: {delay!r} must be a number of seconds >= 0")
-    seed = spec.get("seed", 0)
-    if not isinstance(seed, int):
-        raise ValueError(f"seed: {seed!r} must be an integer")
-    if kind in STATE_KINDS and vendor not in ("brevo", "all"):
-        raise ValueError(f"vendor: {kind} is a Brevo processing fault; use vendor brevo")
-    status = spec.get("status")
-    if status is not None and (kind != "applied_5xx" or status not in (500, 502, 503, 504)):
-        raise ValueError(f"status: {status!r} is only for kind applied_5xx and must be 500, 502, 503 or 504")
-    unknown = set(spec) - {"vendor", "kind", "rate", "count", "delay_s", "path_contains", "method", "seed", "status"}
-    if unknown:
-        raise ValueError(
-            f"{sorted(unknown)[0]}: unknown fault field; known: vendor, kind, rate, count, delay_s, "
-            "path_contains, method, seed, status"
-        )
-    return FaultRule(
-        vendor=vendor,
-        kind=kind,
-        rate=float(rate) if rate is not None else None,
-        count=count,
-        delay_s=float(delay) if delay is not None else None,
-        path_contains=spec.get("path_contains"),
-        method=spec.get("method"),
-        seed=seed,
-        status=status,
-    )
-
-
-class FaultInjector:
-    """Ordered fault rules; the first rule that matches and fires decides the request's fault."""
-
-    def __init__(self) -> None:
-        self.rules: list[FaultRule] = []
-
-    def add(self, rule: FaultRule) -> None:
-        self.rules.append(rule)
-
-    def clear(self) -> None:
-        self.rules.clear()
-
-    def clear_kinds(self, kinds: tuple[str, ...]) -> None:
-        self.rules = [r for r in self.rules if r.kind not in kinds]
-
-    def pick(self, vendor: str, method: str, path: str) -> FaultRule | None:
-        for rule in self.rules:
-            if rule.matches(vendor, method, path) and rule.fire():
-                return rule
-        return None
-
-    def take(self, vendor: str, kind: str) -> bool:
-        """Consume one state fault of ``kind`` (e.g. ``import_failure``) if a rule for it fires."""
-        return any(r.kind == kind and r.vendor in (vendor, "all") and r.fire() for r in self.rules)
-
-
-# -------------------------------------------------------------------------------------------- rate limits
-
-
-class TokenBucket:
-    """Requests per second: capacity ``rate`` tokens, refilled continuously."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, float(rate))  # a rate below 1/s still admits one request, then throttles
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-
-    def _refill(self, now: float) -> None:
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def take(self, now: float) -> float:
-        """Consume one token; return 0 if allowed, else seconds until one is available."""
-        self._refill(now)
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-    def remaining(self) -> int:
-        return max(0, int(self.tokens))
-
-
-class WindowCounter:
-    """Fixed window (e.g. per hour) counter, the way Brevo reports ``x-sib-ratelimit-reset`` (seconds left)."""
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self.start = time.monotonic()
-        self.used = 0
-
-    def _roll(self, now: float) -> None:
-        if now - self.start >= self.window_s:
-            self.start, self.used = now, 0
-
-    def take(self, now: float) -> float:
-        self._roll(now)
-        if self.used < self.limit:
-            self.used += 1
-            return 0.0
-        return self.reset_s(now)
-
-    def reset_s(self, now: float) -> float:
-        return max(0.0, self.window_s - (now - self.start))
-
-    def remaining(self) -> int:
-        return max(0, self.limit - self.used)
-
-
-DEFAULT_LIMITS: dict[str, float | None] = {
-    "track": 1000,  # fair use, S1 2026 (older docs: 100/s)
-    "app": 10,  # App API 10 requests/s
-    "brevo_contacts": 10,
-    "brevo_contacts_per_hour": 36_000,
-    "brevo_events": 10,
-    "brevo_events_per_hour": 36_000,
-    "brevo_other_per_hour": 100,
-}
-
-
-@dataclass
-class LimitDecision:
-    """Outcome of one rate-limit check: ``retry_after`` > 0 means reject; Brevo header figures."""
-
-    retry_after: float = 0.0
-    limit: int = 0
-    remaining: int = 0
-    reset_s: int = 0
-
-
-class RateLimiter:
-    """Per-API limits as the vendors apply them; configurable through ``PUT /_sandbox/ratelimits``."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.default_enabled = enabled
-        self.reset()
-
-    def reset(self) -> None:
-        self.enabled = self.default_enabled
-        self.limits: dict[str, float | None] = dict(DEFAULT_LIMITS)
-        self._rebuild()
-
-    def _rebuild(self) -> None:
-        self._buckets: dict[str, TokenBucket | WindowCounter] = {}
-        for key, value in self.limits.items():
-            if value is None:
-                continue
-            if key.endswith("_per_hour"):
-                self._buckets[key] = WindowCounter(int(value), 3600.0)
-            else:
-                self._buckets[key] = TokenBucket(float(value))
-
-    def configure(self, spec: dict[str, Any]) -> None:
-        if not isinstance(spec, dict):
-            raise ValueError('ratelimits body must be a JSON object, e.g. {"app": 10, "enabled": true}')
-        for key, value in spec.items():
-            if key == "enabled":
-                if not isinstance(value, bool):
-                    raise ValueError(f"enabled: {value!r} must be true or false")
-                self.enabled = value
-            elif key in self.limits:
-                if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
-                    raise ValueError(f"{key}: {value!r} must be a positive number, or null for no limit")
-                self.limits[key] = value
-            else:
-                raise ValueError(f"{key}: unknown limit; known: enabled, {', '.join(self.limits)}")
-        self._rebuild()
-
-    def describe(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, **self.limits}
-
-    @staticmethod
-    def brevo_family(path: str) -> str:
-        rest = path.split("/brevo/v3", 1)[-1]
-        if rest.startswith("/contacts"):
-            return "contacts"
-        if rest.startswith("/events"):
-            return "events"
-        return "other"
-
-    def check(self, vendor: str, path: str) -> LimitDecision:
-        now = time.monotonic()
-        if vendor in ("track", "app"):
-            bucket = self._buckets.get(vendor)
-            if bucket is None:
-                return LimitDecision()
-            wait = bucket.take(now)
-            return LimitDecision(retry_after=wait if self.enabled else 0.0)
-        if vendor != "brevo":
-            return LimitDecision()
-        family = self.brevo_family(path)
-        keys = [f"brevo_{family}", f"brevo_{family}_per_hour"] if family != "other" else ["brevo_other_per_hour"]
-        decision = LimitDecision(limit=0, remaining=0, reset_s=0)
-        best: tuple[int, int, int] | None = None  # (remaining, limit, reset) of the most constraining bucket
-        wait = 0.0
-        for key in keys:
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                continue
-            w = bucket.take(now)
-            wait = max(wait, w)
-            if isinstance(bucket, WindowCounter):
-                figures = (bucket.remaining(), bucket.limit, math.ceil(bucket.reset_s(now)))
-            else:
-                figures = (bucket.remaining(), int(bucket.rate), 1)
-            if best is None or figures[0] < best[0]:
-                best = figures
-        if best is not None:
-            decision.remaining, decision.limit, decision.reset_s = best
-        decision.retry_after = wait if self.enabled else 0.0
-        return decision
 
 
 # ------------------------------------------------------------------------------------------- ASGI layer
@@ -591,7 +279,7 @@ class SandboxASGI:
 
         decision = ctx.limiter.check(vendor, path)
         if vendor == "brevo":
-            brevo_headers.update(ctx.brevo_ratelimit_headers(decision.limit, decision.remaining, decision.reset_s))
+            brevo_headers.update(ratelimit_headers(decision.limit, decision.remaining, decision.reset_s))
         if decision.retry_after > 0:
             if post_apply is not None:
                 post_apply.unfire()
@@ -686,16 +374,15 @@ class SandboxASGI:
         brevo_headers: dict[str, str],
         retry_after: int = 1,
     ) -> None:
-        ctx = self.ctx
         if vendor == "brevo":
             if status == 429:
                 if not brevo_headers:
-                    brevo_headers.update(ctx.brevo_ratelimit_headers(10, 0, retry_after))
+                    brevo_headers.update(ratelimit_headers(10, 0, retry_after))
                 else:
                     brevo_headers["x-sib-ratelimit-remaining"] = "0"
-                response = ctx.brevo_render_error(429, "Too many requests", "too_many_requests")
+                response = render_error(429, "Too many requests", "too_many_requests")
             else:
-                response = ctx.brevo_render_error(status, "Internal server error", "internal_error")
+                response = render_error(status, "Internal server error", "internal_error")
             headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
             await _send_response(send, status, bytes(response.body), headers)
             return
@@ -717,9 +404,6 @@ class SandboxASGI:
 
 __all__ = [
     "AppError",
-    "FaultInjector",
-    "FaultRule",
-    "RateLimiter",
     "RequestLog",
     "SandboxASGI",
     "TrackError",
@@ -728,5 +412,4 @@ __all__ = [
     "encode_cursor",
     "mask_headers",
     "parse_basic",
-    "parse_fault",
 ]

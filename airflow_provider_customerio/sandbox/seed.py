@@ -12,18 +12,19 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_customerio.sandbox.customerio_state import (
+from airflow_provider_customerio.sandbox.brevo.state import BrevoState
+from airflow_provider_customerio.sandbox.customerio.models import (
     COMPANIES,
     EVENT_NAMES,
     INDUSTRIES,
     MESSAGE_METRICS,
     PLANS,
-    CustomerIOState,
     ObjectRecord,
     SeedWorld,
     Segment,
     change,
 )
+from airflow_provider_customerio.sandbox.customerio.state import CustomerIOState
 
 MAX_SEED_PEOPLE = 5_000_000
 
@@ -99,9 +100,31 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
     state.next_idx = n
     horizon = params.days * 86400
 
-    # object types, objects of type "1" (Companies); person i relates to object i % objects
     state.seeded_wall = time.time()
-    for j in range(params.objects):
+    _seed_objects(state, params.objects, now)
+    _seed_activities(state, world, rng, now, horizon)
+    _seed_segments(state, params, now)
+    today = now - now % 86400
+    _seed_campaigns(state, params, rng, now, today)
+    _seed_newsletters_and_broadcasts(state, params, now, today)
+    _seed_messages(state, params, rng, now, horizon)
+
+    return {
+        "people": n,
+        "deleted_people": len(state.deleted),
+        "segments": len(state.segments),
+        "campaigns": params.campaigns,
+        "activities": len(state.activities),
+        "messages": len(state.messages),
+        "objects": len(state.objects),
+        "seed": params.seed,
+        "now": now,
+    }
+
+
+def _seed_objects(state: CustomerIOState, objects: int, now: int) -> None:
+    """Objects of type "1" (Companies); seeded person ``i`` relates to object ``i % objects``."""
+    for j in range(objects):
         base = COMPANIES[j % len(COMPANIES)]
         suffix = "" if j < len(COMPANIES) else f"-{j // len(COMPANIES)}"
         object_id = f"{base.lower()}{suffix}"
@@ -123,8 +146,11 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
         state.objects_by_cio[rec.cio_object_id] = ("1", object_id)
         state.seeded_objects.append(object_id)
 
-    # activities: spread over the last `days` days, enough that every hour has some
-    n_act = 0 if n == 0 else min(200_000, max(n * 3, params.days * 24 * 6))
+
+def _seed_activities(state: CustomerIOState, world: SeedWorld, rng: random.Random, now: int, horizon: int) -> None:
+    """Activities spread over the last ``days`` days, enough that every hour has some; ~2% of people deleted."""
+    n = world.people
+    n_act = 0 if n == 0 else min(200_000, max(n * 3, world.days * 24 * 6))
     acts = []
     weights = (
         ("attribute_change", 40),
@@ -167,7 +193,10 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
     for ts, kind, idx, name, data in acts:
         state.activities.append((kind, ts, idx, name, data, None))
 
-    # segments: dynamic of the requested sizes, one still building, one empty, one manual
+
+def _seed_segments(state: CustomerIOState, params: SeedParams, now: int) -> None:
+    """Dynamic segments of the requested sizes, one still building, one empty, one manual."""
+    n = params.people
     sizes = params.segments if params.segments is not None else ([n // 2, n // 10] if n else [])
     seg_id = 0
     for k, size in enumerate(sizes):
@@ -215,8 +244,10 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
         updated_at=now - 86400,
     )
 
-    # campaigns with daily metrics
-    today = now - now % 86400
+
+def _seed_campaigns(state: CustomerIOState, params: SeedParams, rng: random.Random, now: int, today: int) -> None:
+    """Campaigns with daily metrics."""
+    n = params.people
     for c in range(1, params.campaigns + 1):
         created = now - (60 + c) * 86400
         state.campaigns[c] = {
@@ -259,9 +290,10 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
             daily[today - d * 86400] = values
         state.campaign_daily[c] = daily
 
-    _seed_newsletters_and_broadcasts(state, params, now, today)
 
-    # messages (deliveries), sorted by created
+def _seed_messages(state: CustomerIOState, params: SeedParams, rng: random.Random, now: int, horizon: int) -> None:
+    """Messages (deliveries), sorted by created."""
+    n = params.people
     n_msg = 0 if n == 0 or params.campaigns == 0 else min(100_000, max(n, params.days * 24 * 2))
     msgs = []
     for _ in range(n_msg):
@@ -270,18 +302,6 @@ def seed_customerio(state: CustomerIOState, params: SeedParams) -> dict[str, Any
     msgs.sort(key=lambda m: m[0])
     state.messages = [(*m, seq) for seq, m in enumerate(msgs, start=1)]
     state.message_created = [m[0] for m in msgs]
-
-    return {
-        "people": n,
-        "deleted_people": len(state.deleted),
-        "segments": len(state.segments),
-        "campaigns": params.campaigns,
-        "activities": len(state.activities),
-        "messages": len(state.messages),
-        "objects": len(state.objects),
-        "seed": params.seed,
-        "now": now,
-    }
 
 
 def _daily_series(rng: random.Random, days: int, today: int, scale: int) -> dict[int, dict[str, int]]:
@@ -342,10 +362,9 @@ def _seed_newsletters_and_broadcasts(state: CustomerIOState, params: SeedParams,
         state.broadcast_daily[bid] = _daily_series(rng, params.days, today, 1)
 
 
-def seed_world(cio: CustomerIOState, brevo: Any, params: SeedParams) -> dict[str, Any]:
-    """Seed both vendors (the Brevo state, when present, gets its own deterministic RNG)."""
+def seed_world(cio: CustomerIOState, brevo: BrevoState, params: SeedParams) -> dict[str, Any]:
+    """Seed both vendors (the Brevo state gets its own deterministic RNG)."""
     summary = seed_customerio(cio, params)
-    if brevo is not None:
-        brevo.reset()
-        brevo.seed(random.Random(params.seed))
+    brevo.reset()
+    brevo.seed(random.Random(params.seed))
     return summary

@@ -33,31 +33,23 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from airflow_provider_customerio.sandbox.brevo import routes as brevo_routes
+from airflow_provider_customerio.sandbox.brevo.errors import render_error
+from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from airflow_provider_customerio.sandbox.clock import SandboxClock, parse_lag
 from airflow_provider_customerio.sandbox.control import ControlError, build_control_router
-from airflow_provider_customerio.sandbox.core import FaultInjector, RateLimiter, RequestLog, SandboxASGI, classify
-from airflow_provider_customerio.sandbox.customerio_app import build_app_router, build_files_router
-from airflow_provider_customerio.sandbox.customerio_errors import (
+from airflow_provider_customerio.sandbox.core import RequestLog, SandboxASGI, classify
+from airflow_provider_customerio.sandbox.customerio import routes_app, routes_reports, routes_track
+from airflow_provider_customerio.sandbox.customerio.errors import (
     AppError,
     CustomerIOError,
     TrackError,
     json_response,
 )
-from airflow_provider_customerio.sandbox.customerio_state import CustomerIOState
-from airflow_provider_customerio.sandbox.customerio_track import build_track_router
+from airflow_provider_customerio.sandbox.customerio.state import CustomerIOState
+from airflow_provider_customerio.sandbox.faults import FaultInjector
+from airflow_provider_customerio.sandbox.ratelimit import RateLimiter
 from airflow_provider_customerio.sandbox.seed import SeedParams, seed_world
-
-try:  # the Brevo half is written separately; the core still starts without it
-    from airflow_provider_customerio.sandbox import brevo as brevo_routes
-    from airflow_provider_customerio.sandbox.brevo_state import BrevoState
-except ImportError:  # pragma: no cover - only while the Brevo module is missing
-    brevo_routes = None  # type: ignore[assignment]
-    BrevoState = None  # type: ignore[assignment,misc]
-
-try:  # reporting-webhook emitter (another module): mounted under /_sandbox/webhooks when present
-    from airflow_provider_customerio.sandbox import webhook_emitter
-except ImportError:  # pragma: no cover
-    webhook_emitter = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +58,6 @@ SITE_ID = "sandbox-site"
 TRACK_API_KEY = "sandbox-track-key"
 APP_API_KEY = "sandbox-app-key"
 BREVO_API_KEY = "sandbox-brevo-key"
-
-
-def _fallback_render_error(status: int, message: str, code: str | None = None) -> Response:
-    body: dict[str, Any] = {"message": message}
-    if code is not None:
-        body = {"code": code, "message": message}
-    return json_response(body, status)
-
-
-def _fallback_ratelimit_headers(limit: int, remaining: int, reset_s: int) -> dict[str, str]:
-    return {
-        "x-sib-ratelimit-limit": str(limit),
-        "x-sib-ratelimit-remaining": str(max(0, remaining)),
-        "x-sib-ratelimit-reset": str(max(0, reset_s)),
-    }
 
 
 class SandboxContext:
@@ -95,46 +72,35 @@ class SandboxContext:
         self.clock = SandboxClock()
         self.faults = FaultInjector()  # one fault mechanism: request faults and Brevo processing faults
         self.cio = CustomerIOState(clock=self.clock)
-        self.brevo: Any = (
-            BrevoState(BREVO_API_KEY, faults=self.faults, sandbox_clock=self.clock) if BrevoState is not None else None
-        )
+        self.brevo = BrevoState(BREVO_API_KEY, faults=self.faults, sandbox_clock=self.clock)
         self.log = RequestLog()
         self.limiter = RateLimiter(enabled=rate_limits)
         self.info: dict[str, Any] = {}
-        self.brevo_render_error = brevo_routes.render_error if brevo_routes is not None else _fallback_render_error
-        self.brevo_ratelimit_headers = (
-            brevo_routes.ratelimit_headers if brevo_routes is not None else _fallback_ratelimit_headers
-        )
 
     def seed(self, params: SeedParams) -> dict[str, Any]:
         return seed_world(self.cio, self.brevo, params)
 
     def lag(self) -> dict[str, float]:
         """Read lag per surface, in sandbox-clock seconds (0 = consistent at once, the default)."""
-        out = {"brevo_events": 0.0, "brevo_contacts": 0.0}
-        if self.brevo is not None:
-            out = {"brevo_events": self.brevo.lag["events"], "brevo_contacts": self.brevo.lag["contacts"]}
+        out = {"brevo_events": self.brevo.lag["events"], "brevo_contacts": self.brevo.lag["contacts"]}
         return {**out, "cio_activities": self.cio.lag["activities"], "cio_segments": self.cio.lag["segments"]}
 
     def set_lag(self, spec: Any) -> dict[str, float]:
         lag = parse_lag(spec, self.lag())
-        if self.brevo is not None:
-            self.brevo.set_lag(events=lag["brevo_events"], contacts=lag["brevo_contacts"])
+        self.brevo.set_lag(events=lag["brevo_events"], contacts=lag["brevo_contacts"])
         self.cio.lag.update(activities=lag["cio_activities"], segments=lag["cio_segments"])
         return self.lag()
 
     def background(self) -> None:
         """Run the background work that is due on the sandbox clock (called before each request is served)."""
         self.cio.run_due()
-        if self.brevo is not None:
-            self.brevo.run_due()
+        self.brevo.run_due()
 
     def reset(self) -> dict[str, Any] | None:
         """Back to the start state: empty (or re-seeded with ``seed_people``) worlds, no faults, no log."""
         self.cio.reset()
-        if self.brevo is not None:
-            self.brevo.reset()
-            self.brevo.seed(random.Random(0))
+        self.brevo.reset()
+        self.brevo.seed(random.Random(0))
         self.log.clear()
         self.faults.clear()
         self.limiter.reset()
@@ -144,7 +110,7 @@ class SandboxContext:
         return None
 
 
-def _vendor_error(path: str, status: int, message: str, ctx: SandboxContext) -> Response:
+def _vendor_error(path: str, status: int, message: str) -> Response:
     vendor, _ = classify(path)
     if vendor == "track":
         return TrackError(message, status).render()
@@ -152,26 +118,22 @@ def _vendor_error(path: str, status: int, message: str, ctx: SandboxContext) -> 
         return AppError(message, status).render()
     if vendor == "brevo":
         code = {404: "document_not_found", 405: "method_not_allowed"}.get(status, "invalid_parameter")
-        return ctx.brevo_render_error(status, message, code)
+        return render_error(status, message, code)
     return json_response({"error": message}, status)
 
 
 def create_app(ctx: SandboxContext) -> SandboxASGI:
     """Build the ASGI application (FastAPI routes wrapped by the core layer)."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, title="airflow-provider-customerio sandbox")
-    track = build_track_router(ctx.cio)
-    api = build_app_router(ctx.cio)
-    app.include_router(track, prefix="/track")
-    app.include_router(track, prefix="/track-eu")
-    app.include_router(api, prefix="/app")
-    app.include_router(api, prefix="/app-eu")
-    app.include_router(build_files_router(ctx.cio))
-    app.include_router(build_control_router(ctx), prefix="/_sandbox")
-    if webhook_emitter is not None:
-        app.include_router(webhook_emitter.build_control_router(), prefix="/_sandbox/webhooks")
-    if brevo_routes is not None and ctx.brevo is not None:
-        app.include_router(brevo_routes.build_control_router(ctx.brevo), prefix="/_sandbox/brevo")
-        app.include_router(brevo_routes.build_router(ctx.brevo), prefix="/brevo/v3")
+    # the routes are module-level handlers; they reach the worlds through app.state
+    app.state.ctx, app.state.cio, app.state.brevo = ctx, ctx.cio, ctx.brevo
+    app.include_router(routes_track.router, prefix="/track")
+    app.include_router(routes_track.router, prefix="/track-eu")
+    app.include_router(routes_app.router, prefix="/app")
+    app.include_router(routes_app.router, prefix="/app-eu")
+    app.include_router(routes_reports.files_router)
+    app.include_router(build_control_router(), prefix="/_sandbox")
+    app.include_router(brevo_routes.router, prefix="/brevo/v3")
 
     @app.exception_handler(CustomerIOError)
     async def cio_error(request: Request, exc: CustomerIOError) -> Response:
@@ -184,19 +146,19 @@ def create_app(ctx: SandboxContext) -> SandboxASGI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = "Not Found" if exc.status_code == 404 else str(exc.detail)
-        return _vendor_error(request.url.path, exc.status_code, message, ctx)
+        return _vendor_error(request.url.path, exc.status_code, message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errs = exc.errors()
         first = errs[0] if errs else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("path", "query", "body"))
-        return _vendor_error(request.url.path, 400, f"{where}: {first.get('msg', 'invalid')}", ctx)
+        return _vendor_error(request.url.path, 400, f"{where}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("sandbox: unhandled error on %s %s", request.method, request.url.path)
-        return _vendor_error(request.url.path, 500, f"internal error in the sandbox: {type(exc).__name__}", ctx)
+        return _vendor_error(request.url.path, 500, f"internal error in the sandbox: {type(exc).__name__}")
 
     return SandboxASGI(app, ctx)
 

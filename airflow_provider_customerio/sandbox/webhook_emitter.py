@@ -8,7 +8,7 @@ signatures, malformed JSON and oversized bodies.
 webhooks held back while one fails, the redelivery storm after an outage, at-least-once duplicates.
 
 Use it directly (:func:`emit_webhooks`) or through the control plane: the sandbox core mounts
-:func:`build_control_router` under ``/_sandbox/webhooks``::
+:mod:`.control.webhooks` under ``/_sandbox/webhooks``::
 
     POST /_sandbox/webhooks/emit   {"url": "http://127.0.0.1:8080/customerio/webhooks", "signing_key": "...",
                                     "count": 20, "duplicates": 3, "replays": 2, "bad_signatures": 2,
@@ -32,9 +32,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
 
 from airflow_provider_customerio.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
 
@@ -147,7 +144,7 @@ class EmitReport:
         }
 
 
-def _check_url(url: str) -> str:
+def check_url(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or host not in ("127.0.0.1", "localhost", "::1"):
@@ -194,6 +191,45 @@ def _plan(
         yield "oversized", ev, json.dumps(ev).encode(), now, True
 
 
+class _Poster:
+    """Signs and POSTs planned items, one ``httpx.Client`` per sending thread."""
+
+    def __init__(self, url: str, signing_key: str, timeout: float) -> None:
+        self.url = url
+        self.signing_key = signing_key
+        self.timeout = timeout
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    def _client(self) -> httpx.Client:
+        c: httpx.Client | None = getattr(self._local, "client", None)
+        if c is None:
+            c = self._local.client = httpx.Client(timeout=self.timeout)
+            with self._lock:
+                self._clients.append(c)
+        return c
+
+    def send(self, item: tuple[str, dict[str, Any] | None, bytes, int, bool]) -> EmitResult:
+        kind, ev, body, stamp, good = item
+        key = self.signing_key if good else self.signing_key + "-wrong"
+        headers = {
+            TIMESTAMP_HEADER: str(stamp),
+            SIGNATURE_HEADER: compute_signature(key, stamp, body),
+            "Content-Type": "application/json",
+        }
+        try:
+            resp = self._client().post(self.url, content=body, headers=headers)
+            status, error = resp.status_code, None
+        except httpx.HTTPError as exc:
+            status, error = 0, f"{type(exc).__name__}: {exc}"
+        return EmitResult(kind, ev["event_id"] if ev else None, status, EXPECTED_STATUS[kind], error)
+
+    def close(self) -> None:
+        for c in self._clients:
+            c.close()
+
+
 def emit_webhooks(
     url: str,
     signing_key: str,
@@ -215,7 +251,7 @@ def emit_webhooks(
     Duplicates and replays reuse bodies of the originals. Requests of one kind are sent in order; with
     ``concurrency > 1`` the originals are spread over that many connections (as Customer.io does).
     """
-    _check_url(url)
+    check_url(url)
     ts = int(now if now is not None else time.time())
     plan = list(
         _plan(
@@ -234,33 +270,8 @@ def emit_webhooks(
     for kind, ev, _, _, _ in plan:
         if kind == "original" and ev is not None:
             report.events[ev["event_id"]] = ev
-    local = threading.local()
-    clients: list[httpx.Client] = []
-    lock = threading.Lock()
-
-    def client() -> httpx.Client:
-        c = getattr(local, "client", None)
-        if c is None:
-            c = local.client = httpx.Client(timeout=timeout)
-            with lock:
-                clients.append(c)
-        return c
-
-    def send(item: tuple[str, dict[str, Any] | None, bytes, int, bool]) -> EmitResult:
-        kind, ev, body, stamp, good = item
-        key = signing_key if good else signing_key + "-wrong"
-        headers = {
-            TIMESTAMP_HEADER: str(stamp),
-            SIGNATURE_HEADER: compute_signature(key, stamp, body),
-            "Content-Type": "application/json",
-        }
-        try:
-            resp = client().post(url, content=body, headers=headers)
-            status, error = resp.status_code, None
-        except httpx.HTTPError as exc:
-            status, error = 0, f"{type(exc).__name__}: {exc}"
-        return EmitResult(kind, ev["event_id"] if ev else None, status, EXPECTED_STATUS[kind], error)
-
+    poster = _Poster(url, signing_key, timeout)
+    send = poster.send
     started = time.perf_counter()
     try:
         originals = [p for p in plan if p[0] == "original"]
@@ -273,8 +284,7 @@ def emit_webhooks(
         report.results.extend(send(p) for p in others)  # after the originals: a duplicate follows its original
     finally:
         report.seconds = time.perf_counter() - started
-        for c in clients:
-            c.close()
+        poster.close()
     return report
 
 
@@ -342,7 +352,7 @@ class WebhookSender:
         concurrency: int = 8,
         timeout: float = 5.0,
     ) -> None:
-        self.url = _check_url(url)
+        self.url = check_url(url)
         self.signing_key = signing_key
         self.rng = random.Random(seed)
         self.duplicate_rate = duplicate_rate
@@ -443,63 +453,12 @@ class WebhookSender:
             c.close()
 
 
-def build_control_router() -> APIRouter:
-    """Control routes (mount under ``/_sandbox/webhooks``): ``POST /emit`` and ``GET /last``."""
-    router = APIRouter()
-    state: dict[str, Any] = {"last": None}
-
-    @router.post("/emit")
-    async def emit(request: Request) -> JSONResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "body must be JSON"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
-        url, key = body.get("url"), body.get("signing_key")
-        if not isinstance(url, str) or not isinstance(key, str) or not key:
-            return JSONResponse({"error": "url and signing_key (strings) are required"}, status_code=400)
-        ints: dict[str, int] = {}
-        for name, default in (
-            ("count", 10),
-            ("duplicates", 0),
-            ("replays", 0),
-            ("bad_signatures", 0),
-            ("malformed", 0),
-            ("oversized", 0),
-            ("seed", 0),
-            ("concurrency", 1),
-        ):
-            value = body.get(name, default)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > 100_000:
-                return JSONResponse(
-                    {"error": f"{name}: {value!r} must be an integer between 0 and 100000"}, status_code=400
-                )
-            ints[name] = value
-        try:
-            _check_url(url)
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        report = await run_in_threadpool(
-            lambda: emit_webhooks(url, key, ints.pop("count"), concurrency=max(1, ints.pop("concurrency")), **ints)
-        )
-        state["last"] = {**report.as_dict(), "events": list(report.events.values())}
-        return JSONResponse(state["last"])
-
-    @router.get("/last")
-    async def last() -> JSONResponse:
-        return JSONResponse(state["last"] or {"sent": 0})
-
-    return router
-
-
 __all__ = [
     "EXPECTED_STATUS",
     "SENDER_BACKOFF",
     "EmitReport",
     "EmitResult",
     "WebhookSender",
-    "build_control_router",
     "emit_webhooks",
     "make_event",
 ]

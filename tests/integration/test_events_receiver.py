@@ -14,7 +14,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from airflow_provider_customerio.sandbox.webhook_emitter import build_control_router, emit_webhooks, make_event
+from airflow_provider_customerio.sandbox.control import webhooks as webhooks_control
+from airflow_provider_customerio.sandbox.webhook_emitter import emit_webhooks, make_event
 from airflow_provider_customerio.webhooks.plugin import (
     URL_PREFIX,
     CustomerIOWebhookPlugin,
@@ -244,7 +245,7 @@ def test_rotated_key_is_picked_up_without_restart(receiver: Receiver, airflow_co
 
 def test_sandbox_control_route_emits_at_the_receiver(receiver: Receiver, store_path: Path) -> None:
     control = FastAPI()
-    control.include_router(build_control_router(), prefix="/_sandbox/webhooks")
+    control.include_router(webhooks_control.router, prefix="/_sandbox/webhooks")
     with TestClient(control) as client:
         resp = client.post(
             "/_sandbox/webhooks/emit",

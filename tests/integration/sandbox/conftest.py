@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_customerio.sandbox.brevo import build_standalone_app
-from airflow_provider_customerio.sandbox.brevo_state import BrevoState
+from airflow_provider_customerio.sandbox.brevo.routes import build_standalone_app
+from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from tests.serve import ThreadedServer
 
 BREVO_TEST_KEY = "sandbox-brevo-test-key"

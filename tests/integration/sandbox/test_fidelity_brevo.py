@@ -41,7 +41,7 @@ import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from airflow_provider_customerio.sandbox.brevo_state import BrevoState
+from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from tests.integration.sandbox.conftest import BREVO_TEST_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.fidelity]

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_customerio.sandbox.brevo import ratelimit_headers, render_error
-from airflow_provider_customerio.sandbox.brevo_state import BrevoState
+from airflow_provider_customerio.sandbox.brevo.errors import ratelimit_headers, render_error
+from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from tests.integration.sandbox.conftest import BREVO_TEST_KEY
 
 pytestmark = pytest.mark.integration

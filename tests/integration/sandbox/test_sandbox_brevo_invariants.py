@@ -9,7 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_customerio.sandbox.brevo_state import BrevoError, BrevoState, phone_key
+from airflow_provider_customerio.sandbox.brevo.errors import BrevoError
+from airflow_provider_customerio.sandbox.brevo.models import phone_key
+from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 
 EMAILS = st.sampled_from(["a@example.com", "A@EXAMPLE.com", "b@example.com", "c@example.com", "bad-email", ""])
 EXT_IDS = st.sampled_from(["e1", "e2", "e3", None])

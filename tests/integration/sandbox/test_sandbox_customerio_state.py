@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_customerio.sandbox.customerio_state import CustomerIOState, InvalidOperation
+from airflow_provider_customerio.sandbox.customerio.errors import InvalidOperation
+from airflow_provider_customerio.sandbox.customerio.state import CustomerIOState
 from airflow_provider_customerio.sandbox.seed import SeedParams, seed_customerio
 
 N = 50_000

@@ -22,6 +22,16 @@ def json_response(body: object, status: int = 200, headers: dict[str, str] | Non
     return Response(json_bytes(body), status_code=status, headers=headers, media_type="application/json")
 
 
+class InvalidOperation(ValueError):
+    """A write the vendor would refuse; ``field`` and ``reason`` feed the Track v1/v2 error bodies."""
+
+    def __init__(self, message: str, field: str = "", reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.reason = reason
+
+
 class CustomerIOError(Exception):
     """Base of every Customer.io error the sandbox raises; ``render()`` gives the vendor's response."""
 

@@ -48,7 +48,7 @@ def parse_timestamp(value: str | None) -> int:
     if value is None or not value.strip():
         raise SignatureError("missing_header", f"the {TIMESTAMP_HEADER} header is missing")
     text = value.strip()
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:  # "¹".isdigit() is True
         raise SignatureError(
             "bad_timestamp", f"the {TIMESTAMP_HEADER} header must be unix seconds (digits only), got {text[:20]!r}"
         )

@@ -28,6 +28,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from airflow_provider_customerio.sync.ledger import RejectSink
+
 #: Metric columns of the reporting table, in table order. Series keys outside this list are ignored.
 METRIC_COLUMNS: tuple[str, ...] = (
     "attempted",
@@ -466,19 +468,6 @@ class MetricsStorePort(Protocol):
     def existing_hashes(self, campaign_id: int, source: str, first: str, last: str) -> dict[str, str]: ...
 
     def upsert(self, rows: Sequence[MetricRow], *, updated_at: str) -> int: ...
-
-
-class RejectSink(Protocol):
-    def reject(
-        self,
-        *,
-        record_id: str | None,
-        reason: str,
-        message: str,
-        stage: str,
-        identifiers: Mapping[str, Any] | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
 
 
 @dataclass

@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from airflow_provider_customerio.sync._time import parse_iso
+from airflow_provider_customerio.sync._time import parse_iso, to_epoch
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
+from airflow_provider_customerio.sync.ledger import RejectSink
 from airflow_provider_customerio.sync.mapping import ConversionError, normalise_email
 
 # ------------------------------------------------------------------------------------------- constants
@@ -419,17 +420,7 @@ class EventSink(Protocol):
         ...
 
 
-class LedgerPort(Protocol):
-    def reject(
-        self,
-        *,
-        record_id: str | None,
-        reason: str,
-        message: str,
-        stage: str,
-        identifiers: Mapping[str, Any] | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
+class LedgerPort(RejectSink, Protocol):
     def flush(self) -> int: ...
 
 
@@ -788,19 +779,19 @@ class TrackEvent:
 
 
 def _to_unix(value: Any, where: str) -> int:
+    """Unix seconds of an event time: milliseconds are recognised by size; strings go through ``to_epoch``."""
     if isinstance(value, bool):
         raise ValueError(f"{where}.timestamp: {value!r} is not a time; use unix seconds or ISO-8601")
     if isinstance(value, (int, float)):
         return int(value / 1000) if value > 10_000_000_000 else int(value)
-    text = str(value).strip()
     try:
-        return int(float(text))
+        seconds = to_epoch(value, f"{where}.timestamp")
     except ValueError:
-        pass
-    try:
-        return int(parse_iso(text).timestamp())
-    except ValueError:
-        raise ValueError(f"{where}.timestamp: {text[:40]!r} is not a time; use unix seconds or ISO-8601") from None
+        seconds = None
+    if seconds is None:
+        text = str(value).strip()
+        raise ValueError(f"{where}.timestamp: {text[:40]!r} is not a time; use unix seconds or ISO-8601")
+    return seconds
 
 
 def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:

@@ -12,8 +12,25 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from typing import Any, Protocol
 
 from airflow_provider_customerio.store.ledger import Ledger, read_ledger
+
+
+class RejectSink(Protocol):
+    """Where a sync records a rejected record: the store's :class:`Ledger` in production, a list in tests."""
+
+    def reject(
+        self,
+        *,
+        record_id: str | None,
+        reason: str,
+        message: str,
+        stage: str,
+        identifiers: Mapping[str, Any] | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
 
 #: Reason codes, documented for users of the ledger.
 REASONS: Mapping[str, str] = {

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
+from airflow_provider_customerio.sync.ledger import RejectSink
 from airflow_provider_customerio.sync.mapping import ConversionError, normalise_email
 
 #: Hash direction under which the written workflow state is remembered in the sync state store.
@@ -541,19 +542,6 @@ class ImportSink(Protocol):
 
     def submit(self, rows: list[dict[str, Any]]) -> str: ...
     def wait(self, process_id: str) -> Mapping[str, Any]: ...
-
-
-class RejectSink(Protocol):
-    def reject(
-        self,
-        *,
-        record_id: str | None,
-        reason: str,
-        message: str,
-        stage: str,
-        identifiers: Mapping[str, Any] | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
 
 
 def import_problem_count(process: Mapping[str, Any]) -> int:

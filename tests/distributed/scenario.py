@@ -153,6 +153,19 @@ def brevo_processes(info: dict[str, Any]) -> list[dict[str, Any]]:
         pid += 1
 
 
+def notices_received(store_url: str, process_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The Brevo process notices the api-server recorded in the shared PostgreSQL store, for ``process_ids``."""
+    import sqlalchemy as sa
+
+    from airflow_provider_customerio.store import SyncStore
+
+    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    try:
+        return SyncStore(engine).notices().received(process_ids)
+    finally:
+        engine.dispose()
+
+
 def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore
 from tests.airflow_processes import wait_for
 from tests.distributed import REPO_ROOT, scenario
 from tests.distributed.cluster_settings.airflow_local_settings import queue_for
@@ -144,7 +143,7 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
     # ---- Brevo called the api-server when each import ended; the waits (workers, triggerer) read those notices
     # from the shared store instead of polling: at most one GET /processes/{id} per import, to read its outcome.
     imports = [p for p in scenario.brevo_processes(info) if p["sandbox"]["kind"] == "import"]
-    notified = SyncStore.at(cluster.store_url).notices().received([p["id"] for p in imports])
+    notified = scenario.notices_received(cluster.store_url, [p["id"] for p in imports])
     polled_more = {p["id"]: p["sandbox"]["polls"] for p in imports if p["sandbox"]["polls"] > 1}
     print(
         f"imports: {len(imports)}, notified through the api-server: {len(notified)}, "

@@ -47,7 +47,9 @@ class BrevoImportNotices:
         base = hook.notify_base_url
         if base is None:
             return None
-        raw = hook.extras.get("notify_deadline", DEFAULT_NOTICE_DEADLINE_S)
+        raw = hook.extras.get("notify_deadline")
+        if raw is None or raw == "":  # the connection form stores an empty field as null
+            raw = DEFAULT_NOTICE_DEADLINE_S
         try:
             deadline = float(raw)
         except (TypeError, ValueError):

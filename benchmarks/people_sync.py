@@ -104,7 +104,14 @@ def _child(args: argparse.Namespace) -> None:
             data_interval_start=datetime.fromisoformat(args.start), data_interval_end=datetime.fromisoformat(args.end)
         )
     started = time.monotonic()
-    summary = op.execute(context)
+    if os.environ.get("BENCH_PROFILE"):  # a cProfile of the sync to that file (pstats format)
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            summary = op.execute(context)
+        prof.dump_stats(f"{os.environ['BENCH_PROFILE']}.{args.run_id}")
+    else:
+        summary = op.execute(context)
     wall = time.monotonic() - started
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print("BENCH " + json.dumps({"summary": summary, "wall_s": wall, "peak_rss_mb": rss_kb / 1024}), flush=True)

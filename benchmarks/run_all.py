@@ -923,7 +923,8 @@ def build_report(
         "customerio baseline reads Brevo contacts (plain HTTP) and calls `CustomerIO.identify` per person. "
         "customerio-python builds `https://` URLs from `host` (its track.py), so its `base_url` is patched to "
         "the sandbox's http Track URL. The baselines map only email, ext_id and first name (less work than the "
-        "provider, so the ratio is conservative). Above `--sdk-max` the baseline is not run: its vendor lower "
+        "provider, so the ratio is conservative). Above `--sdk-max` (or when its bound exceeds `--sdk-budget-s`) "
+        "the baseline is not run: its vendor lower "
         "bound is computed (reads + one write per person at the vendor's rate) and the speed-up is marked **≥**, "
         "a bound, not a measurement.",
         "",
@@ -944,8 +945,8 @@ def build_report(
         if b.get("skipped"):
             sp = f"**≥ {row['speedup']:,.1f}×** (bound)" if row.get("speedup") else "n/a"
             L.append(
-                f"| {row['label']} | {row['size']:,} | {pc} | (1,000+) | {pw} | not run (> --sdk-max "
-                f"{b['sdk_max']:,}) | {bound_txt} | {sp} | | |"
+                f"| {row['label']} | {row['size']:,} | {pc} | (1,000+) | {pw} | not run "
+                f"({b.get('why') or '> --sdk-max ' + format(b['sdk_max'], ',')}) | {bound_txt} | {sp} | | |"
             )
             if p and row.get("speedup"):
                 speed_groups.append(
@@ -1022,6 +1023,13 @@ def main() -> int:
         "baseline's vendor lower bound is printed and the speed-up is a bound (≥)",
     )
     ap.add_argument(
+        "--sdk-budget-s",
+        type=float,
+        default=None,
+        help="run an SDK baseline only if its computed vendor lower bound is at most this many seconds (e.g. 3600: "
+        "brevo-python at 100,000 people needs >= 10,000 s at Brevo's 10/s); above it, as over --sdk-max",
+    )
+    ap.add_argument(
         "--skip", nargs="*", default=[], choices=["people", "reverse", "segments", "webhooks", "rps", "sdk"]
     )
     args = ap.parse_args()
@@ -1081,10 +1089,13 @@ def main() -> int:
                 match = next((r for r in provider if r["records"] == n and not r.get("baseline")), None)
                 records = match["read"] if match else n
                 bound = vendor_bounds.sdk_bound(mode, records, limits)
-                if n > sdk_max:
-                    print(f"[run_all] SDK baseline {mode} ({n} people): over --sdk-max, bound only", file=sys.stderr)
+                why = f"> --sdk-max {sdk_max:,}" if n > sdk_max else ""
+                if not why and args.sdk_budget_s is not None and bound["bound_s"] > args.sdk_budget_s:
+                    why = f"its bound > --sdk-budget-s {args.sdk_budget_s:,.0f}"
+                if why:
+                    print(f"[run_all] SDK baseline {mode} ({n} people): {why}, bound only", file=sys.stderr)
                     results[f"sdk_{mode}"].append(
-                        {"skipped": True, "size": n, "records": records, "sdk_max": sdk_max, "bound": bound}
+                        {"skipped": True, "size": n, "records": records, "sdk_max": sdk_max, "why": why, "bound": bound}
                     )
                     continue
                 if sdk_py is None:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from airflow_provider_customerio.store import schema as s
+from airflow_provider_customerio.store._sql import insert_rows
 from airflow_provider_customerio.store.state import StoreBase
 
 FLUSH_EVERY = 500
@@ -140,7 +141,7 @@ class Ledger(StoreBase):
         """Commit the buffered rows; return the ledger's row count (the offset to checkpoint)."""
         if self._buffer:
             with self._write() as conn:
-                conn.execute(s.rejected_record.insert(), self._buffer)
+                insert_rows(conn, s.rejected_record, self._buffer)
             self._buffer = []
         return self._next
 

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import BATCH, chunks, insert_missing, insert_new, upsert
+from airflow_provider_customerio.store._sql import BATCH, chunks, insert_missing, insert_new, insert_rows, upsert
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
 
 CIO_TO_BREVO = "cio_to_brevo"
@@ -353,8 +353,7 @@ class StateStore(StoreBase):
                         }
                     )
                     seq += 1
-                if rows:
-                    conn.execute(t.insert(), rows)
+                insert_rows(conn, t, rows)
                 added += len(rows)
         return added
 
@@ -416,8 +415,9 @@ class StateStore(StoreBase):
             )
             numbered = ((i, k, h, r) for i, (k, h, r) in enumerate(rows))
             for chunk in chunks(numbered):
-                conn.execute(
-                    s.pending_row.insert(),
+                insert_rows(
+                    conn,
+                    s.pending_row,
                     [
                         {
                             "run_key": run_key,

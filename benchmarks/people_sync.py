@@ -113,8 +113,11 @@ def _child(args: argparse.Namespace) -> None:
     else:
         summary = op.execute(context)
     wall = time.monotonic() - started
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print("BENCH " + json.dumps({"summary": summary, "wall_s": wall, "peak_rss_mb": rss_kb / 1024}), flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {"summary": summary, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+    # the sync's own CPU (user + system, the process's whole life: imports included)
+    out["cpu_s"] = usage.ru_utime + usage.ru_stime
+    print("BENCH " + json.dumps(out), flush=True)
 
 
 def _start_sandbox(people: int, workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
@@ -151,6 +154,15 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from ``/proc`` (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _requests(control_url: str) -> list[dict[str, Any]]:
@@ -255,7 +267,9 @@ class Scale:
         ctl = self.info["control_url"]
         vendor_bounds.reset_buckets(ctl)
         _clear(ctl)
+        sandbox_cpu = _proc_cpu_s(self.sandbox_pid)
         res = _run_child(self.workdir, self.config, label, self.store_url, notify_url, **kw)
+        sandbox_cpu = _proc_cpu_s(self.sandbox_pid) - sandbox_cpu
         log = _requests(ctl)
         counts = vendor_bounds.count_calls(log)
         rows, self.max_pid = vendor_bounds.import_rows(ctl, self.max_pid, self.args.rate_per_s)
@@ -286,6 +300,8 @@ class Scale:
             "http_429": sum(1 for r in log if r.get("status") == 429),
             "wall_s": res["wall_s"],
             "rss_mb": res["peak_rss_mb"],
+            "cpu_s": res.get("cpu_s"),
+            "sandbox_cpu_s": sandbox_cpu,
             "bound": bound,
             "bound_s": bound["bound_s"],
             "bound_line": vendor_bounds.describe(bound, counts, self.limits),
@@ -340,6 +356,7 @@ class Scale:
 
         t0 = time.monotonic()
         proc, self.info = _start_sandbox(self.people, self.workdir)
+        self.sandbox_pid = proc.pid
         seed_s = time.monotonic() - t0
         out: dict[str, Any] = {"people": self.people, "store": "postgres" if self.store_url else "sqlite"}
         try:
@@ -462,6 +479,10 @@ def main() -> None:
         f = r["first"]
         print(f"\n{r['people']:,} people{' (changed-only baseline)' if r.get('baseline') else ''}: {f['bound_line']}")
         print(f"  calls by API {f['calls_by_api']}; sandbox seeding took {r['seed_s']:.1f} s; notify {r['notify']}")
+        print(
+            f"  CPU during the run: the sync process {f.get('cpu_s') or 0:.1f} s, the sandbox (both vendors) "
+            f"{f.get('sandbox_cpu_s') or 0:.1f} s, on {os.cpu_count()} cores; wall {f['wall_s']:.1f} s"
+        )
         if r.get("second"):
             s = r["second"]
             print(f"  second run: calls by API {s['calls_by_api']}, wall {s['wall_s']:.1f} s")

@@ -158,6 +158,8 @@ def parse_people(out: str) -> list[dict[str, Any]]:
                 "bound_s": f["bound_s"],
                 "bound_line": f["bound_line"],
                 "rss_mb": f["rss_mb"],
+                "cpu_s": f.get("cpu_s"),
+                "sandbox_cpu_s": f.get("sandbox_cpu_s"),
                 "rerun_writes": (r.get("second") or {}).get("brevo_writes", "-"),
                 "http_429": f["http_429"],
                 "notify": r.get("notify", False),
@@ -640,6 +642,12 @@ def evaluate_targets(results: dict[str, Any]) -> list[tuple[str, str, str, str]]
                 f"(notify {'on' if big['notify'] else 'not in use: polling'}), the export polled by the operator (the "
                 "sandbox's export has no modelled duration, so the bound has no term for it), and the provider's "
                 "own reading, hashing and staging of every person"
+                + (
+                    f"; CPU used during the run: the sync process {big['cpu_s']:.0f} s, the sandbox emulating both "
+                    f"vendors {big['sandbox_cpu_s']:.0f} s, sharing {os.cpu_count()} cores"
+                    if big.get("cpu_s")
+                    else ""
+                )
             )
             if verdict == "not met"
             else f"{big['wall_s'] - big['bound_s']:.1f} s above the bound",
@@ -804,6 +812,19 @@ def build_report(
             f"{ratio_txt(hooks.get('forward_wall_s', 0), fb)} | |"
         )
     L.append("")
+    cpu = [r for r in scales if r.get("cpu_s")]
+    if cpu:
+        L += [
+            "Where the people sync's wall time goes (CPU seconds used during each full run; the sync process includes "
+            "its start-up, the sandbox emulates both vendors on the same cores): "
+            + "; ".join(
+                f"{r['records']:,} people: wall {r['wall_s']:.0f} s, sync CPU {r['cpu_s']:.0f} s "
+                f"({1e6 * r['cpu_s'] / max(1, r['read']):.0f} µs per person), sandbox CPU {r['sandbox_cpu_s']:.0f} s"
+                for r in cpu
+            )
+            + ".",
+            "",
+        ]
 
     L += [
         "### How each bound was computed",

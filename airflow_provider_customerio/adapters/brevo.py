@@ -137,9 +137,7 @@ class BrevoListTarget:
         """Import rows into the list and wait for the process (a failed process raises the hook's error)."""
 
         def send(notify_url: str | None) -> int:
-            return self.hook.import_contacts(
-                json_body=[dict(r) for r in rows], list_ids=[list_id], notify_url=notify_url
-            )
+            return self.hook.import_contacts(json_body=rows, list_ids=[list_id], notify_url=notify_url)
 
         process_id = start_import(send, self.notices)
         process = self.hook.wait_for_process(
@@ -257,7 +255,7 @@ class BrevoContactSink:
         # Never POST /contacts/batch (deprecated from 2026-10-30): bulk writes go through the import.
         def send(notify_url: str | None) -> int:
             return self.hook.import_contacts(
-                json_body=[dict(r) for r in rows],
+                json_body=rows,  # no per-row copies: the hook only serialises them
                 list_ids=list_ids,
                 update_existing_contacts=True,
                 empty_contacts_attributes=False,

@@ -10,7 +10,7 @@ deliberately not offered: bulk writes go through :meth:`BrevoHook.import_contact
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -204,7 +204,7 @@ class BrevoHook(BaseApiHook):
     def import_contacts(
         self,
         *,
-        json_body: list[dict[str, Any]] | None = None,
+        json_body: Sequence[Mapping[str, Any]] | None = None,
         file_body: str | None = None,
         list_ids: Sequence[int] | None = None,
         update_existing_contacts: bool = True,
@@ -229,7 +229,7 @@ class BrevoHook(BaseApiHook):
             "disableNotification": disable_notification,
         }
         if json_body is not None:
-            body["jsonBody"] = json_body
+            body["jsonBody"] = list(json_body)
         else:
             body["fileBody"] = file_body
         if list_ids:

@@ -871,7 +871,8 @@ def build_report(
             "A ratio near 1 means the sync is limited by the vendors, not by the provider. The people sync also "
             "waits for the Customer.io export (polled every export_check_interval; the sandbox models no export "
             "duration, so no bound term) and reads completions of Brevo imports (polled with a growing interval "
-            "from poll_interval, paced by the hook at Brevo's 100/h after a burst of 10, unless Brevo notifies).",
+            "from poll_interval, kept by the hook within Brevo's 100 per hour, each call as soon as that budget "
+            "allows; with notifyUrl one read per import after its notice).",
             "",
         ]
         svg = svg_bars(

@@ -21,10 +21,11 @@ import json
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -123,6 +124,14 @@ def quote_path(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
+class Limiter(Protocol):
+    """What a request waits on before it is sent: :class:`TokenBucket` or :class:`WindowLimiter`."""
+
+    rate: float | None
+
+    def acquire(self) -> float: ...
+
+
 class TokenBucket:
     """Thread-safe token bucket: at most ``rate`` acquisitions per second, ``burst`` at once.
 
@@ -162,6 +171,54 @@ class TokenBucket:
             wait = (1.0 - self._tokens) / self.rate
             self._tokens = 0.0
             self._last = now + wait
+        self._sleep(wait)
+        return wait
+
+
+class WindowLimiter:
+    """Thread-safe hourly budget: at most ``limit`` acquisitions in any ``window_s`` seconds (a sliding log).
+
+    For budgets a vendor counts per hour, such as Brevo's 100 requests per hour of "all other endpoints": calls go
+    as soon as the budget allows (43 import reads after 43 notices go at once), and no window of ``window_s``
+    seconds, fixed or rolling, ever holds more than ``limit``. A token bucket with a small burst would space the
+    same 43 reads 36 s apart although the vendor allows them together.
+
+    :param limit: acquisitions per window; ``None`` or ``0`` disables limiting.
+    :param window_s: the window's length in seconds.
+    """
+
+    def __init__(
+        self,
+        limit: float | None,
+        window_s: float = 3600.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = max(1, int(limit)) if limit and limit > 0 else 0
+        self.window_s = window_s
+        #: the long-run rate (per second), as :attr:`TokenBucket.rate`
+        self.rate = self.limit / window_s if self.limit else None
+        self._times: deque[float] = deque()
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one place in the window, sleeping until one is free. Returns the seconds waited."""
+        if not self.limit:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            while self._times and self._times[0] <= now - self.window_s:
+                self._times.popleft()
+            if len(self._times) < self.limit:
+                self._times.append(now)
+                return 0.0
+            # the oldest call leaves the window at `at`: this call takes its place then
+            at = self._times.popleft() + self.window_s
+            self._times.append(at)
+            wait = at - now
         self._sleep(wait)
         return wait
 
@@ -456,7 +513,7 @@ class BaseApiHook(BaseHook):
         """Vendor-specific advice appended to error messages."""
         return ""
 
-    def _limiter_for(self, path: str) -> TokenBucket:
+    def _limiter_for(self, path: str) -> Limiter:
         """Rate limiter for ``path``; Brevo overrides this with per-family buckets."""
         return self.rate_limiter
 

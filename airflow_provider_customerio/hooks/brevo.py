@@ -2,8 +2,9 @@
 
 Auth is the ``api-key`` header (connection password). Brevo rate-limits per endpoint family: all
 ``/contacts/*`` 10 req/s and 36,000/h, ``/events`` 10 req/s, and "all other endpoints" (``/processes``,
-``/objects``, ``/account``) only **100 per hour** on the General plan. The hook keeps one token bucket per
-family, and polls import processes sparingly. ``POST /contacts/batch`` is deprecated from 2026-10-30 and is
+``/objects``, ``/account``) only **100 per hour** on the General plan. The hook keeps one limiter per
+family (a token bucket per second, a sliding hourly budget for "all other endpoints"), and polls import
+processes sparingly. ``POST /contacts/batch`` is deprecated from 2026-10-30 and is
 deliberately not offered: bulk writes go through :meth:`BrevoHook.import_contacts`.
 """
 
@@ -21,7 +22,9 @@ from airflow_provider_customerio.hooks._base import (
     ApiKeyAuth,
     BaseApiHook,
     BatchResult,
+    Limiter,
     TokenBucket,
+    WindowLimiter,
     check_base_url,
     quote_path,
 )
@@ -92,15 +95,13 @@ class BrevoHook(BaseApiHook):
         return TokenBucket(self.rate_limiter.rate, sleep=lambda s: self._sleep(s))
 
     @cached_property
-    def other_limiter(self) -> TokenBucket:
-        """Bucket of "all other endpoints" (100 per hour on the General plan), with a small burst."""
+    def other_limiter(self) -> WindowLimiter:
+        """Hourly budget of "all other endpoints" (100 per hour on the General plan): at most that many calls in
+        any hour, each as soon as the budget allows (https://developers.brevo.com/docs/api-limits)."""
         per_hour = self._extra_float("other_requests_per_hour", self.default_other_per_hour)
-        rate = (per_hour or 0) / 3600.0
-        return TokenBucket(
-            rate or None, burst=min(10.0, max(1.0, (per_hour or 0) / 10)), sleep=lambda s: self._sleep(s)
-        )
+        return WindowLimiter(per_hour or None, 3600.0, sleep=lambda s: self._sleep(s))
 
-    def _limiter_for(self, path: str) -> TokenBucket:
+    def _limiter_for(self, path: str) -> Limiter:
         p = "/" + path.lstrip("/")
         if p.startswith("/contacts"):
             return self.rate_limiter

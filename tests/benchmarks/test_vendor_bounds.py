@@ -1,0 +1,71 @@
+"""The vendor lower bounds the benchmark report prints (benchmarks/vendor_bounds.py): pure arithmetic, no clock."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import vendor_bounds as vb
+
+LIMITS = dict(vb.DEFAULT_LIMITS)
+
+
+def test_a_full_bucket_goes_through_at_once_then_the_rate_applies():
+    assert vb.per_second(10, 10) == 0.0
+    assert vb.per_second(110, 10) == pytest.approx(10.0)
+    assert vb.per_second(0, 10) == 0.0
+
+
+def test_the_hourly_window_costs_whole_hours_after_the_first():
+    assert vb.window_wait(100, 100) == 0.0
+    assert vb.window_wait(101, 100) == vb.HOUR
+    assert vb.window_wait(250, 100) == 2 * vb.HOUR
+
+
+def test_calls_are_counted_per_rate_limit_family():
+    log = [
+        {"vendor": "app", "path": "/v1/customers", "method": "POST"},
+        {"vendor": "brevo", "path": "/brevo/v3/contacts/import", "method": "POST"},
+        {"vendor": "brevo", "path": "/brevo/v3/processes/7", "method": "GET"},
+        {"vendor": "brevo", "path": "/brevo/v3/events", "method": "POST"},
+        {"vendor": "track", "path": "/api/v2/batch", "method": "POST"},
+    ]
+    c = vb.count_calls(log)
+    assert (c["app"], c["track"], c["brevo_contacts"], c["brevo_events"], c["brevo_other"]) == (1, 1, 1, 1, 1)
+    assert (c["imports"], c["process_polls"]) == (1, 1)
+
+
+def test_the_bound_is_the_slowest_import_when_processing_dominates():
+    counts = {"app": 4, "brevo_contacts": 3}
+    processing = {"rate_per_s": 1000.0, "queue_s": 5.0, "rows": 20_000, "before_s": 0.0}
+    b = vb.lower_bound(counts, LIMITS, other_needed=0, processing=processing)
+    assert b["processing_s"] == pytest.approx(25.0)
+    assert b["bound_s"] == pytest.approx(25.0)
+    assert "20,000 rows / 1,000 rows/s" in vb.describe(b, counts, LIMITS)
+
+
+def test_polls_beyond_the_hourly_budget_lengthen_the_bound_only_when_needed():
+    counts = {"brevo_other": 250}
+    assert vb.lower_bound(counts, LIMITS)["bound_s"] == 2 * vb.HOUR
+    assert vb.lower_bound(counts, LIMITS, other_needed=50)["bound_s"] == 0.0
+
+
+def test_the_per_record_brevo_baseline_is_bound_by_one_write_per_person():
+    b = vb.sdk_bound("brevo", 100_000, LIMITS)
+    assert b["counts"]["brevo_contacts"] == 100_000
+    assert b["bound_s"] >= 9_999  # 100,000 POST /contacts at 10/s
+    assert vb.sdk_bound("customerio", 100_000, LIMITS)["bound_s"] < 200  # Track at 1000/s
+
+
+def test_the_critical_import_is_the_one_that_ends_last():
+    log = [{"vendor": "app", "path": "/v1/customers", "method": "POST", "status": 200} for _ in range(30)]
+    log.insert(0, {"vendor": "brevo", "path": "/brevo/v3/contacts/import", "method": "POST", "status": 202})
+    log.append({"vendor": "brevo", "path": "/brevo/v3/contacts/import", "method": "POST", "status": 202})
+    best = vb.critical_import(log, [1000.0, 1000.0], LIMITS, queue_s=5.0, rate_per_s=1000.0)
+    # the second import waits for 30 App calls (2 s at 10/s after the burst), then 5 s + 1 s of processing
+    assert best["index"] == 2
+    assert best["total_s"] == pytest.approx(8.0)

@@ -133,7 +133,9 @@ def _scale(n: int) -> None:
                 .replace("state_path: null", f"state_path: {workdir}/state.db")
                 .replace("ledger_dir: null", f"ledger_dir: {workdir}/ledger")
             )
-            since = (datetime.now(timezone.utc) - timedelta(days=3)).date().isoformat()
+            # the sandbox seeds contacts one second apart, the newest a day ago (1,000,000 span 11.6 days): the
+            # window starts before the oldest, so every seeded contact is a change to sync
+            since = (datetime.now(timezone.utc) - timedelta(seconds=n, days=2)).date().isoformat()
             requests.delete(f"{control}/requests", timeout=60)
             first = _run_child(workdir / "sandbox.json", config, since, "bench_1")
             log = requests.get(f"{control}/requests", timeout=120).json()["requests"]
@@ -154,6 +156,8 @@ def _scale(n: int) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
     s = first["summary"]
+    if s["read"] != n:  # a window that misses seeded contacts would make every figure below meaningless
+        raise SystemExit(f"the reverse sync read {s['read']:,} of the {n:,} seeded Brevo contacts")
     per_k = 1000.0 / max(1, s["read"])
     sizes = [r.get("body_size") or 0 for r in batches]
     print(f"\n== {n:,} changed Brevo contacts ==")

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import vendor_bounds  # noqa: E402
+from bench_io import read_json_line  # noqa: E402
 
 EXAMPLE_CONFIG = ROOT / "dags" / "customerio_config.yaml"
 APP_RPS = 10.0
@@ -204,12 +205,12 @@ def _notify_server(enabled: bool, workdir: Path, store_url: str | None) -> Itera
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
+        ready = read_json_line(proc.stdout)
+        if "port" not in ready:
             print(f"notify: the notice app did not start (see {workdir / 'notify.log'}), polling", flush=True)
             yield None
             return
-        url = f"http://127.0.0.1:{json.loads(line)['port']}"
+        url = f"http://127.0.0.1:{ready['port']}"
         print(f"notify: on, {url}", file=sys.stderr, flush=True)
         yield url
     finally:

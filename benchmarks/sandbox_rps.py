@@ -9,7 +9,6 @@ keep-alive sessions, so the figures are a lower bound (client overhead included)
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import subprocess
 import sys
@@ -19,6 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_io import read_json_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,7 +87,7 @@ def main() -> int:
         text=True,
     )
     try:
-        info = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        info = read_json_line(proc.stdout)  # type: ignore[arg-type]
         print(
             f"sandbox ready with {args.people:,} seeded people in {time.monotonic() - started:.1f} s; "
             f"RSS {rss_mb(proc.pid):.0f} MB"

@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_io import read_json_line  # noqa: E402
 
 KEY = "benchmark-signing-key"
 
@@ -78,7 +79,7 @@ def bench_receiver(n_events: int, clients: int, workdir: Path, store_url: str | 
     )
     try:
         assert proc.stdout is not None and proc.stdin is not None
-        port = json.loads(proc.stdout.readline())["port"]
+        port = read_json_line(proc.stdout)["port"]
         now = int(time.time())
         bodies = [
             json.dumps(make_event(i, seed=42, timestamp=now), separators=(",", ":")).encode() for i in range(n_events)
@@ -133,9 +134,15 @@ def bench_receiver(n_events: int, clients: int, workdir: Path, store_url: str | 
             t.join()
         elapsed = time.perf_counter() - started
         proc.stdin.close()
-        server_stats = json.loads(proc.stdout.readline())
+        server_stats = read_json_line(proc.stdout)
     finally:
-        proc.wait(timeout=30)
+        if proc.stdin and not proc.stdin.closed:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # never leave the server holding the caller's pipes
+            proc.kill()
+            proc.wait(timeout=30)
     if store_url:
         from airflow_provider_customerio.store import SyncStore
 

@@ -5,6 +5,7 @@ time: the assertions are on calls, records and the report's shape."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,9 @@ pytestmark = [pytest.mark.benchmark, pytest.mark.integration]
 def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench")
     results = out / "RESULTS.md"
+    # as from a shell: not the test session's Airflow settings (unit-test mode, its connections), a fresh AIRFLOW_HOME
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(out / "airflow")
     proc = subprocess.run(
         [
             sys.executable,
@@ -34,6 +38,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
         timeout=1800,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

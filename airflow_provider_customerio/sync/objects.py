@@ -52,7 +52,7 @@ from airflow_provider_customerio.sync.processes import (
     Notices,
     ProcessState,
     SystemClock,
-    wait_for_processes,
+    wait_for_pending,
 )
 from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
@@ -626,25 +626,8 @@ class ObjectSync:
         :raises BrevoProcessTimeout: some are still running after ``timeout`` seconds (their records stay pending).
         """
 
-        def timed_out(ids: Sequence[str]) -> str:
-            self._save()
-            return (
-                f"Brevo object upsert process(es) {', '.join(ids)} not finished after {timeout:.0f} s. "
-                "Their records stay pending: re-run the task to resume waiting (raise the "
-                "operator's process_timeout if Brevo is slow)."
-            )
-
-        wait_for_processes(
-            [p.process_id for p in self.state.pending_processes(self.run_key)],
-            self.sink.get_process,
-            timeout=timeout,
-            status=lambda st: st.status,
-            on_finished=self.complete,
-            delays=delays,
-            clock=self.clock,
-            timeout_message=timed_out,
-            notices=self.process_notices,
-            notice_deadline_s=self.notice_deadline_s,
+        wait_for_pending(
+            self, timeout=timeout, delays=delays, what="object upsert", held="records", timeout_option="process_timeout"
         )
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:

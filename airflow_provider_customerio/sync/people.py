@@ -51,7 +51,7 @@ from airflow_provider_customerio.sync.processes import (
     Notices,
     ProcessState,
     SystemClock,
-    wait_for_processes,
+    wait_for_pending,
 )
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
@@ -354,25 +354,8 @@ class PeopleSync:
         :raises BrevoProcessTimeout: some are still running after ``timeout`` seconds (their rows stay pending).
         """
 
-        def timed_out(ids: Sequence[str]) -> str:
-            self._save()
-            return (
-                f"Brevo import process(es) {', '.join(ids)} not finished after {timeout:.0f} s. Their rows "
-                "stay pending: re-run the task to resume waiting (raise the operator's "
-                "import_timeout if Brevo is slow)."
-            )
-
-        wait_for_processes(
-            [p.process_id for p in self.state.pending_processes(self.run_key)],
-            self.sink.get_process,
-            timeout=timeout,
-            status=lambda st: st.status,
-            on_finished=self.complete,
-            delays=delays,
-            clock=self.clock,
-            timeout_message=timed_out,
-            notices=self.process_notices,
-            notice_deadline_s=self.notice_deadline_s,
+        wait_for_pending(
+            self, timeout=timeout, delays=delays, what="import", held="rows", timeout_option="import_timeout"
         )
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:

@@ -331,6 +331,59 @@ def wait_for_processes(
             waiter.retain(on_finished(ended))
 
 
+class PendingProcesses(Protocol):
+    """A sync that keeps submitted Brevo processes pending in its state (the people and object syncs)."""
+
+    state: Any
+    run_key: str
+    sink: Any
+    clock: Clock
+    process_notices: Notices | None
+    notice_deadline_s: float | None
+
+    def _save(self) -> None: ...
+
+    def complete(self, states: Iterable[Any]) -> list[str]: ...
+
+
+def wait_for_pending(
+    sync: PendingProcesses,
+    *,
+    timeout: float,
+    delays: Iterable[float] | None,
+    what: str,
+    held: str,
+    timeout_option: str,
+) -> None:
+    """Block until every process ``sync`` keeps pending has finished, handing each to ``sync.complete`` as it does.
+
+    :param what: the processes in the timeout message ("import", "object upsert").
+    :param held: what stays pending with them ("rows", "records").
+    :param timeout_option: the operator argument that sets ``timeout``.
+    :raises BrevoProcessTimeout: some are still running after ``timeout`` seconds (what they hold stays pending).
+    """
+
+    def timed_out(ids: Sequence[str]) -> str:
+        sync._save()
+        return (
+            f"Brevo {what} process(es) {', '.join(ids)} not finished after {timeout:.0f} s. Their {held} stay "
+            f"pending: re-run the task to resume waiting (raise the operator's {timeout_option} if Brevo is slow)."
+        )
+
+    wait_for_processes(
+        [p.process_id for p in sync.state.pending_processes(sync.run_key)],
+        sync.sink.get_process,
+        timeout=timeout,
+        status=lambda st: st.status,
+        on_finished=sync.complete,
+        delays=delays,
+        clock=sync.clock,
+        timeout_message=timed_out,
+        notices=sync.process_notices,
+        notice_deadline_s=sync.notice_deadline_s,
+    )
+
+
 def wait_for_process_json(
     process_ids: Iterable[str | int],
     get_process: Callable[[str], Mapping[str, Any]],

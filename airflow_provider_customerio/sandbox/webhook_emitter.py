@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from airflow_provider_customerio.webhooks.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
+from airflow_provider_customerio.sandbox.signing import cio_signed_headers
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: (object_type, metric) pairs emitted, weighted like a real email program.
@@ -213,11 +213,7 @@ class _Poster:
     def send(self, item: tuple[str, dict[str, Any] | None, bytes, int, bool]) -> EmitResult:
         kind, ev, body, stamp, good = item
         key = self.signing_key if good else self.signing_key + "-wrong"
-        headers = {
-            TIMESTAMP_HEADER: str(stamp),
-            SIGNATURE_HEADER: compute_signature(key, stamp, body),
-            "Content-Type": "application/json",
-        }
+        headers = cio_signed_headers(key, stamp, body)
         try:
             resp = self._client().post(self.url, content=body, headers=headers)
             status, error = resp.status_code, None
@@ -385,11 +381,7 @@ class WebhookSender:
 
     def _send(self, d: Delivery) -> bool:
         stamp = int(time.time())
-        headers = {
-            TIMESTAMP_HEADER: str(stamp),
-            SIGNATURE_HEADER: compute_signature(self.signing_key, stamp, d.body),
-            "Content-Type": "application/json",
-        }
+        headers = cio_signed_headers(self.signing_key, stamp, d.body)
         started = time.perf_counter()
         try:
             ok = 200 <= self._client().post(self.url, content=d.body, headers=headers).status_code < 300

@@ -8,7 +8,10 @@ Flow of one run (checkpointed in the state store under ``dag_id/run_id/task_id``
 
 1. Read the contacts Brevo changed in the window (``modifiedSince`` = window start, oldest first; the window's end
    is enforced here on ``modifiedAt``, since Brevo has no ``modifiedBefore``). A contact changed again after the
-   window's end is left to the next run, which will read it.
+   window's end is left to the next run, which will read it. The read starts :data:`READ_OVERLAP` before the
+   window: a contact Brevo lists only after the previous run read (its reads lag its writes) is caught by the next
+   run; the contacts that run already settled come back **unchanged** (their snapshots match) and are not written
+   twice. ``modifiedSince`` always carries an explicit offset (docs/vendor-behaviour.md).
 2. Map each contact back through the inverse of ``field_mapping`` to Customer.io conventions: dates become unix
    timestamps (midnight UTC), numbers stay numbers, booleans booleans, category values their labels, and a
    blacklisted email becomes ``unsubscribed: true`` (a Brevo re-subscription is never propagated: consent only
@@ -55,7 +58,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from airflow_provider_customerio.sync._time import parse_iso
@@ -108,6 +111,9 @@ TRANSIENT_REASONS = frozenset({"internal", "timeout", "unavailable", "temporary"
 #: Name of the pseudo-field that carries Brevo's email blacklist into Customer.io.
 UNSUBSCRIBED = "unsubscribed"
 WATERMARK = "brevo_to_cio:window_end"
+#: How far before its window a run reads Brevo: one earlier run's worth of contacts that Brevo listed late (read
+#: lag) or stamped by a coarser clock. Re-read contacts are compared, not re-written (step 3, "unchanged").
+READ_OVERLAP = timedelta(minutes=10)
 MAX_CONFLICTS_LISTED = 50
 
 
@@ -539,6 +545,7 @@ class ReverseSync:
         max_attempts: int = 3,
         page_size: int = PAGE_SIZE,
         batch_budget_bytes: int = TRACK_BATCH_BUDGET_BYTES,
+        read_overlap: timedelta = READ_OVERLAP,
     ) -> None:
         policy = conflict_policy or config.reverse.conflict_policy or DEFAULT_CONFLICT_POLICY
         if policy not in CONFLICT_POLICIES:
@@ -556,6 +563,7 @@ class ReverseSync:
         self.run_key = run_key
         self.policy = policy
         self.max_attempts = max(1, max_attempts)
+        self.read_overlap = max(timedelta(0), read_overlap)
         self.page_size = page_size
         self.batch_budget_bytes = min(batch_budget_bytes, TRACK_BATCH_LIMIT_BYTES)
         all_contacts = config.lists.get("all_contacts")
@@ -607,14 +615,15 @@ class ReverseSync:
         attributes = self.source.list_attributes()
         mapper = self._mapper(attributes)
         end_ms = int(window.end.timestamp() * 1000) if window is not None else None
-        start_ms = int(window.start.timestamp() * 1000) if window is not None else None
+        read_from = window.start - self.read_overlap if window is not None else None
+        start_ms = int(read_from.timestamp() * 1000) if read_from is not None else None
 
         position = int(self._checkpoint.get("position", 0))
         page: list[BrevoContact] = []
         carry: list[_Pending] = []  # decided operations not sent yet, packed into the next batch(es)
         carry_bytes = 0
         raw = 0
-        for contact in self.source.iter_modified(window.start if window is not None else None):
+        for contact in self.source.iter_modified(read_from):
             raw += 1
             if raw <= position:
                 continue

@@ -11,6 +11,7 @@ import functools
 import random
 import threading
 import time
+import zoneinfo
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +38,7 @@ from airflow_provider_customerio.sandbox.brevo.models import (
     is_number,
     is_valid_email,
     iso_ms,
+    parse_datetime_ms,
     phone_key,
 )
 from airflow_provider_customerio.sandbox.clock import SandboxClock
@@ -45,6 +47,12 @@ from airflow_provider_customerio.sandbox.notify import Notifier
 
 CLEAR = object()  # sentinel: the caller asked to empty an attribute
 _T = TypeVar("_T")
+#: The account's time zone (``GET /account`` ``dateTimePreferences.timezone``) by default: west of UTC, where a
+#: filter time read in the account's zone instead of UTC starts *later* and misses contacts (the unkind reading).
+DEFAULT_ACCOUNT_TIMEZONE = "America/Los_Angeles"
+#: How a filter time without an offset (``modifiedSince=2026-01-31T13:45:00.000``) is read: ``account`` (in the
+#: account's time zone, the default) or ``utc``.
+NAIVE_TIME_READINGS = ("account", "utc")
 
 
 def locked(fn: Callable[..., _T]) -> Callable[..., _T]:
@@ -134,6 +142,7 @@ class BrevoBase:
         self._dirty = set()
         self._background = 0  # processes running in the background (processing-rate mode)
         self._query_cache: tuple[Any, list[int]] | None = None
+        self.account_settings: dict[str, str] = {"timezone": DEFAULT_ACCOUNT_TIMEZONE, "naive_times": "account"}
 
     @locked
     def seed(self, rng: random.Random) -> None:
@@ -447,8 +456,42 @@ class BrevoBase:
 
     # ---------------------------------------------------------------------------------------------- account
 
+    @locked
+    def set_account_settings(self, spec: Any) -> dict[str, str]:
+        """``{"timezone": "<IANA name>", "naive_times": "account"|"utc"}`` (either key); InvalidParameter names the
+        field and the fix."""
+        if not isinstance(spec, dict):
+            raise InvalidParameter('account settings must be a JSON object, e.g. {"timezone": "Etc/GMT+8"}')
+        out = dict(self.account_settings)
+        for key, value in spec.items():
+            if key == "timezone":
+                try:
+                    zoneinfo.ZoneInfo(str(value))
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    raise InvalidParameter(
+                        f"timezone: {value!r} is not an IANA time zone; use e.g. America/Los_Angeles or Etc/GMT+8"
+                    ) from None
+                out["timezone"] = str(value)
+            elif key == "naive_times":
+                if value not in NAIVE_TIME_READINGS:
+                    raise InvalidParameter(f"naive_times: {value!r} must be one of {', '.join(NAIVE_TIME_READINGS)}")
+                out["naive_times"] = str(value)
+            else:
+                raise InvalidParameter(f"{key}: unknown account setting; known: timezone, naive_times")
+        self.account_settings = out
+        return dict(out)
+
+    def filter_time_ms(self, value: str, field: str) -> int:
+        """A time filter (``modifiedSince``, ``createdSince``, ``startDate``...) as epoch ms. Brevo documents "a
+        given UTC date-time (YYYY-MM-DDTHH:mm:ss.SSSZ). Prefer to pass your timezone in date-time format for
+        accurate result" (https://developers.brevo.com/reference/get-contacts): a time without an offset is read
+        in the account's time zone unless ``naive_times`` is ``utc`` (docs/vendor-behaviour.md)."""
+        settings = self.account_settings
+        naive = zoneinfo.ZoneInfo(settings["timezone"]) if settings["naive_times"] == "account" else None
+        return parse_datetime_ms(value, field, naive)
+
     def account(self) -> dict[str, Any]:
-        """``GET /account``: a realistic (fixed) account body."""
+        """``GET /account``: a realistic (fixed) account body; the time zone is :attr:`account_settings`'."""
         return {
             "organization_id": "6617c4e7a1b2c3d4e5f60718",
             "user_id": 9123456,
@@ -458,7 +501,11 @@ class BrevoBase:
             "lastName": "Operator",
             "companyName": "Sandbox Co",
             "address": {"street": "1 Loopback Road", "city": "Localhost", "zipCode": "12700", "country": "France"},
-            "dateTimePreferences": {"timezone": "Europe/Paris", "timeFormat": "HH:mm", "dateFormat": "dd-mm-yyyy"},
+            "dateTimePreferences": {
+                "timezone": self.account_settings["timezone"],
+                "timeFormat": "HH:mm",
+                "dateFormat": "dd-mm-yyyy",
+            },
             "plan": [
                 {
                     "type": "subscription",

@@ -141,9 +141,9 @@ class EventsMixin(BrevoBase):
             raise InvalidParameter("startDate and endDate must be given together")
 
         def bound(value: str, field: str, upper: bool) -> int:
-            if len(value) == 10:  # a date: the whole day
-                value += "T23:59:59.999Z" if upper else "T00:00:00.000Z"
-            return parse_datetime_ms(value, field)
+            if len(value) == 10:  # a date: the whole day, in the account's time zone (filter_time_ms)
+                value += "T23:59:59.999" if upper else "T00:00:00.000"
+            return self.filter_time_ms(value, field)
 
         lo = bound(start, "startDate", False) if start else None
         hi = bound(end, "endDate", True) if end else None

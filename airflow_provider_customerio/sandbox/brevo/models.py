@@ -89,18 +89,22 @@ def iso_ms(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
-def parse_datetime_ms(value: str, field: str) -> int:
-    """Parse an ISO-8601 date-time (``Z``, offset or naive = UTC) to epoch ms, or raise InvalidParameter."""
+def parse_datetime_ms(value: str, field: str, naive_tz: dt.tzinfo | None = None) -> int:
+    """Parse an ISO-8601 date-time (``Z`` or an offset) to epoch ms, or raise InvalidParameter.
+
+    A time without an offset is read in ``naive_tz`` (the account's time zone for the filters that model Brevo's
+    "Prefer to pass your timezone", docs/vendor-behaviour.md), UTC when it is None.
+    """
     text = value.strip()
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise InvalidParameter(
-            f"{field} is not a valid date-time: {value!r}. Use UTC ISO-8601 such as 2026-01-31T13:45:00.000Z "
-            "and URL-encode it"
+            f"{field} is not a valid date-time: {value!r}. Use ISO-8601 with an offset such as "
+            "2026-01-31T13:45:00.000Z or 2026-01-31T05:45:00.000-08:00, URL-encoded (+ as %2B)"
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=naive_tz or dt.timezone.utc)
     return int(parsed.timestamp() * 1000)
 
 

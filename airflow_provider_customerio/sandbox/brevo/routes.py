@@ -25,7 +25,6 @@ from airflow_provider_customerio.sandbox.brevo.errors import (
     Unauthorized,
     render_error,
 )
-from airflow_provider_customerio.sandbox.brevo.models import parse_datetime_ms
 from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -147,8 +146,8 @@ async def get_contacts(request: Request, state: State) -> Response:
     q = request.query_params
     limit = _int_param(request, "limit", 50, maximum=1000)
     offset = _int_param(request, "offset", 0)
-    modified = parse_datetime_ms(q["modifiedSince"], "modifiedSince") if q.get("modifiedSince") else None
-    created = parse_datetime_ms(q["createdSince"], "createdSince") if q.get("createdSince") else None
+    modified = state.filter_time_ms(q["modifiedSince"], "modifiedSince") if q.get("modifiedSince") else None
+    created = state.filter_time_ms(q["createdSince"], "createdSince") if q.get("createdSince") else None
     list_ids = _int_list(request, "listIds")
     ids = _int_list(request, "ids")
     if q.get("segmentId"):
@@ -234,7 +233,7 @@ async def get_list_contacts(list_id: str, request: Request, state: State) -> Res
     q = request.query_params
     limit = _int_param(request, "limit", 50, maximum=500)
     offset = _int_param(request, "offset", 0)
-    modified = parse_datetime_ms(q["modifiedSince"], "modifiedSince") if q.get("modifiedSince") else None
+    modified = state.filter_time_ms(q["modifiedSince"], "modifiedSince") if q.get("modifiedSince") else None
     contacts, count = state.query_contacts(
         limit=limit, offset=offset, sort=_sort(request), modified_since=modified, list_ids=[lid]
     )

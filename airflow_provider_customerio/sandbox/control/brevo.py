@@ -13,6 +13,9 @@
                                             on the sandbox clock)
 ``GET  /processes/{id}``                    process plus ``sandbox.rejected`` (rejected import rows + reasons)
 ``POST /processes/complete``                finish every pending process now (including stuck ones)
+``GET|PUT /account``                        ``{"timezone": "America/Los_Angeles", "naive_times": "account"}``:
+                                            the account's time zone (``GET /account``) and how a time filter
+                                            without an offset is read (``account`` zone, or ``utc``)
 ``POST /reset``                             empty the account, then re-create the standard seed fixture
 ``POST /seed``                              ``{"seed": 0, "contacts": N}``: standard fixture + N contacts
 ==========================================  ===================================================================
@@ -129,6 +132,16 @@ async def complete_processes(state: State) -> Response:
 @router.get("/processes/{process_id}")
 async def process_detail(process_id: int, state: State) -> Response:
     return json_response(state.process_control(process_id))
+
+
+@router.get("/account")
+async def get_account_settings(state: State) -> Response:
+    return json_response(dict(state.account_settings))
+
+
+@router.put("/account")
+async def put_account_settings(request: Request, state: State) -> Response:
+    return json_response(state.set_account_settings(await _obj(request)))
 
 
 @router.post("/reset")

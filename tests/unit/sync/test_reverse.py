@@ -24,6 +24,7 @@ from airflow_provider_customerio.sync.mapping import (
 )
 from airflow_provider_customerio.sync.people import RunWindow, trim_to_changed_fields
 from airflow_provider_customerio.sync.reverse import (
+    READ_OVERLAP,
     TRACK_BATCH_LIMIT_BYTES,
     BatchError,
     BrevoContact,
@@ -290,8 +291,8 @@ def test_writes_changed_contacts_once_without_timestamps_and_respects_the_window
         contact(2, email="b@x.io", PLAN_NAME="free"),
         contact(3, SMS="+33612345678", FIRSTNAME="Sam"),
         contact(4, email="late@x.io", minutes=61),  # after the window's end
-        contact(5, email="early@x.io", minutes=-1),
-    ]  # before its start
+        contact(5, email="early@x.io", minutes=-11),  # before its start and its read overlap (10 minutes)
+    ]
     summary, cio, ledger = run(state, contacts, tmp_path)
     assert summary.read == 3 and summary.updated == 3 and ledger == []
     assert [op["identifiers"] for op in cio.ops] == [{"id": "u1"}, {"email": "b@x.io"}, {"phone": "+33612345678"}]
@@ -301,6 +302,23 @@ def test_writes_changed_contacts_once_without_timestamps_and_respects_the_window
 
     again, cio2, _ = run(state, contacts, tmp_path, run_key="d/r2/t")  # idempotent re-run
     assert again.unchanged == 3 and again.updated == 0 and cio2.batches == []
+
+
+def test_read_overlap_catches_a_late_listed_contact_and_rewrites_nothing_already_settled(
+    state: StateStore, tmp_path: Path
+) -> None:
+    """Window 1 ran before Brevo listed contact 2 (changed 1 ms before window 2's start); window 2 reads from
+    ``READ_OVERLAP`` earlier, so contact 2 crosses, and contact 1, settled by window 1, is not written again."""
+    settled = contact(1, email="a@x.io", PLAN_NAME="pro", minutes=-0.5)
+    first, cio1, _ = run(state, [settled], tmp_path, window=RunWindow(T0 - timedelta(hours=1), T0), run_key="d/w1/t")
+    assert first.updated == 1 and len(cio1.ops) == 1
+    late = BrevoContact(id=2, email="b@x.io", attributes={"PLAN_NAME": "free"}, modified_at=MS0 - 1)
+    second, cio2, _ = run(state, [settled, late], tmp_path, run_key="d/w2/t")
+    assert [op["identifiers"] for op in cio2.ops] == [{"email": "b@x.io"}]  # once each, across both windows
+    assert second.read == 2 and second.unchanged == 1 and second.updated == 1
+    assert READ_OVERLAP >= timedelta(minutes=1)
+    without, cio3, _ = run(state, [late], tmp_path, run_key="d/w3/t", read_overlap=timedelta(0))
+    assert without.read == 0 and cio3.ops == []  # with no overlap the late contact would be lost
 
 
 def test_echo_of_the_forward_sync_and_a_list_touch_write_nothing(state: StateStore, tmp_path: Path) -> None:

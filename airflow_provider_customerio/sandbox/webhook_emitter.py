@@ -4,8 +4,11 @@ Sends signed reporting-webhook events at a receiver, as Customer.io would, plus 
 survive: duplicates (an at-least-once redelivery), replays (a captured request sent again later), bad
 signatures, malformed JSON and oversized bodies.
 
-:class:`WebhookSender` behaves like Customer.io's sender over time: retries with backoff for up to 7 days, later
-webhooks held back while one fails, the redelivery storm after an outage, at-least-once duplicates.
+:class:`WebhookSender` behaves like Customer.io's sender over time, as published (https://docs.customer.io/api/
+webhooks/, "Timeouts and failures"): a 4 s timeout; no 2xx, retries with exponential backoff for up to 7 days, later
+webhooks held back while one fails; after one of the listed answers (400, 401, 402, 403, 404, 405, 410, 429, 500,
+502, 521) or a refused / reset connection, a wait of one hour first; then the redelivery storm after an outage and
+at-least-once duplicates.
 
 Use it directly (:func:`emit_webhooks`) or through the control plane: the sandbox core mounts
 :mod:`.control.webhooks` under ``/_sandbox/webhooks``::
@@ -289,6 +292,11 @@ def emit_webhooks(
 #: Waits (s) after the 1st, 2nd, ... failed attempt of a webhook; the last one repeats until it is 7 days old.
 SENDER_BACKOFF: tuple[float, ...] = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
 SENDER_MAX_AGE = 7 * 86400.0
+#: Customer.io's timeout of one webhook call (seconds).
+SENDER_TIMEOUT = 4.0
+#: Answers after which Customer.io waits one hour before the retry (the published list).
+HOUR_WAIT_STATUSES = frozenset({400, 401, 402, 403, 404, 405, 410, 429, 500, 502, 521})
+HOUR_WAIT = 3600.0
 
 
 @dataclass
@@ -301,6 +309,8 @@ class Delivery:
     next_at: float
     attempts: int = 0
     redelivery: bool = False
+    #: the last attempt got an answer after which Customer.io waits one hour
+    hour_wait: bool = False
 
 
 @dataclass
@@ -326,8 +336,9 @@ class SenderStats:
 class WebhookSender:
     """Customer.io's reporting-webhook sender, on a virtual clock (:meth:`advance`, never a real wait).
 
-    * Failed deliveries (non-2xx, no answer) are retried with a growing backoff (:data:`SENDER_BACKOFF`) for up to
-      7 days, then abandoned.
+    * Failed deliveries (non-2xx, no answer within :data:`SENDER_TIMEOUT`) are retried with a growing backoff
+      (:data:`SENDER_BACKOFF`) for up to 7 days, then abandoned; after an answer of :data:`HOUR_WAIT_STATUSES` or a
+      connection refused / reset, the next retry waits at least one hour.
     * The endpoint's queue is ordered: while its oldest webhook fails, the later ones are **held back**.
     * When the oldest one gets through, the backlog that is due goes out at once over ``concurrency`` connections:
       the **redelivery storm** after an outage.
@@ -346,7 +357,7 @@ class WebhookSender:
         seed: int = 0,
         duplicate_rate: float = 0.0,
         concurrency: int = 8,
-        timeout: float = 5.0,
+        timeout: float = SENDER_TIMEOUT,
     ) -> None:
         self.url = check_url(url)
         self.signing_key = signing_key
@@ -380,13 +391,17 @@ class WebhookSender:
         return c
 
     def _send(self, d: Delivery) -> bool:
+        """One attempt; a failure sets the delivery's ``hour_wait`` (the published one-hour answers)."""
         stamp = int(time.time())
         headers = cio_signed_headers(self.signing_key, stamp, d.body)
         started = time.perf_counter()
         try:
-            ok = 200 <= self._client().post(self.url, content=d.body, headers=headers).status_code < 300
-        except httpx.HTTPError:
-            ok = False
+            status = self._client().post(self.url, content=d.body, headers=headers).status_code
+            ok, d.hour_wait = 200 <= status < 300, status in HOUR_WAIT_STATUSES
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):  # refused, EOF, reset
+            ok, d.hour_wait = False, True
+        except httpx.HTTPError:  # a timeout: the plain backoff
+            ok, d.hour_wait = False, False
         with self._lock:
             self.stats.latencies.append(time.perf_counter() - started)
         return ok
@@ -394,7 +409,8 @@ class WebhookSender:
     def _failed(self, d: Delivery) -> None:
         self.stats.failed_attempts += 1
         d.attempts += 1
-        d.next_at = self.now + SENDER_BACKOFF[min(d.attempts, len(SENDER_BACKOFF)) - 1]
+        wait = SENDER_BACKOFF[min(d.attempts, len(SENDER_BACKOFF)) - 1]
+        d.next_at = self.now + (max(HOUR_WAIT, wait) if d.hour_wait else wait)
 
     def pump(self) -> int:
         """Send what is due now; returns how many webhooks were delivered."""
@@ -447,6 +463,9 @@ class WebhookSender:
 
 __all__ = [
     "EXPECTED_STATUS",
+    "HOUR_WAIT",
+    "HOUR_WAIT_STATUSES",
+    "SENDER_TIMEOUT",
     "SENDER_BACKOFF",
     "EmitReport",
     "EmitResult",

@@ -6,6 +6,11 @@ Mounted by the provider's plugin next to the Customer.io webhook receiver, so on
 (https://developers.brevo.com/reference/import-contacts) but neither the method nor the body, so the route
 accepts ``POST`` and ``GET`` with any body, keeps the body for diagnosis and relies only on the token.
 
+Brevo retries a call only when the receiver does not answer or answers **429**; "4xx response codes, with the
+exception of 429, and any 5xx" discard it (https://developers.brevo.com/docs/retry-mechanism; retries 10 min, 1 h,
+2 h and 8 h later). So when the notice cannot be stored (the store is down) the route answers **429**, never a 5xx:
+Brevo calls again, and the notice lands once the store is back. An unknown token gets 404: dropped, as it should.
+
 The token (256 random bits, one per process, issued by :class:`~airflow_provider_customerio.store.notices.
 ProcessNotices`) is the only credential: the store keeps its SHA-256, so looking it up compares digests, and an
 unknown or malformed token gets the same bare 404 as a wrong path. No Airflow login is involved (Brevo has none).
@@ -28,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: A notice body larger than this is cut (it is diagnostic only).
 MAX_NOTICE_BYTES = 64 * 1024
+#: The answer when the notice cannot be stored: the only status Brevo retries (https://developers.brevo.com/docs/
+#: retry-mechanism).
+STORE_DOWN_STATUS = 429
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 
 
@@ -66,9 +74,15 @@ def build_notify_router(store_factory: Callable[[], SyncStore]) -> APIRouter:
         body = await _body(request)
         try:
             known = await run_in_threadpool(notices.get().record, token, body)
-        except Exception as exc:  # the store is down: Brevo should see a failure, not a success
-            log.error("Brevo process notice could not be stored: %s", type(exc).__name__)
-            return JSONResponse({"detail": "notice not stored, try again"}, status_code=503)
+        except Exception as exc:  # the store is down: 429, the one answer Brevo retries (a 5xx is discarded)
+            log.error(
+                "Brevo process notice could not be stored (%s); answered 429 so that Brevo retries", type(exc).__name__
+            )
+            return JSONResponse(
+                {"detail": "notice not stored, try again later"},
+                status_code=STORE_DOWN_STATUS,
+                headers={"Retry-After": "600"},
+            )
         if not known:
             return JSONResponse({"detail": "Not Found"}, status_code=404)
         return JSONResponse({"received": True})
@@ -90,4 +104,11 @@ def create_notify_app(store_factory: Callable[[], SyncStore]) -> FastAPI:
     return app
 
 
-__all__ = ["MAX_NOTICE_BYTES", "NOTIFY_PATH", "build_notify_router", "create_notify_app", "notice_url"]
+__all__ = [
+    "MAX_NOTICE_BYTES",
+    "NOTIFY_PATH",
+    "STORE_DOWN_STATUS",
+    "build_notify_router",
+    "create_notify_app",
+    "notice_url",
+]

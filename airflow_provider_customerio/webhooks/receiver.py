@@ -11,6 +11,13 @@ Answers:
 * **503** when the signing key is not configured or the store cannot be written (Customer.io retries later;
   nothing unstored is ever acknowledged).
 
+Customer.io retries any webhook that gets no 2xx within 4 s "over a period of seven days with an exponential
+backoff" and backlogs the later ones meanwhile; after a 400, 401, 402, 403, 404, 405, 410, 429, 500, 502 or 521
+answer (or a refused / reset connection) it first waits one hour (https://docs.customer.io/api/webhooks/,
+"Timeouts and failures"). Every failure answer is therefore retried; 503 (not in that list) is retried on the
+short backoff, which is why a store outage answers 503 here, unlike Brevo's notice route
+(:mod:`.brevo_notify`), which must answer 429 (Brevo discards every 5xx).
+
 Customer.io waits 4 s for an answer and holds back every later event behind a failing one, so the receiver is
 fast: concurrent requests share one database transaction (group commit, :class:`GroupCommitWriter`), which keeps
 the per-event fsync cost low while still answering each request only after its commit.

@@ -1,5 +1,6 @@
-"""The receiver against a sender that behaves like Customer.io's: retries with backoff for up to 7 days, later
-webhooks held back while one fails, a redelivery storm after an outage, at-least-once duplicates.
+"""The receiver against a sender that behaves like Customer.io's: retries with backoff for up to 7 days (an hour
+first after a refused connection), later webhooks held back while one fails, a redelivery storm after an outage,
+at-least-once duplicates.
 
 The sender's clock is virtual (``advance``); the outage is the receiver's URL not answering (a closed port).
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_customerio.sandbox.webhook_emitter import SENDER_BACKOFF, WebhookSender, make_event
+from airflow_provider_customerio.sandbox.webhook_emitter import HOUR_WAIT, SENDER_BACKOFF, WebhookSender, make_event
 from tests.integration.test_events_receiver import KEY, Receiver, receiver, store_path, stored  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -36,11 +37,12 @@ def test_retries_with_backoff_hold_back_later_webhooks_then_deliver_in_order(rec
             sender.pump()
             assert sender.stats.requests == before + 1  # only the oldest is tried: the others are held back
             attempts_at.append(sender.now)
-            sender.advance(SENDER_BACKOFF[len(attempts_at) - 1] - 1)
+            # a refused connection: Customer.io waits one hour before each retry (https://docs.customer.io/api/webhooks/)
+            sender.advance(max(HOUR_WAIT, SENDER_BACKOFF[len(attempts_at) - 1]) - 1)
             sender.pump()
             assert sender.stats.requests == before + 1  # not due yet: no attempt
             sender.advance(1)
-        assert attempts_at == [0.0, 10.0, 40.0, 100.0]
+        assert attempts_at == [0.0, 3600.0, 7200.0, 10800.0]
         assert sender.stats.held_back == 4 * 4 and sender.stats.delivered == 0
         sender.url = receiver.url  # the endpoint is back
         assert sender.pump() == 5

@@ -100,7 +100,7 @@ class BrevoBase:
         self.sandbox_clock = sandbox_clock if sandbox_clock is not None else SandboxClock()
         self._dirty: set[int] = set()
         #: calls the notifyUrl of ended processes, and runs due work while a notified process waits
-        self.notifier = Notifier(tick=self.run_due)
+        self.notifier = Notifier(tick=self.run_due, clock=self.sandbox_clock.now)
         self.reset()
 
     # ---------------------------------------------------------------------------------------------- lifecycle

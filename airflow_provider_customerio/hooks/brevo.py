@@ -10,6 +10,7 @@ deliberately not offered: bulk writes go through :meth:`BrevoHook.import_contact
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
@@ -40,6 +41,8 @@ MAX_LIST_MEMBERS_PER_CALL = 150
 MAX_EVENTS_PER_BATCH = 200
 MAX_OBJECT_RECORDS = 1000
 IDENTIFIER_TYPES = frozenset({"email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id"})
+#: A date-time ending in an explicit offset: ``Z`` or ``±HH:MM`` (``±HHMM``).
+_EXPLICIT_OFFSET = re.compile(r"T\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 
 
 class BrevoHook(BaseApiHook):
@@ -183,20 +186,22 @@ class BrevoHook(BaseApiHook):
     ) -> Iterator[dict[str, Any]]:
         """Yield contacts (``GET /contacts``, offset paging, ``limit`` ≤ 1000).
 
-        :param modified_since: UTC ``YYYY-MM-DDTHH:mm:ss.SSSZ``.
+        :param modified_since: ``YYYY-MM-DDTHH:mm:ss.SSSZ`` with an explicit offset (``Z`` or ``±HH:MM``).
+        :param created_since: the same form.
+        :raises ValueError: a time without an offset, which Brevo may read in the account's time zone.
         """
         params: dict[str, Any] = {"sort": sort}
         if modified_since:
-            params["modifiedSince"] = modified_since
+            params["modifiedSince"] = _time_filter(modified_since, "modified_since")
         if created_since:
-            params["createdSince"] = created_since
+            params["createdSince"] = _time_filter(created_since, "created_since")
         return self.iter_offset("/contacts", "contacts", limit=min(limit, 1000), params=params)
 
     def iter_list_contacts(
         self, list_id: int, *, limit: int = 500, modified_since: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Yield the members of a list (``limit`` ≤ 500)."""
-        params = {"modifiedSince": modified_since} if modified_since else {}
+        """Yield the members of a list (``limit`` ≤ 500); ``modified_since`` as in :meth:`iter_contacts`."""
+        params = {"modifiedSince": _time_filter(modified_since, "modified_since")} if modified_since else {}
         return self.iter_offset(
             f"/contacts/lists/{int(list_id)}/contacts", "contacts", limit=min(limit, 500), params=params
         )
@@ -502,6 +507,18 @@ class BrevoHook(BaseApiHook):
             return False, str(exc)
         who = account.get("companyName") or account.get("email") or "account"
         return True, f"Connected to Brevo ({who})"
+
+
+def _time_filter(value: str, field: str) -> str:
+    """A ``modifiedSince``-style filter, refused without an explicit offset: Brevo asks for "your timezone in
+    date-time format for accurate result" (https://developers.brevo.com/reference/get-contacts) and may read a time
+    without one in the account's time zone (docs/vendor-behaviour.md)."""
+    if not _EXPLICIT_OFFSET.search(value.strip()):
+        raise ValueError(
+            f"{field}: {value!r} has no UTC offset, and Brevo may read it in the account's time zone; pass a "
+            "date-time with an offset, e.g. 2026-01-31T13:45:00.000Z or 2026-01-31T05:45:00.000-08:00"
+        )
+    return value.strip()
 
 
 def _identifier_params(identifier_type: str | None) -> dict[str, str]:

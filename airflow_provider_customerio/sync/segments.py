@@ -356,7 +356,8 @@ def diff_membership(
 
 
 def latest_timestamp(contacts: Iterable[ListContact]) -> str | None:
-    """The latest ``modifiedAt`` among ``contacts``, as Brevo wrote it (``None`` when there is none)."""
+    """The latest ``modifiedAt`` among ``contacts``, as Brevo wrote it (``None`` when there is none); one written
+    without an offset is given the UTC offset it was read with (a time filter always carries one)."""
     best: tuple[datetime, str] | None = None
     for contact in contacts:
         if not contact.modified_at:
@@ -367,7 +368,19 @@ def latest_timestamp(contacts: Iterable[ListContact]) -> str | None:
             continue
         if best is None or when > best[0]:
             best = (when, contact.modified_at)
-    return best[1] if best else None
+    if best is None:
+        return None
+    return best[1] if _has_offset(best[1]) else best[0].isoformat(timespec="milliseconds")
+
+
+def _has_offset(text: str) -> bool:
+    """``...Z``, ``...±HH:MM`` or ``...±HHMM`` after a time."""
+    tail = text.strip()
+    return (
+        tail[-1:].upper() == "Z"
+        or ("T" in tail and tail[-6:-5] in ("+", "-") and tail[-3:-2] == ":")
+        or ("T" in tail and tail[-5:-4] in ("+", "-") and tail[-4:].isdigit())
+    )
 
 
 def _dedupe_members(members: Iterable[SegmentMember]) -> list[SegmentMember]:

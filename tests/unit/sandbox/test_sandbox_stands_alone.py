@@ -77,11 +77,29 @@ def test_imports_inside_the_sandbox_are_allowed() -> None:
 
 
 # The documented recipe (https://docs.customer.io/api/webhooks/, "Securely verifying requests"), written out with the
-# standard library here: the document publishes no test vector, so this pins one.
+# standard library here, on a second body.
 KEY = "whsec-test-signing-key"
 STAMP = 1_700_000_000
 BODY = b'{"event_id":"01HG3J4K5M6N7P8Q9R0S1T2V3W","object_type":"email","metric":"opened","timestamp":1700000000}'
 VECTOR = hmac.new(KEY.encode(), b"v0:1700000000:" + BODY, hashlib.sha256).hexdigest()
+
+
+# Customer.io's own golden vector for its verifier (customerio-node, test/webhooks.ts, "matches the documented
+# v0:timestamp:body HMAC-SHA256 hex scheme", https://github.com/customerio/customerio-node).
+CIO_KEY = "signing-secret"
+CIO_STAMP = 1614265384
+CIO_BODY = b'{"event_id":"abc","object_type":"email","metric":"delivered"}'
+CIO_SIGNATURE = "6f55cf23f9b73a2ff07733fe04421f64ce9ec5e409696edda6b2a80311944230"
+
+
+def test_sandbox_and_provider_agree_with_customerios_golden_vector() -> None:
+    assert cio_signature(CIO_KEY, CIO_STAMP, CIO_BODY) == CIO_SIGNATURE
+    headers = cio_signed_headers(CIO_KEY, CIO_STAMP, CIO_BODY)
+    stamp = verify_signature(
+        CIO_KEY, headers["X-CIO-Timestamp"], headers["X-CIO-Signature"], CIO_BODY, clock=lambda: CIO_STAMP
+    )
+    assert stamp == CIO_STAMP
+    verify_signature(CIO_KEY, str(CIO_STAMP), CIO_SIGNATURE, CIO_BODY, clock=lambda: CIO_STAMP)  # the vector itself
 
 
 def test_sandbox_signature_matches_the_documented_recipe() -> None:

@@ -52,18 +52,21 @@ def _until(fn: Any, deadline_s: float = 60.0) -> Any:
     raise AssertionError("the condition never held")
 
 
-def dead_url(path: str = "/hook") -> str:
-    """A loopback URL nothing listens on (connection refused)."""
+def free_port() -> int:
+    """A loopback port nothing listens on (a connection to it is refused)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}{path}"
+        return int(s.getsockname()[1])
+
+
+def dead_url(path: str = "/hook") -> str:
+    return f"http://127.0.0.1:{free_port()}{path}"
 
 
 class Scripted:
     """A receiver answering the statuses of ``script`` in turn (then the last one), recording what it got."""
 
-    def __init__(self, *script: int) -> None:
+    def __init__(self, *script: int, port: int = 0) -> None:
         self.script = list(script)
         self.got: list[bytes] = []
 
@@ -72,7 +75,10 @@ class Scripted:
             status = self.script.pop(0) if len(self.script) > 1 else self.script[0]
             return JSONResponse({"status": status}, status_code=status)
 
-        self.server = ThreadedServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])])).start()
+        app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+        server = ThreadedServer(app)
+        server.server.config.port = port
+        self.server = server.start()
         self.url = f"{self.server.base_url}/hook"
 
 
@@ -80,8 +86,8 @@ class Scripted:
 def scripted() -> Iterator[Any]:
     made: list[Scripted] = []
 
-    def make(*script: int) -> Scripted:
-        made.append(Scripted(*script))
+    def make(*script: int, port: int = 0) -> Scripted:
+        made.append(Scripted(*script, port=port))
         return made[-1]
 
     yield make
@@ -131,7 +137,9 @@ def test_notice_route_answers_429_while_the_store_is_down_and_brevos_retry_lands
         flaky.down = True
         body = {"jsonBody": [{"email": "ann@example.com"}], "listIds": [12]}
         body["notifyUrl"] = notice_url(notify.base_url, token)
-        resp = requests.post(f"{brevo.base_url}/brevo/v3/contacts/import", json=body, headers={"api-key": KEY})
+        resp = requests.post(
+            f"{brevo.base_url}/brevo/v3/contacts/import", json=body, headers={"api-key": KEY}, timeout=30
+        )
         assert resp.status_code == 202, resp.text
         pid = resp.json()["processId"]
         notices.bind(token, pid)
@@ -179,13 +187,14 @@ def test_brevo_sender_retries_a_429_on_the_published_schedule_then_gives_up(scri
 
 
 def test_brevo_sender_retries_when_nobody_answers_and_delivers_on_the_next_try(scripted: Any) -> None:
-    clock = Clock()
+    clock, port = Clock(), free_port()
     notifier = Notifier(clock=clock.now, background=False)
-    notifier.send(dead_url(), {"processId": 8, "status": "completed"})
+    notifier.send(f"http://127.0.0.1:{port}/hook", {"processId": 8, "status": "completed"})
     notifier.pump()
     assert notifier.attempts[0]["error"] == "ConnectionError" and notifier.pending == 1
-    receiver = scripted(429, 200)
-    notifier._calls[0].url = receiver.url  # the receiver is up again (a test hook on the queued call)
+    clock.t += RETRY_DELAYS[0] - 1
+    assert notifier.pump() == 0  # Brevo pauses 10 minutes after a receiver that does not answer
+    scripted(429, 200, port=port)  # the receiver is up again, on the same address
     _drive(notifier, clock, hours=2)
     assert [a.get("http_status") for a in notifier.attempts] == [None, 429, 200]
     assert notifier.sent[0]["result"] == "delivered" and notifier.sent[0]["attempts"] == 3

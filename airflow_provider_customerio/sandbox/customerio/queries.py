@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_customerio.sandbox.customerio.base import CustomerIOBase
 from airflow_provider_customerio.sandbox.customerio.models import (
@@ -14,6 +15,10 @@ from airflow_provider_customerio.sandbox.customerio.models import (
 
 class QueriesMixin(CustomerIOBase):
     """Filter validation and matching, paged search, metric sums and message views."""
+
+    if TYPE_CHECKING:  # defined by ReadLagMixin (see state.py)
+
+        def read_indexes(self, start: int = 0) -> Iterator[int]: ...
 
     def validate_filter(self, flt: Any, path: str = "filter", depth: int = 0) -> None:
         """Check the AudienceFilter grammar (and/or arrays, not single, segment/attribute leaves)."""
@@ -70,7 +75,7 @@ class QueriesMixin(CustomerIOBase):
         nxt: int | None = None
         scanned = 0
         budget = self.settings["search_scan_budget"]
-        for idx in self.live_indexes(start):
+        for idx in self.read_indexes(start):
             if len(out) >= limit or scanned >= budget:
                 nxt = idx
                 break

@@ -37,9 +37,7 @@ def _person(h: Harness) -> None:
 
 def _app_plan(h: Harness) -> str:
     """``plan`` as the App API reads it now (what the forward sync sees)."""
-    resp = h.http.get(
-        f"{h.sandbox.app_url}/v1/customers/u0/attributes", headers=h.sandbox.app_headers, timeout=30
-    )
+    resp = h.http.get(f"{h.sandbox.app_url}/v1/customers/u0/attributes", headers=h.sandbox.app_headers, timeout=30)
     return str(resp.json()["customer"]["attributes"]["plan"])
 
 

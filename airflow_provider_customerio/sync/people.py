@@ -533,6 +533,7 @@ class PeopleSync:
     ) -> None:
         s.read += 1
         if person is None:
+            self._settled.extend((cio_id, key) for key in own or ())  # gone from Customer.io: nothing to read back
             self.ledger.reject(
                 record_id=cio_id,
                 reason="not_found",

@@ -82,6 +82,8 @@ class ReadLagMixin(CustomerIOBase):
     def read_lookup(self, id_type: str, value: str) -> Person | None:
         """App API ``id_type`` lookup over the lagging view (an identifier changed within the lag still finds the
         person by the old one, not by the new one)."""
+        if not self.people_versions:
+            return self.lookup(id_type, value)
         idx = self.find(id_type, value)
         if idx is not None:
             p = self.read_person(idx)

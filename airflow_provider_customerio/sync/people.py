@@ -56,7 +56,7 @@ from airflow_provider_customerio.sync.processes import (
     SystemClock,
     wait_for_pending,
 )
-from airflow_provider_customerio.sync.stale import DEFAULT_SETTLE_S, settle, with_fields
+from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, DEFAULT_SETTLE_S, read_values, settle, with_fields
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
@@ -589,10 +589,10 @@ class PeopleSync:
         writes read back (or superseded, or expired) are noted to be forgotten."""
 
         def read_time(key: str) -> float | None:
-            source = mapper.field_sources.get(key)
+            source = "unsubscribed" if key == BLACKLIST_FIELD else mapper.field_sources.get(key)
             return person.timestamps.get(source) if source is not None else None
 
-        result = settle(row_field_values(mapped.row), own, read_time, now=self.now(), settle_s=self.settle_s)
+        result = settle(read_values(mapped), own, read_time, now=self.now(), settle_s=self.settle_s)
         self._settled.extend((mapped.cio_id, key) for key in result.settled)
         if not result.corrections:
             return mapped
@@ -733,6 +733,7 @@ class PeopleSync:
         s = self.summary
         commit_all = not report.unidentified
         written_at = float((options or {}).get("written_at") or self.now())
+        blacklist = [(BLACKLIST_FIELD, True)] if (options or {}).get("email_blacklist") else []
         for unnamed_reason, count in report.unidentified.items():
             self.ledger.reject(
                 record_id=None,
@@ -774,7 +775,8 @@ class PeopleSync:
                         hashes.append((pr.person_key, pr.hash))
                         fields.append((pr.person_key, row_field_digests(row)))
                         if self.two_way:  # what Brevo will show once read: the reverse sync's stale-read check
-                            own.extend((pr.person_key, k, v) for k, v in row_field_values(row).items())
+                            written = [*row_field_values(row).items(), *blacklist]
+                            own.extend((pr.person_key, k, v) for k, v in written)
                     identities.append((pr.person_key, email, str(ext_id) if ext_id else None))
                 self.state.upsert_identities(identities)
                 self.state.set_hashes(CIO_TO_BREVO, hashes)

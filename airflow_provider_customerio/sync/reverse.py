@@ -86,7 +86,7 @@ from airflow_provider_customerio.sync.mapping import (
     to_text,
 )
 from airflow_provider_customerio.sync.people import RunWindow
-from airflow_provider_customerio.sync.stale import DEFAULT_SETTLE_S, settle, with_fields
+from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, DEFAULT_SETTLE_S, read_values, settle, with_fields
 from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
@@ -785,7 +785,8 @@ class ReverseSync:
                 continue
             modified = rec.contact.modified_at / 1000 if rec.contact.modified_at else None
             times = dict.fromkeys(writes, modified)  # Brevo has one time per contact
-            result = settle(rec.brevo_fields, writes, times.get, now=self.now(), settle_s=self.settle_s)
+            values = {**rec.brevo_fields, BLACKLIST_FIELD: rec.contact.email_blacklisted}
+            result = settle(values, writes, times.get, now=self.now(), settle_s=self.settle_s)
             settled.extend((str(cid), key) for key in result.settled)
             if result.corrections:
                 self.summary.stale_reads += len(result.corrections)
@@ -990,10 +991,10 @@ class ReverseSync:
         sources = self._forward_mapper.field_sources if self._forward_mapper is not None else {}
 
         def read_time(key: str) -> float | None:
-            source = sources.get(key)
+            source = UNSUBSCRIBED if key == BLACKLIST_FIELD else sources.get(key)
             return profile.field_times.get(source) if source is not None else None
 
-        result = settle(row_field_values(mapped.row), own, read_time, now=self.now(), settle_s=self.settle_s)
+        result = settle(read_values(mapped), own, read_time, now=self.now(), settle_s=self.settle_s)
         return with_fields(mapped, result.corrections)
 
     def _winner(self, rec: ReverseRecord, profile: Profile, name: str) -> str:
@@ -1160,6 +1161,9 @@ class ReverseSync:
             if not p.cio_id or p.op.get("action") != "identify":
                 continue
             for name in p.op.get("attributes") or {}:
+                if name == UNSUBSCRIBED:
+                    out.append((p.cio_id, BLACKLIST_FIELD, True))
+                    continue
                 key = self._field_keys.get(name)
                 if key is not None and key in p.record.brevo_fields:
                     out.append((p.cio_id, key, p.record.brevo_fields[key]))
@@ -1170,12 +1174,15 @@ def _with_brevo_fields(contact: BrevoContact, values: Mapping[str, Any]) -> Brev
     """``contact`` with the fields of ``values`` (per-field keys, canonical Brevo form) set to them."""
     attrs = dict(contact.attributes)
     email = contact.email
+    blacklisted = contact.email_blacklisted
     for key, value in values.items():
-        if key == EMAIL_FIELD:
+        if key == BLACKLIST_FIELD:
+            blacklisted = bool(value)
+        elif key == EMAIL_FIELD:
             email = value
         else:
             attrs[key] = value
-    return dataclasses.replace(contact, attributes=attrs, email=email)
+    return dataclasses.replace(contact, attributes=attrs, email=email, email_blacklisted=blacklisted)
 
 
 def _op_size(p: _Pending) -> int:

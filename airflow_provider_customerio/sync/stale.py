@@ -34,10 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_customerio.store.state import OwnWrite
-from airflow_provider_customerio.sync.mapping import EMAIL_FIELD, MappedRow, field_digest
+from airflow_provider_customerio.sync.mapping import EMAIL_FIELD, MappedRow, field_digest, row_field_values
 
 #: Seconds after which a write never read back stops deciding (the vendor did not take it).
 DEFAULT_SETTLE_S = 3600.0
+#: Key of the email blacklist among the own writes (Brevo's ``emailBlacklisted``, Customer.io's ``unsubscribed``);
+#: the other keys are those of the per-field state (Brevo attribute names, ``email``).
+BLACKLIST_FIELD = "emailBlacklisted"
 
 CONFIRMED = "confirmed"
 NEWER = "newer"
@@ -93,23 +96,32 @@ def settle(
     return out
 
 
+def read_values(mapped: MappedRow) -> dict[str, Any]:
+    """The fields of a mapped row by own-write key (its per-field values and the email blacklist)."""
+    return {**row_field_values(mapped.row), BLACKLIST_FIELD: mapped.blacklisted}
+
+
 def with_fields(mapped: MappedRow, corrections: Mapping[str, Any]) -> MappedRow:
-    """``mapped`` with the fields of ``corrections`` (per-field keys) set to the given values."""
+    """``mapped`` with the fields of ``corrections`` (own-write keys) set to the given values."""
     if not corrections:
         return mapped
     row = dict(mapped.row)
     attrs = dict(row.get("attributes") or {})
     email = mapped.email
+    blacklisted = mapped.blacklisted
     for key, value in corrections.items():
-        if key == EMAIL_FIELD:
+        if key == BLACKLIST_FIELD:
+            blacklisted = bool(value)
+        elif key == EMAIL_FIELD:
             email = row["email"] = value
         else:
             attrs[key] = value
     row["attributes"] = attrs
-    return dataclasses.replace(mapped, row=row, email=email)
+    return dataclasses.replace(mapped, row=row, email=email, blacklisted=blacklisted)
 
 
 __all__ = [
+    "BLACKLIST_FIELD",
     "CONFIRMED",
     "DEFAULT_SETTLE_S",
     "EXPIRED",
@@ -117,6 +129,7 @@ __all__ = [
     "STALE",
     "Settlement",
     "judge",
+    "read_values",
     "settle",
     "with_fields",
 ]

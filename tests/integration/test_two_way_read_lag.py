@@ -116,3 +116,28 @@ def test_a_customerio_edit_survives_a_reverse_sync_that_reads_brevo_before_the_i
     assert h.person("u0", "id")["attributes"]["plan"] == "pro"
     assert h.brevo_contacts()[0]["attributes"]["PLAN_NAME"] == "pro"
     assert _own_writes(h, TO_BREVO) == {}
+
+
+def test_a_brevo_unsubscribe_is_not_undone_or_rewritten_by_forward_syncs_inside_the_lag(h: Harness) -> None:
+    t0 = utcnow() - timedelta(seconds=1)
+    _person(h)
+    h.forward(*window_since(t0))
+    h.reverse(*window_since(t0))
+    (contact,) = h.brevo_contacts()
+    h.sandbox._call("PUT", "/lag", json={"cio_people": LAG_S})
+
+    t1 = utcnow().replace(microsecond=0)
+    h.brevo("PUT", f"/contacts/{contact['id']}", {"emailBlacklisted": True})
+    rev = h.reverse(*window_since(t1))
+    assert rev["unsubscribed"] == 1 and h.person("u0", "id")["unsubscribed"] is True
+    h.sandbox.clear_requests()
+    for mode in ("full", "incremental"):  # Customer.io still reads unsubscribed = false
+        run = h.forward(*window_since(t1), mode=mode)
+        assert run["imports"] == 0 and run["stale_reads"] == 1
+    assert h.brevo_contacts()[0]["emailBlacklisted"] is True
+
+    h.sandbox._call("POST", "/clock/advance", json={"seconds": LAG_S})
+    h.forward(*window_since(t1))
+    h.reverse(*window_since(t1), run_id="scheduled__after")
+    assert _writes(h) == (0, 0)
+    assert _own_writes(h, TO_CIO) == {}

@@ -19,11 +19,13 @@ from airflow_provider_customerio.sync.mapping import (
 )
 from airflow_provider_customerio.sync.people import PeopleSync, run_blocking
 from airflow_provider_customerio.sync.stale import (
+    BLACKLIST_FIELD,
     CONFIRMED,
     EXPIRED,
     NEWER,
     STALE,
     judge,
+    read_values,
     settle,
     with_fields,
 )
@@ -70,8 +72,9 @@ def test_settle_corrects_stale_fields_and_lists_the_rest_to_forget() -> None:
 
 def test_with_fields_sets_attributes_and_the_email() -> None:
     row = MappedRow("c1", "u1", "old@x.io", {"email": "old@x.io", "attributes": {"PLAN_NAME": "free"}}, False)
-    fixed = with_fields(row, {"PLAN_NAME": "pro", EMAIL_FIELD: "new@x.io"})
+    fixed = with_fields(row, {"PLAN_NAME": "pro", EMAIL_FIELD: "new@x.io", BLACKLIST_FIELD: True})
     assert fixed.row == {"email": "new@x.io", "attributes": {"PLAN_NAME": "pro"}} and fixed.email == "new@x.io"
+    assert fixed.blacklisted is True and read_values(fixed)[BLACKLIST_FIELD] is True
     assert row.row["attributes"]["PLAN_NAME"] == "free"  # the original is left alone
     assert with_fields(row, {}) is row
 

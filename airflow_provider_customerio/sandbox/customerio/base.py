@@ -224,14 +224,8 @@ class CustomerIOBase:
         return self.n_seeded - sum(1 for i in self.deleted if i < self.n_seeded) + created
 
     def field_value(self, idx: int, name: str) -> Any:
-        """One identifier or attribute of a person (cheap for identifiers of unmodified seeded people); under the
-        people lag, as reads see the person (:mod:`.readlag`)."""
-        if idx in self.people_versions:
-            p: Person | None = self.read_person(idx)
-            if p is None:
-                return None
-        else:
-            p = self.overlay.get(idx)
+        """One identifier or attribute of a person (cheap for identifiers of unmodified seeded people)."""
+        p = self.overlay.get(idx)
         if p is None:
             if name in ("cio_id", "id", "email") and self.world is not None and 0 <= idx < self.n_seeded:
                 return None if idx in self.deleted else self.world.identifiers(idx)[name]
@@ -343,8 +337,6 @@ class CustomerIOBase:
     if TYPE_CHECKING:  # defined by the mixins (see state.py); declared for the type checker
 
         def _touch_person(self, idx: int) -> None: ...
-
-        def read_person(self, idx: int) -> Person | None: ...
 
         def relationships_op(self, idx: int, rels: Any, action: str) -> None: ...
 

@@ -20,6 +20,8 @@ class QueriesMixin(CustomerIOBase):
 
         def read_indexes(self, start: int = 0) -> Iterator[int]: ...
 
+        def read_field_value(self, idx: int, name: str) -> Any: ...
+
     def validate_filter(self, flt: Any, path: str = "filter", depth: int = 0) -> None:
         """Check the AudienceFilter grammar (and/or arrays, not single, segment/attribute leaves)."""
         if not isinstance(flt, dict) or len(flt) != 1:
@@ -59,7 +61,7 @@ class QueriesMixin(CustomerIOBase):
         if key == "segment":
             seg = self.segments.get(value["id"])
             return seg is not None and seg.contains(idx)
-        v = self.field_value(idx, value["field"])
+        v = self.read_field_value(idx, value["field"])  # search and exports read through the people lag
         if value["operator"] == "exists":
             return v is not None and v != ""
         return v is not None and stringify(v) == str(value["value"])

@@ -97,6 +97,16 @@ class ReadLagMixin(CustomerIOBase):
                 return p
         return None
 
+    def read_field_value(self, idx: int, name: str) -> Any:
+        """:meth:`field_value` over the lagging view (search and export filters; segment rebuilds and the rest
+        use the true state)."""
+        if idx not in self.people_versions:
+            return self.field_value(idx, name)
+        p = self.read_person(idx)
+        if p is None:
+            return None
+        return getattr(p, name) if name in ("cio_id", "id", "email", "phone") else p.attrs.get(name)
+
     def read_identifiers(self, idx: int) -> dict[str, Any]:
         """:meth:`identifiers` over the lagging view."""
         if idx not in self.people_versions:

@@ -110,3 +110,17 @@ def test_turning_the_lag_off_shows_every_write(sb: SandboxClient) -> None:
     assert _attributes(sb, "p1")["attributes"]["plan"] == "free"
     sb._call("PUT", "/lag", json={"cio_people": 0})
     assert _attributes(sb, "p1")["attributes"]["plan"] == "pro"
+
+
+def test_segments_follow_the_true_state_on_their_own_lag(sb: SandboxClient) -> None:
+    """The people lag is about reads of people: a dynamic segment is rebuilt from the written state (its own
+    ``cio_segments`` lag, 0 here), so it does not stay stuck on the old values once the person lag passes."""
+    _track(sb, "p1", {"plan": "free"})
+    seg = _app(sb, "POST", "/v1/segments", {"segment": {"name": "Pro"}}).json()["segment"]["id"]
+    sb._call("PUT", f"/customerio/segments/{seg}/rule", json={"attribute": "plan", "equals": "pro"})
+    sb._call("PUT", "/lag", json={"cio_people": 30})
+    _track(sb, "p1", {"plan": "pro"})
+    ids = _app(sb, "GET", f"/v1/segments/{seg}/membership").json()["ids"]
+    assert ids == ["p1"] and _search(sb, "pro") == set()  # the member is listed; the search reads the lag
+    sb._call("POST", "/clock/advance", json={"seconds": 30})
+    assert _search(sb, "pro") == {"p1"}

@@ -3,8 +3,8 @@
 Both vendors apply writes asynchronously. Customer.io answers a Track call once it has accepted it and processes
 it after ("minimal validation to ensure as close to real-time processing as possible",
 https://docs.customer.io/api/track/), so App API reads and exports may show a person as they were before the
-write; Brevo applies an import when its background process runs (https://developers.brevo.com/reference/import-contacts)
-and contact reads may lag behind writes (docs/vendor-behaviour.md). The per-field two-way merge compares what it
+write; Brevo applies an import when its background process runs (https://developers.brevo.com/reference/import-contacts),
+and a contact read may trail it (the sandbox's ``brevo_contacts`` lag). The per-field two-way merge compares what it
 reads with the value both sides last agreed on; a stale read differs from it and would look like a change on the
 side read, and the sync would write the old value back over the edit it had just carried over: silent data loss.
 

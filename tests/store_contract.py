@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from airflow_provider_customerio.store import LeaseHeld, SyncStore
 from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.store.schema import LATEST, current_version
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO
+from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite
 
 
 def check_state_roundtrip(store: SyncStore) -> None:
@@ -56,6 +56,16 @@ def check_state_roundtrip(store: SyncStore) -> None:
     assert digests == {"c1": {"PLAN_NAME": "newer", "email": "e"}, "c1199": {"PLAN_NAME": "d1199", "email": "e"}}
     st.forget_field_digests(["c1"])
     assert st.get_field_digests(["c1"]) == {}
+    # own writes not yet read back (two-way stale reads): 1,200 people in batches, the later write wins
+    st.record_own_writes(TO_CIO, [(f"c{i}", "PLAN_NAME", {"v": i}) for i in range(1200)], 100.0)
+    st.record_own_writes(TO_CIO, [("c1", "PLAN_NAME", "later")], 200.0)
+    assert st.get_own_writes(TO_CIO, ["c1", "c2"]) == {
+        "c1": {"PLAN_NAME": OwnWrite("later", 200.0)},
+        "c2": {"PLAN_NAME": OwnWrite({"v": 2}, 100.0)},
+    }
+    assert len(list(st.iter_own_write_people(TO_CIO))) == 1200 and st.get_own_writes(TO_BREVO, ["c1"]) == {}
+    st.forget_own_writes(TO_CIO, [("c2", "PLAN_NAME")])
+    assert st.expire_own_writes(TO_CIO, before=150.0) == 1198 and list(st.iter_own_write_people(TO_CIO)) == ["c1"]
     st.clear_run("run")
     assert st.count_staged("run") == 0 and st.pending_processes("run") == [] and st.get_checkpoint("run") is None
     assert st.count_hashes(CIO_TO_BREVO) == 2500  # hashes stay

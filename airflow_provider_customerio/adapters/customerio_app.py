@@ -128,12 +128,14 @@ class CustomerIOPeopleSource:
     def person_from_item(item: Mapping[str, Any]) -> Person:
         ids = item.get("identifiers") or {}
         attrs = dict(item.get("attributes") or {})
+        times = {str(k): int(v) for k, v in (item.get("timestamps") or {}).items() if isinstance(v, (int, float))}
         return Person(
             cio_id=str(ids.get("cio_id") or attrs.get("cio_id")),
             id=ids.get("id") or None,
             email=ids.get("email") or None,
             attributes=attrs,
             unsubscribed=bool(item.get("unsubscribed")),
+            timestamps=times,
         )
 
     def start_full(self) -> dict[str, Any]:

@@ -83,16 +83,19 @@ class SandboxContext:
     def lag(self) -> dict[str, float]:
         """Read lag per surface, in sandbox-clock seconds (0 = consistent at once, the default)."""
         out = {"brevo_events": self.brevo.lag["events"], "brevo_contacts": self.brevo.lag["contacts"]}
-        return {**out, "cio_activities": self.cio.lag["activities"], "cio_segments": self.cio.lag["segments"]}
+        out.update(cio_activities=self.cio.lag["activities"], cio_segments=self.cio.lag["segments"])
+        return {**out, "cio_people": self.cio.lag["people"]}
 
     def set_lag(self, spec: Any) -> dict[str, float]:
         lag = parse_lag(spec, self.lag())
         self.brevo.set_lag(events=lag["brevo_events"], contacts=lag["brevo_contacts"])
         self.cio.lag.update(activities=lag["cio_activities"], segments=lag["cio_segments"])
+        self.cio.set_people_lag(lag["cio_people"])
         return self.lag()
 
     def background(self) -> None:
         """Run the background work that is due on the sandbox clock (called before each request is served)."""
+        self.cio.publish_people()  # the writes of the requests served so far start their people lag
         self.cio.run_due()
         self.brevo.run_due()
 

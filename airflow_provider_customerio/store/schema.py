@@ -222,6 +222,25 @@ process_notice = sa.Table(
 )
 V5_TABLES = (process_notice,)
 
+# ---------------------------------------------------------------------------- own writes (two-way stale reads)
+#: The writes this provider made and has not yet seen in a read of the vendor it wrote to, per direction
+#: (``to_cio``: the reverse sync's Track writes; ``to_brevo``: the people sync's imports), person and field (the
+#: per-field keys of ``field_state``): the value written (JSON, canonical Brevo form) and when it was sent. Both
+#: vendors apply writes asynchronously, so a read younger than the write may still show the old value; the other
+#: direction's sync takes such a value for the stale read it is, not for a change (sync/stale.py). A row goes once a
+#: read shows the value (or a later change), or after the settle time.
+own_write = sa.Table(
+    "own_write",
+    metadata,
+    sa.Column("direction", sa.String(32), primary_key=True),
+    sa.Column("cio_id", sa.String(KEY), primary_key=True),
+    sa.Column("field", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("written_at", sa.Float, nullable=False),
+    sa.Index("own_write_written_at", "direction", "written_at"),
+)
+OWN_WRITE_TABLES = (own_write,)
+
 store_version = sa.Table(
     "store_version",
     metadata,
@@ -259,6 +278,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "per-field last-synced values of the two-way sync", _create(*V3_TABLES)),
     Migration(4, "counters; rejected records indexed by DAG and reason (status page)", _v4),
     Migration(5, "Brevo process-completion notices (notifyUrl callbacks)", _create(*V5_TABLES)),
+    Migration(6, "own writes not yet read back (two-way: stale reads are not changes)", _create(*OWN_WRITE_TABLES)),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -304,5 +324,6 @@ __all__ = [
     "current_version",
     "metadata",
     "migrate",
+    "own_write",
     "process_notice",
 ]

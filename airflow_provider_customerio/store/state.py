@@ -37,6 +37,9 @@ from airflow_provider_customerio.store.engine import describe, read_connection, 
 
 CIO_TO_BREVO = "cio_to_brevo"
 BREVO_TO_CIO = "brevo_to_cio"
+#: Directions of the own writes (:meth:`StateStore.record_own_writes`): the vendor written to.
+TO_CIO = "to_cio"
+TO_BREVO = "to_brevo"
 
 #: Engines already migrated by this process (weak: an engine's id may be reused once it is garbage collected, so a
 #: set of ids could make a new in-memory store skip its migration).
@@ -62,6 +65,15 @@ class Identity:
     brevo_id: int | None = None
     email: str | None = None
     ext_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OwnWrite:
+    """A write this provider made to one field of a person: the value (canonical Brevo form) and when it was sent
+    (unix seconds)."""
+
+    value: Any
+    written_at: float
 
 
 @dataclass(frozen=True)
@@ -274,6 +286,69 @@ class StateStore(StoreBase):
         with self._write() as conn:
             for chunk in chunks(cio_ids):
                 conn.execute(t.delete().where(t.c.cio_id.in_(chunk)))
+
+    # ------------------------------------------------------------------ own writes not yet read back
+
+    def record_own_writes(self, direction: str, items: Iterable[tuple[str, str, Any]], written_at: float) -> None:
+        """Record writes ``(cio_id, field, value)`` sent to the vendor of ``direction`` at ``written_at``."""
+        rows = [
+            {"direction": direction, "cio_id": cid, "field": name, "value": json.dumps(value), "written_at": written_at}
+            for cid, name, value in items
+        ]
+        with self._write() as conn:
+            for chunk in chunks(rows):
+                keys = ("direction", "cio_id", "field")
+                upsert(conn, s.own_write, _last_per_key(list(chunk), keys), keys)
+
+    def get_own_writes(self, direction: str, cio_ids: Sequence[str]) -> dict[str, dict[str, OwnWrite]]:
+        """``cio_id -> {field: OwnWrite}`` of the writes not yet read back (people without any are absent)."""
+        t = s.own_write
+        out: dict[str, dict[str, OwnWrite]] = {}
+        with self._read() as conn:
+            for chunk in chunks(cio_ids, 500):
+                q = sa.select(t.c.cio_id, t.c.field, t.c.value, t.c.written_at).where(
+                    t.c.direction == direction, t.c.cio_id.in_(chunk)
+                )
+                for cid, name, value, at in conn.execute(q):
+                    out.setdefault(str(cid), {})[str(name)] = OwnWrite(json.loads(value), float(at))
+        return out
+
+    def forget_own_writes(self, direction: str, items: Iterable[tuple[str, str]]) -> None:
+        """Drop the records of ``(cio_id, field)`` (read back, superseded or expired)."""
+        t = s.own_write
+        stmt = t.delete().where(
+            t.c.direction == direction, t.c.cio_id == sa.bindparam("cid"), t.c.field == sa.bindparam("name")
+        )
+        with self._write() as conn:
+            for chunk in chunks(items):
+                conn.execute(stmt, [{"cid": cid, "name": name} for cid, name in chunk])
+
+    def expire_own_writes(self, direction: str, before: float) -> int:
+        """Drop the records of writes sent before ``before`` (unix seconds); returns how many went."""
+        t = s.own_write
+        with self._write() as conn:
+            result = conn.execute(t.delete().where(t.c.direction == direction, t.c.written_at < before))
+        return int(result.rowcount or 0)
+
+    def iter_own_write_people(self, direction: str) -> Iterator[str]:
+        """The people with a write to the vendor of ``direction`` not yet read back, in pages."""
+        t = s.own_write
+        last = ""
+        while True:
+            q = (
+                sa.select(t.c.cio_id)
+                .where(t.c.direction == direction, t.c.cio_id > last)
+                .group_by(t.c.cio_id)
+                .order_by(t.c.cio_id)
+                .limit(BATCH)
+            )
+            with self._read() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for (cid,) in rows:
+                yield str(cid)
+            last = rows[-1][0]
 
     # ------------------------------------------------------------------ checkpoints and watermarks
 
@@ -519,7 +594,10 @@ def _last_per_key(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[
 __all__ = [
     "BREVO_TO_CIO",
     "CIO_TO_BREVO",
+    "TO_BREVO",
+    "TO_CIO",
     "Identity",
+    "OwnWrite",
     "PendingProcess",
     "PendingRow",
     "StateStore",

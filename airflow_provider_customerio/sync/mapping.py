@@ -59,6 +59,8 @@ class Person:
     :param attributes: attribute name -> value (strings, as Customer.io returns them).
     :param unsubscribed: the person unsubscribed from messages.
     :param suppressed: the person is suppressed in Customer.io.
+    :param timestamps: attribute name -> when Customer.io last set it (unix seconds), as a profile read reports
+        them (an export row carries none).
     """
 
     cio_id: str
@@ -67,6 +69,7 @@ class Person:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     unsubscribed: bool = False
     suppressed: bool = False
+    timestamps: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -349,6 +352,10 @@ class PersonMapper:
                     raise missing_attributes_error([f])
                 self._fields.append((f, attr))
         self._email_source = next((f.source for f in field_mapping if f.is_email), "email")
+        #: per-field key (Brevo attribute name, ``email``) -> the Customer.io attribute it is mapped from
+        self.field_sources: dict[str, str] = {
+            (EMAIL_FIELD if attr is None else attr.name): f.source for f, attr in self._fields
+        }
 
     def map(self, person: Person) -> MappedRow | RejectedPerson:
         """Build the import row, or reject the person (no identifier, invalid email)."""

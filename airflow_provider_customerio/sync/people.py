@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -37,6 +38,7 @@ from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
     BrevoAttribute,
+    MappedRow,
     Person,
     PersonMapper,
     RejectedPerson,
@@ -44,6 +46,7 @@ from airflow_provider_customerio.sync.mapping import (
     field_digest,
     missing_attributes_error,
     row_field_digests,
+    row_field_values,
 )
 from airflow_provider_customerio.sync.processes import (
     Clock,
@@ -53,7 +56,8 @@ from airflow_provider_customerio.sync.processes import (
     SystemClock,
     wait_for_pending,
 )
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, DEFAULT_SETTLE_S, read_values, settle, with_fields
+from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)
@@ -214,6 +218,8 @@ class PeopleSync:
     :param checkpoint_every: source records between two checkpoints of :meth:`extract`.
     :param process_notices: end-of-process notices for :meth:`wait` (see :mod:`.processes`); ``None`` polls.
     :param notice_deadline_s: seconds after which a process with no notice is polled on the schedule.
+    :param settle_s: two-way sync: seconds an own write decides stale reads before it expires (:mod:`.stale`).
+    :param now: wall time in unix seconds (tests pass a fake); the times of own writes.
     """
 
     def __init__(
@@ -231,7 +237,12 @@ class PeopleSync:
         checkpoint_every: int = 1000,
         process_notices: Notices | None = None,
         notice_deadline_s: float | None = None,
+        settle_s: float = DEFAULT_SETTLE_S,
+        now: Callable[[], float] | None = None,
     ) -> None:
+        self.settle_s = settle_s
+        self.now = now or time.time
+        self._settled: list[tuple[str, str]] = []  # (cio_id, field) of own writes read back, to forget
         self.process_notices = process_notices
         self.notice_deadline_s = notice_deadline_s
         self.config = config
@@ -251,7 +262,9 @@ class PeopleSync:
         self._stage_buf: list[tuple[str, str, dict[str, Any] | None]] = []
         self.summary = SyncSummary()
         #: two-way sync: write only the fields Customer.io changed since both sides last agreed, so an edit made
-        #: in Brevo alone is never overwritten by a stale Customer.io value (the reverse sync carries it over)
+        #: in Brevo alone is never overwritten by a stale Customer.io value (the reverse sync carries it over); a
+        #: value read older than the reverse sync's own write to Customer.io is a stale read, not a change
+        #: (:mod:`.stale`), and what this sync writes to Brevo is kept for the reverse sync's same check
         self.two_way = bool(config.reverse.enabled)
 
     # -------------------------------------------------------------- checkpoint helpers
@@ -306,6 +319,8 @@ class PeopleSync:
             return self.summary
         mapper = self._prepare_mapper(dry_run)
         if self.step == "collect":
+            if self.two_way and not dry_run:
+                self.state.expire_own_writes(TO_CIO, self.now() - self.settle_s)
             if mode == "incremental":
                 if window is None:
                     raise PeopleSyncError("incremental mode needs a window")
@@ -367,7 +382,7 @@ class PeopleSync:
             if p is None or not st.finished:
                 continue
             if st.succeeded:
-                self._commit_process(p.process_id, st.report)
+                self._commit_process(p.process_id, st.report, p.options)
             else:
                 self._failed_process(p.process_id, p.attempt, p.options, st.error)
         self._save()
@@ -431,6 +446,13 @@ class PeopleSync:
 
         n = self.state.stage_items(self.run_key, items())
         log.info("Activity feed: %d people changed in [%s, %s)", n, window.start.isoformat(), window.end.isoformat())
+        if self.two_way:
+            # people written by the reverse sync and not yet read back are read again until they are (a stale read
+            # of them is not a change, so nothing else would bring them back once the read catches up)
+            recheck = list(self.state.iter_own_write_people(TO_CIO))
+            added = self.state.stage_items(self.run_key, ((cid, "upsert", None) for cid in recheck))
+            if added:
+                log.info("Reading again %d people whose last write from Brevo was not yet read back", added)
 
     def _people_stream(self, mode: str, offset: int) -> Iterator[tuple[int, Person | None, str]]:
         """Yield ``(position, person or None if gone, cio_id)`` from ``offset`` on."""
@@ -469,14 +491,26 @@ class PeopleSync:
             known = [cid for _, p, cid in chunk if p is not None]
             stored = self.state.get_hashes(CIO_TO_BREVO, known)
             baselines = self.state.get_field_digests(known) if self.two_way else {}
+            own = self.state.get_own_writes(TO_CIO, known) if self.two_way else {}
             for pos, person, cio_id in chunk:
                 self._stage_one(
-                    mapper, person, cio_id, s, track_seen, dry_run, stored.get(cio_id), baselines.get(cio_id)
+                    mapper,
+                    person,
+                    cio_id,
+                    s,
+                    track_seen,
+                    dry_run,
+                    stored.get(cio_id),
+                    baselines.get(cio_id),
+                    own.get(cio_id),
                 )
                 since_save += 1
                 if since_save >= self.checkpoint_every and not dry_run:
                     self._save(offset=pos + 1)  # everything up to pos is persisted
                     since_save = 0
+            if self._settled and not dry_run:
+                self.state.forget_own_writes(TO_CIO, self._settled)
+            self._settled = []
             chunk.clear()
 
         for item in self._people_stream(mode, offset):
@@ -495,9 +529,11 @@ class PeopleSync:
         dry_run: bool,
         stored_hash: str | None,
         baseline: Mapping[str, str] | None = None,
+        own: Mapping[str, OwnWrite] | None = None,
     ) -> None:
         s.read += 1
         if person is None:
+            self._settled.extend((cio_id, key) for key in own or ())  # gone from Customer.io: nothing to read back
             self.ledger.reject(
                 record_id=cio_id,
                 reason="not_found",
@@ -517,6 +553,8 @@ class PeopleSync:
                 identifiers={"email": mapped.email, "id": mapped.ext_id},
             )
             return
+        if own:
+            mapped = self._settle_stale(mapper, person, mapped, own)
         digest = mapped.content_hash(self.list_ids)
         if stored_hash == digest:
             s.unchanged += 1
@@ -543,6 +581,29 @@ class PeopleSync:
         kind = "blacklist_row" if mapped.blacklisted else "row"
         row = trim_to_changed_fields(mapped.row, baseline) if baseline else mapped.row
         self._stage_buf.append((f"{kind}:{mapped.cio_id}", kind, {"hash": digest, "row": row}))
+
+    def _settle_stale(
+        self, mapper: PersonMapper, person: Person, mapped: MappedRow, own: Mapping[str, OwnWrite]
+    ) -> MappedRow:
+        """``mapped`` with the reverse sync's own writes in place of the values read stale (:mod:`.stale`); the
+        writes read back (or superseded, or expired) are noted to be forgotten."""
+
+        def read_time(key: str) -> float | None:
+            source = "unsubscribed" if key == BLACKLIST_FIELD else mapper.field_sources.get(key)
+            return person.timestamps.get(source) if source is not None else None
+
+        result = settle(read_values(mapped), own, read_time, now=self.now(), settle_s=self.settle_s)
+        self._settled.extend((mapped.cio_id, key) for key in result.settled)
+        if not result.corrections:
+            return mapped
+        self.summary.stale_reads += len(result.corrections)
+        log.info(
+            "%s: Customer.io read older than the write from Brevo for %s; kept Brevo's value (a stale read, not a "
+            "change)",
+            mapped.cio_id,
+            ", ".join(sorted(result.corrections)),
+        )
+        return with_fields(mapped, result.corrections)
 
     def _stage_full_deletes(self) -> None:
         """Full sync: people known from earlier runs but absent from Customer.io now are staged as deletes."""
@@ -606,8 +667,10 @@ class PeopleSync:
                 )
                 continue
             rows = [r for _, _, r in out.items]
+            sent_at = self.now()  # before the import: Brevo applies it later (the reverse sync's stale-read check)
             pid = str(self.sink.start_import(rows, list_ids=self.list_ids, email_blacklist=blacklist))
-            self.state.add_pending(self.run_key, pid, out.items, options={"email_blacklist": blacklist})
+            options = {"email_blacklist": blacklist, "written_at": sent_at}
+            self.state.add_pending(self.run_key, pid, out.items, options=options)
             self.summary.imports += 1
             log.info("Submitted Brevo import process %s: %d rows, %d bytes", pid, len(out.items), out.nbytes)
             self._save(offset=next_offset)
@@ -666,9 +729,11 @@ class PeopleSync:
 
     # -------------------------------------------------------------- process results
 
-    def _commit_process(self, process_id: str, report: ImportReport) -> None:
+    def _commit_process(self, process_id: str, report: ImportReport, options: Mapping[str, Any] | None = None) -> None:
         s = self.summary
         commit_all = not report.unidentified
+        written_at = float((options or {}).get("written_at") or self.now())
+        blacklist = [(BLACKLIST_FIELD, True)] if (options or {}).get("email_blacklist") else []
         for unnamed_reason, count in report.unidentified.items():
             self.ledger.reject(
                 record_id=None,
@@ -686,6 +751,7 @@ class PeopleSync:
                 hashes: list[tuple[str, str]] = []
                 fields: list[tuple[str, dict[str, str]]] = []
                 identities: list[tuple[str, str | None, str | None]] = []
+                own: list[tuple[str, str, Any]] = []
                 for pr in chunk:
                     row = pr.row
                     email = row.get("email")
@@ -708,10 +774,14 @@ class PeopleSync:
                     if commit_all:
                         hashes.append((pr.person_key, pr.hash))
                         fields.append((pr.person_key, row_field_digests(row)))
+                        if self.two_way:  # what Brevo will show once read: the reverse sync's stale-read check
+                            written = [*row_field_values(row).items(), *blacklist]
+                            own.extend((pr.person_key, k, v) for k, v in written)
                     identities.append((pr.person_key, email, str(ext_id) if ext_id else None))
                 self.state.upsert_identities(identities)
                 self.state.set_hashes(CIO_TO_BREVO, hashes)
                 self.state.set_field_digests(fields)
+                self.state.record_own_writes(TO_BREVO, own, written_at)
             self.state.drop_pending(self.run_key, process_id)
 
     def _failed_process(self, process_id: str, attempt: int, options: Mapping[str, Any], error: str | None) -> None:
@@ -725,6 +795,7 @@ class PeopleSync:
                 attempt + 1,
                 self.max_import_attempts,
             )
+            options = {**options, "written_at": self.now()}
             new_pid = str(
                 self.sink.start_import(
                     [r.row for r in rows], list_ids=self.list_ids, email_blacklist=bool(options.get("email_blacklist"))

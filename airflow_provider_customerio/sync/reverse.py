@@ -54,9 +54,11 @@ Flow of one run (checkpointed in the state store under ``dag_id/run_id/task_id``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -87,7 +89,8 @@ from airflow_provider_customerio.sync.mapping import (
     to_text,
 )
 from airflow_provider_customerio.sync.people import RunWindow
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, DEFAULT_SETTLE_S, read_values, settle, with_fields
+from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)
@@ -530,6 +533,8 @@ class ReverseSync:
     :param page_size: contacts decided together; their operations are sent (and the run checkpointed) once
         the next page would overflow the batch budget.
     :param batch_budget_bytes: byte budget of one Track batch (default: just under 500 KB).
+    :param settle_s: seconds an own write decides stale reads before it expires (:mod:`.stale`).
+    :param now: wall time in unix seconds (tests pass a fake); the times of own writes.
     """
 
     def __init__(
@@ -546,7 +551,11 @@ class ReverseSync:
         page_size: int = PAGE_SIZE,
         batch_budget_bytes: int = TRACK_BATCH_BUDGET_BYTES,
         read_overlap: timedelta = READ_OVERLAP,
+        settle_s: float = DEFAULT_SETTLE_S,
+        now: Callable[[], float] | None = None,
     ) -> None:
+        self.settle_s = settle_s
+        self.now = now or time.time
         policy = conflict_policy or config.reverse.conflict_policy or DEFAULT_CONFLICT_POLICY
         if policy not in CONFLICT_POLICIES:
             raise ReverseSyncError(
@@ -614,6 +623,8 @@ class ReverseSync:
             s.window_start, s.window_end = window.start.isoformat(), window.end.isoformat()
         attributes = self.source.list_attributes()
         mapper = self._mapper(attributes)
+        if not dry_run:
+            self.state.expire_own_writes(TO_BREVO, self.now() - self.settle_s)
         end_ms = int(window.end.timestamp() * 1000) if window is not None else None
         read_from = window.start - self.read_overlap if window is not None else None
         start_ms = int(read_from.timestamp() * 1000) if read_from is not None else None
@@ -698,6 +709,7 @@ class ReverseSync:
             if cio_id is False:
                 continue
             resolved.append((rec, cio_id))  # type: ignore[arg-type]
+        resolved = self._settle_stale(resolved, mapper, dry_run)
         known = [cid for _, cid in resolved if cid]
         forward_hashes = self.state.get_hashes(CIO_TO_BREVO, known) if known else {}
 
@@ -762,6 +774,41 @@ class ReverseSync:
                 suppress = {"type": "person", "action": "suppress", "identifiers": dict(op["identifiers"])}
                 pending.append(_Pending(rec, cio_id, suppress, lost=decision.lost))
         return pending
+
+    def _settle_stale(
+        self, resolved: list[tuple[ReverseRecord, str | None]], mapper: ReverseMapper, dry_run: bool
+    ) -> list[tuple[ReverseRecord, str | None]]:
+        """The records with the people sync's own writes in place of the values Brevo read stale: a contact whose
+        ``modifiedAt`` is not later than an import that wrote a field, and that shows another value, was read
+        before Brevo applied the import; that value is no Brevo change (:mod:`.stale`)."""
+        cids = [cid for _, cid in resolved if cid]
+        own = self.state.get_own_writes(TO_BREVO, cids) if cids else {}
+        if not own:
+            return resolved
+        out: list[tuple[ReverseRecord, str | None]] = []
+        settled: list[tuple[str, str]] = []
+        for rec, cid in resolved:
+            writes = own.get(cid) if cid else None
+            if not writes:
+                out.append((rec, cid))
+                continue
+            modified = rec.contact.modified_at / 1000 if rec.contact.modified_at else None
+            times = dict.fromkeys(writes, modified)  # Brevo has one time per contact
+            values = {**rec.brevo_fields, BLACKLIST_FIELD: rec.contact.email_blacklisted}
+            result = settle(values, writes, times.get, now=self.now(), settle_s=self.settle_s)
+            settled.extend((str(cid), key) for key in result.settled)
+            if result.corrections:
+                self.summary.stale_reads += len(result.corrections)
+                log.info(
+                    "Brevo contact %s read before the import that wrote %s; kept Customer.io's value (a stale read)",
+                    rec.contact.id,
+                    ", ".join(sorted(result.corrections)),
+                )
+                rec = mapper.map(_with_brevo_fields(rec.contact, result.corrections))
+            out.append((rec, cid))
+        if settled and not dry_run:
+            self.state.forget_own_writes(TO_BREVO, settled)
+        return out
 
     def _agreed(self, rec: ReverseRecord, names: Iterable[str]) -> dict[str, str]:
         """Per-field digests of Brevo's values of ``names`` (what both sides hold once they are written)."""
@@ -885,6 +932,7 @@ class ReverseSync:
         for i in range(0, len(candidates), HYDRATE_CHUNK):
             chunk = candidates[i : i + HYDRATE_CHUNK]
             profiles = {p.person.cio_id: p for p in self.writer.profiles([cid for _, cid, _ in chunk])}
+            own = self.state.get_own_writes(TO_CIO, [cid for _, cid, _ in chunk])
             for rec, cid, changed in chunk:
                 profile = profiles.get(cid)
                 if profile is None:  # deleted in Customer.io: never re-created from Brevo
@@ -892,7 +940,7 @@ class ReverseSync:
                     out[rec.contact.id] = _Decision(lost=True, dropped=True)
                     continue
                 out[rec.contact.id] = self._decide_person(
-                    rec, cid, changed, profile, baselines.get(cid), forward_hashes.get(cid)
+                    rec, cid, changed, profile, baselines.get(cid), forward_hashes.get(cid), own.get(cid)
                 )
         return out
 
@@ -904,9 +952,12 @@ class ReverseSync:
         profile: Profile,
         base: Mapping[str, str] | None,
         forward_hash: str | None,
+        own: Mapping[str, OwnWrite] | None = None,
     ) -> _Decision:
         assert self._forward_mapper is not None
         mapped = self._forward_mapper.map(profile.person)
+        if own and not isinstance(mapped, RejectedPerson):
+            mapped = self._settle_profile(mapped, profile, own)
         if isinstance(mapped, RejectedPerson):  # Customer.io's side cannot reach Brevo at all
             cio_values: dict[str, Any] = {}
             blocked: set[str] = set()
@@ -942,6 +993,18 @@ class ReverseSync:
             else:
                 d.lost = True
         return d
+
+    def _settle_profile(self, mapped: MappedRow, profile: Profile, own: Mapping[str, OwnWrite]) -> MappedRow:
+        """A Customer.io profile read older than this sync's own write of a field shows that field as written: the
+        old value is no Customer.io change, so it makes no conflict (:mod:`.stale`; forgotten by the people sync)."""
+        sources = self._forward_mapper.field_sources if self._forward_mapper is not None else {}
+
+        def read_time(key: str) -> float | None:
+            source = UNSUBSCRIBED if key == BLACKLIST_FIELD else sources.get(key)
+            return profile.field_times.get(source) if source is not None else None
+
+        result = settle(read_values(mapped), own, read_time, now=self.now(), settle_s=self.settle_s)
+        return with_fields(mapped, result.corrections)
 
     def _winner(self, rec: ReverseRecord, profile: Profile, name: str) -> str:
         changed_at = profile.field_times.get(name, profile.changed_at)
@@ -1043,6 +1106,7 @@ class ReverseSync:
 
     def _send(self, items: list[_Pending]) -> list[_Pending]:
         """Send one batch; commit what was applied, ledger the permanent rejects, return the ones to re-send."""
+        sent_at = self.now()  # before the batch: Customer.io applies it later (the people sync's stale-read check)
         errors = self.writer.send_batch([p.op for p in items])
         self.summary.batches += 1
         by_index = {e.index: e for e in errors}
@@ -1070,14 +1134,16 @@ class ReverseSync:
         unknown = [e for e in errors if not 0 <= e.index < len(items)]
         for e in unknown:
             self.summary.notes.append(f"Track batch error without a valid batch_index: {e.reason}: {e.message}")
-        self._commit(ok)
+        self._commit(ok, written_at=sent_at)
         if retry:
             log.warning("Track batch: %d operation(s) failed transiently; re-sending them", len(retry))
         return retry
 
-    def _commit(self, items: list[_Pending]) -> None:
+    def _commit(self, items: list[_Pending], written_at: float | None = None) -> None:
         s = self.summary
         with self.state.transaction():
+            if written_at is not None:
+                self.state.record_own_writes(TO_CIO, self._own_writes(items), written_at)
             self.state.set_hashes(
                 BREVO_TO_CIO, [(p.record.key, p.record.snapshot().encode()) for p in items if not p.lost]
             )
@@ -1096,6 +1162,36 @@ class ReverseSync:
                     self.state.upsert_identity(
                         p.cio_id, brevo_id=p.record.contact.id, email=p.record.email, ext_id=p.record.customer_id
                     )
+
+    def _own_writes(self, items: list[_Pending]) -> list[tuple[str, str, Any]]:
+        """``(cio_id, field, value)`` of the fields the applied operations wrote (Brevo's canonical values)."""
+        out: list[tuple[str, str, Any]] = []
+        for p in items:
+            if not p.cio_id or p.op.get("action") != "identify":
+                continue
+            for name in p.op.get("attributes") or {}:
+                if name == UNSUBSCRIBED:
+                    out.append((p.cio_id, BLACKLIST_FIELD, True))
+                    continue
+                key = self._field_keys.get(name)
+                if key is not None and key in p.record.brevo_fields:
+                    out.append((p.cio_id, key, p.record.brevo_fields[key]))
+        return out
+
+
+def _with_brevo_fields(contact: BrevoContact, values: Mapping[str, Any]) -> BrevoContact:
+    """``contact`` with the fields of ``values`` (per-field keys, canonical Brevo form) set to them."""
+    attrs = dict(contact.attributes)
+    email = contact.email
+    blacklisted = contact.email_blacklisted
+    for key, value in values.items():
+        if key == BLACKLIST_FIELD:
+            blacklisted = bool(value)
+        elif key == EMAIL_FIELD:
+            email = value
+        else:
+            attrs[key] = value
+    return dataclasses.replace(contact, attributes=attrs, email=email, email_blacklisted=blacklisted)
 
 
 def _op_size(p: _Pending) -> int:

@@ -8,10 +8,23 @@ from __future__ import annotations
 from airflow_provider_customerio.store.state import (
     BREVO_TO_CIO,
     CIO_TO_BREVO,
+    TO_BREVO,
+    TO_CIO,
     Identity,
+    OwnWrite,
     PendingProcess,
     PendingRow,
     StateStore,
 )
 
-__all__ = ["BREVO_TO_CIO", "CIO_TO_BREVO", "Identity", "PendingProcess", "PendingRow", "StateStore"]
+__all__ = [
+    "BREVO_TO_CIO",
+    "CIO_TO_BREVO",
+    "TO_BREVO",
+    "TO_CIO",
+    "Identity",
+    "OwnWrite",
+    "PendingProcess",
+    "PendingRow",
+    "StateStore",
+]

@@ -47,6 +47,8 @@ class SyncSummary:
     events_processed: int | None = None
     campaigns_tracked: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: two-way sync: fields read older than this provider's own write to that vendor (taken as not changed)
+    stale_reads: int = 0
     #: dry run: what the run would write (see :meth:`plan_add`), in the summary as ``plan``
     plan: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +103,8 @@ class SyncSummary:
         }
         if self.skipped:
             out["skipped"] = self.skipped
+        if self.stale_reads:
+            out["stale_reads"] = self.stale_reads
         if self.notes:
             out["notes"] = self.notes[:20]
         if self.dry_run:

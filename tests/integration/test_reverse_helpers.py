@@ -98,11 +98,14 @@ class Harness:
             context.update(data_interval_start=start, data_interval_end=end)
         return op.execute(context)  # type: ignore[arg-type]
 
-    def forward(self, start: datetime, end: datetime) -> dict[str, Any]:
-        """Run the Customer.io -> Brevo people sync (its real operator) over ``[start, end)``."""
+    def forward(self, start: datetime, end: datetime, *, mode: str = "incremental") -> dict[str, Any]:
+        """Run the Customer.io -> Brevo people sync (its real operator) over ``[start, end)`` (``mode="full"``:
+        the whole export, the window only names the run)."""
         op = CustomerIOToBrevoPeopleOperator(
             task_id="sync_people",
             config_path=str(self.config_path),
+            mode=mode,
+            export_check_interval=0.01,
             deferrable=False,
             poll_interval=0.01,
             customerio_app_hook_params=FAST,

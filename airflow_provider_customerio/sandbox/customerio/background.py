@@ -6,7 +6,8 @@ import bisect
 import hmac
 import time
 from array import array
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_customerio.sandbox.customerio.base import CustomerIOBase
 from airflow_provider_customerio.sandbox.customerio.models import (
@@ -18,6 +19,10 @@ from airflow_provider_customerio.sandbox.customerio.models import (
 
 class BackgroundMixin(CustomerIOBase):
     """Dynamic segments, exports, and the background work due on the sandbox clock."""
+
+    if TYPE_CHECKING:  # defined by ReadLagMixin (see state.py)
+
+        def read_indexes(self, start: int = 0) -> Iterator[int]: ...
 
     def set_segment_rule(self, segment_id: int, rule: Any) -> Segment:
         """Make a segment dynamic on ``{"attribute": name, "equals": value}`` and build it now."""
@@ -81,7 +86,7 @@ class BackgroundMixin(CustomerIOBase):
             exp.status, exp.failed = "failed", True
             return
         if exp.type == "customers":
-            exp.rows.extend(i for i in self.live_indexes() if self.matches(i, exp.filters))
+            exp.rows.extend(i for i in self.read_indexes() if self.matches(i, exp.filters))
         else:
             f = exp.filters
             lo = bisect.bisect_left(self.message_created, f.get("start") or 0)

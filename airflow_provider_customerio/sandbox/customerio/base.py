@@ -46,8 +46,9 @@ class CustomerIOBase:
     def __init__(self, clock: SandboxClock | None = None) -> None:
         self.clock = clock if clock is not None else SandboxClock()
         #: Read lag in sandbox-clock seconds: ``activities`` (the activity feed), ``segments`` (a dynamic segment's
-        #: rebuild after an attribute change).
-        self.lag: dict[str, float] = {"activities": 0.0, "segments": 0.0}
+        #: rebuild after an attribute change), ``people`` (App API person reads, search and exports: see
+        #: :mod:`.readlag`).
+        self.lag: dict[str, float] = {"activities": 0.0, "segments": 0.0, "people": 0.0}
         self.reset()
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -87,7 +88,10 @@ class CustomerIOBase:
         self.removed_seeded_rels: set[tuple[str, int]] = set()  # (object_id, idx) of type "1"
         self.failed_attribute_changes = 0
         self.activity_visible: list[float] = []  # sandbox-clock time each activity becomes readable
-        self.lag = {"activities": 0.0, "segments": 0.0}
+        self.lag = {"activities": 0.0, "segments": 0.0, "people": 0.0}
+        #: people lag (:mod:`.readlag`): idx -> [(readable from, the person then or None)], oldest first
+        self.people_versions: dict[int, list[tuple[float, Person | None]]] = {}
+        self.people_dirty: dict[int, float] = {}  # idx -> when this request's write becomes readable
         self._created_people = 0
         self.seeded_wall = 0.0
         # A workspace has its object types even before any data (they are created in the UI).
@@ -145,6 +149,8 @@ class CustomerIOBase:
         return p
 
     def _mutable(self, idx: int) -> Person:
+        if self.lag["people"]:
+            self._touch_person(idx)
         p = self.overlay.get(idx)
         if p is None:
             p = self._materialise(idx)
@@ -329,6 +335,8 @@ class CustomerIOBase:
             yield seq, act
 
     if TYPE_CHECKING:  # defined by the mixins (see state.py); declared for the type checker
+
+        def _touch_person(self, idx: int) -> None: ...
 
         def relationships_op(self, idx: int, rels: Any, action: str) -> None: ...
 

@@ -70,5 +70,5 @@ def identifier_list(state: CustomerIOState, idxs: list[int]) -> dict[str, Any]:
     """``identifiers``/``ids`` of a result page; an empty page gives null arrays (live quirk)."""
     if not idxs:
         return {"identifiers": None, "ids": None}
-    idents = [state.identifiers(i) for i in idxs]
+    idents = [state.read_identifiers(i) for i in idxs]
     return {"identifiers": idents, "ids": [x["id"] or "" for x in idents]}

@@ -57,6 +57,8 @@ class PeopleMixin(CustomerIOBase):
 
     def create_person(self, now: int) -> Person:
         idx = self.next_idx
+        if self.lag["people"]:
+            self._touch_person(idx)  # absent from reads until the lag has passed
         self.next_idx += 1
         self._created_people += 1
         p = Person(idx, f"c1{self._created_people:06x}", now)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_customerio.sandbox.customerio.base import CustomerIOBase
 from airflow_provider_customerio.sandbox.customerio.models import (
@@ -14,6 +15,12 @@ from airflow_provider_customerio.sandbox.customerio.models import (
 
 class QueriesMixin(CustomerIOBase):
     """Filter validation and matching, paged search, metric sums and message views."""
+
+    if TYPE_CHECKING:  # defined by ReadLagMixin (see state.py)
+
+        def read_indexes(self, start: int = 0) -> Iterator[int]: ...
+
+        def read_field_value(self, idx: int, name: str) -> Any: ...
 
     def validate_filter(self, flt: Any, path: str = "filter", depth: int = 0) -> None:
         """Check the AudienceFilter grammar (and/or arrays, not single, segment/attribute leaves)."""
@@ -54,7 +61,7 @@ class QueriesMixin(CustomerIOBase):
         if key == "segment":
             seg = self.segments.get(value["id"])
             return seg is not None and seg.contains(idx)
-        v = self.field_value(idx, value["field"])
+        v = self.read_field_value(idx, value["field"])  # search and exports read through the people lag
         if value["operator"] == "exists":
             return v is not None and v != ""
         return v is not None and stringify(v) == str(value["value"])
@@ -70,7 +77,7 @@ class QueriesMixin(CustomerIOBase):
         nxt: int | None = None
         scanned = 0
         budget = self.settings["search_scan_budget"]
-        for idx in self.live_indexes(start):
+        for idx in self.read_indexes(start):
             if len(out) >= limit or scanned >= budget:
                 nxt = idx
                 break

@@ -150,8 +150,8 @@ async def by_email(request: Request, state: Cio) -> Response:
     email = request.query_params.get("email")
     if not email:
         raise AppBadRequest("email: required query parameter")
-    idx = state.find("email", email)
-    results = [state.identifiers(idx)] if idx is not None else []
+    p = state.read_lookup("email", email)
+    results = [p.identifiers()] if p is not None else []
     return json_response({"results": results})
 
 
@@ -164,7 +164,7 @@ async def batch_attributes(request: Request, state: Cio) -> Response:
         raise AppBadRequest("ids: must be an array of 1 to 100 identifiers of the id_type type")
     out, seen = [], set()
     for value in ids:
-        p = state.lookup(id_type, str(value))
+        p = state.read_lookup(id_type, str(value))
         if p is None or p.idx in seen:
             continue  # unknown ids are omitted with 200 (live)
         seen.add(p.idx)
@@ -180,7 +180,7 @@ async def customer_paths(request: Request, rest: str, state: Cio) -> Response:
     if len(segs) != 2 or not segs[0]:
         raise AppNotFound("Not Found")
     id_type = id_type_param(request)
-    p = state.lookup(id_type, segs[0])
+    p = state.read_lookup(id_type, segs[0])
     if p is None:
         raise AppNotFound(f"customer {segs[0]!r} ({id_type}) not found")
     what = segs[1]

@@ -310,7 +310,7 @@ async def export_file(request: Request, name: str, state: Cio) -> Response:
             )
         for n, key in enumerate(exp.rows):
             if exp.type == "customers":
-                p = state.person(key)
+                p = state.read_person(key)  # as reads see them (the people lag)
                 if p is None:
                     continue
                 writer.writerow(

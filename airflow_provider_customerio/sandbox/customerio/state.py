@@ -11,7 +11,8 @@ Route handlers only parse and shape JSON; everything that changes the world is a
 - :mod:`.people` — Track writes to people;
 - :mod:`.objects` — objects and relationships;
 - :mod:`.queries` — filters, search, metrics, message views;
-- :mod:`.background` — dynamic segments, exports, work due on the sandbox clock.
+- :mod:`.background` — dynamic segments, exports, work due on the sandbox clock;
+- :mod:`.readlag` — the people read lag (Track writes readable ``cio_people`` seconds later).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from airflow_provider_customerio.sandbox.customerio.background import Background
 from airflow_provider_customerio.sandbox.customerio.objects import ObjectsMixin
 from airflow_provider_customerio.sandbox.customerio.people import PeopleMixin
 from airflow_provider_customerio.sandbox.customerio.queries import QueriesMixin
+from airflow_provider_customerio.sandbox.customerio.readlag import ReadLagMixin
 
 
-class CustomerIOState(PeopleMixin, ObjectsMixin, QueriesMixin, BackgroundMixin):
+class CustomerIOState(PeopleMixin, ObjectsMixin, QueriesMixin, BackgroundMixin, ReadLagMixin):
     """The whole Customer.io workspace; Track writes and App reads share it ("one world")."""
 
 

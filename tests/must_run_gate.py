@@ -38,7 +38,8 @@ class _Findings:
     ignored: list[str] = field(default_factory=list)
 
     def problems(self) -> list[tuple[str, list[str]]]:
-        missing = [f"{m}: no test of this tier passed" for m in self.must_run if not self.passed.get(m)]
+        unpassed = [m for m in self.must_run if not self.passed.get(m)]
+        missing = [f"no test of these tiers passed: {', '.join(unpassed)}"] if unpassed else []
         sections = [
             ("tiers that must run were skipped", self.skipped),
             ("skips without a reason", self.unexplained),

@@ -35,6 +35,7 @@ STORE_DB_NAME = "state.db"  # the file name of provider 0.1's state database: up
 READ_ONLY = "cio_read_only"
 
 _ENGINES: dict[str, Engine] = {}
+_CONN_OF: dict[int, str] = {}  # id(engine) -> the Airflow connection it was built from (see store_label)
 _LOCK = threading.Lock()
 _WARNED: set[str] = set()
 
@@ -244,6 +245,7 @@ def store_engine(conn_id: str | None = STORE_CONN_ID, sqlite_path: str | os.Path
                 else:
                     engine = _create_engine(url)
                 _ENGINES[key] = engine
+                _CONN_OF[id(engine)] = str(conn_id)
         return engine
     path = Path(sqlite_path) if sqlite_path else default_sqlite_path()
     _warn_local(path)
@@ -276,12 +278,26 @@ def describe(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
+_KINDS = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB", "sqlite": "SQLite"}
+
+
+def store_label(engine: Engine) -> str:
+    """What the store is, for pages users see: its kind and the connection it comes from, never a file path or a
+    host (``PostgreSQL (connection customerio_sync_store)``, ``SQLite file (embedded: no connection ...)``)."""
+    kind = _KINDS.get(engine.dialect.name, engine.dialect.name)
+    conn_id = _CONN_OF.get(id(engine))
+    if conn_id:
+        return f"{kind} (connection {conn_id})"
+    return f"{kind} file (embedded: no connection {STORE_CONN_ID})"
+
+
 def dispose_all() -> None:
     """Close every pooled connection of this process (tests; a forked child)."""
     with _LOCK:
         for engine in _ENGINES.values():
             engine.dispose()
         _ENGINES.clear()
+        _CONN_OF.clear()
 
 
 __all__ = [
@@ -295,5 +311,6 @@ __all__ = [
     "dispose_all",
     "sqlite_engine",
     "store_engine",
+    "store_label",
     "url_from_connection",
 ]

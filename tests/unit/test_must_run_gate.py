@@ -137,7 +137,7 @@ def test_the_findings_name_what_was_left_out(tmp_path: Path) -> None:
     out = _run(root, ["-m", "not system"], "true").stdout
     assert "modules skipped while collected" in out and "test_mod_importorskip.py" in out
     assert "must-run tests deselected" in out and "tier_system/test_system.py::test_one [system]" in out
-    assert "system: no test of this tier passed" in out
+    assert "no test of these tiers passed: system" in out
 
 
 def test_a_failing_must_run_tier_keeps_its_failure(tmp_path: Path) -> None:

@@ -79,9 +79,9 @@ def render_runs(runs: Mapping[str, Sequence[RunRow]]) -> str:
                 f'<td class="l">{_esc(r.window)}</td>'
                 + "".join(_num(f, r.figure(f), NOT_IN_SUMMARY) for f in RUN_FIGURES)
                 + f'<td class="l" data-figure="api_calls">{_esc(calls)}</td>'
-                + _num("retries", r.number("retries"))
-                + _num("rate_limited", r.number("rate_limited", "http_429"))
-                + f'<td data-figure="duration_s">{"" if duration is None else f"{duration:.1f}"}</td></tr>'
+                + _num("retries", r.number("retries"), NOT_IN_SUMMARY)
+                + _num("rate_limited", r.number("rate_limited", "http_429"), NOT_IN_SUMMARY)
+                + f'<td data-figure="duration_s">{NOT_IN_SUMMARY if duration is None else f"{duration:.1f}"}</td></tr>'
             )
         out.append("</table>")
     return "\n".join(out)

@@ -92,7 +92,10 @@ class RunRow:
         if isinstance(w, Mapping):
             start = w.get("start") or w.get("since") or w.get("first_day")
             end = w.get("end") or w.get("until") or w.get("last_day")
-            return f"{start or '…'} → {end or 'now'}" if (start or end) else json.dumps(dict(w), default=str)
+            if start or end:
+                return f"{start or '…'} → {end or 'now'}"
+            # a full run has an open window: name the mode rather than a JSON of nulls
+            return str(self.summary.get("mode") or "") if not any(w.values()) else json.dumps(dict(w), default=str)
         return "" if w is None else str(w)
 
     @property

@@ -190,7 +190,7 @@ def test_status_page_in_chromium_shows_the_runs_figures(airflow_stack, populated
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1800})
+            page = browser.new_page(viewport={"width": 2000, "height": 1800})
             page.goto(f"{stack.api_url}/", wait_until="domcontentloaded")
             page.wait_for_selector("input[name=username]", timeout=60_000)  # Airflow's login page
             page.fill("input[name=username]", stack.username)

@@ -218,6 +218,16 @@ def test_every_run_figure_is_a_number_or_marked_missing(tmp_path):
     assert [_figures(metrics, n) for n in figures] == [["7"], ["5"], ["2"], ["0"], ["–"], ["0"]]
     seg = re.search(r'<table data-capability="segments">.*?</table>', html, re.S).group(0)
     assert [_figures(seg, n) for n in figures] == [["30"], ["5"], ["4"], ["23"], ["2"], ["1"]]
+    assert _figures(seg, "retries") == _figures(seg, "rate_limited") == ["–"]
+
+
+def test_a_full_runs_open_window_is_named_by_its_mode(tmp_path):
+    st = SyncStore.at(tmp_path / "state.db")
+    summary = {"mode": "full", "window": {"start": None, "end": None}, "read": 3, "created": 3}
+    st.record_summary("people", "customerio_people_to_brevo", "r", "load_brevo_contacts", summary)
+    html = _client(st).get("/").text
+    people = re.search(r'<table data-capability="people">.*?</table>', html, re.S).group(0)
+    assert "null" not in people and '<td class="l">full</td>' in people
 
 
 def test_the_store_is_named_without_a_path(tmp_path, airflow_conn):

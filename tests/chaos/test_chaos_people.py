@@ -97,9 +97,16 @@ def test_people_to_brevo_under_faults_equals_the_fault_free_run(sandbox, chaos, 
     injected = chaos.injected()
     applied = chaos.post_applied()  # writes applied whose answer was lost
     assert applied["applied_5xx"] >= 1 and applied["applied_drop"] >= 1, applied
+    failed_imports = sum(f["fired"] for f in sandbox._call("GET", "/brevo/faults")["faults"] if "import" in f["kind"])
     chaos.off()
     assert injected["503"] >= 2 and injected["429"] >= 2 and injected["drop"] >= 2, injected
-    assert out["imports"] >= 3 or errors, out  # the two failed import processes were resubmitted
+    # failed import processes were resubmitted: more imports accepted than the fault-free run needed
+    accepted = [
+        r
+        for r in sandbox.requests(vendor="brevo", path_contains="/contacts/import")
+        if r["method"] == "POST" and r.get("status") in (200, 201, 202)
+    ]
+    assert failed_imports >= 1 and len(accepted) > ref_first["imports"], (failed_imports, len(accepted), errors)
     # nothing lost: each person read is synced (state) or ledgered, never both
     people = cio_ids(sandbox)
     state = StateStore(chaos_dir / "state.db")

@@ -176,22 +176,34 @@ def test_the_projects_must_run_tiers_include_lineage() -> None:
     assert "lineage=0" in proc.stdout  # collect-only: listed in the gate's tally (and nothing ran)
 
 
-def test_ci_run_sets_ci_and_runs_make_test(tmp_path: Path) -> None:
-    """``.ci/run`` with stand-ins for make and apt-get on PATH: it runs ``make test`` with ``CI=true``."""
+def _ci_run(tmp_path: Path, make: str, ci: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``.ci/run`` with stand-ins for ``make`` (body ``make``) and ``apt-get`` first on PATH."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, body in {"make": 'echo "make $* CI=$CI"', "apt-get": "exit 0"}.items():
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in {"make": make, "apt-get": "exit 0"}.items():
         script = bin_dir / name
         script.write_text(f"#!/bin/sh\n{body}\n")
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.run(
+    if ci is not None:
+        env["CI"] = ci
+    return subprocess.run(
         ["bash", str(REPO_ROOT / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=300
     )
+
+
+def test_ci_run_sets_ci_and_runs_make_test(tmp_path: Path) -> None:
+    verdict = 'echo "make $* CI=$CI"; echo "must-run gate: ok (passed per tier: system=1)"'
+    proc = _ci_run(tmp_path, verdict)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "make test CI=true"
-    proc = subprocess.run(
-        ["bash", str(REPO_ROOT / ".ci" / "run")], env={**env, "CI": "1"}, capture_output=True, text=True, timeout=300
-    )
-    assert proc.stdout.strip().splitlines()[-1] == "make test CI=1"
+    assert "make test CI=true" in proc.stdout.splitlines()
+    assert "make test CI=1" in _ci_run(tmp_path, verdict, ci="1").stdout.splitlines()
+    # the failure of make test is CI's
+    assert _ci_run(tmp_path, 'echo "must-run gate: FAILED (CI is set)"; exit 1').returncode == 1
+
+
+def test_ci_run_fails_a_passing_run_without_the_gates_verdict(tmp_path: Path) -> None:
+    """``PYTEST_ARGS=--noconftest`` or ``-p no:tests.must_run_gate`` would run the tests without the gate."""
+    proc = _ci_run(tmp_path, 'echo "5 passed"')
+    assert proc.returncode == 1 and "without the must-run gate's verdict" in proc.stderr

@@ -25,39 +25,8 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 
-#: Tiers that must run in CI: a skip there fails the run when ``CI`` is set (locally it is reported).
-MUST_RUN_MARKERS = ("system", "postgres", "fidelity", "distributed")
-_must_run_skips: list[str] = []
-_unexplained_skips: list[str] = []
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if not report.skipped:
-        return
-    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr or "")
-    reason = reason.removeprefix("Skipped: ").strip()
-    if not reason or reason == "unconditional skip":
-        _unexplained_skips.append(report.nodeid)
-    tiers = [m for m in MUST_RUN_MARKERS if m in report.keywords]
-    if tiers:
-        _must_run_skips.append(f"{report.nodeid} [{', '.join(tiers)}]: {reason}")
-
-
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if _must_run_skips:
-        terminalreporter.section("tiers that must run were skipped")
-        for line in _must_run_skips:
-            terminalreporter.write_line(line)
-    if _unexplained_skips:
-        terminalreporter.section("skips without a reason")
-        for line in _unexplained_skips:
-            terminalreporter.write_line(line)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI a skipped must-run tier, or any skip without a reason, fails the run."""
-    if os.environ.get("CI") and (_must_run_skips or _unexplained_skips) and session.exitstatus == 0:
-        session.exitstatus = 1
+#: The must-run gate (tests/must_run_gate.py): in CI a skipped, deselected or missing must-run tier fails the run.
+pytest_plugins = ("tests.must_run_gate",)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ STORE_DB_NAME = "state.db"  # the file name of provider 0.1's state database: up
 READ_ONLY = "cio_read_only"
 
 _ENGINES: dict[str, Engine] = {}
+_CONN_OF: dict[int, str] = {}  # id(engine) -> the Airflow connection it was built from (see store_label)
 _LOCK = threading.Lock()
 _WARNED: set[str] = set()
 
@@ -104,40 +105,89 @@ def sqlite_engine(path: str | os.PathLike[str]) -> Engine:
 
 
 # ------------------------------------------------------------------------------------------ Airflow connection
+#: The dialects the store runs on, by the connection types that name them (Airflow's own and SQLAlchemy's).
+_DIALECTS = {"postgres": "postgresql", "postgresql": "postgresql", "mysql": "mysql", "sqlite": "sqlite"}
+#: The driver of each dialect when the connection names none.
+_DEFAULT_DRIVERS = {"postgresql": "psycopg2", "mysql": "mysqldb", "sqlite": "pysqlite"}
+#: Drivers SQLAlchemy runs synchronously, per dialect (https://docs.sqlalchemy.org/en/20/dialects/).
+_SYNC_DRIVERS = {
+    "postgresql": ("psycopg2", "psycopg", "pg8000"),
+    "mysql": ("mysqldb", "pymysql", "mysqlconnector", "mariadbconnector"),
+    "sqlite": ("pysqlite",),
+}
+#: asyncio drivers, mapped to a synchronous one: the store runs in worker threads, not in an event loop.
+_ASYNC_TO_SYNC = {
+    ("postgresql", "asyncpg"): "psycopg2",
+    ("postgresql", "psycopg_async"): "psycopg",
+    ("mysql", "aiomysql"): "pymysql",
+    ("mysql", "asyncmy"): "pymysql",
+    ("sqlite", "aiosqlite"): "pysqlite",
+}
+
+
+def _dialect_and_driver(conn: Any) -> tuple[str, str]:
+    """``(dialect, synchronous driver)`` of a connection type: Airflow's (``postgres``, ``mysql``, ``sqlite``) or
+    SQLAlchemy's ``dialect+driver`` as an ``AIRFLOW_CONN_*`` URI gives it (``postgresql+psycopg2``,
+    ``postgresql+asyncpg`` -> ``psycopg2``, ``mysql+pymysql``)."""
+    kind = (conn.conn_type or "").lower().replace("-", "_")
+    name, _, driver = kind.partition("+")
+    dialect = _DIALECTS.get(name)
+    if dialect is None:
+        raise StoreConfigError(
+            f"Connection '{conn.conn_id}' has type '{conn.conn_type}', which the sync store cannot use. Use a "
+            "postgres, mysql or sqlite connection (also as a SQLAlchemy URI such as postgresql+psycopg2://...), "
+            "or set the extra 'sqlalchemy_url'."
+        )
+    driver = _ASYNC_TO_SYNC.get((dialect, driver), driver) or _DEFAULT_DRIVERS[dialect]
+    if driver not in _SYNC_DRIVERS[dialect]:
+        raise StoreConfigError(
+            f"Connection '{conn.conn_id}' has type '{conn.conn_type}': the sync store does not know the {dialect} "
+            f"driver '{driver}'. Use one of {', '.join(_SYNC_DRIVERS[dialect])} (e.g. {dialect}+"
+            f"{_DEFAULT_DRIVERS[dialect]}://...), or set the extra 'sqlalchemy_url'."
+        )
+    return dialect, driver
+
+
 def url_from_connection(conn: Any) -> URL | str:
     """The SQLAlchemy URL of an Airflow connection (no provider package needed).
 
-    ``postgres``/``postgresql`` -> ``postgresql+psycopg2``; ``mysql`` -> ``mysql+mysqldb``; ``sqlite`` -> the file
-    in ``host`` (or ``schema``). Any type: the extra ``sqlalchemy_url`` wins when set.
+    The type is Airflow's (``postgres``/``postgresql`` -> ``postgresql+psycopg2``; ``mysql`` -> ``mysql+mysqldb``)
+    or SQLAlchemy's ``dialect+driver`` of an ``AIRFLOW_CONN_*`` URI (``postgresql+psycopg2://``, ``mysql+pymysql://``;
+    an asyncio driver such as ``postgresql+asyncpg`` is mapped to a synchronous one). ``sqlite`` -> the file in
+    ``host`` (or ``schema``, as ``sqlite:///path`` gives it). Any type: the extra ``sqlalchemy_url`` wins when set.
     """
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
     if extra.get("sqlalchemy_url"):
         return str(extra["sqlalchemy_url"])
-    kind = (conn.conn_type or "").lower()
-    if kind in ("postgres", "postgresql"):
-        driver = "postgresql+psycopg2"
-    elif kind == "mysql":
-        driver = "mysql+mysqldb"
-    elif kind == "sqlite":
+    dialect, driver = _dialect_and_driver(conn)
+    if dialect == "sqlite":
         path = conn.host or conn.schema
         if not path:
             raise StoreConfigError(
-                f"Connection '{conn.conn_id}' (sqlite) names no file: put the database file path in Host."
+                f"Connection '{conn.conn_id}' (sqlite) names no file: put the database file path in Host "
+                "(or use the URI sqlite:////absolute/path.db)."
             )
         return f"sqlite:///{path}"
-    else:
-        raise StoreConfigError(
-            f"Connection '{conn.conn_id}' has type '{conn.conn_type}', which the sync store cannot use. Use a "
-            "postgres, mysql or sqlite connection, or set the extra 'sqlalchemy_url'."
-        )
     return URL.create(
-        driver,
+        f"{dialect}+{driver}",
         username=conn.login or None,
         password=conn.password or None,
         host=conn.host or None,
         port=conn.port or None,
         database=conn.schema or None,
     )
+
+
+def _create_engine(url: URL | str) -> Engine:
+    """A pooled engine on a database server; a missing driver package is a :class:`StoreConfigError` naming it."""
+    try:
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except ImportError as exc:  # the DB-API module of the URL's driver (psycopg2, pymysql, ...) is not installed
+        drivername = url.drivername if isinstance(url, URL) else url.split(":", 1)[0]
+        raise StoreConfigError(
+            f"The sync store's connection '{STORE_CONN_ID}' uses the driver '{drivername}', whose Python package "
+            f"is not installed ({exc}). Install it on every Airflow machine, or use a connection with another driver."
+        ) from None
 
 
 def _get_connection(conn_id: str) -> Any | None:
@@ -193,8 +243,9 @@ def store_engine(conn_id: str | None = STORE_CONN_ID, sqlite_path: str | os.Path
                 if isinstance(url, str) and url.startswith("sqlite:///"):
                     engine = sqlite_engine(url.removeprefix("sqlite:///"))
                 else:
-                    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+                    engine = _create_engine(url)
                 _ENGINES[key] = engine
+                _CONN_OF[id(engine)] = str(conn_id)
         return engine
     path = Path(sqlite_path) if sqlite_path else default_sqlite_path()
     _warn_local(path)
@@ -227,12 +278,26 @@ def describe(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
+_KINDS = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB", "sqlite": "SQLite"}
+
+
+def store_label(engine: Engine) -> str:
+    """What the store is, for pages users see: its kind and the connection it comes from, never a file path or a
+    host (``PostgreSQL (connection customerio_sync_store)``, ``SQLite file (embedded: no connection ...)``)."""
+    kind = _KINDS.get(engine.dialect.name, engine.dialect.name)
+    conn_id = _CONN_OF.get(id(engine))
+    if conn_id:
+        return f"{kind} (connection {conn_id})"
+    return f"{kind} file (embedded: no connection {STORE_CONN_ID})"
+
+
 def dispose_all() -> None:
     """Close every pooled connection of this process (tests; a forked child)."""
     with _LOCK:
         for engine in _ENGINES.values():
             engine.dispose()
         _ENGINES.clear()
+        _CONN_OF.clear()
 
 
 __all__ = [
@@ -246,5 +311,6 @@ __all__ = [
     "dispose_all",
     "sqlite_engine",
     "store_engine",
+    "store_label",
     "url_from_connection",
 ]

@@ -27,7 +27,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from sqlalchemy.engine import Engine
 
-from airflow_provider_customerio.store.engine import describe
+from airflow_provider_customerio.store.engine import store_label
 from airflow_provider_customerio.ui import queries
 from airflow_provider_customerio.ui.page import render_page
 
@@ -188,7 +188,7 @@ def _add_page_routes(
             first=start,
             last=end,
             health=queries.webhook_health(eng),
-            store_location=describe(eng),
+            store_location=store_label(eng),
             now=clock(),
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})

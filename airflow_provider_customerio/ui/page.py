@@ -39,8 +39,15 @@ def _esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _num(name: str, value: int | None, **attrs: str) -> str:
+#: Shown for a run figure the run's summary does not have (e.g. deletions of the campaign metrics, which never
+#: delete), so an empty cell never hides a missing number.
+NOT_IN_SUMMARY = "–"
+
+
+def _num(name: str, value: int | None, missing: str = "", **attrs: str) -> str:
     extra = "".join(f' data-{k}="{_esc(v)}"' for k, v in attrs.items())
+    if value is None and missing:
+        return f'<td data-figure="{_esc(name)}"{extra} title="not in this run\'s summary">{_esc(missing)}</td>'
     shown = "" if value is None else f"{value:,}"
     return f'<td data-figure="{_esc(name)}"{extra}>{shown}</td>'
 
@@ -70,11 +77,11 @@ def render_runs(runs: Mapping[str, Sequence[RunRow]]) -> str:
                 f'<td class="l">{_when(r.finished_at)}</td>'
                 f'<td class="l">{_esc(r.dag_id)} / {_esc(r.run_id)} / {_esc(r.task_id)}</td>'
                 f'<td class="l">{_esc(r.window)}</td>'
-                + "".join(_num(f, r.figure(f)) for f in RUN_FIGURES)
+                + "".join(_num(f, r.figure(f), NOT_IN_SUMMARY) for f in RUN_FIGURES)
                 + f'<td class="l" data-figure="api_calls">{_esc(calls)}</td>'
-                + _num("retries", r.number("retries"))
-                + _num("rate_limited", r.number("rate_limited", "http_429"))
-                + f'<td data-figure="duration_s">{"" if duration is None else f"{duration:.1f}"}</td></tr>'
+                + _num("retries", r.number("retries"), NOT_IN_SUMMARY)
+                + _num("rate_limited", r.number("rate_limited", "http_429"), NOT_IN_SUMMARY)
+                + f'<td data-figure="duration_s">{NOT_IN_SUMMARY if duration is None else f"{duration:.1f}"}</td></tr>'
             )
         out.append("</table>")
     return "\n".join(out)
@@ -212,4 +219,4 @@ def render_page(
     )
 
 
-__all__ = ["TITLE", "render_page"]
+__all__ = ["NOT_IN_SUMMARY", "TITLE", "render_page"]

@@ -37,12 +37,14 @@ CAPABILITIES: tuple[str, ...] = (
     "objects",
     "objects_reverse",
 )
-#: The figures of a run summary shown per run (absent ones are shown empty).
+#: The figures of a run summary shown per run (one a run's summary does not have is shown as "–").
 RUN_FIGURES: tuple[str, ...] = ("read", "created", "updated", "unchanged", "deleted", "rejected")
-#: Figures some capabilities name differently (the segment mirror: people in the segment, added, removed).
+#: Figures some capabilities name differently (the segment mirror: people in the segment, added, lifecycle
+#: attributes updated, removed; the campaign metrics: days read, rows inserted).
 FIGURE_ALIASES: dict[str, tuple[str, ...]] = {
-    "read": ("segment_size", "events_read", "people_read"),
-    "created": ("added",),
+    "read": ("segment_size", "events_read", "people_read", "days_read"),
+    "created": ("added", "inserted"),
+    "updated": ("lifecycle_updated",),
     "deleted": ("removed",),
 }
 PAGE_SIZE = 50
@@ -90,7 +92,10 @@ class RunRow:
         if isinstance(w, Mapping):
             start = w.get("start") or w.get("since") or w.get("first_day")
             end = w.get("end") or w.get("until") or w.get("last_day")
-            return f"{start or '…'} → {end or 'now'}" if (start or end) else json.dumps(dict(w), default=str)
+            if start or end:
+                return f"{start or '…'} → {end or 'now'}"
+            # a full run has an open window: name the mode rather than a JSON of nulls
+            return str(self.summary.get("mode") or "") if not any(w.values()) else json.dumps(dict(w), default=str)
         return "" if w is None else str(w)
 
     @property

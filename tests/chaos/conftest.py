@@ -16,7 +16,10 @@ scheduled runs; the outcome never depends on how fast the wall clock goes). Wher
 A task that fails under faults is re-run like Airflow's ``retries`` would (same run id, up to ``MAX_TRIES``); then
 the next scheduled run happens with the faults over. The tests assert, for every capability:
 
-* after the faulted run(s): every record read is in its destination or in the ledger with a reason (nothing lost);
+* right after the faulted run(s), record by record (:func:`assert_landed_or_ledgered`): every record read is in its
+  destination with the content the fault-free run gave it, or in the ledger with a reason; every ledger row of the
+  fault-free run is there as the same (record, reason); nothing else is in the destination (nothing lost, nothing
+  half-written, nothing doubled);
 * after the next run: both sides equal the fault-free run's (compared through the control plane), nothing is
   duplicated (Brevo events counted per source id), and every data reject of the fault-free run is in the ledger.
 
@@ -28,12 +31,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from airflow_provider_customerio.hooks import _base
+from airflow_provider_customerio.sync.ledger import VALUE_REASONS
 from tests.integration.conftest import SandboxClient, sandbox, sandbox_server  # noqa: F401 (fixtures)
 
 MAX_TRIES = 5
@@ -252,6 +256,51 @@ def diff(a: dict[str, Any], b: dict[str, Any], limit: int = 5) -> str:
     lines = [f"only in fault-free: {only_a}", f"only in chaos: {only_b}"]
     lines += [f"{k}: fault-free {a[k]} != chaos {b[k]}" for k in changed]
     return "\n".join(lines)
+
+
+def assert_landed_or_ledgered(
+    read: Mapping[str, str],
+    landed: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    ledger: set[tuple[str, str]],
+    ref_ledger: set[tuple[str, str]],
+    *,
+    soft_reasons: frozenset[str] = VALUE_REASONS,
+) -> None:
+    """Right after a faulted run, record by record: nothing lost, nothing half-written, nothing extra.
+
+    :param read: the records the run read: record id (as the ledger names it) -> its key in the destination.
+    :param landed: the destination now, by key (contacts with their attributes, list members, records...).
+    :param expected: the destination after the fault-free run, by key.
+    :param ledger: ``(record id, reason)`` rows of the faulted run's ledger.
+    :param ref_ledger: the same of the fault-free run: each must be in ``ledger`` too.
+    :param soft_reasons: reasons of records that still land (a value left out), so they count as not ledgered.
+    """
+    rejected = {rid for rid, reason in ledger if reason not in soft_reasons}
+    lost, wrong = [], {}
+    for rid, key in sorted(read.items()):
+        if rid in rejected:
+            continue
+        if key not in landed:
+            lost.append(rid)
+        elif landed[key] != expected.get(key):
+            wrong[key] = (expected.get(key), landed[key])
+    stray = sorted(set(landed) - set(read.values()))
+    missing_rejects = sorted(ref_ledger - ledger)
+    assert not (lost or wrong or stray or missing_rejects), "\n".join(
+        [
+            f"read {len(read)}, landed {len(landed)}, ledgered {len(rejected)}",
+            f"neither landed nor ledgered: {lost[:5]} ({len(lost)})",
+            f"landed with other content than the fault-free run's: {list(wrong.items())[:3]} ({len(wrong)})",
+            f"in the destination but not read: {stray[:5]} ({len(stray)})",
+            f"fault-free ledger rows missing: {missing_rejects[:5]} ({len(missing_rejects)})",
+        ]
+    )
+
+
+def lower_keys(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """A keyed snapshot with its keys lower-cased (e-mail keys compare case-insensitively)."""
+    return {k.lower(): v for k, v in snapshot.items()}
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ print("OUTLETS", [a.uri for a in op.outlets])
 
 @pytest.mark.integration
 @pytest.mark.airflow_db
+@pytest.mark.lineage
 def test_people_run_emits_lineage_with_vendor_uris(sandbox, airflow_db, tmp_path: Path):
     pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage provider is in the test extra")
     sandbox.seed(people=60, seed=3)

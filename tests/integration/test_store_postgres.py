@@ -75,3 +75,23 @@ def test_webhook_events_and_metrics_live_in_the_same_database(store: SyncStore) 
     metrics.upsert([row], updated_at="t1")
     assert metrics.count() == 1
     metrics.close()
+
+
+@pytest.mark.parametrize("driver", ["postgresql+psycopg2", "postgresql+asyncpg"])
+def test_store_through_a_sqlalchemy_uri(pg: Any, monkeypatch: pytest.MonkeyPatch, driver: str) -> None:
+    """``AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE=postgresql+psycopg2://...`` (a SQLAlchemy-style URI, as many deployments
+    write it; ``+asyncpg`` is mapped to the synchronous psycopg2) reaches the same PostgreSQL store."""
+    db = "s_uri_" + driver.rsplit("+", 1)[1]
+    pg.psql(f"CREATE DATABASE {db}")
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE", pg.url(db, driver=driver))
+    dispose_all()
+    try:
+        s = SyncStore.open()
+        assert (s.engine.dialect.name, s.engine.dialect.driver) == ("postgresql", "psycopg2")
+        contract.check_migrated(s.engine)
+        contract.check_state_roundtrip(s)
+        # the rows are in that database, seen from outside the provider
+        tables = {row[0] for row in pg.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", db)}
+        assert "identity" in tables
+    finally:
+        dispose_all()

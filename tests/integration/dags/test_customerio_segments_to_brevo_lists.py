@@ -41,8 +41,19 @@ def test_dag_shape_pools_and_mapping(dag: Any) -> None:
     assert mirror.pool == "brevo" and mirror.operator_class is CustomerIOSegmentToBrevoListOperator
     assert tasks["mirror_segment"].upstream_task_ids == {"check_segments"}
     assert tasks["report"].trigger_rule == "all_done"
-    assert dag.schedule is not None or dag.timetable is not None
+    assert dag.schedule == "@hourly"  # CUSTOMERIO_SCHEDULE_ON_PEOPLE_ASSET unset
     assert dag.max_active_runs == 1
+
+
+def test_scheduled_on_the_people_asset_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import Asset
+
+    monkeypatch.setenv("CUSTOMERIO_SCHEDULE_ON_PEOPLE_ASSET", "true")
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    schedule = bag.dags[DAG_ID].schedule
+    assert isinstance(schedule, Asset) and schedule.uri == "customerio://customerio_app_default/people"
 
 
 def test_params_are_typed_with_descriptions_and_defaults(dag: Any) -> None:

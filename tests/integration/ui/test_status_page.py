@@ -192,3 +192,58 @@ def test_segment_mirror_figures_are_shown_under_the_common_names(tmp_path):
     html = _client(st).get("/").text
     seg = re.search(r'<table data-capability="segments">.*?</table>', html, re.S).group(0)
     assert [_figures(seg, n) for n in ("read", "created", "deleted", "unchanged")] == [["30"], ["5"], ["2"], ["23"]]
+
+
+def test_every_run_figure_is_a_number_or_marked_missing(tmp_path):
+    """The campaign metrics' and the segment mirror's summaries fill every figure they have (days read, rows
+    inserted, lifecycle attributes updated); a figure a summary lacks is shown as "–", never as an empty cell."""
+    st = SyncStore.at(tmp_path / "state.db")
+    st.record_summary(
+        "campaign_metrics",
+        "customerio_campaign_metrics",
+        "r",
+        "load_metrics.0",
+        {"days_read": 7, "inserted": 5, "updated": 2, "unchanged": 0, "rejected": 0},
+    )
+    st.record_summary(
+        "segments",
+        "customerio_segments_to_brevo_lists",
+        "r",
+        "mirror_segment.0",
+        {"segment_size": 30, "added": 5, "lifecycle_updated": 4, "removed": 2, "unchanged": 23, "rejected": 1},
+    )
+    html = _client(st).get("/").text
+    figures = ("read", "created", "updated", "unchanged", "deleted", "rejected")
+    metrics = re.search(r'<table data-capability="campaign_metrics">.*?</table>', html, re.S).group(0)
+    assert [_figures(metrics, n) for n in figures] == [["7"], ["5"], ["2"], ["0"], ["–"], ["0"]]
+    seg = re.search(r'<table data-capability="segments">.*?</table>', html, re.S).group(0)
+    assert [_figures(seg, n) for n in figures] == [["30"], ["5"], ["4"], ["23"], ["2"], ["1"]]
+    assert _figures(seg, "retries") == _figures(seg, "rate_limited") == ["–"]
+
+
+def test_a_full_runs_open_window_is_named_by_its_mode(tmp_path):
+    st = SyncStore.at(tmp_path / "state.db")
+    summary = {"mode": "full", "window": {"start": None, "end": None}, "read": 3, "created": 3}
+    st.record_summary("people", "customerio_people_to_brevo", "r", "load_brevo_contacts", summary)
+    html = _client(st).get("/").text
+    people = re.search(r'<table data-capability="people">.*?</table>', html, re.S).group(0)
+    assert "null" not in people and '<td class="l">full</td>' in people
+
+
+def test_the_store_is_named_without_a_path(tmp_path, airflow_conn):
+    """The page names the store by its kind and connection, never by a file path or host of the machine."""
+    from airflow_provider_customerio.store.engine import dispose_all
+
+    st = SyncStore.at(tmp_path / "state.db")
+    html = _client(st).get("/").text
+    assert "store: SQLite file (embedded: no connection customerio_sync_store)" in html
+    assert str(tmp_path) not in html and "state.db" not in html
+    db = tmp_path / "shared.db"
+    airflow_conn("customerio_sync_store", conn_type="sqlite", host=str(db))
+    dispose_all()
+    try:
+        shared = SyncStore.open()
+        html = _client(shared).get("/").text
+        assert "store: SQLite (connection customerio_sync_store)" in html and str(tmp_path) not in html
+    finally:
+        dispose_all()

@@ -62,6 +62,7 @@ def test_unknown_capability_is_an_error():
     assert asset_uris("segments", object()) == ["brevo://brevo_default/lists"]
 
 
+@pytest.mark.lineage
 def test_openlineage_facets_carry_uris_rows_and_schema():
     pytest.importorskip("airflow.providers.openlineage", reason="the OpenLineage provider is in the test extra")
     op = CustomerIOToBrevoPeopleOperator(task_id="t")

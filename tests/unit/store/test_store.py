@@ -224,3 +224,70 @@ def test_a_version_2_store_upgrades_to_per_field_state_without_losing_state(tmp_
         assert st.get_field_digests(["c1"]) == {}
     versions = sqlite3.connect(path).execute("SELECT version FROM store_version ORDER BY version").fetchall()
     assert [v for (v,) in versions] == list(range(1, LATEST + 1)) and LATEST >= 3
+
+
+@pytest.mark.parametrize(
+    ("uri", "drivername", "database"),
+    [
+        ("postgresql+psycopg2://cio:p%40ss@db.example:5433/sync", "postgresql+psycopg2", "sync"),
+        # the store is synchronous: an asyncio driver is mapped to a synchronous one
+        ("postgresql+asyncpg://cio@db.example/sync", "postgresql+psycopg2", "sync"),
+        ("postgresql+psycopg://cio@db.example/sync", "postgresql+psycopg", "sync"),
+        ("postgresql://cio@db.example/sync", "postgresql+psycopg2", "sync"),
+        ("postgres://cio@db.example/sync", "postgresql+psycopg2", "sync"),
+        ("mysql+pymysql://cio:pw@db.example/sync", "mysql+pymysql", "sync"),
+        ("mysql+aiomysql://cio:pw@db.example/sync", "mysql+pymysql", "sync"),
+        ("mysql://cio:pw@db.example/sync", "mysql+mysqldb", "sync"),
+    ],
+)
+def test_store_connection_as_sqlalchemy_uri(
+    uri: str, drivername: str, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE`` set to a SQLAlchemy-style URI (Airflow keeps ``dialect+driver`` as
+    the connection type) gives the store's URL with a synchronous driver."""
+    from airflow.sdk import BaseHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE", uri)
+    url = url_from_connection(BaseHook.get_connection("customerio_sync_store"))
+    assert not isinstance(url, str)
+    assert (url.drivername, url.database, url.host) == (drivername, database, "db.example")
+    assert url.username == "cio"
+
+
+def test_store_sqlite_uri_and_unknown_drivers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import BaseHook
+
+    db = tmp_path / "store.db"
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE", f"sqlite:///{db}")
+    dispose_all()
+    engine = store_engine()
+    assert engine.dialect.name == "sqlite" and Path(engine.url.database or "") == db
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    assert db.exists()
+    dispose_all()
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE", "sqlite+aiosqlite:///" + str(db))
+    assert url_from_connection(BaseHook.get_connection("customerio_sync_store")) == f"sqlite:///{db}"
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE", "postgresql+nodriver://u@h/db")
+    with pytest.raises(StoreConfigError, match=r"customerio_sync_store.*driver 'nodriver'.*psycopg2"):
+        url_from_connection(BaseHook.get_connection("customerio_sync_store"))
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE", "oracle+oracledb://u@h/db")
+    with pytest.raises(StoreConfigError, match=r"type 'oracle\+oracledb'.*postgres, mysql or sqlite"):
+        url_from_connection(BaseHook.get_connection("customerio_sync_store"))
+
+
+def test_store_driver_not_installed_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pymysql(name: str, *args: object, **kwargs: object) -> object:
+        if name == "pymysql" or name.startswith("pymysql."):
+            raise ModuleNotFoundError("No module named 'pymysql'")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_pymysql)
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE", "mysql+pymysql://u@h/db")
+    dispose_all()
+    with pytest.raises(StoreConfigError, match=r"customerio_sync_store.*'mysql\+pymysql'.*not installed"):
+        store_engine()

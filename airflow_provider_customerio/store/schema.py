@@ -153,7 +153,14 @@ lease = sa.Table(
     sa.Column("holder", sa.String(KEY), nullable=False),
     sa.Column("acquired_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
+    # the try holding the lease and its fencing token (added by the lease-fencing migration; see store.fencing)
+    sa.Column("task", sa.String(KEY), nullable=True),
+    sa.Column("try_number", sa.Integer, nullable=True),
+    sa.Column("token", sa.String(64), nullable=True),
+    sa.Column("fence", sa.BigInteger, nullable=True),
 )
+#: The columns of ``lease`` added by the lease-fencing migration (a store migrated before has a lease without them).
+LEASE_FENCING_COLUMNS = ("task", "try_number", "token", "fence")
 report = sa.Table(
     "report",
     metadata,
@@ -253,12 +260,23 @@ def _v4(conn: Connection) -> None:
     rejected_record_dag_reason.create(conn, checkfirst=True)
 
 
+def _lease_fencing(conn: Connection) -> None:
+    """Add the lease's try and fencing token (a store created by this version already has them)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(lease.name)}
+    quote = conn.dialect.identifier_preparer.quote
+    for name in LEASE_FENCING_COLUMNS:
+        if name not in present:
+            column = sa.schema.CreateColumn(lease.c[name]).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {quote(lease.name)} ADD COLUMN {column}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state of provider 0.1 (hashes, identities, checkpoints, staging, objects)", _create(*V1_TABLES)),
     Migration(2, "rejected records, leases, reports, run summaries", _create(*V2_TABLES)),
     Migration(3, "per-field last-synced values of the two-way sync", _create(*V3_TABLES)),
     Migration(4, "counters; rejected records indexed by DAG and reason (status page)", _v4),
     Migration(5, "Brevo process-completion notices (notifyUrl callbacks)", _create(*V5_TABLES)),
+    Migration(6, "lease fencing: the try holding a lease and its fencing token", _lease_fencing),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -68,6 +68,10 @@ def test_concurrent_lease_has_one_winner(store: SyncStore) -> None:
     contract.check_concurrent_lease_has_one_winner(store)
 
 
+def test_a_retry_takes_the_lease_over_and_the_stale_try_commits_nothing(store: SyncStore) -> None:
+    contract.check_fencing(store)
+
+
 def test_lease_of_a_dead_holder_lapses_and_a_live_one_is_renewed(store: SyncStore) -> None:
     contract.check_lease_of_a_dead_holder_lapses(store)
     contract.check_a_held_lease_is_renewed(store)
@@ -224,3 +228,22 @@ def test_a_version_2_store_upgrades_to_per_field_state_without_losing_state(tmp_
         assert st.get_field_digests(["c1"]) == {}
     versions = sqlite3.connect(path).execute("SELECT version FROM store_version ORDER BY version").fetchall()
     assert [v for (v,) in versions] == list(range(1, LATEST + 1)) and LATEST >= 3
+
+
+def test_a_store_of_the_previous_version_gets_the_lease_fencing_columns(tmp_path: Path) -> None:
+    from airflow_provider_customerio.store.engine import sqlite_engine
+    from airflow_provider_customerio.store.schema import LEASE_FENCING_COLUMNS, MIGRATIONS, migrate
+
+    path = tmp_path / "v5.db"
+    engine = sqlite_engine(path)
+    migrate(engine, MIGRATIONS[:5])
+    with engine.begin() as conn:  # the lease table as version 5 created it
+        for name in LEASE_FENCING_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE lease DROP COLUMN {name}")
+        conn.exec_driver_sql("INSERT INTO lease VALUES ('people:sync', 'run A of d', 1.0, 2.0)")
+    engine.dispose()
+    store = SyncStore.at(path)
+    contract.check_migrated(store.engine)
+    lease = store.acquire("people:sync", "run B of d", wait=0)  # the old, expired row is taken over
+    assert (lease.fence, len(lease.token)) == (1, 32)
+    contract.check_fencing(store)

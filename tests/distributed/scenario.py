@@ -254,8 +254,8 @@ def store_state(store_url: str | None, brevo_ids: dict[Any, str]) -> dict[str, A
             table = lambda name: sa.Table(name, meta, autoload_with=conn)
             for name, cols in SYNC_STATE_COLUMNS.items():
                 t = table(name)
-                rows = conn.execute(sa.select(*(t.c[c] for c in cols))).all()
-                state[name] = sorted(_canon([_brevo_key(c, v, brevo_ids) for c, v in zip(cols, r)]) for r in rows)
+                rows = [_comparable(name, cols, r, brevo_ids) for r in conn.execute(sa.select(*(t.c[c] for c in cols)))]
+                state[name] = sorted(_canon(r) for r in rows)
             for name in RUN_TABLES:
                 state[f"{name} rows"] = int(conn.execute(sa.select(sa.func.count()).select_from(table(name))).scalar())
             t = table("rejected_record")
@@ -270,11 +270,17 @@ def store_state(store_url: str | None, brevo_ids: dict[Any, str]) -> dict[str, A
     return {"sync_state": state, "ledger": dict(ledger), "summaries": dict(summaries)}
 
 
-def _brevo_key(column: str, value: Any, brevo_ids: dict[Any, str]) -> Any:
-    """A Brevo contact id depends on the order contacts were created in: compare the contact's key instead."""
-    if column == "brevo_id" and value is not None:
-        return brevo_ids.get(int(value), f"brevo id {value} (no such contact)")
-    return value
+def _comparable(table: str, cols: tuple[str, ...], row: Any, brevo_ids: dict[Any, str]) -> list[Any]:
+    """A row of the sync state as two equal runs have it alike: a Brevo contact id (it depends on the order contacts
+    were created in) as the contact's key; the value of a ``*.last_sync`` watermark (when the run ended) left out."""
+    out = []
+    for col, value in zip(cols, row):
+        if col == "brevo_id" and value is not None:
+            value = brevo_ids.get(int(value), f"brevo id {value} (no such contact)")
+        elif table == "watermark" and col == "value" and str(row[0]).endswith(".last_sync"):
+            value = "(when the run ended)" if value else value
+        out.append(value)
+    return out
 
 
 def import_digests(info: dict[str, Any]) -> Counter[str]:

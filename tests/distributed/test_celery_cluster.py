@@ -176,6 +176,9 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
     if duplicated:
         problems.append(f"{len(duplicated)} events reached Brevo more than once, e.g. {next(iter(duplicated))}")
     asked, asked_once = scenario.import_digests(info), scenario.import_digests(reference.info)
+    held = cluster_control(info, "GET", "/requests", params={"vendor": "brevo"})["requests"]
+    held = [f"{r.get('method')} {r.get('path')} -> {r.get('applied_status')}" for r in held if r.get("fault")]
+    print(f"writes whose answer was held: {held}; times each import was asked: {sorted(asked.values())}")
     twice = {d[:12]: n for d, n in asked.items() if n > asked_once.get(d, 0)}
     if twice:
         problems.append(f"imports applied more often than on one machine (digest: times): {twice}")

@@ -229,7 +229,8 @@ def _kill_worker_during_write(cluster: Any, dag_id: str, run_id: str) -> dict[st
     ti = api.api_ok("GET", path)
     victim = ti["hostname"]
     survivor = "worker-a" if victim.startswith("worker-b") else "worker-b"
-    cluster.kill_worker(victim)
+    tasks_killed = cluster.kill_worker(victim)
+    assert tasks_killed, f"killing {victim} reached no task process (they run in process groups of their own)"
     cluster.take_over_queue(survivor, ti["queue"])
     print(
         f"killed {victim} (SIGKILL) during {task_id} try {ti['try_number']} after Brevo applied its write; "

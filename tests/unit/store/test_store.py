@@ -230,7 +230,7 @@ def test_a_version_2_store_upgrades_to_per_field_state_without_losing_state(tmp_
     assert [v for (v,) in versions] == list(range(1, LATEST + 1)) and LATEST >= 3
 
 
-def test_a_store_of_the_previous_version_gets_the_lease_fencing_columns(tmp_path: Path) -> None:
+def test_a_store_of_version_5_gets_the_lease_fencing_and_request_digest_columns(tmp_path: Path) -> None:
     from airflow_provider_customerio.store.engine import sqlite_engine
     from airflow_provider_customerio.store.schema import LEASE_FENCING_COLUMNS, MIGRATIONS, migrate
 
@@ -241,9 +241,13 @@ def test_a_store_of_the_previous_version_gets_the_lease_fencing_columns(tmp_path
         for name in LEASE_FENCING_COLUMNS:
             conn.exec_driver_sql(f"ALTER TABLE lease DROP COLUMN {name}")
         conn.exec_driver_sql("INSERT INTO lease VALUES ('people:sync', 'run A of d', 1.0, 2.0)")
+        conn.exec_driver_sql("DROP INDEX process_notice_request")  # and process notices as version 5 created them
+        conn.exec_driver_sql("ALTER TABLE process_notice DROP COLUMN request_digest")
     engine.dispose()
     store = SyncStore.at(path)
     contract.check_migrated(store.engine)
     lease = store.acquire("people:sync", "run B of d", wait=0)  # the old, expired row is taken over
     assert (lease.fence, len(lease.token)) == (1, 32)
     contract.check_fencing(store)
+    store.notices().issue("import", "d1")
+    assert len(store.notices().lost_answers("d1", since=0)) == 1

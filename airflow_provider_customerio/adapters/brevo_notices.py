@@ -113,6 +113,7 @@ class BrevoImportNotices:
                 return named.process_id
             waiting = [x for x in lost if x.notified_at is None and time.time() < x.created_at + self.deadline_s]
             if not waiting or time.time() >= until:
+                self.notices.forget_lost(lost)  # superseded by the request sent now: not waited for again
                 return None
             time.sleep(LOST_ANSWER_POLL_S)
 

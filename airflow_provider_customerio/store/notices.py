@@ -161,6 +161,14 @@ class ProcessNotices:
                 LostAnswer(d, float(c), None if n is None else float(n), _parse(b)) for d, c, n, b in conn.execute(q)
             ]
 
+    def forget_lost(self, lost: Iterable[LostAnswer]) -> None:
+        """Drop lost answers given up on (their request is sent again)."""
+        t = schema.process_notice
+        digests = [x.token_digest for x in lost]
+        if digests:
+            with self.engine.begin() as conn:
+                conn.execute(t.delete().where(t.c.token_digest.in_(digests), t.c.process_id.is_(None)))
+
     def bind_lost(self, lost: LostAnswer, process_id: int | str) -> None:
         """Bind a lost answer's notice to the process its notice named (:meth:`received` then finds it)."""
         t = schema.process_notice

@@ -98,8 +98,9 @@ def test_a_lost_answer_is_not_adopted_without_a_notice_naming_its_process(tmp_pa
 
     with pytest.raises(SystemExit):
         notices.start(lost, digest="d1")
-    # no notice yet: waited for (bounded), then sent again
+    # no notice yet: waited for (bounded), then sent again; the lost one is not waited for a second time
     assert notices.start(lambda url: 7, digest="d1") == 7
+    assert notices.notices.lost_answers("d1", since=0) == []
     with pytest.raises(SystemExit):
         notices.start(lost, digest="d2")
     assert notices.notices.record(str(urls[1]).rsplit("/", 1)[1], b"done")  # a body naming no process

@@ -187,3 +187,16 @@ def check_fencing(store: SyncStore) -> None:
     assert [s["summary"]["by"] for s in store.summaries("people")] == ["try 2"]
     with store.leased(name, LeaseOwner("run S of d", "load", 1), wait=0):  # released: the next run takes it
         pass
+
+
+def check_fencing_is_per_store(store: SyncStore, other: SyncStore) -> None:
+    """A lease held in one store fences the writes to that store only (another database has no such lease)."""
+    first, retry = LeaseOwner("run R of d", "load", 1), LeaseOwner("run R of d", "load", 2)
+    with pytest.raises(LeaseLost):
+        with store.leased("people:per-store", first, ttl=60):
+            other.state().set_hashes(CIO_TO_BREVO, [("p1", "elsewhere")])  # not fenced by this store's lease
+            store.acquire("people:per-store", retry, ttl=60, wait=0)
+            other.state().set_hashes(CIO_TO_BREVO, [("p2", "elsewhere")])
+            with pytest.raises(LeaseLost):
+                store.state().set_hashes(CIO_TO_BREVO, [("p3", "stale")])
+    assert other.state().get_hashes(CIO_TO_BREVO, ["p1", "p2"]) == {"p1": "elsewhere", "p2": "elsewhere"}

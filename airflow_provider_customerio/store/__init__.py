@@ -220,7 +220,7 @@ class SyncStore:
             yield Lease(name, owner.run, 0.0, owner, inner.token, inner.counter)
             return
         lease = self.acquire(name, owner, ttl=ttl, wait=wait)
-        fence = Fence(name, owner, lease.token, lease.fence, idle_timeout_s=ttl)
+        fence = Fence(name, owner, lease.token, lease.fence, idle_timeout_s=ttl, store=describe(self.engine))
         stop = threading.Event()
 
         def heartbeat() -> None:

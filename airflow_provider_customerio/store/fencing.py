@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from airflow_provider_customerio.store import schema as s
+from airflow_provider_customerio.store.engine import describe
 
 
 class LeaseLost(RuntimeError):
@@ -61,6 +62,8 @@ class Fence:
     token: str
     counter: int
     idle_timeout_s: float = 120.0
+    #: The store holding the lease (``describe(engine)``): only writes to that database are checked against it.
+    store: str = ""
 
 
 _HELD: ContextVar[tuple[Fence, ...]] = ContextVar("customerio_store_fences", default=())
@@ -98,6 +101,9 @@ def check_fences(conn: Connection) -> None:
     """Raise :class:`LeaseLost` (in the caller's transaction, which then rolls back) unless every lease this
     context holds is still held with its token."""
     fences = _HELD.get()
+    if fences:
+        where = describe(conn.engine)
+        fences = tuple(f for f in fences if not f.store or f.store == where)
     if not fences:
         return
     t = s.lease

@@ -72,6 +72,10 @@ def test_a_retry_takes_the_lease_over_and_the_stale_try_commits_nothing(store: S
     contract.check_fencing(store)
 
 
+def test_a_lease_fences_the_writes_to_its_own_store_only(store: SyncStore, tmp_path: Path) -> None:
+    contract.check_fencing_is_per_store(store, SyncStore.at(tmp_path / "other.db"))
+
+
 def test_lease_of_a_dead_holder_lapses_and_a_live_one_is_renewed(store: SyncStore) -> None:
     contract.check_lease_of_a_dead_holder_lapses(store)
     contract.check_a_held_lease_is_renewed(store)

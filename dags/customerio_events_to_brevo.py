@@ -89,6 +89,8 @@ with DAG(
         window_start="{{ params.window_start }}",
         window_end="{{ params.window_end }}",
         dry_run="{{ params.dry_run }}",
+        # a retry right after a try killed mid-send waits for its in-flight events' grace (60 s) and resolves them
+        in_flight_wait_seconds=120,
         brevo_hook_params=BREVO_HOOK_PARAMS,
         customerio_app_hook_params=APP_SIDE_HOOK_PARAMS,
     )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from airflow_provider_customerio.store import LeaseHeld, SyncStore
+from airflow_provider_customerio.store import LeaseHeld, LeaseLost, LeaseOwner, SyncStore
 from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.store.schema import LATEST, current_version
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite
@@ -146,3 +146,67 @@ def check_a_held_lease_is_renewed(store: SyncStore) -> None:
         with pytest.raises(LeaseHeld, match="run A of d"):
             store.acquire("segments:1->2", "run B of d", wait=0)
     store.acquire("segments:1->2", "run B of d", wait=0)  # released at the end of the block
+
+
+def check_fencing(store: SyncStore) -> None:
+    """A retry takes the lease over at once; every commit of the try it replaced then fails and commits nothing
+    (hashes, checkpoints, watermarks, staging, pending imports, ledger rows, object state, run summaries)."""
+    name = "people:fenced"
+    first, retry = LeaseOwner("run R of d", "load", 1), LeaseOwner("run R of d", "load", 2)
+    st, objs = store.state(), store.objects()
+    with pytest.raises(LeaseLost, match=r"task load try 1, fencing counter 1\) is stale"):  # raised at the end
+        with store.leased(name, first, ttl=60) as held:
+            with store.leased(name, first, ttl=60) as nested:  # re-entrant in one context: the same token
+                assert nested.token == held.token
+            st.set_hashes(CIO_TO_BREVO, [("p1", "try1")])  # committed: try 1 holds the lease
+            ledger = store.ledger("d", "R", "load")
+            ledger.reject(record_id="p9", reason="not_found", message="m", stage="hydrate")
+            taken = store.acquire(name, retry, ttl=60, wait=0)  # at once: try 1 is dead or stalled
+            assert (taken.fence, taken.holder) == (held.fence + 1, "run R of d") and taken.token != held.token
+            with pytest.raises(LeaseHeld, match="run R of d"):  # another run still waits
+                store.acquire(name, LeaseOwner("run S of d", "load", 1), wait=0)
+            with pytest.raises(LeaseHeld):  # so does another task of the same run
+                store.acquire(name, LeaseOwner("run R of d", "extract", 3), wait=0)
+            writes = {
+                "hashes": lambda: st.set_hashes(CIO_TO_BREVO, [("p1", "late"), ("p2", "late")]),
+                "checkpoint": lambda: st.save_checkpoint("d/R/load", {"by": "try 1"}),
+                "watermark": lambda: st.set_watermark("people.until", "late"),
+                "staged": lambda: st.stage_items("d/R/load", [("p3", "upsert", None)]),
+                "pending": lambda: st.add_pending("d/R/load", "77", [("p4", "h", {"email": "x"})]),
+                "ledger": ledger.flush,
+                "objects": lambda: objs.apply("companies", "o1", linked={}, unlinked=(), hash="late"),
+                "summary": lambda: store.record_summary("people", "d", "R", "load", {"by": "try 1"}),
+            }
+            for what, write in writes.items():
+                with pytest.raises(LeaseLost, match=f"lease of the sync '{name}' was taken over"):
+                    write()
+                    raise AssertionError(f"the stale try committed its {what}")
+            with pytest.raises(LeaseLost, match=r"task load try 2"):  # try 1 cannot take it back either
+                store.acquire(name, first, wait=0)
+            ledger._buffer = []  # the stale rows are dropped with the try
+    # nothing of the stale try's later writes landed; the retry's do
+    assert st.get_hashes(CIO_TO_BREVO, ["p1", "p2"]) == {"p1": "try1"}
+    assert st.get_checkpoint("d/R/load") is None and st.get_watermark("people.until") is None
+    assert st.count_staged("d/R/load") == 0 and st.pending_processes("d/R/load") == []
+    assert read_ledger(store.engine, "d/R/load") == [] and objs.get("companies", "o1") is None
+    assert store.summaries("people") == []
+    with store.leased(name, retry, ttl=60):  # the same try again (a deferred task resuming): takes it over
+        st.set_hashes(CIO_TO_BREVO, [("p1", "try2"), ("p2", "try2")])
+        store.record_summary("people", "d", "R", "load", {"by": "try 2"})
+    assert st.get_hashes(CIO_TO_BREVO, ["p1", "p2"]) == {"p1": "try2", "p2": "try2"}
+    assert [s["summary"]["by"] for s in store.summaries("people")] == ["try 2"]
+    with store.leased(name, LeaseOwner("run S of d", "load", 1), wait=0):  # released: the next run takes it
+        pass
+
+
+def check_fencing_is_per_store(store: SyncStore, other: SyncStore) -> None:
+    """A lease held in one store fences the writes to that store only (another database has no such lease)."""
+    first, retry = LeaseOwner("run R of d", "load", 1), LeaseOwner("run R of d", "load", 2)
+    with pytest.raises(LeaseLost):
+        with store.leased("people:per-store", first, ttl=60):
+            other.state().set_hashes(CIO_TO_BREVO, [("p1", "elsewhere")])  # not fenced by this store's lease
+            store.acquire("people:per-store", retry, ttl=60, wait=0)
+            other.state().set_hashes(CIO_TO_BREVO, [("p2", "elsewhere")])
+            with pytest.raises(LeaseLost):
+                store.state().set_hashes(CIO_TO_BREVO, [("p3", "stale")])
+    assert other.state().get_hashes(CIO_TO_BREVO, ["p1", "p2"]) == {"p1": "elsewhere", "p2": "elsewhere"}

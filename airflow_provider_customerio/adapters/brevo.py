@@ -9,7 +9,12 @@ from typing import Any
 
 import requests
 
-from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices, start_import, wait_options
+from airflow_provider_customerio.adapters.brevo_notices import (
+    BrevoImportNotices,
+    request_digest,
+    start_import,
+    wait_options,
+)
 from airflow_provider_customerio.exceptions import (
     ApiError,
     AuthError,
@@ -263,7 +268,10 @@ class BrevoContactSink:
                 notify_url=notify_url,
             )
 
-        return str(start_import(send, self.notices))
+        digest = (
+            request_digest(rows, list_ids=list(list_ids), email_blacklist=email_blacklist) if self.notices else None
+        )
+        return str(start_import(send, self.notices, digest))
 
     def get_process(self, process_id: str) -> ProcessState:
         return import_process_state(self.hook.get_process(int(process_id)))

@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.pools import rate_for
-from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore, lease_holder
+from airflow_provider_customerio.store import STORE_CONN_ID, LeaseOwner, SyncStore, lease_holder
 from airflow_provider_customerio.sync._time import parse_iso, to_epoch
 from airflow_provider_customerio.sync.campaigns import (
     MetricsWindow,
@@ -84,17 +84,30 @@ def open_sync_store(config: CustomerIOConfig | None, state_path: str | os.PathLi
 
 
 #: A held lease is renewed every third of this; a task killed without letting go (SIGKILL, a lost worker) loses it
-#: after this many seconds, and its own retry (the same run) takes it back at once.
+#: after this many seconds, and its own retry (a later try of the same task) takes it over at once.
 LEASE_TTL_S = 120.0
 
 
 @contextmanager
 def sync_lease(store: SyncStore, name: str, context: Mapping[str, Any], *, wait: float = 300.0) -> Iterator[None]:
-    """Hold the lease of the sync ``name`` for the run of ``context``: a second run of the same sync waits up to
-    ``wait`` seconds, then fails with a message naming the run that holds it."""
-    dag_id, run_id, _ = run_ids(context)
-    with store.leased(name, lease_holder(dag_id, run_id), ttl=LEASE_TTL_S, wait=wait):
+    """Hold the lease of the sync ``name`` for the try of ``context`` (:func:`lease_owner`): a second run of the same
+    sync waits up to ``wait`` seconds, then fails with a message naming the run that holds it; a later try of the
+    same task takes it over at once, and the store's writes of the earlier try then fail (``store.fencing``)."""
+    with store.leased(name, lease_owner(context), ttl=LEASE_TTL_S, wait=wait):
         yield
+
+
+def lease_owner(context: Mapping[str, Any]) -> LeaseOwner:
+    """The try of ``context`` as a lease holder: its run, its task (with the map index) and its try number."""
+    dag_id, run_id, map_index = run_ids(context)
+    ti = context.get("ti") if isinstance(context, Mapping) else None
+    task_id = getattr(ti, "task_id", None) or getattr(context.get("task"), "task_id", None) or ""
+    try_number = getattr(ti, "try_number", 0)
+    return LeaseOwner(
+        lease_holder(dag_id, run_id),
+        task_key(str(task_id), map_index) if task_id else "",
+        try_number if isinstance(try_number, int) else 0,
+    )
 
 
 def record_summary(
@@ -466,7 +479,11 @@ def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: Syn
     from airflow_provider_customerio.webhooks.store import EventStore
 
     conn_id = conn_id or config.events.webhook_store_conn_id
-    return EventStore.from_conn_id(conn_id) if conn_id else EventStore(store.engine)
+    if conn_id:
+        return EventStore.from_conn_id(conn_id)
+    events = EventStore(store.engine)
+    events.fenced = True  # the lease lives in the same database: a stale try's marks fail
+    return events
 
 
 __all__ = [
@@ -499,6 +516,7 @@ __all__ = [
     "open_sync_store",
     "record_summary",
     "sync_lease",
+    "lease_owner",
     "load_customerio_config",
     "pool_hook_params",
     "run_ids",

@@ -96,6 +96,9 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
     :param activity_lookback_seconds: the window starts this much earlier, to pick up events that arrived late
         (re-reading is harmless: events are deduplicated by activity id).
     :param reconcile_grace_seconds: in-flight events younger than this are left for a later run.
+    :param in_flight_wait_seconds: wait up to this long for in-flight events to reach that grace, then reconcile
+        them in this run (a retry right after a try killed mid-send then ends with its events resolved); ``0``
+        (default): leave them for a later run.
     :param retention_days: finished rows older than this are purged (keep >= 7: Customer.io redelivers for 7 days).
     :param dry_run: plan only (templated): the summary's ``plan`` says how many events would be sent (per Brevo
         event name, in how many batches), skipped and rejected (per reason); nothing is sent, stored, marked or
@@ -131,6 +134,7 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
         window_end: Any = None,
         activity_lookback_seconds: int = 3600,
         reconcile_grace_seconds: float = 60.0,
+        in_flight_wait_seconds: float = 0.0,
         retention_days: float = 14.0,
         dry_run: bool | str = False,
         brevo_hook_params: Mapping[str, Any] | None = None,
@@ -149,6 +153,7 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
         self.window_end = window_end
         self.activity_lookback_seconds = activity_lookback_seconds
         self.reconcile_grace_seconds = reconcile_grace_seconds
+        self.in_flight_wait_seconds = in_flight_wait_seconds
         self.retention_days = retention_days
         self.brevo_hook_params = dict(brevo_hook_params or {})
         self.customerio_app_hook_params = dict(customerio_app_hook_params or {})
@@ -271,6 +276,7 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
                 ledger,
                 mapper,
                 reconcile_grace_seconds=self.reconcile_grace_seconds,
+                in_flight_wait_seconds=self.in_flight_wait_seconds,
                 log=lambda msg: self.log.info("%s", msg),
             )
             try:

@@ -32,7 +32,7 @@ from airflow_provider_customerio.sandbox.customerio.errors import (
     TrackWrongRegion,
     json_bytes,
 )
-from airflow_provider_customerio.sandbox.faults import POST_APPLY_KINDS, FaultRule
+from airflow_provider_customerio.sandbox.faults import HOLD_ANSWER_S, POST_APPLY_KINDS, FaultRule
 
 if TYPE_CHECKING:
     from airflow_provider_customerio.sandbox.server import SandboxContext
@@ -310,7 +310,8 @@ class SandboxASGI:
         entry: dict[str, Any],
         brevo_headers: dict[str, str],
     ) -> None:
-        """Let the vendor apply the write, then lose its answer: reset, a proxy's 5xx, or a timeout then a reset.
+        """Let the vendor apply the write, then lose its answer: reset, a proxy's 5xx, or a timeout then a reset;
+        or hold it (``hold_answer``: the true answer, ``delay_s`` late).
 
         A write the vendor refused (non-2xx) was not applied: its answer goes through and the fault is given back.
         """
@@ -329,6 +330,12 @@ class SandboxASGI:
             return
         entry["fault"] = rule.kind
         entry["applied_status"] = status
+        rule.applied += 1
+        if rule.kind == "hold_answer":
+            await asyncio.sleep(rule.delay_s if rule.delay_s is not None else HOLD_ANSWER_S)
+            for message in held:
+                await send(message)
+            return
         if rule.kind == "applied_5xx":
             await self._render_fault(send, vendor, rule.status or 502, scope["path"], brevo_headers)
             return

@@ -15,8 +15,11 @@ VENDORS = ("track", "app", "brevo")
 #: Faults that hit the request before the vendor applies anything.
 PRE_APPLY_KINDS = ("429", "500", "502", "503", "slow", "timeout", "drop", "partial_207")
 #: Faults that hit a write AFTER the vendor applied it: the answer is lost (connection reset, a proxy's 5xx, or the
-#: client's timeout), which is the case where a retry could double a write.
-POST_APPLY_KINDS = ("applied_drop", "applied_5xx", "applied_timeout")
+#: client's timeout), which is the case where a retry could double a write; or held (``hold_answer``: the true answer
+#: comes ``delay_s`` late, the window in which a test kills the caller that has not heard of its applied write).
+POST_APPLY_KINDS = ("applied_drop", "applied_5xx", "applied_timeout", "hold_answer")
+#: ``hold_answer`` holds the answer this long when the rule gives no ``delay_s``.
+HOLD_ANSWER_S = 5.0
 #: Faults inside Brevo's own processing, taken by the Brevo state by name (not per request).
 STATE_KINDS = ("import_failure", "import_partial", "events_partial_207", "process_stuck", "object_reject")
 FAULT_KINDS = PRE_APPLY_KINDS + POST_APPLY_KINDS + STATE_KINDS
@@ -41,6 +44,8 @@ class FaultRule:
     seed: int = 0
     status: int | None = None
     fired: int = 0
+    #: Post-apply kinds: how many matching writes the vendor applied (the fault then hit their answer).
+    applied: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +93,7 @@ class FaultRule:
             "seed": self.seed,
             "status": self.status,
             "fired": self.fired,
+            "applied": self.applied,
         }
 
 
@@ -166,6 +172,7 @@ class FaultInjector:
 
 __all__ = [
     "FAULT_KINDS",
+    "HOLD_ANSWER_S",
     "POST_APPLY_KINDS",
     "PRE_APPLY_KINDS",
     "STATE_KINDS",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -38,6 +39,15 @@ from airflow_provider_customerio.store.engine import (
     sqlite_engine,
     store_engine,
 )
+from airflow_provider_customerio.store.fencing import (
+    Fence,
+    LeaseLost,
+    LeaseOwner,
+    check_fences,
+    fenced,
+    held,
+    lost_message,
+)
 from airflow_provider_customerio.store.ledger import Ledger, export_rejects, iter_rejects, read_ledger
 from airflow_provider_customerio.store.notices import ProcessNotices
 from airflow_provider_customerio.store.objects import ObjectStateTable
@@ -52,11 +62,15 @@ class LeaseHeld(RuntimeError):
 
 @dataclass(frozen=True)
 class Lease:
-    """A held lease: ``name`` is the sync, ``holder`` the run holding it."""
+    """A held lease: ``name`` is the sync, ``holder`` the run holding it, ``owner`` the try (run, task, try number),
+    ``token`` and ``fence`` its fencing token and counter (see :mod:`.fencing`)."""
 
     name: str
     holder: str
     expires_at: float
+    owner: LeaseOwner | None = None
+    token: str = ""
+    fence: int = 0
 
 
 class SyncStore:
@@ -101,30 +115,34 @@ class SyncStore:
         return ProcessNotices(self.engine)
 
     # -------------------------------------------------------------------------------------- leases
-    def acquire(self, name: str, holder: str, *, ttl: float = 3600.0, wait: float = 0.0, poll: float = 2.0) -> Lease:
-        """Take the lease ``name`` for ``holder`` (re-entrant for the same holder; an expired lease is taken
-        over). Waits up to ``wait`` seconds for another holder to let go, then raises :class:`LeaseHeld`."""
+    def acquire(
+        self, name: str, holder: str | LeaseOwner, *, ttl: float = 3600.0, wait: float = 0.0, poll: float = 2.0
+    ) -> Lease:
+        """Take the lease ``name`` for ``holder`` (a run, or one try of a task of a run: :class:`LeaseOwner`), with
+        a new fencing token. Takeover rule: a free or expired lease is taken; a lease of the same run and task is
+        taken over at once by the same or a later try (the earlier try is dead or stalled: Airflow starts a retry
+        only once the try before has failed, and the stalled one's commits then fail, see :mod:`.fencing`), while
+        an earlier try gets :class:`LeaseLost`. Another holder is waited for up to ``wait`` seconds, then
+        :class:`LeaseHeld`."""
+        owner = holder if isinstance(holder, LeaseOwner) else LeaseOwner(str(holder))
         t = schema.lease
         deadline = time.monotonic() + wait
         while True:
-            now = time.time()
             with self.engine.begin() as conn:
-                q = sa.select(t.c.holder, t.c.expires_at).where(t.c.name == name)
+                q = sa.select(t.c.holder, t.c.expires_at, t.c.task, t.c.try_number, t.c.token, t.c.fence)
+                q = q.where(t.c.name == name)
                 if conn.dialect.name in ("postgresql", "mysql", "mariadb"):
                     q = q.with_for_update()
                 row = conn.execute(q).first()
-                if row is None or row.holder == holder or row.expires_at < now:
-                    values = {"name": name, "holder": holder, "acquired_at": now, "expires_at": now + ttl}
-                    if row is None:
-                        try:
-                            with conn.begin_nested():
-                                conn.execute(t.insert().values(**values))
-                        except sa.exc.IntegrityError:
-                            continue  # another process inserted it first: read again
-                    else:
-                        conn.execute(t.update().where(t.c.name == name).values(**values))
-                    return Lease(name, holder, now + ttl)
+                lease = self._take(conn, name, owner, row, ttl)
+                if lease == "raced":
+                    continue  # another process inserted it first: read again
+                if isinstance(lease, Lease):
+                    return lease
+                assert row is not None
                 other, until = row.holder, row.expires_at
+                if row.task:
+                    other = f"{other} (task {row.task} try {row.try_number})"
             if time.monotonic() >= deadline:
                 raise LeaseHeld(
                     f"The sync '{name}' is being run by {other} (lease until "
@@ -134,44 +152,104 @@ class SyncStore:
                 )
             time.sleep(poll)
 
-    def release(self, name: str, holder: str) -> None:
+    @staticmethod
+    def _take(conn: sa.Connection, name: str, owner: LeaseOwner, row: Any, ttl: float) -> Lease | str | None:
+        """The lease taken by ``owner`` in ``conn``'s transaction; ``None`` when another holder has it,
+        ``"raced"`` when another process inserted it meanwhile. :class:`LeaseLost` for an earlier try."""
         t = schema.lease
-        with self.engine.begin() as conn:
-            conn.execute(t.delete().where(t.c.name == name, t.c.holder == holder))
+        now = time.time()
+        if row is not None and row.expires_at >= now:
+            if not owner.same_task(row.holder, row.task):
+                return None
+            if owner.try_number < int(row.try_number or 0):
+                fence = Fence(name, owner, "", int(row.fence or 0))
+                raise LeaseLost(lost_message(fence, row))
+        counter = int(row.fence or 0) + 1 if row is not None else 1
+        token = secrets.token_hex(16)
+        values: dict[str, Any] = {
+            "name": name,
+            "holder": owner.run,
+            "task": owner.task,
+            "try_number": owner.try_number,
+            "token": token,
+            "fence": counter,
+            "acquired_at": now,
+            "expires_at": now + ttl,
+        }
+        if row is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(t.insert().values(**values))
+            except sa.exc.IntegrityError:
+                return "raced"
+        else:
+            conn.execute(t.update().where(t.c.name == name).values(**values))
+        return Lease(name, owner.run, now + ttl, owner, token, counter)
 
-    def renew(self, name: str, holder: str, ttl: float) -> bool:
-        """Push the lease's expiry ``ttl`` seconds ahead; ``False`` when ``holder`` no longer holds it."""
+    def release(self, name: str, holder: str | LeaseOwner, *, token: str | None = None) -> bool:
+        """Let go of the lease (only with its ``token`` when given); ``False`` when it was no longer held so."""
         t = schema.lease
+        run = holder.run if isinstance(holder, LeaseOwner) else holder
+        mine = t.c.token == token if token else t.c.holder == run
         with self.engine.begin() as conn:
-            res = conn.execute(
-                t.update().where(t.c.name == name, t.c.holder == holder).values(expires_at=time.time() + ttl)
-            )
+            return bool(conn.execute(t.delete().where(t.c.name == name, mine)).rowcount)
+
+    def renew(self, name: str, holder: str | LeaseOwner, ttl: float, *, token: str | None = None) -> bool:
+        """Push the lease's expiry ``ttl`` seconds ahead; ``False`` when ``holder`` (with ``token`` when given) no
+        longer holds it. On PostgreSQL a renewal waits at most 2 s for the holder's own fenced writes (their
+        ``FOR SHARE`` lock), then fails and is retried at the next beat."""
+        t = schema.lease
+        run = holder.run if isinstance(holder, LeaseOwner) else holder
+        mine = t.c.token == token if token else t.c.holder == run
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+            res = conn.execute(t.update().where(t.c.name == name, mine).values(expires_at=time.time() + ttl))
         return bool(res.rowcount)
 
     @contextmanager
-    def leased(self, name: str, holder: str, *, ttl: float = 120.0, wait: float = 0.0) -> Iterator[Lease]:
-        """Hold the lease for the block, renewing it every ``ttl / 3`` seconds from a background thread. A holder
-        killed without letting go (SIGKILL, a lost worker) stops renewing, so its lease lapses within ``ttl``."""
-        lease = self.acquire(name, holder, ttl=ttl, wait=wait)
+    def leased(self, name: str, holder: str | LeaseOwner, *, ttl: float = 120.0, wait: float = 0.0) -> Iterator[Lease]:
+        """Hold the lease for the block, renewing it every ``ttl / 3`` seconds from a background thread, with every
+        write of the store's parts in the block fenced by its token (:mod:`.fencing`). A holder killed without
+        letting go (SIGKILL, a lost worker) stops renewing, so its lease lapses within ``ttl`` (its retry takes it
+        over at once). Re-entrant within one context. Raises :class:`LeaseLost` at the end of the block when the
+        lease was taken over meanwhile (the block's later writes failed already)."""
+        owner = holder if isinstance(holder, LeaseOwner) else LeaseOwner(str(holder))
+        inner = held(name)
+        if inner is not None and inner.owner == owner:  # nested in this context: the outer block holds it
+            yield Lease(name, owner.run, 0.0, owner, inner.token, inner.counter)
+            return
+        lease = self.acquire(name, owner, ttl=ttl, wait=wait)
+        fence = Fence(name, owner, lease.token, lease.fence, idle_timeout_s=ttl, store=describe(self.engine))
         stop = threading.Event()
 
         def heartbeat() -> None:
             while not stop.wait(max(0.5, ttl / 3)):
                 try:
-                    if not self.renew(name, holder, ttl):
-                        log.warning("The lease of %s was taken over from %s", name, holder)
+                    if not self.renew(name, owner, ttl, token=lease.token):
+                        log.warning("The lease of %s was taken over from %s", name, owner.describe())
                         return
                 except Exception as exc:  # retried at the next beat; the lease is still ours until it lapses
                     log.warning("Could not renew the lease of %s: %s", name, exc)
 
         beat = threading.Thread(target=heartbeat, name=f"lease:{name}", daemon=True)
         beat.start()
-        try:
-            yield lease
-        finally:
+
+        def let_go() -> bool:
             stop.set()
             beat.join(timeout=30)
-            self.release(name, holder)
+            return self.release(name, owner, token=lease.token)
+
+        try:
+            with fenced(fence):
+                yield lease
+        except BaseException:
+            let_go()
+            raise
+        if not let_go():
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(schema.lease).where(schema.lease.c.name == name)).first()
+            raise LeaseLost(lost_message(fence, row))
 
     # ------------------------------------------------------------------------------------- reports
     def put_report(self, name: str, content: str, media_type: str = "text/html") -> None:
@@ -221,8 +299,10 @@ class SyncStore:
     def record_summary(
         self, capability: str, dag_id: str, run_id: str, task_id: str, summary: Mapping[str, Any]
     ) -> None:
-        """Keep a task run's summary (what it read, wrote and rejected) for the status page."""
+        """Keep a task run's summary (what it read, wrote and rejected) for the status page (fenced: a stale try
+        records nothing)."""
         with self.engine.begin() as conn:
+            check_fences(conn)
             conn.execute(
                 schema.run_summary.insert().values(
                     capability=capability,
@@ -244,8 +324,8 @@ class SyncStore:
 
 
 def lease_holder(dag_id: str, run_id: str) -> str:
-    """How a run is named in a lease (and in the error another run gets). A retry of the run, on any machine, is
-    the same holder, so it takes its lease back at once."""
+    """How a run is named in a lease (and in the error another run gets). A later try of the same task of the run
+    (:class:`LeaseOwner`), on any machine, takes its lease over at once; the try before can then commit nothing."""
     return f"run {run_id} of {dag_id}"
 
 
@@ -253,6 +333,8 @@ __all__ = [
     "STORE_CONN_ID",
     "Lease",
     "LeaseHeld",
+    "LeaseLost",
+    "LeaseOwner",
     "Ledger",
     "ObjectStateTable",
     "ProcessNotices",

@@ -17,7 +17,10 @@ The flow, across machines:
 4. the wait (task or triggerer) reads :meth:`ProcessNotices.received` for its pending process ids, a database
    read that costs no Brevo budget, and fetches each notified process once to read its outcome.
 
-The body Brevo posts is not documented, so it is stored (truncated) for diagnosis and never relied on.
+The body Brevo posts is not documented, so it is stored (truncated) for diagnosis, and read only to find the
+process of a request whose answer was lost (:meth:`ProcessNotices.lost_answers`: each request keeps the digest of
+what it asked; when the notice of an unanswered one names its ``processId``, a retry waits for that process instead
+of sending the same import again; a notice naming none changes nothing: the import is sent again).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +59,23 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class LostAnswer:
+    """An earlier request whose answer (its process id) never reached the caller; ``body`` is its notice's body
+    once Brevo called back (``None`` before)."""
+
+    token_digest: str
+    created_at: float
+    notified_at: float | None
+    body: Any
+
+    @property
+    def process_id(self) -> int | None:
+        """The process id the notice names (``processId``), if it names one: Brevo does not document the body."""
+        value = self.body.get("processId") if isinstance(self.body, Mapping) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 class ProcessNotices:
     """The ``process_notice`` table: issue tokens, bind them to process ids, record and read notices.
 
@@ -64,13 +85,25 @@ class ProcessNotices:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def issue(self, kind: str = "import") -> str:
-        """A new token for one process of ``kind`` (``import``, ``export``, ``objects``); only its digest is kept."""
+    def issue(self, kind: str = "import", request_digest: str | None = None) -> str:
+        """A new token for one process of ``kind`` (``import``, ``export``, ``objects``); only its digest is kept,
+        with the ``request_digest`` of what the request asks when given (see :meth:`lost_answers`)."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        row = {"token_digest": token_digest(token), "kind": kind[:32], "created_at": time.time()}
+        row = {
+            "token_digest": token_digest(token),
+            "kind": kind[:32],
+            "created_at": time.time(),
+            "request_digest": request_digest,
+        }
         with self.engine.begin() as conn:
             conn.execute(schema.process_notice.insert().values(**row))
         return token
+
+    def forget(self, token: str) -> None:
+        """Drop the notice of a request that failed (it will not be called back, nor waited for)."""
+        t = schema.process_notice
+        with self.engine.begin() as conn:
+            conn.execute(t.delete().where(t.c.token_digest == token_digest(token), t.c.process_id.is_(None)))
 
     def bind(self, token: str, process_id: int | str) -> None:
         """Attach the process id Brevo returned for the request that carried ``token``."""
@@ -114,6 +147,34 @@ class ProcessNotices:
                     found[int(pid)] = {"notified_at": float(at), "body": _parse(body)}
         return found
 
+    def lost_answers(self, request_digest: str, since: float) -> list[LostAnswer]:
+        """Earlier requests asking ``request_digest`` (issued after ``since``) whose process id was never bound: the
+        caller was killed, or timed out, before Brevo's answer. Oldest first."""
+        t = schema.process_notice
+        q = (
+            sa.select(t.c.token_digest, t.c.created_at, t.c.notified_at, t.c.body)
+            .where(t.c.request_digest == request_digest, t.c.process_id.is_(None), t.c.created_at >= since)
+            .order_by(t.c.created_at)
+        )
+        with read_connection(self.engine) as conn:
+            return [
+                LostAnswer(d, float(c), None if n is None else float(n), _parse(b)) for d, c, n, b in conn.execute(q)
+            ]
+
+    def forget_lost(self, lost: Iterable[LostAnswer]) -> None:
+        """Drop lost answers given up on (their request is sent again)."""
+        t = schema.process_notice
+        digests = [x.token_digest for x in lost]
+        if digests:
+            with self.engine.begin() as conn:
+                conn.execute(t.delete().where(t.c.token_digest.in_(digests), t.c.process_id.is_(None)))
+
+    def bind_lost(self, lost: LostAnswer, process_id: int | str) -> None:
+        """Bind a lost answer's notice to the process its notice named (:meth:`received` then finds it)."""
+        t = schema.process_notice
+        with self.engine.begin() as conn:
+            conn.execute(t.update().where(t.c.token_digest == lost.token_digest).values(process_id=str(process_id)))
+
     def prune(self, older_than_s: float = DEFAULT_RETENTION_S) -> int:
         """Remove notices (received or not) issued more than ``older_than_s`` seconds ago; the count removed."""
         t = schema.process_notice
@@ -131,4 +192,4 @@ def _parse(body: str | None) -> Any:
     return value if isinstance(value, (Mapping, list)) else body
 
 
-__all__ = ["DEFAULT_RETENTION_S", "NOTIFY_PATH", "ProcessNotices", "notice_url", "token_digest"]
+__all__ = ["DEFAULT_RETENTION_S", "NOTIFY_PATH", "LostAnswer", "ProcessNotices", "notice_url", "token_digest"]

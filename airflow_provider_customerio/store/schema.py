@@ -153,7 +153,14 @@ lease = sa.Table(
     sa.Column("holder", sa.String(KEY), nullable=False),
     sa.Column("acquired_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
+    # the try holding the lease and its fencing token (added by the lease-fencing migration; see store.fencing)
+    sa.Column("task", sa.String(KEY), nullable=True),
+    sa.Column("try_number", sa.Integer, nullable=True),
+    sa.Column("token", sa.String(64), nullable=True),
+    sa.Column("fence", sa.BigInteger, nullable=True),
 )
+#: The columns of ``lease`` added by the lease-fencing migration (a store migrated before has a lease without them).
+LEASE_FENCING_COLUMNS = ("task", "try_number", "token", "fence")
 report = sa.Table(
     "report",
     metadata,
@@ -218,7 +225,11 @@ process_notice = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("notified_at", sa.Float, nullable=True),
     sa.Column("body", sa.Text, nullable=True),
+    # what the request asked (SHA-256 of the import's content; added by the request-digest migration): a retry
+    # whose earlier request's answer was lost finds that request's process through its notice
+    sa.Column("request_digest", sa.String(64), nullable=True),
     sa.Index("process_notice_process", "process_id"),
+    sa.Index("process_notice_request", "request_digest"),
 )
 V5_TABLES = (process_notice,)
 
@@ -272,6 +283,28 @@ def _v4(conn: Connection) -> None:
     rejected_record_dag_reason.create(conn, checkfirst=True)
 
 
+def _add_missing_columns(conn: Connection, table: sa.Table, names: tuple[str, ...]) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for each of ``names`` the stored table lacks (nullable columns only)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    quote = conn.dialect.identifier_preparer.quote
+    for name in names:
+        if name not in present:
+            column = sa.schema.CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {column}"))
+
+
+def _notice_request_digest(conn: Connection) -> None:
+    """Add the request digest of process notices (a store created by this version already has it)."""
+    _add_missing_columns(conn, process_notice, ("request_digest",))
+    if "process_notice_request" not in {i["name"] for i in sa.inspect(conn).get_indexes(process_notice.name)}:
+        next(i for i in process_notice.indexes if i.name == "process_notice_request").create(conn)
+
+
+def _lease_fencing(conn: Connection) -> None:
+    """Add the lease's try and fencing token (a store created by this version already has them)."""
+    _add_missing_columns(conn, lease, LEASE_FENCING_COLUMNS)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state of provider 0.1 (hashes, identities, checkpoints, staging, objects)", _create(*V1_TABLES)),
     Migration(2, "rejected records, leases, reports, run summaries", _create(*V2_TABLES)),
@@ -279,6 +312,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "counters; rejected records indexed by DAG and reason (status page)", _v4),
     Migration(5, "Brevo process-completion notices (notifyUrl callbacks)", _create(*V5_TABLES)),
     Migration(6, "own writes not yet read back (two-way: stale reads are not changes)", _create(*OWN_WRITE_TABLES)),
+    Migration(7, "lease fencing: the try holding a lease and its fencing token", _lease_fencing),
+    Migration(
+        8, "process notices: the digest of the request (a lost answer's process found again)", _notice_request_digest
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from airflow_provider_customerio.store import schema as s
 from airflow_provider_customerio.store._sql import BATCH, chunks, insert_missing, insert_new, insert_rows, upsert
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
+from airflow_provider_customerio.store.fencing import check_fences
 
 CIO_TO_BREVO = "cio_to_brevo"
 BREVO_TO_CIO = "brevo_to_cio"
@@ -134,6 +135,8 @@ class StoreBase:
         conn = self._tx_conn
         assert conn is not None
         try:
+            if self._depth == 1:
+                check_fences(conn)  # a stale try (its lease taken over) commits nothing
             yield
         except BaseException:
             self._depth -= 1
@@ -150,11 +153,13 @@ class StoreBase:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """The open transaction's connection, else a transaction of its own (committed on exit)."""
+        """The open transaction's connection, else a transaction of its own (committed on exit). Either is fenced:
+        it commits only while the leases this context holds are still its own (:mod:`.fencing`)."""
         if self._tx_conn is not None:
             yield self._tx_conn
             return
         with self.engine.begin() as conn:
+            check_fences(conn)
             yield conn
 
     @contextmanager

@@ -555,7 +555,9 @@ class EventForwarder:
     :param mapper: names and builds the Brevo events.
     :param page_size: rows read from the store at a time (each page is packed and sent completely).
     :param reconcile_grace_seconds: ``in_flight`` rows younger than this are left for a later run (Brevo may still
-        be queueing them).
+        be queueing them), unless the rest of their grace is at most ``in_flight_wait_seconds``.
+    :param in_flight_wait_seconds: wait up to this long for young ``in_flight`` rows to reach their grace, then
+        reconcile them (a retry right after a try killed mid-send ends with its events resolved); ``0``: no wait.
     :param max_attempts: sends of an event whose 207 error says it is temporary, before it goes to the ledger.
     """
 
@@ -571,6 +573,8 @@ class EventForwarder:
         max_attempts: int = 3,
         clock: Callable[[], float] = time.time,
         log: Callable[[str], None] | None = None,
+        in_flight_wait_seconds: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.brevo = brevo
@@ -582,6 +586,8 @@ class EventForwarder:
         self.clock = clock
         self.log = log or (lambda _msg: None)
         self.stats = ForwardStats()
+        self.in_flight_wait = in_flight_wait_seconds
+        self.sleep = sleep
 
     # ------------------------------------------------------------------------------------- reconcile
     def reconcile(self) -> None:
@@ -589,9 +595,8 @@ class EventForwarder:
 
         A failure to ask Brevo propagates and leaves the rows ``in_flight``: nothing is resent unconfirmed.
         """
-        now = self.clock()
         for batch_id, rows in self.store.in_flight().items():
-            age = now - max(float(r.status_at) for r in rows)
+            age = self._waited(batch_id, len(rows), self.clock() - max(float(r.status_at) for r in rows))
             if age < self.grace:
                 self.stats.in_flight_deferred += len(rows)
                 self.log(
@@ -616,6 +621,17 @@ class EventForwarder:
                 f"batch {batch_id}: {n_found} of {len(changes)} interrupted events already in Brevo; "
                 f"{len(changes) - n_found} will be sent again"
             )
+
+    def _waited(self, batch_id: str, n: int, age: float) -> float:
+        """Wait for a young batch to reach its grace when that takes at most ``in_flight_wait_seconds``; its age
+        then, by the forwarder's clock (a clock that did not move leaves the batch for a later run)."""
+        rest = self.grace - age
+        if not 0 < rest <= self.in_flight_wait:
+            return age
+        self.log(f"batch {batch_id}: {n} events in flight for {age:.0f} s; waiting {rest:.0f} s for Brevo to list them")
+        start = self.clock()
+        self.sleep(rest)
+        return age + (self.clock() - start)
 
     # --------------------------------------------------------------------------------------- forward
     def forward(self) -> ForwardStats:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from airflow_provider_customerio.store._sql import insert_new
 from airflow_provider_customerio.store.engine import default_sqlite_path, sqlite_engine
+from airflow_provider_customerio.store.fencing import check_fences
 from airflow_provider_customerio.sync.events import IN_FLIGHT, PENDING, REJECTED, SENT, SKIPPED
 
 STATUSES = (PENDING, IN_FLIGHT, SENT, REJECTED, SKIPPED)
@@ -132,6 +133,9 @@ class EventStore:
         self._md, self.events, self.meta = _tables(table)
         self._clock = clock
         self._write_lock = threading.Lock()
+        #: On the sync store's engine: the state changes are fenced by the sync's lease (a stale try of the events
+        #: sync marks nothing, so it sends nothing either; see ``store.fencing``).
+        self.fenced = False
         try:
             self._md.create_all(engine, checkfirst=True)
         except OperationalError as exc:
@@ -320,6 +324,8 @@ class EventStore:
         now = self._clock()
         t = self.events
         with self._write_lock, self.engine.begin() as conn:
+            if self.fenced:
+                check_fences(conn)
             for eid, ev in outbound.items():
                 conn.execute(
                     t.update()
@@ -343,6 +349,8 @@ class EventStore:
         now = self._clock()
         t = self.events
         with self._write_lock, self.engine.begin() as conn:
+            if self.fenced:
+                check_fences(conn)
             for eid, (status, reason) in changes.items():
                 values: dict[str, Any] = {"status": status, "reason": reason, "status_at": now}
                 if status == PENDING:

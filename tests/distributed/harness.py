@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,14 +269,31 @@ class Cluster:
     def worker_hostname(self, name: str) -> str:
         return f"{name}@{os.uname().nodename}"
 
-    def kill_worker(self, name: str) -> None:
-        """SIGKILL a worker's whole process group (the Celery main process, its pool, the task it runs): a lost
-        machine, with no chance to report anything."""
+    def kill_worker(self, name: str) -> int:
+        """SIGKILL every process of a worker (the Celery main process, its pool, the task supervisors and the task
+        processes): a lost machine, with no chance to report anything. Airflow's supervisor puts each task process
+        in a process group of its own, so the whole tree is stopped first (no process forks or writes meanwhile),
+        then killed. Returns how many processes outside the worker's own process group were killed (the tasks)."""
+        import psutil
+
         comp = self.components[name]
         assert comp.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(comp.proc.pid, signal.SIGKILL)
+        root = psutil.Process(comp.proc.pid)
+        tree: list[Any] = []
+        for _ in range(3):  # stop from the root down; a process forked meanwhile is caught on the next pass
+            for proc in [root, *root.children(recursive=True)]:
+                if proc not in tree:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        proc.suspend()
+                        tree.append(proc)
+        outside = 0
+        for proc in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                outside += os.getpgid(proc.pid) != comp.proc.pid
+                proc.kill()
         comp.proc.wait(timeout=30)
+        psutil.wait_procs(tree, timeout=30)
+        return outside
 
     def take_over_queue(self, survivor: str, queue: str) -> None:
         """Make the surviving worker consume the dead one's queue too (Celery remote control ``add_consumer``)."""

@@ -5,8 +5,9 @@ reference run (``reference_run.py``), so that both do exactly the same steps aga
   later DAGs find contacts), a marketer's edits in Brevo before the reverse sync;
 * :func:`provider_config` -- the example config with the demo's choices (segments mirrored, objects on);
 * :func:`end_state` -- the vendors' end state through the sandbox's control plane (Brevo contacts with their
-  attributes and lists, events, custom objects; Customer.io's counts) and the metrics rows of the sync store,
-  with what differs between two equal runs (ids, times of writing) taken out.
+  attributes and lists, events, custom objects; Customer.io's counts and people with their attributes) and the
+  sync store's (sync state, rejected records, run summaries, campaign metrics), with what differs between two
+  equal runs (ids of runs and of Brevo contacts, times of writing) taken out.
 """
 
 from __future__ import annotations
@@ -207,8 +208,87 @@ def end_state(info: dict[str, Any], store_url: str | None) -> dict[str, Any]:
         "brevo_events": dict(event_keys),
         "brevo_objects": sorted(objects),
         "customerio": {k: summary[k] for k in ("people", "deleted_people", "events", "objects")},
+        "customerio_people": customerio_people(info),
         "metrics_rows": metrics_rows(store_url),
+        **store_state(store_url, by_id),
     }
+
+
+def customerio_people(info: dict[str, Any]) -> dict[str, Any]:
+    """Customer.io's live people with their attributes and subscription, keyed by email (else their id)."""
+    out: dict[str, Any] = {}
+    for p in _control(info, "/state/customerio/people?limit=1000")["people"]:
+        ids = p.get("identifiers") or {}
+        key = str(ids.get("email") or ids.get("id") or ids.get("cio_id"))
+        out[key] = {"attributes": p["attributes"], "unsubscribed": p["unsubscribed"]}
+    return out
+
+
+#: The sync store's lasting sync state: table -> the columns compared (ids of runs and times of writing left out).
+SYNC_STATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "content_hash": ("direction", "person_key", "hash"),
+    "identity": ("cio_id", "brevo_id", "email", "ext_id"),
+    "field_state": ("cio_id", "field", "digest"),
+    "watermark": ("name", "value"),
+    "object_sync": ("brevo_type", "object_id", "hash", "links"),
+    "object_reverse": ("brevo_type", "object_id", "hash"),
+    "customerio_webhook_events": ("event_id", "status", "reason"),
+}
+#: Per-run tables: a finished run leaves nothing there (their row counts are compared).
+RUN_TABLES = ("checkpoint", "staged_item", "pending_process", "pending_row", "seen", "lease")
+
+
+def store_state(store_url: str | None, brevo_ids: dict[Any, str]) -> dict[str, Any]:
+    """The sync state in the store (:data:`SYNC_STATE_COLUMNS`, Brevo contact ids as contact keys), the rows left
+    in per-run tables, the rejected-records ledger as ``(dag, task, record, reason)`` counts, and which tasks
+    recorded a run summary."""
+    if not store_url:
+        return {"sync_state": "no store", "ledger": "no store", "summaries": "no store"}
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    state: dict[str, Any] = {}
+    try:
+        with engine.connect() as conn:
+            meta = sa.MetaData()
+            table = lambda name: sa.Table(name, meta, autoload_with=conn)
+            for name, cols in SYNC_STATE_COLUMNS.items():
+                t = table(name)
+                rows = [_comparable(name, cols, r, brevo_ids) for r in conn.execute(sa.select(*(t.c[c] for c in cols)))]
+                state[name] = sorted(_canon(r) for r in rows)
+            for name in RUN_TABLES:
+                state[f"{name} rows"] = int(conn.execute(sa.select(sa.func.count()).select_from(table(name))).scalar())
+            t = table("rejected_record")
+            ledger = Counter(
+                " ".join(str(v) for v in r)
+                for r in conn.execute(sa.select(t.c.dag_id, t.c.task_id, t.c.record_id, t.c.reason))
+            )
+            t = table("run_summary")
+            summaries = Counter(" ".join(r) for r in conn.execute(sa.select(t.c.capability, t.c.dag_id, t.c.task_id)))
+    finally:
+        engine.dispose()
+    return {"sync_state": state, "ledger": dict(ledger), "summaries": dict(summaries)}
+
+
+def _comparable(table: str, cols: tuple[str, ...], row: Any, brevo_ids: dict[Any, str]) -> list[Any]:
+    """A row of the sync state as two equal runs have it alike: a Brevo contact id (it depends on the order contacts
+    were created in) as the contact's key; the value of a ``*.last_sync`` watermark (when the run ended) and the
+    reason of a sent webhook event (how its sending was confirmed) left out."""
+    out = []
+    for col, value in zip(cols, row):
+        if col == "brevo_id" and value is not None:
+            value = brevo_ids.get(int(value), f"brevo id {value} (no such contact)")
+        elif table == "watermark" and col == "value" and str(row[0]).endswith(".last_sync"):
+            value = "(when the run ended)" if value else value
+        elif table == "customerio_webhook_events" and col == "reason" and row[1] == "sent":
+            value = None  # how a sent event was confirmed (its answer, or GET /events after a lost answer)
+        out.append(value)
+    return out
+
+
+def import_digests(info: dict[str, Any]) -> Counter[str]:
+    """How many times Brevo was asked each import (by the digest of its payload)."""
+    return Counter(p["sandbox"]["digest"] for p in brevo_processes(info) if p["sandbox"]["kind"] == "import")
 
 
 def metrics_rows(store_url: str | None) -> dict[str, list[tuple[str, ...]]] | str:

@@ -1,10 +1,13 @@
 """The provider on a multi-node Airflow: CeleryExecutor, two workers, each process with its own ``AIRFLOW_HOME``.
 
 Every example DAG runs once on the cluster (reading tasks on worker A, writing tasks on worker B), signed webhooks go
-to the api-server's receiver, and worker B is killed with SIGKILL while the people load is inside a Brevo call: its
-retry runs on worker A. The vendors' end state must equal that of the same plan run on one machine (one process,
-``dag.test()``) against a second sandbox seeded alike: Brevo contacts and attributes, list members, each event
-exactly once, custom objects, Customer.io counts, and the campaign-metrics rows of the sync store.
+to the api-server's receiver, and the writing worker is killed with SIGKILL twice AFTER Brevo applied its write,
+while Brevo holds the answer (the sandbox's ``hold_answer`` fault): the people load inside its contact import, the
+events forwarding inside its event batch. Each retry runs on the other worker. The end state must equal that of the
+same plan run on one machine (one process, ``dag.test()``) against a second sandbox seeded alike: Brevo contacts
+with their attributes, list members, each event exactly once, custom objects; Customer.io's people with their
+attributes and counts; no import asked more often than on one machine; the sync store's sync state, rejected
+records (record, reason), run summaries and campaign-metrics rows; and every import notified through the api-server.
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ pytestmark = pytest.mark.distributed
 
 PEOPLE_DAG = "customerio_people_to_brevo"
 LOAD_TASK = "load_brevo_contacts"
-#: Worker B's Brevo import is held this long by the sandbox: the kill lands inside the call.
-SLOW_IMPORT_S = 20
+EVENTS_DAG = "customerio_events_to_brevo"
+FORWARD_TASK = "forward_events"
+#: The writes during which a worker is killed: DAG -> (task, Brevo endpoint). Brevo applies the write, then holds
+#: its answer HOLD_ANSWER_S seconds: the kill lands after the write landed, before the task heard of it.
+KILLS = {PEOPLE_DAG: (LOAD_TASK, "/contacts/import"), EVENTS_DAG: (FORWARD_TASK, "/events/batch")}
+HOLD_ANSWER_S = 20
 
 
 def _parsed(api: Any) -> set[str]:
@@ -84,7 +91,7 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
 
     problems: list[str] = []
     runs: list[dict[str, Any]] = []
-    kill: dict[str, Any] = {}
+    kills: dict[str, dict[str, Any]] = {}
     webhooks: dict[str, Any] = {}
     for step in plan["steps"]:
         if "webhooks" in step:
@@ -94,12 +101,12 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
             scenario.edit_in_brevo(info, step["edit_brevo"])
             continue
         dag_id = step["dag_id"]
-        if dag_id == PEOPLE_DAG:
-            cluster_control(info, "POST", "/faults", json=_slow_import_fault())
+        if dag_id in KILLS:
+            cluster_control(info, "POST", "/faults", json=_held_answer_fault(KILLS[dag_id][1]))
         run_id = _trigger(api, step)
-        if dag_id == PEOPLE_DAG:
-            kill = _kill_worker_during_load(cluster, run_id)
-        state = api.wait_run(dag_id, run_id, timeout=420)
+        if dag_id in KILLS:
+            kills[dag_id] = _kill_worker_during_write(cluster, dag_id, run_id)
+        state = api.wait_run(dag_id, run_id, timeout=600)
         tis = api.task_instances(dag_id, run_id)
         runs.append({"dag_id": dag_id, "run_id": run_id, "state": state, "tis": tis})
         print(f"cluster: {dag_id} {state}: " + ", ".join(f"{t['task_id']}={t['state']}@{t['hostname']}" for t in tis))
@@ -109,8 +116,8 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
                     f"{dag_id}.{ti['task_id']} {ti['state']} (try {ti['try_number']} on {ti['hostname']}): "
                     f"{_task_error(cluster, dag_id, run_id, ti) if ti['state'] == 'failed' else ''}"
                 )
-        if dag_id == PEOPLE_DAG and kill.get("killed"):
-            _replace_worker(cluster, kill)
+        if kills.get(dag_id, {}).get("killed"):
+            _replace_worker(cluster, kills[dag_id])
 
     # ---- the webhooks were acknowledged by the api-server's receiver
     statuses = {kind: dict(by) for kind, by in (webhooks.get("counts") or {}).items()}
@@ -123,22 +130,14 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
             if ti["state"] in (None, "skipped", "removed", "upstream_failed") or not ti.get("hostname"):
                 continue
             want = "worker-a" if queue_for(ti["task_id"]) == READ_QUEUE else "worker-b"
-            if kill.get("killed") and run["dag_id"] == PEOPLE_DAG and ti["task_id"] == LOAD_TASK:
+            kill = kills.get(run["dag_id"], {})
+            if kill.get("killed") and ti["task_id"] == KILLS[run["dag_id"]][0]:
                 want = kill["survivor"]  # the retry after the kill
             if not ti["hostname"].startswith(want):
                 problems.append(f"{run['dag_id']}.{ti['task_id']} ran on {ti['hostname']}, not on {want}")
 
-    # ---- the kill: worker B died inside the load's Brevo call; the retry ran on worker A and succeeded
-    load = next((t for r in runs if r["dag_id"] == PEOPLE_DAG for t in r["tis"] if t["task_id"] == LOAD_TASK), None)
-    if not kill.get("killed"):
-        problems.append(f"no worker was killed during the load: {kill.get('why')}")
-    elif load is not None and not (
-        load["state"] == "success" and load["try_number"] > kill["try_number"] and load["hostname"] == kill["survivor"]
-    ):
-        problems.append(
-            f"the load killed on {kill['victim']} (try {kill['try_number']}) did not end well on {kill['survivor']}: "
-            f"state {load['state']}, try {load['try_number']}, host {load['hostname']}"
-        )
+    # ---- the kills: a worker died after Brevo applied its write; the retry ran on the other worker and succeeded
+    problems += _kills_ended_well(runs, kills)
 
     # ---- Brevo called the api-server when each import ended; the waits (workers, triggerer) read those notices
     # from the shared store instead of polling: at most one GET /processes/{id} per import, to read its outcome.
@@ -149,8 +148,9 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
         f"imports: {len(imports)}, notified through the api-server: {len(notified)}, "
         f"polled more than once: {polled_more}"
     )
-    if not imports or not notified:
-        problems.append(f"no import was notified through the api-server ({len(imports)} imports)")
+    unnotified = sorted({p["id"] for p in imports} - set(notified))
+    if not imports or unnotified:
+        problems.append(f"imports not notified through the api-server: {unnotified} (of {len(imports)} imports)")
     if polled_more:
         problems.append(f"imports polled instead of waiting for their notice: {polled_more}")
 
@@ -175,6 +175,13 @@ def test_every_dag_on_two_workers_without_shared_disk_matches_one_machine(distri
     duplicated = scenario.duplicated_events(got)
     if duplicated:
         problems.append(f"{len(duplicated)} events reached Brevo more than once, e.g. {next(iter(duplicated))}")
+    asked, asked_once = scenario.import_digests(info), scenario.import_digests(reference.info)
+    held = cluster_control(info, "GET", "/requests", params={"vendor": "brevo"})["requests"]
+    held = [f"{r.get('method')} {r.get('path')} -> {r.get('applied_status')}" for r in held if r.get("fault")]
+    print(f"writes whose answer was held: {held}; times each import was asked: {sorted(asked.values())}")
+    twice = {d[:12]: n for d, n in asked.items() if n > asked_once.get(d, 0)}
+    if twice:
+        problems.append(f"imports applied more often than on one machine (digest: times): {twice}")
     assert not problems, "the cluster run differs from one machine:\n- " + "\n- ".join(problems)
 
 
@@ -187,50 +194,73 @@ def cluster_control(info: dict[str, Any], method: str, path: str, **kwargs: Any)
     return resp.json() if resp.content else None
 
 
-def _slow_import_fault() -> dict[str, Any]:
+def _held_answer_fault(path: str) -> dict[str, Any]:
     return {
         "vendor": "brevo",
-        "kind": "slow",
+        "kind": "hold_answer",
         "count": 1,
-        "delay_s": SLOW_IMPORT_S,
-        "path_contains": "/contacts/import",
+        "delay_s": HOLD_ANSWER_S,
+        "path_contains": path,
         "method": "POST",
     }
 
 
-def _kill_worker_during_load(cluster: Any, run_id: str) -> dict[str, Any]:
-    """Wait until the load is inside its (held) Brevo import call, then SIGKILL the worker running it (worker B, by
-    the cluster policy) and let the other worker consume the dead one's queue too. Returns what happened:
-    ``killed`` with ``victim``, ``survivor``, ``queue``, or ``why`` not."""
+def _kill_worker_during_write(cluster: Any, dag_id: str, run_id: str) -> dict[str, Any]:
+    """Wait until Brevo applied the task's held write (an import, an event batch) and holds its answer, then SIGKILL
+    the worker running the task (worker B, by the cluster policy) and let the other worker consume the dead one's
+    queue too. Returns what happened: ``killed`` with ``victim``, ``survivor``, ``queue``, or ``why`` not."""
     api, info = cluster.api, cluster.sandbox
-    path = f"/api/v2/dags/{PEOPLE_DAG}/dagRuns/{run_id}/taskInstances/{LOAD_TASK}"
+    task_id = KILLS[dag_id][0]
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
 
-    def inside_import_or_over() -> dict[str, Any] | None:
+    def applied_or_over() -> dict[str, Any] | None:
         rules = cluster_control(info, "GET", "/faults")["faults"]
-        if any(r["kind"] == "slow" and r["fired"] for r in rules):
-            return {"fired": True}
+        if any(r["kind"] == "hold_answer" and r["applied"] for r in rules):
+            return {"applied": True}
         ti = api.api_ok("GET", path)
         if ti["state"] in ("failed", "up_for_retry", "success", "deferred", "upstream_failed"):
-            return {"fired": False, "state": ti["state"], "try_number": ti["try_number"]}
+            return {"applied": False, "state": ti["state"], "try_number": ti["try_number"]}
         return None
 
-    seen = wait_for(inside_import_or_over, 300, f"{LOAD_TASK} inside its Brevo import call")
-    cluster_control(info, "DELETE", "/faults")
-    if not seen["fired"]:
-        return {"killed": False, "why": f"the load never called Brevo's import (it was {seen['state']} first)"}
+    seen = wait_for(applied_or_over, 300, f"{task_id}'s write applied by Brevo, its answer held")
+    cluster_control(info, "DELETE", "/faults")  # the held answer still comes late: the rule already fired
+    if not seen["applied"]:
+        return {"killed": False, "why": f"Brevo never applied {task_id}'s write (the task was {seen['state']} first)"}
     ti = api.api_ok("GET", path)
     victim = ti["hostname"]
-    survivor = "worker-a" if victim == "worker-b" else "worker-b"
-    cluster.kill_worker(victim)
+    survivor = "worker-a" if victim.startswith("worker-b") else "worker-b"
+    tasks_killed = cluster.kill_worker(victim)
+    assert tasks_killed, f"killing {victim} reached no task process (they run in process groups of their own)"
     cluster.take_over_queue(survivor, ti["queue"])
-    print(f"killed {victim} (SIGKILL) during {LOAD_TASK} try {ti['try_number']}; {survivor} took queue {ti['queue']}")
+    print(
+        f"killed {victim} (SIGKILL) during {task_id} try {ti['try_number']} after Brevo applied its write; "
+        f"{survivor} took queue {ti['queue']}"
+    )
     return {
         "killed": True,
+        "task_id": task_id,
         "try_number": ti["try_number"],
         "victim": victim,
         "survivor": survivor,
         "queue": ti["queue"],
     }
+
+
+def _kills_ended_well(runs: list[dict[str, Any]], kills: dict[str, dict[str, Any]]) -> list[str]:
+    problems = []
+    for dag_id, (task_id, endpoint) in KILLS.items():
+        kill = kills.get(dag_id, {})
+        ti = next((t for r in runs if r["dag_id"] == dag_id for t in r["tis"] if t["task_id"] == task_id), None)
+        if not kill.get("killed"):
+            problems.append(f"no worker was killed during {task_id}'s {endpoint}: {kill.get('why')}")
+        elif ti is not None and not (
+            ti["state"] == "success" and ti["try_number"] > kill["try_number"] and ti["hostname"] == kill["survivor"]
+        ):
+            problems.append(
+                f"{task_id} killed on {kill['victim']} (try {kill['try_number']}) did not end well on "
+                f"{kill['survivor']}: state {ti['state']}, try {ti['try_number']}, host {ti['hostname']}"
+            )
+    return problems
 
 
 def _replace_worker(cluster: Any, kill: dict[str, Any]) -> None:

@@ -284,6 +284,36 @@ def test_killed_between_send_and_mark_rerun_leaves_no_duplicates(world: World) -
     assert set(held) == set(events) and max(held.values()) == 1  # Brevo holds each event once
 
 
+def test_a_retry_right_after_a_kill_mid_send_resolves_the_in_flight_events_itself(world: World) -> None:
+    events = world.add_webhooks(30, seed=8)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from airflow_provider_customerio.webhooks.store import EventStore
+        real_mark = EventStore.mark
+        def mark(self, changes):
+            if any(status == "sent" for status, _ in changes.values()):
+                os.kill(os.getpid(), signal.SIGKILL)  # killed after Brevo accepted, before the mark
+            return real_mark(self, changes)
+        EventStore.mark = mark
+        from airflow_provider_customerio.operators.events import CustomerIOEventsToBrevoOperator
+        from types import SimpleNamespace
+        op = CustomerIOEventsToBrevoOperator(task_id="forward_events", state_path={str(world.store_path)!r},
+                                             include_activities=False)
+        op.execute(context={{"dag_run": SimpleNamespace(dag_id="customerio_events_to_brevo", run_id="run1")}})
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=dict(os.environ), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    # the retry, inside the batch's grace: it waits the rest of the grace, then resolves the batch
+    summary = world.forward(include_activities=False, reconcile_grace_seconds=8, in_flight_wait_seconds=30)
+    assert (summary["reconciled_sent"], summary["reconciled_resent"], summary["created"]) == (30, 0, 0)
+    s = world.store()
+    assert (s.counts()["in_flight"], s.counts()["sent"]) == (0, 30)
+    s.dispose()
+    assert world.brevo_ids() == Counter(dict.fromkeys(events, 1))
+
+
 def test_uncertain_failure_that_did_not_land_is_sent_once(world: World) -> None:
     events = world.add_webhooks(30, seed=6)
     world.sandbox.faults(vendor="brevo", kind="drop", count=1, path_contains="/events/batch")

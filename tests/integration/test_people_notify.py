@@ -121,3 +121,50 @@ def test_without_a_notice_the_wait_falls_back_to_polling(env: SimpleNamespace, m
     assert out["created"] == _contacts(env.sandbox) > 0
     imports, polls = _imports_and_polls(env.sandbox)
     assert imports and polls
+
+
+def test_a_retry_adopts_the_import_its_killed_try_sent_instead_of_sending_it_again(env: SimpleNamespace) -> None:
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.airflow_processes import wait_for
+
+    sandbox = env.sandbox
+    # Brevo applies the first import, then holds its answer: the try is killed in between
+    sandbox.faults(vendor="brevo", kind="hold_answer", count=1, delay_s=60, path_contains="/contacts/import")
+    script = textwrap.dedent("""
+        from types import SimpleNamespace
+        from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
+        fast = {"rate_limit": 50.0}
+        op = CustomerIOToBrevoPeopleOperator(task_id="sync_people", mode="full", deferrable=False, poll_interval=0.05,
+                                             export_check_interval=0.05, customerio_app_hook_params=fast,
+                                             brevo_hook_params=fast)
+        op.execute({"ti": SimpleNamespace(dag_id="people_notify"), "run_id": "killed"})
+    """)
+    repo = Path(__file__).parents[2]
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=repo, env=dict(os.environ))
+    try:
+        applied = lambda: sandbox._call("GET", "/faults")["faults"][0]["applied"] or child.poll() is not None
+        wait_for(applied, 120, "an import applied by Brevo, its answer held")
+        assert child.poll() is None, "the try ended before Brevo held an answer"
+        child.kill()  # after Brevo applied the import, before the try heard of it
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    sandbox.clear_faults()
+    op, ctx = _operator("killed", deferrable=False)  # Airflow's retry of the killed try
+    out = op.execute(ctx)
+    assert out["created"] == _contacts(sandbox) > 0
+    processes = []
+    for pid in range(1, 10_000):
+        resp = sandbox.http.get(f"{sandbox.control_url}/brevo/processes/{pid}")
+        if resp.status_code == 404:
+            break
+        processes.append(resp.json())
+    digests = [p["sandbox"]["digest"] for p in processes if p["sandbox"]["kind"] == "import"]
+    assert len(digests) >= 2 and len(set(digests)) == len(digests), "an import was applied twice"
+    received = SyncStore.at(env.state_db).notices().received(range(1, 10_000))
+    assert set(received) == {p["id"] for p in processes}  # the killed try's import too: adopted, bound

@@ -239,6 +239,8 @@ class Process:
         self.due_at: float | None = None
         self.rejected: list[dict[str, Any]] = []
         self.applied = 0
+        #: What was asked (SHA-256 of the payload, without the notify URL): the same write sent twice shows here.
+        self.digest = ""
         self.notify_url: str | None = None  # called when the process ends (sandbox/notify.py)
 
     def to_json(self) -> dict[str, Any]:
@@ -264,6 +266,7 @@ class Process:
             "due_at": self.due_at,
             "applied": self.applied,
             "rejected": self.rejected,
+            "digest": self.digest,
         }
         return body
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from typing import Any
 
 from airflow_provider_customerio.sandbox.brevo.base import BrevoBase, locked
@@ -40,6 +42,7 @@ class ProcessesMixin(BrevoBase):
         proc.partial = kind == "import" and not proc.will_fail and self.take_fault("import_partial")
         proc.stuck = self.take_fault("process_stuck")
         proc.notify_url = payload.pop("notify_url", None)
+        proc.digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
         rate = self.process_settings["rate_per_s"]
         if rate or proc.notify_url:
             size = len(payload.get("rows") or payload.get("records") or ())

@@ -233,6 +233,37 @@ def test_post_apply_fault_applies_the_write_and_loses_the_answer(sandbox, endpoi
     assert sandbox._call("GET", "/faults")["faults"][0]["fired"] == 1
 
 
+@pytest.mark.parametrize("endpoint", ["brevo_import", "brevo_events_batch", "brevo_contact_update"])
+def test_hold_answer_applies_the_write_then_holds_its_true_answer(sandbox, endpoint):
+    write = WRITES[endpoint]
+    sandbox.ratelimits(enabled=False)
+    write.setup(sandbox)
+    sandbox.faults(vendor=write.vendor, kind="hold_answer", count=1, delay_s=3)
+    answered = threading.Event()
+    answers: list[requests.Response] = []
+
+    def send() -> None:
+        answers.append(write.send(sandbox, 60))
+        answered.set()
+
+    caller = threading.Thread(target=send)
+    caller.start()
+    try:
+        for _ in range(500):  # bounded polling: the sandbox applied the write and now holds the answer
+            if sandbox._call("GET", "/faults")["faults"][0]["applied"] == 1:
+                break
+            threading.Event().wait(0.005)
+        seen_applied = write.applied(sandbox)
+        held = not answered.is_set()
+    finally:
+        caller.join(timeout=60)
+    assert seen_applied, f"{endpoint}: the write was not applied while its answer was held"
+    assert held, f"{endpoint}: the answer was not held (the caller had it before the write was seen applied)"
+    assert len(answers) == 1 and 200 <= answers[0].status_code < 300, answers  # the true answer, late
+    logged = _logged(sandbox, write.vendor, "hold_answer")
+    assert len(logged) == 1 and logged[0]["applied_status"] == answers[0].status_code
+
+
 def test_post_apply_fault_spares_reads_and_refused_writes(sandbox):
     sandbox.ratelimits(enabled=False)
     sandbox.faults(vendor="brevo", kind="applied_5xx", count=1, path_contains="/contacts")

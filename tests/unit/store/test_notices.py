@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.notices import token_digest
@@ -51,3 +54,58 @@ def test_prune_removes_old_notices(tmp_path: Path) -> None:
     notices.issue()
     assert notices.prune(older_than_s=3600) == 0
     assert notices.prune(older_than_s=-60) == 1  # "issued before a minute from now": every row
+
+
+def _notices(tmp_path: Path, monkeypatch: Any) -> Any:
+    from airflow_provider_customerio.adapters import brevo_notices
+
+    monkeypatch.setattr(brevo_notices, "LOST_ANSWER_POLL_S", 0.01)
+    monkeypatch.setattr(brevo_notices, "LOST_ANSWER_WAIT_S", 0.2)
+    return brevo_notices.BrevoImportNotices("https://af.example/customerio", SyncStore.at(tmp_path / "s.db").notices())
+
+
+def test_an_import_whose_answer_was_lost_is_adopted_by_the_retry_not_sent_again(tmp_path: Path, monkeypatch) -> None:
+    from airflow_provider_customerio.adapters.brevo_notices import request_digest
+
+    notices = _notices(tmp_path, monkeypatch)
+    rows = [{"email": "a@b.co", "attributes": {"FIRSTNAME": "A"}}]
+    digest = request_digest(rows, list_ids=[12], email_blacklist=False)
+    sent: list[str | None] = []
+
+    def killed_after_brevo_applied_it(url: str | None) -> int:  # the try dies inside the call: no answer, no bind
+        sent.append(url)
+        raise SystemExit("killed")
+
+    with pytest.raises(SystemExit):
+        notices.start(killed_after_brevo_applied_it, digest=digest)
+    token = str(sent[0]).rsplit("/", 1)[1]
+    assert notices.notices.record(token, b'{"processId": 41, "status": "completed"}')  # Brevo calls back
+    retry_sent: list[str | None] = []
+    assert notices.start(lambda url: retry_sent.append(url) or 99, digest=digest) == 41
+    assert retry_sent == [] and 41 in notices([41])  # adopted, bound: nothing sent again, its notice found
+    # a different request is sent; the adopted one is no longer a lost answer
+    assert notices.start(lambda url: 42, digest=request_digest(rows, list_ids=[13], email_blacklist=False)) == 42
+    assert notices.start(lambda url: 43, digest=digest) == 43
+
+
+def test_a_lost_answer_is_not_adopted_without_a_notice_naming_its_process(tmp_path: Path, monkeypatch) -> None:
+    notices = _notices(tmp_path, monkeypatch)
+    urls: list[str | None] = []
+
+    def lost(url: str | None) -> int:
+        urls.append(url)
+        raise SystemExit("killed")
+
+    with pytest.raises(SystemExit):
+        notices.start(lost, digest="d1")
+    # no notice yet: waited for (bounded), then sent again; the lost one is not waited for a second time
+    assert notices.start(lambda url: 7, digest="d1") == 7
+    assert notices.notices.lost_answers("d1", since=0) == []
+    with pytest.raises(SystemExit):
+        notices.start(lost, digest="d2")
+    assert notices.notices.record(str(urls[1]).rsplit("/", 1)[1], b"done")  # a body naming no process
+    assert notices.start(lambda url: 8, digest="d2") == 8
+    # a request that failed outright is not a lost answer: nothing waits for it
+    with pytest.raises(ValueError):
+        notices.start(lambda url: (_ for _ in ()).throw(ValueError("400")), digest="d3")
+    assert notices.notices.lost_answers("d3", since=0) == []

@@ -68,6 +68,14 @@ def test_concurrent_lease_has_one_winner(store: SyncStore) -> None:
     contract.check_concurrent_lease_has_one_winner(store)
 
 
+def test_a_retry_takes_the_lease_over_and_the_stale_try_commits_nothing(store: SyncStore) -> None:
+    contract.check_fencing(store)
+
+
+def test_a_lease_fences_the_writes_to_its_own_store_only(store: SyncStore, tmp_path: Path) -> None:
+    contract.check_fencing_is_per_store(store, SyncStore.at(tmp_path / "other.db"))
+
+
 def test_lease_of_a_dead_holder_lapses_and_a_live_one_is_renewed(store: SyncStore) -> None:
     contract.check_lease_of_a_dead_holder_lapses(store)
     contract.check_a_held_lease_is_renewed(store)
@@ -291,3 +299,26 @@ def test_store_driver_not_installed_is_a_clear_error(monkeypatch: pytest.MonkeyP
     dispose_all()
     with pytest.raises(StoreConfigError, match=r"customerio_sync_store.*'mysql\+pymysql'.*not installed"):
         store_engine()
+
+
+def test_a_store_of_version_5_gets_the_lease_fencing_and_request_digest_columns(tmp_path: Path) -> None:
+    from airflow_provider_customerio.store.engine import sqlite_engine
+    from airflow_provider_customerio.store.schema import LEASE_FENCING_COLUMNS, MIGRATIONS, migrate
+
+    path = tmp_path / "v5.db"
+    engine = sqlite_engine(path)
+    migrate(engine, MIGRATIONS[:5])
+    with engine.begin() as conn:  # the lease table as version 5 created it
+        for name in LEASE_FENCING_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE lease DROP COLUMN {name}")
+        conn.exec_driver_sql("INSERT INTO lease VALUES ('people:sync', 'run A of d', 1.0, 2.0)")
+        conn.exec_driver_sql("DROP INDEX process_notice_request")  # and process notices as version 5 created them
+        conn.exec_driver_sql("ALTER TABLE process_notice DROP COLUMN request_digest")
+    engine.dispose()
+    store = SyncStore.at(path)
+    contract.check_migrated(store.engine)
+    lease = store.acquire("people:sync", "run B of d", wait=0)  # the old, expired row is taken over
+    assert (lease.fence, len(lease.token)) == (1, 32)
+    contract.check_fencing(store)
+    store.notices().issue("import", "d1")
+    assert len(store.notices().lost_answers("d1", since=0)) == 1

@@ -405,6 +405,51 @@ def test_in_flight_rows_inside_the_grace_period_wait(outbox, tmp_path):
     assert outbox.get("W00000").status == "in_flight"  # type: ignore[union-attr]
 
 
+def _killed_mid_send(tmp_path, now: list[float]) -> tuple[EventStore, FakeBrevo]:
+    """An outbox whose batch of 3 Brevo applied while its answer was lost (the try was killed)."""
+    outbox = EventStore.sqlite(tmp_path / "clocked.db", clock=lambda: now[0])
+    outbox.add(webhook_rows(3))
+    brevo = FakeBrevo()
+    brevo.store_then_fail = DeliveryUncertain("killed while Brevo held the answer")
+    first, _ = forwarder(outbox, brevo, tmp_path)
+    with pytest.raises(DeliveryUncertain):
+        first.forward()
+    return outbox, brevo
+
+
+@pytest.mark.parametrize("clock_moves", [True, False])
+def test_a_retry_waits_out_the_grace_of_young_in_flight_rows_then_reconciles_them(tmp_path, clock_moves):
+    now = [1000.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds if clock_moves else 0
+
+    outbox, brevo = _killed_mid_send(tmp_path, now)
+    now[0] += 10  # the retry starts 10 s later, inside the 60 s grace
+    mapper = EventMapper({"email_opened": "EMAIL_OPENED"})
+    retry = EventForwarder(
+        outbox,
+        brevo,
+        Ledger(tmp_path / "retry.db"),
+        mapper,
+        reconcile_grace_seconds=60,
+        in_flight_wait_seconds=120,
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+    stats = retry.forward()
+    assert waits == [50.0]
+    if clock_moves:  # resolved in this run: in Brevo once, sent in the outbox
+        assert (stats.reconciled_sent, stats.reconciled_resent, stats.in_flight_deferred) == (3, 0, 0)
+        assert outbox.counts()["sent"] == 3
+    else:  # a clock that did not move (a frozen sandbox clock): still inside the grace, left for a later run
+        assert (stats.reconciled_sent, stats.in_flight_deferred) == (0, 3) and outbox.counts()["in_flight"] == 3
+    assert sorted(brevo.ids()) == ["W00000", "W00001", "W00002"]  # each once
+    outbox.dispose()
+
+
 def test_not_attempted_goes_back_to_pending(outbox, tmp_path):
     outbox.add(webhook_rows(2))
     brevo = FakeBrevo()

@@ -222,6 +222,25 @@ process_notice = sa.Table(
 )
 V5_TABLES = (process_notice,)
 
+# ------------------------------------------------------------------------------------------ Brevo import slots
+#: Brevo imports in flight per account, across every task and machine: at most N rows (slots ``0..N-1``) per
+#: account. Brevo's help centre: "Do not import multiple files at the same time. Wait for your current import to
+#: finish before starting a new one." (https://help.brevo.com/hc/en-us/articles/13329004066834). ``account`` is a
+#: SHA-256 of the base URL and API key (never the key itself); a slot is taken before ``POST /contacts/import``,
+#: bound to the process id Brevo returns, and released once that process is known finished. Its holder renews
+#: ``expires_at`` while it waits; a dead holder's slot lapses.
+import_slot = sa.Table(
+    "import_slot",
+    metadata,
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(KEY), nullable=False),
+    sa.Column("process_id", sa.String(64), nullable=True),
+    sa.Column("taken_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+IMPORT_SLOT_TABLES = (import_slot,)
+
 store_version = sa.Table(
     "store_version",
     metadata,
@@ -259,6 +278,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "per-field last-synced values of the two-way sync", _create(*V3_TABLES)),
     Migration(4, "counters; rejected records indexed by DAG and reason (status page)", _v4),
     Migration(5, "Brevo process-completion notices (notifyUrl callbacks)", _create(*V5_TABLES)),
+    Migration(6, "Brevo import slots: imports in flight per account", _create(*IMPORT_SLOT_TABLES)),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -302,6 +322,7 @@ __all__ = [
     "content_hash",
     "counter",
     "current_version",
+    "import_slot",
     "metadata",
     "migrate",
     "process_notice",

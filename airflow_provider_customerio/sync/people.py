@@ -17,6 +17,10 @@ Flow of one run (each step checkpointed in the state store under ``dag_id/run_id
    rows it rejected, and commit the hashes and identities of the rest. A failed process is resubmitted up to
    ``max_import_attempts`` times, then its rows are ledgered.
 
+With import slots (:mod:`.import_slots`, one import in flight per Brevo account by default), ``load`` stops
+when every slot is taken and this run has imports in flight: the caller waits for them (``wait`` or the trigger,
+then ``complete``) and calls ``load`` again, until :attr:`PeopleSync.loaded`; :func:`run_blocking` does so.
+
 Attributes are written with the current time (Brevo has no per-value timestamp); the reverse direction must
 likewise write Customer.io attributes without a historical ``_timestamp`` (docs/vendor-behaviour.md).
 """
@@ -33,6 +37,7 @@ from typing import Any, Protocol
 from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig
+from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
@@ -71,6 +76,14 @@ BREVO_IMPORT_LIMIT_BYTES = 10 * 1024 * 1024
 
 class PeopleSyncError(RuntimeError):
     """A people sync run cannot go on; the message says why and what to do."""
+
+
+class _SlotsBusy(Exception):
+    """Every import slot is taken and this run has imports in flight: wait for them before submitting more."""
+
+
+#: The steps :meth:`PeopleSync.load` works through (it may stop in one of them to let its imports finish).
+LOAD_STEPS = ("load", "load_blacklisted", "deletes")
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -214,6 +227,8 @@ class PeopleSync:
     :param checkpoint_every: source records between two checkpoints of :meth:`extract`.
     :param process_notices: end-of-process notices for :meth:`wait` (see :mod:`.processes`); ``None`` polls.
     :param notice_deadline_s: seconds after which a process with no notice is polled on the schedule.
+    :param slots: the Brevo account's import slots (``None``: no limit on imports in flight).
+    :param slot_timeout: seconds to wait for a slot other runs hold.
     """
 
     def __init__(
@@ -231,7 +246,11 @@ class PeopleSync:
         checkpoint_every: int = 1000,
         process_notices: Notices | None = None,
         notice_deadline_s: float | None = None,
+        slots: ImportSlots | None = None,
+        slot_timeout: float = 3600.0,
     ) -> None:
+        self.slots = slots
+        self.slot_timeout = slot_timeout
         self.process_notices = process_notices
         self.notice_deadline_s = notice_deadline_s
         self.config = config
@@ -321,22 +340,50 @@ class PeopleSync:
 
     def load(self) -> list[str]:
         """Brevo side (resumable): submit the staged rows as imports, apply the deletes. Returns the process ids
-        to wait for (then call :meth:`wait`, or defer and call :meth:`complete`)."""
+        to wait for (then call :meth:`wait`, or defer and call :meth:`complete`). With every import slot taken
+        and imports of this run in flight, it stops early (:attr:`loaded` is false): wait for those, then call
+        it again."""
         if not self._checkpoint:  # a separate load task: open the checkpoint the extract task left
             self._attach(mode=None, dry_run=False)
         if self.step in ("collect", "stage"):
             raise PeopleSyncError(f"{self.run_key}: nothing extracted yet (step {self.step}); run extract() first.")
         dry_run = bool(self._checkpoint.get("dry_run"))
-        if self.step == "load":
-            self._load_rows("row", blacklist=False, dry_run=dry_run)
-            self._save(step="load_blacklisted", offset=0)
-        if self.step == "load_blacklisted":
-            self._load_rows("blacklist_row", blacklist=True, dry_run=dry_run)
-            self._save(step="deletes", offset=0)
+        try:
+            if self.step == "load":
+                self._load_rows("row", blacklist=False, dry_run=dry_run)
+                self._save(step="load_blacklisted", offset=0)
+            if self.step == "load_blacklisted":
+                self._load_rows("blacklist_row", blacklist=True, dry_run=dry_run)
+                self._save(step="deletes", offset=0)
+        except _SlotsBusy:
+            pending = [p.process_id for p in self.state.pending_processes(self.run_key)]
+            log.info("Brevo import slot(s) all taken; waiting for import process(es) %s first", ", ".join(pending))
+            return pending
         if self.step == "deletes":
             self._deletes(dry_run)
             self._save(step="wait", offset=0)
         return [p.process_id for p in self.state.pending_processes(self.run_key)]
+
+    @property
+    def loaded(self) -> bool:
+        """True once :meth:`load` has submitted every import (what is left is waiting for them)."""
+        return self.step not in ("collect", "stage", *LOAD_STEPS)
+
+    def _start_import(self, rows: Sequence[Mapping[str, Any]], *, blacklist: bool, may_stop: bool) -> str:
+        """``POST /contacts/import`` in an import slot. ``may_stop``: with no slot free and imports of this run in
+        flight, raise :class:`_SlotsBusy` (the caller waits for them) instead of waiting for a slot here."""
+
+        def send() -> str:
+            return str(self.sink.start_import(rows, list_ids=self.list_ids, email_blacklist=blacklist))
+
+        if self.slots is None:
+            return send()
+        slot = self.slots.try_take()
+        if slot is None:
+            if may_stop and self.state.pending_processes(self.run_key):
+                raise _SlotsBusy()
+            slot = self.slots.take(timeout=self.slot_timeout)  # all held by other runs: wait for one
+        return self.slots.start(slot, send)
 
     def run(self, *, mode: str, window: RunWindow | None, dry_run: bool = False) -> list[str]:
         """Both phases in one go; returns the process ids to wait for."""
@@ -361,6 +408,9 @@ class PeopleSync:
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Handle finished processes (e.g. reported by the trigger). Returns the process ids still pending
         (including resubmissions of failed ones)."""
+        states = list(states)
+        if self.slots is not None:  # the processes ended: their slots are free for the next import, any run's
+            self.slots.release([st.process_id for st in states if st.finished])
         pending = {p.process_id: p for p in self.state.pending_processes(self.run_key)}
         for st in states:
             p = pending.get(str(st.process_id))
@@ -596,6 +646,9 @@ class PeopleSync:
     ) -> None:
         for out in outputs:
             if isinstance(out, Oversize):
+                if next_offset <= int(self._checkpoint.get("oversize_seen", -1)):
+                    continue  # ledgered before load() stopped for a slot and started again from the checkpoint
+                self._checkpoint["oversize_seen"] = next_offset  # the oversize item is the one at ``next_offset``
                 cio_id, _h, row = out.item
                 self.ledger.reject(
                     record_id=cio_id,
@@ -606,7 +659,7 @@ class PeopleSync:
                 )
                 continue
             rows = [r for _, _, r in out.items]
-            pid = str(self.sink.start_import(rows, list_ids=self.list_ids, email_blacklist=blacklist))
+            pid = self._start_import(rows, blacklist=blacklist, may_stop=True)
             self.state.add_pending(self.run_key, pid, out.items, options={"email_blacklist": blacklist})
             self.summary.imports += 1
             log.info("Submitted Brevo import process %s: %d rows, %d bytes", pid, len(out.items), out.nbytes)
@@ -725,10 +778,8 @@ class PeopleSync:
                 attempt + 1,
                 self.max_import_attempts,
             )
-            new_pid = str(
-                self.sink.start_import(
-                    [r.row for r in rows], list_ids=self.list_ids, email_blacklist=bool(options.get("email_blacklist"))
-                )
+            new_pid = self._start_import(
+                [r.row for r in rows], blacklist=bool(options.get("email_blacklist")), may_stop=False
             )
             self.summary.imports += 1
             with self.state.transaction():
@@ -776,10 +827,25 @@ def run_blocking(
     timeout: float = 3600.0,
     delays: Iterable[float] | None = None,
 ) -> SyncSummary:
-    """Run a whole sync without deferral: load, wait for every import, finish."""
+    """Run a whole sync without deferral: load, wait for every import (loading more as slots free up), finish."""
     sync.run(mode=mode, window=window, dry_run=dry_run)
-    sync.wait(timeout=timeout, delays=delays)
+    wait_and_load(sync, timeout=timeout, delays=delays)
     return sync.finish()
+
+
+def wait_and_load(sync: PeopleSync, *, timeout: float, delays: Iterable[float] | None = None) -> None:
+    """Wait for the pending imports; while :meth:`PeopleSync.load` stopped early (import slots all taken), load
+    the next imports and wait again. ``delays`` (if given) are copied per wait."""
+    schedule = list(itertools.islice(delays, 64)) if delays is not None else None
+
+    def fresh() -> Iterator[float] | None:  # each wait starts the schedule afresh; the last delay repeats
+        return itertools.chain(schedule, itertools.repeat(schedule[-1])) if schedule else None
+
+    while True:
+        sync.wait(timeout=timeout, delays=fresh())
+        if sync.loaded:
+            return
+        sync.load()
 
 
 __all__ = [
@@ -796,4 +862,5 @@ __all__ = [
     "parse_since",
     "resolve_window",
     "run_blocking",
+    "wait_and_load",
 ]

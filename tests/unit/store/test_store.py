@@ -68,6 +68,11 @@ def test_concurrent_lease_has_one_winner(store: SyncStore) -> None:
     contract.check_concurrent_lease_has_one_winner(store)
 
 
+def test_import_slots(store: SyncStore) -> None:
+    contract.check_import_slots(store)
+    contract.check_concurrent_import_slot_has_one_winner(store)
+
+
 def test_lease_of_a_dead_holder_lapses_and_a_live_one_is_renewed(store: SyncStore) -> None:
     contract.check_lease_of_a_dead_holder_lapses(store)
     contract.check_a_held_lease_is_renewed(store)

@@ -27,6 +27,7 @@ from airflow_provider_customerio.sync.campaigns import (
     metrics_window,
 )
 from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig, load_config
+from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import to_bool
 
@@ -95,6 +96,13 @@ def sync_lease(store: SyncStore, name: str, context: Mapping[str, Any], *, wait:
     dag_id, run_id, _ = run_ids(context)
     with store.leased(name, lease_holder(dag_id, run_id), ttl=LEASE_TTL_S, wait=wait):
         yield
+
+
+def brevo_import_slots(store: SyncStore, hook: Any, holder: str) -> ImportSlots:
+    """The import slots of ``hook``'s Brevo account (the connection extras ``max_imports_in_flight`` and
+    ``import_slot_ttl``), held by ``holder`` (the sync run: a retry of the run takes its slot back)."""
+    limit, ttl = hook.import_slot_settings
+    return ImportSlots(store.import_slots(), hook.import_slot_account, holder, limit=limit, ttl=ttl)
 
 
 def record_summary(

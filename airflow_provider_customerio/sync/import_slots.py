@@ -102,6 +102,9 @@ class ImportSlots:
     :param wall: seconds since the epoch, the time the store compares across machines (default: ``clock``'s
         when it has ``time()``, else :func:`time.time`).
     :param delays: the wait schedule for another holder's slot.
+    :param finished: ``finished(process_id) -> bool`` (one ``GET /processes/{id}``): lets :meth:`take` free the
+        slots this holder bound to processes it no longer tracks (a killed task whose retry does not re-find its
+        import, e.g. the segment mirror) instead of waiting for them to lapse. Asked once per :meth:`take`.
     """
 
     def __init__(
@@ -115,7 +118,9 @@ class ImportSlots:
         clock: Clock | None = None,
         wall: Callable[[], float] | None = None,
         delays: Callable[[], Iterator[float]] | None = None,
+        finished: Callable[[str], bool] | None = None,
     ) -> None:
+        self.finished = finished
         self.table = table
         self.account = account
         self.holder = holder[:191]
@@ -137,6 +142,7 @@ class ImportSlots:
         """
         deadline = self.clock.monotonic() + timeout
         delays = self._delays()
+        self._reclaim_own()
         while True:
             slot = self.try_take()
             if slot is not None:
@@ -153,6 +159,16 @@ class ImportSlots:
             log.info("All %d Brevo import slot(s) are held by other runs; checking again shortly", self.limit)
             self.clock.sleep(min(next(delays), left))
             self.renew()
+
+    def _reclaim_own(self) -> None:
+        """Free this holder's slots whose process has ended (with :attr:`finished`): an earlier, killed attempt's."""
+        if self.finished is None:
+            return
+        own = [h for h in self.table.in_flight(self.account, now=self.wall()) if h.holder == self.holder]
+        ended = [str(h.process_id) for h in own if h.process_id is not None and self.finished(str(h.process_id))]
+        if ended:
+            log.info("Brevo import(s) %s of an earlier attempt ended: their slots are free", ", ".join(ended))
+            self.release(ended)
 
     def start(self, slot: int, submit: Callable[[], str]) -> str:
         """Run ``submit`` (sends the import, returns its process id) in ``slot`` and bind the slot to the id.

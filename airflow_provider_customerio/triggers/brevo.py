@@ -126,7 +126,7 @@ class BrevoProcessTrigger(BaseTrigger):
 
     async def _sleep(self, seconds: float, slots: ImportSlots | None) -> None:
         """Sleep, renewing the run's import slots every ``slot_ttl / 3`` seconds meanwhile."""
-        beat = max(1.0, self.slot_ttl / 3)
+        beat = max(0.001, self.slot_ttl / 3)
         while seconds > 0:
             nap = min(seconds, beat) if slots is not None else seconds
             await asyncio.sleep(nap)

@@ -224,11 +224,11 @@ V5_TABLES = (process_notice,)
 
 # ------------------------------------------------------------------------------------------ Brevo import slots
 #: Brevo imports in flight per account, across every task and machine: at most N rows (slots ``0..N-1``) per
-#: account. Brevo's help centre: "Do not import multiple files at the same time. Wait for your current import to
-#: finish before starting a new one." (https://help.brevo.com/hc/en-us/articles/13329004066834). ``account`` is a
-#: SHA-256 of the base URL and API key (never the key itself); a slot is taken before ``POST /contacts/import``,
-#: bound to the process id Brevo returns, and released once that process is known finished. Its holder renews
-#: ``expires_at`` while it waits; a dead holder's slot lapses.
+#: account. Brevo's help centre ("Best practices for importing contacts", https://help.brevo.com): "Do not import
+#: multiple files at the same time. Wait for your current import to finish before starting a new one." ``account``
+#: is a SHA-256 of the base URL and API key (never the key itself); a slot is taken before
+#: ``POST /contacts/import``, bound to the process id Brevo returns, and released once that process is known
+#: finished. Its holder renews ``expires_at`` while it waits; a dead holder's slot lapses.
 import_slot = sa.Table(
     "import_slot",
     metadata,

@@ -1,8 +1,8 @@
 """At most N Brevo imports in flight per account, across every task and machine (import slots).
 
-Brevo's help centre: "Do not import multiple files at the same time. Wait for your current import to finish before
-starting a new one." (https://help.brevo.com/hc/en-us/articles/13329004066834, "Why is my import stuck?"). Imports
-sent side by side get stuck, so the provider takes a *slot* in the shared sync store before every
+Brevo's help centre ("Best practices for importing contacts", https://help.brevo.com): "Do not import multiple files
+at the same time. Wait for your current import to finish before starting a new one." Imports sent side by side get
+stuck, so the provider takes a *slot* in the shared sync store before every
 ``POST /contacts/import`` and frees it once that process is known finished (a poll or a notice read it):
 
 * :meth:`ImportSlots.try_take` takes a free slot, or the one this holder took and never bound (a killed task that

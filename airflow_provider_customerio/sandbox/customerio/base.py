@@ -40,7 +40,7 @@ class CustomerIOBase:
         # Background mode (the default; null = poll-driven, above): an export runs on the sandbox clock,
         # export_queue_s queued then total / export_rate_per_s seconds, whatever the client polls. Customer.io
         # documents no duration; on a real workspace a large export takes minutes
-        # (https://docs.customer.io/api/app/#operation/exportPeopleData: "poll ... until the export is done").
+        # (https://docs.customer.io/api/app/#operation/exportPeopleData, then poll GET /v1/exports/{id}).
         "export_rate_per_s": 20_000.0,
         "export_queue_s": 0.2,
     }

@@ -47,9 +47,9 @@ class BrevoProcessTrigger(BaseTrigger):
         polled on the schedule.
     :param notify: the imports were sent with a ``notifyUrl`` (the Brevo connection's extra ``notify_url``): wait
         for their notices in the shared sync store instead of polling.
-    :param store_conn_id: with ``notify``, the store's Airflow connection (the triggerer must have it too: on
-        several machines the store is a shared database).
-    :param store_path: with ``notify``, the embedded SQLite file used when that connection does not exist.
+    :param store_conn_id: with ``notify`` or ``slot_account``, the store's Airflow connection (the triggerer must
+        have it too: on several machines the store is a shared database).
+    :param store_path: the embedded SQLite file used when that connection does not exist.
     :param slot_account: the account's import-slot key (see the module docstring); ``None``: no slots.
     :param slot_holder: who holds the slots (the sync run).
     :param slot_ttl: seconds a slot outlives its holder's last renewal.
@@ -86,6 +86,7 @@ class BrevoProcessTrigger(BaseTrigger):
         self.slot_account = slot_account
         self.slot_holder = slot_holder
         self.slot_ttl = float(slot_ttl)
+        self._renewed_at = 0.0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -125,14 +126,18 @@ class BrevoProcessTrigger(BaseTrigger):
         return ImportSlots(table, self.slot_account, self.slot_holder or "", ttl=self.slot_ttl)
 
     async def _sleep(self, seconds: float, slots: ImportSlots | None) -> None:
-        """Sleep, renewing the run's import slots every ``slot_ttl / 3`` seconds meanwhile."""
+        """Sleep, renewing the run's import slots every ``slot_ttl / 3`` seconds (over many short sleeps too)."""
+        if slots is None:
+            await asyncio.sleep(seconds)
+            return
         beat = max(0.001, self.slot_ttl / 3)
         while seconds > 0:
-            nap = min(seconds, beat) if slots is not None else seconds
+            nap = min(seconds, beat)
             await asyncio.sleep(nap)
             seconds -= nap
-            if slots is not None and seconds > 0:
+            if time.time() - self._renewed_at >= beat:
                 await asyncio.to_thread(slots.renew)
+                self._renewed_at = time.time()
 
     def notices(self) -> Notices | None:
         """End-of-process notices for the waiter: the shared store's, when the imports were sent with a
@@ -162,6 +167,7 @@ class BrevoProcessTrigger(BaseTrigger):
             # Opening the store and reading notices are blocking I/O: off the triggerer's event loop.
             waiter = await asyncio.to_thread(self.waiter) if self.notify else self.waiter()
             slots = await asyncio.to_thread(self.slots) if self.slot_account else None
+            self._renewed_at = time.time()
             while True:
                 if self.notify:
                     step = await asyncio.to_thread(waiter.next_step, time.time())

@@ -130,6 +130,19 @@ PROVIDER_INFO: dict[str, Any] = {
                     "description": "Seconds to wait for Brevo's notice before polling the import.",
                     "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 900},
                 },
+                "max_imports_in_flight": {
+                    "label": "Imports in flight at most",
+                    "description": (
+                        "Brevo imports running at once for this account, across every task and machine (Brevo: "
+                        "one at a time; imports sent together get stuck). The next waits for a slot."
+                    ),
+                    "schema": {"type": ["integer", "null"], "minimum": 1, "default": 1},
+                },
+                "import_slot_ttl": {
+                    "label": "Import slot TTL (s)",
+                    "description": "Seconds the import slot of a task that died stays held before others may take it.",
+                    "schema": {"type": ["number", "null"], "minimum": 30, "default": 600},
+                },
             },
         },
         {

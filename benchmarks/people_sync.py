@@ -362,12 +362,11 @@ class Scale:
         out: dict[str, Any] = {"people": self.people, "store": "postgres" if self.store_url else "sqlite"}
         try:
             ctl = self.info["control_url"]
-            if self.args.rate_per_s:
-                requests.post(
-                    f"{ctl}/brevo/processes/settings",
-                    json={"rate_per_s": self.args.rate_per_s, "queue_s": self.args.queue_s},
-                    timeout=30,
-                ).raise_for_status()
+            requests.post(  # --rate-per-s 0: poll-driven (the sandbox's default runs imports on its clock)
+                f"{ctl}/brevo/processes/settings",
+                json={"rate_per_s": self.args.rate_per_s or None, "queue_s": self.args.queue_s},
+                timeout=30,
+            ).raise_for_status()
             self.limits = vendor_bounds.sandbox_limits(ctl)
             with _notify_server(self.args.notify == "on", self.workdir, self.store_url) as notify_url:
                 out["notify"] = bool(notify_url)

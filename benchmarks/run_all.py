@@ -53,8 +53,10 @@ ASSUMPTION = (
     "a process id and calls the `notifyUrl` on completion) and a body limit (10 MB, 8 MB advised), but publishes no "
     "processing throughput. 1,000 rows/s is an order-of-magnitude assumption fixed before any measurement (an 8 MB "
     "import of ~40,000 contacts takes ~40 s; a million contacts ~17 min of processing in total), not fitted to any "
-    "target. The sandbox runs processes side by side, so each import adds `queue + rows / rate` after its own "
-    "submission; the bounds print that term, so a reader can rescale it to another rate."
+    "target. The sandbox processes an account's imports one after the other (Brevo: \"Wait for your current import "
+    'to finish before starting a new one"), and the provider keeps one import in flight per account, so the '
+    "processing of all the imports adds up: the bound is the end of the last import, each starting at the later of "
+    "its submission + queue and the end of the one before; the bounds print that term, so a reader can rescale it."
 )
 
 SCALES = {

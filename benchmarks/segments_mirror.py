@@ -75,7 +75,8 @@ def main() -> None:
                 timeout=30,
             ).raise_for_status()
         else:
-            http.post(f"{ctl}/brevo/processes/settings", json={"polls_to_complete": 1}, timeout=30)
+            # the former fast mode: poll-driven (the sandbox's default runs imports on its clock, one at a time)
+            http.post(f"{ctl}/brevo/processes/settings", json={"polls_to_complete": 1, "rate_per_s": None}, timeout=30)
         limits = vendor_bounds.sandbox_limits(ctl)
         for k, v in info["airflow_conn_env"].items():
             os.environ[k] = v

@@ -10,10 +10,12 @@ calls it needs, given
   ``GET /processes/{id}``: N calls of that family take at least ``(ceil(N / 100) - 1)`` hours (a fresh window at the
   start of the run; the benchmarks reset the sandbox's buckets before each measured run);
 * the processing time the sandbox models for Brevo import processes (``rate_per_s``/``queue_s`` of
-  ``POST /_sandbox/brevo/processes/settings``): a process finishes ``queue_s + rows / rate_per_s`` after its
-  submission (the sandbox runs processes side by side), and it cannot be submitted before the calls that precede
-  it in the run. So the bound is the larger of (all the calls) and, over the imports, (the calls up to and
-  including that import + its processing).
+  ``POST /_sandbox/brevo/processes/settings``): an account's imports run one after the other (Brevo: "Wait for
+  your current import to finish before starting a new one"; the sandbox's default ``serial`` mode), so import k
+  starts at the later of (its submission + ``queue_s``) and the end of import k-1, and ends ``rows / rate_per_s``
+  later; it cannot be submitted before the calls that precede it in the run. So the bound is the larger of (all
+  the calls) and the end of the last import. (With ``serial=False`` the sandbox runs imports side by side: each
+  ends ``queue_s + rows / rate_per_s`` after its own submission, and the bound takes the latest.)
 
 The calls of one sync run are counted one after another (the convention of the existing scripts: one task makes
 them in sequence). Nothing here is asserted; the bounds are printed next to the measured wall times.
@@ -130,9 +132,12 @@ def lower_bound(
     calls_s = sum(terms.values())
     bound_s = calls_s
     if processing and processing.get("rate_per_s"):
-        terms["processing_s"] = float(processing.get("queue_s", 0.0)) + float(processing.get("rows", 0)) / float(
-            processing["rate_per_s"]
-        )
+        if "total_s" in processing:  # from critical_import: the import's end, queueing behind earlier ones included
+            terms["processing_s"] = float(processing["total_s"]) - float(processing.get("before_s", 0.0))
+        else:
+            terms["processing_s"] = float(processing.get("queue_s", 0.0)) + float(processing.get("rows", 0)) / float(
+                processing["rate_per_s"]
+            )
         bound_s = max(calls_s, float(processing.get("before_s", 0.0)) + terms["processing_s"])
     return {
         "bound_s": bound_s,
@@ -166,7 +171,15 @@ def describe(b: Mapping[str, Any], counts: Mapping[str, float], limits: Mapping[
     )
     text = f"vendor lower bound {b['bound_s']:.1f} s = max(calls {b['calls_s']:.1f} s = " + " + ".join(parts)
     p = b.get("processing") or {}
-    if p.get("rate_per_s"):
+    if p.get("rate_per_s") and p.get("serial"):
+        text += (
+            f"; {p.get('imports', 0):.0f} imports processed one after the other (Brevo: one import at a time per "
+            f"account), each queued {float(p.get('queue_s', 0)):g} s: import #{p.get('index', 0):.0f} ends at "
+            f"{float(p.get('total_s', 0)):.1f} s (the calls up to it {float(p.get('before_s', 0)):.1f} s; "
+            f"{float(p.get('rows_total', 0)):,.0f} rows in all / {float(p['rate_per_s']):,.0f} rows/s, "
+            "sandbox processing)"
+        )
+    elif p.get("rate_per_s"):
         text += (
             f"; import #{p.get('index', 0):.0f} of {p.get('imports', 0):.0f}: the calls up to it "
             f"{float(p.get('before_s', 0)):.1f} s + queue {float(p.get('queue_s', 0)):g} s + "
@@ -182,24 +195,30 @@ def critical_import(
     *,
     queue_s: float,
     rate_per_s: float,
+    serial: bool = True,
 ) -> dict[str, float]:
-    """The import whose (calls up to its submission + processing) is the longest; ``rows``: rows of the run's
-    accepted imports in submission order (the sandbox's process ids)."""
+    """The import that ends last: ``rows`` are the rows of the run's accepted imports in submission order (the
+    sandbox's process ids). ``serial`` (the sandbox's default, Brevo's one import at a time): an import starts at
+    the later of its submission + ``queue_s`` and the end of the one before; else each runs from its own
+    submission + ``queue_s``."""
     best: dict[str, float] = {}
     if not rate_per_s:
         return best
-    k = 0
+    k, end = 0, 0.0
     for i, r in enumerate(log):
         is_import = r.get("vendor") == "brevo" and r.get("method") == "POST" and r.get("path", "").endswith("/import")
         if not is_import or not (200 <= int(r.get("status") or 0) < 300) or k >= len(rows):
             continue
         before = lower_bound(count_calls(log[: i + 1]), limits, other_needed=0)["calls_s"]
-        total = before + queue_s + rows[k] / rate_per_s
+        start = max(before + queue_s, end) if serial else before + queue_s
+        total = end = start + rows[k] / rate_per_s
         k += 1
         if not best or total > best["total_s"]:
             best = {"index": k, "before_s": before, "rows": rows[k - 1], "total_s": total}
     if best:
-        best.update(imports=len(rows), queue_s=queue_s, rate_per_s=rate_per_s)
+        best.update(
+            imports=len(rows), queue_s=queue_s, rate_per_s=rate_per_s, serial=float(serial), rows_total=sum(rows)
+        )
     return best
 
 

@@ -210,3 +210,54 @@ def check_fencing_is_per_store(store: SyncStore, other: SyncStore) -> None:
             with pytest.raises(LeaseLost):
                 store.state().set_hashes(CIO_TO_BREVO, [("p3", "stale")])
     assert other.state().get_hashes(CIO_TO_BREVO, ["p1", "p2"]) == {"p1": "elsewhere", "p2": "elsewhere"}
+
+
+def check_import_slots(store: SyncStore) -> None:
+    """At most ``limit`` Brevo imports in flight per account; a holder takes back the slot it never bound; a
+    finished process frees its slot; a slot not renewed lapses; accounts are independent."""
+    slots = store.import_slots()
+    acct, other = "brevo:acct", "brevo:other"
+    assert slots.take(acct, "run A", limit=1, ttl=60, now=1000.0) == 0
+    assert slots.take(acct, "run B", limit=1, ttl=60, now=1001.0) is None  # one import at a time
+    assert slots.take(acct, "run A", limit=1, ttl=60, now=1002.0) == 0  # its own unbound slot: a retry takes it back
+    assert slots.take(other, "run B", limit=1, ttl=60, now=1002.0) == 0  # another account has its own slots
+    assert slots.bind(acct, 0, "run A", "77", ttl=60, now=1003.0)
+    assert slots.take(acct, "run A", limit=1, ttl=60, now=1004.0) is None  # bound to an import in flight: held
+    assert slots.take(acct, "run B", limit=2, ttl=60, now=1004.0) == 1  # two allowed: the second slot
+    assert [(h.slot, h.holder, h.process_id) for h in slots.in_flight(acct, now=1005.0)] == [
+        (0, "run A", "77"),
+        (1, "run B", None),
+    ]
+    slots.release_slot(acct, 1, "run B")  # its import was refused
+    assert slots.release(acct, ["77", "nope"]) == 1  # process 77 finished
+    assert slots.in_flight(acct, now=1006.0) == []
+    assert slots.take(acct, "run C", limit=1, ttl=10, now=2000.0) == 0
+    assert slots.renew(acct, "run C", ttl=10, now=2008.0) == 1  # alive: until 2018
+    assert slots.take(acct, "run D", limit=1, ttl=10, now=2015.0) is None
+    assert slots.take(acct, "run D", limit=1, ttl=10, now=2019.0) == 0  # run C died: its slot lapsed
+    assert not slots.bind(acct, 0, "run C", "78", ttl=10, now=2020.0)  # and it cannot bind what it lost
+    slots.release_slot(acct, 0, "run D")
+    slots.release_slot(other, 0, "run B")
+
+
+def check_concurrent_import_slot_has_one_winner(store: SyncStore) -> None:
+    slots = store.import_slots()
+    winners: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def take(i: int) -> None:
+        barrier.wait()
+        import time
+
+        if slots.take("brevo:race", f"run {i}", limit=2, ttl=60, now=time.time()) is not None:
+            winners.append(i)
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 2  # two slots, six takers
+    for i in winners:
+        for slot in (0, 1):
+            slots.release_slot("brevo:race", slot, f"run {i}")

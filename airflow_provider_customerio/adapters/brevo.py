@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -34,13 +34,14 @@ from airflow_provider_customerio.sync.events import (
     forwarded_ids,
     reconcile_query,
 )
+from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.mapping import BrevoAttribute
 from airflow_provider_customerio.sync.objects import (
     BrevoRecord,
     ContactRef,
     TypeProbe,
 )
-from airflow_provider_customerio.sync.processes import ImportReport, ProcessState
+from airflow_provider_customerio.sync.processes import BrevoProcessStatus, ImportReport, ProcessState
 from airflow_provider_customerio.sync.reverse import (
     BrevoContact,
     format_brevo_time,
@@ -52,8 +53,30 @@ from airflow_provider_customerio.sync.segments import (
 )
 
 
+def process_finished(hook: BrevoHook) -> Callable[[str], bool]:
+    """``finished(process_id)``: one ``GET /processes/{id}`` says whether it ended (for :class:`ImportSlots`)."""
+
+    def finished(process_id: str) -> bool:
+        try:
+            return BrevoProcessStatus.is_terminal(str(hook.get_process(int(process_id)).get("status", "")))
+        except NotFoundError:
+            return True  # Brevo no longer knows it: nothing is running for it
+
+    return finished
+
+
+def _in_slot(slots: ImportSlots | None, timeout: float, send: Callable[[], int]) -> int:
+    """Send an import in one of the account's import slots (waiting for one), or at once without slots."""
+    if slots is None:
+        return send()
+    return int(slots.submit(lambda: str(send()), timeout=timeout))
+
+
 class BrevoImportSink:
-    """:class:`~airflow_provider_customerio.sync.workflow.ImportSink` on the Brevo hook."""
+    """:class:`~airflow_provider_customerio.sync.workflow.ImportSink` on the Brevo hook.
+
+    :param slots: the account's import slots: a submission waits for one, a finished wait frees it.
+    """
 
     def __init__(
         self,
@@ -63,12 +86,14 @@ class BrevoImportSink:
         timeout: float,
         check_interval: float,
         notices: BrevoImportNotices | None = None,
+        slots: ImportSlots | None = None,
     ) -> None:
         self.hook = hook
         self.list_ids = list(list_ids)
         self.timeout = timeout
         self.check_interval = check_interval
         self.notices = notices
+        self.slots = slots
 
     def submit(self, rows: list[dict[str, Any]]) -> str:
         def send(notify_url: str | None) -> int:
@@ -80,15 +105,18 @@ class BrevoImportSink:
                 notify_url=notify_url,
             )
 
-        return str(start_import(send, self.notices))
+        return str(_in_slot(self.slots, self.timeout, lambda: start_import(send, self.notices)))
 
     def wait(self, process_id: str) -> Mapping[str, Any]:
         try:
-            return self.hook.wait_for_process(
+            process = self.hook.wait_for_process(
                 int(process_id), timeout=self.timeout, check_interval=self.check_interval, **wait_options(self.notices)
             )
         except ProcessFailedError as exc:
-            return {"status": "failed", "error": str(exc)}
+            process = {"status": "failed", "error": str(exc)}
+        if self.slots is not None:  # it ended: the account's next import may start
+            self.slots.release([process_id])
+        return process
 
 
 #: How far before "now" the import check starts reading modified contacts (clock skew with Brevo).
@@ -102,6 +130,7 @@ class BrevoListTarget:
     :param hook: the Brevo hook.
     :param timeout: seconds to wait for one import process.
     :param check_interval: first polling interval of an import process.
+    :param slots: the account's import slots: an import waits for one and frees it when it ends.
     """
 
     def __init__(
@@ -111,11 +140,13 @@ class BrevoListTarget:
         timeout: float = 3600.0,
         check_interval: float = 5.0,
         notices: BrevoImportNotices | None = None,
+        slots: ImportSlots | None = None,
     ) -> None:
         self.hook = hook
         self.timeout = timeout
         self.check_interval = check_interval
         self.notices = notices
+        self.slots = slots
 
     def lists(self) -> Iterable[tuple[int, str]]:
         """Every list as ``(id, name)``."""
@@ -144,10 +175,17 @@ class BrevoListTarget:
         def send(notify_url: str | None) -> int:
             return self.hook.import_contacts(json_body=rows, list_ids=[list_id], notify_url=notify_url)
 
-        process_id = start_import(send, self.notices)
-        process = self.hook.wait_for_process(
-            process_id, timeout=self.timeout, check_interval=self.check_interval, **wait_options(self.notices)
-        )
+        process_id = _in_slot(self.slots, self.timeout, lambda: start_import(send, self.notices))
+        try:
+            process = self.hook.wait_for_process(
+                process_id, timeout=self.timeout, check_interval=self.check_interval, **wait_options(self.notices)
+            )
+        except ProcessFailedError:
+            if self.slots is not None:
+                self.slots.release([process_id])
+            raise
+        if self.slots is not None:  # it ended: the account's next import may start
+            self.slots.release([process_id])
         counts = ((process.get("info") or {}).get("import")) or {}
         problems = {k: v for k, v in counts.items() if v not in (None, 0, "", "0")}
         return ImportOutcome(process_id=process_id, status=str(process.get("status")), problems=problems)
@@ -471,6 +509,7 @@ __all__ = [
     "BrevoContactSource",
     "BrevoEventSink",
     "BrevoImportSink",
+    "process_finished",
     "BrevoListTarget",
     "BrevoObjectSink",
     "BrevoRecordSource",

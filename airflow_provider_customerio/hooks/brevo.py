@@ -29,6 +29,7 @@ from airflow_provider_customerio.hooks._base import (
     check_base_url,
     quote_path,
 )
+from airflow_provider_customerio.sync.import_slots import account_key, slot_settings
 from airflow_provider_customerio.sync.processes import (
     BrevoProcessStatus,
     Notices,
@@ -54,6 +55,9 @@ class BrevoHook(BaseApiHook):
         Airflow api-server (``https://<api-server>/customerio``). When set, imports ask Brevo to call
         ``<notify_url>/brevo/processes/<token>`` when they end and the waits read that notice from the sync store
         instead of polling ``GET /processes/{id}`` (https://developers.brevo.com/reference/import-contacts).
+        ``max_imports_in_flight`` (default 1) and ``import_slot_ttl`` (default 600 s): the syncs keep at most that
+        many imports in flight per account, across tasks and machines (:mod:`~airflow_provider_customerio.sync.
+        import_slots`; Brevo: "Wait for your current import to finish before starting a new one").
     """
 
     conn_name_attr: ClassVar[str] = "brevo_conn_id"
@@ -77,6 +81,16 @@ class BrevoHook(BaseApiHook):
         if not value:
             return None
         return check_base_url(str(value), conn_id=self.conn_id, field_name="notify_url")
+
+    @cached_property
+    def import_slot_account(self) -> str:
+        """The account's name in the sync store's import slots: a hash of the base URL and API key."""
+        return account_key(self.base_url, self._secret("password", "Brevo API key"))
+
+    @cached_property
+    def import_slot_settings(self) -> tuple[int, float]:
+        """``(max_imports_in_flight, import_slot_ttl)``: the connection extras (default 1 and 600 s)."""
+        return slot_settings(self.extras, self.conn_id)
 
     def _build_auth(self) -> requests.auth.AuthBase:
         return ApiKeyAuth(self._secret("password", "Brevo API key"))

@@ -27,6 +27,7 @@ from airflow_provider_customerio.sync.campaigns import (
     metrics_window,
 )
 from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig, load_config
+from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import to_bool
 
@@ -108,6 +109,13 @@ def lease_owner(context: Mapping[str, Any]) -> LeaseOwner:
         task_key(str(task_id), map_index) if task_id else "",
         try_number if isinstance(try_number, int) else 0,
     )
+
+
+def brevo_import_slots(store: SyncStore, hook: Any, holder: str) -> ImportSlots:
+    """The import slots of ``hook``'s Brevo account (the connection extras ``max_imports_in_flight`` and
+    ``import_slot_ttl``), held by ``holder`` (the sync run: a retry of the run takes its slot back)."""
+    limit, ttl = hook.import_slot_settings
+    return ImportSlots(store.import_slots(), hook.import_slot_account, holder, limit=limit, ttl=ttl)
 
 
 def record_summary(

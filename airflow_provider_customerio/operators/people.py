@@ -28,6 +28,7 @@ from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     as_optional_str,
+    brevo_import_slots,
     default_deferrable,
     incremental_window,
     load_customerio_config,
@@ -41,6 +42,7 @@ from airflow_provider_customerio.operators._common import (
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import EMAIL_TARGET
+from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.people import (
     PeopleSync,
     PeopleSyncError,
@@ -190,6 +192,11 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
         """Brevo's end-of-import notices when the connection has ``notify_url``; else ``None`` (the waits poll)."""
         return BrevoImportNotices.for_hook(self.brevo_hook, self._store)
 
+    @cached_property
+    def _slots(self) -> ImportSlots:
+        """The Brevo account's import slots, held by this run's sync (one import in flight by default)."""
+        return brevo_import_slots(self._store, self.brevo_hook, self._run_key)
+
     def _open(self) -> PeopleSync:
         store = self._store
         state = store.state()
@@ -214,6 +221,8 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
             run_key=self._run_key,
             process_notices=self._notices,
             notice_deadline_s=self._notices.deadline_s if self._notices else None,
+            slots=self._slots,
+            slot_timeout=self.import_timeout,
         )
 
     def _calls(self) -> int:
@@ -236,7 +245,10 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
         if not self._config.enabled or not self._config.sync.people:
             skip("connectors.customerio.enabled / sync.people is false")
         with sync_lease(self._store, f"people:{self.sync_name}", self._context):
-            return self._execute()
+            if self._step == "extract":
+                return self._execute()
+            with self._slots.kept_alive():
+                return self._execute()
 
     def _execute(self) -> dict[str, Any]:
         log = self.log
@@ -259,17 +271,19 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
                     out = summary.to_xcom()
                     log.info("Extracted: %s", out)
                     return out
-            pending = sync.load()
-            if pending and self.deferrable:
-                log.info("Waiting for Brevo import process(es) %s in the triggerer", ", ".join(pending))
-                self._defer(sync, pending)
-            sync.wait(timeout=self.import_timeout, delays=poll_delays(initial=self.poll_interval))
-            return self._finish(sync)
+            while True:  # with every import slot taken, load() stops early: wait for this run's imports, go on
+                pending = sync.load()
+                if pending and self.deferrable:
+                    log.info("Waiting for Brevo import process(es) %s in the triggerer", ", ".join(pending))
+                    self._defer(sync, pending)
+                sync.wait(timeout=self.import_timeout, delays=poll_delays(initial=self.poll_interval))
+                if sync.loaded:
+                    return self._finish(sync)
         finally:
             self._close(sync)
 
     def _resume(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        with sync_lease(self._store, f"people:{self.sync_name}", self._context):
+        with sync_lease(self._store, f"people:{self.sync_name}", self._context), self._slots.kept_alive():
             return self._complete(event)
 
     def _complete(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,7 +304,9 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
                     f"{self.import_timeout:.0f} s; clear the task to resume waiting.",
                     event["pending"],
                 )
-            if pending:  # failed imports were resubmitted: wait for them too
+            if not sync.loaded:  # load() had stopped for an import slot: send the next imports
+                pending = sync.load()
+            if pending:  # the next imports, or failed ones resubmitted: wait for them too
                 self._defer(sync, pending)
             return self._finish(sync)
         finally:
@@ -310,6 +326,9 @@ class CustomerIOToBrevoPeopleOperator(LineageMixin, BaseOperator):
                 store_conn_id=self._config.store_conn_id,
                 store_path=str(self._config.people.state_path) if self._config.people.state_path else None,
                 notice_deadline_s=self._notices.deadline_s if self._notices else None,
+                slot_account=self._slots.account,
+                slot_holder=self._slots.holder,
+                slot_ttl=self._slots.ttl,
             ),
             method_name="execute_complete",
         )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoListTarget
+from airflow_provider_customerio.adapters.brevo import BrevoListTarget, process_finished
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.adapters.customerio_app import CustomerIOSegmentSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
@@ -23,6 +23,7 @@ from airflow_provider_customerio.operators._common import (
     as_bool,
     as_id,
     as_names,
+    brevo_import_slots,
     ledger_sink,
     load_customerio_config,
     open_sync_store,
@@ -145,16 +146,20 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
         dag_id, run_id, map_index = run_ids(context)
         task = task_key(f"segment_{request.segment_id}_to_list_{request.list_id}", map_index)
         store = open_sync_store(config, self.state_path)
+        slots = brevo_import_slots(store, self.brevo_hook, f"{dag_id}/{run_id}/{task}")
+        slots.finished = process_finished(self.brevo_hook)  # a retry frees what its killed attempt left running
         target = BrevoListTarget(
             self.brevo_hook,
             timeout=self.import_timeout,
             check_interval=self.import_check_interval,
             notices=BrevoImportNotices.for_hook(self.brevo_hook, store),
+            slots=slots,
         )
         # truncate_to=0: every attempt re-derives all of its rejections from live state, so a retry replaces them
         with (
             sync_lease(store, f"segments:{request.segment_id}->{request.list_id}", context),
             store.ledger(dag_id, run_id, task, truncate_to=0) as ledger,
+            slots.kept_alive(),
         ):
             mirror = SegmentMirror(
                 CustomerIOSegmentSource(self.app_hook),

@@ -28,6 +28,7 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
+    brevo_import_slots,
     iter_webhook_events,
     load_connector_config,
     message_window,
@@ -265,17 +266,20 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
             if pending and not dry_run:
                 created = self._ensure_attributes(names, config)
             with sync_store.ledger(dag_id, run_id, self.task_id) as ledger:
+                slots = brevo_import_slots(sync_store, self.brevo_hook, run_key)
                 port = BrevoImportSink(
                     self.brevo_hook,
                     list_ids=[list_id],
                     timeout=self.import_timeout,
                     check_interval=self.import_check_interval,
                     notices=BrevoImportNotices.for_hook(self.brevo_hook, sync_store),
+                    slots=slots,
                 )
                 writer = WorkflowStateWriter(
                     state, port, run_key=run_key, rejects=ledger, max_bytes=self.import_max_bytes, dry_run=dry_run
                 )
-                result = writer.run()
+                with slots.kept_alive():
+                    result = writer.run()
                 ledger_path = ledger.key if ledger.total else None
         log.info(
             "Workflow state written for %d people in %d import(s) (%d re-submitted); %d rejected.",

@@ -63,6 +63,64 @@ class _InfoServer(_NotifyingServer):
             sys.stdout.flush()
 
 
+def add_processing_arguments(parser: argparse.ArgumentParser) -> None:
+    """How long Brevo imports and Customer.io exports take (the start state; ``/_sandbox`` can change it)."""
+    group = parser.add_argument_group("background processing (defaults: the sandbox's, see docs/architecture.md)")
+    group.add_argument(
+        "--import-rate",
+        type=float,
+        default=None,
+        metavar="ROWS_PER_S",
+        help="Brevo import rows processed per second (default 20000; 0 = poll-driven)",
+    )
+    group.add_argument(
+        "--import-queue-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds an import waits before it starts (default 0.2)",
+    )
+    group.add_argument(
+        "--parallel-imports",
+        action="store_true",
+        help="process an account's imports in parallel (default: one after the other)",
+    )
+    group.add_argument(
+        "--export-rate",
+        type=float,
+        default=None,
+        metavar="PEOPLE_PER_S",
+        help="Customer.io export people per second (default 20000; 0 = poll-driven)",
+    )
+    group.add_argument(
+        "--export-queue-s",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds an export waits before it starts (default 0.2)",
+    )
+
+
+def processing_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The processing flags as settings (``rate_per_s``, ``queue_s``, ``serial``, ``export_*``)."""
+    out: dict[str, Any] = {}
+    for flag, key, rate in (
+        ("import_rate", "rate_per_s", True),
+        ("import_queue_s", "queue_s", False),
+        ("export_rate", "export_rate_per_s", True),
+        ("export_queue_s", "export_queue_s", False),
+    ):
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if value < 0:
+            parser.error(f"--{flag.replace('_', '-')}: must be >= 0")
+        out[key] = (value or None) if rate else value
+    if args.parallel_imports:
+        out["serial"] = False
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_customerio.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
@@ -70,14 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-people", type=int, default=0, help="seed N Customer.io people (deterministic)")
     parser.add_argument("--info-file", default=None, help="write the info JSON here instead of stdout")
     parser.add_argument("--no-rate-limits", action="store_true", help="start with vendor rate limits disabled")
+    add_processing_arguments(parser)
     args = parser.parse_args(argv)
     if args.seed_people < 0:
         parser.error("--seed-people: must be >= 0")
+    processing = processing_settings(parser, args)
     try:
         sock = make_socket(args.host, args.port)
     except (ValueError, OSError) as exc:
         parser.error(f"--host/--port: {exc}")
-    ctx = SandboxContext(seed_people=args.seed_people, rate_limits=not args.no_rate_limits)
+    ctx = SandboxContext(seed_people=args.seed_people, rate_limits=not args.no_rate_limits, processing=processing)
     ctx.reset()
     info = build_info(args.host, sock.getsockname()[1], ctx)
     ctx.info = info

@@ -63,7 +63,12 @@ BREVO_API_KEY = "sandbox-brevo-key"
 class SandboxContext:
     """Everything the routes share: credentials, the two vendor states, log, faults and limiter."""
 
-    def __init__(self, seed_people: int = 0, rate_limits: bool = True) -> None:
+    def __init__(
+        self, seed_people: int = 0, rate_limits: bool = True, processing: dict[str, Any] | None = None
+    ) -> None:
+        #: the start state's processing settings (``--import-rate`` and friends), applied by every reset:
+        #: Brevo ``processes/settings`` keys and Customer.io ``export_*`` settings
+        self.processing = dict(processing or {})
         self.site_id = SITE_ID
         self.track_api_key = TRACK_API_KEY
         self.app_api_key = APP_API_KEY
@@ -104,6 +109,10 @@ class SandboxContext:
         self.cio.reset()
         self.brevo.reset()
         self.brevo.seed(random.Random(0))
+        brevo_keys = {k: v for k, v in self.processing.items() if not k.startswith("export_")}
+        if brevo_keys:
+            self.brevo.set_process_settings(brevo_keys)
+        self.cio.settings.update({k: v for k, v in self.processing.items() if k.startswith("export_")})
         self.log.clear()
         self.faults.clear()
         self.limiter.reset()
@@ -256,10 +265,17 @@ def uvicorn_config(app: Any) -> uvicorn.Config:
 class SandboxServer:
     """The sandbox in a background thread (tests, benchmarks). ``port=0`` picks a free port."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, seed_people: int = 0, rate_limits: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed_people: int = 0,
+        rate_limits: bool = True,
+        processing: dict[str, Any] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
-        self.ctx = SandboxContext(seed_people=seed_people, rate_limits=rate_limits)
+        self.ctx = SandboxContext(seed_people=seed_people, rate_limits=rate_limits, processing=processing)
         self._server: _NotifyingServer | None = None
         self._thread: threading.Thread | None = None
         self.info: dict[str, Any] = {}

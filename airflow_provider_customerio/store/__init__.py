@@ -6,6 +6,7 @@
 * :mod:`.ledger` - rejected records (queryable; exported to JSONL/CSV on demand);
 * :mod:`.objects` - the object sync's state;
 * :mod:`.notices` - Brevo process-completion notices (``notifyUrl`` callbacks);
+* :mod:`.slots` - Brevo imports in flight per account (import slots);
 * this module - :class:`SyncStore`, the one handle the operators, the trigger and the webhook receiver open, with
   leases (one writer per sync), stored reports and run summaries.
 
@@ -51,6 +52,7 @@ from airflow_provider_customerio.store.fencing import (
 from airflow_provider_customerio.store.ledger import Ledger, export_rejects, iter_rejects, read_ledger
 from airflow_provider_customerio.store.notices import ProcessNotices
 from airflow_provider_customerio.store.objects import ObjectStateTable
+from airflow_provider_customerio.store.slots import ImportSlotTable
 from airflow_provider_customerio.store.state import StateStore, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,10 @@ class SyncStore:
     def notices(self) -> ProcessNotices:
         """Brevo process-completion notices (``notifyUrl`` callbacks)."""
         return ProcessNotices(self.engine)
+
+    def import_slots(self) -> ImportSlotTable:
+        """Brevo imports in flight per account (:mod:`.slots`)."""
+        return ImportSlotTable(self.engine)
 
     # -------------------------------------------------------------------------------------- leases
     def acquire(
@@ -331,6 +337,7 @@ def lease_holder(dag_id: str, run_id: str) -> str:
 
 __all__ = [
     "STORE_CONN_ID",
+    "ImportSlotTable",
     "Lease",
     "LeaseHeld",
     "LeaseLost",

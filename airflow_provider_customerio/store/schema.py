@@ -252,6 +252,25 @@ own_write = sa.Table(
 )
 OWN_WRITE_TABLES = (own_write,)
 
+# ------------------------------------------------------------------------------------------ Brevo import slots
+#: Brevo imports in flight per account, across every task and machine: at most N rows (slots ``0..N-1``) per
+#: account. Brevo's help centre ("Best practices for importing contacts", https://help.brevo.com): "Do not import
+#: multiple files at the same time. Wait for your current import to finish before starting a new one." ``account``
+#: is a SHA-256 of the base URL and API key (never the key itself); a slot is taken before
+#: ``POST /contacts/import``, bound to the process id Brevo returns, and released once that process is known
+#: finished. Its holder renews ``expires_at`` while it waits; a dead holder's slot lapses.
+import_slot = sa.Table(
+    "import_slot",
+    metadata,
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(KEY), nullable=False),
+    sa.Column("process_id", sa.String(64), nullable=True),
+    sa.Column("taken_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+IMPORT_SLOT_TABLES = (import_slot,)
+
 store_version = sa.Table(
     "store_version",
     metadata,
@@ -316,6 +335,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         8, "process notices: the digest of the request (a lost answer's process found again)", _notice_request_digest
     ),
+    Migration(9, "Brevo import slots: imports in flight per account", _create(*IMPORT_SLOT_TABLES)),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -359,6 +379,7 @@ __all__ = [
     "content_hash",
     "counter",
     "current_version",
+    "import_slot",
     "metadata",
     "migrate",
     "own_write",

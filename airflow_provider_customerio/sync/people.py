@@ -17,6 +17,10 @@ Flow of one run (each step checkpointed in the state store under ``dag_id/run_id
    rows it rejected, and commit the hashes and identities of the rest. A failed process is resubmitted up to
    ``max_import_attempts`` times, then its rows are ledgered.
 
+With import slots (:mod:`.import_slots`, one import in flight per Brevo account by default), ``load`` stops
+when every slot is taken and this run has imports in flight: the caller waits for them (``wait`` or the trigger,
+then ``complete``) and calls ``load`` again, until :attr:`PeopleSync.loaded`; :func:`run_blocking` does so.
+
 Attributes are written with the current time (Brevo has no per-value timestamp); the reverse direction must
 likewise write Customer.io attributes without a historical ``_timestamp`` (docs/vendor-behaviour.md).
 """
@@ -34,6 +38,7 @@ from typing import Any, Protocol
 from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig
+from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
@@ -75,6 +80,14 @@ BREVO_IMPORT_LIMIT_BYTES = 10 * 1024 * 1024
 
 class PeopleSyncError(RuntimeError):
     """A people sync run cannot go on; the message says why and what to do."""
+
+
+class _SlotsBusy(Exception):
+    """Every import slot is taken and this run has imports in flight: wait for them before submitting more."""
+
+
+#: The steps :meth:`PeopleSync.load` works through (it may stop in one of them to let its imports finish).
+LOAD_STEPS = ("load", "load_blacklisted", "deletes")
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -220,6 +233,8 @@ class PeopleSync:
     :param notice_deadline_s: seconds after which a process with no notice is polled on the schedule.
     :param settle_s: two-way sync: seconds an own write decides stale reads before it expires (:mod:`.stale`).
     :param now: wall time in unix seconds (tests pass a fake); the times of own writes.
+    :param slots: the Brevo account's import slots (``None``: no limit on imports in flight).
+    :param slot_timeout: seconds to wait for a slot other runs hold.
     """
 
     def __init__(
@@ -239,10 +254,15 @@ class PeopleSync:
         notice_deadline_s: float | None = None,
         settle_s: float = DEFAULT_SETTLE_S,
         now: Callable[[], float] | None = None,
+        slots: ImportSlots | None = None,
+        slot_timeout: float = 3600.0,
     ) -> None:
         self.settle_s = settle_s
         self.now = now or time.time
         self._settled: list[tuple[str, str]] = []  # (cio_id, field) of own writes read back, to forget
+        self._sent_at = 0.0  # when the last import was sent (the reverse sync's stale-read check)
+        self.slots = slots
+        self.slot_timeout = slot_timeout
         self.process_notices = process_notices
         self.notice_deadline_s = notice_deadline_s
         self.config = config
@@ -336,22 +356,51 @@ class PeopleSync:
 
     def load(self) -> list[str]:
         """Brevo side (resumable): submit the staged rows as imports, apply the deletes. Returns the process ids
-        to wait for (then call :meth:`wait`, or defer and call :meth:`complete`)."""
+        to wait for (then call :meth:`wait`, or defer and call :meth:`complete`). With every import slot taken
+        and imports of this run in flight, it stops early (:attr:`loaded` is false): wait for those, then call
+        it again."""
         if not self._checkpoint:  # a separate load task: open the checkpoint the extract task left
             self._attach(mode=None, dry_run=False)
         if self.step in ("collect", "stage"):
             raise PeopleSyncError(f"{self.run_key}: nothing extracted yet (step {self.step}); run extract() first.")
         dry_run = bool(self._checkpoint.get("dry_run"))
-        if self.step == "load":
-            self._load_rows("row", blacklist=False, dry_run=dry_run)
-            self._save(step="load_blacklisted", offset=0)
-        if self.step == "load_blacklisted":
-            self._load_rows("blacklist_row", blacklist=True, dry_run=dry_run)
-            self._save(step="deletes", offset=0)
+        try:
+            if self.step == "load":
+                self._load_rows("row", blacklist=False, dry_run=dry_run)
+                self._save(step="load_blacklisted", offset=0)
+            if self.step == "load_blacklisted":
+                self._load_rows("blacklist_row", blacklist=True, dry_run=dry_run)
+                self._save(step="deletes", offset=0)
+        except _SlotsBusy:
+            pending = [p.process_id for p in self.state.pending_processes(self.run_key)]
+            log.info("Brevo import slot(s) all taken; waiting for import process(es) %s first", ", ".join(pending))
+            return pending
         if self.step == "deletes":
             self._deletes(dry_run)
             self._save(step="wait", offset=0)
         return [p.process_id for p in self.state.pending_processes(self.run_key)]
+
+    @property
+    def loaded(self) -> bool:
+        """True once :meth:`load` has submitted every import (what is left is waiting for them)."""
+        return self.step not in ("collect", "stage", *LOAD_STEPS)
+
+    def _start_import(self, rows: Sequence[Mapping[str, Any]], *, blacklist: bool, may_stop: bool) -> str:
+        """``POST /contacts/import`` in an import slot. ``may_stop``: with no slot free and imports of this run in
+        flight, raise :class:`_SlotsBusy` (the caller waits for them) instead of waiting for a slot here."""
+
+        def send() -> str:
+            self._sent_at = self.now()  # before the import: Brevo applies it later (stale reads, sync/stale.py)
+            return str(self.sink.start_import(rows, list_ids=self.list_ids, email_blacklist=blacklist))
+
+        if self.slots is None:
+            return send()
+        slot = self.slots.try_take()
+        if slot is None:
+            if may_stop and self.state.pending_processes(self.run_key):
+                raise _SlotsBusy()
+            slot = self.slots.take(timeout=self.slot_timeout)  # all held by other runs: wait for one
+        return self.slots.start(slot, send)
 
     def run(self, *, mode: str, window: RunWindow | None, dry_run: bool = False) -> list[str]:
         """Both phases in one go; returns the process ids to wait for."""
@@ -376,6 +425,9 @@ class PeopleSync:
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Handle finished processes (e.g. reported by the trigger). Returns the process ids still pending
         (including resubmissions of failed ones)."""
+        states = list(states)
+        if self.slots is not None:  # the processes ended: their slots are free for the next import, any run's
+            self.slots.release([st.process_id for st in states if st.finished])
         pending = {p.process_id: p for p in self.state.pending_processes(self.run_key)}
         for st in states:
             p = pending.get(str(st.process_id))
@@ -657,6 +709,9 @@ class PeopleSync:
     ) -> None:
         for out in outputs:
             if isinstance(out, Oversize):
+                if next_offset <= int(self._checkpoint.get("oversize_seen", -1)):
+                    continue  # ledgered before load() stopped for a slot and started again from the checkpoint
+                self._checkpoint["oversize_seen"] = next_offset  # the oversize item is the one at ``next_offset``
                 cio_id, _h, row = out.item
                 self.ledger.reject(
                     record_id=cio_id,
@@ -667,9 +722,8 @@ class PeopleSync:
                 )
                 continue
             rows = [r for _, _, r in out.items]
-            sent_at = self.now()  # before the import: Brevo applies it later (the reverse sync's stale-read check)
-            pid = str(self.sink.start_import(rows, list_ids=self.list_ids, email_blacklist=blacklist))
-            options = {"email_blacklist": blacklist, "written_at": sent_at}
+            pid = self._start_import(rows, blacklist=blacklist, may_stop=True)
+            options = {"email_blacklist": blacklist, "written_at": self._sent_at}
             self.state.add_pending(self.run_key, pid, out.items, options=options)
             self.summary.imports += 1
             log.info("Submitted Brevo import process %s: %d rows, %d bytes", pid, len(out.items), out.nbytes)
@@ -795,13 +849,11 @@ class PeopleSync:
                 attempt + 1,
                 self.max_import_attempts,
             )
-            options = {**options, "written_at": self.now()}
-            new_pid = str(
-                self.sink.start_import(
-                    [r.row for r in rows], list_ids=self.list_ids, email_blacklist=bool(options.get("email_blacklist"))
-                )
+            new_pid = self._start_import(
+                [r.row for r in rows], blacklist=bool(options.get("email_blacklist")), may_stop=False
             )
             self.summary.imports += 1
+            options = {**options, "written_at": self._sent_at}
             with self.state.transaction():
                 self.state.add_pending(
                     self.run_key,
@@ -847,10 +899,25 @@ def run_blocking(
     timeout: float = 3600.0,
     delays: Iterable[float] | None = None,
 ) -> SyncSummary:
-    """Run a whole sync without deferral: load, wait for every import, finish."""
+    """Run a whole sync without deferral: load, wait for every import (loading more as slots free up), finish."""
     sync.run(mode=mode, window=window, dry_run=dry_run)
-    sync.wait(timeout=timeout, delays=delays)
+    wait_and_load(sync, timeout=timeout, delays=delays)
     return sync.finish()
+
+
+def wait_and_load(sync: PeopleSync, *, timeout: float, delays: Iterable[float] | None = None) -> None:
+    """Wait for the pending imports; while :meth:`PeopleSync.load` stopped early (import slots all taken), load
+    the next imports and wait again. ``delays`` (if given) are copied per wait."""
+    schedule = list(itertools.islice(delays, 64)) if delays is not None else None
+
+    def fresh() -> Iterator[float] | None:  # each wait starts the schedule afresh; the last delay repeats
+        return itertools.chain(schedule, itertools.repeat(schedule[-1])) if schedule else None
+
+    while True:
+        sync.wait(timeout=timeout, delays=fresh())
+        if sync.loaded:
+            return
+        sync.load()
 
 
 __all__ = [
@@ -867,4 +934,5 @@ __all__ = [
     "parse_since",
     "resolve_window",
     "run_blocking",
+    "wait_and_load",
 ]

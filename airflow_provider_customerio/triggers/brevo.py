@@ -5,6 +5,11 @@ So the trigger polls sparingly: rounds grow apart (doubling up to ``max_interval
 unfinished process once. The people sync submits few, large imports (bytes-bounded), so a round costs a few calls.
 The algorithm is :class:`~airflow_provider_customerio.sync.processes.ProcessWaiter`, the one the blocking waits use;
 this trigger only drives it in the triggerer's event loop.
+
+Import slots: given ``slot_account`` (the Brevo account's key in the sync store), the trigger frees the slot of
+each process it sees end, at once, so the next import (this run's or another's) need not wait for the task to
+resume; and it renews its run's slots while it waits (every ``slot_ttl / 3`` seconds), so they do not lapse
+during a long import. A triggerer that dies stops renewing: the slots lapse after ``slot_ttl``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_customerio.sync.import_slots import DEFAULT_SLOT_TTL_S, ImportSlots
 from airflow_provider_customerio.sync.processes import Notices, ProcessWaiter, poll_delays
 
 
@@ -41,9 +47,12 @@ class BrevoProcessTrigger(BaseTrigger):
         polled on the schedule.
     :param notify: the imports were sent with a ``notifyUrl`` (the Brevo connection's extra ``notify_url``): wait
         for their notices in the shared sync store instead of polling.
-    :param store_conn_id: with ``notify``, the store's Airflow connection (the triggerer must have it too: on
-        several machines the store is a shared database).
-    :param store_path: with ``notify``, the embedded SQLite file used when that connection does not exist.
+    :param store_conn_id: with ``notify`` or ``slot_account``, the store's Airflow connection (the triggerer must
+        have it too: on several machines the store is a shared database).
+    :param store_path: the embedded SQLite file used when that connection does not exist.
+    :param slot_account: the account's import-slot key (see the module docstring); ``None``: no slots.
+    :param slot_holder: who holds the slots (the sync run).
+    :param slot_ttl: seconds a slot outlives its holder's last renewal.
     """
 
     def __init__(
@@ -59,6 +68,9 @@ class BrevoProcessTrigger(BaseTrigger):
         notify: bool = False,
         store_conn_id: str | None = None,
         store_path: str | None = None,
+        slot_account: str | None = None,
+        slot_holder: str | None = None,
+        slot_ttl: float = DEFAULT_SLOT_TTL_S,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated in Airflow
         self.process_ids = [str(p) for p in process_ids]
@@ -71,6 +83,10 @@ class BrevoProcessTrigger(BaseTrigger):
         self.notify = bool(notify)
         self.store_conn_id = store_conn_id
         self.store_path = None if store_path is None else str(store_path)
+        self.slot_account = slot_account
+        self.slot_holder = slot_holder
+        self.slot_ttl = float(slot_ttl)
+        self._renewed_at = 0.0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -86,6 +102,9 @@ class BrevoProcessTrigger(BaseTrigger):
                 "notify": self.notify,
                 "store_conn_id": self.store_conn_id,
                 "store_path": self.store_path,
+                "slot_account": self.slot_account,
+                "slot_holder": self.slot_holder,
+                "slot_ttl": self.slot_ttl,
             },
         )
 
@@ -94,16 +113,40 @@ class BrevoProcessTrigger(BaseTrigger):
 
         return BrevoHook(brevo_conn_id=self.brevo_conn_id, **self.hook_params)
 
+    def _open_store(self) -> Any:
+        from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
+
+        return SyncStore.open(conn_id=self.store_conn_id or STORE_CONN_ID, sqlite_path=self.store_path)
+
+    def slots(self) -> ImportSlots | None:
+        """The run's import slots in the shared store, or ``None`` when the imports were sent without slots."""
+        if not self.slot_account:
+            return None
+        table = self._open_store().import_slots()
+        return ImportSlots(table, self.slot_account, self.slot_holder or "", ttl=self.slot_ttl)
+
+    async def _sleep(self, seconds: float, slots: ImportSlots | None) -> None:
+        """Sleep, renewing the run's import slots every ``slot_ttl / 3`` seconds (over many short sleeps too)."""
+        if slots is None:
+            await asyncio.sleep(seconds)
+            return
+        beat = max(0.001, self.slot_ttl / 3)
+        while seconds > 0:
+            nap = min(seconds, beat)
+            await asyncio.sleep(nap)
+            seconds -= nap
+            if time.time() - self._renewed_at >= beat:
+                await asyncio.to_thread(slots.renew)
+                self._renewed_at = time.time()
+
     def notices(self) -> Notices | None:
         """End-of-process notices for the waiter: the shared store's, when the imports were sent with a
         ``notifyUrl``; else ``None`` (poll only)."""
         if not self.notify:
             return None
         from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
-        from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
 
-        store = SyncStore.open(conn_id=self.store_conn_id or STORE_CONN_ID, sqlite_path=self.store_path)
-        return BrevoImportNotices.for_hook(self._hook(), store)
+        return BrevoImportNotices.for_hook(self._hook(), self._open_store())
 
     def waiter(self) -> ProcessWaiter:
         """The waiting algorithm for this trigger's processes, deadline and schedule."""
@@ -123,6 +166,8 @@ class BrevoProcessTrigger(BaseTrigger):
         try:
             # Opening the store and reading notices are blocking I/O: off the triggerer's event loop.
             waiter = await asyncio.to_thread(self.waiter) if self.notify else self.waiter()
+            slots = await asyncio.to_thread(self.slots) if self.slot_account else None
+            self._renewed_at = time.time()
             while True:
                 if self.notify:
                     step = await asyncio.to_thread(waiter.next_step, time.time())
@@ -141,10 +186,13 @@ class BrevoProcessTrigger(BaseTrigger):
                         step.sleep,
                     )
                 if step.sleep > 0:
-                    await asyncio.sleep(step.sleep)
+                    await self._sleep(step.sleep, slots)
                 for pid in step.poll:
                     # The hook is synchronous (requests); keep the triggerer's event loop free.
                     waiter.record(pid, await asyncio.to_thread(hook.get_process, int(pid)))
+                ended = [pid for pid in step.poll if pid in waiter.finished]
+                if slots is not None and ended:  # free the slots now: the next import need not wait for the task
+                    await asyncio.to_thread(slots.release, ended)
         except Exception as exc:
             finished = dict(waiter.finished) if waiter is not None else {}
             yield _event({"status": "error", "message": f"{exc.__class__.__name__}: {exc}", "processes": finished})

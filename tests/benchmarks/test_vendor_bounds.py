@@ -69,3 +69,15 @@ def test_the_critical_import_is_the_one_that_ends_last():
     # the second import waits for 30 App calls (2 s at 10/s after the burst), then 5 s + 1 s of processing
     assert best["index"] == 2
     assert best["total_s"] == pytest.approx(8.0)
+
+
+def test_imports_are_processed_one_after_the_other_so_the_bound_is_serial():
+    log = [{"vendor": "brevo", "path": "/brevo/v3/contacts/import", "method": "POST", "status": 202} for _ in range(2)]
+    serial = vb.critical_import(log, [10_000.0, 10_000.0], LIMITS, queue_s=5.0, rate_per_s=1000.0)
+    # submitted together: the first ends at 5 + 10 s, the second starts then (Brevo: one import at a time)
+    assert (serial["index"], serial["total_s"]) == (2, pytest.approx(25.0))
+    side_by_side = vb.critical_import(log, [10_000.0, 10_000.0], LIMITS, queue_s=5.0, rate_per_s=1000.0, serial=False)
+    assert side_by_side["total_s"] == pytest.approx(15.0)
+    b = vb.lower_bound({"brevo_contacts": 2}, LIMITS, other_needed=0, processing=serial)
+    assert b["bound_s"] == pytest.approx(25.0)
+    assert "2 imports processed one after the other" in vb.describe(b, {"brevo_contacts": 2}, LIMITS)

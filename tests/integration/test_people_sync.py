@@ -297,8 +297,16 @@ def test_deferrable_wait_through_the_trigger(env):
 
     event = asyncio.run(first_event())
     assert event["status"] == "success" and all(p["status"] == "completed" for p in event["processes"].values())
-    out = getattr(op, ei.value.method_name)(ctx, event)
-    assert out["created"] > 0 and out["created"] == len(brevo_contacts(sb))
+    assert list(event["processes"]) == ["1"]  # one import in flight per account: the trigger waited for the first
+    # Resumed, the task sends the next import (the blacklisted rows) and defers again (one import at a time).
+    with pytest.raises(TaskDeferred) as again:
+        getattr(op, ei.value.method_name)(ctx, event)
+    trigger = again.value.trigger
+    trigger.poll_interval = 0.05
+    assert trigger.process_ids == ["2"]
+    event = asyncio.run(first_event())
+    out = getattr(op, again.value.method_name)(ctx, event)
+    assert out["created"] > 0 and out["created"] == len(brevo_contacts(sb)) and out["imports"] == 2
 
 
 def test_two_tasks_extract_then_load(env):

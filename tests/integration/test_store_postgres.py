@@ -60,6 +60,11 @@ def test_a_retry_takes_the_lease_over_and_the_stale_try_commits_nothing(store: S
     contract.check_fencing(store)
 
 
+def test_import_slots(store: SyncStore) -> None:
+    contract.check_import_slots(store)
+    contract.check_concurrent_import_slot_has_one_winner(store)
+
+
 def test_webhook_events_and_metrics_live_in_the_same_database(store: SyncStore) -> None:
     events = EventStore(store.engine)
     rows = [StoredEvent(f"E{i}", "webhook", json.dumps({"event_id": f"E{i}"}), 1_700_000_000 + i) for i in range(5)]

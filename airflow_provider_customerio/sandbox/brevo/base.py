@@ -23,6 +23,8 @@ from airflow_provider_customerio.sandbox.brevo.errors import (
 from airflow_provider_customerio.sandbox.brevo.models import (
     ACCOUNT_EMAIL,
     DATE_RE,
+    DEFAULT_IMPORT_QUEUE_S,
+    DEFAULT_IMPORT_RATE_PER_S,
     DUPLICATE_NAMES,
     IDENTITY_ATTRS,
     PHONE_IDENTITIES,
@@ -127,13 +129,16 @@ class BrevoBase:
         self.object_types: dict[str, ObjectType] = {}
         self.faults.clear_kinds(STATE_KINDS)
         self.notifier.clear()
-        #: ``rate_per_s`` None: a process completes after ``polls_to_complete`` polls (the default). A number: it
-        #: runs in the background on the sandbox clock, ``queue_s`` queued then ``rows / rate_per_s`` seconds.
+        #: ``rate_per_s`` a number (the default): a process runs in the background on the sandbox clock,
+        #: ``queue_s`` queued then ``rows / rate_per_s`` seconds; with ``serial`` (the default) an account's imports
+        #: run one after the other, a later one ``queued`` until the one before it has ended. ``rate_per_s`` None: a
+        #: process completes after ``polls_to_complete`` polls, every import in parallel.
         self.process_settings: dict[str, Any] = {
             "polls_to_complete": 2,
             "running_status": "processing",
-            "rate_per_s": None,
-            "queue_s": 0.0,
+            "rate_per_s": DEFAULT_IMPORT_RATE_PER_S,
+            "queue_s": DEFAULT_IMPORT_QUEUE_S,
+            "serial": True,
         }
         #: Read lag in sandbox-clock seconds: ``events`` (GET /events), ``contacts`` (contact reads).
         self.lag: dict[str, float] = {"events": 0.0, "contacts": 0.0}
@@ -141,6 +146,7 @@ class BrevoBase:
         self._pending_reads: list[tuple[float, int, tuple[dict[str, Any], int, int] | None]] = []
         self._dirty = set()
         self._background = 0  # processes running in the background (processing-rate mode)
+        self._imports_free_at = 0.0  # serial mode: sandbox time the account's last import ended
         self._query_cache: tuple[Any, list[int]] | None = None
         self.account_settings: dict[str, str] = {"timezone": DEFAULT_ACCOUNT_TIMEZONE, "naive_times": "account"}
 

@@ -45,43 +45,79 @@ class ProcessesMixin(BrevoBase):
         proc.digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
         rate = self.process_settings["rate_per_s"]
         if rate or proc.notify_url:
-            size = len(payload.get("rows") or payload.get("records") or ())
-            proc.starts_at = self.sandbox_clock.now() + float(self.process_settings["queue_s"])
-            # Poll-driven mode ends a process on polls; one sent with a notifyUrl is not polled, so it ends on its
-            # own NOTIFY_PROCESS_S after it starts.
-            proc.due_at = proc.starts_at + (size / float(rate) if rate else NOTIFY_PROCESS_S)
+            proc.clocked = True
+            proc.size = len(payload.get("rows") or payload.get("records") or ())
+            proc.queued_at = self.sandbox_clock.now()
+            if not self._in_queue(proc):
+                self._schedule(proc, proc.queued_at + float(self.process_settings["queue_s"]))
             self._background += 1
         if proc.notify_url:
             self.notifier.expect()
         return proc
 
+    def _in_queue(self, proc: Process) -> bool:
+        """Serial mode: imports wait their turn (scheduled by :meth:`run_due`); other processes never queue."""
+        return bool(self.process_settings["serial"]) and proc.kind == "import"
+
+    def _schedule(self, proc: Process, starts_at: float) -> None:
+        rate = self.process_settings["rate_per_s"]
+        proc.starts_at = starts_at
+        # Poll-driven mode ends a process on polls; one sent with a notifyUrl is not polled, so it ends on its
+        # own NOTIFY_PROCESS_S after it starts.
+        proc.due_at = starts_at + (proc.size / float(rate) if rate else NOTIFY_PROCESS_S)
+
+    def _run_queue(self, now: float) -> list[Process]:
+        """Serial mode: start the account's oldest waiting import once the one before it has ended (at the later
+        of its own ``queue_s`` delay and that end), and end it when due; the ones behind stay ``queued``."""
+        done: list[Process] = []
+        free_at = self._imports_free_at
+        for proc in sorted(self.processes.values(), key=lambda p: p.id):
+            if not (proc.clocked and proc.kind == "import" and proc.status in RUNNING):
+                continue
+            if proc.starts_at is None:
+                self._schedule(proc, max(proc.queued_at + float(self.process_settings["queue_s"]), free_at))
+            if proc.stuck or proc.due_at is None or proc.due_at > now:
+                break  # the head is still running (or stuck): every import behind it waits
+            proc.ended_at = proc.due_at
+            self._complete(proc)
+            free_at = proc.due_at
+            done.append(proc)
+        return done
+
     @locked
     def run_due(self) -> list[int]:
         """Complete the background processes whose time has come on the sandbox clock (processing-rate mode)."""
         if not self._background:
-            return []  # the default (poll-driven) sandbox: nothing runs in the background
+            return []  # nothing runs in the background (poll-driven mode, or no process)
         now = self.sandbox_clock.now()
+        done = self._run_queue(now) if self.process_settings["serial"] else []
         due = [
             p
             for p in self.processes.values()
-            if p.due_at is not None and p.due_at <= now and not p.stuck and p.status in RUNNING
+            if p.due_at is not None
+            and p.due_at <= now
+            and not p.stuck
+            and p.status in RUNNING
+            and not (p.clocked and self._in_queue(p))
         ]
         for proc in sorted(due, key=lambda p: (p.due_at or 0.0, p.id)):
+            proc.ended_at = proc.due_at
             self._complete(proc)
-        self._background = sum(1 for p in self.processes.values() if p.due_at is not None and p.status in RUNNING)
-        return [p.id for p in due]
+        done.extend(due)
+        self._background = sum(1 for p in self.processes.values() if p.clocked and p.status in RUNNING)
+        return [p.id for p in done]
 
     @locked
     def set_process_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
-        """Control plane: ``polls_to_complete`` (>=1), ``running_status`` (``processing``|``in_process``), and the
-        background mode: ``rate_per_s`` (rows per sandbox-clock second, or null for poll-driven) and ``queue_s``."""
+        """Control plane: ``polls_to_complete`` (>=1), ``running_status`` (``processing``|``in_process``), the
+        background mode: ``rate_per_s`` (rows per sandbox-clock second, or null for poll-driven) and ``queue_s``,
+        and ``serial`` (an account's imports one after the other, the default; false: all in parallel)."""
         unknown = set(settings) - set(self.process_settings)
         if unknown:
             raise InvalidParameter(f"{sorted(unknown)[0]}: unknown setting; known: {', '.join(self.process_settings)}")
-        polls = settings.get("polls_to_complete", self.process_settings["polls_to_complete"])
-        status = settings.get("running_status", self.process_settings["running_status"])
-        rate = settings.get("rate_per_s", self.process_settings["rate_per_s"])
-        queue = settings.get("queue_s", self.process_settings["queue_s"])
+        merged = {**self.process_settings, **settings}
+        polls, status = merged["polls_to_complete"], merged["running_status"]
+        rate, queue, serial = merged["rate_per_s"], merged["queue_s"], merged["serial"]
         if not isinstance(polls, int) or isinstance(polls, bool) or polls < 1:
             raise InvalidParameter("polls_to_complete must be an integer >= 1")
         if status not in ("processing", "in_process"):
@@ -90,11 +126,14 @@ class ProcessesMixin(BrevoBase):
             raise InvalidParameter("rate_per_s must be a number of rows per second > 0, or null (poll-driven)")
         if not is_number(queue) or queue < 0:
             raise InvalidParameter("queue_s must be a number of seconds >= 0")
+        if not isinstance(serial, bool):
+            raise InvalidParameter("serial must be true (one import at a time, the default) or false (parallel)")
         self.process_settings = {
             "polls_to_complete": polls,
             "running_status": status,
             "rate_per_s": rate,
             "queue_s": float(queue),
+            "serial": serial,
         }
         return dict(self.process_settings)
 
@@ -108,7 +147,7 @@ class ProcessesMixin(BrevoBase):
         proc = self.processes.get(key)
         if proc is None:
             raise ProcessNotFound("processId is invalid")
-        if proc.due_at is not None:  # background mode: the clock decides, polling does not
+        if proc.clocked:  # background mode: the clock decides, polling does not
             proc.polls += 1
             self.run_due()
             if proc.status in RUNNING:
@@ -159,6 +198,11 @@ class ProcessesMixin(BrevoBase):
 
     def _finish(self, proc: Process) -> None:
         proc.completed = self._now()
+        if proc.kind == "import":
+            # the serial queue's next import starts after this one ended (on the clock, or now when forced)
+            ended = proc.ended_at if proc.ended_at is not None else self.sandbox_clock.now()
+            proc.ended_at = ended
+            self._imports_free_at = max(self._imports_free_at, ended)
         payload, proc.payload = proc.payload, None
         if proc.will_fail:
             proc.status = "failed"

@@ -9,8 +9,10 @@
                                             "import_failure"|"import_partial"|"events_partial_207"|
                                             "process_stuck"|"object_reject", "count": N}`` or ``"rate": x``
 ``GET|POST /processes/settings``            ``{"polls_to_complete": 2, "running_status": "processing",
-                                            "rate_per_s": null, "queue_s": 0}`` (a rate: background processes
-                                            on the sandbox clock)
+                                            "rate_per_s": 20000, "queue_s": 0.2, "serial": true}`` (the
+                                            default: processes on the sandbox clock, an account's imports one
+                                            after the other; ``serial: false`` side by side; ``rate_per_s:
+                                            null``: poll-driven, done after ``polls_to_complete`` polls)
 ``GET  /processes/{id}``                    process plus ``sandbox.rejected`` (rejected import rows + reasons)
 ``POST /processes/complete``                finish every pending process now (including stuck ones)
 ``GET|PUT /account``                        ``{"timezone": "America/Los_Angeles", "naive_times": "account"}``:

@@ -37,10 +37,12 @@ class CustomerIOBase:
         "wrap_customer_items": False,  # True: batch attribute items as {"customer": ...} like the spec says
         "allow_email_update_by_id": False,  # workspace setting "Allow updates to email using ID"
         "search_scan_budget": 100_000,  # people scanned per search request before a short page + next
-        # Background mode (null = poll-driven, above): an export runs on the sandbox clock, export_queue_s queued
-        # then total / export_rate_per_s seconds, whatever the client polls.
-        "export_rate_per_s": None,
-        "export_queue_s": 0.0,
+        # Background mode (the default; null = poll-driven, above): an export runs on the sandbox clock,
+        # export_queue_s queued then total / export_rate_per_s seconds, whatever the client polls. Customer.io
+        # documents no duration; on a real workspace a large export takes minutes
+        # (https://docs.customer.io/api/app/#operation/exportPeopleData, then poll GET /v1/exports/{id}).
+        "export_rate_per_s": 20_000.0,
+        "export_queue_s": 0.2,
     }
 
     def __init__(self, clock: SandboxClock | None = None) -> None:

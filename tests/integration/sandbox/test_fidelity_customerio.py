@@ -349,6 +349,7 @@ def test_app_operations_match_the_2022_document(
     check_activity_data(app_doc, acts)
     check("app", "GET", "/v1/activities", params={"type": "event", "limit": 10}, adapt=adapt_activities)
     check("app", "GET", "/v1/messages", params={"limit": 50, "start_ts": 0})
+    sandbox.settings(export_rate_per_s=None)  # poll-driven: done on the second poll
     exp = check("app", "POST", "/v1/exports/customers", body={"filters": flt["filter"], "attributes": ["plan"]}).json()
     export_id = exp["export"]["id"]
     check("app", "GET", f"/v1/exports/{export_id}", pattern="/v1/exports/{export_id}")

@@ -63,6 +63,9 @@ def brevo(server: tuple[str, BrevoState]) -> Brevo:
     base, state = server
     state.reset()
     state.seed(random.Random(0))
+    # These tests pin the poll-driven mode (a process ends on its polls); the default, processes on the sandbox
+    # clock one import after the other, is tested in test_sandbox_unkind.py.
+    state.set_process_settings({"rate_per_s": None, "queue_s": 0.0})
     return Brevo(base, state)
 
 
@@ -481,6 +484,7 @@ def test_stuck_process_settings_and_forced_completion(brevo: Brevo) -> None:
         "running_status": "in_process",
         "rate_per_s": None,
         "queue_s": 0.0,
+        "serial": True,
     }
     pid = brevo.post("/contacts/import", {"jsonBody": [{"email": "s@example.com"}], "listIds": [12]}).json()[
         "processId"

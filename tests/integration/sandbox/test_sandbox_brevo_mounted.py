@@ -26,6 +26,7 @@ def test_mounted_brevo_serves_seeded_account_with_ratelimit_headers(sandbox) -> 
 
 def test_mounted_import_round_trip_and_control_plane(sandbox) -> None:  # type: ignore[no-untyped-def]
     headers = sandbox.brevo_headers
+    sandbox._call("POST", "/brevo/processes/settings", json={"rate_per_s": None})  # poll-driven: ends on poll 2
     rows = [{"email": f"m{i}@example.com", "attributes": {"PLAN_NAME": "pro"}} for i in range(3)] + [{"email": "nope"}]
     resp = requests.post(
         f"{sandbox.brevo_url}/contacts/import", json={"jsonBody": rows, "listIds": [12]}, headers=headers, timeout=30

@@ -313,3 +313,32 @@ def test_unknown_vendor_paths_use_vendor_404_bodies(sandbox: Any) -> None:
     r = requests.get(f"{sandbox.track_url}/nope", auth=sandbox.track_auth, timeout=30)
     assert r.status_code == 404 and "meta" in r.json()
     assert os.environ.get("AIRFLOW_CONN_CUSTOMERIO_APP_DEFAULT") is None  # the fixture leaks no env
+
+
+def test_cli_processing_flags_set_the_start_state_that_every_reset_returns_to() -> None:
+    import argparse
+
+    from airflow_provider_customerio.sandbox.__main__ import add_processing_arguments, processing_settings
+    from airflow_provider_customerio.sandbox.server import SandboxContext
+
+    parser = argparse.ArgumentParser()
+    add_processing_arguments(parser)
+    args = parser.parse_args(
+        ["--import-rate", "500", "--import-queue-s", "3", "--parallel-imports", "--export-rate", "0"]
+    )
+    processing = processing_settings(parser, args)
+    assert processing == {"rate_per_s": 500.0, "queue_s": 3.0, "serial": False, "export_rate_per_s": None}
+    ctx = SandboxContext(processing=processing)
+    ctx.reset()
+    ctx.brevo.set_process_settings({"rate_per_s": 1})  # a test changes it through the control plane ...
+    ctx.reset()  # ... and a reset goes back to the flags, not to the built-in defaults
+    assert ctx.brevo.process_settings == {
+        "polls_to_complete": 2,
+        "running_status": "processing",
+        "rate_per_s": 500.0,
+        "queue_s": 3.0,
+        "serial": False,
+    }
+    assert ctx.cio.settings["export_rate_per_s"] is None and ctx.cio.settings["export_queue_s"] == 0.2
+    with pytest.raises(SystemExit):
+        processing_settings(parser, parser.parse_args(["--import-queue-s", "-1"]))

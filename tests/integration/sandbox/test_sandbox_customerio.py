@@ -455,6 +455,7 @@ def test_messages_window_is_inclusive_and_newest_first(cio: CIO, seeded: dict[st
 
 
 def test_export_lifecycle_pending_done_download_csv(cio: CIO, seeded: dict[str, Any], sandbox: Any) -> None:
+    sandbox.settings(export_rate_per_s=None)  # poll-driven (the clock-driven default: test_sandbox_unkind.py)
     flt = {"attribute": {"field": "plan", "operator": "eq", "value": "enterprise"}}
     export = cio.post("/v1/exports/customers", {"filters": flt, "attributes": ["plan", "mrr"]}).json()["export"]
     assert (export["status"], export["total"]) == ("pending", 0)

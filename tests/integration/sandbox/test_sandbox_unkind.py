@@ -359,6 +359,51 @@ def test_background_import_runs_on_the_clock_not_on_polls(sandbox):
     assert brevo(sandbox, "GET", f"/processes/{pid}").json()["status"] == "completed"
 
 
+def _import(sb: SandboxClient, n: int, prefix: str) -> int:
+    rows = [{"email": f"{prefix}{i}@example.com"} for i in range(n)]
+    resp = brevo(sb, "POST", "/contacts/import", {"jsonBody": rows, "listIds": [12]})
+    assert resp.status_code == 202, resp.text
+    return int(resp.json()["processId"])
+
+
+def _status(sb: SandboxClient, pid: int) -> str:
+    return str(brevo(sb, "GET", f"/processes/{pid}").json()["status"])
+
+
+def test_an_accounts_imports_run_one_after_the_other_by_default(sandbox):
+    """Brevo: "Do not import multiple files at the same time. Wait for your current import to finish before
+    starting a new one." The second import stays queued, however often it is polled, until the first is done."""
+    sandbox.ratelimits(enabled=False)
+    freeze(sandbox)
+    sandbox._call("POST", "/brevo/processes/settings", json={"rate_per_s": 10, "queue_s": 1})  # serial: default
+    first, second = _import(sandbox, 100, "a"), _import(sandbox, 50, "b")  # 1 + 10 s, then 5 s
+    advance(sandbox, 2)
+    assert (_status(sandbox, first), _status(sandbox, second)) == ("processing", "queued")
+    advance(sandbox, 8.5)  # 10.5 s: the first still runs, the second waits although its own queue_s is long past
+    assert [_status(sandbox, second) for _ in range(5)] == ["queued"] * 5
+    assert _status(sandbox, first) == "processing"
+    advance(sandbox, 1)  # 11.5 s: the first ended at 11 s, the second started then
+    assert (_status(sandbox, first), _status(sandbox, second)) == ("completed", "processing")
+    assert len(sandbox._call("GET", "/brevo/contacts")["contacts"]) == 100
+    advance(sandbox, 5)  # 16.5 s: the second ended at 16 s
+    assert _status(sandbox, second) == "completed"
+    timeline = {p: sandbox._call("GET", f"/brevo/processes/{p}")["sandbox"] for p in (first, second)}
+    assert timeline[second]["starts_at"] == timeline[first]["ended_at"]  # back to back, never overlapping
+
+
+def test_parallel_imports_stay_an_option(sandbox):
+    sandbox.ratelimits(enabled=False)
+    freeze(sandbox)
+    sandbox._call("POST", "/brevo/processes/settings", json={"rate_per_s": 10, "queue_s": 1, "serial": False})
+    first, second = _import(sandbox, 100, "a"), _import(sandbox, 50, "b")
+    advance(sandbox, 2)
+    assert (_status(sandbox, first), _status(sandbox, second)) == ("processing", "processing")
+    advance(sandbox, 5)  # 7 s: the second (1 + 5 s) ended while the first runs
+    assert (_status(sandbox, first), _status(sandbox, second)) == ("processing", "completed")
+    with pytest.raises(AssertionError, match="serial"):
+        sandbox._call("POST", "/brevo/processes/settings", json={"serial": "yes"})
+
+
 def test_a_process_outlives_the_clients_timeout_and_finishes_later(sandbox, monkeypatch):
     from airflow_provider_customerio.exceptions import ProcessTimeoutError
     from airflow_provider_customerio.hooks.brevo import BrevoHook
@@ -371,7 +416,7 @@ def test_a_process_outlives_the_clients_timeout_and_finishes_later(sandbox, monk
     pid = hook.import_contacts(json_body=[{"email": f"u{i}@example.com"} for i in range(600)], list_ids=[12])
     with pytest.raises(ProcessTimeoutError):
         hook.wait_for_process(pid, timeout=0.05, check_interval=0.01)
-    advance(sandbox, 600)
+    advance(sandbox, 601)  # 600 rows at 1/s after the default queue_s (0.2 s)
     assert hook.get_process(pid)["status"] == "completed"
     assert len(sandbox._call("GET", "/brevo/contacts")["contacts"]) == 600
 
@@ -482,9 +527,17 @@ def test_object_records_refused_in_the_background_surface_in_the_process(sandbox
 
 
 def test_defaults_are_kind(sandbox):
-    """No faults, no lag, poll-driven processes: the demo's sandbox."""
+    """No faults, no lag: the demo's sandbox. Imports and exports take time on the sandbox clock (the unkind
+    reading: one import at a time per account), at a rate that ends a test's small import at once."""
     assert sandbox._call("GET", "/faults")["faults"] == []
     assert set(sandbox._call("GET", "/lag").values()) == {0.0}
     settings = sandbox._call("GET", "/brevo/processes/settings")
-    assert settings["rate_per_s"] is None and settings["polls_to_complete"] == 2
-    assert sandbox._call("GET", "/customerio/settings")["export_rate_per_s"] is None
+    assert settings == {
+        "polls_to_complete": 2,
+        "running_status": "processing",
+        "rate_per_s": 20_000.0,
+        "queue_s": 0.2,
+        "serial": True,
+    }
+    cio = sandbox._call("GET", "/customerio/settings")
+    assert (cio["export_rate_per_s"], cio["export_queue_s"]) == (20_000.0, 0.2)

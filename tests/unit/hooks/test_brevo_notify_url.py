@@ -37,3 +37,13 @@ def test_import_sends_notify_url_only_when_given(airflow_conn, requests_mock):
     url = "https://airflow.example.com/customerio/brevo/processes/tok"
     assert hook.import_contacts(json_body=[{"email": "a@b.co"}], list_ids=[12], notify_url=url) == 5
     assert route.last_request.json()["notifyUrl"] == url
+
+
+def test_import_slot_account_is_a_hash_of_the_connection_and_the_extras_are_checked(airflow_conn):
+    hook = _hook(airflow_conn, max_imports_in_flight="2", import_slot_ttl=120)
+    assert hook.import_slot_settings == (2, 120.0)
+    assert hook.import_slot_account.startswith("brevo:") and "brevo-key" not in hook.import_slot_account
+    assert _hook(airflow_conn).import_slot_account == hook.import_slot_account  # same key, same account
+    assert _hook(airflow_conn).import_slot_settings == (1, 600.0)  # Brevo's advice: one import at a time
+    with pytest.raises(ConfigError, match="'max_imports_in_flight'"):
+        _ = _hook(airflow_conn, max_imports_in_flight="many").import_slot_settings

@@ -76,6 +76,11 @@ def test_a_lease_fences_the_writes_to_its_own_store_only(store: SyncStore, tmp_p
     contract.check_fencing_is_per_store(store, SyncStore.at(tmp_path / "other.db"))
 
 
+def test_import_slots(store: SyncStore) -> None:
+    contract.check_import_slots(store)
+    contract.check_concurrent_import_slot_has_one_winner(store)
+
+
 def test_lease_of_a_dead_holder_lapses_and_a_live_one_is_renewed(store: SyncStore) -> None:
     contract.check_lease_of_a_dead_holder_lapses(store)
     contract.check_a_held_lease_is_renewed(store)

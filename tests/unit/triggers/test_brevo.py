@@ -89,3 +89,49 @@ def test_with_notices_a_notified_process_is_polled_once() -> None:
     )
     [event] = events(trigger)
     assert event["status"] == "success" and hook.polls == [1, 2] and seen[0] == [1, 2]
+
+
+def test_frees_the_import_slot_of_each_process_it_sees_end_and_renews_the_rest(tmp_path: Any) -> None:
+    from airflow_provider_customerio.store import SyncStore
+
+    store = SyncStore.at(tmp_path / "store.db")
+    table = store.import_slots()
+    now = time.time()
+    for slot, pid in ((0, "1"), (1, "2")):
+        assert table.take("brevo:acct", "run A", limit=2, ttl=30, now=now) == slot
+        table.bind("brevo:acct", slot, "run A", pid, ttl=30, now=now)
+    hook = FakeHook({1: ["completed"], 2: ["processing", "processing", "processing", "completed"]})
+    trigger = make(hook, [1, 2], 30)
+    kwargs = trigger.serialize()[1]
+    assert (kwargs["slot_account"], kwargs["slot_holder"]) == (None, None)  # no slots unless given
+    trigger.slot_account, trigger.slot_holder = "brevo:acct", "run A"
+    trigger.slot_ttl = 0.03  # renew at least every 10 ms of sleep (a second, in practice)
+    trigger.store_path = str(tmp_path / "store.db")
+    renewals: list[float] = []
+    original = trigger.slots
+
+    def slots() -> Any:
+        held = original()
+        assert held is not None
+        renew = held.renew
+        held.renew = lambda: renewals.append(time.time()) or renew()  # type: ignore[method-assign]
+        return held
+
+    trigger.slots = slots  # type: ignore[method-assign]
+    seen: list[list[str | None]] = []
+    record = ProcessWaiter.record
+
+    def spy(self: ProcessWaiter, pid: Any, process: Any) -> None:  # the slots when each poll comes back
+        seen.append([h.process_id for h in table.in_flight("brevo:acct", now=time.time() - 3600)])
+        record(self, pid, process)
+
+    ProcessWaiter.record = spy  # type: ignore[method-assign]
+    try:
+        [event] = events(trigger)
+    finally:
+        ProcessWaiter.record = record  # type: ignore[method-assign]
+    assert event["status"] == "success"
+    # the first round polls both; process 1 has ended: its slot is freed before the next round
+    assert seen[:3] == [["1", "2"], ["1", "2"], ["2"]]
+    assert table.in_flight("brevo:acct", now=time.time() - 3600) == []  # and process 2's when it ended
+    assert renewals  # the run's slots were renewed while the trigger slept

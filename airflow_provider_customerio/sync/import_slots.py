@@ -1,0 +1,227 @@
+"""At most N Brevo imports in flight per account, across every task and machine (import slots).
+
+Brevo's help centre ("Best practices for importing contacts", https://help.brevo.com): "Do not import multiple files
+at the same time. Wait for your current import to finish before starting a new one." Imports sent side by side get
+stuck, so the provider takes a *slot* in the shared sync store before every
+``POST /contacts/import`` and frees it once that process is known finished (a poll or a notice read it):
+
+* :meth:`ImportSlots.try_take` takes a free slot, or the one this holder took and never bound (a killed task that
+  resumes takes its own slot back instead of waiting for it); :meth:`ImportSlots.take` waits for one, on a growing
+  schedule, up to a timeout;
+* :meth:`ImportSlots.start` runs the submission in a slot and binds it to the returned process id;
+* :meth:`ImportSlots.release` frees the slots of finished processes;
+* the holder renews its slots while it waits (:meth:`ImportSlots.renew`, :meth:`ImportSlots.kept_alive`); a
+  holder that dies stops renewing, so its slots lapse after ``ttl`` seconds and others go on.
+
+The people sync uses it so: with every slot taken and imports of its own in flight, ``load`` stops and lets the
+caller wait for them (blocking, or deferred to the triggerer); with every slot held by others, it waits for one.
+No Airflow, no HTTP: the store is a port (:class:`SlotTable`), time is a :class:`~.processes.Clock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, Protocol
+
+from airflow_provider_customerio.exceptions import ConfigError, CustomerIOProviderError
+from airflow_provider_customerio.sync.processes import Clock, SystemClock, poll_delays
+
+log = logging.getLogger(__name__)
+
+#: Imports in flight per account unless the Brevo connection's extra ``max_imports_in_flight`` says otherwise.
+DEFAULT_MAX_IMPORTS_IN_FLIGHT: Final = 1
+#: Seconds a slot outlives its holder's last renewal (the connection extra ``import_slot_ttl``).
+DEFAULT_SLOT_TTL_S: Final = 600.0
+
+
+def account_key(base_url: str, api_key: str) -> str:
+    """The store's name for a Brevo account: a SHA-256 of its base URL and API key, never the key itself."""
+    digest = hashlib.sha256(f"{base_url.rstrip('/')}\n{api_key}".encode()).hexdigest()
+    return f"brevo:{digest[:48]}"
+
+
+def slot_settings(extras: dict[str, Any], conn_id: str) -> tuple[int, float]:
+    """``(max_imports_in_flight, import_slot_ttl)`` from a Brevo connection's extras, checked."""
+    raw_max = extras.get("max_imports_in_flight")
+    raw_ttl = extras.get("import_slot_ttl")
+    try:
+        limit = DEFAULT_MAX_IMPORTS_IN_FLIGHT if raw_max in (None, "") else int(str(raw_max))
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ConfigError(
+            f"Connection '{conn_id}': extra field 'max_imports_in_flight' must be a whole number >= 1 (Brevo "
+            f"advises 1: one import at a time per account), got {raw_max!r}."
+        )
+    try:
+        ttl = DEFAULT_SLOT_TTL_S if raw_ttl in (None, "") else float(raw_ttl)
+    except (TypeError, ValueError):
+        ttl = 0.0
+    if ttl < 30:
+        raise ConfigError(
+            f"Connection '{conn_id}': extra field 'import_slot_ttl' must be a number of seconds >= 30 (how long "
+            f"the import slot of a task that died stays held), got {raw_ttl!r}."
+        )
+    return limit, ttl
+
+
+class SlotTable(Protocol):
+    """The store side (:class:`airflow_provider_customerio.store.slots.ImportSlotTable`)."""
+
+    def take(self, account: str, holder: str, *, limit: int, ttl: float, now: float) -> int | None: ...
+
+    def bind(self, account: str, slot: int, holder: str, process_id: str, *, ttl: float, now: float) -> bool: ...
+
+    def release(self, account: str, process_ids: Iterable[str | int]) -> int: ...
+
+    def release_slot(self, account: str, slot: int, holder: str) -> None: ...
+
+    def renew(self, account: str, holder: str, *, ttl: float, now: float) -> int: ...
+
+    def in_flight(self, account: str, *, now: float) -> Sequence[Any]: ...
+
+
+class ImportSlotTimeout(CustomerIOProviderError):
+    """Every import slot of the account stayed held by other runs for the whole wait."""
+
+
+class ImportSlots:
+    """The import slots of one Brevo account, as one holder (a sync run) sees them.
+
+    :param table: the store's slot table.
+    :param account: :func:`account_key` of the Brevo connection.
+    :param holder: who holds the slots (the run; a retry of the run is the same holder).
+    :param limit: imports in flight at most (``max_imports_in_flight``).
+    :param ttl: seconds a slot outlives its holder's last renewal.
+    :param clock: monotonic time and sleep for the waits (a fake in tests).
+    :param wall: seconds since the epoch, the time the store compares across machines (default: ``clock``'s
+        when it has ``time()``, else :func:`time.time`).
+    :param delays: the wait schedule for another holder's slot.
+    :param finished: ``finished(process_id) -> bool`` (one ``GET /processes/{id}``): lets :meth:`take` free the
+        slots this holder bound to processes it no longer tracks (a killed task whose retry does not re-find its
+        import, e.g. the segment mirror) instead of waiting for them to lapse. Asked once per :meth:`take`.
+    """
+
+    def __init__(
+        self,
+        table: SlotTable,
+        account: str,
+        holder: str,
+        *,
+        limit: int = DEFAULT_MAX_IMPORTS_IN_FLIGHT,
+        ttl: float = DEFAULT_SLOT_TTL_S,
+        clock: Clock | None = None,
+        wall: Callable[[], float] | None = None,
+        delays: Callable[[], Iterator[float]] | None = None,
+        finished: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.finished = finished
+        self.table = table
+        self.account = account
+        self.holder = holder[:191]
+        self.limit = max(1, int(limit))
+        self.ttl = float(ttl)
+        self.clock = clock or SystemClock()
+        self.wall = wall or time.time
+        self._delays = delays or (lambda: poll_delays(initial=1.0, factor=2.0, cap=30.0))
+
+    def try_take(self) -> int | None:
+        """A slot now, or ``None`` when all are held (by others, or by this holder's imports in flight)."""
+        return self.table.take(self.account, self.holder, limit=self.limit, ttl=self.ttl, now=self.wall())
+
+    def take(self, *, timeout: float) -> int:
+        """A slot, waiting up to ``timeout`` seconds for one to be freed (or to lapse), renewing this holder's
+        own slots meanwhile. Only call it when this holder has no import in flight it could wait for instead.
+
+        :raises ImportSlotTimeout: still none after ``timeout`` seconds; the message names the holders.
+        """
+        deadline = self.clock.monotonic() + timeout
+        delays = self._delays()
+        self._reclaim_own()
+        while True:
+            slot = self.try_take()
+            if slot is not None:
+                return slot
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                held = self.table.in_flight(self.account, now=self.wall())
+                who = "; ".join(f"{h.holder} (process {h.process_id or 'being sent'})" for h in held) or "nobody now"
+                raise ImportSlotTimeout(
+                    f"Brevo account busy: {self.limit} import(s) in flight already (held by {who}) for {timeout:.0f}"
+                    " s. Brevo processes one import at a time per account; re-run the task when those finish, or "
+                    "raise the Brevo connection's extra 'max_imports_in_flight' if your account allows more."
+                )
+            log.info("All %d Brevo import slot(s) are held by other runs; checking again shortly", self.limit)
+            self.clock.sleep(min(next(delays), left))
+            self.renew()
+
+    def _reclaim_own(self) -> None:
+        """Free this holder's slots whose process has ended (with :attr:`finished`): an earlier, killed attempt's."""
+        if self.finished is None:
+            return
+        own = [h for h in self.table.in_flight(self.account, now=self.wall()) if h.holder == self.holder]
+        ended = [str(h.process_id) for h in own if h.process_id is not None and self.finished(str(h.process_id))]
+        if ended:
+            log.info("Brevo import(s) %s of an earlier attempt ended: their slots are free", ", ".join(ended))
+            self.release(ended)
+
+    def start(self, slot: int, submit: Callable[[], str]) -> str:
+        """Run ``submit`` (sends the import, returns its process id) in ``slot`` and bind the slot to the id.
+        A submission that raises frees the slot (Brevo started nothing it told us of)."""
+        try:
+            process_id = str(submit())
+        except BaseException:
+            self.table.release_slot(self.account, slot, self.holder)
+            raise
+        if not self.table.bind(self.account, slot, self.holder, process_id, ttl=self.ttl, now=self.wall()):
+            log.warning("Brevo import slot %d lapsed before process %s was recorded", slot, process_id)
+        return process_id
+
+    def submit(self, submit: Callable[[], str], *, timeout: float) -> str:
+        """:meth:`take` a slot (waiting) and :meth:`start` ``submit`` in it."""
+        return self.start(self.take(timeout=timeout), submit)
+
+    def release(self, process_ids: Iterable[str | int]) -> None:
+        """The processes ended: free their slots (any holder's: the process is what the slot stood for)."""
+        self.table.release(self.account, process_ids)
+
+    def renew(self) -> None:
+        """Keep this holder's slots (a wait in progress is a sign of life)."""
+        self.table.renew(self.account, self.holder, ttl=self.ttl, now=self.wall())
+
+    @contextmanager
+    def kept_alive(self) -> Iterator[ImportSlots]:
+        """Renew this holder's slots every ``ttl / 3`` seconds from a background thread for the block; a holder
+        killed without letting go stops renewing, so its slots lapse within ``ttl``."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(max(0.5, self.ttl / 3)):
+                try:
+                    self.renew()
+                except Exception as exc:  # retried at the next beat
+                    log.warning("Could not renew the Brevo import slots of %s: %s", self.holder, exc)
+
+        thread = threading.Thread(target=beat, name="import-slots", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+
+__all__ = [
+    "DEFAULT_MAX_IMPORTS_IN_FLIGHT",
+    "DEFAULT_SLOT_TTL_S",
+    "ImportSlotTimeout",
+    "ImportSlots",
+    "SlotTable",
+    "account_key",
+    "slot_settings",
+]

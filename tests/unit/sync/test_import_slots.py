@@ -1,0 +1,219 @@
+"""Brevo import slots: the policy (fake clock) over the SQLite store, and the people sync keeping to one import in
+flight per account (blocking and resumed after a kill)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_customerio.exceptions import ConfigError
+from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.sync.import_slots import (
+    ImportSlots,
+    ImportSlotTimeout,
+    account_key,
+    slot_settings,
+)
+from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.sync.people import PeopleSync, run_blocking
+from airflow_provider_customerio.sync.processes import ProcessState
+from tests.unit.sync.test_people import ATTRS, CFG, FakeSink, FakeSource, people
+
+EPOCH = 1_800_000_000.0
+
+
+class Clock:
+    """Monotonic time, sleep and wall time, all fake; ``on_sleep`` lets a test act while a wait sleeps."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+        self.on_sleep = lambda: None
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+        self.on_sleep()
+
+    def wall(self) -> float:
+        return EPOCH + self.t
+
+
+@pytest.fixture
+def store(tmp_path):
+    return SyncStore.at(tmp_path / "store.db")
+
+
+def slots_for(store, clock, holder, *, limit=1, ttl=600.0, account="brevo:a"):
+    return ImportSlots(store.import_slots(), account, holder, limit=limit, ttl=ttl, clock=clock, wall=clock.wall)
+
+
+def test_the_account_key_is_a_hash_that_never_holds_the_api_key():
+    key = account_key("https://api.brevo.com/v3/", "xkeysib-secret")
+    assert key.startswith("brevo:") and "secret" not in key and len(key) <= 64
+    assert key == account_key("https://api.brevo.com/v3", "xkeysib-secret")  # a trailing slash is the same account
+    assert key != account_key("https://api.brevo.com/v3", "xkeysib-other")
+
+
+def test_one_import_in_flight_the_next_holder_gets_the_slot_once_the_process_ended(store):
+    clock = Clock()
+    a, b = slots_for(store, clock, "run A"), slots_for(store, clock, "run B")
+    pid = a.start(a.try_take(), lambda: "101")
+    assert pid == "101" and b.try_take() is None and a.try_take() is None  # bound: held, even for its holder
+    a.release(["101"])
+    assert b.try_take() == 0
+
+
+def test_a_refused_submission_frees_its_slot(store):
+    clock = Clock()
+    a = slots_for(store, clock, "run A")
+
+    def refused() -> str:
+        raise RuntimeError("400 from Brevo")
+
+    with pytest.raises(RuntimeError):
+        a.start(a.try_take(), refused)
+    assert slots_for(store, clock, "run B").try_take() == 0
+
+
+def test_a_killed_holders_unbound_slot_is_taken_back_by_its_retry_not_by_others(store):
+    clock = Clock()
+    assert slots_for(store, clock, "run A").try_take() == 0  # then killed before the import was sent
+    assert slots_for(store, clock, "run B").try_take() is None
+    assert slots_for(store, clock, "run A").try_take() == 0  # the retry (same run) does not wait for itself
+
+
+def test_a_dead_holders_slot_lapses_after_the_ttl_and_a_live_one_is_renewed(store):
+    clock = Clock()
+    a, b = slots_for(store, clock, "run A", ttl=60), slots_for(store, clock, "run B", ttl=60)
+    a.start(a.try_take(), lambda: "7")
+    clock.t = 50
+    a.renew()  # alive, waiting for process 7
+    clock.t = 100
+    assert b.try_take() is None  # renewed at 50: held until 110
+    clock.t = 111  # run A died at 50: nobody renewed
+    assert b.try_take() == 0
+
+
+def test_take_waits_on_the_clock_for_another_runs_slot(store):
+    clock = Clock()
+    a, b = slots_for(store, clock, "run A"), slots_for(store, clock, "run B")
+    a.start(a.try_take(), lambda: "7")
+    clock.on_sleep = lambda: a.release(["7"]) if clock.t >= 7 else None  # process 7 ends after 7 s
+    assert b.take(timeout=60) == 0
+    assert clock.sleeps == [1.0, 2.0, 4.0]  # a growing schedule, not a busy loop
+
+
+def test_take_gives_up_naming_the_holders_and_the_setting(store):
+    clock = Clock()
+    a = slots_for(store, clock, "run A")
+    a.start(a.try_take(), lambda: "7")
+    with pytest.raises(ImportSlotTimeout, match=r"run A \(process 7\).*max_imports_in_flight"):
+        slots_for(store, clock, "run B").take(timeout=10)
+    assert sum(clock.sleeps) == pytest.approx(10)
+
+
+def test_n_slots_allow_n_imports_in_flight(store):
+    clock = Clock()
+    taken = [slots_for(store, clock, f"run {i}", limit=2).try_take() for i in range(3)]
+    assert taken == [0, 1, None]
+
+
+def test_connection_extras_are_checked():
+    assert slot_settings({}, "brevo_default") == (1, 600.0)
+    assert slot_settings({"max_imports_in_flight": "2", "import_slot_ttl": 120}, "c") == (2, 120.0)
+    with pytest.raises(ConfigError, match="'max_imports_in_flight' must be a whole number >= 1"):
+        slot_settings({"max_imports_in_flight": 0}, "c")
+    with pytest.raises(ConfigError, match="'import_slot_ttl' must be a number of seconds >= 30"):
+        slot_settings({"import_slot_ttl": "soon"}, "c")
+
+
+# ------------------------------------------------------------------------------------------ the people sync
+
+
+class SerialSink(FakeSink):
+    """The fake Brevo, counting the imports in flight: a process ends at its second poll."""
+
+    def __init__(self) -> None:
+        super().__init__(ATTRS)
+        self.in_flight: set[str] = set()
+        self.most_in_flight = 0
+        self.seen: dict[str, int] = {}
+
+    def start_import(self, rows, *, list_ids, email_blacklist):
+        pid = super().start_import(rows, list_ids=list_ids, email_blacklist=email_blacklist)
+        self.in_flight.add(pid)
+        self.most_in_flight = max(self.most_in_flight, len(self.in_flight))
+        return pid
+
+    def get_process(self, pid):
+        self.seen[pid] = self.seen.get(pid, 0) + 1
+        if self.seen[pid] < 2:
+            return ProcessState(pid, "processing")
+        self.in_flight.discard(pid)
+        return super().get_process(pid)
+
+
+def people_sync(tmp_path, store, clock, sink, run_id, *, limit=1):
+    ledger = Ledger.for_run(tmp_path / "ledger", "dag", run_id, "t")
+    return PeopleSync(
+        config=CFG,
+        source=FakeSource(people(250)),
+        sink=sink,
+        state=store.state(),
+        ledger=ledger,
+        run_key=f"dag/{run_id}/t",
+        clock=clock,
+        slots=slots_for(store, clock, f"run {run_id}", limit=limit),
+    )
+
+
+def test_with_one_slot_the_sync_waits_for_each_import_before_sending_the_next(tmp_path, store):
+    clock, sink = Clock(), SerialSink()
+    summary = run_blocking(people_sync(tmp_path, store, clock, sink, "r1"), mode="full", window=None)
+    assert summary.created == 250 and len(sink.imports) > 3
+    assert sink.most_in_flight == 1
+    assert store.import_slots().in_flight("brevo:a", now=clock.wall()) == []  # every slot given back
+
+
+def test_with_two_slots_two_imports_fly_at_once(tmp_path, store):
+    clock, sink = Clock(), SerialSink()
+    run_blocking(people_sync(tmp_path, store, clock, sink, "r1", limit=2), mode="full", window=None)
+    assert sink.most_in_flight == 2
+
+
+def test_load_stops_when_its_own_import_holds_the_slot_and_goes_on_after_the_wait(tmp_path, store):
+    clock, sink = Clock(), SerialSink()
+    sync = people_sync(tmp_path, store, clock, sink, "r1")
+    sync.extract(mode="full", window=None)
+    first = sync.load()
+    assert len(first) == 1 and not sync.loaded and len(sink.imports) == 1  # the deferrable path defers on this
+    sync.wait(timeout=600)
+    second = sync.load()
+    assert len(second) == 1 and second != first and len(sink.imports) == 2
+
+
+def test_a_killed_load_resumes_with_its_pending_import_and_does_not_wait_for_its_own_slot(tmp_path, store):
+    clock, sink = Clock(), SerialSink()
+    sync = people_sync(tmp_path, store, clock, sink, "r1")
+    sync.extract(mode="full", window=None)
+    sync.load()  # import 1 in flight, holding the slot; then the task is killed
+    resumed = people_sync(tmp_path, store, clock, sink, "r1")  # the retry: same run, new process
+    summary = run_blocking(resumed, mode="full", window=None)
+    assert summary.created == 250 and sink.most_in_flight == 1
+    assert clock.t < 600  # it never waited for a slot to lapse: it waited for its own import
+
+
+def test_another_runs_import_holds_the_slot_until_it_ends(tmp_path, store):
+    clock, sink = Clock(), SerialSink()
+    other = slots_for(store, clock, "run other")
+    other.start(other.try_take(), lambda: "900")  # another sync's import, in flight
+    clock.on_sleep = lambda: other.release(["900"]) if clock.t >= 30 else None
+    sent_at: list[float] = []
+    start = sink.start_import
+    sink.start_import = lambda *a, **k: sent_at.append(clock.t) or start(*a, **k)
+    summary = run_blocking(people_sync(tmp_path, store, clock, sink, "r1"), mode="full", window=None)
+    assert summary.created == 250
+    assert sent_at[0] >= 30  # nothing was sent before the other run's import ended

@@ -94,6 +94,9 @@ def test_edge_contacts_cross_once_each_in_an_account_west_of_utc(h: Harness) -> 
 
 def test_a_contact_brevo_lists_late_is_caught_by_the_next_window_and_nothing_is_written_twice(h: Harness) -> None:
     h.sandbox._call("PUT", "/clock", json={"frozen": True})
+    # a frozen clock holds background work: Brevo processes and Customer.io exports end on polls instead
+    h.sandbox._call("POST", "/brevo/processes/settings", json={"rate_per_s": None})
+    h.sandbox._call("PUT", "/customerio/settings", json={"export_rate_per_s": None})
     h.sandbox._call("PUT", "/lag", json={"brevo_contacts": 30})
     h.sandbox.clear_requests()
     m1 = _create_after(h, "early@example.com", 0)

@@ -25,6 +25,9 @@ LAG_S = 120
 def h(sandbox: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Harness:
     harness = Harness(sandbox, tmp_path, monkeypatch)
     sandbox._call("PUT", "/clock", json={"frozen": True})  # the lag moves only when the test advances the clock
+    # a frozen clock holds background work: Brevo processes and Customer.io exports end on polls instead
+    sandbox._call("POST", "/brevo/processes/settings", json={"rate_per_s": None})
+    sandbox._call("PUT", "/customerio/settings", json={"export_rate_per_s": None})
     return harness
 
 

@@ -48,6 +48,9 @@ def _export(sb: SandboxClient) -> dict[str, dict[str, str]]:
 def sb(sandbox: SandboxClient) -> SandboxClient:
     sandbox.ratelimits(enabled=False)
     sandbox._call("PUT", "/clock", json={"frozen": True})
+    # a frozen clock holds background work: Brevo processes and Customer.io exports end on polls instead
+    sandbox._call("POST", "/brevo/processes/settings", json={"rate_per_s": None})
+    sandbox._call("PUT", "/customerio/settings", json={"export_rate_per_s": None})
     return sandbox
 
 

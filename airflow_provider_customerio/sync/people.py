@@ -339,14 +339,16 @@ class PeopleSync:
             return self.summary
         mapper = self._prepare_mapper(dry_run)
         if self.step == "collect":
-            if self.two_way and not dry_run:
-                self.state.expire_own_writes(TO_CIO, self.now() - self.settle_s)
             if mode == "incremental":
                 if window is None:
                     raise PeopleSyncError("incremental mode needs a window")
-                self._collect(window)
+                self._collect(window)  # stages the people of own writes, expired ones too: read once more
             else:
                 self._checkpoint["full_token"] = self._src().start_full()
+            if self.two_way and not dry_run:
+                # after staging: a person whose write expired unconfirmed is read again and what is read counts
+                # (a Customer.io edit stamped in the second of the write was held as stale until now)
+                self.state.expire_own_writes(TO_CIO, self.now() - self.settle_s)
             self._save(step="stage", offset=0)
         self._stage(mapper, mode, dry_run)
         if mode == "full" and not dry_run:

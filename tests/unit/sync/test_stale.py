@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from airflow_provider_customerio.sync.mapping import (
     PersonMapper,
     field_digest,
 )
-from airflow_provider_customerio.sync.people import PeopleSync, run_blocking
+from airflow_provider_customerio.sync.people import Change, PeopleSync, RunWindow, run_blocking
 from airflow_provider_customerio.sync.stale import (
     BLACKLIST_FIELD,
     CONFIRMED,
@@ -237,3 +238,24 @@ def test_the_people_sync_keeps_what_it_imported_with_the_time_it_sent_it(tmp_pat
     own = state.get_own_writes(TO_BREVO, ["c1"])["c1"]
     assert own["FIRSTNAME"] == OwnWrite("Ann", NOW - 60) and own["email"] == OwnWrite("p1@example.com", NOW - 60)
     assert "EXT_ID" not in own  # identifiers are not fields
+
+
+def test_an_edit_held_as_stale_flows_once_the_write_expires_in_incremental_runs(tmp_path: Path) -> None:
+    """A Customer.io edit stamped in the whole second of the reverse write is held as stale; when the write
+    expires unconfirmed, the person is read once more and the edit is written to Brevo (not dropped unread)."""
+    make, src, sink, state = _forward_env(tmp_path)
+    written_at = float(int(NOW - 30))
+    _brevo_edit_written_back(make, src, state, written_at)
+    p = src.people["c1"]
+    src.people["c1"] = Person(
+        p.cio_id, p.id, p.email, {**p.attributes, "first_name": "Same"}, timestamps={"first_name": int(written_at)}
+    )
+    src.changes = [Change("c1", "upsert", int(WINDOW.start.timestamp()) + 1)]
+    s = run_blocking(make(), mode="incremental", window=WINDOW)
+    imports = len(sink.imports)
+    assert s.stale_reads == 1  # not taken as a change too early
+    src.changes = []  # the next window names nobody: only the own write brings the person back
+    later = RunWindow(WINDOW.end, WINDOW.end + timedelta(hours=1))
+    s = run_blocking(make(now=NOW + 3700), mode="incremental", window=later)
+    assert len(sink.imports) == imports + 1 and sink.imports[-1]["rows"][0]["attributes"]["FIRSTNAME"] == "Same"
+    assert state.get_own_writes(TO_CIO, ["c1"]) == {}

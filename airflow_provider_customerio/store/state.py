@@ -162,6 +162,13 @@ class StoreBase:
             check_fences(conn)
             yield conn
 
+    def check_lease(self) -> None:
+        """Raise :class:`~.fencing.LeaseLost` unless the leases this context holds are still its own. Call it right
+        before a vendor write: fencing guards the store's commits, and a stalled try that wakes after its retry
+        took the lease over must not send the vendor what it read before (the write would land, its commit not)."""
+        with self._write():
+            pass
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         if self._tx_conn is not None:

@@ -392,6 +392,7 @@ class PeopleSync:
         flight, raise :class:`_SlotsBusy` (the caller waits for them) instead of waiting for a slot here."""
 
         def send() -> str:
+            self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
             self._sent_at = self.now()  # before the import: Brevo applies it later (stale reads, sync/stale.py)
             return str(self.sink.start_import(rows, list_ids=self.list_ids, email_blacklist=blacklist))
 

@@ -1107,6 +1107,7 @@ class ReverseSync:
     def _send(self, items: list[_Pending]) -> list[_Pending]:
         """Send one batch; commit what was applied, ledger the permanent rejects, return the ones to re-send."""
         sent_at = self.now()  # before the batch: Customer.io applies it later (the people sync's stale-read check)
+        self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
         errors = self.writer.send_batch([p.op for p in items])
         self.summary.batches += 1
         by_index = {e.index: e for e in errors}

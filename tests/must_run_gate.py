@@ -8,7 +8,8 @@ variable ``CI`` is set, the run fails (exit status 1) if
 * a module or package is skipped while it is collected (``pytest.skip(allow_module_level=True)``, a module-level
   ``importorskip``): its tests, and their markers, are never seen, so any such skip fails;
 * a test of a must-run tier is deselected (``-m "not distributed"``, ``-k``, ``--deselect``);
-* the command line ignores paths (``--ignore``, ``--ignore-glob``);
+* the command line ignores paths (``--ignore``, ``--ignore-glob``) or overrides ``must_run_markers``
+  (``-o`` / ``--override-ini``, also through ``PYTEST_ADDOPTS``: the tiers are the project's, not the run's);
 * a must-run tier has no PASSED test (a tier left out by ``--ignore``, by naming other paths, or whose tests all
   failed to be collected).
 
@@ -45,7 +46,7 @@ class _Findings:
             ("skips without a reason", self.unexplained),
             ("modules skipped while collected (their tests never ran)", self.collection_skips),
             ("must-run tests deselected", self.deselected),
-            ("paths ignored on the command line", self.ignored),
+            ("paths ignored or must-run tiers overridden on the command line", self.ignored),
             ("must-run tiers without a passed test", missing),
         ]
         return [(title, lines) for title, lines in sections if lines]
@@ -77,6 +78,9 @@ class MustRunGate:
         for option in ("ignore", "ignore_glob"):
             for path in config.getoption(option, None) or []:
                 self.findings.ignored.append(f"--{option.replace('_', '-')} {path}")
+        for override in config.getoption("override_ini", None) or []:
+            if override.split("=", 1)[0].strip() == "must_run_markers":
+                self.findings.ignored.append(f"-o {override} (the must-run tiers are set in pyproject.toml)")
 
         self.tiers_of: dict[str, list[str]] = {}  # nodeid -> its must-run markers (not keywords: a folder is one)
 

@@ -85,6 +85,8 @@ BYPASSES = {
     "test deselected with --deselect": ({}, ["--deselect", "tier_system/test_system.py::test_two"]),
     "tier ignored": ({}, ["--ignore", "tier_lineage"]),
     "tier left out by naming other paths": ({}, ["test_plain.py", "tier_system"]),
+    "tiers overridden with -o": ({}, ["-o", "must_run_markers=system"]),
+    "tiers emptied with --override-ini": ({}, ["--override-ini=must_run_markers="]),
 }
 
 

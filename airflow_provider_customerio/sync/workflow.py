@@ -534,6 +534,7 @@ class StatePort(Protocol):
     def set_hashes(self, direction: str, items: Iterable[tuple[str, str]]) -> None: ...
     def clear_run(self, run_key: str) -> None: ...
     def transaction(self) -> Any: ...
+    def check_lease(self) -> None: ...
 
 
 class ImportSink(Protocol):
@@ -650,6 +651,7 @@ class WorkflowStateWriter:
         self._submit([(key, token, row) for _seq, key, token, row in items], attempt=1, next_seq=items[-1][0] + 1)
 
     def _submit(self, rows: list[tuple[str, str, dict[str, Any]]], *, attempt: int, next_seq: int | None) -> None:
+        self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
         process_id = str(self.port.submit([row for _, _, row in rows]))
         self.result.imports += 1
         with self.state.transaction():  # the pending import and the checkpoint past its rows, together

@@ -17,8 +17,10 @@ from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.people import PeopleSync
 from airflow_provider_customerio.sync.reverse import Profile
+from airflow_provider_customerio.sync.workflow import WorkflowStateWriter
 from tests.unit.sync.test_people import ATTRS, CFG, FakeClock, FakeSink, FakeSource
 from tests.unit.sync.test_reverse import FakeCIO, _cio_now, _synced, contact, run
+from tests.unit.sync.test_workflow import FakeBrevo, derive, msg, stage
 
 RUN = "R of d"
 
@@ -63,3 +65,19 @@ def test_a_stalled_reverse_sync_sends_no_track_batch_once_its_lease_was_taken_ov
     with pytest.raises(LeaseLost), store.leased("reverse:sync", LeaseOwner(RUN, "load", 1), ttl=60):
         run(state, [edited], tmp_path, cio=cio)
     assert cio.ops == []
+
+
+def test_a_stalled_workflow_writer_sends_no_import_once_its_lease_was_taken_over(tmp_path: Path) -> None:
+    store = SyncStore.at(tmp_path / "s.db")
+    state = store.state()
+    res = derive([msg("m1", "ann", 1000, {"sent": 1005})])
+    stage(state, "r", res.changes)
+    brevo = FakeBrevo()
+    with (
+        pytest.raises(LeaseLost),
+        store.leased("workflow", LeaseOwner(RUN, "load", 1), ttl=60),
+        Ledger(tmp_path / "ledger.db") as ledger,
+    ):
+        _retry_takes_the_lease_over(store, "workflow")  # try 1 stalled before its first import
+        WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger).run()
+    assert brevo.submitted == []

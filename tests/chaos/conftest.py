@@ -8,7 +8,8 @@ faults (failed and half-done import processes, partial 207s on event batches, ob
 lost (connection reset, a proxy's 502, or a timeout then a reset), which is the case where a retry could double a
 write. The world is as slow as the real vendors: Brevo import and object processes run in the background on the
 sandbox clock at a processing rate (queued 1 s, then 500 rows/s), and reads lag: Brevo ``GET /events`` 30 s, Brevo
-contact reads 10 s, the Customer.io activity feed 10 s, dynamic segment rebuilds 30 s (sandbox-clock seconds; the
+contact reads 10 s, the Customer.io activity feed 10 s, Customer.io person reads and exports after Track writes
+10 s, dynamic segment rebuilds 30 s (sandbox-clock seconds; the
 sandbox clock runs with wall time, plus 0.5 s per vendor request served, plus :data:`SCHEDULE_GAP` between two
 scheduled runs; the outcome never depends on how fast the wall clock goes). Where the product waits
 (the events' reconcile grace, the segment mirror's read-back settling) the tests hand it the sandbox clock.
@@ -65,7 +66,7 @@ POST_APPLY_PROFILE: list[dict[str, Any]] = [
     {"vendor": "all", "kind": "applied_timeout", "rate": 0.01, "delay_s": 0.05, "seed": 113},
 ]
 #: Read lag per surface, in sandbox-clock seconds.
-READ_LAG = {"brevo_events": 30, "brevo_contacts": 10, "cio_activities": 10, "cio_segments": 30}
+READ_LAG = {"brevo_events": 30, "brevo_contacts": 10, "cio_activities": 10, "cio_segments": 30, "cio_people": 10}
 #: Brevo processes: queued 1 s, then 500 rows per second, on the sandbox clock.
 PROCESS_LAG = {"rate_per_s": 500, "queue_s": 1}
 #: Sandbox-clock seconds between two scheduled runs (more than every lag and the events' reconcile grace).

@@ -8,7 +8,8 @@ stuck, so the provider takes a *slot* in the shared sync store before every
 * :meth:`ImportSlots.try_take` takes a free slot, or the one this holder took and never bound (a killed task that
   resumes takes its own slot back instead of waiting for it); :meth:`ImportSlots.take` waits for one, on a growing
   schedule, up to a timeout;
-* :meth:`ImportSlots.start` runs the submission in a slot and binds it to the returned process id;
+* :meth:`ImportSlots.start` runs the submission in a slot and binds it to the returned process id (a submission
+  that failed frees the slot only when it certainly started nothing; a lost answer keeps it held);
 * :meth:`ImportSlots.release` frees the slots of finished processes;
 * the holder renews its slots while it waits (:meth:`ImportSlots.renew`, :meth:`ImportSlots.kept_alive`); a
   holder that dies stops renewing, so its slots lapse after ``ttl`` seconds and others go on.
@@ -28,7 +29,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
-from airflow_provider_customerio.exceptions import ConfigError, CustomerIOProviderError
+from airflow_provider_customerio.exceptions import ApiError, ConfigError, CustomerIOProviderError
+from airflow_provider_customerio.store.fencing import LeaseLost
 from airflow_provider_customerio.sync.processes import Clock, SystemClock, poll_delays
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,17 @@ def slot_settings(extras: dict[str, Any], conn_id: str) -> tuple[int, float]:
             f"the import slot of a task that died stays held), got {raw_ttl!r}."
         )
     return limit, ttl
+
+
+def certainly_not_started(exc: BaseException) -> bool:
+    """True when a failed import submission certainly started no Brevo process: Brevo refused it (an
+    :class:`~airflow_provider_customerio.exceptions.ApiError` whose every attempt was refused or never reached
+    Brevo: ``maybe_applied`` is false), or it was never sent (a configuration error, or this try lost its lease
+    before sending). Anything else (a timeout, a 5xx, the task killed mid-request) may hide an import Brevo
+    accepted."""
+    if isinstance(exc, ApiError):
+        return not exc.maybe_applied
+    return isinstance(exc, (ConfigError, LeaseLost))
 
 
 class SlotTable(Protocol):
@@ -172,15 +185,37 @@ class ImportSlots:
 
     def start(self, slot: int, submit: Callable[[], str]) -> str:
         """Run ``submit`` (sends the import, returns its process id) in ``slot`` and bind the slot to the id.
-        A submission that raises frees the slot (Brevo started nothing it told us of)."""
+
+        A submission that certainly started nothing (:func:`certainly_not_started`: Brevo refused it, or it was
+        never sent) frees the slot. Any other failure (a lost answer: a timeout, a reset connection, a 5xx, the task
+        killed mid-request) may hide an import Brevo accepted, so the slot stays held, bound to no process: it
+        lapses ``ttl`` seconds after its holder's last renewal, or this holder's retry takes it back (and adopts
+        the earlier import when its notice names it, see ``adapters/brevo_notices.py``)."""
         try:
             process_id = str(submit())
-        except BaseException:
-            self.table.release_slot(self.account, slot, self.holder)
+        except BaseException as exc:
+            if certainly_not_started(exc):
+                self.table.release_slot(self.account, slot, self.holder)
+            else:
+                self._renew_quietly()  # the import may have started at the failure: the ttl counts from it
+                log.warning(
+                    "The Brevo import sent in slot %d got no answer (%s): it may be running, so the slot stays held "
+                    "until it lapses (%.0f s) or a retry of %s takes it back",
+                    slot,
+                    type(exc).__name__,
+                    self.ttl,
+                    self.holder,
+                )
             raise
         if not self.table.bind(self.account, slot, self.holder, process_id, ttl=self.ttl, now=self.wall()):
             log.warning("Brevo import slot %d lapsed before process %s was recorded", slot, process_id)
         return process_id
+
+    def _renew_quietly(self) -> None:
+        try:
+            self.renew()
+        except Exception as exc:  # the slot lapses a little sooner; the submission's error is what matters
+            log.warning("Could not renew the Brevo import slots of %s: %s", self.holder, exc)
 
     def submit(self, submit: Callable[[], str], *, timeout: float) -> str:
         """:meth:`take` a slot (waiting) and :meth:`start` ``submit`` in it."""
@@ -202,10 +237,7 @@ class ImportSlots:
 
         def beat() -> None:
             while not stop.wait(max(0.5, self.ttl / 3)):
-                try:
-                    self.renew()
-                except Exception as exc:  # retried at the next beat
-                    log.warning("Could not renew the Brevo import slots of %s: %s", self.holder, exc)
+                self._renew_quietly()  # a failed renewal is retried at the next beat
 
         thread = threading.Thread(target=beat, name="import-slots", daemon=True)
         thread.start()
@@ -223,5 +255,6 @@ __all__ = [
     "ImportSlots",
     "SlotTable",
     "account_key",
+    "certainly_not_started",
     "slot_settings",
 ]

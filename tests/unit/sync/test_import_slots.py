@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_customerio.exceptions import ConfigError
+from airflow_provider_customerio.exceptions import ConfigError, RateLimitError, ServerError, ValidationError
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.fencing import LeaseLost
 from airflow_provider_customerio.sync.import_slots import (
     ImportSlots,
     ImportSlotTimeout,
@@ -66,16 +67,59 @@ def test_one_import_in_flight_the_next_holder_gets_the_slot_once_the_process_end
     assert b.try_take() == 0
 
 
-def test_a_refused_submission_frees_its_slot(store):
+def _raises(exc: BaseException):
+    def submit() -> str:
+        raise exc
+
+    return submit
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValidationError("Brevo refused the import", status=400),
+        RateLimitError("limited", status=429),
+        ServerError("connection refused at every attempt", status=0),
+        LeaseLost("this try is stale: it sent nothing"),
+        ConfigError("import_contacts needs exactly one of json_body or file_body"),
+    ],
+    ids=["400", "429", "never-connected", "lease-lost", "config"],
+)
+def test_a_submission_that_certainly_started_nothing_frees_its_slot(store, exc):
+    if isinstance(exc, ServerError):
+        exc.maybe_applied = False  # what the hook says when every attempt's connection was refused
     clock = Clock()
     a = slots_for(store, clock, "run A")
-
-    def refused() -> str:
-        raise RuntimeError("400 from Brevo")
-
-    with pytest.raises(RuntimeError):
-        a.start(a.try_take(), refused)
+    with pytest.raises(type(exc)):
+        a.start(a.try_take(), _raises(exc))
     assert slots_for(store, clock, "run B").try_take() == 0
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ServerError("No usable response from brevo (ReadTimeout)", status=0),
+        ServerError("Bad gateway", status=502),
+        RateLimitError("429 at the last attempt, after an attempt that timed out", status=429),
+        SystemExit("the task was killed mid-request"),
+    ],
+    ids=["read-timeout", "502", "429-after-a-timeout", "killed"],
+)
+def test_a_lost_answer_keeps_the_slot_held_until_it_lapses_or_its_holder_retries(store, exc):
+    """Brevo may have accepted the import whose answer was lost: no other run may start one beside it."""
+    if isinstance(exc, RateLimitError):
+        exc.maybe_applied = True  # what the hook says when an earlier attempt may have reached Brevo
+    clock = Clock()
+    a = slots_for(store, clock, "run A", ttl=60)
+    with pytest.raises(type(exc)):
+        a.start(a.try_take(), _raises(exc))
+    b = slots_for(store, clock, "run B", ttl=60)
+    assert b.try_take() is None  # held (unbound): the import may be running
+    held = store.import_slots().in_flight("brevo:a", now=clock.wall())
+    assert [(h.holder, h.process_id) for h in held] == [("run A", None)]
+    assert slots_for(store, clock, "run A", ttl=60).try_take() == 0  # the run's retry takes it back
+    clock.t = 61 + 1  # nobody renewed since the retry took it at t=0: lapsed
+    assert b.try_take() == 0
 
 
 def test_a_killed_holders_unbound_slot_is_taken_back_by_its_retry_not_by_others(store):

@@ -118,6 +118,7 @@ class ImportSlots:
     :param finished: ``finished(process_id) -> bool`` (one ``GET /processes/{id}``): lets :meth:`take` free the
         slots this holder bound to processes it no longer tracks (a killed task whose retry does not re-find its
         import, e.g. the segment mirror) instead of waiting for them to lapse. Asked once per :meth:`take`.
+    :param renew_every: seconds between the renewals of :meth:`kept_alive` (default ``ttl / 3``, at least 0.5).
     """
 
     def __init__(
@@ -132,8 +133,10 @@ class ImportSlots:
         wall: Callable[[], float] | None = None,
         delays: Callable[[], Iterator[float]] | None = None,
         finished: Callable[[str], bool] | None = None,
+        renew_every: float | None = None,
     ) -> None:
         self.finished = finished
+        self.renew_every = max(0.5, ttl / 3) if renew_every is None else float(renew_every)
         self.table = table
         self.account = account
         self.holder = holder[:191]
@@ -231,12 +234,12 @@ class ImportSlots:
 
     @contextmanager
     def kept_alive(self) -> Iterator[ImportSlots]:
-        """Renew this holder's slots every ``ttl / 3`` seconds from a background thread for the block; a holder
+        """Renew this holder's slots every ``renew_every`` seconds from a background thread for the block; a holder
         killed without letting go stops renewing, so its slots lapse within ``ttl``."""
         stop = threading.Event()
 
         def beat() -> None:
-            while not stop.wait(max(0.5, self.ttl / 3)):
+            while not stop.wait(self.renew_every):
                 self._renew_quietly()  # a failed renewal is retried at the next beat
 
         thread = threading.Thread(target=beat, name="import-slots", daemon=True)

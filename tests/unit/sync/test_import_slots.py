@@ -3,6 +3,8 @@ flight per account (blocking and resumed after a kill)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from airflow_provider_customerio.exceptions import ConfigError, RateLimitError, ServerError, ValidationError
@@ -138,6 +140,33 @@ def test_a_dead_holders_slot_lapses_after_the_ttl_and_a_live_one_is_renewed(stor
     clock.t = 100
     assert b.try_take() is None  # renewed at 50: held until 110
     clock.t = 111  # run A died at 50: nobody renewed
+    assert b.try_take() == 0
+
+
+def _until(condition, *, within: float = 30.0) -> bool:
+    """Poll ``condition`` (no timing assumption: it only bounds a hang)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_a_slot_kept_alive_outlives_its_ttl_and_lapses_once_the_block_ends(store):
+    clock = Clock()
+    a = ImportSlots(store.import_slots(), "brevo:a", "run A", ttl=60, clock=clock, wall=clock.wall, renew_every=0.01)
+    b = slots_for(store, clock, "run B", ttl=60)
+    a.start(a.try_take(), lambda: "7")  # held until t=60 unless renewed
+    with a.kept_alive():
+        clock.t = 100  # the import runs on: well past the ttl of the last renewal before the block
+        live = store.import_slots().in_flight
+        assert _until(lambda: [h.process_id for h in live("brevo:a", now=clock.wall())] == ["7"])  # renewed
+        assert b.try_take() is None
+        clock.t = 150
+        assert _until(lambda: live("brevo:a", now=clock.wall() + 59) != [])  # renewed again, at t=150
+        assert b.try_take() is None
+    clock.t = 150 + 61  # the holder stopped renewing when the block ended (as a killed one does)
     assert b.try_take() == 0
 
 

@@ -179,6 +179,38 @@ def test_take_waits_on_the_clock_for_another_runs_slot(store):
     assert clock.sleeps == [1.0, 2.0, 4.0]  # a growing schedule, not a busy loop
 
 
+def test_a_retry_frees_its_earlier_attempts_slots_whose_process_ended_and_no_others(store):
+    """A killed attempt's retry that does not re-find its import (the segment mirror) asks Brevo once whether the
+    process its slot is bound to ended, instead of waiting for the slot to lapse; a process still running, or
+    another run's, keeps its slot."""
+    clock = Clock()
+    killed = slots_for(store, clock, "run A", limit=2)
+    killed.start(killed.try_take(), lambda: "7")  # then the attempt is killed while process 7 runs
+    other = slots_for(store, clock, "run B", limit=2)
+    other.start(other.try_take(), lambda: "8")
+    asked: list[str] = []
+    ended = {"7": False, "8": True}
+
+    def finished(pid: str) -> bool:
+        asked.append(pid)
+        return ended[pid]
+
+    def retry() -> ImportSlots:
+        return ImportSlots(
+            store.import_slots(), "brevo:a", "run A", limit=2, ttl=600, clock=clock, wall=clock.wall, finished=finished
+        )
+
+    with pytest.raises(ImportSlotTimeout):  # process 7 still runs: its slot stays held
+        retry().take(timeout=5)
+    assert asked == ["7"]  # only this holder's processes are asked about, once per take
+    ended["7"] = True
+    clock.sleeps.clear()
+    assert retry().take(timeout=5) == 0  # process 7 ended: its slot is free at once
+    assert clock.sleeps == [] and asked == ["7", "7"]
+    holders = [(h.holder, h.process_id) for h in store.import_slots().in_flight("brevo:a", now=clock.wall())]
+    assert holders == [("run A", None), ("run B", "8")]  # run B's slot is its own business
+
+
 def test_take_gives_up_naming_the_holders_and_the_setting(store):
     clock = Clock()
     a = slots_for(store, clock, "run A")

@@ -150,6 +150,17 @@ def test_a_customerio_profile_older_than_the_own_write_makes_no_conflict(state: 
     assert not summary.conflicts and [op["attributes"] for op in cio.ops] == [{"plan": "team"}]
 
 
+def test_the_reverse_sync_removes_expired_own_writes_of_contacts_it_never_reads(
+    state: StateStore, tmp_path: Path
+) -> None:
+    """The own-write table does not grow: an import of the people sync whose contact the reverse sync never reads
+    again (nobody edits it in Brevo) is dropped once it expired; a recent one is kept."""
+    state.record_own_writes(TO_BREVO, [("c1", "PLAN_NAME", "pro")], NOW - 3601)
+    state.record_own_writes(TO_BREVO, [("c2", "PLAN_NAME", "pro")], NOW - 30)
+    run(state, [], tmp_path, now=lambda: NOW)
+    assert state.get_own_writes(TO_BREVO, ["c1", "c2"]) == {"c2": {"PLAN_NAME": OwnWrite("pro", NOW - 30)}}
+
+
 # ------------------------------------------------------------------------------------------ forward direction
 
 

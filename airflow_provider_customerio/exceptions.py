@@ -68,6 +68,10 @@ class ApiError(CustomerIOProviderError):
     ) -> None:
         #: seconds the API asked to wait (``Retry-After``); set by the hooks when present
         self.retry_after: float | None = None
+        #: whether the vendor may have applied the request although it answered with this error: no usable answer
+        #: (status 0) or a 5xx may hide a request the vendor accepted; a 4xx is a refusal. The hooks set it over
+        #: every attempt of a retried request (an earlier attempt that timed out may have been applied).
+        self.maybe_applied: bool = status == 0 or status >= 500
         self.status = status
         self.api = api
         self.method = method

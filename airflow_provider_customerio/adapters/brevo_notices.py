@@ -23,6 +23,7 @@ from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.notices import ProcessNotices, notice_url
+from airflow_provider_customerio.sync.import_slots import certainly_not_started
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,11 @@ class BrevoImportNotices:
         token = self.notices.issue(kind, digest)
         try:
             process_id = submit(notice_url(self.base_url, token))
-        except Exception:
-            self.notices.forget(token)  # a failed request is retried anew, not waited for as a lost answer
+        except Exception as exc:
+            # A refused request is retried anew, not waited for as a lost answer; a lost answer (a timeout, a 5xx)
+            # may hide a process Brevo started: its token stays for the retry to adopt (:meth:`adopt`).
+            if certainly_not_started(exc):
+                self.notices.forget(token)
             raise
         self.notices.bind(token, process_id)
         return process_id

@@ -272,9 +272,7 @@ def should_retry(exc: BaseException, *, idempotent: bool = True) -> bool:
     """
     if isinstance(exc, RateLimitError):
         return True
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError) and _is_connect_refused(exc):
+    if never_reached_server(exc):
         return True
     if not idempotent:
         return False
@@ -286,6 +284,21 @@ def should_retry(exc: BaseException, *, idempotent: bool = True) -> bool:
 def _is_connect_refused(exc: BaseException) -> bool:
     text = repr(exc)
     return "NewConnectionError" in text or "Connection refused" in text
+
+
+def never_reached_server(exc: BaseException) -> bool:
+    """True when a transport error certainly kept the request from the server (a connect timeout or a refused
+    connection); any other (a read timeout, a reset connection) may hide a request the server applied."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return isinstance(exc, requests.exceptions.ConnectionError) and _is_connect_refused(exc)
+
+
+def _lost_answer(message: str, *, maybe_applied: bool, **kwargs: Any) -> ServerError:
+    """The :class:`ServerError` of a request that got no usable response, ``maybe_applied`` over every attempt."""
+    err = ServerError(message, **kwargs)
+    err.maybe_applied = maybe_applied
+    return err
 
 
 @dataclass
@@ -549,8 +562,10 @@ class BaseApiHook(BaseHook):
         policy = self.retry_policy
         limiter = self._limiter_for(path)
         body_bytes, send_headers = _encode_body(json_body, data, headers)
+        reached = False  # whether an attempt so far may have been applied (see ApiError.maybe_applied)
 
         def attempt() -> requests.Response:
+            nonlocal reached
             limiter.acquire()
             self.api_calls += 1
             started = time.monotonic()
@@ -567,17 +582,21 @@ class BaseApiHook(BaseHook):
                 )
             except requests.exceptions.RequestException as exc:
                 self._log_call(method, url, params, None, started, error=type(exc).__name__)
+                reached = reached or not never_reached_server(exc)
                 raise
             self._log_call(method, url, params, resp, started)
             if 200 <= resp.status_code < 300 or resp.status_code in accept_statuses:
                 return resp
-            raise self._error_for(method, resp)
+            err = self._error_for(method, resp)
+            reached = reached or err.maybe_applied
+            err.maybe_applied = reached
+            raise err
 
         retrying = self._retrying(method, url, idempotent)
         try:
             return retrying(attempt)
         except requests.exceptions.RequestException as exc:
-            raise ServerError(
+            raise _lost_answer(
                 f"No usable response from {self.api_name} after {policy.max_attempts} attempts "
                 f"({type(exc).__name__}). Check network access to {urlsplit(self.base_url).hostname} "
                 "and the connection's host.",
@@ -585,6 +604,7 @@ class BaseApiHook(BaseHook):
                 api=self.api_name,
                 method=method,
                 url=redact_url(url),
+                maybe_applied=reached,
             ) from exc
 
     def _retrying(self, method: str, url: str, idempotent: bool) -> tenacity.Retrying:

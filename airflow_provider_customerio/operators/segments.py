@@ -168,6 +168,7 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
                 reject=ledger_sink(ledger),
                 field_mapping=config.field_mapping,
                 log=self.log.info,
+                check_lease=store.state().check_lease,  # before each Brevo write: a stalled try sends nothing
             )
             result = mirror.run(request)
         result.api_calls = self.app_hook.api_calls + self.brevo_hook.api_calls

@@ -8,7 +8,8 @@ stuck, so the provider takes a *slot* in the shared sync store before every
 * :meth:`ImportSlots.try_take` takes a free slot, or the one this holder took and never bound (a killed task that
   resumes takes its own slot back instead of waiting for it); :meth:`ImportSlots.take` waits for one, on a growing
   schedule, up to a timeout;
-* :meth:`ImportSlots.start` runs the submission in a slot and binds it to the returned process id;
+* :meth:`ImportSlots.start` runs the submission in a slot and binds it to the returned process id (a submission
+  that failed frees the slot only when it certainly started nothing; a lost answer keeps it held);
 * :meth:`ImportSlots.release` frees the slots of finished processes;
 * the holder renews its slots while it waits (:meth:`ImportSlots.renew`, :meth:`ImportSlots.kept_alive`); a
   holder that dies stops renewing, so its slots lapse after ``ttl`` seconds and others go on.
@@ -28,7 +29,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
-from airflow_provider_customerio.exceptions import ConfigError, CustomerIOProviderError
+from airflow_provider_customerio.exceptions import ApiError, ConfigError, CustomerIOProviderError
+from airflow_provider_customerio.store.fencing import LeaseLost
 from airflow_provider_customerio.sync.processes import Clock, SystemClock, poll_delays
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,17 @@ def slot_settings(extras: dict[str, Any], conn_id: str) -> tuple[int, float]:
     return limit, ttl
 
 
+def certainly_not_started(exc: BaseException) -> bool:
+    """True when a failed import submission certainly started no Brevo process: Brevo refused it (an
+    :class:`~airflow_provider_customerio.exceptions.ApiError` whose every attempt was refused or never reached
+    Brevo: ``maybe_applied`` is false), or it was never sent (a configuration error, or this try lost its lease
+    before sending). Anything else (a timeout, a 5xx, the task killed mid-request) may hide an import Brevo
+    accepted."""
+    if isinstance(exc, ApiError):
+        return not exc.maybe_applied
+    return isinstance(exc, (ConfigError, LeaseLost))
+
+
 class SlotTable(Protocol):
     """The store side (:class:`airflow_provider_customerio.store.slots.ImportSlotTable`)."""
 
@@ -105,6 +118,7 @@ class ImportSlots:
     :param finished: ``finished(process_id) -> bool`` (one ``GET /processes/{id}``): lets :meth:`take` free the
         slots this holder bound to processes it no longer tracks (a killed task whose retry does not re-find its
         import, e.g. the segment mirror) instead of waiting for them to lapse. Asked once per :meth:`take`.
+    :param renew_every: seconds between the renewals of :meth:`kept_alive` (default ``ttl / 3``, at least 0.5).
     """
 
     def __init__(
@@ -119,8 +133,10 @@ class ImportSlots:
         wall: Callable[[], float] | None = None,
         delays: Callable[[], Iterator[float]] | None = None,
         finished: Callable[[str], bool] | None = None,
+        renew_every: float | None = None,
     ) -> None:
         self.finished = finished
+        self.renew_every = max(0.5, ttl / 3) if renew_every is None else float(renew_every)
         self.table = table
         self.account = account
         self.holder = holder[:191]
@@ -172,15 +188,37 @@ class ImportSlots:
 
     def start(self, slot: int, submit: Callable[[], str]) -> str:
         """Run ``submit`` (sends the import, returns its process id) in ``slot`` and bind the slot to the id.
-        A submission that raises frees the slot (Brevo started nothing it told us of)."""
+
+        A submission that certainly started nothing (:func:`certainly_not_started`: Brevo refused it, or it was
+        never sent) frees the slot. Any other failure (a lost answer: a timeout, a reset connection, a 5xx, the task
+        killed mid-request) may hide an import Brevo accepted, so the slot stays held, bound to no process: it
+        lapses ``ttl`` seconds after its holder's last renewal, or this holder's retry takes it back (and adopts
+        the earlier import when its notice names it, see ``adapters/brevo_notices.py``)."""
         try:
             process_id = str(submit())
-        except BaseException:
-            self.table.release_slot(self.account, slot, self.holder)
+        except BaseException as exc:
+            if certainly_not_started(exc):
+                self.table.release_slot(self.account, slot, self.holder)
+            else:
+                self._renew_quietly()  # the import may have started at the failure: the ttl counts from it
+                log.warning(
+                    "The Brevo import sent in slot %d got no answer (%s): it may be running, so the slot stays held "
+                    "until it lapses (%.0f s) or a retry of %s takes it back",
+                    slot,
+                    type(exc).__name__,
+                    self.ttl,
+                    self.holder,
+                )
             raise
         if not self.table.bind(self.account, slot, self.holder, process_id, ttl=self.ttl, now=self.wall()):
             log.warning("Brevo import slot %d lapsed before process %s was recorded", slot, process_id)
         return process_id
+
+    def _renew_quietly(self) -> None:
+        try:
+            self.renew()
+        except Exception as exc:  # the slot lapses a little sooner; the submission's error is what matters
+            log.warning("Could not renew the Brevo import slots of %s: %s", self.holder, exc)
 
     def submit(self, submit: Callable[[], str], *, timeout: float) -> str:
         """:meth:`take` a slot (waiting) and :meth:`start` ``submit`` in it."""
@@ -196,16 +234,13 @@ class ImportSlots:
 
     @contextmanager
     def kept_alive(self) -> Iterator[ImportSlots]:
-        """Renew this holder's slots every ``ttl / 3`` seconds from a background thread for the block; a holder
+        """Renew this holder's slots every ``renew_every`` seconds from a background thread for the block; a holder
         killed without letting go stops renewing, so its slots lapse within ``ttl``."""
         stop = threading.Event()
 
         def beat() -> None:
-            while not stop.wait(max(0.5, self.ttl / 3)):
-                try:
-                    self.renew()
-                except Exception as exc:  # retried at the next beat
-                    log.warning("Could not renew the Brevo import slots of %s: %s", self.holder, exc)
+            while not stop.wait(self.renew_every):
+                self._renew_quietly()  # a failed renewal is retried at the next beat
 
         thread = threading.Thread(target=beat, name="import-slots", daemon=True)
         thread.start()
@@ -223,5 +258,6 @@ __all__ = [
     "ImportSlots",
     "SlotTable",
     "account_key",
+    "certainly_not_started",
     "slot_settings",
 ]

@@ -780,6 +780,7 @@ class ObjectSync:
             log.info("%s", note)
 
     def _submit_deletes(self, brevo_type: str, object_ids: Sequence[str], *, attempt: int) -> None:
+        self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
         pid = str(self.sink.delete_records(brevo_type, object_ids))
         rows = [
             (f"{brevo_type}\x1f{oid}", "", {"op": "delete", "brevo_type": brevo_type, "object_id": oid})
@@ -791,6 +792,7 @@ class ObjectSync:
 
     def _submit_flags(self, brevo_type: str, object_ids: Sequence[str]) -> None:
         records = [{"identifiers": {"ext_id": oid}, "attributes": {DELETED_FLAG: True}} for oid in object_ids]
+        self.state.check_lease()
         pid = str(self.sink.upsert(brevo_type, records))
         rows = [
             (
@@ -979,6 +981,7 @@ class ObjectSync:
                 continue
             brevo_type = out.items[0]["brevo_type"]
             records = [item["record"] for item in out.items]
+            self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
             pid = str(self.sink.upsert(brevo_type, records))
             self.state.add_pending(
                 self.run_key,
@@ -1067,6 +1070,7 @@ class ObjectSync:
                 attempt + 1,
                 self.max_upsert_attempts,
             )
+            self.state.check_lease()
             new_pid = str(self.sink.upsert(brevo_type, [r.row["record"] for r in rows]))
             self.summary.imports += 1
             with self.state.transaction():
@@ -1334,6 +1338,7 @@ class ReverseObjectSync:
                     known = self.objects.reverse_hash(plan.brevo_type, object_id) is not None
                     s.plan_add("updates" if known else "creates", items=[f"{plan.brevo_type}/{object_id}"])
                 continue
+            self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
             errors = dict(self.writer.send_batch([op for _, _, op in out.items]))
             s.imports += 1
             done: list[tuple[str, str]] = []

@@ -660,6 +660,10 @@ class SegmentMirror:
         than the import report accounts for: Brevo's contact reads lag its imports, so a person is ledgered only
         if still missing after them.
     :param sleep: how to wait (tests pass the sandbox clock's).
+    :param check_lease: called right before every Brevo write (list creation, import, contact and list writes):
+        raises :class:`~airflow_provider_customerio.store.fencing.LeaseLost` when this try's lease of the mirror
+        was taken over (the operator passes the sync store's ``check_lease``), so a stalled try that wakes after
+        its retry took over sends Brevo nothing.
     """
 
     def __init__(
@@ -675,7 +679,9 @@ class SegmentMirror:
         sample_size: int = 20,
         settle_delays: Sequence[float] = SETTLE_DELAYS,
         sleep: Callable[[float], None] = time.sleep,
+        check_lease: Callable[[], None] = lambda: None,
     ) -> None:
+        self.check_lease = check_lease
         self.source = source
         self.target = target
         self.settings = settings
@@ -793,6 +799,7 @@ class SegmentMirror:
         if request.dry_run:
             self.log("Dry run: would create Brevo list %r in folder %s.", name, self.settings.folder_id)
             return request.list_id, True
+        self.check_lease()  # a stalled try whose lease was taken over writes nothing (store/fencing.py)
         list_id = int(self.target.create_list(name, self.settings.folder_id))
         result.write_calls += 1
         result.list_id = list_id
@@ -944,6 +951,7 @@ class SegmentMirror:
         # by one through the contact endpoints, which do take ext_id (rare: most workspaces key on email).
         for member, attrs in by_ext_id:
             extra = {k: v for k, v in attrs.items() if k != EXT_ID_ATTRIBUTE}
+            self.check_lease()
             outcome = self.target.upsert_by_ext_id(str(member.id), extra, list_id)
             result.write_calls += outcome.calls
             if outcome.error is not None:
@@ -1074,6 +1082,7 @@ class SegmentMirror:
     def _import(
         self, rows: Sequence[Mapping[str, Any]], list_id: int, result: MirrorResult, *, purpose: str
     ) -> ImportOutcome:
+        self.check_lease()  # a stalled try whose lease was taken over writes nothing (store/fencing.py)
         outcome = self.target.import_contacts(rows, list_id)
         result.write_calls += 1
         if outcome.status != "completed":
@@ -1096,6 +1105,7 @@ class SegmentMirror:
             if value is not None and is_valid_email(contact.email):
                 rows.append({"email": normalise_email(contact.email), "attributes": {attribute: value}})
             else:  # no email, or clearing the value: per-contact update by Brevo id
+                self.check_lease()
                 self.target.update_attributes(contact.contact_id, "contact_id", {attribute: value or ""})
                 result.write_calls += 1
         for batch in pack(rows, max_bytes=self.import_max_bytes, max_count=IMPORT_MAX_ROWS, overhead_bytes=400):
@@ -1106,6 +1116,7 @@ class SegmentMirror:
     def _apply_removes(self, list_id: int, removes: Sequence[ListContact], result: MirrorResult) -> int:
         removed = 0
         for chunk in chunked(list(removes), MAX_LIST_CHANGE):
+            self.check_lease()
             self.target.remove_from_list(list_id, contact_ids=[c.contact_id for c in chunk])
             result.write_calls += 1
             # A refused id already left the list (or Brevo) since it was read: either way it is no longer a

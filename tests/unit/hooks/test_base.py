@@ -361,3 +361,43 @@ def test_offset_pagination(brevo_hook, requests_mock):
     ]
     assert requests_mock.request_history[1].qs["offset"] == ["3"]
     assert requests_mock.request_history[0].qs["modifiedsince"] == ["2026-01-01t00:00:00.000z"]
+
+
+LIMITED = {"status_code": 429, "json": {"message": "x"}, "headers": {"x-sib-ratelimit-reset": "0"}}
+
+
+@pytest.mark.parametrize(
+    ("responses", "error", "maybe_applied"),
+    [
+        ([{"status_code": 400, "json": {"message": "bad"}}], ValidationError, False),
+        ([{"exc": requests.exceptions.ConnectTimeout}], ServerError, False),
+        ([{"exc": requests.exceptions.ConnectionError("Connection refused")}], ServerError, False),
+        ([LIMITED], RateLimitError, False),
+        ([{"exc": requests.exceptions.ReadTimeout}], ServerError, True),
+        ([{"status_code": 502, "text": "bad gateway"}], ServerError, True),
+        (
+            [
+                {"exc": requests.exceptions.ReadTimeout},
+                LIMITED,
+            ],
+            RateLimitError,
+            True,
+        ),
+        (
+            [{"exc": requests.exceptions.ReadTimeout}, {"exc": requests.exceptions.ConnectTimeout}],
+            ServerError,
+            True,
+        ),
+    ],
+    ids=["400", "connect-timeout", "refused", "429", "read-timeout", "502", "timeout-then-429", "timeout-then-refused"],
+)
+def test_an_error_says_whether_any_attempt_may_have_been_applied(
+    brevo_hook, requests_mock, responses, error, maybe_applied
+):
+    """An import whose answer was lost may be running at Brevo (the import slots keep its slot held): a refusal or
+    a connection never made started nothing, a timeout or a 5xx at any attempt may have."""
+    brevo_hook.retry_policy = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_cap=0.01)
+    requests_mock.post(f"{BREVO}/contacts/import", responses)
+    with pytest.raises(error) as info:
+        brevo_hook.import_contacts(json_body=[{"email": "a@b.co"}], list_ids=[3])
+    assert info.value.maybe_applied is maybe_applied

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.exceptions import ServerError, ValidationError
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.notices import token_digest
 
@@ -105,7 +106,24 @@ def test_a_lost_answer_is_not_adopted_without_a_notice_naming_its_process(tmp_pa
         notices.start(lost, digest="d2")
     assert notices.notices.record(str(urls[1]).rsplit("/", 1)[1], b"done")  # a body naming no process
     assert notices.start(lambda url: 8, digest="d2") == 8
-    # a request that failed outright is not a lost answer: nothing waits for it
-    with pytest.raises(ValueError):
-        notices.start(lambda url: (_ for _ in ()).throw(ValueError("400")), digest="d3")
+    # a request Brevo refused is not a lost answer: nothing waits for it
+    with pytest.raises(ValidationError):
+        notices.start(lambda url: (_ for _ in ()).throw(ValidationError("refused", status=400)), digest="d3")
     assert notices.notices.lost_answers("d3", since=0) == []
+
+
+def test_an_import_that_timed_out_is_adopted_by_the_retry_not_sent_again(tmp_path: Path, monkeypatch) -> None:
+    """The hook gave up on a lost answer (a read timeout: Brevo may have accepted the import): its token stays, so
+    the retry adopts the process its notice names instead of starting a second import beside it."""
+    notices = _notices(tmp_path, monkeypatch)
+    urls: list[str | None] = []
+
+    def timed_out(url: str | None) -> int:
+        urls.append(url)
+        raise ServerError("No usable response from brevo after 6 attempts (ReadTimeout)", status=0)
+
+    with pytest.raises(ServerError):
+        notices.start(timed_out, digest="d1")
+    assert notices.notices.record(str(urls[0]).rsplit("/", 1)[1], b'{"processId": 51, "status": "completed"}')
+    assert notices.start(lambda url: urls.append(url) or 99, digest="d1") == 51
+    assert len(urls) == 1  # nothing sent again

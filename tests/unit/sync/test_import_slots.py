@@ -3,10 +3,13 @@ flight per account (blocking and resumed after a kill)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from airflow_provider_customerio.exceptions import ConfigError
+from airflow_provider_customerio.exceptions import ConfigError, RateLimitError, ServerError, ValidationError
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.fencing import LeaseLost
 from airflow_provider_customerio.sync.import_slots import (
     ImportSlots,
     ImportSlotTimeout,
@@ -66,16 +69,59 @@ def test_one_import_in_flight_the_next_holder_gets_the_slot_once_the_process_end
     assert b.try_take() == 0
 
 
-def test_a_refused_submission_frees_its_slot(store):
+def _raises(exc: BaseException):
+    def submit() -> str:
+        raise exc
+
+    return submit
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValidationError("Brevo refused the import", status=400),
+        RateLimitError("limited", status=429),
+        ServerError("connection refused at every attempt", status=0),
+        LeaseLost("this try is stale: it sent nothing"),
+        ConfigError("import_contacts needs exactly one of json_body or file_body"),
+    ],
+    ids=["400", "429", "never-connected", "lease-lost", "config"],
+)
+def test_a_submission_that_certainly_started_nothing_frees_its_slot(store, exc):
+    if isinstance(exc, ServerError):
+        exc.maybe_applied = False  # what the hook says when every attempt's connection was refused
     clock = Clock()
     a = slots_for(store, clock, "run A")
-
-    def refused() -> str:
-        raise RuntimeError("400 from Brevo")
-
-    with pytest.raises(RuntimeError):
-        a.start(a.try_take(), refused)
+    with pytest.raises(type(exc)):
+        a.start(a.try_take(), _raises(exc))
     assert slots_for(store, clock, "run B").try_take() == 0
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ServerError("No usable response from brevo (ReadTimeout)", status=0),
+        ServerError("Bad gateway", status=502),
+        RateLimitError("429 at the last attempt, after an attempt that timed out", status=429),
+        SystemExit("the task was killed mid-request"),
+    ],
+    ids=["read-timeout", "502", "429-after-a-timeout", "killed"],
+)
+def test_a_lost_answer_keeps_the_slot_held_until_it_lapses_or_its_holder_retries(store, exc):
+    """Brevo may have accepted the import whose answer was lost: no other run may start one beside it."""
+    if isinstance(exc, RateLimitError):
+        exc.maybe_applied = True  # what the hook says when an earlier attempt may have reached Brevo
+    clock = Clock()
+    a = slots_for(store, clock, "run A", ttl=60)
+    with pytest.raises(type(exc)):
+        a.start(a.try_take(), _raises(exc))
+    b = slots_for(store, clock, "run B", ttl=60)
+    assert b.try_take() is None  # held (unbound): the import may be running
+    held = store.import_slots().in_flight("brevo:a", now=clock.wall())
+    assert [(h.holder, h.process_id) for h in held] == [("run A", None)]
+    assert slots_for(store, clock, "run A", ttl=60).try_take() == 0  # the run's retry takes it back
+    clock.t = 61 + 1  # nobody renewed since the retry took it at t=0: lapsed
+    assert b.try_take() == 0
 
 
 def test_a_killed_holders_unbound_slot_is_taken_back_by_its_retry_not_by_others(store):
@@ -97,6 +143,33 @@ def test_a_dead_holders_slot_lapses_after_the_ttl_and_a_live_one_is_renewed(stor
     assert b.try_take() == 0
 
 
+def _until(condition, *, within: float = 30.0) -> bool:
+    """Poll ``condition`` (no timing assumption: it only bounds a hang)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_a_slot_kept_alive_outlives_its_ttl_and_lapses_once_the_block_ends(store):
+    clock = Clock()
+    a = ImportSlots(store.import_slots(), "brevo:a", "run A", ttl=60, clock=clock, wall=clock.wall, renew_every=0.01)
+    b = slots_for(store, clock, "run B", ttl=60)
+    a.start(a.try_take(), lambda: "7")  # held until t=60 unless renewed
+    with a.kept_alive():
+        clock.t = 100  # the import runs on: well past the ttl of the last renewal before the block
+        live = store.import_slots().in_flight
+        assert _until(lambda: [h.process_id for h in live("brevo:a", now=clock.wall())] == ["7"])  # renewed
+        assert b.try_take() is None
+        clock.t = 150
+        assert _until(lambda: live("brevo:a", now=clock.wall() + 59) != [])  # renewed again, at t=150
+        assert b.try_take() is None
+    clock.t = 150 + 61  # the holder stopped renewing when the block ended (as a killed one does)
+    assert b.try_take() == 0
+
+
 def test_take_waits_on_the_clock_for_another_runs_slot(store):
     clock = Clock()
     a, b = slots_for(store, clock, "run A"), slots_for(store, clock, "run B")
@@ -104,6 +177,38 @@ def test_take_waits_on_the_clock_for_another_runs_slot(store):
     clock.on_sleep = lambda: a.release(["7"]) if clock.t >= 7 else None  # process 7 ends after 7 s
     assert b.take(timeout=60) == 0
     assert clock.sleeps == [1.0, 2.0, 4.0]  # a growing schedule, not a busy loop
+
+
+def test_a_retry_frees_its_earlier_attempts_slots_whose_process_ended_and_no_others(store):
+    """A killed attempt's retry that does not re-find its import (the segment mirror) asks Brevo once whether the
+    process its slot is bound to ended, instead of waiting for the slot to lapse; a process still running, or
+    another run's, keeps its slot."""
+    clock = Clock()
+    killed = slots_for(store, clock, "run A", limit=2)
+    killed.start(killed.try_take(), lambda: "7")  # then the attempt is killed while process 7 runs
+    other = slots_for(store, clock, "run B", limit=2)
+    other.start(other.try_take(), lambda: "8")
+    asked: list[str] = []
+    ended = {"7": False, "8": True}
+
+    def finished(pid: str) -> bool:
+        asked.append(pid)
+        return ended[pid]
+
+    def retry() -> ImportSlots:
+        return ImportSlots(
+            store.import_slots(), "brevo:a", "run A", limit=2, ttl=600, clock=clock, wall=clock.wall, finished=finished
+        )
+
+    with pytest.raises(ImportSlotTimeout):  # process 7 still runs: its slot stays held
+        retry().take(timeout=5)
+    assert asked == ["7"]  # only this holder's processes are asked about, once per take
+    ended["7"] = True
+    clock.sleeps.clear()
+    assert retry().take(timeout=5) == 0  # process 7 ended: its slot is free at once
+    assert clock.sleeps == [] and asked == ["7", "7"]
+    holders = [(h.holder, h.process_id) for h in store.import_slots().in_flight("brevo:a", now=clock.wall())]
+    assert holders == [("run A", None), ("run B", "8")]  # run B's slot is its own business
 
 
 def test_take_gives_up_naming_the_holders_and_the_setting(store):

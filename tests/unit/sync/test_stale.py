@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -149,10 +150,21 @@ def test_a_customerio_profile_older_than_the_own_write_makes_no_conflict(state: 
     assert not summary.conflicts and [op["attributes"] for op in cio.ops] == [{"plan": "team"}]
 
 
+def test_the_reverse_sync_removes_expired_own_writes_of_contacts_it_never_reads(
+    state: StateStore, tmp_path: Path
+) -> None:
+    """The own-write table does not grow: an import of the people sync whose contact the reverse sync never reads
+    again (nobody edits it in Brevo) is dropped once it expired; a recent one is kept."""
+    state.record_own_writes(TO_BREVO, [("c1", "PLAN_NAME", "pro")], NOW - 3601)
+    state.record_own_writes(TO_BREVO, [("c2", "PLAN_NAME", "pro")], NOW - 30)
+    run(state, [], tmp_path, now=lambda: NOW)
+    assert state.get_own_writes(TO_BREVO, ["c1", "c2"]) == {"c2": {"PLAN_NAME": OwnWrite("pro", NOW - 30)}}
+
+
 # ------------------------------------------------------------------------------------------ forward direction
 
 
-def _forward_env(tmp_path: Path) -> tuple[Any, FakeSource, FakeSink, StateStore]:
+def _forward_env(tmp_path: Path, config: Any = CFG) -> tuple[Any, FakeSource, FakeSink, StateStore]:
     state = StateStore(tmp_path / "fwd.db")
     person = Person("c1", "1", "p1@example.com", {"first_name": "Ann", "created_at": "1489014595", "mrr": "1"})
     src, sink = FakeSource([person]), FakeSink(ATTRS)
@@ -162,7 +174,7 @@ def _forward_env(tmp_path: Path) -> tuple[Any, FakeSource, FakeSink, StateStore]
         rid = f"r{next(runs)}"
         ledger = Ledger.for_run(tmp_path / "ledger", "dag", rid, "t")
         return PeopleSync(
-            config=CFG,
+            config=config,
             source=src,
             sink=sink,
             state=state,
@@ -259,3 +271,20 @@ def test_an_edit_held_as_stale_flows_once_the_write_expires_in_incremental_runs(
     s = run_blocking(make(now=NOW + 3700), mode="incremental", window=later)
     assert len(sink.imports) == imports + 1 and sink.imports[-1]["rows"][0]["attributes"]["FIRSTNAME"] == "Same"
     assert state.get_own_writes(TO_CIO, ["c1"]) == {}
+
+
+def test_expired_own_writes_are_removed_even_when_no_read_settles_them(tmp_path: Path) -> None:
+    """The own-write table does not grow: a write no read settles (the person no longer maps, so it is ledgered
+    before any judging) is kept while it may still land and dropped by the incremental run once it expired."""
+    lenient = dataclasses.replace(CFG, people=dataclasses.replace(CFG.people, reject_threshold=1.0))
+    make, src, sink, state = _forward_env(tmp_path, lenient)
+    _brevo_edit_written_back(make, src, state, NOW - 30)
+    p = src.people["c1"]
+    src.people["c1"] = Person(p.cio_id, p.id, "not an email", p.attributes)  # rejected by the mapper from now on
+    src.changes = []  # the feed names nobody: the own write alone brings the person back
+    run_blocking(make(), mode="incremental", window=WINDOW)
+    assert state.get_own_writes(TO_CIO, ["c1"]) != {}  # within the settle time: kept
+    later = RunWindow(WINDOW.end, WINDOW.end + timedelta(hours=1))
+    run_blocking(make(now=NOW + 3700), mode="incremental", window=later)
+    assert state.get_own_writes(TO_CIO, ["c1"]) == {}
+    assert list(state.iter_own_write_people(TO_CIO)) == []

@@ -179,3 +179,30 @@ def test_generic_path_handles_a_concurrent_insert_of_the_same_id(tmp_path, monke
     assert calls["n"] >= 2 and s.counts()["pending"] == 2
     s.dispose()
     other.dispose()
+
+
+def test_a_stale_try_marks_nothing_once_its_lease_was_taken_over(tmp_path):
+    """On the sync store's database the event store is fenced by the events sync's lease: a try whose lease was
+    taken over (it stalled) can neither claim rows for a send nor record an outcome, and commits nothing."""
+    import contextvars
+
+    from airflow_provider_customerio.store import LeaseLost, LeaseOwner, SyncStore
+
+    sync_store = SyncStore.at(tmp_path / "store.db")
+    events = EventStore(sync_store.engine)
+    events.fenced = True
+    events.add([ev(1), ev(2)])
+    with pytest.raises(LeaseLost), sync_store.leased("events:sync", LeaseOwner("R of d", "forward", 1), ttl=60):
+        events.mark_in_flight({"E0002": {"event_name": "X"}}, "batch-1")  # try 1 holds the lease: its marks commit
+        events.mark({"E0002": (SENT, None)})
+        retry = LeaseOwner("R of d", "forward", 2)
+        contextvars.Context().run(sync_store.acquire, "events:sync", retry, ttl=60)  # try 1 stalled; try 2 took over
+        with pytest.raises(LeaseLost, match="'events:sync' was taken over"):
+            events.mark_in_flight({"E0001": {"event_name": "Y"}}, "batch-2")
+        with pytest.raises(LeaseLost, match="'events:sync' was taken over"):
+            events.mark({"E0001": (REJECTED, "stale"), "E0002": (PENDING, None)})
+    counts = events.counts()
+    assert (counts[PENDING], counts[SENT], counts[IN_FLIGHT], counts[REJECTED]) == (1, 1, 0, 0)
+    stale = events.get("E0001")
+    assert stale is not None and stale.batch_id is None and stale.attempts == 0 and stale.outbound is None
+    assert events.get("E0002").batch_id == "batch-1"

@@ -89,7 +89,14 @@ from airflow_provider_customerio.sync.mapping import (
     to_text,
 )
 from airflow_provider_customerio.sync.people import RunWindow
-from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, DEFAULT_SETTLE_S, read_values, settle, with_fields
+from airflow_provider_customerio.sync.stale import (
+    BLACKLIST_FIELD,
+    DEFAULT_SETTLE_S,
+    read_values,
+    settle,
+    split_fields,
+    with_fields,
+)
 from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
@@ -1182,16 +1189,7 @@ class ReverseSync:
 
 def _with_brevo_fields(contact: BrevoContact, values: Mapping[str, Any]) -> BrevoContact:
     """``contact`` with the fields of ``values`` (per-field keys, canonical Brevo form) set to them."""
-    attrs = dict(contact.attributes)
-    email = contact.email
-    blacklisted = contact.email_blacklisted
-    for key, value in values.items():
-        if key == BLACKLIST_FIELD:
-            blacklisted = bool(value)
-        elif key == EMAIL_FIELD:
-            email = value
-        else:
-            attrs[key] = value
+    attrs, email, blacklisted = split_fields(values, contact.attributes, contact.email, contact.email_blacklisted)
     return dataclasses.replace(contact, attributes=attrs, email=email, email_blacklisted=blacklisted)
 
 

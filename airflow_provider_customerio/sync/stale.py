@@ -101,21 +101,29 @@ def read_values(mapped: MappedRow) -> dict[str, Any]:
     return {**row_field_values(mapped.row), BLACKLIST_FIELD: mapped.blacklisted}
 
 
+def split_fields(
+    values: Mapping[str, Any], attributes: Mapping[str, Any], email: Any, blacklisted: bool
+) -> tuple[dict[str, Any], Any, bool]:
+    """Set ``values`` (own-write keys) on a record's parts: its attributes, email and email blacklist."""
+    attrs = dict(attributes)
+    for key, value in values.items():
+        if key == BLACKLIST_FIELD:
+            blacklisted = bool(value)
+        elif key == EMAIL_FIELD:
+            email = value
+        else:
+            attrs[key] = value
+    return attrs, email, blacklisted
+
+
 def with_fields(mapped: MappedRow, corrections: Mapping[str, Any]) -> MappedRow:
     """``mapped`` with the fields of ``corrections`` (own-write keys) set to the given values."""
     if not corrections:
         return mapped
     row = dict(mapped.row)
-    attrs = dict(row.get("attributes") or {})
-    email = mapped.email
-    blacklisted = mapped.blacklisted
-    for key, value in corrections.items():
-        if key == BLACKLIST_FIELD:
-            blacklisted = bool(value)
-        elif key == EMAIL_FIELD:
-            email = row["email"] = value
-        else:
-            attrs[key] = value
+    attrs, email, blacklisted = split_fields(corrections, row.get("attributes") or {}, mapped.email, mapped.blacklisted)
+    if EMAIL_FIELD in corrections:
+        row["email"] = email
     row["attributes"] = attrs
     return dataclasses.replace(mapped, row=row, email=email, blacklisted=blacklisted)
 
@@ -128,6 +136,7 @@ __all__ = [
     "NEWER",
     "STALE",
     "Settlement",
+    "split_fields",
     "judge",
     "read_values",
     "settle",

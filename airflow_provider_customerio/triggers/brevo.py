@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -136,8 +136,16 @@ class BrevoProcessTrigger(BaseTrigger):
             await asyncio.sleep(nap)
             seconds -= nap
             if time.time() - self._renewed_at >= beat:
-                await asyncio.to_thread(slots.renew)
+                await self._slot_call("renew", slots.renew)
                 self._renewed_at = time.time()
+
+    async def _slot_call(self, what: str, call: Callable[..., Any], *args: Any) -> None:
+        """Renew or free the run's slots, best effort: a store that is briefly unreachable must not fail the wait
+        (the next renewal tries again; the task frees what is left when it resumes; at worst a slot lapses)."""
+        try:
+            await asyncio.to_thread(call, *args)
+        except Exception as exc:
+            self.log.warning("Could not %s the run's Brevo import slots (%s: %s)", what, type(exc).__name__, exc)
 
     def notices(self) -> Notices | None:
         """End-of-process notices for the waiter: the shared store's, when the imports were sent with a
@@ -192,7 +200,7 @@ class BrevoProcessTrigger(BaseTrigger):
                     waiter.record(pid, await asyncio.to_thread(hook.get_process, int(pid)))
                 ended = [pid for pid in step.poll if pid in waiter.finished]
                 if slots is not None and ended:  # free the slots now: the next import need not wait for the task
-                    await asyncio.to_thread(slots.release, ended)
+                    await self._slot_call("free", slots.release, ended)
         except Exception as exc:
             finished = dict(waiter.finished) if waiter is not None else {}
             yield _event({"status": "error", "message": f"{exc.__class__.__name__}: {exc}", "processes": finished})

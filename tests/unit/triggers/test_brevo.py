@@ -135,3 +135,37 @@ def test_frees_the_import_slot_of_each_process_it_sees_end_and_renews_the_rest(t
     assert seen[:3] == [["1", "2"], ["1", "2"], ["2"]]
     assert table.in_flight("brevo:acct", now=time.time() - 3600) == []  # and process 2's when it ended
     assert renewals  # the run's slots were renewed while the trigger slept
+
+
+def test_a_store_blip_while_renewing_or_freeing_slots_does_not_fail_the_wait(tmp_path: Any) -> None:
+    """The slots are bookkeeping around the wait: a store that fails to renew or free them is logged, and the
+    trigger still reports the processes it saw end (the task frees what is left when it resumes)."""
+    from airflow_provider_customerio.store import SyncStore
+
+    store = SyncStore.at(tmp_path / "store.db")
+    table = store.import_slots()
+    now = time.time()
+    assert table.take("brevo:acct", "run A", limit=1, ttl=30, now=now) == 0
+    table.bind("brevo:acct", 0, "run A", "1", ttl=30, now=now)
+    trigger = make(FakeHook({1: ["processing", "processing", "completed"]}), [1], 30)
+    trigger.slot_account, trigger.slot_holder, trigger.slot_ttl = "brevo:acct", "run A", 0.03
+    trigger.store_path = str(tmp_path / "store.db")
+    failures: list[str] = []
+    original = trigger.slots
+
+    def slots() -> Any:
+        held = original()
+        assert held is not None
+
+        def down(*_: Any) -> None:
+            failures.append("down")
+            raise OSError("could not connect to the store")
+
+        held.renew = down  # type: ignore[method-assign]
+        held.release = down  # type: ignore[method-assign]
+        return held
+
+    trigger.slots = slots  # type: ignore[method-assign]
+    [event] = events(trigger)
+    assert event["status"] == "success" and event["processes"]["1"]["status"] == "completed", event
+    assert failures  # the store was asked, failed, and the wait went on

@@ -115,3 +115,41 @@ def test_provider_verifier_accepts_the_sandbox_signature_and_refuses_a_changed_b
     with pytest.raises(SignatureError) as err:
         verify_signature(KEY, headers["X-CIO-Timestamp"], headers["X-CIO-Signature"], BODY + b" ", clock=lambda: STAMP)
     assert err.value.reason == "bad_signature"
+
+
+#: Run in a fresh interpreter: every sandbox module imported, the app built and asked for a person, a contact and a
+#: signed webhook, while any import of the provider outside ``sandbox/`` raises (catches ``importlib`` and other
+#: imports the syntax check above cannot see).
+_RUNTIME_CHECK = """
+import importlib, importlib.abc, pkgutil, sys
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        parts = name.split(".")
+        if parts[0] == "airflow_provider_customerio" and len(parts) > 1 and parts[1] != "sandbox":
+            raise ImportError("the sandbox imported the provider: " + name)
+        return None
+
+sys.meta_path.insert(0, Blocker())
+import airflow_provider_customerio.sandbox as sandbox
+for info in pkgutil.walk_packages(sandbox.__path__, "airflow_provider_customerio.sandbox."):
+    importlib.import_module(info.name)
+from starlette.testclient import TestClient
+from airflow_provider_customerio.sandbox.server import SandboxContext, create_app
+from airflow_provider_customerio.sandbox.signing import cio_signed_headers
+client = TestClient(create_app(SandboxContext(seed_people=3, rate_limits=False)))
+assert client.get("/_sandbox/info").status_code == 200
+assert cio_signed_headers("key", 1, b"{}")
+print("ok", len([m for m in sys.modules if m.startswith("airflow_provider_customerio")]))
+"""
+
+
+def test_the_sandbox_runs_with_the_provider_unimportable() -> None:
+    import subprocess
+    import sys
+
+    root = PACKAGE.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNTIME_CHECK], cwd=root, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]

@@ -11,7 +11,10 @@ variable ``CI`` is set, the run fails (exit status 1) if
 * the command line ignores paths (``--ignore``, ``--ignore-glob``) or overrides ``must_run_markers``
   (``-o`` / ``--override-ini``, also through ``PYTEST_ADDOPTS``: the tiers are the project's, not the run's);
 * a must-run tier has no PASSED test (a tier left out by ``--ignore``, by naming other paths, or whose tests all
-  failed to be collected).
+  failed to be collected);
+* a conftest drops tests without saying so: ``collect_ignore`` / ``collect_ignore_glob``, a
+  ``pytest_ignore_collect`` hook, or a ``pytest_collection_modifyitems`` that removes must-run items without
+  reporting them as deselected.
 
 Without ``CI`` the same findings are only reported, in a section of the terminal summary.
 """
@@ -37,6 +40,7 @@ class _Findings:
     collection_skips: list[str] = field(default_factory=list)
     deselected: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
     def problems(self) -> list[tuple[str, list[str]]]:
         unpassed = [m for m in self.must_run if not self.passed.get(m)]
@@ -47,6 +51,7 @@ class _Findings:
             ("modules skipped while collected (their tests never ran)", self.collection_skips),
             ("must-run tests deselected", self.deselected),
             ("paths ignored or must-run tiers overridden on the command line", self.ignored),
+            ("tests dropped by a conftest without being reported", self.dropped),
             ("must-run tiers without a passed test", missing),
         ]
         return [(title, lines) for title, lines in sections if lines]
@@ -83,6 +88,8 @@ class MustRunGate:
                 self.findings.ignored.append(f"-o {override} (the must-run tiers are set in pyproject.toml)")
 
         self.tiers_of: dict[str, list[str]] = {}  # nodeid -> its must-run markers (not keywords: a folder is one)
+        self.deselected_ids: set[str] = set()
+        self.config = config
 
     def _tiers(self, item: pytest.Item) -> list[str]:
         names = {mark.name for mark in item.iter_markers()}
@@ -95,8 +102,36 @@ class MustRunGate:
         if report.skipped:
             self.findings.collection_skips.append(f"{report.nodeid or '<session>'}: {_reason(report.longrepr)}")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> Any:
+        """Around every other implementation: a must-run item that leaves the list without being reported as
+        deselected was dropped silently."""
+        before = list(items)
+        result = yield
+        kept = {id(item) for item in items}
+        for item in before:
+            tiers = self._tiers(item)
+            if tiers and id(item) not in kept and item.nodeid not in self.deselected_ids:
+                self.findings.dropped.append(
+                    f"{item.nodeid} [{', '.join(tiers)}]: removed by pytest_collection_modifyitems"
+                )
+        return result
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Conftests that can hide tests from collection (and so from the gate) are findings themselves."""
+        for plugin in self.config.pluginmanager.get_plugins():
+            name = str(getattr(plugin, "__file__", "") or "")
+            if not name.endswith("conftest.py"):
+                continue
+            for attr in ("collect_ignore", "collect_ignore_glob"):
+                if getattr(plugin, attr, None):
+                    self.findings.dropped.append(f"{name}: {attr} = {getattr(plugin, attr)!r}")
+            if hasattr(plugin, "pytest_ignore_collect"):
+                self.findings.dropped.append(f"{name}: defines pytest_ignore_collect")
+
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
+            self.deselected_ids.add(item.nodeid)
             tiers = self._tiers(item)
             if tiers:
                 self.findings.deselected.append(f"{item.nodeid} [{', '.join(tiers)}]")

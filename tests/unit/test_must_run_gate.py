@@ -87,6 +87,28 @@ BYPASSES = {
     "tier left out by naming other paths": ({}, ["test_plain.py", "tier_system"]),
     "tiers overridden with -o": ({}, ["-o", "must_run_markers=system"]),
     "tiers emptied with --override-ini": ({}, ["--override-ini=must_run_markers="]),
+    "part of a tier hidden by a conftest's collect_ignore": (
+        {
+            "tier_system/test_more.py": "import pytest\n\n@pytest.mark.system\ndef test_more():\n    pass\n",
+            "tier_system/conftest.py": "collect_ignore = ['test_more.py']\n",
+        },
+        [],
+    ),
+    "part of a tier hidden by a conftest's pytest_ignore_collect": (
+        {
+            "tier_system/test_more.py": "import pytest\n\n@pytest.mark.system\ndef test_more():\n    pass\n",
+            "tier_system/conftest.py": "def pytest_ignore_collect(collection_path, config):\n"
+            "    return True if collection_path.name == 'test_more.py' else None\n",
+        },
+        [],
+    ),
+    "a must-run test dropped silently by a conftest": (
+        {
+            "conftest.py": "def pytest_collection_modifyitems(items):\n"
+            "    items[:] = [i for i in items if i.name != 'test_two']\n"
+        },
+        [],
+    ),
 }
 
 

@@ -15,7 +15,9 @@ and without ``since`` continues from the last synced watermark, or fails asking 
 
 Two tasks, one per rate-limited API and pool: ``extract_customerio_people`` (pool ``customerio_app``) reads and
 maps; ``load_brevo_contacts`` (pool ``brevo``) imports and waits for Brevo's import processes in the
-triggerer. Rejected people are in the JSONL ledger named in the summary (XCom of the load task).
+triggerer. Rejected people are rows of the sync store's rejected-records ledger (table ``rejected_record``), under
+the ledger key the summary names (XCom of the load task), each with its reason; ``python -m
+airflow_provider_customerio.store export-rejects --run-id <run id>`` writes them to JSONL or CSV.
 
 Attributes are written with the current time: Brevo keeps no per-value timestamps, and the reverse direction
 must likewise never send a historical ``_timestamp`` to Customer.io (it would be silently ignored).

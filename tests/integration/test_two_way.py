@@ -1,5 +1,5 @@
-"""Two-way people sync against the sandbox: Customer.io -> Brevo (sync/people.py) and Brevo -> Customer.io (this
-issue) sharing one state database. No echoes, conflicts resolved by policy, identity clashes ledgered."""
+"""Two-way people sync against the sandbox: Customer.io -> Brevo (the people sync) and Brevo -> Customer.io (the
+reverse sync) sharing one sync store. No echoes, conflicts resolved by policy, identity clashes ledgered."""
 
 from __future__ import annotations
 

@@ -61,6 +61,8 @@ def test_a_type_checking_import_is_ignored_and_a_deferred_one_counted_apart(tmp_
         },
     )
     assert hf.import_circles(hf.import_graph(root)) == [[f"{PKG}.a", f"{PKG}.b"]]
+    every = hf.import_graph(root, deferred=True, type_checking=True)
+    assert hf.import_circles(every) == [[f"{PKG}.a", f"{PKG}.b", f"{PKG}.c"], [f"{PKG}.d", f"{PKG}.e"]]
     assert hf.import_circles(hf.import_graph(root, deferred=True)) == [
         [f"{PKG}.a", f"{PKG}.b"],
         [f"{PKG}.d", f"{PKG}.e"],

@@ -24,8 +24,8 @@ from airflow_provider_customerio.exceptions import (
     ServerError,
     ValidationError,
 )
-from airflow_provider_customerio.hooks._base import quote_path
 from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.transport import quote_path
 from airflow_provider_customerio.sync.events import (
     SOURCE_ID_PROPERTY,
     BatchRejected,

@@ -19,16 +19,10 @@ from typing import Any, ClassVar
 import requests
 
 from airflow_provider_customerio.exceptions import ConfigError, NotFoundError, ProcessFailedError
-from airflow_provider_customerio.hooks._base import (
-    ApiKeyAuth,
-    BaseApiHook,
-    BatchResult,
-    Limiter,
-    TokenBucket,
-    WindowLimiter,
-    check_base_url,
-    quote_path,
-)
+from airflow_provider_customerio.hooks._base import BaseApiHook
+from airflow_provider_customerio.hooks.ratelimit import Limiter, TokenBucket, WindowLimiter
+from airflow_provider_customerio.hooks.responses import BatchResult
+from airflow_provider_customerio.hooks.transport import ApiKeyAuth, check_base_url, quote_path
 from airflow_provider_customerio.sync.import_slots import account_key, slot_settings
 from airflow_provider_customerio.sync.processes import (
     BrevoProcessStatus,

@@ -52,7 +52,7 @@ CHARS = ["a", "é", "€", "😀", '"', "\\", "\n", "\x01", "\u2028", "/", "<", 
 
 
 def wire(obj: Any) -> int:
-    """Body bytes as the hooks send them (``_base.request``: compact separators, ensure_ascii=False, UTF-8)."""
+    """Body bytes as the hooks send them (``hooks/transport.py`` ``encode_body``: compact, UTF-8)."""
     return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 

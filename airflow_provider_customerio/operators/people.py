@@ -43,10 +43,8 @@ from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import EMAIL_TARGET
 from airflow_provider_customerio.sync.import_slots import ImportSlots
-from airflow_provider_customerio.sync.people import (
-    PeopleSync,
-    PeopleSyncError,
-)
+from airflow_provider_customerio.sync.people.ports import PeopleSyncError
+from airflow_provider_customerio.sync.people.sync import PeopleSync
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, poll_delays
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 

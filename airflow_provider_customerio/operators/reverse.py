@@ -33,7 +33,7 @@ from airflow_provider_customerio.operators._common import (
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse import (
     CONFLICT_POLICIES,
     WATERMARK,

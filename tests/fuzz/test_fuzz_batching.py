@@ -25,12 +25,9 @@ from hypothesis import strategies as st
 from airflow_provider_customerio.sync.batching import Batch, Oversize
 from airflow_provider_customerio.sync.events import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, event_packer
 from airflow_provider_customerio.sync.objects import MAX_RECORDS_PER_UPSERT, MAX_UPSERT_BYTES, ObjectSync
-from airflow_provider_customerio.sync.people import (
-    BREVO_IMPORT_LIMIT_BYTES,
-    IMPORT_OVERHEAD_BYTES,
-    MAX_IMPORT_ROWS,
-    PeopleSync,
-)
+from airflow_provider_customerio.sync.people.load import BREVO_IMPORT_LIMIT_BYTES, IMPORT_OVERHEAD_BYTES
+from airflow_provider_customerio.sync.people.run import MAX_IMPORT_ROWS
+from airflow_provider_customerio.sync.people.sync import PeopleSync
 from airflow_provider_customerio.sync.reverse import (
     TRACK_BATCH_BUDGET_BYTES,
     TRACK_BATCH_LIMIT_BYTES,

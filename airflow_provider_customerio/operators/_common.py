@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_customerio.sql.metrics_store import MetricsStore
-    from airflow_provider_customerio.sync.people import RunWindow
+    from airflow_provider_customerio.sync.people.window import RunWindow
     from airflow_provider_customerio.sync.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def incremental_window(
 ) -> RunWindow | None:
     """The people window of the run (see :func:`airflow_provider_customerio.sync.people.resolve_window`):
     ``since``, else the data interval, else (a manual run) from the watermark ``watermark_key`` to now."""
-    from airflow_provider_customerio.sync.people import resolve_window
+    from airflow_provider_customerio.sync.people.window import resolve_window
 
     start, end = data_interval(context)
     return resolve_window(

@@ -28,7 +28,7 @@ from airflow_provider_customerio.runs.summary import record_summary
 from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse import (
     CONFLICT_POLICIES,
     WATERMARK,

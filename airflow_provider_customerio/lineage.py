@@ -135,14 +135,26 @@ def emit_asset_events(context: Mapping[str, Any], summary: Mapping[str, Any]) ->
             log.debug("No asset event extra for %r: %s", outlet, exc)
 
 
+def _dags_folder() -> str | None:
+    """Airflow's ``[core] dags_folder`` (``None`` without a config)."""
+    try:
+        from airflow.configuration import conf
+
+        return conf.get("core", "dags_folder", fallback=None)
+    except Exception:
+        return None
+
+
 def _attributes(op: Any, capability: str) -> list[tuple[str, str]]:
     """The mapped attributes (Brevo name, type) of a people-like sync, from the config; empty when unreadable."""
     if capability not in ("people", "reverse", "workflow"):
         return []
     try:
-        from airflow_provider_customerio.operators._common import load_customerio_config
+        # the config is read as the operators read it (``sync.config``, default file in the DAGs folder); not through
+        # ``operators``, which import this module
+        from airflow_provider_customerio.sync.config import load_config
 
-        config = load_customerio_config(getattr(op, "config_path", None))
+        config = load_config(getattr(op, "config_path", None), dags_folder=_dags_folder()).customerio
     except Exception:
         return []
     return [(f.target, f.create_type) for f in config.field_mapping]

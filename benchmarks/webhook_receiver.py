@@ -195,8 +195,8 @@ def bench_forwarding(n_events: int, workdir: Path, limits: bool = True) -> None:
     from airflow_provider_customerio.adapters.brevo import BrevoEventSink
     from airflow_provider_customerio.hooks.brevo import BrevoHook
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
+    from airflow_provider_customerio.store.ledger import Ledger
     from airflow_provider_customerio.sync.events import EventForwarder, EventMapper
-    from airflow_provider_customerio.sync.ledger import Ledger
     from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
     server, info = start_sandbox(workdir, limits)

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.pools import rate_for
 from airflow_provider_customerio.store import STORE_CONN_ID, LeaseOwner, SyncStore, lease_holder
+from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync._time import parse_iso, to_epoch
 from airflow_provider_customerio.sync.campaigns import (
     MetricsWindow,
@@ -28,7 +29,6 @@ from airflow_provider_customerio.sync.campaigns import (
 )
 from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig, load_config
 from airflow_provider_customerio.sync.import_slots import ImportSlots
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import to_bool
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_customerio.sql.metrics_store import MetricsStore
     from airflow_provider_customerio.sync.people import RunWindow
-    from airflow_provider_customerio.sync.state import StateStore
+    from airflow_provider_customerio.sync.ports import SyncState
 
 log = logging.getLogger(__name__)
 _EMPTY = ("", "none", "null")
@@ -190,7 +190,7 @@ def data_interval(context: Mapping[str, Any]) -> tuple[datetime | None, datetime
 
 
 def incremental_window(
-    context: Mapping[str, Any], *, mode: str, since: str | None, state: StateStore, watermark_key: str
+    context: Mapping[str, Any], *, mode: str, since: str | None, state: SyncState, watermark_key: str
 ) -> RunWindow | None:
     """The people window of the run (see :func:`airflow_provider_customerio.sync.people.resolve_window`):
     ``since``, else the data interval, else (a manual run) from the watermark ``watermark_key`` to now."""

@@ -32,6 +32,7 @@ from airflow_provider_customerio.operators._common import (
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.people import RunWindow
 from airflow_provider_customerio.sync.reverse import (
@@ -40,7 +41,6 @@ from airflow_provider_customerio.sync.reverse import (
     ReverseSync,
     ReverseSyncError,
 )
-from airflow_provider_customerio.sync.state import StateStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_customerio.sync.ledger import RejectSink
+from airflow_provider_customerio.sync.ports import RejectSink
 
 #: Metric columns of the reporting table, in table order. Series keys outside this list are ignored.
 METRIC_COLUMNS: tuple[str, ...] = (

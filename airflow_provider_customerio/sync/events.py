@@ -42,8 +42,8 @@ from typing import Any, Protocol
 
 from airflow_provider_customerio.sync._time import parse_iso, to_epoch
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
-from airflow_provider_customerio.sync.ledger import RejectSink
 from airflow_provider_customerio.sync.mapping import ConversionError, normalise_email
+from airflow_provider_customerio.sync.ports import RejectSink
 
 # ------------------------------------------------------------------------------------------- constants
 PENDING = "pending"

@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite
 from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.import_slots import ImportSlots
-from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
     BrevoAttribute,
@@ -53,6 +53,7 @@ from airflow_provider_customerio.sync.mapping import (
     row_field_digests,
     row_field_values,
 )
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.processes import (
     Clock,
     ImportReport,
@@ -62,8 +63,7 @@ from airflow_provider_customerio.sync.processes import (
     wait_for_pending,
 )
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, DEFAULT_SETTLE_S, read_values, settle, with_fields
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
-from airflow_provider_customerio.sync.summary import SyncSummary
+from airflow_provider_customerio.sync.summary import SyncSummary, check_threshold
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +243,8 @@ class PeopleSync:
         config: CustomerIOConfig,
         source: PeopleSource | None,
         sink: ContactSink,
-        state: StateStore,
-        ledger: Ledger,
+        state: SyncState,
+        ledger: RunLedger,
         run_key: str,
         clock: Clock | None = None,
         max_import_attempts: int = 3,

@@ -34,7 +34,7 @@ from airflow_provider_customerio.operators.events import (
     CustomerIOTrackEventsOperator,
 )
 from airflow_provider_customerio.sandbox.webhook_emitter import emit_webhooks, make_event
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 from tests.conftest import REPO_ROOT
 from tests.integration.test_events_receiver import KEY, Receiver

@@ -22,7 +22,7 @@ from airflow_provider_customerio.operators.workflow import (
     CustomerIOWorkflowStateOperator,
     CustomerIOWorkflowStateToBrevoOperator,
 )
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 pytestmark = pytest.mark.integration

@@ -10,13 +10,13 @@ import pytest
 from airflow_provider_customerio.exceptions import ConfigError, RateLimitError, ServerError, ValidationError
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.fencing import LeaseLost
+from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.import_slots import (
     ImportSlots,
     ImportSlotTimeout,
     account_key,
     slot_settings,
 )
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.people import PeopleSync, run_blocking
 from airflow_provider_customerio.sync.processes import ProcessState
 from tests.unit.sync.test_people import ATTRS, CFG, FakeSink, FakeSource, people

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.config import parse_config
-from airflow_provider_customerio.sync.ledger import Ledger, RejectThresholdExceeded, read_ledger
 from airflow_provider_customerio.sync.mapping import BrevoAttribute, MappingError, Person
 from airflow_provider_customerio.sync.people import (
     Change,
@@ -19,7 +20,7 @@ from airflow_provider_customerio.sync.people import (
     run_blocking,
 )
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ImportReport, ProcessState
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.sync.summary import RejectThresholdExceeded
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 WINDOW = RunWindow(T0, T0 + timedelta(hours=1))

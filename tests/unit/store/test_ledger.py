@@ -6,13 +6,7 @@ import json
 import pytest
 
 from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.store.ledger import export_rejects
-from airflow_provider_customerio.sync.ledger import (
-    Ledger,
-    RejectThresholdExceeded,
-    check_threshold,
-    read_ledger,
-)
+from airflow_provider_customerio.store.ledger import Ledger, export_rejects, read_ledger
 
 
 def test_ledger_rows_counts_and_location(tmp_path):
@@ -77,10 +71,3 @@ def test_export_to_jsonl_and_csv(tmp_path):
     assert rows[0]["message"] == 'bad, "quoted"' and json.loads(rows[0]["identifiers"]) == {"email": "x@"}
     with pytest.raises(ValueError, match="jsonl or csv"):
         export_rejects(store.engine, tmp_path / "r.xml", fmt="xml")
-
-
-def test_threshold():
-    check_threshold(rejected=5, read=100, threshold=0.05, ledger_path="ledger x")
-    check_threshold(rejected=0, read=0, threshold=0.0, ledger_path="ledger x")
-    with pytest.raises(RejectThresholdExceeded, match=r"6 of 100 records rejected \(6.0%\).*ledger x"):
-        check_threshold(rejected=6, read=100, threshold=0.05, ledger_path="ledger x")

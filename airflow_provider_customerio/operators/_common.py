@@ -34,7 +34,7 @@ from airflow_provider_customerio.sync.mapping import to_bool
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_customerio.sql.metrics_store import MetricsStore
+    from airflow_provider_customerio.store.reporting import MetricsStore
     from airflow_provider_customerio.sync.people import RunWindow
     from airflow_provider_customerio.sync.ports import SyncState
 
@@ -408,7 +408,7 @@ def campaign_settings(config: CustomerIOConfig, *, sql_conn_id: str | None, tabl
 
 
 def open_metrics_store(settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
-    from airflow_provider_customerio.sql.metrics_store import store_for
+    from airflow_provider_customerio.store.reporting import store_for
 
     return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
 
@@ -484,7 +484,7 @@ def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict
 
 def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: SyncStore) -> Any | None:
     """The events capability's store: its own connection when one is configured, else the sync store."""
-    from airflow_provider_customerio.webhooks.store import EventStore
+    from airflow_provider_customerio.store.inbox import EventStore
 
     conn_id = conn_id or config.events.webhook_store_conn_id
     if conn_id:

@@ -45,9 +45,9 @@ from airflow_provider_customerio.operators._common import (
     sync_lease,
 )
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.inbox import PENDING, EventStore, StoredEvent
 from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.events import (
-    PENDING,
     SOURCE_ACTIVITY,
     EventForwarder,
     EventMapper,
@@ -60,7 +60,6 @@ from airflow_provider_customerio.sync.events import (
     plan_forwarding,
 )
 from airflow_provider_customerio.sync.summary import SyncSummary
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

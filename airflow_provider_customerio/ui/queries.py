@@ -290,7 +290,7 @@ def webhook_health(engine: Engine, table: str = WEBHOOK_EVENTS_TABLE) -> Webhook
 # ----------------------------------------------------------------------------------------- campaign metrics
 def metrics_rows(engine: Engine, first: date, last: date, *, table: str | None = None) -> list[dict[str, Any]]:
     """The campaign metrics table's rows between two days (the table the metrics task writes in the store)."""
-    from airflow_provider_customerio.sql.metrics_store import DEFAULT_TABLE, engine_store
+    from airflow_provider_customerio.store.reporting import DEFAULT_TABLE, engine_store
 
     with read_connection(engine) as conn:
         if not sa.inspect(conn).has_table(table or DEFAULT_TABLE):

@@ -12,12 +12,12 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
-from airflow_provider_customerio.sql.metrics_store import engine_store
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+from airflow_provider_customerio.store.reporting import engine_store
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from airflow_provider_customerio.ui.app import Viewer, create_app
 from airflow_provider_customerio.ui.queries import webhook_health
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 TODAY = date(2026, 3, 10)
 

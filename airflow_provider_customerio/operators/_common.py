@@ -451,35 +451,8 @@ def message_window(
 
 def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict[str, Any]]:
     """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
-    pages by ``(event_ts, event_id)``; undecodable payloads are skipped (the events capability ledgers them)."""
-    import sqlalchemy as sa
-
-    t = store.events
-    last: tuple[int, str] = (start_ts - 1, "")
-    while True:
-        q = (
-            sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
-            .where(
-                t.c.source == "webhook",
-                t.c.event_ts >= start_ts,
-                t.c.event_ts <= end_ts,
-                sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])),
-            )
-            .order_by(t.c.event_ts, t.c.event_id)
-            .limit(WEBHOOK_EVENT_PAGE)
-        )
-        with store.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        if not rows:
-            return
-        for _event_id, _event_ts, payload in rows:
-            try:
-                body = json.loads(payload)
-            except (TypeError, ValueError):
-                continue
-            if isinstance(body, dict):
-                yield body
-        last = (int(rows[-1][1]), str(rows[-1][0]))
+    pages (:meth:`airflow_provider_customerio.store.inbox.EventStore.iter_webhook_payloads`)."""
+    return store.iter_webhook_payloads(start_ts, end_ts, page=WEBHOOK_EVENT_PAGE)  # type: ignore[no-any-return]
 
 
 def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: SyncStore) -> Any | None:

@@ -281,6 +281,36 @@ class EventStore:
             yield from rows
             last = (rows[-1].received_at, rows[-1].event_id)
 
+    def iter_webhook_payloads(self, start_ts: int, end_ts: int, *, page: int = 5000) -> Iterator[dict[str, Any]]:
+        """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
+        pages by ``(event_ts, event_id)``; undecodable payloads are skipped (the events capability ledgers them)."""
+        t = self.events
+        last: tuple[int, str] = (start_ts - 1, "")
+        while True:
+            q = (
+                sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
+                .where(
+                    t.c.source == "webhook",
+                    t.c.event_ts >= start_ts,
+                    t.c.event_ts <= end_ts,
+                    sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])),
+                )
+                .order_by(t.c.event_ts, t.c.event_id)
+                .limit(page)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for _event_id, _event_ts, payload in rows:
+                try:
+                    body = json.loads(payload)
+                except (TypeError, ValueError):
+                    continue
+                if isinstance(body, dict):
+                    yield body
+            last = (int(rows[-1][1]), str(rows[-1][0]))
+
     def in_flight(self) -> dict[str, list[StoredEvent]]:
         """Rows left ``in_flight`` (by a crash or an uncertain send), grouped by batch id."""
         out: dict[str, list[StoredEvent]] = {}

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from airflow_provider_customerio.store import schema as s
 from airflow_provider_customerio.store._sql import insert_rows
+from airflow_provider_customerio.store.engine import read_connection
 from airflow_provider_customerio.store.state import StoreBase
 
 FLUSH_EVERY = 500
@@ -207,6 +208,14 @@ def _as_dict(row: Any) -> dict[str, Any]:
     return out
 
 
+def run_reject_counts(engine: Engine, dag_id: str, run_id: str) -> dict[str, int]:
+    """The rejected records of one DAG run per reason, every task of it (index ``(dag_id, run_id)``)."""
+    t = s.rejected_record
+    q = sa.select(t.c.reason, sa.func.count()).where(t.c.dag_id == dag_id, t.c.run_id == run_id).group_by(t.c.reason)
+    with read_connection(engine) as conn:
+        return {str(r): int(n) for r, n in conn.execute(q)}
+
+
 def iter_rejects(
     target: Ledger | Engine | str | os.PathLike[str],
     key: str | None = None,
@@ -277,4 +286,13 @@ def export_rejects(
     return n
 
 
-__all__ = ["REASONS", "VALUE_REASONS", "Ledger", "export_rejects", "iter_rejects", "ledger_key", "read_ledger"]
+__all__ = [
+    "REASONS",
+    "VALUE_REASONS",
+    "Ledger",
+    "export_rejects",
+    "iter_rejects",
+    "ledger_key",
+    "read_ledger",
+    "run_reject_counts",
+]

@@ -78,7 +78,7 @@ def row_values(row: MetricRow, updated_at: str) -> dict[str, Any]:
     rec = row.as_record()
     return {
         **{c: rec[c] for c in ("campaign_id", "source", "name")},
-        "date": row.day,
+        "date": _day(row.day),
         **{m: rec[m] for m in METRIC_COLUMNS},
         "row_hash": row.content_hash,
         "updated_at": updated_at,
@@ -86,7 +86,10 @@ def row_values(row: MetricRow, updated_at: str) -> dict[str, Any]:
 
 
 def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    """A plain ``datetime.date`` (a subclass such as pendulum's ``Date`` is not a type every driver binds)."""
+    if isinstance(value, date):
+        return date(value.year, value.month, value.day)
+    return date.fromisoformat(str(value)[:10])
 
 
 def _day_text(value: Any) -> str:

@@ -233,3 +233,12 @@ def test_a_new_database_gets_the_inbox_from_the_migrations(tmp_path):
     assert {"customerio_webhook_events", "customerio_webhook_events_meta", "store_version"} <= set(
         sa.inspect(engine).get_table_names()
     )
+
+
+def test_webhook_payloads_of_a_time_range_are_read_in_pages(store):
+    events = [ev(i) for i in range(7)]  # event_ts 1_700_000_000 + i
+    events.append(StoredEvent(event_id="bad", source="webhook", payload="not json", event_ts=1_700_000_003))
+    events.append(StoredEvent(event_id="act", source="activity", payload="{}", event_ts=1_700_000_003))
+    store.add(events)
+    got = list(store.iter_webhook_payloads(1_700_000_001, 1_700_000_005, page=2))
+    assert [p["event_id"] for p in got] == ["E0001", "E0002", "E0003", "E0004", "E0005"]

@@ -71,3 +71,17 @@ def test_export_to_jsonl_and_csv(tmp_path):
     assert rows[0]["message"] == 'bad, "quoted"' and json.loads(rows[0]["identifiers"]) == {"email": "x@"}
     with pytest.raises(ValueError, match="jsonl or csv"):
         export_rejects(store.engine, tmp_path / "r.xml", fmt="xml")
+
+
+def test_run_reject_counts_are_of_one_dag_run_every_task(tmp_path):
+    from airflow_provider_customerio.store.ledger import run_reject_counts
+
+    store = SyncStore.at(tmp_path / "s.db")
+    for task, reasons in (("a", ["invalid_email", "invalid_date"]), ("b", ["invalid_email"])):
+        with store.ledger("dag", "run_1", task) as led:
+            for reason in reasons:
+                led.reject(record_id="x", reason=reason, message="m", stage="map")
+    with store.ledger("dag", "run_2", "a") as led:
+        led.reject(record_id="y", reason="not_found", message="m", stage="read")
+    assert run_reject_counts(store.engine, "dag", "run_1") == {"invalid_email": 2, "invalid_date": 1}
+    assert run_reject_counts(store.engine, "other", "run_1") == {}

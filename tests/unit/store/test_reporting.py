@@ -206,3 +206,14 @@ def test_ensure_table_tolerates_a_table_created_meanwhile(tmp_path: Path) -> Non
     sa.event.listen(failing.t, "before_create", permission_denied)
     with pytest.raises(sa.exc.OperationalError, match="permission denied"):
         failing.ensure_table()
+
+
+def test_a_day_of_a_date_subclass_is_stored(tmp_path: Path) -> None:
+    """Airflow's context dates are pendulum ``Date``s (a ``date`` subclass the SQLite driver does not bind)."""
+    import pendulum
+
+    s = sqlite_store(tmp_path / "m.db")
+    s.ensure_table()
+    day = pendulum.Date(2026, 11, 20)
+    s.upsert([MetricRow(1, day, "campaign:v2:UTC", "Camp", {"sent": 1})], updated_at="t")
+    assert [r["date"] for r in s.fetch("2026-11-20", "2026-11-20")] == ["2026-11-20"]

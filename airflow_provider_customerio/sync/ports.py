@@ -1,10 +1,9 @@
 """The storage ports of the sync core: what ``sync/`` needs of the store, as Protocols.
 
 The sync modules type their store parameters with these, so ``sync/`` depends on no concrete store class; the
-store (:mod:`airflow_provider_customerio.store`) provides them (:class:`~airflow_provider_customerio.store.state.
-StateStore` is a :class:`SyncState`, :class:`~airflow_provider_customerio.store.ledger.Ledger` a :class:`RunLedger`),
-and a test may pass a list-backed fake. Value types (``OwnWrite``, ``Identity``, ``PendingProcess``, ...) and the
-direction constants are the store's own and are imported from it.
+store (:mod:`airflow_provider_customerio.store`) provides them: its ``state.StateStore`` is a :class:`SyncState`,
+its ``ledger.Ledger`` a :class:`RunLedger`, and a test may pass a list-backed fake. Value types (``OwnWrite``,
+``Identity``, ``PendingProcess``, ...) and the direction constants are the store's own and are imported from it.
 """
 
 from __future__ import annotations

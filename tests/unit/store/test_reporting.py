@@ -217,3 +217,11 @@ def test_a_day_of_a_date_subclass_is_stored(tmp_path: Path) -> None:
     day = pendulum.Date(2026, 11, 20)
     s.upsert([MetricRow(1, day, "campaign:v2:UTC", "Camp", {"sent": 1})], updated_at="t")
     assert [r["date"] for r in s.fetch("2026-11-20", "2026-11-20")] == ["2026-11-20"]
+
+
+def test_the_store_is_the_campaign_syncs_port(tmp_path: Path) -> None:
+    from airflow_provider_customerio.sync.campaigns import MetricsStorePort
+
+    port: MetricsStorePort = sqlite_store(tmp_path / "m.db")
+    wanted = {n for n in vars(MetricsStorePort) if not n.startswith("_")}
+    assert wanted and wanted <= set(dir(port))

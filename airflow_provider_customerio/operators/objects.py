@@ -15,24 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoObjectSink, BrevoRecordSource, upsert_process_state
+from airflow_provider_customerio.adapters.brevo import BrevoObjectSink, BrevoRecordSource
+from airflow_provider_customerio.adapters.brevo_imports import process_state
 from airflow_provider_customerio.adapters.customerio_app import CustomerIOObjectSource
 from airflow_provider_customerio.adapters.customerio_track import CustomerIOObjectWriter
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import (
-    as_bool,
-    as_ids,
-    default_deferrable,
-    load_customerio_config,
-    open_sync_store,
-    record_summary,
-    run_task_ids,
-    skip,
-    sync_lease,
-)
+from airflow_provider_customerio.operators._common import skip
+from airflow_provider_customerio.runs.context import run_task_ids
+from airflow_provider_customerio.runs.lease import sync_lease
+from airflow_provider_customerio.runs.settings import default_deferrable, load_customerio_config, open_sync_store
+from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.values import as_bool, as_ids
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.objects import (
     ObjectSync,
@@ -156,7 +152,7 @@ class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
     def _complete(self, sync: ObjectSync, event: dict[str, Any]) -> dict[str, Any]:
         sync.attach()
         processes = event.get("processes") or {}
-        pending = sync.complete(upsert_process_state(pid, body) for pid, body in processes.items())
+        pending = sync.complete(process_state(pid, body) for pid, body in processes.items())
         status = event.get("status")
         if status == "error":
             raise BrevoProcessTimeout(

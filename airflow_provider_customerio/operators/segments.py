@@ -13,27 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoListTarget, process_finished
+from airflow_provider_customerio.adapters.brevo import BrevoListTarget
+from airflow_provider_customerio.adapters.brevo_imports import BrevoImports
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.adapters.customerio_app import CustomerIOSegmentSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import (
-    as_bool,
-    as_id,
-    as_names,
-    brevo_import_slots,
-    ledger_sink,
-    load_customerio_config,
-    open_sync_store,
-    pool_hook_params,
-    record_summary,
-    run_ids,
-    sync_lease,
-    task_key,
-)
+from airflow_provider_customerio.operators._common import ledger_sink
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
+from airflow_provider_customerio.runs.context import run_ids, task_key
+from airflow_provider_customerio.runs.lease import brevo_import_slots, sync_lease
+from airflow_provider_customerio.runs.settings import load_customerio_config, open_sync_store, pool_hook_params
+from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.values import as_bool, as_id, as_names
 from airflow_provider_customerio.sync.segments import (
     MirrorRequest,
     SegmentMirror,
@@ -147,7 +140,7 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
         task = task_key(f"segment_{request.segment_id}_to_list_{request.list_id}", map_index)
         store = open_sync_store(config, self.state_path)
         slots = brevo_import_slots(store, self.brevo_hook, f"{dag_id}/{run_id}/{task}")
-        slots.finished = process_finished(self.brevo_hook)  # a retry frees what its killed attempt left running
+        slots.finished = BrevoImports(self.brevo_hook).finished  # a retry frees what its killed attempt left running
         target = BrevoListTarget(
             self.brevo_hook,
             timeout=self.import_timeout,

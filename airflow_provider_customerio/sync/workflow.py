@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
-from airflow_provider_customerio.sync.ledger import RejectSink
 from airflow_provider_customerio.sync.mapping import ConversionError, normalise_email
+from airflow_provider_customerio.sync.ports import RejectSink
 
 #: Hash direction under which the written workflow state is remembered in the sync state store.
 WORKFLOW_DIRECTION = "cio_workflow_state"
@@ -664,7 +664,7 @@ class WorkflowStateWriter:
         process = self.port.wait(process_id)
         rows = [(r.person_key, r.hash, dict(r.row)) for r in self.state.iter_pending_rows(self.run_key, process_id)]
         status = str(process.get("status", ""))
-        if status == "completed":
+        if process.get("succeeded"):
             problems = import_problem_count(process)
             if problems:
                 # Brevo reports counts, not which rows: none of the batch is marked written (all are re-sent on

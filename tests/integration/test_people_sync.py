@@ -14,8 +14,8 @@ import requests
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
-from airflow_provider_customerio.sync.ledger import VALUE_REASONS
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.store.ledger import VALUE_REASONS
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, StateStore
 from tests.conftest import ledger_rows
 
 pytestmark = pytest.mark.integration
@@ -355,7 +355,7 @@ def test_unsubscribed_person_becomes_email_blacklisted(env):
 
 
 def test_process_report_shapes_are_read_as_counts_or_rows():
-    from airflow_provider_customerio.adapters.brevo import import_process_state as process_state
+    from airflow_provider_customerio.adapters.brevo_imports import import_process_state as process_state
 
     counts = process_state(
         {

@@ -6,6 +6,7 @@ Usage::
     python benchmarks/house_figures.py                  # the checkout this script lives in, as Markdown
     python benchmarks/house_figures.py /path/to/checkout --json
     python benchmarks/house_figures.py --no-dags        # static figures only (no subprocesses)
+    python benchmarks/house_figures.py --dag customerio_people_to_brevo.py --runs 3   # one DAG
     python benchmarks/house_figures.py CHECKOUT --json-out figures.json > figures.md   # both, one measurement
 
 Static figures (read with ``ast``, nothing imported):
@@ -295,12 +296,21 @@ def _child_run(python: str, root: Path, dag: Path, package: str, preload: Iterab
 
 
 def dag_figures(
-    root: Path, python: str, runs: int = 5, package: str = PACKAGE, preload: Iterable[str] = DEFAULT_PRELOAD
+    root: Path,
+    python: str,
+    runs: int = 5,
+    package: str = PACKAGE,
+    preload: Iterable[str] = DEFAULT_PRELOAD,
+    only: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
-    """Per ``dags/*.py``: the package modules its import adds, their lines, and the median import time."""
+    """Per ``dags/*.py`` (or the file names in ``only``): the package modules its import adds, their lines, and the
+    median import time."""
     out = []
+    wanted = set(only)
     with tempfile.TemporaryDirectory(prefix="house_figures_") as home:
         for dag in sorted((root / "dags").glob("*.py")):
+            if wanted and dag.name not in wanted:
+                continue
             _child_run(python, root, dag, package, preload, home)  # warm-up: config file, bytecode caches
             results = [_child_run(python, root, dag, package, preload, home) for _ in range(runs)]
             closure = results[-1]["closure"]
@@ -329,7 +339,9 @@ def _commit(root: Path) -> str:
     return proc.stdout.strip() or "unknown"
 
 
-def figures(root: Path, python: str, runs: int, dags: bool, preload: Iterable[str]) -> dict[str, Any]:
+def figures(
+    root: Path, python: str, runs: int, dags: bool, preload: Iterable[str], only: Iterable[str] = ()
+) -> dict[str, Any]:
     longs = long_functions(root)
     return {
         "checkout": str(root),
@@ -346,7 +358,7 @@ def figures(root: Path, python: str, runs: int, dags: bool, preload: Iterable[st
             "over_60": longs,
             "sandbox_over_60": long_functions(root, sandbox=True),
         },
-        "dags": dag_figures(root, python, runs, preload=preload) if dags else [],
+        "dags": dag_figures(root, python, runs, preload=preload, only=only) if dags else [],
         "circles": import_circles(import_graph(root)),
         "circles_with_deferred": import_circles(import_graph(root, deferred=True)),
         "circles_with_all_imports": import_circles(import_graph(root, deferred=True, type_checking=True)),
@@ -436,12 +448,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", help="also write the JSON to this file")
     parser.add_argument("--runs", type=int, default=5, help="timed child processes per DAG (median)")
     parser.add_argument("--no-dags", action="store_true", help="skip the DAG import closures and parse times")
+    parser.add_argument("--dag", action="append", default=[], help="only this DAG file name (repeatable)")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the child processes")
     parser.add_argument("--preload", default=",".join(DEFAULT_PRELOAD), help="modules the child imports first")
     args = parser.parse_args(argv)
     root = Path(args.checkout).resolve()
     preload = [m for m in args.preload.split(",") if m]
-    result = figures(root, args.python, args.runs, not args.no_dags, preload)
+    result = figures(root, args.python, args.runs, not args.no_dags, preload, args.dag)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2) if args.json else markdown(result), end="" if not args.json else "\n")

@@ -119,9 +119,10 @@ def test_a_dags_import_closure_comes_from_the_checkout(tmp_path: Path) -> None:
             f"{PKG}/helper.py": "Y = 2\nZ = 3\n",
             f"{PKG}/unused.py": "W = 4\n",
             "dags/tiny_dag.py": f"from {PKG}.used import X\n",
+            "dags/other_dag.py": "raise SystemExit('not this one')\n",
         },
     )
-    (figures,) = hf.dag_figures(root, sys.executable, runs=1, preload=())
+    (figures,) = hf.dag_figures(root, sys.executable, runs=1, preload=(), only=["tiny_dag.py"])
     assert figures["closure"] == [PKG, f"{PKG}.helper", f"{PKG}.used"]
     assert (figures["modules"], figures["lines"]) == (3, 0 + 2 + 2)
     assert len(figures["parse_s_runs"]) == 1

@@ -5,9 +5,10 @@ Dependencies go one way: :mod:`~airflow_provider_customerio.hooks` -> ``adapters
 whose hook it wraps (``BrevoContactSink`` implements :class:`~airflow_provider_customerio.sync.people.ContactSink`
 over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and triggers only wire them.
 
-* :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOObjectSource``, ``CustomerIOSegmentSource``.
-* :mod:`.customerio_track`: ``CustomerIOObjectWriter``, ``CustomerIOPeopleWriter``.
-* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoObjectSink``, ``BrevoRecordSource``, ``BrevoContactSource``,
-  ``BrevoListTarget``, ``BrevoImportSink``, ``BrevoEventSink``, and the process readers ``import_process_state``
-  and ``upsert_process_state``.
+* :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOSegmentSource``.
+* :mod:`.customerio_track`: ``CustomerIOPeopleWriter``.
+* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoContactSource``, ``BrevoListTarget``, ``BrevoImportSink``,
+  ``BrevoEventSink``, and the process reader ``import_process_state``.
+* :mod:`.objects`: ``CustomerIOObjectSource``, ``CustomerIOObjectWriter``, ``BrevoObjectSink``,
+  ``BrevoRecordSource``, and the process reader ``upsert_process_state``.
 """

@@ -1,7 +1,7 @@
 """Operator syncing Customer.io objects and their relationships into Brevo custom objects.
 
 Thin: the constructor assigns, :meth:`CustomerIOObjectsToBrevoOperator.execute` builds the hooks, wraps them in
-the ports of :mod:`airflow_provider_customerio.sync.objects` and delegates. The wait for Brevo's upsert processes
+the ports of :mod:`airflow_provider_customerio.sync.objects.ports` and delegates. The wait for Brevo's upsert processes
 is deferrable (:class:`~airflow_provider_customerio.triggers.brevo.BrevoProcessTrigger`) with a timeout.
 """
 
@@ -15,9 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoObjectSink, BrevoRecordSource, upsert_process_state
-from airflow_provider_customerio.adapters.customerio_app import CustomerIOObjectSource
-from airflow_provider_customerio.adapters.customerio_track import CustomerIOObjectWriter
+from airflow_provider_customerio.adapters.objects import (
+    BrevoObjectSink,
+    BrevoRecordSource,
+    CustomerIOObjectSource,
+    CustomerIOObjectWriter,
+    upsert_process_state,
+)
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
@@ -34,10 +38,8 @@ from airflow_provider_customerio.operators._common import (
     sync_lease,
 )
 from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.sync.objects import (
-    ObjectSync,
-    ReverseObjectSync,
-)
+from airflow_provider_customerio.sync.objects.forward import ObjectSync
+from airflow_provider_customerio.sync.objects.reverse import ReverseObjectSync
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, poll_delays
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 

@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_customerio.operators.objects import CustomerIOObjectsToBrevoOperator
 from airflow_provider_customerio.sync.ledger import read_ledger
-from airflow_provider_customerio.sync.objects import MissingBrevoAttributes, MissingBrevoObjectTypes
+from airflow_provider_customerio.sync.objects.ports import MissingBrevoAttributes, MissingBrevoObjectTypes
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout
 
 pytestmark = pytest.mark.integration

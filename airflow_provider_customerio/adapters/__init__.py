@@ -8,7 +8,8 @@ over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and
 * :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOSegmentSource``.
 * :mod:`.customerio_track`: ``CustomerIOPeopleWriter``.
 * :mod:`.brevo`: ``BrevoContactSink``, ``BrevoContactSource``, ``BrevoListTarget``, ``BrevoImportSink``,
-  ``BrevoEventSink``, and the process reader ``import_process_state``.
+  ``BrevoEventSink``, and the one imports component
+  (``brevo_imports``: send, read and wait for Brevo imports; Brevo status words are read there only).
 * :mod:`.objects`: ``CustomerIOObjectSource``, ``CustomerIOObjectWriter``, ``BrevoObjectSink``,
-  ``BrevoRecordSource``, and the process reader ``upsert_process_state``.
+  ``BrevoRecordSource``.
 """

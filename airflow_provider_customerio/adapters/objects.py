@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_customerio.adapters.brevo_imports import process_state
 from airflow_provider_customerio.exceptions import AuthError, NotFoundError, ValidationError
 from airflow_provider_customerio.hooks._base import quote_path
 from airflow_provider_customerio.hooks.brevo import BrevoHook
@@ -130,7 +131,7 @@ class BrevoObjectSink:
         return str(self.hook.delete_object_records(object_type, list(ext_ids)))
 
     def get_process(self, process_id: str) -> ProcessState:
-        return upsert_process_state(process_id, self.hook.get_process(int(process_id)))
+        return process_state(process_id, self.hook.get_process(int(process_id)))
 
     def read_records(self, object_type: str, page_num: int, limit: int) -> list[Mapping[str, Any]]:
         return list(self._records(object_type, page_num, limit).get("records") or [])
@@ -196,8 +197,3 @@ class BrevoRecordSource:
         if contact.get("email"):
             return {"email": str(contact["email"])}
         return None
-
-
-def upsert_process_state(process_id: str | int, process: Mapping[str, Any]) -> ProcessState:
-    """A Brevo process body as a :class:`ProcessState`."""
-    return ProcessState(str(process_id), str(process.get("status") or ""), error=process.get("error"))

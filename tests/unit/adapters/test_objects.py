@@ -13,7 +13,6 @@ from airflow_provider_customerio.adapters.objects import (
     BrevoRecordSource,
     CustomerIOObjectSource,
     CustomerIOObjectWriter,
-    upsert_process_state,
 )
 from airflow_provider_customerio.hooks._base import RetryPolicy
 from airflow_provider_customerio.hooks.brevo import BrevoHook
@@ -97,15 +96,9 @@ def test_the_sink_upserts_reads_processes_and_finds_contacts(brevo, requests_moc
     sink = BrevoObjectSink(brevo)
     assert sink.upsert("companies", [{"identifiers": {"ext_id": "c"}, "attributes": {"name": "C"}}]) == "12"
     state = sink.get_process("12")
-    assert (state.process_id, state.status, state.error) == ("12", "completed", "records[0]: bad")
+    assert (state.process_id, state.succeeded, state.error) == ("12", True, "records[0]: bad")
     assert sink.find_contact(ext_id="e1", email=None) == ContactRef({"ext_id": "e1"})
     assert sink.find_contact(ext_id="e2", email=" A@example.com ") == ContactRef({"id": 6})
-
-
-def test_upsert_process_state_keeps_the_id_status_and_error() -> None:
-    state = upsert_process_state(3, {"status": "failed", "error": "boom"})
-    assert (state.process_id, state.status, state.error) == ("3", "failed", "boom")
-    assert upsert_process_state("4", {}).status == ""
 
 
 def test_the_record_source_pages_and_lists_associated_contacts(brevo, requests_mock):

@@ -17,7 +17,7 @@ from airflow_provider_customerio.sync.objects.forward import ObjectSync, run_blo
 from airflow_provider_customerio.sync.objects.ports import BrevoRecord, CioObject, ContactRef, RelatedPerson, TypeProbe
 from airflow_provider_customerio.sync.objects.reverse import ReverseObjectSync
 from airflow_provider_customerio.sync.objects.run import MAX_UPSERT_BYTES
-from airflow_provider_customerio.sync.processes import ProcessState
+from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
 from airflow_provider_customerio.sync.state import StateStore
 
 
@@ -111,7 +111,7 @@ class FakeBrevo:
         self.polls += 1
         proc = self.processes[process_id]
         if not self.finish_processes:
-            return ProcessState(process_id, "processing")
+            return ProcessState(process_id, ProcessOutcome.RUNNING)
         if not proc["done"]:
             proc["done"] = True
             if not proc["failed"] and "delete" in proc:
@@ -121,7 +121,9 @@ class FakeBrevo:
             elif not proc["failed"]:
                 self._apply(proc["type"], proc["records"])
         return ProcessState(
-            process_id, "failed" if proc["failed"] else "completed", error="boom" if proc["failed"] else None
+            process_id,
+            ProcessOutcome.FAILED if proc["failed"] else ProcessOutcome.SUCCEEDED,
+            error="boom" if proc["failed"] else None,
         )
 
     def _apply(self, otype: str, records: Sequence[Mapping[str, Any]]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_customerio.sync.objects.outcome import refused_records
-from airflow_provider_customerio.sync.processes import ProcessState
+from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
 from tests.unit.sync.objects.fakes import Env
 
 
@@ -38,7 +38,8 @@ def test_a_record_refused_after_the_202_is_ledgered_and_written_again_the_rest_c
         if process_id != "1":
             return state
         env.brevo.records["companies"].pop("acme1")  # Brevo refused it in the background
-        return ProcessState(process_id, "completed", error="1 of 3 records rejected: records[1] (ext_id 'acme1'): bad")
+        error = "1 of 3 records rejected: records[1] (ext_id 'acme1'): bad"
+        return ProcessState(process_id, ProcessOutcome.SUCCEEDED, error=error)
 
     env.brevo.get_process = refusing  # type: ignore[method-assign]
     first = env.run()

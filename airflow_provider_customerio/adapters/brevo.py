@@ -220,7 +220,7 @@ class BrevoContactSource:
 
 
 class BrevoContactSink:
-    """:class:`~airflow_provider_customerio.sync.people.ContactSink` over :class:`BrevoHook`.
+    """:class:`~airflow_provider_customerio.sync.people.ports.ContactSink` over :class:`BrevoHook`.
 
     :param notices: Brevo's end-of-import notices (the connection extra ``notify_url``), or ``None`` to poll.
     """

@@ -11,10 +11,10 @@ from typing import Any
 
 from airflow_provider_customerio.adapters.brevo_imports import process_state
 from airflow_provider_customerio.exceptions import AuthError, NotFoundError, ValidationError
-from airflow_provider_customerio.hooks._base import quote_path
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
+from airflow_provider_customerio.hooks.transport import quote_path
 from airflow_provider_customerio.sync.objects.ports import (
     BrevoRecord,
     CioObject,

@@ -88,7 +88,7 @@ from airflow_provider_customerio.sync.mapping import (
     to_float,
     to_text,
 )
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.stale import (
     BLACKLIST_FIELD,
     DEFAULT_SETTLE_S,

@@ -344,7 +344,7 @@ def test_manual_run_without_interval_reads_from_the_watermark(world: World) -> N
 
 def test_activity_feed_outage_still_forwards_the_webhooks_then_fails(world: World) -> None:
     from airflow_provider_customerio.exceptions import ServerError
-    from airflow_provider_customerio.hooks._base import RetryPolicy
+    from airflow_provider_customerio.hooks.retry import RetryPolicy
 
     events = world.add_webhooks(5, seed=8)
     world.sandbox.faults(vendor="app", kind="500", count=1)

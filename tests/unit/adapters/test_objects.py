@@ -14,10 +14,10 @@ from airflow_provider_customerio.adapters.objects import (
     CustomerIOObjectSource,
     CustomerIOObjectWriter,
 )
-from airflow_provider_customerio.hooks._base import RetryPolicy
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
+from airflow_provider_customerio.hooks.retry import RetryPolicy
 from airflow_provider_customerio.sync.objects.ports import (
     BrevoRecord,
     ContactRef,

@@ -15,9 +15,9 @@ from airflow_provider_customerio.sync.import_slots import (
     ImportSlotTimeout,
 )
 from airflow_provider_customerio.sync.ledger import Ledger
-from airflow_provider_customerio.sync.people import PeopleSync, run_blocking
+from airflow_provider_customerio.sync.people.sync import PeopleSync, run_blocking
 from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
-from tests.unit.sync.test_people import ATTRS, CFG, FakeSink, FakeSource, people
+from tests.unit.sync.people.fakes import ATTRS, CFG, FakeSink, FakeSource, people
 
 EPOCH = 1_800_000_000.0
 

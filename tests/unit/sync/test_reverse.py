@@ -22,7 +22,8 @@ from airflow_provider_customerio.sync.mapping import (
     field_digest,
     row_field_digests,
 )
-from airflow_provider_customerio.sync.people import RunWindow, trim_to_changed_fields
+from airflow_provider_customerio.sync.people.extract import trim_to_changed_fields
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse import (
     READ_OVERLAP,
     TRACK_BATCH_LIMIT_BYTES,

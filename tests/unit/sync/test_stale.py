@@ -19,7 +19,9 @@ from airflow_provider_customerio.sync.mapping import (
     PersonMapper,
     field_digest,
 )
-from airflow_provider_customerio.sync.people import Change, PeopleSync, RunWindow, run_blocking
+from airflow_provider_customerio.sync.people.ports import Change
+from airflow_provider_customerio.sync.people.sync import PeopleSync, run_blocking
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.stale import (
     BLACKLIST_FIELD,
     CONFIRMED,
@@ -32,7 +34,7 @@ from airflow_provider_customerio.sync.stale import (
     with_fields,
 )
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
-from tests.unit.sync.test_people import ATTRS, CFG, WINDOW, FakeClock, FakeSink, FakeSource
+from tests.unit.sync.people.fakes import ATTRS, CFG, WINDOW, FakeClock, FakeSink, FakeSource
 from tests.unit.sync.test_reverse import MS0, _cio_now, _synced, contact, run
 
 NOW = MS0 / 1000 + 3600.0  # one hour after the fixtures' T0

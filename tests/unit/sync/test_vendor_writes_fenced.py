@@ -18,7 +18,7 @@ from airflow_provider_customerio.sync.config import LifecycleRule, LifecycleSett
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.objects.ports import BrevoRecord, CioObject
-from airflow_provider_customerio.sync.people import PeopleSync
+from airflow_provider_customerio.sync.people.sync import PeopleSync
 from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.reverse import Profile
 from airflow_provider_customerio.sync.segments import MirrorRequest
@@ -27,7 +27,7 @@ from tests.unit.sync.objects.fakes import Env as ObjectsEnv
 from tests.unit.sync.objects.fakes import FakeRecords, FakeTrack
 from tests.unit.sync.objects.fakes import make_config as objects_config
 from tests.unit.sync.objects.fakes import reverse as reverse_objects
-from tests.unit.sync.test_people import ATTRS, CFG, FakeClock, FakeSink, FakeSource
+from tests.unit.sync.people.fakes import ATTRS, CFG, FakeClock, FakeSink, FakeSource
 from tests.unit.sync.test_reverse import FakeCIO, _cio_now, _synced, contact, run
 from tests.unit.sync.test_segments import FakeBrevo as SegmentBrevo
 from tests.unit.sync.test_segments import FakeCustomerIO as SegmentCIO

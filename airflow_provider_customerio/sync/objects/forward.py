@@ -100,15 +100,9 @@ class ObjectSync(ForwardRun):
             for p in cp.get("plans") or []
         }
 
-    def remember(self, key: str, value: Any) -> None:
-        """Keep a JSON value in this run's checkpoint (e.g. the operator's wait deadline)."""
-        self._save(**{key: value})
-
-    def checkpoint_value(self, key: str) -> Any:
-        return self.checkpoint.get(key)
-
-    def close_ledger(self) -> None:
-        self.ledger.close()
+    def save_progress(self) -> None:
+        """Keep the checkpoint now (the ledger's offset and the summary included), e.g. before a deferral."""
+        self._save()
 
     def check(self) -> list[TypePlan]:
         """Check the Customer.io and Brevo preconditions; raise before anything is written."""

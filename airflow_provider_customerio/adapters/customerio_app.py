@@ -15,6 +15,7 @@ from airflow_provider_customerio.exceptions import (
     ProcessTimeoutError,
 )
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.sync.events import SOURCE_ACTIVITY, activity_event_key, iter_window_activities
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK, Change
@@ -22,7 +23,6 @@ from airflow_provider_customerio.sync.segments import (
     MEMBERSHIP_LIMIT,
     SegmentMirrorError,
 )
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 
 class CustomerIOSegmentSource:

@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.runs.context import data_interval, run_ids
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync._time import to_epoch
 from airflow_provider_customerio.sync.campaigns import (
     MetricsWindow,
@@ -24,14 +25,13 @@ from airflow_provider_customerio.sync.campaigns import (
     metrics_window,
 )
 from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
-from airflow_provider_customerio.sync.ledger import Ledger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_customerio.sql.metrics_store import MetricsStore
+    from airflow_provider_customerio.store.reporting import MetricsStore
     from airflow_provider_customerio.sync.people.window import RunWindow
-    from airflow_provider_customerio.sync.state import StateStore
+    from airflow_provider_customerio.sync.ports import SyncState
 
 log = logging.getLogger(__name__)
 _EMPTY = ("", "none", "null")
@@ -43,7 +43,7 @@ _EMPTY = ("", "none", "null")
 
 # ------------------------------------------------------------------------------------------ the run
 def incremental_window(
-    context: Mapping[str, Any], *, mode: str, since: str | None, state: StateStore, watermark_key: str
+    context: Mapping[str, Any], *, mode: str, since: str | None, state: SyncState, watermark_key: str
 ) -> RunWindow | None:
     """The people window of the run (see :func:`airflow_provider_customerio.sync.people.resolve_window`):
     ``since``, else the data interval, else (a manual run) from the watermark ``watermark_key`` to now."""
@@ -168,7 +168,7 @@ def campaign_settings(config: CustomerIOConfig, *, sql_conn_id: str | None, tabl
 
 
 def open_metrics_store(settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
-    from airflow_provider_customerio.sql.metrics_store import store_for
+    from airflow_provider_customerio.store.reporting import store_for
 
     return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
 
@@ -211,40 +211,13 @@ def message_window(
 
 def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict[str, Any]]:
     """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
-    pages by ``(event_ts, event_id)``; undecodable payloads are skipped (the events capability ledgers them)."""
-    import sqlalchemy as sa
-
-    t = store.events
-    last: tuple[int, str] = (start_ts - 1, "")
-    while True:
-        q = (
-            sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
-            .where(
-                t.c.source == "webhook",
-                t.c.event_ts >= start_ts,
-                t.c.event_ts <= end_ts,
-                sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])),
-            )
-            .order_by(t.c.event_ts, t.c.event_id)
-            .limit(WEBHOOK_EVENT_PAGE)
-        )
-        with store.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        if not rows:
-            return
-        for _event_id, _event_ts, payload in rows:
-            try:
-                body = json.loads(payload)
-            except (TypeError, ValueError):
-                continue
-            if isinstance(body, dict):
-                yield body
-        last = (int(rows[-1][1]), str(rows[-1][0]))
+    pages (:meth:`airflow_provider_customerio.store.inbox.EventStore.iter_webhook_payloads`)."""
+    return store.iter_webhook_payloads(start_ts, end_ts, page=WEBHOOK_EVENT_PAGE)  # type: ignore[no-any-return]
 
 
 def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: SyncStore) -> Any | None:
     """The events capability's store: its own connection when one is configured, else the sync store."""
-    from airflow_provider_customerio.webhooks.store import EventStore
+    from airflow_provider_customerio.store.inbox import EventStore
 
     conn_id = conn_id or config.events.webhook_store_conn_id
     if conn_id:

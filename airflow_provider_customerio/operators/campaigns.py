@@ -2,7 +2,7 @@
 the reporting table (mapped over campaigns), and render the HTML report.
 
 Thin: each ``execute`` resolves its arguments and the run's window, builds the hook and the store, and delegates
-to :mod:`airflow_provider_customerio.sync.campaigns`, :mod:`airflow_provider_customerio.sql.metrics_store` and
+to :mod:`airflow_provider_customerio.sync.campaigns`, :mod:`airflow_provider_customerio.store.reporting` and
 :mod:`airflow_provider_customerio.reporting`.
 """
 

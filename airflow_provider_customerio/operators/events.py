@@ -39,9 +39,9 @@ from airflow_provider_customerio.runs.settings import load_customerio_config, op
 from airflow_provider_customerio.runs.summary import record_summary
 from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.inbox import PENDING, EventStore, StoredEvent
 from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.events import (
-    PENDING,
     SOURCE_ACTIVITY,
     EventForwarder,
     EventMapper,
@@ -54,7 +54,6 @@ from airflow_provider_customerio.sync.events import (
     plan_forwarding,
 )
 from airflow_provider_customerio.sync.summary import SyncSummary
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

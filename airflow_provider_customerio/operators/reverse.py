@@ -27,6 +27,7 @@ from airflow_provider_customerio.runs.settings import load_customerio_config, op
 from airflow_provider_customerio.runs.summary import record_summary
 from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse import (
@@ -35,7 +36,6 @@ from airflow_provider_customerio.sync.reverse import (
     ReverseSync,
     ReverseSyncError,
 )
-from airflow_provider_customerio.sync.state import StateStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_customerio.hooks import retry
-from airflow_provider_customerio.sync.ledger import VALUE_REASONS
+from airflow_provider_customerio.store.ledger import VALUE_REASONS
 from tests.integration.conftest import SandboxClient, sandbox, sandbox_server  # noqa: F401 (fixtures)
 
 MAX_TRIES = 5

@@ -12,9 +12,9 @@ import logging
 import re
 from collections.abc import Sequence
 
+from airflow_provider_customerio.store.state import PendingRow
 from airflow_provider_customerio.sync.objects.gone import submit_deletes
 from airflow_provider_customerio.sync.objects.run import ForwardRun
-from airflow_provider_customerio.sync.state import PendingRow
 
 log = logging.getLogger(__name__)
 

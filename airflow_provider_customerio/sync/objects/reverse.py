@@ -10,12 +10,11 @@ from typing import Any
 from airflow_provider_customerio.store.objects import ObjectStateTable
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import content_hash
 from airflow_provider_customerio.sync.objects.mapping import TypePlan
 from airflow_provider_customerio.sync.objects.plan import configured_plans
 from airflow_provider_customerio.sync.objects.ports import BrevoRecord, ObjectSyncError, ObjectWriter, RecordSource
-from airflow_provider_customerio.sync.state import StateStore
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 MAX_TRACK_BATCH_BYTES = 500 * 1024 - 1024
@@ -44,9 +43,9 @@ class ReverseObjectSync:
         config: CustomerIOConfig,
         source: RecordSource,
         writer: ObjectWriter,
-        state: StateStore,
+        state: SyncState,
         objects: ObjectStateTable,
-        ledger: Ledger,
+        ledger: RunLedger,
         type_ids: Sequence[str] | None = None,
     ) -> None:
         self.config = config

@@ -10,11 +10,10 @@ from typing import Any
 
 from airflow_provider_customerio.store.objects import ObjectStateTable
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.objects.mapping import MAX_ASSOCIATIONS_PER_RECORD, TypePlan
 from airflow_provider_customerio.sync.objects.ports import ContactRef, ObjectSink, ObjectSource, ObjectSyncError
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.processes import Clock, Notices, SystemClock
-from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 DIRECTION = "cio_objects_to_brevo"
@@ -69,9 +68,9 @@ class ForwardRun:
         config: CustomerIOConfig,
         source: ObjectSource,
         sink: ObjectSink,
-        state: StateStore,
+        state: SyncState,
         objects: ObjectStateTable,
-        ledger: Ledger,
+        ledger: RunLedger,
         run_key: str,
         type_ids: Sequence[str] | None = None,
         max_records: int = MAX_RECORDS_PER_UPSERT,

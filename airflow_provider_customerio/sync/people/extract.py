@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO, OwnWrite
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
     MappedRow,
@@ -21,7 +22,6 @@ from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK
 from airflow_provider_customerio.sync.people.run import HASH_CHUNK, PeopleRun
 from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, read_values, settle, with_fields
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_CIO, OwnWrite
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_customerio.store.state import CIO_TO_BREVO
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.people.run import PeopleRun
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO
 
 log = logging.getLogger(__name__)
 

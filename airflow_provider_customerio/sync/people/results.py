@@ -8,11 +8,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO
 from airflow_provider_customerio.sync.mapping import row_field_digests, row_field_values
 from airflow_provider_customerio.sync.people.run import HASH_CHUNK, PeopleRun
 from airflow_provider_customerio.sync.processes import ImportReport
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,10 @@ from typing import Any
 
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.import_slots import ImportSlots
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.people.ports import ContactSink, PeopleSource, PeopleSyncError
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.processes import Clock, Notices, SystemClock
 from airflow_provider_customerio.sync.stale import DEFAULT_SETTLE_S
-from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)
@@ -40,8 +39,8 @@ class PeopleRun:
         config: CustomerIOConfig,
         source: PeopleSource | None,
         sink: ContactSink,
-        state: StateStore,
-        ledger: Ledger,
+        state: SyncState,
+        ledger: RunLedger,
         run_key: str,
         clock: Clock | None = None,
         max_import_attempts: int = 3,

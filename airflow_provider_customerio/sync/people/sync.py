@@ -10,7 +10,7 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator
 
-from airflow_provider_customerio.sync.ledger import check_threshold
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO
 from airflow_provider_customerio.sync.people.extract import PeopleExtract
 from airflow_provider_customerio.sync.people.load import PeopleLoad
 from airflow_provider_customerio.sync.people.ports import PeopleSyncError
@@ -18,8 +18,7 @@ from airflow_provider_customerio.sync.people.results import PeopleImportResults
 from airflow_provider_customerio.sync.people.run import SlotsBusy
 from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.processes import ProcessState, wait_for_pending
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_CIO
-from airflow_provider_customerio.sync.summary import SyncSummary
+from airflow_provider_customerio.sync.summary import SyncSummary, check_threshold
 
 log = logging.getLogger(__name__)
 

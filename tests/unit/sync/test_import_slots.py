@@ -10,11 +10,11 @@ import pytest
 from airflow_provider_customerio.exceptions import ConfigError, RateLimitError, ServerError, ValidationError
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.fencing import LeaseLost
+from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.import_slots import (
     ImportSlots,
     ImportSlotTimeout,
 )
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.people.sync import PeopleSync, run_blocking
 from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
 from tests.unit.sync.people.fakes import ATTRS, CFG, FakeSink, FakeSource, people

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from airflow_provider_customerio.sync.mapping import (
     EMAIL_FIELD,
     BrevoAttribute,
@@ -33,7 +34,6 @@ from airflow_provider_customerio.sync.stale import (
     settle,
     with_fields,
 )
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from tests.unit.sync.people.fakes import ATTRS, CFG, WINDOW, FakeClock, FakeSink, FakeSource
 from tests.unit.sync.test_reverse import MS0, _cio_now, _synced, contact, run
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from airflow_provider_customerio.sync.summary import MAX_PLAN_ITEMS, PLAN_KINDS, SyncSummary
+import pytest
+
+from airflow_provider_customerio.sync.summary import (
+    MAX_PLAN_ITEMS,
+    PLAN_KINDS,
+    RejectThresholdExceeded,
+    SyncSummary,
+    check_threshold,
+)
 
 
 def test_xcom_keys_are_stable_and_optional_ones_appear_only_when_set():
@@ -43,3 +51,18 @@ def test_finish_stamps_last_sync_in_utc():
     s = SyncSummary()
     s.finish()
     assert s.last_sync is not None and datetime.fromisoformat(s.last_sync).utcoffset().total_seconds() == 0
+
+
+def test_threshold():
+    check_threshold(rejected=5, read=100, threshold=0.05, ledger_path="ledger x")
+    check_threshold(rejected=0, read=0, threshold=0.0, ledger_path="ledger x")
+    with pytest.raises(RejectThresholdExceeded, match=r"6 of 100 records rejected \(6.0%\).*ledger x"):
+        check_threshold(rejected=6, read=100, threshold=0.05, ledger_path="ledger x")
+
+
+def test_summary_puts_rejects_by_reason_in_its_xcom():
+    s = SyncSummary()
+    s.read = 3
+    s.rejects_by_reason["invalid_email"] += 2
+    out = s.to_xcom()
+    assert out["read"] == 3 and out["rejects_by_reason"] == {"invalid_email": 2}

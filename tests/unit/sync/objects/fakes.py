@@ -10,15 +10,15 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
 from airflow_provider_customerio.store.objects import ObjectStateTable
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.config import parse_config
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.objects.forward import ObjectSync, run_blocking
 from airflow_provider_customerio.sync.objects.ports import BrevoRecord, CioObject, ContactRef, RelatedPerson, TypeProbe
 from airflow_provider_customerio.sync.objects.reverse import ReverseObjectSync
 from airflow_provider_customerio.sync.objects.run import MAX_UPSERT_BYTES
 from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
-from airflow_provider_customerio.sync.state import StateStore
 
 
 class FakeCustomerIO:

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.people.sync import PeopleSync
-from airflow_provider_customerio.sync.state import StateStore
 from tests.unit.sync.people.fakes import ATTRS, CFG, FakeClock, FakeSink, FakeSource, people
 
 

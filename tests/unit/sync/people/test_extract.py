@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_customerio.store.ledger import read_ledger
+from airflow_provider_customerio.store.state import CIO_TO_BREVO
 from airflow_provider_customerio.sync.config import parse_config
-from airflow_provider_customerio.sync.ledger import read_ledger
 from airflow_provider_customerio.sync.mapping import MappingError, Person
 from airflow_provider_customerio.sync.people.ports import Change
 from airflow_provider_customerio.sync.people.sync import run_blocking
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO
 from tests.unit.sync.people.fakes import CFG_RAW, WINDOW, people
 
 

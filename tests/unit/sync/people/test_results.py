@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from airflow_provider_customerio.store.state import CIO_TO_BREVO
 from airflow_provider_customerio.sync.config import parse_config
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.people.sync import run_blocking
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO
 from tests.unit.sync.people.fakes import CFG_RAW, people
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_customerio.sync.ledger import RejectThresholdExceeded
+from airflow_provider_customerio.store.state import CIO_TO_BREVO
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.people.sync import run_blocking
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO
+from airflow_provider_customerio.sync.summary import RejectThresholdExceeded
 from tests.unit.sync.people.fakes import people
 
 

@@ -137,3 +137,20 @@ def test_a_store_of_version_5_gets_the_lease_fencing_and_request_digest_columns(
     contract.check_fencing(store)
     store.notices().issue("import", "d1")
     assert len(store.notices().lost_answers("d1", since=0)) == 1
+
+
+def test_migrations_are_numbered_in_order_and_applied_once(tmp_path: Path) -> None:
+    from airflow_provider_customerio.store.engine import sqlite_engine
+    from airflow_provider_customerio.store.schema import MIGRATIONS, current_version, migrate
+
+    assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1))
+    assert all(m.description for m in MIGRATIONS)
+    engine = sqlite_engine(tmp_path / "m.db")
+    with engine.connect() as conn:
+        assert current_version(conn) == 0
+    assert migrate(engine, MIGRATIONS[:3]) == 3
+    assert migrate(engine) == LATEST and migrate(engine) == LATEST
+    with engine.connect() as conn:
+        assert current_version(conn) == LATEST
+        assert conn.exec_driver_sql("SELECT count(*) FROM store_version").scalar() == LATEST
+    engine.dispose()

@@ -8,6 +8,7 @@ over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and
 * :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOObjectSource``, ``CustomerIOSegmentSource``.
 * :mod:`.customerio_track`: ``CustomerIOObjectWriter``, ``CustomerIOPeopleWriter``.
 * :mod:`.brevo`: ``BrevoContactSink``, ``BrevoObjectSink``, ``BrevoRecordSource``, ``BrevoContactSource``,
-  ``BrevoListTarget``, ``BrevoImportSink``, ``BrevoEventSink``, and the process readers ``import_process_state``
-  and ``upsert_process_state``.
+  ``BrevoEventSink``, and the process readers ``import_process_state`` and ``upsert_process_state``.
+* :mod:`.segments`: ``BrevoListTarget`` (segment mirror).
+* :mod:`.workflow`: ``BrevoImportSink`` (workflow state).
 """

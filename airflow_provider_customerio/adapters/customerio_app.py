@@ -25,15 +25,12 @@ from airflow_provider_customerio.sync.people import (
     HYDRATE_CHUNK,
     Change,
 )
-from airflow_provider_customerio.sync.segments import (
-    MEMBERSHIP_LIMIT,
-    SegmentMirrorError,
-)
+from airflow_provider_customerio.sync.segments.model import MEMBERSHIP_LIMIT, SegmentMirrorError
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 
 class CustomerIOSegmentSource:
-    """:class:`~airflow_provider_customerio.sync.segments.SegmentSource` over :class:`CustomerIOAppHook`: the
+    """:class:`~airflow_provider_customerio.sync.segments.ports.SegmentSource` over :class:`CustomerIOAppHook`: the
     Customer.io side of a segment mirror run."""
 
     def __init__(self, hook: CustomerIOAppHook) -> None:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoListTarget, process_finished
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.adapters.customerio_app import CustomerIOSegmentSource
+from airflow_provider_customerio.adapters.segments import BrevoListTarget, process_finished
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
@@ -34,10 +34,8 @@ from airflow_provider_customerio.operators._common import (
     task_key,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
-from airflow_provider_customerio.sync.segments import (
-    MirrorRequest,
-    SegmentMirror,
-)
+from airflow_provider_customerio.sync.segments.mirror import SegmentMirror
+from airflow_provider_customerio.sync.segments.model import MirrorRequest
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

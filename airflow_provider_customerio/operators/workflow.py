@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoImportSink
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
+from airflow_provider_customerio.adapters.workflow import BrevoImportSink
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
@@ -40,15 +40,10 @@ from airflow_provider_customerio.operators._common import (
     workflow_run_key,
 )
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.workflow import (
-    STAGED_KIND,
-    WORKFLOW_DIRECTION,
-    StateBuilder,
-    WorkflowStateWriter,
-    attribute_names,
-    derive_changes,
-    missing_attributes,
-)
+from airflow_provider_customerio.sync.workflow.attributes import attribute_names, missing_attributes
+from airflow_provider_customerio.sync.workflow.derive import STAGED_KIND, WORKFLOW_DIRECTION, derive_changes
+from airflow_provider_customerio.sync.workflow.fold import StateBuilder
+from airflow_provider_customerio.sync.workflow.write import WorkflowStateWriter
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

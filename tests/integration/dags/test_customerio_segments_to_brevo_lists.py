@@ -13,12 +13,8 @@ import jsonschema
 import pytest
 
 from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
-from airflow_provider_customerio.sync.segments import (
-    SegmentMirrorError,
-    plan_pairs,
-    split_by_state,
-    summarize_runs,
-)
+from airflow_provider_customerio.sync.segments.model import SegmentMirrorError
+from airflow_provider_customerio.sync.segments.plan import plan_pairs, split_by_state, summarize_runs
 
 DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "customerio_segments_to_brevo_lists.py"
 DAG_ID = "customerio_segments_to_brevo_lists"

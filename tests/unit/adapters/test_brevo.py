@@ -105,7 +105,7 @@ def slotted(airflow_conn: Any, tmp_path: Path) -> Any:
 
 
 def test_a_segment_import_holds_the_slot_until_its_process_ended(slotted: Any, requests_mock: Any) -> None:
-    from airflow_provider_customerio.adapters.brevo import BrevoListTarget
+    from airflow_provider_customerio.adapters.segments import BrevoListTarget
 
     hook, table, slots = slotted
     requests_mock.post(f"{BASE}/contacts/import", status_code=202, json={"processId": 9})
@@ -123,7 +123,7 @@ def test_a_segment_import_holds_the_slot_until_its_process_ended(slotted: Any, r
 
 
 def test_a_workflow_import_waits_for_another_runs_slot(slotted: Any, requests_mock: Any) -> None:
-    from airflow_provider_customerio.adapters.brevo import BrevoImportSink
+    from airflow_provider_customerio.adapters.workflow import BrevoImportSink
 
     hook, table, slots = slotted
     other = slots("run other")

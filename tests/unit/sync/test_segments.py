@@ -1,4 +1,4 @@
-"""Unit tests of the pure segment-mirroring logic (``sync/segments.py``) over in-memory vendor ports.
+"""Unit tests of the pure segment-mirroring logic (``sync/segments/``) over in-memory vendor ports.
 
 The ports below are small stateful stand-ins for the two vendors (not mocks of Airflow): they keep contacts and
 lists, apply imports and list changes like Brevo does, and count every write so "zero writes" is checkable.
@@ -20,27 +20,21 @@ from airflow_provider_customerio.sync.config import (
     SegmentSettings,
 )
 from airflow_provider_customerio.sync.mapping import MappingError
-from airflow_provider_customerio.sync.segments import (
+from airflow_provider_customerio.sync.segments.diff import brake_exceeded, check_removal_brake, chunked, diff_membership
+from airflow_provider_customerio.sync.segments.fields import fields_for, resolve_lifecycle
+from airflow_provider_customerio.sync.segments.mirror import SegmentMirror
+from airflow_provider_customerio.sync.segments.model import (
     MAX_HYDRATE,
     MAX_LIST_CHANGE,
-    ContactWrite,
-    ImportOutcome,
-    ListChange,
     ListNotFoundError,
     MirrorRequest,
     RemovalBrakeError,
     SegmentMember,
-    SegmentMirror,
     SegmentMirrorError,
-    brake_exceeded,
-    check_removal_brake,
-    chunked,
-    diff_membership,
-    fields_for,
     mirror_list_name,
-    parse_mirror_pairs,
-    resolve_lifecycle,
 )
+from airflow_provider_customerio.sync.segments.plan import parse_mirror_pairs
+from airflow_provider_customerio.sync.segments.ports import ContactWrite, ImportOutcome, ListChange
 
 
 # ------------------------------------------------------------------------------------------ fake vendors

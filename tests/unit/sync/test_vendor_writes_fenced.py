@@ -21,8 +21,8 @@ from airflow_provider_customerio.sync.objects import BrevoRecord, CioObject
 from airflow_provider_customerio.sync.people import PeopleSync
 from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.reverse import Profile
-from airflow_provider_customerio.sync.segments import MirrorRequest
-from airflow_provider_customerio.sync.workflow import WorkflowStateWriter
+from airflow_provider_customerio.sync.segments.model import MirrorRequest
+from airflow_provider_customerio.sync.workflow.write import WorkflowStateWriter
 from tests.unit.sync.test_objects import Env as ObjectsEnv
 from tests.unit.sync.test_objects import FakeRecords, FakeTrack
 from tests.unit.sync.test_objects import make_config as objects_config

@@ -9,20 +9,22 @@ from typing import Any
 import pytest
 
 from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
+from airflow_provider_customerio.sync.processes import ImportReport, ProcessState
 from airflow_provider_customerio.sync.state import StateStore
-from airflow_provider_customerio.sync.workflow import (
+from airflow_provider_customerio.sync.workflow.attributes import (
     DEFAULT_ATTRIBUTES,
-    STAGED_KIND,
-    WORKFLOW_DIRECTION,
-    StateBuilder,
     WorkflowStateError,
-    WorkflowStateWriter,
     attribute_names,
-    compare_token,
-    derive_changes,
-    import_problem_count,
     missing_attributes,
 )
+from airflow_provider_customerio.sync.workflow.derive import (
+    STAGED_KIND,
+    WORKFLOW_DIRECTION,
+    compare_token,
+    derive_changes,
+)
+from airflow_provider_customerio.sync.workflow.fold import StateBuilder
+from airflow_provider_customerio.sync.workflow.write import WorkflowStateWriter, import_problem_count
 
 NAMES = {"1": "Onboarding", "2": "Digest"}
 
@@ -221,7 +223,7 @@ def test_two_people_with_one_email_keep_the_newer_state() -> None:
 class FakeBrevo:
     """Import port double: records rows, finishes processes as scripted (the hook itself is tested elsewhere)."""
 
-    def __init__(self, outcomes: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, outcomes: list[ProcessState] | None = None) -> None:
         self.outcomes = outcomes or []
         self.submitted: list[list[dict[str, Any]]] = []
         self.waited: list[str] = []
@@ -230,10 +232,10 @@ class FakeBrevo:
         self.submitted.append(rows)
         return str(len(self.submitted))
 
-    def wait(self, process_id: str) -> dict[str, Any]:
+    def wait(self, process_id: str) -> ProcessState:
         self.waited.append(process_id)
         i = int(process_id) - 1
-        return self.outcomes[i] if i < len(self.outcomes) else {"status": "completed", "info": {"import": {}}}
+        return self.outcomes[i] if i < len(self.outcomes) else ProcessState(process_id, "completed")
 
 
 def stage(state: StateStore, run_key: str, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
@@ -257,7 +259,7 @@ def test_a_failed_import_is_resubmitted_once_then_ledgered(tmp_path: Path) -> No
     res = derive([msg("m1", "ann", 1000, {"sent": 1005})])
     state = StateStore(":memory:")
     stage(state, "r", res.changes)
-    brevo = FakeBrevo([{"status": "failed", "error": "boom"}, {"status": "failed", "error": "boom"}])
+    brevo = FakeBrevo([ProcessState("1", "failed", error="boom"), ProcessState("2", "failed", error="boom")])
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger).run()
     assert (out.imports, out.resubmitted, out.written, out.rejected) == (2, 1, 0, 1)
@@ -269,12 +271,12 @@ def test_reported_problem_rows_keep_the_batch_unwritten_and_ledgered(tmp_path: P
     res = derive([msg("m1", "ann", 1000, {"sent": 1005}), msg("m2", "bob", 1000, {"sent": 1005})])
     state = StateStore(":memory:")
     stage(state, "r", res.changes)
-    brevo = FakeBrevo([{"status": "completed", "info": {"import": {"invalid_emails": 1, "duplicate_ext_id": 0}}}])
+    brevo = FakeBrevo([ProcessState("1", "completed", report=ImportReport(unidentified={"import_invalid": 1}))])
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger).run()
     assert (out.written, out.rejected) == (0, 2)
     assert {line["reason"] for line in read_ledger(tmp_path / "ledger.db")} == {"import_unverified"}
-    assert import_problem_count({"info": {"import": {"a": "https://report", "b": None, "c": 0}}}) == 1
+    assert import_problem_count(ProcessState("1", "completed", report=ImportReport(unidentified={"x": 2}))) == 2
 
 
 def test_a_killed_writer_resumes_from_its_pending_import(tmp_path: Path) -> None:
@@ -287,7 +289,7 @@ def test_a_killed_writer_resumes_from_its_pending_import(tmp_path: Path) -> None
         pass
 
     class DiesWhileWaiting(FakeBrevo):
-        def wait(self, process_id: str) -> dict[str, Any]:
+        def wait(self, process_id: str) -> ProcessState:
             if process_id == "2":
                 raise Killed
             return super().wait(process_id)
@@ -297,7 +299,7 @@ def test_a_killed_writer_resumes_from_its_pending_import(tmp_path: Path) -> None
         WorkflowStateWriter(state, first, run_key="r", rejects=ledger, max_rows=2).run()
     state.close()
     state = StateStore(db)  # a new task attempt
-    second = FakeBrevo([{"status": "completed"}])
+    second = FakeBrevo([ProcessState("1", "completed")])
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, second, run_key="r", rejects=ledger, max_rows=2).run()
     assert second.submitted == [] and second.waited == ["2"]  # the pending import is settled, not re-sent

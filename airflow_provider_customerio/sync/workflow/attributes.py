@@ -1,0 +1,74 @@
+"""The Brevo attributes workflow state is written to: their names (defaults and overrides) and types.
+
+Pure logic, no Airflow and no HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: The state fields and the Brevo attribute each is written to by default.
+DEFAULT_ATTRIBUTES: Mapping[str, str] = {
+    "campaign": "CIO_LAST_CAMPAIGN",
+    "campaign_id": "CIO_LAST_CAMPAIGN_ID",
+    "action": "CIO_LAST_ACTION",
+    "status": "CIO_LAST_MESSAGE_STATUS",
+    "at": "CIO_LAST_MESSAGE_AT",
+}
+#: Brevo attribute types used when the attributes are created.
+ATTRIBUTE_TYPES: Mapping[str, str] = {
+    "campaign": "text",
+    "campaign_id": "text",
+    "action": "text",
+    "status": "text",
+    "at": "text",
+}
+
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class WorkflowStateError(ValueError):
+    """The workflow-state settings or inputs are invalid; the message names the field and the fix."""
+
+
+# --------------------------------------------------------------------------------------------- settings
+def attribute_names(overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The Brevo attribute of each state field: defaults, overridden by ``overrides``; a ``None``/empty value
+    turns a field off. Names must be upper-case Brevo names and distinct.
+
+    :raises WorkflowStateError: an unknown field, a bad or repeated name.
+    """
+    names = dict(DEFAULT_ATTRIBUTES)
+    for key, value in (overrides or {}).items():
+        if key not in DEFAULT_ATTRIBUTES:
+            raise WorkflowStateError(
+                f"attribute_names.{key}: unknown state field; use one of {', '.join(DEFAULT_ATTRIBUTES)}."
+            )
+        if value in (None, ""):
+            names.pop(key, None)
+            continue
+        if not isinstance(value, str) or not value or set(value) - _NAME_CHARS or value[0].isdigit():
+            suggestion = "".join(c if c.isalnum() else "_" for c in str(value)).upper().strip("_") or "CIO_NAME"
+            raise WorkflowStateError(
+                f"attribute_names.{key}: {value!r} is not a Brevo attribute name; Brevo names are upper-case "
+                f"letters, digits and '_'. Write {suggestion!r}."
+            )
+        names[key] = value
+    seen: dict[str, str] = {}
+    for key, value in names.items():
+        if value in seen:
+            raise WorkflowStateError(
+                f"attribute_names.{key}: {value} is already used for {seen[value]}; give each field its own name."
+            )
+        seen[value] = key
+    if not names:
+        raise WorkflowStateError("attribute_names: every field is turned off; keep at least one attribute.")
+    return names
+
+
+def missing_attributes(names: Mapping[str, str], existing: Iterable[str]) -> list[tuple[str, str]]:
+    """``(attribute, brevo type)`` of the configured attributes that Brevo does not have (Brevo would silently
+    drop their values on import)."""
+    have = {str(n).upper() for n in existing}
+    return [(attr, ATTRIBUTE_TYPES[key]) for key, attr in names.items() if attr.upper() not in have]

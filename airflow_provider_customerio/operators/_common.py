@@ -9,9 +9,9 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -28,7 +28,6 @@ from airflow_provider_customerio.sync.campaigns import (
 )
 from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig, load_config
 from airflow_provider_customerio.sync.import_slots import ImportSlots
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import to_bool
 
 if TYPE_CHECKING:
@@ -323,62 +322,6 @@ def as_ids(value: Sequence[str] | str | int | None) -> list[str] | None:
     return items or None
 
 
-def ledger_sink(ledger: Ledger) -> Callable[[Mapping[str, Any], str, str], None]:
-    """Adapt :class:`Ledger` to the mirror's ``reject(record, reason, message)`` sink."""
-
-    def reject(record: Mapping[str, Any], reason: str, message: str) -> None:
-        ledger.reject(
-            record_id=str(record.get("cio_id") or record.get("brevo_contact_id") or ""),
-            reason=reason,
-            message=message,
-            stage="segments",
-            identifiers={k: record.get(k) for k in ("email", "id", "ext_id", "brevo_contact_id")},
-            detail={k: record[k] for k in ("segment_id", "list_id", "field") if k in record},
-        )
-
-    return reject
-
-
-def as_id(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a positive integer id, got {value!r}. Set the '{name}' param (or the mirror config) "
-            "to the numeric id shown in the vendor's UI."
-        ) from None
-    if number < 1:
-        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
-    return number
-
-
-def as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):  # a rendered list
-            try:
-                parsed = json.loads(text.replace("'", '"'))
-            except ValueError:
-                raise ValueError(
-                    f"include_attributes must be a list of Customer.io attribute names, got {value!r}."
-                ) from None
-            return as_names(parsed)
-        return tuple(p.strip() for p in text.split(",") if p.strip())
-    names = []
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(
-                f'include_attributes must be a list of Customer.io attribute names (e.g. ["first_name", "plan"]), '
-                f"got the item {item!r}."
-            )
-        names.append(item.strip())
-    return tuple(names)
-
-
 def load_connector_config(config_path: str | None) -> CustomerIOConfig:
     """The ``connectors.customerio`` section. Without an explicit path a missing default file means defaults;
     an invalid file, or an explicit path that does not exist, is an error naming the problem."""
@@ -427,26 +370,6 @@ def workflow_run_key(context: Context | Mapping[str, Any]) -> str:
     """The staging key shared by the derive and write tasks of one DAG run."""
     dag_id, run_id, _ = run_ids(context)
     return f"{dag_id}/{run_id}/workflow_state"
-
-
-def message_window(
-    context: Context | Mapping[str, Any], *, lookback_hours: float, now: datetime | None = None
-) -> tuple[int, int, bool]:
-    """``(start_ts, end_ts, manual)`` for ``/v1/messages`` (both bounds inclusive): the data interval
-    ``[start, end)`` widened by ``lookback_hours`` before it; a run without an interval reads the last 24 hours."""
-    if lookback_hours < 0:
-        raise ConfigError(f"lookback_hours must be 0 or more, got {lookback_hours}.")
-    start, end = data_interval(context)
-    if isinstance(start, datetime) and isinstance(end, datetime):
-        manual = False
-        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
-    else:
-        manual = True
-        end = now or datetime.now(timezone.utc)
-        start = end - timedelta(days=1)
-        end_ts = int(end.timestamp())
-    start_ts = int((start - timedelta(hours=lookback_hours)).timestamp())
-    return max(0, start_ts), end_ts, manual
 
 
 def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict[str, Any]]:
@@ -502,13 +425,9 @@ __all__ = [
     "campaign_lookback_days",
     "WEBHOOK_EVENT_PAGE",
     "workflow_run_key",
-    "message_window",
     "iter_webhook_events",
     "open_webhook_store",
     "as_ids",
-    "ledger_sink",
-    "as_id",
-    "as_names",
     "ACTIVITY_WATERMARK",
     "activity_window",
     "read_events_input",

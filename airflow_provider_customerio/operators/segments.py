@@ -21,21 +21,20 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
-    as_id,
-    as_names,
     brevo_import_slots,
-    ledger_sink,
     load_customerio_config,
     open_sync_store,
     pool_hook_params,
     record_summary,
     run_ids,
+    skip,
     sync_lease,
     task_key,
 )
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.sync.segments.mirror import SegmentMirror
-from airflow_provider_customerio.sync.segments.model import MirrorRequest
+from airflow_provider_customerio.sync.segments.model import mirror_request
+from airflow_provider_customerio.sync.segments.ports import ledger_sink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -133,14 +132,16 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Mirror the segment and return the run summary."""
-        request = MirrorRequest(
-            segment_id=as_id(self.segment_id, "segment_id"),
-            list_id=as_id(self.list_id, "list_id"),
-            include_attributes=as_names(self.include_attributes),
+        request = mirror_request(
+            self.segment_id,
+            self.list_id,
+            self.include_attributes,
             dry_run=as_bool(self.dry_run, "dry_run"),
             force=as_bool(self.force, "force"),
         )
         config = load_customerio_config(self.config_path)
+        if not config.enabled or not config.sync.segments:
+            skip("connectors.customerio.enabled / sync.segments is false")
         dag_id, run_id, map_index = run_ids(context)
         task = task_key(f"segment_{request.segment_id}_to_list_{request.list_id}", map_index)
         store = open_sync_store(config, self.state_path)

@@ -22,27 +22,27 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.adapters.workflow import BrevoImportSink
-from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
     brevo_import_slots,
+    data_interval,
     iter_webhook_events,
     load_connector_config,
-    message_window,
     open_sync_store,
     open_webhook_store,
     record_summary,
     run_ids,
+    skip,
     sync_lease,
     workflow_run_key,
 )
-from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.workflow.attributes import attribute_names, missing_attributes
+from airflow_provider_customerio.sync.workflow.attributes import attribute_names, ensure_attributes, import_list_id
 from airflow_provider_customerio.sync.workflow.derive import STAGED_KIND, WORKFLOW_DIRECTION, derive_changes
 from airflow_provider_customerio.sync.workflow.fold import StateBuilder
+from airflow_provider_customerio.sync.workflow.window import lookback, message_window
 from airflow_provider_customerio.sync.workflow.write import WorkflowStateWriter
 
 if TYPE_CHECKING:
@@ -108,13 +108,12 @@ class CustomerIOWorkflowStateOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Derive and stage; return the counts."""
-        try:
-            lookback = float(self.lookback_hours)
-        except (TypeError, ValueError):
-            raise ConfigError(f"lookback_hours: {self.lookback_hours!r} is not a number of hours.") from None
+        hours = lookback(self.lookback_hours)
         config = load_connector_config(self.config_path)
+        if not config.enabled or not config.sync.workflow:
+            skip("connectors.customerio.enabled / sync.workflow is false")
         names = attribute_names({**config.workflow.attributes, **self.attribute_names})
-        start_ts, end_ts, manual = message_window(context, lookback_hours=lookback)
+        start_ts, end_ts, manual = message_window(*data_interval(context), lookback_hours=hours)
         run_key = workflow_run_key(context)
         dag_id, run_id, _ = run_ids(context)
         campaign_names = {str(c.get("id")): str(c.get("name") or "") for c in self.app_hook.list_campaigns()}
@@ -249,6 +248,8 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Import the staged rows; return the counts."""
         config = load_connector_config(self.config_path)
+        if not config.enabled or not config.sync.workflow:
+            skip("connectors.customerio.enabled / sync.workflow is false")
         names = attribute_names({**config.workflow.attributes, **self.attribute_names})
         run_key = workflow_run_key(context)
         dry_run = as_bool(self.dry_run, "dry_run")
@@ -257,9 +258,12 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
         with sync_lease(sync_store, "workflow", context), sync_store.state() as state:
             pending = state.count_staged(run_key) + len(state.pending_processes(run_key))
             created: list[str] = []
-            list_id = self._list_id(config)
+            list_id = import_list_id(self.list_id, config.lists)
             if pending and not dry_run:
-                created = self._ensure_attributes(names, config)
+                create = self.create_missing_attributes
+                if create is None:
+                    create = config.people.create_missing_attributes
+                created = ensure_attributes(names, self.brevo_hook, create=create, log=log.info)
             with sync_store.ledger(dag_id, run_id, self.task_id) as ledger:
                 slots = brevo_import_slots(sync_store, self.brevo_hook, run_key)
                 port = BrevoImportSink(
@@ -302,41 +306,6 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
             }
         record_summary(sync_store, "workflow", context, self.task_id, out)
         return out
-
-    def _list_id(self, config: CustomerIOConfig) -> int:
-        value = self.list_id if self.list_id not in (None, "", "None") else config.lists.get("all_contacts")
-        if value is None:
-            raise ConfigError(
-                "Brevo imports must name a list: set connectors.customerio.lists.all_contacts (the list the people "
-                "sync fills) or the task's list_id to a Brevo list id (Contacts > Lists)."
-            )
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            number = 0
-        if number < 1:
-            raise ConfigError(f"list_id: {value!r} is not a Brevo list id; use the number shown in Contacts > Lists.")
-        return number
-
-    def _ensure_attributes(self, names: Mapping[str, str], config: CustomerIOConfig) -> list[str]:
-        missing = missing_attributes(names, (a.get("name", "") for a in self.brevo_hook.list_attributes()))
-        if not missing:
-            return []
-        create = self.create_missing_attributes
-        if create is None:
-            create = config.people.create_missing_attributes
-        if not create:
-            listed = ", ".join(f"{n} ({t})" for n, t in missing)
-            raise ConfigError(
-                f"Brevo has no contact attribute {listed}: imports would silently drop these values. Create them "
-                "in Brevo (Contacts > Settings > Contact attributes), or set create_missing_attributes=True on the "
-                "task (or connectors.customerio.people.create_missing_attributes), or rename them with "
-                "attribute_names."
-            )
-        for name, typ in missing:
-            self.brevo_hook.create_attribute(name, typ)
-            log.info("Created the Brevo attribute %s (%s).", name, typ)
-        return [n for n, _ in missing]
 
 
 __all__ = ["CustomerIOWorkflowStateOperator", "CustomerIOWorkflowStateToBrevoOperator"]

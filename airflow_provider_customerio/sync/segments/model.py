@@ -5,7 +5,8 @@ Pure values, no Airflow and no HTTP (see :mod:`airflow_provider_customerio.sync.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,3 +151,58 @@ def as_int(value: Any, where: str) -> int:
         return int(str(value).strip())
     except (TypeError, ValueError):
         raise SegmentMirrorError(f"{where} must be an integer id, got {value!r}.") from None
+
+
+def positive_id(value: Any, name: str) -> int:
+    """A rendered template value as a positive integer id; the error names the param and the fix."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a positive integer id, got {value!r}. Set the '{name}' param (or the mirror config) "
+            "to the numeric id shown in the vendor's UI."
+        ) from None
+    if number < 1:
+        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
+    return number
+
+
+def attribute_list(value: Sequence[str] | str | None) -> tuple[str, ...]:
+    """``include_attributes`` as rendered: a list, a rendered list (``"['a', 'b']"``) or a comma-separated string."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):  # a rendered list
+            try:
+                parsed = json.loads(text.replace("'", '"'))
+            except ValueError:
+                raise ValueError(
+                    f"include_attributes must be a list of Customer.io attribute names, got {value!r}."
+                ) from None
+            return attribute_list(parsed)
+        return tuple(p.strip() for p in text.split(",") if p.strip())
+    names = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(
+                f'include_attributes must be a list of Customer.io attribute names (e.g. ["first_name", "plan"]), '
+                f"got the item {item!r}."
+            )
+        names.append(item.strip())
+    return tuple(names)
+
+
+def mirror_request(
+    segment_id: Any, list_id: Any, include_attributes: Sequence[str] | str | None, *, dry_run: bool, force: bool
+) -> MirrorRequest:
+    """The :class:`MirrorRequest` of an operator's rendered arguments (errors name the param)."""
+    return MirrorRequest(
+        segment_id=positive_id(segment_id, "segment_id"),
+        list_id=positive_id(list_id, "list_id"),
+        include_attributes=attribute_list(include_attributes),
+        dry_run=dry_run,
+        force=force,
+    )

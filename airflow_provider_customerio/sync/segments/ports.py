@@ -101,3 +101,34 @@ class ListTarget(Protocol):
 
 RejectSink = Callable[[Mapping[str, Any], str, str], None]
 """Ledger sink: ``(record, reason_code, message)``."""
+
+
+class RejectedRecords(Protocol):
+    """The rejected-records ledger of a run (``store/ledger.py``), as the mirror writes to it."""
+
+    def reject(
+        self,
+        *,
+        record_id: str,
+        reason: str,
+        message: str,
+        stage: str,
+        identifiers: Mapping[str, Any],
+        detail: Mapping[str, Any],
+    ) -> None: ...
+
+
+def ledger_sink(ledger: RejectedRecords) -> RejectSink:
+    """Adapt the run's ledger to the mirror's ``reject(record, reason, message)`` sink."""
+
+    def reject(record: Mapping[str, Any], reason: str, message: str) -> None:
+        ledger.reject(
+            record_id=str(record.get("cio_id") or record.get("brevo_contact_id") or ""),
+            reason=reason,
+            message=message,
+            stage="segments",
+            identifiers={k: record.get(k) for k in ("email", "id", "ext_id", "brevo_contact_id")},
+            detail={k: record[k] for k in ("segment_id", "list_id", "field") if k in record},
+        )
+
+    return reject

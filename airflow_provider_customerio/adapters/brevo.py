@@ -9,11 +9,12 @@ from typing import Any
 
 import requests
 
-from airflow_provider_customerio.adapters.brevo_notices import (
-    BrevoImportNotices,
-    request_digest,
-    start_import,
+from airflow_provider_customerio.adapters.brevo_imports import (
+    BrevoImports,
+    import_process_state,
+    process_state,
 )
+from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.exceptions import (
     ApiError,
     AuthError,
@@ -38,7 +39,7 @@ from airflow_provider_customerio.sync.objects import (
     ContactRef,
     TypeProbe,
 )
-from airflow_provider_customerio.sync.processes import ImportReport, ProcessState
+from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.reverse import (
     BrevoContact,
     format_brevo_time,
@@ -72,38 +73,6 @@ class BrevoContactSource:
         return True
 
 
-_IMPORT_REASONS = {"invalid_emails": "import_invalid"}
-
-
-def import_process_state(process: Mapping[str, Any]) -> ProcessState:
-    """Turn a ``GET /processes/{id}`` body into a :class:`ProcessState`.
-
-    ``info.import`` holds integer counts in the 2026 spec (followed by the sandbox) and report URLs in SDK 5;
-    neither names the rows, so refused rows are reported as counts (``ImportReport.unidentified``), and the
-    sync then leaves that batch's hashes uncommitted so the next run compares those people again.
-    """
-    info = ((process.get("info") or {}).get("import")) or {}
-    unidentified: dict[str, int] = {}
-    rejected: dict[str, str] = {}
-    for key, value in info.items():
-        reason = _IMPORT_REASONS.get(key, "import_duplicate" if key.startswith("duplicate") else "import_invalid")
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int) and value > 0:
-            unidentified[reason] = unidentified.get(reason, 0) + value
-        elif isinstance(value, list):
-            for ident in value:
-                rejected[str(ident)] = reason
-        elif isinstance(value, str) and value:
-            unidentified[reason] = unidentified.get(reason, 0) + 1  # a report URL: at least one row
-    return ProcessState(
-        process_id=str(process.get("id")),
-        status=str(process.get("status") or ""),
-        error=process.get("error"),
-        report=ImportReport(rejected=rejected, unidentified=unidentified),
-    )
-
-
 class BrevoContactSink:
     """:class:`~airflow_provider_customerio.sync.people.ContactSink` over :class:`BrevoHook`.
 
@@ -121,21 +90,9 @@ class BrevoContactSink:
         self.hook.create_attribute(name, type)
 
     def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int], email_blacklist: bool) -> str:
-        # Never POST /contacts/batch (deprecated from 2026-10-30): bulk writes go through the import.
-        def send(notify_url: str | None) -> int:
-            return self.hook.import_contacts(
-                json_body=rows,  # no per-row copies: the hook only serialises them
-                list_ids=list_ids,
-                update_existing_contacts=True,
-                empty_contacts_attributes=False,
-                email_blacklist=email_blacklist,
-                notify_url=notify_url,
-            )
-
-        digest = (
-            request_digest(rows, list_ids=list(list_ids), email_blacklist=email_blacklist) if self.notices else None
+        return BrevoImports(self.hook, notices=self.notices).start(
+            rows, list_ids=list_ids, email_blacklist=email_blacklist
         )
-        return str(start_import(send, self.notices, digest))
 
     def get_process(self, process_id: str) -> ProcessState:
         return import_process_state(self.hook.get_process(int(process_id)))
@@ -205,7 +162,7 @@ class BrevoObjectSink:
         return str(self.hook.delete_object_records(object_type, list(ext_ids)))
 
     def get_process(self, process_id: str) -> ProcessState:
-        return upsert_process_state(process_id, self.hook.get_process(int(process_id)))
+        return process_state(process_id, self.hook.get_process(int(process_id)))
 
     def read_records(self, object_type: str, page_num: int, limit: int) -> list[Mapping[str, Any]]:
         return list(self._records(object_type, page_num, limit).get("records") or [])
@@ -273,11 +230,6 @@ class BrevoRecordSource:
         return None
 
 
-def upsert_process_state(process_id: str | int, process: Mapping[str, Any]) -> ProcessState:
-    """A Brevo process body as a :class:`ProcessState`."""
-    return ProcessState(str(process_id), str(process.get("status") or ""), error=process.get("error"))
-
-
 def _never_connected(cause: BaseException | None) -> bool:
     """True when the request certainly never reached the server (connect timeout or refused connection)."""
     if isinstance(cause, requests.exceptions.ConnectTimeout):
@@ -330,12 +282,9 @@ class BrevoEventSink:
 
 
 __all__ = [
-    "import_process_state",
     "BrevoContactSink",
     "BrevoContactSource",
     "BrevoEventSink",
     "BrevoObjectSink",
     "BrevoRecordSource",
-    "import_process_state",
-    "upsert_process_state",
 ]

@@ -23,7 +23,7 @@ from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.notices import ProcessNotices, notice_url
-from airflow_provider_customerio.sync.import_slots import ImportSlots, certainly_not_started
+from airflow_provider_customerio.sync.import_slots import certainly_not_started
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +149,3 @@ def wait_options(notices: BrevoImportNotices | None) -> dict[str, Any]:
 
 
 __all__ = ["DEFAULT_NOTICE_DEADLINE_S", "BrevoImportNotices", "request_digest", "start_import", "wait_options"]
-
-
-def in_slot(slots: ImportSlots | None, timeout: float, send: Callable[[], int]) -> int:
-    """Send an import in one of the account's import slots (waiting for one), or at once without slots."""
-    if slots is None:
-        return send()
-    return int(slots.submit(lambda: str(send()), timeout=timeout))

@@ -1,36 +1,18 @@
 """Adapters of the segment mirror: :class:`BrevoListTarget`, the Brevo side of a run
-(:class:`~airflow_provider_customerio.sync.segments.ports.ListTarget` over the Brevo hook)."""
+(:class:`~airflow_provider_customerio.sync.segments.ports.ListTarget` over the Brevo hook and the imports component)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_customerio.adapters.brevo_notices import (
-    BrevoImportNotices,
-    in_slot,
-    start_import,
-    wait_options,
-)
+from airflow_provider_customerio.adapters.brevo_imports import BrevoImports
+from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.exceptions import NotFoundError, ProcessFailedError, ValidationError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.sync.import_slots import ImportSlots
-from airflow_provider_customerio.sync.processes import BrevoProcessStatus, ProcessState
 from airflow_provider_customerio.sync.segments.ports import ContactWrite, ImportOutcome, ListChange
-
-
-def process_finished(hook: BrevoHook) -> Callable[[str], bool]:
-    """``finished(process_id)``: one ``GET /processes/{id}`` says whether it ended (for :class:`ImportSlots`)."""
-
-    def finished(process_id: str) -> bool:
-        try:
-            return BrevoProcessStatus.is_terminal(str(hook.get_process(int(process_id)).get("status", "")))
-        except NotFoundError:
-            return True  # Brevo no longer knows it: nothing is running for it
-
-    return finished
-
 
 #: How far before "now" the import check starts reading modified contacts (clock skew with Brevo).
 CLOCK_SKEW = timedelta(minutes=10)
@@ -85,25 +67,22 @@ class BrevoListTarget:
     def import_contacts(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> ImportOutcome:
         """Import rows into the list and wait for the process (a failed process raises the hook's error)."""
 
-        def send(notify_url: str | None) -> int:
-            return self.hook.import_contacts(json_body=rows, list_ids=[list_id], notify_url=notify_url)
-
-        process_id = in_slot(self.slots, self.timeout, lambda: start_import(send, self.notices))
-        try:
-            process = self.hook.wait_for_process(
-                process_id, timeout=self.timeout, check_interval=self.check_interval, **wait_options(self.notices)
+        imports = BrevoImports(
+            self.hook,
+            notices=self.notices,
+            slots=self.slots,
+            slot_timeout=self.timeout,
+            poll_interval=self.check_interval,
+        )
+        process_id = imports.start(rows, list_ids=[list_id])
+        state = imports.wait([process_id], timeout=self.timeout)[process_id]
+        if not state.succeeded:
+            raise ProcessFailedError(
+                f"Brevo process {process_id} ended '{state.status}': {state.error or 'no reason given'}"
             )
-        except ProcessFailedError:
-            if self.slots is not None:
-                self.slots.release([process_id])
-            raise
-        if self.slots is not None:  # it ended: the account's next import may start
-            self.slots.release([process_id])
-        counts = ((process.get("info") or {}).get("import")) or {}
-        problems = {k: v for k, v in counts.items() if v not in (None, 0, "", "0")}
-        status = str(process.get("status"))
-        succeeded = ProcessState(str(process_id), status).succeeded
-        return ImportOutcome(process_id=process_id, succeeded=succeeded, status=status, problems=problems)
+        return ImportOutcome(
+            process_id=int(process_id), status=state.status, problems=dict(state.report.counts), succeeded=True
+        )
 
     def upsert_by_ext_id(self, ext_id: str, attributes: Mapping[str, Any], list_id: int) -> ContactWrite:
         """``PUT /contacts/{ext_id}`` adding the list (``listIds`` adds, it never replaces); when Brevo has no

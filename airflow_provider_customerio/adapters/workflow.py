@@ -1,19 +1,13 @@
 """Adapters of the workflow-state capability: :class:`BrevoImportSink`, the Brevo imports of the write task
-(:class:`~airflow_provider_customerio.sync.workflow.write.ImportSink` over the Brevo hook)."""
+(:class:`~airflow_provider_customerio.sync.workflow.write.ImportSink` over the imports component)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_customerio.adapters.brevo import import_process_state
-from airflow_provider_customerio.adapters.brevo_notices import (
-    BrevoImportNotices,
-    in_slot,
-    start_import,
-    wait_options,
-)
-from airflow_provider_customerio.exceptions import ProcessFailedError
+from airflow_provider_customerio.adapters.brevo_imports import BrevoImports
+from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.processes import ProcessState
@@ -42,26 +36,19 @@ class BrevoImportSink:
         self.notices = notices
         self.slots = slots
 
-    def submit(self, rows: list[dict[str, Any]]) -> str:
-        def send(notify_url: str | None) -> int:
-            return self.hook.import_contacts(
-                json_body=rows,
-                list_ids=self.list_ids,
-                update_existing_contacts=True,
-                empty_contacts_attributes=False,
-                notify_url=notify_url,
-            )
+    @property
+    def imports(self) -> BrevoImports:
+        """The imports component this sink sends through."""
+        return BrevoImports(
+            self.hook,
+            notices=self.notices,
+            slots=self.slots,
+            slot_timeout=self.timeout,
+            poll_interval=self.check_interval,
+        )
 
-        return str(in_slot(self.slots, self.timeout, lambda: start_import(send, self.notices)))
+    def submit(self, rows: list[dict[str, Any]]) -> str:
+        return self.imports.start(rows, list_ids=self.list_ids)
 
     def wait(self, process_id: str) -> ProcessState:
-        try:
-            process = self.hook.wait_for_process(
-                int(process_id), timeout=self.timeout, check_interval=self.check_interval, **wait_options(self.notices)
-            )
-            state = import_process_state({**process, "id": process_id})
-        except ProcessFailedError as exc:
-            state = ProcessState(str(process_id), "failed", error=str(exc))
-        if self.slots is not None:  # it ended: the account's next import may start
-            self.slots.release([process_id])
-        return state
+        return self.imports.wait([process_id], timeout=self.timeout)[str(process_id)]

@@ -57,16 +57,3 @@ def test_the_list_target_is_the_mirror_port_and_reports_a_completed_import_as_su
     )
     outcome = target.import_contacts([{"email": "a@b.co"}], 12)
     assert (outcome.succeeded, outcome.status, outcome.problems) == (True, "completed", {"invalid_emails": 2})
-
-
-def test_process_finished_reads_one_process_and_treats_an_unknown_one_as_ended(
-    requests_mock: Any, slotted: Any
-) -> None:
-    from airflow_provider_customerio.adapters.segments import process_finished
-
-    hook, _table, _slots = slotted
-    requests_mock.get(f"{BASE}/processes/1", json={"id": 1, "status": "in_process"})
-    requests_mock.get(f"{BASE}/processes/2", json={"id": 2, "status": "completed"})
-    requests_mock.get(f"{BASE}/processes/3", status_code=404, json={"code": "document_not_found", "message": "no"})
-    finished = process_finished(hook)
-    assert [finished("1"), finished("2"), finished("3")] == [False, True, True]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_customerio.sync.processes import ProcessState
+from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
 from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.workflow.attributes import (
     attribute_names,
@@ -94,7 +94,7 @@ class FakeBrevo:
     def wait(self, process_id: str) -> ProcessState:
         self.waited.append(process_id)
         i = int(process_id) - 1
-        return self.outcomes[i] if i < len(self.outcomes) else ProcessState(process_id, "completed")
+        return self.outcomes[i] if i < len(self.outcomes) else ProcessState(process_id, ProcessOutcome.SUCCEEDED)
 
 
 def stage(state: StateStore, run_key: str, changes: list[tuple[str, str, dict[str, Any]]]) -> None:

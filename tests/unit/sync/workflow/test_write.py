@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
-from airflow_provider_customerio.sync.processes import ImportReport, ProcessState
+from airflow_provider_customerio.sync.processes import ImportReport, ProcessOutcome, ProcessState
 from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.workflow.derive import (
     WORKFLOW_DIRECTION,
@@ -33,7 +33,12 @@ def test_a_failed_import_is_resubmitted_once_then_ledgered(tmp_path: Path) -> No
     res = derive([msg("m1", "ann", 1000, {"sent": 1005})])
     state = StateStore(":memory:")
     stage(state, "r", res.changes)
-    brevo = FakeBrevo([ProcessState("1", "failed", error="boom"), ProcessState("2", "failed", error="boom")])
+    brevo = FakeBrevo(
+        [
+            ProcessState("1", ProcessOutcome.FAILED, error="boom", status="failed"),
+            ProcessState("2", ProcessOutcome.FAILED, error="boom", status="failed"),
+        ]
+    )
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger).run()
     assert (out.imports, out.resubmitted, out.written, out.rejected) == (2, 1, 0, 1)
@@ -45,12 +50,17 @@ def test_reported_problem_rows_keep_the_batch_unwritten_and_ledgered(tmp_path: P
     res = derive([msg("m1", "ann", 1000, {"sent": 1005}), msg("m2", "bob", 1000, {"sent": 1005})])
     state = StateStore(":memory:")
     stage(state, "r", res.changes)
-    brevo = FakeBrevo([ProcessState("1", "completed", report=ImportReport(unidentified={"import_invalid": 1}))])
+    brevo = FakeBrevo(
+        [ProcessState("1", ProcessOutcome.SUCCEEDED, report=ImportReport(unidentified={"import_invalid": 1}))]
+    )
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger).run()
     assert (out.written, out.rejected) == (0, 2)
     assert {line["reason"] for line in read_ledger(tmp_path / "ledger.db")} == {"import_unverified"}
-    assert import_problem_count(ProcessState("1", "completed", report=ImportReport(unidentified={"x": 2}))) == 2
+    assert (
+        import_problem_count(ProcessState("1", ProcessOutcome.SUCCEEDED, report=ImportReport(unidentified={"x": 2})))
+        == 2
+    )
 
 
 def test_a_killed_writer_resumes_from_its_pending_import(tmp_path: Path) -> None:
@@ -73,7 +83,7 @@ def test_a_killed_writer_resumes_from_its_pending_import(tmp_path: Path) -> None
         WorkflowStateWriter(state, first, run_key="r", rejects=ledger, max_rows=2).run()
     state.close()
     state = StateStore(db)  # a new task attempt
-    second = FakeBrevo([ProcessState("1", "completed")])
+    second = FakeBrevo([ProcessState("1", ProcessOutcome.SUCCEEDED)])
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, second, run_key="r", rejects=ledger, max_rows=2).run()
     assert second.submitted == [] and second.waited == ["2"]  # the pending import is settled, not re-sent

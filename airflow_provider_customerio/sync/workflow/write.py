@@ -105,26 +105,67 @@ class WorkflowStateWriter:
         self.rejects = rejects
         self.max_bytes = max_bytes
         self.max_rows = max_rows
-        self.result = WriteResult()
+        saved = (state.get_checkpoint(run_key) or {}).get("result") or {}
+        self.result = WriteResult(**{k: int(v) for k, v in saved.items() if k in WriteResult.__dataclass_fields__})
         self.dry_run = dry_run
         self.planned = 0
         self.planned_keys: list[str] = []
 
     def run(self) -> WriteResult:
+        """Write every staged row, blocking: :meth:`start`, wait for each import, :meth:`complete`, until nothing
+        is pending; then :meth:`finish`."""
+        pending = self.start()
+        while pending:
+            pending = self.complete([self.port.wait(pid) for pid in pending])
+        return self.finish()
+
+    def start(self) -> list[str]:
+        """The imports to wait for: those an earlier (killed or deferred) attempt left pending, else the next batch,
+        submitted now. A dry run submits nothing: it counts the staged rows and returns ``[]``."""
         if self.dry_run:
-            for _seq, key, _kind, data in self.state.iter_staged(self.run_key, kind=STAGED_KIND):
-                if data:
-                    self.planned += 1
-                    if len(self.planned_keys) < 50:
-                        self.planned_keys.append(key)
-            self.state.clear_run(self.run_key)
-            return self.result
-        # 1. imports submitted by an earlier, killed attempt
-        for pending in self.state.pending_processes(self.run_key):
-            self._settle(str(pending.process_id), int(pending.attempt))
-        # 2. the staged rows not yet submitted
-        checkpoint = self.state.get_checkpoint(self.run_key) or {}
-        next_seq = int(checkpoint.get("next_seq", 0))
+            self._plan()
+            return []
+        return self._pending_ids() or self._submit_next()
+
+    def complete(self, states: Iterable[ProcessState]) -> list[str]:
+        """Take the ended imports (their rows' tokens are recorded, or the rows ledgered or re-submitted) and return
+        the imports to wait for next: what is still pending, else the next batch, submitted now."""
+        attempts = {str(p.process_id): int(p.attempt) for p in self.state.pending_processes(self.run_key)}
+        for process in states:
+            if process.finished and process.process_id in attempts:
+                self._settle(process, attempts[process.process_id])
+        return self._pending_ids() or self._submit_next()
+
+    def finish(self) -> WriteResult:
+        """Drop the run's staging (every row is written, ledgered or, in a dry run, counted) and return the counts."""
+        self.state.clear_run(self.run_key)
+        return self.result
+
+    def _plan(self) -> None:
+        for _seq, key, _kind, data in self.state.iter_staged(self.run_key, kind=STAGED_KIND):
+            if data:
+                self.planned += 1
+                if len(self.planned_keys) < 50:
+                    self.planned_keys.append(key)
+
+    def _pending_ids(self) -> list[str]:
+        return [str(p.process_id) for p in self.state.pending_processes(self.run_key)]
+
+    def _checkpoint(self) -> dict[str, Any]:
+        return dict(self.state.get_checkpoint(self.run_key) or {})
+
+    def _save(self, next_seq: int | None = None) -> None:
+        """The checkpoint: the next staged row to pack and the counts so far (a deferred task resumes both)."""
+        data = self._checkpoint()
+        if next_seq is not None:
+            data["next_seq"] = next_seq
+        data["result"] = self.result.as_dict()
+        self.state.save_checkpoint(self.run_key, data)
+
+    def _submit_next(self) -> list[str]:
+        """Pack the staged rows from the checkpoint on and submit the first full (or last) batch: one import in
+        flight at a time. Oversize rows met on the way go to the ledger. ``[]``: nothing left."""
+        next_seq = int(self._checkpoint().get("next_seq", 0))
         # jsonBody is a list of rows: "[", "]" and ", " between rows (requests' json= encoding)
         packer: Packer[tuple[int, str, str, dict[str, Any]]] = Packer(
             max_bytes=self.max_bytes,
@@ -136,43 +177,47 @@ class WorkflowStateWriter:
         for seq, key, _kind, data in self.state.iter_staged(self.run_key, from_seq=next_seq, kind=STAGED_KIND):
             if not data:
                 continue
-            for out in packer.add((seq, key, str(data["token"]), dict(data["row"]))):
-                self._handle(out)
-        for out in packer.flush():
-            self._handle(out)
-        self.state.clear_run(self.run_key)
-        return self.result
+            submitted = [
+                pid
+                for out in packer.add((seq, key, str(data["token"]), dict(data["row"])))
+                for pid in self._handle(out)
+            ]
+            if submitted:
+                return submitted
+        return [pid for out in packer.flush() for pid in self._handle(out)]
 
     def _handle(
         self, out: Batch[tuple[int, str, str, dict[str, Any]]] | Oversize[tuple[int, str, str, dict[str, Any]]]
-    ) -> None:
+    ) -> list[str]:
         if isinstance(out, Oversize):
             seq, key, _token, row = out.item
             self.result.rejected += 1
             self.rejects.reject(
                 record_id=key, reason=out.reason, message=out.message, stage="pack", identifiers=_row_identifiers(row)
             )
-            self.state.save_checkpoint(self.run_key, {"next_seq": seq + 1})
-            return
+            self._save(next_seq=seq + 1)
+            return []
         items = out.items
-        self._submit([(key, token, row) for _seq, key, token, row in items], attempt=1, next_seq=items[-1][0] + 1)
+        rows = [(key, token, row) for _seq, key, token, row in items]
+        return [self._submit(rows, attempt=1, next_seq=items[-1][0] + 1)]
 
-    def _submit(self, rows: list[tuple[str, str, dict[str, Any]]], *, attempt: int, next_seq: int | None) -> None:
+    def _submit(self, rows: list[tuple[str, str, dict[str, Any]]], *, attempt: int, next_seq: int | None) -> str:
         self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
         process_id = str(self.port.submit([row for _, _, row in rows]))
         self.result.imports += 1
         with self.state.transaction():  # the pending import and the checkpoint past its rows, together
             self.state.add_pending(self.run_key, process_id, rows, attempt=attempt)
-            if next_seq is not None:
-                self.state.save_checkpoint(self.run_key, {"next_seq": next_seq})
-        self._settle(process_id, attempt)
+            self._save(next_seq)
+        return process_id
 
-    def _settle(self, process_id: str, attempt: int) -> None:
-        process = self.port.wait(process_id)
+    def _settle(self, process: ProcessState, attempt: int) -> None:
+        process_id = process.process_id
         rows = [(r.person_key, r.hash, dict(r.row)) for r in self.state.iter_pending_rows(self.run_key, process_id)]
         if process.succeeded:
-            self._written(process_id, process, rows)
-            self.state.drop_pending(self.run_key, process_id)
+            with self.state.transaction():
+                self._written(process_id, process, rows)
+                self.state.drop_pending(self.run_key, process_id)
+                self._save()
             return
         # failed or cancelled
         self.state.drop_pending(self.run_key, process_id)
@@ -191,6 +236,7 @@ class WorkflowStateWriter:
                 identifiers=_row_identifiers(row),
                 detail={"process_id": process_id},
             )
+        self._save()
 
     def _written(self, process_id: str, process: ProcessState, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Record the tokens of a completed import's rows, unless Brevo reported refused rows."""

@@ -87,5 +87,29 @@ def test_a_killed_writer_resumes_from_its_pending_import(tmp_path: Path) -> None
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, second, run_key="r", rejects=ledger, max_rows=2).run()
     assert second.submitted == [] and second.waited == ["2"]  # the pending import is settled, not re-sent
-    assert out.written == 2
+    # the run's counts live in its checkpoint (as the people sync's do): 2 written by the killed attempt, 2 now
+    assert (out.written, out.imports) == (4, 2)
     assert len(state.get_hashes(WORKFLOW_DIRECTION, [k for k, _, _ in res.changes])) == 4
+
+
+def test_the_writer_steps_one_import_at_a_time_and_resumes_in_a_new_writer(tmp_path: Path) -> None:
+    """The deferrable form: ``start`` submits one batch, ``complete`` takes its end and submits the next; a new
+    writer (a resumed task) carries on from the store, counts included."""
+    res = derive([msg(f"m{i}", f"p{i}", 1000 + i, {"sent": 2000}) for i in range(5)])
+    state = StateStore(tmp_path / "state.db")
+    stage(state, "r", res.changes)
+    brevo = FakeBrevo()
+    with Ledger(tmp_path / "ledger.db") as ledger:
+        assert WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger, max_rows=2).start() == ["1"]
+        assert [len(b) for b in brevo.submitted] == [2]  # one import in flight
+        resumed = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger, max_rows=2)
+        assert resumed.start() == ["1"]  # still pending: wait for it, send nothing
+        assert resumed.complete([ProcessState("1", ProcessOutcome.RUNNING)]) == ["1"]  # not ended yet
+        assert resumed.complete([ProcessState("1", ProcessOutcome.SUCCEEDED)]) == ["2"]
+        last = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger, max_rows=2)
+        assert last.complete([ProcessState("2", ProcessOutcome.SUCCEEDED)]) == ["3"]
+        assert last.complete([ProcessState("3", ProcessOutcome.SUCCEEDED)]) == []
+        out = last.finish()
+    assert [len(b) for b in brevo.submitted] == [2, 2, 1]
+    assert (out.written, out.imports) == (5, 3)
+    assert state.count_staged("r") == 0 and state.pending_processes("r") == []

@@ -9,10 +9,11 @@ from typing import Any
 
 from airflow_provider_customerio.adapters.brevo_imports import BrevoImports
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
-from airflow_provider_customerio.exceptions import NotFoundError, ProcessFailedError, ValidationError
+from airflow_provider_customerio.exceptions import NotFoundError, ValidationError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.sync.import_slots import ImportSlots
-from airflow_provider_customerio.sync.segments.ports import ContactWrite, ImportOutcome, ListChange
+from airflow_provider_customerio.sync.processes import ProcessState
+from airflow_provider_customerio.sync.segments.ports import ContactWrite, ListChange
 
 #: How far before "now" the import check starts reading modified contacts (clock skew with Brevo).
 CLOCK_SKEW = timedelta(minutes=10)
@@ -64,25 +65,24 @@ class BrevoListTarget:
         mark = datetime.now(timezone.utc) - CLOCK_SKEW
         return mark.strftime("%Y-%m-%dT%H:%M:%S.") + f"{mark.microsecond // 1000:03d}Z"
 
-    def import_contacts(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> ImportOutcome:
-        """Import rows into the list and wait for the process (a failed process raises the hook's error)."""
-
-        imports = BrevoImports(
+    @property
+    def imports(self) -> BrevoImports:
+        """The imports component this target sends through (notices, the account's import slots)."""
+        return BrevoImports(
             self.hook,
             notices=self.notices,
             slots=self.slots,
             slot_timeout=self.timeout,
             poll_interval=self.check_interval,
         )
-        process_id = imports.start(rows, list_ids=[list_id])
-        state = imports.wait([process_id], timeout=self.timeout)[process_id]
-        if not state.succeeded:
-            raise ProcessFailedError(
-                f"Brevo process {process_id} ended '{state.status}': {state.error or 'no reason given'}"
-            )
-        return ImportOutcome(
-            process_id=int(process_id), status=state.status, problems=dict(state.report.counts), succeeded=True
-        )
+
+    def start_import(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> str:
+        """Submit the import of rows into the list (in a slot, with its notice); the process id."""
+        return self.imports.start(rows, list_ids=[list_id])
+
+    def wait_import(self, process_id: str) -> ProcessState:
+        """Block until the import ends (notices first, then polls) and free its slot; its state."""
+        return self.imports.wait([process_id], timeout=self.timeout)[str(process_id)]
 
     def upsert_by_ext_id(self, ext_id: str, attributes: Mapping[str, Any], list_id: int) -> ContactWrite:
         """``PUT /contacts/{ext_id}`` adding the list (``listIds`` adds, it never replaces); when Brevo has no

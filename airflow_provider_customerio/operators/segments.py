@@ -169,6 +169,8 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
                 field_mapping=config.field_mapping,
                 log=self.log.info,
                 check_lease=store.state().check_lease,  # before each Brevo write: a stalled try sends nothing
+                state=store.state(),
+                run_key=f"{dag_id}/{run_id}/{task}",
             )
             result = mirror.run(request)
         result.api_calls = self.app_hook.api_calls + self.brevo_hook.api_calls

@@ -22,11 +22,12 @@ zero writes: everything is decided by diffing live state, so a killed or failed 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
 from airflow_provider_customerio.sync.config import LifecycleSettings, MappedField, SegmentSettings
 from airflow_provider_customerio.sync.mapping import BrevoAttribute, check_mapping, missing_attributes_error
+from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.segments.diff import (
     MembershipDiff,
     brake_exceeded,
@@ -46,9 +47,9 @@ from airflow_provider_customerio.sync.segments.model import (
     mirror_list_name,
     mirror_list_prefix,
 )
-from airflow_provider_customerio.sync.segments.ports import ListTarget, RejectSink, SegmentSource
+from airflow_provider_customerio.sync.segments.ports import ListTarget, MirrorState, RejectSink, SegmentSource
 from airflow_provider_customerio.sync.segments.result import MirrorResult
-from airflow_provider_customerio.sync.segments.writes import SETTLE_DELAYS, MemberWriter, reject_member
+from airflow_provider_customerio.sync.segments.writes import SETTLE_DELAYS, MemberWriter
 
 
 class SegmentMirror:
@@ -70,6 +71,12 @@ class SegmentMirror:
         raises :class:`~airflow_provider_customerio.store.fencing.LeaseLost` when this try's lease of the mirror
         was taken over (the operator passes the sync store's ``check_lease``), so a stalled try that wakes after
         its retry took over sends Brevo nothing.
+    :param state: the sync state store, where the run keeps its plan, its pending import and its counts between
+        :meth:`start`, :meth:`complete` and :meth:`finish` (a deferred task resumes from there).
+    :param run_key: the run's key in ``state``.
+
+    :meth:`run` mirrors blocking; the steps :meth:`start` -> (wait) :meth:`complete` ... -> :meth:`finish` let the
+    caller wait for each Brevo import elsewhere (the operator defers to the triggerer).
     """
 
     def __init__(
@@ -86,8 +93,13 @@ class SegmentMirror:
         settle_delays: Sequence[float] = SETTLE_DELAYS,
         sleep: Callable[[float], None] = time.sleep,
         check_lease: Callable[[], None] = lambda: None,
+        state: MirrorState,
+        run_key: str,
     ) -> None:
         self.check_lease = check_lease
+        self.state = state
+        self.run_key = run_key
+        self._done: MirrorResult | None = None
         self.source = source
         self.target = target
         self.settings = settings
@@ -106,6 +118,8 @@ class SegmentMirror:
         return MemberWriter(
             self.source,
             self.target,
+            self.state,
+            run_key=self.run_key,
             reject=self.reject,
             lifecycle=self.lifecycle,
             import_max_bytes=self.import_max_bytes,
@@ -122,7 +136,35 @@ class SegmentMirror:
 
     # ------------------------------------------------------------------ top level
     def run(self, request: MirrorRequest) -> MirrorResult:
-        """Mirror ``request.segment_id`` into ``request.list_id`` and return what was done."""
+        """Mirror ``request.segment_id`` into ``request.list_id``, waiting for each import; return what was done."""
+        pending = self.start(request)
+        while pending:
+            pending = self.complete([self.target.wait_import(pid) for pid in pending])
+        return self.finish()
+
+    def start(self, request: MirrorRequest) -> list[str]:
+        """Read both sides, diff, brake, and stage the writes; submit the first import and return its process id
+        (``[]``: no import to wait for, e.g. a dry run or a segment still building)."""
+        self._done = self._plan(request)
+        if self._done is not None:
+            return []
+        return self.writer.next_import()
+
+    def complete(self, states: Iterable[ProcessState]) -> list[str]:
+        """Take the ended imports; return the imports to wait for next (``[]``: go on to :meth:`finish`)."""
+        return self.writer.complete(states)
+
+    def finish(self) -> MirrorResult:
+        """The contact writes and removals after the imports; what the run did."""
+        if self._done is not None:
+            return self._done
+        result = self.writer.finish()
+        self._log_done(result)
+        return result
+
+    def _plan(self, request: MirrorRequest) -> MirrorResult | None:
+        """The run's result when it is decided without writes (building segment, dry run), else ``None`` with the
+        writes staged."""
         result = MirrorResult(
             segment_id=request.segment_id,
             list_id=request.list_id,
@@ -143,8 +185,8 @@ class SegmentMirror:
             return result
         return self._mirror(request, name, result)
 
-    def _mirror(self, request: MirrorRequest, name: str, result: MirrorResult) -> MirrorResult:
-        """Mirror a finished segment: read both sides, diff, brake, write (or plan, in a dry run)."""
+    def _mirror(self, request: MirrorRequest, name: str, result: MirrorResult) -> MirrorResult | None:
+        """Plan a finished segment: read both sides, diff, brake, then stage the writes (or plan, in a dry run)."""
 
         list_id, list_is_new = self._resolve_list(request, name, result)
         members = [SegmentMember.from_identifiers(i) for i in self.source.iter_members(request.segment_id)]
@@ -175,20 +217,15 @@ class SegmentMirror:
             list_id=list_id,
         )
 
-        for rejection in diff.rejected:
-            reject_member(self.reject, request, result, rejection.record, rejection.reason, rejection.message)
-        result.added = self.writer.apply_adds(request, list_id, diff, fields, brevo_attributes, lifecycle, result)
-        result.lifecycle_updated = self.writer.apply_lifecycle_updates(list_id, lifecycle_updates, result)
-        result.removed = self.writer.apply_removes(list_id, diff.removes, result)
-        self._log_done(request, list_id, result)
-        return result
+        self.writer.stage(request, list_id, diff, fields, brevo_attributes, lifecycle, lifecycle_updates, result)
+        return None
 
-    def _log_done(self, request: MirrorRequest, list_id: int, result: MirrorResult) -> None:
+    def _log_done(self, result: MirrorResult) -> None:
         self.log(
             "Mirrored Customer.io segment %s into Brevo list %s: %d added, %d removed, %d unchanged, "
             "%d rejected, %d lifecycle updates, %d write calls.",
-            request.segment_id,
-            list_id,
+            result.segment_id,
+            result.list_id,
             result.added,
             result.removed,
             result.unchanged,

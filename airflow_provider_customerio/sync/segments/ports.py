@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_provider_customerio.sync.processes import ProcessState
+
 
 @dataclass
 class ListChange:
@@ -24,22 +26,6 @@ class ContactWrite:
 
     calls: int = 1
     error: str | None = None
-
-
-@dataclass
-class ImportOutcome:
-    """A finished Brevo import.
-
-    :param process_id: Brevo process id.
-    :param succeeded: whether the process ended well (its rows are usable).
-    :param status: Brevo's final status, as text for messages.
-    :param problems: the non-empty counters of the import report (``invalid_emails``, ``duplicate_ext_id``...).
-    """
-
-    process_id: Any
-    succeeded: bool = True
-    status: str = ""
-    problems: dict[str, Any] = field(default_factory=dict)
 
 
 class SegmentSource(Protocol):
@@ -81,8 +67,13 @@ class ListTarget(Protocol):
         """A point in time shortly before now, usable as ``modified_since`` (allowing for clock skew)."""
         ...
 
-    def import_contacts(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> ImportOutcome:
-        """Upsert ``rows`` (``{email, attributes}``) into ``list_id`` and wait until the process ends."""
+    def start_import(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> str:
+        """Submit the upsert of ``rows`` (``{email, attributes}``) into ``list_id`` (in the account's import slot);
+        return the process id without waiting."""
+        ...
+
+    def wait_import(self, process_id: str) -> ProcessState:
+        """Block until the import ends and return its state (its outcome and report)."""
         ...
 
     def upsert_by_ext_id(self, ext_id: str, attributes: Mapping[str, Any], list_id: int) -> ContactWrite:
@@ -132,3 +123,28 @@ def ledger_sink(ledger: RejectedRecords) -> RejectSink:
         )
 
     return reject
+
+
+class MirrorState(Protocol):
+    """The parts of the sync state store a mirror run keeps its plan in (staged writes, the pending import, the
+    checkpoint with the run's counts)."""
+
+    def stage_items(self, run_key: str, items: Iterable[tuple[str, str, Mapping[str, Any] | None]]) -> int: ...
+    def iter_staged(
+        self, run_key: str, from_seq: int = 0, kind: str | None = None
+    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]: ...
+    def get_checkpoint(self, run_key: str) -> dict[str, Any] | None: ...
+    def save_checkpoint(self, run_key: str, data: Mapping[str, Any]) -> None: ...
+    def add_pending(
+        self,
+        run_key: str,
+        process_id: str,
+        rows: Iterable[tuple[str, str, Mapping[str, Any]]],
+        *,
+        attempt: int = 1,
+        options: Mapping[str, Any] | None = None,
+    ) -> None: ...
+    def pending_processes(self, run_key: str) -> list[Any]: ...
+    def drop_pending(self, run_key: str, process_id: str) -> None: ...
+    def clear_run(self, run_key: str) -> None: ...
+    def transaction(self) -> Any: ...

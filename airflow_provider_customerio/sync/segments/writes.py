@@ -1,5 +1,11 @@
-"""The Brevo writes of a segment mirror run: add the missing people (an import, checked by reading the list back),
-write the lifecycle attribute, remove the leavers.
+"""The Brevo writes of a segment mirror run, staged in the sync state store so that the run can wait for its
+imports anywhere (blocking, or deferred to the triggerer) and resume.
+
+:meth:`MemberWriter.stage` records the plan of a run (the import rows of new members and of lifecycle values, the
+people without an email, the per-contact lifecycle updates and the leavers) with the run's counts;
+:meth:`MemberWriter.next_import` submits the imports one at a time (one import in flight per account);
+:meth:`MemberWriter.complete` takes the ended ones; :meth:`MemberWriter.finish` checks that the new members reached
+the list (reading it back), then makes the contact writes and removes the leavers.
 
 Pure logic, no Airflow and no HTTP: Brevo and Customer.io are reached through the ports of
 :mod:`airflow_provider_customerio.sync.segments.ports`. Every write is preceded by ``check_lease``.
@@ -7,11 +13,13 @@ Pure logic, no Airflow and no HTTP: Brevo and Customer.io are reached through th
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_customerio.sync.batching import Batch, Oversize, pack
+from airflow_provider_customerio.sync.batching import Oversize, Packer
 from airflow_provider_customerio.sync.config import LifecycleSettings, MappedField
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
@@ -20,6 +28,7 @@ from airflow_provider_customerio.sync.mapping import (
     PersonMapper,
     RejectedPerson,
 )
+from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.segments.diff import MembershipDiff, chunked, is_valid_email, normalise_email
 from airflow_provider_customerio.sync.segments.model import (
     IMPORT_MAX_BYTES,
@@ -32,16 +41,13 @@ from airflow_provider_customerio.sync.segments.model import (
     SegmentMember,
     clean_text,
 )
-from airflow_provider_customerio.sync.segments.ports import (
-    ImportOutcome,
-    ListTarget,
-    RejectSink,
-    SegmentSource,
-)
+from airflow_provider_customerio.sync.segments.ports import ListTarget, MirrorState, RejectSink, SegmentSource
 from airflow_provider_customerio.sync.segments.result import MirrorResult
 
 #: Waits before the list is read again for imported people not in it yet (Brevo's reads lag its imports): ~1 min.
 SETTLE_DELAYS: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 30.0)
+#: The import phases, in order: new members (checked against the list afterwards), then lifecycle values.
+IMPORT_KINDS = ("add", "life")
 
 
 def reject_member(
@@ -57,10 +63,16 @@ def reject_member(
     reject({**record, "segment_id": request.segment_id, "list_id": request.list_id}, reason, message)
 
 
+def _member(record: Mapping[str, Any]) -> SegmentMember:
+    return SegmentMember(cio_id=str(record.get("cio_id") or ""), id=record.get("id"), email=record.get("email"))
+
+
 class MemberWriter:
     """The writes of one mirror run (see :class:`~airflow_provider_customerio.sync.segments.mirror.SegmentMirror`
     for the parameters).
 
+    :param state: the sync state store: the run's plan, pending import and counts live there.
+    :param run_key: the run's key in it (one per ``segment -> list`` pair and DAG run).
     :param lifecycle: the lifecycle settings when a lifecycle attribute is configured, else ``None``.
     """
 
@@ -68,7 +80,9 @@ class MemberWriter:
         self,
         source: SegmentSource,
         target: ListTarget,
+        state: MirrorState,
         *,
+        run_key: str,
         reject: RejectSink,
         lifecycle: LifecycleSettings | None,
         import_max_bytes: int = IMPORT_MAX_BYTES,
@@ -78,6 +92,8 @@ class MemberWriter:
     ) -> None:
         self.source = source
         self.target = target
+        self.state = state
+        self.run_key = run_key
         self.reject = reject
         self.lifecycle = lifecycle
         self.import_max_bytes = import_max_bytes
@@ -85,7 +101,32 @@ class MemberWriter:
         self.sleep = sleep
         self.check_lease = check_lease
 
-    def apply_adds(
+    # ------------------------------------------------------------------ the run's plan, in the store
+    def _checkpoint(self) -> dict[str, Any]:
+        return dict(self.state.get_checkpoint(self.run_key) or {})
+
+    def _save(self, checkpoint: dict[str, Any], result: MirrorResult) -> None:
+        checkpoint["result"] = dataclasses.asdict(result)
+        self.state.save_checkpoint(self.run_key, checkpoint)
+
+    def _loaded(self) -> tuple[dict[str, Any], MirrorRequest, MirrorResult]:
+        checkpoint = self._checkpoint()
+        if "request" not in checkpoint:
+            raise ImportFailedError(
+                f"No staged segment mirror under {self.run_key!r} (its staging was dropped). Re-run the task: it "
+                "re-reads both sides and sends only what is still missing."
+            )
+        req = checkpoint["request"]
+        request = MirrorRequest(
+            int(req["segment_id"]),
+            int(req["list_id"]),
+            tuple(req["include_attributes"]),
+            bool(req["dry_run"]),
+            bool(req["force"]),
+        )
+        return checkpoint, request, MirrorResult(**checkpoint["result"])
+
+    def stage(
         self,
         request: MirrorRequest,
         list_id: int,
@@ -93,16 +134,163 @@ class MemberWriter:
         fields: Sequence[MappedField],
         brevo_attributes: Sequence[BrevoAttribute],
         lifecycle: Mapping[str, str | None] | None,
+        lifecycle_updates: Sequence[tuple[ListContact, str | None]],
         result: MirrorResult,
-    ) -> int:
-        """Add the members missing from the list (an import for those with an email, one contact write each for
-        the others); return how many reached it."""
-        if not diff.adds:
-            return 0
-        people = self._people(request, diff.adds, fields, result)
-        rows, row_members, by_ext_id = self._rows(request, list_id, people, fields, brevo_attributes, lifecycle, result)
-        added = self._import_rows(request, list_id, rows, row_members, diff.latest_modified, result) if rows else 0
-        return added + self._add_by_ext_id(request, list_id, by_ext_id, result)
+    ) -> None:
+        """Record the run's plan: the rejections go to the ledger, the writes to the store."""
+        for rejection in diff.rejected:
+            reject_member(self.reject, request, result, rejection.record, rejection.reason, rejection.message)
+        items: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        if diff.adds:
+            people = self._people(request, diff.adds, fields, result)
+            rows, row_members, by_ext_id = self._rows(
+                request, list_id, people, fields, brevo_attributes, lifecycle, result
+            )
+            items += [
+                (f"add:{r['email']}", "add", {"row": r, "member": row_members[r["email"]].as_record()}) for r in rows
+            ]
+            items += [(f"ext:{m.cio_id}", "ext", {"member": m.as_record(), "attrs": a}) for m, a in by_ext_id]
+        items += self._lifecycle_items(lifecycle_updates)
+        items += [(f"rm:{c.contact_id}", "remove", {"contact_id": c.contact_id}) for c in diff.removes]
+        result.lifecycle_updated = len(lifecycle_updates) if self.lifecycle is not None else 0
+        checkpoint = {
+            "request": dataclasses.asdict(request),
+            "list_id": list_id,
+            "mark": diff.latest_modified or (self.target.clock_mark() if diff.adds else None),
+            "phase": 0,
+            "next_seq": 0,
+            "report": {},
+            "oversize": [],
+        }
+        with self.state.transaction():
+            self.state.clear_run(self.run_key)
+            self.state.stage_items(self.run_key, items)
+            self._save(checkpoint, result)
+
+    def _lifecycle_items(
+        self, updates: Sequence[tuple[ListContact, str | None]]
+    ) -> list[tuple[str, str, Mapping[str, Any] | None]]:
+        life = self.lifecycle
+        if not updates or life is None:
+            return []
+        attribute = life.attribute.upper()
+        items: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        for contact, value in updates:
+            if value is not None and is_valid_email(contact.email):
+                row = {"email": normalise_email(contact.email), "attributes": {attribute: value}}
+                items.append((f"life:{contact.contact_id}", "life", {"row": row}))
+            else:  # no email, or clearing the value: per-contact update by Brevo id
+                items.append(
+                    (f"lc:{contact.contact_id}", "life_contact", {"contact_id": contact.contact_id, "value": value})
+                )
+        return items
+
+    # ------------------------------------------------------------------ imports, one at a time
+    def pending(self) -> list[str]:
+        """The run's imports still to wait for."""
+        return [str(p.process_id) for p in self.state.pending_processes(self.run_key)]
+
+    def next_import(self) -> list[str]:
+        """Submit the run's next import (``[process id]``), or ``[]`` when every import row has been sent."""
+        checkpoint, request, result = self._loaded()
+        while checkpoint["phase"] < len(IMPORT_KINDS):
+            kind = IMPORT_KINDS[checkpoint["phase"]]
+            process_id = self._submit_next(kind, checkpoint, request, result)
+            if process_id is not None:
+                return [process_id]
+            checkpoint["phase"] += 1
+            checkpoint["next_seq"] = 0
+            self._save(checkpoint, result)
+        return []
+
+    def _submit_next(
+        self, kind: str, checkpoint: dict[str, Any], request: MirrorRequest, result: MirrorResult
+    ) -> str | None:
+        packer: Packer[tuple[int, Mapping[str, Any]]] = Packer(
+            max_bytes=self.import_max_bytes,
+            max_count=IMPORT_MAX_ROWS,
+            overhead_bytes=400,
+            size_of=lambda item: len(_json(item[1]["row"])),
+        )
+        staged = self.state.iter_staged(self.run_key, from_seq=int(checkpoint["next_seq"]), kind=kind)
+        outs = (out for seq, _key, _kind, data in staged if data for out in packer.add((seq, data)))
+        for out in _chain(outs, packer):
+            if isinstance(out, Oversize):
+                seq, data = out.item
+                if kind == "add":
+                    checkpoint["oversize"].append(data["row"]["email"])
+                    reject_member(self.reject, request, result, data["member"], out.reason, out.message)
+                checkpoint["next_seq"] = seq + 1
+                self._save(checkpoint, result)
+                continue
+            return self._submit(
+                kind, [data["row"] for _seq, data in out.items], out.items[-1][0] + 1, checkpoint, result
+            )
+        return None
+
+    def _submit(
+        self, kind: str, rows: list[Mapping[str, Any]], next_seq: int, checkpoint: dict[str, Any], result: MirrorResult
+    ) -> str:
+        self.check_lease()  # a stalled try whose lease was taken over writes nothing (store/fencing.py)
+        process_id = str(self.target.start_import(rows, int(checkpoint["list_id"])))
+        result.write_calls += 1
+        checkpoint["next_seq"] = next_seq
+        checkpoint.setdefault("in_flight", {})[process_id] = {"kind": kind, "rows": len(rows)}
+        with self.state.transaction():  # the pending import and the checkpoint past its rows, together
+            self.state.add_pending(self.run_key, process_id, [])
+            self._save(checkpoint, result)
+        return process_id
+
+    def complete(self, states: Iterable[ProcessState]) -> list[str]:
+        """Take the ended imports; an import that did not succeed stops the run (its staging is dropped, so a
+        re-run decides again from both sides). Returns the imports to wait for next."""
+        checkpoint, _request, result = self._loaded()
+        pending = set(self.pending())
+        for process in states:
+            if not process.finished or process.process_id not in pending:
+                continue
+            flight = checkpoint.get("in_flight", {}).pop(process.process_id, {"kind": "add", "rows": 0})
+            if not process.succeeded:
+                self.state.clear_run(self.run_key)
+                purpose = "new members" if flight["kind"] == "add" else f"lifecycle attribute {self._attribute()}"
+                raise ImportFailedError(
+                    f"Brevo import process {process.process_id} ({purpose}, {flight['rows']} rows, list "
+                    f"{checkpoint['list_id']}) ended with status {process.status!r}. Re-run the task: it re-reads "
+                    "both sides and sends only what is still missing."
+                )
+            if flight["kind"] == "add":
+                checkpoint["report"].update(
+                    {f"process {process.process_id} {k}": v for k, v in process.report.counts.items()}
+                )
+            with self.state.transaction():
+                self.state.drop_pending(self.run_key, process.process_id)
+                self._save(checkpoint, result)
+        return self.pending() or self.next_import()
+
+    def _attribute(self) -> str:
+        return self.lifecycle.attribute.upper() if self.lifecycle is not None else ""
+
+    # ------------------------------------------------------------------ after the imports
+    def finish(self) -> MirrorResult:
+        """Check the new members against the list, write the people without an email and the per-contact lifecycle
+        values, remove the leavers; drop the run's staging and return what the run did."""
+        checkpoint, request, result = self._loaded()
+        list_id = int(checkpoint["list_id"])
+        staged = list(self.state.iter_staged(self.run_key))
+        oversize = set(checkpoint.get("oversize") or ())
+        imported = [
+            _member(d["member"])
+            for _s, _k, kind, d in staged
+            if kind == "add" and d and d["row"]["email"] not in oversize
+        ]
+        added = self._check_imported(request, list_id, imported, checkpoint.get("mark"), checkpoint["report"], result)
+        ext = [(_member(d["member"]), dict(d["attrs"])) for _s, _k, kind, d in staged if kind == "ext" and d]
+        result.added = added + self._add_by_ext_id(request, list_id, ext, result)
+        self._update_contacts([d for _s, _k, kind, d in staged if kind == "life_contact" and d], result)
+        removes = [int(d["contact_id"]) for _s, _k, kind, d in staged if kind == "remove" and d]
+        result.removed = self._apply_removes(list_id, removes, result)
+        self.state.clear_run(self.run_key)
+        return result
 
     def _rows(
         self,
@@ -222,16 +410,32 @@ class MemberWriter:
             )
         return out
 
-    def _import_rows(
+    def _not_in_list(
+        self, list_id: int, members: Sequence[SegmentMember], *, modified_since: str | None
+    ) -> list[SegmentMember]:
+        present_ext: set[str] = set()
+        present_email: set[str] = set()
+        for item in self.target.iter_list_contacts(list_id, modified_since=modified_since):
+            contact = ListContact.from_brevo(item)
+            if contact.ext_id:
+                present_ext.add(contact.ext_id)
+            email_key = normalise_email(contact.email)
+            if email_key:
+                present_email.add(email_key)
+        return [
+            m for m in members if normalise_email(m.email) not in present_email and not (m.id and m.id in present_ext)
+        ]
+
+    def _check_imported(
         self,
         request: MirrorRequest,
         list_id: int,
-        rows: Sequence[dict[str, Any]],
-        row_members: Mapping[str, SegmentMember],
-        latest_modified: str | None,
+        imported: Sequence[SegmentMember],
+        mark: str | None,
+        report: Mapping[str, Any],
         result: MirrorResult,
     ) -> int:
-        """Import the new members, then check that each one reached the list.
+        """Check that each imported member reached the list; return how many did.
 
         Brevo's import report only counts problems (and not all of them), so the check reads back the list's
         contacts modified since the import started: cheap, proportional to the people imported. "Since" is the
@@ -239,17 +443,6 @@ class MemberWriter:
         :meth:`~ListTarget.clock_mark` for an empty list. Anyone missing there is confirmed with a full read
         before being ledgered.
         """
-        mark = latest_modified or self.target.clock_mark()
-        report: dict[str, Any] = {}
-        imported: list[SegmentMember] = []
-        for batch in pack(rows, max_bytes=self.import_max_bytes, max_count=IMPORT_MAX_ROWS, overhead_bytes=400):
-            if isinstance(batch, Oversize):
-                member = row_members[batch.item["email"]]
-                reject_member(self.reject, request, result, member.as_record(), batch.reason, batch.message)
-                continue
-            outcome = self._import(batch.items, list_id, result, purpose="new members")
-            imported.extend(row_members[r["email"]] for r in batch.items)
-            report.update({f"process {outcome.process_id} {k}": v for k, v in outcome.problems.items()})
         if not imported:
             return 0
         missing = self._not_in_list(list_id, imported, modified_since=mark)
@@ -269,68 +462,34 @@ class MemberWriter:
                 member.as_record(),
                 "import_invalid",
                 f"the Brevo import did not put this contact in list {list_id} "
-                f"(import report: {report or 'no counts'}). Check the email and identifiers in Customer.io; "
+                f"(import report: {dict(report) or 'no counts'}). Check the email and identifiers in Customer.io; "
                 "the next run tries again.",
             )
         return len(imported) - len(missing)
 
-    def _not_in_list(
-        self, list_id: int, members: Sequence[SegmentMember], *, modified_since: str | None
-    ) -> list[SegmentMember]:
-        present_ext: set[str] = set()
-        present_email: set[str] = set()
-        for item in self.target.iter_list_contacts(list_id, modified_since=modified_since):
-            contact = ListContact.from_brevo(item)
-            if contact.ext_id:
-                present_ext.add(contact.ext_id)
-            email_key = normalise_email(contact.email)
-            if email_key:
-                present_email.add(email_key)
-        return [
-            m for m in members if normalise_email(m.email) not in present_email and not (m.id and m.id in present_ext)
-        ]
+    def _update_contacts(self, updates: Sequence[Mapping[str, Any]], result: MirrorResult) -> None:
+        attribute = self._attribute()
+        for update in updates:
+            self.check_lease()
+            self.target.update_attributes(int(update["contact_id"]), "contact_id", {attribute: update["value"] or ""})
+            result.write_calls += 1
 
-    def _import(
-        self, rows: Sequence[Mapping[str, Any]], list_id: int, result: MirrorResult, *, purpose: str
-    ) -> ImportOutcome:
-        self.check_lease()  # a stalled try whose lease was taken over writes nothing (store/fencing.py)
-        outcome = self.target.import_contacts(rows, list_id)
-        result.write_calls += 1
-        if not outcome.succeeded:
-            raise ImportFailedError(
-                f"Brevo import process {outcome.process_id} ({purpose}, {len(rows)} rows, list {list_id}) ended "
-                f"with status {outcome.status!r}. Re-run the task: it re-reads both sides and sends only what "
-                "is still missing."
-            )
-        return outcome
-
-    def apply_lifecycle_updates(
-        self, list_id: int, updates: Sequence[tuple[ListContact, str | None]], result: MirrorResult
-    ) -> int:
-        life = self.lifecycle
-        if not updates or life is None:
-            return 0
-        attribute = life.attribute.upper()
-        rows = []
-        for contact, value in updates:
-            if value is not None and is_valid_email(contact.email):
-                rows.append({"email": normalise_email(contact.email), "attributes": {attribute: value}})
-            else:  # no email, or clearing the value: per-contact update by Brevo id
-                self.check_lease()
-                self.target.update_attributes(contact.contact_id, "contact_id", {attribute: value or ""})
-                result.write_calls += 1
-        for batch in pack(rows, max_bytes=self.import_max_bytes, max_count=IMPORT_MAX_ROWS, overhead_bytes=400):
-            if isinstance(batch, Batch):
-                self._import(batch.items, list_id, result, purpose=f"lifecycle attribute {attribute}")
-        return len(updates)
-
-    def apply_removes(self, list_id: int, removes: Sequence[ListContact], result: MirrorResult) -> int:
+    def _apply_removes(self, list_id: int, removes: Sequence[int], result: MirrorResult) -> int:
         removed = 0
         for chunk in chunked(list(removes), MAX_LIST_CHANGE):
             self.check_lease()
-            self.target.remove_from_list(list_id, contact_ids=[c.contact_id for c in chunk])
+            self.target.remove_from_list(list_id, contact_ids=chunk)
             result.write_calls += 1
             # A refused id already left the list (or Brevo) since it was read: either way it is no longer a
             # member, which is the goal, so the whole chunk counts.
             removed += len(chunk)
         return removed
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode("utf-8")
+
+
+def _chain(outs: Iterable[Any], packer: Packer[Any]) -> Iterable[Any]:
+    yield from outs
+    yield from packer.flush()

@@ -39,7 +39,7 @@ def test_a_segment_import_holds_the_slot_until_its_process_ended(slotted: Any, r
 
     requests_mock.get(f"{BASE}/processes/9", json=process)
     target = BrevoListTarget(hook, timeout=60, check_interval=0, slots=slots("run S"))
-    assert target.import_contacts([{"email": "a@b.co"}], 12).status == "completed"
+    assert target.wait_import(target.start_import([{"email": "a@b.co"}], 12)).succeeded
     assert held == [["9"], ["9"]]  # in flight: the slot was bound to process 9 while it ran
     assert table.in_flight("brevo:t", now=0) == []  # and freed once it ended
 
@@ -55,5 +55,5 @@ def test_the_list_target_is_the_mirror_port_and_reports_a_completed_import_as_su
     requests_mock.get(
         f"{BASE}/processes/5", json={"id": 5, "status": "completed", "info": {"import": {"invalid_emails": 2}}}
     )
-    outcome = target.import_contacts([{"email": "a@b.co"}], 12)
-    assert (outcome.succeeded, outcome.status, outcome.problems) == (True, "completed", {"invalid_emails": 2})
+    state = target.wait_import(target.start_import([{"email": "a@b.co"}], 12))
+    assert (state.succeeded, state.status, dict(state.report.counts)) == (True, "completed", {"invalid_emails": 2})

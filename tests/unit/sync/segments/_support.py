@@ -9,17 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.config import (
     MappedField,
     SegmentSettings,
 )
+from airflow_provider_customerio.sync.processes import ImportReport, ProcessOutcome, ProcessState
 from airflow_provider_customerio.sync.segments.mirror import SegmentMirror
 from airflow_provider_customerio.sync.segments.model import (
     MAX_HYDRATE,
     MAX_LIST_CHANGE,
     SegmentMirrorError,
 )
-from airflow_provider_customerio.sync.segments.ports import ContactWrite, ImportOutcome, ListChange
+from airflow_provider_customerio.sync.segments.ports import ContactWrite, ListChange
 
 
 class FakeCustomerIO:
@@ -125,7 +127,8 @@ class FakeBrevo:
             if list_id in c["listIds"] and (modified_since is None or c["modified"] > int(modified_since)):
                 yield {**c, "attributes": dict(c["attributes"])}
 
-    def import_contacts(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> ImportOutcome:
+    def start_import(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> str:
+        """Applies the rows at once (Brevo applies them before the process ends); the process id."""
         self.writes.append(("import", len(rows)))
         for row in rows:
             if self.ignore_rows_with and self.ignore_rows_with in row["email"]:
@@ -140,9 +143,13 @@ class FakeBrevo:
             if self.bump_on_import:
                 self.clock += 1
                 found["modified"] = self.clock
+        return str(len(self.writes))
+
+    def wait_import(self, process_id: str) -> ProcessState:
         if not self.import_succeeds:
-            return ImportOutcome(process_id=len(self.writes), succeeded=False, status="cancelled")
-        return ImportOutcome(process_id=len(self.writes), status="completed", problems=dict(self.import_report))
+            return ProcessState(process_id, ProcessOutcome.FAILED, status="cancelled")
+        report = ImportReport(counts=dict(self.import_report))
+        return ProcessState(process_id, ProcessOutcome.SUCCEEDED, report=report, status="completed")
 
     def upsert_by_ext_id(self, ext_id: str, attributes: Mapping[str, Any], list_id: int) -> ContactWrite:
         self.writes.append(("upsert_ext_id", ext_id))
@@ -217,4 +224,6 @@ def make_mirror(
         SegmentSettings(**settings_kw),
         reject=ledger if ledger is not None else Ledger(),
         field_mapping=FIELD_MAPPING,
+        state=StateStore(":memory:"),
+        run_key="dag/run/segment_42",
     )

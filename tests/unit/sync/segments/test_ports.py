@@ -1,11 +1,12 @@
-"""The ports of a mirror run (``sync/segments/ports.py``): the in-memory vendors satisfy them, and an import
-outcome is usable unless it says otherwise."""
+"""The ports of a mirror run (``sync/segments/ports.py``): the in-memory vendor and the sync state store satisfy
+them; the ledger sink."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_customerio.sync.segments.ports import ImportOutcome, SegmentSource, ledger_sink
+from airflow_provider_customerio.store.state import StateStore
+from airflow_provider_customerio.sync.segments.ports import MirrorState, SegmentSource, ledger_sink
 from tests.unit.sync.segments._support import FakeCustomerIO
 
 
@@ -14,10 +15,10 @@ def test_the_fake_customerio_is_a_segment_source() -> None:
     assert callable(source.iter_members)
 
 
-def test_an_import_outcome_succeeds_by_default_and_carries_its_status_text() -> None:
-    assert ImportOutcome(process_id=1).succeeded is True
-    failed = ImportOutcome(process_id=2, succeeded=False, status="failed")
-    assert (failed.succeeded, failed.status, failed.problems) == (False, "failed", {})
+def test_the_sync_state_store_is_the_mirror_state() -> None:
+    state: MirrorState = StateStore(":memory:")  # mypy checks the Protocol
+    state.stage_items("r", [("rm:1", "remove", {"contact_id": 1})])
+    assert [kind for _seq, _key, kind, _data in state.iter_staged("r")] == ["remove"]
 
 
 def test_the_ledger_sink_keys_a_rejection_on_the_cio_id_and_keeps_the_pair() -> None:

@@ -64,3 +64,23 @@ def test_an_import_that_did_not_succeed_stops_the_run_naming_the_process_and_sta
     ):
         make_mirror(cio, brevo).run(MirrorRequest(42, 13))
     assert brevo.writes == [("import", 1)]  # nothing removed or updated after the failed import
+
+
+def test_a_mirror_waits_for_its_import_anywhere_and_a_new_mirror_finishes_it(
+    cio: FakeCustomerIO, brevo: FakeBrevo
+) -> None:
+    """The deferrable form: ``start`` stages the run and submits the import; a new mirror on the same store (the
+    resumed task) takes the import's end and makes the writes after it, with the run's counts."""
+    ledger = Ledger()
+    leaver = brevo.add_contact("gone@example.com", "u9", lists=[13])
+    cio.segment(42, [cio.person(1), cio.person(2)])
+    first = make_mirror(cio, brevo, ledger)
+    pending = first.start(MirrorRequest(42, 13, force=True))  # 1 of 1 removed: past the brake
+    assert pending == ["1"] and brevo.writes == [("import", 2)]  # the leaver is removed only after the import
+    resumed = make_mirror(cio, brevo, ledger)
+    resumed.state, resumed.run_key = first.state, first.run_key
+    assert resumed.complete([brevo.wait_import("1")]) == []
+    result = resumed.finish()
+    assert (result.added, result.removed, result.write_calls, result.segment_size) == (2, 1, 2, 2)
+    assert brevo.writes == [("import", 2), ("remove", 1)] and 13 not in brevo.contacts[leaver]["listIds"]
+    assert list(first.state.iter_staged(first.run_key)) == [] and first.state.pending_processes(first.run_key) == []

@@ -1,5 +1,5 @@
 """The Brevo writes of a segment mirror run, staged in the sync state store so that the run can wait for its
-imports anywhere (blocking, or deferred to the triggerer) and resume.
+imports anywhere (blocking, or deferred to the triggerer) and resume (the imports: :mod:`.imports`).
 
 :meth:`MemberWriter.stage` records the plan of a run (the import rows of new members and of lifecycle values, the
 people without an email, the per-contact lifecycle updates and the leavers) with the run's counts;
@@ -14,12 +14,10 @@ Pure logic, no Airflow and no HTTP: Brevo and Customer.io are reached through th
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_customerio.sync.batching import Oversize, Packer
 from airflow_provider_customerio.sync.config import LifecycleSettings, MappedField
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
@@ -28,14 +26,12 @@ from airflow_provider_customerio.sync.mapping import (
     PersonMapper,
     RejectedPerson,
 )
-from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.segments.diff import MembershipDiff, chunked, is_valid_email, normalise_email
+from airflow_provider_customerio.sync.segments.imports import StagedRun, reject_member
 from airflow_provider_customerio.sync.segments.model import (
     IMPORT_MAX_BYTES,
-    IMPORT_MAX_ROWS,
     MAX_HYDRATE,
     MAX_LIST_CHANGE,
-    ImportFailedError,
     ListContact,
     MirrorRequest,
     SegmentMember,
@@ -46,28 +42,13 @@ from airflow_provider_customerio.sync.segments.result import MirrorResult
 
 #: Waits before the list is read again for imported people not in it yet (Brevo's reads lag its imports): ~1 min.
 SETTLE_DELAYS: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 30.0)
-#: The import phases, in order: new members (checked against the list afterwards), then lifecycle values.
-IMPORT_KINDS = ("add", "life")
-
-
-def reject_member(
-    reject: RejectSink,
-    request: MirrorRequest,
-    result: MirrorResult,
-    record: Mapping[str, Any],
-    reason: str,
-    message: str,
-) -> None:
-    """Count a person not mirrored and send it to the ledger with the pair it belongs to."""
-    result.rejected += 1
-    reject({**record, "segment_id": request.segment_id, "list_id": request.list_id}, reason, message)
 
 
 def _member(record: Mapping[str, Any]) -> SegmentMember:
     return SegmentMember(cio_id=str(record.get("cio_id") or ""), id=record.get("id"), email=record.get("email"))
 
 
-class MemberWriter:
+class MemberWriter(StagedRun):
     """The writes of one mirror run (see :class:`~airflow_provider_customerio.sync.segments.mirror.SegmentMirror`
     for the parameters).
 
@@ -100,31 +81,6 @@ class MemberWriter:
         self.settle_delays = tuple(settle_delays)
         self.sleep = sleep
         self.check_lease = check_lease
-
-    # ------------------------------------------------------------------ the run's plan, in the store
-    def _checkpoint(self) -> dict[str, Any]:
-        return dict(self.state.get_checkpoint(self.run_key) or {})
-
-    def _save(self, checkpoint: dict[str, Any], result: MirrorResult) -> None:
-        checkpoint["result"] = dataclasses.asdict(result)
-        self.state.save_checkpoint(self.run_key, checkpoint)
-
-    def _loaded(self) -> tuple[dict[str, Any], MirrorRequest, MirrorResult]:
-        checkpoint = self._checkpoint()
-        if "request" not in checkpoint:
-            raise ImportFailedError(
-                f"No staged segment mirror under {self.run_key!r} (its staging was dropped). Re-run the task: it "
-                "re-reads both sides and sends only what is still missing."
-            )
-        req = checkpoint["request"]
-        request = MirrorRequest(
-            int(req["segment_id"]),
-            int(req["list_id"]),
-            tuple(req["include_attributes"]),
-            bool(req["dry_run"]),
-            bool(req["force"]),
-        )
-        return checkpoint, request, MirrorResult(**checkpoint["result"])
 
     def stage(
         self,
@@ -184,91 +140,6 @@ class MemberWriter:
                     (f"lc:{contact.contact_id}", "life_contact", {"contact_id": contact.contact_id, "value": value})
                 )
         return items
-
-    # ------------------------------------------------------------------ imports, one at a time
-    def pending(self) -> list[str]:
-        """The run's imports still to wait for."""
-        return [str(p.process_id) for p in self.state.pending_processes(self.run_key)]
-
-    def next_import(self) -> list[str]:
-        """Submit the run's next import (``[process id]``), or ``[]`` when every import row has been sent."""
-        checkpoint, request, result = self._loaded()
-        while checkpoint["phase"] < len(IMPORT_KINDS):
-            kind = IMPORT_KINDS[checkpoint["phase"]]
-            process_id = self._submit_next(kind, checkpoint, request, result)
-            if process_id is not None:
-                return [process_id]
-            checkpoint["phase"] += 1
-            checkpoint["next_seq"] = 0
-            self._save(checkpoint, result)
-        return []
-
-    def _submit_next(
-        self, kind: str, checkpoint: dict[str, Any], request: MirrorRequest, result: MirrorResult
-    ) -> str | None:
-        packer: Packer[tuple[int, Mapping[str, Any]]] = Packer(
-            max_bytes=self.import_max_bytes,
-            max_count=IMPORT_MAX_ROWS,
-            overhead_bytes=400,
-            size_of=lambda item: len(_json(item[1]["row"])),
-        )
-        staged = self.state.iter_staged(self.run_key, from_seq=int(checkpoint["next_seq"]), kind=kind)
-        outs = (out for seq, _key, _kind, data in staged if data for out in packer.add((seq, data)))
-        for out in _chain(outs, packer):
-            if isinstance(out, Oversize):
-                seq, data = out.item
-                if kind == "add":
-                    checkpoint["oversize"].append(data["row"]["email"])
-                    reject_member(self.reject, request, result, data["member"], out.reason, out.message)
-                checkpoint["next_seq"] = seq + 1
-                self._save(checkpoint, result)
-                continue
-            return self._submit(
-                kind, [data["row"] for _seq, data in out.items], out.items[-1][0] + 1, checkpoint, result
-            )
-        return None
-
-    def _submit(
-        self, kind: str, rows: list[Mapping[str, Any]], next_seq: int, checkpoint: dict[str, Any], result: MirrorResult
-    ) -> str:
-        self.check_lease()  # a stalled try whose lease was taken over writes nothing (store/fencing.py)
-        process_id = str(self.target.start_import(rows, int(checkpoint["list_id"])))
-        result.write_calls += 1
-        checkpoint["next_seq"] = next_seq
-        checkpoint.setdefault("in_flight", {})[process_id] = {"kind": kind, "rows": len(rows)}
-        with self.state.transaction():  # the pending import and the checkpoint past its rows, together
-            self.state.add_pending(self.run_key, process_id, [])
-            self._save(checkpoint, result)
-        return process_id
-
-    def complete(self, states: Iterable[ProcessState]) -> list[str]:
-        """Take the ended imports; an import that did not succeed stops the run (its staging is dropped, so a
-        re-run decides again from both sides). Returns the imports to wait for next."""
-        checkpoint, _request, result = self._loaded()
-        pending = set(self.pending())
-        for process in states:
-            if not process.finished or process.process_id not in pending:
-                continue
-            flight = checkpoint.get("in_flight", {}).pop(process.process_id, {"kind": "add", "rows": 0})
-            if not process.succeeded:
-                self.state.clear_run(self.run_key)
-                purpose = "new members" if flight["kind"] == "add" else f"lifecycle attribute {self._attribute()}"
-                raise ImportFailedError(
-                    f"Brevo import process {process.process_id} ({purpose}, {flight['rows']} rows, list "
-                    f"{checkpoint['list_id']}) ended with status {process.status!r}. Re-run the task: it re-reads "
-                    "both sides and sends only what is still missing."
-                )
-            if flight["kind"] == "add":
-                checkpoint["report"].update(
-                    {f"process {process.process_id} {k}": v for k, v in process.report.counts.items()}
-                )
-            with self.state.transaction():
-                self.state.drop_pending(self.run_key, process.process_id)
-                self._save(checkpoint, result)
-        return self.pending() or self.next_import()
-
-    def _attribute(self) -> str:
-        return self.lifecycle.attribute.upper() if self.lifecycle is not None else ""
 
     # ------------------------------------------------------------------ after the imports
     def finish(self) -> MirrorResult:
@@ -484,12 +355,3 @@ class MemberWriter:
             # member, which is the goal, so the whole chunk counts.
             removed += len(chunk)
         return removed
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value).encode("utf-8")
-
-
-def _chain(outs: Iterable[Any], packer: Packer[Any]) -> Iterable[Any]:
-    yield from outs
-    yield from packer.flush()

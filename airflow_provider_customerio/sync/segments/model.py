@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_customerio.exceptions import ProcessFailedError
+
 #: The only segment state whose membership is complete.
 FINISHED_STATE = "finished"
 #: Brevo ``/contacts/lists/{id}/contacts/add|remove`` accept 1-150 identifiers per call.
@@ -37,8 +39,9 @@ class ListNotFoundError(SegmentMirrorError):
     """The Brevo list a segment is mirrored into does not exist."""
 
 
-class ImportFailedError(SegmentMirrorError):
-    """A Brevo import process ended in failure; nothing about its rows is known."""
+class ImportFailedError(SegmentMirrorError, ProcessFailedError):
+    """A Brevo import process ended in failure; nothing about its rows is known (a
+    :class:`~airflow_provider_customerio.exceptions.ProcessFailedError`, as every failed Brevo process)."""
 
 
 # ------------------------------------------------------------------------------------------------ values

@@ -14,14 +14,17 @@ Both are thin: the logic is in :mod:`airflow_provider_customerio.sync.workflow`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_customerio.adapters.brevo_imports import import_process_state
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.adapters.workflow import BrevoImportSink
+from airflow_provider_customerio.exceptions import ProcessTimeoutError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
@@ -29,6 +32,7 @@ from airflow_provider_customerio.operators._common import (
     as_bool,
     brevo_import_slots,
     data_interval,
+    default_deferrable,
     iter_webhook_events,
     load_connector_config,
     open_sync_store,
@@ -39,11 +43,13 @@ from airflow_provider_customerio.operators._common import (
     sync_lease,
     workflow_run_key,
 )
+from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.workflow.attributes import attribute_names, ensure_attributes, import_list_id
 from airflow_provider_customerio.sync.workflow.derive import STAGED_KIND, WORKFLOW_DIRECTION, derive_changes
 from airflow_provider_customerio.sync.workflow.fold import StateBuilder
 from airflow_provider_customerio.sync.workflow.window import lookback, message_window
 from airflow_provider_customerio.sync.workflow.write import WorkflowStateWriter
+from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -203,6 +209,8 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
     :param brevo_hook_params: extra hook arguments (e.g. ``rate_limit``).
     :param dry_run: write nothing (no attribute created, no import): the result's ``plan`` counts the people whose
         state would be written (templated).
+    :param deferrable: wait for each Brevo import in the triggerer instead of in the worker (default: Airflow's
+        ``[operators] default_deferrable``).
     """
 
     lineage_capability = "workflow"
@@ -223,10 +231,12 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
         brevo_conn_id: str = BrevoHook.default_conn_name,
         brevo_hook_params: Mapping[str, Any] | None = None,
         dry_run: bool | str = False,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.attribute_names = dict(attribute_names or {})
         self.list_id = list_id
         self.create_missing_attributes = create_missing_attributes
@@ -246,7 +256,14 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
         return BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Import the staged rows; return the counts."""
+        """Import the staged rows; return the counts (may defer while Brevo processes an import)."""
+        return self._write(context, None)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger reported the import processes."""
+        return self._write(context, event or {})
+
+    def _write(self, context: Context, event: Mapping[str, Any] | None) -> dict[str, Any]:
         config = load_connector_config(self.config_path)
         if not config.enabled or not config.sync.workflow:
             skip("connectors.customerio.enabled / sync.workflow is false")
@@ -259,26 +276,32 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
             pending = state.count_staged(run_key) + len(state.pending_processes(run_key))
             created: list[str] = []
             list_id = import_list_id(self.list_id, config.lists)
-            if pending and not dry_run:
+            if pending and not dry_run and event is None:
                 create = self.create_missing_attributes
                 if create is None:
                     create = config.people.create_missing_attributes
                 created = ensure_attributes(names, self.brevo_hook, create=create, log=log.info)
             with sync_store.ledger(dag_id, run_id, self.task_id) as ledger:
                 slots = brevo_import_slots(sync_store, self.brevo_hook, run_key)
+                notices = BrevoImportNotices.for_hook(self.brevo_hook, sync_store)
                 port = BrevoImportSink(
                     self.brevo_hook,
                     list_ids=[list_id],
                     timeout=self.import_timeout,
                     check_interval=self.import_check_interval,
-                    notices=BrevoImportNotices.for_hook(self.brevo_hook, sync_store),
+                    notices=notices,
                     slots=slots,
                 )
                 writer = WorkflowStateWriter(
                     state, port, run_key=run_key, rejects=ledger, max_bytes=self.import_max_bytes, dry_run=dry_run
                 )
                 with slots.kept_alive():
-                    result = writer.run()
+                    ids = writer.start() if event is None else writer.complete(_event_states(event))
+                    while ids:
+                        if self.deferrable:
+                            self._defer(ids, config, notices, slots)
+                        ids = writer.complete([port.wait(pid) for pid in ids])
+                    result = writer.finish()
                 ledger_path = ledger.key if ledger.total else None
         log.info(
             "Workflow state written for %d people in %d import(s) (%d re-submitted); %d rejected.",
@@ -306,6 +329,44 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
             }
         record_summary(sync_store, "workflow", context, self.task_id, out)
         return out
+
+    def _defer(self, ids: list[str], config: Any, notices: BrevoImportNotices | None, slots: Any) -> None:
+        """Wait for the import in the triggerer (raises ``TaskDeferred``); the run resumes from the store."""
+        log.info("Waiting for Brevo import process(es) %s in the triggerer", ", ".join(ids))
+        self.defer(
+            trigger=BrevoProcessTrigger(
+                process_ids=ids,
+                brevo_conn_id=self.brevo_conn_id,
+                end_time=time.time() + self.import_timeout,
+                poll_interval=self.import_check_interval,
+                hook_params=dict(self.brevo_hook_params),
+                notify=notices is not None,
+                store_conn_id=config.store_conn_id,
+                store_path=self.state_path or (str(config.people.state_path) if config.people.state_path else None),
+                notice_deadline_s=notices.deadline_s if notices else None,
+                slot_account=slots.account,
+                slot_holder=slots.holder,
+                slot_ttl=slots.ttl,
+            ),
+            method_name="execute_complete",
+        )
+
+
+def _event_states(event: Mapping[str, Any]) -> list[ProcessState]:
+    """The ended imports of a trigger event; a failed or timed-out wait is an error (the imports stay pending)."""
+    status = event.get("status")
+    if status == "error":
+        raise ProcessTimeoutError(
+            f"Waiting for the Brevo import processes failed: {event.get('message')}. The imports stay pending; clear "
+            "the task to resume waiting."
+        )
+    states = [import_process_state(p) for p in (event.get("processes") or {}).values()]
+    if status == "timeout" and event.get("pending"):
+        raise ProcessTimeoutError(
+            f"Brevo import process(es) {', '.join(event['pending'])} not finished in time; clear the task to resume "
+            "waiting (raise import_timeout if Brevo is slow)."
+        )
+    return states
 
 
 __all__ = ["CustomerIOWorkflowStateOperator", "CustomerIOWorkflowStateToBrevoOperator"]

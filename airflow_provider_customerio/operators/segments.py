@@ -190,7 +190,7 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
                 state=store.state(),
                 run_key=f"{dag_id}/{run_id}/{task}",
             )
-            ids = mirror.start(request) if event is None else mirror.complete(_event_states(event))
+            ids = mirror.start(request) if event is None else mirror.complete(self._event_states(event))
             while ids:
                 if self.deferrable:
                     self._defer(ids, config, notices, slots)
@@ -226,17 +226,17 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
             method_name="execute_complete",
         )
 
-
-def _event_states(event: Mapping[str, Any]) -> list[ProcessState]:
-    """The ended import of a trigger event; a failed or timed-out wait is an error (the import stays pending)."""
-    if event.get("status") == "error":
-        raise ProcessTimeoutError(
-            f"Waiting for the Brevo import process failed: {event.get('message')}. The import stays pending; clear "
-            "the task to resume waiting."
-        )
-    if event.get("status") == "timeout" and event.get("pending"):
-        raise ProcessTimeoutError(
-            f"Brevo import process(es) {', '.join(event['pending'])} not finished in time; clear the task to resume "
-            "waiting (raise import_timeout if Brevo is slow)."
-        )
-    return [import_process_state(p) for p in (event.get("processes") or {}).values()]
+    @staticmethod
+    def _event_states(event: Mapping[str, Any]) -> list[ProcessState]:
+        """The ended import of a trigger event; a failed or timed-out wait is an error (the import stays pending)."""
+        if event.get("status") == "error":
+            raise ProcessTimeoutError(
+                f"Waiting for the Brevo import process failed: {event.get('message')}. The import stays pending; "
+                "clear the task to resume waiting."
+            )
+        if event.get("status") == "timeout" and event.get("pending"):
+            raise ProcessTimeoutError(
+                f"Brevo import process(es) {', '.join(event['pending'])} not finished in time; clear the task to "
+                "resume waiting (raise import_timeout if Brevo is slow)."
+            )
+        return [import_process_state(p) for p in (event.get("processes") or {}).values()]

@@ -296,7 +296,7 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
                     state, port, run_key=run_key, rejects=ledger, max_bytes=self.import_max_bytes, dry_run=dry_run
                 )
                 with slots.kept_alive():
-                    ids = writer.start() if event is None else writer.complete(_event_states(event))
+                    ids = writer.start() if event is None else writer.complete(self._event_states(event))
                     while ids:
                         if self.deferrable:
                             self._defer(ids, config, notices, slots)
@@ -351,22 +351,22 @@ class CustomerIOWorkflowStateToBrevoOperator(LineageMixin, BaseOperator):
             method_name="execute_complete",
         )
 
-
-def _event_states(event: Mapping[str, Any]) -> list[ProcessState]:
-    """The ended imports of a trigger event; a failed or timed-out wait is an error (the imports stay pending)."""
-    status = event.get("status")
-    if status == "error":
-        raise ProcessTimeoutError(
-            f"Waiting for the Brevo import processes failed: {event.get('message')}. The imports stay pending; clear "
-            "the task to resume waiting."
-        )
-    states = [import_process_state(p) for p in (event.get("processes") or {}).values()]
-    if status == "timeout" and event.get("pending"):
-        raise ProcessTimeoutError(
-            f"Brevo import process(es) {', '.join(event['pending'])} not finished in time; clear the task to resume "
-            "waiting (raise import_timeout if Brevo is slow)."
-        )
-    return states
+    @staticmethod
+    def _event_states(event: Mapping[str, Any]) -> list[ProcessState]:
+        """The ended imports of a trigger event; a failed or timed-out wait is an error (the imports stay pending)."""
+        status = event.get("status")
+        if status == "error":
+            raise ProcessTimeoutError(
+                f"Waiting for the Brevo import processes failed: {event.get('message')}. The imports stay pending; "
+                "clear the task to resume waiting."
+            )
+        states = [import_process_state(p) for p in (event.get("processes") or {}).values()]
+        if status == "timeout" and event.get("pending"):
+            raise ProcessTimeoutError(
+                f"Brevo import process(es) {', '.join(event['pending'])} not finished in time; clear the task to "
+                "resume waiting (raise import_timeout if Brevo is slow)."
+            )
+        return states
 
 
 __all__ = ["CustomerIOWorkflowStateOperator", "CustomerIOWorkflowStateToBrevoOperator"]

@@ -23,8 +23,8 @@ from airflow_provider_customerio.exceptions import (
     ServerError,
     ValidationError,
 )
-from airflow_provider_customerio.hooks._base import quote_path
 from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.transport import quote_path
 from airflow_provider_customerio.sync.events import (
     SOURCE_ID_PROPERTY,
     BatchRejected,
@@ -74,7 +74,7 @@ class BrevoContactSource:
 
 
 class BrevoContactSink:
-    """:class:`~airflow_provider_customerio.sync.people.ContactSink` over :class:`BrevoHook`.
+    """:class:`~airflow_provider_customerio.sync.people.ports.ContactSink` over :class:`BrevoHook`.
 
     :param notices: Brevo's end-of-import notices (the connection extra ``notify_url``), or ``None`` to poll.
     """

@@ -15,18 +15,15 @@ from airflow_provider_customerio.exceptions import (
     ProcessTimeoutError,
 )
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.sync.events import SOURCE_ACTIVITY, activity_event_key, iter_window_activities
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.objects import (
     CioObject,
     RelatedPerson,
 )
-from airflow_provider_customerio.sync.people import (
-    HYDRATE_CHUNK,
-    Change,
-)
+from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK, Change
 from airflow_provider_customerio.sync.segments.model import MEMBERSHIP_LIMIT, SegmentMirrorError
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 
 class CustomerIOSegmentSource:
@@ -66,7 +63,7 @@ CHANGE_ACTIVITY_TYPES: Mapping[str, str] = {
 
 
 class CustomerIOPeopleSource:
-    """:class:`~airflow_provider_customerio.sync.people.PeopleSource` over :class:`CustomerIOAppHook`.
+    """:class:`~airflow_provider_customerio.sync.people.ports.PeopleSource` over :class:`CustomerIOAppHook`.
 
     :param hook: the App API hook.
     :param attributes: Customer.io attributes to export in full mode.

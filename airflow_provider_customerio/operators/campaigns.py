@@ -2,7 +2,7 @@
 the reporting table (mapped over campaigns), and render the HTML report.
 
 Thin: each ``execute`` resolves its arguments and the run's window, builds the hook and the store, and delegates
-to :mod:`airflow_provider_customerio.sync.campaigns`, :mod:`airflow_provider_customerio.sql.metrics_store` and
+to :mod:`airflow_provider_customerio.sync.campaigns`, :mod:`airflow_provider_customerio.store.reporting` and
 :mod:`airflow_provider_customerio.reporting`.
 """
 
@@ -21,18 +21,16 @@ from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
-    as_bool,
     campaign_lookback_days,
     campaign_settings,
-    load_connector_config,
     metrics_run_window,
     open_metrics_store,
-    open_sync_store,
-    record_summary,
-    run_ids,
     skip,
-    task_key,
 )
+from airflow_provider_customerio.runs.context import run_ids, task_key
+from airflow_provider_customerio.runs.settings import load_connector_config, open_sync_store
+from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.sync.campaigns import (
     CampaignMetricsError,
     CampaignMetricsResult,

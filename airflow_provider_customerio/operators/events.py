@@ -32,22 +32,16 @@ from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import (
-    ACTIVITY_WATERMARK,
-    activity_window,
-    as_bool,
-    load_customerio_config,
-    open_sync_store,
-    read_events_input,
-    record_summary,
-    run_ids,
-    skip,
-    sync_lease,
-)
+from airflow_provider_customerio.operators._common import ACTIVITY_WATERMARK, activity_window, read_events_input, skip
+from airflow_provider_customerio.runs.context import run_ids
+from airflow_provider_customerio.runs.lease import sync_lease
+from airflow_provider_customerio.runs.settings import load_customerio_config, open_sync_store
+from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.inbox import PENDING, EventStore, StoredEvent
 from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.events import (
-    PENDING,
     SOURCE_ACTIVITY,
     EventForwarder,
     EventMapper,
@@ -60,7 +54,6 @@ from airflow_provider_customerio.sync.events import (
     plan_forwarding,
 )
 from airflow_provider_customerio.sync.summary import SyncSummary
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

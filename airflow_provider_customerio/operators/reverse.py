@@ -19,28 +19,23 @@ from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import (
-    as_bool,
-    incremental_window,
-    load_customerio_config,
-    open_sync_store,
-    pool_hook_params,
-    record_summary,
-    run_task_ids,
-    skip,
-    sync_lease,
-)
+from airflow_provider_customerio.operators._common import incremental_window, skip
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
+from airflow_provider_customerio.runs.context import run_task_ids
+from airflow_provider_customerio.runs.lease import sync_lease
+from airflow_provider_customerio.runs.settings import load_customerio_config, open_sync_store, pool_hook_params
+from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse import (
     CONFLICT_POLICIES,
     WATERMARK,
     ReverseSync,
     ReverseSyncError,
 )
-from airflow_provider_customerio.sync.state import StateStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -40,17 +40,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from airflow_provider_customerio.store.inbox import PENDING, REJECTED, SENT, SKIPPED
 from airflow_provider_customerio.sync._time import parse_iso, to_epoch
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
-from airflow_provider_customerio.sync.ledger import RejectSink
 from airflow_provider_customerio.sync.mapping import ConversionError, normalise_email
+from airflow_provider_customerio.sync.ports import RejectSink
 
 # ------------------------------------------------------------------------------------------- constants
-PENDING = "pending"
-IN_FLIGHT = "in_flight"
-SENT = "sent"
-REJECTED = "rejected"
-SKIPPED = "skipped"
 
 SOURCE_WEBHOOK = "webhook"
 SOURCE_ACTIVITY = "activity"
@@ -397,7 +393,7 @@ class BatchRejected(Exception):
 
 
 class OutboxPort(Protocol):
-    """The store (:class:`airflow_provider_customerio.webhooks.store.EventStore` satisfies it)."""
+    """The store (:class:`airflow_provider_customerio.store.inbox.EventStore` satisfies it)."""
 
     def fetch(self, status: str, limit: int = 1000) -> list[Any]: ...
     def in_flight(self) -> dict[str, list[Any]]: ...

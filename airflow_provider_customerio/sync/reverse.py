@@ -63,10 +63,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite
 from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig, MappedField
-from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
     EMAIL_FIELD,
     EXT_ID_ATTRIBUTE,
@@ -88,7 +88,8 @@ from airflow_provider_customerio.sync.mapping import (
     to_float,
     to_text,
 )
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.stale import (
     BLACKLIST_FIELD,
     DEFAULT_SETTLE_S,
@@ -97,8 +98,7 @@ from airflow_provider_customerio.sync.stale import (
     split_fields,
     with_fields,
 )
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
-from airflow_provider_customerio.sync.summary import SyncSummary
+from airflow_provider_customerio.sync.summary import SyncSummary, check_threshold
 
 log = logging.getLogger(__name__)
 
@@ -550,8 +550,8 @@ class ReverseSync:
         config: CustomerIOConfig,
         source: ContactSource,
         writer: PeopleWriter,
-        state: StateStore,
-        ledger: Ledger,
+        state: SyncState,
+        ledger: RunLedger,
         run_key: str,
         conflict_policy: str | None = None,
         max_attempts: int = 3,
@@ -595,7 +595,7 @@ class ReverseSync:
     # -------------------------------------------------------------- checkpoint
 
     @staticmethod
-    def load_checkpoint(state: StateStore, run_key: str) -> dict[str, Any] | None:
+    def load_checkpoint(state: SyncState, run_key: str) -> dict[str, Any] | None:
         """The checkpoint of an unfinished run with this key (the operator truncates the ledger to its
         ``ledger_offset`` before resuming)."""
         return state.get_checkpoint(run_key)

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.sync.segments.diff import is_valid_email
 from airflow_provider_customerio.sync.segments.model import ListNotFoundError, RemovalBrakeError, mirror_list_name
 

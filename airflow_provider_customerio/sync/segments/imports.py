@@ -73,6 +73,13 @@ class StagedRun:
         )
         return checkpoint, request, MirrorResult(**checkpoint["result"])
 
+    def add_api_calls(self, calls: int) -> None:
+        """Count API calls made so far in the run's checkpoint (a deferred run's summary counts every part)."""
+        checkpoint = self._checkpoint()
+        if "result" in checkpoint:
+            checkpoint["result"]["api_calls"] = int(checkpoint["result"].get("api_calls") or 0) + calls
+            self.state.save_checkpoint(self.run_key, checkpoint)
+
     def pending(self) -> list[str]:
         """The run's imports still to wait for."""
         return [str(p.process_id) for p in self.state.pending_processes(self.run_key)]

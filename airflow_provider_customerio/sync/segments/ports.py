@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_provider_customerio.sync.ports import RejectSink as RejectedRecords
 from airflow_provider_customerio.sync.processes import ProcessState
 
 
@@ -94,23 +95,9 @@ RejectSink = Callable[[Mapping[str, Any], str, str], None]
 """Ledger sink: ``(record, reason_code, message)``."""
 
 
-class RejectedRecords(Protocol):
-    """The rejected-records ledger of a run (``store/ledger.py``), as the mirror writes to it."""
-
-    def reject(
-        self,
-        *,
-        record_id: str,
-        reason: str,
-        message: str,
-        stage: str,
-        identifiers: Mapping[str, Any],
-        detail: Mapping[str, Any],
-    ) -> None: ...
-
-
 def ledger_sink(ledger: RejectedRecords) -> RejectSink:
-    """Adapt the run's ledger to the mirror's ``reject(record, reason, message)`` sink."""
+    """Adapt the run's ledger (:class:`~airflow_provider_customerio.sync.ports.RejectSink`) to the mirror's
+    ``reject(record, reason, message)`` sink."""
 
     def reject(record: Mapping[str, Any], reason: str, message: str) -> None:
         ledger.reject(

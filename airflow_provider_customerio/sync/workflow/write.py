@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
-from airflow_provider_customerio.sync.ledger import RejectSink
+from airflow_provider_customerio.sync.ports import RejectSink
 from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.workflow.derive import STAGED_KIND, WORKFLOW_DIRECTION
 
@@ -25,7 +25,9 @@ IMPORT_ATTEMPTS = 2
 
 
 class StatePort(Protocol):
-    """The parts of ``sync.state.StateStore`` the writer uses."""
+    """The parts of the sync state store (``store/state.py``) the writer uses."""
+
+    def count_staged(self, run_key: str) -> int: ...
 
     def iter_staged(
         self, run_key: str, from_seq: int = 0, kind: str | None = None

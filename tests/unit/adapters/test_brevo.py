@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from airflow_provider_customerio.adapters.brevo import BrevoEventSink
-from airflow_provider_customerio.hooks._base import RetryPolicy
 from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.retry import RetryPolicy
 from airflow_provider_customerio.sync.events import BatchRejected, DeliveryNotAttempted, DeliveryUncertain
 
 BASE = "https://api.brevo.test/v3"

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_customerio.operators._common import read_events_input
 from airflow_provider_customerio.operators.events import CustomerIOEventsToBrevoOperator
-from airflow_provider_customerio.webhooks.store import EventStore
+from airflow_provider_customerio.store.inbox import EventStore
 
 BASE = "https://api.brevo.test/v3"
 DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "customerio_events_to_brevo.py"

@@ -29,9 +29,15 @@ def test_a_switched_off_segment_sync_is_skipped_before_any_call(tmp_path: Path) 
         op.execute(context={})
 
 
-def test_bad_ids_are_named_before_the_switch_is_read(tmp_path: Path) -> None:
+def test_bad_ids_are_named_before_any_call(tmp_path: Path) -> None:
     op = CustomerIOSegmentToBrevoListOperator(
-        task_id="mirror", segment_id="abc", list_id=13, config_path=_config(tmp_path, "{segments: false}")
+        task_id="mirror",
+        segment_id="abc",
+        list_id=13,
+        config_path=_config(tmp_path, "{segments: true}"),
+        state_path=str(tmp_path / "store.db"),
+        customerio_app_conn_id="no_such_conn",  # a call would fail otherwise
+        brevo_conn_id="no_such_conn",
     )
     with pytest.raises(ValueError, match="segment_id must be a positive integer id"):
         op.execute(context={})

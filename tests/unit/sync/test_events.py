@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.batching import Batch, json_size
 from airflow_provider_customerio.sync.events import (
     BATCH_OVERHEAD_BYTES,
@@ -33,8 +35,6 @@ from airflow_provider_customerio.sync.events import (
     validate_webhook_payload,
     webhook_event_name,
 )
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 SENT_EXAMPLE = {  # the documented example of https://docs.customer.io/api/webhooks/
     "metric": "sent",

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
+from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.config import parse_config
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.mapping import (
     BrevoAttribute,
     MappedRow,
@@ -22,7 +23,8 @@ from airflow_provider_customerio.sync.mapping import (
     field_digest,
     row_field_digests,
 )
-from airflow_provider_customerio.sync.people import RunWindow, trim_to_changed_fields
+from airflow_provider_customerio.sync.people.extract import trim_to_changed_fields
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse import (
     READ_OVERLAP,
     TRACK_BATCH_LIMIT_BYTES,
@@ -38,7 +40,6 @@ from airflow_provider_customerio.sync.reverse import (
     to_customerio,
     to_unix_timestamp,
 )
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, StateStore
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(hours=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
-from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.workflow.attributes import (
     attribute_names,
 )

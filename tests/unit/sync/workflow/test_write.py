@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.processes import ImportReport, ProcessOutcome, ProcessState
-from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.workflow.derive import (
     WORKFLOW_DIRECTION,
 )

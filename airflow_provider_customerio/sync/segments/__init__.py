@@ -7,7 +7,9 @@ Pure logic, no Airflow and no HTTP. The modules, in the order a run uses them:
 * :mod:`.ports`: what a run needs from Customer.io and from Brevo (implemented in ``adapters/``);
 * :mod:`.diff`: the membership diff and the removal brake;
 * :mod:`.fields`: the attributes written on added people and the lifecycle value;
-* :mod:`.mirror`: :class:`~.mirror.SegmentMirror`, one run for one pair;
-* :mod:`.writes`: its Brevo writes (import with read-back check, lifecycle updates, removals);
-* :mod:`.result`: what a run did, and its XCom summary.
+* :mod:`.mirror`: :class:`~.mirror.SegmentMirror`, one run for one pair, in steps (start, complete, finish);
+* :mod:`.writes`: its Brevo writes, staged in the sync store (read-back check, contact writes, removals);
+* :mod:`.imports`: its imports, one at a time, waited for anywhere (blocking or in the triggerer);
+* :mod:`.result`: what a run did, and its XCom summary;
+* :mod:`.job`: the run as a job of the one sync lifecycle (what the operator hands its base).
 """

@@ -64,3 +64,34 @@ def test_a_failed_import_is_a_finished_unsuccessful_state_with_its_error(slotted
     state = sink.wait("8")
     assert (state.succeeded, state.finished) == (False, True)
     assert "bad file" in (state.error or "")
+
+
+def test_brevo_attributes_list_and_create_through_the_hook(slotted: Any, requests_mock: Any) -> None:
+    from airflow_provider_customerio.adapters.workflow import BrevoAttributes
+    from airflow_provider_customerio.sync.workflow.attributes import AttributePort
+
+    hook, _table, _slots = slotted
+    attributes: AttributePort = BrevoAttributes(hook)  # mypy checks the port
+    requests_mock.get(f"{BASE}/contacts/attributes", json={"attributes": [{"name": "EMAIL", "type": "text"}]})
+    created = requests_mock.post(f"{BASE}/contacts/attributes/normal/CIO_LAST_ACTION", status_code=201, json={})
+    assert [a["name"] for a in attributes.list_attributes()] == ["EMAIL"]
+    attributes.create_attribute("CIO_LAST_ACTION", "text")
+    assert created.call_count == 1 and created.last_request.json() == {"type": "text"}
+
+
+def test_webhook_events_are_read_from_the_sync_store_by_window(tmp_path: Path) -> None:
+    from airflow_provider_customerio.adapters.workflow import webhook_events
+    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+    from airflow_provider_customerio.sync.config import CustomerIOConfig
+
+    store = SyncStore.at(tmp_path / "store.db")
+    inbox = EventStore(store.engine)
+    inbox.add(
+        [
+            StoredEvent(event_id="e1", source="webhook", payload='{"event_id": "e1"}', event_ts=100),
+            StoredEvent(event_id="e2", source="webhook", payload='{"event_id": "e2"}', event_ts=300),
+        ]
+    )
+    read = webhook_events(CustomerIOConfig(), None, store)
+    assert [e["event_id"] for e in read(50, 200)] == ["e1"]

@@ -56,7 +56,9 @@ class CustomerIOSegmentToBrevoListOperator(SyncOperator):
         pool allows, see :mod:`airflow_provider_customerio.pools`).
     :param brevo_hook_params: keyword arguments of the Brevo hook (default: the rate of this task's pool).
 
-    ``deferrable`` (wait for each Brevo import in the triggerer) and ``sync_name``: see :class:`~.base.SyncOperator`.
+    :param sync_name: names the run's staging, import slot and ledger (default ``segment_<id>_to_list_<id>``).
+
+    ``deferrable`` (wait for each Brevo import in the triggerer): see :class:`~.base.SyncOperator`.
     """
 
     capability = "segments"
@@ -86,9 +88,12 @@ class CustomerIOSegmentToBrevoListOperator(SyncOperator):
         import_check_interval: float = 5.0,
         customerio_app_hook_params: Mapping[str, Any] | None = None,
         brevo_hook_params: Mapping[str, Any] | None = None,
+        sync_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poll_interval=import_check_interval, **kwargs)
+        # one run per pair (a retry, whatever its task id, finds its killed try's staging and import slot)
+        sync_name = sync_name or f"segment_{segment_id}_to_list_{list_id}"
+        super().__init__(sync_name=sync_name, poll_interval=import_check_interval, **kwargs)
         self.segment_id = segment_id
         self.list_id = list_id
         self.include_attributes = include_attributes

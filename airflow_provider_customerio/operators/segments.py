@@ -8,7 +8,6 @@ and the chunking live in the sync module, free of Airflow and HTTP.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -20,7 +19,8 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets
 from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
-from airflow_provider_customerio.runs.values import as_bool
+from airflow_provider_customerio.runs.settings import with_state_path
+from airflow_provider_customerio.runs.values import as_bool, as_optional_str
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.segments.job import MirrorJob
 from airflow_provider_customerio.sync.segments.mirror import SegmentMirror
@@ -119,10 +119,7 @@ class CustomerIOSegmentToBrevoListOperator(SyncOperator):
         return self.make_hook(BrevoHook, self.brevo_conn_id, self.brevo_hook_params, BREVO_POOL)
 
     def load_config(self) -> CustomerIOConfig:
-        config = super().load_config()
-        if not self.state_path:
-            return config
-        return dataclasses.replace(config, people=dataclasses.replace(config.people, state_path=self.state_path))
+        return with_state_path(super().load_config(), as_optional_str(self.state_path))
 
     def lease_name(self, run: SyncRun) -> str:
         return f"segments:{positive_id(self.segment_id, 'segment_id')}->{positive_id(self.list_id, 'list_id')}"

@@ -15,7 +15,6 @@ workflow`'s.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -26,6 +25,8 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets
 from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
 from airflow_provider_customerio.runs.context import data_interval
+from airflow_provider_customerio.runs.settings import with_state_path
+from airflow_provider_customerio.runs.values import as_optional_str
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.workflow.attributes import attribute_names, ensure_attributes, import_list_id
 from airflow_provider_customerio.sync.workflow.job import DeriveJob, WriteJob
@@ -92,10 +93,7 @@ class CustomerIOWorkflowStateOperator(SyncOperator):
         return CustomerIOAppHook(self.customerio_app_conn_id, **self.customerio_app_hook_params)
 
     def load_config(self) -> CustomerIOConfig:
-        config = super().load_config()
-        if not self.state_path:
-            return config
-        return dataclasses.replace(config, people=dataclasses.replace(config.people, state_path=self.state_path))
+        return with_state_path(super().load_config(), as_optional_str(self.state_path))
 
     def lease_name(self, run: SyncRun) -> str:
         return "workflow"
@@ -177,10 +175,7 @@ class CustomerIOWorkflowStateToBrevoOperator(SyncOperator):
         return BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)
 
     def load_config(self) -> CustomerIOConfig:
-        config = super().load_config()
-        if not self.state_path:
-            return config
-        return dataclasses.replace(config, people=dataclasses.replace(config.people, state_path=self.state_path))
+        return with_state_path(super().load_config(), as_optional_str(self.state_path))
 
     def lease_name(self, run: SyncRun) -> str:
         return "workflow"

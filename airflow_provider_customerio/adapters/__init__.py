@@ -7,9 +7,10 @@ over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and
 
 * :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOSegmentSource``.
 * :mod:`.customerio_track`: ``CustomerIOPeopleWriter``.
-* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoContactSource``, ``BrevoListTarget``, ``BrevoImportSink``,
-  ``BrevoEventSink``, and the one imports component
+* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoContactSource``, ``BrevoEventSink``, and the one imports component
   (``brevo_imports``: send, read and wait for Brevo imports; Brevo status words are read there only).
 * :mod:`.objects`: ``CustomerIOObjectSource``, ``CustomerIOObjectWriter``, ``BrevoObjectSink``,
   ``BrevoRecordSource``.
+* :mod:`.segments`: ``BrevoListTarget`` (segment mirror).
+* :mod:`.workflow`: ``BrevoImportSink``, ``BrevoAttributes``, ``webhook_events`` (workflow state).
 """

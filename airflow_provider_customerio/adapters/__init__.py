@@ -5,9 +5,12 @@ Dependencies go one way: :mod:`~airflow_provider_customerio.hooks` -> ``adapters
 whose hook it wraps (``BrevoContactSink`` implements :class:`~airflow_provider_customerio.sync.people.ports.ContactSink`
 over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and triggers only wire them.
 
-* :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOObjectSource``, ``CustomerIOSegmentSource``.
-* :mod:`.customerio_track`: ``CustomerIOObjectWriter``, ``CustomerIOPeopleWriter``.
-* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoObjectSink``, ``BrevoRecordSource``, ``BrevoContactSource``,
-  ``BrevoListTarget``, ``BrevoImportSink``, ``BrevoEventSink``, and the one imports component
+* :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOSegmentSource``.
+* :mod:`.customerio_track`: ``CustomerIOPeopleWriter``.
+* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoContactSource``, ``BrevoEventSink``, and the one imports component
   (``brevo_imports``: send, read and wait for Brevo imports; Brevo status words are read there only).
+* :mod:`.objects`: ``CustomerIOObjectSource``, ``CustomerIOObjectWriter``, ``BrevoObjectSink``,
+  ``BrevoRecordSource``.
+* :mod:`.segments`: ``BrevoListTarget`` (segment mirror).
+* :mod:`.workflow`: ``BrevoImportSink``, ``BrevoAttributes``, ``webhook_events`` (workflow state).
 """

@@ -55,15 +55,4 @@ class CustomerIOPeopleWriter:
         return out
 
 
-class CustomerIOObjectWriter:
-    """:class:`~airflow_provider_customerio.sync.objects.ObjectWriter` over the Track hook."""
-
-    def __init__(self, hook: CustomerIOTrackHook) -> None:
-        self.hook = hook
-
-    def send_batch(self, operations: Sequence[Mapping[str, Any]]) -> list[tuple[int, str]]:
-        result = self.hook.batch([dict(op) for op in operations])
-        return [(int(e["index"]), str(e.get("message") or e.get("reason") or "rejected")) for e in result.errors]
-
-
-__all__ = ["CustomerIOObjectWriter", "CustomerIOPeopleWriter"]
+__all__ = ["CustomerIOPeopleWriter"]

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_customerio.exceptions import ConfigError
-from airflow_provider_customerio.runs.context import data_interval, run_ids
+from airflow_provider_customerio.runs.context import data_interval
 from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync._time import to_epoch
 from airflow_provider_customerio.sync.campaigns import (
     MetricsWindow,
@@ -136,22 +134,6 @@ def read_events_input(events: Any, path: str | None) -> Iterator[Any]:
                 yield {"__invalid_line__": n}
 
 
-def ledger_sink(ledger: Ledger) -> Callable[[Mapping[str, Any], str, str], None]:
-    """Adapt :class:`Ledger` to the mirror's ``reject(record, reason, message)`` sink."""
-
-    def reject(record: Mapping[str, Any], reason: str, message: str) -> None:
-        ledger.reject(
-            record_id=str(record.get("cio_id") or record.get("brevo_contact_id") or ""),
-            reason=reason,
-            message=message,
-            stage="segments",
-            identifiers={k: record.get(k) for k in ("email", "id", "ext_id", "brevo_contact_id")},
-            detail={k: record[k] for k in ("segment_id", "list_id", "field") if k in record},
-        )
-
-    return reject
-
-
 def metrics_run_window(
     context: Context | Mapping[str, Any], *, lookback_days: int, tz: str = "UTC", now: datetime | None = None
 ) -> MetricsWindow:
@@ -179,68 +161,14 @@ def campaign_lookback_days(value: Any, config: CustomerIOConfig) -> int:
     return check_lookback(value)
 
 
-#: Page size when reading stored webhook events.
-WEBHOOK_EVENT_PAGE = 5000
-
-
-def workflow_run_key(context: Context | Mapping[str, Any]) -> str:
-    """The staging key shared by the derive and write tasks of one DAG run."""
-    dag_id, run_id, _ = run_ids(context)
-    return f"{dag_id}/{run_id}/workflow_state"
-
-
-def message_window(
-    context: Context | Mapping[str, Any], *, lookback_hours: float, now: datetime | None = None
-) -> tuple[int, int, bool]:
-    """``(start_ts, end_ts, manual)`` for ``/v1/messages`` (both bounds inclusive): the data interval
-    ``[start, end)`` widened by ``lookback_hours`` before it; a run without an interval reads the last 24 hours."""
-    if lookback_hours < 0:
-        raise ConfigError(f"lookback_hours must be 0 or more, got {lookback_hours}.")
-    start, end = data_interval(context)
-    if isinstance(start, datetime) and isinstance(end, datetime):
-        manual = False
-        end_ts = int(end.timestamp()) - 1 if end > start else int(end.timestamp())
-    else:
-        manual = True
-        end = now or datetime.now(timezone.utc)
-        start = end - timedelta(days=1)
-        end_ts = int(end.timestamp())
-    start_ts = int((start - timedelta(hours=lookback_hours)).timestamp())
-    return max(0, start_ts), end_ts, manual
-
-
-def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict[str, Any]]:
-    """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
-    pages (:meth:`airflow_provider_customerio.store.inbox.EventStore.iter_webhook_payloads`)."""
-    return store.iter_webhook_payloads(start_ts, end_ts, page=WEBHOOK_EVENT_PAGE)  # type: ignore[no-any-return]
-
-
-def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: SyncStore) -> Any | None:
-    """The events capability's store: its own connection when one is configured, else the sync store."""
-    from airflow_provider_customerio.store.inbox import EventStore
-
-    conn_id = conn_id or config.events.webhook_store_conn_id
-    if conn_id:
-        return EventStore.from_conn_id(conn_id)
-    events = EventStore(store.engine)
-    events.fenced = True  # the lease lives in the same database: a stale try's marks fail
-    return events
-
-
 __all__ = [
     "ACTIVITY_WATERMARK",
-    "WEBHOOK_EVENT_PAGE",
     "activity_window",
     "campaign_lookback_days",
     "campaign_settings",
     "incremental_window",
-    "iter_webhook_events",
-    "ledger_sink",
-    "message_window",
     "metrics_run_window",
     "open_metrics_store",
-    "open_webhook_store",
     "read_events_input",
     "skip",
-    "workflow_run_key",
 ]

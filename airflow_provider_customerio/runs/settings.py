@@ -3,6 +3,7 @@ rate of the task's pool."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -70,6 +71,15 @@ def open_sync_store(config: CustomerIOConfig | None, state_path: str | os.PathLi
     return SyncStore.open(conn_id=conn_id, sqlite_path=sqlite_path)
 
 
+def with_state_path(config: CustomerIOConfig, state_path: str | None) -> CustomerIOConfig:
+    """``config`` with an operator's ``state_path`` argument (when given) as ``people.state_path``: the embedded
+    store's file for the task, for the triggerer it defers to, and for everything that opens the store from the
+    config."""
+    if not state_path:
+        return config
+    return dataclasses.replace(config, people=dataclasses.replace(config.people, state_path=state_path))
+
+
 def pool_hook_params(given: Mapping[str, Any] | None, api_pool: str, task_pool: str | None) -> dict[str, Any]:
     """The given hook arguments, else the rate that a task of ``task_pool`` may use on the API of ``api_pool``
     (see :mod:`airflow_provider_customerio.pools`)."""
@@ -84,4 +94,5 @@ __all__ = [
     "load_customerio_config",
     "open_sync_store",
     "pool_hook_params",
+    "with_state_path",
 ]

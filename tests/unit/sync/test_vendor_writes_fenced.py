@@ -17,22 +17,22 @@ from airflow_provider_customerio.store import LeaseLost, LeaseOwner, SyncStore
 from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.config import LifecycleRule, LifecycleSettings
 from airflow_provider_customerio.sync.mapping import Person
-from airflow_provider_customerio.sync.objects import BrevoRecord, CioObject
+from airflow_provider_customerio.sync.objects.ports import BrevoRecord, CioObject
 from airflow_provider_customerio.sync.people.sync import PeopleSync
 from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.reverse import Profile
-from airflow_provider_customerio.sync.segments import MirrorRequest
-from airflow_provider_customerio.sync.workflow import WorkflowStateWriter
+from airflow_provider_customerio.sync.segments.model import MirrorRequest
+from airflow_provider_customerio.sync.workflow.write import WorkflowStateWriter
+from tests.unit.sync.objects.fakes import Env as ObjectsEnv
+from tests.unit.sync.objects.fakes import FakeRecords, FakeTrack
+from tests.unit.sync.objects.fakes import make_config as objects_config
+from tests.unit.sync.objects.fakes import reverse as reverse_objects
 from tests.unit.sync.people.fakes import ATTRS, CFG, FakeClock, FakeSink, FakeSource
-from tests.unit.sync.test_objects import Env as ObjectsEnv
-from tests.unit.sync.test_objects import FakeRecords, FakeTrack
-from tests.unit.sync.test_objects import make_config as objects_config
-from tests.unit.sync.test_objects import reverse as reverse_objects
+from tests.unit.sync.segments._support import FakeBrevo as SegmentBrevo
+from tests.unit.sync.segments._support import FakeCustomerIO as SegmentCIO
+from tests.unit.sync.segments._support import make_mirror
 from tests.unit.sync.test_reverse import FakeCIO, _cio_now, _synced, contact, run
-from tests.unit.sync.test_segments import FakeBrevo as SegmentBrevo
-from tests.unit.sync.test_segments import FakeCustomerIO as SegmentCIO
-from tests.unit.sync.test_segments import make_mirror
-from tests.unit.sync.test_workflow import FakeBrevo, derive, msg, stage
+from tests.unit.sync.workflow._support import FakeBrevo, derive, msg, stage
 
 RUN = "R of d"
 

@@ -13,6 +13,7 @@ PACKAGE = "airflow_provider_customerio"
 REPO_DIRS = ("dags", "scripts", "tests", "benchmarks", "docs", PACKAGE)
 #: A path of a Python module: folders and a ``.py`` name (the characters a placeholder such as ``<x>`` lacks).
 PY_PATH = re.compile(r"(?<![\w./<>-])((?:[A-Za-z0-9_]+/)+[A-Za-z0-9_]+\.py)\b")
+COMMENT = re.compile(r"<!--.*?-->", re.S)
 #: The name column of the tree: deeper indentation is a continuation of the description.
 TREE_NAME_COLUMN = 20
 
@@ -23,8 +24,8 @@ def _resolve(path: str) -> Path:
 
 
 def named_paths(text: str) -> list[str]:
-    """Every ``a/b.py`` path the text names."""
-    return sorted(set(PY_PATH.findall(text)))
+    """Every ``a/b.py`` path the text names, outside ``<!-- -->`` comments (notes to the doc's editors)."""
+    return sorted(set(PY_PATH.findall(COMMENT.sub("", text))))
 
 
 def tree_paths(text: str) -> list[str]:
@@ -68,7 +69,7 @@ def test_every_entry_of_the_tree_exists() -> None:
 
 def test_the_path_finders_read_prose_and_nesting() -> None:
     text = (
-        "See `hooks/_base.py` and airflow_provider_customerio/sync/mapping.py; not <x>/y.py.\n"
+        "See `hooks/_base.py` and airflow_provider_customerio/sync/mapping.py; not <x>/y.py.<!-- nor a/b.py -->\n"
         "## The tree\n```\npkg/\n  sub/\n    a.py              words words\n"
         "                          continued.py\n  b.py\ndags/\n```\n"
     )

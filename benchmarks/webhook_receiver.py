@@ -192,10 +192,11 @@ def bench_forwarding(n_events: int, workdir: Path, limits: bool = True) -> None:
     import requests
     import vendor_bounds
 
-    from airflow_provider_customerio.adapters.brevo import BrevoEventSink
+    from airflow_provider_customerio.adapters.events import BrevoEventSink
     from airflow_provider_customerio.hooks.brevo import BrevoHook
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
-    from airflow_provider_customerio.sync.events import EventForwarder, EventMapper
+    from airflow_provider_customerio.sync.events.forward import EventForwarder
+    from airflow_provider_customerio.sync.events.mapping import EventMapper
     from airflow_provider_customerio.sync.ledger import Ledger
     from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 

@@ -6,8 +6,9 @@ whose hook it wraps (``BrevoContactSink`` implements :class:`~airflow_provider_c
 over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and triggers only wire them.
 
 * :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOObjectSource``, ``CustomerIOSegmentSource``.
-* :mod:`.customerio_track`: ``CustomerIOObjectWriter``, ``CustomerIOPeopleWriter``.
-* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoObjectSink``, ``BrevoRecordSource``, ``BrevoContactSource``,
-  ``BrevoListTarget``, ``BrevoImportSink``, ``BrevoEventSink``, and the process readers ``import_process_state``
-  and ``upsert_process_state``.
+* :mod:`.customerio_track`: ``CustomerIOObjectWriter``.
+* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoObjectSink``, ``BrevoRecordSource``, ``BrevoListTarget``,
+  ``BrevoImportSink``, and the process readers ``import_process_state`` and ``upsert_process_state``.
+* :mod:`.reverse` (Brevo -> Customer.io people): ``BrevoContactSource``, ``CustomerIOPeopleWriter``.
+* :mod:`.events` (event forwarding): ``BrevoEventSink``, ``ingest_activities`` (activity feed -> event store).
 """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -15,7 +14,6 @@ from airflow_provider_customerio.exceptions import (
     ProcessTimeoutError,
 )
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.sync.events import SOURCE_ACTIVITY, activity_event_key, iter_window_activities
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.objects import (
     CioObject,
@@ -29,7 +27,6 @@ from airflow_provider_customerio.sync.segments import (
     MEMBERSHIP_LIMIT,
     SegmentMirrorError,
 )
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 
 class CustomerIOSegmentSource:
@@ -213,28 +210,4 @@ class CustomerIOObjectSource:
                 yield RelatedPerson(cio_id=str(key), id=pid, email=email)
 
 
-def ingest_activities(
-    app_hook: CustomerIOAppHook, store: EventStore, start: int | None, end: int | None, *, chunk: int = 500
-) -> tuple[int, int]:
-    """Copy the ``event`` activities of ``[start, end)`` into the store (deduplicated). Returns (read, new)."""
-    read = new = 0
-    rows: list[StoredEvent] = []
-    feed = app_hook.iter_activities(type="event")
-    for act in iter_window_activities(feed, start, end):
-        read += 1
-        rows.append(
-            StoredEvent(
-                event_id=activity_event_key(act),
-                source=SOURCE_ACTIVITY,
-                payload=json.dumps(act, separators=(",", ":"), ensure_ascii=False),
-                event_ts=int(act["timestamp"]),
-            )
-        )
-        if len(rows) >= chunk:
-            new += len(store.add(rows))
-            rows = []
-    new += len(store.add(rows))
-    return read, new
-
-
-__all__ = ["ingest_activities", "CustomerIOObjectSource", "CustomerIOPeopleSource", "CustomerIOSegmentSource"]
+__all__ = ["CustomerIOObjectSource", "CustomerIOPeopleSource", "CustomerIOSegmentSource"]

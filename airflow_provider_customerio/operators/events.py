@@ -3,7 +3,7 @@
 * :class:`CustomerIOEventsToBrevoOperator`: drains the webhook event store (filled by the receiver on the
   api-server) and the data interval's behavioural events from the App API activity feed into Brevo
   (``POST /events/batch``), with the outbox guarantee of
-  :class:`~airflow_provider_customerio.sync.events.EventForwarder`.
+  :class:`~airflow_provider_customerio.sync.events.forward.EventForwarder`.
 * :class:`CustomerIOTrackEventsOperator`: sends events to Customer.io Track from a file or XCom, each with a
   deterministic id so that a replay is deduplicated by Customer.io.
 
@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoEventSink
-from airflow_provider_customerio.adapters.customerio_app import ingest_activities
+from airflow_provider_customerio.adapters.events import BrevoEventSink, ingest_activities
 from airflow_provider_customerio.exceptions import (
     ApiError,
     ValidationError,
@@ -46,19 +45,13 @@ from airflow_provider_customerio.operators._common import (
 )
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.ledger import Ledger
-from airflow_provider_customerio.sync.events import (
-    PENDING,
-    SOURCE_ACTIVITY,
-    EventForwarder,
-    EventMapper,
-    ForwardStats,
-    Rejection,
-    TrackEvent,
-    activity_event_key,
-    iter_window_activities,
-    parse_track_event,
-    plan_forwarding,
-)
+from airflow_provider_customerio.sync.events.forward import EventForwarder, ForwardStats
+from airflow_provider_customerio.sync.events.mapping import EventMapper
+from airflow_provider_customerio.sync.events.plan import plan_forwarding
+from airflow_provider_customerio.sync.events.ports import PENDING, SOURCE_ACTIVITY, Rejection
+from airflow_provider_customerio.sync.events.sources import activity_event_key
+from airflow_provider_customerio.sync.events.track import TrackEvent, parse_track_event
+from airflow_provider_customerio.sync.events.windows import iter_window_activities
 from airflow_provider_customerio.sync.summary import SyncSummary
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 

@@ -2,7 +2,7 @@
 
 Thin: it resolves its arguments and the run's window, builds the three hooks, wraps them in the ports of
 :mod:`airflow_provider_customerio.sync.reverse` and delegates. Echo suppression, conflicts, batching and the
-ledger live in the sync module, free of Airflow and HTTP.
+ledger live in the sync package, free of Airflow and HTTP.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSource
-from airflow_provider_customerio.adapters.customerio_track import CustomerIOPeopleWriter
+from airflow_provider_customerio.adapters.reverse import BrevoContactSource, CustomerIOPeopleWriter
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
@@ -34,12 +33,9 @@ from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, C
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.people import RunWindow
-from airflow_provider_customerio.sync.reverse import (
-    CONFLICT_POLICIES,
-    WATERMARK,
-    ReverseSync,
-    ReverseSyncError,
-)
+from airflow_provider_customerio.sync.reverse.ports import ReverseSyncError
+from airflow_provider_customerio.sync.reverse.run import WATERMARK, ReverseSync
+from airflow_provider_customerio.sync.reverse.summary import CONFLICT_POLICIES
 from airflow_provider_customerio.sync.state import StateStore
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ behavioural event read from the App API activity feed). It is at the same time:
 * the **outbox**: each row moves ``pending`` -> ``in_flight`` (durably marked *before* the Brevo call, with the
   exact payload sent and a batch id) -> ``sent`` | ``rejected`` | ``skipped``. A crash between the Brevo call and
   the final mark leaves rows ``in_flight``; the next run reconciles them against what Brevo holds before anything
-  is resent (see :class:`airflow_provider_customerio.sync.events.EventForwarder`).
+  is resent (see :class:`airflow_provider_customerio.sync.events.forward.EventForwarder`).
 
 Backends: the shared sync store (:mod:`airflow_provider_customerio.store`: the connection ``customerio_sync_store``,
 else its embedded SQLite file with a WAL journal and ``synchronous=FULL``, so a commit survives a power loss), or
@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from airflow_provider_customerio.store._sql import insert_new
 from airflow_provider_customerio.store.engine import default_sqlite_path, sqlite_engine
 from airflow_provider_customerio.store.fencing import check_fences
-from airflow_provider_customerio.sync.events import IN_FLIGHT, PENDING, REJECTED, SENT, SKIPPED
+from airflow_provider_customerio.sync.events.ports import IN_FLIGHT, PENDING, REJECTED, SENT, SKIPPED
 
 STATUSES = (PENDING, IN_FLIGHT, SENT, REJECTED, SKIPPED)
 DONE_STATUSES = (SENT, REJECTED, SKIPPED)

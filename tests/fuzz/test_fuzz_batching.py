@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize
-from airflow_provider_customerio.sync.events import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, event_packer
+from airflow_provider_customerio.sync.events.mapping import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, event_packer
 from airflow_provider_customerio.sync.objects import MAX_RECORDS_PER_UPSERT, MAX_UPSERT_BYTES, ObjectSync
 from airflow_provider_customerio.sync.people import (
     BREVO_IMPORT_LIMIT_BYTES,
@@ -31,12 +31,12 @@ from airflow_provider_customerio.sync.people import (
     MAX_IMPORT_ROWS,
     PeopleSync,
 )
-from airflow_provider_customerio.sync.reverse import (
+from airflow_provider_customerio.sync.reverse.write import (
     TRACK_BATCH_BUDGET_BYTES,
     TRACK_BATCH_LIMIT_BYTES,
     TRACK_OPERATION_LIMIT_BYTES,
-    ReverseSync,
-    _Pending,
+    Pending,
+    TrackWriter,
 )
 
 KB = 1024
@@ -103,7 +103,7 @@ def check(
 
 
 def unwrap(item: Any) -> Any:
-    return item.op if isinstance(item, _Pending) else item
+    return item.op if isinstance(item, Pending) else item
 
 
 def run(packer, items: list) -> list:
@@ -119,9 +119,9 @@ def run(packer, items: list) -> list:
 @example(texts=["a" * 32_600] * 20)  # operations just under 32 KB: a batch holds 15
 @example(texts=["😀" * 8_150] * 20 + ["é" * 17_000])  # 4-byte and 2-byte characters; the last op is over 32 KB
 def test_reverse_sync_track_batches_stay_under_500kb_and_32kb_per_operation(texts):
-    packer = ReverseSync._new_packer(SimpleNamespace(batch_budget_bytes=TRACK_BATCH_BUDGET_BYTES))
+    packer = TrackWriter._new_packer(SimpleNamespace(batch_budget_bytes=TRACK_BATCH_BUDGET_BYTES))
     items = [
-        _Pending(
+        Pending(
             record=None,
             cio_id=None,
             op={  # type: ignore[arg-type]

@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSource, BrevoListTarget
+from airflow_provider_customerio.adapters.brevo import BrevoListTarget
+from airflow_provider_customerio.adapters.reverse import BrevoContactSource
 
 CONTACTS = "https://api.brevo.com/v3/contacts"
 

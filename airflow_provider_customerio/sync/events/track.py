@@ -1,0 +1,116 @@
+"""The other direction: events for Customer.io Track from a file or XCom, validated, each with a deterministic
+id so that a replay is deduplicated by Customer.io."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_customerio.sync._time import to_epoch
+from airflow_provider_customerio.sync.events.ports import Rejection
+from airflow_provider_customerio.sync.events.sources import str_or_none
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def deterministic_event_id(
+    *, name: str, identifier: str | None, anonymous_id: str | None, timestamp: int | None, data: Mapping[str, Any]
+) -> str:
+    """A ULID derived from the event's content: its time part is the event timestamp (ms), its random part a
+    SHA-256 of the canonical content. The same event always gets the same id, so Customer.io drops a replay."""
+    canonical = json.dumps(
+        {"name": name, "identifier": identifier, "anonymous_id": anonymous_id, "timestamp": timestamp, "data": data},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    rand = int.from_bytes(hashlib.sha256(canonical.encode("utf-8")).digest()[:10], "big")
+    ms = (int(timestamp) * 1000 if timestamp else 0) & ((1 << 48) - 1)
+    value = (ms << 80) | rand
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+@dataclass(frozen=True)
+class TrackEvent:
+    """An event for Customer.io Track: person event when ``identifier`` is set, anonymous otherwise."""
+
+    name: str
+    event_id: str
+    identifier: str | None = None
+    anonymous_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    timestamp: int | None = None
+
+
+def _to_unix(value: Any, where: str) -> int:
+    """Unix seconds of an event time: milliseconds are recognised by size; strings go through ``to_epoch``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{where}.timestamp: {value!r} is not a time; use unix seconds or ISO-8601")
+    if isinstance(value, (int, float)):
+        return int(value / 1000) if value > 10_000_000_000 else int(value)
+    try:
+        seconds = to_epoch(value, f"{where}.timestamp")
+    except ValueError:
+        seconds = None
+    if seconds is None:
+        text = str(value).strip()
+        raise ValueError(f"{where}.timestamp: {text[:40]!r} is not a time; use unix seconds or ISO-8601")
+    return seconds
+
+
+def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:
+    """Validate one input event for Customer.io Track.
+
+    Accepted keys: ``name`` (required); the person as ``identifier``, ``customer_id``, ``email`` or ``cio_id``, or
+    ``anonymous_id`` for an anonymous event; ``data`` (object); ``timestamp`` (unix seconds or ISO-8601); ``id``
+    (kept when given, else a deterministic ULID is derived).
+    """
+    where = f"events[{index}]"
+    if not isinstance(obj, Mapping):
+        return Rejection(
+            where, "malformed_event", f'{where} must be an object like {{"name": ..., "customer_id": ...}}'
+        )
+    name = obj.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return Rejection(where, "malformed_event", f"{where}.name is missing: every event needs a name")
+    identifier = None
+    for key in ("identifier", "customer_id", "email"):
+        if str_or_none(obj.get(key)):
+            identifier = str(obj[key]).strip()
+            break
+    if identifier is None and str_or_none(obj.get("cio_id")):
+        identifier = f"cio_{str(obj['cio_id']).strip()}"
+    anonymous_id = str_or_none(obj.get("anonymous_id"))
+    if identifier is None and anonymous_id is None:
+        return Rejection(
+            where,
+            "missing_identifier",
+            f"{where} names no person: add `customer_id`, `email`, `cio_id` or `anonymous_id`",
+        )
+    data = obj.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        return Rejection(where, "malformed_event", f"{where}.data must be an object, got {type(data).__name__}")
+    timestamp = None
+    if obj.get("timestamp") not in (None, ""):
+        try:
+            timestamp = _to_unix(obj["timestamp"], where)
+        except ValueError as exc:
+            return Rejection(where, "malformed_event", str(exc))
+    given_id = str_or_none(obj.get("id")) or str_or_none(obj.get("event_id"))
+    event_id = given_id or deterministic_event_id(
+        name=name.strip(), identifier=identifier, anonymous_id=anonymous_id, timestamp=timestamp, data=data
+    )
+    return TrackEvent(
+        name=name.strip(),
+        event_id=event_id,
+        identifier=identifier,
+        anonymous_id=anonymous_id,
+        data=dict(data),
+        timestamp=timestamp,
+    )

@@ -1,0 +1,44 @@
+"""Events for Customer.io Track: deterministic ULIDs and input validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_customerio.sync.events.ports import (
+    Rejection,
+)
+from airflow_provider_customerio.sync.events.track import TrackEvent, deterministic_event_id, parse_track_event
+
+
+def test_deterministic_ids_are_ulids_and_stable():
+    a = deterministic_event_id(name="signup", identifier="42", anonymous_id=None, timestamp=1700000000, data={"a": 1})
+    b = deterministic_event_id(name="signup", identifier="42", anonymous_id=None, timestamp=1700000000, data={"a": 1})
+    c = deterministic_event_id(name="signup", identifier="42", anonymous_id=None, timestamp=1700000000, data={"a": 2})
+    assert a == b != c
+    assert len(a) == 26 and set(a) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    assert a[:10] == c[:10]  # same time part: the ULID's first 10 characters encode the timestamp
+
+
+@pytest.mark.parametrize(
+    "obj,reason",
+    [
+        ("x", "malformed_event"),
+        ({"customer_id": "1"}, "malformed_event"),
+        ({"name": "a"}, "missing_identifier"),
+        ({"name": "a", "customer_id": "1", "data": [1]}, "malformed_event"),
+        ({"name": "a", "customer_id": "1", "timestamp": "yesterday"}, "malformed_event"),
+    ],
+)
+def test_parse_track_event_rejections(obj, reason):
+    rej = parse_track_event(obj, 3)
+    assert isinstance(rej, Rejection) and rej.reason == reason and "events[3]" in rej.message
+
+
+def test_parse_track_event_forms():
+    ev = parse_track_event({"name": " signup ", "cio_id": "abc", "timestamp": "2023-11-14T22:13:20Z"}, 0)
+    assert isinstance(ev, TrackEvent) and ev.identifier == "cio_abc" and ev.timestamp == 1700000000
+    assert ev.name == "signup"
+    given_id = parse_track_event({"name": "x", "anonymous_id": "anon", "id": "01KEEP"}, 0)
+    assert isinstance(given_id, TrackEvent) and given_id.event_id == "01KEEP" and given_id.identifier is None
+    ms = parse_track_event({"name": "x", "email": "a@b.co", "timestamp": 1700000000123}, 0)
+    assert isinstance(ms, TrackEvent) and ms.timestamp == 1700000000

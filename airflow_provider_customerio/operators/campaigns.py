@@ -22,10 +22,8 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
     as_bool,
-    campaign_lookback_days,
-    campaign_settings,
+    data_interval,
     load_connector_config,
-    metrics_run_window,
     open_metrics_store,
     open_sync_store,
     record_summary,
@@ -36,8 +34,11 @@ from airflow_provider_customerio.operators._common import (
 from airflow_provider_customerio.sync.campaigns import (
     CampaignMetricsError,
     CampaignMetricsResult,
+    campaign_lookback_days,
+    campaign_settings,
     check_version,
     metrics_ref,
+    metrics_window,
     parse_campaign_ids,
     select_campaigns,
     select_items,
@@ -194,8 +195,9 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
         fetch_series = self._fetcher(kind)
         config = load_connector_config(self.config_path)
         settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        window = metrics_run_window(
-            context, lookback_days=campaign_lookback_days(self.lookback_days, config), tz=self.timezone
+        lookback = campaign_lookback_days(self.lookback_days, config)
+        window = metrics_window(
+            *data_interval(context), lookback_days=lookback, now=datetime.now(timezone.utc), tz=self.timezone
         )
         dag_id, run_id, map_index = run_ids(context)
         sync_store = open_sync_store(config, self.state_path)
@@ -211,7 +213,7 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
             ", manual run" if window.manual else "",
         )
         try:
-            with open_metrics_store(settings, open_sync_store(config, self.state_path)) as store:
+            with open_metrics_store(settings, sync_store) as store:
                 store.ensure_table()
                 try:
                     result = sync_campaign_metrics(
@@ -305,7 +307,7 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
             raise CampaignMetricsError(f"report_days: {self.report_days!r} must be a whole number from 1 to 366.")
         config = load_connector_config(self.config_path)
         settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        window = metrics_run_window(context, lookback_days=0)
+        window = metrics_window(*data_interval(context), lookback_days=0, now=datetime.now(timezone.utc), tz="UTC")
         last_day: date = window.last_day
         first_day = last_day - timedelta(days=days - 1)
         sync_store = open_sync_store(config, self.state_path)

@@ -32,12 +32,9 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
-    ACTIVITY_WATERMARK,
-    activity_window,
     as_bool,
     load_customerio_config,
     open_sync_store,
-    read_events_input,
     record_summary,
     run_ids,
     skip,
@@ -50,8 +47,8 @@ from airflow_provider_customerio.sync.events.mapping import EventMapper
 from airflow_provider_customerio.sync.events.plan import plan_forwarding
 from airflow_provider_customerio.sync.events.ports import PENDING, SOURCE_ACTIVITY, Rejection
 from airflow_provider_customerio.sync.events.sources import activity_event_key
-from airflow_provider_customerio.sync.events.track import TrackEvent, parse_track_event
-from airflow_provider_customerio.sync.events.windows import iter_window_activities
+from airflow_provider_customerio.sync.events.track import TrackEvent, parse_track_event, read_events_input
+from airflow_provider_customerio.sync.events.windows import ACTIVITY_WATERMARK, activity_window, iter_window_activities
 from airflow_provider_customerio.sync.summary import SyncSummary
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 

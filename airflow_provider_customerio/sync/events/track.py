@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_customerio.sync._time import to_epoch
@@ -114,3 +115,39 @@ def parse_track_event(obj: Any, index: int) -> TrackEvent | Rejection:
         data=dict(data),
         timestamp=timestamp,
     )
+
+
+def read_events_input(events: Any, path: str | None) -> Iterator[Any]:
+    """Events from XCom (a list, or JSON text of a list) or from a file (a JSON array, or JSON Lines)."""
+    if (events is None) == (not path):
+        raise ValueError("give exactly one of `events` (a list, e.g. from XCom) or `events_path` (a file)")
+    if events is not None:
+        if isinstance(events, str):
+            try:
+                events = json.loads(events)
+            except ValueError:
+                raise ValueError("events: the text is not JSON; pass a list of event objects") from None
+        if isinstance(events, Mapping):
+            events = [events]
+        if not isinstance(events, Iterable):
+            raise ValueError(f"events: expected a list of event objects, got {type(events).__name__}")
+        yield from events
+        return
+    p = Path(str(path))
+    if not p.is_file():
+        raise ValueError(f"events_path: {p} does not exist; write the events there (JSON array or JSON Lines)")
+    with p.open(encoding="utf-8") as fh:
+        head = fh.read(1)
+        while head and head.isspace():
+            head = fh.read(1)
+        fh.seek(0)
+        if head == "[":
+            yield from json.load(fh)
+            return
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError:
+                yield {"__invalid_line__": n}

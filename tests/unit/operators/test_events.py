@@ -1,4 +1,4 @@
-"""The event operators' wiring without a server: input reading and the activity window."""
+"""The event operators' wiring without a server: the activity window."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import pendulum
 import pytest
 
-from airflow_provider_customerio.operators._common import read_events_input
 from airflow_provider_customerio.operators.events import CustomerIOEventsToBrevoOperator
 from airflow_provider_customerio.webhooks.store import EventStore
 
@@ -19,24 +18,6 @@ EVENT = {
     "event_date": "2026-01-10T00:00:00+00:00",
     "event_properties": {"cio_event_id": "E1"},
 }
-
-
-def test_read_events_input_forms(tmp_path):
-    assert list(read_events_input([{"a": 1}], None)) == [{"a": 1}]
-    assert list(read_events_input('[{"a": 1}]', None)) == [{"a": 1}]
-    assert list(read_events_input({"a": 1}, None)) == [{"a": 1}]
-    arr = tmp_path / "a.json"
-    arr.write_text('  [{"a": 1}, {"a": 2}]')
-    assert list(read_events_input(None, str(arr))) == [{"a": 1}, {"a": 2}]
-    lines = tmp_path / "a.jsonl"
-    lines.write_text('{"a": 1}\n\nnope\n{"a": 2}\n')
-    assert list(read_events_input(None, str(lines))) == [{"a": 1}, {"__invalid_line__": 3}, {"a": 2}]
-    with pytest.raises(ValueError, match="exactly one"):
-        list(read_events_input(None, None))
-    with pytest.raises(ValueError, match="does not exist"):
-        list(read_events_input(None, str(tmp_path / "missing.jsonl")))
-    with pytest.raises(ValueError, match="not JSON"):
-        list(read_events_input("{oops", None))
 
 
 def test_activity_window_sources(tmp_path):

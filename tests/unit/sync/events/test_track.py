@@ -7,7 +7,12 @@ import pytest
 from airflow_provider_customerio.sync.events.ports import (
     Rejection,
 )
-from airflow_provider_customerio.sync.events.track import TrackEvent, deterministic_event_id, parse_track_event
+from airflow_provider_customerio.sync.events.track import (
+    TrackEvent,
+    deterministic_event_id,
+    parse_track_event,
+    read_events_input,
+)
 
 
 def test_deterministic_ids_are_ulids_and_stable():
@@ -42,3 +47,21 @@ def test_parse_track_event_forms():
     assert isinstance(given_id, TrackEvent) and given_id.event_id == "01KEEP" and given_id.identifier is None
     ms = parse_track_event({"name": "x", "email": "a@b.co", "timestamp": 1700000000123}, 0)
     assert isinstance(ms, TrackEvent) and ms.timestamp == 1700000000
+
+
+def test_read_events_input_forms(tmp_path):
+    assert list(read_events_input([{"a": 1}], None)) == [{"a": 1}]
+    assert list(read_events_input('[{"a": 1}]', None)) == [{"a": 1}]
+    assert list(read_events_input({"a": 1}, None)) == [{"a": 1}]
+    arr = tmp_path / "a.json"
+    arr.write_text('  [{"a": 1}, {"a": 2}]')
+    assert list(read_events_input(None, str(arr))) == [{"a": 1}, {"a": 2}]
+    lines = tmp_path / "a.jsonl"
+    lines.write_text('{"a": 1}\n\nnope\n{"a": 2}\n')
+    assert list(read_events_input(None, str(lines))) == [{"a": 1}, {"__invalid_line__": 3}, {"a": 2}]
+    with pytest.raises(ValueError, match="exactly one"):
+        list(read_events_input(None, None))
+    with pytest.raises(ValueError, match="does not exist"):
+        list(read_events_input(None, str(tmp_path / "missing.jsonl")))
+    with pytest.raises(ValueError, match="not JSON"):
+        list(read_events_input("{oops", None))

@@ -10,5 +10,5 @@ over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and
 * :mod:`.brevo`: ``BrevoContactSink``, ``BrevoObjectSink``, ``BrevoRecordSource``, ``BrevoListTarget``,
   ``BrevoImportSink``, and the process readers ``import_process_state`` and ``upsert_process_state``.
 * :mod:`.reverse` (Brevo -> Customer.io people): ``BrevoContactSource``, ``CustomerIOPeopleWriter``.
-* :mod:`.events` (event forwarding): ``BrevoEventSink``, ``ingest_activities`` (activity feed -> event store).
+* :mod:`.events` (event forwarding): ``BrevoEventSink``, ``CustomerIOActivityFeed``, ``CustomerIOTrackEventSink``.
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
@@ -20,6 +21,7 @@ from airflow_provider_customerio.exceptions import (
 )
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.sync.events.ports import (
     SOURCE_ACTIVITY,
     SOURCE_ID_PROPERTY,
@@ -29,6 +31,7 @@ from airflow_provider_customerio.sync.events.ports import (
 )
 from airflow_provider_customerio.sync.events.reconcile import forwarded_ids, reconcile_query
 from airflow_provider_customerio.sync.events.sources import activity_event_key
+from airflow_provider_customerio.sync.events.track import TrackEvent
 from airflow_provider_customerio.sync.events.windows import iter_window_activities
 from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
@@ -84,28 +87,75 @@ class BrevoEventSink:
         return found
 
 
-def ingest_activities(
-    app_hook: CustomerIOAppHook, store: EventStore, start: int | None, end: int | None, *, chunk: int = 500
-) -> tuple[int, int]:
-    """Copy the ``event`` activities of ``[start, end)`` into the store (deduplicated). Returns (read, new)."""
-    read = new = 0
-    rows: list[StoredEvent] = []
-    feed = app_hook.iter_activities(type="event")
-    for act in iter_window_activities(feed, start, end):
-        read += 1
-        rows.append(
-            StoredEvent(
-                event_id=activity_event_key(act),
-                source=SOURCE_ACTIVITY,
-                payload=json.dumps(act, separators=(",", ":"), ensure_ascii=False),
-                event_ts=int(act["timestamp"]),
-            )
-        )
-        if len(rows) >= chunk:
-            new += len(store.add(rows))
-            rows = []
-    new += len(store.add(rows))
-    return read, new
+class CustomerIOActivityFeed:
+    """:class:`~airflow_provider_customerio.sync.events.run.ActivityFeed` over :class:`CustomerIOAppHook`: the
+    ``event`` items of the activity feed (newest first), copied into the event store or previewed for a dry run."""
+
+    def __init__(self, hook: CustomerIOAppHook, *, chunk: int = 500) -> None:
+        self.hook = hook
+        self.chunk = chunk
+
+    def _window(self, start: int | None, end: int | None) -> Iterator[Mapping[str, Any]]:
+        return iter_window_activities(self.hook.iter_activities(type="event"), start, end)
+
+    def ingest(self, store: EventStore, start: int | None, end: int | None) -> tuple[int, int]:
+        """Copy the ``event`` activities of ``[start, end)`` into the store (deduplicated). Returns (read, new)."""
+        read = new = 0
+        rows: list[StoredEvent] = []
+        for act in self._window(start, end):
+            read += 1
+            rows.append(_row(act))
+            if len(rows) >= self.chunk:
+                new += len(store.add(rows))
+                rows = []
+        new += len(store.add(rows))
+        return read, new
+
+    def unseen(self, store: EventStore, start: int, end: int, known: set[str]) -> list[StoredEvent]:
+        """Rows of the window's activities neither in ``known`` nor in the store; nothing is written."""
+        rows: list[StoredEvent] = []
+        for act in self._window(start, end):
+            key = activity_event_key(act)
+            if key not in known and store.get(key) is None:
+                known.add(key)
+                rows.append(_row(act))
+        return rows
 
 
-__all__ = ["BrevoEventSink", "ingest_activities"]
+def _row(act: Mapping[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        event_id=activity_event_key(act),
+        source=SOURCE_ACTIVITY,
+        payload=json.dumps(act, separators=(",", ":"), ensure_ascii=False),
+        event_ts=int(act["timestamp"]),
+    )
+
+
+class CustomerIOTrackEventSink:
+    """:class:`~airflow_provider_customerio.sync.events.track.TrackSink` over :class:`CustomerIOTrackHook`: a
+    person's event (``/api/v1/customers/{id}/events``) or an anonymous one (``/api/v1/events``), each with its
+    deterministic id; a 4xx refusal is returned as its message."""
+
+    def __init__(self, hook: CustomerIOTrackHook) -> None:
+        self.hook = hook
+
+    def send(self, event: TrackEvent) -> str | None:
+        try:
+            if event.identifier is not None:
+                self.hook.track_event(
+                    event.identifier, event.name, dict(event.data), event_id=event.event_id, timestamp=event.timestamp
+                )
+            else:
+                self.hook.track_anonymous_event(
+                    event.name,
+                    anonymous_id=event.anonymous_id,
+                    data=dict(event.data),
+                    event_id=event.event_id,
+                    timestamp=event.timestamp,
+                )
+        except ValidationError as exc:
+            return exc.message
+        return None
+
+
+__all__ = ["BrevoEventSink", "CustomerIOActivityFeed", "CustomerIOTrackEventSink"]

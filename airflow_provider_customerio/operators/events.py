@@ -13,20 +13,13 @@ Both are thin: they resolve arguments, build hooks and the store, wrap them in t
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.events import BrevoEventSink, ingest_activities
-from airflow_provider_customerio.exceptions import (
-    ApiError,
-    ValidationError,
-)
+from airflow_provider_customerio.adapters.events import BrevoEventSink, CustomerIOActivityFeed, CustomerIOTrackEventSink
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
@@ -40,17 +33,11 @@ from airflow_provider_customerio.operators._common import (
     skip,
     sync_lease,
 )
-from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.store.ledger import Ledger
-from airflow_provider_customerio.sync.events.forward import EventForwarder, ForwardStats
+from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.events.mapping import EventMapper
-from airflow_provider_customerio.sync.events.plan import plan_forwarding
-from airflow_provider_customerio.sync.events.ports import PENDING, SOURCE_ACTIVITY, Rejection
-from airflow_provider_customerio.sync.events.sources import activity_event_key
-from airflow_provider_customerio.sync.events.track import TrackEvent, parse_track_event, read_events_input
-from airflow_provider_customerio.sync.events.windows import ACTIVITY_WATERMARK, activity_window, iter_window_activities
-from airflow_provider_customerio.sync.summary import SyncSummary
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
+from airflow_provider_customerio.sync.events.run import EventsRun, EventsSettings
+from airflow_provider_customerio.sync.events.track import read_events_input, send_track_events
+from airflow_provider_customerio.webhooks.store import EventStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -165,165 +152,48 @@ class CustomerIOEventsToBrevoOperator(LineageMixin, BaseOperator):
         config = load_customerio_config(self.config_path)
         if not config.sync.events:
             skip("connectors.customerio.sync.events is false")
-        summary = SyncSummary(direction="cio_events_to_brevo", mode="events")
-        mapper = EventMapper(config.event_mapping, config.events.unmapped)
         sync_store = open_sync_store(config, self.state_path)
         store_conn = self.webhook_store_conn_id or config.events.webhook_store_conn_id
         store = EventStore.from_conn_id(store_conn) if store_conn else EventStore(sync_store.engine)
-        if as_bool(self.dry_run, "dry_run"):
-            return self._plan(context, summary, mapper, store)
-        with sync_lease(sync_store, "events:forward", context):
-            return self._forward(context, summary, mapper, sync_store, store)
-
-    def activity_window(
-        self, context: Context | Mapping[str, Any], store: EventStore, now: float
-    ) -> tuple[int, int, str]:
-        """The activity window ``[start, end)`` and where it came from (explicit, data interval or watermark)."""
-        return activity_window(
-            self.window_start, self.window_end, context, watermark=store.get_meta(ACTIVITY_WATERMARK), now=now
-        )
-
-    def _plan(self, context: Context, summary: SyncSummary, mapper: EventMapper, store: EventStore) -> dict[str, Any]:
-        """Dry run: the stored pending events plus the window's activity-feed events not stored yet, mapped and
-        packed as a real run would; nothing is written anywhere."""
+        run = self._run(config, store, context)
         try:
-            pending = list(store.iter_status(PENDING))
-            known = {r.event_id for r in pending}
-            if as_bool(self.include_activities, "include_activities"):
-                start, end, _origin = self.activity_window(context, store, time.time())
-                summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
-                summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
-                feed = self.app_hook.iter_activities(type="event")
-                for act in iter_window_activities(feed, start - int(self.activity_lookback_seconds), end):
-                    key = activity_event_key(act)
-                    if key not in known and store.get(key) is None:
-                        known.add(key)
-                        pending.append(
-                            StoredEvent(
-                                key, SOURCE_ACTIVITY, json.dumps(act, separators=(",", ":")), int(act["timestamp"])
-                            )
-                        )
-            in_flight = sum(len(rows) for rows in store.in_flight().values())
-            plan = plan_forwarding(pending, mapper, in_flight=in_flight)
-        finally:
-            store.dispose()
-            self.app_hook.close()
-        summary.read = len(pending)
-        summary.api_calls = self.app_hook.api_calls
-        summary.finish()
-        out = summary.to_xcom()
-        out.update({"dry_run": True, "plan": plan.as_dict()})
-        self.log.info(
-            "Dry run: %d events would be sent in %d Brevo calls, %d skipped, %d rejected; nothing was written",
-            plan.send,
-            plan.batches,
-            sum(plan.skip.values()),
-            sum(plan.reject.values()),
-        )
-        return out
-
-    def _ingest_window(
-        self, context: Context, summary: SyncSummary, store: EventStore
-    ) -> tuple[int, int, ApiError | None]:
-        """Copy the window's activity-feed events into the store: ``(read, new, error)``. A feed error is returned,
-        not raised: the stored webhooks are still forwarded, and the task fails afterwards (the window is re-read)."""
-        if not as_bool(self.include_activities, "include_activities"):
-            return 0, 0, None
-        start, end, origin = self.activity_window(context, store, time.time())
-        summary.window_start = datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
-        summary.window_end = datetime.fromtimestamp(end, tz=timezone.utc).isoformat()
-        self.log.info(
-            "Reading behavioural events of %s .. %s (%s, %d s lookback)",
-            summary.window_start,
-            summary.window_end,
-            origin,
-            self.activity_lookback_seconds,
-        )
-        read_from = start - int(self.activity_lookback_seconds)
-        read = new = 0
-        try:
-            if read_from < end:
-                read, new = ingest_activities(self.app_hook, store, read_from, end)
-        except ApiError as exc:
-            self.log.error("Reading the activity feed failed (%s); forwarding the stored events anyway", exc)
-            return read, new, exc
-        previous = store.get_meta(ACTIVITY_WATERMARK)
-        if previous is None or int(previous) < end:
-            store.set_meta(ACTIVITY_WATERMARK, str(end))
-        return read, new, None
-
-    def _forward(
-        self, context: Context, summary: SyncSummary, mapper: EventMapper, sync_store: SyncStore, store: EventStore
-    ) -> dict[str, Any]:
-        dag_id, run_id, _ = run_ids(context, default_run_id="manual")
-        ledger = sync_store.ledger(dag_id, run_id, self.task_id)
-        self.log.info("Event store: %s (%s)", store.engine.url.render_as_string(hide_password=True), store.counts())
-        try:
-            activities_read, activities_new, activity_error = self._ingest_window(context, summary, store)
-            forwarder = EventForwarder(
-                store,
-                BrevoEventSink(self.brevo_hook),
-                ledger,
-                mapper,
-                reconcile_grace_seconds=self.reconcile_grace_seconds,
-                in_flight_wait_seconds=self.in_flight_wait_seconds,
-                log=lambda msg: self.log.info("%s", msg),
-            )
-            try:
-                stats = forwarder.forward()
-            finally:
-                ledger.close()
-            purged = store.purge(float(self.retention_days) * 86400)
-            counts = store.counts()
+            if as_bool(self.dry_run, "dry_run"):
+                return run.plan()
+            with sync_lease(sync_store, "events:forward", context):
+                dag_id, run_id, _ = run_ids(context, default_run_id="manual")
+                self.log.info(
+                    "Event store: %s (%s)", store.engine.url.render_as_string(hide_password=True), store.counts()
+                )
+                out = run.forward(sync_store.ledger(dag_id, run_id, self.task_id))
         finally:
             store.dispose()
             self.brevo_hook.close()
             self.app_hook.close()
-        summary.ledger = ledger.key if ledger.total else None
-        out = self._summary(summary, stats)
-        out.update(
-            {"activities_read": activities_read, "activities_new": activities_new, "store": counts, "purged": purged}
-        )
-        self.log.info("Store now %s", counts)
         record_summary(sync_store, "events", context, self.task_id, out)
-        if activity_error is not None:
-            raise activity_error
+        if run.feed_error is not None:
+            raise run.feed_error
         return out
 
-    def _summary(self, summary: SyncSummary, stats: ForwardStats) -> dict[str, Any]:
-        """The run's summary (the XCom) from the forwarder's counters."""
-        summary.read = stats.drained
-        summary.created = stats.forwarded
-        summary.rejected = stats.rejected
-        summary.events_processed = stats.forwarded
-        summary.rejects_by_reason = stats.rejects_by_reason
-        summary.api_calls = self.brevo_hook.api_calls + self.app_hook.api_calls
-        summary.finish()
-        out = summary.to_xcom()
-        out.update(
-            {
-                "skipped_events": stats.skipped,
-                "requeued": stats.requeued,
-                "batches": stats.batches,
-                "events_per_call": stats.events_per_call,
-                "reconciled_sent": stats.reconciled_sent,
-                "reconciled_resent": stats.reconciled_resent,
-                "in_flight_deferred": stats.in_flight_deferred,
-            }
+    def _run(self, config: CustomerIOConfig, store: EventStore, context: Context) -> EventsRun:
+        return EventsRun(
+            store=store,
+            sink=BrevoEventSink(self.brevo_hook),
+            feed=CustomerIOActivityFeed(self.app_hook)
+            if as_bool(self.include_activities, "include_activities")
+            else None,
+            mapper=EventMapper(config.event_mapping, config.events.unmapped),
+            settings=EventsSettings(
+                window_start=self.window_start,
+                window_end=self.window_end,
+                lookback_seconds=int(self.activity_lookback_seconds),
+                reconcile_grace_seconds=self.reconcile_grace_seconds,
+                in_flight_wait_seconds=self.in_flight_wait_seconds,
+                retention_days=self.retention_days,
+            ),
+            context=context,
+            log=lambda msg: self.log.info("%s", msg),
+            api_calls=lambda: self.brevo_hook.api_calls + self.app_hook.api_calls,
         )
-        self.log.info(
-            "Forwarded %d events in %d Brevo calls (%.1f per call); %d skipped, %d rejected (ledger %s); "
-            "%d reconciled as already in Brevo, %d resent",
-            stats.forwarded,
-            stats.batches,
-            stats.events_per_call,
-            stats.skipped,
-            stats.rejected,
-            summary.ledger or "-",
-            stats.reconciled_sent,
-            stats.reconciled_resent,
-        )
-        return out
 
 
 # --------------------------------------------------------------------------------- events -> Customer.io
@@ -372,73 +242,28 @@ class CustomerIOTrackEventsOperator(BaseOperator):
         """Send every event; return ``{read, sent, rejected, ledger, api_calls}``."""
         dag_id, run_id, _ = run_ids(context, default_run_id="manual")
         ledger = open_sync_store(None, self.state_path).ledger(dag_id, run_id, self.task_id)
-        read = sent = rejected = 0
         try:
-            for index, raw in enumerate(read_events_input(self.events, self.events_path)):
-                read += 1
-                if self._send(index, raw, ledger):
-                    sent += 1
-                else:
-                    rejected += 1
+            events = read_events_input(self.events, self.events_path)
+            result = send_track_events(
+                events, CustomerIOTrackEventSink(self.track_hook), ledger, events_path=self.events_path
+            )
         finally:
             ledger.close()
             self.track_hook.close()
         self.log.info(
             "Sent %d of %d events to Customer.io Track; %d rejected (ledger %s)",
-            sent,
-            read,
-            rejected,
-            ledger.location if rejected else "-",
+            result.sent,
+            result.read,
+            result.rejected,
+            ledger.location if result.rejected else "-",
         )
         return {
-            "read": read,
-            "sent": sent,
-            "rejected": rejected,
-            "ledger": ledger.key if rejected else None,
+            "read": result.read,
+            "sent": result.sent,
+            "rejected": result.rejected,
+            "ledger": ledger.key if result.rejected else None,
             "api_calls": self.track_hook.api_calls,
         }
-
-    def _send(self, index: int, raw: Any, ledger: Ledger) -> bool:
-        """Parse and send one event; False when it was ledgered instead (invalid, or refused by Customer.io)."""
-        if isinstance(raw, Mapping) and "__invalid_line__" in raw:
-            parsed: TrackEvent | Rejection = Rejection(
-                f"line {raw['__invalid_line__']}",
-                "malformed_event",
-                f"line {raw['__invalid_line__']} of {self.events_path} is not JSON",
-            )
-        else:
-            parsed = parse_track_event(raw, index)
-        if isinstance(parsed, Rejection):
-            ledger.reject(record_id=parsed.event_id, reason=parsed.reason, message=parsed.message, stage="parse")
-            return False
-        try:
-            if parsed.identifier is not None:
-                self.track_hook.track_event(
-                    parsed.identifier,
-                    parsed.name,
-                    dict(parsed.data),
-                    event_id=parsed.event_id,
-                    timestamp=parsed.timestamp,
-                )
-            else:
-                self.track_hook.track_anonymous_event(
-                    parsed.name,
-                    anonymous_id=parsed.anonymous_id,
-                    data=dict(parsed.data),
-                    event_id=parsed.event_id,
-                    timestamp=parsed.timestamp,
-                )
-        except ValidationError as exc:
-            ledger.reject(
-                record_id=parsed.event_id,
-                reason="vendor_rejected",
-                message=f"Customer.io refused the event: {exc.message}",
-                stage="send",
-                identifiers={"id": parsed.identifier, "anonymous_id": parsed.anonymous_id},
-                detail={"name": parsed.name},
-            )
-            return False
-        return True
 
 
 __all__ = ["CustomerIOEventsToBrevoOperator", "CustomerIOTrackEventsOperator"]

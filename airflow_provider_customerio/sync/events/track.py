@@ -8,11 +8,12 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_customerio.sync._time import to_epoch
 from airflow_provider_customerio.sync.events.ports import Rejection
 from airflow_provider_customerio.sync.events.sources import str_or_none
+from airflow_provider_customerio.sync.ledger import RejectSink
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -151,3 +152,56 @@ def read_events_input(events: Any, path: str | None) -> Iterator[Any]:
                 yield json.loads(line)
             except ValueError:
                 yield {"__invalid_line__": n}
+
+
+class TrackSink(Protocol):
+    """Customer.io Track's event endpoints (:class:`airflow_provider_customerio.adapters.events.
+    CustomerIOTrackEventSink` satisfies it)."""
+
+    def send(self, event: TrackEvent) -> str | None:
+        """Send one event (a person's, or an anonymous one); Customer.io's refusal message, ``None`` when sent."""
+        ...
+
+
+@dataclass
+class TrackResult:
+    """Counts of one Track run: events read, sent, and rejected (ledgered)."""
+
+    read: int = 0
+    sent: int = 0
+    rejected: int = 0
+
+
+def send_track_events(
+    events: Iterable[Any], sink: TrackSink, ledger: RejectSink, *, events_path: str | None = None
+) -> TrackResult:
+    """Parse and send every event of ``events`` (see :func:`read_events_input`); an invalid event or one Customer.io
+    refuses goes to the ledger instead."""
+    result = TrackResult()
+    for index, raw in enumerate(events):
+        result.read += 1
+        if isinstance(raw, Mapping) and "__invalid_line__" in raw:
+            line = raw["__invalid_line__"]
+            parsed: TrackEvent | Rejection = Rejection(
+                f"line {line}", "malformed_event", f"line {line} of {events_path} is not JSON"
+            )
+        else:
+            parsed = parse_track_event(raw, index)
+        if isinstance(parsed, Rejection):
+            ledger.reject(record_id=parsed.event_id, reason=parsed.reason, message=parsed.message, stage="parse")
+            result.rejected += 1
+            continue
+        refused = sink.send(parsed)
+        if refused is None:
+            result.sent += 1
+            continue
+        ledger.reject(
+            record_id=parsed.event_id,
+            reason="vendor_rejected",
+            message=f"Customer.io refused the event: {refused}",
+            stage="send",
+            identifiers={"id": parsed.identifier, "anonymous_id": parsed.anonymous_id},
+            detail={"name": parsed.name},
+        )
+        result.rejected += 1
+    return result

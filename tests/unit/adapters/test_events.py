@@ -89,8 +89,10 @@ def test_find_forwarded_pages_and_stops_when_all_found(adapter, requests_mock):
     assert q["event_name"] == ["x"] and q["startdate"] == ["2026-01-09"] and q["limit"] == ["2"]
 
 
-def test_activities_of_the_window_are_copied_into_the_store_once(airflow_conn: Any, requests_mock, tmp_path) -> None:
-    from airflow_provider_customerio.adapters.events import ingest_activities
+def test_activities_of_the_window_are_previewed_then_copied_into_the_store_once(
+    airflow_conn: Any, requests_mock, tmp_path
+) -> None:
+    from airflow_provider_customerio.adapters.events import CustomerIOActivityFeed
     from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
     from airflow_provider_customerio.webhooks.store import EventStore
 
@@ -103,10 +105,21 @@ def test_activities_of_the_window_are_copied_into_the_store_once(airflow_conn: A
     ]
     requests_mock.get("https://api.customer.io/v1/activities", json={"activities": feed, "next": ""})
     store = EventStore.sqlite(tmp_path / "e.db")
-    hook = CustomerIOAppHook(rate_limit=0)
-    assert ingest_activities(hook, store, 1000, 2000) == (1, 1)
-    assert ingest_activities(hook, store, 1000, 2000) == (1, 0)  # deduplicated by activity id
+    feed = CustomerIOActivityFeed(CustomerIOAppHook(rate_limit=0))
+    (preview,) = feed.unseen(store, 1000, 2000, set())
+    assert store.fetch("pending") == []  # previewing writes nothing
+    assert feed.ingest(store, 1000, 2000) == (1, 1)
+    assert feed.ingest(store, 1000, 2000) == (1, 0)  # deduplicated by activity id
+    assert feed.unseen(store, 1000, 2000, set()) == []  # stored now: nothing unseen
     (row,) = store.fetch("pending")
-    assert (row.event_id, row.source, row.event_ts) == ("activity:4", "activity", 1500)
+    assert (
+        (row.event_id, row.source, row.event_ts)
+        == ("activity:4", "activity", 1500)
+        == (
+            preview.event_id,
+            preview.source,
+            preview.event_ts,
+        )
+    )
     assert requests_mock.last_request.qs["type"] == ["event"]
     store.dispose()

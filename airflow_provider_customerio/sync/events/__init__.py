@@ -27,7 +27,7 @@ before processing them). An event still queued inside Brevo after that grace per
 the one residual duplicate window, and it is documented rather than hidden.
 
 Modules: :mod:`.ports` (statuses, ports, delivery outcomes), :mod:`.sources` (stored events read back),
-:mod:`.windows` (the activity window and its watermark), :mod:`.mapping` (Brevo events, the batch packer), :mod:`.forward`
-(:class:`~.forward.EventForwarder`), :mod:`.reconcile` (``GET /events``), :mod:`.plan` (dry runs), :mod:`.run` (one
-run: window, ingest, forward or plan) and :mod:`.track` (events for Customer.io Track).
+:mod:`.windows` (the activity window and its watermark), :mod:`.mapping` (Brevo events, the batch packer),
+:mod:`.forward` (:class:`~.forward.EventForwarder`), :mod:`.reconcile` (``GET /events``), :mod:`.plan` (dry runs),
+:mod:`.run` (one run: window, ingest, forward or plan) and :mod:`.track` (events for Customer.io Track).
 """

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
@@ -31,19 +30,20 @@ from airflow_provider_customerio.operators._common import (
     skip,
     task_key,
 )
+from airflow_provider_customerio.sync.campaign_runs import (
+    campaign_report,
+    load_item_metrics,
+    metrics_summary,
+    report_days,
+    select_report_items,
+)
 from airflow_provider_customerio.sync.campaigns import (
-    CampaignMetricsError,
-    CampaignMetricsResult,
     campaign_lookback_days,
     campaign_settings,
     check_version,
     metrics_ref,
     metrics_window,
     parse_campaign_ids,
-    select_campaigns,
-    select_items,
-    source_label,
-    sync_campaign_metrics,
 )
 
 if TYPE_CHECKING:
@@ -121,19 +121,7 @@ class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
             log.info("Reporting table %s ready in %s.", store.table, store.description)
         if not config.sync.campaigns and wanted is None:
             skip("connectors.customerio.sync.campaigns is false")
-        include = config.campaigns.include
-        selected = select_campaigns(self.app_hook.list_campaigns(), wanted) if "campaigns" in include or wanted else []
-        log.info("%d campaign(s) to read: %s", len(selected), [c["id"] for c in selected][:50])
-        if wanted is None:  # campaign_ids names campaigns only: newsletters and broadcasts with every campaign
-            if "newsletters" in include:
-                newsletters = select_items(self.app_hook.list_newsletters(), "newsletter")
-                log.info("%d newsletter(s) to read: %s", len(newsletters), [n["id"] for n in newsletters][:50])
-                selected += newsletters
-            if "broadcasts" in include:
-                broadcasts = select_items(self.app_hook.list_broadcasts(), "broadcast")
-                log.info("%d API-triggered broadcast(s) to read: %s", len(broadcasts), [b["id"] for b in broadcasts])
-                selected += broadcasts
-        return selected
+        return select_report_items(self.app_hook, wanted, config.campaigns.include)
 
 
 class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
@@ -188,11 +176,10 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, compare and upsert; return the counts."""
-        campaign_id, name, kind = metrics_ref(self.campaign)
+        ref = metrics_ref(self.campaign)
         dry_run = as_bool(self.dry_run, "dry_run")
         # newsletters and broadcasts have only the period/steps form of the metrics endpoint (version 1)
-        version = check_version(self.metrics_version) if kind == "campaign" else 1
-        fetch_series = self._fetcher(kind)
+        version = check_version(self.metrics_version) if ref[2] == "campaign" else 1
         config = load_connector_config(self.config_path)
         settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
         lookback = campaign_lookback_days(self.lookback_days, config)
@@ -201,65 +188,28 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
         )
         dag_id, run_id, map_index = run_ids(context)
         sync_store = open_sync_store(config, self.state_path)
-        ledger = sync_store.ledger(dag_id, run_id, task_key(f"{kind}_{campaign_id}", map_index))
-        log.info(
-            "%s %s (%s): days %s to %s (%d days re-read before the interval%s).",
-            kind.capitalize(),
-            campaign_id,
-            name,
-            window.first_day,
-            window.last_day,
-            window.lookback_days,
-            ", manual run" if window.manual else "",
-        )
+        ledger = sync_store.ledger(dag_id, run_id, task_key(f"{ref[2]}_{ref[0]}", map_index))
         try:
             with open_metrics_store(settings, sync_store) as store:
                 store.ensure_table()
-                try:
-                    result = sync_campaign_metrics(
-                        campaign_id,
-                        name,
-                        fetch_series=fetch_series,
-                        store=store,
-                        window=window,
-                        version=version,
-                        now=datetime.now(timezone.utc),
-                        rejects=ledger,
-                        kind=kind,
-                        dry_run=dry_run,
-                    )
-                except NotFoundError:
-                    # deleted between the list task and this one: recorded, not a failure of the run
-                    ledger.reject(
-                        record_id=str(campaign_id),
-                        reason="not_found",
-                        message=f"{kind} {campaign_id} no longer exists in Customer.io; nothing read",
-                        stage="metrics",
-                        identifiers={f"{kind}_id": campaign_id},
-                    )
-                    result = CampaignMetricsResult(
-                        campaign_id, source_label(version, window.tz, kind), window.as_dict(), rejected=1
-                    )
+                result = load_item_metrics(
+                    ref,
+                    fetch_series=self._fetcher(ref[2]),
+                    store=store,
+                    window=window,
+                    version=version,
+                    now=datetime.now(timezone.utc),
+                    ledger=ledger,
+                    dry_run=dry_run,
+                )
         finally:
             ledger.close()
         out = {
-            **result.as_dict(),
-            "name": name,
-            "kind": kind,
-            "dry_run": dry_run,
-            **({"plan": {"creates": result.inserted, "updates": result.updated, "deletes": 0}} if dry_run else {}),
+            **metrics_summary(result, ref, dry_run=dry_run),
             "table": settings.table,
             "api_calls": self.app_hook.api_calls,
             "ledger": ledger.key if ledger.total else None,
         }
-        log.info(
-            "Campaign %s: %d inserted, %d updated, %d unchanged, %d rejected.",
-            campaign_id,
-            result.inserted,
-            result.updated,
-            result.unchanged,
-            result.rejected,
-        )
         record_summary(sync_store, "campaign_metrics", context, self.task_id, out)
         return out
 
@@ -296,52 +246,38 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Write the report; return where."""
-        from airflow_provider_customerio.reporting import build_trends, render_report, write_report
+        from airflow_provider_customerio.reporting import write_report
 
         wanted = parse_campaign_ids(self.campaign_ids)
-        try:
-            days = int(str(self.report_days).strip())
-        except ValueError:
-            days = 0
-        if not 1 <= days <= 366:
-            raise CampaignMetricsError(f"report_days: {self.report_days!r} must be a whole number from 1 to 366.")
+        days = report_days(self.report_days)
         config = load_connector_config(self.config_path)
         settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        window = metrics_window(*data_interval(context), lookback_days=0, now=datetime.now(timezone.utc), tz="UTC")
-        last_day: date = window.last_day
-        first_day = last_day - timedelta(days=days - 1)
+        now = datetime.now(timezone.utc)
+        window = metrics_window(*data_interval(context), lookback_days=0, now=now, tz="UTC")
         sync_store = open_sync_store(config, self.state_path)
         with open_metrics_store(settings, sync_store) as store:
             store.ensure_table()
-            rows = store.fetch(first_day.isoformat(), last_day.isoformat(), wanted)
-        trends = build_trends(rows, first_day, last_day)
-        document = render_report(
-            trends,
-            title="Customer.io campaign performance",
-            first_day=first_day,
-            last_day=last_day,
-            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            note=f"table {settings.table}",
-        )
-        name = f"customerio_campaign_metrics_{last_day.isoformat()}.html"
+            report = campaign_report(
+                store, wanted, last_day=window.last_day, days=days, note=f"table {settings.table}", now=now
+            )
         # the report lives in the shared store (every machine, and the UI, can read it); a file is an extra copy
-        sync_store.put_report(name, document)
-        path = write_report(Path(self.report_dir) / name, document) if self.report_dir else None
+        sync_store.put_report(report.name, report.document)
+        path = write_report(Path(self.report_dir) / report.name, report.document) if self.report_dir else None
         log.info(
             "Report of %d campaign(s) over %s..%s stored as %s in %s%s",
-            len(trends),
-            first_day,
-            last_day,
-            name,
+            report.campaigns,
+            report.first_day,
+            report.last_day,
+            report.name,
             sync_store.location,
             f" and written to {path}" if path else "",
         )
         return {
-            "report": name,
+            "report": report.name,
             "path": str(path) if path else None,
-            "campaigns": len({t.campaign_id for t in trends}),
-            "first_day": first_day.isoformat(),
-            "last_day": last_day.isoformat(),
+            "campaigns": report.campaigns,
+            "first_day": report.first_day.isoformat(),
+            "last_day": report.last_day.isoformat(),
         }
 
 

@@ -33,15 +33,17 @@ from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, C
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.people import RunWindow
-from airflow_provider_customerio.sync.reverse.ports import ReverseSyncError
-from airflow_provider_customerio.sync.reverse.run import WATERMARK, ReverseSync
-from airflow_provider_customerio.sync.reverse.summary import CONFLICT_POLICIES
+from airflow_provider_customerio.sync.reverse.run import (
+    WATERMARK,
+    ReverseSync,
+    check_conflict_policy,
+    check_mode,
+    disabled_by,
+)
 from airflow_provider_customerio.sync.state import StateStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-MODES = ("incremental", "full")
 
 
 class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
@@ -144,22 +146,12 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Run the sync and return its summary."""
-        mode = str(self.mode or "incremental").strip().lower()
-        if mode not in MODES:
-            raise ReverseSyncError(f"mode `{self.mode}` is unknown: set the param `mode` to one of {', '.join(MODES)}.")
+        mode = check_mode(self.mode)
         dry_run = as_bool(self.dry_run, "dry_run")
-        policy = (str(self.conflict_policy).strip() or None) if self.conflict_policy not in (None, "") else None
-        if policy is not None and policy not in CONFLICT_POLICIES:
-            raise ReverseSyncError(f"conflict_policy `{policy}` is unknown: use one of {', '.join(CONFLICT_POLICIES)}.")
+        policy = check_conflict_policy(self.conflict_policy)
         config = load_customerio_config(self.config_path)
-        if not (config.enabled and config.sync.people and config.reverse.enabled):
-            why = (
-                "connectors.customerio.enabled"
-                if not config.enabled
-                else "connectors.customerio.sync.people"
-                if not config.sync.people
-                else "connectors.customerio.reverse.enabled"
-            )
+        why = disabled_by(config)
+        if why is not None:
             skip(f"{why} is false")
 
         store = open_sync_store(config, self.state_path)

@@ -8,7 +8,8 @@ over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and
 * :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOObjectSource``, ``CustomerIOSegmentSource``.
 * :mod:`.customerio_track`: ``CustomerIOObjectWriter``.
 * :mod:`.brevo`: ``BrevoContactSink``, ``BrevoObjectSink``, ``BrevoRecordSource``, ``BrevoListTarget``,
-  ``BrevoImportSink``, and the process readers ``import_process_state`` and ``upsert_process_state``.
+  ``BrevoImportSink``, and the one imports component (``brevo_imports``: send, read and wait for Brevo imports;
+  Brevo status words are read there only).
 * :mod:`.reverse` (Brevo -> Customer.io people): ``BrevoContactSource``, ``CustomerIOPeopleWriter``.
 * :mod:`.events` (event forwarding): ``BrevoEventSink``, ``CustomerIOActivityFeed``, ``CustomerIOTrackEventSink``.
 """

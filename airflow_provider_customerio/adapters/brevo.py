@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_customerio.adapters.brevo_notices import (
-    BrevoImportNotices,
-    request_digest,
-    start_import,
-    wait_options,
+from airflow_provider_customerio.adapters.brevo_imports import (
+    BrevoImports,
+    import_process_state,
+    process_state,
 )
+from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.exceptions import (
     AuthError,
     NotFoundError,
@@ -27,31 +27,12 @@ from airflow_provider_customerio.sync.objects import (
     ContactRef,
     TypeProbe,
 )
-from airflow_provider_customerio.sync.processes import BrevoProcessStatus, ImportReport, ProcessState
+from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.segments import (
     ContactWrite,
     ImportOutcome,
     ListChange,
 )
-
-
-def process_finished(hook: BrevoHook) -> Callable[[str], bool]:
-    """``finished(process_id)``: one ``GET /processes/{id}`` says whether it ended (for :class:`ImportSlots`)."""
-
-    def finished(process_id: str) -> bool:
-        try:
-            return BrevoProcessStatus.is_terminal(str(hook.get_process(int(process_id)).get("status", "")))
-        except NotFoundError:
-            return True  # Brevo no longer knows it: nothing is running for it
-
-    return finished
-
-
-def _in_slot(slots: ImportSlots | None, timeout: float, send: Callable[[], int]) -> int:
-    """Send an import in one of the account's import slots (waiting for one), or at once without slots."""
-    if slots is None:
-        return send()
-    return int(slots.submit(lambda: str(send()), timeout=timeout))
 
 
 class BrevoImportSink:
@@ -77,28 +58,28 @@ class BrevoImportSink:
         self.notices = notices
         self.slots = slots
 
-    def submit(self, rows: list[dict[str, Any]]) -> str:
-        def send(notify_url: str | None) -> int:
-            return self.hook.import_contacts(
-                json_body=rows,
-                list_ids=self.list_ids,
-                update_existing_contacts=True,
-                empty_contacts_attributes=False,
-                notify_url=notify_url,
-            )
+    @property
+    def imports(self) -> BrevoImports:
+        """The imports component this sink sends through."""
+        return BrevoImports(
+            self.hook,
+            notices=self.notices,
+            slots=self.slots,
+            slot_timeout=self.timeout,
+            poll_interval=self.check_interval,
+        )
 
-        return str(_in_slot(self.slots, self.timeout, lambda: start_import(send, self.notices)))
+    def submit(self, rows: list[dict[str, Any]]) -> str:
+        return self.imports.start(rows, list_ids=self.list_ids)
 
     def wait(self, process_id: str) -> Mapping[str, Any]:
-        try:
-            process = self.hook.wait_for_process(
-                int(process_id), timeout=self.timeout, check_interval=self.check_interval, **wait_options(self.notices)
-            )
-        except ProcessFailedError as exc:
-            process = {"status": "failed", "error": str(exc)}
-        if self.slots is not None:  # it ended: the account's next import may start
-            self.slots.release([process_id])
-        return process
+        state = self.imports.wait([process_id], timeout=self.timeout)[str(process_id)]
+        return {
+            "status": state.status,
+            "succeeded": state.succeeded,
+            "error": state.error,
+            "info": {"import": dict(state.report.counts)},
+        }
 
 
 #: How far before "now" the import check starts reading modified contacts (clock skew with Brevo).
@@ -154,23 +135,22 @@ class BrevoListTarget:
     def import_contacts(self, rows: Sequence[Mapping[str, Any]], list_id: int) -> ImportOutcome:
         """Import rows into the list and wait for the process (a failed process raises the hook's error)."""
 
-        def send(notify_url: str | None) -> int:
-            return self.hook.import_contacts(json_body=rows, list_ids=[list_id], notify_url=notify_url)
-
-        process_id = _in_slot(self.slots, self.timeout, lambda: start_import(send, self.notices))
-        try:
-            process = self.hook.wait_for_process(
-                process_id, timeout=self.timeout, check_interval=self.check_interval, **wait_options(self.notices)
+        imports = BrevoImports(
+            self.hook,
+            notices=self.notices,
+            slots=self.slots,
+            slot_timeout=self.timeout,
+            poll_interval=self.check_interval,
+        )
+        process_id = imports.start(rows, list_ids=[list_id])
+        state = imports.wait([process_id], timeout=self.timeout)[process_id]
+        if not state.succeeded:
+            raise ProcessFailedError(
+                f"Brevo process {process_id} ended '{state.status}': {state.error or 'no reason given'}"
             )
-        except ProcessFailedError:
-            if self.slots is not None:
-                self.slots.release([process_id])
-            raise
-        if self.slots is not None:  # it ended: the account's next import may start
-            self.slots.release([process_id])
-        counts = ((process.get("info") or {}).get("import")) or {}
-        problems = {k: v for k, v in counts.items() if v not in (None, 0, "", "0")}
-        return ImportOutcome(process_id=process_id, status=str(process.get("status")), problems=problems)
+        return ImportOutcome(
+            process_id=int(process_id), status=state.status, problems=dict(state.report.counts), succeeded=True
+        )
 
     def upsert_by_ext_id(self, ext_id: str, attributes: Mapping[str, Any], list_id: int) -> ContactWrite:
         """``PUT /contacts/{ext_id}`` adding the list (``listIds`` adds, it never replaces); when Brevo has no
@@ -201,38 +181,6 @@ class BrevoListTarget:
         self.hook.update_contact(identifier, identifier_type=identifier_type, attributes=dict(attributes))
 
 
-_IMPORT_REASONS = {"invalid_emails": "import_invalid"}
-
-
-def import_process_state(process: Mapping[str, Any]) -> ProcessState:
-    """Turn a ``GET /processes/{id}`` body into a :class:`ProcessState`.
-
-    ``info.import`` holds integer counts in the 2026 spec (followed by the sandbox) and report URLs in SDK 5;
-    neither names the rows, so refused rows are reported as counts (``ImportReport.unidentified``), and the
-    sync then leaves that batch's hashes uncommitted so the next run compares those people again.
-    """
-    info = ((process.get("info") or {}).get("import")) or {}
-    unidentified: dict[str, int] = {}
-    rejected: dict[str, str] = {}
-    for key, value in info.items():
-        reason = _IMPORT_REASONS.get(key, "import_duplicate" if key.startswith("duplicate") else "import_invalid")
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int) and value > 0:
-            unidentified[reason] = unidentified.get(reason, 0) + value
-        elif isinstance(value, list):
-            for ident in value:
-                rejected[str(ident)] = reason
-        elif isinstance(value, str) and value:
-            unidentified[reason] = unidentified.get(reason, 0) + 1  # a report URL: at least one row
-    return ProcessState(
-        process_id=str(process.get("id")),
-        status=str(process.get("status") or ""),
-        error=process.get("error"),
-        report=ImportReport(rejected=rejected, unidentified=unidentified),
-    )
-
-
 class BrevoContactSink:
     """:class:`~airflow_provider_customerio.sync.people.ContactSink` over :class:`BrevoHook`.
 
@@ -250,21 +198,9 @@ class BrevoContactSink:
         self.hook.create_attribute(name, type)
 
     def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int], email_blacklist: bool) -> str:
-        # Never POST /contacts/batch (deprecated from 2026-10-30): bulk writes go through the import.
-        def send(notify_url: str | None) -> int:
-            return self.hook.import_contacts(
-                json_body=rows,  # no per-row copies: the hook only serialises them
-                list_ids=list_ids,
-                update_existing_contacts=True,
-                empty_contacts_attributes=False,
-                email_blacklist=email_blacklist,
-                notify_url=notify_url,
-            )
-
-        digest = (
-            request_digest(rows, list_ids=list(list_ids), email_blacklist=email_blacklist) if self.notices else None
+        return BrevoImports(self.hook, notices=self.notices).start(
+            rows, list_ids=list_ids, email_blacklist=email_blacklist
         )
-        return str(start_import(send, self.notices, digest))
 
     def get_process(self, process_id: str) -> ProcessState:
         return import_process_state(self.hook.get_process(int(process_id)))
@@ -334,7 +270,7 @@ class BrevoObjectSink:
         return str(self.hook.delete_object_records(object_type, list(ext_ids)))
 
     def get_process(self, process_id: str) -> ProcessState:
-        return upsert_process_state(process_id, self.hook.get_process(int(process_id)))
+        return process_state(process_id, self.hook.get_process(int(process_id)))
 
     def read_records(self, object_type: str, page_num: int, limit: int) -> list[Mapping[str, Any]]:
         return list(self._records(object_type, page_num, limit).get("records") or [])
@@ -402,19 +338,10 @@ class BrevoRecordSource:
         return None
 
 
-def upsert_process_state(process_id: str | int, process: Mapping[str, Any]) -> ProcessState:
-    """A Brevo process body as a :class:`ProcessState`."""
-    return ProcessState(str(process_id), str(process.get("status") or ""), error=process.get("error"))
-
-
 __all__ = [
-    "import_process_state",
     "BrevoContactSink",
     "BrevoImportSink",
-    "process_finished",
     "BrevoListTarget",
     "BrevoObjectSink",
     "BrevoRecordSource",
-    "import_process_state",
-    "upsert_process_state",
 ]

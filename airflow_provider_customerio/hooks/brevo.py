@@ -11,14 +11,13 @@ deliberately not offered: bulk writes go through :meth:`BrevoHook.import_contact
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
 import requests
 
-from airflow_provider_customerio.exceptions import ConfigError, NotFoundError, ProcessFailedError
+from airflow_provider_customerio.exceptions import ConfigError, NotFoundError
 from airflow_provider_customerio.hooks._base import (
     ApiKeyAuth,
     BaseApiHook,
@@ -29,13 +28,7 @@ from airflow_provider_customerio.hooks._base import (
     check_base_url,
     quote_path,
 )
-from airflow_provider_customerio.sync.import_slots import account_key, slot_settings
-from airflow_provider_customerio.sync.processes import (
-    BrevoProcessStatus,
-    Notices,
-    poll_delays,
-    wait_for_process_json,
-)
+from airflow_provider_customerio.hooks.brevo_slots import account_key, slot_settings
 
 BREVO_BASE_URL = "https://api.brevo.com/v3"
 MAX_LIST_MEMBERS_PER_CALL = 150
@@ -56,8 +49,8 @@ class BrevoHook(BaseApiHook):
         ``<notify_url>/brevo/processes/<token>`` when they end and the waits read that notice from the sync store
         instead of polling ``GET /processes/{id}`` (https://developers.brevo.com/reference/import-contacts).
         ``max_imports_in_flight`` (default 1) and ``import_slot_ttl`` (default 600 s): the syncs keep at most that
-        many imports in flight per account, across tasks and machines (:mod:`~airflow_provider_customerio.sync.
-        import_slots`; Brevo: "Wait for your current import to finish before starting a new one").
+        many imports in flight per account, across tasks and machines (:mod:`~airflow_provider_customerio.hooks.
+        brevo_slots`; Brevo: "Wait for your current import to finish before starting a new one").
     """
 
     conn_name_attr: ClassVar[str] = "brevo_conn_id"
@@ -262,46 +255,6 @@ class BrevoHook(BaseApiHook):
     def get_process(self, process_id: int) -> dict[str, Any]:
         """A background process: ``status`` is queued, in_process/processing, completed, failed or cancelled."""
         return self.request_json("GET", f"/processes/{int(process_id)}") or {}
-
-    def wait_for_process(
-        self,
-        process_id: int,
-        *,
-        timeout: float = 3600.0,
-        check_interval: float = 5.0,
-        max_interval: float = 120.0,
-        notices: Notices | None = None,
-        notice_deadline_s: float | None = None,
-    ) -> dict[str, Any]:
-        """Poll a process until it ends, with a growing interval (``/processes`` has a 100/h budget), or, with
-        ``notices`` (Brevo's ``notifyUrl`` callbacks, see :mod:`~airflow_provider_customerio.sync.processes`),
-        wait for its notice and poll it once.
-
-        :raises ProcessFailedError: it ended ``failed`` or ``cancelled``.
-        :raises BrevoProcessTimeout: it was still running after ``timeout`` seconds.
-        """
-        done = wait_for_process_json(
-            [process_id],
-            lambda pid: self.get_process(int(pid)),
-            timeout=timeout,
-            delays=poll_delays(initial=check_interval, factor=1.5, cap=max_interval),
-            clock=_HookClock(self),
-            poll_first=True,
-            notices=notices,
-            notice_deadline_s=notice_deadline_s,
-            timeout_message=lambda _ids: (
-                f"Brevo process {process_id} was still running after {timeout:.0f} s; raise the timeout "
-                "or check the import in Brevo > Contacts > Import history."
-            ),
-        )
-        process = done[str(process_id)]
-        status = str(process.get("status", ""))
-        if status in BrevoProcessStatus.FAILED:
-            raise ProcessFailedError(
-                f"Brevo process {process_id} ({process.get('name')}) ended '{status}': "
-                f"{process.get('error') or 'no reason given'}"
-            )
-        return dict(process)
 
     # ------------------------------------------------------------------------------- attributes
     def list_attributes(self) -> list[dict[str, Any]]:
@@ -541,16 +494,3 @@ def _identifier_params(identifier_type: str | None) -> dict[str, str]:
     if identifier_type not in IDENTIFIER_TYPES:
         raise ConfigError(f"identifier_type must be one of {sorted(IDENTIFIER_TYPES)}, got {identifier_type!r}.")
     return {"identifierType": identifier_type}
-
-
-class _HookClock:
-    """The hook's sleep (tests replace it) with the monotonic clock, for :func:`wait_for_process_json`."""
-
-    def __init__(self, hook: BrevoHook) -> None:
-        self._hook = hook
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        self._hook._sleep(seconds)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoObjectSink, BrevoRecordSource, upsert_process_state
+from airflow_provider_customerio.adapters.brevo import BrevoObjectSink, BrevoRecordSource
+from airflow_provider_customerio.adapters.brevo_imports import process_state
 from airflow_provider_customerio.adapters.customerio_app import CustomerIOObjectSource
 from airflow_provider_customerio.adapters.customerio_track import CustomerIOObjectWriter
 from airflow_provider_customerio.hooks.brevo import BrevoHook
@@ -156,7 +157,7 @@ class CustomerIOObjectsToBrevoOperator(LineageMixin, BaseOperator):
     def _complete(self, sync: ObjectSync, event: dict[str, Any]) -> dict[str, Any]:
         sync.attach()
         processes = event.get("processes") or {}
-        pending = sync.complete(upsert_process_state(pid, body) for pid, body in processes.items())
+        pending = sync.complete(process_state(pid, body) for pid, body in processes.items())
         status = event.get("status")
         if status == "error":
             raise BrevoProcessTimeout(

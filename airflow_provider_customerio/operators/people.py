@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSink, import_process_state
+from airflow_provider_customerio.adapters.brevo import BrevoContactSink
+from airflow_provider_customerio.adapters.brevo_imports import import_process_state
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook

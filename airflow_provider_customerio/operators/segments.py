@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_customerio.adapters.brevo import BrevoListTarget, process_finished
+from airflow_provider_customerio.adapters.brevo import BrevoListTarget
+from airflow_provider_customerio.adapters.brevo_imports import BrevoImports
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.adapters.customerio_app import CustomerIOSegmentSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
@@ -147,7 +148,7 @@ class CustomerIOSegmentToBrevoListOperator(LineageMixin, BaseOperator):
         task = task_key(f"segment_{request.segment_id}_to_list_{request.list_id}", map_index)
         store = open_sync_store(config, self.state_path)
         slots = brevo_import_slots(store, self.brevo_hook, f"{dag_id}/{run_id}/{task}")
-        slots.finished = process_finished(self.brevo_hook)  # a retry frees what its killed attempt left running
+        slots.finished = BrevoImports(self.brevo_hook).finished  # a retry frees what its killed attempt left running
         target = BrevoListTarget(
             self.brevo_hook,
             timeout=self.import_timeout,

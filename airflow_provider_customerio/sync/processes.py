@@ -1,4 +1,4 @@
-"""Brevo background processes (contact imports, object upserts): their statuses and the one way to wait for them.
+"""Brevo background processes (contact imports, object upserts): their outcomes and the one way to wait for them.
 
 Brevo answers a bulk write with a process id and does the work in the background; ``GET /processes/{id}`` tells
 how it went. That endpoint is in Brevo's "all other endpoints" bucket: **100 requests per hour** on the General
@@ -7,7 +7,8 @@ plan. So every wait in the provider polls sparingly, through one algorithm:
 * :class:`ProcessWaiter` is sans-IO: it knows the pending ids, the poll-delay schedule (:func:`poll_delays`) and the
   deadline; :meth:`ProcessWaiter.next_step` says how long to sleep and which ids to poll next,
   :meth:`ProcessWaiter.record` takes what a poll returned.
-* :func:`wait_for_processes` drives it synchronously (the people and object syncs, :meth:`BrevoHook.wait_for_process`);
+* :func:`wait_for_processes` drives it synchronously (the imports component,
+  :mod:`airflow_provider_customerio.adapters.brevo_imports`);
   :class:`~airflow_provider_customerio.triggers.brevo.BrevoProcessTrigger` drives it in the triggerer's event loop.
 
 Notices. Brevo can call a ``notifyUrl`` when a process ends. When the wait is given ``notices`` (a cheap read of
@@ -22,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Final, Protocol, TypeVar
 
 from airflow_provider_customerio.exceptions import ProcessTimeoutError
@@ -33,27 +35,13 @@ Notices = Callable[[Sequence[int]], Mapping[int, Mapping[str, Any]]]
 NOTICE_INTERVAL: Final = 1.0
 
 
-class BrevoProcessStatus:
-    """The ``status`` values of a Brevo process, and the sets that classify them (the only definition)."""
+class ProcessOutcome(Enum):
+    """Where a Brevo process stands, as the sync core sees it (the adapters translate Brevo's own status words,
+    :class:`~airflow_provider_customerio.hooks.brevo_status.BrevoProcessStatus`, into this)."""
 
-    QUEUED: Final = "queued"
-    PROCESSING: Final = "processing"
-    IN_PROCESS: Final = "in_process"
-    COMPLETED: Final = "completed"
-
-    #: Still working: poll again later.
-    RUNNING: Final = frozenset({QUEUED, PROCESSING, IN_PROCESS})
-    #: Ended in failure (Brevo spells cancelled both ways).
-    FAILED: Final = frozenset({"failed", "cancelled", "canceled"})
-    #: Ended well.
-    SUCCEEDED: Final = frozenset({COMPLETED})
-    #: Ended, well or not: no more polls needed.
-    TERMINAL: Final = SUCCEEDED | FAILED
-
-    @classmethod
-    def is_terminal(cls, status: str) -> bool:
-        """True when a process with this status has ended."""
-        return status in cls.TERMINAL
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class BrevoProcessTimeout(ProcessTimeoutError):
@@ -79,10 +67,12 @@ class ImportReport:
 
     :param rejected: identifier (email or ext_id, as imported) -> ledger reason, for the rows Brevo refused.
     :param unidentified: rows refused that the report does not identify, by reason (counts only).
+    :param counts: the report's non-zero counters as Brevo names them (``invalid_emails``, ``duplicate_ext_id``…).
     """
 
     rejected: Mapping[str, str] = field(default_factory=dict)
     unidentified: Mapping[str, int] = field(default_factory=dict)
+    counts: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,19 +80,21 @@ class ProcessState:
     """State of a Brevo process (``GET /processes/{id}``), as the sync ports return it."""
 
     process_id: str
-    status: str
+    outcome: ProcessOutcome
     error: str | None = None
     report: ImportReport = field(default_factory=ImportReport)
+    #: Brevo's own word for the status (for messages only; decisions read ``outcome``).
+    status: str = ""
 
     @property
     def finished(self) -> bool:
         """True once the process has ended (well or not)."""
-        return BrevoProcessStatus.is_terminal(self.status)
+        return self.outcome is not ProcessOutcome.RUNNING
 
     @property
     def succeeded(self) -> bool:
         """True when the process ended well."""
-        return self.status in BrevoProcessStatus.SUCCEEDED
+        return self.outcome is ProcessOutcome.SUCCEEDED
 
 
 class Clock(Protocol):
@@ -202,13 +194,14 @@ class ProcessWaiter:
         self._notified = [p for p in self._notified if p in self._pending]
         self.add(keep)
 
-    def record(self, process_id: str | int, process: Mapping[str, Any]) -> None:
-        """What ``GET /processes/{id}`` returned: a terminal status finishes the id, otherwise it stays pending
-        (and, notified or not, is polled on the schedule from now on)."""
+    def record(self, process_id: str | int, process: Mapping[str, Any], *, finished: bool) -> None:
+        """What ``GET /processes/{id}`` returned, and whether it has ended (the caller reads Brevo's status): an
+        ended process finishes the id, otherwise it stays pending (and, notified or not, is polled on the schedule
+        from now on)."""
         pid = str(process_id)
         if pid not in self._pending:
             return
-        if BrevoProcessStatus.is_terminal(str(process.get("status", ""))):
+        if finished:
             self._pending.remove(pid)
             self._scheduled.discard(pid)
             self.finished[pid] = process
@@ -267,16 +260,12 @@ class ProcessWaiter:
 T = TypeVar("T")
 
 
-def _json_status(process: Mapping[str, Any]) -> str:
-    return str(process.get("status", ""))
-
-
 def wait_for_processes(
     process_ids: Iterable[str | int],
     get_process: Callable[[str], T],
     *,
     timeout: float,
-    status: Callable[[T], str],
+    finished: Callable[[T], bool],
     on_finished: Callable[[list[T]], Iterable[str]] | None = None,
     delays: Iterable[float] | None = None,
     clock: Clock | None = None,
@@ -287,7 +276,7 @@ def wait_for_processes(
 ) -> dict[str, T]:
     """Block until every process has ended; return ``{id: what get_process returned last}`` of the ended ones.
 
-    :param get_process: one ``GET /processes/{id}`` (the result's status is read with ``status``).
+    :param get_process: one ``GET /processes/{id}``; ``finished(result)`` says whether it has ended.
     :param on_finished: called with the processes that ended in a poll round; returns the ids to wait for from
         then on (e.g. the syncs resubmit a failed import), replacing the pending set.
     :param timeout_message: the error message for the still pending ids.
@@ -323,7 +312,7 @@ def wait_for_processes(
         ended: list[T] = []
         for pid in step.poll:
             result = get_process(pid)
-            waiter.record(pid, {"status": status(result)})
+            waiter.record(pid, {}, finished=finished(result))
             if pid in waiter.finished:
                 results[pid] = result
                 ended.append(result)
@@ -374,7 +363,7 @@ def wait_for_pending(
         [p.process_id for p in sync.state.pending_processes(sync.run_key)],
         sync.sink.get_process,
         timeout=timeout,
-        status=lambda st: st.status,
+        finished=lambda st: st.finished,
         on_finished=sync.complete,
         delays=delays,
         clock=sync.clock,
@@ -384,20 +373,9 @@ def wait_for_pending(
     )
 
 
-def wait_for_process_json(
-    process_ids: Iterable[str | int],
-    get_process: Callable[[str], Mapping[str, Any]],
-    *,
-    timeout: float,
-    **kwargs: Any,
-) -> dict[str, Mapping[str, Any]]:
-    """:func:`wait_for_processes` over raw ``GET /processes/{id}`` JSON (the hook)."""
-    return wait_for_processes(process_ids, get_process, timeout=timeout, status=_json_status, **kwargs)
-
-
 __all__ = [
     "NOTICE_INTERVAL",
-    "BrevoProcessStatus",
+    "ProcessOutcome",
     "BrevoProcessTimeout",
     "Clock",
     "ImportReport",
@@ -407,6 +385,5 @@ __all__ = [
     "SystemClock",
     "WaitStep",
     "poll_delays",
-    "wait_for_process_json",
     "wait_for_processes",
 ]

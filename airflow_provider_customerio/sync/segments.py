@@ -491,13 +491,15 @@ class ImportOutcome:
     """A finished Brevo import.
 
     :param process_id: Brevo process id.
-    :param status: final status (``completed`` when usable).
+    :param status: Brevo's final status word (for messages).
     :param problems: the non-empty counters of the import report (``invalid_emails``, ``duplicate_ext_id``...).
+    :param succeeded: the import ended well (the adapter reads Brevo's status).
     """
 
     process_id: Any
-    status: str = "completed"
+    status: str = ""
     problems: dict[str, Any] = field(default_factory=dict)
+    succeeded: bool = True
 
 
 class SegmentSource(Protocol):
@@ -1085,7 +1087,7 @@ class SegmentMirror:
         self.check_lease()  # a stalled try whose lease was taken over writes nothing (store/fencing.py)
         outcome = self.target.import_contacts(rows, list_id)
         result.write_calls += 1
-        if outcome.status != "completed":
+        if not outcome.succeeded:
             raise ImportFailedError(
                 f"Brevo import process {outcome.process_id} ({purpose}, {len(rows)} rows, list {list_id}) ended "
                 f"with status {outcome.status!r}. Re-run the task: it re-reads both sides and sends only what "

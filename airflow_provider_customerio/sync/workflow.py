@@ -664,7 +664,7 @@ class WorkflowStateWriter:
         process = self.port.wait(process_id)
         rows = [(r.person_key, r.hash, dict(r.row)) for r in self.state.iter_pending_rows(self.run_key, process_id)]
         status = str(process.get("status", ""))
-        if status == "completed":
+        if process.get("succeeded"):
             problems = import_problem_count(process)
             if problems:
                 # Brevo reports counts, not which rows: none of the batch is marked written (all are re-sent on

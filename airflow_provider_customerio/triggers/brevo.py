@@ -21,7 +21,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_customerio.sync.import_slots import DEFAULT_SLOT_TTL_S, ImportSlots
+from airflow_provider_customerio.hooks.brevo_slots import DEFAULT_SLOT_TTL_S
+from airflow_provider_customerio.hooks.brevo_status import BrevoProcessStatus
+from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.processes import Notices, ProcessWaiter, poll_delays
 
 
@@ -197,7 +199,8 @@ class BrevoProcessTrigger(BaseTrigger):
                     await self._sleep(step.sleep, slots)
                 for pid in step.poll:
                     # The hook is synchronous (requests); keep the triggerer's event loop free.
-                    waiter.record(pid, await asyncio.to_thread(hook.get_process, int(pid)))
+                    process = await asyncio.to_thread(hook.get_process, int(pid))
+                    waiter.record(pid, process, finished=BrevoProcessStatus.is_terminal(process))
                 ended = [pid for pid in step.poll if pid in waiter.finished]
                 if slots is not None and ended:  # free the slots now: the next import need not wait for the task
                     await self._slot_call("free", slots.release, ended)

@@ -355,7 +355,7 @@ def test_unsubscribed_person_becomes_email_blacklisted(env):
 
 
 def test_process_report_shapes_are_read_as_counts_or_rows():
-    from airflow_provider_customerio.adapters.brevo import import_process_state as process_state
+    from airflow_provider_customerio.adapters.brevo_imports import import_process_state as process_state
 
     counts = process_state(
         {

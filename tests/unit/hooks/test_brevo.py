@@ -8,8 +8,6 @@ import pytest
 
 from airflow_provider_customerio.exceptions import (
     ConfigError,
-    ProcessFailedError,
-    ProcessTimeoutError,
 )
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 
@@ -23,31 +21,6 @@ def test_import_contacts_body(brevo, requests_mock):
     assert body["jsonBody"][0]["email"] == "a@b.co"
     assert body["listIds"] == [12]
     assert body["updateExistingContacts"] is True
-
-
-def test_wait_for_process_grows_interval(brevo, requests_mock):
-    requests_mock.get(
-        "https://api.brevo.com/v3/processes/5",
-        [
-            {"json": {"id": 5, "status": "queued"}},
-            {"json": {"id": 5, "status": "in_process"}},
-            {"json": {"id": 5, "status": "completed", "info": {"import": {"invalid_emails": 1}}}},
-        ],
-    )
-    assert brevo.wait_for_process(5, check_interval=2)["status"] == "completed"
-    assert brevo.sleeps == [2, 3]
-
-
-def test_wait_for_process_failed_and_timeout(brevo, requests_mock):
-    requests_mock.get(
-        "https://api.brevo.com/v3/processes/6",
-        json={"id": 6, "name": "IMPORTUSER", "status": "failed", "error": "bad file"},
-    )
-    with pytest.raises(ProcessFailedError, match="bad file"):
-        brevo.wait_for_process(6)
-    requests_mock.get("https://api.brevo.com/v3/processes/7", json={"id": 7, "status": "queued"})
-    with pytest.raises(ProcessTimeoutError):
-        brevo.wait_for_process(7, timeout=0)
 
 
 def test_list_members_bounds_and_already_member(brevo, requests_mock):

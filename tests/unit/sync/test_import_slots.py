@@ -13,12 +13,10 @@ from airflow_provider_customerio.store.fencing import LeaseLost
 from airflow_provider_customerio.sync.import_slots import (
     ImportSlots,
     ImportSlotTimeout,
-    account_key,
-    slot_settings,
 )
 from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.people import PeopleSync, run_blocking
-from airflow_provider_customerio.sync.processes import ProcessState
+from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
 from tests.unit.sync.test_people import ATTRS, CFG, FakeSink, FakeSource, people
 
 EPOCH = 1_800_000_000.0
@@ -51,13 +49,6 @@ def store(tmp_path):
 
 def slots_for(store, clock, holder, *, limit=1, ttl=600.0, account="brevo:a"):
     return ImportSlots(store.import_slots(), account, holder, limit=limit, ttl=ttl, clock=clock, wall=clock.wall)
-
-
-def test_the_account_key_is_a_hash_that_never_holds_the_api_key():
-    key = account_key("https://api.brevo.com/v3/", "xkeysib-secret")
-    assert key.startswith("brevo:") and "secret" not in key and len(key) <= 64
-    assert key == account_key("https://api.brevo.com/v3", "xkeysib-secret")  # a trailing slash is the same account
-    assert key != account_key("https://api.brevo.com/v3", "xkeysib-other")
 
 
 def test_one_import_in_flight_the_next_holder_gets_the_slot_once_the_process_ended(store):
@@ -226,15 +217,6 @@ def test_n_slots_allow_n_imports_in_flight(store):
     assert taken == [0, 1, None]
 
 
-def test_connection_extras_are_checked():
-    assert slot_settings({}, "brevo_default") == (1, 600.0)
-    assert slot_settings({"max_imports_in_flight": "2", "import_slot_ttl": 120}, "c") == (2, 120.0)
-    with pytest.raises(ConfigError, match="'max_imports_in_flight' must be a whole number >= 1"):
-        slot_settings({"max_imports_in_flight": 0}, "c")
-    with pytest.raises(ConfigError, match="'import_slot_ttl' must be a number of seconds >= 30"):
-        slot_settings({"import_slot_ttl": "soon"}, "c")
-
-
 # ------------------------------------------------------------------------------------------ the people sync
 
 
@@ -256,7 +238,7 @@ class SerialSink(FakeSink):
     def get_process(self, pid):
         self.seen[pid] = self.seen.get(pid, 0) + 1
         if self.seen[pid] < 2:
-            return ProcessState(pid, "processing")
+            return ProcessState(pid, ProcessOutcome.RUNNING)
         self.in_flight.discard(pid)
         return super().get_process(pid)
 

@@ -33,7 +33,7 @@ from airflow_provider_customerio.sync.objects import (
     map_object,
     run_blocking,
 )
-from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessState
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessOutcome, ProcessState
 from airflow_provider_customerio.sync.state import StateStore
 
 # ------------------------------------------------------------------------------------------------ fakes
@@ -129,7 +129,7 @@ class FakeBrevo:
         self.polls += 1
         proc = self.processes[process_id]
         if not self.finish_processes:
-            return ProcessState(process_id, "processing")
+            return ProcessState(process_id, ProcessOutcome.RUNNING)
         if not proc["done"]:
             proc["done"] = True
             if not proc["failed"] and "delete" in proc:
@@ -139,7 +139,9 @@ class FakeBrevo:
             elif not proc["failed"]:
                 self._apply(proc["type"], proc["records"])
         return ProcessState(
-            process_id, "failed" if proc["failed"] else "completed", error="boom" if proc["failed"] else None
+            process_id,
+            ProcessOutcome.FAILED if proc["failed"] else ProcessOutcome.SUCCEEDED,
+            error="boom" if proc["failed"] else None,
         )
 
     def _apply(self, otype: str, records: Sequence[Mapping[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from airflow_provider_customerio.sync.people import (
     resolve_window,
     run_blocking,
 )
-from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ImportReport, ProcessState
+from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ImportReport, ProcessOutcome, ProcessState
 from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -109,9 +109,9 @@ class FakeSink:
         self.polls += 1
         p = self.procs[pid]
         if self.never_finish:
-            return ProcessState(pid, "in_process")
+            return ProcessState(pid, ProcessOutcome.RUNNING)
         if p["fail"]:
-            return ProcessState(pid, "failed", error="boom")
+            return ProcessState(pid, ProcessOutcome.FAILED, error="boom")
         rejected = {}
         if not p["done"]:
             for r in p["rows"]:
@@ -125,7 +125,7 @@ class FakeSink:
                 c["blacklisted"] = c["blacklisted"] or p["bl"]
             p["done"] = True
             p["rejected"] = rejected
-        return ProcessState(pid, "completed", report=ImportReport(rejected=p["rejected"]))
+        return ProcessState(pid, ProcessOutcome.SUCCEEDED, report=ImportReport(rejected=p["rejected"]))
 
     def _find(self, identifier, id_type):
         for key, c in self.contacts.items():

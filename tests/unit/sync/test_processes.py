@@ -8,13 +8,20 @@ from typing import Any
 import pytest
 
 from airflow_provider_customerio.exceptions import ProcessTimeoutError
+from airflow_provider_customerio.hooks.brevo_status import BrevoProcessStatus
 from airflow_provider_customerio.sync.processes import (
-    BrevoProcessStatus,
     BrevoProcessTimeout,
+    ProcessOutcome,
+    ProcessState,
     ProcessWaiter,
     poll_delays,
-    wait_for_process_json,
+    wait_for_processes,
 )
+
+
+def wait_for_process_json(ids: Any, get: Any, *, timeout: float, **kwargs: Any) -> dict[str, Any]:
+    """The waiter over raw ``GET /processes/{id}`` bodies (the trigger's view): ended = a terminal status."""
+    return wait_for_processes(ids, get, timeout=timeout, finished=BrevoProcessStatus.is_terminal, **kwargs)
 
 
 class FakeClock:
@@ -57,11 +64,10 @@ class FakeNotices:
         return {i: {"status": "completed"} for i in ids if i in self.at and self.clock.t >= self.at[i]}
 
 
-def test_status_sets() -> None:
-    assert BrevoProcessStatus.RUNNING == {"queued", "in_process", "processing"}
-    assert BrevoProcessStatus.TERMINAL == {"completed", "failed", "cancelled", "canceled"}
-    assert BrevoProcessStatus.FAILED <= BrevoProcessStatus.TERMINAL
-    assert not BrevoProcessStatus.RUNNING & BrevoProcessStatus.TERMINAL
+def test_the_outcome_decides_finished_and_succeeded() -> None:
+    assert not ProcessState("1", ProcessOutcome.RUNNING).finished
+    assert ProcessState("1", ProcessOutcome.FAILED).finished and not ProcessState("1", ProcessOutcome.FAILED).succeeded
+    assert ProcessState("1", ProcessOutcome.SUCCEEDED, status="completed").succeeded
     assert issubclass(BrevoProcessTimeout, ProcessTimeoutError)
 
 
@@ -141,7 +147,7 @@ def test_waiter_needs_one_deadline_and_steps_are_sans_io() -> None:
     waiter = ProcessWaiter(["1"], now=0.0, deadline=5.0, delays=poll_delays(initial=2.0))
     step = waiter.next_step(0.0)
     assert (step.sleep, step.poll) == (2.0, ("1",))
-    waiter.record("1", {"status": "queued"})
+    waiter.record("1", {"status": "queued"}, finished=False)
     assert waiter.pending == ["1"]
-    waiter.record("1", {"status": "failed"})
+    waiter.record("1", {"status": "failed"}, finished=True)
     assert waiter.next_step(2.0).done and waiter.finished["1"]["status"] == "failed"

@@ -233,7 +233,11 @@ class FakeBrevo:
     def wait(self, process_id: str) -> dict[str, Any]:
         self.waited.append(process_id)
         i = int(process_id) - 1
-        return self.outcomes[i] if i < len(self.outcomes) else {"status": "completed", "info": {"import": {}}}
+        return (
+            self.outcomes[i]
+            if i < len(self.outcomes)
+            else {"status": "completed", "succeeded": True, "info": {"import": {}}}
+        )
 
 
 def stage(state: StateStore, run_key: str, changes: list[tuple[str, str, dict[str, Any]]]) -> None:
@@ -269,7 +273,9 @@ def test_reported_problem_rows_keep_the_batch_unwritten_and_ledgered(tmp_path: P
     res = derive([msg("m1", "ann", 1000, {"sent": 1005}), msg("m2", "bob", 1000, {"sent": 1005})])
     state = StateStore(":memory:")
     stage(state, "r", res.changes)
-    brevo = FakeBrevo([{"status": "completed", "info": {"import": {"invalid_emails": 1, "duplicate_ext_id": 0}}}])
+    brevo = FakeBrevo(
+        [{"status": "completed", "succeeded": True, "info": {"import": {"invalid_emails": 1, "duplicate_ext_id": 0}}}]
+    )
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, brevo, run_key="r", rejects=ledger).run()
     assert (out.written, out.rejected) == (0, 2)
@@ -297,7 +303,7 @@ def test_a_killed_writer_resumes_from_its_pending_import(tmp_path: Path) -> None
         WorkflowStateWriter(state, first, run_key="r", rejects=ledger, max_rows=2).run()
     state.close()
     state = StateStore(db)  # a new task attempt
-    second = FakeBrevo([{"status": "completed"}])
+    second = FakeBrevo([{"status": "completed", "succeeded": True}])
     with Ledger(tmp_path / "ledger.db") as ledger:
         out = WorkflowStateWriter(state, second, run_key="r", rejects=ledger, max_rows=2).run()
     assert second.submitted == [] and second.waited == ["2"]  # the pending import is settled, not re-sent

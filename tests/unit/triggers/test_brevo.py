@@ -121,9 +121,9 @@ def test_frees_the_import_slot_of_each_process_it_sees_end_and_renews_the_rest(t
     seen: list[list[str | None]] = []
     record = ProcessWaiter.record
 
-    def spy(self: ProcessWaiter, pid: Any, process: Any) -> None:  # the slots when each poll comes back
+    def spy(self: ProcessWaiter, pid: Any, process: Any, *, finished: bool) -> None:  # slots when a poll comes back
         seen.append([h.process_id for h in table.in_flight("brevo:acct", now=time.time() - 3600)])
-        record(self, pid, process)
+        record(self, pid, process, finished=finished)
 
     ProcessWaiter.record = spy  # type: ignore[method-assign]
     try:

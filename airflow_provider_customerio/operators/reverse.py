@@ -33,13 +33,8 @@ from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, C
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.people import RunWindow
-from airflow_provider_customerio.sync.reverse.run import (
-    WATERMARK,
-    ReverseSync,
-    check_conflict_policy,
-    check_mode,
-    disabled_by,
-)
+from airflow_provider_customerio.sync.reverse.job import check_conflict_policy, check_mode, disabled_by
+from airflow_provider_customerio.sync.reverse.run import WATERMARK, ReverseSync
 from airflow_provider_customerio.sync.state import StateStore
 
 if TYPE_CHECKING:

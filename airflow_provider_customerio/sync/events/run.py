@@ -9,7 +9,7 @@ mapping (only ``data_interval_start``/``data_interval_end`` are read).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -89,6 +89,9 @@ class EventsRun:
     :param log: where progress lines go.
     :param now: wall time in unix seconds (tests pass a fake).
     :param api_calls: the vendor calls made so far (for the summary).
+    :param dry_run: plan only (:meth:`plan`), else forward (:meth:`forward`), when run as a sync job.
+    :param ledger: opens the run's ledger (a real run only).
+    :param on_close: let go of the store and the hooks (the job's :meth:`close`).
     """
 
     def __init__(
@@ -103,6 +106,9 @@ class EventsRun:
         log: Callable[[str], None] = lambda _msg: None,
         now: Callable[[], float] = time.time,
         api_calls: Callable[[], int] = lambda: 0,
+        dry_run: bool = False,
+        ledger: Callable[[], RunLedger] | None = None,
+        on_close: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.sink = sink
@@ -113,6 +119,10 @@ class EventsRun:
         self.log = log
         self.now = now
         self.api_calls = api_calls
+        self.dry_run = dry_run
+        self._ledger = ledger
+        self._on_close = on_close
+        self._out: dict[str, Any] = {}
         self.summary = SyncSummary(direction="cio_events_to_brevo", mode="events")
         #: an activity feed error of :meth:`forward`: the stored events were forwarded anyway; raise it after
         self.feed_error: ApiError | None = None
@@ -237,3 +247,33 @@ class EventsRun:
             f"{stats.reconciled_sent} reconciled as already in Brevo, {stats.reconciled_resent} resent"
         )
         return out
+
+    # ------------------------------------------------------------------------------------------ as a sync job
+
+    def run(self) -> Sequence[str]:
+        """Plan (a dry run) or forward; no Brevo process to wait for."""
+        if self.dry_run:
+            self._out = self.plan()
+        else:
+            if self._ledger is None:
+                raise ValueError("EventsRun: a run that forwards needs its ledger")
+            self._out = self.forward(self._ledger())
+        return []
+
+    def resume(self) -> None:
+        """Nothing to pick up: an events run never waits."""
+
+    def complete(self, states: Sequence[Any]) -> Sequence[str]:
+        """Nothing is pending: an events run never waits."""
+        return []
+
+    def save(self) -> None:
+        """Nothing to keep: the outbox holds every event's state."""
+
+    def finish(self) -> Mapping[str, Any]:
+        """The summary of :meth:`run`."""
+        return self._out
+
+    def close(self) -> None:
+        """Let go of the store and the hooks."""
+        self._on_close()

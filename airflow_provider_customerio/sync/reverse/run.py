@@ -418,33 +418,3 @@ class ReverseSync:
             self.summary.plan_add("suppressions", len(suppressions), items=suppressions)
         elif pending:
             self._track.write(pending)
-
-
-MODES = ("incremental", "full")
-
-
-def check_mode(value: Any) -> str:
-    """The run's ``mode`` param (templated), lower case; an unknown one is an error naming the choices."""
-    mode = str(value or "incremental").strip().lower()
-    if mode not in MODES:
-        raise ReverseSyncError(f"mode `{value}` is unknown: set the param `mode` to one of {', '.join(MODES)}.")
-    return mode
-
-
-def check_conflict_policy(value: Any) -> str | None:
-    """The run's ``conflict_policy`` param (templated); ``None`` (empty) means the configured one."""
-    policy = str(value).strip() if value not in (None, "") else ""
-    if policy and policy not in CONFLICT_POLICIES:
-        raise ReverseSyncError(f"conflict_policy `{policy}` is unknown: use one of {', '.join(CONFLICT_POLICIES)}.")
-    return policy or None
-
-
-def disabled_by(config: CustomerIOConfig) -> str | None:
-    """The config switch that turns the reverse sync off (``None`` when it runs)."""
-    if not config.enabled:
-        return "connectors.customerio.enabled"
-    if not config.sync.people:
-        return "connectors.customerio.sync.people"
-    if not config.reverse.enabled:
-        return "connectors.customerio.reverse.enabled"
-    return None

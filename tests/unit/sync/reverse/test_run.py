@@ -201,36 +201,3 @@ def test_dry_run_lists_the_plan_and_writes_nothing(state: StateStore, tmp_path: 
     # nothing recorded: the same run for real still has everything to do
     assert state.get_field_digests(["c1"]) == before and state.get_hash(BREVO_TO_CIO, "brevo:7") is None
     assert state.get_checkpoint("d/dry/t") is None
-
-
-def test_mode_and_policy_params_are_checked_naming_the_choices() -> None:
-    from airflow_provider_customerio.sync.reverse.ports import ReverseSyncError
-    from airflow_provider_customerio.sync.reverse.run import check_conflict_policy, check_mode
-
-    assert [check_mode(v) for v in (None, "", " Full ", "incremental")] == [
-        "incremental",
-        "incremental",
-        "full",
-        "incremental",
-    ]
-    with pytest.raises(ReverseSyncError, match="mode `sometimes` is unknown.*incremental, full"):
-        check_mode("sometimes")
-    assert [check_conflict_policy(v) for v in (None, "", "brevo_wins ")] == [None, None, "brevo_wins"]
-    with pytest.raises(ReverseSyncError, match="conflict_policy `latest` is unknown.*newest_wins"):
-        check_conflict_policy("latest")
-
-
-@pytest.mark.parametrize(
-    ("yaml_flags", "switch"),
-    [
-        ({}, None),
-        ({"enabled": False}, "connectors.customerio.enabled"),
-        ({"sync": {"people": False}}, "connectors.customerio.sync.people"),
-        ({"reverse": {"enabled": False}}, "connectors.customerio.reverse.enabled"),
-    ],
-)
-def test_the_switch_that_turns_the_reverse_sync_off_is_named(yaml_flags: dict[str, Any], switch: str | None) -> None:
-    from airflow_provider_customerio.sync.reverse.run import disabled_by
-
-    config = parse_config({"connectors": {"customerio": {"reverse": {"enabled": True}, **yaml_flags}}}).customerio
-    assert disabled_by(config) == switch

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -167,3 +168,81 @@ def campaign_report(
     )
     name = f"customerio_campaign_metrics_{last_day.isoformat()}.html"
     return CampaignReport(name, document, first_day, last_day, len({t.campaign_id for t in trends}))
+
+
+class MetricsTablePort(MetricsStorePort, Protocol):
+    """The reporting table as a metrics task opens it (``sql.metrics_store.MetricsStore``)."""
+
+    def ensure_table(self) -> None: ...
+
+
+class RunLedger(RejectSink, Protocol):
+    """The task's ledger (:class:`airflow_provider_customerio.store.ledger.Ledger`)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def total(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class CampaignMetricsJob:
+    """One item's metrics task in the steps of the sync lifecycle: :meth:`run` loads the item's days (no Brevo
+    process to wait for), :meth:`finish` returns the summary with the table and the ledger.
+
+    :param ref: the item (id, name, kind).
+    :param table: opens the reporting table (a context manager).
+    :param ledger: the task's ledger (closed by :meth:`run`).
+    :param load: the remaining arguments of :func:`load_item_metrics` (``fetch_series``, ``window``, ``version``,
+        ``now``, ``dry_run``).
+    :param api_calls: the vendor calls made so far (for the summary).
+    """
+
+    def __init__(
+        self,
+        ref: tuple[int, str, str],
+        *,
+        table: Callable[[], AbstractContextManager[MetricsTablePort]],
+        table_name: str,
+        ledger: RunLedger,
+        load: Mapping[str, Any],
+        api_calls: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.ref = ref
+        self.table = table
+        self.table_name = table_name
+        self.ledger = ledger
+        self.load = dict(load)
+        self.api_calls = api_calls
+        self.result: CampaignMetricsResult | None = None
+
+    def run(self) -> Sequence[str]:
+        try:
+            with self.table() as store:
+                store.ensure_table()
+                self.result = load_item_metrics(self.ref, store=store, ledger=self.ledger, **self.load)
+        finally:
+            self.ledger.close()
+        return []
+
+    def resume(self) -> None:
+        """Nothing to pick up: a metrics task never waits."""
+
+    def complete(self, states: Sequence[Any]) -> Sequence[str]:
+        return []
+
+    def save(self) -> None:
+        """Nothing to keep: a re-run compares with the table again."""
+
+    def finish(self) -> Mapping[str, Any]:
+        if self.result is None:
+            raise RuntimeError("CampaignMetricsJob.finish before run")
+        return {
+            **metrics_summary(self.result, self.ref, dry_run=bool(self.load.get("dry_run"))),
+            "table": self.table_name,
+            "api_calls": self.api_calls(),
+            "ledger": self.ledger.key if self.ledger.total else None,
+        }
+
+    def close(self) -> None:
+        """Nothing held open after :meth:`run`."""

@@ -103,3 +103,44 @@ def test_the_report_covers_its_days_and_names_itself_after_the_last_one() -> Non
     assert rows.asked == ("2026-03-03", "2026-03-09", [1])
     assert report.name == "customerio_campaign_metrics_2026-03-09.html" and report.campaigns == 1
     assert report.first_day == date(2026, 3, 3) and "Welcome" in report.document and "table t" in report.document
+
+
+def test_the_metrics_job_opens_the_table_once_and_finishes_with_the_ledger() -> None:
+    from contextlib import contextmanager
+
+    from airflow_provider_customerio.sync.campaign_runs import CampaignMetricsJob
+
+    opened: list[str] = []
+
+    class Table:
+        def ensure_table(self) -> None:
+            opened.append("ensure")
+
+    @contextmanager
+    def table() -> Any:
+        opened.append("open")
+        yield Table()
+        opened.append("closed")
+
+    class RunLedger(Ledger):
+        key, closed = "d/r/campaign_4", False
+
+        @property
+        def total(self) -> int:
+            return len(self.rows)
+
+        def close(self) -> None:
+            self.closed = True
+
+    def gone(*_a: Any, **_k: Any) -> Any:
+        raise NotFoundError("no such campaign", status=404, api="customerio_app")
+
+    ledger = RunLedger()
+    window = metrics_window(None, None, lookback_days=0, now=NOW)
+    load = {"fetch_series": gone, "window": window, "version": 2, "now": NOW, "dry_run": False}
+    job = CampaignMetricsJob(
+        (4, "Old", "campaign"), table=table, table_name="t", ledger=ledger, load=load, api_calls=lambda: 3
+    )
+    assert list(job.run()) == [] and opened == ["open", "ensure", "closed"] and ledger.closed
+    out = job.finish()
+    assert (out["rejected"], out["table"], out["api_calls"], out["ledger"]) == (1, "t", 3, "d/r/campaign_4")

@@ -140,7 +140,7 @@ def _attributes(op: Any, capability: str) -> list[tuple[str, str]]:
     if capability not in ("people", "reverse", "workflow"):
         return []
     try:
-        from airflow_provider_customerio.operators._common import load_customerio_config
+        from airflow_provider_customerio.runs.settings import load_customerio_config
 
         config = load_customerio_config(getattr(op, "config_path", None))
     except Exception:

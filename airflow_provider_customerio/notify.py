@@ -81,7 +81,7 @@ def _run_rejects(context: Mapping[str, Any], dag_id: str, run_id: str) -> dict[s
     try:
         import sqlalchemy as sa
 
-        from airflow_provider_customerio.operators._common import load_customerio_config, open_sync_store
+        from airflow_provider_customerio.runs.settings import load_customerio_config, open_sync_store
         from airflow_provider_customerio.store import schema as s
         from airflow_provider_customerio.store.engine import read_connection
 

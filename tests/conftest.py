@@ -47,7 +47,7 @@ def airflow_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
 def ledger_rows(key: str | None, state_path: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """The rejected records of a run's ledger (``key`` as a summary names it), read from the sync store the
     operators use: the one of the active provider config (``$CUSTOMERIO_PROVIDER_CONFIG``), or ``state_path``."""
-    from airflow_provider_customerio.operators._common import load_customerio_config, open_sync_store
+    from airflow_provider_customerio.runs.settings import load_customerio_config, open_sync_store
     from airflow_provider_customerio.store.ledger import read_ledger
 
     if key is None:

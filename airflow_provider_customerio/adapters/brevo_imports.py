@@ -144,18 +144,23 @@ class BrevoImports:
         except NotFoundError:
             return True  # Brevo no longer knows it: nothing is running for it
 
-    def wait(self, process_ids: Iterable[str | int], *, timeout: float) -> dict[str, ProcessState]:
-        """Block until every process has ended (notices first, then polls), free their slots, and return their
-        states. :raises BrevoProcessTimeout: some still run after ``timeout`` seconds (their slots stay held)."""
+    def wait(
+        self, process_ids: Iterable[str | int], *, timeout: float, poll_first: bool = True, factor: float = 1.5
+    ) -> dict[str, ProcessState]:
+        """Block until every process has ended (notices first, then polls every ``poll_interval`` seconds, growing
+        by ``factor`` up to 2 minutes: ``/processes`` has 100 requests/hour), free their slots, and return their
+        states. ``poll_first``: poll once at once (else a just-submitted process is first waited for).
+
+        :raises BrevoProcessTimeout: some still run after ``timeout`` seconds (their slots stay held)."""
         ids = [str(p) for p in process_ids]
         states = wait_for_processes(
             ids,
             self.get_process,
             timeout=timeout,
             finished=lambda st: st.finished,
-            delays=poll_delays(initial=self.poll_interval, factor=1.5, cap=120.0),
+            delays=poll_delays(initial=self.poll_interval, factor=factor, cap=120.0),
             clock=self.clock,
-            poll_first=True,
+            poll_first=poll_first,
             **self.wait_options(),
         )
         if self.slots is not None:  # they ended: the account's next import may start

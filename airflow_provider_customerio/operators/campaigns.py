@@ -1,9 +1,8 @@
 """Operators of the campaign-metrics capability: list campaigns, load one campaign's daily metrics into
 the reporting table (mapped over campaigns), and render the HTML report.
 
-Thin: each ``execute`` resolves its arguments and the run's window, builds the hook and the store, and delegates
-to :mod:`airflow_provider_customerio.sync.campaigns`, :mod:`airflow_provider_customerio.sql.metrics_store` and
-:mod:`airflow_provider_customerio.reporting`.
+Thin: they build the hook and the reporting table and delegate to
+:mod:`airflow_provider_customerio.sync.campaign_runs`; the metrics task's lifecycle is :class:`~.base.SyncOperator`'s.
 """
 
 from __future__ import annotations
@@ -16,24 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import (
-    as_bool,
-    data_interval,
-    load_connector_config,
-    open_metrics_store,
-    open_sync_store,
-    record_summary,
-    run_ids,
-    skip,
-    task_key,
-)
+from airflow_provider_customerio.lineage import declare_outlets
+from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
+from airflow_provider_customerio.runs.context import data_interval, task_key
+from airflow_provider_customerio.runs.settings import load_connector_config, open_sync_store, with_state_path
 from airflow_provider_customerio.sync.campaign_runs import (
+    CampaignMetricsJob,
     campaign_report,
-    load_item_metrics,
-    metrics_summary,
     report_days,
     select_report_items,
 )
@@ -45,15 +36,16 @@ from airflow_provider_customerio.sync.campaigns import (
     metrics_window,
     parse_campaign_ids,
 )
+from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_customerio.sql.metrics_store import MetricsStore
+    from airflow_provider_customerio.store import SyncStore
+
 
 log = logging.getLogger(__name__)
-
-
-# ------------------------------------------------------------------------------------------ shared helpers
 
 
 class _CampaignOperatorBase(BaseOperator):
@@ -83,11 +75,16 @@ class _CampaignOperatorBase(BaseOperator):
         """Customer.io App API hook."""
         return CustomerIOAppHook(self.customerio_app_conn_id, **self.customerio_app_hook_params)
 
+    def metrics_store(self, settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
+        """The reporting table: the SQL connection ``sql_conn_id`` (else an SQLite file in the sync store)."""
+        from airflow_provider_customerio.sql.metrics_store import store_for
+
+        return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
+
 
 _BASE_TEMPLATE_FIELDS = ("config_path", "sql_conn_id", "table", "state_path", "customerio_app_conn_id")
 
 
-# ----------------------------------------------------------------------------------------------- operators
 class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
     """List the campaigns to report on (``GET /v1/campaigns``, one unpaged call) and make sure the reporting
     table exists. Returns ``[{"id", "name"}, ...]``, the input of the mapped metrics task.
@@ -116,15 +113,17 @@ class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
         wanted = parse_campaign_ids(self.campaign_ids)
         config = load_connector_config(self.config_path)
         settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        with open_metrics_store(settings, open_sync_store(config, self.state_path)) as store:
+        with self.metrics_store(settings, open_sync_store(config, self.state_path)) as store:
             store.ensure_table()
             log.info("Reporting table %s ready in %s.", store.table, store.description)
         if not config.sync.campaigns and wanted is None:
-            skip("connectors.customerio.sync.campaigns is false")
+            raise AirflowSkipException(
+                "connectors.customerio.sync.campaigns is false: the capability is off, nothing to do."
+            )
         return select_report_items(self.app_hook, wanted, config.campaigns.include)
 
 
-class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
+class CustomerIOCampaignMetricsOperator(SyncOperator, _CampaignOperatorBase):
     """Load one campaign's daily metrics for the run's window into the reporting table.
 
     The window is the run's data interval plus ``lookback_days`` days before it (late opens and clicks are
@@ -138,13 +137,13 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
     :param metrics_version: 2 (``start``/``end``, recommended) or 1 (``period``/``steps``, Eastern-time days, 45
         days back at most).
     :param timezone: IANA zone of the day boundaries (version 2).
-    :param dry_run: read and compare, write nothing; the result's ``plan`` counts the rows that would be
-        created and updated (templated).
+    ``dry_run`` reads and compares, and writes nothing (the result's ``plan`` counts the rows that would be created
+    and updated); ``config_path`` and the table's arguments: as for the list task.
     """
 
     # `campaign` is not templated: it comes from the vendor (a name holding "{{" must not be rendered)
-    lineage_capability = "campaign_metrics"
-    template_fields: Sequence[str] = ("lookback_days", "dry_run", *_BASE_TEMPLATE_FIELDS)
+    capability = "campaign_metrics"
+    template_fields: Sequence[str] = (*SyncOperator.template_fields, "lookback_days", *_BASE_TEMPLATE_FIELDS[1:])
     ui_color = "#ffd58a"
 
     def __init__(
@@ -154,16 +153,13 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
         lookback_days: int | str | None = None,
         metrics_version: int = 2,
         timezone: str = "UTC",
-        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
+        super().__init__(**kwargs)  # SyncOperator's arguments, then the campaign operators' (_CampaignOperatorBase)
         self.campaign = campaign
         self.lookback_days = lookback_days
         self.metrics_version = metrics_version
         self.timezone = timezone
-
         declare_outlets(self, "campaign_metrics")
 
     def _fetcher(self, kind: str) -> Callable[..., Mapping[str, Any]]:
@@ -174,44 +170,27 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
             return self.app_hook.get_broadcast_metrics
         return self.app_hook.get_campaign_metrics
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        """Read, compare and upsert; return the counts."""
+    def load_config(self) -> CustomerIOConfig:
+        return with_state_path(load_connector_config(self.config_path), self.state_path)
+
+    def build_sync(self, run: SyncRun) -> CampaignMetricsJob:
         ref = metrics_ref(self.campaign)
-        dry_run = as_bool(self.dry_run, "dry_run")
         # newsletters and broadcasts have only the period/steps form of the metrics endpoint (version 1)
         version = check_version(self.metrics_version) if ref[2] == "campaign" else 1
-        config = load_connector_config(self.config_path)
-        settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        lookback = campaign_lookback_days(self.lookback_days, config)
-        window = metrics_window(
-            *data_interval(context), lookback_days=lookback, now=datetime.now(timezone.utc), tz=self.timezone
+        settings = campaign_settings(run.config, sql_conn_id=self.sql_conn_id, table=self.table)
+        lookback = campaign_lookback_days(self.lookback_days, run.config)
+        now = datetime.now(timezone.utc)
+        window = metrics_window(*data_interval(run.context), lookback_days=lookback, now=now, tz=self.timezone)
+        ledger = run.store.ledger(run.dag_id, run.run_id, task_key(f"{ref[2]}_{ref[0]}", run.map_index))
+        load = {"fetch_series": self._fetcher(ref[2]), "window": window, "version": version, "now": now}
+        return CampaignMetricsJob(
+            ref,
+            table=lambda: self.metrics_store(settings, run.store),
+            table_name=settings.table,
+            ledger=ledger,
+            load={**load, "dry_run": run.dry_run},
+            api_calls=lambda: self.app_hook.api_calls,
         )
-        dag_id, run_id, map_index = run_ids(context)
-        sync_store = open_sync_store(config, self.state_path)
-        ledger = sync_store.ledger(dag_id, run_id, task_key(f"{ref[2]}_{ref[0]}", map_index))
-        try:
-            with open_metrics_store(settings, sync_store) as store:
-                store.ensure_table()
-                result = load_item_metrics(
-                    ref,
-                    fetch_series=self._fetcher(ref[2]),
-                    store=store,
-                    window=window,
-                    version=version,
-                    now=datetime.now(timezone.utc),
-                    ledger=ledger,
-                    dry_run=dry_run,
-                )
-        finally:
-            ledger.close()
-        out = {
-            **metrics_summary(result, ref, dry_run=dry_run),
-            "table": settings.table,
-            "api_calls": self.app_hook.api_calls,
-            "ledger": ledger.key if ledger.total else None,
-        }
-        record_summary(sync_store, "campaign_metrics", context, self.task_id, out)
-        return out
 
 
 class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
@@ -255,7 +234,7 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
         now = datetime.now(timezone.utc)
         window = metrics_window(*data_interval(context), lookback_days=0, now=now, tz="UTC")
         sync_store = open_sync_store(config, self.state_path)
-        with open_metrics_store(settings, sync_store) as store:
+        with self.metrics_store(settings, sync_store) as store:
             store.ensure_table()
             report = campaign_report(
                 store, wanted, last_day=window.last_day, days=days, note=f"table {settings.table}", now=now
@@ -263,26 +242,9 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
         # the report lives in the shared store (every machine, and the UI, can read it); a file is an extra copy
         sync_store.put_report(report.name, report.document)
         path = write_report(Path(self.report_dir) / report.name, report.document) if self.report_dir else None
-        log.info(
-            "Report of %d campaign(s) over %s..%s stored as %s in %s%s",
-            report.campaigns,
-            report.first_day,
-            report.last_day,
-            report.name,
-            sync_store.location,
-            f" and written to {path}" if path else "",
-        )
-        return {
-            "report": report.name,
-            "path": str(path) if path else None,
-            "campaigns": report.campaigns,
-            "first_day": report.first_day.isoformat(),
-            "last_day": report.last_day.isoformat(),
-        }
+        out = report.as_dict(str(path) if path else None)
+        log.info("Report stored in %s: %s", sync_store.location, out)
+        return out
 
 
-__all__ = [
-    "CustomerIOCampaignMetricsOperator",
-    "CustomerIOCampaignReportOperator",
-    "CustomerIOListCampaignsOperator",
-]
+__all__ = ["CustomerIOCampaignMetricsOperator", "CustomerIOCampaignReportOperator", "CustomerIOListCampaignsOperator"]

@@ -23,17 +23,12 @@ from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import (
-    as_bool,
-    as_ids,
-    default_deferrable,
-    load_customerio_config,
-    open_sync_store,
-    record_summary,
-    run_task_ids,
-    skip,
-    sync_lease,
-)
+from airflow_provider_customerio.operators._common import skip
+from airflow_provider_customerio.runs.context import run_task_ids
+from airflow_provider_customerio.runs.lease import sync_lease
+from airflow_provider_customerio.runs.settings import default_deferrable, load_customerio_config, open_sync_store
+from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.values import as_bool, as_ids
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.objects import (
     ObjectSync,

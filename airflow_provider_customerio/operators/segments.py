@@ -20,21 +20,13 @@ from airflow_provider_customerio.adapters.customerio_app import CustomerIOSegmen
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import (
-    as_bool,
-    as_id,
-    as_names,
-    brevo_import_slots,
-    ledger_sink,
-    load_customerio_config,
-    open_sync_store,
-    pool_hook_params,
-    record_summary,
-    run_ids,
-    sync_lease,
-    task_key,
-)
+from airflow_provider_customerio.operators._common import ledger_sink
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
+from airflow_provider_customerio.runs.context import run_ids, task_key
+from airflow_provider_customerio.runs.lease import brevo_import_slots, sync_lease
+from airflow_provider_customerio.runs.settings import load_customerio_config, open_sync_store, pool_hook_params
+from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.values import as_bool, as_id, as_names
 from airflow_provider_customerio.sync.segments import (
     MirrorRequest,
     SegmentMirror,

@@ -27,18 +27,16 @@ from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
 from airflow_provider_customerio.operators._common import (
-    as_bool,
-    brevo_import_slots,
     iter_webhook_events,
-    load_connector_config,
     message_window,
-    open_sync_store,
     open_webhook_store,
-    record_summary,
-    run_ids,
-    sync_lease,
     workflow_run_key,
 )
+from airflow_provider_customerio.runs.context import run_ids
+from airflow_provider_customerio.runs.lease import brevo_import_slots, sync_lease
+from airflow_provider_customerio.runs.settings import load_connector_config, open_sync_store
+from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.workflow import (
     STAGED_KIND,

@@ -148,6 +148,17 @@ class CampaignReport:
     last_day: date
     campaigns: int
 
+    def as_dict(self, path: str | None) -> dict[str, Any]:
+        """The report task's result: the report's name, the file ``path`` it was also written to, and what it
+        covers."""
+        return {
+            "report": self.name,
+            "path": path,
+            "campaigns": self.campaigns,
+            "first_day": self.first_day.isoformat(),
+            "last_day": self.last_day.isoformat(),
+        }
+
 
 def campaign_report(
     rows: ReportRowsPort, wanted: list[int] | None, *, last_day: date, days: int, note: str, now: datetime

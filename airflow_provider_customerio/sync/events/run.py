@@ -91,7 +91,7 @@ class EventsRun:
     :param api_calls: the vendor calls made so far (for the summary).
     :param dry_run: plan only (:meth:`plan`), else forward (:meth:`forward`), when run as a sync job.
     :param ledger: opens the run's ledger (a real run only).
-    :param on_close: let go of the store and the hooks (the job's :meth:`close`).
+    :param on_close: let go of the store and the hooks, in this order (the job's :meth:`close`).
     """
 
     def __init__(
@@ -108,7 +108,7 @@ class EventsRun:
         api_calls: Callable[[], int] = lambda: 0,
         dry_run: bool = False,
         ledger: Callable[[], RunLedger] | None = None,
-        on_close: Callable[[], None] = lambda: None,
+        on_close: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.store = store
         self.sink = sink
@@ -276,4 +276,5 @@ class EventsRun:
 
     def close(self) -> None:
         """Let go of the store and the hooks."""
-        self._on_close()
+        for close in self._on_close:
+            close()

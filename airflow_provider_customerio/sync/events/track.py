@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,6 +15,8 @@ from airflow_provider_customerio.sync._time import to_epoch
 from airflow_provider_customerio.sync.events.ports import Rejection
 from airflow_provider_customerio.sync.events.sources import str_or_none
 from airflow_provider_customerio.sync.ledger import RejectSink
+
+log = logging.getLogger(__name__)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -205,3 +208,96 @@ def send_track_events(
         )
         result.rejected += 1
     return result
+
+
+class _Discard:
+    """A ledger of a dry run: counts, keeps nothing."""
+
+    def reject(self, **_row: Any) -> None:
+        pass
+
+
+class _WouldSend:
+    """The sink of a dry run: every valid event would be sent."""
+
+    def send(self, event: TrackEvent) -> str | None:
+        return None
+
+
+class TrackJob:
+    """A Track run in the steps of the sync lifecycle: :meth:`run` sends every input event (it starts no Brevo
+    process); :meth:`finish` returns ``{read, sent, rejected, ledger, api_calls}``. A dry run parses and counts
+    (``plan.sends``: the events that would be sent) and sends and ledgers nothing.
+
+    :param events: the input events (see :func:`read_events_input`).
+    :param sink: Customer.io Track.
+    :param ledger: opens the run's ledger (a real run only).
+    :param events_path: the input file, named in the ledger lines of its invalid lines.
+    """
+
+    #: The task's summary is its XCom only (a Track run is not one of the syncs the status page follows).
+    records_summary = False
+
+    def __init__(
+        self,
+        events: Iterable[Any],
+        sink: TrackSink,
+        *,
+        ledger: Callable[[], Any],
+        events_path: str | None = None,
+        dry_run: bool = False,
+        api_calls: Callable[[], int] = lambda: 0,
+        on_close: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.events = events
+        self.sink = sink
+        self.ledger = ledger
+        self.events_path = events_path
+        self.dry_run = dry_run
+        self.api_calls = api_calls
+        self.on_close = on_close
+        self.out: dict[str, Any] = {}
+
+    def run(self) -> Sequence[str]:
+        if self.dry_run:
+            result = send_track_events(self.events, _WouldSend(), _Discard(), events_path=self.events_path)
+            self.out = {"read": result.read, "sent": 0, "rejected": result.rejected, "ledger": None}
+            self.out.update({"dry_run": True, "plan": {"sends": result.sent}})
+            return []
+        ledger = self.ledger()
+        try:
+            result = send_track_events(self.events, self.sink, ledger, events_path=self.events_path)
+        finally:
+            ledger.close()
+        self.out = {
+            "read": result.read,
+            "sent": result.sent,
+            "rejected": result.rejected,
+            "ledger": ledger.key if result.rejected else None,
+            "location": ledger.location if result.rejected else "-",
+        }
+        return []
+
+    def resume(self) -> None:
+        """Nothing to pick up: a Track run never waits."""
+
+    def complete(self, states: Sequence[Any]) -> Sequence[str]:
+        return []
+
+    def save(self) -> None:
+        """Nothing to keep: Customer.io deduplicates a replay by the events' ids."""
+
+    def finish(self) -> Mapping[str, Any]:
+        location = self.out.pop("location", "-")
+        out = {**self.out, "api_calls": self.api_calls()}
+        log.info(
+            "Sent %d of %d events to Customer.io Track; %d rejected (ledger %s)",
+            out["sent"],
+            out["read"],
+            out["rejected"],
+            location,
+        )
+        return out
+
+    def close(self) -> None:
+        self.on_close()

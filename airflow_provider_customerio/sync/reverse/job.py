@@ -5,12 +5,13 @@ Brevo process to wait for)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people import RunWindow, resolve_window
 from airflow_provider_customerio.sync.reverse.ports import ReverseSyncError
-from airflow_provider_customerio.sync.reverse.run import ReverseSync
+from airflow_provider_customerio.sync.reverse.run import WATERMARK, ReverseSync
 from airflow_provider_customerio.sync.reverse.summary import CONFLICT_POLICIES, ReverseSummary
 from airflow_provider_customerio.sync.state import StateStore
 
@@ -44,6 +45,22 @@ def disabled_by(config: CustomerIOConfig) -> str | None:
     return None
 
 
+def reverse_window(
+    interval: tuple[datetime | None, datetime | None], *, mode: str, since: str | None, state: StateStore, now: datetime
+) -> RunWindow | None:
+    """The run's window (see :func:`airflow_provider_customerio.sync.people.resolve_window`): ``since``, else the
+    data ``interval``, else (a manual run) from the end of the last window this direction synced to ``now``;
+    ``None`` in ``full`` mode (every contact)."""
+    return resolve_window(
+        mode=mode,
+        data_interval_start=interval[0],
+        data_interval_end=interval[1],
+        since=since,
+        now=now,
+        watermark=state.get_watermark(WATERMARK),
+    )
+
+
 def ledger_offset(state: StateStore, run_key: str, *, dry_run: bool) -> int | None:
     """Where a resumed run cuts its ledger back to (its last checkpoint); ``None``: keep it whole."""
     cp = ReverseSync.load_checkpoint(state, run_key)
@@ -58,7 +75,7 @@ class ReverseJob:
     :param window: the run's window (``None``: every contact).
     :param dry_run: decide and count, write nothing.
     :param api_calls: the vendor calls made so far (for the summary).
-    :param on_close: let go of the state, the ledger and the hooks.
+    :param on_close: let go of the ledger and the state, in this order.
     """
 
     def __init__(
@@ -68,7 +85,7 @@ class ReverseJob:
         window: RunWindow | None,
         dry_run: bool,
         api_calls: Callable[[], int] = lambda: 0,
-        on_close: Callable[[], None] = lambda: None,
+        on_close: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.sync = sync
         self.window = window
@@ -98,4 +115,5 @@ class ReverseJob:
         return summary.to_xcom()
 
     def close(self) -> None:
-        self.on_close()
+        for close in self.on_close:
+            close()

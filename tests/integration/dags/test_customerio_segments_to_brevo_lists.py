@@ -152,7 +152,7 @@ def test_operator_templates_and_coerces_rendered_params() -> None:
     op.render_template_fields(
         {"params": {"segment_id": 42, "list_id": 13, "include_attributes": ["email", "plan"], "dry_run": True}}
     )
-    from airflow_provider_customerio.operators import _common as mod
+    from airflow_provider_customerio.runs import values as mod
 
     assert (mod.as_id(op.segment_id, "segment_id"), mod.as_id(op.list_id, "list_id")) == (42, 13)
     assert mod.as_names(op.include_attributes) == ("email", "plan")

@@ -414,8 +414,10 @@ def test_a_process_outlives_the_clients_timeout_and_finishes_later(sandbox, monk
     sandbox._call("POST", "/brevo/processes/settings", json={"rate_per_s": 1})
     hook = BrevoHook(rate_limit=0)
     pid = hook.import_contacts(json_body=[{"email": f"u{i}@example.com"} for i in range(600)], list_ids=[12])
+    from airflow_provider_customerio.adapters.brevo_imports import BrevoImports
+
     with pytest.raises(ProcessTimeoutError):
-        hook.wait_for_process(pid, timeout=0.05, check_interval=0.01)
+        BrevoImports(hook, poll_interval=0.01).wait([pid], timeout=0.05)
     advance(sandbox, 601)  # 600 rows at 1/s after the default queue_s (0.2 s)
     assert hook.get_process(pid)["status"] == "completed"
     assert len(sandbox._call("GET", "/brevo/contacts")["contacts"]) == 600

@@ -62,7 +62,7 @@ def test_the_job_runs_the_sync_once_and_finishes_with_its_summary(state: StateSt
             ledger=ledger,
             run_key="d/r/t",
         )
-        job = ReverseJob(sync, window=None, dry_run=False, api_calls=lambda: 7, on_close=lambda: closed.append(True))
+        job = ReverseJob(sync, window=None, dry_run=False, api_calls=lambda: 7, on_close=[lambda: closed.append(True)])
         assert list(job.run()) == [] and list(job.complete([])) == []
         out = job.finish()
         job.close()

@@ -52,3 +52,16 @@ def test_the_forwarding_operator_skips_when_switched_off(tmp_path: Path) -> None
     op = CustomerIOEventsToBrevoOperator(task_id="t", config_path=str(config), state_path=str(tmp_path / "s.db"))
     with pytest.raises(AirflowSkipException, match="sync.events is false"):
         op.execute(context=_context())  # type: ignore[arg-type]
+
+
+def test_the_track_operator_keeps_its_ledger_where_state_path_says(airflow_conn, requests_mock, tmp_path) -> None:
+    airflow_conn("customerio_track_default", conn_type="customerio_track", login="site", password="key")
+    op = CustomerIOTrackEventsOperator(
+        task_id="t",
+        events=[{"name": ""}],
+        state_path=str(tmp_path / "other.db"),
+        track_hook_params={"rate_limit": 0},
+    )
+    out = op.execute(context=_context("r9"))  # type: ignore[arg-type]
+    assert out["rejected"] == 1 and requests_mock.request_history == []
+    assert [r["reason"] for r in read_ledger(tmp_path / "other.db", out["ledger"])] == ["malformed_event"]

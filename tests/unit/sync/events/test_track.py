@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from airflow_provider_customerio.sync.events.ports import (
@@ -65,3 +67,20 @@ def test_read_events_input_forms(tmp_path):
         list(read_events_input(None, str(tmp_path / "missing.jsonl")))
     with pytest.raises(ValueError, match="not JSON"):
         list(read_events_input("{oops", None))
+
+
+def test_a_track_dry_run_counts_and_sends_nothing() -> None:
+    from airflow_provider_customerio.sync.events.track import TrackJob
+
+    class Refusing:
+        def send(self, event: Any) -> str | None:
+            raise AssertionError("a dry run sends nothing")
+
+    def no_ledger() -> Any:
+        raise AssertionError("a dry run ledgers nothing")
+
+    events = [{"name": "a", "customer_id": "1"}, {"name": "", "customer_id": "2"}, {"name": "b", "anonymous_id": "x"}]
+    job = TrackJob(events, Refusing(), ledger=no_ledger, dry_run=True, api_calls=lambda: 0)
+    assert list(job.run()) == []
+    out = job.finish()
+    assert (out["read"], out["sent"], out["rejected"], out["plan"]) == (3, 0, 1, {"sends": 2})

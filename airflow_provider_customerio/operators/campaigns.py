@@ -24,13 +24,13 @@ from airflow_provider_customerio.runs.context import data_interval, task_key
 from airflow_provider_customerio.runs.settings import load_connector_config, open_sync_store, with_state_path
 from airflow_provider_customerio.sync.campaign_runs import (
     CampaignMetricsJob,
+    campaign_lookback_days,
     campaign_report,
+    campaign_settings,
     report_days,
     select_report_items,
 )
 from airflow_provider_customerio.sync.campaigns import (
-    campaign_lookback_days,
-    campaign_settings,
     check_version,
     metrics_ref,
     metrics_window,

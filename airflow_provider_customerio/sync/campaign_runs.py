@@ -18,11 +18,13 @@ from airflow_provider_customerio.sync.campaigns import (
     CampaignMetricsResult,
     MetricsStorePort,
     MetricsWindow,
+    check_lookback,
     select_campaigns,
     select_items,
     source_label,
     sync_campaign_metrics,
 )
+from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
 from airflow_provider_customerio.sync.ledger import RejectSink
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,22 @@ class CampaignCatalog(Protocol):
     def list_campaigns(self) -> Iterable[Mapping[str, Any]]: ...
     def list_newsletters(self) -> Iterable[Mapping[str, Any]]: ...
     def list_broadcasts(self) -> Iterable[Mapping[str, Any]]: ...
+
+
+def campaign_settings(config: CustomerIOConfig, *, sql_conn_id: str | None, table: str | None) -> CampaignSettings:
+    """``connectors.customerio.campaigns`` with the operator's ``sql_conn_id`` and ``table`` in place of the
+    configured ones when given."""
+    c = config.campaigns
+    return CampaignSettings(
+        lookback_days=c.lookback_days, sql_conn_id=sql_conn_id or c.sql_conn_id, table=table or c.table
+    )
+
+
+def campaign_lookback_days(value: Any, config: CustomerIOConfig) -> int:
+    """The operator's ``lookback_days`` (templated: ``None``, ``""`` and ``"None"`` mean the configured one)."""
+    if value is None or value == "" or value == "None":
+        return config.campaigns.lookback_days
+    return check_lookback(value)
 
 
 def select_report_items(

@@ -28,7 +28,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
 from airflow_provider_customerio.sync.ledger import RejectSink
 
 #: Metric columns of the reporting table, in table order. Series keys outside this list are ignored.
@@ -148,22 +147,6 @@ def check_lookback(value: Any, *, name: str = "lookback_days") -> int:
             f"for {V1_MAX_DAY_STEPS} days in version 1)."
         )
     return int(value)
-
-
-def campaign_settings(config: CustomerIOConfig, *, sql_conn_id: str | None, table: str | None) -> CampaignSettings:
-    """``connectors.customerio.campaigns`` with the operator's ``sql_conn_id`` and ``table`` in place of the
-    configured ones when given."""
-    c = config.campaigns
-    return CampaignSettings(
-        lookback_days=c.lookback_days, sql_conn_id=sql_conn_id or c.sql_conn_id, table=table or c.table
-    )
-
-
-def campaign_lookback_days(value: Any, config: CustomerIOConfig) -> int:
-    """The operator's ``lookback_days`` (templated: ``None``, ``""`` and ``"None"`` mean the configured one)."""
-    if value is None or value == "" or value == "None":
-        return config.campaigns.lookback_days
-    return check_lookback(value)
 
 
 def metrics_window(

@@ -144,3 +144,15 @@ def test_the_metrics_job_opens_the_table_once_and_finishes_with_the_ledger() -> 
     assert list(job.run()) == [] and opened == ["open", "ensure", "closed"] and ledger.closed
     out = job.finish()
     assert (out["rejected"], out["table"], out["api_calls"], out["ledger"]) == (1, "t", 3, "d/r/campaign_4")
+
+
+def test_campaign_settings_and_lookback_take_the_operator_values_over_the_config() -> None:
+    from airflow_provider_customerio.sync.campaign_runs import campaign_lookback_days, campaign_settings
+    from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
+
+    config = CustomerIOConfig(campaigns=CampaignSettings(lookback_days=5, sql_conn_id="pg", table="t1"))
+    assert campaign_settings(config, sql_conn_id=None, table=None) == CampaignSettings(5, "pg", "t1")
+    assert campaign_settings(config, sql_conn_id="other", table="t2") == CampaignSettings(5, "other", "t2")
+    assert [campaign_lookback_days(v, config) for v in (None, "", "None", "2", 0)] == [5, 5, 5, 2, 0]
+    with pytest.raises(CampaignMetricsError, match="lookback_days"):
+        campaign_lookback_days("-1", config)

@@ -282,15 +282,3 @@ def test_v2_request_names_a_non_utc_zone() -> None:
     assert "tz" not in plan_request(
         metrics_window(dt(2026, 11, 20), dt(2026, 11, 21), lookback_days=0, now=NOW), version=2, now=NOW
     )
-
-
-def test_campaign_settings_and_lookback_take_the_operator_values_over_the_config() -> None:
-    from airflow_provider_customerio.sync.campaigns import campaign_lookback_days, campaign_settings
-    from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
-
-    config = CustomerIOConfig(campaigns=CampaignSettings(lookback_days=5, sql_conn_id="pg", table="t1"))
-    assert campaign_settings(config, sql_conn_id=None, table=None) == CampaignSettings(5, "pg", "t1")
-    assert campaign_settings(config, sql_conn_id="other", table="t2") == CampaignSettings(5, "other", "t2")
-    assert [campaign_lookback_days(v, config) for v in (None, "", "None", "2", 0)] == [5, 5, 5, 2, 0]
-    with pytest.raises(CampaignMetricsError, match="lookback_days"):
-        campaign_lookback_days("-1", config)

@@ -16,13 +16,12 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.runs.context import data_interval, run_ids
 from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
+from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.ledger import Ledger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_customerio.sql.metrics_store import MetricsStore
 
 log = logging.getLogger(__name__)
 _EMPTY = ("", "none", "null")
@@ -55,12 +54,6 @@ def ledger_sink(ledger: Ledger) -> Callable[[Mapping[str, Any], str, str], None]
         )
 
     return reject
-
-
-def open_metrics_store(settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
-    from airflow_provider_customerio.sql.metrics_store import store_for
-
-    return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
 
 
 #: Page size when reading stored webhook events.
@@ -143,7 +136,6 @@ __all__ = [
     "iter_webhook_events",
     "ledger_sink",
     "message_window",
-    "open_metrics_store",
     "open_webhook_store",
     "skip",
     "workflow_run_key",

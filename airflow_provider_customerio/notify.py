@@ -79,23 +79,12 @@ def _summary(context: Mapping[str, Any]) -> dict[str, Any]:
 def _run_rejects(context: Mapping[str, Any], dag_id: str, run_id: str) -> dict[str, int]:
     """This run's rejected records per reason, from the task's store (index ``(dag_id, run_id)``)."""
     try:
-        import sqlalchemy as sa
-
         from airflow_provider_customerio.runs.settings import load_customerio_config, open_sync_store
-        from airflow_provider_customerio.store import schema as s
-        from airflow_provider_customerio.store.engine import read_connection
+        from airflow_provider_customerio.store.ledger import run_reject_counts
 
         task = context.get("task")
         store = open_sync_store(load_customerio_config(getattr(task, "config_path", None)))
-
-        t = s.rejected_record
-        q = (
-            sa.select(t.c.reason, sa.func.count())
-            .where(t.c.dag_id == dag_id, t.c.run_id == run_id)
-            .group_by(t.c.reason)
-        )
-        with read_connection(store.engine) as conn:
-            return {str(r): int(n) for r, n in conn.execute(q)}
+        return run_reject_counts(store.engine, dag_id, run_id)
     except Exception as exc:  # a notification must go out even when the store is unreachable
         log.warning("Could not read the run's rejected records from the sync store: %s", exc)
         return {}

@@ -62,8 +62,8 @@ inner.state.writer.close()
 
 def bench_receiver(n_events: int, clients: int, workdir: Path, store_url: str | None = None) -> None:
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
+    from airflow_provider_customerio.store.inbox import EventStore
     from airflow_provider_customerio.webhooks.signature import compute_signature
-    from airflow_provider_customerio.webhooks.store import EventStore
 
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "bench_webhooks.db"
@@ -195,10 +195,10 @@ def bench_forwarding(n_events: int, workdir: Path, limits: bool = True) -> None:
     from airflow_provider_customerio.adapters.events import BrevoEventSink
     from airflow_provider_customerio.hooks.brevo import BrevoHook
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
+    from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+    from airflow_provider_customerio.store.ledger import Ledger
     from airflow_provider_customerio.sync.events.forward import EventForwarder
     from airflow_provider_customerio.sync.events.mapping import EventMapper
-    from airflow_provider_customerio.sync.ledger import Ledger
-    from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
     server, info = start_sandbox(workdir, limits)
     try:

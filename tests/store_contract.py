@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from airflow_provider_customerio.store import LeaseHeld, LeaseLost, LeaseOwner, SyncStore
 from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.store.schema import LATEST, current_version
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite
 
 
 def check_state_roundtrip(store: SyncStore) -> None:

@@ -2,7 +2,7 @@
 
 Dependencies go one way: :mod:`~airflow_provider_customerio.hooks` -> ``adapters`` ->
 :mod:`~airflow_provider_customerio.sync`. Each class is named after the port it implements, prefixed with the vendor
-whose hook it wraps (``BrevoContactSink`` implements :class:`~airflow_provider_customerio.sync.people.ContactSink`
+whose hook it wraps (``BrevoContactSink`` implements :class:`~airflow_provider_customerio.sync.people.ports.ContactSink`
 over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and triggers only wire them.
 
 * :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOObjectSource``, ``CustomerIOSegmentSource``.

@@ -18,8 +18,8 @@ from airflow_provider_customerio.exceptions import (
     ProcessFailedError,
     ValidationError,
 )
-from airflow_provider_customerio.hooks._base import quote_path
 from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.transport import quote_path
 from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.mapping import BrevoAttribute
 from airflow_provider_customerio.sync.objects import (
@@ -182,7 +182,7 @@ class BrevoListTarget:
 
 
 class BrevoContactSink:
-    """:class:`~airflow_provider_customerio.sync.people.ContactSink` over :class:`BrevoHook`.
+    """:class:`~airflow_provider_customerio.sync.people.ports.ContactSink` over :class:`BrevoHook`.
 
     :param notices: Brevo's end-of-import notices (the connection extra ``notify_url``), or ``None`` to poll.
     """

@@ -19,10 +19,7 @@ from airflow_provider_customerio.sync.objects import (
     CioObject,
     RelatedPerson,
 )
-from airflow_provider_customerio.sync.people import (
-    HYDRATE_CHUNK,
-    Change,
-)
+from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK, Change
 from airflow_provider_customerio.sync.segments import (
     MEMBERSHIP_LIMIT,
     SegmentMirrorError,
@@ -66,7 +63,7 @@ CHANGE_ACTIVITY_TYPES: Mapping[str, str] = {
 
 
 class CustomerIOPeopleSource:
-    """:class:`~airflow_provider_customerio.sync.people.PeopleSource` over :class:`CustomerIOAppHook`.
+    """:class:`~airflow_provider_customerio.sync.people.ports.PeopleSource` over :class:`CustomerIOAppHook`.
 
     :param hook: the App API hook.
     :param attributes: Customer.io attributes to export in full mode.

@@ -22,6 +22,7 @@ from airflow_provider_customerio.exceptions import (
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.sync.events.ports import (
     SOURCE_ACTIVITY,
     SOURCE_ID_PROPERTY,
@@ -33,7 +34,6 @@ from airflow_provider_customerio.sync.events.reconcile import forwarded_ids, rec
 from airflow_provider_customerio.sync.events.sources import activity_event_key
 from airflow_provider_customerio.sync.events.track import TrackEvent
 from airflow_provider_customerio.sync.events.windows import iter_window_activities
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 
 def _never_connected(cause: BaseException | None) -> bool:

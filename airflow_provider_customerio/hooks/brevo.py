@@ -18,17 +18,11 @@ from typing import Any, ClassVar
 import requests
 
 from airflow_provider_customerio.exceptions import ConfigError, NotFoundError
-from airflow_provider_customerio.hooks._base import (
-    ApiKeyAuth,
-    BaseApiHook,
-    BatchResult,
-    Limiter,
-    TokenBucket,
-    WindowLimiter,
-    check_base_url,
-    quote_path,
-)
+from airflow_provider_customerio.hooks._base import BaseApiHook
 from airflow_provider_customerio.hooks.brevo_slots import account_key, slot_settings
+from airflow_provider_customerio.hooks.ratelimit import Limiter, TokenBucket, WindowLimiter
+from airflow_provider_customerio.hooks.responses import BatchResult
+from airflow_provider_customerio.hooks.transport import ApiKeyAuth, check_base_url, quote_path
 
 BREVO_BASE_URL = "https://api.brevo.com/v3"
 MAX_LIST_MEMBERS_PER_CALL = 150

@@ -20,7 +20,8 @@ from airflow_provider_customerio.exceptions import (
     ProcessFailedError,
     ProcessTimeoutError,
 )
-from airflow_provider_customerio.hooks._base import BaseApiHook, BearerAuth, check_base_url, quote_path
+from airflow_provider_customerio.hooks._base import BaseApiHook
+from airflow_provider_customerio.hooks.transport import BearerAuth, check_base_url, quote_path
 
 APP_BASE_URLS = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}
 MAX_ATTRIBUTE_IDS = 100

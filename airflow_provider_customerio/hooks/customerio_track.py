@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 import requests
 
 from airflow_provider_customerio.exceptions import ApiError, WrongRegionError
-from airflow_provider_customerio.hooks._base import BaseApiHook, BatchResult, quote_path
+from airflow_provider_customerio.hooks._base import BaseApiHook
+from airflow_provider_customerio.hooks.responses import BatchResult
+from airflow_provider_customerio.hooks.transport import quote_path
 
 TRACK_BASE_URLS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 MAX_BATCH_BYTES = 500 * 1024

@@ -5,7 +5,6 @@ template values. Nothing here talks to a vendor API.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
@@ -16,8 +15,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.runs.context import data_interval, run_ids
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.ledger import Ledger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -88,40 +87,13 @@ def message_window(
 
 def iter_webhook_events(store: Any, start_ts: int, end_ts: int) -> Iterator[dict[str, Any]]:
     """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
-    pages by ``(event_ts, event_id)``; undecodable payloads are skipped (the events capability ledgers them)."""
-    import sqlalchemy as sa
-
-    t = store.events
-    last: tuple[int, str] = (start_ts - 1, "")
-    while True:
-        q = (
-            sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
-            .where(
-                t.c.source == "webhook",
-                t.c.event_ts >= start_ts,
-                t.c.event_ts <= end_ts,
-                sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])),
-            )
-            .order_by(t.c.event_ts, t.c.event_id)
-            .limit(WEBHOOK_EVENT_PAGE)
-        )
-        with store.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        if not rows:
-            return
-        for _event_id, _event_ts, payload in rows:
-            try:
-                body = json.loads(payload)
-            except (TypeError, ValueError):
-                continue
-            if isinstance(body, dict):
-                yield body
-        last = (int(rows[-1][1]), str(rows[-1][0]))
+    pages (:meth:`airflow_provider_customerio.store.inbox.EventStore.iter_webhook_payloads`)."""
+    return store.iter_webhook_payloads(start_ts, end_ts, page=WEBHOOK_EVENT_PAGE)  # type: ignore[no-any-return]
 
 
 def open_webhook_store(config: CustomerIOConfig, conn_id: str | None, store: SyncStore) -> Any | None:
     """The events capability's store: its own connection when one is configured, else the sync store."""
-    from airflow_provider_customerio.webhooks.store import EventStore
+    from airflow_provider_customerio.store.inbox import EventStore
 
     conn_id = conn_id or config.events.webhook_store_conn_id
     if conn_id:

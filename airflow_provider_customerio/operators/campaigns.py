@@ -41,8 +41,8 @@ from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIO
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_customerio.sql.metrics_store import MetricsStore
     from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.reporting import MetricsStore
 
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class _CampaignOperatorBase(BaseOperator):
 
     def metrics_store(self, settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
         """The reporting table: the SQL connection ``sql_conn_id`` (else an SQLite file in the sync store)."""
-        from airflow_provider_customerio.sql.metrics_store import store_for
+        from airflow_provider_customerio.store.reporting import store_for
 
         return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
 

@@ -28,11 +28,11 @@ from airflow_provider_customerio.lineage import declare_outlets
 from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
 from airflow_provider_customerio.runs.settings import load_connector_config, with_state_path
 from airflow_provider_customerio.runs.values import as_bool
+from airflow_provider_customerio.store.inbox import EventStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.events.mapping import EventMapper
 from airflow_provider_customerio.sync.events.run import EventsRun, EventsSettings
 from airflow_provider_customerio.sync.events.track import TrackJob, read_events_input
-from airflow_provider_customerio.webhooks.store import EventStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

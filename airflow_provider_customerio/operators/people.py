@@ -22,8 +22,8 @@ from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.runs.context import data_interval
 from airflow_provider_customerio.runs.values import as_optional_str
 from airflow_provider_customerio.sync.config import EMAIL_TARGET
-from airflow_provider_customerio.sync.people import PeopleSync
-from airflow_provider_customerio.sync.people_job import PeopleJob, check_step_and_mode
+from airflow_provider_customerio.sync.people.job import PeopleJob, check_step_and_mode
+from airflow_provider_customerio.sync.people.sync import PeopleSync
 
 
 class CustomerIOToBrevoPeopleOperator(SyncOperator):

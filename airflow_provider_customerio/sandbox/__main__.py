@@ -16,8 +16,8 @@ import tempfile
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_customerio.sandbox.context import SandboxContext
 from airflow_provider_customerio.sandbox.server import (
-    SandboxContext,
     _NotifyingServer,
     build_info,
     create_app,

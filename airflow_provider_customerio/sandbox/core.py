@@ -14,7 +14,6 @@ import base64
 import binascii
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,7 @@ from airflow_provider_customerio.sandbox.customerio.errors import (
 from airflow_provider_customerio.sandbox.faults import HOLD_ANSWER_S, POST_APPLY_KINDS, FaultRule
 
 if TYPE_CHECKING:
-    from airflow_provider_customerio.sandbox.server import SandboxContext
+    from airflow_provider_customerio.sandbox.context import SandboxContext
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -81,29 +80,6 @@ def mask_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
             v = f"{scheme} ***" if sep and k in ("authorization", "proxy-authorization") else "***"
         out[k] = v
     return out
-
-
-class RequestLog:
-    """Bounded in-memory log of vendor requests (newest last) for test assertions."""
-
-    def __init__(self, maxlen: int = 50_000) -> None:
-        self._entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
-        self._seq = 0
-
-    def add(self, entry: dict[str, Any]) -> None:
-        self._seq += 1
-        entry["seq"] = self._seq
-        self._entries.append(entry)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def entries(self, vendor: str | None = None, path_contains: str | None = None) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self._entries
-            if (vendor is None or e["vendor"] == vendor) and (path_contains is None or path_contains in e["path"])
-        ]
 
 
 # ------------------------------------------------------------------------------------------- ASGI layer
@@ -411,7 +387,6 @@ class SandboxASGI:
 
 __all__ = [
     "AppError",
-    "RequestLog",
     "SandboxASGI",
     "TrackError",
     "classify",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import socket
 import threading
 import urllib.request
@@ -35,10 +34,9 @@ from starlette.responses import Response
 
 from airflow_provider_customerio.sandbox.brevo import routes as brevo_routes
 from airflow_provider_customerio.sandbox.brevo.errors import render_error
-from airflow_provider_customerio.sandbox.brevo.state import BrevoState
-from airflow_provider_customerio.sandbox.clock import SandboxClock, parse_lag
+from airflow_provider_customerio.sandbox.context import SandboxContext
 from airflow_provider_customerio.sandbox.control import ControlError, build_control_router
-from airflow_provider_customerio.sandbox.core import RequestLog, SandboxASGI, classify
+from airflow_provider_customerio.sandbox.core import SandboxASGI, classify
 from airflow_provider_customerio.sandbox.customerio import routes_app, routes_reports, routes_track
 from airflow_provider_customerio.sandbox.customerio.errors import (
     AppError,
@@ -46,80 +44,8 @@ from airflow_provider_customerio.sandbox.customerio.errors import (
     TrackError,
     json_response,
 )
-from airflow_provider_customerio.sandbox.customerio.state import CustomerIOState
-from airflow_provider_customerio.sandbox.faults import FaultInjector
-from airflow_provider_customerio.sandbox.ratelimit import RateLimiter
-from airflow_provider_customerio.sandbox.seed import SeedParams, seed_world
 
 log = logging.getLogger(__name__)
-
-# Fixed, obviously fake credentials. The Brevo key deliberately does NOT look like a real "xkeysib-<hex>" key.
-SITE_ID = "sandbox-site"
-TRACK_API_KEY = "sandbox-track-key"
-APP_API_KEY = "sandbox-app-key"
-BREVO_API_KEY = "sandbox-brevo-key"
-
-
-class SandboxContext:
-    """Everything the routes share: credentials, the two vendor states, log, faults and limiter."""
-
-    def __init__(
-        self, seed_people: int = 0, rate_limits: bool = True, processing: dict[str, Any] | None = None
-    ) -> None:
-        #: the start state's processing settings (``--import-rate`` and friends), applied by every reset:
-        #: Brevo ``processes/settings`` keys and Customer.io ``export_*`` settings
-        self.processing = dict(processing or {})
-        self.site_id = SITE_ID
-        self.track_api_key = TRACK_API_KEY
-        self.app_api_key = APP_API_KEY
-        self.brevo_api_key = BREVO_API_KEY
-        self.seed_people = seed_people
-        self.clock = SandboxClock()
-        self.faults = FaultInjector()  # one fault mechanism: request faults and Brevo processing faults
-        self.cio = CustomerIOState(clock=self.clock)
-        self.brevo = BrevoState(BREVO_API_KEY, faults=self.faults, sandbox_clock=self.clock)
-        self.log = RequestLog()
-        self.limiter = RateLimiter(enabled=rate_limits)
-        self.info: dict[str, Any] = {}
-
-    def seed(self, params: SeedParams) -> dict[str, Any]:
-        return seed_world(self.cio, self.brevo, params)
-
-    def lag(self) -> dict[str, float]:
-        """Read lag per surface, in sandbox-clock seconds (0 = consistent at once, the default)."""
-        out = {"brevo_events": self.brevo.lag["events"], "brevo_contacts": self.brevo.lag["contacts"]}
-        out.update(cio_activities=self.cio.lag["activities"], cio_segments=self.cio.lag["segments"])
-        return {**out, "cio_people": self.cio.lag["people"]}
-
-    def set_lag(self, spec: Any) -> dict[str, float]:
-        lag = parse_lag(spec, self.lag())
-        self.brevo.set_lag(events=lag["brevo_events"], contacts=lag["brevo_contacts"])
-        self.cio.lag.update(activities=lag["cio_activities"], segments=lag["cio_segments"])
-        self.cio.set_people_lag(lag["cio_people"])
-        return self.lag()
-
-    def background(self) -> None:
-        """Run the background work that is due on the sandbox clock (called before each request is served)."""
-        self.cio.publish_people()  # the writes of the requests served so far start their people lag
-        self.cio.run_due()
-        self.brevo.run_due()
-
-    def reset(self) -> dict[str, Any] | None:
-        """Back to the start state: empty (or re-seeded with ``seed_people``) worlds, no faults, no log."""
-        self.cio.reset()
-        self.brevo.reset()
-        self.brevo.seed(random.Random(0))
-        brevo_keys = {k: v for k, v in self.processing.items() if not k.startswith("export_")}
-        if brevo_keys:
-            self.brevo.set_process_settings(brevo_keys)
-        self.cio.settings.update({k: v for k, v in self.processing.items() if k.startswith("export_")})
-        self.log.clear()
-        self.faults.clear()
-        self.limiter.reset()
-        self.clock.reset()
-        if self.seed_people > 0:
-            return self.seed(SeedParams(people=self.seed_people))
-        return None
 
 
 def _vendor_error(path: str, status: int, message: str) -> Response:

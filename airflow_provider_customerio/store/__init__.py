@@ -7,10 +7,10 @@
 * :mod:`.objects` - the object sync's state;
 * :mod:`.notices` - Brevo process-completion notices (``notifyUrl`` callbacks);
 * :mod:`.slots` - Brevo imports in flight per account (import slots);
+* :mod:`.inbox` - the webhook inbox: the event store and outbox of the event forwarding (same engine, same schema);
 * this module - :class:`SyncStore`, the one handle the operators, the trigger and the webhook receiver open, with
   leases (one writer per sync), stored reports and run summaries.
 
-The webhook event store and outbox (:mod:`airflow_provider_customerio.webhooks.store`) lives on the same engine.
 No Airflow import at module level (the connection is resolved lazily in :mod:`.engine`).
 """
 

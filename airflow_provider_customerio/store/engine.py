@@ -93,7 +93,7 @@ def sqlite_engine(path: str | os.PathLike[str]) -> Engine:
 
     @sa.event.listens_for(engine, "checkout")
     def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-        dbapi_conn.isolation_level = None  # undo a DB-API user's setting (see raw_dbapi_connection)
+        dbapi_conn.isolation_level = None  # undo a setting a raw DB-API user of the pool made
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
@@ -258,16 +258,6 @@ def store_engine(conn_id: str | None = STORE_CONN_ID, sqlite_path: str | os.Path
     return engine
 
 
-def raw_dbapi_connection(engine: Engine) -> Any:
-    """A pooled DB-API connection with the driver's own transaction handling (``commit``/``rollback`` group the
-    statements in between, also on SQLite), for code written against DB-API."""
-    raw = engine.raw_connection()
-    driver = raw.driver_connection
-    if engine.dialect.name == "sqlite" and driver is not None:
-        driver.isolation_level = "DEFERRED"
-    return raw
-
-
 def read_connection(engine: Engine) -> sa.Connection:
     """A connection for reads only (on SQLite it does not queue behind writers)."""
     return engine.connect().execution_options(**{READ_ONLY: True})
@@ -306,7 +296,6 @@ __all__ = [
     "default_sqlite_path",
     "READ_ONLY",
     "describe",
-    "raw_dbapi_connection",
     "read_connection",
     "dispose_all",
     "sqlite_engine",

@@ -5,7 +5,7 @@ reason and record key from any machine (and by the UI). Rows are numbered per le
 cuts its ledger back to the checkpointed count, so it never writes a row twice. :func:`export_rejects` writes a
 run's rows to JSONL or CSV for people who want files.
 
-The reason codes are documented in :mod:`airflow_provider_customerio.sync.ledger`. No Airflow, no HTTP.
+The reason codes are documented here (:data:`REASONS`). No Airflow, no HTTP.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from airflow_provider_customerio.store import schema as s
 from airflow_provider_customerio.store._sql import insert_rows
+from airflow_provider_customerio.store.engine import read_connection
 from airflow_provider_customerio.store.state import StoreBase
 
 FLUSH_EVERY = 500
@@ -44,6 +45,43 @@ EXPORT_COLUMNS = (
 def ledger_key(dag_id: str, run_id: str, task_id: str = "") -> str:
     """``dag_id/run_id[/task_id]``: the ledger of one task run."""
     return "/".join(p for p in (dag_id, run_id, task_id) if p)
+
+
+#: Reason codes, documented for users of the ledger.
+REASONS: Mapping[str, str] = {
+    "missing_identifier": "the person has neither an id nor an email",
+    "invalid_email": "the email is not a valid address",
+    "oversized_attribute": "an attribute value is over the size limit (value left out, person synced)",
+    "oversized_record": "the whole record is over the request size limit",
+    "invalid_date": "a value for a date attribute is not a date (value left out, person synced)",
+    "invalid_number": "a value for a float attribute is not a number (value left out, person synced)",
+    "invalid_boolean": "a value for a boolean attribute is not a boolean (value left out, person synced)",
+    "invalid_category": "a value is not one of the category options (value left out, person synced)",
+    "invalid_phone": "a phone value has no country code or is not a number (value left out, person synced)",
+    "duplicate_in_batch": "the same email appears twice in one import; the later one was imported",
+    "import_invalid": "Brevo's import process reported the row as invalid",
+    "import_duplicate": "Brevo's import process reported the row's identifier as a duplicate",
+    "import_failed": "Brevo's import process failed for the whole batch (retried, then given up)",
+    "import_timeout": "Brevo's import process did not finish within the timeout",
+    "delete_failed": "the Brevo contact (or custom object record) could not be deleted or blacklisted",
+    "not_found": "Customer.io no longer has the person (deleted between the change and the read)",
+    "identity_clash": "the identifier belongs to another contact on the other side",
+    "vendor_rejected": "the vendor rejected the record",
+    "import_unverified": "Brevo's import report counted rejected rows without naming them; the batch is re-checked "
+    "and re-sent by the next run",
+    "unmapped_event": "the event is not in event_mapping and events.unmapped is `skip`",
+    "invalid_event_name": "the event name is not a valid Brevo event name and is not mapped",
+    "malformed_event": "the stored event cannot be read (no metric/name, not JSON)",
+    "no_mapped_value": "none of the mapped attributes has a value; Brevo needs at least one attribute per record",
+    "related_contact_missing": "a person related to the object is not a Brevo contact yet; the link is retried by "
+    "the next run",
+    "upsert_failed": "Brevo's object upsert process failed (retried, then given up)",
+}
+
+#: Reasons that only leave out a value; the record itself was written.
+VALUE_REASONS = frozenset(
+    {"oversized_attribute", "invalid_date", "invalid_number", "invalid_boolean", "invalid_category", "invalid_phone"}
+)
 
 
 class Ledger(StoreBase):
@@ -111,7 +149,7 @@ class Ledger(StoreBase):
         """Record one rejected record.
 
         :param record_id: the record's key (Customer.io ``cio_id`` for people).
-        :param reason: a code from :data:`~airflow_provider_customerio.sync.ledger.REASONS`.
+        :param reason: a code from :data:`REASONS`.
         :param message: human-readable reason, with the fix where there is one.
         :param stage: where it was rejected: ``map``, ``pack``, ``import``, ``delete``, ...
         :param identifiers: identifiers to find the record (email, id, ext_id).
@@ -159,8 +197,6 @@ class Ledger(StoreBase):
     @property
     def record_rejects(self) -> int:
         """Rows for records that were not written at all (value-level problems excluded)."""
-        from airflow_provider_customerio.sync.ledger import VALUE_REASONS
-
         return sum(n for reason, n in self.counts.items() if reason not in VALUE_REASONS)
 
 
@@ -170,6 +206,14 @@ def _as_dict(row: Any) -> dict[str, Any]:
     if row["detail"]:
         out["detail"] = json.loads(row["detail"])
     return out
+
+
+def run_reject_counts(engine: Engine, dag_id: str, run_id: str) -> dict[str, int]:
+    """The rejected records of one DAG run per reason, every task of it (index ``(dag_id, run_id)``)."""
+    t = s.rejected_record
+    q = sa.select(t.c.reason, sa.func.count()).where(t.c.dag_id == dag_id, t.c.run_id == run_id).group_by(t.c.reason)
+    with read_connection(engine) as conn:
+        return {str(r): int(n) for r, n in conn.execute(q)}
 
 
 def iter_rejects(
@@ -242,4 +286,13 @@ def export_rejects(
     return n
 
 
-__all__ = ["Ledger", "export_rejects", "iter_rejects", "ledger_key", "read_ledger"]
+__all__ = [
+    "REASONS",
+    "VALUE_REASONS",
+    "Ledger",
+    "export_rejects",
+    "iter_rejects",
+    "ledger_key",
+    "read_ledger",
+    "run_reject_counts",
+]

@@ -1,9 +1,8 @@
 """The sync store's tables and their numbered migrations.
 
 Every table of the provider's lasting state is declared here, on SQLAlchemy Core, portable across PostgreSQL,
-MySQL and SQLite (keys are ``VARCHAR(191)`` so MySQL can index them in utf8mb4). The webhook event store's two
-tables are declared by :mod:`airflow_provider_customerio.webhooks.store` (their name is configurable) and created
-on the same engine.
+MySQL and SQLite (keys are ``VARCHAR(191)`` so MySQL can index them in utf8mb4), the webhook inbox's two tables
+(:mod:`.inbox`) among them.
 
 Schema versions: ``store_version`` holds one row per applied migration. :func:`migrate` applies the missing
 ones in order, in one transaction, under a lock (PostgreSQL advisory lock, SQLite ``BEGIN IMMEDIATE``, MySQL
@@ -271,6 +270,36 @@ import_slot = sa.Table(
 )
 IMPORT_SLOT_TABLES = (import_slot,)
 
+# ---------------------------------------------------------------------------------------------- webhook inbox
+#: The event store and outbox of the event forwarding (:mod:`.inbox`): one row per event to forward to Brevo, keyed
+#: by the source's event id (the dedupe index), moving pending -> in_flight -> sent | rejected | skipped. Before it
+#: joined the migrations the inbox created these two tables itself (``create_all``); its migration adopts them.
+webhook_event = sa.Table(
+    "customerio_webhook_events",
+    metadata,
+    sa.Column("event_id", sa.String(KEY), primary_key=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("event_ts", sa.BigInteger, nullable=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=True),
+    sa.Column("outbound", sa.Text, nullable=True),
+    sa.Column("status_at", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_customerio_webhook_events_status", "status", "received_at"),
+)
+#: Named values of the inbox (the end of the last activity window read).
+webhook_meta = sa.Table(
+    "customerio_webhook_events_meta",
+    metadata,
+    sa.Column("name", sa.String(KEY), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+WEBHOOK_INBOX_TABLES = (webhook_event, webhook_meta)
+
 store_version = sa.Table(
     "store_version",
     metadata,
@@ -336,6 +365,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         8, "process notices: the digest of the request (a lost answer's process found again)", _notice_request_digest
     ),
     Migration(9, "Brevo import slots: imports in flight per account", _create(*IMPORT_SLOT_TABLES)),
+    Migration(
+        10,
+        "webhook inbox: events to forward and their watermarks (adopted where created before)",
+        _create(*WEBHOOK_INBOX_TABLES),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -384,4 +418,6 @@ __all__ = [
     "migrate",
     "own_write",
     "process_notice",
+    "webhook_event",
+    "webhook_meta",
 ]

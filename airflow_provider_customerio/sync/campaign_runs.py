@@ -25,7 +25,7 @@ from airflow_provider_customerio.sync.campaigns import (
     sync_campaign_metrics,
 )
 from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
-from airflow_provider_customerio.sync.ledger import RejectSink
+from airflow_provider_customerio.sync.ports import RejectSink, RunLedger
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def report_days(value: Any) -> int:
 
 
 class ReportRowsPort(Protocol):
-    """The reporting table's reads (:class:`airflow_provider_customerio.sql.metrics_store.MetricsStore`)."""
+    """The reporting table's reads (:class:`airflow_provider_customerio.store.reporting.MetricsStore`)."""
 
     def fetch(self, first: str, last: str, campaign_ids: Sequence[int] | None = None) -> list[Any]: ...
 
@@ -200,19 +200,9 @@ def campaign_report(
 
 
 class MetricsTablePort(MetricsStorePort, Protocol):
-    """The reporting table as a metrics task opens it (``sql.metrics_store.MetricsStore``)."""
+    """The reporting table as a metrics task opens it (``store.reporting.MetricsStore``)."""
 
     def ensure_table(self) -> None: ...
-
-
-class RunLedger(RejectSink, Protocol):
-    """The task's ledger (:class:`airflow_provider_customerio.store.ledger.Ledger`)."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def total(self) -> int: ...
-    def close(self) -> None: ...
 
 
 class CampaignMetricsJob:

@@ -1,7 +1,7 @@
 """Campaign metrics: turn Customer.io metric series into one reporting row per campaign and day.
 
 Pure logic, no Airflow and no HTTP. The operator gives it the run's data interval, a port that fetches a
-campaign's series (the App hook's ``get_campaign_metrics``) and a store (``sql.metrics_store``).
+campaign's series (the App hook's ``get_campaign_metrics``) and a store (``store.reporting``).
 
 Window. A run covers the calendar days of its data interval (in ``tz``, UTC by default) plus
 ``lookback_days`` days before them, because opens and clicks arrive late: each run re-reads those days and
@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_customerio.sync.ledger import RejectSink
+from airflow_provider_customerio.sync.ports import RejectSink
 
 #: Metric columns of the reporting table, in table order. Series keys outside this list are ignored.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -463,7 +463,7 @@ def campaign_ref(value: Any) -> tuple[int, str]:
 
 # ---------------------------------------------------------------------------------------------- the sync
 class MetricsStorePort(Protocol):
-    """What the sync needs from the reporting table (``sql.metrics_store.MetricsStore``)."""
+    """What the sync needs from the reporting table (``store.reporting.MetricsStore``)."""
 
     def existing_hashes(self, campaign_id: int, source: str, first: str, last: str) -> dict[str, str]: ...
 

@@ -45,8 +45,8 @@ from typing import Any, Protocol
 from airflow_provider_customerio.store.objects import ObjectStateTable, SyncedObject
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig, ObjectTypeSettings
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import ConversionError, content_hash, to_text
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.processes import (
     Clock,
     Notices,
@@ -54,7 +54,6 @@ from airflow_provider_customerio.sync.processes import (
     SystemClock,
     wait_for_pending,
 )
-from airflow_provider_customerio.sync.state import StateStore
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 log = logging.getLogger(__name__)
@@ -480,9 +479,9 @@ class ObjectSync:
         config: CustomerIOConfig,
         source: ObjectSource,
         sink: ObjectSink,
-        state: StateStore,
+        state: SyncState,
         objects: ObjectStateTable,
-        ledger: Ledger,
+        ledger: RunLedger,
         run_key: str,
         type_ids: Sequence[str] | None = None,
         max_records: int = MAX_RECORDS_PER_UPSERT,
@@ -1210,9 +1209,9 @@ class ReverseObjectSync:
         config: CustomerIOConfig,
         source: RecordSource,
         writer: ObjectWriter,
-        state: StateStore,
+        state: SyncState,
         objects: ObjectStateTable,
-        ledger: Ledger,
+        ledger: RunLedger,
         type_ids: Sequence[str] | None = None,
     ) -> None:
         self.config = config

@@ -10,6 +10,7 @@ No Airflow and no HTTP imports here.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -112,4 +113,21 @@ class SyncSummary:
         return out
 
 
-__all__ = ["MAX_PLAN_ITEMS", "PLAN_KINDS", "SyncSummary"]
+class RejectThresholdExceeded(RuntimeError):
+    """More records were rejected than ``reject_threshold`` allows; the ledger says which and why."""
+
+
+def check_threshold(*, rejected: int, read: int, threshold: float, ledger_path: str | os.PathLike[str]) -> None:
+    """Raise :class:`RejectThresholdExceeded` when ``rejected / read > threshold``."""
+    if read <= 0 or rejected <= 0:
+        return
+    fraction = rejected / read
+    if fraction > threshold:
+        raise RejectThresholdExceeded(
+            f"{rejected} of {read} records rejected ({fraction:.1%}), over the reject_threshold of "
+            f"{threshold:.1%}. See the {ledger_path} for each record and its reason; fix the data, or "
+            "raise connectors.customerio.people.reject_threshold."
+        )
+
+
+__all__ = ["MAX_PLAN_ITEMS", "PLAN_KINDS", "RejectThresholdExceeded", "SyncSummary", "check_threshold"]

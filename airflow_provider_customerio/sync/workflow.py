@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
-from airflow_provider_customerio.sync.ledger import RejectSink
 from airflow_provider_customerio.sync.mapping import ConversionError, normalise_email
+from airflow_provider_customerio.sync.ports import RejectSink
 
 #: Hash direction under which the written workflow state is remembered in the sync state store.
 WORKFLOW_DIRECTION = "cio_workflow_state"

@@ -28,8 +28,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from sqlalchemy.engine import Engine
 
 from airflow_provider_customerio.store.engine import store_label
-from airflow_provider_customerio.ui import queries
+from airflow_provider_customerio.store.status import PAGE_SIZE, StatusQueries
 from airflow_provider_customerio.ui.page import render_page
+from airflow_provider_customerio.ui.queries import recent_runs
 
 #: Days of campaign metrics shown when no range is given.
 DEFAULT_DAYS = 14
@@ -102,7 +103,7 @@ def _viewer_dependency(engine: Callable[[], Engine], authorize: Authorize) -> Ca
         """The DAGs the store has records of (cached for a minute: they change with new DAGs only)."""
         now = time.monotonic()
         if not dags_cache or now - dags_cache[0][0] > DAGS_TTL_S:
-            dags_cache[:] = [(now, frozenset(queries.provider_dag_ids(engine())))]
+            dags_cache[:] = [(now, frozenset(StatusQueries(engine()).provider_dag_ids()))]
         return dags_cache[0][1]
 
     async def viewer(request: Request) -> Viewer:
@@ -176,18 +177,19 @@ def _add_page_routes(
         before: int | None = None,
     ) -> HTMLResponse:
         eng = engine()
+        reads = StatusQueries(eng)
         start, end = _date_range(first, last, today())
-        counts = queries.reject_counts(eng, who.dag_ids)
+        counts = reads.reject_counts(who.dag_ids)
         chosen = reason or next(iter(counts), None)
         html = render_page(
             user=who.name,
-            runs=queries.recent_runs(eng, who.dag_ids),
+            runs=recent_runs(reads, who.dag_ids),
             reject_counts=counts,
-            reject_page=queries.reject_page(eng, who.dag_ids, chosen, before=before) if chosen else None,
-            metrics=queries.metrics_rows(eng, start, end),
+            reject_page=reads.reject_page(who.dag_ids, chosen, before=before) if chosen else None,
+            metrics=reads.metrics_rows(start, end),
             first=start,
             last=end,
-            health=queries.webhook_health(eng),
+            health=reads.webhook_health(),
             store_location=store_label(eng),
             now=clock(),
         )
@@ -197,7 +199,7 @@ def _add_page_routes(
     def rejects_csv(who: Viewer = Depends(viewer), reason: str | None = None) -> StreamingResponse:
         name = f"rejected_records{'_' + reason if reason else ''}.csv"
         return StreamingResponse(
-            queries.iter_rejects_csv(engine(), who.dag_ids, reason),
+            StatusQueries(engine()).iter_rejects_csv(who.dag_ids, reason),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
         )
@@ -218,24 +220,25 @@ def _add_api_routes(
         last: str | None = Query(None, alias="to"),
     ) -> dict[str, Any]:
         eng = engine()
+        reads = StatusQueries(eng)
         start, end = _date_range(first, last, today())
-        health = queries.webhook_health(eng)
+        health = reads.webhook_health()
         return {
             "user": who.name,
             "runs": {
                 cap: [{**asdict(r), "api_calls": r.api_calls} for r in rows]
-                for cap, rows in queries.recent_runs(eng, who.dag_ids).items()
+                for cap, rows in recent_runs(reads, who.dag_ids).items()
             },
-            "rejects_by_reason": queries.reject_counts(eng, who.dag_ids),
-            "campaign_metrics": queries.metrics_rows(eng, start, end),
+            "rejects_by_reason": reads.reject_counts(who.dag_ids),
+            "campaign_metrics": reads.metrics_rows(start, end),
             "webhooks": {**asdict(health), "received": health.received, "refused": health.refused},
         }
 
     @app.get("/api/rejects")
     def rejects(
-        reason: str, who: Viewer = Depends(viewer), before: int | None = None, size: int = queries.PAGE_SIZE
+        reason: str, who: Viewer = Depends(viewer), before: int | None = None, size: int = PAGE_SIZE
     ) -> dict[str, Any]:
-        return asdict(queries.reject_page(engine(), who.dag_ids, reason, before=before, size=size))
+        return asdict(StatusQueries(engine()).reject_page(who.dag_ids, reason, before=before, size=size))
 
 
 __all__ = ["Viewer", "airflow_viewer", "create_app"]

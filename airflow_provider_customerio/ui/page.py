@@ -1,5 +1,6 @@
-"""The status page's HTML: server-rendered from :mod:`.queries` (no scripts, no external files), in the style of
-the campaign report (:mod:`airflow_provider_customerio.reporting`, whose charts it reuses).
+"""The status page's HTML: server-rendered from the store's reads (:mod:`airflow_provider_customerio.store.status`,
+:mod:`.queries`; no scripts, no external files), in the style of the campaign report
+(:mod:`airflow_provider_customerio.reporting`, whose charts it reuses).
 
 Every figure carries a ``data-figure`` attribute naming it, so tests (and the browser test) read the numbers on
 screen without parsing the layout.
@@ -15,7 +16,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from airflow_provider_customerio.reporting import build_trends, render_chart
-from airflow_provider_customerio.ui.queries import RUN_FIGURES, RejectPage, RunRow, WebhookHealth
+from airflow_provider_customerio.store.status import RejectPage, WebhookHealth
+from airflow_provider_customerio.ui.queries import RUN_FIGURES, RunRow
 
 TITLE = "Customer.io ↔ Brevo"
 

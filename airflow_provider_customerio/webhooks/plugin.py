@@ -32,6 +32,7 @@ from typing import Any
 from airflow.plugins_manager import AirflowPlugin
 
 from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
+from airflow_provider_customerio.store.inbox import EventStore
 from airflow_provider_customerio.webhooks.brevo_notify import build_notify_router
 from airflow_provider_customerio.webhooks.receiver import (
     DEFAULT_MAX_BODY_BYTES,
@@ -40,7 +41,6 @@ from airflow_provider_customerio.webhooks.receiver import (
     create_app,
 )
 from airflow_provider_customerio.webhooks.signature import DEFAULT_TOLERANCE_SECONDS
-from airflow_provider_customerio.webhooks.store import EventStore
 
 DEFAULT_CONN_ID = "customerio_webhook_default"
 CONN_TYPE = "customerio_webhook"

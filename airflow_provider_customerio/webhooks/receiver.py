@@ -39,6 +39,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
 
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.sync.events.ports import SOURCE_WEBHOOK
 from airflow_provider_customerio.sync.events.sources import MalformedEventError, validate_webhook_payload
 from airflow_provider_customerio.webhooks.signature import (
@@ -48,7 +49,6 @@ from airflow_provider_customerio.webhooks.signature import (
     SignatureError,
     verify_signature,
 )
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 log = logging.getLogger(__name__)
 

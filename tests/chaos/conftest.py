@@ -37,8 +37,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.hooks import _base
-from airflow_provider_customerio.sync.ledger import VALUE_REASONS
+from airflow_provider_customerio.hooks import retry
+from airflow_provider_customerio.store.ledger import VALUE_REASONS
 from tests.integration.conftest import SandboxClient, sandbox, sandbox_server  # noqa: F401 (fixtures)
 
 MAX_TRIES = 5
@@ -76,12 +76,12 @@ SCHEDULE_GAP = 300.0
 @pytest.fixture(autouse=True)
 def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the product's retry decisions and attempt counts, but wait at most 20 ms between attempts."""
-    original = _base.RetryPolicy.wait_seconds
+    original = retry.RetryPolicy.wait_seconds
 
-    def wait_seconds(self: _base.RetryPolicy, attempt: int, exc: BaseException | None) -> float:
+    def wait_seconds(self: retry.RetryPolicy, attempt: int, exc: BaseException | None) -> float:
         return min(0.02, original(self, attempt, exc))
 
-    monkeypatch.setattr(_base.RetryPolicy, "wait_seconds", wait_seconds)
+    monkeypatch.setattr(retry.RetryPolicy, "wait_seconds", wait_seconds)
 
 
 class Chaos:

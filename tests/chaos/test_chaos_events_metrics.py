@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.sync.events import run as events_run
-from airflow_provider_customerio.sync.ledger import read_ledger
 from tests.chaos.conftest import (
     assert_landed_or_ledgered,
     brevo_contacts,

@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
 from airflow_provider_customerio.operators.reverse import BrevoToCustomerIOPeopleOperator
-from airflow_provider_customerio.sync.ledger import VALUE_REASONS
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.store.ledger import VALUE_REASONS
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, StateStore
 from tests.chaos.conftest import (
     assert_landed_or_ledgered,
     brevo_contacts,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_customerio.operators import segments as segments_op
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 from tests.chaos.conftest import assert_landed_or_ledgered, brevo_contacts, diff, run_with_retries, sandbox_sleep
 from tests.integration import test_objects_sandbox as objects_it
 from tests.integration import test_segments_sandbox as segments_it

@@ -25,7 +25,7 @@ import pytest
 
 from airflow_provider_customerio.operators import reverse as reverse_op
 from airflow_provider_customerio.operators import segments as segments_op
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 from tests.chaos.conftest import brevo_contacts, cio_people, diff, next_run, sandbox_sleep, slow_world_on
 from tests.chaos.test_chaos_people import _forward, _prepare, _prepare_reverse, _rejects, _reverse
 from tests.chaos.test_chaos_segments_objects import LIST, SEGMENT, _objects_world, _records, _segments_world

@@ -25,12 +25,9 @@ from hypothesis import strategies as st
 from airflow_provider_customerio.sync.batching import Batch, Oversize
 from airflow_provider_customerio.sync.events.mapping import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, event_packer
 from airflow_provider_customerio.sync.objects import MAX_RECORDS_PER_UPSERT, MAX_UPSERT_BYTES, ObjectSync
-from airflow_provider_customerio.sync.people import (
-    BREVO_IMPORT_LIMIT_BYTES,
-    IMPORT_OVERHEAD_BYTES,
-    MAX_IMPORT_ROWS,
-    PeopleSync,
-)
+from airflow_provider_customerio.sync.people.load import BREVO_IMPORT_LIMIT_BYTES, IMPORT_OVERHEAD_BYTES
+from airflow_provider_customerio.sync.people.run import MAX_IMPORT_ROWS
+from airflow_provider_customerio.sync.people.sync import PeopleSync
 from airflow_provider_customerio.sync.reverse.write import (
     TRACK_BATCH_BUDGET_BYTES,
     TRACK_BATCH_LIMIT_BYTES,
@@ -52,7 +49,7 @@ CHARS = ["a", "é", "€", "😀", '"', "\\", "\n", "\x01", "\u2028", "/", "<", 
 
 
 def wire(obj: Any) -> int:
-    """Body bytes as the hooks send them (``_base.request``: compact separators, ensure_ascii=False, UTF-8)."""
+    """Body bytes as the hooks send them (``hooks/transport.py`` ``encode_body``: compact, UTF-8)."""
     return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 

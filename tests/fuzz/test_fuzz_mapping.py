@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_customerio.store.ledger import REASONS, VALUE_REASONS
 from airflow_provider_customerio.sync.config import MappedField
-from airflow_provider_customerio.sync.ledger import REASONS, VALUE_REASONS
 from airflow_provider_customerio.sync.mapping import (
     MAX_TEXT_BYTES,
     BrevoAttribute,

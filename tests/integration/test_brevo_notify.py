@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_customerio.sandbox.brevo.routes import build_standalone_app
+from airflow_provider_customerio.sandbox.brevo.standalone import build_standalone_app
 from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.webhooks.brevo_notify import create_notify_app, notice_url

@@ -1,57 +1,45 @@
-"""The reporting table's SQL on a real PostgreSQL server.
+"""The reporting table (``store/reporting.py``) on a real PostgreSQL server, through SQLAlchemy engines.
 
-No Python Postgres driver is installed here, so the exact statements the store generates (``%s`` placeholders,
-as psycopg2 uses) are run through ``psql`` with the parameters rendered as SQL literals. A throwaway cluster is
-started in a temp folder on 127.0.0.1 when the PostgreSQL server binaries are present; otherwise the test is
-skipped (the CI machine has none unless .ci/run installs them). Set ``CIO_TEST_PG_BIN`` to the folder holding
-``initdb``/``pg_ctl``/``psql`` to point at another installation.
+A throwaway cluster is started in a temp folder on 127.0.0.1 when the PostgreSQL server binaries are present;
+otherwise the test is skipped (the CI machine has none unless .ci/run installs them). Set ``CIO_TEST_PG_BIN`` to the
+folder holding ``initdb``/``pg_ctl``/``psql`` to point at another installation. Both drivers the store supports on
+PostgreSQL run it: psycopg2 (the store's ``execute_values`` fast path) and the portable Core path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from airflow_provider_customerio.sql.metrics_store import (
-    create_table_sql,
-    existing_sql,
-    row_params,
-    select_sql,
-    upsert_sql,
-)
+from airflow_provider_customerio.store.reporting import MetricsStore, metrics_table
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from tests.postgres_server import PostgresUnavailable, temporary_postgres
 
-Psql = Callable[[str], Any]
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 
 @pytest.fixture(scope="module")
-def psql() -> Iterator[Any]:
+def pg() -> Iterator[Any]:
     try:
         with temporary_postgres() as server:
-            yield server.psql
+            yield server
     except PostgresUnavailable as exc:
         pytest.skip(str(exc))
 
 
-def literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def render(sql: str, params: Sequence[Any]) -> str:
-    parts = sql.split("%s")
-    assert len(parts) == len(params) + 1, "placeholder count differs from the parameters"
-    return "".join(p + (literal(params[i]) if i < len(params) else "") for i, p in enumerate(parts))
+@pytest.fixture(params=["psycopg2", "portable"])
+def engine(pg: Any, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
+    db = f"metrics_{request.param}_{request.node.name[:20].lower().replace('[', '_').replace(']', '')}"
+    pg.psql(f"CREATE DATABASE {db}")
+    eng = sa.create_engine(pg.url(db))
+    if request.param == "portable":  # the store's psycopg2 fast path keys on the driver name: take it away
+        eng.dialect.driver = "psycopg2-portable"
+    yield eng
+    eng.dispose()
 
 
 def row(cid: int, day: str, sent: int, name: str = "O'Brien flow") -> MetricRow:
@@ -64,32 +52,38 @@ def row(cid: int, day: str, sent: int, name: str = "O'Brien flow") -> MetricRow:
     )
 
 
-def upsert(psql: Psql, rows: list[MetricRow], updated_at: str) -> None:
-    sql = upsert_sql("customerio_campaign_metrics", "%s")
-    psql("BEGIN; " + "; ".join(render(sql, row_params(r, updated_at)) for r in rows) + "; COMMIT")
-
-
-def test_store_sql_runs_on_postgres_and_is_idempotent(psql: Psql) -> None:
-    psql(create_table_sql("customerio_campaign_metrics"))
-    psql(create_table_sql("customerio_campaign_metrics"))  # IF NOT EXISTS
-    upsert(psql, [row(1, "2026-11-20", 10), row(1, "2026-11-21", 11), row(2, "2026-11-20", 5)], "t1")
-    upsert(psql, [row(1, "2026-11-20", 10), row(1, "2026-11-21", 11), row(2, "2026-11-20", 5)], "t1")
-    assert psql("SELECT COUNT(*) FROM customerio_campaign_metrics") == [["3"]]
-    upsert(psql, [row(1, "2026-11-21", 14)], "t2")  # a late update
-    assert psql("SELECT COUNT(*) FROM customerio_campaign_metrics") == [["3"]]
-    got = psql(render(select_sql("customerio_campaign_metrics", "%s", n_campaigns=1), ["2026-11-01", "2026-11-30", 1]))
-    assert [(r[0], r[1], r[3], r[5], r[-1]) for r in got] == [
-        ("1", "2026-11-20", "O'Brien flow", "10", "t1"),
-        ("1", "2026-11-21", "O'Brien flow", "14", "t2"),
+def test_the_reporting_table_runs_on_postgres_and_is_idempotent(engine: sa.Engine) -> None:
+    store = MetricsStore(engine)
+    store.ensure_table()
+    store.ensure_table()  # there already
+    rows = [row(1, "2026-11-20", 10), row(1, "2026-11-21", 11), row(2, "2026-11-20", 5)]
+    store.upsert(rows, updated_at="t1")
+    store.upsert(rows, updated_at="t1")
+    assert store.count() == 3
+    store.upsert([row(1, "2026-11-21", 14)], updated_at="t2")  # a late update
+    assert store.count() == 3
+    got = store.fetch("2026-11-01", "2026-11-30", [1])
+    assert [(r["campaign_id"], r["date"], r["name"], r["sent"], r["updated_at"]) for r in got] == [
+        (1, "2026-11-20", "O'Brien flow", 10, "t1"),
+        (1, "2026-11-21", "O'Brien flow", 14, "t2"),
     ]
-    hashes = psql(
-        render(existing_sql("customerio_campaign_metrics", "%s"), [1, "campaign:v2:UTC", "2026-11-21", "2026-11-21"])
-    )
-    assert hashes == [["2026-11-21", row(1, "2026-11-21", 14).content_hash]]
-    types = dict(
-        psql(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'customerio_campaign_metrics'"
+    hashes = store.existing_hashes(1, "campaign:v2:UTC", "2026-11-21", "2026-11-21")
+    assert hashes == {"2026-11-21": row(1, "2026-11-21", 14).content_hash}
+    with engine.connect() as conn:
+        types = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = 'customerio_campaign_metrics'"
+                )
+            ).all()
         )
-    )
     assert types["date"] == "date" and types["sent"] == "bigint" and types["campaign_id"] == "bigint"
+
+
+def test_a_table_of_the_users_name_made_by_another_task_is_used(engine: sa.Engine) -> None:
+    metrics_table("cio_metrics").create(engine)  # another task made it first
+    store = MetricsStore(engine, table="cio_metrics")
+    store.ensure_table()
+    store.upsert([row(7, "2026-11-20", 1)], updated_at="t")
+    assert store.count() == 1 and sa.inspect(engine).has_table("cio_metrics")

@@ -22,8 +22,8 @@ from airflow_provider_customerio.operators.campaigns import (
     CustomerIOListCampaignsOperator,
 )
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.sync.campaigns import CampaignMetricsError
-from airflow_provider_customerio.sync.ledger import read_ledger
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc

@@ -34,8 +34,8 @@ from airflow_provider_customerio.operators.events import (
     CustomerIOTrackEventsOperator,
 )
 from airflow_provider_customerio.sandbox.webhook_emitter import emit_webhooks, make_event
-from airflow_provider_customerio.sync.ledger import read_ledger
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+from airflow_provider_customerio.store.ledger import read_ledger
 from tests.conftest import REPO_ROOT
 from tests.integration.test_events_receiver import KEY, Receiver
 
@@ -255,7 +255,7 @@ def test_killed_between_send_and_mark_rerun_leaves_no_duplicates(world: World) -
     events = world.add_webhooks(250, seed=5)
     script = textwrap.dedent(f"""
         import os, signal
-        from airflow_provider_customerio.webhooks.store import EventStore
+        from airflow_provider_customerio.store.inbox import EventStore
         real_mark = EventStore.mark
         def mark(self, changes):
             if any(status == "sent" for status, _ in changes.values()):
@@ -288,7 +288,7 @@ def test_a_retry_right_after_a_kill_mid_send_resolves_the_in_flight_events_itsel
     events = world.add_webhooks(30, seed=8)
     script = textwrap.dedent(f"""
         import os, signal
-        from airflow_provider_customerio.webhooks.store import EventStore
+        from airflow_provider_customerio.store.inbox import EventStore
         real_mark = EventStore.mark
         def mark(self, changes):
             if any(status == "sent" for status, _ in changes.values()):
@@ -344,7 +344,7 @@ def test_manual_run_without_interval_reads_from_the_watermark(world: World) -> N
 
 def test_activity_feed_outage_still_forwards_the_webhooks_then_fails(world: World) -> None:
     from airflow_provider_customerio.exceptions import ServerError
-    from airflow_provider_customerio.hooks._base import RetryPolicy
+    from airflow_provider_customerio.hooks.retry import RetryPolicy
 
     events = world.add_webhooks(5, seed=8)
     world.sandbox.faults(vendor="app", kind="500", count=1)

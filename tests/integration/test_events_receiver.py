@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from airflow_provider_customerio.sandbox.control import webhooks as webhooks_control
 from airflow_provider_customerio.sandbox.webhook_emitter import emit_webhooks, make_event
+from airflow_provider_customerio.store.inbox import PENDING, EventStore
 from airflow_provider_customerio.webhooks.plugin import (
     URL_PREFIX,
     CustomerIOWebhookPlugin,
@@ -23,7 +24,6 @@ from airflow_provider_customerio.webhooks.plugin import (
     build_app,
 )
 from airflow_provider_customerio.webhooks.signature import compute_signature
-from airflow_provider_customerio.webhooks.store import PENDING, EventStore
 from tests.serve import ThreadedServer
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import BaseNotifier
 
 from airflow_provider_customerio.notify import on_failure, on_reject_threshold
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]
 

@@ -18,7 +18,7 @@ import requests
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_customerio.operators.objects import CustomerIOObjectsToBrevoOperator
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.sync.objects import MissingBrevoAttributes, MissingBrevoObjectTypes
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout
 

@@ -14,8 +14,8 @@ import requests
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
-from airflow_provider_customerio.sync.ledger import VALUE_REASONS
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.store.ledger import VALUE_REASONS
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, StateStore
 from tests.conftest import ledger_rows
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import requests
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
 from airflow_provider_customerio.operators.reverse import BrevoToCustomerIOPeopleOperator
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 
 CONFIG = """
 connectors:

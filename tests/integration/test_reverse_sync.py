@@ -12,11 +12,11 @@ from airflow_provider_customerio.adapters.reverse import BrevoContactSource, Cus
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.config import load_config
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse.run import ReverseSync
-from airflow_provider_customerio.sync.state import StateStore
 from tests.integration.test_reverse_helpers import Harness, utcnow, window_since
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.sync.segments import (
     ListNotFoundError,
     RemovalBrakeError,

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from airflow_provider_customerio.sandbox.brevo.routes import build_standalone_app
+from airflow_provider_customerio.sandbox.brevo.standalone import build_standalone_app
 from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from airflow_provider_customerio.sandbox.notify import RETRY_DELAYS, Notifier
 from airflow_provider_customerio.sandbox.webhook_emitter import SENDER_BACKOFF, WebhookSender, make_event

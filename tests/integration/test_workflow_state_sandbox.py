@@ -22,8 +22,8 @@ from airflow_provider_customerio.operators.workflow import (
     CustomerIOWorkflowStateOperator,
     CustomerIOWorkflowStateToBrevoOperator,
 )
-from airflow_provider_customerio.sync.ledger import read_ledger
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+from airflow_provider_customerio.store.ledger import read_ledger
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc

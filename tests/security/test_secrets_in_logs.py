@@ -158,7 +158,7 @@ def test_every_capability_logs_its_api_calls_without_any_secret(
     step("workflow state", lambda: ww.run())
 
     # the capture sees what the provider's loggers and Airflow's task loggers emit (checked with a canary)
-    logging.getLogger("airflow_provider_customerio.sync.people").warning("canary-%s", "c4n4ry")
+    logging.getLogger("airflow_provider_customerio.sync.people.sync").warning("canary-%s", "c4n4ry")
     text = captured.collect()
     assert "canary-c4n4ry" in text
     assert len(ran) == 9

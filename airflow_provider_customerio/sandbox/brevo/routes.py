@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
@@ -383,14 +383,3 @@ async def not_found(path: str, request: Request) -> Response:
         # spec's own example message for method_not_allowed
         raise MethodNotAllowed(f"{request.method} Method is not allowed on this path")
     raise PathNotFound(f"Invalid path {target}")
-
-
-def build_standalone_app(state: BrevoState) -> FastAPI:
-    """A FastAPI app serving only the Brevo emulation (``/brevo/v3`` + ``/_sandbox/brevo``), for isolated tests."""
-    from airflow_provider_customerio.sandbox.control import brevo as brevo_control
-
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.brevo = state
-    app.include_router(router, prefix="/brevo/v3")
-    app.include_router(brevo_control.router, prefix="/_sandbox/brevo")
-    return app

@@ -12,7 +12,7 @@ from airflow_provider_customerio.sandbox.customerio.errors import json_response
 from airflow_provider_customerio.sandbox.customerio.params import Cio
 
 if TYPE_CHECKING:
-    from airflow_provider_customerio.sandbox.server import SandboxContext
+    from airflow_provider_customerio.sandbox.context import SandboxContext
 
 
 class ControlError(Exception):

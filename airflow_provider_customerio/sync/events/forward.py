@@ -10,13 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_customerio.store.inbox import PENDING, REJECTED, SENT, SKIPPED
 from airflow_provider_customerio.sync.batching import Batch, Oversize
 from airflow_provider_customerio.sync.events.mapping import EventMapper, event_packer
 from airflow_provider_customerio.sync.events.ports import (
-    PENDING,
-    REJECTED,
-    SENT,
-    SKIPPED,
     BatchRejected,
     DeliveryNotAttempted,
     DeliveryUncertain,

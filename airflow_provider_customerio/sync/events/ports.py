@@ -1,4 +1,4 @@
-"""What event forwarding talks to: the outbox statuses and sources, the ports (:class:`OutboxPort`,
+"""What event forwarding talks to: the event sources, the ports (:class:`OutboxPort`,
 :class:`EventSink`, :class:`LedgerPort`), the delivery outcomes an :class:`EventSink` raises, and :class:`Rejection`
 (an event that is not forwarded)."""
 
@@ -8,20 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_customerio.sync.ledger import RejectSink
-
-PENDING = "pending"
-IN_FLIGHT = "in_flight"
-SENT = "sent"
-REJECTED = "rejected"
-SKIPPED = "skipped"
+from airflow_provider_customerio.sync.ports import RejectSink
 
 SOURCE_WEBHOOK = "webhook"
 SOURCE_ACTIVITY = "activity"
 #: Key of ``event_properties`` that carries the source event id (used to reconcile with ``GET /events``).
 SOURCE_ID_PROPERTY = "cio_event_id"
 
-#: Ledger reason codes used by the event forwarding (in addition to the shared ones in ``sync.ledger``).
+#: Ledger reason codes used by the event forwarding (in addition to the shared ones in ``store.ledger``).
 EVENT_REASONS: Mapping[str, str] = {
     "unmapped_event": "the event is not in event_mapping and events.unmapped is `skip`",
     "invalid_event_name": "the event name is not a valid Brevo event name and is not mapped",
@@ -56,7 +50,7 @@ class BatchRejected(Exception):
 
 
 class OutboxPort(Protocol):
-    """The store (:class:`airflow_provider_customerio.webhooks.store.EventStore` satisfies it)."""
+    """The store (:class:`airflow_provider_customerio.store.inbox.EventStore` satisfies it)."""
 
     def fetch(self, status: str, limit: int = 1000) -> list[Any]: ...
     def in_flight(self) -> dict[str, list[Any]]: ...

@@ -15,16 +15,18 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from airflow_provider_customerio.exceptions import ApiError
+from airflow_provider_customerio.store.inbox import PENDING
 from airflow_provider_customerio.sync.events.forward import EventForwarder, ForwardStats
 from airflow_provider_customerio.sync.events.mapping import EventMapper
 from airflow_provider_customerio.sync.events.plan import plan_forwarding
-from airflow_provider_customerio.sync.events.ports import PENDING, EventSink, LedgerPort, OutboxPort
+from airflow_provider_customerio.sync.events.ports import EventSink, OutboxPort
 from airflow_provider_customerio.sync.events.windows import ACTIVITY_WATERMARK, activity_window
+from airflow_provider_customerio.sync.ports import RunLedger
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 
 class EventStorePort(OutboxPort, Protocol):
-    """The event store (:class:`airflow_provider_customerio.webhooks.store.EventStore` satisfies it)."""
+    """The event store (:class:`airflow_provider_customerio.store.inbox.EventStore` satisfies it)."""
 
     def iter_status(self, status: str) -> Iterable[Any]: ...
     def get(self, event_id: str) -> Any | None: ...
@@ -46,16 +48,6 @@ class ActivityFeed(Protocol):
         """Store rows of the activities of ``[start, end)`` neither in ``known`` nor in the store (nothing is
         written: a dry run)."""
         ...
-
-
-class RunLedger(LedgerPort, Protocol):
-    """The run's ledger (:class:`airflow_provider_customerio.store.ledger.Ledger` satisfies it)."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def total(self) -> int: ...
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from airflow_provider_customerio.sync._time import to_epoch
 from airflow_provider_customerio.sync.events.ports import Rejection
 from airflow_provider_customerio.sync.events.sources import str_or_none
-from airflow_provider_customerio.sync.ledger import RejectSink
+from airflow_provider_customerio.sync.ports import RejectSink
 
 log = logging.getLogger(__name__)
 

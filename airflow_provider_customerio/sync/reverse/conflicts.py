@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO, OwnWrite
 from airflow_provider_customerio.sync.mapping import (
     MappedRow,
     PersonMapper,
@@ -15,11 +16,11 @@ from airflow_provider_customerio.sync.mapping import (
     field_digest,
     row_field_values,
 )
+from airflow_provider_customerio.sync.ports import SyncState
 from airflow_provider_customerio.sync.reverse.mapping import UNSUBSCRIBED, ReverseRecord
 from airflow_provider_customerio.sync.reverse.ports import PeopleWriter, Profile
 from airflow_provider_customerio.sync.reverse.summary import ReverseSummary
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, read_values, settle, with_fields
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_CIO, OwnWrite, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ConflictResolver:
     def __init__(
         self,
         *,
-        state: StateStore,
+        state: SyncState,
         writer: PeopleWriter,
         summary: ReverseSummary,
         policy: str,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.mapping import ReverseRecord
 from airflow_provider_customerio.sync.reverse.ports import ContactSource
-from airflow_provider_customerio.sync.state import StateStore
 
 
 class IdentityResolver:
@@ -20,7 +19,7 @@ class IdentityResolver:
     :param ledger: the run's ledger.
     """
 
-    def __init__(self, state: StateStore, source: ContactSource, ledger: Ledger) -> None:
+    def __init__(self, state: SyncState, source: ContactSource, ledger: RunLedger) -> None:
         self.state = state
         self.source = source
         self.ledger = ledger

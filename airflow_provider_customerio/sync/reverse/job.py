@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.people import RunWindow, resolve_window
+from airflow_provider_customerio.sync.people.window import RunWindow, resolve_window
+from airflow_provider_customerio.sync.ports import SyncState
 from airflow_provider_customerio.sync.reverse.ports import ReverseSyncError
 from airflow_provider_customerio.sync.reverse.run import WATERMARK, ReverseSync
 from airflow_provider_customerio.sync.reverse.summary import CONFLICT_POLICIES, ReverseSummary
-from airflow_provider_customerio.sync.state import StateStore
 
 MODES = ("incremental", "full")
 
@@ -46,7 +46,7 @@ def disabled_by(config: CustomerIOConfig) -> str | None:
 
 
 def reverse_window(
-    interval: tuple[datetime | None, datetime | None], *, mode: str, since: str | None, state: StateStore, now: datetime
+    interval: tuple[datetime | None, datetime | None], *, mode: str, since: str | None, state: SyncState, now: datetime
 ) -> RunWindow | None:
     """The run's window (see :func:`airflow_provider_customerio.sync.people.resolve_window`): ``since``, else the
     data ``interval``, else (a manual run) from the end of the last window this direction synced to ``now``;
@@ -61,7 +61,7 @@ def reverse_window(
     )
 
 
-def ledger_offset(state: StateStore, run_key: str, *, dry_run: bool) -> int | None:
+def ledger_offset(state: SyncState, run_key: str, *, dry_run: bool) -> int | None:
     """Where a resumed run cuts its ledger back to (its last checkpoint); ``None``: keep it whole."""
     cp = ReverseSync.load_checkpoint(state, run_key)
     return int(cp["ledger_offset"]) if cp and not dry_run and "ledger_offset" in cp else None

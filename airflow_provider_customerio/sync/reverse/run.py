@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_BREVO
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.ledger import Ledger, check_threshold
 from airflow_provider_customerio.sync.mapping import (
     BrevoAttribute,
     MappingError,
@@ -19,7 +19,8 @@ from airflow_provider_customerio.sync.mapping import (
     check_mapping,
     field_digest,
 )
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.conflicts import ConflictResolver, Decision
 from airflow_provider_customerio.sync.reverse.identity import IdentityResolver
 from airflow_provider_customerio.sync.reverse.mapping import (
@@ -39,7 +40,7 @@ from airflow_provider_customerio.sync.reverse.write import (
     op_size,
 )
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD, DEFAULT_SETTLE_S, settle
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_BREVO, StateStore
+from airflow_provider_customerio.sync.summary import check_threshold
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,8 @@ class ReverseSync:
         config: CustomerIOConfig,
         source: ContactSource,
         writer: PeopleWriter,
-        state: StateStore,
-        ledger: Ledger,
+        state: SyncState,
+        ledger: RunLedger,
         run_key: str,
         conflict_policy: str | None = None,
         max_attempts: int = 3,
@@ -123,7 +124,7 @@ class ReverseSync:
     # -------------------------------------------------------------- checkpoint
 
     @staticmethod
-    def load_checkpoint(state: StateStore, run_key: str) -> dict[str, Any] | None:
+    def load_checkpoint(state: SyncState, run_key: str) -> dict[str, Any] | None:
         """The checkpoint of an unfinished run with this key (the operator truncates the ledger to its
         ``ledger_offset`` before resuming)."""
         return state.get_checkpoint(run_key)

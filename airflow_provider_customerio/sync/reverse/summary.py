@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO
+from airflow_provider_customerio.store.state import BREVO_TO_CIO
 from airflow_provider_customerio.sync.summary import SyncSummary
 
 CONFLICT_POLICIES = ("customerio_wins", "brevo_wins", "newest_wins")

@@ -9,13 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_CIO
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
-from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.mapping import UNSUBSCRIBED, ReverseRecord
 from airflow_provider_customerio.sync.reverse.ports import PeopleWriter
 from airflow_provider_customerio.sync.reverse.summary import ReverseSummary
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_CIO, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ class TrackWriter:
     def __init__(
         self,
         *,
-        state: StateStore,
+        state: SyncState,
         writer: PeopleWriter,
-        ledger: Ledger,
+        ledger: RunLedger,
         summary: ReverseSummary,
         field_keys: Mapping[str, str],
         email_key: str,

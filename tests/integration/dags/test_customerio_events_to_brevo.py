@@ -23,7 +23,7 @@ def test_dag_runs_with_and_without_a_data_interval(
 ) -> None:
     from airflow.utils.state import DagRunState
 
-    from airflow_provider_customerio.webhooks.store import EventStore
+    from airflow_provider_customerio.store.inbox import EventStore
 
     sandbox.set_airflow_env(monkeypatch)
     sandbox.ratelimits(enabled=False)

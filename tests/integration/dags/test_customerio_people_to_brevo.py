@@ -9,7 +9,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from airflow_provider_customerio.sync.ledger import read_ledger
+from airflow_provider_customerio.store.ledger import read_ledger
 
 DAG_FILE = Path(__file__).parents[3] / "dags" / "customerio_people_to_brevo.py"
 EXAMPLE_CONFIG = DAG_FILE.with_name("customerio_config.yaml")

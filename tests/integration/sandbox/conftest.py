@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_customerio.sandbox.brevo.routes import build_standalone_app
+from airflow_provider_customerio.sandbox.brevo.standalone import build_standalone_app
 from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from tests.serve import ThreadedServer
 

@@ -319,7 +319,7 @@ def test_cli_processing_flags_set_the_start_state_that_every_reset_returns_to() 
     import argparse
 
     from airflow_provider_customerio.sandbox.__main__ import add_processing_arguments, processing_settings
-    from airflow_provider_customerio.sandbox.server import SandboxContext
+    from airflow_provider_customerio.sandbox.context import SandboxContext
 
     parser = argparse.ArgumentParser()
     add_processing_arguments(parser)

@@ -12,12 +12,12 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
-from airflow_provider_customerio.sql.metrics_store import engine_store
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+from airflow_provider_customerio.store.reporting import engine_store
+from airflow_provider_customerio.store.status import StatusQueries
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from airflow_provider_customerio.ui.app import Viewer, create_app
-from airflow_provider_customerio.ui.queries import webhook_health
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 TODAY = date(2026, 3, 10)
 
@@ -146,8 +146,8 @@ def test_bad_date_range_names_the_parameter(store):
     assert resp.status_code == 400 and "from" in resp.json()["detail"]
 
 
-def test_webhook_health_without_events_table(tmp_path):
-    health = webhook_health(SyncStore.at(tmp_path / "empty.db").engine)
+def test_webhook_health_of_an_empty_inbox(tmp_path):
+    health = StatusQueries(SyncStore.at(tmp_path / "empty.db").engine).webhook_health()
     assert health.statuses == {} and health.oldest_unforwarded_at is None and health.received == 0
 
 
@@ -182,7 +182,7 @@ def test_receiver_counters_reach_the_store(tmp_path):
         "unauthorized.bad_signature": 1,
     }
     app.state.writer.close()
-    health = webhook_health(st.engine)
+    health = StatusQueries(st.engine).webhook_health()
     assert health.received == 3 and health.statuses == {"pending": 1}
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.hooks._base import RetryPolicy
 from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.retry import RetryPolicy
 
 BASE = "https://api.brevo.test/v3"
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from airflow_provider_customerio.adapters.events import BrevoEventSink
-from airflow_provider_customerio.hooks._base import RetryPolicy
 from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.retry import RetryPolicy
 from airflow_provider_customerio.sync.events.ports import BatchRejected, DeliveryNotAttempted, DeliveryUncertain
 
 BASE = "https://api.brevo.test/v3"
@@ -94,7 +94,7 @@ def test_activities_of_the_window_are_previewed_then_copied_into_the_store_once(
 ) -> None:
     from airflow_provider_customerio.adapters.events import CustomerIOActivityFeed
     from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-    from airflow_provider_customerio.webhooks.store import EventStore
+    from airflow_provider_customerio.store.inbox import EventStore
 
     airflow_conn("customerio_app_default", conn_type="customerio_app", password="app-key")
     feed = [  # newest first; 5 is after the window, 2 is before it, "page" is not an event

@@ -31,3 +31,17 @@ def app(airflow_conn):
 def brevo(airflow_conn):
     airflow_conn("brevo_default", conn_type="brevo", password="brevo-key")
     return _quiet(BrevoHook(rate_limit=0))
+
+
+@pytest.fixture
+def app_hook(airflow_conn):
+    airflow_conn("customerio_app_default", conn_type="customerio_app", password="app-secret-123")
+    """The App hook on a connection whose secret the logging tests look for."""
+    return _quiet(CustomerIOAppHook(rate_limit=0))
+
+
+@pytest.fixture
+def brevo_hook(airflow_conn):
+    airflow_conn("brevo_default", conn_type="brevo", password="brevo-secret-456", extra={"log_api_calls": True})
+    """The Brevo hook with ``log_api_calls`` on, on a connection whose secret the logging tests look for."""
+    return _quiet(BrevoHook(rate_limit=0))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_customerio.exceptions import ConfigError
-from airflow_provider_customerio.hooks._base import InsecureBaseUrlError
+from airflow_provider_customerio.exceptions import ConfigError, InsecureBaseUrlError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 
 

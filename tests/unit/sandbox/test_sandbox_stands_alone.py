@@ -135,7 +135,8 @@ import airflow_provider_customerio.sandbox as sandbox
 for info in pkgutil.walk_packages(sandbox.__path__, "airflow_provider_customerio.sandbox."):
     importlib.import_module(info.name)
 from starlette.testclient import TestClient
-from airflow_provider_customerio.sandbox.server import SandboxContext, create_app
+from airflow_provider_customerio.sandbox.context import SandboxContext
+from airflow_provider_customerio.sandbox.server import create_app
 from airflow_provider_customerio.sandbox.signing import cio_signed_headers
 client = TestClient(create_app(SandboxContext(seed_people=3, rate_limits=False)))
 assert client.get("/_sandbox/info").status_code == 200

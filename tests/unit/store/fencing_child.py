@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from airflow_provider_customerio.store import LeaseLost, LeaseOwner, SyncStore
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO
+from airflow_provider_customerio.store.state import CIO_TO_BREVO
 
 
 def main(db: str, work: str, try_number: int) -> int:

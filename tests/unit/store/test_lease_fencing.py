@@ -11,7 +11,7 @@ from pathlib import Path
 
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.ledger import read_ledger
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO
+from airflow_provider_customerio.store.state import CIO_TO_BREVO
 from tests.airflow_processes import wait_for
 
 REPO = Path(__file__).resolve().parents[3]

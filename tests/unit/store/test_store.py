@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.engine import StoreConfigError, dispose_all, store_engine, url_from_connection
 from airflow_provider_customerio.store.schema import LATEST
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, StateStore
 from tests import store_contract as contract
 
 #: The schema provider 0.1 wrote to $AIRFLOW_HOME/customerio_sync/state.db (sync/state.py and sync/objects.py).

@@ -10,14 +10,14 @@ import pytest
 from airflow_provider_customerio.exceptions import ConfigError, RateLimitError, ServerError, ValidationError
 from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.fencing import LeaseLost
+from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.import_slots import (
     ImportSlots,
     ImportSlotTimeout,
 )
-from airflow_provider_customerio.sync.ledger import Ledger
-from airflow_provider_customerio.sync.people import PeopleSync, run_blocking
+from airflow_provider_customerio.sync.people.sync import PeopleSync, run_blocking
 from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
-from tests.unit.sync.test_people import ATTRS, CFG, FakeSink, FakeSource, people
+from tests.unit.sync.people.fakes import ATTRS, CFG, FakeSink, FakeSource, people
 
 EPOCH = 1_800_000_000.0
 

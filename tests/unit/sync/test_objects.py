@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.batching import json_size
 from airflow_provider_customerio.sync.config import parse_config
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.objects import (
     MAX_UPSERT_BYTES,
     UPSERT_OVERHEAD_BYTES,
@@ -34,7 +35,6 @@ from airflow_provider_customerio.sync.objects import (
     run_blocking,
 )
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessOutcome, ProcessState
-from airflow_provider_customerio.sync.state import StateStore
 
 # ------------------------------------------------------------------------------------------------ fakes
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from airflow_provider_customerio.sync.mapping import (
     EMAIL_FIELD,
     BrevoAttribute,
@@ -19,7 +20,9 @@ from airflow_provider_customerio.sync.mapping import (
     PersonMapper,
     field_digest,
 )
-from airflow_provider_customerio.sync.people import Change, PeopleSync, RunWindow, run_blocking
+from airflow_provider_customerio.sync.people.ports import Change
+from airflow_provider_customerio.sync.people.sync import PeopleSync, run_blocking
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.stale import (
     BLACKLIST_FIELD,
     CONFIRMED,
@@ -31,9 +34,8 @@ from airflow_provider_customerio.sync.stale import (
     settle,
     with_fields,
 )
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
+from tests.unit.sync.people.fakes import ATTRS, CFG, WINDOW, FakeClock, FakeSink, FakeSource
 from tests.unit.sync.reverse.fakes import MS0, cio_now, contact, run, synced
-from tests.unit.sync.test_people import ATTRS, CFG, WINDOW, FakeClock, FakeSink, FakeSource
 
 NOW = MS0 / 1000 + 3600.0  # one hour after the fixtures' T0
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
-from airflow_provider_customerio.sync.state import StateStore
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.workflow import (
     DEFAULT_ATTRIBUTES,
     STAGED_KIND,

@@ -169,3 +169,31 @@ def test_a_store_blip_while_renewing_or_freeing_slots_does_not_fail_the_wait(tmp
     [event] = events(trigger)
     assert event["status"] == "success" and event["processes"]["1"]["status"] == "completed", event
     assert failures  # the store was asked, failed, and the wait went on
+
+
+def test_serialize_round_trips_every_argument() -> None:
+    """The triggerer rebuilds the trigger from ``serialize()``: every argument must survive the trip."""
+    trigger = BrevoProcessTrigger(
+        process_ids=[3, "4"],
+        brevo_conn_id="b",
+        end_time=12.5,
+        poll_interval=2,
+        max_interval=30,
+        hook_params={"rate_limit": 1},
+        notice_deadline_s=60,
+        notify=True,
+        store_conn_id="store",
+        store_path="/tmp/x.db",
+        slot_account="acct",
+        slot_holder="dag/run/t",
+        slot_ttl=90,
+    )
+    path, kwargs = trigger.serialize()
+    again = BrevoProcessTrigger(**kwargs)
+    assert again.serialize() == (path, kwargs)
+    assert kwargs["process_ids"] == ["3", "4"] and kwargs["slot_ttl"] == 90.0 and kwargs["notify"] is True
+
+
+def test_without_a_slot_account_the_wait_holds_no_slots() -> None:
+    trigger = BrevoProcessTrigger(process_ids=[1], brevo_conn_id="b", end_time=1.0)
+    assert trigger.slots() is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_customerio.webhooks.store import EventStore
+from airflow_provider_customerio.store.inbox import EventStore
 
 
 @pytest.fixture

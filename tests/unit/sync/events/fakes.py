@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+from airflow_provider_customerio.store.ledger import Ledger
 from airflow_provider_customerio.sync.events.forward import EventForwarder
 from airflow_provider_customerio.sync.events.mapping import (
     EventMapper,
@@ -16,8 +18,6 @@ from airflow_provider_customerio.sync.events.ports import (
     DeliveryUncertain,
 )
 from airflow_provider_customerio.sync.events.reconcile import forwarded_ids
-from airflow_provider_customerio.sync.ledger import Ledger
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 
 SENT_EXAMPLE = {  # the documented example of https://docs.customer.io/api/webhooks/
     "metric": "sent",

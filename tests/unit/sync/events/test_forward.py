@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.events.forward import EventForwarder
 from airflow_provider_customerio.sync.events.mapping import (
     EventMapper,
@@ -12,7 +13,6 @@ from airflow_provider_customerio.sync.events.ports import (
     DeliveryNotAttempted,
     DeliveryUncertain,
 )
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from tests.unit.sync.events.fakes import FakeBrevo, forwarder, killed_mid_send, webhook_rows
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from airflow_provider_customerio.store.inbox import StoredEvent
 from airflow_provider_customerio.sync.events.mapping import MAX_EVENTS_PER_BATCH, EventMapper
 from airflow_provider_customerio.sync.events.plan import plan_forwarding
-from airflow_provider_customerio.webhooks.store import StoredEvent
 from tests.unit.sync.events.fakes import webhook_rows
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from airflow_provider_customerio.adapters.events import BrevoEventSink
 from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.store.inbox import PENDING, STATUSES, EventStore
 from airflow_provider_customerio.sync.events.ports import (
     EVENT_REASONS,
-    PENDING,
     EventSink,
     OutboxPort,
     Rejection,
 )
-from airflow_provider_customerio.webhooks.store import STATUSES, EventStore
 
 
 def test_the_store_and_the_brevo_sink_satisfy_the_ports(tmp_path) -> None:

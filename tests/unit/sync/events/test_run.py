@@ -11,10 +11,10 @@ import pytest
 
 from airflow_provider_customerio.exceptions import ServerError
 from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.sync.events.mapping import EventMapper
 from airflow_provider_customerio.sync.events.run import EventsRun, EventsSettings
 from airflow_provider_customerio.sync.events.windows import ACTIVITY_WATERMARK, iter_window_activities
-from airflow_provider_customerio.webhooks.store import EventStore, StoredEvent
 from tests.unit.sync.events.fakes import ACTIVITY, FakeBrevo, webhook_rows
 
 MAPPER = EventMapper({"email_opened": "EMAIL_OPENED", "purchase_completed": "PURCHASE"})

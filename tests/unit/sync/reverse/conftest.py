@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_customerio.sync.state import StateStore
+from airflow_provider_customerio.store.state import StateStore
 
 
 @pytest.fixture

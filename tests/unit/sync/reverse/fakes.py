@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_customerio.store.ledger import Ledger, read_ledger
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.config import parse_config
-from airflow_provider_customerio.sync.ledger import Ledger, read_ledger
 from airflow_provider_customerio.sync.mapping import (
     BrevoAttribute,
     MappedRow,
@@ -16,14 +17,13 @@ from airflow_provider_customerio.sync.mapping import (
     PersonMapper,
     row_field_digests,
 )
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse.ports import (
     BatchError,
     BrevoContact,
     Profile,
 )
 from airflow_provider_customerio.sync.reverse.run import ReverseSync
-from airflow_provider_customerio.sync.state import CIO_TO_BREVO, StateStore
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
 T1 = T0 + timedelta(hours=1)

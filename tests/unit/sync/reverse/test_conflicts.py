@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.mapping import (
     MappedRow,
     Person,
     PersonMapper,
     field_digest,
 )
-from airflow_provider_customerio.sync.people import trim_to_changed_fields
+from airflow_provider_customerio.sync.people.extract import trim_to_changed_fields
 from airflow_provider_customerio.sync.reverse.ports import (
     BrevoContact,
     Profile,
 )
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, StateStore
 from tests.unit.sync.reverse.fakes import (
     ATTRIBUTES,
     T0,

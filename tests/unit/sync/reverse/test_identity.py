@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airflow_provider_customerio.sync.ledger import Ledger
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.state import StateStore
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse.run import ReverseSync
-from airflow_provider_customerio.sync.state import StateStore
 from tests.unit.sync.reverse.fakes import (
     T0,
     T1,

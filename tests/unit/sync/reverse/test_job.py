@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.config import parse_config
 from airflow_provider_customerio.sync.reverse.job import (
     ReverseJob,
@@ -19,7 +20,6 @@ from airflow_provider_customerio.sync.reverse.job import (
 )
 from airflow_provider_customerio.sync.reverse.ports import ReverseSyncError
 from airflow_provider_customerio.sync.reverse.run import ReverseSync
-from airflow_provider_customerio.sync.state import StateStore
 from tests.unit.sync.reverse.fakes import FakeBrevo, FakeCIO, contact, make_config
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_customerio.sync.ledger import Ledger
+from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.reverse.ports import (
     BrevoContact,
     ReverseSyncError,
 )
 from airflow_provider_customerio.sync.reverse.run import ReverseSync
-from airflow_provider_customerio.sync.state import StateStore
 from tests.unit.sync.reverse.fakes import (
     MS0,
     FakeBrevo,

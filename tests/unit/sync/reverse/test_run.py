@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, StateStore
 from airflow_provider_customerio.sync.config import parse_config
-from airflow_provider_customerio.sync.ledger import Ledger
 from airflow_provider_customerio.sync.mapping import (
     MappedRow,
     Person,
     PersonMapper,
 )
-from airflow_provider_customerio.sync.people import RunWindow
+from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.reverse.mapping import ReverseMapper
 from airflow_provider_customerio.sync.reverse.ports import (
     BatchError,
@@ -24,7 +25,6 @@ from airflow_provider_customerio.sync.reverse.ports import (
     Profile,
 )
 from airflow_provider_customerio.sync.reverse.run import READ_OVERLAP, ReverseSync
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, StateStore
 from tests.unit.sync.reverse.fakes import (
     ATTRIBUTES,
     MAPPING,

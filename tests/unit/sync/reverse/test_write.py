@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from airflow_provider_customerio.store.state import BREVO_TO_CIO, StateStore
 from airflow_provider_customerio.sync.reverse.ports import (
     BatchError,
 )
 from airflow_provider_customerio.sync.reverse.write import TRACK_BATCH_LIMIT_BYTES
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, StateStore
 from tests.unit.sync.reverse.fakes import (
     FakeCIO,
     contact,

@@ -8,7 +8,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from airflow_provider_customerio.webhooks.store import (
+from airflow_provider_customerio.store.inbox import (
     IN_FLIGHT,
     PENDING,
     REJECTED,
@@ -104,11 +104,12 @@ def test_meta_values(store):
 def test_generic_sqlalchemy_engine_works_too(tmp_path):
     """The portable SQLAlchemy path used for any non-SQLite database (exercised here on a plain SQLite engine)."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'generic.db'}")
-    s = EventStore(engine, table="custom_events", sqlite_fast_path=False)
+    s = EventStore(engine, sqlite_fast_path=False)
     assert not s.sqlite_fast_path
     assert s.add([ev(1), ev(1), ev(2)]) == {"E0001", "E0002"}
     assert s.add([ev(2)]) == set()
-    assert sa.inspect(engine).has_table("custom_events") and sa.inspect(engine).has_table("custom_events_meta")
+    tables = sa.inspect(engine).get_table_names()
+    assert "customerio_webhook_events" in tables and "customerio_webhook_events_meta" in tables
     s.dispose()
 
 
@@ -145,64 +146,99 @@ def test_default_is_the_sync_stores_file_under_airflow_home(monkeypatch, tmp_pat
 
 
 def test_from_conn_id_refuses_a_non_sql_connection(airflow_conn):
-    from airflow_provider_customerio.webhooks.store import StoreError
+    from airflow_provider_customerio.store.inbox import StoreError
 
     airflow_conn("not_sql", conn_type="http", host="example.com")
     with pytest.raises(StoreError, match="not a SQL connection"):
         EventStore.from_conn_id("not_sql")
 
 
-def test_bad_table_name_is_refused(tmp_path):
-    from airflow_provider_customerio.webhooks.store import StoreError
+def _inbox_as_created_before_migrations(engine: sa.Engine) -> None:
+    """The inbox's tables exactly as provider versions before the inbox's migration made them (their own
+    ``MetaData.create_all``, outside the store's versions), with one event and one watermark in them."""
+    md = sa.MetaData()
+    events = sa.Table(
+        "customerio_webhook_events",
+        md,
+        sa.Column("event_id", sa.String(191), primary_key=True),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("event_ts", sa.BigInteger, nullable=True),
+        sa.Column("received_at", sa.Float, nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("batch_id", sa.String(64), nullable=True),
+        sa.Column("outbound", sa.Text, nullable=True),
+        sa.Column("status_at", sa.Float, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("reason", sa.Text, nullable=True),
+        sa.Index("ix_customerio_webhook_events_status", "status", "received_at"),
+    )
+    meta = sa.Table(
+        "customerio_webhook_events_meta",
+        md,
+        sa.Column("name", sa.String(191), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            events.insert().values(
+                event_id="OLD1",
+                source="webhook",
+                event_ts=1,
+                received_at=1.0,
+                payload="{}",
+                status=PENDING,
+                status_at=1.0,
+                attempts=0,
+            )
+        )
+        conn.execute(meta.insert().values(name="activity_window_end", value="123", updated_at=1.0))
 
-    with pytest.raises(StoreError, match="identifier"):
-        EventStore(sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}"), table="events; DROP TABLE x")
+
+@pytest.mark.parametrize("store_before", ["sync store at version 9", "inbox only (its own database)"])
+def test_an_inbox_made_by_create_all_is_adopted_by_the_migration(tmp_path, store_before):
+    """A database whose inbox tables an earlier provider created outside the migrations upgrades cleanly: the
+    inbox's migration adopts the tables (their rows stay, nothing is recreated) and records the store's version."""
+    from airflow_provider_customerio.store import schema
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    if store_before.startswith("sync store"):
+        assert schema.migrate(engine, schema.MIGRATIONS[:9]) == 9
+    _inbox_as_created_before_migrations(engine)
+
+    inbox = EventStore(engine)
+    with engine.connect() as conn:
+        assert schema.current_version(conn) == schema.LATEST
+        described = conn.execute(sa.select(schema.store_version.c.description)).scalars().all()
+    assert any("webhook inbox" in d for d in described)
+    old = inbox.get("OLD1")
+    assert old is not None and old.status == PENDING and old.event_ts == 1
+    assert inbox.get_meta("activity_window_end") == "123"
+    assert inbox.add([ev(1), StoredEvent(event_id="OLD1", source="webhook", payload="{}")]) == {"E0001"}
+    assert inbox.counts()[PENDING] == 2
+    indexes = {i["name"] for i in sa.inspect(engine).get_indexes("customerio_webhook_events")}
+    assert indexes == {"ix_customerio_webhook_events_status"}
+    inbox.dispose()
 
 
-def test_generic_path_handles_a_concurrent_insert_of_the_same_id(tmp_path, monkeypatch):
-    """Between the read of existing ids and the insert, another writer stores one of them: read again."""
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'race.db'}")
-    s = EventStore(engine, sqlite_fast_path=False)
-    other = EventStore(sa.create_engine(f"sqlite:///{tmp_path / 'race.db'}"), sqlite_fast_path=False)
-    real = EventStore._existing
-    calls = {"n": 0}
+def test_a_new_database_gets_the_inbox_from_the_migrations(tmp_path):
+    from airflow_provider_customerio.store import schema
 
-    def racing(self, conn, ids):
-        found = real(self, conn, ids)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            other.add([ev(2)])  # lands first, in its own transaction
-        return found
-
-    monkeypatch.setattr(EventStore, "_existing", racing)
-    assert s.add([ev(1), ev(2)]) == {"E0001"}
-    assert calls["n"] >= 2 and s.counts()["pending"] == 2
-    s.dispose()
-    other.dispose()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    EventStore(engine).dispose()
+    with engine.connect() as conn:
+        assert schema.current_version(conn) == schema.LATEST
+    assert {"customerio_webhook_events", "customerio_webhook_events_meta", "store_version"} <= set(
+        sa.inspect(engine).get_table_names()
+    )
 
 
-def test_a_stale_try_marks_nothing_once_its_lease_was_taken_over(tmp_path):
-    """On the sync store's database the event store is fenced by the events sync's lease: a try whose lease was
-    taken over (it stalled) can neither claim rows for a send nor record an outcome, and commits nothing."""
-    import contextvars
-
-    from airflow_provider_customerio.store import LeaseLost, LeaseOwner, SyncStore
-
-    sync_store = SyncStore.at(tmp_path / "store.db")
-    events = EventStore(sync_store.engine)
-    events.fenced = True
-    events.add([ev(1), ev(2)])
-    with pytest.raises(LeaseLost), sync_store.leased("events:sync", LeaseOwner("R of d", "forward", 1), ttl=60):
-        events.mark_in_flight({"E0002": {"event_name": "X"}}, "batch-1")  # try 1 holds the lease: its marks commit
-        events.mark({"E0002": (SENT, None)})
-        retry = LeaseOwner("R of d", "forward", 2)
-        contextvars.Context().run(sync_store.acquire, "events:sync", retry, ttl=60)  # try 1 stalled; try 2 took over
-        with pytest.raises(LeaseLost, match="'events:sync' was taken over"):
-            events.mark_in_flight({"E0001": {"event_name": "Y"}}, "batch-2")
-        with pytest.raises(LeaseLost, match="'events:sync' was taken over"):
-            events.mark({"E0001": (REJECTED, "stale"), "E0002": (PENDING, None)})
-    counts = events.counts()
-    assert (counts[PENDING], counts[SENT], counts[IN_FLIGHT], counts[REJECTED]) == (1, 1, 0, 0)
-    stale = events.get("E0001")
-    assert stale is not None and stale.batch_id is None and stale.attempts == 0 and stale.outbound is None
-    assert events.get("E0002").batch_id == "batch-1"
+def test_webhook_payloads_of_a_time_range_are_read_in_pages(store):
+    events = [ev(i) for i in range(7)]  # event_ts 1_700_000_000 + i
+    events.append(StoredEvent(event_id="bad", source="webhook", payload="not json", event_ts=1_700_000_003))
+    events.append(StoredEvent(event_id="act", source="activity", payload="{}", event_ts=1_700_000_003))
+    store.add(events)
+    got = list(store.iter_webhook_payloads(1_700_000_001, 1_700_000_005, page=2))
+    assert [p["event_id"] for p in got] == ["E0001", "E0002", "E0003", "E0004", "E0005"]

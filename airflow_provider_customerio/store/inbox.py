@@ -12,15 +12,18 @@ behavioural event read from the App API activity feed). It is at the same time:
 
 Backends: the shared sync store (:mod:`airflow_provider_customerio.store`: the connection ``customerio_sync_store``,
 else its embedded SQLite file with a WAL journal and ``synchronous=FULL``, so a commit survives a power loss), or
-any SQL database an Airflow connection points at (common-sql ``DbApiHook.get_sqlalchemy_engine()``). The code is
-SQLAlchemy Core and uses no dialect-specific statement.
+any SQL database an Airflow connection points at (common-sql ``DbApiHook.get_sqlalchemy_engine()``). The tables
+(``customerio_webhook_events`` and ``customerio_webhook_events_meta``) are part of the store's schema
+(:mod:`.schema`, created by its numbered migrations on whichever database holds the inbox). The code is SQLAlchemy
+Core; the SQLite fast path runs a statement Core compiled.
+
+The HTTP side (the receiver on the api-server) is :mod:`airflow_provider_customerio.webhooks`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -31,16 +34,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from airflow_provider_customerio.store import schema
 from airflow_provider_customerio.store._sql import insert_new
 from airflow_provider_customerio.store.engine import default_sqlite_path, sqlite_engine
 from airflow_provider_customerio.store.fencing import check_fences
-from airflow_provider_customerio.sync.events.ports import IN_FLIGHT, PENDING, REJECTED, SENT, SKIPPED
+from airflow_provider_customerio.store.state import ensure_schema
 
+#: The statuses of an inbox row (see the module docstring).
+PENDING = "pending"
+IN_FLIGHT = "in_flight"
+SENT = "sent"
+REJECTED = "rejected"
+SKIPPED = "skipped"
 STATUSES = (PENDING, IN_FLIGHT, SENT, REJECTED, SKIPPED)
 DONE_STATUSES = (SENT, REJECTED, SKIPPED)
 
-DEFAULT_TABLE = "customerio_webhook_events"
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 #: SQL ``IN`` lists are chunked to stay under every database's parameter limit.
 _CHUNK = 500
 
@@ -84,60 +92,36 @@ class StoredEvent:
         return json.loads(self.outbound) if self.outbound else None
 
 
-def _tables(table: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
-    md = sa.MetaData()
-    events = sa.Table(
-        table,
-        md,
-        sa.Column("event_id", sa.String(191), primary_key=True),
-        sa.Column("source", sa.String(16), nullable=False),
-        sa.Column("event_ts", sa.BigInteger, nullable=True),
-        sa.Column("received_at", sa.Float, nullable=False),
-        sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("batch_id", sa.String(64), nullable=True),
-        sa.Column("outbound", sa.Text, nullable=True),
-        sa.Column("status_at", sa.Float, nullable=False),
-        sa.Column("attempts", sa.Integer, nullable=False, default=0),
-        sa.Column("reason", sa.Text, nullable=True),
-        sa.Index(f"ix_{table}_status", "status", "received_at"),
-    )
-    meta = sa.Table(
-        f"{table}_meta",
-        md,
-        sa.Column("name", sa.String(191), primary_key=True),
-        sa.Column("value", sa.Text, nullable=False),
-        sa.Column("updated_at", sa.Float, nullable=False),
-    )
-    return md, events, meta
+#: The columns of a row as :meth:`EventStore.add` stores it, besides the event's own (:func:`_fields`).
+_NEW_ROW: dict[str, Any] = {"status": PENDING, "batch_id": None, "outbound": None, "attempts": 0, "reason": None}
+
+
+def _fields(ev: StoredEvent) -> dict[str, Any]:
+    return {"event_id": ev.event_id, "source": ev.source, "event_ts": ev.event_ts, "payload": ev.payload}
 
 
 class EventStore:
     """The durable event store and outbox (see the module docstring).
 
-    :param engine: a SQLAlchemy engine; use :meth:`sqlite` or :meth:`from_conn_id` to build one.
-    :param table: table name (a second table ``<table>_meta`` holds watermarks).
+    :param engine: a SQLAlchemy engine (migrated to the store's schema on opening); use :meth:`sqlite` or
+        :meth:`from_conn_id` to build one.
     :param clock: time source (tests).
     :param sqlite_fast_path: on SQLite, insert through the DB-API connection (the receiver's hot path); the
         portable SQLAlchemy path is used for every other database.
     """
 
-    def __init__(
-        self, engine: Engine, *, table: str = DEFAULT_TABLE, clock: Any = time.time, sqlite_fast_path: bool = True
-    ) -> None:
-        if not _TABLE_NAME.match(table):
-            raise StoreError(f"table name {table!r} is not a plain SQL identifier; use letters, digits and `_`.")
+    def __init__(self, engine: Engine, *, clock: Any = time.time, sqlite_fast_path: bool = True) -> None:
         self.engine = engine
         self.sqlite_fast_path = sqlite_fast_path and engine.dialect.name == "sqlite"
-        self.table_name = table
-        self._md, self.events, self.meta = _tables(table)
+        self.events = schema.webhook_event
+        self.meta = schema.webhook_meta
         self._clock = clock
         self._write_lock = threading.Lock()
         #: On the sync store's engine: the state changes are fenced by the sync's lease (a stale try of the events
         #: sync marks nothing, so it sends nothing either; see ``store.fencing``).
         self.fenced = False
         try:
-            self._md.create_all(engine, checkfirst=True)
+            ensure_schema(engine)
         except OperationalError as exc:
             raise StoreError(
                 f"cannot open the webhook event store ({engine.url.render_as_string(hide_password=True)}): "
@@ -234,10 +218,8 @@ class EventStore:
     def _add_sqlite(self, events: list[StoredEvent], now: float) -> set[str]:
         """SQLite fast path (the receiver's hot path): ``INSERT OR IGNORE`` row by row on the DB-API connection,
         one transaction, the row count telling new from duplicate."""
-        sql = (
-            f'INSERT OR IGNORE INTO "{self.table_name}" (event_id, source, event_ts, received_at, payload, status, '
-            "batch_id, outbound, status_at, attempts, reason) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, 0, NULL)"
-        )
+        compiled = self.events.insert().prefix_with("OR IGNORE").compile(dialect=self.engine.dialect)
+        sql, order = str(compiled), compiled.positiontup or []
         inserted: set[str] = set()
         with self._write_lock:
             raw = self.engine.raw_connection()
@@ -245,9 +227,8 @@ class EventStore:
                 cur = raw.cursor()
                 cur.execute("BEGIN IMMEDIATE")  # one transaction (the store's connections autocommit otherwise)
                 for ev in events:
-                    cur.execute(
-                        sql, (ev.event_id, ev.source, ev.event_ts, ev.received_at or now, ev.payload, PENDING, now)
-                    )
+                    row = {**_NEW_ROW, **_fields(ev), "received_at": ev.received_at or now, "status_at": now}
+                    cur.execute(sql, tuple(row[name] for name in order))
                     if cur.rowcount == 1:
                         inserted.add(ev.event_id)
                 raw.commit()
@@ -299,6 +280,36 @@ class EventStore:
                 return
             yield from rows
             last = (rows[-1].received_at, rows[-1].event_id)
+
+    def iter_webhook_payloads(self, start_ts: int, end_ts: int, *, page: int = 5000) -> Iterator[dict[str, Any]]:
+        """Stored reporting-webhook events with ``event_ts`` in ``[start_ts, end_ts]`` (decoded payloads), read in
+        pages by ``(event_ts, event_id)``; undecodable payloads are skipped (the events capability ledgers them)."""
+        t = self.events
+        last: tuple[int, str] = (start_ts - 1, "")
+        while True:
+            q = (
+                sa.select(t.c.event_id, t.c.event_ts, t.c.payload)
+                .where(
+                    t.c.source == "webhook",
+                    t.c.event_ts >= start_ts,
+                    t.c.event_ts <= end_ts,
+                    sa.tuple_(t.c.event_ts, t.c.event_id) > sa.tuple_(sa.literal(last[0]), sa.literal(last[1])),
+                )
+                .order_by(t.c.event_ts, t.c.event_id)
+                .limit(page)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for _event_id, _event_ts, payload in rows:
+                try:
+                    body = json.loads(payload)
+                except (TypeError, ValueError):
+                    continue
+                if isinstance(body, dict):
+                    yield body
+            last = (int(rows[-1][1]), str(rows[-1][0]))
 
     def in_flight(self) -> dict[str, list[StoredEvent]]:
         """Rows left ``in_flight`` (by a crash or an uncertain send), grouped by batch id."""

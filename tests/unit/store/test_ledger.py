@@ -6,13 +6,7 @@ import json
 import pytest
 
 from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.store.ledger import export_rejects
-from airflow_provider_customerio.sync.ledger import (
-    Ledger,
-    RejectThresholdExceeded,
-    check_threshold,
-    read_ledger,
-)
+from airflow_provider_customerio.store.ledger import Ledger, export_rejects, read_ledger
 
 
 def test_ledger_rows_counts_and_location(tmp_path):
@@ -79,8 +73,15 @@ def test_export_to_jsonl_and_csv(tmp_path):
         export_rejects(store.engine, tmp_path / "r.xml", fmt="xml")
 
 
-def test_threshold():
-    check_threshold(rejected=5, read=100, threshold=0.05, ledger_path="ledger x")
-    check_threshold(rejected=0, read=0, threshold=0.0, ledger_path="ledger x")
-    with pytest.raises(RejectThresholdExceeded, match=r"6 of 100 records rejected \(6.0%\).*ledger x"):
-        check_threshold(rejected=6, read=100, threshold=0.05, ledger_path="ledger x")
+def test_run_reject_counts_are_of_one_dag_run_every_task(tmp_path):
+    from airflow_provider_customerio.store.ledger import run_reject_counts
+
+    store = SyncStore.at(tmp_path / "s.db")
+    for task, reasons in (("a", ["invalid_email", "invalid_date"]), ("b", ["invalid_email"])):
+        with store.ledger("dag", "run_1", task) as led:
+            for reason in reasons:
+                led.reject(record_id="x", reason=reason, message="m", stage="map")
+    with store.ledger("dag", "run_2", "a") as led:
+        led.reject(record_id="y", reason="not_found", message="m", stage="read")
+    assert run_reject_counts(store.engine, "dag", "run_1") == {"invalid_email": 2, "invalid_date": 1}
+    assert run_reject_counts(store.engine, "other", "run_1") == {}

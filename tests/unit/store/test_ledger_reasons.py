@@ -1,4 +1,4 @@
-"""Every reason code the package writes to a ledger is documented in ``sync.ledger.REASONS``."""
+"""Every reason code the package writes to a ledger is documented in ``store.ledger.REASONS``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import airflow_provider_customerio
-from airflow_provider_customerio.sync.ledger import REASONS
+from airflow_provider_customerio.store.ledger import REASONS
 
 PACKAGE = Path(airflow_provider_customerio.__file__).parent
 LITERAL = re.compile(r"""reason\s*=\s*["']([a-z_]+)["']""")
@@ -21,4 +21,4 @@ def test_every_reason_literal_is_documented():
             used.setdefault(code, path.name)
     assert used, "the scan found reason codes"
     undocumented = {code: where for code, where in used.items() if code not in REASONS}
-    assert not undocumented, f"add these to sync.ledger.REASONS: {undocumented}"
+    assert not undocumented, f"add these to store.ledger.REASONS: {undocumented}"

@@ -1,4 +1,5 @@
-"""The reporting table on SQLite: stdlib backend and a real common-sql DbApiHook backend, same behaviour."""
+"""The reporting table (``store/reporting.py``) on SQLite: the store's engine and a real common-sql DbApiHook's
+engine, same behaviour. The PostgreSQL run is in ``tests/integration/test_campaign_metrics_postgres.py``."""
 
 from __future__ import annotations
 
@@ -8,20 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_customerio.exceptions import ConfigError
-from airflow_provider_customerio.sql.metrics_store import (
+from airflow_provider_customerio.store.reporting import (
     COLUMNS,
     MetricsStore,
     check_table_name,
-    create_table_sql,
     hook_store,
+    metrics_table,
     sqlite_store,
     store_for,
-    upsert_sql,
 )
-from airflow_provider_customerio.sync.campaigns import MetricRow
+from airflow_provider_customerio.sync.campaigns import METRIC_COLUMNS, MetricRow
 
 
 def row(cid: int, day: str, sent: int, name: str = "Camp", source: str = "campaign:v2:UTC") -> MetricRow:
@@ -47,6 +48,9 @@ class SqliteFileHook(DbApiHook):
 
     def get_conn(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path)
+
+    def get_uri(self) -> str:
+        return f"sqlite:///{self.path}"
 
 
 @pytest.fixture(params=["stdlib", "dbapihook"])
@@ -98,7 +102,7 @@ def test_a_failed_batch_is_rolled_back(tmp_path: Path) -> None:
     s.ensure_table()
     bad = MetricRow(1, date(2026, 11, 21), "s", "x", {})
     object.__setattr__(bad, "campaign_id", None)  # NOT NULL violation in the second row
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(sa.exc.IntegrityError):
         s.upsert([row(1, "2026-11-20", 1), bad], updated_at="t")
     assert s.count() == 0
 
@@ -109,13 +113,44 @@ def test_table_names_are_plain_identifiers(name: str) -> None:
         check_table_name(name)
 
 
-def test_sql_is_plain_portable_text() -> None:
-    ddl = create_table_sql("t")
-    assert "PRIMARY KEY (campaign_id, date, source)" in ddl and "AUTOINCREMENT" not in ddl
-    sql = upsert_sql("t", "%s")
-    assert sql.count("%s") == len(COLUMNS)
-    assert "ON CONFLICT (campaign_id, date, source) DO UPDATE SET name = excluded.name" in sql
-    assert "campaign_id = excluded" not in sql
+def test_the_table_is_declared_on_core_with_the_key_and_quoted_names(tmp_path: Path) -> None:
+    """The DDL comes from SQLAlchemy Core: the primary key is the upsert's key, no autoincrement, and a name that
+    is a reserved word on some database (``date``) is quoted by the dialect where needed."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    t = metrics_table("t")
+    assert [c.name for c in t.primary_key.columns] == ["campaign_id", "date", "source"]
+    assert [c.name for c in t.columns] == list(COLUMNS)
+    ddl = str(CreateTable(t).compile(dialect=postgresql.dialect()))
+    assert "PRIMARY KEY (campaign_id, date, source)" in ddl and "SERIAL" not in ddl and "AUTOINCREMENT" not in ddl
+    assert "campaign_id BIGINT NOT NULL" in ddl and "date DATE NOT NULL" in ddl
+
+
+def test_a_table_made_by_the_earlier_ddl_keeps_working(tmp_path: Path) -> None:
+    """A table created by earlier provider versions (their hand-written ``CREATE TABLE``, dates stored as text
+    ``YYYY-MM-DD`` on SQLite) is read and upserted as before."""
+    path = tmp_path / "old.db"
+    metric_cols = ", ".join(f"{m} BIGINT" for m in METRIC_COLUMNS)
+    old_ddl = (  # the earlier provider's create_table_sql("customerio_campaign_metrics"), verbatim
+        "CREATE TABLE IF NOT EXISTS customerio_campaign_metrics (campaign_id BIGINT NOT NULL, date DATE NOT NULL, "
+        f"source VARCHAR(64) NOT NULL, name VARCHAR(1024), {metric_cols}, row_hash VARCHAR(64) NOT NULL, "
+        "updated_at VARCHAR(40) NOT NULL, PRIMARY KEY (campaign_id, date, source))"
+    )
+    with sqlite3.connect(path) as db:
+        db.execute(old_ddl)
+        db.execute(
+            "INSERT INTO customerio_campaign_metrics (campaign_id, date, source, name, sent, row_hash, updated_at) "
+            "VALUES (1, '2026-11-20', 'campaign:v2:UTC', 'Camp', 1, 'h-old', 't0')"
+        )
+    s = sqlite_store(path)
+    s.ensure_table()
+    assert s.existing_hashes(1, "campaign:v2:UTC", "2026-11-20", "2026-11-20") == {"2026-11-20": "h-old"}
+    s.upsert([row(1, "2026-11-20", 7)], updated_at="t1")
+    assert s.count() == 1
+    assert sqlite3.connect(path).execute("SELECT date, sent FROM customerio_campaign_metrics").fetchall() == [
+        ("2026-11-20", 7)
+    ]
 
 
 def test_without_a_sql_connection_the_table_is_in_the_sync_store(
@@ -149,48 +184,44 @@ def test_a_non_sql_connection_is_refused_with_the_fix(airflow_conn: Any) -> None
 
 
 def test_ensure_table_tolerates_a_table_created_meanwhile(tmp_path: Path) -> None:
-    """A racing creator: the second CREATE fails, the table exists, so ensure_table succeeds."""
+    """A racing creator: another task creates the table between the check and the CREATE, so the CREATE fails;
+    the table exists, so ensure_table succeeds. A CREATE that fails without a table raises its error."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    s = MetricsStore(engine)
     calls = {"n": 0}
-    path = tmp_path / "m.db"
 
-    class RacingCursor:
-        def __init__(self, cur: sqlite3.Cursor) -> None:
-            self.cur = cur
+    def other_task_wins(target: sa.Table, connection: Any, **kw: Any) -> None:
+        calls["n"] += 1
+        with sqlite3.connect(tmp_path / "m.db") as other:
+            other.execute(f"CREATE TABLE {target.name} (campaign_id BIGINT)")
 
-        def execute(self, sql: str, *args: Any) -> Any:
-            if sql.startswith("CREATE TABLE") and calls["n"] == 0:
-                calls["n"] += 1
-                self.cur.execute(sql, *args)  # the other task wins the race
-                raise sqlite3.OperationalError("duplicate key value violates unique constraint")
-            return self.cur.execute(sql, *args)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.cur, name)
-
-    class RacingConn:
-        def __init__(self) -> None:
-            self.conn = sqlite3.connect(path)
-
-        def cursor(self) -> RacingCursor:
-            return RacingCursor(self.conn.cursor())
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.conn, name)
-
-    s = MetricsStore(RacingConn, placeholder="?")
+    sa.event.listen(s.t, "before_create", other_task_wins)
     s.ensure_table()
     assert calls["n"] == 1 and s.count() == 0
-    calls["n"] = -100  # now CREATE fails without creating anything: the real error is raised
 
-    class FailingCursor(RacingCursor):
-        def execute(self, sql: str, *args: Any) -> Any:
-            if sql.startswith("CREATE TABLE"):
-                raise sqlite3.OperationalError("permission denied for schema public")
-            return self.cur.execute(sql, *args)
+    def permission_denied(target: sa.Table, connection: Any, **kw: Any) -> None:
+        raise sa.exc.OperationalError("CREATE TABLE other", {}, Exception("permission denied for schema public"))
 
-    class FailingConn(RacingConn):
-        def cursor(self) -> FailingCursor:
-            return FailingCursor(self.conn.cursor())
+    failing = MetricsStore(engine, table="other")
+    sa.event.listen(failing.t, "before_create", permission_denied)
+    with pytest.raises(sa.exc.OperationalError, match="permission denied"):
+        failing.ensure_table()
 
-    with pytest.raises(sqlite3.OperationalError, match="permission denied"):
-        MetricsStore(FailingConn, placeholder="?", table="other").ensure_table()
+
+def test_a_day_of_a_date_subclass_is_stored(tmp_path: Path) -> None:
+    """Airflow's context dates are pendulum ``Date``s (a ``date`` subclass the SQLite driver does not bind)."""
+    import pendulum
+
+    s = sqlite_store(tmp_path / "m.db")
+    s.ensure_table()
+    day = pendulum.Date(2026, 11, 20)
+    s.upsert([MetricRow(1, day, "campaign:v2:UTC", "Camp", {"sent": 1})], updated_at="t")
+    assert [r["date"] for r in s.fetch("2026-11-20", "2026-11-20")] == ["2026-11-20"]
+
+
+def test_the_store_is_the_campaign_syncs_port(tmp_path: Path) -> None:
+    from airflow_provider_customerio.sync.campaigns import MetricsStorePort
+
+    port: MetricsStorePort = sqlite_store(tmp_path / "m.db")
+    wanted = {n for n in vars(MetricsStorePort) if not n.startswith("_")}
+    assert wanted and wanted <= set(dir(port))

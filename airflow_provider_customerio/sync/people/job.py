@@ -1,4 +1,5 @@
-"""The people sync (Customer.io -> Brevo) in the steps of the one lifecycle (:mod:`.lifecycle`).
+"""The people sync (Customer.io -> Brevo) in the steps of the one lifecycle
+(:mod:`airflow_provider_customerio.sync.lifecycle`).
 
 The sync has two phases, so a DAG can run each in the pool of the API it uses: ``extract`` (Customer.io App API:
 activity feed, hydrate, export) and ``load`` (Brevo: imports, deletes, the wait for the import processes);
@@ -12,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_customerio.sync.people import PeopleSync, resolve_window
+from airflow_provider_customerio.sync.people.sync import PeopleSync
+from airflow_provider_customerio.sync.people.window import resolve_window
 from airflow_provider_customerio.sync.processes import ProcessState
 
 log = logging.getLogger(__name__)

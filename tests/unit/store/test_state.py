@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from airflow_provider_customerio.sync.state import BREVO_TO_CIO, CIO_TO_BREVO, Identity, StateStore
+from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, Identity, StateStore
 
 
 def test_hashes_per_direction(tmp_path):

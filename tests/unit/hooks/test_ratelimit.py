@@ -1,0 +1,72 @@
+"""Client-side limiters (hooks/ratelimit.py): the per-second token bucket and the hourly budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_customerio.hooks.ratelimit import TokenBucket, WindowLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_token_bucket_spaces_calls_at_the_rate():
+    clock = FakeClock()
+    bucket = TokenBucket(10, clock=clock, sleep=clock.sleep)
+    stamps = []
+    for _ in range(25):
+        bucket.acquire()
+        stamps.append(clock.now)
+    # no one-second window [t, t+1) holds more than 10 calls
+    for t in stamps:
+        assert sum(1 for s in stamps if t <= s < t + 1 - 1e-6) <= 10
+    assert stamps[-1] == pytest.approx(2.4)
+
+
+def test_hourly_budget_lets_the_whole_budget_through_at_once():
+    clock = FakeClock()
+    window = WindowLimiter(100, 3600.0, clock=clock, sleep=clock.sleep)
+    for _ in range(43):  # e.g. one import read per notice
+        assert window.acquire() == 0.0
+    assert clock.slept == []
+    assert window.rate == pytest.approx(100 / 3600)
+
+
+def test_hourly_budget_never_holds_more_than_its_limit_in_any_window():
+    clock = FakeClock()
+    window = WindowLimiter(10, 60.0, clock=clock, sleep=clock.sleep)
+    stamps = []
+    for i in range(35):
+        window.acquire()
+        stamps.append(clock.now)
+        clock.now += 1.0 if i % 7 == 0 else 0.0  # bursts with a little time between some calls
+    for t in stamps:  # every window of 60 s starting at a call (the worst placed) holds at most 10 calls
+        assert sum(1 for s in stamps if t <= s < t + 60 - 1e-9) <= 10
+    # the 11th call waited for the first to leave the window, not for a token rate
+    assert stamps[10] == pytest.approx(stamps[0] + 60)
+
+
+def test_hourly_budget_disabled_never_sleeps():
+    clock = FakeClock()
+    window = WindowLimiter(0, clock=clock, sleep=clock.sleep)
+    for _ in range(500):
+        assert window.acquire() == 0.0
+    assert clock.slept == [] and window.rate is None
+
+
+def test_token_bucket_disabled_never_sleeps():
+    clock = FakeClock()
+    bucket = TokenBucket(None, clock=clock, sleep=clock.sleep)
+    for _ in range(100):
+        assert bucket.acquire() == 0.0
+    assert clock.slept == []

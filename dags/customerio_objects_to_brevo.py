@@ -100,10 +100,11 @@ with DAG(
     @task(pool="brevo")
     def check_brevo_object_types() -> dict[str, Any]:
         """Fail fast, naming what to create, when a configured Brevo custom object type is missing."""
-        from airflow_provider_customerio.adapters.brevo import BrevoObjectSink
+        from airflow_provider_customerio.adapters.objects import BrevoObjectSink
         from airflow_provider_customerio.hooks.brevo import BrevoHook
         from airflow_provider_customerio.sync.config import load_config
-        from airflow_provider_customerio.sync.objects import ObjectSyncError, check_brevo_types, configured_plans
+        from airflow_provider_customerio.sync.objects.plan import check_brevo_types, configured_plans
+        from airflow_provider_customerio.sync.objects.ports import ObjectSyncError
 
         wanted = set(get_current_context()["params"].get("object_type_ids") or [])
         plans = [p for p in configured_plans(load_config().customerio) if not wanted or p.type_id in wanted]

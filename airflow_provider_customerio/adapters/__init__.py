@@ -5,11 +5,11 @@ Dependencies go one way: :mod:`~airflow_provider_customerio.hooks` -> ``adapters
 whose hook it wraps (``BrevoContactSink`` implements :class:`~airflow_provider_customerio.sync.people.ports.ContactSink`
 over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and triggers only wire them.
 
-* :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOObjectSource``, ``CustomerIOSegmentSource``.
-* :mod:`.customerio_track`: ``CustomerIOObjectWriter``.
-* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoObjectSink``, ``BrevoRecordSource``, ``BrevoListTarget``,
-  ``BrevoImportSink``, and the one imports component (``brevo_imports``: send, read and wait for Brevo imports;
-  Brevo status words are read there only).
+* :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOSegmentSource``.
+* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoListTarget``, ``BrevoImportSink``, and the one imports component
+  (``brevo_imports``: send, read and wait for Brevo imports; Brevo status words are read there only).
+* :mod:`.objects`: ``CustomerIOObjectSource``, ``CustomerIOObjectWriter``, ``BrevoObjectSink``,
+  ``BrevoRecordSource``.
 * :mod:`.reverse` (Brevo -> Customer.io people): ``BrevoContactSource``, ``CustomerIOPeopleWriter``.
 * :mod:`.events` (event forwarding): ``BrevoEventSink``, ``CustomerIOActivityFeed``, ``CustomerIOTrackEventSink``.
 """

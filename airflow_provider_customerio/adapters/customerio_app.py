@@ -15,10 +15,6 @@ from airflow_provider_customerio.exceptions import (
 )
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.sync.mapping import Person
-from airflow_provider_customerio.sync.objects import (
-    CioObject,
-    RelatedPerson,
-)
 from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK, Change
 from airflow_provider_customerio.sync.segments import (
     MEMBERSHIP_LIMIT,
@@ -171,40 +167,4 @@ class CustomerIOPeopleSource:
             yield from self.hydrate(chunk)
 
 
-class CustomerIOObjectSource:
-    """:class:`~airflow_provider_customerio.sync.objects.ObjectSource` over the Customer.io App API hook.
-
-    :param filters: optional ``POST /v1/objects`` filter per Customer.io type id (default: every object).
-    """
-
-    def __init__(self, hook: CustomerIOAppHook, filters: Mapping[str, Any] | None = None) -> None:
-        self.hook = hook
-        self.filters = {str(k): v for k, v in (filters or {}).items()}
-
-    def list_object_types(self) -> list[Mapping[str, Any]]:
-        return list(self.hook.list_object_types())
-
-    def iter_object_ids(self, type_id: str) -> Iterator[str]:
-        for ident in self.hook.iter_objects(type_id, self.filters.get(type_id)):
-            if ident.get("object_id") not in (None, ""):
-                yield str(ident["object_id"])
-
-    def get_object(self, type_id: str, object_id: str) -> CioObject | None:
-        try:
-            obj = self.hook.get_object_attributes(type_id, object_id)
-        except NotFoundError:
-            return None
-        ids = obj.get("identifiers") or {}
-        return CioObject(object_id, dict(obj.get("attributes") or {}), ids.get("cio_object_id"))
-
-    def iter_related_people(self, type_id: str, object_id: str) -> Iterator[RelatedPerson]:
-        for rel in self.hook.iter_object_relationships(type_id, object_id):
-            ids = rel.get("identifiers") or {}
-            pid = str(ids["id"]) if ids.get("id") not in (None, "") else None
-            email = str(ids["email"]) if ids.get("email") not in (None, "") else None
-            key = ids.get("cio_id") or (f"id:{pid}" if pid else f"email:{email}" if email else None)
-            if key:
-                yield RelatedPerson(cio_id=str(key), id=pid, email=email)
-
-
-__all__ = ["CustomerIOObjectSource", "CustomerIOPeopleSource", "CustomerIOSegmentSource"]
+__all__ = ["CustomerIOPeopleSource", "CustomerIOSegmentSource"]

@@ -72,11 +72,12 @@ def open_sync_store(config: CustomerIOConfig | None, state_path: str | os.PathLi
 
 
 def with_state_path(config: CustomerIOConfig, state_path: str | None) -> CustomerIOConfig:
-    """``config`` with an operator's ``state_path`` param (the embedded store's file) in place of
-    ``connectors.customerio.people.state_path`` when given, so the run's store (and its trigger) open that file."""
+    """``config`` with an operator's ``state_path`` argument (when given) as ``people.state_path``: the embedded
+    store's file for the task, for the triggerer it defers to, and for everything that opens the store from the
+    config."""
     if not state_path:
         return config
-    return dataclasses.replace(config, people=dataclasses.replace(config.people, state_path=str(state_path)))
+    return dataclasses.replace(config, people=dataclasses.replace(config.people, state_path=state_path))
 
 
 def pool_hook_params(given: Mapping[str, Any] | None, api_pool: str, task_pool: str | None) -> dict[str, Any]:
@@ -93,4 +94,5 @@ __all__ = [
     "load_customerio_config",
     "open_sync_store",
     "pool_hook_params",
+    "with_state_path",
 ]

@@ -48,19 +48,6 @@ def as_id(value: Any, name: str) -> int:
     return number
 
 
-def as_ids(value: Sequence[str] | str | int | None) -> list[str] | None:
-    if value in (None, "", []):
-        return None
-    if isinstance(value, (str, int)):
-        items = [v.strip() for v in str(value).split(",")]
-    else:
-        items = [str(v).strip() for v in value]
-    bad = [v for v in items if not v.isdigit()]
-    if bad:
-        raise ValueError(f'object_type_ids must be Customer.io object type ids such as "1", got {bad!r}.')
-    return items or None
-
-
 def as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -86,4 +73,4 @@ def as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(names)
 
 
-__all__ = ["as_bool", "as_id", "as_ids", "as_names", "as_optional_str"]
+__all__ = ["as_bool", "as_id", "as_names", "as_optional_str"]

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize
 from airflow_provider_customerio.sync.events.mapping import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, event_packer
-from airflow_provider_customerio.sync.objects import MAX_RECORDS_PER_UPSERT, MAX_UPSERT_BYTES, ObjectSync
+from airflow_provider_customerio.sync.objects.load import new_packer
+from airflow_provider_customerio.sync.objects.run import MAX_RECORDS_PER_UPSERT, MAX_UPSERT_BYTES
 from airflow_provider_customerio.sync.people.load import BREVO_IMPORT_LIMIT_BYTES, IMPORT_OVERHEAD_BYTES
 from airflow_provider_customerio.sync.people.run import MAX_IMPORT_ROWS
 from airflow_provider_customerio.sync.people.sync import PeopleSync
@@ -163,7 +164,7 @@ def test_event_batches_stay_under_200_events_and_512kb(texts):
 @example(texts=["x"] * 2001)  # count bound: 1000 + 1000 + 1
 @example(texts=["€" * 100_000] * 12 + ["a" * 1_100_000])  # 300 KB records; the last is over 1 MB alone
 def test_object_upserts_stay_under_1000_records_and_1mb(texts):
-    packer = ObjectSync._new_packer(SimpleNamespace(max_bytes=MAX_UPSERT_BYTES, max_records=MAX_RECORDS_PER_UPSERT))
+    packer = new_packer(MAX_UPSERT_BYTES, MAX_RECORDS_PER_UPSERT)
     items = [
         {"key": f"o{i}", "record": {"identifiers": {"ext_id": f"o{i}"}, "attributes": {"name": t}}}
         for i, t in enumerate(texts)

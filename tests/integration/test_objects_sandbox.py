@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_customerio.operators.objects import CustomerIOObjectsToBrevoOperator
 from airflow_provider_customerio.store.ledger import read_ledger
-from airflow_provider_customerio.sync.objects import MissingBrevoAttributes, MissingBrevoObjectTypes
+from airflow_provider_customerio.sync.objects.ports import MissingBrevoAttributes, MissingBrevoObjectTypes
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout
 
 pytestmark = pytest.mark.integration
@@ -432,7 +432,7 @@ def test_deferred_wait_times_out_then_the_retry_resumes_without_rewriting(world:
 
     event = asyncio.run(first_event())
     assert event.payload["status"] == "timeout"
-    with pytest.raises(BrevoProcessTimeout, match="re-run the task to resume"):
+    with pytest.raises(BrevoProcessTimeout, match="clear the task to resume waiting"):
         op.execute_complete(context=context, event=event.payload)
     assert world.records() == {}
     world.sandbox._call("POST", "/brevo/processes/complete")  # Brevo gets unstuck

@@ -195,3 +195,43 @@ def test_no_import_circles() -> None:
     ``if TYPE_CHECKING:`` do not count): a dependency goes one way, so each module reads on its own."""
     circles = _circles(_import_graph())
     assert not circles, "break these import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)
+
+
+UNIT_TESTS = PACKAGE.parent / "tests" / "unit"
+
+
+def _unit_test_module(module: Path) -> Path | None:
+    """The unit-test module mirroring ``module``: ``a/b/_c.py`` -> ``tests/unit/a/b/test_c.py`` (leading
+    underscores dropped); None for the exempt ones (``__init__.py``, ``__main__.py``, anything under ``sandbox/``)."""
+    rel = module.relative_to(PACKAGE)
+    if rel.parts[0] == "sandbox" or rel.name in ("__init__.py", "__main__.py"):
+        return None
+    return UNIT_TESTS.joinpath(*rel.parts[:-1], "test_" + rel.name.lstrip("_"))
+
+
+def test_the_mirror_maps_a_module_to_its_test_module() -> None:
+    assert _unit_test_module(PACKAGE / "store" / "_sql.py") == UNIT_TESTS / "store" / "test_sql.py"
+    assert _unit_test_module(PACKAGE / "pools.py") == UNIT_TESTS / "test_pools.py"
+    assert _unit_test_module(PACKAGE / "sync" / "people" / "job.py") == UNIT_TESTS / "sync" / "people" / "test_job.py"
+    assert _unit_test_module(PACKAGE / "store" / "__main__.py") is None
+    assert _unit_test_module(PACKAGE / "sandbox" / "brevo" / "core.py") is None
+
+
+def test_every_module_has_its_unit_test_module() -> None:
+    """Tests mirror the tree: each source module has one unit-test module at the mirrored path, in a test package
+    (every directory from ``tests/unit`` down has an ``__init__.py``), so a newcomer finds a module's tests by name."""
+    missing = []
+    for module in sorted(PACKAGE.rglob("*.py")):
+        test = _unit_test_module(module)
+        if test is None:
+            continue
+        if not test.exists():
+            missing.append(str(test.relative_to(PACKAGE.parent)))
+            continue
+        packages = [test.parent, *test.parent.parents]
+        missing += [
+            str((d / "__init__.py").relative_to(PACKAGE.parent))
+            for d in packages[: packages.index(UNIT_TESTS) + 1]
+            if not (d / "__init__.py").exists()
+        ]
+    assert not missing, "add these unit-test modules:\n" + "\n".join(sorted(set(missing)))

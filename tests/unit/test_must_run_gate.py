@@ -171,7 +171,7 @@ def test_a_failing_must_run_tier_keeps_its_failure(tmp_path: Path) -> None:
     assert _run(root, [], "true").returncode == 1
 
 
-LINEAGE_PATHS = ["tests/integration/test_openlineage.py", "tests/unit/lineage"]
+LINEAGE_PATHS = ["tests/integration/test_openlineage.py", "tests/unit/test_lineage.py"]
 
 
 def test_the_projects_must_run_tiers_include_lineage() -> None:
@@ -196,7 +196,7 @@ def test_the_projects_must_run_tiers_include_lineage() -> None:
     )
     ids = [line for line in proc.stdout.splitlines() if "::" in line]
     assert "tests/integration/test_openlineage.py::test_people_run_emits_lineage_with_vendor_uris" in ids
-    assert "tests/unit/lineage/test_lineage.py::test_openlineage_facets_carry_uris_rows_and_schema" in ids
+    assert "tests/unit/test_lineage.py::test_openlineage_facets_carry_uris_rows_and_schema" in ids
     assert "lineage=0" in proc.stdout  # collect-only: listed in the gate's tally (and nothing ran)
 
 

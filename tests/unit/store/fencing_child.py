@@ -1,4 +1,4 @@
-"""One try of a sync, as its own process, for ``test_lease_fencing.py``:
+"""One try of a sync, as its own process, for ``test_fencing.py``:
 ``python -m tests.unit.store.fencing_child STORE_DB WORK_DIR TRY_NUMBER``.
 
 Under the lease ``people:sync`` (run ``R`` of DAG ``d``, task ``load``, try ``TRY_NUMBER``) it commits a first

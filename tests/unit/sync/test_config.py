@@ -177,3 +177,15 @@ def test_fuzzed_yaml_text_never_crashes(text):
         parse_config_text(text)
     except ConfigError:
         pass
+
+
+def test_readme_config_reference_is_generated_from_the_schema():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).parents[3] / "scripts" / "gen_config_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

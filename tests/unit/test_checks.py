@@ -1,39 +1,9 @@
-"""Pools arithmetic and the connection-check report (no network)."""
+"""The connection-check report (no network): one line per check, and a hint on each failure."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
-from airflow_provider_customerio import pools
 from airflow_provider_customerio.checks import run_checks
 from airflow_provider_customerio.exceptions import AuthError
-from tests.conftest import REPO_ROOT
-
-
-def test_every_api_stays_within_its_vendor_limit_with_all_pools_full():
-    worst = pools.check_budget()
-    for name, budget in pools.POOLS.items():
-        assert worst[name] <= budget.vendor_limit
-
-
-def test_budget_check_catches_an_overcommitted_pool(monkeypatch):
-    bad = dict(pools.POOLS)
-    bad["brevo"] = pools.PoolBudget("brevo", 4, 5.0, 0.5, 10.0, "x")
-    monkeypatch.setattr(pools, "POOLS", bad)
-    with pytest.raises(ValueError, match="exceeds the vendor limit"):
-        pools.check_budget()
-
-
-def test_shipped_pools_file_matches_the_budget():
-    shipped = json.loads((REPO_ROOT / "dags" / "pools.json").read_text())
-    assert shipped == pools.pools_import_document()
-
-
-def test_rate_for_in_pool_and_on_the_side():
-    assert pools.rate_for("customerio_app", "customerio_app") == pools.POOLS["customerio_app"].per_task_rate
-    assert pools.rate_for("customerio_app", "brevo") == pools.POOLS["customerio_app"].side_rate
 
 
 class _Hook:
@@ -79,15 +49,3 @@ def test_failures_carry_their_hint():
     assert not track.ok and "App API key does not work on the Track API" in track.hint
     assert not people.ok and "HTTP 403" in people.detail and "scope" in people.hint
     assert "✗ people accessible" in people.line() and "hint:" in people.line()
-
-
-def test_readme_config_reference_is_generated_from_the_schema():
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "gen_config_reference.py"), "--check"],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr

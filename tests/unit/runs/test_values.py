@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_customerio.runs.values import as_bool, as_id, as_ids, as_names, as_optional_str
+from airflow_provider_customerio.runs.values import as_bool, as_id, as_names, as_optional_str
 
 
 @pytest.mark.parametrize(
@@ -35,13 +35,6 @@ def test_as_id_takes_positive_integers_only() -> None:
         as_id(0, "segment_id")
     with pytest.raises(ValueError, match=r"list_id must be a positive integer id, got True"):
         as_id(True, "list_id")
-
-
-def test_as_ids_splits_text_and_rejects_non_numeric_ids() -> None:
-    assert as_ids(None) is None and as_ids("") is None and as_ids([]) is None
-    assert as_ids("1, 2") == ["1", "2"] and as_ids(3) == ["3"] and as_ids([1, " 4"]) == ["1", "4"]
-    with pytest.raises(ValueError, match=r"object_type_ids must be Customer.io object type ids.*\['x'\]"):
-        as_ids("1,x")
 
 
 def test_as_names_reads_lists_rendered_as_text() -> None:

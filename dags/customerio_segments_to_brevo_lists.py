@@ -87,7 +87,7 @@ with DAG(
     def plan() -> dict[str, Any]:
         """The pairs of this run: the params' pair, or every configured pair."""
         from airflow_provider_customerio.sync.config import load_config
-        from airflow_provider_customerio.sync.segments import plan_pairs
+        from airflow_provider_customerio.sync.segments.plan import plan_pairs
 
         params = get_current_context()["params"]
         manual = params.get("segment_id") is not None or params.get("list_id") is not None
@@ -110,7 +110,7 @@ with DAG(
         """The pairs whose segment is built. One call lists every segment's state; building ones are skipped."""
         from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
         from airflow_provider_customerio.pools import CUSTOMERIO_APP_POOL, rate_for
-        from airflow_provider_customerio.sync.segments import split_by_state
+        from airflow_provider_customerio.sync.segments.plan import split_by_state
 
         if not pairs:
             return []
@@ -141,7 +141,7 @@ with DAG(
         ready: Sequence[dict[str, Any]] | None,
     ) -> dict[str, Any]:
         """The run's result: people exported, removed, rejected, and the segments skipped while building."""
-        from airflow_provider_customerio.sync.segments import summarize_runs
+        from airflow_provider_customerio.sync.segments.plan import summarize_runs
 
         mirrored_pairs = {(p["segment_id"], p["list_id"]) for p in ready or []}
         building = [

@@ -6,10 +6,13 @@ whose hook it wraps (``BrevoContactSink`` implements :class:`~airflow_provider_c
 over :class:`~airflow_provider_customerio.hooks.brevo.BrevoHook`). Operators and triggers only wire them.
 
 * :mod:`.customerio_app`: ``CustomerIOPeopleSource``, ``CustomerIOSegmentSource``.
-* :mod:`.brevo`: ``BrevoContactSink``, ``BrevoListTarget``, ``BrevoImportSink``, and the one imports component
-  (``brevo_imports``: send, read and wait for Brevo imports; Brevo status words are read there only).
+* :mod:`.brevo`: ``BrevoContactSink``.
+* :mod:`.brevo_imports`: the one imports component (send, read and wait for Brevo imports; Brevo status words are
+  read there only).
 * :mod:`.objects`: ``CustomerIOObjectSource``, ``CustomerIOObjectWriter``, ``BrevoObjectSink``,
   ``BrevoRecordSource``.
+* :mod:`.segments`: ``BrevoListTarget`` (segment mirror).
+* :mod:`.workflow`: ``BrevoImportSink``, ``BrevoAttributes``, ``webhook_events`` (workflow state).
 * :mod:`.reverse` (Brevo -> Customer.io people): ``BrevoContactSource``, ``CustomerIOPeopleWriter``.
 * :mod:`.events` (event forwarding): ``BrevoEventSink``, ``CustomerIOActivityFeed``, ``CustomerIOTrackEventSink``.
 """

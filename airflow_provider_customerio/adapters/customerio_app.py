@@ -16,14 +16,11 @@ from airflow_provider_customerio.exceptions import (
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK, Change
-from airflow_provider_customerio.sync.segments import (
-    MEMBERSHIP_LIMIT,
-    SegmentMirrorError,
-)
+from airflow_provider_customerio.sync.segments.model import MEMBERSHIP_LIMIT, SegmentMirrorError
 
 
 class CustomerIOSegmentSource:
-    """:class:`~airflow_provider_customerio.sync.segments.SegmentSource` over :class:`CustomerIOAppHook`: the
+    """:class:`~airflow_provider_customerio.sync.segments.ports.SegmentSource` over :class:`CustomerIOAppHook`: the
     Customer.io side of a segment mirror run."""
 
     def __init__(self, hook: CustomerIOAppHook) -> None:

@@ -146,6 +146,7 @@ class SyncSwitches:
     events: bool = True
     campaigns: bool = True
     segments: bool = True
+    workflow: bool = True
     objects: bool = False
 
 

@@ -16,12 +16,8 @@ import requests
 
 from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
 from airflow_provider_customerio.store.ledger import read_ledger
-from airflow_provider_customerio.sync.segments import (
-    ListNotFoundError,
-    RemovalBrakeError,
-    is_valid_email,
-    mirror_list_name,
-)
+from airflow_provider_customerio.sync.segments.diff import is_valid_email
+from airflow_provider_customerio.sync.segments.model import ListNotFoundError, RemovalBrakeError, mirror_list_name
 
 pytestmark = pytest.mark.integration
 

@@ -13,12 +13,8 @@ import jsonschema
 import pytest
 
 from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
-from airflow_provider_customerio.sync.segments import (
-    SegmentMirrorError,
-    plan_pairs,
-    split_by_state,
-    summarize_runs,
-)
+from airflow_provider_customerio.sync.segments.model import SegmentMirrorError
+from airflow_provider_customerio.sync.segments.plan import plan_pairs, split_by_state, summarize_runs
 
 DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "customerio_segments_to_brevo_lists.py"
 DAG_ID = "customerio_segments_to_brevo_lists"
@@ -153,12 +149,13 @@ def test_operator_templates_and_coerces_rendered_params() -> None:
         {"params": {"segment_id": 42, "list_id": 13, "include_attributes": ["email", "plan"], "dry_run": True}}
     )
     from airflow_provider_customerio.runs import values as mod
+    from airflow_provider_customerio.sync.segments.model import attribute_list, positive_id
 
-    assert (mod.as_id(op.segment_id, "segment_id"), mod.as_id(op.list_id, "list_id")) == (42, 13)
-    assert mod.as_names(op.include_attributes) == ("email", "plan")
+    assert (positive_id(op.segment_id, "segment_id"), positive_id(op.list_id, "list_id")) == (42, 13)
+    assert attribute_list(op.include_attributes) == ("email", "plan")
     assert mod.as_bool(op.dry_run, "dry_run") is True
     with pytest.raises(ValueError, match="segment_id must be a positive integer id"):
-        mod.as_id("abc", "segment_id")
+        positive_id("abc", "segment_id")
     with pytest.raises(ValueError, match="dry_run must be true or false"):
         mod.as_bool("maybe", "dry_run")
 

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_customerio.adapters.brevo import BrevoListTarget
 from airflow_provider_customerio.adapters.reverse import BrevoContactSource
+from airflow_provider_customerio.adapters.segments import BrevoListTarget
 
 CONTACTS = "https://api.brevo.com/v3/contacts"
 
@@ -51,7 +51,8 @@ def test_every_provider_path_sends_an_explicit_offset(brevo, requests_mock) -> N
 
 
 def test_the_segment_checks_mark_always_carries_an_offset() -> None:
-    from airflow_provider_customerio.sync.segments import ListContact, latest_timestamp
+    from airflow_provider_customerio.sync.segments.diff import latest_timestamp
+    from airflow_provider_customerio.sync.segments.model import ListContact
 
     def c(cid: int, at: str) -> ListContact:
         return ListContact(contact_id=cid, email=None, ext_id=None, attributes={}, modified_at=at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_customerio.sync.config import ConfigError, load_config, parse_config_text
-from airflow_provider_customerio.sync.workflow import DEFAULT_ATTRIBUTES, attribute_names
+from airflow_provider_customerio.sync.workflow.attributes import DEFAULT_ATTRIBUTES, attribute_names
 from tests.conftest import REPO_ROOT
 
 

@@ -21,18 +21,18 @@ from airflow_provider_customerio.sync.objects.ports import BrevoRecord, CioObjec
 from airflow_provider_customerio.sync.people.sync import PeopleSync
 from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.reverse.ports import Profile
-from airflow_provider_customerio.sync.segments import MirrorRequest
-from airflow_provider_customerio.sync.workflow import WorkflowStateWriter
+from airflow_provider_customerio.sync.segments.model import MirrorRequest
+from airflow_provider_customerio.sync.workflow.write import WorkflowStateWriter
 from tests.unit.sync.objects.fakes import Env as ObjectsEnv
 from tests.unit.sync.objects.fakes import FakeRecords, FakeTrack
 from tests.unit.sync.objects.fakes import make_config as objects_config
 from tests.unit.sync.objects.fakes import reverse as reverse_objects
 from tests.unit.sync.people.fakes import ATTRS, CFG, FakeClock, FakeSink, FakeSource
 from tests.unit.sync.reverse.fakes import FakeCIO, cio_now, contact, run, synced
-from tests.unit.sync.test_segments import FakeBrevo as SegmentBrevo
-from tests.unit.sync.test_segments import FakeCustomerIO as SegmentCIO
-from tests.unit.sync.test_segments import make_mirror
-from tests.unit.sync.test_workflow import FakeBrevo, derive, msg, stage
+from tests.unit.sync.segments._support import FakeBrevo as SegmentBrevo
+from tests.unit.sync.segments._support import FakeCustomerIO as SegmentCIO
+from tests.unit.sync.segments._support import make_mirror
+from tests.unit.sync.workflow._support import FakeBrevo, derive, msg, stage
 
 RUN = "R of d"
 

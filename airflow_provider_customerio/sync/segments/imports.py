@@ -1,0 +1,174 @@
+"""The Brevo imports of a segment mirror run, one at a time, with the run's plan kept in the sync state store.
+
+:class:`StagedRun` holds the part of :class:`~airflow_provider_customerio.sync.segments.writes.MemberWriter` that
+submits the staged import rows (new members first, then lifecycle values) and takes the ended imports, so a run
+can wait for each import anywhere (blocking, or deferred to the triggerer) and resume in a new process. Pure
+logic, no Airflow and no HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from airflow_provider_customerio.sync.batching import Oversize, Packer
+from airflow_provider_customerio.sync.config import LifecycleSettings
+from airflow_provider_customerio.sync.processes import ProcessState
+from airflow_provider_customerio.sync.segments.model import IMPORT_MAX_ROWS, ImportFailedError, MirrorRequest
+from airflow_provider_customerio.sync.segments.ports import ListTarget, MirrorState, RejectSink
+from airflow_provider_customerio.sync.segments.result import MirrorResult
+
+#: The import phases, in order: new members (checked against the list afterwards), then lifecycle values.
+IMPORT_KINDS = ("add", "life")
+
+
+def reject_member(
+    reject: RejectSink,
+    request: MirrorRequest,
+    result: MirrorResult,
+    record: Mapping[str, Any],
+    reason: str,
+    message: str,
+) -> None:
+    """Count a person not mirrored and send it to the ledger with the pair it belongs to."""
+    result.rejected += 1
+    reject({**record, "segment_id": request.segment_id, "list_id": request.list_id}, reason, message)
+
+
+class StagedRun:
+    """The run's plan in the store, and its imports: submitted one at a time (one import in flight per account),
+    each recorded as pending with the checkpoint past its rows."""
+
+    target: ListTarget
+    state: MirrorState
+    run_key: str
+    reject: RejectSink
+    lifecycle: LifecycleSettings | None
+    import_max_bytes: int
+    check_lease: Callable[[], None]
+
+    def _checkpoint(self) -> dict[str, Any]:
+        return dict(self.state.get_checkpoint(self.run_key) or {})
+
+    def _save(self, checkpoint: dict[str, Any], result: MirrorResult) -> None:
+        checkpoint["result"] = dataclasses.asdict(result)
+        self.state.save_checkpoint(self.run_key, checkpoint)
+
+    def _loaded(self) -> tuple[dict[str, Any], MirrorRequest, MirrorResult]:
+        checkpoint = self._checkpoint()
+        if "request" not in checkpoint:
+            raise ImportFailedError(
+                f"No staged segment mirror under {self.run_key!r} (its staging was dropped). Re-run the task: it "
+                "re-reads both sides and sends only what is still missing."
+            )
+        req = checkpoint["request"]
+        request = MirrorRequest(
+            int(req["segment_id"]),
+            int(req["list_id"]),
+            tuple(req["include_attributes"]),
+            bool(req["dry_run"]),
+            bool(req["force"]),
+        )
+        return checkpoint, request, MirrorResult(**checkpoint["result"])
+
+    def add_api_calls(self, calls: int) -> None:
+        """Count API calls made so far in the run's checkpoint (a deferred run's summary counts every part)."""
+        checkpoint = self._checkpoint()
+        if "result" in checkpoint:
+            checkpoint["result"]["api_calls"] = int(checkpoint["result"].get("api_calls") or 0) + calls
+            self.state.save_checkpoint(self.run_key, checkpoint)
+
+    def pending(self) -> list[str]:
+        """The run's imports still to wait for."""
+        return [str(p.process_id) for p in self.state.pending_processes(self.run_key)]
+
+    def next_import(self) -> list[str]:
+        """Submit the run's next import (``[process id]``), or ``[]`` when every import row has been sent."""
+        checkpoint, request, result = self._loaded()
+        while checkpoint["phase"] < len(IMPORT_KINDS):
+            kind = IMPORT_KINDS[checkpoint["phase"]]
+            process_id = self._submit_next(kind, checkpoint, request, result)
+            if process_id is not None:
+                return [process_id]
+            checkpoint["phase"] += 1
+            checkpoint["next_seq"] = 0
+            self._save(checkpoint, result)
+        return []
+
+    def _submit_next(
+        self, kind: str, checkpoint: dict[str, Any], request: MirrorRequest, result: MirrorResult
+    ) -> str | None:
+        packer: Packer[tuple[int, Mapping[str, Any]]] = Packer(
+            max_bytes=self.import_max_bytes,
+            max_count=IMPORT_MAX_ROWS,
+            overhead_bytes=400,
+            size_of=lambda item: len(_json(item[1]["row"])),
+        )
+        staged = self.state.iter_staged(self.run_key, from_seq=int(checkpoint["next_seq"]), kind=kind)
+        outs = (out for seq, _key, _kind, data in staged if data for out in packer.add((seq, data)))
+        for out in _chain(outs, packer):
+            if isinstance(out, Oversize):
+                seq, data = out.item
+                if kind == "add":
+                    checkpoint["oversize"].append(data["row"]["email"])
+                    reject_member(self.reject, request, result, data["member"], out.reason, out.message)
+                checkpoint["next_seq"] = seq + 1
+                self._save(checkpoint, result)
+                continue
+            return self._submit(
+                kind, [data["row"] for _seq, data in out.items], out.items[-1][0] + 1, checkpoint, result
+            )
+        return None
+
+    def _submit(
+        self, kind: str, rows: list[Mapping[str, Any]], next_seq: int, checkpoint: dict[str, Any], result: MirrorResult
+    ) -> str:
+        self.check_lease()  # a stalled try whose lease was taken over writes nothing (store/fencing.py)
+        process_id = str(self.target.start_import(rows, int(checkpoint["list_id"])))
+        result.write_calls += 1
+        checkpoint["next_seq"] = next_seq
+        checkpoint.setdefault("in_flight", {})[process_id] = {"kind": kind, "rows": len(rows)}
+        with self.state.transaction():  # the pending import and the checkpoint past its rows, together
+            self.state.add_pending(self.run_key, process_id, [])
+            self._save(checkpoint, result)
+        return process_id
+
+    def complete(self, states: Iterable[ProcessState]) -> list[str]:
+        """Take the ended imports; an import that did not succeed stops the run (its staging is dropped, so a
+        re-run decides again from both sides). Returns the imports to wait for next."""
+        checkpoint, _request, result = self._loaded()
+        pending = set(self.pending())
+        for process in states:
+            if not process.finished or process.process_id not in pending:
+                continue
+            flight = checkpoint.get("in_flight", {}).pop(process.process_id, {"kind": "add", "rows": 0})
+            if not process.succeeded:
+                self.state.clear_run(self.run_key)
+                purpose = "new members" if flight["kind"] == "add" else f"lifecycle attribute {self._attribute()}"
+                raise ImportFailedError(
+                    f"Brevo import process {process.process_id} ({purpose}, {flight['rows']} rows, list "
+                    f"{checkpoint['list_id']}) ended with status {process.status!r}. Re-run the task: it re-reads "
+                    "both sides and sends only what is still missing."
+                )
+            if flight["kind"] == "add":
+                checkpoint["report"].update(
+                    {f"process {process.process_id} {k}": v for k, v in process.report.counts.items()}
+                )
+            with self.state.transaction():
+                self.state.drop_pending(self.run_key, process.process_id)
+                self._save(checkpoint, result)
+        return self.pending() or self.next_import()
+
+    def _attribute(self) -> str:
+        return self.lifecycle.attribute.upper() if self.lifecycle is not None else ""
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode("utf-8")
+
+
+def _chain(outs: Iterable[Any], packer: Packer[Any]) -> Iterable[Any]:
+    yield from outs
+    yield from packer.flush()

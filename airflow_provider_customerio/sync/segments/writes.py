@@ -1,0 +1,357 @@
+"""The Brevo writes of a segment mirror run, staged in the sync state store so that the run can wait for its
+imports anywhere (blocking, or deferred to the triggerer) and resume (the imports: :mod:`.imports`).
+
+:meth:`MemberWriter.stage` records the plan of a run (the import rows of new members and of lifecycle values, the
+people without an email, the per-contact lifecycle updates and the leavers) with the run's counts;
+:meth:`MemberWriter.next_import` submits the imports one at a time (one import in flight per account);
+:meth:`MemberWriter.complete` takes the ended ones; :meth:`MemberWriter.finish` checks that the new members reached
+the list (reading it back), then makes the contact writes and removes the leavers.
+
+Pure logic, no Airflow and no HTTP: Brevo and Customer.io are reached through the ports of
+:mod:`airflow_provider_customerio.sync.segments.ports`. Every write is preceded by ``check_lease``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from airflow_provider_customerio.sync.config import LifecycleSettings, MappedField
+from airflow_provider_customerio.sync.mapping import (
+    EXT_ID_ATTRIBUTE,
+    BrevoAttribute,
+    Person,
+    PersonMapper,
+    RejectedPerson,
+)
+from airflow_provider_customerio.sync.segments.diff import MembershipDiff, chunked, is_valid_email, normalise_email
+from airflow_provider_customerio.sync.segments.imports import StagedRun, reject_member
+from airflow_provider_customerio.sync.segments.model import (
+    IMPORT_MAX_BYTES,
+    MAX_HYDRATE,
+    MAX_LIST_CHANGE,
+    ListContact,
+    MirrorRequest,
+    SegmentMember,
+    clean_text,
+)
+from airflow_provider_customerio.sync.segments.ports import ListTarget, MirrorState, RejectSink, SegmentSource
+from airflow_provider_customerio.sync.segments.result import MirrorResult
+
+#: Waits before the list is read again for imported people not in it yet (Brevo's reads lag its imports): ~1 min.
+SETTLE_DELAYS: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 30.0)
+
+
+def _member(record: Mapping[str, Any]) -> SegmentMember:
+    return SegmentMember(cio_id=str(record.get("cio_id") or ""), id=record.get("id"), email=record.get("email"))
+
+
+class MemberWriter(StagedRun):
+    """The writes of one mirror run (see :class:`~airflow_provider_customerio.sync.segments.mirror.SegmentMirror`
+    for the parameters).
+
+    :param state: the sync state store: the run's plan, pending import and counts live there.
+    :param run_key: the run's key in it (one per ``segment -> list`` pair and DAG run).
+    :param lifecycle: the lifecycle settings when a lifecycle attribute is configured, else ``None``.
+    """
+
+    def __init__(
+        self,
+        source: SegmentSource,
+        target: ListTarget,
+        state: MirrorState,
+        *,
+        run_key: str,
+        reject: RejectSink,
+        lifecycle: LifecycleSettings | None,
+        import_max_bytes: int = IMPORT_MAX_BYTES,
+        settle_delays: Sequence[float] = SETTLE_DELAYS,
+        sleep: Callable[[float], None] = time.sleep,
+        check_lease: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.state = state
+        self.run_key = run_key
+        self.reject = reject
+        self.lifecycle = lifecycle
+        self.import_max_bytes = import_max_bytes
+        self.settle_delays = tuple(settle_delays)
+        self.sleep = sleep
+        self.check_lease = check_lease
+
+    def stage(
+        self,
+        request: MirrorRequest,
+        list_id: int,
+        diff: MembershipDiff,
+        fields: Sequence[MappedField],
+        brevo_attributes: Sequence[BrevoAttribute],
+        lifecycle: Mapping[str, str | None] | None,
+        lifecycle_updates: Sequence[tuple[ListContact, str | None]],
+        result: MirrorResult,
+    ) -> None:
+        """Record the run's plan: the rejections go to the ledger, the writes to the store."""
+        for rejection in diff.rejected:
+            reject_member(self.reject, request, result, rejection.record, rejection.reason, rejection.message)
+        items: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        if diff.adds:
+            people = self._people(request, diff.adds, fields, result)
+            rows, row_members, by_ext_id = self._rows(
+                request, list_id, people, fields, brevo_attributes, lifecycle, result
+            )
+            items += [
+                (f"add:{r['email']}", "add", {"row": r, "member": row_members[r["email"]].as_record()}) for r in rows
+            ]
+            items += [(f"ext:{m.cio_id}", "ext", {"member": m.as_record(), "attrs": a}) for m, a in by_ext_id]
+        items += self._lifecycle_items(lifecycle_updates)
+        items += [(f"rm:{c.contact_id}", "remove", {"contact_id": c.contact_id}) for c in diff.removes]
+        result.lifecycle_updated = len(lifecycle_updates) if self.lifecycle is not None else 0
+        checkpoint = {
+            "request": dataclasses.asdict(request),
+            "list_id": list_id,
+            "mark": diff.latest_modified or (self.target.clock_mark() if diff.adds else None),
+            "phase": 0,
+            "next_seq": 0,
+            "report": {},
+            "oversize": [],
+        }
+        with self.state.transaction():
+            self.state.clear_run(self.run_key)
+            self.state.stage_items(self.run_key, items)
+            self._save(checkpoint, result)
+
+    def _lifecycle_items(
+        self, updates: Sequence[tuple[ListContact, str | None]]
+    ) -> list[tuple[str, str, Mapping[str, Any] | None]]:
+        life = self.lifecycle
+        if not updates or life is None:
+            return []
+        attribute = life.attribute.upper()
+        items: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        for contact, value in updates:
+            if value is not None and is_valid_email(contact.email):
+                row = {"email": normalise_email(contact.email), "attributes": {attribute: value}}
+                items.append((f"life:{contact.contact_id}", "life", {"row": row}))
+            else:  # no email, or clearing the value: per-contact update by Brevo id
+                items.append(
+                    (f"lc:{contact.contact_id}", "life_contact", {"contact_id": contact.contact_id, "value": value})
+                )
+        return items
+
+    # ------------------------------------------------------------------ after the imports
+    def finish(self) -> MirrorResult:
+        """Check the new members against the list, write the people without an email and the per-contact lifecycle
+        values, remove the leavers; drop the run's staging and return what the run did."""
+        checkpoint, request, result = self._loaded()
+        list_id = int(checkpoint["list_id"])
+        staged = list(self.state.iter_staged(self.run_key))
+        oversize = set(checkpoint.get("oversize") or ())
+        imported = [
+            _member(d["member"])
+            for _s, _k, kind, d in staged
+            if kind == "add" and d and d["row"]["email"] not in oversize
+        ]
+        added = self._check_imported(request, list_id, imported, checkpoint.get("mark"), checkpoint["report"], result)
+        ext = [(_member(d["member"]), dict(d["attrs"])) for _s, _k, kind, d in staged if kind == "ext" and d]
+        result.added = added + self._add_by_ext_id(request, list_id, ext, result)
+        self._update_contacts([d for _s, _k, kind, d in staged if kind == "life_contact" and d], result)
+        removes = [int(d["contact_id"]) for _s, _k, kind, d in staged if kind == "remove" and d]
+        result.removed = self._apply_removes(list_id, removes, result)
+        self.state.clear_run(self.run_key)
+        return result
+
+    def _rows(
+        self,
+        request: MirrorRequest,
+        list_id: int,
+        people: Sequence[tuple[SegmentMember, Person]],
+        fields: Sequence[MappedField],
+        brevo_attributes: Sequence[BrevoAttribute],
+        lifecycle: Mapping[str, str | None] | None,
+        result: MirrorResult,
+    ) -> tuple[list[dict[str, Any]], dict[str, SegmentMember], list[tuple[SegmentMember, dict[str, Any]]]]:
+        """Map the people to add: import rows (by email), their members, and the people without an email."""
+        mapper = PersonMapper(fields, brevo_attributes)
+        life = self.lifecycle
+        rows: list[dict[str, Any]] = []
+        row_members: dict[str, SegmentMember] = {}
+        by_ext_id: list[tuple[SegmentMember, dict[str, Any]]] = []
+        for member, person in people:
+            mapped = mapper.map(person)
+            if isinstance(mapped, RejectedPerson):
+                reject_member(self.reject, request, result, member.as_record(), mapped.reason, mapped.message)
+                continue
+            for problem in mapped.problems:
+                result.attribute_problems += 1
+                self.reject(
+                    {
+                        **member.as_record(),
+                        "field": problem.source,
+                        "segment_id": request.segment_id,
+                        "list_id": list_id,
+                    },
+                    problem.reason,
+                    f"{problem.target} not written ({problem.message}); the person is still added to the list",
+                )
+            attrs = dict(mapped.row.get("attributes") or {})
+            if life is not None and lifecycle is not None and lifecycle.get(member.cio_id):
+                attrs[life.attribute.upper()] = lifecycle[member.cio_id]
+            if mapped.email is not None:
+                rows.append({"email": mapped.email, "attributes": attrs})
+                row_members[mapped.email] = member
+            else:
+                by_ext_id.append((member, attrs))
+        return rows, row_members, by_ext_id
+
+    def _add_by_ext_id(
+        self,
+        request: MirrorRequest,
+        list_id: int,
+        by_ext_id: Sequence[tuple[SegmentMember, dict[str, Any]]],
+        result: MirrorResult,
+    ) -> int:
+        # Brevo documents no way to key an import row on EXT_ID alone, so people without an email are written one
+        # by one through the contact endpoints, which do take ext_id (rare: most workspaces key on email).
+        added = 0
+        for member, attrs in by_ext_id:
+            extra = {k: v for k, v in attrs.items() if k != EXT_ID_ATTRIBUTE}
+            self.check_lease()
+            outcome = self.target.upsert_by_ext_id(str(member.id), extra, list_id)
+            result.write_calls += outcome.calls
+            if outcome.error is not None:
+                reject_member(
+                    self.reject,
+                    request,
+                    result,
+                    member.as_record(),
+                    "vendor_rejected",
+                    f"Brevo refused the contact with EXT_ID {member.id!r} (no email): {outcome.error}",
+                )
+                continue
+            added += 1
+        return added
+
+    def _people(
+        self,
+        request: MirrorRequest,
+        adds: Sequence[SegmentMember],
+        fields: Sequence[MappedField],
+        result: MirrorResult,
+    ) -> list[tuple[SegmentMember, Person]]:
+        """Pair each member to add with its Customer.io profile, hydrated by cio_id when attributes are needed."""
+        if not any(f.source not in ("email", "id") for f in fields):
+            return [(m, Person(cio_id=m.cio_id, id=m.id, email=m.email)) for m in adds]
+        profiles: dict[str, Mapping[str, Any]] = {}
+        for chunk in chunked([m.cio_id for m in adds], MAX_HYDRATE):
+            for item in self.source.people_attributes(chunk):
+                item = item.get("customer", item) if "customer" in item else item
+                identifiers = item.get("identifiers") or {}
+                attributes = item.get("attributes") or {}
+                cio_id = clean_text(identifiers.get("cio_id")) or clean_text(attributes.get("cio_id"))
+                if cio_id is not None:
+                    profiles[cio_id] = item
+        out = []
+        for member in adds:
+            profile = profiles.get(member.cio_id)
+            if profile is None:
+                reject_member(
+                    self.reject,
+                    request,
+                    result,
+                    member.as_record(),
+                    "not_found",
+                    "Customer.io returned no profile for this cio_id (deleted after the membership was read?); "
+                    "not added. The next run decides again.",
+                )
+                continue
+            out.append(
+                (
+                    member,
+                    Person(
+                        cio_id=member.cio_id,
+                        id=member.id,
+                        email=member.email,
+                        attributes=profile.get("attributes") or {},
+                        unsubscribed=bool(profile.get("unsubscribed")),
+                    ),
+                )
+            )
+        return out
+
+    def _not_in_list(
+        self, list_id: int, members: Sequence[SegmentMember], *, modified_since: str | None
+    ) -> list[SegmentMember]:
+        present_ext: set[str] = set()
+        present_email: set[str] = set()
+        for item in self.target.iter_list_contacts(list_id, modified_since=modified_since):
+            contact = ListContact.from_brevo(item)
+            if contact.ext_id:
+                present_ext.add(contact.ext_id)
+            email_key = normalise_email(contact.email)
+            if email_key:
+                present_email.add(email_key)
+        return [
+            m for m in members if normalise_email(m.email) not in present_email and not (m.id and m.id in present_ext)
+        ]
+
+    def _check_imported(
+        self,
+        request: MirrorRequest,
+        list_id: int,
+        imported: Sequence[SegmentMember],
+        mark: str | None,
+        report: Mapping[str, Any],
+        result: MirrorResult,
+    ) -> int:
+        """Check that each imported member reached the list; return how many did.
+
+        Brevo's import report only counts problems (and not all of them), so the check reads back the list's
+        contacts modified since the import started: cheap, proportional to the people imported. "Since" is the
+        latest ``modifiedAt`` of the list read just before (Brevo's own clock, so no skew), or the port's
+        :meth:`~ListTarget.clock_mark` for an empty list. Anyone missing there is confirmed with a full read
+        before being ledgered.
+        """
+        if not imported:
+            return 0
+        missing = self._not_in_list(list_id, imported, modified_since=mark)
+        if missing:
+            missing = self._not_in_list(list_id, missing, modified_since=None)
+        explained = sum(v for v in report.values() if isinstance(v, int) and not isinstance(v, bool))
+        for delay in self.settle_delays if len(missing) > explained else ():
+            self.sleep(delay)  # Brevo's reads lag its imports: give them time before deciding
+            missing = self._not_in_list(list_id, missing, modified_since=None)
+            if not missing:
+                break
+        for member in missing:
+            reject_member(
+                self.reject,
+                request,
+                result,
+                member.as_record(),
+                "import_invalid",
+                f"the Brevo import did not put this contact in list {list_id} "
+                f"(import report: {dict(report) or 'no counts'}). Check the email and identifiers in Customer.io; "
+                "the next run tries again.",
+            )
+        return len(imported) - len(missing)
+
+    def _update_contacts(self, updates: Sequence[Mapping[str, Any]], result: MirrorResult) -> None:
+        attribute = self._attribute()
+        for update in updates:
+            self.check_lease()
+            self.target.update_attributes(int(update["contact_id"]), "contact_id", {attribute: update["value"] or ""})
+            result.write_calls += 1
+
+    def _apply_removes(self, list_id: int, removes: Sequence[int], result: MirrorResult) -> int:
+        removed = 0
+        for chunk in chunked(list(removes), MAX_LIST_CHANGE):
+            self.check_lease()
+            self.target.remove_from_list(list_id, contact_ids=chunk)
+            result.write_calls += 1
+            # A refused id already left the list (or Brevo) since it was read: either way it is no longer a
+            # member, which is the goal, so the whole chunk counts.
+            removed += len(chunk)
+        return removed

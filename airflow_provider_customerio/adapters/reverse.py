@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
+from airflow_provider_customerio.adapters.people import CustomerIOPeopleSource
 from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSink
-from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
+from airflow_provider_customerio.adapters.people import BrevoContactSink, CustomerIOPeopleSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets

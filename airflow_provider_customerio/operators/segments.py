@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_customerio.adapters.customerio_app import CustomerIOSegmentSource
-from airflow_provider_customerio.adapters.segments import BrevoListTarget
+from airflow_provider_customerio.adapters.segments import BrevoListTarget, CustomerIOSegmentSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSink
+from airflow_provider_customerio.adapters.people import BrevoContactSink
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.retry import RetryPolicy
 

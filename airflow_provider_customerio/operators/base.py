@@ -205,7 +205,7 @@ class SyncOperator(LineageMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger reported Brevo's processes."""
-        run = self._start(context)
+        run = self._start(context, resuming=True)
         event = event or {}
 
         def resume(job: SyncJob) -> Sequence[str]:
@@ -223,11 +223,12 @@ class SyncOperator(LineageMixin, BaseOperator):
 
         return self._held(run, resume)
 
-    def _start(self, context: Mapping[str, Any]) -> SyncRun:
+    def _start(self, context: Mapping[str, Any], *, resuming: bool = False) -> SyncRun:
         config = self._config = self.load_config()
         level = "DEBUG" if config.debug else config.log_level.upper()
         logging.getLogger("airflow_provider_customerio").setLevel(level)
-        if not self.enabled(config):
+        # The switch decides whether a run starts; a resumed run has sent its processes and commits them.
+        if not resuming and not self.enabled(config):
             switch = f"sync.{self.config_switch}" if self.config_switch else "enabled"
             raise AirflowSkipException(
                 f"connectors.customerio.enabled / {switch} is false: the capability is off, nothing to do."

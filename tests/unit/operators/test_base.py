@@ -244,3 +244,13 @@ def test_counting_api_calls_reads_no_connection_of_an_unused_hook(config: Path) 
     assert op.take_api_calls() == 0
     unused.api_calls = 3
     assert op.take_api_calls() == 3 and unused.api_calls == 0
+
+
+def test_a_deferred_run_finishes_even_if_its_capability_was_switched_off_meanwhile(config: Path) -> None:
+    """The switch decides whether a run starts; a run that already sent its imports commits them when it resumes
+    (as the people operator did): a skip there would leave the processes and the checkpoint pending for good."""
+    op = _op(config)
+    config.write_text(config.read_text() + "    sync: {people: false}\n")
+    event = {"status": "success", "processes": {"7": {"status": "completed"}}}
+    assert op.execute_complete(ctx(op), event) == {"written": 2}
+    assert op.calls == ["resume", ("complete", [("7", "succeeded")]), "finish", "close"]

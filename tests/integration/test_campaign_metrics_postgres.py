@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_customerio.store.reporting import MetricsStore, metrics_table
+from airflow_provider_customerio.store.status import StatusQueries
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from tests.postgres_server import PostgresUnavailable, temporary_postgres
 
@@ -118,3 +119,5 @@ def test_a_mixed_case_table_name_is_the_table_earlier_versions_made(engine: sa.E
         ("2026-11-20", "t1"),
     ]
     assert [t for t in sa.inspect(engine).get_table_names() if t.lower() == "ciometrics"] == ["ciometrics"]
+    status_rows = StatusQueries(engine).metrics_rows(date(2026, 11, 1), date(2026, 11, 30), table="CioMetrics")
+    assert [r["date"] for r in status_rows] == ["2026-11-19", "2026-11-20"]  # the status page reads it too

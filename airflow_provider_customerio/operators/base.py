@@ -132,6 +132,8 @@ class SyncOperator(LineageMixin, BaseOperator):
     capability: ClassVar[str] = ""
     config_switch: ClassVar[str | None] = None
     default_sync_name: ClassVar[str | None] = None
+    #: The constructor argument that sets :attr:`import_timeout` (named in the timeout's message).
+    timeout_option: ClassVar[str] = "import_timeout"
     template_fields: Sequence[str] = ("dry_run", "config_path", "sync_name")
 
     def __init__(
@@ -189,7 +191,8 @@ class SyncOperator(LineageMixin, BaseOperator):
         """The API calls of this task's hooks since the last call (the summary's ``api_calls``)."""
         calls = 0
         for value in list(self.__dict__.values()):
-            if isinstance(getattr(value, "api_calls", None), int) and hasattr(value, "rate_limiter"):
+            # on the class: an unused hook's limiter (a cached property) would read its connection
+            if isinstance(getattr(value, "api_calls", None), int) and hasattr(type(value), "rate_limiter"):
                 calls += value.api_calls
                 value.api_calls = 0
         return calls
@@ -202,7 +205,7 @@ class SyncOperator(LineageMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger reported Brevo's processes."""
-        run = self._start(context)
+        run = self._start(context, resuming=True)
         event = event or {}
 
         def resume(job: SyncJob) -> Sequence[str]:
@@ -215,20 +218,17 @@ class SyncOperator(LineageMixin, BaseOperator):
                     "pending; clear the task to resume waiting."
                 )
             if event.get("status") == "timeout" and event.get("pending"):
-                raise BrevoProcessTimeout(
-                    f"Brevo process(es) {', '.join(event['pending'])} not finished after "
-                    f"{self.import_timeout:.0f} s; clear the task to resume waiting (or raise import_timeout).",
-                    event["pending"],
-                )
+                raise self._timeout(event["pending"])
             return pending
 
         return self._held(run, resume)
 
-    def _start(self, context: Mapping[str, Any]) -> SyncRun:
+    def _start(self, context: Mapping[str, Any], *, resuming: bool = False) -> SyncRun:
         config = self._config = self.load_config()
         level = "DEBUG" if config.debug else config.log_level.upper()
         logging.getLogger("airflow_provider_customerio").setLevel(level)
-        if not self.enabled(config):
+        # The switch decides whether a run starts; a resumed run has sent its processes and commits them.
+        if not resuming and not self.enabled(config):
             switch = f"sync.{self.config_switch}" if self.config_switch else "enabled"
             raise AirflowSkipException(
                 f"connectors.customerio.enabled / {switch} is false: the capability is off, nothing to do."
@@ -253,11 +253,19 @@ class SyncOperator(LineageMixin, BaseOperator):
                     raise RuntimeError(f"{type(self).__name__}: processes pending but no imports component")
                 try:
                     states = run.imports.wait(pending, timeout=self.import_timeout, poll_first=False, factor=2.0)
-                except BrevoProcessTimeout:
+                except BrevoProcessTimeout as exc:
                     job.save()  # what the processes carry stays pending: a re-run resumes waiting
-                    raise
+                    raise self._timeout(exc.pending) from exc
                 pending = list(job.complete(list(states.values())))
             return self._finish(run, job)
+
+    def _timeout(self, pending: Sequence[str]) -> BrevoProcessTimeout:
+        """The error of a wait that gave up (blocking or in the triggerer): what to do next, in the task's terms."""
+        return BrevoProcessTimeout(
+            f"Brevo process(es) {', '.join(pending)} not finished after {self.import_timeout:.0f} s; what they "
+            f"carry stays pending: clear the task to resume waiting (or raise {self.timeout_option}).",
+            pending,
+        )
 
     def _defer(self, run: SyncRun, job: SyncJob, pending: Sequence[str]) -> None:
         """Keep the progress and wait for ``pending`` in the triggerer (raises ``TaskDeferred``)."""

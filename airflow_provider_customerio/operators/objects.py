@@ -63,6 +63,7 @@ class CustomerIOObjectsToBrevoOperator(SyncOperator):
 
     capability = "objects"
     config_switch = "objects"
+    timeout_option = "process_timeout"
     template_fields: Sequence[str] = (
         *SyncOperator.template_fields,
         "object_type_ids",

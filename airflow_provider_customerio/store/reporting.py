@@ -112,7 +112,11 @@ class MetricsStore:
     ) -> None:
         self.engine = engine
         self.table = check_table_name(table)
-        self.t = metrics_table(table)
+        if engine.dialect.name == "postgresql":
+            # Earlier versions wrote the name unquoted, which PostgreSQL folds to lower case: that is the user's
+            # table (Core would quote a mixed-case name and so make a second one).
+            self.table = self.table.lower()
+        self.t = metrics_table(self.table)
         self.description = description or describe(engine)
         self._owns_engine = owns_engine
 

@@ -144,7 +144,7 @@ def bench_receiver(n_events: int, clients: int, workdir: Path, store_url: str | 
             proc.kill()
             proc.wait(timeout=30)
     if store_url:
-        from airflow_provider_customerio.store import SyncStore
+        from airflow_provider_customerio.store.sync_store import SyncStore
 
         os.environ["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"] = store_url
         store = EventStore(SyncStore.open().engine)

@@ -1,8 +1,8 @@
 """Operators of the campaign-metrics capability: list campaigns, load one campaign's daily metrics into
 the reporting table (mapped over campaigns), and render the HTML report.
 
-Thin: they build the hook and the reporting table and delegate to
-:mod:`airflow_provider_customerio.sync.campaign_runs`; the metrics task's lifecycle is :class:`~.base.SyncOperator`'s.
+Thin: they delegate to :mod:`airflow_provider_customerio.sync.campaign_runs`; the metrics task's lifecycle is
+:class:`~.base.SyncOperator`'s.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets
-from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
+from airflow_provider_customerio.operators.base import SyncOperator
 from airflow_provider_customerio.runs.context import data_interval, task_key
 from airflow_provider_customerio.runs.settings import load_connector_config, open_sync_store, with_state_path
+from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.sync.campaign_runs import (
     CampaignMetricsJob,
     campaign_lookback_days,
@@ -41,8 +42,8 @@ from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIO
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_customerio.store import SyncStore
     from airflow_provider_customerio.store.reporting import MetricsStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
 
 log = logging.getLogger(__name__)
@@ -175,8 +176,7 @@ class CustomerIOCampaignMetricsOperator(SyncOperator, _CampaignOperatorBase):
 
     def build_sync(self, run: SyncRun) -> CampaignMetricsJob:
         ref = metrics_ref(self.campaign)
-        # newsletters and broadcasts have only the period/steps form of the metrics endpoint (version 1)
-        version = check_version(self.metrics_version) if ref[2] == "campaign" else 1
+        version = check_version(self.metrics_version) if ref[2] == "campaign" else 1  # newsletters: v1 only
         settings = campaign_settings(run.config, sql_conn_id=self.sql_conn_id, table=self.table)
         lookback = campaign_lookback_days(self.lookback_days, run.config)
         now = datetime.now(timezone.utc)

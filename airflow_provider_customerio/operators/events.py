@@ -6,8 +6,8 @@
 * :class:`CustomerIOTrackEventsOperator`: sends events to Customer.io Track from a file or XCom, each with a
   deterministic id so that a replay is deduplicated by Customer.io.
 
-Both are thin: the lifecycle is :class:`~.base.SyncOperator`'s; they build hooks and the event store, wrap them
-in the ports of :mod:`airflow_provider_customerio.sync.events`, and return its job.
+Both are thin: the lifecycle is :class:`~.base.SyncOperator`'s; they wrap hooks and the event store in the ports of
+:mod:`airflow_provider_customerio.sync.events` and return its job.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import declare_outlets
-from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
+from airflow_provider_customerio.operators.base import SyncOperator
 from airflow_provider_customerio.runs.settings import load_connector_config, with_state_path
+from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.store.inbox import EventStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-# --------------------------------------------------------------------------------- Customer.io -> Brevo
 class CustomerIOEventsToBrevoOperator(SyncOperator):
     """Forward Customer.io events to Brevo: stored reporting webhooks plus the interval's behavioural events.
 
@@ -179,7 +179,7 @@ class CustomerIOEventsToBrevoOperator(SyncOperator):
         return self._job
 
 
-# --------------------------------------------------------------------------------- events -> Customer.io
+# --------------------------------------------------------------------------------- events -> Customer.io (Track)
 class CustomerIOTrackEventsOperator(SyncOperator):
     """Send events to Customer.io Track (``/api/v1/customers/{id}/events``, anonymous ``/api/v1/events``).
 

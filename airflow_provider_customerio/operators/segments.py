@@ -16,9 +16,10 @@ from airflow_provider_customerio.adapters.segments import BrevoListTarget, Custo
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets
-from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
+from airflow_provider_customerio.operators.base import SyncOperator
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.runs.settings import with_state_path
+from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.runs.values import as_bool, as_optional_str
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.segments.job import MirrorJob

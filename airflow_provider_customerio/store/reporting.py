@@ -208,7 +208,7 @@ def store_for(sql_conn_id: str | None, *, table: str = DEFAULT_TABLE, engine: En
     """
     if not sql_conn_id:
         if engine is None:
-            from airflow_provider_customerio.store import SyncStore
+            from airflow_provider_customerio.store.sync_store import SyncStore
 
             engine = SyncStore.open().engine
         return engine_store(engine, table=table)

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.engine import dispose_all
 from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.store.reporting import store_for
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from tests import store_contract as contract
 from tests.postgres_server import PostgresUnavailable, temporary_postgres

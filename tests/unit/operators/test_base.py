@@ -12,8 +12,9 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
 from airflow_provider_customerio.hooks.brevo import BrevoHook
-from airflow_provider_customerio.operators.base import SyncOperator, SyncRun, SyncWaitError
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.operators.base import SyncOperator
+from airflow_provider_customerio.runs.sync_run import SyncRun, SyncWaitError
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessOutcome, ProcessState
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 

@@ -15,7 +15,7 @@ from airflow_provider_customerio.operators.objects import (
     BrevoObjectsToCustomerIOOperator,
     CustomerIOObjectsToBrevoOperator,
 )
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 

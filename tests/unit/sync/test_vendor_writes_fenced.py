@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.store import LeaseLost, LeaseOwner, SyncStore
+from airflow_provider_customerio.store.fencing import LeaseLost, LeaseOwner
 from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.config import LifecycleRule, LifecycleSettings
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.objects.ports import BrevoRecord, CioObject

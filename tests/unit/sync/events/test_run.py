@@ -10,8 +10,8 @@ import pendulum
 import pytest
 
 from airflow_provider_customerio.exceptions import ServerError
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.events.mapping import EventMapper
 from airflow_provider_customerio.sync.events.run import EventsRun, EventsSettings
 from airflow_provider_customerio.sync.events.windows import ACTIVITY_WATERMARK, iter_window_activities

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -82,6 +82,22 @@ def _rate(num: int, den: int) -> str:
     return f"{100.0 * num / den:.1f}%" if den else "n/a"
 
 
+def _line_segments(values: list[int | None], x: Callable[[int], float], y: Callable[[int], float]) -> list[list[str]]:
+    """The polyline point lists of one series: a missing day breaks the line rather than drawing a false zero."""
+    segment: list[str] = []
+    segments: list[list[str]] = []
+    for i, v in enumerate(values):
+        if v is None:
+            if segment:
+                segments.append(segment)
+            segment = []
+            continue
+        segment.append(f"{x(i):.1f},{y(v):.1f}")
+    if segment:
+        segments.append(segment)
+    return segments
+
+
 def render_chart(trend: CampaignTrend) -> str:
     """An inline ``<svg>`` line chart of the trend (one polyline per metric, a point per day with a tooltip)."""
     n = len(trend.days)
@@ -116,18 +132,7 @@ def render_chart(trend: CampaignTrend) -> str:
             )
     for metric, colour in TREND_METRICS:
         values = trend.values.get(metric, [])
-        segment: list[str] = []
-        segments: list[list[str]] = []
-        for i, v in enumerate(values):
-            if v is None:  # a missing day breaks the line rather than drawing a false zero
-                if segment:
-                    segments.append(segment)
-                segment = []
-                continue
-            segment.append(f"{x(i):.1f},{y(v):.1f}")
-        if segment:
-            segments.append(segment)
-        for seg in segments:
+        for seg in _line_segments(values, x, y):
             parts.append(
                 f'<polyline class="series-{metric}" fill="none" stroke="{colour}" stroke-width="2" '
                 f'points="{" ".join(seg)}"/>'

@@ -61,7 +61,7 @@ NOTIFY_MODULE = "airflow_provider_customerio.webhooks.brevo_notify"
 
 NOTIFY_SERVER = r"""
 import json, sys, threading, time, uvicorn
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.webhooks.brevo_notify import create_notify_app
 sqlite_path = sys.argv[1]
 app = create_notify_app(lambda: SyncStore.open(sqlite_path=sqlite_path))

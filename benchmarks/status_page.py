@@ -31,8 +31,8 @@ DAGS = [f"customerio_dag_{i}" for i in range(4)]
 
 
 def fill(engine, n: int) -> None:
-    from airflow_provider_customerio.store import SyncStore
     from airflow_provider_customerio.store import schema as s
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
     store = SyncStore(engine)
     for i in range(200):

@@ -144,7 +144,7 @@ def bench_receiver(n_events: int, clients: int, workdir: Path, store_url: str | 
             proc.kill()
             proc.wait(timeout=30)
     if store_url:
-        from airflow_provider_customerio.store import SyncStore
+        from airflow_provider_customerio.store.sync_store import SyncStore
 
         os.environ["AIRFLOW_CONN_CUSTOMERIO_SYNC_STORE"] = store_url
         store = EventStore(SyncStore.open().engine)
@@ -192,12 +192,13 @@ def bench_forwarding(n_events: int, workdir: Path, limits: bool = True) -> None:
     import requests
     import vendor_bounds
 
-    from airflow_provider_customerio.adapters.brevo import BrevoEventSink
+    from airflow_provider_customerio.adapters.events import BrevoEventSink
     from airflow_provider_customerio.hooks.brevo import BrevoHook
     from airflow_provider_customerio.sandbox.webhook_emitter import make_event
     from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
     from airflow_provider_customerio.store.ledger import Ledger
-    from airflow_provider_customerio.sync.events import EventForwarder, EventMapper
+    from airflow_provider_customerio.sync.events.forward import EventForwarder
+    from airflow_provider_customerio.sync.events.mapping import EventMapper
 
     server, info = start_sandbox(workdir, limits)
     try:

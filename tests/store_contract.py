@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from airflow_provider_customerio.store import LeaseHeld, LeaseLost, LeaseOwner, SyncStore
+from airflow_provider_customerio.store.fencing import LeaseLost, LeaseOwner
 from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.store.schema import LATEST, current_version
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite
+from airflow_provider_customerio.store.sync_store import LeaseHeld, SyncStore
 
 
 def check_state_roundtrip(store: SyncStore) -> None:

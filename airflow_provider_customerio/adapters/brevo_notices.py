@@ -21,8 +21,8 @@ from typing import Any
 
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.notices import ProcessNotices, notice_url
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.import_slots import certainly_not_started
 
 log = logging.getLogger(__name__)

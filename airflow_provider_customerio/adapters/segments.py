@@ -11,8 +11,10 @@ from airflow_provider_customerio.adapters.brevo_imports import BrevoImports
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.exceptions import NotFoundError, ValidationError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.processes import ProcessState
+from airflow_provider_customerio.sync.segments.model import MEMBERSHIP_LIMIT, SegmentMirrorError
 from airflow_provider_customerio.sync.segments.ports import ContactWrite, ListChange
 
 #: How far before "now" the import check starts reading modified contacts (clock skew with Brevo).
@@ -111,3 +113,30 @@ class BrevoListTarget:
     def update_attributes(self, identifier: str | int, identifier_type: str, attributes: Mapping[str, Any]) -> None:
         """Update one contact's attributes."""
         self.hook.update_contact(identifier, identifier_type=identifier_type, attributes=dict(attributes))
+
+
+class CustomerIOSegmentSource:
+    """:class:`~airflow_provider_customerio.sync.segments.ports.SegmentSource` over :class:`CustomerIOAppHook`: the
+    Customer.io side of a segment mirror run."""
+
+    def __init__(self, hook: CustomerIOAppHook) -> None:
+        self.hook = hook
+
+    def segment_state(self, segment_id: int) -> tuple[str, str]:
+        """``(state, name)``; a clear error when the segment does not exist."""
+        try:
+            segment = self.hook.get_segment(segment_id)
+        except NotFoundError:
+            raise SegmentMirrorError(
+                f"Customer.io segment {segment_id} does not exist (HTTP 404). Fix the segment_id param or "
+                "connectors.customerio.segments.mirror (Segments page of Customer.io shows the ids)."
+            ) from None
+        return str(segment.get("state") or ""), str(segment.get("name") or "")
+
+    def iter_members(self, segment_id: int) -> Iterator[Mapping[str, Any]]:
+        """Every member's identifiers, 30 000 per page."""
+        return self.hook.iter_segment_membership(segment_id, limit=MEMBERSHIP_LIMIT)
+
+    def people_attributes(self, cio_ids: Sequence[str]) -> Iterable[Mapping[str, Any]]:
+        """Profiles of up to 100 people by cio_id."""
+        return self.hook.get_people_attributes(cio_ids, id_type="cio_id")

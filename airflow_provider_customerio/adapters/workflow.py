@@ -11,8 +11,8 @@ from typing import Any
 from airflow_provider_customerio.adapters.brevo_imports import BrevoImports
 from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
 from airflow_provider_customerio.hooks.brevo import BrevoHook
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.inbox import EventStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.processes import ProcessState

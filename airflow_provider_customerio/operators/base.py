@@ -1,4 +1,5 @@
-"""The one lifecycle of every sync operator: :class:`SyncOperator` and the :class:`SyncRun` it hands its capability.
+"""The one lifecycle of every sync operator: :class:`SyncOperator` (it hands its capability a
+:class:`~airflow_provider_customerio.runs.sync_run.SyncRun`).
 
 A capability operator assigns its arguments in its constructor and supplies :meth:`SyncOperator.build_sync`, which
 returns a :class:`~airflow_provider_customerio.sync.lifecycle.SyncJob` of the sync core for the run. The base owns
@@ -13,30 +14,23 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_customerio.adapters.brevo_imports import BrevoImports, import_process_state
-from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
-from airflow_provider_customerio.exceptions import CustomerIOProviderError
-from airflow_provider_customerio.hooks.brevo import BrevoHook
+from airflow_provider_customerio.adapters.brevo_imports import import_process_state
 from airflow_provider_customerio.lineage import LineageMixin
-from airflow_provider_customerio.runs.context import run_ids, task_key
-from airflow_provider_customerio.runs.lease import brevo_import_slots, sync_lease
+from airflow_provider_customerio.runs.lease import sync_lease
 from airflow_provider_customerio.runs.settings import (
     default_deferrable,
     load_customerio_config,
-    open_sync_store,
     pool_hook_params,
 )
 from airflow_provider_customerio.runs.summary import record_summary
+from airflow_provider_customerio.runs.sync_run import SyncRun, SyncWaitError
 from airflow_provider_customerio.runs.values import as_bool
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.lifecycle import SyncJob
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessState
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
@@ -45,69 +39,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 H = TypeVar("H")
-
-
-class SyncWaitError(CustomerIOProviderError):
-    """Waiting for Brevo's processes failed in the triggerer; what they carry stays pending."""
-
-
-class SyncRun:
-    """What a sync needs from its Airflow run, resolved once per execution.
-
-    :param context: the task's Airflow context.
-    :param config: the ``connectors.customerio`` config.
-    :param sync_name: the run's name among the syncs of its DAG run (tasks that share it share the run's state).
-    :param dry_run: read and count, write nothing.
-    """
-
-    def __init__(
-        self,
-        context: Mapping[str, Any],
-        config: CustomerIOConfig,
-        *,
-        sync_name: str,
-        dry_run: bool,
-        default_dag_id: str = "adhoc",
-    ) -> None:
-        self.context = context
-        self.config = config
-        self.dry_run = dry_run
-        self.dag_id, self.run_id, self.map_index = run_ids(
-            context, default_dag_id=default_dag_id, default_run_id="manual"
-        )
-        self.sync_name = task_key(sync_name, self.map_index)
-        #: The key of the run's checkpoint, staging and pending processes in the store: ``dag/run/sync_name``.
-        self.run_key = f"{self.dag_id}/{self.run_id}/{self.sync_name}"
-        #: The Brevo imports the run waits for (set by :meth:`brevo_imports`); ``None``: it starts none.
-        self.imports: BrevoImports | None = None
-        #: The account's import slots the run holds (kept alive while the task runs); ``None``: none.
-        self.slots: ImportSlots | None = None
-
-    @cached_property
-    def store(self) -> SyncStore:
-        """The shared sync store (the connection ``store_conn_id``, else the embedded SQLite file)."""
-        return open_sync_store(self.config)
-
-    def ledger(self, *, truncate_to: int = 0) -> Any:
-        """The run's rejected-records ledger (a resumed run cuts it back to its last checkpoint)."""
-        return self.store.ledger(self.dag_id, self.run_id, self.sync_name, truncate_to=truncate_to)
-
-    def brevo_imports(
-        self, hook: BrevoHook, *, hold_slots: bool, slot_timeout: float = 3600.0, poll_interval: float = 5.0
-    ) -> BrevoImports:
-        """The imports component of this run on ``hook`` (with the connection's notices), and the account's import
-        slots held by the run. ``hold_slots``: the component takes a slot per import itself (else the sync binds
-        :attr:`slots` to its pending processes)."""
-        notices = BrevoImportNotices.for_hook(hook, self.store)
-        self.slots = brevo_import_slots(self.store, hook, self.run_key)
-        self.imports = BrevoImports(
-            hook,
-            notices=notices,
-            slots=self.slots if hold_slots else None,
-            slot_timeout=slot_timeout,
-            poll_interval=poll_interval,
-        )
-        return self.imports
 
 
 class SyncOperator(LineageMixin, BaseOperator):
@@ -132,6 +63,8 @@ class SyncOperator(LineageMixin, BaseOperator):
     capability: ClassVar[str] = ""
     config_switch: ClassVar[str | None] = None
     default_sync_name: ClassVar[str | None] = None
+    #: The constructor argument that sets :attr:`import_timeout` (named in the timeout's message).
+    timeout_option: ClassVar[str] = "import_timeout"
     template_fields: Sequence[str] = ("dry_run", "config_path", "sync_name")
 
     def __init__(
@@ -189,7 +122,8 @@ class SyncOperator(LineageMixin, BaseOperator):
         """The API calls of this task's hooks since the last call (the summary's ``api_calls``)."""
         calls = 0
         for value in list(self.__dict__.values()):
-            if isinstance(getattr(value, "api_calls", None), int) and hasattr(value, "rate_limiter"):
+            # on the class: an unused hook's limiter (a cached property) would read its connection
+            if isinstance(getattr(value, "api_calls", None), int) and hasattr(type(value), "rate_limiter"):
                 calls += value.api_calls
                 value.api_calls = 0
         return calls
@@ -202,7 +136,7 @@ class SyncOperator(LineageMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger reported Brevo's processes."""
-        run = self._start(context)
+        run = self._start(context, resuming=True)
         event = event or {}
 
         def resume(job: SyncJob) -> Sequence[str]:
@@ -215,20 +149,17 @@ class SyncOperator(LineageMixin, BaseOperator):
                     "pending; clear the task to resume waiting."
                 )
             if event.get("status") == "timeout" and event.get("pending"):
-                raise BrevoProcessTimeout(
-                    f"Brevo process(es) {', '.join(event['pending'])} not finished after "
-                    f"{self.import_timeout:.0f} s; clear the task to resume waiting (or raise import_timeout).",
-                    event["pending"],
-                )
+                raise self._timeout(event["pending"])
             return pending
 
         return self._held(run, resume)
 
-    def _start(self, context: Mapping[str, Any]) -> SyncRun:
+    def _start(self, context: Mapping[str, Any], *, resuming: bool = False) -> SyncRun:
         config = self._config = self.load_config()
         level = "DEBUG" if config.debug else config.log_level.upper()
         logging.getLogger("airflow_provider_customerio").setLevel(level)
-        if not self.enabled(config):
+        # The switch decides whether a run starts; a resumed run has sent its processes and commits them.
+        if not resuming and not self.enabled(config):
             switch = f"sync.{self.config_switch}" if self.config_switch else "enabled"
             raise AirflowSkipException(
                 f"connectors.customerio.enabled / {switch} is false: the capability is off, nothing to do."
@@ -253,11 +184,19 @@ class SyncOperator(LineageMixin, BaseOperator):
                     raise RuntimeError(f"{type(self).__name__}: processes pending but no imports component")
                 try:
                     states = run.imports.wait(pending, timeout=self.import_timeout, poll_first=False, factor=2.0)
-                except BrevoProcessTimeout:
+                except BrevoProcessTimeout as exc:
                     job.save()  # what the processes carry stays pending: a re-run resumes waiting
-                    raise
+                    raise self._timeout(exc.pending) from exc
                 pending = list(job.complete(list(states.values())))
             return self._finish(run, job)
+
+    def _timeout(self, pending: Sequence[str]) -> BrevoProcessTimeout:
+        """The error of a wait that gave up (blocking or in the triggerer): what to do next, in the task's terms."""
+        return BrevoProcessTimeout(
+            f"Brevo process(es) {', '.join(pending)} not finished after {self.import_timeout:.0f} s; what they "
+            f"carry stays pending: clear the task to resume waiting (or raise {self.timeout_option}).",
+            pending,
+        )
 
     def _defer(self, run: SyncRun, job: SyncJob, pending: Sequence[str]) -> None:
         """Keep the progress and wait for ``pending`` in the triggerer (raises ``TaskDeferred``)."""
@@ -297,4 +236,4 @@ class SyncOperator(LineageMixin, BaseOperator):
         return out
 
 
-__all__ = ["SyncOperator", "SyncRun", "SyncWaitError"]
+__all__ = ["SyncOperator"]

@@ -1,56 +1,52 @@
 """Operators of the campaign-metrics capability: list campaigns, load one campaign's daily metrics into
 the reporting table (mapped over campaigns), and render the HTML report.
 
-Thin: each ``execute`` resolves its arguments and the run's window, builds the hook and the store, and delegates
-to :mod:`airflow_provider_customerio.sync.campaigns`, :mod:`airflow_provider_customerio.store.reporting` and
-:mod:`airflow_provider_customerio.reporting`.
+Thin: they delegate to :mod:`airflow_provider_customerio.sync.campaign_runs`; the metrics task's lifecycle is
+:class:`~.base.SyncOperator`'s.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_customerio.exceptions import NotFoundError
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import (
+from airflow_provider_customerio.lineage import declare_outlets
+from airflow_provider_customerio.operators.base import SyncOperator
+from airflow_provider_customerio.runs.context import data_interval, task_key
+from airflow_provider_customerio.runs.settings import load_connector_config, open_sync_store, with_state_path
+from airflow_provider_customerio.runs.sync_run import SyncRun
+from airflow_provider_customerio.sync.campaign_runs import (
+    CampaignMetricsJob,
     campaign_lookback_days,
+    campaign_report,
     campaign_settings,
-    metrics_run_window,
-    open_metrics_store,
-    skip,
+    report_days,
+    select_report_items,
 )
-from airflow_provider_customerio.runs.context import run_ids, task_key
-from airflow_provider_customerio.runs.settings import load_connector_config, open_sync_store
-from airflow_provider_customerio.runs.summary import record_summary
-from airflow_provider_customerio.runs.values import as_bool
 from airflow_provider_customerio.sync.campaigns import (
-    CampaignMetricsError,
-    CampaignMetricsResult,
     check_version,
     metrics_ref,
+    metrics_window,
     parse_campaign_ids,
-    select_campaigns,
-    select_items,
-    source_label,
-    sync_campaign_metrics,
 )
+from airflow_provider_customerio.sync.config import CampaignSettings, CustomerIOConfig
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_customerio.store.reporting import MetricsStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
+
 
 log = logging.getLogger(__name__)
-
-
-# ------------------------------------------------------------------------------------------ shared helpers
 
 
 class _CampaignOperatorBase(BaseOperator):
@@ -80,11 +76,16 @@ class _CampaignOperatorBase(BaseOperator):
         """Customer.io App API hook."""
         return CustomerIOAppHook(self.customerio_app_conn_id, **self.customerio_app_hook_params)
 
+    def metrics_store(self, settings: CampaignSettings, sync_store: SyncStore) -> MetricsStore:
+        """The reporting table: the SQL connection ``sql_conn_id`` (else an SQLite file in the sync store)."""
+        from airflow_provider_customerio.store.reporting import store_for
+
+        return store_for(settings.sql_conn_id, table=settings.table, engine=sync_store.engine)
+
 
 _BASE_TEMPLATE_FIELDS = ("config_path", "sql_conn_id", "table", "state_path", "customerio_app_conn_id")
 
 
-# ----------------------------------------------------------------------------------------------- operators
 class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
     """List the campaigns to report on (``GET /v1/campaigns``, one unpaged call) and make sure the reporting
     table exists. Returns ``[{"id", "name"}, ...]``, the input of the mapped metrics task.
@@ -113,27 +114,17 @@ class CustomerIOListCampaignsOperator(_CampaignOperatorBase):
         wanted = parse_campaign_ids(self.campaign_ids)
         config = load_connector_config(self.config_path)
         settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        with open_metrics_store(settings, open_sync_store(config, self.state_path)) as store:
+        with self.metrics_store(settings, open_sync_store(config, self.state_path)) as store:
             store.ensure_table()
             log.info("Reporting table %s ready in %s.", store.table, store.description)
         if not config.sync.campaigns and wanted is None:
-            skip("connectors.customerio.sync.campaigns is false")
-        include = config.campaigns.include
-        selected = select_campaigns(self.app_hook.list_campaigns(), wanted) if "campaigns" in include or wanted else []
-        log.info("%d campaign(s) to read: %s", len(selected), [c["id"] for c in selected][:50])
-        if wanted is None:  # campaign_ids names campaigns only: newsletters and broadcasts with every campaign
-            if "newsletters" in include:
-                newsletters = select_items(self.app_hook.list_newsletters(), "newsletter")
-                log.info("%d newsletter(s) to read: %s", len(newsletters), [n["id"] for n in newsletters][:50])
-                selected += newsletters
-            if "broadcasts" in include:
-                broadcasts = select_items(self.app_hook.list_broadcasts(), "broadcast")
-                log.info("%d API-triggered broadcast(s) to read: %s", len(broadcasts), [b["id"] for b in broadcasts])
-                selected += broadcasts
-        return selected
+            raise AirflowSkipException(
+                "connectors.customerio.sync.campaigns is false: the capability is off, nothing to do."
+            )
+        return select_report_items(self.app_hook, wanted, config.campaigns.include)
 
 
-class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
+class CustomerIOCampaignMetricsOperator(SyncOperator, _CampaignOperatorBase):
     """Load one campaign's daily metrics for the run's window into the reporting table.
 
     The window is the run's data interval plus ``lookback_days`` days before it (late opens and clicks are
@@ -147,13 +138,13 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
     :param metrics_version: 2 (``start``/``end``, recommended) or 1 (``period``/``steps``, Eastern-time days, 45
         days back at most).
     :param timezone: IANA zone of the day boundaries (version 2).
-    :param dry_run: read and compare, write nothing; the result's ``plan`` counts the rows that would be
-        created and updated (templated).
+    ``dry_run`` reads and compares, and writes nothing (the result's ``plan`` counts the rows that would be created
+    and updated); ``config_path`` and the table's arguments: as for the list task.
     """
 
     # `campaign` is not templated: it comes from the vendor (a name holding "{{" must not be rendered)
-    lineage_capability = "campaign_metrics"
-    template_fields: Sequence[str] = ("lookback_days", "dry_run", *_BASE_TEMPLATE_FIELDS)
+    capability = "campaign_metrics"
+    template_fields: Sequence[str] = (*SyncOperator.template_fields, "lookback_days", *_BASE_TEMPLATE_FIELDS[1:])
     ui_color = "#ffd58a"
 
     def __init__(
@@ -163,16 +154,13 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
         lookback_days: int | str | None = None,
         metrics_version: int = 2,
         timezone: str = "UTC",
-        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
+        super().__init__(**kwargs)  # SyncOperator's arguments, then the campaign operators' (_CampaignOperatorBase)
         self.campaign = campaign
         self.lookback_days = lookback_days
         self.metrics_version = metrics_version
         self.timezone = timezone
-
         declare_outlets(self, "campaign_metrics")
 
     def _fetcher(self, kind: str) -> Callable[..., Mapping[str, Any]]:
@@ -183,81 +171,26 @@ class CustomerIOCampaignMetricsOperator(LineageMixin, _CampaignOperatorBase):
             return self.app_hook.get_broadcast_metrics
         return self.app_hook.get_campaign_metrics
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        """Read, compare and upsert; return the counts."""
-        campaign_id, name, kind = metrics_ref(self.campaign)
-        dry_run = as_bool(self.dry_run, "dry_run")
-        # newsletters and broadcasts have only the period/steps form of the metrics endpoint (version 1)
-        version = check_version(self.metrics_version) if kind == "campaign" else 1
-        fetch_series = self._fetcher(kind)
-        config = load_connector_config(self.config_path)
-        settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        window = metrics_run_window(
-            context, lookback_days=campaign_lookback_days(self.lookback_days, config), tz=self.timezone
+    def load_config(self) -> CustomerIOConfig:
+        return with_state_path(load_connector_config(self.config_path), self.state_path)
+
+    def build_sync(self, run: SyncRun) -> CampaignMetricsJob:
+        ref = metrics_ref(self.campaign)
+        version = check_version(self.metrics_version) if ref[2] == "campaign" else 1  # newsletters: v1 only
+        settings = campaign_settings(run.config, sql_conn_id=self.sql_conn_id, table=self.table)
+        lookback = campaign_lookback_days(self.lookback_days, run.config)
+        now = datetime.now(timezone.utc)
+        window = metrics_window(*data_interval(run.context), lookback_days=lookback, now=now, tz=self.timezone)
+        ledger = run.store.ledger(run.dag_id, run.run_id, task_key(f"{ref[2]}_{ref[0]}", run.map_index))
+        load = {"fetch_series": self._fetcher(ref[2]), "window": window, "version": version, "now": now}
+        return CampaignMetricsJob(
+            ref,
+            table=lambda: self.metrics_store(settings, run.store),
+            table_name=settings.table,
+            ledger=ledger,
+            load={**load, "dry_run": run.dry_run},
+            api_calls=lambda: self.app_hook.api_calls,
         )
-        dag_id, run_id, map_index = run_ids(context)
-        sync_store = open_sync_store(config, self.state_path)
-        ledger = sync_store.ledger(dag_id, run_id, task_key(f"{kind}_{campaign_id}", map_index))
-        log.info(
-            "%s %s (%s): days %s to %s (%d days re-read before the interval%s).",
-            kind.capitalize(),
-            campaign_id,
-            name,
-            window.first_day,
-            window.last_day,
-            window.lookback_days,
-            ", manual run" if window.manual else "",
-        )
-        try:
-            with open_metrics_store(settings, open_sync_store(config, self.state_path)) as store:
-                store.ensure_table()
-                try:
-                    result = sync_campaign_metrics(
-                        campaign_id,
-                        name,
-                        fetch_series=fetch_series,
-                        store=store,
-                        window=window,
-                        version=version,
-                        now=datetime.now(timezone.utc),
-                        rejects=ledger,
-                        kind=kind,
-                        dry_run=dry_run,
-                    )
-                except NotFoundError:
-                    # deleted between the list task and this one: recorded, not a failure of the run
-                    ledger.reject(
-                        record_id=str(campaign_id),
-                        reason="not_found",
-                        message=f"{kind} {campaign_id} no longer exists in Customer.io; nothing read",
-                        stage="metrics",
-                        identifiers={f"{kind}_id": campaign_id},
-                    )
-                    result = CampaignMetricsResult(
-                        campaign_id, source_label(version, window.tz, kind), window.as_dict(), rejected=1
-                    )
-        finally:
-            ledger.close()
-        out = {
-            **result.as_dict(),
-            "name": name,
-            "kind": kind,
-            "dry_run": dry_run,
-            **({"plan": {"creates": result.inserted, "updates": result.updated, "deletes": 0}} if dry_run else {}),
-            "table": settings.table,
-            "api_calls": self.app_hook.api_calls,
-            "ledger": ledger.key if ledger.total else None,
-        }
-        log.info(
-            "Campaign %s: %d inserted, %d updated, %d unchanged, %d rejected.",
-            campaign_id,
-            result.inserted,
-            result.updated,
-            result.unchanged,
-            result.rejected,
-        )
-        record_summary(sync_store, "campaign_metrics", context, self.task_id, out)
-        return out
 
 
 class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
@@ -292,57 +225,26 @@ class CustomerIOCampaignReportOperator(_CampaignOperatorBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Write the report; return where."""
-        from airflow_provider_customerio.reporting import build_trends, render_report, write_report
+        from airflow_provider_customerio.reporting import write_report
 
         wanted = parse_campaign_ids(self.campaign_ids)
-        try:
-            days = int(str(self.report_days).strip())
-        except ValueError:
-            days = 0
-        if not 1 <= days <= 366:
-            raise CampaignMetricsError(f"report_days: {self.report_days!r} must be a whole number from 1 to 366.")
+        days = report_days(self.report_days)
         config = load_connector_config(self.config_path)
         settings = campaign_settings(config, sql_conn_id=self.sql_conn_id, table=self.table)
-        window = metrics_run_window(context, lookback_days=0)
-        last_day: date = window.last_day
-        first_day = last_day - timedelta(days=days - 1)
+        now = datetime.now(timezone.utc)
+        window = metrics_window(*data_interval(context), lookback_days=0, now=now, tz="UTC")
         sync_store = open_sync_store(config, self.state_path)
-        with open_metrics_store(settings, sync_store) as store:
+        with self.metrics_store(settings, sync_store) as store:
             store.ensure_table()
-            rows = store.fetch(first_day.isoformat(), last_day.isoformat(), wanted)
-        trends = build_trends(rows, first_day, last_day)
-        document = render_report(
-            trends,
-            title="Customer.io campaign performance",
-            first_day=first_day,
-            last_day=last_day,
-            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            note=f"table {settings.table}",
-        )
-        name = f"customerio_campaign_metrics_{last_day.isoformat()}.html"
+            report = campaign_report(
+                store, wanted, last_day=window.last_day, days=days, note=f"table {settings.table}", now=now
+            )
         # the report lives in the shared store (every machine, and the UI, can read it); a file is an extra copy
-        sync_store.put_report(name, document)
-        path = write_report(Path(self.report_dir) / name, document) if self.report_dir else None
-        log.info(
-            "Report of %d campaign(s) over %s..%s stored as %s in %s%s",
-            len(trends),
-            first_day,
-            last_day,
-            name,
-            sync_store.location,
-            f" and written to {path}" if path else "",
-        )
-        return {
-            "report": name,
-            "path": str(path) if path else None,
-            "campaigns": len({t.campaign_id for t in trends}),
-            "first_day": first_day.isoformat(),
-            "last_day": last_day.isoformat(),
-        }
+        sync_store.put_report(report.name, report.document)
+        path = write_report(Path(self.report_dir) / report.name, report.document) if self.report_dir else None
+        out = report.as_dict(str(path) if path else None)
+        log.info("Report stored in %s: %s", sync_store.location, out)
+        return out
 
 
-__all__ = [
-    "CustomerIOCampaignMetricsOperator",
-    "CustomerIOCampaignReportOperator",
-    "CustomerIOListCampaignsOperator",
-]
+__all__ = ["CustomerIOCampaignMetricsOperator", "CustomerIOCampaignReportOperator", "CustomerIOListCampaignsOperator"]

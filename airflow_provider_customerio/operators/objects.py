@@ -22,9 +22,10 @@ from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import declare_outlets
-from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
+from airflow_provider_customerio.operators.base import SyncOperator
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
 from airflow_provider_customerio.runs.settings import with_state_path
+from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.runs.values import as_optional_str
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.objects.forward import ObjectSync
@@ -63,6 +64,7 @@ class CustomerIOObjectsToBrevoOperator(SyncOperator):
 
     capability = "objects"
     config_switch = "objects"
+    timeout_option = "process_timeout"
     template_fields: Sequence[str] = (
         *SyncOperator.template_fields,
         "object_type_ids",

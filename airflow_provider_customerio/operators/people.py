@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSink
-from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
+from airflow_provider_customerio.adapters.people import BrevoContactSink, CustomerIOPeopleSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets
-from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
+from airflow_provider_customerio.operators.base import SyncOperator
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL
 from airflow_provider_customerio.runs.context import data_interval
+from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.runs.values import as_optional_str
 from airflow_provider_customerio.sync.config import EMAIL_TARGET
 from airflow_provider_customerio.sync.people.job import PeopleJob, check_step_and_mode

@@ -1,49 +1,42 @@
 """Operator syncing Brevo contacts into Customer.io people (the reverse direction of the people sync).
 
-Thin: it resolves its arguments and the run's window, builds the three hooks, wraps them in the ports of
-:mod:`airflow_provider_customerio.sync.reverse` and delegates. Echo suppression, conflicts, batching and the
-ledger live in the sync module, free of Airflow and HTTP.
+Thin: the lifecycle is :class:`~.base.SyncOperator`'s; it builds the three hooks, wraps them in the ports of
+:mod:`airflow_provider_customerio.sync.reverse` and returns its job. Echo suppression, conflicts, batching and the
+ledger live in the sync package, free of Airflow and HTTP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSource
-from airflow_provider_customerio.adapters.customerio_track import CustomerIOPeopleWriter
+from airflow_provider_customerio.adapters.reverse import BrevoContactSource, CustomerIOPeopleWriter
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
-from airflow_provider_customerio.lineage import LineageMixin, declare_outlets
-from airflow_provider_customerio.operators._common import incremental_window, skip
+from airflow_provider_customerio.lineage import declare_outlets
+from airflow_provider_customerio.operators.base import SyncOperator
 from airflow_provider_customerio.pools import BREVO_POOL, CUSTOMERIO_APP_POOL, CUSTOMERIO_TRACK_POOL
-from airflow_provider_customerio.runs.context import run_task_ids
-from airflow_provider_customerio.runs.lease import sync_lease
-from airflow_provider_customerio.runs.settings import load_customerio_config, open_sync_store, pool_hook_params
-from airflow_provider_customerio.runs.summary import record_summary
-from airflow_provider_customerio.runs.values import as_bool
-from airflow_provider_customerio.store import SyncStore
-from airflow_provider_customerio.store.state import StateStore
+from airflow_provider_customerio.runs.context import data_interval
+from airflow_provider_customerio.runs.settings import pool_hook_params, with_state_path
+from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.people.window import RunWindow
-from airflow_provider_customerio.sync.reverse import (
-    CONFLICT_POLICIES,
-    WATERMARK,
-    ReverseSync,
-    ReverseSyncError,
+from airflow_provider_customerio.sync.reverse.job import (
+    ReverseJob,
+    check_conflict_policy,
+    check_mode,
+    disabled_by,
+    ledger_offset,
+    reverse_window,
 )
-
-if TYPE_CHECKING:
-    from airflow.sdk import Context
-
-MODES = ("incremental", "full")
+from airflow_provider_customerio.sync.reverse.run import ReverseSync
 
 
-class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
+class BrevoToCustomerIOPeopleOperator(SyncOperator):
     """Sync the Brevo contacts changed in the run's data interval into Customer.io people (Track v2 batches).
 
     What the Customer.io -> Brevo sync wrote does not come back (echo suppression through the shared sync state),
@@ -55,11 +48,8 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
 
     :param mode: ``incremental`` (the data interval, or ``[since, ...)``) or ``full`` (every contact) (templated).
     :param since: start of the window for manual runs, ``YYYY-MM-DD`` or ISO date-time (templated).
-    :param dry_run: decide and count, write nothing (templated).
     :param conflict_policy: ``customerio_wins``, ``brevo_wins`` or ``newest_wins``; default
         ``connectors.customerio.reverse.conflict_policy`` (itself ``customerio_wins``) (templated).
-    :param config_path: the provider's YAML config; default ``$CUSTOMERIO_PROVIDER_CONFIG`` or
-        ``customerio_config.yaml`` in the DAGs folder (templated).
     :param state_path: the embedded SQLite store used when the store connection does not exist; it MUST be the
         one the Customer.io -> Brevo sync uses; default ``connectors.customerio.people.state_path``, else
         ``$AIRFLOW_HOME/customerio_sync/state.db`` (templated).
@@ -69,15 +59,17 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
     :param brevo_hook_params: keyword arguments of the Brevo hook (default: the rate this task's pool allows).
     :param customerio_track_hook_params: keyword arguments of the Track hook (default: the pool's rate).
     :param customerio_app_hook_params: keyword arguments of the App hook (default: the pool's rate).
+
+    ``dry_run`` (decide and count, write nothing), ``config_path`` and ``sync_name``: see
+    :class:`~.base.SyncOperator`.
     """
 
-    lineage_capability = "reverse"
+    capability = "reverse"
     template_fields: Sequence[str] = (
+        *SyncOperator.template_fields,
         "mode",
         "since",
-        "dry_run",
         "conflict_policy",
-        "config_path",
         "state_path",
         "brevo_conn_id",
         "customerio_track_conn_id",
@@ -90,9 +82,7 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
         *,
         mode: str = "incremental",
         since: str | None = None,
-        dry_run: bool | str = False,
         conflict_policy: str | None = None,
-        config_path: str | None = None,
         state_path: str | None = None,
         brevo_conn_id: str = BrevoHook.default_conn_name,
         customerio_track_conn_id: str = CustomerIOTrackHook.default_conn_name,
@@ -105,9 +95,7 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
         super().__init__(**kwargs)
         self.mode = mode
         self.since = since
-        self.dry_run = dry_run  # type: ignore[method-assign,assignment]  # shadows BaseOperator.dry_run()
         self.conflict_policy = conflict_policy
-        self.config_path = config_path
         self.state_path = state_path
         self.brevo_conn_id = brevo_conn_id
         self.customerio_track_conn_id = customerio_track_conn_id
@@ -115,7 +103,6 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
         self.brevo_hook_params = brevo_hook_params
         self.customerio_track_hook_params = customerio_track_hook_params
         self.customerio_app_hook_params = customerio_app_hook_params
-
         declare_outlets(self, "reverse")
 
     def _hook_params(self, given: Mapping[str, Any] | None, api_pool: str) -> dict[str, Any]:
@@ -141,77 +128,46 @@ class BrevoToCustomerIOPeopleOperator(LineageMixin, BaseOperator):
             self.customerio_app_conn_id, **self._hook_params(self.customerio_app_hook_params, CUSTOMERIO_APP_POOL)
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        """Run the sync and return its summary."""
-        mode = str(self.mode or "incremental").strip().lower()
-        if mode not in MODES:
-            raise ReverseSyncError(f"mode `{self.mode}` is unknown: set the param `mode` to one of {', '.join(MODES)}.")
-        dry_run = as_bool(self.dry_run, "dry_run")
-        policy = (str(self.conflict_policy).strip() or None) if self.conflict_policy not in (None, "") else None
-        if policy is not None and policy not in CONFLICT_POLICIES:
-            raise ReverseSyncError(f"conflict_policy `{policy}` is unknown: use one of {', '.join(CONFLICT_POLICIES)}.")
-        config = load_customerio_config(self.config_path)
-        if not (config.enabled and config.sync.people and config.reverse.enabled):
-            why = (
-                "connectors.customerio.enabled"
-                if not config.enabled
-                else "connectors.customerio.sync.people"
-                if not config.sync.people
-                else "connectors.customerio.reverse.enabled"
-            )
-            skip(f"{why} is false")
+    def load_config(self) -> CustomerIOConfig:
+        """The config, after the params are checked (a bad ``mode`` or ``conflict_policy`` fails before any call)."""
+        check_mode(self.mode)
+        check_conflict_policy(self.conflict_policy)
+        return with_state_path(super().load_config(), self.state_path)
 
-        store = open_sync_store(config, self.state_path)
-        with sync_lease(store, "people:reverse", context):
-            return self._run(context, config, store, mode, dry_run, policy)
+    def enabled(self, config: CustomerIOConfig) -> bool:
+        """On when ``enabled``, ``sync.people`` and ``reverse.enabled`` are; else the task ends skipped, naming
+        the switch."""
+        why = disabled_by(config)
+        if why is not None:
+            raise AirflowSkipException(f"{why} is false: the capability is off, nothing to do.")
+        return True
 
-    def _run(
-        self,
-        context: Context,
-        config: CustomerIOConfig,
-        store: SyncStore,
-        mode: str,
-        dry_run: bool,
-        policy: str | None,
-    ) -> dict[str, Any]:
-        state = store.state()
-        try:
-            window = self._window(context, mode, state)
-            dag_id, run_id, task_id = run_task_ids(context, self.task_id)
-            run_key = f"{dag_id}/{run_id}/{task_id}"
-            cp = ReverseSync.load_checkpoint(state, run_key)
-            truncate = int(cp["ledger_offset"]) if cp and not dry_run and "ledger_offset" in cp else None
-            ledger = store.ledger(dag_id, run_id, task_id, truncate_to=truncate)
-            try:
-                sync = ReverseSync(
-                    config=config,
-                    source=BrevoContactSource(self.brevo_hook),
-                    writer=CustomerIOPeopleWriter(self.track_hook, self.app_hook),
-                    state=state,
-                    ledger=ledger,
-                    run_key=run_key,
-                    conflict_policy=policy,
-                )
-                try:
-                    summary = sync.run(window=window, dry_run=dry_run)
-                finally:
-                    sync.summary.api_calls = (
-                        self.brevo_hook.api_calls + self.track_hook.api_calls + self.app_hook.api_calls
-                    )
-            finally:
-                ledger.close()
-        finally:
-            state.close()
-        result = summary.to_xcom()
-        if ledger.total:
-            self.log.warning("%d rejected record(s) for this run: %s", ledger.total, ledger.location)
-        record_summary(store, "reverse", context, self.task_id, result)
-        return result
+    def lease_name(self, run: SyncRun) -> str:
+        return "people:reverse"
 
-    def _window(self, context: Context | Mapping[str, Any], mode: str, state: StateStore) -> RunWindow | None:
-        """The run's window: ``since`` param, else the data interval, else (manual run without one) the end of the
-        last window this direction synced."""
-        return incremental_window(context, mode=mode, since=self.since or None, state=state, watermark_key=WATERMARK)
+    def build_sync(self, run: SyncRun) -> ReverseJob:
+        mode = check_mode(self.mode)
+        state = run.store.state()
+        now = datetime.now(timezone.utc)
+        window = reverse_window(data_interval(run.context), mode=mode, since=self.since or None, state=state, now=now)
+        truncate = ledger_offset(state, run.run_key, dry_run=run.dry_run)
+        ledger = run.store.ledger(run.dag_id, run.run_id, run.sync_name, truncate_to=truncate)
+        sync = ReverseSync(
+            config=run.config,
+            source=BrevoContactSource(self.brevo_hook),
+            writer=CustomerIOPeopleWriter(self.track_hook, self.app_hook),
+            state=state,
+            ledger=ledger,
+            run_key=run.run_key,
+            conflict_policy=check_conflict_policy(self.conflict_policy),
+        )
+        return ReverseJob(
+            sync,
+            window=window,
+            dry_run=run.dry_run,
+            api_calls=self.take_api_calls,
+            on_close=(ledger.close, state.close),
+        )
 
 
 __all__ = ["BrevoToCustomerIOPeopleOperator"]

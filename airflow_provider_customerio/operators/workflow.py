@@ -23,9 +23,10 @@ from airflow_provider_customerio.adapters.workflow import BrevoAttributes, Brevo
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets
-from airflow_provider_customerio.operators.base import SyncOperator, SyncRun
+from airflow_provider_customerio.operators.base import SyncOperator
 from airflow_provider_customerio.runs.context import data_interval
 from airflow_provider_customerio.runs.settings import with_state_path
+from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.runs.values import as_optional_str
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.workflow.attributes import attribute_names, ensure_attributes, import_list_id

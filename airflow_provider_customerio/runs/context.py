@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_customerio.store import LeaseOwner, lease_holder
+from airflow_provider_customerio.store.fencing import LeaseOwner
+from airflow_provider_customerio.store.sync_store import lease_holder
 from airflow_provider_customerio.sync._time import parse_iso
 
 

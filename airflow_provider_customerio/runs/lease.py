@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_customerio.runs.context import lease_owner
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.import_slots import ImportSlots
 
 #: A held lease is renewed every third of this; a task killed without letting go (SIGKILL, a lost worker) loses it

@@ -12,7 +12,8 @@ from typing import Any
 
 from airflow_provider_customerio.exceptions import ConfigError
 from airflow_provider_customerio.pools import rate_for
-from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
+from airflow_provider_customerio.store.engine import STORE_CONN_ID
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig, load_config
 
 log = logging.getLogger(__name__)

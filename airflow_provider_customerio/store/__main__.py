@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore, export_rejects
+from airflow_provider_customerio.store.engine import STORE_CONN_ID
+from airflow_provider_customerio.store.ledger import export_rejects
 from airflow_provider_customerio.store.schema import LATEST, current_version
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,16 +3,15 @@
 A lease (table ``lease``) names the try that holds it (:class:`LeaseOwner`: the run, the task with its map index,
 the try number) and carries a random fencing token and a counter, both renewed at every takeover. The holder of a
 lease opens its writes with the lease's :class:`Fence` in force (:func:`fenced`, a context variable: set by
-:meth:`~airflow_provider_customerio.store.SyncStore.leased`); every write transaction of the store's parts (sync
-state, ledger, object state, run summaries, the webhook event store) starts with :func:`check_fences`, which reads
-the lease row in that same transaction (PostgreSQL and MySQL: ``FOR SHARE``, so a takeover waits for the
-transaction to end) and raises :class:`LeaseLost` when the token is no longer this try's. So a try that stalled
-(a stopped process, a long pause of the machine) and woke up after its retry took the lease over commits nothing.
+:meth:`~airflow_provider_customerio.store.sync_store.SyncStore.leased`); every write transaction of the store's
+parts (sync state, ledger, object state, run summaries, the webhook event store) starts with :func:`check_fences`,
+which reads the lease row in that same transaction (PostgreSQL and MySQL: ``FOR SHARE``, so a takeover waits for the
+transaction to end) and raises :class:`LeaseLost` when the token is no longer this try's. So a try that stalled (a
+stopped process, a long pause of the machine) and woke up after its retry took the lease over commits nothing.
 
-On PostgreSQL the check also sets ``idle_in_transaction_session_timeout`` for the transaction: a try stopped with
-a transaction open loses its session (and its row locks) after the lease's time to live, so a takeover never
-waits for it forever. No Airflow import.
-"""
+On PostgreSQL the check also sets ``idle_in_transaction_session_timeout`` for the transaction: a try stopped with a
+transaction open loses its session (and its row locks) after the lease's time to live, so a takeover never waits for
+it forever. No Airflow import."""
 
 from __future__ import annotations
 

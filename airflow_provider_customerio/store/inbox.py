@@ -8,7 +8,7 @@ behavioural event read from the App API activity feed). It is at the same time:
 * the **outbox**: each row moves ``pending`` -> ``in_flight`` (durably marked *before* the Brevo call, with the
   exact payload sent and a batch id) -> ``sent`` | ``rejected`` | ``skipped``. A crash between the Brevo call and
   the final mark leaves rows ``in_flight``; the next run reconciles them against what Brevo holds before anything
-  is resent (see :class:`airflow_provider_customerio.sync.events.EventForwarder`).
+  is resent (see :class:`airflow_provider_customerio.sync.events.forward.EventForwarder`).
 
 Backends: the shared sync store (:mod:`airflow_provider_customerio.store`: the connection ``customerio_sync_store``,
 else its embedded SQLite file with a WAL journal and ``synchronous=FULL``, so a commit survives a power loss), or

@@ -79,7 +79,7 @@ class LostAnswer:
 class ProcessNotices:
     """The ``process_notice`` table: issue tokens, bind them to process ids, record and read notices.
 
-    :param engine: the sync store's engine (:attr:`airflow_provider_customerio.store.SyncStore.engine`).
+    :param engine: the sync store's engine (:attr:`airflow_provider_customerio.store.sync_store.SyncStore.engine`).
     """
 
     def __init__(self, engine: Engine) -> None:

@@ -112,7 +112,11 @@ class MetricsStore:
     ) -> None:
         self.engine = engine
         self.table = check_table_name(table)
-        self.t = metrics_table(table)
+        if engine.dialect.name == "postgresql":
+            # Earlier versions wrote the name unquoted, which PostgreSQL folds to lower case: that is the user's
+            # table (Core would quote a mixed-case name and so make a second one).
+            self.table = self.table.lower()
+        self.t = metrics_table(self.table)
         self.description = description or describe(engine)
         self._owns_engine = owns_engine
 
@@ -204,7 +208,7 @@ def store_for(sql_conn_id: str | None, *, table: str = DEFAULT_TABLE, engine: En
     """
     if not sql_conn_id:
         if engine is None:
-            from airflow_provider_customerio.store import SyncStore
+            from airflow_provider_customerio.store.sync_store import SyncStore
 
             engine = SyncStore.open().engine
         return engine_store(engine, table=table)

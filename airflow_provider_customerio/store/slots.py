@@ -32,7 +32,7 @@ class SlotHolder:
 class ImportSlotTable:
     """The ``import_slot`` table.
 
-    :param engine: the sync store's engine (:attr:`airflow_provider_customerio.store.SyncStore.engine`).
+    :param engine: the sync store's engine (:attr:`airflow_provider_customerio.store.sync_store.SyncStore.engine`).
     """
 
     def __init__(self, engine: Engine) -> None:

@@ -10,7 +10,8 @@ Holds:
 - watermarks (named values, e.g. the last synced time of a direction);
 - per-run staging: the ids found in the activity feed (written by the extract task, read by the load task, which
   may run on another machine), the import batches waiting for their Brevo process, and the people seen by a
-  full sync (to find the ones deleted since).
+  full sync (to find the ones deleted since); those methods live in :mod:`.staging` (:class:`StateStore`
+  inherits them).
 
 Everything large lives in the database, read in pages, so memory stays flat whatever the population; writes go in
 batches (one statement per 1,000 rows). No Airflow and no HTTP imports.
@@ -32,9 +33,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import BATCH, chunks, insert_missing, insert_new, insert_rows, upsert
+from airflow_provider_customerio.store._sql import BATCH, chunks, upsert
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
 from airflow_provider_customerio.store.fencing import check_fences
+from airflow_provider_customerio.store.staging import StagingMixin
 
 CIO_TO_BREVO = "cio_to_brevo"
 BREVO_TO_CIO = "brevo_to_cio"
@@ -75,24 +77,6 @@ class OwnWrite:
 
     value: Any
     written_at: float
-
-
-@dataclass(frozen=True)
-class PendingProcess:
-    """A submitted import waiting for its Brevo process."""
-
-    process_id: str
-    attempt: int
-    options: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class PendingRow:
-    """One row of a pending import."""
-
-    person_key: str
-    hash: str
-    row: Mapping[str, Any]
 
 
 class StoreBase:
@@ -178,7 +162,7 @@ class StoreBase:
             yield conn
 
 
-class StateStore(StoreBase):
+class StateStore(StagingMixin, StoreBase):
     """The sync state (see the module docstring)."""
 
     def __enter__(self) -> StateStore:
@@ -385,205 +369,6 @@ class StateStore(StoreBase):
         with self._write() as conn:
             upsert(conn, s.watermark, [{"name": name, "value": value, "updated_at": time.time()}], ("name",))
 
-    # ------------------------------------------------------------------ staged items (per run)
-
-    def stage_items(self, run_key: str, items: Iterable[tuple[str, str, Mapping[str, Any] | None]]) -> int:
-        """Append ``(item_key, kind, data)`` to the run's queue, once per key: the first entry of a key wins
-        (feed readers pass newest first, so the latest change wins). Returns how many were added."""
-        t = s.staged_item
-        added = 0
-        with self.transaction():
-            conn = self._tx_conn
-            assert conn is not None
-            seq = int(
-                conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(t.c.seq), -1) + 1).where(t.c.run_key == run_key)
-                ).scalar()
-                or 0
-            )
-            for chunk in chunks(items):
-                first: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
-                for key, kind, data in chunk:
-                    first.setdefault(key, (kind, data))
-                candidates = [
-                    {
-                        "run_key": run_key,
-                        "seq": seq + i,
-                        "item_key": key,
-                        "kind": kind,
-                        "data": json.dumps(data) if data is not None else None,
-                    }
-                    for i, (key, (kind, data)) in enumerate(first.items())
-                ]
-                inserted = insert_new(conn, t, candidates, "item_key")
-                if inserted is not None:  # PostgreSQL: one statement; a key staged before leaves a gap in seq
-                    seq += len(candidates)
-                    added += len(inserted)
-                    continue
-                stored = {
-                    k
-                    for (k,) in conn.execute(
-                        sa.select(t.c.item_key).where(t.c.run_key == run_key, t.c.item_key.in_(list(first)))
-                    )
-                }
-                rows = []
-                for key, (kind, data) in first.items():
-                    if key in stored:
-                        continue
-                    rows.append(
-                        {
-                            "run_key": run_key,
-                            "seq": seq,
-                            "item_key": key,
-                            "kind": kind,
-                            "data": json.dumps(data) if data is not None else None,
-                        }
-                    )
-                    seq += 1
-                insert_rows(conn, t, rows)
-                added += len(rows)
-        return added
-
-    def iter_staged(
-        self, run_key: str, from_seq: int = 0, kind: str | None = None
-    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]:
-        """Yield ``(seq, item_key, kind, data)`` in order, reading in pages (memory stays flat)."""
-        t = s.staged_item
-        seq = from_seq
-        while True:
-            q = sa.select(t.c.seq, t.c.item_key, t.c.kind, t.c.data).where(t.c.run_key == run_key, t.c.seq >= seq)
-            if kind is not None:
-                q = q.where(t.c.kind == kind)
-            with self._read() as conn:
-                rows = conn.execute(q.order_by(t.c.seq).limit(BATCH)).all()
-            if not rows:
-                return
-            for sq, key, k, data in rows:
-                yield int(sq), key, k, (json.loads(data) if data else None)
-            seq = int(rows[-1][0]) + 1
-
-    def count_staged(self, run_key: str) -> int:
-        t = s.staged_item
-        with self._read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).where(t.c.run_key == run_key)).scalar() or 0)
-
-    # ------------------------------------------------------------------ pending imports
-
-    def add_pending(
-        self,
-        run_key: str,
-        process_id: str,
-        rows: Iterable[tuple[str, str, Mapping[str, Any]]],
-        *,
-        attempt: int = 1,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Record a submitted import and its rows ``(person_key, hash, row)`` in one transaction."""
-        pid = str(process_id)
-        with self.transaction():
-            conn = self._tx_conn
-            assert conn is not None
-            upsert(
-                conn,
-                s.pending_process,
-                [
-                    {
-                        "run_key": run_key,
-                        "process_id": pid,
-                        "attempt": attempt,
-                        "options": json.dumps(options or {}),
-                        "submitted_at": time.time(),
-                    }
-                ],
-                ("run_key", "process_id"),
-            )
-            conn.execute(
-                s.pending_row.delete().where(s.pending_row.c.run_key == run_key, s.pending_row.c.process_id == pid)
-            )
-            numbered = ((i, k, h, r) for i, (k, h, r) in enumerate(rows))
-            for chunk in chunks(numbered):
-                insert_rows(
-                    conn,
-                    s.pending_row,
-                    [
-                        {
-                            "run_key": run_key,
-                            "process_id": pid,
-                            "seq": i,
-                            "person_key": k,
-                            "hash": h,
-                            "row": json.dumps(r),
-                        }
-                        for i, k, h, r in chunk
-                    ],
-                )
-
-    def pending_processes(self, run_key: str) -> list[PendingProcess]:
-        t = s.pending_process
-        q = sa.select(t.c.process_id, t.c.attempt, t.c.options).where(t.c.run_key == run_key)
-        with self._read() as conn:
-            rows = conn.execute(q.order_by(t.c.submitted_at, t.c.process_id)).all()
-        return [PendingProcess(pid, int(attempt), json.loads(opts)) for pid, attempt, opts in rows]
-
-    def iter_pending_rows(self, run_key: str, process_id: str) -> Iterator[PendingRow]:
-        t = s.pending_row
-        seq = 0
-        while True:
-            q = (
-                sa.select(t.c.seq, t.c.person_key, t.c.hash, t.c.row)
-                .where(t.c.run_key == run_key, t.c.process_id == str(process_id), t.c.seq >= seq)
-                .order_by(t.c.seq)
-                .limit(2000)
-            )
-            with self._read() as conn:
-                rows = conn.execute(q).all()
-            if not rows:
-                return
-            for _s, key, h, row in rows:
-                yield PendingRow(key, h, json.loads(row))
-            seq = int(rows[-1][0]) + 1
-
-    def drop_pending(self, run_key: str, process_id: str) -> None:
-        pid = str(process_id)
-        with self.transaction():
-            conn = self._tx_conn
-            assert conn is not None
-            conn.execute(
-                s.pending_row.delete().where(s.pending_row.c.run_key == run_key, s.pending_row.c.process_id == pid)
-            )
-            conn.execute(
-                s.pending_process.delete().where(
-                    s.pending_process.c.run_key == run_key, s.pending_process.c.process_id == pid
-                )
-            )
-
-    # ------------------------------------------------------------------ seen set (full sync delete detection)
-
-    def mark_seen(self, run_key: str, keys: Iterable[str]) -> None:
-        with self._write() as conn:
-            for chunk in chunks(keys):
-                insert_missing(conn, s.seen, [{"run_key": run_key, "person_key": k} for k in dict.fromkeys(chunk)])
-
-    def iter_unseen(self, run_key: str, direction: str) -> Iterator[str]:
-        """Keys with a stored hash in ``direction`` that the run did not see, in pages."""
-        h, sn = s.content_hash, s.seen
-        last = ""
-        while True:
-            seen_keys = sa.select(sn.c.person_key).where(sn.c.run_key == run_key)
-            q = (
-                sa.select(h.c.person_key)
-                .where(h.c.direction == direction, h.c.person_key > last, h.c.person_key.not_in(seen_keys))
-                .order_by(h.c.person_key)
-                .limit(BATCH)
-            )
-            with self._read() as conn:
-                rows = conn.execute(q).all()
-            if not rows:
-                return
-            for (key,) in rows:
-                yield key
-            last = rows[-1][0]
-
     # ------------------------------------------------------------------ cleanup
 
     def clear_run(self, run_key: str) -> None:
@@ -610,8 +395,6 @@ __all__ = [
     "TO_CIO",
     "Identity",
     "OwnWrite",
-    "PendingProcess",
-    "PendingRow",
     "StateStore",
     "StoreBase",
     "ensure_schema",

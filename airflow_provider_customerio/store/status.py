@@ -204,10 +204,10 @@ class StatusQueries:
         """The campaign metrics table's rows between two days (the table the metrics task writes in the store)."""
         from airflow_provider_customerio.store.reporting import DEFAULT_TABLE, engine_store
 
-        with read_connection(self.engine) as conn:
-            if not sa.inspect(conn).has_table(table or DEFAULT_TABLE):
-                return []
         with engine_store(self.engine, table=table or DEFAULT_TABLE) as store:
+            with read_connection(self.engine) as conn:
+                if not sa.inspect(conn).has_table(store.table):  # the name as the database holds it
+                    return []
             return store.fetch(first.isoformat(), last.isoformat())
 
 

@@ -116,7 +116,8 @@ class BrevoProcessTrigger(BaseTrigger):
         return BrevoHook(brevo_conn_id=self.brevo_conn_id, **self.hook_params)
 
     def _open_store(self) -> Any:
-        from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
+        from airflow_provider_customerio.store.engine import STORE_CONN_ID
+        from airflow_provider_customerio.store.sync_store import SyncStore
 
         return SyncStore.open(conn_id=self.store_conn_id or STORE_CONN_ID, sqlite_path=self.store_path)
 

@@ -19,7 +19,7 @@ PAGE_NAME = "Customer.io ↔ Brevo"
 
 
 def _store_engine() -> Engine:
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
     return SyncStore.open().engine
 

@@ -26,8 +26,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.notices import NOTIFY_PATH, ProcessNotices, notice_url
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,9 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_provider_customerio.store import STORE_CONN_ID, SyncStore
+from airflow_provider_customerio.store.engine import STORE_CONN_ID
 from airflow_provider_customerio.store.inbox import EventStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.webhooks.brevo_notify import build_notify_router
 from airflow_provider_customerio.webhooks.receiver import (
     DEFAULT_MAX_BODY_BYTES,

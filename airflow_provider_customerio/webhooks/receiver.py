@@ -40,7 +40,8 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse
 
 from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
-from airflow_provider_customerio.sync.events import SOURCE_WEBHOOK, MalformedEventError, validate_webhook_payload
+from airflow_provider_customerio.sync.events.ports import SOURCE_WEBHOOK
+from airflow_provider_customerio.sync.events.sources import MalformedEventError, validate_webhook_payload
 from airflow_provider_customerio.webhooks.signature import (
     DEFAULT_TOLERANCE_SECONDS,
     SIGNATURE_HEADER,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.operators import events as events_op
 from airflow_provider_customerio.store.ledger import read_ledger
+from airflow_provider_customerio.sync.events import run as events_run
 from tests.chaos.conftest import (
     assert_landed_or_ledgered,
     brevo_contacts,
@@ -85,7 +85,7 @@ def test_event_forwarding_under_faults_sends_each_event_once(
     world = _events_world(sandbox, monkeypatch, airflow_conn, tmp_path / "chaos")
     # the forwarder's reconcile grace (60 s, the default) runs on the sandbox clock, like Brevo's read lag (30 s)
     monkeypatch.setattr(
-        events_op, "EventForwarder", functools.partial(events_op.EventForwarder, clock=sandbox_time(sandbox))
+        events_run, "EventForwarder", functools.partial(events_run.EventForwarder, clock=sandbox_time(sandbox))
     )
     chaos.on(vendors=("brevo",))
     out, errors = run_with_retries(lambda n: world.forward(reconcile_grace_seconds=GRACE))

@@ -158,7 +158,7 @@ def notices_received(store_url: str, process_ids: list[int]) -> dict[int, dict[s
     """The Brevo process notices the api-server recorded in the shared PostgreSQL store, for ``process_ids``."""
     import sqlalchemy as sa
 
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
     engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg2://", 1))
     try:

@@ -23,18 +23,18 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize
-from airflow_provider_customerio.sync.events import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, event_packer
+from airflow_provider_customerio.sync.events.mapping import MAX_BATCH_BYTES, MAX_EVENTS_PER_BATCH, event_packer
 from airflow_provider_customerio.sync.objects.load import new_packer
 from airflow_provider_customerio.sync.objects.run import MAX_RECORDS_PER_UPSERT, MAX_UPSERT_BYTES
 from airflow_provider_customerio.sync.people.load import BREVO_IMPORT_LIMIT_BYTES, IMPORT_OVERHEAD_BYTES
 from airflow_provider_customerio.sync.people.run import MAX_IMPORT_ROWS
 from airflow_provider_customerio.sync.people.sync import PeopleSync
-from airflow_provider_customerio.sync.reverse import (
+from airflow_provider_customerio.sync.reverse.write import (
     TRACK_BATCH_BUDGET_BYTES,
     TRACK_BATCH_LIMIT_BYTES,
     TRACK_OPERATION_LIMIT_BYTES,
-    ReverseSync,
-    _Pending,
+    Pending,
+    TrackWriter,
 )
 
 KB = 1024
@@ -101,7 +101,7 @@ def check(
 
 
 def unwrap(item: Any) -> Any:
-    return item.op if isinstance(item, _Pending) else item
+    return item.op if isinstance(item, Pending) else item
 
 
 def run(packer, items: list) -> list:
@@ -117,9 +117,9 @@ def run(packer, items: list) -> list:
 @example(texts=["a" * 32_600] * 20)  # operations just under 32 KB: a batch holds 15
 @example(texts=["😀" * 8_150] * 20 + ["é" * 17_000])  # 4-byte and 2-byte characters; the last op is over 32 KB
 def test_reverse_sync_track_batches_stay_under_500kb_and_32kb_per_operation(texts):
-    packer = ReverseSync._new_packer(SimpleNamespace(batch_budget_bytes=TRACK_BATCH_BUDGET_BYTES))
+    packer = TrackWriter._new_packer(SimpleNamespace(batch_budget_bytes=TRACK_BATCH_BUDGET_BYTES))
     items = [
-        _Pending(
+        Pending(
             record=None,
             cio_id=None,
             op={  # type: ignore[arg-type]

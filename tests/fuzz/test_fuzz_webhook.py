@@ -13,7 +13,7 @@ import os
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_customerio.sync.events import MalformedEventError, validate_webhook_payload
+from airflow_provider_customerio.sync.events.sources import MalformedEventError, validate_webhook_payload
 from airflow_provider_customerio.webhooks.signature import (
     SignatureError,
     compute_signature,

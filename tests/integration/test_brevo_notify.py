@@ -16,7 +16,7 @@ import requests
 
 from airflow_provider_customerio.sandbox.brevo.standalone import build_standalone_app
 from airflow_provider_customerio.sandbox.brevo.state import BrevoState
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.webhooks.brevo_notify import create_notify_app, notice_url
 from tests.serve import ThreadedServer
 

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_customerio.store.reporting import MetricsStore, metrics_table
+from airflow_provider_customerio.store.status import StatusQueries
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from tests.postgres_server import PostgresUnavailable, temporary_postgres
 
@@ -87,3 +88,36 @@ def test_a_table_of_the_users_name_made_by_another_task_is_used(engine: sa.Engin
     store.ensure_table()
     store.upsert([row(7, "2026-11-20", 1)], updated_at="t")
     assert store.count() == 1 and sa.inspect(engine).has_table("cio_metrics")
+
+
+def test_a_mixed_case_table_name_is_the_table_earlier_versions_made(engine: sa.Engine) -> None:
+    """Earlier versions wrote the configured name into their SQL unquoted, so PostgreSQL folded ``CioMetrics`` to
+    ``ciometrics``: an upgraded deployment goes on with that table (its rows, the user's reports on it) instead of
+    creating a second, quoted ``"CioMetrics"`` beside it."""
+    from airflow_provider_customerio.sync.campaigns import METRIC_COLUMNS
+
+    metrics = ", ".join(f"{m} BIGINT" for m in METRIC_COLUMNS)
+    with engine.begin() as conn:  # the DDL and the row as the f-string SQL of earlier versions made them
+        conn.execute(
+            sa.text(
+                "CREATE TABLE IF NOT EXISTS CioMetrics (campaign_id BIGINT NOT NULL, date DATE NOT NULL, "
+                f"source VARCHAR(64) NOT NULL, name VARCHAR(1024), {metrics}, row_hash VARCHAR(64) NOT NULL, "
+                "updated_at VARCHAR(40) NOT NULL, PRIMARY KEY (campaign_id, date, source))"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO CioMetrics (campaign_id, date, source, name, row_hash, updated_at) "
+                "VALUES (1, '2026-11-19', 'campaign:v2:UTC', 'old', 'h', 't0')"
+            )
+        )
+    store = MetricsStore(engine, table="CioMetrics")
+    store.ensure_table()
+    store.upsert([row(1, "2026-11-20", 10)], updated_at="t1")
+    assert [(r["date"], r["updated_at"]) for r in store.fetch("2026-11-01", "2026-11-30")] == [
+        ("2026-11-19", "t0"),
+        ("2026-11-20", "t1"),
+    ]
+    assert [t for t in sa.inspect(engine).get_table_names() if t.lower() == "ciometrics"] == ["ciometrics"]
+    status_rows = StatusQueries(engine).metrics_rows(date(2026, 11, 1), date(2026, 11, 30), table="CioMetrics")
+    assert [r["date"] for r in status_rows] == ["2026-11-19", "2026-11-20"]  # the status page reads it too

@@ -21,8 +21,8 @@ from airflow_provider_customerio.operators.campaigns import (
     CustomerIOCampaignReportOperator,
     CustomerIOListCampaignsOperator,
 )
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.ledger import read_ledger
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.campaigns import CampaignMetricsError
 
 pytestmark = pytest.mark.integration

@@ -361,7 +361,7 @@ def test_sync_switch_off_skips(world: World) -> None:
     doc["connectors"]["customerio"]["sync"] = {"events": False}
     world.config_path.write_text(json.dumps(doc))
     world.add_webhooks(3)
-    with pytest.raises(AirflowSkipException, match="connectors.customerio.sync.events is false"):
+    with pytest.raises(AirflowSkipException, match="sync.events is false"):
         world.forward()
     assert world.brevo_ids() == Counter()
 

@@ -18,7 +18,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 pytestmark = pytest.mark.integration
 EXAMPLE_CONFIG = Path(__file__).parents[2] / "dags" / "customerio_config.yaml"

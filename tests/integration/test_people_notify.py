@@ -17,7 +17,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.webhooks.brevo_notify import create_notify_app
 from tests.serve import ThreadedServer
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSink
-from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
+from airflow_provider_customerio.adapters.people import BrevoContactSink, CustomerIOPeopleSource
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.sync.config import load_config

@@ -382,7 +382,7 @@ def test_process_report_shapes_are_read_as_counts_or_rows():
 
 
 def test_each_run_leaves_its_summary_in_the_store(env):
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
     first = execute(mode="full", run_id="s1")
     second = execute(mode="full", run_id="s2")

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSource
-from airflow_provider_customerio.adapters.customerio_track import CustomerIOPeopleWriter
+from airflow_provider_customerio.adapters.reverse import BrevoContactSource, CustomerIOPeopleWriter
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
@@ -17,7 +16,7 @@ from airflow_provider_customerio.store.ledger import Ledger, read_ledger
 from airflow_provider_customerio.store.state import StateStore
 from airflow_provider_customerio.sync.config import load_config
 from airflow_provider_customerio.sync.people.window import RunWindow
-from airflow_provider_customerio.sync.reverse import ReverseSync
+from airflow_provider_customerio.sync.reverse.run import ReverseSync
 from tests.integration.test_reverse_helpers import Harness, utcnow, window_since
 
 pytestmark = pytest.mark.integration

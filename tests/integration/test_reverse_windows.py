@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.sync.reverse import parse_ms
+from airflow_provider_customerio.sync.reverse.ports import parse_ms
 from tests.integration.test_reverse_helpers import Harness
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.engine import dispose_all
 from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.store.reporting import store_for
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from tests import store_contract as contract
 from tests.postgres_server import PostgresUnavailable, temporary_postgres
@@ -104,3 +104,34 @@ def test_store_through_a_sqlalchemy_uri(pg: Any, monkeypatch: pytest.MonkeyPatch
         assert "identity" in tables
     finally:
         dispose_all()
+
+
+@pytest.mark.parametrize("store_before", ["sync store at version 9", "inbox only"])
+def test_an_inbox_made_by_create_all_is_adopted_by_the_migration_on_postgres(pg: Any, store_before: str) -> None:
+    """On PostgreSQL too, a database whose inbox tables an earlier provider created outside the migrations (the old
+    ``create_all``) upgrades cleanly: the inbox migration adopts them, rows and index, and records the version."""
+    import sqlalchemy as sa
+
+    from airflow_provider_customerio.store import schema
+    from airflow_provider_customerio.store.inbox import PENDING
+    from tests.unit.store.test_inbox import _inbox_as_created_before_migrations
+
+    db = "s_adopt_" + store_before.split()[0]
+    pg.psql(f"CREATE DATABASE {db}")
+    engine = sa.create_engine(pg.url(db))
+    try:
+        if store_before.startswith("sync store"):
+            assert schema.migrate(engine, schema.MIGRATIONS[:9]) == 9
+        _inbox_as_created_before_migrations(engine)
+        inbox = EventStore(engine)
+        with engine.connect() as conn:
+            assert schema.current_version(conn) == schema.LATEST
+        old = inbox.get("OLD1")
+        assert old is not None and old.status == PENDING and inbox.get_meta("activity_window_end") == "123"
+        new = StoredEvent("E1", "webhook", "{}", 1)
+        assert inbox.add([new, StoredEvent("OLD1", "webhook", "{}")]) == {"E1"}
+        indexes = {i["name"] for i in sa.inspect(engine).get_indexes("customerio_webhook_events")}
+        assert indexes == {"ix_customerio_webhook_events_status"}
+        assert EventStore(engine).counts()[PENDING] == 2  # opened again: nothing to migrate
+    finally:
+        engine.dispose()

@@ -32,7 +32,7 @@ from airflow_provider_customerio.sandbox.brevo.standalone import build_standalon
 from airflow_provider_customerio.sandbox.brevo.state import BrevoState
 from airflow_provider_customerio.sandbox.notify import RETRY_DELAYS, Notifier
 from airflow_provider_customerio.sandbox.webhook_emitter import SENDER_BACKOFF, WebhookSender, make_event
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.webhooks.brevo_notify import create_notify_app, notice_url
 from tests.serve import ThreadedServer
 

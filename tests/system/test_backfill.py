@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from airflow_provider_customerio.adapters.customerio_app import CHANGE_ACTIVITY_TYPES
+from airflow_provider_customerio.adapters.people import CHANGE_ACTIVITY_TYPES
 from tests.system.conftest import _wait
 
 pytestmark = pytest.mark.system

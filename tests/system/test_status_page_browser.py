@@ -94,7 +94,7 @@ XCOM_FIGURES: dict[str, dict[str, str | None]] = {
 @pytest.fixture(scope="module")
 def populated(airflow_stack, parsed_dags):
     """Run the demo's DAGs for real, one after the other; add three ledger rows; return the store's file."""
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
     stack = airflow_stack
     for dag_id, run_id, conf in DEMO_RUNS:

@@ -13,7 +13,7 @@ import pytest
 
 from airflow_provider_customerio.lineage import SUMMARY_ATTR
 from airflow_provider_customerio.notify import on_failure, on_reject_threshold
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 CONFIG = Path(__file__).parents[2] / "dags" / "customerio_config.yaml"
 

@@ -241,82 +241,31 @@ class ProcessesMixin(BrevoBase):
     @locked
     def start_import(self, body: Any, raw_size: int) -> int:
         """``POST /contacts/import``: validate synchronously, apply when the process completes → processId."""
-        if raw_size > MAX_IMPORT_BYTES:
-            # The spec documents only 400 for this operation (max 10 MB, about 8 MB advised:
-            # https://developers.brevo.com/reference/import-contacts).
-            raise OutOfRange("Maximum allowed body size is 10MB; split the import into smaller requests")
-        if not isinstance(body, dict):
-            raise InvalidParameter("Request body must be a JSON object")
-        sources = [k for k in ("fileUrl", "fileBody", "jsonBody") if body.get(k) is not None]
-        if not sources:
-            raise MissingParameter("One of fileUrl, fileBody or jsonBody is required")
-        if len(sources) > 1:
-            raise InvalidParameter(f"Pass only one of fileUrl, fileBody or jsonBody (got {', '.join(sources)})")
-        if sources[0] == "fileUrl":
-            # Deliberate deviation: the sandbox never fetches URLs (no outbound network).
-            raise InvalidParameter("fileUrl is not supported by the sandbox; send fileBody or jsonBody")
+        source = _import_source(body, raw_size)
         list_ids = self._check_list_ids(body.get("listIds"), "listIds")
-        new_list = body.get("newList")
-        if new_list is not None:
-            if not isinstance(new_list, dict) or not isinstance(new_list.get("listName"), str):
-                raise InvalidParameter("newList must be an object with listName and folderId")
-            if new_list.get("folderId") not in self.folders:
-                raise InvalidParameter("newList.folderId is mandatory and must be an existing folder")
+        new_list = self._check_new_list(body.get("newList"))
         if not list_ids and new_list is None:
             raise MissingParameter("listIds is mandatory if newList is not defined")
-        flags = {}
-        for flag, default in (
-            ("updateExistingContacts", True),
-            ("emptyContactsAttributes", False),
-            ("emailBlacklist", False),
-            ("smsBlacklist", False),
-            ("disableNotification", False),
-        ):
-            value = body.get(flag, default)
-            if not isinstance(value, bool):
-                raise InvalidParameter(f"{flag} must be a boolean")
-            flags[flag] = value
+        flags = _import_flags(body)
         notify_url = body.get("notifyUrl")
         if notify_url is not None and not valid_notify_url(notify_url):
             raise InvalidParameter("notifyUrl must be an http(s) URL")
-        rows: list[tuple[Any, Any, dict[str, Any]]] = []
-        if sources[0] == "jsonBody":
-            data = body["jsonBody"]
-            if not isinstance(data, list):
-                raise InvalidParameter("jsonBody must be an array of {email, attributes} objects")
-            for row in data:
-                if not isinstance(row, dict):
-                    rows.append((None, None, {"__invalid__": row}))
-                    continue
-                attrs = row.get("attributes") or {}
-                if not isinstance(attrs, dict):
-                    attrs = {}
-                rows.append((row.get("email"), row.get("ext_id"), {str(k).upper(): v for k, v in attrs.items()}))
-        else:
-            text = body["fileBody"]
-            if not isinstance(text, str):
-                raise InvalidParameter("fileBody must be a string of CSV text (';' separated, header row)")
-            reader = csv.reader(io.StringIO(text), delimiter=";")
-            header = next(reader, None)
-            if not header:
-                raise InvalidParameter("fileBody is empty: the first line must name the attributes")
-            names = [h.strip().upper() for h in header]
-            if not any(n in ("EMAIL", "SMS", "EXT_ID", "CONTACT_ID") for n in names):
-                raise InvalidParameter(
-                    "We could not find any valid email or SMS or Contact ID in the file you uploaded (header needs "
-                    "an EMAIL, SMS or EXT_ID column)"
-                )
-            for values in reader:
-                if not values or all(v == "" for v in values):
-                    continue
-                attrs = {n: (values[i] if i < len(values) else "") for i, n in enumerate(names)}
-                rows.append((attrs.pop("EMAIL", None), None, attrs))
-        payload = {"rows": rows, "list_ids": list_ids, "new_list": new_list, "csv": sources[0] == "fileBody", **flags}
+        rows = _json_rows(body["jsonBody"]) if source == "jsonBody" else _csv_rows(body["fileBody"])
+        payload = {"rows": rows, "list_ids": list_ids, "new_list": new_list, "csv": source == "fileBody", **flags}
         if notify_url:
             payload["notify_url"] = notify_url
         proc = self._new_process("IMPORTUSER", "import", payload)
         self._bump()
         return proc.id
+
+    def _check_new_list(self, new_list: Any) -> Any:
+        """An import's ``newList`` (None or an object naming ``listName`` and an existing ``folderId``)."""
+        if new_list is not None:
+            if not isinstance(new_list, dict) or not isinstance(new_list.get("listName"), str):
+                raise InvalidParameter("newList must be an object with listName and folderId")
+            if new_list.get("folderId") not in self.folders:
+                raise InvalidParameter("newList.folderId is mandatory and must be an existing folder")
+        return new_list
 
     def _import_lists(self, payload: dict[str, Any]) -> list[int]:
         """The lists an import adds its contacts to: ``listIds`` plus the ``newList`` it creates now."""
@@ -328,6 +277,35 @@ class ProcessesMixin(BrevoBase):
             self.lists[lid] = ContactList(lid, nl["listName"], nl["folderId"], self._now())
             list_ids.append(lid)
         return [lid for lid in list_ids if lid in self.lists]  # a list deleted meanwhile is skipped
+
+    def _import_row_identities(
+        self, email: Any, ext_id: Any, attrs: dict[str, Any], seen: dict[str, set[str]], counts: dict[str, int]
+    ) -> tuple[dict[str, tuple[str, str]], str | None]:
+        """An import row's identities, or why it is rejected (bad or missing identifier, repeat within the import).
+
+        Counts invalid emails and in-import duplicates in ``counts``; records accepted identifiers in ``seen``.
+        """
+        if email in (None, "") and attrs.get("EMAIL"):
+            email = attrs["EMAIL"]
+        if ext_id in (None, ""):
+            ext_id = attrs.get("EXT_ID")
+        identities, problem = self._identities_from(email, ext_id, attrs)
+        if problem == "invalid_email":
+            counts["invalid_emails"] += 1
+            return identities, f"invalid email {email!r}"
+        if problem:
+            return identities, f"{problem.replace('_', ' ')}"
+        if not identities:
+            return identities, "no identifier (email, ext_id or SMS)"
+        dup = [name for name, (_, k) in identities.items() if k in seen[name]]
+        if dup:
+            # a later row repeating an identifier of an earlier row in the same import is dropped (counted)
+            for name in dup:
+                counts[IMPORT_COUNT_KEYS[name]] += 1
+            return identities, f"duplicate {', '.join(DUPLICATE_NAMES[n] for n in dup)} within the import"
+        for name, (_, k) in identities.items():
+            seen[name].add(k)
+        return identities, None
 
     def _apply_import(self, proc: Process, payload: dict[str, Any]) -> None:
         counts = {
@@ -353,30 +331,10 @@ class ProcessesMixin(BrevoBase):
             if "__invalid__" in attrs:
                 reject(index, "row is not a JSON object", attrs["__invalid__"])
                 continue
-            if email in (None, "") and attrs.get("EMAIL"):
-                email = attrs["EMAIL"]
-            if ext_id in (None, ""):
-                ext_id = attrs.get("EXT_ID")
-            identities, problem = self._identities_from(email, ext_id, attrs)
-            if problem == "invalid_email":
-                counts["invalid_emails"] += 1
-                reject(index, f"invalid email {email!r}", row_view)
+            identities, reason = self._import_row_identities(email, ext_id, attrs, seen, counts)
+            if reason is not None:
+                reject(index, reason, row_view)
                 continue
-            if problem:
-                reject(index, f"{problem.replace('_', ' ')}", row_view)
-                continue
-            if not identities:
-                reject(index, "no identifier (email, ext_id or SMS)", row_view)
-                continue
-            dup = [name for name, (_, k) in identities.items() if k in seen[name]]
-            if dup:
-                # a later row repeating an identifier of an earlier row in the same import is dropped (counted)
-                for name in dup:
-                    counts[IMPORT_COUNT_KEYS[name]] += 1
-                reject(index, f"duplicate {', '.join(DUPLICATE_NAMES[n] for n in dup)} within the import", row_view)
-                continue
-            for name, (_, k) in identities.items():
-                seen[name].add(k)
             owners = self._conflicts(identities, None)
             distinct = set(owners.values())
             if len(distinct) > 1:
@@ -403,3 +361,78 @@ class ProcessesMixin(BrevoBase):
         # report URLs. We follow the 2026 spec: integers. Rejected rows are listed on the control plane only
         # (GET /_sandbox/brevo/processes/{id} → sandbox.rejected), never in the vendor response.
         proc.info = {"import": counts}
+
+
+def _import_source(body: Any, raw_size: int) -> str:
+    """Check an import request's size and shape; the one data source it uses (``fileBody`` or ``jsonBody``)."""
+    if raw_size > MAX_IMPORT_BYTES:
+        # The spec documents only 400 for this operation (max 10 MB, about 8 MB advised:
+        # https://developers.brevo.com/reference/import-contacts).
+        raise OutOfRange("Maximum allowed body size is 10MB; split the import into smaller requests")
+    if not isinstance(body, dict):
+        raise InvalidParameter("Request body must be a JSON object")
+    sources = [k for k in ("fileUrl", "fileBody", "jsonBody") if body.get(k) is not None]
+    if not sources:
+        raise MissingParameter("One of fileUrl, fileBody or jsonBody is required")
+    if len(sources) > 1:
+        raise InvalidParameter(f"Pass only one of fileUrl, fileBody or jsonBody (got {', '.join(sources)})")
+    if sources[0] == "fileUrl":
+        # Deliberate deviation: the sandbox never fetches URLs (no outbound network).
+        raise InvalidParameter("fileUrl is not supported by the sandbox; send fileBody or jsonBody")
+    return sources[0]
+
+
+def _import_flags(body: dict[str, Any]) -> dict[str, bool]:
+    """An import's boolean options, with the vendor's defaults."""
+    flags = {}
+    for flag, default in (
+        ("updateExistingContacts", True),
+        ("emptyContactsAttributes", False),
+        ("emailBlacklist", False),
+        ("smsBlacklist", False),
+        ("disableNotification", False),
+    ):
+        value = body.get(flag, default)
+        if not isinstance(value, bool):
+            raise InvalidParameter(f"{flag} must be a boolean")
+        flags[flag] = value
+    return flags
+
+
+def _json_rows(data: Any) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """``jsonBody`` as (email, ext_id, attributes) rows; a row that is not an object is kept, marked invalid."""
+    if not isinstance(data, list):
+        raise InvalidParameter("jsonBody must be an array of {email, attributes} objects")
+    rows: list[tuple[Any, Any, dict[str, Any]]] = []
+    for row in data:
+        if not isinstance(row, dict):
+            rows.append((None, None, {"__invalid__": row}))
+            continue
+        attrs = row.get("attributes") or {}
+        if not isinstance(attrs, dict):
+            attrs = {}
+        rows.append((row.get("email"), row.get("ext_id"), {str(k).upper(): v for k, v in attrs.items()}))
+    return rows
+
+
+def _csv_rows(text: Any) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """``fileBody`` (';'-separated CSV with a header row) as (email, None, attributes) rows; blank lines skipped."""
+    if not isinstance(text, str):
+        raise InvalidParameter("fileBody must be a string of CSV text (';' separated, header row)")
+    reader = csv.reader(io.StringIO(text), delimiter=";")
+    header = next(reader, None)
+    if not header:
+        raise InvalidParameter("fileBody is empty: the first line must name the attributes")
+    names = [h.strip().upper() for h in header]
+    if not any(n in ("EMAIL", "SMS", "EXT_ID", "CONTACT_ID") for n in names):
+        raise InvalidParameter(
+            "We could not find any valid email or SMS or Contact ID in the file you uploaded (header needs "
+            "an EMAIL, SMS or EXT_ID column)"
+        )
+    rows: list[tuple[Any, Any, dict[str, Any]]] = []
+    for values in reader:
+        if not values or all(v == "" for v in values):
+            continue
+        attrs = {n: (values[i] if i < len(values) else "") for i, n in enumerate(names)}
+        rows.append((attrs.pop("EMAIL", None), None, attrs))
+    return rows

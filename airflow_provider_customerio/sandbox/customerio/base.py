@@ -26,6 +26,30 @@ from airflow_provider_customerio.sandbox.customerio.models import (
 )
 
 
+def _default_object_types() -> list[dict[str, Any]]:
+    """The object types a new workspace has (created in the UI, so present before any data)."""
+    return [
+        {
+            "id": "1",
+            "name": "Companies",
+            "singular_name": "Company",
+            "slug": "companies",
+            "singular_slug": "company",
+            "enabled": True,
+            "icon": "building",
+        },
+        {
+            "id": "2",
+            "name": "Accounts",
+            "singular_name": "Account",
+            "slug": "accounts",
+            "singular_slug": "account",
+            "enabled": True,
+            "icon": "briefcase",
+        },
+    ]
+
+
 class CustomerIOBase:
     """Settings, lifecycle, lookups (seeded and materialised people), identifier indexes and activities."""
 
@@ -83,7 +107,6 @@ class CustomerIOBase:
         self.newsletter_daily: dict[int, dict[int, dict[str, int]]] = {}  # like campaign_daily
         self.broadcast_daily: dict[int, dict[int, dict[str, int]]] = {}
         self.exports: dict[int, Export] = {}
-        self.object_types: list[dict[str, Any]] = []
         self.objects: dict[tuple[str, str], ObjectRecord] = {}
         self.objects_by_cio: dict[str, tuple[str, str]] = {}
         self.seeded_objects: list[str] = []  # object ids of type "1" in seed order (relationship stride)
@@ -97,26 +120,7 @@ class CustomerIOBase:
         self._created_people = 0
         self.seeded_wall = 0.0
         # A workspace has its object types even before any data (they are created in the UI).
-        self.object_types = [
-            {
-                "id": "1",
-                "name": "Companies",
-                "singular_name": "Company",
-                "slug": "companies",
-                "singular_slug": "company",
-                "enabled": True,
-                "icon": "building",
-            },
-            {
-                "id": "2",
-                "name": "Accounts",
-                "singular_name": "Account",
-                "slug": "accounts",
-                "singular_slug": "account",
-                "enabled": True,
-                "icon": "briefcase",
-            },
-        ]
+        self.object_types = _default_object_types()
 
     def now(self) -> int:
         """The world's clock: the seed's ``now`` plus the real time elapsed since seeding (else wall time)."""

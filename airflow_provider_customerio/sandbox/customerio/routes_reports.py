@@ -279,6 +279,59 @@ async def export_download(request: Request, export_id: str, state: Cio) -> Respo
     return json_response({"url": f"{base}/files/exports/{exp.id}.csv?sig={exp.token}"})
 
 
+_DELIVERY_COLUMNS = [
+    "delivery_id",
+    "campaign_id",
+    "action_id",
+    "cio_id",
+    "customer_id",
+    "recipient",
+    "created",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "bounced",
+]
+
+
+def _export_header(exp: Export) -> list[str]:
+    """The CSV header row of an export: people's identifiers and chosen attributes, or the delivery columns."""
+    if exp.type == "customers":
+        return ["cio_id", "id", "email", *exp.attributes]
+    return list(_DELIVERY_COLUMNS)
+
+
+def _export_row(state: CustomerIOState, exp: Export, key: Any) -> list[Any] | None:
+    """One CSV row of an export (None: the person is gone, as reads see them under the people lag)."""
+    if exp.type == "customers":
+        p = state.read_person(key)  # as reads see them (the people lag)
+        if p is None:
+            return None
+        return [
+            p.cio_id,
+            p.id or "",
+            p.email or "",
+            *(stringify(v) if (v := p.attribute(a)) is not None else "" for a in exp.attributes),
+        ]
+    v = state.message_view(key)
+    m = v["metrics"]
+    return [
+        v["id"],
+        v["campaign_id"],
+        v["action_id"],
+        v["customer_identifiers"]["cio_id"],
+        v["customer_id"],
+        v["recipient"],
+        v["created"],
+        m.get("sent", ""),
+        m.get("delivered", ""),
+        m.get("opened", ""),
+        m.get("clicked", ""),
+        m.get("bounced", ""),
+    ]
+
+
 @files_router.get("/files/exports/{name}")
 async def export_file(request: Request, name: str, state: Cio) -> Response:
     export_id = name.removesuffix(".csv")
@@ -289,57 +342,11 @@ async def export_file(request: Request, name: str, state: Cio) -> Response:
     async def rows() -> AsyncIterator[bytes]:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        if exp.type == "customers":
-            writer.writerow(["cio_id", "id", "email", *exp.attributes])
-        else:
-            writer.writerow(
-                [
-                    "delivery_id",
-                    "campaign_id",
-                    "action_id",
-                    "cio_id",
-                    "customer_id",
-                    "recipient",
-                    "created",
-                    "sent",
-                    "delivered",
-                    "opened",
-                    "clicked",
-                    "bounced",
-                ]
-            )
+        writer.writerow(_export_header(exp))
         for n, key in enumerate(exp.rows):
-            if exp.type == "customers":
-                p = state.read_person(key)  # as reads see them (the people lag)
-                if p is None:
-                    continue
-                writer.writerow(
-                    [
-                        p.cio_id,
-                        p.id or "",
-                        p.email or "",
-                        *(stringify(v) if (v := p.attribute(a)) is not None else "" for a in exp.attributes),
-                    ]
-                )
-            else:
-                v = state.message_view(key)
-                m = v["metrics"]
-                writer.writerow(
-                    [
-                        v["id"],
-                        v["campaign_id"],
-                        v["action_id"],
-                        v["customer_identifiers"]["cio_id"],
-                        v["customer_id"],
-                        v["recipient"],
-                        v["created"],
-                        m.get("sent", ""),
-                        m.get("delivered", ""),
-                        m.get("opened", ""),
-                        m.get("clicked", ""),
-                        m.get("bounced", ""),
-                    ]
-                )
+            row = _export_row(state, exp, key)
+            if row is not None:
+                writer.writerow(row)
             if n % 2000 == 1999:
                 yield buf.getvalue().encode()
                 buf.seek(0)

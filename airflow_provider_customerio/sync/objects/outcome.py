@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from airflow_provider_customerio.store.state import PendingRow
+from airflow_provider_customerio.store.staging import PendingRow
 from airflow_provider_customerio.sync.objects.gone import submit_deletes
 from airflow_provider_customerio.sync.objects.run import ForwardRun
 

@@ -1,6 +1,6 @@
 """The ports of a segment mirror run: what it needs from Customer.io (:class:`SegmentSource`) and from Brevo
 (:class:`ListTarget`), and the small values they return. The adapters implement them on the hooks
-(``adapters/customerio_app.py``, ``adapters/segments.py``).
+(``adapters/segments.py``).
 """
 
 from __future__ import annotations

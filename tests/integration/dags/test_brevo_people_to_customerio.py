@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_customerio.operators.reverse import BrevoToCustomerIOPeopleOperator
-from airflow_provider_customerio.sync.reverse import ReverseSyncError
+from airflow_provider_customerio.sync.reverse.ports import ReverseSyncError
 
 DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "brevo_people_to_customerio.py"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from tests.integration.conftest import load_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_db]

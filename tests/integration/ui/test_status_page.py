@@ -12,10 +12,10 @@ import pytest
 from fastapi import HTTPException, Request
 from fastapi.testclient import TestClient
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.store.reporting import engine_store
 from airflow_provider_customerio.store.status import StatusQueries
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.campaigns import MetricRow
 from airflow_provider_customerio.ui.app import Viewer, create_app
 

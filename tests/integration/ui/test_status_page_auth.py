@@ -35,7 +35,7 @@ def api(airflow_db, tmp_path, monkeypatch):
 @pytest.fixture
 def stored(tmp_path, monkeypatch):
     """The store the plugin opens ($AIRFLOW_HOME's embedded SQLite file), with one run and one reject."""
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
     store = SyncStore.open()
     store.record_summary("people", "customerio_people_to_brevo", "auth_run", "sync_people", {"read": 4242})

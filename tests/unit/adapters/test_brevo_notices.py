@@ -16,7 +16,7 @@ from airflow_provider_customerio.adapters.brevo_notices import (
 )
 from airflow_provider_customerio.exceptions import ConfigError, ServerError, ValidationError
 from airflow_provider_customerio.hooks.brevo import BrevoHook
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 BASE = "https://airflow.example/customerio"
 

@@ -16,7 +16,7 @@ BASE = "https://api.brevo.test/v3"
 
 @pytest.fixture
 def slotted(airflow_conn: Any, tmp_path: Path) -> Any:
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
     from airflow_provider_customerio.sync.import_slots import ImportSlots
 
     airflow_conn("brevo_t", conn_type="brevo", host=BASE, password="k")

@@ -16,7 +16,7 @@ BASE = "https://api.brevo.test/v3"
 
 @pytest.fixture
 def slotted(airflow_conn: Any, tmp_path: Path) -> Any:
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
     from airflow_provider_customerio.sync.import_slots import ImportSlots
 
     airflow_conn("brevo_t", conn_type="brevo", host=BASE, password="k")
@@ -81,8 +81,8 @@ def test_brevo_attributes_list_and_create_through_the_hook(slotted: Any, request
 
 def test_webhook_events_are_read_from_the_sync_store_by_window(tmp_path: Path) -> None:
     from airflow_provider_customerio.adapters.workflow import webhook_events
-    from airflow_provider_customerio.store import SyncStore
     from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
+    from airflow_provider_customerio.store.sync_store import SyncStore
     from airflow_provider_customerio.sync.config import CustomerIOConfig
 
     store = SyncStore.at(tmp_path / "store.db")

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSource
+from airflow_provider_customerio.adapters.reverse import BrevoContactSource
 from airflow_provider_customerio.adapters.segments import BrevoListTarget
 
 CONTACTS = "https://api.brevo.com/v3/contacts"

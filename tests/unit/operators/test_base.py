@@ -12,8 +12,9 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
 from airflow_provider_customerio.hooks.brevo import BrevoHook
-from airflow_provider_customerio.operators.base import SyncOperator, SyncRun, SyncWaitError
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.operators.base import SyncOperator
+from airflow_provider_customerio.runs.sync_run import SyncRun, SyncWaitError
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.processes import BrevoProcessTimeout, ProcessOutcome, ProcessState
 from airflow_provider_customerio.triggers.brevo import BrevoProcessTrigger
 
@@ -207,3 +208,50 @@ def test_execute_complete_raises_on_a_failed_wait_after_completing_what_ended(
     assert op.calls[:2] == ["resume", ("complete", [("7", outcome)])]
     assert "finish" not in op.calls and op.calls[-1] == "close"
     assert _store(config).summaries() == []
+
+
+class RealImportsOperator(FakeSyncOperator):
+    """Waits through the run's real Brevo imports component (no HTTP: a zero timeout ends the wait at once)."""
+
+    def build_sync(self, run: SyncRun) -> FakeJob:
+        self.runs.append(run)
+        run.brevo_imports(BrevoHook(self.brevo_conn_id, rate_limit=0), hold_slots=False)
+        return FakeJob(self.batches, self.calls)
+
+
+def test_a_blocking_wait_that_times_out_keeps_the_progress_and_says_what_to_do(config: Path, airflow_conn) -> None:
+    """The blocking wait's timeout names the processes, says their work stays pending and how to go on (as the
+    deferred wait's does, and as the people sync's wait did before the lifecycle moved into the base)."""
+    airflow_conn("brevo_default", conn_type="brevo", password="k")
+    with DAG("d", schedule=None):
+        op = RealImportsOperator(
+            task_id="sync_people", config_path=str(config), batches=[["7"]], deferrable=False, import_timeout=0
+        )
+    with pytest.raises(BrevoProcessTimeout, match=r"process\(es\) 7 not finished after 0 s") as err:
+        op.execute(ctx(op))
+    message = str(err.value)
+    assert "stays pending" in message and "resume waiting" in message and "import_timeout" in message
+    assert err.value.pending == ["7"]
+    assert op.calls == ["run", "save", "close"]  # the progress is kept for the retry
+    assert _store(config).summaries() == []
+
+
+def test_counting_api_calls_reads_no_connection_of_an_unused_hook(config: Path) -> None:
+    """A hook the task built but never used (the App hook of a load step) is counted without reading its
+    connection, which the load task's machine need not have (the old operator read ``api_calls`` only)."""
+    op = _op(config)
+    unused = BrevoHook("no_such_connection", timeout=5)  # no rate given: its limiter would read the connection
+    op.__dict__["app_hook"] = unused
+    assert op.take_api_calls() == 0
+    unused.api_calls = 3
+    assert op.take_api_calls() == 3 and unused.api_calls == 0
+
+
+def test_a_deferred_run_finishes_even_if_its_capability_was_switched_off_meanwhile(config: Path) -> None:
+    """The switch decides whether a run starts; a run that already sent its imports commits them when it resumes
+    (as the people operator did): a skip there would leave the processes and the checkpoint pending for good."""
+    op = _op(config)
+    config.write_text(config.read_text() + "    sync: {people: false}\n")
+    event = {"status": "success", "processes": {"7": {"status": "completed"}}}
+    assert op.execute_complete(ctx(op), event) == {"written": 2}
+    assert op.calls == ["resume", ("complete", [("7", "succeeded")]), "finish", "close"]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG
 
-from airflow_provider_customerio.operators.base import SyncRun
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
+from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.sync.config import parse_config
 from airflow_provider_customerio.sync.people.job import PeopleJob
 

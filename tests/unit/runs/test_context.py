@@ -13,7 +13,8 @@ from airflow_provider_customerio.runs.context import (
     run_task_ids,
     task_key,
 )
-from airflow_provider_customerio.store import LeaseOwner, lease_holder
+from airflow_provider_customerio.store.fencing import LeaseOwner
+from airflow_provider_customerio.store.sync_store import lease_holder
 
 
 def test_run_ids_outside_a_run_are_the_defaults() -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from airflow_provider_customerio.runs.context import lease_owner
 from airflow_provider_customerio.runs.lease import LEASE_TTL_S, brevo_import_slots, sync_lease
-from airflow_provider_customerio.store import LeaseHeld, LeaseLost, SyncStore
+from airflow_provider_customerio.store.fencing import LeaseLost
+from airflow_provider_customerio.store.sync_store import LeaseHeld, SyncStore
 
 
 def _context(run_id: str, try_number: int = 1) -> dict[str, object]:

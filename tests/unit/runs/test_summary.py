@@ -11,7 +11,8 @@ import pytest
 from airflow_provider_customerio.lineage import SUMMARY_ATTR
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
 from airflow_provider_customerio.runs.summary import record_summary
-from airflow_provider_customerio.store import LeaseOwner, SyncStore
+from airflow_provider_customerio.store.fencing import LeaseOwner
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 
 class _Event:

@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from airflow_provider_customerio.store import LeaseLost, LeaseOwner, SyncStore
+from airflow_provider_customerio.store.fencing import LeaseLost, LeaseOwner
 from airflow_provider_customerio.store.state import CIO_TO_BREVO
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 
 def main(db: str, work: str, try_number: int) -> int:

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.store.state import CIO_TO_BREVO
+from airflow_provider_customerio.store.sync_store import SyncStore
 from tests.airflow_processes import wait_for
 
 REPO = Path(__file__).resolve().parents[3]

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.ledger import Ledger, export_rejects, read_ledger
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 
 def test_ledger_rows_counts_and_location(tmp_path):

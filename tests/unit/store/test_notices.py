@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_customerio.exceptions import ServerError, ValidationError
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.notices import token_digest
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 
 def test_a_notice_is_found_by_process_id_once_bound_even_when_it_arrived_first(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore, schema
+from airflow_provider_customerio.store import schema
 from airflow_provider_customerio.store._sql import insert_rows
 from airflow_provider_customerio.store.objects import ObjectStateTable, SyncedObject
+from airflow_provider_customerio.store.sync_store import SyncStore
 
 
 @pytest.fixture

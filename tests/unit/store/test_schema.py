@@ -7,9 +7,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.schema import LATEST
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, StateStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from tests import store_contract as contract
 
 #: The schema provider 0.1 wrote to $AIRFLOW_HOME/customerio_sync/state.db (sync/state.py and sync/objects.py).

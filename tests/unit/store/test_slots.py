@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from tests import store_contract as contract
 
 

@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
 from airflow_provider_customerio.store.reporting import engine_store
 from airflow_provider_customerio.store.status import StatusQueries
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.campaigns import MetricRow
 
 

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from airflow_provider_customerio.exceptions import ConfigError, RateLimitError, ServerError, ValidationError
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.fencing import LeaseLost
 from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.import_slots import (
     ImportSlots,
     ImportSlotTimeout,

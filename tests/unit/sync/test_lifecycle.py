@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.lifecycle import SyncJob
 from airflow_provider_customerio.sync.people.job import PeopleJob
 from airflow_provider_customerio.sync.people.sync import PeopleSync

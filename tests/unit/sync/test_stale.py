@@ -35,7 +35,7 @@ from airflow_provider_customerio.sync.stale import (
     with_fields,
 )
 from tests.unit.sync.people.fakes import ATTRS, CFG, WINDOW, FakeClock, FakeSink, FakeSource
-from tests.unit.sync.test_reverse import MS0, _cio_now, _synced, contact, run
+from tests.unit.sync.reverse.fakes import MS0, cio_now, contact, run, synced
 
 NOW = MS0 / 1000 + 3600.0  # one hour after the fixtures' T0
 
@@ -113,9 +113,9 @@ def state() -> Iterator[StateStore]:
 
 
 def test_the_reverse_sync_keeps_what_it_wrote_to_customerio(state: StateStore, tmp_path: Path) -> None:
-    _, brevo_attrs = _synced(state, plan="free", first_name="Ann")
+    _, brevo_attrs = synced(state, plan="free", first_name="Ann")
     edited = contact(7, email="a@x.io", **{**brevo_attrs, "PLAN_NAME": "pro"})
-    summary, cio, _ = run(state, [edited], tmp_path, cio=_cio_now({"plan": 1}, plan="free"), now=lambda: NOW)
+    summary, cio, _ = run(state, [edited], tmp_path, cio=cio_now({"plan": 1}, plan="free"), now=lambda: NOW)
     assert [op["attributes"] for op in cio.ops] == [{"plan": "pro"}]
     assert state.get_own_writes(TO_CIO, ["c1"]) == {"c1": {"PLAN_NAME": OwnWrite("pro", NOW)}}
 
@@ -123,18 +123,18 @@ def test_the_reverse_sync_keeps_what_it_wrote_to_customerio(state: StateStore, t
 def test_a_brevo_read_older_than_the_own_import_is_no_brevo_change(state: StateStore, tmp_path: Path) -> None:
     """Customer.io changed plan free -> pro and the people sync imported it; Brevo still reads free (modifiedAt
     before the import): the reverse sync writes nothing, and never reverts Customer.io."""
-    _synced(state, plan="pro")  # what the people sync committed after its import
+    synced(state, plan="pro")  # what the people sync committed after its import
     imported_at = MS0 / 1000 + 600  # the import was sent 10 minutes after T0
     state.record_own_writes(TO_BREVO, [("c1", "PLAN_NAME", "pro")], imported_at)
     stale = contact(7, email="a@x.io", minutes=5, CIO_ID="u1", EXT_ID="u1", PLAN_NAME="free")
-    summary, cio, _ = run(state, [stale], tmp_path, cio=_cio_now({"plan": 500}, plan="pro"), now=lambda: NOW)
+    summary, cio, _ = run(state, [stale], tmp_path, cio=cio_now({"plan": 500}, plan="pro"), now=lambda: NOW)
     assert cio.batches == [] and summary.stale_reads == 1 and summary.echoes == 1
     assert state.get_own_writes(TO_BREVO, ["c1"]) != {}  # kept until a read shows it
 
     # a Brevo edit made after the import is a change: it flows (and the own write is forgotten)
     newer = contact(7, email="a@x.io", minutes=20, CIO_ID="u1", EXT_ID="u1", PLAN_NAME="team")
     summary, cio, _ = run(
-        state, [newer], tmp_path, cio=_cio_now({"plan": 500}, plan="pro"), now=lambda: NOW, run_key="d/r2/t"
+        state, [newer], tmp_path, cio=cio_now({"plan": 500}, plan="pro"), now=lambda: NOW, run_key="d/r2/t"
     )
     assert [op["attributes"] for op in cio.ops] == [{"plan": "team"}] and summary.stale_reads == 0
     assert state.get_own_writes(TO_BREVO, ["c1"]) == {}
@@ -143,11 +143,11 @@ def test_a_brevo_read_older_than_the_own_import_is_no_brevo_change(state: StateS
 def test_a_customerio_profile_older_than_the_own_write_makes_no_conflict(state: StateStore, tmp_path: Path) -> None:
     """The reverse sync wrote plan = pro; Customer.io still reads free (stamped before the write) when the
     marketer edits the plan again: no conflict, the new edit flows."""
-    _, brevo_attrs = _synced(state, plan="pro")  # both sides agreed on pro after the reverse write
+    _, brevo_attrs = synced(state, plan="pro")  # both sides agreed on pro after the reverse write
     written_at = MS0 / 1000 + 60
     state.record_own_writes(TO_CIO, [("c1", "PLAN_NAME", "pro")], written_at)
     edited = contact(7, email="a@x.io", minutes=5, **{**brevo_attrs, "PLAN_NAME": "team"})
-    profile = _cio_now({"plan": int(written_at) - 3600}, plan="free")
+    profile = cio_now({"plan": int(written_at) - 3600}, plan="free")
     summary, cio, _ = run(state, [edited], tmp_path, cio=profile, now=lambda: NOW)
     assert not summary.conflicts and [op["attributes"] for op in cio.ops] == [{"plan": "team"}]
 

@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.store import LeaseLost, LeaseOwner, SyncStore
+from airflow_provider_customerio.store.fencing import LeaseLost, LeaseOwner
 from airflow_provider_customerio.store.ledger import Ledger
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.config import LifecycleRule, LifecycleSettings
 from airflow_provider_customerio.sync.mapping import Person
 from airflow_provider_customerio.sync.objects.ports import BrevoRecord, CioObject
 from airflow_provider_customerio.sync.people.sync import PeopleSync
 from airflow_provider_customerio.sync.processes import ProcessState
-from airflow_provider_customerio.sync.reverse import Profile
+from airflow_provider_customerio.sync.reverse.ports import Profile
 from airflow_provider_customerio.sync.segments.model import MirrorRequest
 from airflow_provider_customerio.sync.workflow.write import WorkflowStateWriter
 from tests.unit.sync.objects.fakes import Env as ObjectsEnv
@@ -28,10 +29,10 @@ from tests.unit.sync.objects.fakes import FakeRecords, FakeTrack
 from tests.unit.sync.objects.fakes import make_config as objects_config
 from tests.unit.sync.objects.fakes import reverse as reverse_objects
 from tests.unit.sync.people.fakes import ATTRS, CFG, FakeClock, FakeSink, FakeSource
+from tests.unit.sync.reverse.fakes import FakeCIO, cio_now, contact, run, synced
 from tests.unit.sync.segments._support import FakeBrevo as SegmentBrevo
 from tests.unit.sync.segments._support import FakeCustomerIO as SegmentCIO
 from tests.unit.sync.segments._support import make_mirror
-from tests.unit.sync.test_reverse import FakeCIO, _cio_now, _synced, contact, run
 from tests.unit.sync.workflow._support import FakeBrevo, derive, msg, stage
 
 RUN = "R of d"
@@ -65,7 +66,7 @@ def test_a_stalled_people_load_sends_no_import_once_its_lease_was_taken_over(tmp
 def test_a_stalled_reverse_sync_sends_no_track_batch_once_its_lease_was_taken_over(tmp_path: Path) -> None:
     store = SyncStore.at(tmp_path / "s.db")
     state = store.state()
-    _, brevo_attrs = _synced(state, plan="free")
+    _, brevo_attrs = synced(state, plan="free")
     edited = contact(7, email="a@x.io", **{**brevo_attrs, "PLAN_NAME": "pro"})
 
     class StallingCIO(FakeCIO):
@@ -73,7 +74,7 @@ def test_a_stalled_reverse_sync_sends_no_track_batch_once_its_lease_was_taken_ov
             _retry_takes_the_lease_over(store, "reverse:sync")  # try 1 stalls after reading, before sending
             return super().profiles(cio_ids)
 
-    cio = StallingCIO(_cio_now({"plan": 1}, plan="free").people)
+    cio = StallingCIO(cio_now({"plan": 1}, plan="free").people)
     with pytest.raises(LeaseLost), store.leased("reverse:sync", LeaseOwner(RUN, "load", 1), ttl=60):
         run(state, [edited], tmp_path, cio=cio)
     assert cio.ops == []

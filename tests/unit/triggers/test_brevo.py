@@ -92,7 +92,7 @@ def test_with_notices_a_notified_process_is_polled_once() -> None:
 
 
 def test_frees_the_import_slot_of_each_process_it_sees_end_and_renews_the_rest(tmp_path: Any) -> None:
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
     store = SyncStore.at(tmp_path / "store.db")
     table = store.import_slots()
@@ -140,7 +140,7 @@ def test_frees_the_import_slot_of_each_process_it_sees_end_and_renews_the_rest(t
 def test_a_store_blip_while_renewing_or_freeing_slots_does_not_fail_the_wait(tmp_path: Any) -> None:
     """The slots are bookkeeping around the wait: a store that fails to renew or free them is logged, and the
     trigger still reports the processes it saw end (the task frees what is left when it resumes)."""
-    from airflow_provider_customerio.store import SyncStore
+    from airflow_provider_customerio.store.sync_store import SyncStore
 
     store = SyncStore.at(tmp_path / "store.db")
     table = store.import_slots()

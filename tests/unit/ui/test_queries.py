@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.status import StatusQueries
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.ui.queries import CAPABILITIES, RunRow, recent_runs
 
 

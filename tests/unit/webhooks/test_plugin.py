@@ -11,9 +11,9 @@ import pytest
 from airflow.plugins_manager import AirflowPlugin
 from fastapi.testclient import TestClient
 
-from airflow_provider_customerio.store import SyncStore
 from airflow_provider_customerio.store.engine import dispose_all
 from airflow_provider_customerio.store.inbox import EventStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.webhooks import plugin
 from airflow_provider_customerio.webhooks.plugin import (
     COUNTER_SCOPE,

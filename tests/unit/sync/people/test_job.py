@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.store import SyncStore
+from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.people.job import WATERMARK, PeopleJob, check_step_and_mode
 from airflow_provider_customerio.sync.people.sync import PeopleSync

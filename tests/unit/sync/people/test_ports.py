@@ -6,8 +6,7 @@ import inspect
 
 import pytest
 
-from airflow_provider_customerio.adapters.brevo import BrevoContactSink
-from airflow_provider_customerio.adapters.customerio_app import CustomerIOPeopleSource
+from airflow_provider_customerio.adapters.people import BrevoContactSink, CustomerIOPeopleSource
 from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK, Change, ContactSink, PeopleSource
 from tests.unit.sync.people.fakes import FakeSink, FakeSource
 

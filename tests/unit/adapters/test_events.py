@@ -1,5 +1,5 @@
-"""The Brevo adapters over a mocked API (requests-mock, hook level): the event sink's failure classification and
-reconciliation reads."""
+"""The event forwarding adapters over a mocked API (requests-mock, hook level): the Brevo event sink's failure
+classification and reconciliation reads."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_customerio.adapters.brevo import BrevoEventSink
+from airflow_provider_customerio.adapters.events import BrevoEventSink
 from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.retry import RetryPolicy
-from airflow_provider_customerio.sync.events import BatchRejected, DeliveryNotAttempted, DeliveryUncertain
+from airflow_provider_customerio.sync.events.ports import BatchRejected, DeliveryNotAttempted, DeliveryUncertain
 
 BASE = "https://api.brevo.test/v3"
 DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "customerio_events_to_brevo.py"
@@ -87,3 +87,39 @@ def test_find_forwarded_pages_and_stops_when_all_found(adapter, requests_mock):
     assert requests_mock.call_count == 2  # stopped once both were found
     q = requests_mock.request_history[0].qs
     assert q["event_name"] == ["x"] and q["startdate"] == ["2026-01-09"] and q["limit"] == ["2"]
+
+
+def test_activities_of_the_window_are_previewed_then_copied_into_the_store_once(
+    airflow_conn: Any, requests_mock, tmp_path
+) -> None:
+    from airflow_provider_customerio.adapters.events import CustomerIOActivityFeed
+    from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
+    from airflow_provider_customerio.store.inbox import EventStore
+
+    airflow_conn("customerio_app_default", conn_type="customerio_app", password="app-key")
+    feed = [  # newest first; 5 is after the window, 2 is before it, "page" is not an event
+        {"id": "5", "type": "event", "timestamp": 2000, "name": "late"},
+        {"id": "4", "type": "event", "timestamp": 1500, "name": "buy", "customer_id": "u1"},
+        {"id": "3", "type": "page", "timestamp": 1400, "name": "/"},
+        {"id": "2", "type": "event", "timestamp": 900, "name": "old"},
+    ]
+    requests_mock.get("https://api.customer.io/v1/activities", json={"activities": feed, "next": ""})
+    store = EventStore.sqlite(tmp_path / "e.db")
+    feed = CustomerIOActivityFeed(CustomerIOAppHook(rate_limit=0))
+    (preview,) = feed.unseen(store, 1000, 2000, set())
+    assert store.fetch("pending") == []  # previewing writes nothing
+    assert feed.ingest(store, 1000, 2000) == (1, 1)
+    assert feed.ingest(store, 1000, 2000) == (1, 0)  # deduplicated by activity id
+    assert feed.unseen(store, 1000, 2000, set()) == []  # stored now: nothing unseen
+    (row,) = store.fetch("pending")
+    assert (
+        (row.event_id, row.source, row.event_ts)
+        == ("activity:4", "activity", 1500)
+        == (
+            preview.event_id,
+            preview.source,
+            preview.event_ts,
+        )
+    )
+    assert requests_mock.last_request.qs["type"] == ["event"]
+    store.dispose()

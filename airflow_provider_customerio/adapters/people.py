@@ -1,53 +1,23 @@
-"""Adapters of the Customer.io App API hook to the sync ports (people, objects, segments)."""
+"""The people sync's adapters (Customer.io -> Brevo): the Customer.io App API hook as its
+:class:`~airflow_provider_customerio.sync.people.ports.PeopleSource` and the Brevo hook as its
+:class:`~airflow_provider_customerio.sync.people.ports.ContactSink`."""
 
 from __future__ import annotations
 
 import heapq
-import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_customerio.exceptions import (
-    NotFoundError,
-    ProcessFailedError,
-    ProcessTimeoutError,
-)
+from airflow_provider_customerio.adapters.brevo_imports import BrevoImports, import_process_state
+from airflow_provider_customerio.adapters.brevo_notices import BrevoImportNotices
+from airflow_provider_customerio.exceptions import NotFoundError, ProcessFailedError, ProcessTimeoutError
+from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
-from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
-from airflow_provider_customerio.sync.events import SOURCE_ACTIVITY, activity_event_key, iter_window_activities
-from airflow_provider_customerio.sync.mapping import Person
+from airflow_provider_customerio.sync.mapping import BrevoAttribute, Person
 from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK, Change
-from airflow_provider_customerio.sync.segments.model import MEMBERSHIP_LIMIT, SegmentMirrorError
-
-
-class CustomerIOSegmentSource:
-    """:class:`~airflow_provider_customerio.sync.segments.ports.SegmentSource` over :class:`CustomerIOAppHook`: the
-    Customer.io side of a segment mirror run."""
-
-    def __init__(self, hook: CustomerIOAppHook) -> None:
-        self.hook = hook
-
-    def segment_state(self, segment_id: int) -> tuple[str, str]:
-        """``(state, name)``; a clear error when the segment does not exist."""
-        try:
-            segment = self.hook.get_segment(segment_id)
-        except NotFoundError:
-            raise SegmentMirrorError(
-                f"Customer.io segment {segment_id} does not exist (HTTP 404). Fix the segment_id param or "
-                "connectors.customerio.segments.mirror (Segments page of Customer.io shows the ids)."
-            ) from None
-        return str(segment.get("state") or ""), str(segment.get("name") or "")
-
-    def iter_members(self, segment_id: int) -> Iterator[Mapping[str, Any]]:
-        """Every member's identifiers, 30 000 per page."""
-        return self.hook.iter_segment_membership(segment_id, limit=MEMBERSHIP_LIMIT)
-
-    def people_attributes(self, cio_ids: Sequence[str]) -> Iterable[Mapping[str, Any]]:
-        """Profiles of up to 100 people by cio_id."""
-        return self.hook.get_people_attributes(cio_ids, id_type="cio_id")
-
+from airflow_provider_customerio.sync.processes import ProcessState
 
 #: Activity types read from the feed (each read newest first, merged by time) and what they mean for Brevo.
 CHANGE_ACTIVITY_TYPES: Mapping[str, str] = {
@@ -167,28 +137,39 @@ class CustomerIOPeopleSource:
             yield from self.hydrate(chunk)
 
 
-def ingest_activities(
-    app_hook: CustomerIOAppHook, store: EventStore, start: int | None, end: int | None, *, chunk: int = 500
-) -> tuple[int, int]:
-    """Copy the ``event`` activities of ``[start, end)`` into the store (deduplicated). Returns (read, new)."""
-    read = new = 0
-    rows: list[StoredEvent] = []
-    feed = app_hook.iter_activities(type="event")
-    for act in iter_window_activities(feed, start, end):
-        read += 1
-        rows.append(
-            StoredEvent(
-                event_id=activity_event_key(act),
-                source=SOURCE_ACTIVITY,
-                payload=json.dumps(act, separators=(",", ":"), ensure_ascii=False),
-                event_ts=int(act["timestamp"]),
-            )
+class BrevoContactSink:
+    """:class:`~airflow_provider_customerio.sync.people.ports.ContactSink` over :class:`BrevoHook`.
+
+    :param notices: Brevo's end-of-import notices (the connection extra ``notify_url``), or ``None`` to poll.
+    """
+
+    def __init__(self, hook: BrevoHook, *, notices: BrevoImportNotices | None = None) -> None:
+        self.hook = hook
+        self.notices = notices
+
+    def list_attributes(self) -> list[BrevoAttribute]:
+        return [BrevoAttribute.from_api(a) for a in self.hook.list_attributes()]
+
+    def create_attribute(self, name: str, type: str) -> None:
+        self.hook.create_attribute(name, type)
+
+    def start_import(self, rows: Sequence[Mapping[str, Any]], *, list_ids: Sequence[int], email_blacklist: bool) -> str:
+        return BrevoImports(self.hook, notices=self.notices).start(
+            rows, list_ids=list_ids, email_blacklist=email_blacklist
         )
-        if len(rows) >= chunk:
-            new += len(store.add(rows))
-            rows = []
-    new += len(store.add(rows))
-    return read, new
+
+    def get_process(self, process_id: str) -> ProcessState:
+        return import_process_state(self.hook.get_process(int(process_id)))
+
+    def delete_contact(self, identifier: str, identifier_type: str) -> bool:
+        return self.hook.delete_contact(identifier, identifier_type=identifier_type)
+
+    def blacklist_contact(self, identifier: str, identifier_type: str) -> bool:
+        try:
+            self.hook.update_contact(identifier, identifier_type=identifier_type, emailBlacklisted=True)
+        except NotFoundError:
+            return False
+        return True
 
 
-__all__ = ["ingest_activities", "CustomerIOPeopleSource", "CustomerIOSegmentSource"]
+__all__ = ["BrevoContactSink", "CHANGE_ACTIVITY_TYPES", "CustomerIOPeopleSource"]

@@ -3,8 +3,6 @@ the argument and the fix."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_customerio.sync.mapping import to_bool
@@ -33,44 +31,4 @@ def as_optional_str(value: Any) -> str | None:
     return None if text.lower() in _EMPTY else text
 
 
-def as_id(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a positive integer id, got {value!r}. Set the '{name}' param (or the mirror config) "
-            "to the numeric id shown in the vendor's UI."
-        ) from None
-    if number < 1:
-        raise ValueError(f"{name} must be a positive integer id, got {value!r}.")
-    return number
-
-
-def as_names(value: Sequence[str] | str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):  # a rendered list
-            try:
-                parsed = json.loads(text.replace("'", '"'))
-            except ValueError:
-                raise ValueError(
-                    f"include_attributes must be a list of Customer.io attribute names, got {value!r}."
-                ) from None
-            return as_names(parsed)
-        return tuple(p.strip() for p in text.split(",") if p.strip())
-    names = []
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(
-                f'include_attributes must be a list of Customer.io attribute names (e.g. ["first_name", "plan"]), '
-                f"got the item {item!r}."
-            )
-        names.append(item.strip())
-    return tuple(names)
-
-
-__all__ = ["as_bool", "as_id", "as_names", "as_optional_str"]
+__all__ = ["as_bool", "as_optional_str"]

@@ -15,9 +15,10 @@ from typing import Any
 
 from airflow_provider_customerio.sync.batching import Oversize, Packer
 from airflow_provider_customerio.sync.config import LifecycleSettings
+from airflow_provider_customerio.sync.ports import SyncState
 from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.segments.model import IMPORT_MAX_ROWS, ImportFailedError, MirrorRequest
-from airflow_provider_customerio.sync.segments.ports import ListTarget, MirrorState, RejectSink
+from airflow_provider_customerio.sync.segments.ports import ListTarget, RejectSink
 from airflow_provider_customerio.sync.segments.result import MirrorResult
 
 #: The import phases, in order: new members (checked against the list afterwards), then lifecycle values.
@@ -42,7 +43,7 @@ class StagedRun:
     each recorded as pending with the checkpoint past its rows."""
 
     target: ListTarget
-    state: MirrorState
+    state: SyncState
     run_key: str
     reject: RejectSink
     lifecycle: LifecycleSettings | None

@@ -27,6 +27,7 @@ from collections.abc import Set as AbstractSet
 
 from airflow_provider_customerio.sync.config import LifecycleSettings, MappedField, SegmentSettings
 from airflow_provider_customerio.sync.mapping import BrevoAttribute, check_mapping, missing_attributes_error
+from airflow_provider_customerio.sync.ports import SyncState
 from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.segments.diff import (
     MembershipDiff,
@@ -47,7 +48,7 @@ from airflow_provider_customerio.sync.segments.model import (
     mirror_list_name,
     mirror_list_prefix,
 )
-from airflow_provider_customerio.sync.segments.ports import ListTarget, MirrorState, RejectSink, SegmentSource
+from airflow_provider_customerio.sync.segments.ports import ListTarget, RejectSink, SegmentSource
 from airflow_provider_customerio.sync.segments.result import MirrorResult
 from airflow_provider_customerio.sync.segments.writes import SETTLE_DELAYS, MemberWriter
 
@@ -93,7 +94,7 @@ class SegmentMirror:
         settle_delays: Sequence[float] = SETTLE_DELAYS,
         sleep: Callable[[float], None] = time.sleep,
         check_lease: Callable[[], None] = lambda: None,
-        state: MirrorState,
+        state: SyncState,
         run_key: str,
     ) -> None:
         self.check_lease = check_lease

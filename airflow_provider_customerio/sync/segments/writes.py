@@ -26,6 +26,7 @@ from airflow_provider_customerio.sync.mapping import (
     PersonMapper,
     RejectedPerson,
 )
+from airflow_provider_customerio.sync.ports import SyncState
 from airflow_provider_customerio.sync.segments.diff import MembershipDiff, chunked, is_valid_email, normalise_email
 from airflow_provider_customerio.sync.segments.imports import StagedRun, reject_member
 from airflow_provider_customerio.sync.segments.model import (
@@ -37,7 +38,7 @@ from airflow_provider_customerio.sync.segments.model import (
     SegmentMember,
     clean_text,
 )
-from airflow_provider_customerio.sync.segments.ports import ListTarget, MirrorState, RejectSink, SegmentSource
+from airflow_provider_customerio.sync.segments.ports import ListTarget, RejectSink, SegmentSource
 from airflow_provider_customerio.sync.segments.result import MirrorResult
 
 #: Waits before the list is read again for imported people not in it yet (Brevo's reads lag its imports): ~1 min.
@@ -61,7 +62,7 @@ class MemberWriter(StagedRun):
         self,
         source: SegmentSource,
         target: ListTarget,
-        state: MirrorState,
+        state: SyncState,
         *,
         run_key: str,
         reject: RejectSink,

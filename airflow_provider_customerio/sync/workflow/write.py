@@ -8,12 +8,12 @@ and a re-submitted import is an upsert.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer
-from airflow_provider_customerio.sync.ports import RejectSink
+from airflow_provider_customerio.sync.ports import RejectSink, SyncState
 from airflow_provider_customerio.sync.processes import ProcessState
 from airflow_provider_customerio.sync.workflow.derive import STAGED_KIND, WORKFLOW_DIRECTION
 
@@ -22,34 +22,6 @@ IMPORT_MAX_BYTES = 4_000_000
 IMPORT_MAX_ROWS = 50_000
 #: A failed import is submitted again this many times before its rows go to the ledger.
 IMPORT_ATTEMPTS = 2
-
-
-class StatePort(Protocol):
-    """The parts of the sync state store (``store/state.py``) the writer uses."""
-
-    def count_staged(self, run_key: str) -> int: ...
-
-    def iter_staged(
-        self, run_key: str, from_seq: int = 0, kind: str | None = None
-    ) -> Iterator[tuple[int, str, str, dict[str, Any] | None]]: ...
-    def get_checkpoint(self, run_key: str) -> dict[str, Any] | None: ...
-    def save_checkpoint(self, run_key: str, data: Mapping[str, Any]) -> None: ...
-    def add_pending(
-        self,
-        run_key: str,
-        process_id: str,
-        rows: Iterable[tuple[str, str, Mapping[str, Any]]],
-        *,
-        attempt: int = 1,
-        options: Mapping[str, Any] | None = None,
-    ) -> None: ...
-    def pending_processes(self, run_key: str) -> list[Any]: ...
-    def iter_pending_rows(self, run_key: str, process_id: str) -> Iterator[Any]: ...
-    def drop_pending(self, run_key: str, process_id: str) -> None: ...
-    def set_hashes(self, direction: str, items: Iterable[tuple[str, str]]) -> None: ...
-    def clear_run(self, run_key: str) -> None: ...
-    def transaction(self) -> Any: ...
-    def check_lease(self) -> None: ...
 
 
 class ImportSink(Protocol):
@@ -92,7 +64,7 @@ class WorkflowStateWriter:
 
     def __init__(
         self,
-        state: StatePort,
+        state: SyncState,
         port: ImportSink,
         *,
         run_key: str,

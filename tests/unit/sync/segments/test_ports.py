@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_customerio.store.state import StateStore
-from airflow_provider_customerio.sync.segments.ports import MirrorState, SegmentSource, ledger_sink
+from airflow_provider_customerio.sync.ports import SyncState
+from airflow_provider_customerio.sync.segments.ports import SegmentSource, ledger_sink
 from tests.unit.sync.segments._support import FakeCustomerIO
 
 
@@ -16,7 +17,7 @@ def test_the_fake_customerio_is_a_segment_source() -> None:
 
 
 def test_the_sync_state_store_is_the_mirror_state() -> None:
-    state: MirrorState = StateStore(":memory:")  # mypy checks the Protocol
+    state: SyncState = StateStore(":memory:")  # mypy checks the Protocol
     state.stage_items("r", [("rm:1", "remove", {"contact_id": 1})])
     assert [kind for _seq, _key, kind, _data in state.iter_staged("r")] == ["remove"]
 

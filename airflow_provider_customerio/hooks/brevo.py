@@ -1,28 +1,38 @@
 """Brevo API v3: contacts, imports, attributes, lists, events and custom objects.
 
-Auth is the ``api-key`` header (connection password). Brevo rate-limits per endpoint family: all
-``/contacts/*`` 10 req/s and 36,000/h, ``/events`` 10 req/s, and "all other endpoints" (``/processes``,
-``/objects``, ``/account``) only **100 per hour** on the General plan. The hook keeps one limiter per
-family (a token bucket per second, a sliding hourly budget for "all other endpoints"), and polls import
-processes sparingly. ``POST /contacts/batch`` is deprecated from 2026-10-30 and is
-deliberately not offered: bulk writes go through :meth:`BrevoHook.import_contacts`.
+Auth is the ``api-key`` header (connection password). Brevo rate-limits per endpoint family and plan
+(:mod:`.brevo_plans`): all ``/contacts/*`` and ``/events`` 10, 20 or 60 req/s, and "all other endpoints"
+(``/processes``, ``/objects``, ``/account``) only **100, 200 or 600 per hour** per account. The hook keeps one
+limiter per family (a token bucket per second, a sliding hourly budget for "all other endpoints", which the tasks
+share through the sync store: :meth:`BrevoHook.share_hourly_budget`), and polls import processes sparingly.
+``POST /contacts/batch`` is deprecated from 2026-10-30 and is deliberately not offered: bulk writes go through
+:meth:`BrevoHook.import_contacts`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import requests
 
 from airflow_provider_customerio.exceptions import ConfigError, NotFoundError
 from airflow_provider_customerio.hooks._base import BaseApiHook
+from airflow_provider_customerio.hooks.brevo_plans import BrevoPlan, brevo_plan
 from airflow_provider_customerio.hooks.brevo_slots import account_key, slot_settings
-from airflow_provider_customerio.hooks.ratelimit import Limiter, TokenBucket, WindowLimiter
+from airflow_provider_customerio.hooks.ratelimit import (
+    Limiter,
+    SharedWindowLimiter,
+    TokenBucket,
+    WindowLedger,
+    WindowLimiter,
+)
 from airflow_provider_customerio.hooks.responses import BatchResult
 from airflow_provider_customerio.hooks.transport import ApiKeyAuth, check_base_url, quote_path
+from airflow_provider_customerio.pools import BREVO_POOL, rate_for
 
 BREVO_BASE_URL = "https://api.brevo.com/v3"
 MAX_LIST_MEMBERS_PER_CALL = 150
@@ -30,21 +40,28 @@ MAX_EVENTS_PER_BATCH = 200
 MAX_OBJECT_RECORDS = 1000
 IDENTIFIER_TYPES = frozenset({"email_id", "contact_id", "ext_id", "phone_id", "whatsapp_id", "landline_number_id"})
 #: A date-time ending in an explicit offset: ``Z`` or ``±HH:MM`` (``±HHMM``).
+#: The window of Brevo's budget of "all other endpoints".
+HOUR_S: Final = 3600.0
 _EXPLICIT_OFFSET = re.compile(r"T\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 
 
 class BrevoHook(BaseApiHook):
     """Hook for the Brevo API v3 (connection type ``brevo``).
 
-    :param brevo_conn_id: connection with the API key (password) and the extras ``rate_limit`` (contacts and
-        events, req/s), ``other_requests_per_hour`` (``/processes``, ``/objects``, ``/account``; default 100),
-        ``timeout``, ``log_api_calls``, and ``notify_url``: the public base URL of the provider's plugin on the
-        Airflow api-server (``https://<api-server>/customerio``). When set, imports ask Brevo to call
+    :param brevo_conn_id: connection with the API key (password) and the extras ``plan`` (``general``,
+        ``advanced`` or ``extended``, default ``general``: sets the two limits below to the plan's,
+        https://developers.brevo.com/docs/api-limits), ``rate_limit`` (contacts and events, req/s; default the
+        plan's), ``other_requests_per_hour`` (``/processes``, ``/objects``, ``/account``; default the plan's 100,
+        200 or 600), ``timeout``, ``log_api_calls``, and ``notify_url``: the public base URL of the provider's
+        plugin on the Airflow api-server (``https://<api-server>/customerio``). When set, imports ask Brevo to call
         ``<notify_url>/brevo/processes/<token>`` when they end and the waits read that notice from the sync store
         instead of polling ``GET /processes/{id}`` (https://developers.brevo.com/reference/import-contacts).
         ``max_imports_in_flight`` (default 1) and ``import_slot_ttl`` (default 600 s): the syncs keep at most that
         many imports in flight per account, across tasks and machines (:mod:`~airflow_provider_customerio.hooks.
         brevo_slots`; Brevo: "Wait for your current import to finish before starting a new one").
+    :param pool: the Airflow pool of the task using the hook: its per-second rate is then that pool's share of the
+        plan's (:func:`airflow_provider_customerio.pools.rate_for`), as the operators ask. Precedence of the
+        per-second rate: the ``rate_limit`` argument, ``pool``, the extra ``rate_limit``, the plan.
     """
 
     conn_name_attr: ClassVar[str] = "brevo_conn_id"
@@ -52,11 +69,19 @@ class BrevoHook(BaseApiHook):
     conn_type: ClassVar[str] = "brevo"
     hook_name: ClassVar[str] = "Brevo"
     api_name: ClassVar[str] = "Brevo API"
+    #: the General plan's (:attr:`plan` sets the limits the hook uses)
     default_rate_limit: ClassVar[float] = 10.0
-    default_other_per_hour: ClassVar[float] = 100.0
 
-    def __init__(self, brevo_conn_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, brevo_conn_id: str | None = None, *, pool: str | None = None, **kwargs: Any) -> None:
         super().__init__(brevo_conn_id, **kwargs)
+        self.pool = pool
+        self._hourly_ledger: WindowLedger | None = None
+        self._ledger_clock: Callable[[], float] = time.time
+
+    @cached_property
+    def plan(self) -> BrevoPlan:
+        """The account's plan: the connection extra ``plan`` (default ``general``), checked."""
+        return brevo_plan(self.extras.get("plan"), conn_id=self.conn_id)
 
     def _default_base_url(self) -> str:
         return BREVO_BASE_URL
@@ -94,16 +119,54 @@ class BrevoHook(BaseApiHook):
 
     # ---------------------------------------------------------------------------- rate limiting
     @cached_property
+    def rate_limiter(self) -> TokenBucket:
+        """Bucket of ``/contacts``: the ``rate_limit`` argument, else the pool's share of the plan, else the extra
+        ``rate_limit``, else the plan's rate."""
+        rate = self._rate_limit_arg
+        if rate is None and self.pool is not None:
+            rate = rate_for(BREVO_POOL, self.pool, self.plan.name)
+        if rate is None:
+            rate = self._extra_float("rate_limit", self.plan.requests_per_second)
+        return TokenBucket(rate, sleep=lambda s: self._sleep(s))
+
+    @cached_property
     def events_limiter(self) -> TokenBucket:
         """Bucket of ``/events`` (same rate as contacts unless overridden)."""
         return TokenBucket(self.rate_limiter.rate, sleep=lambda s: self._sleep(s))
 
+    @property
+    def other_per_hour(self) -> float | None:
+        """Calls per hour to "all other endpoints": the extra ``other_requests_per_hour``, else the plan's."""
+        return self._extra_float("other_requests_per_hour", float(self.plan.other_per_hour))
+
     @cached_property
-    def other_limiter(self) -> WindowLimiter:
-        """Hourly budget of "all other endpoints" (100 per hour on the General plan): at most that many calls in
-        any hour, each as soon as the budget allows (https://developers.brevo.com/docs/api-limits)."""
-        per_hour = self._extra_float("other_requests_per_hour", self.default_other_per_hour)
-        return WindowLimiter(per_hour or None, 3600.0, sleep=lambda s: self._sleep(s))
+    def other_limiter(self) -> WindowLimiter | SharedWindowLimiter:
+        """Hourly budget of "all other endpoints" (100, 200 or 600 per hour by plan): at most that many calls in
+        any hour, each as soon as the budget allows (https://developers.brevo.com/docs/api-limits). Brevo counts
+        it per account: with a ledger (:meth:`share_hourly_budget`) every hook of the account spends one budget,
+        without one (plain use of the hook) this hook keeps its own."""
+        per_hour = self.other_per_hour or None
+        if self._hourly_ledger is not None:
+            return SharedWindowLimiter(
+                self._hourly_ledger,
+                self.import_slot_account,
+                per_hour,
+                HOUR_S,
+                clock=self._ledger_clock,
+                sleep=lambda s: self._sleep(s),
+            )
+        return WindowLimiter(per_hour, HOUR_S, sleep=lambda s: self._sleep(s))
+
+    def share_hourly_budget(self, ledger: WindowLedger, *, clock: Callable[[], float] = time.time) -> None:
+        """Spend the hourly budget of "all other endpoints" in ``ledger``, with every other hook of the account
+        (the sync store's :class:`~airflow_provider_customerio.store.budget.RequestBudgetTable`, handed over where
+        tasks build their hooks). The account's name there is :attr:`import_slot_account`, a digest of the key.
+
+        :param clock: seconds since the epoch (wall time: the machines sharing the ledger must agree).
+        """
+        self._hourly_ledger = ledger
+        self._ledger_clock = clock
+        self.__dict__.pop("other_limiter", None)
 
     def _limiter_for(self, path: str) -> Limiter:
         p = "/" + path.lstrip("/")

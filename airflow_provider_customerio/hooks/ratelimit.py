@@ -1,6 +1,7 @@
 """Client-side rate limits: a request waits on a :class:`Limiter` before it is sent, so a task never exceeds its
 share of a vendor's rate limit. :class:`TokenBucket` for per-second limits, :class:`WindowLimiter` for budgets a
-vendor counts per hour."""
+vendor counts per hour, :class:`SharedWindowLimiter` for such a budget shared by every task and machine through a
+:class:`WindowLedger` (the sync store's, injected where tasks build their hooks)."""
 
 from __future__ import annotations
 
@@ -106,5 +107,61 @@ class WindowLimiter:
             at = self._times.popleft() + self.window_s
             self._times.append(at)
             wait = at - now
+        self._sleep(wait)
+        return wait
+
+
+class WindowLedger(Protocol):
+    """Where the hooks of every task and machine record the calls of one account's sliding-window budget.
+
+    The sync store's :class:`~airflow_provider_customerio.store.budget.RequestBudgetTable` is one: hooks do not
+    import the store, the task that builds a hook hands it one (:meth:`BrevoHook.share_hourly_budget
+    <airflow_provider_customerio.hooks.brevo.BrevoHook.share_hourly_budget>`).
+    """
+
+    def reserve(self, account: str, *, limit: int, window_s: float, now: float) -> float:
+        """Record one call of ``account`` and return when it may be sent (``now`` when the last ``window_s``
+        seconds hold fewer than ``limit`` calls, else when the oldest of them leaves the window)."""
+        ...
+
+
+class SharedWindowLimiter:
+    """An hourly budget like :class:`WindowLimiter`, kept in a :class:`WindowLedger` that many hooks share: at most
+    ``limit`` acquisitions in any ``window_s`` seconds by all of them together.
+
+    :param ledger: the shared record of calls.
+    :param account: the account's name in the ledger (a digest, never the API key).
+    :param limit: acquisitions per window; ``None`` or ``0`` disables limiting.
+    :param window_s: the window's length in seconds.
+    :param clock: seconds since the epoch; wall time, so that machines agree (not ``time.monotonic``).
+    """
+
+    def __init__(
+        self,
+        ledger: WindowLedger,
+        account: str,
+        limit: float | None,
+        window_s: float = 3600.0,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.ledger = ledger
+        self.account = account
+        self.limit = max(1, int(limit)) if limit and limit > 0 else 0
+        self.window_s = window_s
+        #: the long-run rate (per second), as :attr:`TokenBucket.rate`
+        self.rate = self.limit / window_s if self.limit else None
+        self._clock = clock
+        self._sleep = sleep
+
+    def acquire(self) -> float:
+        """Reserve one call in the shared window, sleeping until it may go. Returns the seconds waited."""
+        if not self.limit:
+            return 0.0
+        now = self._clock()
+        wait = self.ledger.reserve(self.account, limit=self.limit, window_s=self.window_s, now=now) - now
+        if wait <= 0:
+            return 0.0
         self._sleep(wait)
         return wait

@@ -25,6 +25,7 @@ from airflow_provider_customerio.runs.lease import sync_lease
 from airflow_provider_customerio.runs.settings import (
     default_deferrable,
     load_customerio_config,
+    open_sync_store,
     pool_hook_params,
 )
 from airflow_provider_customerio.runs.summary import record_summary
@@ -112,11 +113,17 @@ class SyncOperator(LineageMixin, BaseOperator):
 
     def make_hook(self, factory: Callable[..., H], conn_id: str, given: Mapping[str, Any] | None, api_pool: str) -> H:
         """A vendor hook at the rate this task's pool may use on ``api_pool`` (unless ``given``), with API-call
-        logging when the config asks for it."""
+        logging when the config asks for it; a Brevo hook spends the account's hourly budget of "other endpoints"
+        in the sync store, with every other task."""
         params = pool_hook_params(given, api_pool, self.pool)
-        if getattr(self, "_config", None) is not None and self._config.log_api_calls:
+        config = getattr(self, "_config", None)
+        if config is not None and config.log_api_calls:
             params = {"log_api_calls": True, **params}
-        return factory(conn_id, **params)
+        hook = factory(conn_id, **params)
+        share = getattr(hook, "share_hourly_budget", None)
+        if config is not None and share is not None:
+            share(open_sync_store(config).request_budget())
+        return hook
 
     def take_api_calls(self) -> int:
         """The API calls of this task's hooks since the last call (the summary's ``api_calls``)."""

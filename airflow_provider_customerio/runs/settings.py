@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_customerio.exceptions import ConfigError
-from airflow_provider_customerio.pools import rate_for
+from airflow_provider_customerio.pools import BREVO_POOL, rate_for
 from airflow_provider_customerio.store.engine import STORE_CONN_ID
 from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.config import CustomerIOConfig, load_config
@@ -83,8 +83,13 @@ def with_state_path(config: CustomerIOConfig, state_path: str | None) -> Custome
 
 def pool_hook_params(given: Mapping[str, Any] | None, api_pool: str, task_pool: str | None) -> dict[str, Any]:
     """The given hook arguments, else the rate that a task of ``task_pool`` may use on the API of ``api_pool``
-    (see :mod:`airflow_provider_customerio.pools`)."""
-    return dict(given) if given is not None else {"rate_limit": rate_for(api_pool, task_pool)}
+    (see :mod:`airflow_provider_customerio.pools`). A Brevo hook gets the pool instead: it reads its account's
+    plan from the connection and takes the pool's share of that plan."""
+    if given is not None:
+        return dict(given)
+    if api_pool == BREVO_POOL:
+        return {"pool": task_pool or "default_pool"}
+    return {"rate_limit": rate_for(api_pool, task_pool)}
 
 
 __all__ = [

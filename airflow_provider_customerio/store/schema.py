@@ -270,6 +270,23 @@ import_slot = sa.Table(
 )
 IMPORT_SLOT_TABLES = (import_slot,)
 
+# ------------------------------------------------------------------------- Brevo's hourly budget per account
+#: Brevo's "all other endpoints" (``/processes``, ``/objects``, ``/account``) allow 100, 200 or 600 calls per hour
+#: per *account* by plan (https://developers.brevo.com/docs/api-limits), so every task and machine spends one budget.
+#: At most ``limit`` rows per account (slots ``0..limit-1``); ``used_at`` is the last call a slot carried (seconds
+#: since the epoch), and a slot carries its next call no sooner than ``window_s`` later, so no sliding window holds
+#: more than ``limit`` calls (:mod:`.budget`). ``seq`` counts the slot's uses: a reservation is a conditional
+#: ``UPDATE`` on it, which only one of two concurrent reservers wins. ``account`` as in :data:`import_slot`.
+request_budget = sa.Table(
+    "request_budget",
+    metadata,
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("used_at", sa.Float, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+REQUEST_BUDGET_TABLES = (request_budget,)
+
 # ---------------------------------------------------------------------------------------------- webhook inbox
 #: The event store and outbox of the event forwarding (:mod:`.inbox`): one row per event to forward to Brevo, keyed
 #: by the source's event id (the dedupe index), moving pending -> in_flight -> sent | rejected | skipped. Before it
@@ -370,6 +387,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "webhook inbox: events to forward and their watermarks (adopted where created before)",
         _create(*WEBHOOK_INBOX_TABLES),
     ),
+    Migration(11, "Brevo's hourly budget of other endpoints, per account (plan-wide)", _create(*REQUEST_BUDGET_TABLES)),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -418,6 +436,7 @@ __all__ = [
     "migrate",
     "own_write",
     "process_notice",
+    "request_budget",
     "webhook_event",
     "webhook_meta",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from airflow_provider_customerio.store import schema
 from airflow_provider_customerio.store._sql import upsert
+from airflow_provider_customerio.store.budget import RequestBudgetTable
 from airflow_provider_customerio.store.engine import (
     STORE_CONN_ID,
     describe,
@@ -105,6 +106,10 @@ class SyncStore:
     def import_slots(self) -> ImportSlotTable:
         """Brevo imports in flight per account (:mod:`.slots`)."""
         return ImportSlotTable(self.engine)
+
+    def request_budget(self) -> RequestBudgetTable:
+        """Brevo's hourly budget of "other endpoints" per account, shared by every hook (:mod:`.budget`)."""
+        return RequestBudgetTable(self.engine)
 
     # -------------------------------------------------------------------------------------- leases
     def acquire(

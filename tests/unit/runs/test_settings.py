@@ -70,5 +70,10 @@ def test_the_store_is_the_state_path_else_the_configured_one(tmp_path: Path) -> 
 
 def test_pool_hook_params_are_the_given_ones_else_the_pools_rate() -> None:
     assert pool_hook_params({"timeout": 5}, "brevo", None) == {"timeout": 5}
-    assert pool_hook_params(None, "brevo", "brevo") == {"rate_limit": pools.POOLS["brevo"].per_task_rate}
-    assert pool_hook_params(None, "brevo", "default_pool") == {"rate_limit": pools.POOLS["brevo"].side_rate}
+    # a Brevo hook gets the pool: it reads its plan from the connection and takes that pool's share of the plan
+    assert pool_hook_params(None, "brevo", "brevo") == {"pool": "brevo"}
+    assert pool_hook_params(None, "brevo", None) == {"pool": "default_pool"}
+    assert pool_hook_params(None, "customerio_app", "customerio_app") == {
+        "rate_limit": pools.POOLS["customerio_app"].per_task_rate
+    }
+    assert pool_hook_params(None, "customerio_app", "brevo") == {"rate_limit": pools.POOLS["customerio_app"].side_rate}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -262,3 +263,53 @@ def check_concurrent_import_slot_has_one_winner(store: SyncStore) -> None:
     for i in winners:
         for slot in (0, 1):
             slots.release_slot("brevo:race", slot, f"run {i}")
+
+
+# ------------------------------------------------------------------------- Brevo's hourly budget per account
+def check_request_budget(store: SyncStore) -> None:
+    """One account's sliding window: the whole budget at once, then each call when the oldest leaves the window."""
+    budget = store.request_budget()
+    reserve = lambda account, now: budget.reserve(account, limit=3, window_s=60, now=now)
+    assert [reserve("brevo:a", 0) for _ in range(3)] == [0, 0, 0]  # the whole budget at once
+    assert reserve("brevo:a", 10) == 60 and reserve("brevo:a", 10) == 60  # then when the first calls leave
+    assert reserve("brevo:a", 10) == 60 and reserve("brevo:a", 10) == 120  # a fourth in [60, 120) is not allowed
+    assert reserve("brevo:b", 10) == 10  # per account
+    assert reserve("brevo:a", 500) == 500  # an idle account has its budget back
+    assert budget.spent("brevo:a", window_s=60, now=500) == [500]
+    assert budget.spent("brevo:b", window_s=60, now=11) == [10]
+    with pytest.raises(ValueError, match="limit >= 1"):
+        budget.reserve("brevo:a", limit=0, window_s=60, now=0)
+
+
+def check_concurrent_request_budget(open_store: Callable[[], SyncStore]) -> None:
+    """Four reservers on four engines at once, 15 calls each against 20 an hour: whatever the interleaving, 20 go
+    now, 20 an hour later and 20 two hours later; no window of an hour holds more than 20."""
+    stores = [open_store() for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    times: list[float] = []
+    errors: list[BaseException] = []
+
+    def spend(s: SyncStore) -> None:
+        budget = s.request_budget()
+        barrier.wait()
+        try:
+            for _ in range(15):
+                times.append(budget.reserve("brevo:race-budget", limit=20, window_s=3600, now=1000.0))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=spend, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert sorted(times) == [1000.0] * 20 + [4600.0] * 20 + [8200.0] * 20
+    assert max_in_any_window(times, 3600) == 20
+    for s in stores:
+        s.engine.dispose()
+
+
+def max_in_any_window(times: list[float], window_s: float) -> int:
+    """The most calls any half-open window ``[t, t + window_s)`` holds (the worst windows start at a call)."""
+    return max(sum(1 for s in times if t <= s < t + window_s) for t in times)

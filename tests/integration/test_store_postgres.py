@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from airflow_provider_customerio.store.engine import dispose_all
 from airflow_provider_customerio.store.inbox import EventStore, StoredEvent
@@ -54,6 +55,14 @@ def test_ledger_and_objects(store: SyncStore) -> None:
 def test_leases(store: SyncStore) -> None:
     contract.check_leases(store)
     contract.check_concurrent_lease_has_one_winner(store)
+
+
+def test_request_budget(store: SyncStore) -> None:
+    """Brevo's hourly budget per account: the contract, and four reservers on four engines at once (the rows are
+    read ``FOR UPDATE`` and moved by a conditional update: no window holds more than the budget)."""
+    contract.check_request_budget(store)
+    url = store.engine.url.render_as_string(hide_password=False)
+    contract.check_concurrent_request_budget(lambda: SyncStore(sa.create_engine(url)))
 
 
 def test_a_retry_takes_the_lease_over_and_the_stale_try_commits_nothing(store: SyncStore) -> None:

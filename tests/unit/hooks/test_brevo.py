@@ -127,3 +127,57 @@ def test_iter_events_query(brevo, requests_mock):
     assert requests_mock.last_request.qs["event_name"] == ["a", "b"]
     with pytest.raises(ValueError, match="both"):
         brevo.iter_events(start_date="2026-01-01")
+
+
+# ------------------------------------------------------------------- the hourly budget, shared through the store
+class SharedClock:
+    """One wall clock for every hook (the machines agree on time); a hook's sleep moves it on."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _shared_hook(store_path, clock: SharedClock) -> BrevoHook:
+    from airflow_provider_customerio.store.sync_store import SyncStore
+
+    hook = BrevoHook(rate_limit=0)
+    hook._sleep = clock.sleep
+    hook.share_hourly_budget(SyncStore.at(store_path).request_budget(), clock=clock)  # an engine of its own
+    return hook
+
+
+def test_two_hooks_sharing_the_store_never_exceed_the_accounts_hourly_budget(airflow_conn, requests_mock, tmp_path):
+    """Two tasks' hooks (each on its own engine of one store) poll ``/processes`` in turns: together at most the
+    plan's 100 calls in any sliding hour, where a budget per hook would let 200 through at once."""
+    airflow_conn("brevo_default", conn_type="brevo", password="brevo-key", extra={"plan": "general"})
+    clock = SharedClock()
+    sent: list[float] = []
+    requests_mock.get(
+        "https://api.brevo.com/v3/processes/7",
+        json=lambda request, context: sent.append(clock()) or {"id": 7, "status": "in_process"},
+    )
+    hooks = [_shared_hook(tmp_path / "store.db", clock) for _ in range(2)]
+    for i in range(260):
+        hooks[i % 2].get_process(7)
+    assert len(sent) == 260
+    windows = [sum(1 for s in sent if t <= s < t + 3600) for t in sent]
+    assert max(windows) == 100  # the plan's budget, for both hooks together
+    assert sent[99] == sent[0] and sent[100] == sent[0] + 3600 and sent[200] == sent[0] + 7200
+    assert hooks[0].other_limiter.account == hooks[1].other_limiter.account != "brevo-key"
+    assert "brevo-key" not in hooks[0].other_limiter.account
+
+
+def test_the_shared_budget_follows_the_plan_and_its_override(airflow_conn, tmp_path):
+    airflow_conn("brevo_default", conn_type="brevo", password="k", extra={"plan": "extended"})
+    clock = SharedClock()
+    assert _shared_hook(tmp_path / "a.db", clock).other_limiter.limit == 600
+    airflow_conn(
+        "brevo_default", conn_type="brevo", password="k", extra={"plan": "advanced", "other_requests_per_hour": 50}
+    )
+    assert _shared_hook(tmp_path / "b.db", clock).other_limiter.limit == 50

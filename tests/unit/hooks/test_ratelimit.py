@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_customerio.hooks.ratelimit import TokenBucket, WindowLimiter
+from airflow_provider_customerio.hooks.ratelimit import SharedWindowLimiter, TokenBucket, WindowLimiter
 
 
 class FakeClock:
@@ -70,3 +70,38 @@ def test_token_bucket_disabled_never_sleeps():
     for _ in range(100):
         assert bucket.acquire() == 0.0
     assert clock.slept == []
+
+
+# ------------------------------------------------------------------------------- a budget shared through a ledger
+class ListLedger:
+    """An in-memory :class:`WindowLedger` of one slot list (the store's ``request_budget`` rows, for the limiter)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, float, float]] = []
+        self.slots: dict[str, list[float]] = {}
+
+    def reserve(self, account: str, *, limit: int, window_s: float, now: float) -> float:
+        self.calls.append((account, limit, window_s, now))
+        used = self.slots.setdefault(account, [])
+        if len(used) < limit:
+            used.append(now)
+            return now
+        oldest = min(range(len(used)), key=used.__getitem__)
+        used[oldest] = max(now, used[oldest] + window_s)
+        return used[oldest]
+
+
+def test_a_shared_window_sleeps_until_the_ledgers_time_and_two_limiters_spend_one_budget():
+    clock = FakeClock()
+    ledger = ListLedger()
+    a, b = (SharedWindowLimiter(ledger, "brevo:x", 3, 60.0, clock=clock, sleep=clock.sleep) for _ in range(2))
+    assert [a.acquire(), b.acquire(), a.acquire()] == [0.0, 0.0, 0.0]
+    assert b.acquire() == 60.0 and clock.now == 60.0  # the fourth call of the pair waits for the first to leave
+    assert ledger.calls[-1] == ("brevo:x", 3, 60.0, 0.0)
+    assert a.rate == pytest.approx(3 / 60)
+
+
+def test_a_shared_window_without_a_limit_never_asks_the_ledger():
+    ledger = ListLedger()
+    assert SharedWindowLimiter(ledger, "brevo:x", 0).acquire() == 0.0 and ledger.calls == []
+    assert SharedWindowLimiter(ledger, "brevo:x", None).rate is None

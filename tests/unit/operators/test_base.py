@@ -3,6 +3,7 @@ complete and finish, with real Airflow (DAG, TaskDeferred, skip) and a real SQLi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,28 @@ def test_a_deferred_run_finishes_even_if_its_capability_was_switched_off_meanwhi
     event = {"status": "success", "processes": {"7": {"status": "completed"}}}
     assert op.execute_complete(ctx(op), event) == {"written": 2}
     assert op.calls == ["resume", ("complete", [("7", "succeeded")]), "finish", "close"]
+
+
+def test_a_brevo_hook_made_for_a_task_spends_the_accounts_hourly_budget_in_the_store(
+    config: Path, airflow_conn
+) -> None:
+    """``make_hook``: the Brevo hook takes its pool's share of the plan and spends "other endpoints" in the shared
+    store, so a second task's hook sees the calls of the first."""
+    from airflow_provider_customerio.hooks.ratelimit import SharedWindowLimiter
+    from airflow_provider_customerio.pools import BREVO_POOL
+
+    airflow_conn("brevo_default", conn_type="brevo", password="k", extra={"plan": "advanced"})
+    first, second = _op(config, pool=BREVO_POOL), _op(config, pool=BREVO_POOL)
+    hooks = []
+    for op in (first, second):
+        op._start(ctx(op))
+        hooks.append(op.make_hook(BrevoHook, "brevo_default", None, BREVO_POOL))
+    limiter = hooks[0].other_limiter
+    assert isinstance(limiter, SharedWindowLimiter) and limiter.limit == 200
+    assert hooks[0].rate_limiter.rate == 7.0  # 2 slots x 7 req/s + 6 side slots x 1 = Advanced's 20 req/s
+    limiter.acquire()
+    assert len(_store(config).request_budget().spent(limiter.account, window_s=3600, now=time.time())) == 1
+    hooks[1].other_limiter.acquire()
+    assert len(_store(config).request_budget().spent(limiter.account, window_s=3600, now=time.time())) == 2
+    plain = BrevoHook("brevo_default")  # a hook outside a task keeps its own budget
+    assert not isinstance(plain.other_limiter, SharedWindowLimiter)

@@ -110,11 +110,27 @@ PROVIDER_INFO: dict[str, Any] = {
                 },
             },
             "conn-fields": {
+                "plan": {
+                    "label": "Brevo plan",
+                    "description": (
+                        "The account's API limits (developers.brevo.com/docs/api-limits): 'general' 10 req/s on "
+                        "contacts and events and 100/h on other endpoints, 'advanced' 20 and 200/h, 'extended' 60 "
+                        "and 600/h. Rate limit and Other endpoints, when set, override it."
+                    ),
+                    "schema": {
+                        "type": ["string", "null"],
+                        "enum": ["general", "advanced", "extended", None],
+                        "default": "general",
+                    },
+                },
                 **_COMMON_EXTRA_FIELDS,
                 "other_requests_per_hour": {
                     "label": "Other endpoints (requests/h)",
-                    "description": "Budget for /processes, /objects and /account (Brevo General plan: 100 per hour).",
-                    "schema": {"type": ["number", "null"], "minimum": 0, "default": 100},
+                    "description": (
+                        "Budget for /processes, /objects and /account, per account across every task (default: the "
+                        "plan's 100, 200 or 600 per hour)."
+                    ),
+                    "schema": {"type": ["number", "null"], "minimum": 0},
                 },
                 "notify_url": {
                     "label": "Notice URL (api-server)",

@@ -110,3 +110,15 @@ def test_connection_get_hook_resolves_through_entry_point(airflow_conn):
     hook = BaseHook.get_hook("brevo_x")
     assert isinstance(hook, BrevoHook)
     assert hook.conn_id == "brevo_x"
+
+
+def test_the_brevo_form_offers_the_plans_the_hook_accepts():
+    from airflow_provider_customerio.hooks.brevo_plans import BREVO_PLANS, DEFAULT_PLAN
+
+    fields = next(ct for ct in get_provider_info()["connection-types"] if ct["connection-type"] == "brevo")[
+        "conn-fields"
+    ]
+    schema = fields["plan"]["schema"]
+    assert [v for v in schema["enum"] if v is not None] == list(BREVO_PLANS)
+    assert schema["default"] == DEFAULT_PLAN and "plan" in fields["plan"]["label"].lower()
+    assert "default" not in fields["other_requests_per_hour"]["schema"]  # the plan's number unless set

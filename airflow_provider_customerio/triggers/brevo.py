@@ -121,6 +121,17 @@ class BrevoProcessTrigger(BaseTrigger):
 
         return SyncStore.open(conn_id=self.store_conn_id or STORE_CONN_ID, sqlite_path=self.store_path)
 
+    def share_budget(self, hook: Any) -> None:
+        """Let ``hook`` spend the account's hourly budget of "other endpoints" (``GET /processes``) in the shared
+        store, with the tasks; best effort: without the store the hook keeps a budget of its own."""
+        share = getattr(hook, "share_hourly_budget", None)
+        if share is None:
+            return
+        try:
+            share(self._open_store().request_budget())
+        except Exception as exc:
+            self.log.warning("Polling on this trigger's own hourly budget (%s: %s)", type(exc).__name__, exc)
+
     def slots(self) -> ImportSlots | None:
         """The run's import slots in the shared store, or ``None`` when the imports were sent without slots."""
         if not self.slot_account:
@@ -178,6 +189,8 @@ class BrevoProcessTrigger(BaseTrigger):
             # Opening the store and reading notices are blocking I/O: off the triggerer's event loop.
             waiter = await asyncio.to_thread(self.waiter) if self.notify else self.waiter()
             slots = await asyncio.to_thread(self.slots) if self.slot_account else None
+            if self.slot_account or self.notify:  # the store is at hand: poll on the account's hourly budget
+                await asyncio.to_thread(self.share_budget, hook)
             self._renewed_at = time.time()
             while True:
                 if self.notify:

@@ -197,3 +197,26 @@ def test_serialize_round_trips_every_argument() -> None:
 def test_without_a_slot_account_the_wait_holds_no_slots() -> None:
     trigger = BrevoProcessTrigger(process_ids=[1], brevo_conn_id="b", end_time=1.0)
     assert trigger.slots() is None
+
+
+class SharingHook(FakeHook):
+    """A hook that records the hourly-budget ledger it is handed."""
+
+    ledgers: list[Any]
+
+    def share_hourly_budget(self, ledger: Any) -> None:
+        self.ledgers = [*getattr(self, "ledgers", []), ledger]
+
+
+def test_polls_spend_the_accounts_hourly_budget_in_the_store_when_the_trigger_has_one(tmp_path: Any) -> None:
+    from airflow_provider_customerio.store.budget import RequestBudgetTable
+
+    hook = SharingHook({1: ["completed"]})
+    trigger = make(hook, [1], 30)
+    trigger.slot_account, trigger.slot_holder = "brevo:acct", "run A"
+    trigger.store_path = str(tmp_path / "store.db")
+    assert events(trigger)[0]["status"] == "success"
+    [ledger] = hook.ledgers
+    assert isinstance(ledger, RequestBudgetTable) and str(tmp_path / "store.db") in str(ledger.engine.url)
+    plain = SharingHook({1: ["completed"]})  # no slots, no notices: no store to share through
+    assert events(make(plain, [1], 30))[0]["status"] == "success" and not hasattr(plain, "ledgers")

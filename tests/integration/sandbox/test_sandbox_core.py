@@ -289,6 +289,23 @@ def test_brevo_rate_limit_families_and_headers(sandbox: Any) -> None:
     assert bad.status_code == 400 and "app" in bad.json()["error"]
 
 
+def test_the_sandbox_acts_as_a_brevo_plan(sandbox: Any) -> None:
+    """``PUT /_sandbox/ratelimits {"plan": ...}``: every Brevo limit to the plan's
+    (developers.brevo.com/docs/api-limits), Customer.io's untouched; a bad plan is a 400 naming the field and the
+    allowed values."""
+    assert requests.get(f"{sandbox.control_url}/ratelimits", timeout=30).json()["plan"] == "general"
+    put = requests.put(f"{sandbox.control_url}/ratelimits", json={"plan": "advanced"}, timeout=30)
+    assert put.status_code == 200 and put.json()["plan"] == "advanced" and put.json()["app"] == 10
+    contacts = requests.get(f"{sandbox.brevo_url}/contacts", headers=sandbox.brevo_headers, timeout=30)
+    assert contacts.status_code == 200 and contacts.headers["x-sib-ratelimit-limit"] == "20"
+    account = requests.get(f"{sandbox.brevo_url}/account", headers=sandbox.brevo_headers, timeout=30)
+    assert account.headers["x-sib-ratelimit-limit"] == "200"
+    assert account.headers["x-sib-ratelimit-remaining"] == "199"
+    bad = requests.put(f"{sandbox.control_url}/ratelimits", json={"plan": "gold"}, timeout=30)
+    assert bad.status_code == 400 and "plan" in bad.json()["error"] and "extended" in bad.json()["error"]
+    assert requests.get(f"{sandbox.control_url}/ratelimits", timeout=30).json()["plan"] == "advanced"
+
+
 # ----------------------------------------------------------------------------------------- helpers
 
 

@@ -160,7 +160,8 @@ def test_operator_templates_and_coerces_rendered_params() -> None:
         mod.as_bool("maybe", "dry_run")
 
 
-def test_operator_hooks_take_the_rate_of_their_pool() -> None:
+def test_operator_hooks_take_the_rate_of_their_pool(airflow_conn: Any) -> None:
+    airflow_conn("brevo_default", conn_type="brevo", password="k")  # the Brevo hook reads its plan (General)
     op = CustomerIOSegmentToBrevoListOperator(task_id="t", segment_id=1, list_id=2, pool="brevo")
     assert op.brevo_hook.rate_limiter.rate == 3.5  # the pool's own API
     assert op.app_hook.rate_limiter.rate == 0.5  # a side call to the other API

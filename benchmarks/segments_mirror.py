@@ -66,7 +66,7 @@ def main() -> None:
     serial = args.imports == "serial"
     limits_on = args.limits == "on"
     tmp = tempfile.mkdtemp(prefix="segbench-")
-    os.environ.setdefault("AIRFLOW_HOME", tmp)
+    os.environ["AIRFLOW_HOME"] = tmp  # a fresh sync store per invocation: the first mirror starts from nothing
     server, info = start_sandbox(tmp)
     try:
         ctl = info["control_url"]

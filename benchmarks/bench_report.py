@@ -382,9 +382,11 @@ def section_provenance(saved: dict[str, Any]) -> list[str]:
             "|---|---|---:|---|---|",
         ]
         for name, p in sorted(parts.items(), key=lambda kv: kv[1].get("started", "")):
+            sha = str(p.get("commit", "?"))
+            dirty = " (uncommitted changes)" if "uncommitted" in sha else ""
             L.append(
                 f"| {name} | {p.get('started', '?')} | {float(p.get('duration_s') or 0) / 60:.1f} min | "
-                f"`{str(p.get('commit', '?'))[:12]}` | `{p.get('command', '?')}` |"
+                f"`{sha[:12]}`{dirty} | `{p.get('command', '?')}` |"
             )
         L.append("")
     return L
@@ -427,6 +429,15 @@ LIMIT_ROWS = (
 )
 
 
+def _value(text: str) -> str:
+    """A stated value as the report prints it: ``1000.0`` -> ``1,000``, ``0.5`` -> ``0.5``, words unchanged."""
+    try:
+        v = float(text)
+    except ValueError:
+        return text
+    return f"{v:,.0f}" if v == int(v) else f"{v:,g}"
+
+
 def section_assumptions(saved: dict[str, Any]) -> list[str]:
     """Every assumed rate, as each part ran it (a value that differs between parts is listed per part)."""
     parts = saved.get("parts") or {}
@@ -448,7 +459,9 @@ def section_assumptions(saved: dict[str, Any]) -> list[str]:
         got = values.get(key)
         if not got:
             continue
-        text = "; ".join(v if len(got) == 1 else f"{v} ({', '.join(sorted(ps))})" for v, ps in got.items())
+        text = "; ".join(
+            _value(v) if len(got) == 1 else f"{_value(v)} ({', '.join(sorted(ps))})" for v, ps in got.items()
+        )
         L.append(f"| {label} | {text} {unit} | {where} |")
     limits = next((r.get("limits") for r in saved.get("results", {}).get("people", []) if r.get("limits")), None)
     for keys, label in LIMIT_ROWS:

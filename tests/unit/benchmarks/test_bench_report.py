@@ -70,13 +70,13 @@ def test_every_assumed_rate_is_stated_with_its_value():
     text = br.build_report(report_fixture.saved())
     section = text.split("## Assumptions", 1)[1].split("\n## ", 1)[0]
     for label, value in (
-        ("Brevo import processing", "1000.0 rows/s"),
-        ("Brevo import queue before processing", "5.0 s"),
-        ("Customer.io people export", "10000.0 people/s"),
-        ("Customer.io export queue", "5.0 s"),
-        ("side-by-side column", "64"),
-        ("operator poll_interval", "5.0 s"),
-        ("operator export_check_interval", "5.0 s"),
+        ("Brevo import processing", "| 1,000 rows/s"),
+        ("Brevo import queue before processing", "| 5 s"),
+        ("Customer.io people export", "| 10,000 people/s"),
+        ("Customer.io export queue", "| 5 s"),
+        ("side-by-side column", "| 64"),
+        ("operator poll_interval", "| 5 s"),
+        ("operator export_check_interval", "| 5 s"),
         ("rate limit: Customer.io App API", "10/s"),
         ("rate limit: Brevo /contacts", "36,000/h"),
         ("rate limit: Brevo all other endpoints", "100/h"),

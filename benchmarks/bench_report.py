@@ -371,7 +371,10 @@ def section_provenance(saved: dict[str, Any]) -> list[str]:
     commits = sorted({p.get("commit", "?") for p in parts.values()}) or [meta.get("machine", {}).get("commit", "?")]
     L.append(f"- **Git commit**: {', '.join(f'`{c}`' for c in commits)}")
     if meta.get("command"):
-        L.append(f"- **Command**: `{meta['command']}`")
+        last = (
+            " (the last invocation; each part's below)" if len({p.get("command") for p in parts.values()}) > 1 else ""
+        )
+        L.append(f"- **Command**{last}: `{meta['command']}`")
     L.append("")
     if parts:
         L += [

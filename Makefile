@@ -37,11 +37,12 @@ demo: install
 airflow: install
 	$(PY) scripts/demo.py --standalone
 
-# Full scale (1M people; hours: the vendors' limits) writes the committed report benchmarks/RESULTS.md.
+# Full scale (1M people; about 1.6 h: the vendors' limits) writes the committed figures and report
+# (benchmarks/results/results.json, benchmarks/RESULTS.md); run_all.py --only PART merges one part into them.
 benchmark: install
-	$(PY) benchmarks/run_all.py --results benchmarks/RESULTS.md
+	$(PY) benchmarks/run_all.py --merge-into benchmarks/results/results.json --results benchmarks/RESULTS.md
 
-# Every part at small scale (about 2-3 minutes); the report goes to benchmarks/out/report.md.
+# Every part at small scale (about 7 minutes); the report goes to benchmarks/out/report.md.
 benchmark-quick: install
 	$(PY) benchmarks/run_all.py --quick
 

@@ -7,7 +7,12 @@ vendor APIs. ``--limits on`` (the default) keeps the vendor rate limits on durin
 themselves at the vendors' rates; the setup runs with limits off) and Brevo import processes run in the sandbox's
 processing-rate mode (``--rate-per-s`` rows/s after ``--queue-s`` s); ``--limits off`` is the former fast mode.
 
+``--imports serial`` (the sandbox's default: an account's imports one at a time, the provider's default of one in
+flight) or ``side-by-side`` (``serial: false``, and the Brevo connection extra ``max_imports_in_flight`` set to
+``--max-imports-in-flight``); the bound follows the mode.
+
 Run: python benchmarks/segments_mirror.py [--members 200000] [--change 0.01] [--limits on|off]
+[--imports serial|side-by-side] [--max-imports-in-flight 64]
 """
 
 from __future__ import annotations
@@ -55,10 +60,13 @@ def main() -> None:
     ap.add_argument("--rate-per-s", type=float, default=1000.0, help="sandbox import processing rows/s (limits on)")
     ap.add_argument("--queue-s", type=float, default=5.0, help="sandbox import queue seconds (limits on)")
     ap.add_argument("--import-check-interval", type=float, default=5.0, help="operator's (limits on)")
+    ap.add_argument("--imports", choices=("serial", "side-by-side"), default="serial", help="sandbox import order")
+    ap.add_argument("--max-imports-in-flight", type=int, default=64, help="Brevo extra when side-by-side")
     args = ap.parse_args()
+    serial = args.imports == "serial"
     limits_on = args.limits == "on"
     tmp = tempfile.mkdtemp(prefix="segbench-")
-    os.environ.setdefault("AIRFLOW_HOME", tmp)
+    os.environ["AIRFLOW_HOME"] = tmp  # a fresh sync store per invocation: the first mirror starts from nothing
     server, info = start_sandbox(tmp)
     try:
         ctl = info["control_url"]
@@ -71,7 +79,7 @@ def main() -> None:
         if limits_on:
             http.post(
                 f"{ctl}/brevo/processes/settings",
-                json={"rate_per_s": args.rate_per_s, "queue_s": args.queue_s},
+                json={"rate_per_s": args.rate_per_s, "queue_s": args.queue_s, "serial": serial},
                 timeout=30,
             ).raise_for_status()
         else:
@@ -80,6 +88,11 @@ def main() -> None:
         limits = vendor_bounds.sandbox_limits(ctl)
         for k, v in info["airflow_conn_env"].items():
             os.environ[k] = v
+        if not serial:  # the provider may keep this many imports in flight (README "One Brevo import at a time")
+            conn = json.loads(os.environ["AIRFLOW_CONN_BREVO_DEFAULT"])
+            conn["extra"] = {**(conn.get("extra") or {}), "max_imports_in_flight": args.max_imports_in_flight}
+            os.environ["AIRFLOW_CONN_BREVO_DEFAULT"] = json.dumps(conn)
+        print(f"imports: {args.imports}, max_imports_in_flight {1 if serial else args.max_imports_in_flight}")
         cfg = os.path.join(tmp, "customerio_config.yaml")
         with open(cfg, "w") as fh:
             json.dump({"connectors": {"customerio": {"segments": {"removal_brake": 0.2}}}}, fh)
@@ -153,12 +166,14 @@ def main() -> None:
             counts = vendor_bounds.count_calls(log)
             rows, known_pid[0] = vendor_bounds.import_rows(ctl, known_pid[0], args.rate_per_s if limits_on else 0)
             crit = vendor_bounds.critical_import(
-                log, rows, limits, queue_s=args.queue_s, rate_per_s=args.rate_per_s if limits_on else 0
+                log, rows, limits, queue_s=args.queue_s, rate_per_s=args.rate_per_s if limits_on else 0, serial=serial
             )
+            answered = http.get(f"{ctl}/requests/counts", timeout=60)
+            n429 = (answered.json().get("by_status") or {}).get("429", 0) if answered.status_code == 200 else "?"
             bound = vendor_bounds.lower_bound(counts, limits, processing=crit)
             print(
-                f"  {'limits on' if limits_on else 'limits OFF'}: GET /processes {counts.get('process_polls', 0)}; "
-                + vendor_bounds.describe(bound, counts, limits),
+                f"  {'limits on' if limits_on else 'limits OFF'}: HTTP 429 {n429}; "
+                f"GET /processes {counts.get('process_polls', 0)}; " + vendor_bounds.describe(bound, counts, limits),
                 flush=True,
             )
 

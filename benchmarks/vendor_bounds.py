@@ -16,6 +16,12 @@ calls it needs, given
   later; it cannot be submitted before the calls that precede it in the run. So the bound is the larger of (all
   the calls) and the end of the last import. (With ``serial=False`` the sandbox runs imports side by side: each
   ends ``queue_s + rows / rate_per_s`` after its own submission, and the bound takes the latest.)
+* the duration the sandbox models for a Customer.io people export (``export_queue_s``/``export_rate_per_s`` of
+  ``PUT /_sandbox/customerio/settings``): an export created after the calls before it is done ``export_queue_s +
+  people / export_rate_per_s`` later (the sandbox sizes it by every person of the workspace, whatever its filter),
+  and its file can only be read then; so nothing imported from it can be submitted earlier. The bound therefore
+  holds the export's end as a term, and each import submitted after the export was created starts no earlier than
+  that end (plus its queue).
 
 The calls of one sync run are counted one after another (the convention of the existing scripts: one task makes
 them in sequence). Nothing here is asserted; the bounds are printed next to the measured wall times.
@@ -111,9 +117,11 @@ def lower_bound(
     *,
     other_needed: float | None = None,
     processing: Mapping[str, float] | None = None,
+    export: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The bound and its terms. ``other_needed``: the Brevo "other" calls the work needs (default: those made);
-    ``processing``: the critical import (see :func:`critical_import`), or empty when the run imported nothing."""
+    ``processing``: the critical import (see :func:`critical_import`), or empty when the run imported nothing;
+    ``export``: the run's Customer.io export (see :func:`export_term`), or empty when it made none."""
     other = float(counts.get("brevo_other", 0) if other_needed is None else other_needed)
     contacts = float(counts.get("brevo_contacts", 0))
     events = float(counts.get("brevo_events", 0))
@@ -139,12 +147,19 @@ def lower_bound(
                 processing["rate_per_s"]
             )
         bound_s = max(calls_s, float(processing.get("before_s", 0.0)) + terms["processing_s"])
+    export_end = 0.0
+    if export and export.get("duration_s"):
+        export_end = float(export.get("before_s", 0.0)) + float(export["duration_s"])
+        bound_s = max(bound_s, export_end)
     return {
         "bound_s": bound_s,
         "calls_s": calls_s,
         **terms,
+        "export_s": float((export or {}).get("duration_s", 0.0)),
+        "export_end_s": export_end,
         "other_needed": other,
         "processing": dict(processing or {}),
+        "export": dict(export or {}),
     }
 
 
@@ -170,6 +185,14 @@ def describe(b: Mapping[str, Any], counts: Mapping[str, float], limits: Mapping[
         f"{b['brevo_other_s']:.0f} s"
     )
     text = f"vendor lower bound {b['bound_s']:.1f} s = max(calls {b['calls_s']:.1f} s = " + " + ".join(parts)
+    e = b.get("export") or {}
+    if e.get("duration_s"):
+        text += (
+            f"; Customer.io export of {float(e.get('rows', 0)):,.0f} people: the calls before it "
+            f"{float(e.get('before_s', 0)):.1f} s + queue {float(e.get('queue_s', 0)):g} s + "
+            f"{float(e.get('rows', 0)):,.0f} / {float(e.get('rate_per_s', 0)):,.0f} people/s = done at "
+            f"{b.get('export_end_s', 0.0):.1f} s (sandbox export time; imports from it start no earlier)"
+        )
     p = b.get("processing") or {}
     if p.get("rate_per_s") and p.get("serial"):
         text += (
@@ -196,20 +219,26 @@ def critical_import(
     queue_s: float,
     rate_per_s: float,
     serial: bool = True,
+    export: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """The import that ends last: ``rows`` are the rows of the run's accepted imports in submission order (the
     sandbox's process ids). ``serial`` (the sandbox's default, Brevo's one import at a time): an import starts at
     the later of its submission + ``queue_s`` and the end of the one before; else each runs from its own
-    submission + ``queue_s``."""
+    submission + ``queue_s``. ``export`` (:func:`export_term`): an import sent after the export was created is
+    submitted no earlier than the export's end."""
     best: dict[str, float] = {}
     if not rate_per_s:
         return best
     k, end = 0, 0.0
+    export_at = int((export or {}).get("log_index", -1))
+    export_end = float((export or {}).get("before_s", 0.0)) + float((export or {}).get("duration_s", 0.0))
     for i, r in enumerate(log):
         is_import = r.get("vendor") == "brevo" and r.get("method") == "POST" and r.get("path", "").endswith("/import")
         if not is_import or not (200 <= int(r.get("status") or 0) < 300) or k >= len(rows):
             continue
         before = lower_bound(count_calls(log[: i + 1]), limits, other_needed=0)["calls_s"]
+        if 0 <= export_at < i:
+            before = max(before, export_end)
         start = max(before + queue_s, end) if serial else before + queue_s
         total = end = start + rows[k] / rate_per_s
         k += 1
@@ -220,6 +249,33 @@ def critical_import(
             imports=len(rows), queue_s=queue_s, rate_per_s=rate_per_s, serial=float(serial), rows_total=sum(rows)
         )
     return best
+
+
+def is_export(r: Mapping[str, Any]) -> bool:
+    """A Customer.io people export's creation (``POST /v1/exports/customers``)."""
+    return r.get("method") == "POST" and str(r.get("path", "")).endswith("/v1/exports/customers")
+
+
+def export_term(
+    log: list[Mapping[str, Any]], limits: Mapping[str, float], *, people: float, rate_per_s: float, queue_s: float
+) -> dict[str, float]:
+    """The run's first Customer.io people export as a bound term: created after the calls before it
+    (``before_s``), done ``queue_s + people / rate_per_s`` later (the sandbox's export time, sized by the
+    workspace's ``people``); ``{}`` when the run made no export or exports take no time."""
+    if not rate_per_s:
+        return {}
+    for i, r in enumerate(log):
+        if is_export(r) and 200 <= int(r.get("status") or 0) < 300:
+            before = lower_bound(count_calls(log[: i + 1]), limits, other_needed=0)["calls_s"]
+            return {
+                "log_index": float(i),
+                "before_s": before,
+                "rows": float(people),
+                "rate_per_s": float(rate_per_s),
+                "queue_s": float(queue_s),
+                "duration_s": float(queue_s) + float(people) / float(rate_per_s),
+            }
+    return {}
 
 
 def sdk_bound(mode: str, n: int, limits: Mapping[str, float]) -> dict[str, Any]:

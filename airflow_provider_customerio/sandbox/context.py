@@ -8,7 +8,7 @@ none of them.
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 from airflow_provider_customerio.sandbox.brevo.state import BrevoState
@@ -88,19 +88,34 @@ class SandboxContext:
 
 
 class RequestLog:
-    """Bounded in-memory log of vendor requests (newest last) for test assertions."""
+    """Bounded in-memory log of vendor requests (newest last) for test assertions, with unbounded counts of every
+    request answered since the last :meth:`clear` per vendor and status (:meth:`counts`; the log keeps only the
+    newest ``maxlen``, the counts miss none: a benchmark's 429s are counted even past a full log)."""
 
     def __init__(self, maxlen: int = 50_000) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
         self._seq = 0
+        self._counts: Counter[tuple[str, int]] = Counter()
 
     def add(self, entry: dict[str, Any]) -> None:
         self._seq += 1
         entry["seq"] = self._seq
         self._entries.append(entry)
+        self._counts[(str(entry.get("vendor")), int(entry.get("status") or 0))] += 1
 
     def clear(self) -> None:
         self._entries.clear()
+        self._counts.clear()
+
+    def counts(self) -> dict[str, Any]:
+        """``{"total": n, "by_status": {"429": n, ...}, "by_vendor": {"brevo": {"200": n, ...}}}`` since the last
+        clear (status 0: a connection the sandbox dropped)."""
+        by_status: Counter[str] = Counter()
+        by_vendor: dict[str, dict[str, int]] = {}
+        for (vendor, status), n in sorted(self._counts.items()):
+            by_status[str(status)] += n
+            by_vendor.setdefault(vendor, {})[str(status)] = n
+        return {"total": sum(by_status.values()), "by_status": dict(by_status), "by_vendor": by_vendor}
 
     def entries(self, vendor: str | None = None, path_contains: str | None = None) -> list[dict[str, Any]]:
         return [

@@ -46,18 +46,33 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"data": data, "report": (out / "report.md").read_text(), "results": results, "out": out}
 
 
-def test_every_part_ran_without_errors(quick):
+def test_every_part_ran_without_errors_and_says_when_and_at_which_commit(quick):
     data = quick["data"]
-    assert data["scale"] == "quick"
+    assert data["scale"] == "quick" and data["version"] == 2
     assert data["errors"] == {}
-    for part in ("people", "reverse", "segments", "webhooks", "rps", "sdk_brevo", "sdk_customerio"):
-        assert data["results"].get(part), part
+    for key in ("people", "people_pg", "reverse", "segments", "webhooks", "rps", "sdk_brevo", "sdk_brevo_import"):
+        assert data["results"].get(key), key
+    assert data["results"].get("sdk_customerio")
+    for part in ("people", "people_pg", "reverse", "segments", "webhooks", "rps", "sdk"):
+        p = data["parts"][part]
+        assert p["started"].endswith("UTC") and len(p["commit"].split()[0]) == 40 and "--quick" in p["command"]
+        assert p["assumptions"]["export_rate_per_s"] > 0 and p["assumptions"]["import_rate_per_s"] > 0
 
 
-def test_people_sync_reads_each_import_once_after_its_notice_and_never_meets_a_429(quick):
+def test_people_sync_runs_one_import_at_a_time_and_side_by_side_and_never_meets_a_429(quick):
     people = [r for r in quick["data"]["results"]["people"] if not r.get("baseline")]
-    assert [r["records"] for r in people] == [20, 2000]
-    for r in people:
+    assert [(r["records"], r["imports_mode"]) for r in people] == [
+        (20, "serial"),
+        (20, "side-by-side"),
+        (2000, "serial"),
+        (2000, "side-by-side"),
+    ]
+    assert [r["max_imports_in_flight"] for r in people] == [1, 64, 1, 64]
+    pg = quick["data"]["results"]["people_pg"]
+    assert [(r["records"], r["store"]) for r in pg] == [(2000, "postgres"), (2000, "postgres")]
+    for r in people + pg:
+        assert r["http_429_from"] == "counts"  # the sandbox's counts, not the capped log
+        assert r["sync_cpu_s"] > 0 and r["bound"]["export_s"] > 0  # the export's time is a term of the bound
         assert r["notify"] is True
         assert r["http_429"] == 0
         assert r["imports"] >= 1
@@ -68,7 +83,7 @@ def test_people_sync_reads_each_import_once_after_its_notice_and_never_meets_a_4
 
 
 def test_incremental_sync_reads_only_the_changed_people(quick):
-    big = [r for r in quick["data"]["results"]["people"] if not r.get("baseline")][-1]
+    big = [r for r in quick["data"]["results"]["people"] if r["imports_mode"] == "serial"][-1]
     inc = big["incremental"]
     assert inc["changed"] == 20
     assert inc["changed"] <= inc["read"] < big["read"] / 10
@@ -79,13 +94,26 @@ def test_reverse_sync_segments_and_events_figures(quick):
     res = quick["data"]["results"]
     assert [r["records"] for r in res["reverse"]] == [20, 2000]
     assert all(r["read"] == r["records"] for r in res["reverse"])
-    seg = {r["label"]: r for r in res["segments"]}
-    rerun = next(r for label, r in seg.items() if "no change" in label)
-    assert rerun["writes"] == 0
+    assert sorted({r["imports_mode"] for r in res["segments"]}) == ["serial", "side-by-side"]
+    for r in res["segments"]:
+        assert r["http_429"] == 0
+        if "no change" in r["label"]:
+            assert r["writes"] == 0
     hooks = res["webhooks"]
     assert hooks["stored"] == hooks["acked"] == 1000
     assert hooks["forwarded"] == 1000
     assert hooks["forward_calls_per_1000"] <= 5.0  # 200 events per Brevo call
+
+
+def test_the_sdk_import_call_baseline_imports_everyone_in_a_few_calls(quick):
+    rows = quick["data"]["results"]["sdk_brevo_import"]
+    assert [r["size"] for r in rows] == [20, 2000]  # capped by the budget only: both run
+    for r in rows:
+        if r.get("error"):
+            assert r["error"] in quick["report"]
+            continue
+        assert r["failed"] == 0 and r["ok"] == r["records"] > 0
+        assert r["write_calls"] == 1 and r["calls_per_1000"] < 1000
 
 
 def test_sdk_baseline_makes_one_call_per_person_or_says_why_not(quick):
@@ -103,9 +131,10 @@ def test_sdk_baseline_makes_one_call_per_person_or_says_why_not(quick):
 
 def test_the_committed_report_has_its_sections_charts_and_provenance(quick):
     text = quick["results"].read_text()
-    for section in ("## Targets", "## Headline figures", "### How each bound was computed", "Baseline"):
+    for section in ("## Assumptions", "## Targets", "one import at a time and side by side", "### How each bound"):
         assert section in text
     assert "**Command**" in text and "**Machine**" in text and "**Git commit**" in text
+    assert "brevo-python import call" in text and "brevo-python per record" in text
     charts = sorted(p.name for p in (quick["results"].parent / "results").glob("*.svg"))
     assert charts == ["calls_per_1000.svg", "peak_rss.svg", "sdk_speedup.svg", "wall_vs_bound.svg"]
     for name in charts:

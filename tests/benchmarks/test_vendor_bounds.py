@@ -81,3 +81,35 @@ def test_imports_are_processed_one_after_the_other_so_the_bound_is_serial():
     b = vb.lower_bound({"brevo_contacts": 2}, LIMITS, other_needed=0, processing=serial)
     assert b["bound_s"] == pytest.approx(25.0)
     assert "2 imports processed one after the other" in vb.describe(b, {"brevo_contacts": 2}, LIMITS)
+
+
+def _export_then_imports(n_imports: int) -> list[dict]:
+    log = [{"vendor": "app", "path": "/app/v1/exports/customers", "method": "POST", "status": 200}]
+    log += [{"vendor": "app", "path": "/app/v1/exports/1", "method": "GET", "status": 200} for _ in range(5)]
+    log += [
+        {"vendor": "brevo", "path": "/brevo/v3/contacts/import", "method": "POST", "status": 202}
+        for _ in range(n_imports)
+    ]
+    return log
+
+
+def test_the_export_is_a_term_and_no_import_from_it_starts_before_it_is_done():
+    log = _export_then_imports(2)
+    export = vb.export_term(log, LIMITS, people=100_000, rate_per_s=10_000.0, queue_s=5.0)
+    assert export["duration_s"] == pytest.approx(15.0) and export["log_index"] == 0
+    serial = vb.critical_import(log, [10_000.0, 10_000.0], LIMITS, queue_s=5.0, rate_per_s=1000.0, export=export)
+    # the export ends at 15 s; import 1 then queues 5 s and runs 10 s (30 s); import 2 runs after it (40 s)
+    assert serial["total_s"] == pytest.approx(40.0)
+    b = vb.lower_bound(vb.count_calls(log), LIMITS, other_needed=0, processing=serial, export=export)
+    assert b["bound_s"] == pytest.approx(40.0) and b["export_s"] == pytest.approx(15.0)
+    text = vb.describe(b, vb.count_calls(log), LIMITS)
+    assert "Customer.io export of 100,000 people" in text and "10,000 people/s" in text
+
+
+def test_a_run_that_imports_nothing_is_still_bound_by_its_export():
+    log = _export_then_imports(0)
+    export = vb.export_term(log, LIMITS, people=1_000_000, rate_per_s=10_000.0, queue_s=5.0)
+    b = vb.lower_bound(vb.count_calls(log), LIMITS, other_needed=0, export=export)
+    assert b["bound_s"] == pytest.approx(105.0)
+    assert vb.export_term(log, LIMITS, people=10, rate_per_s=0.0, queue_s=5.0) == {}  # poll-driven: no term
+    assert vb.export_term(log[1:], LIMITS, people=10, rate_per_s=1.0, queue_s=5.0) == {}  # no export made

@@ -1,4 +1,5 @@
-"""Control-plane routes under ``/_sandbox``: reset, seed, faults, clock, lag, rate limits and the request log.
+"""Control-plane routes under ``/_sandbox``: reset, seed, faults, clock, lag, rate limits and the request log (and
+its read-only counts per status, ``GET /requests/counts``).
 
 All bodies are JSON; a bad body answers 400 ``{"error": "<field>: <what is wrong and the fix>"}``.
 """
@@ -109,6 +110,13 @@ async def put_limits(request: Request, ctx: Ctx) -> Response:
     except ValueError as exc:
         raise ControlError(str(exc)) from None
     return json_response(ctx.limiter.describe())
+
+
+@router.get("/requests/counts")
+async def request_counts(ctx: Ctx) -> Response:
+    """Read-only: requests answered since the log was last cleared, per status and per vendor (not capped like the
+    log), e.g. ``{"total": 92, "by_status": {"200": 90, "429": 2}, "by_vendor": {"brevo": {"202": 43}}}``."""
+    return json_response(ctx.log.counts())
 
 
 @router.get("/requests")

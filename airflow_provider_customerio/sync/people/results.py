@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO
-from airflow_provider_customerio.sync.mapping import row_field_digests, row_field_values
+from airflow_provider_customerio.sync.mapping import field_digest, row_field_values
 from airflow_provider_customerio.sync.people.run import HASH_CHUNK, PeopleRun
 from airflow_provider_customerio.sync.processes import ImportReport
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD
@@ -42,7 +42,7 @@ class PeopleImportResults(PeopleRun):
                 hashes: list[tuple[str, str]] = []
                 fields: list[tuple[str, dict[str, str]]] = []
                 identities: list[tuple[str, str | None, str | None]] = []
-                own: list[tuple[str, str, Any]] = []
+                own: list[tuple[str, dict[str, Any]]] = []
                 for pr in chunk:
                     row = pr.row
                     email = row.get("email")
@@ -64,15 +64,16 @@ class PeopleImportResults(PeopleRun):
                         s.created += 1
                     if commit_all:
                         hashes.append((pr.person_key, pr.hash))
-                        fields.append((pr.person_key, row_field_digests(row)))
+                        values = row_field_values(row)
+                        fields.append((pr.person_key, {k: field_digest(v) for k, v in values.items()}))
                         if self.two_way:  # what Brevo will show once read: the reverse sync's stale-read check
-                            written = [*row_field_values(row).items(), *blacklist]
-                            own.extend((pr.person_key, k, v) for k, v in written)
+                            values.update(blacklist)
+                            own.append((pr.person_key, values))
                     identities.append((pr.person_key, email, str(ext_id) if ext_id else None))
                 self.state.upsert_identities(identities)
                 self.state.set_hashes(CIO_TO_BREVO, hashes)
                 self.state.set_field_digests(fields)
-                self.state.record_own_writes(TO_BREVO, own, written_at)
+                self.state.record_people_own_writes(TO_BREVO, own, written_at)
             self.state.drop_pending(self.run_key, process_id)
 
     def _failed_process(self, process_id: str, attempt: int, options: Mapping[str, Any], error: str | None) -> None:

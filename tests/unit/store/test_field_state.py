@@ -44,3 +44,13 @@ def test_own_writes_keep_the_latest_value_per_field_and_go_field_by_field(tmp_pa
         assert st.get_own_writes(TO_CIO, ["c1"]) == {"c1": {"A": OwnWrite("later", 200.0)}}
         assert list(st.iter_own_write_people(TO_CIO)) == ["c1"]
         assert list(st.iter_own_write_people(TO_BREVO)) == ["c1"]
+
+
+def test_whole_people_own_writes_merge_with_the_fields_written_before(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "s.db") as st:
+        st.record_own_writes(TO_BREVO, [("c1", "A", "old"), ("c1", "B", "kept")], 10.0)
+        st.record_people_own_writes(TO_BREVO, [("c1", {"A": "new", "C": 3}), ("c2", {"A": None})], 20.0)
+        assert st.get_own_writes(TO_BREVO, ["c1", "c2"]) == {
+            "c1": {"A": OwnWrite("new", 20.0), "B": OwnWrite("kept", 10.0), "C": OwnWrite(3, 20.0)},
+            "c2": {"A": OwnWrite(None, 20.0)},
+        }

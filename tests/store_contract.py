@@ -9,10 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_provider_customerio.store.fencing import LeaseLost, LeaseOwner
-from airflow_provider_customerio.store.field_state import OwnWrite
 from airflow_provider_customerio.store.ledger import read_ledger
 from airflow_provider_customerio.store.schema import LATEST, current_version
-from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite
 from airflow_provider_customerio.store.sync_store import LeaseHeld, SyncStore
 
 

@@ -13,7 +13,6 @@ upgraded in place and keeps its state.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -354,60 +353,6 @@ def _lease_fencing(conn: Connection) -> None:
     _add_missing_columns(conn, lease, LEASE_FENCING_COLUMNS)
 
 
-# ------------------------------------------------------------------------------------------------ version 11
-#: The two-way sync's per-field state, one row per person instead of one per person and field (versions 3 and 6:
-#: a million people synced both ways wrote some twenty million rows per full run). ``digests``: JSON
-#: ``{field: digest}``; ``fields``: JSON ``{field: [value, written_at]}``, ``oldest`` the least ``written_at``
-#: (what expires first). Read and written by ``store/field_state.py``.
-person_field = sa.Table(
-    "person_field",
-    metadata,
-    sa.Column("cio_id", sa.String(KEY), primary_key=True),
-    sa.Column("digests", sa.Text, nullable=False),
-    sa.Column("synced_at", sa.Float, nullable=False),
-)
-person_own_write = sa.Table(
-    "person_own_write",
-    metadata,
-    sa.Column("direction", sa.String(32), primary_key=True),
-    sa.Column("cio_id", sa.String(KEY), primary_key=True),
-    sa.Column("fields", sa.Text, nullable=False),
-    sa.Column("oldest", sa.Float, nullable=False),
-    sa.Index("person_own_write_oldest", "direction", "oldest"),
-)
-
-
-def _pack_field_state(conn: Connection) -> None:
-    """Create the per-person tables and move the per-field rows of versions 3 and 6 into them."""
-    person_field.create(conn, checkfirst=True)
-    person_own_write.create(conn, checkfirst=True)
-    digests: dict[str, dict[str, str]] = {}
-    synced: dict[str, float] = {}
-    f = field_state
-    for cid, name, digest, at in conn.execute(sa.select(f.c.cio_id, f.c.field, f.c.digest, f.c.synced_at)):
-        digests.setdefault(str(cid), {})[str(name)] = str(digest)
-        synced[str(cid)] = max(synced.get(str(cid), 0.0), float(at))
-    if digests:
-        conn.execute(
-            person_field.insert(),
-            [{"cio_id": cid, "digests": json.dumps(d), "synced_at": synced[cid]} for cid, d in digests.items()],
-        )
-    conn.execute(f.delete())
-    own: dict[tuple[str, str], dict[str, list[object]]] = {}
-    o = own_write
-    for direction, cid, name, value, at in conn.execute(
-        sa.select(o.c.direction, o.c.cio_id, o.c.field, o.c.value, o.c.written_at)
-    ):
-        own.setdefault((str(direction), str(cid)), {})[str(name)] = [json.loads(value), float(at)]
-    if own:
-        rows = [
-            {"direction": d, "cio_id": cid, "fields": json.dumps(v), "oldest": min(float(x[1]) for x in v.values())}  # type: ignore[arg-type]
-            for (d, cid), v in own.items()
-        ]
-        conn.execute(person_own_write.insert(), rows)
-    conn.execute(o.delete())
-
-
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sync state of provider 0.1 (hashes, identities, checkpoints, staging, objects)", _create(*V1_TABLES)),
     Migration(2, "rejected records, leases, reports, run summaries", _create(*V2_TABLES)),
@@ -425,7 +370,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         "webhook inbox: events to forward and their watermarks (adopted where created before)",
         _create(*WEBHOOK_INBOX_TABLES),
     ),
-    Migration(11, "two-way field state one row per person (digests, own writes)", _pack_field_state),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -473,8 +417,6 @@ __all__ = [
     "metadata",
     "migrate",
     "own_write",
-    "person_field",
-    "person_own_write",
     "process_notice",
     "webhook_event",
     "webhook_meta",

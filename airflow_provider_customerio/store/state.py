@@ -33,10 +33,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import chunks, upsert
+from airflow_provider_customerio.store._sql import BATCH, chunks, upsert
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
 from airflow_provider_customerio.store.fencing import check_fences
-from airflow_provider_customerio.store.field_state import FieldStateMixin
 from airflow_provider_customerio.store.staging import StagingMixin
 
 CIO_TO_BREVO = "cio_to_brevo"
@@ -69,6 +68,15 @@ class Identity:
     brevo_id: int | None = None
     email: str | None = None
     ext_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OwnWrite:
+    """A write this provider made to one field of a person: the value (canonical Brevo form) and when it was sent
+    (unix seconds)."""
+
+    value: Any
+    written_at: float
 
 
 class StoreBase:
@@ -154,7 +162,7 @@ class StoreBase:
             yield conn
 
 
-class StateStore(StagingMixin, FieldStateMixin, StoreBase):
+class StateStore(StagingMixin, StoreBase):
     """The sync state (see the module docstring)."""
 
     def __enter__(self) -> StateStore:
@@ -244,6 +252,100 @@ class StateStore(StagingMixin, FieldStateMixin, StoreBase):
         with self._write() as conn:
             conn.execute(s.identity.delete().where(s.identity.c.cio_id == cio_id))
 
+    # ------------------------------------------------------------------ per-field last-synced values
+
+    def get_field_digests(self, cio_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """``cio_id -> {field: digest}`` of the values both sides last agreed on (people without any are absent)."""
+        t = s.field_state
+        out: dict[str, dict[str, str]] = {}
+        with self._read() as conn:
+            for chunk in chunks(cio_ids, 500):
+                q = sa.select(t.c.cio_id, t.c.field, t.c.digest).where(t.c.cio_id.in_(chunk))
+                for cid, name, digest in conn.execute(q):
+                    out.setdefault(str(cid), {})[str(name)] = str(digest)
+        return out
+
+    def set_field_digests(self, items: Iterable[tuple[str, Mapping[str, str]]]) -> None:
+        """Record, per person, the digest of each field now equal on both sides (other fields are kept)."""
+        now = time.time()
+        rows = [
+            {"cio_id": cid, "field": name, "digest": digest, "synced_at": now}
+            for cid, fields in items
+            for name, digest in fields.items()
+        ]
+        with self._write() as conn:
+            for chunk in chunks(rows):
+                upsert(conn, s.field_state, _last_per_key(list(chunk), ("cio_id", "field")), ("cio_id", "field"))
+
+    def forget_field_digests(self, cio_ids: Iterable[str]) -> None:
+        t = s.field_state
+        with self._write() as conn:
+            for chunk in chunks(cio_ids):
+                conn.execute(t.delete().where(t.c.cio_id.in_(chunk)))
+
+    # ------------------------------------------------------------------ own writes not yet read back
+
+    def record_own_writes(self, direction: str, items: Iterable[tuple[str, str, Any]], written_at: float) -> None:
+        """Record writes ``(cio_id, field, value)`` sent to the vendor of ``direction`` at ``written_at``."""
+        rows = [
+            {"direction": direction, "cio_id": cid, "field": name, "value": json.dumps(value), "written_at": written_at}
+            for cid, name, value in items
+        ]
+        with self._write() as conn:
+            for chunk in chunks(rows):
+                keys = ("direction", "cio_id", "field")
+                upsert(conn, s.own_write, _last_per_key(list(chunk), keys), keys)
+
+    def get_own_writes(self, direction: str, cio_ids: Sequence[str]) -> dict[str, dict[str, OwnWrite]]:
+        """``cio_id -> {field: OwnWrite}`` of the writes not yet read back (people without any are absent)."""
+        t = s.own_write
+        out: dict[str, dict[str, OwnWrite]] = {}
+        with self._read() as conn:
+            for chunk in chunks(cio_ids, 500):
+                q = sa.select(t.c.cio_id, t.c.field, t.c.value, t.c.written_at).where(
+                    t.c.direction == direction, t.c.cio_id.in_(chunk)
+                )
+                for cid, name, value, at in conn.execute(q):
+                    out.setdefault(str(cid), {})[str(name)] = OwnWrite(json.loads(value), float(at))
+        return out
+
+    def forget_own_writes(self, direction: str, items: Iterable[tuple[str, str]]) -> None:
+        """Drop the records of ``(cio_id, field)`` (read back, superseded or expired)."""
+        t = s.own_write
+        stmt = t.delete().where(
+            t.c.direction == direction, t.c.cio_id == sa.bindparam("cid"), t.c.field == sa.bindparam("name")
+        )
+        with self._write() as conn:
+            for chunk in chunks(items):
+                conn.execute(stmt, [{"cid": cid, "name": name} for cid, name in chunk])
+
+    def expire_own_writes(self, direction: str, before: float) -> int:
+        """Drop the records of writes sent before ``before`` (unix seconds); returns how many went."""
+        t = s.own_write
+        with self._write() as conn:
+            result = conn.execute(t.delete().where(t.c.direction == direction, t.c.written_at < before))
+        return int(result.rowcount or 0)
+
+    def iter_own_write_people(self, direction: str) -> Iterator[str]:
+        """The people with a write to the vendor of ``direction`` not yet read back, in pages."""
+        t = s.own_write
+        last = ""
+        while True:
+            q = (
+                sa.select(t.c.cio_id)
+                .where(t.c.direction == direction, t.c.cio_id > last)
+                .group_by(t.c.cio_id)
+                .order_by(t.c.cio_id)
+                .limit(BATCH)
+            )
+            with self._read() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for (cid,) in rows:
+                yield str(cid)
+            last = rows[-1][0]
+
     # ------------------------------------------------------------------ checkpoints and watermarks
 
     def get_checkpoint(self, run_key: str) -> dict[str, Any] | None:
@@ -292,6 +394,7 @@ __all__ = [
     "TO_BREVO",
     "TO_CIO",
     "Identity",
+    "OwnWrite",
     "StateStore",
     "StoreBase",
     "ensure_schema",

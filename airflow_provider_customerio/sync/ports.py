@@ -14,9 +14,8 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from airflow_provider_customerio.store.field_state import OwnWrite
     from airflow_provider_customerio.store.staging import PendingProcess, PendingRow
-    from airflow_provider_customerio.store.state import Identity
+    from airflow_provider_customerio.store.state import Identity, OwnWrite
 
 
 class RejectSink(Protocol):

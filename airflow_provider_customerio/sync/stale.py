@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_customerio.store.field_state import OwnWrite
+from airflow_provider_customerio.store.state import OwnWrite
 from airflow_provider_customerio.sync.mapping import EMAIL_FIELD, MappedRow, field_digest, row_field_values
 
 #: Seconds after which a write never read back stops deciding (the vendor did not take it).

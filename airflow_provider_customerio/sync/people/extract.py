@@ -7,8 +7,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airflow_provider_customerio.store.field_state import OwnWrite
-from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO, OwnWrite
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
     MappedRow,

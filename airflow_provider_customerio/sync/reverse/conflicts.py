@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_customerio.store.field_state import OwnWrite
-from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO, OwnWrite
 from airflow_provider_customerio.sync.mapping import (
     MappedRow,
     PersonMapper,

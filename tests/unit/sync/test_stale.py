@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.store.field_state import OwnWrite
 from airflow_provider_customerio.store.ledger import Ledger
-from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, StateStore
+from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO, TO_CIO, OwnWrite, StateStore
 from airflow_provider_customerio.sync.mapping import (
     EMAIL_FIELD,
     BrevoAttribute,

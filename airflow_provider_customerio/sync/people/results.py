@@ -42,7 +42,7 @@ class PeopleImportResults(PeopleRun):
                 hashes: list[tuple[str, str]] = []
                 fields: list[tuple[str, dict[str, str]]] = []
                 identities: list[tuple[str, str | None, str | None]] = []
-                own: list[tuple[str, dict[str, Any]]] = []
+                own: list[tuple[str, str, Any]] = []
                 for pr in chunk:
                     row = pr.row
                     email = row.get("email")
@@ -67,13 +67,12 @@ class PeopleImportResults(PeopleRun):
                         values = row_field_values(row)
                         fields.append((pr.person_key, {k: field_digest(v) for k, v in values.items()}))
                         if self.two_way:  # what Brevo will show once read: the reverse sync's stale-read check
-                            values.update(blacklist)
-                            own.append((pr.person_key, values))
+                            own.extend((pr.person_key, k, v) for k, v in [*values.items(), *blacklist])
                     identities.append((pr.person_key, email, str(ext_id) if ext_id else None))
                 self.state.upsert_identities(identities)
                 self.state.set_hashes(CIO_TO_BREVO, hashes)
                 self.state.set_field_digests(fields)
-                self.state.record_people_own_writes(TO_BREVO, own, written_at)
+                self.state.record_own_writes(TO_BREVO, own, written_at)
             self.state.drop_pending(self.run_key, process_id)
 
     def _failed_process(self, process_id: str, attempt: int, options: Mapping[str, Any], error: str | None) -> None:

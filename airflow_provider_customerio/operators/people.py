@@ -129,6 +129,7 @@ class CustomerIOToBrevoPeopleOperator(SyncOperator):
             notice_deadline_s=imports.notices.deadline_s if imports and imports.notices else None,
             slots=run.slots,
             slot_timeout=self.import_timeout,
+            pipeline_poll_s=self.poll_interval,
         )
         return PeopleJob(
             sync,

@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 T = TypeVar("T")
+
+#: The hooks' request-body encoder (``hooks/transport.py``): compact, UTF-8, the same bytes.
+_COMPACT = msgspec.json.Encoder()
 
 
 def json_size(item: Any, *, compact: bool = False) -> int:
@@ -26,7 +31,7 @@ def json_size(item: Any, *, compact: bool = False) -> int:
         defaults write it (``requests``' ``json=``: spaces, ASCII-escaped), an upper bound of the compact size.
     """
     if compact:
-        return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        return len(_COMPACT.encode(item))
     return len(json.dumps(item).encode("utf-8"))
 
 

@@ -16,10 +16,12 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
+
+import msgspec
 
 from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.config import EMAIL_TARGET, MappedField
@@ -138,15 +140,15 @@ class RejectedPerson:
     ext_id: str | None = None
 
 
-#: One encoder for every hash (``json.dumps`` with options builds a new encoder per call: a million people hash
-#: about ten million values).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+#: One encoder for every hash: msgspec's (a dependency of Airflow itself) writes the canonical JSON (sorted keys,
+#: compact, UTF-8) about eight times faster than ``json``, byte for byte the same except floats of 1e16 and more or
+#: below 1e-4 (``1e16`` for ``1e+16``): a person holding such a value is sent once more after the upgrade.
+_CANONICAL = msgspec.json.Encoder(order="sorted", enc_hook=str)
 
 
 def content_hash(payload: Any) -> str:
     """Hex SHA-256 (first 32 chars) of the canonical JSON of ``payload``."""
-    blob = _CANONICAL.encode(payload)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(_CANONICAL.encode(payload)).hexdigest()[:32]
 
 
 #: Key of the email in the per-field last-synced digests (the other fields are keyed by their Brevo attribute).
@@ -253,6 +255,8 @@ def to_text(value: Any) -> str:
         if isinstance(value, (dict, list))
         else str(value)
     )
+    if len(text) * 4 <= MAX_TEXT_BYTES:  # at most 4 bytes per character: short text needs no encoding to measure
+        return text
     size = len(text.encode("utf-8"))
     if size > MAX_TEXT_BYTES:
         raise ConversionError("oversized_attribute", f"value of {size} bytes is over the {MAX_TEXT_BYTES}-byte limit")
@@ -279,38 +283,52 @@ def to_phone(value: Any) -> str:
 
 def convert(value: Any, attribute: BrevoAttribute) -> Any:
     """Convert one Customer.io value to the Brevo attribute's declared type."""
+    return converter_for(attribute)(value)
+
+
+def converter_for(attribute: BrevoAttribute) -> Callable[[Any], Any]:
+    """The conversion of values to the Brevo attribute's declared type, chosen once per attribute (the mapper
+    converts millions of values)."""
     typ = attribute.type.lower()
     if attribute.name.upper() in PHONE_ATTRIBUTES:
-        return to_phone(value)
+        return to_phone
     if typ == "date":
-        return to_date(value)
+        return to_date
     if typ in ("float", "number"):
-        return to_float(value)
+        return to_float
     if typ == "boolean":
-        return to_bool(value)
+        return to_bool
     if typ == "category" or attribute.enumeration:
-        text = str(value).strip()
-        if text in attribute.enumeration:
-            return attribute.enumeration[text]
-        for label, val in attribute.enumeration.items():
-            if str(val) == text or label.lower() == text.lower():
-                return val
-        raise ConversionError(
-            "invalid_category", f"`{value}` is none of the options {', '.join(attribute.enumeration)}"
-        )
+        return lambda value: to_category(value, attribute)
     if typ == "multiple-choice":
-        if isinstance(value, list):
-            return [to_text(v) for v in value]
-        text = str(value).strip()
-        if text.startswith("["):
-            try:
-                parsed = json.loads(text)
-                if isinstance(parsed, list):
-                    return [to_text(v) for v in parsed]
-            except ValueError:
-                pass
-        return [to_text(v.strip()) for v in text.split(",") if v.strip()]
-    return to_text(value)
+        return to_choices
+    return to_text
+
+
+def to_category(value: Any, attribute: BrevoAttribute) -> Any:
+    """The option of a category attribute, by label or value (any case for labels)."""
+    text = str(value).strip()
+    if text in attribute.enumeration:
+        return attribute.enumeration[text]
+    for label, val in attribute.enumeration.items():
+        if str(val) == text or label.lower() == text.lower():
+            return val
+    raise ConversionError("invalid_category", f"`{value}` is none of the options {', '.join(attribute.enumeration)}")
+
+
+def to_choices(value: Any) -> list[str]:
+    """A multiple-choice value: a list, a JSON list, or comma-separated text."""
+    if isinstance(value, list):
+        return [to_text(v) for v in value]
+    text = str(value).strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+            if isinstance(parsed, list):
+                return [to_text(v) for v in parsed]
+        except ValueError:
+            pass
+    return [to_text(v.strip()) for v in text.split(",") if v.strip()]
 
 
 # ------------------------------------------------------------------------------------------ mapping
@@ -351,6 +369,8 @@ class PersonMapper:
                 if attr is None:
                     raise missing_attributes_error([f])
                 self._fields.append((f, attr))
+        #: (source, Brevo name, conversion) of the attributes written, chosen once
+        self._converters = [(f.source, a.name, converter_for(a)) for f, a in self._fields if a is not None]
         self._email_source = next((f.source for f in field_mapping if f.is_email), "email")
         #: per-field key (Brevo attribute name, ``email``) -> the Customer.io attribute it is mapped from
         self.field_sources: dict[str, str] = {
@@ -384,21 +404,20 @@ class PersonMapper:
             )
         attrs: dict[str, Any] = {}
         problems: list[ValueProblem] = []
-        for f, attr in self._fields:
-            if attr is None:
-                continue
-            if f.source == "id":
+        values = person.attributes
+        for source, name, conv in self._converters:
+            if source == "id":
                 value: Any = person.id
-            elif f.source == "email":
+            elif source == "email":
                 value = email
             else:
-                value = person.attributes.get(f.source)
+                value = values.get(source)
             if value is None or value == "":
                 continue  # absent in Customer.io: leave Brevo's value alone (emptyContactsAttributes=false)
             try:
-                attrs[attr.name] = convert(value, attr)
+                attrs[name] = conv(value)
             except ConversionError as exc:
-                problems.append(ValueProblem(f.source, attr.name, exc.reason, str(exc)))
+                problems.append(ValueProblem(source, name, exc.reason, str(exc)))
         if ext_id is not None:
             attrs[EXT_ID_ATTRIBUTE] = ext_id
         row: dict[str, Any] = {"attributes": attrs}

@@ -21,6 +21,10 @@ With import slots (``sync/import_slots.py``, one import in flight per Brevo acco
 when every slot is taken and this run has imports in flight: the caller waits for them (``wait`` or the trigger,
 then ``complete``) and calls ``load`` again, until :attr:`PeopleSync.loaded`; :func:`run_blocking` does so.
 
+When one task reads and loads (``step="all"``), the run is pipelined (:mod:`.pipeline`): imports go out while the
+people are still read, the next one as soon as the one in flight has ended, and ended imports are committed after
+the next is sent, so reading, mapping and staging overlap Brevo's processing.
+
 Attributes are written with the current time (Brevo has no per-value timestamp); the reverse direction must
 likewise write Customer.io attributes without a historical ``_timestamp`` (docs/vendor-behaviour.md).
 """

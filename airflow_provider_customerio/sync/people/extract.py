@@ -119,6 +119,7 @@ class PeopleExtract(PeopleRun):
                 if since_save >= self.checkpoint_every and not dry_run:
                     self._save(offset=pos + 1)  # everything up to pos is persisted
                     since_save = 0
+                    self._pump()  # the pipeline: send a full batch or commit an ended import
             if self._settled and not dry_run:
                 self.state.forget_own_writes(TO_CIO, self._settled)
             self._settled = []
@@ -177,7 +178,10 @@ class PeopleExtract(PeopleRun):
         # Brevo's import blacklists per request, not per row: blacklisted rows go in imports of their own.
         kind = "blacklist_row" if mapped.blacklisted else "row"
         row = trim_to_changed_fields(mapped.row, baseline) if baseline else mapped.row
-        self._stage_buf.append((f"{kind}:{mapped.cio_id}", kind, {"hash": digest, "row": row}))
+        data = {"hash": digest, "row": row}
+        self._stage_buf.append((f"{kind}:{mapped.cio_id}", kind, data))
+        if kind == "row" and self.pipeline:
+            self._note_staged_row(data)
 
     def _ledger_value_problems(self, mapped: MappedRow) -> None:
         """Ledger each value the mapping dropped (the person is synced without it)."""

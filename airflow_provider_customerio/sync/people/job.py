@@ -65,6 +65,9 @@ class PeopleJob:
         self.data_interval = data_interval
         self.dry_run = dry_run
         self.api_calls = api_calls
+        # imports go out while reading only when this task also loads (a separate extract task runs in the
+        # Customer.io pool and sends nothing to Brevo)
+        sync.pipeline = sync.pipeline and step == "all"
         #: The extract step hands its summary to the load task; only a finished run's summary is recorded.
         self.records_summary = step != "extract"
 

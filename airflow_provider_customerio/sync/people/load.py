@@ -26,7 +26,7 @@ class PeopleLoad(PeopleRun):
         return Packer(
             max_bytes=budget,
             max_count=self.max_import_rows,
-            size_of=lambda t: json_size(t[2]),
+            size_of=lambda t: json_size(t[2], compact=True),
             overhead_bytes=IMPORT_OVERHEAD_BYTES,
             separator_bytes=2,
         )
@@ -55,25 +55,43 @@ class PeopleLoad(PeopleRun):
     ) -> None:
         for out in outputs:
             if isinstance(out, Oversize):
-                if next_offset <= int(self._checkpoint.get("oversize_seen", -1)):
-                    continue  # ledgered before load() stopped for a slot and started again from the checkpoint
-                self._checkpoint["oversize_seen"] = next_offset  # the oversize item is the one at ``next_offset``
-                cio_id, _h, row = out.item
-                self.ledger.reject(
-                    record_id=cio_id,
-                    reason=out.reason,
-                    stage="pack",
-                    message=out.message,
-                    identifiers={"email": row.get("email"), "id": (row.get("attributes") or {}).get("EXT_ID")},
+                self._ledger_oversize(out, next_offset)
+            else:
+                self._submit_batch(
+                    out, blacklist=blacklist, may_wait=True, offset_key="offset", next_offset=next_offset
                 )
-                continue
-            rows = [r for _, _, r in out.items]
-            pid = self._start_import(rows, blacklist=blacklist, may_stop=True)
-            options = {"email_blacklist": blacklist, "written_at": self._sent_at}
-            self.state.add_pending(self.run_key, pid, out.items, options=options)
-            self.summary.imports += 1
-            log.info("Submitted Brevo import process %s: %d rows, %d bytes", pid, len(out.items), out.nbytes)
-            self._save(offset=next_offset)
+
+    def _ledger_oversize(self, out: Oversize[tuple[str, str, dict[str, Any]]], seq: int) -> None:
+        """Ledger a row too large for any import (once: the item at staged ``seq``)."""
+        if seq <= int(self._checkpoint.get("oversize_seen", -1)):
+            return  # ledgered before load() stopped for a slot and started again from the checkpoint
+        self._checkpoint["oversize_seen"] = seq
+        cio_id, _h, row = out.item
+        self.ledger.reject(
+            record_id=cio_id,
+            reason=out.reason,
+            stage="pack",
+            message=out.message,
+            identifiers={"email": row.get("email"), "id": (row.get("attributes") or {}).get("EXT_ID")},
+        )
+
+    def _submit_batch(
+        self,
+        batch: Batch[tuple[str, str, dict[str, Any]]],
+        *,
+        blacklist: bool,
+        may_wait: bool,
+        offset_key: str,
+        next_offset: int,
+    ) -> None:
+        """Send ``batch`` as one import, record it pending with its rows, move ``offset_key`` past it."""
+        rows = [r for _, _, r in batch.items]
+        pid = self._start_import(rows, blacklist=blacklist, may_stop=True, may_wait=may_wait)
+        options = {"email_blacklist": blacklist, "written_at": self._sent_at}
+        self.state.add_pending(self.run_key, pid, batch.items, options=options)
+        self.summary.imports += 1
+        log.info("Submitted Brevo import process %s: %d rows, %d bytes", pid, len(batch.items), batch.nbytes)
+        self._save(**{offset_key: next_offset})
 
     def _deletes(self, dry_run: bool) -> None:
         policy = self.config.people.delete_policy

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO
-from airflow_provider_customerio.sync.mapping import row_field_digests, row_field_values
+from airflow_provider_customerio.sync.mapping import field_digest, row_field_values
 from airflow_provider_customerio.sync.people.run import HASH_CHUNK, PeopleRun
 from airflow_provider_customerio.sync.processes import ImportReport
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD
@@ -64,10 +64,10 @@ class PeopleImportResults(PeopleRun):
                         s.created += 1
                     if commit_all:
                         hashes.append((pr.person_key, pr.hash))
-                        fields.append((pr.person_key, row_field_digests(row)))
+                        values = row_field_values(row)
+                        fields.append((pr.person_key, {k: field_digest(v) for k, v in values.items()}))
                         if self.two_way:  # what Brevo will show once read: the reverse sync's stale-read check
-                            written = [*row_field_values(row).items(), *blacklist]
-                            own.extend((pr.person_key, k, v) for k, v in written)
+                            own.extend((pr.person_key, k, v) for k, v in [*values.items(), *blacklist])
                     identities.append((pr.person_key, email, str(ext_id) if ext_id else None))
                 self.state.upsert_identities(identities)
                 self.state.set_hashes(CIO_TO_BREVO, hashes)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_customerio.sync.batching import json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig
 from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.people.ports import ContactSink, PeopleSource, PeopleSyncError
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 #: People whose stored hashes are read in one query.
 HASH_CHUNK = 500
+#: The pipeline sizes one staged row in this many (JSON), to tell when a full import is staged.
+SIZE_SAMPLE_EVERY = 50
 #: Rows per import. Brevo documents no row limit; bytes are the real bound. Kept so a process stays short.
 MAX_IMPORT_ROWS = 100_000
 
@@ -52,7 +55,10 @@ class PeopleRun:
         now: Callable[[], float] | None = None,
         slots: ImportSlots | None = None,
         slot_timeout: float = 3600.0,
+        pipeline: bool = True,
+        pipeline_poll_s: float = 5.0,
     ) -> None:
+        self._init_pipeline(pipeline, pipeline_poll_s)
         self.settle_s = settle_s
         self.now = now or time.time
         self._settled: list[tuple[str, str]] = []  # (cio_id, field) of own writes read back, to forget
@@ -82,6 +88,18 @@ class PeopleRun:
         #: value read older than the reverse sync's own write to Customer.io is a stale read, not a change
         #: (``sync/stale.py``), and what this sync writes to Brevo is kept for the reverse sync's same check
         self.two_way = bool(config.reverse.enabled)
+
+    def _init_pipeline(self, pipeline: bool, poll_s: float) -> None:
+        #: submit imports while reading (:mod:`.pipeline`), in runs that read and load in one task
+        self.pipeline = pipeline
+        self.pipeline_poll_s = poll_s
+        self._pump_at = 0.0
+        self._pipe_rows = 0  # rows staged since the checkpoint's pipe_offset (a lower bound after a resume)
+        self._pipe_bytes = 0.0  # their estimated JSON bytes (sampled sizes)
+        self._row_bytes = 0.0  # the mean sampled size of a staged row
+        self._pipe_slack = 1.0  # raised when the estimate said "full" and the packer did not
+        self._ended: Any = None  # the pipeline's non-blocking look at the imports in flight
+        self._sending = True  # complete() sends the next imports (not inside PeopleSync.wait)
 
     # -------------------------------------------------------------- checkpoint helpers
 
@@ -131,9 +149,24 @@ class PeopleRun:
             raise PeopleSyncError("extract() needs a PeopleSource (Customer.io side)")
         return self.source
 
-    def _start_import(self, rows: Sequence[Mapping[str, Any]], *, blacklist: bool, may_stop: bool) -> str:
+    def _note_staged_row(self, data: Mapping[str, Any]) -> None:
+        """The pipeline's estimate of the bytes staged and not yet imported: one row in ``SIZE_SAMPLE_EVERY`` is
+        sized, the others count as the mean."""
+        if self._pipe_rows % SIZE_SAMPLE_EVERY == 0:
+            size = json_size(data["row"], compact=True)  # as the packer sizes it
+            self._row_bytes = size if not self._row_bytes else 0.8 * self._row_bytes + 0.2 * size
+        self._pipe_rows += 1
+        self._pipe_bytes += self._row_bytes
+
+    def _pump(self) -> None:
+        """After a checkpoint of the reading: the pipeline's turn (:mod:`.pipeline`; nothing here)."""
+
+    def _start_import(
+        self, rows: Sequence[Mapping[str, Any]], *, blacklist: bool, may_stop: bool, may_wait: bool = True
+    ) -> str:
         """``POST /contacts/import`` in an import slot. ``may_stop``: with no slot free and imports of this run in
-        flight, raise :class:`SlotsBusy` (the caller waits for them) instead of waiting for a slot here."""
+        flight, raise :class:`SlotsBusy` (the caller waits for them) instead of waiting for a slot here;
+        ``may_wait=False``: raise it too when other runs hold every slot."""
 
         def send() -> str:
             self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
@@ -144,7 +177,7 @@ class PeopleRun:
             return send()
         slot = self.slots.try_take()
         if slot is None:
-            if may_stop and self.state.pending_processes(self.run_key):
+            if (may_stop and self.state.pending_processes(self.run_key)) or not may_wait:
                 raise SlotsBusy()
             slot = self.slots.take(timeout=self.slot_timeout)  # all held by other runs: wait for one
         return self.slots.start(slot, send)

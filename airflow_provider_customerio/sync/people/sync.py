@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO
 from airflow_provider_customerio.sync.people.extract import PeopleExtract
-from airflow_provider_customerio.sync.people.load import PeopleLoad
+from airflow_provider_customerio.sync.people.pipeline import PIPE_OFFSET, PeoplePipeline
 from airflow_provider_customerio.sync.people.ports import PeopleSyncError
 from airflow_provider_customerio.sync.people.results import PeopleImportResults
 from airflow_provider_customerio.sync.people.run import SlotsBusy
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 LOAD_STEPS = ("load", "load_blacklisted", "deletes")
 
 
-class PeopleSync(PeopleExtract, PeopleLoad, PeopleImportResults):
+class PeopleSync(PeoplePipeline, PeopleExtract, PeopleImportResults):
     """One people sync run Customer.io -> Brevo, in two phases that may run in two tasks (two pools).
 
     - :meth:`extract` (Customer.io side): collect the changes, read and map the people, skip the unchanged,
@@ -80,7 +80,8 @@ class PeopleSync(PeopleExtract, PeopleLoad, PeopleImportResults):
         self._stage(mapper, mode, dry_run)
         if mode == "full" and not dry_run:
             self._stage_full_deletes()
-        self._save(step="load", offset=0)
+        # the load step packs what the pipeline has not sent yet (:mod:`.pipeline`)
+        self._save(step="load", offset=int(self._checkpoint.get(PIPE_OFFSET, 0)))
         return self.summary
 
     def load(self) -> list[str]:
@@ -125,27 +126,45 @@ class PeopleSync(PeopleExtract, PeopleLoad, PeopleImportResults):
         :raises BrevoProcessTimeout: some are still running after ``timeout`` seconds (their rows stay pending).
         """
 
-        wait_for_pending(
-            self, timeout=timeout, delays=delays, what="import", held="rows", timeout_option="import_timeout"
-        )
+        self._sending = False  # this wait only waits: wait_and_load sends the next imports, each on a fresh schedule
+        try:
+            wait_for_pending(
+                self, timeout=timeout, delays=delays, what="import", held="rows", timeout_option="import_timeout"
+            )
+        finally:
+            self._sending = True
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Handle finished processes (e.g. reported by the trigger). Returns the process ids still pending
-        (including resubmissions of failed ones)."""
-        states = list(states)
+        (including resubmissions of failed ones and the next imports sent).
+
+        Brevo runs one import at a time, so the next import goes out as soon as a slot is free: failed ones are
+        resubmitted first, then the next batch is sent (while reading, the pipeline's; after it, :meth:`load`'s),
+        and only then are the ended imports committed (their rows' hashes and identities)."""
+        states = [st for st in states if st.finished]
         if self.slots is not None:  # the processes ended: their slots are free for the next import, any run's
-            self.slots.release([st.process_id for st in states if st.finished])
+            self.slots.release([st.process_id for st in states])
         pending = {p.process_id: p for p in self.state.pending_processes(self.run_key)}
-        for st in states:
-            p = pending.get(str(st.process_id))
-            if p is None or not st.finished:
-                continue
+        ended = [(pending[str(st.process_id)], st) for st in states if str(st.process_id) in pending]
+        for p, st in ended:
+            if not st.succeeded:
+                self._failed_process(p.process_id, p.attempt, p.options, st.error)
+        if self._sending:
+            self._send_next({str(p.process_id) for p, _st in ended})
+        for p, st in ended:
             if st.succeeded:
                 self._commit_process(p.process_id, st.report, p.options)
-            else:
-                self._failed_process(p.process_id, p.attempt, p.options, st.error)
         self._save()
         return [p.process_id for p in self.state.pending_processes(self.run_key)]
+
+    def _send_next(self, ended: set[str]) -> None:
+        """Send what may go out now that the ``ended`` imports ended (the pipeline's next batch, or
+        :meth:`load`'s)."""
+        if self.step == "stage":
+            in_flight = [p.process_id for p in self.state.pending_processes(self.run_key)]
+            self._send_staged([pid for pid in in_flight if pid not in ended])
+        elif self.step in LOAD_STEPS:
+            self.load()
 
     def finish(self) -> SyncSummary:
         """Close the run: watermark, threshold check, cleanup. Returns the summary."""

@@ -390,3 +390,39 @@ def test_each_run_leaves_its_summary_in_the_store(env):
     assert [r["run_id"] for r in rows] == ["s2", "s1"]  # newest first
     assert rows[1]["summary"]["read"] == first["read"] and rows[0]["summary"]["unchanged"] == second["unchanged"]
     assert rows[0]["dag_id"] == "people_it" and rows[0]["task_id"] == "sync_people"
+
+
+def test_a_full_sync_sends_imports_while_the_export_is_still_read(sandbox, monkeypatch, tmp_path):
+    """Pipelined (step "all"): the first Brevo import goes out before the last person of the export is read, one
+    import at a time (the sandbox's serial default), and the end state is every person in Brevo or the ledger."""
+    from airflow_provider_customerio.adapters.people import CustomerIOPeopleSource
+    from airflow_provider_customerio.hooks.brevo import BrevoHook
+
+    sandbox.seed(people=2500, seed=5, now=SEED_NOW)
+    sandbox.settings(export_polls=1)
+    sandbox.set_airflow_env(monkeypatch)
+    text = EXAMPLE_CONFIG.read_text().replace("state_path: null", f"state_path: {tmp_path}/state.db")
+    text = re.sub(r"import_batch_bytes: \d+", "import_batch_bytes: 60000", text)
+    cfg = tmp_path / "customerio_config.yaml"
+    cfg.write_text(text)
+    monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
+    sent: list[int] = []
+    imports_when_read: list[int] = []
+    import_contacts, iter_full = BrevoHook.import_contacts, CustomerIOPeopleSource.iter_full
+
+    def counting_import(self, **kw):
+        sent.append(len(kw.get("json_body") or ()))
+        return import_contacts(self, **kw)
+
+    def noting_iter_full(self, token):
+        for person in iter_full(self, token):
+            imports_when_read.append(len(sent))
+            yield person
+
+    monkeypatch.setattr(BrevoHook, "import_contacts", counting_import)
+    monkeypatch.setattr(CustomerIOPeopleSource, "iter_full", noting_iter_full)
+    out = execute(mode="full")
+    assert imports_when_read[-1] >= 1  # an import was in Brevo's hands while the export was still read
+    assert out["imports"] == len(sent) > 2
+    assert out["read"] == len(imports_when_read) > 2000
+    assert out["created"] + out["rejected"] == out["read"] and out["created"] == len(brevo_contacts(sandbox))

@@ -26,6 +26,7 @@ from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.hooks.customerio_track import CustomerIOTrackHook
 from airflow_provider_customerio.lineage import declare_outlets
 from airflow_provider_customerio.operators.base import SyncOperator
+from airflow_provider_customerio.pools import BREVO_POOL
 from airflow_provider_customerio.runs.settings import load_connector_config, with_state_path
 from airflow_provider_customerio.runs.sync_run import SyncRun
 from airflow_provider_customerio.runs.values import as_bool
@@ -130,7 +131,7 @@ class CustomerIOEventsToBrevoOperator(SyncOperator):
     @cached_property
     def brevo_hook(self) -> BrevoHook:
         """Brevo hook."""
-        return BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)
+        return self.make_hook(BrevoHook, self.brevo_conn_id, self.brevo_hook_params, BREVO_POOL)
 
     @cached_property
     def app_hook(self) -> CustomerIOAppHook:

@@ -112,7 +112,7 @@ class BrevoToCustomerIOPeopleOperator(SyncOperator):
     @cached_property
     def brevo_hook(self) -> BrevoHook:
         """Brevo hook (reads, plus the attribute list)."""
-        return BrevoHook(self.brevo_conn_id, **self._hook_params(self.brevo_hook_params, BREVO_POOL))
+        return self.make_hook(BrevoHook, self.brevo_conn_id, self.brevo_hook_params, BREVO_POOL)
 
     @cached_property
     def track_hook(self) -> CustomerIOTrackHook:

@@ -24,6 +24,7 @@ from airflow_provider_customerio.hooks.brevo import BrevoHook
 from airflow_provider_customerio.hooks.customerio_app import CustomerIOAppHook
 from airflow_provider_customerio.lineage import declare_outlets
 from airflow_provider_customerio.operators.base import SyncOperator
+from airflow_provider_customerio.pools import BREVO_POOL
 from airflow_provider_customerio.runs.context import data_interval
 from airflow_provider_customerio.runs.settings import with_state_path
 from airflow_provider_customerio.runs.sync_run import SyncRun
@@ -173,7 +174,7 @@ class CustomerIOWorkflowStateToBrevoOperator(SyncOperator):
     @cached_property
     def brevo_hook(self) -> BrevoHook:
         """Brevo hook."""
-        return BrevoHook(self.brevo_conn_id, **self.brevo_hook_params)
+        return self.make_hook(BrevoHook, self.brevo_conn_id, self.brevo_hook_params, BREVO_POOL)
 
     def load_config(self) -> CustomerIOConfig:
         return with_state_path(super().load_config(), as_optional_str(self.state_path))

@@ -7,7 +7,16 @@ vendor APIs. ``--limits on`` (the default) keeps the vendor rate limits on durin
 themselves at the vendors' rates; the setup runs with limits off) and Brevo import processes run in the sandbox's
 processing-rate mode (``--rate-per-s`` rows/s after ``--queue-s`` s); ``--limits off`` is the former fast mode.
 
-Run: python benchmarks/segments_mirror.py [--members 200000] [--change 0.01] [--limits on|off]
+Each run also prints the CPU seconds of this process during the run (the operator's own work: the sandbox is another
+process) and its calls. ``BENCH_PROFILE=/path/prefix`` writes a cProfile of each measured run to
+``/path/prefix.<n>`` (pstats format; 1 = first mirror, 2 = 1 % change, 3 = no change).
+
+``--notify on`` (the default, as in ``people_sync.py``) serves the provider's notice route (``people_sync``'s
+notice server, on this run's store) and sets the Brevo connection extra ``notify_url``: Brevo calls it when an
+import ends, so the run learns of the end at once instead of at its next poll; ``--notify off`` polls.
+
+Run: python benchmarks/segments_mirror.py [--members 200000] [--change 0.01] [--limits on|off] [--runs first|all]
+[--notify on|off]
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -28,6 +38,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import people_sync  # noqa: E402  (its notice server)
 import vendor_bounds  # noqa: E402
 
 
@@ -54,128 +65,156 @@ def main() -> None:
     ap.add_argument("--limits", choices=("on", "off"), default="on")
     ap.add_argument("--rate-per-s", type=float, default=1000.0, help="sandbox import processing rows/s (limits on)")
     ap.add_argument("--queue-s", type=float, default=5.0, help="sandbox import queue seconds (limits on)")
+    ap.add_argument("--notify", choices=("on", "off"), default="on", help="Brevo notices the end of each import")
+    ap.add_argument("--runs", choices=("first", "all"), default="all", help="only the first mirror, or all three")
     ap.add_argument("--import-check-interval", type=float, default=5.0, help="operator's (limits on)")
     args = ap.parse_args()
-    limits_on = args.limits == "on"
     tmp = tempfile.mkdtemp(prefix="segbench-")
     os.environ.setdefault("AIRFLOW_HOME", tmp)
     server, info = start_sandbox(tmp)
     try:
-        ctl = info["control_url"]
-        http = requests.Session()
-        # enough seeded people that ~members are live and have an id (the seed deletes some)
-        people = int(args.members * 1.35)
-        t0 = time.monotonic()
-        http.post(f"{ctl}/seed", json={"people": people, "segments": [10], "seed": 3}, timeout=600).raise_for_status()
-        http.put(f"{ctl}/ratelimits", json={"enabled": False}, timeout=30)
-        if limits_on:
-            http.post(
-                f"{ctl}/brevo/processes/settings",
-                json={"rate_per_s": args.rate_per_s, "queue_s": args.queue_s},
-                timeout=30,
-            ).raise_for_status()
-        else:
-            # the former fast mode: poll-driven (the sandbox's default runs imports on its clock, one at a time)
-            http.post(f"{ctl}/brevo/processes/settings", json={"polls_to_complete": 1, "rate_per_s": None}, timeout=30)
-        limits = vendor_bounds.sandbox_limits(ctl)
-        for k, v in info["airflow_conn_env"].items():
-            os.environ[k] = v
-        cfg = os.path.join(tmp, "customerio_config.yaml")
-        with open(cfg, "w") as fh:
-            json.dump({"connectors": {"customerio": {"segments": {"removal_brake": 0.2}}}}, fh)
-        os.environ["CUSTOMERIO_PROVIDER_CONFIG"] = cfg
-        # fill the manual segment (5) with `members` people that have an id, through the Track API
-        app_h = {"Authorization": f"Bearer {info['app_api_key']}"}
-        ids: list[str] = []
-        start = None
-        while len(ids) < args.members + 2 * int(args.members * args.change):
-            body = http.post(
-                f"{info['app_url']}/v1/customers",
-                params={"limit": 1000, **({"start": start} if start else {})},
-                json={"filter": {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}},
-                headers=app_h,
-                timeout=60,
-            ).json()
-            ids.extend(i["id"] for i in body["identifiers"] or [] if i.get("id") and i.get("email"))
-            start = body.get("next")
-            if not start:
-                break
-        segs = http.get(f"{info['app_url']}/v1/segments", headers=app_h, timeout=30).json()["segments"]
-        manual_id = next(s["id"] for s in segs if s["type"] == "manual")
-        seg_url = f"{info['track_url']}/api/v1/segments/{manual_id}"
-        auth = (info["site_id"], info["track_api_key"])
-        members = ids[: args.members]
-        for i in range(0, len(members), 1000):
-            http.post(
-                f"{seg_url}/add_customers", json={"ids": members[i : i + 1000]}, auth=auth, timeout=60
-            ).raise_for_status()
-        print(f"setup: {len(members)} members in segment {manual_id} ({time.monotonic() - t0:.1f} s)")
-
-        from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
-
-        rate = 10 if limits_on else 0  # the hooks pace at the vendors' 10/s when the sandbox enforces it
-
-        known_pid = [0]
-
-        def run(label: str) -> None:
-            vendor_bounds.reset_buckets(ctl, enabled=limits_on)  # a fresh hourly window per measured run
-            http.delete(f"{ctl}/requests", timeout=30)
-            op = CustomerIOSegmentToBrevoListOperator(
-                task_id="bench",
-                segment_id=manual_id,
-                list_id=13,
-                import_check_interval=args.import_check_interval if limits_on else 0.01,
-                customerio_app_hook_params={"rate_limit": rate},
-                brevo_hook_params={"rate_limit": rate},
-            )
-            t = time.monotonic()
-            summary = op.execute(context={})
-            wall = time.monotonic() - t
-            log = http.get(f"{ctl}/requests", timeout=60).json()["requests"]
-            calls = Counter(
-                (
-                    r["vendor"],
-                    "write"
-                    if r["method"] in ("POST", "PUT", "DELETE")
-                    and "attributes" not in r["path"]
-                    and r["path"] != "/app/v1/customers"
-                    else "read",
-                )
-                for r in log
-            )
-            print(
-                f"{label}: added={summary['added']} removed={summary['removed']} unchanged={summary['unchanged']} "
-                f"rejected={summary['rejected']} | operator api_calls={summary['api_calls']} "
-                f"write_calls={summary['write_calls']} | sandbox log: "
-                + ", ".join(f"{v} {k}={n}" for (v, k), n in sorted(calls.items()))
-                + f" | {wall:.1f} s"
-            )
-            counts = vendor_bounds.count_calls(log)
-            rows, known_pid[0] = vendor_bounds.import_rows(ctl, known_pid[0], args.rate_per_s if limits_on else 0)
-            crit = vendor_bounds.critical_import(
-                log, rows, limits, queue_s=args.queue_s, rate_per_s=args.rate_per_s if limits_on else 0
-            )
-            bound = vendor_bounds.lower_bound(counts, limits, processing=crit)
-            print(
-                f"  {'limits on' if limits_on else 'limits OFF'}: GET /processes {counts.get('process_polls', 0)}; "
-                + vendor_bounds.describe(bound, counts, limits),
-                flush=True,
-            )
-
-        run("first mirror (empty list)")
-        change = int(args.members * args.change) // 2
-        leave, join = members[:change], ids[args.members : args.members + change]
-        for i in range(0, change, 1000):
-            http.post(f"{seg_url}/remove_customers", json={"ids": leave[i : i + 1000]}, auth=auth, timeout=60)
-            http.post(f"{seg_url}/add_customers", json={"ids": join[i : i + 1000]}, auth=auth, timeout=60)
-        run(f"1% change ({change} leave, {len(join)} join)")
-        run("re-run, no change")
+        with people_sync._notify_server(args.notify == "on", Path(tmp), None) as notify_url:
+            bench(args, tmp, info, notify_url)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def bench(args: argparse.Namespace, tmp: str, info: dict, notify_url: str | None) -> None:
+    """Set the sandbox up, then measure the runs."""
+    limits_on = args.limits == "on"
+    ctl = info["control_url"]
+    http = requests.Session()
+    # enough seeded people that ~members are live and have an id (the seed deletes some)
+    people = int(args.members * 1.35)
+    t0 = time.monotonic()
+    http.post(f"{ctl}/seed", json={"people": people, "segments": [10], "seed": 3}, timeout=600).raise_for_status()
+    http.put(f"{ctl}/ratelimits", json={"enabled": False}, timeout=30)
+    if limits_on:
+        http.post(
+            f"{ctl}/brevo/processes/settings",
+            json={"rate_per_s": args.rate_per_s, "queue_s": args.queue_s},
+            timeout=30,
+        ).raise_for_status()
+    else:
+        # the former fast mode: poll-driven (the sandbox's default runs imports on its clock, one at a time)
+        http.post(f"{ctl}/brevo/processes/settings", json={"polls_to_complete": 1, "rate_per_s": None}, timeout=30)
+    limits = vendor_bounds.sandbox_limits(ctl)
+    for k, v in info["airflow_conn_env"].items():
+        os.environ[k] = v
+    if notify_url:  # the Brevo connection's extra notify_url: imports carry a notifyUrl under it
+        conn = json.loads(os.environ["AIRFLOW_CONN_BREVO_DEFAULT"])
+        conn["extra"] = {**(conn.get("extra") or {}), "notify_url": notify_url}
+        os.environ["AIRFLOW_CONN_BREVO_DEFAULT"] = json.dumps(conn)
+    print(f"notify: {'on' if notify_url else 'off, polling'}", flush=True)
+    cfg = os.path.join(tmp, "customerio_config.yaml")
+    with open(cfg, "w") as fh:
+        json.dump({"connectors": {"customerio": {"segments": {"removal_brake": 0.2}}}}, fh)
+    os.environ["CUSTOMERIO_PROVIDER_CONFIG"] = cfg
+    # fill the manual segment (5) with `members` people that have an id, through the Track API
+    app_h = {"Authorization": f"Bearer {info['app_api_key']}"}
+    ids: list[str] = []
+    start = None
+    while len(ids) < args.members + 2 * int(args.members * args.change):
+        body = http.post(
+            f"{info['app_url']}/v1/customers",
+            params={"limit": 1000, **({"start": start} if start else {})},
+            json={"filter": {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}},
+            headers=app_h,
+            timeout=60,
+        ).json()
+        ids.extend(i["id"] for i in body["identifiers"] or [] if i.get("id") and i.get("email"))
+        start = body.get("next")
+        if not start:
+            break
+    segs = http.get(f"{info['app_url']}/v1/segments", headers=app_h, timeout=30).json()["segments"]
+    manual_id = next(s["id"] for s in segs if s["type"] == "manual")
+    seg_url = f"{info['track_url']}/api/v1/segments/{manual_id}"
+    auth = (info["site_id"], info["track_api_key"])
+    members = ids[: args.members]
+    for i in range(0, len(members), 1000):
+        http.post(
+            f"{seg_url}/add_customers", json={"ids": members[i : i + 1000]}, auth=auth, timeout=60
+        ).raise_for_status()
+    print(f"setup: {len(members)} members in segment {manual_id} ({time.monotonic() - t0:.1f} s)")
+
+    from airflow_provider_customerio.operators.segments import CustomerIOSegmentToBrevoListOperator
+
+    rate = 10 if limits_on else 0  # the hooks pace at the vendors' 10/s when the sandbox enforces it
+
+    known_pid = [0]
+    runs_done = [0]
+
+    def run(label: str) -> None:
+        vendor_bounds.reset_buckets(ctl, enabled=limits_on)  # a fresh hourly window per measured run
+        http.delete(f"{ctl}/requests", timeout=30)
+        op = CustomerIOSegmentToBrevoListOperator(
+            task_id="bench",
+            segment_id=manual_id,
+            list_id=13,
+            import_check_interval=args.import_check_interval if limits_on else 0.01,
+            state_path=str(Path(tmp) / "state.db"),  # the store the notice server reads
+            customerio_app_hook_params={"rate_limit": rate},
+            brevo_hook_params={"rate_limit": rate},
+        )
+        runs_done[0] += 1
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t = time.monotonic()
+        if os.environ.get("BENCH_PROFILE"):  # a cProfile of the run to that file (pstats format)
+            import cProfile
+
+            with cProfile.Profile() as prof:
+                summary = op.execute(context={})
+            prof.dump_stats(f"{os.environ['BENCH_PROFILE']}.{runs_done[0]}")
+        else:
+            summary = op.execute(context={})
+        wall = time.monotonic() - t
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        log = http.get(f"{ctl}/requests", timeout=60).json()["requests"]
+        calls = Counter(
+            (
+                r["vendor"],
+                "write"
+                if r["method"] in ("POST", "PUT", "DELETE")
+                and "attributes" not in r["path"]
+                and r["path"] != "/app/v1/customers"
+                else "read",
+            )
+            for r in log
+        )
+        print(
+            f"{label}: added={summary['added']} removed={summary['removed']} unchanged={summary['unchanged']} "
+            f"rejected={summary['rejected']} | operator api_calls={summary['api_calls']} "
+            f"write_calls={summary['write_calls']} | sandbox log: "
+            + ", ".join(f"{v} {k}={n}" for (v, k), n in sorted(calls.items()))
+            + f" | {wall:.1f} s, operator CPU {cpu:.1f} s"
+        )
+        counts = vendor_bounds.count_calls(log)
+        rows, known_pid[0] = vendor_bounds.import_rows(ctl, known_pid[0], args.rate_per_s if limits_on else 0)
+        crit = vendor_bounds.critical_import(
+            log, rows, limits, queue_s=args.queue_s, rate_per_s=args.rate_per_s if limits_on else 0
+        )
+        bound = vendor_bounds.lower_bound(counts, limits, processing=crit)
+        print(
+            f"  {'limits on' if limits_on else 'limits OFF'}: GET /processes {counts.get('process_polls', 0)}; "
+            + vendor_bounds.describe(bound, counts, limits),
+            flush=True,
+        )
+
+    run("first mirror (empty list)")
+    if args.runs == "first":
+        return
+    change = int(args.members * args.change) // 2
+    leave, join = members[:change], ids[args.members : args.members + change]
+    for i in range(0, change, 1000):
+        http.post(f"{seg_url}/remove_customers", json={"ids": leave[i : i + 1000]}, auth=auth, timeout=60)
+        http.post(f"{seg_url}/add_customers", json={"ids": join[i : i + 1000]}, auth=auth, timeout=60)
+    run(f"1% change ({change} leave, {len(join)} join)")
+    run("re-run, no change")
 
 
 if __name__ == "__main__":

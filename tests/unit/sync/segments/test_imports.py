@@ -6,7 +6,7 @@ import pytest
 
 from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
 from airflow_provider_customerio.sync.segments.model import ImportFailedError, MirrorRequest
-from tests.unit.sync.segments._support import FakeBrevo, FakeCustomerIO, make_mirror
+from tests.unit.sync.segments._support import FakeBrevo, FakeCustomerIO, Ledger, make_mirror
 
 
 def test_imports_go_one_at_a_time_and_only_ended_pending_ones_move_the_run_on(
@@ -33,3 +33,30 @@ def test_an_import_that_failed_drops_the_staging_so_a_rerun_decides_again(
     with pytest.raises(ImportFailedError, match="ended with status 'failed'"):
         mirror.complete([ProcessState("1", ProcessOutcome.FAILED, status="failed")])
     assert list(mirror.state.iter_staged(mirror.run_key)) == [] and mirror.state.get_checkpoint(mirror.run_key) is None
+
+
+def test_a_row_over_the_byte_bound_is_ledgered_at_staging_and_never_sent(cio: FakeCustomerIO, brevo: FakeBrevo) -> None:
+    ledger = Ledger()
+    cio.segment(42, [cio.person(1), cio.person(2, plan="x" * 400), cio.person(3)])
+    mirror = make_mirror(cio, brevo, ledger)
+    mirror.import_max_bytes = 700  # 300 bytes for rows: the person with a 400-character plan can never fit
+    result = mirror.run(MirrorRequest(42, 13, include_attributes=("plan",)))
+    assert (ledger.reasons, ledger.rows[0][0]["cio_id"]) == (["oversized_record"], "c2")
+    # the packer keeps input order: the rows before the oversize one go in their own import
+    assert brevo.writes == [("import", 1), ("import", 1)]
+    assert brevo.members(13) == {"p1@example.com", "p3@example.com"}
+    assert (result.added, result.rejected) == (2, 1)
+
+
+def test_the_plan_is_staged_as_one_item_per_import_not_per_person(cio: FakeCustomerIO, brevo: FakeBrevo) -> None:
+    """200,000 members must not cost 200,000 store rows: the staged plan holds one item per import."""
+    cio.segment(42, [cio.person(n) for n in range(5)])
+    mirror = make_mirror(cio, brevo)
+    mirror.import_max_bytes = 530  # two rows per import
+    assert mirror.start(MirrorRequest(42, 13)) == ["1"]
+    staged = list(mirror.state.iter_staged(mirror.run_key))
+    assert [(kind, len(data["rows"]), len(data["members"])) for _s, _k, kind, data in staged if data] == [
+        ("add", 2, 2),
+        ("add", 2, 2),
+        ("add", 1, 1),
+    ]

@@ -9,7 +9,7 @@ logic, no Airflow and no HTTP.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -105,17 +105,17 @@ class StagedRun:
         entries: Iterable[tuple[Mapping[str, Any], list[Any] | None]],
         request: MirrorRequest,
         result: MirrorResult,
-    ) -> list[tuple[str, str, Mapping[str, Any] | None]]:
-        """Pack ``(row, member)`` entries into the run's imports, one staged item per import (its rows, and for new
-        members their ``[cio_id, id, email]`` for the check after it): a few large store rows instead of one per
-        person. A row alone over the byte bound goes to the ledger (new members) and is never sent."""
+    ) -> Iterator[tuple[str, str, Mapping[str, Any] | None]]:
+        """Pack ``(row, member)`` entries into the run's imports, lazily, one staged item per import (its rows, and
+        for new members their ``[cio_id, id, email]`` for the check after it): a few large store rows instead of one
+        per person. A row alone over the byte bound goes to the ledger (new members) and is never sent."""
         packer: Packer[tuple[Mapping[str, Any], list[Any] | None]] = Packer(
             max_bytes=self.import_max_bytes,
             max_count=IMPORT_MAX_ROWS,
             overhead_bytes=400,
             size_of=lambda entry: len(_encode(entry[0])),  # the hook sends compact UTF-8 JSON
         )
-        items: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        count = 0
         for out in _chain((out for entry in entries for out in packer.add(entry)), packer):
             if isinstance(out, Oversize):
                 row, member = out.item
@@ -126,8 +126,8 @@ class StagedRun:
             data: dict[str, Any] = {"rows": [row for row, _member in out.items]}
             if kind == "add":
                 data["members"] = [member for _row, member in out.items]
-            items.append((f"{kind}:{len(items)}", kind, data))
-        return items
+            yield (f"{kind}:{count}", kind, data)
+            count += 1
 
     def _submit_next(
         self, kind: str, checkpoint: dict[str, Any], request: MirrorRequest, result: MirrorResult

@@ -101,6 +101,8 @@ class SegmentMirror:
         self.state = state
         self.run_key = run_key
         self._done: MirrorResult | None = None
+        self._first_staged = False
+        self._stage_rest: Callable[[], None] = lambda: None
         self.source = source
         self.target = target
         self.settings = settings
@@ -149,7 +151,11 @@ class SegmentMirror:
         self._done = self._plan(request)
         if self._done is not None:
             return []
-        return self.writer.next_import()
+        writer = self.writer
+        # the first import of new members goes before the rest of the plan is mapped and staged
+        pending = writer.next_import() if self._first_staged else []
+        self._stage_rest()
+        return pending or writer.next_import()
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Take the ended imports; return the imports to wait for next (``[]``: go on to :meth:`finish`)."""
@@ -218,7 +224,9 @@ class SegmentMirror:
             list_id=list_id,
         )
 
-        self.writer.stage(request, list_id, diff, fields, brevo_attributes, lifecycle, lifecycle_updates, result)
+        self._first_staged, self._stage_rest = self.writer.stage(
+            request, list_id, diff, fields, brevo_attributes, lifecycle, lifecycle_updates, result
+        )
         return None
 
     def _log_done(self, result: MirrorResult) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_customerio.sync.config import LifecycleSettings, MappedField
@@ -104,25 +104,22 @@ class MemberWriter(StagedRun):
         lifecycle: Mapping[str, str | None] | None,
         lifecycle_updates: Sequence[tuple[ListContact, str | None]],
         result: MirrorResult,
-    ) -> None:
-        """Record the run's plan: the rejections go to the ledger, the writes to the store."""
+    ) -> tuple[bool, Callable[[], None]]:
+        """Record the run's plan: the rejections go to the ledger, the writes to the store.
+
+        Only the first import of new members is staged here (with the run's checkpoint), so that it can be sent
+        at once; returns whether there is one, and the function that maps, packs and stages the rest (call it after
+        sending the first import: Brevo processes it meanwhile). A run killed in between is planned again from both
+        sides by its retry, as any killed run."""
         for rejection in diff.rejected:
             reject_member(self.reject, request, result, rejection.record, rejection.reason, rejection.message)
-        items: list[tuple[str, str, Mapping[str, Any] | None]] = []
+        by_ext_id: list[tuple[SegmentMember, dict[str, Any]]] = []
+        chunks: Iterator[tuple[str, str, Mapping[str, Any] | None]] = iter(())
         if diff.adds:
             people = self._people(request, diff.adds, fields, result)
-            rows, row_members, by_ext_id = self._rows(
-                request, list_id, people, fields, brevo_attributes, lifecycle, result
-            )
-            entries = ((r, _compact(row_members[r["email"]])) for r in rows)
-            items += self.import_items("add", entries, request, result)
-            items += [(f"ext:{m.cio_id}", "ext", {"member": m.as_record(), "attrs": a}) for m, a in by_ext_id]
-        items += self._lifecycle_items(lifecycle_updates, request, result)
-        removes = [c.contact_id for c in diff.removes]
-        items += [
-            (f"rm:{n}", "remove", {"contact_ids": chunk}) for n, chunk in enumerate(chunked(removes, MAX_LIST_CHANGE))
-        ]
-        result.lifecycle_updated = len(lifecycle_updates) if self.lifecycle is not None else 0
+            entries = self._entries(request, list_id, people, fields, brevo_attributes, lifecycle, result, by_ext_id)
+            chunks = self.import_items("add", entries, request, result)
+        first = next(chunks, None)
         checkpoint = {
             "request": dataclasses.asdict(request),
             "list_id": list_id,
@@ -133,8 +130,24 @@ class MemberWriter(StagedRun):
         }
         with self.state.transaction():
             self.state.clear_run(self.run_key)
-            self.state.stage_items(self.run_key, items)
+            self.state.stage_items(self.run_key, [first] if first else [])
             self._save(checkpoint, result)
+
+        def stage_rest() -> None:
+            items = list(chunks)
+            items += [(f"ext:{m.cio_id}", "ext", {"member": m.as_record(), "attrs": a}) for m, a in by_ext_id]
+            items += self._lifecycle_items(lifecycle_updates, request, result)
+            removes = [c.contact_id for c in diff.removes]
+            chunked_removes = enumerate(chunked(removes, MAX_LIST_CHANGE))
+            items += [(f"rm:{n}", "remove", {"contact_ids": chunk}) for n, chunk in chunked_removes]
+            result.lifecycle_updated = len(lifecycle_updates) if self.lifecycle is not None else 0
+            with self.state.transaction():
+                self.state.stage_items(self.run_key, items)
+                saved = self._checkpoint()  # the first import may have been sent: keep its progress
+                result.write_calls = int(saved["result"].get("write_calls") or 0)
+                self._save(saved, result)
+
+        return first is not None, stage_rest
 
     def _lifecycle_items(
         self, updates: Sequence[tuple[ListContact, str | None]], request: MirrorRequest, result: MirrorResult
@@ -152,7 +165,7 @@ class MemberWriter(StagedRun):
                 items.append(
                     (f"lc:{contact.contact_id}", "life_contact", {"contact_id": contact.contact_id, "value": value})
                 )
-        return self.import_items("life", rows, request, result) + items
+        return [*self.import_items("life", rows, request, result), *items]
 
     # ------------------------------------------------------------------ after the imports
     def finish(self) -> MirrorResult:
@@ -173,22 +186,22 @@ class MemberWriter(StagedRun):
     def _staged(self, kind: str) -> list[Mapping[str, Any]]:
         return [d for _s, _k, _kind, d in self.state.iter_staged(self.run_key, kind=kind) if d]
 
-    def _rows(
+    def _entries(
         self,
         request: MirrorRequest,
         list_id: int,
-        people: Sequence[tuple[SegmentMember, Person]],
+        people: Iterable[tuple[SegmentMember, Person]],
         fields: Sequence[MappedField],
         brevo_attributes: Sequence[BrevoAttribute],
         lifecycle: Mapping[str, str | None] | None,
         result: MirrorResult,
-    ) -> tuple[list[dict[str, Any]], dict[str, SegmentMember], list[tuple[SegmentMember, dict[str, Any]]]]:
-        """Map the people to add: import rows (by email), their members, and the people without an email."""
+        by_ext_id: list[tuple[SegmentMember, dict[str, Any]]],
+    ) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+        """Map the people to add, lazily: their import rows (by email, the first of an email wins) with their
+        members; the people without an email go to ``by_ext_id``."""
         mapper = PersonMapper(fields, brevo_attributes)
         life = self.lifecycle
-        rows: list[dict[str, Any]] = []
-        row_members: dict[str, SegmentMember] = {}
-        by_ext_id: list[tuple[SegmentMember, dict[str, Any]]] = []
+        emails: set[str] = set()
         for member, person in people:
             mapped = mapper.map(person)
             if isinstance(mapped, RejectedPerson):
@@ -209,12 +222,11 @@ class MemberWriter(StagedRun):
             attrs = dict(mapped.row.get("attributes") or {})
             if life is not None and lifecycle is not None and lifecycle.get(member.cio_id):
                 attrs[life.attribute.upper()] = lifecycle[member.cio_id]
-            if mapped.email is not None:
-                rows.append({"email": mapped.email, "attributes": attrs})
-                row_members[mapped.email] = member
-            else:
+            if mapped.email is None:
                 by_ext_id.append((member, attrs))
-        return rows, row_members, by_ext_id
+            elif mapped.email not in emails:
+                emails.add(mapped.email)
+                yield {"email": mapped.email, "attributes": attrs}, _compact(member)
 
     def _add_by_ext_id(
         self,
@@ -250,13 +262,21 @@ class MemberWriter(StagedRun):
         adds: Sequence[SegmentMember],
         fields: Sequence[MappedField],
         result: MirrorResult,
-    ) -> list[tuple[SegmentMember, Person]]:
-        """Pair each member to add with its Customer.io profile, hydrated by cio_id when attributes are needed."""
+    ) -> Iterator[tuple[SegmentMember, Person]]:
+        """Pair each member to add with its Customer.io profile, hydrated by cio_id (100 per call, lazily: the first
+        import goes once its people are read) when attributes are needed."""
         if not any(f.source not in ("email", "id") for f in fields):
-            return [(m, Person(cio_id=m.cio_id, id=m.id, email=m.email)) for m in adds]
+            yield from ((m, Person(cio_id=m.cio_id, id=m.id, email=m.email)) for m in adds)
+            return
+        for chunk in chunked(adds, MAX_HYDRATE):
+            yield from self._hydrated(request, chunk, result)
+
+    def _hydrated(
+        self, request: MirrorRequest, adds: Sequence[SegmentMember], result: MirrorResult
+    ) -> list[tuple[SegmentMember, Person]]:
         profiles: dict[str, Mapping[str, Any]] = {}
-        for chunk in chunked([m.cio_id for m in adds], MAX_HYDRATE):
-            for item in self.source.people_attributes(chunk):
+        if adds:
+            for item in self.source.people_attributes([m.cio_id for m in adds]):
                 item = item.get("customer", item) if "customer" in item else item
                 identifiers = item.get("identifiers") or {}
                 attributes = item.get("attributes") or {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from airflow_provider_customerio.sync.processes import ProcessOutcome, ProcessState
@@ -60,3 +62,26 @@ def test_the_plan_is_staged_as_one_item_per_import_not_per_person(cio: FakeCusto
         ("add", 2, 2),
         ("add", 1, 1),
     ]
+
+
+def test_the_first_import_is_sent_before_the_rest_of_the_plan_is_staged(
+    cio: FakeCustomerIO, brevo: FakeBrevo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Brevo processes the first import while the rest is mapped and staged; the run still ends complete, its
+    counts (the first import's write included) kept in the checkpoint."""
+    leaver = brevo.add_contact("gone@example.com", "u9", lists=[13])
+    cio.segment(42, [cio.person(n) for n in range(5)])
+    mirror = make_mirror(cio, brevo, removal_brake=1.0)
+    mirror.import_max_bytes = 530  # two rows per import
+    staged_then: list[int] = []
+    send = brevo.start_import
+
+    def start_import(rows: Any, list_id: int) -> str:
+        staged_then.append(mirror.state.count_staged(mirror.run_key))
+        return send(rows, list_id)
+
+    monkeypatch.setattr(brevo, "start_import", start_import)
+    result = mirror.run(MirrorRequest(42, 13))
+    assert staged_then == [1, 4, 4]  # then: 3 imports and one removal
+    assert (result.added, result.removed, result.write_calls) == (5, 1, 4)
+    assert 13 not in brevo.contacts[leaver]["listIds"]

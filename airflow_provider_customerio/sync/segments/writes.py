@@ -347,12 +347,12 @@ class MemberWriter(StagedRun):
         seqs = set(checkpoint.get("unchecked") or ())
         if not seqs:
             return
-        members = [
-            SegmentMember(*m)
-            for seq, _k, _kind, d in self.state.iter_staged(self.run_key, from_seq=min(seqs), kind="add")
-            if seq in seqs and d
-            for m in d["members"]
-        ]
+        members: list[SegmentMember] = []
+        for seq, _k, _kind, d in self.state.iter_staged(self.run_key, from_seq=min(seqs), kind="add"):
+            if seq > max(seqs):
+                break  # decode no later import
+            if seq in seqs and d:
+                members.extend(SegmentMember(*m) for m in d["members"])
         missing, latest = self._not_in_list(int(checkpoint["list_id"]), members, modified_since=checkpoint.get("mark"))
         checkpoint.setdefault("missing", []).extend(_compact(m) for m in missing)
         checkpoint["mark"] = latest or checkpoint.get("mark")

@@ -11,12 +11,14 @@ Each run also prints the CPU seconds of this process during the run (the operato
 process) and its calls. ``BENCH_PROFILE=/path/prefix`` writes a cProfile of each measured run to
 ``/path/prefix.<n>`` (pstats format; 1 = first mirror, 2 = 1 % change, 3 = no change).
 
+The sandbox processes an account's imports one at a time (its default, Brevo's "one import at a time"; the bound
+then chains them: ``vendor_bounds.critical_import``), or side by side with ``--parallel-imports``.
 ``--notify on`` (the default, as in ``people_sync.py``) serves the provider's notice route (``people_sync``'s
 notice server, on this run's store) and sets the Brevo connection extra ``notify_url``: Brevo calls it when an
 import ends, so the run learns of the end at once instead of at its next poll; ``--notify off`` polls.
 
 Run: python benchmarks/segments_mirror.py [--members 200000] [--change 0.01] [--limits on|off] [--runs first|all]
-[--notify on|off]
+[--notify on|off] [--parallel-imports]
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def main() -> None:
     ap.add_argument("--limits", choices=("on", "off"), default="on")
     ap.add_argument("--rate-per-s", type=float, default=1000.0, help="sandbox import processing rows/s (limits on)")
     ap.add_argument("--queue-s", type=float, default=5.0, help="sandbox import queue seconds (limits on)")
+    ap.add_argument(
+        "--parallel-imports", action="store_true", help="the sandbox processes imports side by side (default: serial)"
+    )
     ap.add_argument("--notify", choices=("on", "off"), default="on", help="Brevo notices the end of each import")
     ap.add_argument("--runs", choices=("first", "all"), default="all", help="only the first mirror, or all three")
     ap.add_argument("--import-check-interval", type=float, default=5.0, help="operator's (limits on)")
@@ -86,6 +91,7 @@ def main() -> None:
 def bench(args: argparse.Namespace, tmp: str, info: dict, notify_url: str | None) -> None:
     """Set the sandbox up, then measure the runs."""
     limits_on = args.limits == "on"
+    serial = True
     ctl = info["control_url"]
     http = requests.Session()
     # enough seeded people that ~members are live and have an id (the seed deletes some)
@@ -94,11 +100,19 @@ def bench(args: argparse.Namespace, tmp: str, info: dict, notify_url: str | None
     http.post(f"{ctl}/seed", json={"people": people, "segments": [10], "seed": 3}, timeout=600).raise_for_status()
     http.put(f"{ctl}/ratelimits", json={"enabled": False}, timeout=30)
     if limits_on:
-        http.post(
+        settings = http.post(
             f"{ctl}/brevo/processes/settings",
-            json={"rate_per_s": args.rate_per_s, "queue_s": args.queue_s},
+            json={"rate_per_s": args.rate_per_s, "queue_s": args.queue_s, "serial": not args.parallel_imports},
             timeout=30,
-        ).raise_for_status()
+        )
+        settings.raise_for_status()
+        # the bound follows the sandbox: one import at a time per account (its default), or side by side
+        serial = bool(settings.json().get("serial", True))
+        print(
+            f"imports: {'one at a time' if serial else 'side by side'} ({args.rate_per_s:g} rows/s, "
+            f"{args.queue_s:g} s queued)",
+            flush=True,
+        )
     else:
         # the former fast mode: poll-driven (the sandbox's default runs imports on its clock, one at a time)
         http.post(f"{ctl}/brevo/processes/settings", json={"polls_to_complete": 1, "rate_per_s": None}, timeout=30)
@@ -198,7 +212,7 @@ def bench(args: argparse.Namespace, tmp: str, info: dict, notify_url: str | None
         counts = vendor_bounds.count_calls(log)
         rows, known_pid[0] = vendor_bounds.import_rows(ctl, known_pid[0], args.rate_per_s if limits_on else 0)
         crit = vendor_bounds.critical_import(
-            log, rows, limits, queue_s=args.queue_s, rate_per_s=args.rate_per_s if limits_on else 0
+            log, rows, limits, queue_s=args.queue_s, rate_per_s=args.rate_per_s if limits_on else 0, serial=serial
         )
         bound = vendor_bounds.lower_bound(counts, limits, processing=crit)
         print(

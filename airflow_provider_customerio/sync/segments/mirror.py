@@ -10,9 +10,11 @@ One run of :class:`SegmentMirror` for one ``segment_id -> list_id`` pair:
 3. reads the full segment membership and the list's current members, and diffs them
    (:func:`diff_membership`): people are matched on Brevo ``EXT_ID`` = Customer.io ``id``, then on email;
 4. applies the removal brake (:func:`check_removal_brake`) before any write;
-5. upserts the missing people with a Brevo import that carries the list id (attributes hydrated from
-   Customer.io by ``cio_id``, at most 100 per call, mapped through ``field_mapping``), then checks that each
-   one reached the list; people without an email go through the contact endpoints by ``ext_id``;
+5. upserts the missing people with Brevo imports that carry the list id (attributes hydrated from
+   Customer.io by ``cio_id``, at most 100 per call, mapped through ``field_mapping``), one import at a time: the
+   first one is sent as soon as it is packed and the rest of the plan is staged while Brevo processes it; each
+   import's people are read back from the list while the next import is processed, to check that each one
+   reached it; people without an email go through the contact endpoints by ``ext_id``;
 6. writes the optional lifecycle attribute where it differs, and removes the leavers, at most 150 per call.
 
 Every member ends in the list or in the ledger (through ``reject``) with a reason. A re-run with no change makes

@@ -1,11 +1,13 @@
 """The Brevo writes of a segment mirror run, staged in the sync state store so that the run can wait for its
 imports anywhere (blocking, or deferred to the triggerer) and resume (the imports: :mod:`.imports`).
 
-:meth:`MemberWriter.stage` records the plan of a run (the import rows of new members and of lifecycle values, the
-people without an email, the per-contact lifecycle updates and the leavers) with the run's counts;
+:meth:`MemberWriter.stage` records the plan of a run (the imports of new members and of lifecycle values, one
+store item per import, the people without an email, the per-contact lifecycle updates and the leavers, 150 per
+item) with the run's counts, the first import first so that it can be sent before the rest is staged;
 :meth:`MemberWriter.next_import` submits the imports one at a time (one import in flight per account);
-:meth:`MemberWriter.complete` takes the ended ones; :meth:`MemberWriter.finish` checks that the new members reached
-the list (reading it back), then makes the contact writes and removes the leavers.
+:meth:`MemberWriter.complete` takes the ended ones, sends the next and then reads the ended one's people back from
+the list (:meth:`MemberWriter.check_ended`, while Brevo processes the next); :meth:`MemberWriter.finish` confirms
+the people no read-back found, then makes the contact writes and removes the leavers.
 
 Pure logic, no Airflow and no HTTP: Brevo and Customer.io are reached through the ports of
 :mod:`airflow_provider_customerio.sync.segments.ports`. Every write is preceded by ``check_lease``.

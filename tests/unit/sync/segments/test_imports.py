@@ -85,3 +85,29 @@ def test_the_first_import_is_sent_before_the_rest_of_the_plan_is_staged(
     assert staged_then == [1, 4, 4]  # then: 3 imports and one removal
     assert (result.added, result.removed, result.write_calls) == (5, 1, 4)
     assert 13 not in brevo.contacts[leaver]["listIds"]
+
+
+def test_a_run_killed_after_its_first_import_is_planned_again_and_sends_only_the_rest(
+    cio: FakeCustomerIO, brevo: FakeBrevo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cio.segment(42, [cio.person(n) for n in range(5)])
+    killed = make_mirror(cio, brevo)
+    killed.import_max_bytes = 530  # two rows per import
+    stage = killed.state.stage_items
+
+    def die_on_the_rest(run_key: str, items: Any) -> int:
+        if killed.state.pending_processes(run_key):  # the first import is out: the worker dies here
+            raise KeyboardInterrupt("worker killed")
+        return stage(run_key, items)
+
+    monkeypatch.setattr(killed.state, "stage_items", die_on_the_rest)
+    with pytest.raises(KeyboardInterrupt):
+        killed.start(MirrorRequest(42, 13))
+    assert brevo.writes == [("import", 2)]
+    monkeypatch.undo()
+    retry = make_mirror(cio, brevo)
+    retry.state, retry.import_max_bytes = killed.state, 530
+    result = retry.run(MirrorRequest(42, 13))
+    assert brevo.writes == [("import", 2), ("import", 2), ("import", 1)]  # the first two people are not sent again
+    assert (result.added, result.unchanged) == (3, 2) and len(brevo.members(13)) == 5
+    assert retry.state.pending_processes(retry.run_key) == [] and list(retry.state.iter_staged(retry.run_key)) == []

@@ -9,9 +9,10 @@ logic, no Airflow and no HTTP.
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+
+import msgspec
 
 from airflow_provider_customerio.sync.batching import Oversize, Packer
 from airflow_provider_customerio.sync.config import LifecycleSettings
@@ -98,29 +99,43 @@ class StagedRun:
             self._save(checkpoint, result)
         return []
 
-    def _submit_next(
-        self, kind: str, checkpoint: dict[str, Any], request: MirrorRequest, result: MirrorResult
-    ) -> str | None:
-        packer: Packer[tuple[int, Mapping[str, Any]]] = Packer(
+    def import_items(
+        self,
+        kind: str,
+        entries: Iterable[tuple[Mapping[str, Any], list[Any] | None]],
+        request: MirrorRequest,
+        result: MirrorResult,
+    ) -> Iterator[tuple[str, str, Mapping[str, Any] | None]]:
+        """Pack ``(row, member)`` entries into the run's imports, lazily, one staged item per import (its rows, and
+        for new members their ``[cio_id, id, email]`` for the check after it): a few large store rows instead of one
+        per person. A row alone over the byte bound goes to the ledger (new members) and is never sent."""
+        packer: Packer[tuple[Mapping[str, Any], list[Any] | None]] = Packer(
             max_bytes=self.import_max_bytes,
             max_count=IMPORT_MAX_ROWS,
             overhead_bytes=400,
-            size_of=lambda item: len(_json(item[1]["row"])),
+            size_of=lambda entry: len(_encode(entry[0])),  # the hook sends compact UTF-8 JSON
         )
-        staged = self.state.iter_staged(self.run_key, from_seq=int(checkpoint["next_seq"]), kind=kind)
-        outs = (out for seq, _key, _kind, data in staged if data for out in packer.add((seq, data)))
-        for out in _chain(outs, packer):
+        count = 0
+        for out in _chain((out for entry in entries for out in packer.add(entry)), packer):
             if isinstance(out, Oversize):
-                seq, data = out.item
-                if kind == "add":
-                    checkpoint["oversize"].append(data["row"]["email"])
-                    reject_member(self.reject, request, result, data["member"], out.reason, out.message)
-                checkpoint["next_seq"] = seq + 1
-                self._save(checkpoint, result)
+                row, member = out.item
+                if member is not None:
+                    record = {"cio_id": member[0], "id": member[1], "email": member[2]}
+                    reject_member(self.reject, request, result, record, out.reason, out.message)
                 continue
-            return self._submit(
-                kind, [data["row"] for _seq, data in out.items], out.items[-1][0] + 1, checkpoint, result
-            )
+            data: dict[str, Any] = {"rows": [row for row, _member in out.items]}
+            if kind == "add":
+                data["members"] = [member for _row, member in out.items]
+            yield (f"{kind}:{count}", kind, data)
+            count += 1
+
+    def _submit_next(
+        self, kind: str, checkpoint: dict[str, Any], request: MirrorRequest, result: MirrorResult
+    ) -> str | None:
+        staged = self.state.iter_staged(self.run_key, from_seq=int(checkpoint["next_seq"]), kind=kind)
+        for seq, _key, _kind, data in staged:  # one staged item per import (``import_items``)
+            if data and data.get("rows"):
+                return self._submit(kind, data["rows"], seq + 1, checkpoint, result)
         return None
 
     def _submit(
@@ -130,7 +145,7 @@ class StagedRun:
         process_id = str(self.target.start_import(rows, int(checkpoint["list_id"])))
         result.write_calls += 1
         checkpoint["next_seq"] = next_seq
-        checkpoint.setdefault("in_flight", {})[process_id] = {"kind": kind, "rows": len(rows)}
+        checkpoint.setdefault("in_flight", {})[process_id] = {"kind": kind, "rows": len(rows), "seq": next_seq - 1}
         with self.state.transaction():  # the pending import and the checkpoint past its rows, together
             self.state.add_pending(self.run_key, process_id, [])
             self._save(checkpoint, result)
@@ -157,17 +172,24 @@ class StagedRun:
                 checkpoint["report"].update(
                     {f"process {process.process_id} {k}": v for k, v in process.report.counts.items()}
                 )
+                if "seq" in flight:  # its members are checked against the list (``check_ended``)
+                    checkpoint.setdefault("unchecked", []).append(int(flight["seq"]))
             with self.state.transaction():
                 self.state.drop_pending(self.run_key, process.process_id)
                 self._save(checkpoint, result)
-        return self.pending() or self.next_import()
+        following = self.pending() or self.next_import()
+        # the next import is on its way: read back the ended one's members while Brevo processes it
+        self.check_ended()
+        return following
+
+    def check_ended(self) -> None:
+        """Check the members of the ended imports against the list (:class:`MemberWriter` does)."""
 
     def _attribute(self) -> str:
         return self.lifecycle.attribute.upper() if self.lifecycle is not None else ""
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value).encode("utf-8")
+_encode = msgspec.json.Encoder().encode
 
 
 def _chain(outs: Iterable[Any], packer: Packer[Any]) -> Iterable[Any]:

@@ -10,9 +10,11 @@ One run of :class:`SegmentMirror` for one ``segment_id -> list_id`` pair:
 3. reads the full segment membership and the list's current members, and diffs them
    (:func:`diff_membership`): people are matched on Brevo ``EXT_ID`` = Customer.io ``id``, then on email;
 4. applies the removal brake (:func:`check_removal_brake`) before any write;
-5. upserts the missing people with a Brevo import that carries the list id (attributes hydrated from
-   Customer.io by ``cio_id``, at most 100 per call, mapped through ``field_mapping``), then checks that each
-   one reached the list; people without an email go through the contact endpoints by ``ext_id``;
+5. upserts the missing people with Brevo imports that carry the list id (attributes hydrated from
+   Customer.io by ``cio_id``, at most 100 per call, mapped through ``field_mapping``), one import at a time: the
+   first one is sent as soon as it is packed and the rest of the plan is staged while Brevo processes it; each
+   import's people are read back from the list while the next import is processed, to check that each one
+   reached it; people without an email go through the contact endpoints by ``ext_id``;
 6. writes the optional lifecycle attribute where it differs, and removes the leavers, at most 150 per call.
 
 Every member ends in the list or in the ledger (through ``reject``) with a reason. A re-run with no change makes
@@ -101,6 +103,8 @@ class SegmentMirror:
         self.state = state
         self.run_key = run_key
         self._done: MirrorResult | None = None
+        self._first_staged = False
+        self._stage_rest: Callable[[], None] = lambda: None
         self.source = source
         self.target = target
         self.settings = settings
@@ -149,7 +153,11 @@ class SegmentMirror:
         self._done = self._plan(request)
         if self._done is not None:
             return []
-        return self.writer.next_import()
+        writer = self.writer
+        # the first import of new members goes before the rest of the plan is mapped and staged
+        pending = writer.next_import() if self._first_staged else []
+        self._stage_rest()
+        return pending or writer.next_import()
 
     def complete(self, states: Iterable[ProcessState]) -> list[str]:
         """Take the ended imports; return the imports to wait for next (``[]``: go on to :meth:`finish`)."""
@@ -218,7 +226,9 @@ class SegmentMirror:
             list_id=list_id,
         )
 
-        self.writer.stage(request, list_id, diff, fields, brevo_attributes, lifecycle, lifecycle_updates, result)
+        self._first_staged, self._stage_rest = self.writer.stage(
+            request, list_id, diff, fields, brevo_attributes, lifecycle, lifecycle_updates, result
+        )
         return None
 
     def _log_done(self, result: MirrorResult) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 import pytest
 
 from airflow_provider_customerio.sync.segments.model import (
@@ -84,3 +87,40 @@ def test_a_mirror_waits_for_its_import_anywhere_and_a_new_mirror_finishes_it(
     assert (result.added, result.removed, result.write_calls, result.segment_size) == (2, 1, 2, 2)
     assert brevo.writes == [("import", 2), ("remove", 1)] and 13 not in brevo.contacts[leaver]["listIds"]
     assert list(first.state.iter_staged(first.run_key)) == [] and first.state.pending_processes(first.run_key) == []
+
+
+class DatedBrevo(FakeBrevo):
+    """Contacts carry Brevo's ``modifiedAt`` (second ``n`` of the logical clock); each list read records its
+    ``modifiedSince`` and how many writes preceded it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_log: list[tuple[str | None, int]] = []
+
+    def iter_list_contacts(self, list_id: int, modified_since: str | None = None) -> Iterator[Mapping[str, Any]]:
+        self.read_log.append((modified_since, len(self.writes)))
+        since = (
+            None if modified_since is None else int(modified_since[17:19] if "T" in modified_since else modified_since)
+        )
+        for c in list(self.contacts.values()):
+            if list_id in c["listIds"] and (since is None or c["modified"] > since):
+                yield {**c, "modifiedAt": f"2026-01-01T00:00:{c['modified']:02d}.000Z"}
+
+
+def test_each_import_is_read_back_while_the_next_one_is_processed_from_a_moving_mark() -> None:
+    """The read-back of import k comes after import k+1 was sent (Brevo processes k+1 meanwhile) and starts at
+    the latest modifiedAt of import k-1's contacts, so each read returns about one import; the end reads nothing
+    more when everyone was found."""
+    cio, brevo = FakeCustomerIO(), DatedBrevo()
+    brevo.lists[13] = "Customers"
+    cio.segment(42, [cio.person(n) for n in range(3)])
+    mirror = make_mirror(cio, brevo)
+    mirror.import_max_bytes = 530  # two rows per import
+    assert mirror.start(MirrorRequest(42, 13)) == ["1"]
+    assert mirror.complete([brevo.wait_import("1")]) == ["2"]
+    assert mirror.complete([brevo.wait_import("2")]) == []
+    result = mirror.finish()
+    # the plan's read (no write yet), import 1's read-back after import 2 was sent (2 writes), import 2's from
+    # the latest modifiedAt of import 1's contacts (p1's: clock 4)
+    assert brevo.read_log == [(None, 0), ("0", 2), ("2026-01-01T00:00:04.000Z", 2)]
+    assert (result.added, result.rejected) == (3, 0)

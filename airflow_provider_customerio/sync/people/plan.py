@@ -1,14 +1,19 @@
 """How an incremental people run reads the people the activity feed names: hydrated 100 per call (the ``feed``
-plan), or in a filtered people export (the ``export`` plan), whichever costs fewer App API calls.
+plan), or in a filtered people export (the ``export`` plan), whichever is cheaper.
 
 Customer.io's audience filters have only ``eq`` and ``exists`` conditions (no time or range operator, and the
 ``_``-prefixed internal attributes cannot be searched: https://docs.customer.io/api/app/#operation/exportPeopleData),
 so no export can select "changed since"; the feed is read in full either way (it is also where the deletes and
-merges come from), and the export names the changed people one by one (``or`` of ``cio_id`` ``eq``). The choice is
-between the calls still to make: ``ceil(n / 100)`` hydrations against the export's calls (creation, polls, link,
-file), measured on this workspace's last filtered export (a watermark in the store) or assumed
-(:data:`DEFAULT_EXPORT_CALLS`) before the first. The plan and its token are in the run's checkpoint: a resumed run
-reads the same export again and skips what it staged.
+merges come from), and the export names the changed people one by one (``or`` of ``cio_id`` ``eq``).
+
+The choice is made on what is still to do once the feed is read, counted in App API calls: ``ceil(n / 100)``
+hydrations against the export's calls (creation, polls, link, file) and its wait, which Customer.io does not bound
+(in the sandbox it grows with the workspace, not with ``n``). The export is taken when it costs fewer calls AND no
+more time than the hydrations take at the App API's 10 calls per second (https://docs.customer.io/api/app/, "Rate
+limits"). Both are measured on this workspace's last filtered export (a store watermark); before the first, the
+export is assumed to cost :data:`DEFAULT_EXPORT_CALLS` calls and no wait, so the first run with enough changes
+measures one. The plan and its token are in the run's checkpoint: a resumed run reads the same export again and
+skips what it staged.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ DEFAULT_EXPORT_CALLS = 5
 EXPORT_COST_WATERMARK = "people.cio_to_brevo.export_cost"
 #: Ids per filtered export (the adapter's bound; the estimate counts one export per this many people).
 EXPORT_IDS_PER_EXPORT = 10_000
+#: The App API's published rate (10 requests per second for the whole workspace): what a call costs in time.
+APP_CALLS_PER_S = 10.0
 
 
 @runtime_checkable
@@ -50,46 +57,66 @@ class ExportingPeopleSource(Protocol):
 
 
 @dataclass(frozen=True)
+class ExportCost:
+    """What a filtered export of some people is expected to cost: App calls and seconds waited."""
+
+    calls: int
+    seconds: float
+    measured: bool
+
+
+@dataclass(frozen=True)
 class PlanChoice:
-    """The plan of one incremental run and the counted calls it was chosen by."""
+    """The plan of one incremental run and the counted costs it was chosen by."""
 
     plan: str
     changed: int
     feed_calls: int
-    export_calls: int
-    measured: bool
+    export: ExportCost
+
+    @property
+    def feed_seconds(self) -> float:
+        return self.feed_calls / APP_CALLS_PER_S
 
     @property
     def reason(self) -> str:
-        basis = "measured on the last filtered export" if self.measured else "assumed, none measured yet"
-        cheaper = "export" if self.plan == EXPORT else "hydration"
+        e = self.export
+        basis = "measured on the last filtered export" if e.measured else "assumed, none measured yet"
+        if self.plan == EXPORT:
+            why = "the export costs fewer calls and no more time"
+        elif not self.changed or e.calls >= self.feed_calls:
+            why = "hydration costs fewer calls"
+        else:
+            why = "the export's wait is longer than the hydrations"
         return (
             f"incremental plan: {self.plan} ({self.changed:,} changed people: hydrating them costs "
-            f"{self.feed_calls:,} App calls, a filtered export about {self.export_calls:,} ({basis}); "
-            f"{cheaper} is cheaper)"
+            f"{self.feed_calls:,} App calls ({self.feed_seconds:.1f} s at {APP_CALLS_PER_S:g}/s), a filtered export "
+            f"about {e.calls:,} calls and {e.seconds:.1f} s ({basis}); {why})"
         )
 
 
-def export_calls_estimate(state: SyncState, changed: int) -> tuple[int, bool]:
-    """Calls of a filtered export of ``changed`` people, and whether measured: the last export's calls per export
-    (one export per 10,000 people) times the exports needed."""
-    per_export, measured = DEFAULT_EXPORT_CALLS, False
+def export_cost_estimate(state: SyncState, changed: int) -> ExportCost:
+    """The expected cost of a filtered export of ``changed`` people: the last one's calls per export (one export per
+    :data:`EXPORT_IDS_PER_EXPORT` people) times the exports needed, and its seconds (exports run side by side)."""
+    per_export, seconds, measured = DEFAULT_EXPORT_CALLS, 0.0, False
     raw = state.get_watermark(EXPORT_COST_WATERMARK)
     if raw:
         try:
             last = _json_obj(raw)
             per_export = max(1, math.ceil(int(last["calls"]) / max(1, int(last.get("exports", 1)))))
-            measured = True
+            seconds, measured = max(0.0, float(last.get("seconds") or 0.0)), True
         except (KeyError, TypeError, ValueError):
             log.warning("Ignoring the unreadable watermark %s=%r", EXPORT_COST_WATERMARK, raw)
-    return per_export * max(1, math.ceil(changed / EXPORT_IDS_PER_EXPORT)), measured
+    return ExportCost(per_export * max(1, math.ceil(changed / EXPORT_IDS_PER_EXPORT)), seconds, measured)
 
 
-def choose_plan(changed: int, export_calls: int, *, measured: bool = False) -> PlanChoice:
-    """The export plan when it costs fewer App calls than hydrating ``changed`` people, else the feed plan."""
+def choose_plan(changed: int, export: ExportCost) -> PlanChoice:
+    """The export plan when it costs fewer App calls than hydrating ``changed`` people and its calls and wait take
+    no longer than the hydrations at :data:`APP_CALLS_PER_S`; else the feed plan."""
     feed_calls = math.ceil(changed / HYDRATE_CHUNK)
-    plan = EXPORT if changed and export_calls < feed_calls else FEED
-    return PlanChoice(plan, changed, feed_calls, export_calls, measured)
+    export_s = max(export.calls / APP_CALLS_PER_S, export.seconds)
+    cheaper = export.calls < feed_calls and export_s <= feed_calls / APP_CALLS_PER_S
+    return PlanChoice(EXPORT if changed and cheaper else FEED, changed, feed_calls, export)
 
 
 def plan_incremental(source: object, state: SyncState, cio_ids: Sequence[str], *, record: bool) -> dict[str, Any]:
@@ -98,8 +125,7 @@ def plan_incremental(source: object, state: SyncState, cio_ids: Sequence[str], *
     runs). A source that cannot export, or an export that fails, gives the feed plan."""
     if not isinstance(source, ExportingPeopleSource):
         return {"plan": FEED, "note": f"incremental plan: feed ({len(cio_ids):,} changed people; no export)"}
-    calls, measured = export_calls_estimate(state, len(cio_ids))
-    choice = choose_plan(len(cio_ids), calls, measured=measured)
+    choice = choose_plan(len(cio_ids), export_cost_estimate(state, len(cio_ids)))
     if choice.plan == FEED:
         return {"plan": FEED, "note": choice.reason}
     token = source.start_changed_export(cio_ids)

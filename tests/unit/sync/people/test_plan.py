@@ -14,8 +14,9 @@ from airflow_provider_customerio.sync.people.plan import (
     EXPORT,
     EXPORT_COST_WATERMARK,
     FEED,
+    ExportCost,
     choose_plan,
-    export_calls_estimate,
+    export_cost_estimate,
     stream_export,
 )
 from airflow_provider_customerio.sync.people.ports import Change
@@ -84,21 +85,32 @@ CHANGED = [f"c{i:05d}" for i in range(2, 202)]  # 200 people: 2 hydrations
 
 
 def test_switch_point_is_where_hydration_costs_more_calls_than_the_export():
-    assert choose_plan(500, 5).plan == FEED  # 5 hydrations = 5 export calls: hydrate
-    assert choose_plan(501, 5).plan == EXPORT  # 6 hydrations > 5
-    assert choose_plan(0, 0).plan == FEED
-    reason = choose_plan(501, 5, measured=True).reason
-    assert "export" in reason and "6 App calls" in reason and "about 5" in reason and "measured" in reason
+    unmeasured = ExportCost(5, 0.0, measured=False)
+    assert choose_plan(500, unmeasured).plan == FEED  # 5 hydrations = 5 export calls: hydrate
+    assert choose_plan(501, unmeasured).plan == EXPORT  # 6 hydrations > 5
+    assert choose_plan(0, ExportCost(0, 0.0, False)).plan == FEED
+    reason = choose_plan(501, ExportCost(5, 0.3, measured=True)).reason
+    assert reason.startswith("incremental plan: export (501 changed people: hydrating them costs 6 App calls")
+    assert "about 5 calls and 0.3 s (measured" in reason and "fewer calls and no more time" in reason
+
+
+def test_an_export_that_waits_longer_than_the_hydrations_is_not_taken():
+    # 1,000 people: 10 hydrations, 1 s at 10/s; an export of 6 calls that waited 10 s is slower
+    slow = choose_plan(1000, ExportCost(6, 10.0, measured=True))
+    assert slow.plan == FEED and "the export's wait is longer than the hydrations" in slow.reason
+    # 20,000 people: 200 hydrations, 20 s; the same export is cheaper in calls and time
+    assert choose_plan(20_000, ExportCost(12, 10.0, measured=True)).plan == EXPORT
+    assert choose_plan(1000, ExportCost(6, 1.0, measured=True)).plan == EXPORT  # a wait of 1 s is no longer
 
 
 def test_export_cost_is_the_last_measured_export_per_10000_people(tmp_path):
     state = StateStore(tmp_path / "s.db")
-    assert export_calls_estimate(state, 10) == (DEFAULT_EXPORT_CALLS, False)
+    assert export_cost_estimate(state, 10) == ExportCost(DEFAULT_EXPORT_CALLS, 0.0, False)
     state.set_watermark(EXPORT_COST_WATERMARK, json.dumps({"calls": 18, "exports": 2, "seconds": 3}))
-    assert export_calls_estimate(state, 10) == (9, True)
-    assert export_calls_estimate(state, 25_000) == (27, True)  # three exports
+    assert export_cost_estimate(state, 10) == ExportCost(9, 3.0, True)
+    assert export_cost_estimate(state, 25_000) == ExportCost(27, 3.0, True)  # three exports, side by side
     state.set_watermark(EXPORT_COST_WATERMARK, "garbage")
-    assert export_calls_estimate(state, 10) == (DEFAULT_EXPORT_CALLS, False)
+    assert export_cost_estimate(state, 10) == ExportCost(DEFAULT_EXPORT_CALLS, 0.0, False)
 
 
 def test_stream_export_keeps_staged_order_positions_and_names_the_missing():
@@ -163,7 +175,7 @@ def test_export_plan_is_recorded_and_a_killed_read_resumes_on_the_same_export(tm
     assert len(rows) == len(set(rows)) == 200 and s.updated == 200  # none twice, none missed
     assert len(src.exports) == 1 and src.hydrate_calls == 0  # the same export, read again
     # the measured cost is what the next run estimates from
-    assert json.loads(state.get_watermark(EXPORT_COST_WATERMARK))["calls"] == 4
+    assert json.loads(state.get_watermark(EXPORT_COST_WATERMARK)) == {"calls": 4, "exports": 1, "seconds": 0.5}
 
 
 def test_people_missing_from_the_export_are_ledgered_as_not_found(tmp_path):

@@ -135,13 +135,16 @@ class CustomerIOPeopleSource:
         )
 
     def start_full(self) -> dict[str, Any]:
-        """Create the people export and wait for it; fall back to search + hydrate when exports fail."""
+        """Create the people export and wait for it; fall back to search + hydrate when exports fail. The token
+        also carries the App calls the export costs (creation, polls, link, file) and the seconds waited."""
+        calls0, t0 = self.hook.api_calls, time.monotonic()
         try:
             export = self.hook.create_customer_export(attributes=[*self.attributes, "unsubscribed"])
             self.hook.wait_for_export(
                 export["id"], timeout=self.export_timeout, check_interval=self.export_check_interval
             )
-            return {"export_id": export["id"]}
+            calls = self.hook.api_calls - calls0 + 2
+            return {"export_id": export["id"], "calls": calls, "seconds": round(time.monotonic() - t0, 3)}
         except (ProcessFailedError, ProcessTimeoutError, NotFoundError, KeyError) as exc:
             self.hook.log.warning("People export unavailable (%s); falling back to search + hydrate", exc)
             return {"search": True}

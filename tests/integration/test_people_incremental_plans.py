@@ -4,6 +4,7 @@ full sync finds nothing left to write."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +13,8 @@ import pytest
 import requests
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
+from airflow_provider_customerio.store.state import StateStore
+from airflow_provider_customerio.sync.people.plan import EXPORT_COST_WATERMARK
 
 pytestmark = pytest.mark.integration
 EXAMPLE_CONFIG = Path(__file__).parents[2] / "dags" / "customerio_config.yaml"
@@ -22,6 +25,9 @@ FAST = {"rate_limit": 50.0}
 @pytest.fixture
 def env(sandbox, monkeypatch, tmp_path):
     sandbox.seed(people=1000, seed=5, now=SEED_NOW)
+    # exports done at once when polled: the full sync measures an export of 4 calls and no real wait, the estimate
+    # the first incremental run decides by (sync/people/plan.py)
+    sandbox.settings(export_rate_per_s=None, export_polls=1)
     sandbox.http.post(
         f"{sandbox.control_url}/brevo/processes/settings", json={"polls_to_complete": 2}
     ).raise_for_status()
@@ -30,7 +36,7 @@ def env(sandbox, monkeypatch, tmp_path):
     cfg = tmp_path / "customerio_config.yaml"
     cfg.write_text(text)
     monkeypatch.setenv("CUSTOMERIO_PROVIDER_CONFIG", str(cfg))
-    return sandbox
+    return SimpleNamespace(sandbox=sandbox, state=tmp_path / "state.db")
 
 
 def execute(mode: str, run_id: str, start=None, end=None) -> dict:
@@ -89,13 +95,15 @@ def brevo_writes(sb) -> list[dict]:
 
 
 def test_feed_below_the_switch_point_export_above_it_same_end_state(env):
-    sb = env
+    sb = env.sandbox
     execute("full", "full1")
+    cost = StateStore(env.state).get_watermark(EXPORT_COST_WATERMARK)
+    assert cost is not None and json.loads(cost)["calls"] == 4 and json.loads(cost)["source"] == "full"
     synced = contacts(sb)
     people = [p for p in syncable(sb) if p["id"] in synced]  # in Brevo after the full sync
     few, many, gone = people[:100], people[100:700], people[700]
 
-    # 100 changed: 1 hydration is cheaper than an export (5 calls assumed): the feed plan
+    # 100 changed: 1 hydration is cheaper than an export (4 calls measured on the full sync): the feed plan
     start = datetime.now(timezone.utc) - timedelta(seconds=2)
     rename(sb, few, "Few")
     sb.clear_requests()
@@ -106,7 +114,7 @@ def test_feed_below_the_switch_point_export_above_it_same_end_state(env):
     sb.clear_requests()
     assert execute("full", "full2")["updated"] == 0 and brevo_writes(sb) == []  # nothing left to write
 
-    # 600 changed and one deleted: 6 hydrations cost more than the export: the export plan
+    # 600 changed and one deleted: 6 hydrations cost more calls and time than the export: the export plan
     start = datetime.now(timezone.utc) - timedelta(seconds=2)
     rename(sb, many, "Many")
     r = requests.delete(f"{sb.track_url}/api/v1/customers/{gone['id']}", auth=sb.track_auth, timeout=10)

@@ -10,10 +10,11 @@ The choice is made on what is still to do once the feed is read, counted in App 
 hydrations against the export's calls (creation, polls, link, file) and its wait, which Customer.io does not bound
 (in the sandbox it grows with the workspace, not with ``n``). The export is taken when it costs fewer calls AND no
 more time than the hydrations take at the App API's 10 calls per second (https://docs.customer.io/api/app/, "Rate
-limits"). Both are measured on this workspace's last filtered export (a store watermark); before the first, the
-export is assumed to cost :data:`DEFAULT_EXPORT_CALLS` calls and no wait, so the first run with enough changes
-measures one. The plan and its token are in the run's checkpoint: a resumed run reads the same export again and
-skips what it staged.
+limits"). Both are measured on this workspace's last filtered export (a store watermark); before the first, on its
+last full export (a filter is evaluated over every profile, so the unkind reading is that a filtered export waits as
+long); with neither, the export is assumed to cost :data:`DEFAULT_EXPORT_CALLS` calls and no wait, so the first run
+with enough changes measures one. The plan and its token are in the run's checkpoint: a resumed run reads the same
+export again and skips what it staged.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class ExportCost:
 
     calls: int
     seconds: float
-    measured: bool
+    #: where the figures come from: ``filtered`` or ``full`` (the last such export), or ``""`` (assumed)
+    measured: str
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class PlanChoice:
     @property
     def reason(self) -> str:
         e = self.export
-        basis = "measured on the last filtered export" if e.measured else "assumed, none measured yet"
+        basis = f"measured on the last {e.measured} export" if e.measured else "assumed, none measured yet"
         if self.plan == EXPORT:
             why = "the export costs fewer calls and no more time"
         elif not self.changed or e.calls >= self.feed_calls:
@@ -96,18 +98,33 @@ class PlanChoice:
 
 
 def export_cost_estimate(state: SyncState, changed: int) -> ExportCost:
-    """The expected cost of a filtered export of ``changed`` people: the last one's calls per export (one export per
-    :data:`EXPORT_IDS_PER_EXPORT` people) times the exports needed, and its seconds (exports run side by side)."""
-    per_export, seconds, measured = DEFAULT_EXPORT_CALLS, 0.0, False
+    """The expected cost of a filtered export of ``changed`` people: the last export's calls per export (one export
+    per :data:`EXPORT_IDS_PER_EXPORT` people) times the exports needed, and its seconds (exports run side by side)."""
     raw = state.get_watermark(EXPORT_COST_WATERMARK)
+    per_export, seconds, measured = DEFAULT_EXPORT_CALLS, 0.0, ""
     if raw:
         try:
             last = _json_obj(raw)
             per_export = max(1, math.ceil(int(last["calls"]) / max(1, int(last.get("exports", 1)))))
-            seconds, measured = max(0.0, float(last.get("seconds") or 0.0)), True
+            seconds, measured = max(0.0, float(last.get("seconds") or 0.0)), str(last.get("source") or "filtered")
         except (KeyError, TypeError, ValueError):
             log.warning("Ignoring the unreadable watermark %s=%r", EXPORT_COST_WATERMARK, raw)
     return ExportCost(per_export * max(1, math.ceil(changed / EXPORT_IDS_PER_EXPORT)), seconds, measured)
+
+
+def seed_export_cost(state: SyncState, full_token: Mapping[str, Any]) -> None:
+    """A full run's export cost (``calls``, ``seconds`` in its token) as the estimate, unless a filtered export was
+    measured already (that one is closer to what an incremental run's export costs)."""
+    if full_token.get("export_id") is None or full_token.get("calls") is None:
+        return
+    try:
+        last = _json_obj(state.get_watermark(EXPORT_COST_WATERMARK) or "{}")
+    except ValueError:
+        last = {}
+    if last and last.get("source", "filtered") != "full":
+        return
+    cost = {"calls": full_token["calls"], "seconds": full_token.get("seconds"), "exports": 1, "source": "full"}
+    state.set_watermark(EXPORT_COST_WATERMARK, _json_dump(cost))
 
 
 def choose_plan(changed: int, export: ExportCost) -> PlanChoice:
@@ -132,7 +149,12 @@ def plan_incremental(source: object, state: SyncState, cio_ids: Sequence[str], *
     if token is None:
         return {"plan": FEED, "note": choice.reason + "; the export failed, so hydrated instead"}
     if record:
-        cost = {"calls": token.get("calls"), "seconds": token.get("seconds"), "exports": len(token["export_ids"])}
+        cost = {
+            "calls": token.get("calls"),
+            "seconds": token.get("seconds"),
+            "exports": len(token["export_ids"]),
+            "source": "filtered",
+        }
         state.set_watermark(EXPORT_COST_WATERMARK, _json_dump(cost))
     note = f"{choice.reason}; the export took {token.get('calls')} calls and {token.get('seconds')} s"
     return {"plan": EXPORT, "note": note, "token": dict(token)}

@@ -90,3 +90,13 @@ def test_failed_changed_export_is_none(source: Any, requests_mock: Any) -> None:
     requests_mock.get(f"{APP}/v1/exports/7", json={"export": {"status": "failed", "failed": True}})
     assert source.start_changed_export(["c1"]) is None
     assert source.start_changed_export([]) is None
+
+
+def test_full_export_token_carries_its_calls_and_wait(source: Any, requests_mock: Any) -> None:
+    requests_mock.post(f"{APP}/v1/exports/customers", json={"export": {"id": 9}})
+    requests_mock.get(
+        f"{APP}/v1/exports/9", [{"json": {"export": {"status": "pending"}}}, {"json": {"export": {"status": "done"}}}]
+    )
+    token = source.start_full()
+    assert token["export_id"] == 9 and token["calls"] == 1 + 2 + 2 and token["seconds"] >= 0
+    assert requests_mock.last_request.method == "GET"

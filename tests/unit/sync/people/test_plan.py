@@ -17,6 +17,7 @@ from airflow_provider_customerio.sync.people.plan import (
     ExportCost,
     choose_plan,
     export_cost_estimate,
+    seed_export_cost,
     stream_export,
 )
 from airflow_provider_customerio.sync.people.ports import Change
@@ -85,32 +86,35 @@ CHANGED = [f"c{i:05d}" for i in range(2, 202)]  # 200 people: 2 hydrations
 
 
 def test_switch_point_is_where_hydration_costs_more_calls_than_the_export():
-    unmeasured = ExportCost(5, 0.0, measured=False)
+    unmeasured = ExportCost(5, 0.0, measured="")
     assert choose_plan(500, unmeasured).plan == FEED  # 5 hydrations = 5 export calls: hydrate
     assert choose_plan(501, unmeasured).plan == EXPORT  # 6 hydrations > 5
-    assert choose_plan(0, ExportCost(0, 0.0, False)).plan == FEED
-    reason = choose_plan(501, ExportCost(5, 0.3, measured=True)).reason
+    assert choose_plan(0, ExportCost(0, 0.0, "")).plan == FEED
+    reason = choose_plan(501, ExportCost(5, 0.3, measured="filtered")).reason
     assert reason.startswith("incremental plan: export (501 changed people: hydrating them costs 6 App calls")
-    assert "about 5 calls and 0.3 s (measured" in reason and "fewer calls and no more time" in reason
+    assert (
+        "about 5 calls and 0.3 s (measured on the last filtered export)" in reason
+        and "fewer calls and no more time" in reason
+    )
 
 
 def test_an_export_that_waits_longer_than_the_hydrations_is_not_taken():
     # 1,000 people: 10 hydrations, 1 s at 10/s; an export of 6 calls that waited 10 s is slower
-    slow = choose_plan(1000, ExportCost(6, 10.0, measured=True))
+    slow = choose_plan(1000, ExportCost(6, 10.0, measured="filtered"))
     assert slow.plan == FEED and "the export's wait is longer than the hydrations" in slow.reason
     # 20,000 people: 200 hydrations, 20 s; the same export is cheaper in calls and time
-    assert choose_plan(20_000, ExportCost(12, 10.0, measured=True)).plan == EXPORT
-    assert choose_plan(1000, ExportCost(6, 1.0, measured=True)).plan == EXPORT  # a wait of 1 s is no longer
+    assert choose_plan(20_000, ExportCost(12, 10.0, measured="filtered")).plan == EXPORT
+    assert choose_plan(1000, ExportCost(6, 1.0, measured="filtered")).plan == EXPORT  # a wait of 1 s is no longer
 
 
 def test_export_cost_is_the_last_measured_export_per_10000_people(tmp_path):
     state = StateStore(tmp_path / "s.db")
-    assert export_cost_estimate(state, 10) == ExportCost(DEFAULT_EXPORT_CALLS, 0.0, False)
+    assert export_cost_estimate(state, 10) == ExportCost(DEFAULT_EXPORT_CALLS, 0.0, "")
     state.set_watermark(EXPORT_COST_WATERMARK, json.dumps({"calls": 18, "exports": 2, "seconds": 3}))
-    assert export_cost_estimate(state, 10) == ExportCost(9, 3.0, True)
-    assert export_cost_estimate(state, 25_000) == ExportCost(27, 3.0, True)  # three exports, side by side
+    assert export_cost_estimate(state, 10) == ExportCost(9, 3.0, "filtered")
+    assert export_cost_estimate(state, 25_000) == ExportCost(27, 3.0, "filtered")  # three exports, side by side
     state.set_watermark(EXPORT_COST_WATERMARK, "garbage")
-    assert export_cost_estimate(state, 10) == ExportCost(DEFAULT_EXPORT_CALLS, 0.0, False)
+    assert export_cost_estimate(state, 10) == ExportCost(DEFAULT_EXPORT_CALLS, 0.0, "")
 
 
 def test_stream_export_keeps_staged_order_positions_and_names_the_missing():
@@ -175,7 +179,12 @@ def test_export_plan_is_recorded_and_a_killed_read_resumes_on_the_same_export(tm
     assert len(rows) == len(set(rows)) == 200 and s.updated == 200  # none twice, none missed
     assert len(src.exports) == 1 and src.hydrate_calls == 0  # the same export, read again
     # the measured cost is what the next run estimates from
-    assert json.loads(state.get_watermark(EXPORT_COST_WATERMARK)) == {"calls": 4, "exports": 1, "seconds": 0.5}
+    assert json.loads(state.get_watermark(EXPORT_COST_WATERMARK)) == {
+        "calls": 4,
+        "exports": 1,
+        "seconds": 0.5,
+        "source": "filtered",
+    }
 
 
 def test_people_missing_from_the_export_are_ledgered_as_not_found(tmp_path):
@@ -210,3 +219,36 @@ def test_dry_run_does_not_record_the_export_cost(tmp_path):
     make("dry").extract(mode="incremental", window=WINDOW, dry_run=True)
     assert json.loads(state.get_watermark(EXPORT_COST_WATERMARK))["calls"] == 1
     assert len(src.exports) == 1
+
+
+def test_a_full_export_seeds_the_estimate_until_a_filtered_one_is_measured(tmp_path):
+    state = StateStore(tmp_path / "s.db")
+    seed_export_cost(state, {"search": True})  # no export: nothing measured
+    seed_export_cost(state, {"export_id": 3})  # no figures: nothing measured
+    assert state.get_watermark(EXPORT_COST_WATERMARK) is None
+    seed_export_cost(state, {"export_id": 3, "calls": 6, "seconds": 12.5})
+    assert export_cost_estimate(state, 10) == ExportCost(6, 12.5, "full")
+    seed_export_cost(state, {"export_id": 4, "calls": 7, "seconds": 20})  # a later full export replaces it
+    assert export_cost_estimate(state, 10) == ExportCost(7, 20.0, "full")
+    state.set_watermark(EXPORT_COST_WATERMARK, json.dumps({"calls": 4, "seconds": 1, "source": "filtered"}))
+    seed_export_cost(state, {"export_id": 5, "calls": 9, "seconds": 30})  # a filtered measurement stays
+    assert export_cost_estimate(state, 10) == ExportCost(4, 1.0, "filtered")
+
+
+class SlowExportSource(ExportingSource):
+    """Its full export took 30 s: an incremental export is expected to wait as long."""
+
+    def start_full(self):
+        return {**super().start_full(), "calls": 1, "seconds": 30.0}
+
+
+def test_after_a_slow_full_export_few_changes_are_hydrated_and_many_exported(tmp_path):
+    make, src, sink, state = make_env(tmp_path, SlowExportSource)
+    run_blocking(make(), mode="full", window=None)
+    assert export_cost_estimate(state, 1) == ExportCost(1, 30.0, "full")
+    change_people(src, CHANGED)  # 200 people: 2 hydrations, 0.2 s, against 1 call and 30 s
+    s = run_blocking(make("few"), mode="incremental", window=WINDOW)
+    assert src.exports == [] and "measured on the last full export" in s.notes[-1]
+    assert "the export's wait is longer than the hydrations" in s.notes[-1]
+    # 40,000 people: 400 hydrations, 40 s, against 4 calls (4 exports) and 30 s
+    assert choose_plan(40_000, export_cost_estimate(state, 40_000)).plan == EXPORT

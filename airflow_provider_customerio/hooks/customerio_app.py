@@ -31,6 +31,9 @@ MAX_ACTIVITY_LIMIT = 100
 MAX_MESSAGE_LIMIT = 1000
 #: Match-everyone filter used by Airbyte and the Singer tap.
 MATCH_ALL_FILTER: dict[str, Any] = {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}
+#: People per filtered export (``ids_filter``). Customer.io publishes no bound on a filter's size; this keeps a
+#: request body under about 700 kB (the sandbox refuses more conditions: docs/vendor-behaviour.md).
+MAX_EXPORT_FILTER_IDS = 10_000
 
 
 class CustomerIOAppHook(BaseApiHook):
@@ -259,6 +262,21 @@ class CustomerIOAppHook(BaseApiHook):
         if attributes:
             body["attributes"] = list(attributes)
         return (self.request_json("POST", "/v1/exports/customers", json_body=body) or {}).get("export") or {}
+
+    @staticmethod
+    def ids_filter(ids: Iterable[str], *, field: str = "cio_id") -> dict[str, Any]:
+        """An AudienceFilter matching exactly these people: ``or`` of ``eq`` conditions on ``field``.
+
+        The filter grammar has only ``eq`` and ``exists`` (no time or range operator,
+        https://docs.customer.io/api/app/#operation/exportPeopleData), so a set of people is named one by one.
+        At most :data:`MAX_EXPORT_FILTER_IDS` ids.
+        """
+        values = [str(i) for i in ids]
+        if not values:
+            raise ValueError("ids_filter needs at least one id (an empty `or` is not a valid filter)")
+        if len(values) > MAX_EXPORT_FILTER_IDS:
+            raise ValueError(f"ids_filter takes at most {MAX_EXPORT_FILTER_IDS} ids, got {len(values)}")
+        return {"or": [{"attribute": {"field": field, "operator": "eq", "value": v}} for v in values]}
 
     def get_export(self, export_id: int | str) -> dict[str, Any]:
         """An export's state: ``status`` is ``pending``, ``done`` or ``failed``."""

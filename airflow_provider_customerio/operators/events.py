@@ -6,8 +6,7 @@
 * :class:`CustomerIOTrackEventsOperator`: sends events to Customer.io Track from a file or XCom, each with a
   deterministic id so that a replay is deduplicated by Customer.io.
 
-Both are thin: the lifecycle is :class:`~.base.SyncOperator`'s; they wrap hooks and the event store in the ports of
-:mod:`airflow_provider_customerio.sync.events` and return its job.
+Both are thin (the lifecycle is in ``base.py``): hooks and the event store in the ports of ``sync.events``.
 """
 
 from __future__ import annotations

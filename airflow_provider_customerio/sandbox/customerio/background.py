@@ -86,7 +86,8 @@ class BackgroundMixin(CustomerIOBase):
             exp.status, exp.failed = "failed", True
             return
         if exp.type == "customers":
-            exp.rows.extend(i for i in self.read_indexes() if self.matches(i, exp.filters))
+            match = self.compile_filter(exp.filters)
+            exp.rows.extend(i for i in self.read_indexes() if match(i))
         else:
             f = exp.filters
             lo = bisect.bisect_left(self.message_created, f.get("start") or 0)

@@ -7,7 +7,7 @@ The rest is one mixin per area over :class:`CustomerIOBase` (:mod:`.people`, :mo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_customerio.sandbox.clock import SandboxClock
@@ -61,6 +61,9 @@ class CustomerIOBase:
         "wrap_customer_items": False,  # True: batch attribute items as {"customer": ...} like the spec says
         "allow_email_update_by_id": False,  # workspace setting "Allow updates to email using ID"
         "search_scan_budget": 100_000,  # people scanned per search request before a short page + next
+        # conditions one export filter may hold: Customer.io publishes no bound, the sandbox takes the unkind reading
+        # that there is one (docs/vendor-behaviour.md, "Export filters"); null = no bound
+        "max_filter_conditions": 10_000,
         # Background mode (the default; null = poll-driven, above): an export runs on the sandbox clock,
         # export_queue_s queued then total / export_rate_per_s seconds, whatever the client polls. Customer.io
         # documents no duration; on a real workspace a large export takes minutes
@@ -349,3 +352,5 @@ class CustomerIOBase:
         def _segments_changed(self, keys: set[str]) -> None: ...
 
         def matches(self, idx: int, flt: dict[str, Any]) -> bool: ...
+
+        def compile_filter(self, flt: dict[str, Any]) -> Callable[[int], bool]: ...

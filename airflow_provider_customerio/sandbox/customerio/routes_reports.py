@@ -235,6 +235,12 @@ async def export_customers(request: Request, state: Cio) -> Response:
         state.validate_filter(flt, "filters")
     except ValueError as exc:
         raise AppBadRequest(str(exc)) from None
+    most = state.settings["max_filter_conditions"]
+    if most and state.count_conditions(flt) > most:
+        raise AppBadRequest(
+            f"filters: {state.count_conditions(flt)} conditions; at most {most} per export (split the people "
+            "into several exports)"
+        )
     attrs = body.get("attributes") or []
     if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
         raise AppBadRequest("attributes: must be an array of attribute names")

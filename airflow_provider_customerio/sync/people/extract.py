@@ -18,6 +18,7 @@ from airflow_provider_customerio.sync.mapping import (
     field_digest,
     missing_attributes_error,
 )
+from airflow_provider_customerio.sync.people.plan import EXPORT, ExportingPeopleSource, plan_incremental, stream_export
 from airflow_provider_customerio.sync.people.ports import HYDRATE_CHUNK
 from airflow_provider_customerio.sync.people.run import HASH_CHUNK, PeopleRun
 from airflow_provider_customerio.sync.people.window import RunWindow
@@ -64,6 +65,16 @@ class PeopleExtract(PeopleRun):
             added = self.state.stage_items(self.run_key, ((cid, "upsert", None) for cid in recheck))
             if added:
                 log.info("Reading again %d people whose last write from Brevo was not yet read back", added)
+        self._choose_plan()
+
+    def _choose_plan(self) -> None:
+        """The incremental plan (``sync/people/plan.py``), kept in the checkpoint with its export token."""
+        changed = [cid for _, cid, _, _ in self.state.iter_staged(self.run_key, kind="upsert")]
+        chosen = plan_incremental(self._src(), self.state, changed, record=not self._checkpoint.get("dry_run"))
+        self._checkpoint["incremental_plan"] = chosen["plan"]
+        self._checkpoint["plan_token"] = chosen.get("token")
+        self.summary.notes.append(chosen["note"])
+        log.info("%s", chosen["note"])
 
     def _people_stream(self, mode: str, offset: int) -> Iterator[tuple[int, Person | None, str]]:
         """Yield ``(position, person or None if gone, cio_id)`` from ``offset`` on."""
@@ -73,6 +84,10 @@ class PeopleExtract(PeopleRun):
             for pos, person in enumerate(source.iter_full(token)):
                 if pos >= offset:
                     yield pos, person, person.cio_id
+            return
+        if self._checkpoint.get("incremental_plan") == EXPORT and isinstance(source, ExportingPeopleSource):
+            staged = [cid for _, cid, _, _ in self.state.iter_staged(self.run_key, kind="upsert")]
+            yield from stream_export(source, self._checkpoint["plan_token"], staged, offset)
             return
         chunk: list[tuple[int, str]] = []
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO
 from airflow_provider_customerio.sync.people.extract import PeopleExtract
 from airflow_provider_customerio.sync.people.pipeline import PIPE_OFFSET, PeoplePipeline
+from airflow_provider_customerio.sync.people.plan import seed_export_cost
 from airflow_provider_customerio.sync.people.ports import PeopleSyncError
 from airflow_provider_customerio.sync.people.results import PeopleImportResults
 from airflow_provider_customerio.sync.people.run import SlotsBusy
@@ -72,6 +73,8 @@ class PeopleSync(PeoplePipeline, PeopleExtract, PeopleImportResults):
                 self._collect(window)  # stages the people of own writes, expired ones too: read once more
             else:
                 self._checkpoint["full_token"] = self._src().start_full()
+                if not dry_run:  # a first estimate of what an incremental run's export waits (sync/people/plan.py)
+                    seed_export_cost(self.state, self._checkpoint["full_token"])
             if self.two_way and not dry_run:
                 # after staging: a person whose write expired unconfirmed is read again and what is read counts
                 # (a Customer.io edit stamped in the second of the write was held as stale until now)

@@ -437,6 +437,35 @@ def test_customerio_export_runs_on_the_clock(sandbox):
     assert app(sandbox, f"/v1/exports/{export_id}").json()["export"]["status"] == "done"
 
 
+def test_filtered_export_takes_the_workspace_time_and_has_a_bound_on_conditions(sandbox):
+    """Customer.io publishes neither how long a filtered export takes nor how many conditions a filter may hold:
+    a filter naming two people takes as long as the whole workspace, and more than max_filter_conditions is a 400."""
+    sandbox.ratelimits(enabled=False)
+    sandbox.seed(people=50, seed=1)
+    freeze(sandbox)
+    sandbox.settings(export_rate_per_s=5, export_queue_s=1, max_filter_conditions=3)
+    people = sandbox.http.post(
+        f"{sandbox.app_url}/v1/customers",
+        json={"filter": {"and": [{"attribute": {"field": "cio_id", "operator": "exists"}}]}},
+        headers=sandbox.app_headers,
+        timeout=10,
+    ).json()["identifiers"]
+    two = [people[0]["cio_id"], people[1]["cio_id"]]
+    eqs = [{"attribute": {"field": "cio_id", "operator": "eq", "value": c}} for c in two]
+    url = f"{sandbox.app_url}/v1/exports/customers"
+    resp = sandbox.http.post(url, json={"filters": {"or": eqs}}, headers=sandbox.app_headers)
+    assert resp.status_code == 200, resp.text
+    export_id = resp.json()["export"]["id"]
+    advance(sandbox, 5)  # 2 people would be done in 1.4 s; the workspace's 50 take 11
+    assert app(sandbox, f"/v1/exports/{export_id}").json()["export"]["status"] == "pending"
+    advance(sandbox, 7)
+    done = app(sandbox, f"/v1/exports/{export_id}").json()["export"]
+    assert (done["status"], done["total"]) == ("done", 2)
+    four = {"or": [*eqs, *eqs]}
+    resp = sandbox.http.post(url, json={"filters": four}, headers=sandbox.app_headers)
+    assert resp.status_code == 400 and "at most 3" in resp.text
+
+
 # --------------------------------------------------------------------------------------------- read lag
 
 

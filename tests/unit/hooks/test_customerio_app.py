@@ -80,3 +80,22 @@ def test_objects_search_filter(app, requests_mock):
     body = requests_mock.last_request.json()
     assert body["object_type_id"] == "1"
     assert body["filter"]["and"][0]["object_attribute"]["type_id"] == "1"
+
+
+def test_ids_filter_names_each_person_and_is_bounded(app, requests_mock):
+    from airflow_provider_customerio.hooks.customerio_app import MAX_EXPORT_FILTER_IDS
+
+    flt = app.ids_filter(["c1", "c2"])
+    assert flt == {
+        "or": [
+            {"attribute": {"field": "cio_id", "operator": "eq", "value": "c1"}},
+            {"attribute": {"field": "cio_id", "operator": "eq", "value": "c2"}},
+        ]
+    }
+    requests_mock.post("https://api.customer.io/v1/exports/customers", json={"export": {"id": 3}})
+    app.create_customer_export(filters=flt, attributes=["plan"])
+    assert requests_mock.last_request.json() == {"filters": flt, "attributes": ["plan"]}
+    with pytest.raises(ValueError, match="at least one id"):
+        app.ids_filter([])
+    with pytest.raises(ValueError, match=f"at most {MAX_EXPORT_FILTER_IDS}"):
+        app.ids_filter(str(i) for i in range(MAX_EXPORT_FILTER_IDS + 1))

@@ -96,7 +96,10 @@ def test_a_notified_process_is_polled_exactly_once() -> None:
     notices = FakeNotices(clock, {1: 31.0, 2: 45.5})
     done = wait_for_process_json(["1", "2"], brevo.get, timeout=600, clock=clock, notices=notices)
     assert set(done) == {"1", "2"}
-    assert brevo.polls == [(31.0, "1"), (46.0, "2")]  # no poll while waiting; one each after its notice
+    assert brevo.polls == [
+        (31.0, "1"),
+        (45.5, "2"),
+    ]  # no poll while waiting; one each after its notice (read every 0.25 s)
     assert all(s <= 1.0 for s in clock.sleeps)  # notices are read about every second
     assert notices.calls[0] == [1, 2] and notices.calls[-1] == [2]
 

@@ -1,15 +1,49 @@
-"""The two dialect-specific statements the store needs: upsert and insert-if-absent, in batches."""
+"""The dialect-specific statements the store needs: upsert and insert-if-absent, in batches, and the JSON codec of
+its text columns.
+
+Every bulk write takes rows as plain tuples in a known column order (the ``*_values`` functions; the dict-based
+functions are thin wrappers for the store's smaller tables) and goes, per database:
+
+- PostgreSQL through psycopg2: ONE statement per page, ``INSERT ... SELECT * FROM unnest(%s::text[], ...) ON
+  CONFLICT ...``, the page's columns passed as arrays (psycopg2 quotes a list in C; ``execute_values`` quotes each
+  row in a Python loop, and SQLAlchemy's executemany of an ON CONFLICT statement goes row by row);
+- SQLite: one driver-level ``executemany`` of the tuples (no parameter dict per row);
+- MySQL/MariaDB and any other database: SQLAlchemy's portable statements.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 BATCH = 1000
+#: Rows per call of the bulk writes (the sync's chunks fit in one; memory stays bounded).
+PAGE = 10_000
+#: Rows per statement of the PostgreSQL ``unnest`` path (one round trip each).
+PG_PAGE = 10_000
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def dumps(value: Any) -> str:
+    """JSON text of ``value`` for a text column (msgspec: compact, several times faster than ``json.dumps``)."""
+    return _encode(value).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    """The value of a JSON text column; text written by ``json.dumps`` (an older provider: ``NaN``) still reads."""
+    try:
+        return _decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 def chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
@@ -17,6 +51,23 @@ def chunks(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
+
+
+def as_tuples(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """``(columns, rows as tuples in that order)`` of dict rows that share their keys."""
+    cols = list(rows[0])
+    if len(cols) == 1:
+        return cols, [(r[cols[0]],) for r in rows]
+    get = itemgetter(*cols)
+    return cols, [get(r) for r in rows]
+
+
+def _kind(conn: Connection) -> str:
+    """``postgresql``, ``sqlite``, ``mysql`` (MariaDB too) or ``other``: which statements the database takes."""
+    name = conn.dialect.name
+    if name in ("postgresql", "sqlite"):
+        return name
+    return "mysql" if name in ("mysql", "mariadb") else "other"
 
 
 def _dialect_insert(conn: Connection, table: sa.Table) -> Any:
@@ -32,62 +83,146 @@ def _dialect_insert(conn: Connection, table: sa.Table) -> Any:
     return None
 
 
-def _psycopg2_values(
-    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], conflict: str, returning: str | None = None
-) -> bool | list[Any]:
-    """PostgreSQL through psycopg2: ``INSERT ... VALUES %s ON CONFLICT ...`` with ``execute_values`` (one round trip
-    per 1,000 rows; SQLAlchemy's executemany of an ON CONFLICT statement goes row by row, 5-10x slower). Returns
-    ``False`` when the connection is not psycopg2 (the caller uses the portable path), else ``True`` or, with
-    ``returning``, that column of the rows inserted."""
-    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg2":
-        return False
-    from psycopg2.extras import execute_values
+def _pg_array_type(column: sa.Column[Any]) -> str | None:
+    """The PostgreSQL array type a column's values are sent as (``None``: a type this path does not know)."""
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return "boolean[]"
+    if isinstance(kind, sa.BigInteger):
+        return "bigint[]"
+    if isinstance(kind, sa.Integer):
+        return "integer[]"
+    if isinstance(kind, sa.Float):
+        return "double precision[]"
+    if isinstance(kind, sa.String):  # Text is a String
+        return "text[]"
+    return None
 
+
+def can_insert_new(conn: Connection) -> bool:
+    """Whether :func:`insert_new_values` works on this connection (PostgreSQL through psycopg2)."""
+    return _kind(conn) == "postgresql" and conn.dialect.driver == "psycopg2"
+
+
+def _pg_unnest(
+    conn: Connection,
+    table: sa.Table,
+    cols: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    conflict: str | None,
+    returning: str | None = None,
+) -> bool | list[Any]:
+    """PostgreSQL through psycopg2: ``INSERT INTO t (cols) SELECT * FROM unnest(%s::type[], ...) [ON CONFLICT ...]``,
+    one statement per :data:`PG_PAGE` rows. Returns ``False`` when the connection is not psycopg2 or a column's
+    type is not known here (the caller uses another path), else ``True`` or, with ``returning``, that column of
+    the rows inserted."""
+    if not can_insert_new(conn):
+        return False
+    types = [_pg_array_type(table.c[c]) for c in cols]
+    if None in types:
+        return False
     quote = conn.dialect.identifier_preparer.quote
-    cols = list(rows[0])
-    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) VALUES %s ON CONFLICT {conflict}"
+    arrays = ", ".join(f"%s::{t}" for t in types)
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) SELECT * FROM unnest({arrays})"
+    if conflict:
+        sql += f" ON CONFLICT {conflict}"
     if returning:
         sql += f" RETURNING {quote(returning)}"
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        out = execute_values(
-            cursor, sql, [tuple(r[c] for c in cols) for r in rows], page_size=BATCH, fetch=bool(returning)
-        )
-    finally:
-        cursor.close()
-    return [r[0] for r in out] if returning else True
+    out: list[Any] = []
+    for start in range(0, len(values), PG_PAGE):
+        columns = tuple(list(c) for c in zip(*values[start : start + PG_PAGE], strict=True))
+        result = conn.exec_driver_sql(sql, columns)  # a tuple: one execution (errors wrapped as SQLAlchemy's)
+        if returning:
+            out.extend(r[0] for r in result)
+    return out if returning else True
 
 
-def _sqlite_values(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], conflict: str | None) -> bool:
-    """SQLite: ``INSERT ... VALUES (?, ...) ON CONFLICT ...`` as one driver-level executemany of plain tuples.
-    SQLAlchemy's compiled executemany builds a parameter dict per row (about half of a 100,000-person sync's store
-    time); every column of the store is a plain string or number, so no bind processing is skipped. Returns
-    ``False`` on another database (the caller uses the portable path)."""
-    if conn.dialect.name != "sqlite":
+def _sqlite_values(
+    conn: Connection, table: sa.Table, cols: Sequence[str], values: Sequence[tuple[Any, ...]], conflict: str | None
+) -> bool:
+    """SQLite: ``INSERT ... VALUES (?, ...) [ON CONFLICT ...]`` as one driver-level executemany of plain tuples
+    (every column of the store is a plain string or number, so no bind processing is skipped). Returns ``False``
+    on another database."""
+    if _kind(conn) != "sqlite":
         return False
     quote = conn.dialect.identifier_preparer.quote
-    cols = list(rows[0])
     marks = ", ".join("?" for _ in cols)
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) VALUES ({marks})"
     if conflict:
         sql += f" ON CONFLICT {conflict}"
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+    conn.exec_driver_sql(sql, list(values))
     return True
 
 
+def _dicts(cols: Sequence[str], values: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [dict(zip(cols, v, strict=True)) for v in values]
+
+
+def insert_values(conn: Connection, table: sa.Table, cols: Sequence[str], values: Sequence[tuple[Any, ...]]) -> None:
+    """A plain multi-row insert of tuples in ``cols`` order (a stored key is an IntegrityError)."""
+    if not values:
+        return
+    if _pg_unnest(conn, table, cols, values, None) or _sqlite_values(conn, table, cols, values, None):
+        return
+    conn.execute(table.insert(), _dicts(cols, values))
+
+
 def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """A plain multi-row insert (the SQLite path skips SQLAlchemy's per-row parameter building)."""
-    if rows and not _sqlite_values(conn, table, rows, None):
-        conn.execute(table.insert(), list(rows))
+    """A plain multi-row insert of dict rows (see :func:`insert_values`)."""
+    if rows:
+        insert_values(conn, table, *as_tuples(rows))
+
+
+def insert_new_values(
+    conn: Connection, table: sa.Table, cols: Sequence[str], values: Sequence[tuple[Any, ...]], key: str
+) -> set[Any] | None:
+    """PostgreSQL fast path of "insert the tuples whose unique ``key`` is not stored yet": the keys inserted, or
+    ``None`` on another database (the caller checks what exists first, then inserts)."""
+    if not values:
+        return set()
+    got = _pg_unnest(conn, table, cols, values, "DO NOTHING", returning=key)
+    return set(got) if isinstance(got, list) else None
 
 
 def insert_new(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], key: str) -> set[Any] | None:
-    """PostgreSQL fast path of "insert the rows whose unique ``key`` is not stored yet": the keys inserted, or
-    ``None`` on another database (the caller checks what exists first, then inserts)."""
-    if not rows:
-        return set()
-    got = _psycopg2_values(conn, table, rows, "DO NOTHING", returning=key)
-    return set(got) if isinstance(got, list) else None
+    """:func:`insert_new_values` of dict rows."""
+    return insert_new_values(conn, table, *as_tuples(rows), key) if rows else set()
+
+
+def _conflict_update(conn: Connection, table: sa.Table, cols: Sequence[str], keys: Sequence[str], coalesce: Any) -> str:
+    quote = conn.dialect.identifier_preparer.quote
+    assignments = ", ".join(
+        f"{quote(c)} = COALESCE(EXCLUDED.{quote(c)}, {quote(table.name)}.{quote(c)})"
+        if c in coalesce
+        else f"{quote(c)} = EXCLUDED.{quote(c)}"
+        for c in cols
+        if c not in keys
+    )
+    target = "(" + ", ".join(quote(k) for k in keys) + ")"
+    return f"{target} DO UPDATE SET {assignments}" if assignments else f"{target} DO NOTHING"
+
+
+def upsert_values(
+    conn: Connection,
+    table: sa.Table,
+    cols: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    keys: Sequence[str],
+    *,
+    coalesce: Sequence[str] = (),
+) -> None:
+    """Insert the tuples (in ``cols`` order), or update the non-key columns of the rows whose ``keys`` exist (one
+    statement per page). The tuples must not repeat a key (one statement may not touch a row twice).
+
+    :param coalesce: columns where a ``NULL`` in the new row keeps the stored value.
+    """
+    if not values:
+        return
+    if _kind(conn) in ("postgresql", "sqlite"):
+        conflict = _conflict_update(conn, table, cols, keys, coalesce)
+        if _pg_unnest(conn, table, cols, values, conflict) or _sqlite_values(conn, table, cols, values, conflict):
+            return
+    _portable_upsert(conn, table, _dicts(cols, values), keys, coalesce)
 
 
 def upsert(
@@ -98,14 +233,17 @@ def upsert(
     *,
     coalesce: Sequence[str] = (),
 ) -> None:
-    """Insert ``rows``, or update the non-key columns of the rows whose ``keys`` exist (one statement per batch).
+    """:func:`upsert_values` of dict rows that share their keys."""
+    if rows:
+        cols, values = as_tuples(rows)
+        upsert_values(conn, table, cols, values, keys, coalesce=coalesce)
 
-    :param coalesce: columns where a ``NULL`` in the new row keeps the stored value.
-    """
-    if not rows:
-        return
+
+def _portable_upsert(
+    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], coalesce: Sequence[str]
+) -> None:
     cols = [c for c in rows[0] if c not in keys]
-    stmt = _dialect_insert(conn, table)
+    stmt = _dialect_insert(conn, table) if _kind(conn) != "other" else None
     if stmt is None:  # another database: update, then insert what was not there
         for row in rows:
             where = sa.and_(*(table.c[k] == row[k] for k in keys))
@@ -115,34 +253,28 @@ def upsert(
                 if exists is None:
                     conn.execute(table.insert().values(**row))
         return
-    if conn.dialect.name in ("mysql", "mariadb"):
+    if _kind(conn) == "mysql":
         new = stmt.inserted
         sets = {c: (sa.func.coalesce(new[c], table.c[c]) if c in coalesce else new[c]) for c in cols}
         conn.execute(stmt.on_duplicate_key_update(**sets), list(rows))
-        return
-    quote = conn.dialect.identifier_preparer.quote
-    assignments = ", ".join(
-        f"{quote(c)} = COALESCE(EXCLUDED.{quote(c)}, {quote(table.name)}.{quote(c)})"
-        if c in coalesce
-        else f"{quote(c)} = EXCLUDED.{quote(c)}"
-        for c in cols
-    )
-    target = "(" + ", ".join(quote(k) for k in keys) + ")"
-    action = f"DO UPDATE SET {assignments}" if cols else "DO NOTHING"
-    if _psycopg2_values(conn, table, rows, f"{target} {action}") or _sqlite_values(
-        conn, table, rows, f"{target} {action}"
-    ):
         return
     new = stmt.excluded
     sets = {c: (sa.func.coalesce(new[c], table.c[c]) if c in coalesce else new[c]) for c in cols}
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=sets), list(rows))
 
 
-def insert_missing(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert ``rows``, skipping those whose primary key is already stored."""
-    if not rows:
+def insert_missing_values(
+    conn: Connection, table: sa.Table, cols: Sequence[str], values: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert the tuples (in ``cols`` order), skipping those whose primary key is already stored."""
+    if not values:
         return
-    stmt = _dialect_insert(conn, table)
+    if _kind(conn) in ("postgresql", "sqlite") and (
+        _pg_unnest(conn, table, cols, values, "DO NOTHING") or _sqlite_values(conn, table, cols, values, "DO NOTHING")
+    ):
+        return
+    rows = _dicts(cols, values)
+    stmt = _dialect_insert(conn, table) if _kind(conn) != "other" else None
     if stmt is None:
         keys = [c.name for c in table.primary_key.columns]
         for row in rows:
@@ -150,9 +282,13 @@ def insert_missing(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str
             if conn.execute(sa.select(sa.literal(1)).select_from(table).where(where)).first() is None:
                 conn.execute(table.insert().values(**row))
         return
-    if conn.dialect.name in ("mysql", "mariadb"):
-        conn.execute(stmt.prefix_with("IGNORE"), list(rows))
+    if _kind(conn) == "mysql":
+        conn.execute(stmt.prefix_with("IGNORE"), rows)
         return
-    if _psycopg2_values(conn, table, rows, "DO NOTHING") or _sqlite_values(conn, table, rows, "DO NOTHING"):
-        return
-    conn.execute(stmt.on_conflict_do_nothing(), list(rows))
+    conn.execute(stmt.on_conflict_do_nothing(), rows)
+
+
+def insert_missing(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert dict ``rows``, skipping those whose primary key is already stored."""
+    if rows:
+        insert_missing_values(conn, table, *as_tuples(rows))

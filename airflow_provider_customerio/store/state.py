@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import BATCH, chunks, upsert
+from airflow_provider_customerio.store._sql import BATCH, PAGE, chunks, dumps, loads, upsert, upsert_values
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
 from airflow_provider_customerio.store.fencing import check_fences
 from airflow_provider_customerio.store.staging import StagingMixin
@@ -43,6 +43,11 @@ BREVO_TO_CIO = "brevo_to_cio"
 #: Directions of the own writes (:meth:`StateStore.record_own_writes`): the vendor written to.
 TO_CIO = "to_cio"
 TO_BREVO = "to_brevo"
+
+_HASH_COLS = ("direction", "person_key", "hash", "synced_at")
+_IDENTITY_COLS = ("cio_id", "brevo_id", "email", "ext_id", "updated_at")
+_FIELD_COLS = ("cio_id", "field", "digest", "synced_at")
+_OWN_WRITE_COLS = ("direction", "cio_id", "field", "value", "written_at")
 
 #: Engines already migrated by this process (weak: an engine's id may be reused once it is garbage collected, so a
 #: set of ids could make a new in-memory store skip its migration).
@@ -186,9 +191,9 @@ class StateStore(StagingMixin, StoreBase):
     def set_hashes(self, direction: str, items: Iterable[tuple[str, str]]) -> None:
         now = time.time()
         with self._write() as conn:
-            for chunk in chunks(items):
-                rows = [{"direction": direction, "person_key": k, "hash": h, "synced_at": now} for k, h in chunk]
-                upsert(conn, s.content_hash, _last_per_key(rows, ("person_key",)), ("direction", "person_key"))
+            for chunk in chunks(items, PAGE):
+                last = {k: (direction, k, h, now) for k, h in chunk}  # one row per key, the last given winning
+                upsert_values(conn, s.content_hash, _HASH_COLS, list(last.values()), ("direction", "person_key"))
 
     def delete_hashes(self, direction: str, keys: Iterable[str]) -> None:
         t = s.content_hash
@@ -215,15 +220,22 @@ class StateStore(StagingMixin, StoreBase):
         """:meth:`upsert_identity` for many ``(cio_id, email, ext_id)`` at once (one statement per batch)."""
         now = time.time()
         with self._write() as conn:
-            for chunk in chunks(items):
-                merged: dict[str, dict[str, Any]] = {}
+            for chunk in chunks(items, PAGE):
+                merged: dict[str, tuple[str, None, str | None, str | None, float]] = {}
                 for cio_id, email, ext_id in chunk:
-                    row = merged.setdefault(
-                        cio_id, {"cio_id": cio_id, "brevo_id": None, "email": None, "ext_id": None, "updated_at": now}
-                    )
-                    row["email"] = email if email is not None else row["email"]
-                    row["ext_id"] = ext_id if ext_id is not None else row["ext_id"]
-                upsert(conn, s.identity, list(merged.values()), ("cio_id",), coalesce=("brevo_id", "email", "ext_id"))
+                    before = merged.get(cio_id)
+                    if before is not None:  # a key twice in one batch: NULLs keep the earlier values
+                        email = before[2] if email is None else email
+                        ext_id = before[3] if ext_id is None else ext_id
+                    merged[cio_id] = (cio_id, None, email, ext_id, now)
+                upsert_values(
+                    conn,
+                    s.identity,
+                    _IDENTITY_COLS,
+                    list(merged.values()),
+                    ("cio_id",),
+                    coalesce=("brevo_id", "email", "ext_id"),
+                )
 
     def get_identity(self, cio_id: str) -> Identity | None:
         t = s.identity
@@ -268,14 +280,12 @@ class StateStore(StagingMixin, StoreBase):
     def set_field_digests(self, items: Iterable[tuple[str, Mapping[str, str]]]) -> None:
         """Record, per person, the digest of each field now equal on both sides (other fields are kept)."""
         now = time.time()
-        rows = [
-            {"cio_id": cid, "field": name, "digest": digest, "synced_at": now}
-            for cid, fields in items
-            for name, digest in fields.items()
-        ]
         with self._write() as conn:
-            for chunk in chunks(rows):
-                upsert(conn, s.field_state, _last_per_key(list(chunk), ("cio_id", "field")), ("cio_id", "field"))
+            for chunk in chunks(items, PAGE // 10):  # about ten fields a person
+                last = {
+                    (cid, name): (cid, name, digest, now) for cid, fields in chunk for name, digest in fields.items()
+                }
+                upsert_values(conn, s.field_state, _FIELD_COLS, list(last.values()), ("cio_id", "field"))
 
     def forget_field_digests(self, cio_ids: Iterable[str]) -> None:
         t = s.field_state
@@ -287,14 +297,11 @@ class StateStore(StagingMixin, StoreBase):
 
     def record_own_writes(self, direction: str, items: Iterable[tuple[str, str, Any]], written_at: float) -> None:
         """Record writes ``(cio_id, field, value)`` sent to the vendor of ``direction`` at ``written_at``."""
-        rows = [
-            {"direction": direction, "cio_id": cid, "field": name, "value": json.dumps(value), "written_at": written_at}
-            for cid, name, value in items
-        ]
         with self._write() as conn:
-            for chunk in chunks(rows):
-                keys = ("direction", "cio_id", "field")
-                upsert(conn, s.own_write, _last_per_key(list(chunk), keys), keys)
+            for chunk in chunks(items, PAGE):
+                last = {(cid, name): (direction, cid, name, value) for cid, name, value in chunk}
+                values = [(d, cid, name, dumps(value), written_at) for d, cid, name, value in last.values()]
+                upsert_values(conn, s.own_write, _OWN_WRITE_COLS, values, ("direction", "cio_id", "field"))
 
     def get_own_writes(self, direction: str, cio_ids: Sequence[str]) -> dict[str, dict[str, OwnWrite]]:
         """``cio_id -> {field: OwnWrite}`` of the writes not yet read back (people without any are absent)."""
@@ -306,7 +313,7 @@ class StateStore(StagingMixin, StoreBase):
                     t.c.direction == direction, t.c.cio_id.in_(chunk)
                 )
                 for cid, name, value, at in conn.execute(q):
-                    out.setdefault(str(cid), {})[str(name)] = OwnWrite(json.loads(value), float(at))
+                    out.setdefault(str(cid), {})[str(name)] = OwnWrite(loads(value), float(at))
         return out
 
     def forget_own_writes(self, direction: str, items: Iterable[tuple[str, str]]) -> None:
@@ -378,14 +385,6 @@ class StateStore(StagingMixin, StoreBase):
             assert conn is not None
             for table in (s.staged_item, s.pending_row, s.pending_process, s.seen, s.checkpoint):
                 conn.execute(table.delete().where(table.c.run_key == run_key))
-
-
-def _last_per_key(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per key, the last given winning (one upsert statement may not touch a row twice)."""
-    out: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in rows:
-        out[tuple(r[k] for k in keys)] = r
-    return list(out.values())
 
 
 __all__ = [

@@ -135,3 +135,32 @@ def test_an_inbox_made_by_create_all_is_adopted_by_the_migration_on_postgres(pg:
         assert EventStore(engine).counts()[PENDING] == 2  # opened again: nothing to migrate
     finally:
         engine.dispose()
+
+
+def test_bulk_writes_take_one_unnest_statement_per_page(pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On psycopg2 every bulk write is ``INSERT ... SELECT * FROM unnest(arrays)``, paged: text with quotes,
+    braces, backslashes and non-ASCII, NULLs, floats and big integers survive; ``insert_new`` returns the keys."""
+    import sqlalchemy as sa
+
+    from airflow_provider_customerio.store import _sql
+    from tests.unit.store.test_sql import BULK, BULK_COLS, check_bulk_paths
+
+    pg.psql("CREATE DATABASE s_bulk")
+    engine = sa.create_engine(pg.url("s_bulk"))
+    calls: list[int] = []
+    real = _sql._pg_unnest
+
+    def spy(conn: Any, table: Any, cols: Any, values: Any, *args: Any, **kw: Any) -> Any:
+        out = real(conn, table, cols, values, *args, **kw)
+        assert out is not False, "the unnest path was not taken"
+        calls.append(len(values))
+        return out
+
+    monkeypatch.setattr(_sql, "_pg_unnest", spy)
+    try:
+        check_bulk_paths(engine, monkeypatch)
+        with engine.begin() as conn:
+            got = _sql.insert_new_values(conn, BULK, BULK_COLS, [("k0", 1, 1.0, None), ("new", None, 2.0, "x")], "k")
+        assert got == {"new"} and calls and calls[0] == 7
+    finally:
+        engine.dispose()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -189,14 +190,39 @@ def insert_new(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, An
     return insert_new_values(conn, table, *as_tuples(rows), key) if rows else set()
 
 
-def _conflict_update(conn: Connection, table: sa.Table, cols: Sequence[str], keys: Sequence[str], coalesce: Any) -> str:
+@dataclass(frozen=True)
+class Merge:
+    """How an upsert updates the non-key columns of a stored row (default: the new value replaces the stored one).
+
+    :param coalesce: columns where a ``NULL`` in the new row keeps the stored value.
+    :param json: JSON-object columns merged key by key, the new keys winning (the stored keys not in the new
+        object are kept), in the database: PostgreSQL ``jsonb ||``, SQLite ``json_patch``, MySQL
+        ``JSON_MERGE_PATCH``. The new objects' values must not be JSON ``null`` (a merge patch deletes those).
+    :param least: columns that keep the smaller of the stored and the new value.
+    """
+
+    coalesce: Sequence[str] = ()
+    json: Sequence[str] = ()
+    least: Sequence[str] = ()
+
+
+def _new_value(kind: str, table: str, col: str, merge: Merge) -> str:
+    """The SQL of a column's value in ``ON CONFLICT ... DO UPDATE`` (PostgreSQL, SQLite); names quoted."""
+    old, new = f"{table}.{col}", f"EXCLUDED.{col}"
+    if col in merge.json:
+        return f"({old}::jsonb || {new}::jsonb)::text" if kind == "postgresql" else f"json_patch({old}, {new})"
+    if col in merge.least:
+        return f"{'LEAST' if kind == 'postgresql' else 'min'}({old}, {new})"
+    if col in merge.coalesce:
+        return f"COALESCE({new}, {old})"
+    return new
+
+
+def _conflict_update(conn: Connection, table: sa.Table, cols: Sequence[str], keys: Sequence[str], merge: Merge) -> str:
     quote = conn.dialect.identifier_preparer.quote
+    kind = _kind(conn)
     assignments = ", ".join(
-        f"{quote(c)} = COALESCE(EXCLUDED.{quote(c)}, {quote(table.name)}.{quote(c)})"
-        if c in coalesce
-        else f"{quote(c)} = EXCLUDED.{quote(c)}"
-        for c in cols
-        if c not in keys
+        f"{quote(c)} = {_new_value(kind, quote(table.name), quote(c), merge)}" for c in cols if c not in keys
     )
     target = "(" + ", ".join(quote(k) for k in keys) + ")"
     return f"{target} DO UPDATE SET {assignments}" if assignments else f"{target} DO NOTHING"
@@ -210,19 +236,24 @@ def upsert_values(
     keys: Sequence[str],
     *,
     coalesce: Sequence[str] = (),
+    merge: Merge | None = None,
 ) -> None:
     """Insert the tuples (in ``cols`` order), or update the non-key columns of the rows whose ``keys`` exist (one
     statement per page). The tuples must not repeat a key (one statement may not touch a row twice).
 
     :param coalesce: columns where a ``NULL`` in the new row keeps the stored value.
+    :param merge: how the other columns update (:class:`Merge`; ``coalesce`` joins its own).
     """
     if not values:
         return
+    how = merge or Merge()
+    if coalesce:
+        how = Merge(coalesce=(*how.coalesce, *coalesce), json=how.json, least=how.least)
     if _kind(conn) in ("postgresql", "sqlite"):
-        conflict = _conflict_update(conn, table, cols, keys, coalesce)
+        conflict = _conflict_update(conn, table, cols, keys, how)
         if _pg_unnest(conn, table, cols, values, conflict) or _sqlite_values(conn, table, cols, values, conflict):
             return
-    _portable_upsert(conn, table, _dicts(cols, values), keys, coalesce)
+    _portable_upsert(conn, table, _dicts(cols, values), keys, how)
 
 
 def upsert(
@@ -239,28 +270,58 @@ def upsert(
         upsert_values(conn, table, cols, values, keys, coalesce=coalesce)
 
 
+def _merged(stored: Mapping[str, Any], row: Mapping[str, Any], merge: Merge) -> dict[str, Any]:
+    """The portable path's update of ``stored`` by ``row`` (see :class:`Merge`)."""
+    out = dict(row)
+    for c in merge.json:
+        out[c] = dumps({**loads(stored[c]), **loads(row[c])})
+    for c in merge.least:
+        out[c] = min(stored[c], row[c])
+    for c in merge.coalesce:
+        out[c] = stored[c] if row[c] is None else row[c]
+    return out
+
+
 def _portable_upsert(
-    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], coalesce: Sequence[str]
+    conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], merge: Merge
 ) -> None:
     cols = [c for c in rows[0] if c not in keys]
-    stmt = _dialect_insert(conn, table) if _kind(conn) != "other" else None
-    if stmt is None:  # another database: update, then insert what was not there
+    kind = _kind(conn)
+    stmt = _dialect_insert(conn, table) if kind != "other" else None
+    if stmt is not None and kind != "mysql":  # PostgreSQL through another driver than psycopg2
+        quote = conn.dialect.identifier_preparer.quote
+        literal: dict[str, Any] = {
+            c: sa.literal_column(_new_value(kind, quote(table.name), quote(c), merge)) for c in cols
+        }
+        action = (
+            stmt.on_conflict_do_update(index_elements=list(keys), set_=literal)
+            if literal
+            else stmt.on_conflict_do_nothing()
+        )
+        conn.execute(action, list(rows))
+        return
+    if stmt is None:  # another database: read the stored row (locked), then update or insert
         for row in rows:
             where = sa.and_(*(table.c[k] == row[k] for k in keys))
-            values = {c: row[c] for c in cols if not (c in coalesce and row[c] is None)}
-            if not values or conn.execute(table.update().where(where).values(**values)).rowcount == 0:
-                exists = conn.execute(sa.select(sa.literal(1)).select_from(table).where(where)).first()
-                if exists is None:
-                    conn.execute(table.insert().values(**row))
+            found = conn.execute(sa.select(table).where(where).with_for_update()).mappings().first()
+            if found is None:
+                conn.execute(table.insert().values(**row))
+            elif cols:
+                new = _merged(dict(found), row, merge)
+                conn.execute(table.update().where(where).values(**{c: new[c] for c in cols}))
         return
-    if _kind(conn) == "mysql":
-        new = stmt.inserted
-        sets = {c: (sa.func.coalesce(new[c], table.c[c]) if c in coalesce else new[c]) for c in cols}
-        conn.execute(stmt.on_duplicate_key_update(**sets), list(rows))
-        return
-    new = stmt.excluded
-    sets = {c: (sa.func.coalesce(new[c], table.c[c]) if c in coalesce else new[c]) for c in cols}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=sets), list(rows))
+    new_row = stmt.inserted
+    sets: dict[str, Any] = {}
+    for c in cols:
+        if c in merge.json:
+            sets[c] = sa.func.JSON_MERGE_PATCH(table.c[c], new_row[c])
+        elif c in merge.least:
+            sets[c] = sa.func.least(table.c[c], new_row[c])
+        elif c in merge.coalesce:
+            sets[c] = sa.func.coalesce(new_row[c], table.c[c])
+        else:
+            sets[c] = new_row[c]
+    conn.execute(stmt.on_duplicate_key_update(**sets), list(rows))
 
 
 def insert_missing_values(

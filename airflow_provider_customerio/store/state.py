@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import BATCH, PAGE, chunks, dumps, loads, upsert, upsert_values
+from airflow_provider_customerio.store._sql import BATCH, PAGE, Merge, chunks, dumps, loads, upsert, upsert_values
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
 from airflow_provider_customerio.store.fencing import check_fences
 from airflow_provider_customerio.store.staging import StagingMixin
@@ -46,8 +46,11 @@ TO_BREVO = "to_brevo"
 
 _HASH_COLS = ("direction", "person_key", "hash", "synced_at")
 _IDENTITY_COLS = ("cio_id", "brevo_id", "email", "ext_id", "updated_at")
-_FIELD_COLS = ("cio_id", "field", "digest", "synced_at")
-_OWN_WRITE_COLS = ("direction", "cio_id", "field", "value", "written_at")
+_DIGEST_COLS = ("cio_id", "digests", "synced_at")
+_MERGE_DIGESTS = Merge(json=("digests",))
+_OWN_WRITE_COLS = ("direction", "cio_id", "writes", "oldest")
+_OWN_WRITE_KEYS = ("direction", "cio_id")
+_MERGE_WRITES = Merge(json=("writes",), least=("oldest",))
 
 #: Engines already migrated by this process (weak: an engine's id may be reused once it is garbage collected, so a
 #: set of ids could make a new in-memory store skip its migration).
@@ -265,83 +268,118 @@ class StateStore(StagingMixin, StoreBase):
             conn.execute(s.identity.delete().where(s.identity.c.cio_id == cio_id))
 
     # ------------------------------------------------------------------ per-field last-synced values
+    # One row per person (``field_digest_set``: a JSON object field -> digest), merged per field by the database.
 
     def get_field_digests(self, cio_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """``cio_id -> {field: digest}`` of the values both sides last agreed on (people without any are absent)."""
-        t = s.field_state
+        t = s.field_digest_set
         out: dict[str, dict[str, str]] = {}
         with self._read() as conn:
             for chunk in chunks(cio_ids, 500):
-                q = sa.select(t.c.cio_id, t.c.field, t.c.digest).where(t.c.cio_id.in_(chunk))
-                for cid, name, digest in conn.execute(q):
-                    out.setdefault(str(cid), {})[str(name)] = str(digest)
+                q = sa.select(t.c.cio_id, t.c.digests).where(t.c.cio_id.in_(chunk))
+                for cid, digests in conn.execute(q):
+                    if found := loads(digests):
+                        out[str(cid)] = found
         return out
 
     def set_field_digests(self, items: Iterable[tuple[str, Mapping[str, str]]]) -> None:
         """Record, per person, the digest of each field now equal on both sides (other fields are kept)."""
         now = time.time()
         with self._write() as conn:
-            for chunk in chunks(items, PAGE // 10):  # about ten fields a person
-                last = {
-                    (cid, name): (cid, name, digest, now) for cid, fields in chunk for name, digest in fields.items()
-                }
-                upsert_values(conn, s.field_state, _FIELD_COLS, list(last.values()), ("cio_id", "field"))
+            for chunk in chunks(items, PAGE):
+                merged: dict[str, dict[str, str]] = {}
+                for cid, fields in chunk:
+                    if fields:
+                        merged.setdefault(cid, {}).update(fields)
+                values = [(cid, dumps(fields), now) for cid, fields in merged.items()]
+                upsert_values(conn, s.field_digest_set, _DIGEST_COLS, values, ("cio_id",), merge=_MERGE_DIGESTS)
 
     def forget_field_digests(self, cio_ids: Iterable[str]) -> None:
-        t = s.field_state
+        t = s.field_digest_set
         with self._write() as conn:
             for chunk in chunks(cio_ids):
                 conn.execute(t.delete().where(t.c.cio_id.in_(chunk)))
 
     # ------------------------------------------------------------------ own writes not yet read back
+    # One row per direction and person (``own_write_set``: a JSON object field -> [value, written_at], and the
+    # earliest written_at), merged per field by the database.
 
     def record_own_writes(self, direction: str, items: Iterable[tuple[str, str, Any]], written_at: float) -> None:
         """Record writes ``(cio_id, field, value)`` sent to the vendor of ``direction`` at ``written_at``."""
         with self._write() as conn:
             for chunk in chunks(items, PAGE):
-                last = {(cid, name): (direction, cid, name, value) for cid, name, value in chunk}
-                values = [(d, cid, name, dumps(value), written_at) for d, cid, name, value in last.values()]
-                upsert_values(conn, s.own_write, _OWN_WRITE_COLS, values, ("direction", "cio_id", "field"))
+                merged: dict[str, dict[str, list[Any]]] = {}
+                for cid, name, value in chunk:  # the last write of a field wins
+                    merged.setdefault(cid, {})[name] = [value, written_at]
+                values = [(direction, cid, dumps(w), written_at) for cid, w in merged.items()]
+                upsert_values(conn, s.own_write_set, _OWN_WRITE_COLS, values, _OWN_WRITE_KEYS, merge=_MERGE_WRITES)
 
     def get_own_writes(self, direction: str, cio_ids: Sequence[str]) -> dict[str, dict[str, OwnWrite]]:
         """``cio_id -> {field: OwnWrite}`` of the writes not yet read back (people without any are absent)."""
-        t = s.own_write
+        t = s.own_write_set
         out: dict[str, dict[str, OwnWrite]] = {}
         with self._read() as conn:
             for chunk in chunks(cio_ids, 500):
-                q = sa.select(t.c.cio_id, t.c.field, t.c.value, t.c.written_at).where(
-                    t.c.direction == direction, t.c.cio_id.in_(chunk)
-                )
-                for cid, name, value, at in conn.execute(q):
-                    out.setdefault(str(cid), {})[str(name)] = OwnWrite(loads(value), float(at))
+                q = sa.select(t.c.cio_id, t.c.writes).where(t.c.direction == direction, t.c.cio_id.in_(chunk))
+                for cid, writes in conn.execute(q):
+                    if found := loads(writes):
+                        out[str(cid)] = {str(k): OwnWrite(v, float(at)) for k, (v, at) in found.items()}
         return out
 
     def forget_own_writes(self, direction: str, items: Iterable[tuple[str, str]]) -> None:
         """Drop the records of ``(cio_id, field)`` (read back, superseded or expired)."""
-        t = s.own_write
-        stmt = t.delete().where(
-            t.c.direction == direction, t.c.cio_id == sa.bindparam("cid"), t.c.field == sa.bindparam("name")
-        )
+        t = s.own_write_set
         with self._write() as conn:
-            for chunk in chunks(items):
-                conn.execute(stmt, [{"cid": cid, "name": name} for cid, name in chunk])
+            for chunk in chunks(items, PAGE):
+                names: dict[str, set[str]] = {}
+                for cid, name in chunk:
+                    names.setdefault(cid, set()).add(name)
+                for part in chunks(list(names), 500):
+                    where = sa.and_(t.c.direction == direction, t.c.cio_id.in_(part))
+                    rows = conn.execute(sa.select(t.c.cio_id, t.c.writes).where(where).with_for_update()).all()
+                    self._rewrite_own_writes(conn, direction, [(c, w, names[c]) for c, w in rows], None)
 
     def expire_own_writes(self, direction: str, before: float) -> int:
         """Drop the records of writes sent before ``before`` (unix seconds); returns how many went."""
-        t = s.own_write
+        t = s.own_write_set
         with self._write() as conn:
-            result = conn.execute(t.delete().where(t.c.direction == direction, t.c.written_at < before))
-        return int(result.rowcount or 0)
+            where = sa.and_(t.c.direction == direction, t.c.oldest < before)
+            rows = conn.execute(sa.select(t.c.cio_id, t.c.writes).where(where).with_for_update()).all()
+            return self._rewrite_own_writes(conn, direction, [(c, w, None) for c, w in rows], before)
+
+    @staticmethod
+    def _rewrite_own_writes(
+        conn: Connection, direction: str, rows: Sequence[tuple[str, str, set[str] | None]], before: float | None
+    ) -> int:
+        """Drop from each stored row the fields named (or, with ``before``, those written before it); a row left
+        empty goes. Returns how many fields went."""
+        t = s.own_write_set
+        dropped, gone, kept = 0, [], []
+        for cid, text, names in rows:
+            writes = loads(text)
+            left = {
+                k: v
+                for k, v in writes.items()
+                if not (names is not None and k in names) and not (before is not None and float(v[1]) < before)
+            }
+            dropped += len(writes) - len(left)
+            if not left:
+                gone.append(cid)
+            elif len(left) != len(writes):
+                kept.append((direction, cid, dumps(left), min(float(v[1]) for v in left.values())))
+        for part in chunks(gone, 500):
+            conn.execute(t.delete().where(t.c.direction == direction, t.c.cio_id.in_(part)))
+        upsert_values(conn, t, _OWN_WRITE_COLS, kept, _OWN_WRITE_KEYS)
+        return dropped
 
     def iter_own_write_people(self, direction: str) -> Iterator[str]:
         """The people with a write to the vendor of ``direction`` not yet read back, in pages."""
-        t = s.own_write
+        t = s.own_write_set
         last = ""
         while True:
             q = (
                 sa.select(t.c.cio_id)
                 .where(t.c.direction == direction, t.c.cio_id > last)
-                .group_by(t.c.cio_id)
                 .order_by(t.c.cio_id)
                 .limit(BATCH)
             )

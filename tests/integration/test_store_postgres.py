@@ -164,3 +164,7 @@ def test_bulk_writes_take_one_unnest_statement_per_page(pg: Any, monkeypatch: py
         assert got == {"new"} and calls and calls[0] == 7
     finally:
         engine.dispose()
+
+
+def test_field_digests_and_own_writes_merge_per_field_in_one_row_per_person(store: SyncStore) -> None:
+    contract.check_per_person_field_state(store)

@@ -71,6 +71,16 @@ def _kind(conn: Connection) -> str:
     return "mysql" if name in ("mysql", "mariadb") else "other"
 
 
+def key_in(conn: Connection, column: sa.Column[Any], keys: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """``column IN (keys)``; on PostgreSQL ``column = ANY(:keys)``, the keys as ONE array parameter (one statement
+    text whatever their count: no expanding of a parameter per key)."""
+    if _kind(conn) == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam("keys", list(keys), type_=ARRAY(column.type)))
+    return column.in_(list(keys))
+
+
 def _dialect_insert(conn: Connection, table: sa.Table) -> Any:
     from sqlalchemy.dialects import mysql, postgresql, sqlite
 

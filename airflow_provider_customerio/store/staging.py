@@ -29,6 +29,7 @@ from airflow_provider_customerio.store._sql import (
     insert_missing_values,
     insert_new_values,
     insert_values,
+    key_in,
     loads,
     upsert,
 )
@@ -41,6 +42,8 @@ else:
     _StoreBase = object
 
 
+#: Rows per read of the staged items and pending rows (a few MB; one round trip each).
+READ_PAGE = 5000
 _STAGED_COLS = ("run_key", "seq", "item_key", "kind", "data")
 _PENDING_COLS = ("run_key", "process_id", "seq", "person_key", "hash", "row")
 
@@ -109,7 +112,7 @@ class StagingMixin(_StoreBase):
         t = s.staged_item
         out: set[str] = set()
         for part in chunks(keys, 500):
-            q = sa.select(t.c.item_key).where(t.c.run_key == run_key, t.c.item_key.in_(part))
+            q = sa.select(t.c.item_key).where(t.c.run_key == run_key, key_in(conn, t.c.item_key, part))
             out.update(k for (k,) in conn.execute(q))
         return out
 
@@ -124,7 +127,7 @@ class StagingMixin(_StoreBase):
             if kind is not None:
                 q = q.where(t.c.kind == kind)
             with self._read() as conn:
-                rows = conn.execute(q.order_by(t.c.seq).limit(BATCH)).all()
+                rows = conn.execute(q.order_by(t.c.seq).limit(READ_PAGE)).all()
             if not rows:
                 return
             for sq, key, k, data in rows:
@@ -188,7 +191,7 @@ class StagingMixin(_StoreBase):
                 sa.select(t.c.seq, t.c.person_key, t.c.hash, t.c.row)
                 .where(t.c.run_key == run_key, t.c.process_id == str(process_id), t.c.seq >= seq)
                 .order_by(t.c.seq)
-                .limit(2000)
+                .limit(READ_PAGE)
             )
             with self._read() as conn:
                 rows = conn.execute(q).all()

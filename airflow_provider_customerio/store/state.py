@@ -33,7 +33,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import BATCH, PAGE, Merge, chunks, dumps, loads, upsert, upsert_values
+from airflow_provider_customerio.store._sql import (
+    BATCH,
+    PAGE,
+    Merge,
+    chunks,
+    dumps,
+    key_in,
+    loads,
+    upsert,
+    upsert_values,
+)
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
 from airflow_provider_customerio.store.fencing import check_fences
 from airflow_provider_customerio.store.staging import StagingMixin
@@ -184,7 +194,9 @@ class StateStore(StagingMixin, StoreBase):
         out: dict[str, str] = {}
         with self._read() as conn:
             for chunk in chunks(keys, 500):
-                q = sa.select(t.c.person_key, t.c.hash).where(t.c.direction == direction, t.c.person_key.in_(chunk))
+                q = sa.select(t.c.person_key, t.c.hash).where(
+                    t.c.direction == direction, key_in(conn, t.c.person_key, chunk)
+                )
                 out.update({str(k): str(h) for k, h in conn.execute(q)})
         return out
 
@@ -276,7 +288,7 @@ class StateStore(StagingMixin, StoreBase):
         out: dict[str, dict[str, str]] = {}
         with self._read() as conn:
             for chunk in chunks(cio_ids, 500):
-                q = sa.select(t.c.cio_id, t.c.digests).where(t.c.cio_id.in_(chunk))
+                q = sa.select(t.c.cio_id, t.c.digests).where(key_in(conn, t.c.cio_id, chunk))
                 for cid, digests in conn.execute(q):
                     if found := loads(digests):
                         out[str(cid)] = found
@@ -320,7 +332,7 @@ class StateStore(StagingMixin, StoreBase):
         out: dict[str, dict[str, OwnWrite]] = {}
         with self._read() as conn:
             for chunk in chunks(cio_ids, 500):
-                q = sa.select(t.c.cio_id, t.c.writes).where(t.c.direction == direction, t.c.cio_id.in_(chunk))
+                q = sa.select(t.c.cio_id, t.c.writes).where(t.c.direction == direction, key_in(conn, t.c.cio_id, chunk))
                 for cid, writes in conn.execute(q):
                     if found := loads(writes):
                         out[str(cid)] = {str(k): OwnWrite(v, float(at)) for k, (v, at) in found.items()}

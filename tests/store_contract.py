@@ -287,3 +287,6 @@ def check_per_person_field_state(store: SyncStore) -> None:
     assert st.expire_own_writes(TO_BREVO, before=250.0) == 0  # the row's earliest write went with F2
     st.forget_own_writes(TO_BREVO, [("p1", "F3")])
     assert list(st.iter_own_write_people(TO_BREVO)) == [] and st.get_own_writes(TO_CIO, ["p1"]) != {}
+    # a person's writes apart in one call: merged, the last write of a field winning
+    st.record_own_writes(TO_CIO, [("q1", "F1", "a"), ("q2", "F1", "b"), ("q1", "F1", "c"), ("q1", "F2", "d")], 1.0)
+    assert st.get_own_writes(TO_CIO, ["q1"]) == {"q1": {"F1": OwnWrite("c", 1.0), "F2": OwnWrite("d", 1.0)}}

@@ -27,6 +27,8 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -299,10 +301,10 @@ class StateStore(StagingMixin, StoreBase):
         now = time.time()
         with self._write() as conn:
             for chunk in chunks(items, PAGE):
-                merged: dict[str, dict[str, str]] = {}
+                merged: dict[str, Mapping[str, str]] = {}
                 for cid, fields in chunk:
-                    if fields:
-                        merged.setdefault(cid, {}).update(fields)
+                    if fields:  # a person twice: the later digests win, the other fields are kept
+                        merged[cid] = {**merged[cid], **fields} if cid in merged else fields
                 values = [(cid, dumps(fields), now) for cid, fields in merged.items()]
                 upsert_values(conn, s.field_digest_set, _DIGEST_COLS, values, ("cio_id",), merge=_MERGE_DIGESTS)
 
@@ -320,9 +322,13 @@ class StateStore(StagingMixin, StoreBase):
         """Record writes ``(cio_id, field, value)`` sent to the vendor of ``direction`` at ``written_at``."""
         with self._write() as conn:
             for chunk in chunks(items, PAGE):
-                merged: dict[str, dict[str, list[Any]]] = {}
-                for cid, name, value in chunk:  # the last write of a field wins
-                    merged.setdefault(cid, {})[name] = [value, written_at]
+                merged: dict[str, dict[str, tuple[Any, float]]] = {}
+                for cid, group in groupby(chunk, key=itemgetter(0)):  # callers pass a person's writes together
+                    writes = {name: (value, written_at) for _, name, value in group}
+                    if cid in merged:  # the last write of a field wins
+                        merged[cid].update(writes)
+                    else:
+                        merged[cid] = writes
                 values = [(direction, cid, dumps(w), written_at) for cid, w in merged.items()]
                 upsert_values(conn, s.own_write_set, _OWN_WRITE_COLS, values, _OWN_WRITE_KEYS, merge=_MERGE_WRITES)
 

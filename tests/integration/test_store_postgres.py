@@ -168,3 +168,40 @@ def test_bulk_writes_take_one_unnest_statement_per_page(pg: Any, monkeypatch: py
 
 def test_field_digests_and_own_writes_merge_per_field_in_one_row_per_person(store: SyncStore) -> None:
     contract.check_per_person_field_state(store)
+
+
+def test_per_field_rows_move_into_one_row_per_person_on_postgres(pg: Any) -> None:
+    """A PostgreSQL store at version 10 keeps its field digests and own writes through migration 11 (the rows
+    read through a server-side cursor while the new rows are written in the same transaction)."""
+    import sqlalchemy as sa
+
+    from airflow_provider_customerio.store import schema
+    from airflow_provider_customerio.store.state import TO_BREVO, OwnWrite, StateStore
+
+    pg.psql("CREATE DATABASE s_move")
+    engine = sa.create_engine(pg.url("s_move"))
+    try:
+        assert schema.migrate(engine, schema.MIGRATIONS[:10]) == 10
+        with engine.begin() as conn:
+            conn.execute(
+                schema.field_state.insert(),
+                [
+                    {"cio_id": f"c{i}", "field": f, "digest": f"d{i}{f}", "synced_at": 1.0}
+                    for i in range(12)
+                    for f in "AB"
+                ],
+            )
+            conn.execute(
+                schema.own_write.insert(),
+                [{"direction": TO_BREVO, "cio_id": "c1", "field": "A", "value": '{"x": [1, null]}', "written_at": 5.0}],
+            )
+        st = StateStore(engine)
+        assert st.get_field_digests(["c0", "c11"]) == {
+            "c0": {"A": "d0A", "B": "d0B"},
+            "c11": {"A": "d11A", "B": "d11B"},
+        }
+        assert st.get_own_writes(TO_BREVO, ["c1"]) == {"c1": {"A": OwnWrite({"x": [1, None]}, 5.0)}}
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(schema.field_state)).scalar() == 0
+    finally:
+        engine.dispose()

@@ -71,14 +71,34 @@ def _kind(conn: Connection) -> str:
     return "mysql" if name in ("mysql", "mariadb") else "other"
 
 
-def key_in(conn: Connection, column: sa.Column[Any], keys: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """``column IN (keys)``; on PostgreSQL ``column = ANY(:keys)``, the keys as ONE array parameter (one statement
-    text whatever their count: no expanding of a parameter per key)."""
-    if _kind(conn) == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
+def rows_by_key(
+    conn: Connection,
+    table: sa.Table,
+    cols: Sequence[str],
+    fixed: Mapping[str, Any],
+    key: str,
+    keys: Sequence[str],
+) -> Iterable[Sequence[Any]]:
+    """The ``cols`` of the rows whose primary key is ``fixed`` plus ``key`` in ``keys`` (text keys).
 
-        return column == sa.any_(sa.bindparam("keys", list(keys), type_=ARRAY(column.type)))
-    return column.in_(list(keys))
+    PostgreSQL: ONE statement, an index probe per key (``unnest(:keys) CROSS JOIN LATERAL (... LIMIT 1)``): a plan
+    that does not hang on the table's statistics. With ``key = ANY(:keys)`` (or ``IN``), a table grown by the run
+    and not analysed yet is read through its index on the leading column alone and filtered, every row of the
+    direction for every chunk (measured: 200 reads of 500 keys in a 100,000-row table 4.8 s, after ``ANALYZE``
+    1.2 s, with the probes 1.0 s). Elsewhere ``key IN (...)``."""
+    if _kind(conn) != "postgresql":
+        q = sa.select(*(table.c[c] for c in cols)).where(
+            *(table.c[k] == v for k, v in fixed.items()), table.c[key].in_(list(keys))
+        )
+        return conn.execute(q).all()
+    quote = conn.dialect.identifier_preparer.quote
+    where = " AND ".join([*(f"{quote(k)} = %({k})s" for k in fixed), f"{quote(key)} = k.key"])
+    picked = ", ".join(quote(c) for c in cols)
+    sql = (
+        f"SELECT h.* FROM unnest(%(keys)s::text[]) AS k(key) CROSS JOIN LATERAL "
+        f"(SELECT {picked} FROM {quote(table.name)} WHERE {where} LIMIT 1) AS h"
+    )
+    return conn.exec_driver_sql(sql, {**fixed, "keys": list(keys)}).all()
 
 
 def _dialect_insert(conn: Connection, table: sa.Table) -> Any:

@@ -29,7 +29,6 @@ from airflow_provider_customerio.store._sql import (
     insert_missing_values,
     insert_new_values,
     insert_values,
-    key_in,
     loads,
     upsert,
 )
@@ -112,7 +111,7 @@ class StagingMixin(_StoreBase):
         t = s.staged_item
         out: set[str] = set()
         for part in chunks(keys, 500):
-            q = sa.select(t.c.item_key).where(t.c.run_key == run_key, key_in(conn, t.c.item_key, part))
+            q = sa.select(t.c.item_key).where(t.c.run_key == run_key, t.c.item_key.in_(part))
             out.update(k for (k,) in conn.execute(q))
         return out
 

@@ -41,8 +41,8 @@ from airflow_provider_customerio.store._sql import (
     Merge,
     chunks,
     dumps,
-    key_in,
     loads,
+    rows_by_key,
     upsert,
     upsert_values,
 )
@@ -192,14 +192,13 @@ class StateStore(StagingMixin, StoreBase):
 
     def get_hashes(self, direction: str, keys: Sequence[str]) -> dict[str, str]:
         """Stored hashes for ``keys`` (missing keys are absent from the result)."""
-        t = s.content_hash
         out: dict[str, str] = {}
         with self._read() as conn:
             for chunk in chunks(keys, 500):
-                q = sa.select(t.c.person_key, t.c.hash).where(
-                    t.c.direction == direction, key_in(conn, t.c.person_key, chunk)
+                found = rows_by_key(
+                    conn, s.content_hash, _HASH_COLS[1:3], {"direction": direction}, "person_key", chunk
                 )
-                out.update({str(k): str(h) for k, h in conn.execute(q)})
+                out.update({str(k): str(h) for k, h in found})
         return out
 
     def get_hash(self, direction: str, key: str) -> str | None:
@@ -286,12 +285,10 @@ class StateStore(StagingMixin, StoreBase):
 
     def get_field_digests(self, cio_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """``cio_id -> {field: digest}`` of the values both sides last agreed on (people without any are absent)."""
-        t = s.field_digest_set
         out: dict[str, dict[str, str]] = {}
         with self._read() as conn:
             for chunk in chunks(cio_ids, 500):
-                q = sa.select(t.c.cio_id, t.c.digests).where(key_in(conn, t.c.cio_id, chunk))
-                for cid, digests in conn.execute(q):
+                for cid, digests in rows_by_key(conn, s.field_digest_set, _DIGEST_COLS[:2], {}, "cio_id", chunk):
                     if found := loads(digests):
                         out[str(cid)] = found
         return out
@@ -334,12 +331,13 @@ class StateStore(StagingMixin, StoreBase):
 
     def get_own_writes(self, direction: str, cio_ids: Sequence[str]) -> dict[str, dict[str, OwnWrite]]:
         """``cio_id -> {field: OwnWrite}`` of the writes not yet read back (people without any are absent)."""
-        t = s.own_write_set
         out: dict[str, dict[str, OwnWrite]] = {}
         with self._read() as conn:
             for chunk in chunks(cio_ids, 500):
-                q = sa.select(t.c.cio_id, t.c.writes).where(t.c.direction == direction, key_in(conn, t.c.cio_id, chunk))
-                for cid, writes in conn.execute(q):
+                found = rows_by_key(
+                    conn, s.own_write_set, _OWN_WRITE_COLS[1:3], {"direction": direction}, "cio_id", chunk
+                )
+                for cid, writes in found:
                     if found := loads(writes):
                         out[str(cid)] = {str(k): OwnWrite(v, float(at)) for k, (v, at) in found.items()}
         return out

@@ -205,3 +205,34 @@ def test_per_field_rows_move_into_one_row_per_person_on_postgres(pg: Any) -> Non
             assert conn.execute(sa.select(sa.func.count()).select_from(schema.field_state)).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_reads_by_key_probe_the_primary_key_on_a_table_not_analysed_yet(pg: Any) -> None:
+    """``get_hashes`` on a table the run just filled (no statistics yet) probes the primary key once per key: with
+    ``IN``/``= ANY`` PostgreSQL read every row of the direction through the leading index column and filtered."""
+    import sqlalchemy as sa
+
+    from airflow_provider_customerio.store import _sql
+    from airflow_provider_customerio.store.schema import content_hash
+    from airflow_provider_customerio.store.state import StateStore
+
+    pg.psql("CREATE DATABASE s_probe")
+    engine = sa.create_engine(pg.url("s_probe"))
+    try:
+        st = StateStore(engine)
+        st.set_hashes("d", [(f"k{i}", f"h{i}") for i in range(5000)])
+        st.set_hashes("other", [("k1", "x")])
+        assert st.get_hashes("d", ["k1", "k4999", "nope", "k1"]) == {"k1": "h1", "k4999": "h4999"}
+        seen: list[str] = []
+        sa.event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+        with engine.connect() as conn:
+            rows = _sql.rows_by_key(
+                conn, content_hash, ("person_key", "hash"), {"direction": "d"}, "person_key", ["k2"]
+            )
+            assert [tuple(r) for r in rows] == [("k2", "h2")]
+            plan = "\n".join(
+                r[0] for r in conn.exec_driver_sql("EXPLAIN " + seen[-1], {"direction": "d", "keys": ["k2"]})
+            )
+        assert "Index Scan using content_hash_pkey" in plan and "person_key" in plan.split("Index Cond")[1], plan
+    finally:
+        engine.dispose()

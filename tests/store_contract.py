@@ -313,3 +313,31 @@ def check_concurrent_request_budget(open_store: Callable[[], SyncStore]) -> None
 def max_in_any_window(times: list[float], window_s: float) -> int:
     """The most calls any half-open window ``[t, t + window_s)`` holds (the worst windows start at a call)."""
     return max(sum(1 for s in times if t <= s < t + window_s) for t in times)
+
+
+def check_per_person_field_state(store: SyncStore) -> None:
+    """Field digests and own writes live in one row per person: writes merge field by field (the other fields of
+    the person are kept), expiry and forgetting drop single fields, and a person with none left is gone."""
+    st = store.state()
+    st.set_field_digests([("p1", {"A": "a1", "B": "b1"}), ("p2", {"A": "x"})])
+    st.set_field_digests([("p1", {"B": "b2", "C": "c1"}), ("p1", {"C": "c2"}), ("p3", {})])
+    assert st.get_field_digests(["p1", "p2", "p3"]) == {"p1": {"A": "a1", "B": "b2", "C": "c2"}, "p2": {"A": "x"}}
+    st.record_own_writes(TO_BREVO, [("p1", "F1", 1), ("p1", "F2", None), ("p2", "F1", [1, "é"])], 100.0)
+    st.record_own_writes(TO_BREVO, [("p1", "F2", {"k": None})], 200.0)
+    st.record_own_writes(TO_CIO, [("p1", "F1", "other direction")], 50.0)
+    assert st.get_own_writes(TO_BREVO, ["p1", "p2"]) == {
+        "p1": {"F1": OwnWrite(1, 100.0), "F2": OwnWrite({"k": None}, 200.0)},
+        "p2": {"F1": OwnWrite([1, "é"], 100.0)},
+    }
+    assert st.expire_own_writes(TO_BREVO, before=150.0) == 2  # p1.F1 and p2.F1; p1.F2 is younger
+    assert st.get_own_writes(TO_BREVO, ["p1", "p2"]) == {"p1": {"F2": OwnWrite({"k": None}, 200.0)}}
+    assert list(st.iter_own_write_people(TO_BREVO)) == ["p1"]
+    st.record_own_writes(TO_BREVO, [("p1", "F3", "v")], 300.0)
+    st.forget_own_writes(TO_BREVO, [("p1", "F2"), ("p1", "nope"), ("p9", "F1")])
+    assert st.get_own_writes(TO_BREVO, ["p1"]) == {"p1": {"F3": OwnWrite("v", 300.0)}}
+    assert st.expire_own_writes(TO_BREVO, before=250.0) == 0  # the row's earliest write went with F2
+    st.forget_own_writes(TO_BREVO, [("p1", "F3")])
+    assert list(st.iter_own_write_people(TO_BREVO)) == [] and st.get_own_writes(TO_CIO, ["p1"]) != {}
+    # a person's writes apart in one call: merged, the last write of a field winning
+    st.record_own_writes(TO_CIO, [("q1", "F1", "a"), ("q2", "F1", "b"), ("q1", "F1", "c"), ("q1", "F2", "d")], 1.0)
+    assert st.get_own_writes(TO_CIO, ["q1"]) == {"q1": {"F1": OwnWrite("c", 1.0), "F2": OwnWrite("d", 1.0)}}

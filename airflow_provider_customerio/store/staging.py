@@ -11,16 +11,27 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import BATCH, chunks, insert_missing, insert_new, insert_rows, upsert
+from airflow_provider_customerio.store._sql import (
+    BATCH,
+    PAGE,
+    can_insert_new,
+    chunks,
+    dumps,
+    insert_missing_values,
+    insert_new_values,
+    insert_values,
+    loads,
+    upsert,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_customerio.store.state import StoreBase
@@ -28,6 +39,12 @@ if TYPE_CHECKING:
     _StoreBase = StoreBase
 else:
     _StoreBase = object
+
+
+#: Rows per read of the staged items and pending rows (a few MB; one round trip each).
+READ_PAGE = 5000
+_STAGED_COLS = ("run_key", "seq", "item_key", "kind", "data")
+_PENDING_COLS = ("run_key", "process_id", "seq", "person_key", "hash", "row")
 
 
 @dataclass(frozen=True)
@@ -68,48 +85,35 @@ class StagingMixin(_StoreBase):
                 ).scalar()
                 or 0
             )
-            for chunk in chunks(items):
+            for chunk in chunks(items, PAGE):
                 first: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
                 for key, kind, data in chunk:
-                    first.setdefault(key, (kind, data))
-                candidates = [
-                    {
-                        "run_key": run_key,
-                        "seq": seq + i,
-                        "item_key": key,
-                        "kind": kind,
-                        "data": json.dumps(data) if data is not None else None,
-                    }
+                    if key not in first:
+                        first[key] = (kind, data)
+                if not can_insert_new(conn):  # check what exists first (one query per page)
+                    stored = self._staged_keys(conn, run_key, list(first))
+                    first = {k: v for k, v in first.items() if k not in stored}
+                values = [
+                    (run_key, seq + i, key, kind, None if data is None else dumps(data))
                     for i, (key, (kind, data)) in enumerate(first.items())
                 ]
-                inserted = insert_new(conn, t, candidates, "item_key")
-                if inserted is not None:  # PostgreSQL: one statement; a key staged before leaves a gap in seq
-                    seq += len(candidates)
+                inserted = insert_new_values(conn, t, _STAGED_COLS, values, "item_key")
+                seq += len(values)  # PostgreSQL: a key staged before leaves a gap in seq
+                if inserted is None:
+                    insert_values(conn, t, _STAGED_COLS, values)
+                    added += len(values)
+                else:
                     added += len(inserted)
-                    continue
-                stored = {
-                    k
-                    for (k,) in conn.execute(
-                        sa.select(t.c.item_key).where(t.c.run_key == run_key, t.c.item_key.in_(list(first)))
-                    )
-                }
-                rows = []
-                for key, (kind, data) in first.items():
-                    if key in stored:
-                        continue
-                    rows.append(
-                        {
-                            "run_key": run_key,
-                            "seq": seq,
-                            "item_key": key,
-                            "kind": kind,
-                            "data": json.dumps(data) if data is not None else None,
-                        }
-                    )
-                    seq += 1
-                insert_rows(conn, t, rows)
-                added += len(rows)
         return added
+
+    @staticmethod
+    def _staged_keys(conn: Connection, run_key: str, keys: list[str]) -> set[str]:
+        t = s.staged_item
+        out: set[str] = set()
+        for part in chunks(keys, 500):
+            q = sa.select(t.c.item_key).where(t.c.run_key == run_key, t.c.item_key.in_(part))
+            out.update(k for (k,) in conn.execute(q))
+        return out
 
     def iter_staged(
         self, run_key: str, from_seq: int = 0, kind: str | None = None
@@ -122,11 +126,11 @@ class StagingMixin(_StoreBase):
             if kind is not None:
                 q = q.where(t.c.kind == kind)
             with self._read() as conn:
-                rows = conn.execute(q.order_by(t.c.seq).limit(BATCH)).all()
+                rows = conn.execute(q.order_by(t.c.seq).limit(READ_PAGE)).all()
             if not rows:
                 return
             for sq, key, k, data in rows:
-                yield int(sq), key, k, (json.loads(data) if data else None)
+                yield int(sq), key, k, (loads(data) if data else None)
             seq = int(rows[-1][0]) + 1
 
     def count_staged(self, run_key: str) -> int:
@@ -158,7 +162,7 @@ class StagingMixin(_StoreBase):
                         "run_key": run_key,
                         "process_id": pid,
                         "attempt": attempt,
-                        "options": json.dumps(options or {}),
+                        "options": dumps(options or {}),
                         "submitted_at": time.time(),
                     }
                 ],
@@ -167,30 +171,16 @@ class StagingMixin(_StoreBase):
             conn.execute(
                 s.pending_row.delete().where(s.pending_row.c.run_key == run_key, s.pending_row.c.process_id == pid)
             )
-            numbered = ((i, k, h, r) for i, (k, h, r) in enumerate(rows))
-            for chunk in chunks(numbered):
-                insert_rows(
-                    conn,
-                    s.pending_row,
-                    [
-                        {
-                            "run_key": run_key,
-                            "process_id": pid,
-                            "seq": i,
-                            "person_key": k,
-                            "hash": h,
-                            "row": json.dumps(r),
-                        }
-                        for i, k, h, r in chunk
-                    ],
-                )
+            numbered = ((run_key, pid, i, k, h, dumps(r)) for i, (k, h, r) in enumerate(rows))
+            for chunk in chunks(numbered, PAGE):
+                insert_values(conn, s.pending_row, _PENDING_COLS, chunk)
 
     def pending_processes(self, run_key: str) -> list[PendingProcess]:
         t = s.pending_process
         q = sa.select(t.c.process_id, t.c.attempt, t.c.options).where(t.c.run_key == run_key)
         with self._read() as conn:
             rows = conn.execute(q.order_by(t.c.submitted_at, t.c.process_id)).all()
-        return [PendingProcess(pid, int(attempt), json.loads(opts)) for pid, attempt, opts in rows]
+        return [PendingProcess(pid, int(attempt), loads(opts)) for pid, attempt, opts in rows]
 
     def iter_pending_rows(self, run_key: str, process_id: str) -> Iterator[PendingRow]:
         t = s.pending_row
@@ -200,14 +190,14 @@ class StagingMixin(_StoreBase):
                 sa.select(t.c.seq, t.c.person_key, t.c.hash, t.c.row)
                 .where(t.c.run_key == run_key, t.c.process_id == str(process_id), t.c.seq >= seq)
                 .order_by(t.c.seq)
-                .limit(2000)
+                .limit(READ_PAGE)
             )
             with self._read() as conn:
                 rows = conn.execute(q).all()
             if not rows:
                 return
             for _s, key, h, row in rows:
-                yield PendingRow(key, h, json.loads(row))
+                yield PendingRow(key, h, loads(row))
             seq = int(rows[-1][0]) + 1
 
     def drop_pending(self, run_key: str, process_id: str) -> None:
@@ -228,8 +218,9 @@ class StagingMixin(_StoreBase):
 
     def mark_seen(self, run_key: str, keys: Iterable[str]) -> None:
         with self._write() as conn:
-            for chunk in chunks(keys):
-                insert_missing(conn, s.seen, [{"run_key": run_key, "person_key": k} for k in dict.fromkeys(chunk)])
+            for chunk in chunks(keys, PAGE):
+                values = [(run_key, k) for k in dict.fromkeys(chunk)]
+                insert_missing_values(conn, s.seen, ("run_key", "person_key"), values)
 
     def iter_unseen(self, run_key: str, direction: str) -> Iterator[str]:
         """Keys with a stored hash in ``direction`` that the run did not see, in pages."""

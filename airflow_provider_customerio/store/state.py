@@ -27,13 +27,25 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from airflow_provider_customerio.store import schema as s
-from airflow_provider_customerio.store._sql import BATCH, chunks, upsert
+from airflow_provider_customerio.store._sql import (
+    BATCH,
+    PAGE,
+    Merge,
+    chunks,
+    dumps,
+    loads,
+    rows_by_key,
+    upsert,
+    upsert_values,
+)
 from airflow_provider_customerio.store.engine import describe, read_connection, sqlite_engine
 from airflow_provider_customerio.store.fencing import check_fences
 from airflow_provider_customerio.store.staging import StagingMixin
@@ -43,6 +55,14 @@ BREVO_TO_CIO = "brevo_to_cio"
 #: Directions of the own writes (:meth:`StateStore.record_own_writes`): the vendor written to.
 TO_CIO = "to_cio"
 TO_BREVO = "to_brevo"
+
+_HASH_COLS = ("direction", "person_key", "hash", "synced_at")
+_IDENTITY_COLS = ("cio_id", "brevo_id", "email", "ext_id", "updated_at")
+_DIGEST_COLS = ("cio_id", "digests", "synced_at")
+_MERGE_DIGESTS = Merge(json=("digests",))
+_OWN_WRITE_COLS = ("direction", "cio_id", "writes", "oldest")
+_OWN_WRITE_KEYS = ("direction", "cio_id")
+_MERGE_WRITES = Merge(json=("writes",), least=("oldest",))
 
 #: Engines already migrated by this process (weak: an engine's id may be reused once it is garbage collected, so a
 #: set of ids could make a new in-memory store skip its migration).
@@ -172,12 +192,13 @@ class StateStore(StagingMixin, StoreBase):
 
     def get_hashes(self, direction: str, keys: Sequence[str]) -> dict[str, str]:
         """Stored hashes for ``keys`` (missing keys are absent from the result)."""
-        t = s.content_hash
         out: dict[str, str] = {}
         with self._read() as conn:
             for chunk in chunks(keys, 500):
-                q = sa.select(t.c.person_key, t.c.hash).where(t.c.direction == direction, t.c.person_key.in_(chunk))
-                out.update({str(k): str(h) for k, h in conn.execute(q)})
+                found = rows_by_key(
+                    conn, s.content_hash, _HASH_COLS[1:3], {"direction": direction}, "person_key", chunk
+                )
+                out.update({str(k): str(h) for k, h in found})
         return out
 
     def get_hash(self, direction: str, key: str) -> str | None:
@@ -186,9 +207,9 @@ class StateStore(StagingMixin, StoreBase):
     def set_hashes(self, direction: str, items: Iterable[tuple[str, str]]) -> None:
         now = time.time()
         with self._write() as conn:
-            for chunk in chunks(items):
-                rows = [{"direction": direction, "person_key": k, "hash": h, "synced_at": now} for k, h in chunk]
-                upsert(conn, s.content_hash, _last_per_key(rows, ("person_key",)), ("direction", "person_key"))
+            for chunk in chunks(items, PAGE):
+                last = {k: (direction, k, h, now) for k, h in chunk}  # one row per key, the last given winning
+                upsert_values(conn, s.content_hash, _HASH_COLS, list(last.values()), ("direction", "person_key"))
 
     def delete_hashes(self, direction: str, keys: Iterable[str]) -> None:
         t = s.content_hash
@@ -215,15 +236,22 @@ class StateStore(StagingMixin, StoreBase):
         """:meth:`upsert_identity` for many ``(cio_id, email, ext_id)`` at once (one statement per batch)."""
         now = time.time()
         with self._write() as conn:
-            for chunk in chunks(items):
-                merged: dict[str, dict[str, Any]] = {}
+            for chunk in chunks(items, PAGE):
+                merged: dict[str, tuple[str, None, str | None, str | None, float]] = {}
                 for cio_id, email, ext_id in chunk:
-                    row = merged.setdefault(
-                        cio_id, {"cio_id": cio_id, "brevo_id": None, "email": None, "ext_id": None, "updated_at": now}
-                    )
-                    row["email"] = email if email is not None else row["email"]
-                    row["ext_id"] = ext_id if ext_id is not None else row["ext_id"]
-                upsert(conn, s.identity, list(merged.values()), ("cio_id",), coalesce=("brevo_id", "email", "ext_id"))
+                    before = merged.get(cio_id)
+                    if before is not None:  # a key twice in one batch: NULLs keep the earlier values
+                        email = before[2] if email is None else email
+                        ext_id = before[3] if ext_id is None else ext_id
+                    merged[cio_id] = (cio_id, None, email, ext_id, now)
+                upsert_values(
+                    conn,
+                    s.identity,
+                    _IDENTITY_COLS,
+                    list(merged.values()),
+                    ("cio_id",),
+                    coalesce=("brevo_id", "email", "ext_id"),
+                )
 
     def get_identity(self, cio_id: str) -> Identity | None:
         t = s.identity
@@ -253,88 +281,121 @@ class StateStore(StagingMixin, StoreBase):
             conn.execute(s.identity.delete().where(s.identity.c.cio_id == cio_id))
 
     # ------------------------------------------------------------------ per-field last-synced values
+    # One row per person (``field_digest_set``: a JSON object field -> digest), merged per field by the database.
 
     def get_field_digests(self, cio_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """``cio_id -> {field: digest}`` of the values both sides last agreed on (people without any are absent)."""
-        t = s.field_state
         out: dict[str, dict[str, str]] = {}
         with self._read() as conn:
             for chunk in chunks(cio_ids, 500):
-                q = sa.select(t.c.cio_id, t.c.field, t.c.digest).where(t.c.cio_id.in_(chunk))
-                for cid, name, digest in conn.execute(q):
-                    out.setdefault(str(cid), {})[str(name)] = str(digest)
+                for cid, digests in rows_by_key(conn, s.field_digest_set, _DIGEST_COLS[:2], {}, "cio_id", chunk):
+                    if found := loads(digests):
+                        out[str(cid)] = found
         return out
 
     def set_field_digests(self, items: Iterable[tuple[str, Mapping[str, str]]]) -> None:
         """Record, per person, the digest of each field now equal on both sides (other fields are kept)."""
         now = time.time()
-        rows = [
-            {"cio_id": cid, "field": name, "digest": digest, "synced_at": now}
-            for cid, fields in items
-            for name, digest in fields.items()
-        ]
         with self._write() as conn:
-            for chunk in chunks(rows):
-                upsert(conn, s.field_state, _last_per_key(list(chunk), ("cio_id", "field")), ("cio_id", "field"))
+            for chunk in chunks(items, PAGE):
+                merged: dict[str, Mapping[str, str]] = {}
+                for cid, fields in chunk:
+                    if fields:  # a person twice: the later digests win, the other fields are kept
+                        merged[cid] = {**merged[cid], **fields} if cid in merged else fields
+                values = [(cid, dumps(fields), now) for cid, fields in merged.items()]
+                upsert_values(conn, s.field_digest_set, _DIGEST_COLS, values, ("cio_id",), merge=_MERGE_DIGESTS)
 
     def forget_field_digests(self, cio_ids: Iterable[str]) -> None:
-        t = s.field_state
+        t = s.field_digest_set
         with self._write() as conn:
             for chunk in chunks(cio_ids):
                 conn.execute(t.delete().where(t.c.cio_id.in_(chunk)))
 
     # ------------------------------------------------------------------ own writes not yet read back
+    # One row per direction and person (``own_write_set``: a JSON object field -> [value, written_at], and the
+    # earliest written_at), merged per field by the database.
 
     def record_own_writes(self, direction: str, items: Iterable[tuple[str, str, Any]], written_at: float) -> None:
         """Record writes ``(cio_id, field, value)`` sent to the vendor of ``direction`` at ``written_at``."""
-        rows = [
-            {"direction": direction, "cio_id": cid, "field": name, "value": json.dumps(value), "written_at": written_at}
-            for cid, name, value in items
-        ]
         with self._write() as conn:
-            for chunk in chunks(rows):
-                keys = ("direction", "cio_id", "field")
-                upsert(conn, s.own_write, _last_per_key(list(chunk), keys), keys)
+            for chunk in chunks(items, PAGE):
+                merged: dict[str, dict[str, tuple[Any, float]]] = {}
+                for cid, group in groupby(chunk, key=itemgetter(0)):  # callers pass a person's writes together
+                    writes = {name: (value, written_at) for _, name, value in group}
+                    if cid in merged:  # the last write of a field wins
+                        merged[cid].update(writes)
+                    else:
+                        merged[cid] = writes
+                values = [(direction, cid, dumps(w), written_at) for cid, w in merged.items()]
+                upsert_values(conn, s.own_write_set, _OWN_WRITE_COLS, values, _OWN_WRITE_KEYS, merge=_MERGE_WRITES)
 
     def get_own_writes(self, direction: str, cio_ids: Sequence[str]) -> dict[str, dict[str, OwnWrite]]:
         """``cio_id -> {field: OwnWrite}`` of the writes not yet read back (people without any are absent)."""
-        t = s.own_write
         out: dict[str, dict[str, OwnWrite]] = {}
         with self._read() as conn:
             for chunk in chunks(cio_ids, 500):
-                q = sa.select(t.c.cio_id, t.c.field, t.c.value, t.c.written_at).where(
-                    t.c.direction == direction, t.c.cio_id.in_(chunk)
+                found = rows_by_key(
+                    conn, s.own_write_set, _OWN_WRITE_COLS[1:3], {"direction": direction}, "cio_id", chunk
                 )
-                for cid, name, value, at in conn.execute(q):
-                    out.setdefault(str(cid), {})[str(name)] = OwnWrite(json.loads(value), float(at))
+                for cid, writes in found:
+                    if found := loads(writes):
+                        out[str(cid)] = {str(k): OwnWrite(v, float(at)) for k, (v, at) in found.items()}
         return out
 
     def forget_own_writes(self, direction: str, items: Iterable[tuple[str, str]]) -> None:
         """Drop the records of ``(cio_id, field)`` (read back, superseded or expired)."""
-        t = s.own_write
-        stmt = t.delete().where(
-            t.c.direction == direction, t.c.cio_id == sa.bindparam("cid"), t.c.field == sa.bindparam("name")
-        )
+        t = s.own_write_set
         with self._write() as conn:
-            for chunk in chunks(items):
-                conn.execute(stmt, [{"cid": cid, "name": name} for cid, name in chunk])
+            for chunk in chunks(items, PAGE):
+                names: dict[str, set[str]] = {}
+                for cid, name in chunk:
+                    names.setdefault(cid, set()).add(name)
+                for part in chunks(list(names), 500):
+                    where = sa.and_(t.c.direction == direction, t.c.cio_id.in_(part))
+                    rows = conn.execute(sa.select(t.c.cio_id, t.c.writes).where(where).with_for_update()).all()
+                    self._rewrite_own_writes(conn, direction, [(c, w, names[c]) for c, w in rows], None)
 
     def expire_own_writes(self, direction: str, before: float) -> int:
         """Drop the records of writes sent before ``before`` (unix seconds); returns how many went."""
-        t = s.own_write
+        t = s.own_write_set
         with self._write() as conn:
-            result = conn.execute(t.delete().where(t.c.direction == direction, t.c.written_at < before))
-        return int(result.rowcount or 0)
+            where = sa.and_(t.c.direction == direction, t.c.oldest < before)
+            rows = conn.execute(sa.select(t.c.cio_id, t.c.writes).where(where).with_for_update()).all()
+            return self._rewrite_own_writes(conn, direction, [(c, w, None) for c, w in rows], before)
+
+    @staticmethod
+    def _rewrite_own_writes(
+        conn: Connection, direction: str, rows: Sequence[tuple[str, str, set[str] | None]], before: float | None
+    ) -> int:
+        """Drop from each stored row the fields named (or, with ``before``, those written before it); a row left
+        empty goes. Returns how many fields went."""
+        t = s.own_write_set
+        dropped, gone, kept = 0, [], []
+        for cid, text, names in rows:
+            writes = loads(text)
+            left = {
+                k: v
+                for k, v in writes.items()
+                if not (names is not None and k in names) and not (before is not None and float(v[1]) < before)
+            }
+            dropped += len(writes) - len(left)
+            if not left:
+                gone.append(cid)
+            elif len(left) != len(writes):
+                kept.append((direction, cid, dumps(left), min(float(v[1]) for v in left.values())))
+        for part in chunks(gone, 500):
+            conn.execute(t.delete().where(t.c.direction == direction, t.c.cio_id.in_(part)))
+        upsert_values(conn, t, _OWN_WRITE_COLS, kept, _OWN_WRITE_KEYS)
+        return dropped
 
     def iter_own_write_people(self, direction: str) -> Iterator[str]:
         """The people with a write to the vendor of ``direction`` not yet read back, in pages."""
-        t = s.own_write
+        t = s.own_write_set
         last = ""
         while True:
             q = (
                 sa.select(t.c.cio_id)
                 .where(t.c.direction == direction, t.c.cio_id > last)
-                .group_by(t.c.cio_id)
                 .order_by(t.c.cio_id)
                 .limit(BATCH)
             )
@@ -378,14 +439,6 @@ class StateStore(StagingMixin, StoreBase):
             assert conn is not None
             for table in (s.staged_item, s.pending_row, s.pending_process, s.seen, s.checkpoint):
                 conn.execute(table.delete().where(table.c.run_key == run_key))
-
-
-def _last_per_key(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per key, the last given winning (one upsert statement may not touch a row twice)."""
-    out: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in rows:
-        out[tuple(r[k] for k in keys)] = r
-    return list(out.values())
 
 
 __all__ = [

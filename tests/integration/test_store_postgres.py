@@ -144,3 +144,104 @@ def test_an_inbox_made_by_create_all_is_adopted_by_the_migration_on_postgres(pg:
         assert EventStore(engine).counts()[PENDING] == 2  # opened again: nothing to migrate
     finally:
         engine.dispose()
+
+
+def test_bulk_writes_take_one_unnest_statement_per_page(pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On psycopg2 every bulk write is ``INSERT ... SELECT * FROM unnest(arrays)``, paged: text with quotes,
+    braces, backslashes and non-ASCII, NULLs, floats and big integers survive; ``insert_new`` returns the keys."""
+    import sqlalchemy as sa
+
+    from airflow_provider_customerio.store import _sql
+    from tests.unit.store.test_sql import BULK, BULK_COLS, check_bulk_paths
+
+    pg.psql("CREATE DATABASE s_bulk")
+    engine = sa.create_engine(pg.url("s_bulk"))
+    calls: list[int] = []
+    real = _sql._pg_unnest
+
+    def spy(conn: Any, table: Any, cols: Any, values: Any, *args: Any, **kw: Any) -> Any:
+        out = real(conn, table, cols, values, *args, **kw)
+        assert out is not False, "the unnest path was not taken"
+        calls.append(len(values))
+        return out
+
+    monkeypatch.setattr(_sql, "_pg_unnest", spy)
+    try:
+        check_bulk_paths(engine, monkeypatch)
+        with engine.begin() as conn:
+            got = _sql.insert_new_values(conn, BULK, BULK_COLS, [("k0", 1, 1.0, None), ("new", None, 2.0, "x")], "k")
+        assert got == {"new"} and calls and calls[0] == 7
+    finally:
+        engine.dispose()
+
+
+def test_field_digests_and_own_writes_merge_per_field_in_one_row_per_person(store: SyncStore) -> None:
+    contract.check_per_person_field_state(store)
+
+
+def test_per_field_rows_move_into_one_row_per_person_on_postgres(pg: Any) -> None:
+    """A PostgreSQL store at version 10 keeps its field digests and own writes through migration 12 (the rows
+    read through a server-side cursor while the new rows are written in the same transaction)."""
+    import sqlalchemy as sa
+
+    from airflow_provider_customerio.store import schema
+    from airflow_provider_customerio.store.state import TO_BREVO, OwnWrite, StateStore
+
+    pg.psql("CREATE DATABASE s_move")
+    engine = sa.create_engine(pg.url("s_move"))
+    try:
+        assert schema.migrate(engine, schema.MIGRATIONS[:10]) == 10
+        with engine.begin() as conn:
+            conn.execute(
+                schema.field_state.insert(),
+                [
+                    {"cio_id": f"c{i}", "field": f, "digest": f"d{i}{f}", "synced_at": 1.0}
+                    for i in range(12)
+                    for f in "AB"
+                ],
+            )
+            conn.execute(
+                schema.own_write.insert(),
+                [{"direction": TO_BREVO, "cio_id": "c1", "field": "A", "value": '{"x": [1, null]}', "written_at": 5.0}],
+            )
+        st = StateStore(engine)
+        assert st.get_field_digests(["c0", "c11"]) == {
+            "c0": {"A": "d0A", "B": "d0B"},
+            "c11": {"A": "d11A", "B": "d11B"},
+        }
+        assert st.get_own_writes(TO_BREVO, ["c1"]) == {"c1": {"A": OwnWrite({"x": [1, None]}, 5.0)}}
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(schema.field_state)).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+def test_reads_by_key_probe_the_primary_key_on_a_table_not_analysed_yet(pg: Any) -> None:
+    """``get_hashes`` on a table the run just filled (no statistics yet) probes the primary key once per key: with
+    ``IN``/``= ANY`` PostgreSQL read every row of the direction through the leading index column and filtered."""
+    import sqlalchemy as sa
+
+    from airflow_provider_customerio.store import _sql
+    from airflow_provider_customerio.store.schema import content_hash
+    from airflow_provider_customerio.store.state import StateStore
+
+    pg.psql("CREATE DATABASE s_probe")
+    engine = sa.create_engine(pg.url("s_probe"))
+    try:
+        st = StateStore(engine)
+        st.set_hashes("d", [(f"k{i}", f"h{i}") for i in range(5000)])
+        st.set_hashes("other", [("k1", "x")])
+        assert st.get_hashes("d", ["k1", "k4999", "nope", "k1"]) == {"k1": "h1", "k4999": "h4999"}
+        seen: list[str] = []
+        sa.event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+        with engine.connect() as conn:
+            rows = _sql.rows_by_key(
+                conn, content_hash, ("person_key", "hash"), {"direction": "d"}, "person_key", ["k2"]
+            )
+            assert [tuple(r) for r in rows] == [("k2", "h2")]
+            plan = "\n".join(
+                r[0] for r in conn.exec_driver_sql("EXPLAIN " + seen[-1], {"direction": "d", "keys": ["k2"]})
+            )
+        assert "Index Scan using content_hash_pkey" in plan and "person_key" in plan.split("Index Cond")[1], plan
+    finally:
+        engine.dispose()

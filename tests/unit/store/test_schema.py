@@ -154,3 +154,37 @@ def test_migrations_are_numbered_in_order_and_applied_once(tmp_path: Path) -> No
         assert current_version(conn) == LATEST
         assert conn.exec_driver_sql("SELECT count(*) FROM store_version").scalar() == LATEST
     engine.dispose()
+
+
+def test_per_field_rows_move_into_one_row_per_person(tmp_path: Path) -> None:
+    """A store at version 10 keeps its field digests and own writes (values of every JSON kind) through the
+    migration to one row per person; the per-field tables are left empty."""
+    import json
+
+    from airflow_provider_customerio.store.engine import sqlite_engine
+    from airflow_provider_customerio.store.schema import MIGRATIONS, migrate
+    from airflow_provider_customerio.store.state import TO_BREVO, TO_CIO, OwnWrite
+
+    path = tmp_path / "v10.db"
+    engine = sqlite_engine(path)
+    assert migrate(engine, MIGRATIONS[:10]) == 10
+    engine.dispose()
+    db = sqlite3.connect(path)
+    db.executemany(
+        "INSERT INTO field_state VALUES (?, ?, ?, ?)",
+        [("c1", "A", "da", 1.0), ("c1", "email", "de", 2.0), ("c2", "A", "d2", 3.0)],
+    )
+    writes = [(TO_BREVO, "c1", "A", json.dumps({"x": [1, None]}), 10.0), (TO_BREVO, "c1", "B", "null", 20.0)]
+    db.executemany("INSERT INTO own_write VALUES (?, ?, ?, ?, ?)", [*writes, (TO_CIO, "c1", "A", '"v"', 5.0)])
+    db.commit()
+    db.close()
+    with StateStore(path) as st:
+        assert st.get_field_digests(["c1", "c2", "c3"]) == {"c1": {"A": "da", "email": "de"}, "c2": {"A": "d2"}}
+        assert st.get_own_writes(TO_BREVO, ["c1"]) == {
+            "c1": {"A": OwnWrite({"x": [1, None]}, 10.0), "B": OwnWrite(None, 20.0)}
+        }
+        assert st.get_own_writes(TO_CIO, ["c1"]) == {"c1": {"A": OwnWrite("v", 5.0)}}
+        assert st.expire_own_writes(TO_BREVO, before=15.0) == 1  # the earliest write of the row was kept
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM field_state").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM own_write").fetchone() == (0,)

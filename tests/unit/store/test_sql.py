@@ -37,7 +37,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each statement on SQLite's own path, and on the portable one a database without a known dialect takes."""
     if request.param == "portable":
-        monkeypatch.setattr(_sql, "_dialect_insert", lambda conn, table: None)
+        monkeypatch.setattr(_sql, "_kind", lambda conn: "other")
     return str(request.param)
 
 
@@ -93,3 +93,61 @@ def test_insert_new_is_a_postgresql_fast_path_only(engine: Engine) -> None:
         assert insert_new(conn, ITEM, [], "k1") == set()
         assert insert_new(conn, ITEM, [{"k1": "a", "k2": 1, "value": "v", "note": None}], "k1") is None
     assert _rows(engine) == []  # the caller inserts on other databases
+
+
+BULK = sa.Table(
+    "bulk",
+    META,
+    sa.Column("k", sa.String(10), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=True),
+    sa.Column("f", sa.Float, nullable=False),
+    sa.Column("t", sa.Text, nullable=True),
+)
+BULK_COLS = ("k", "n", "f", "t")
+
+
+def _bulk(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(BULK).order_by(BULK.c.k))]
+
+
+def check_bulk_paths(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tuple-based bulk writes on ``engine`` (SQLite, PostgreSQL, or the portable path), pages of 3 rows:
+    inserts, updates, NULLs kept by ``coalesce``, quotes and non-ASCII text, floats and big integers."""
+    monkeypatch.setattr(_sql, "PG_PAGE", 3)
+    META.create_all(engine, tables=[BULK])
+    odd = 'it\'s "quoted", {a,b} \\ é\n'
+    first = [(f"k{i}", 2**40 + i if i % 2 else None, i + 0.25, odd if i == 1 else f"t{i}") for i in range(7)]
+    with engine.begin() as conn:
+        _sql.insert_values(conn, BULK, BULK_COLS, first)
+    assert _bulk(engine) == first
+    with engine.begin() as conn:
+        _sql.upsert_values(
+            conn, BULK, BULK_COLS, [("k1", None, 9.5, None), ("k9", 5, 1.0, None)], ("k",), coalesce=("n", "t")
+        )
+        _sql.upsert_values(conn, BULK, BULK_COLS, [], ("k",))
+    rows = {r[0]: r for r in _bulk(engine)}
+    assert rows["k1"] == ("k1", 2**40 + 1, 9.5, odd) and rows["k9"] == ("k9", 5, 1.0, None)  # NULLs kept the stored
+    with engine.begin() as conn:
+        _sql.upsert_values(conn, BULK, BULK_COLS, [("k1", None, 9.5, None)], ("k",))
+        _sql.insert_missing_values(conn, BULK, BULK_COLS, [("k2", 1, 1.0, "new"), ("k8", 8, 8.0, "eight")])
+    rows = {r[0]: r for r in _bulk(engine)}
+    assert rows["k1"] == ("k1", None, 9.5, None)  # without coalesce a NULL overwrites
+    assert rows["k2"] == first[2] and rows["k8"] == ("k8", 8, 8.0, "eight")  # insert_missing keeps what is stored
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        _sql.insert_values(conn, BULK, BULK_COLS, [("k0", 1, 1.0, None)])
+
+
+def test_bulk_paths_on_sqlite_and_the_portable_path(engine: Engine, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    check_bulk_paths(engine, monkeypatch)
+    with engine.begin() as conn:  # insert_new is PostgreSQL's: elsewhere the caller checks first
+        assert _sql.insert_new_values(conn, BULK, BULK_COLS, [("z", 1, 1.0, None)], "k") is None
+        assert _sql.insert_new_values(conn, BULK, BULK_COLS, [], "k") == set()
+        assert not _sql.can_insert_new(conn)
+
+
+def test_json_text_columns_read_what_json_dumps_wrote() -> None:
+    value = {"a": [1, 2.5, None, True], "é": "x\ny", "n": {"k": "v"}}
+    assert _sql.loads(_sql.dumps(value)) == value and isinstance(_sql.dumps(value), str)
+    nan = _sql.loads('{"x": NaN}')  # json.dumps writes NaN, which strict JSON (msgspec) refuses
+    assert nan["x"] != nan["x"]

@@ -72,3 +72,15 @@ def test_export_rejects_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert "1 rejected records written" in capsys.readouterr().out
     assert out.read_text().splitlines()[1].split(",")[4] == "c1"
+
+
+@pytest.mark.parametrize("path", ["sqlite", "portable"])
+def test_field_digests_and_own_writes_merge_per_field_in_one_row_per_person(
+    store: SyncStore, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's ``json_patch`` and ``min``, and the read-then-write a database without a known dialect takes."""
+    from airflow_provider_customerio.store import _sql
+
+    if path == "portable":
+        monkeypatch.setattr(_sql, "_kind", lambda conn: "other")
+    contract.check_per_person_field_state(store)

@@ -228,7 +228,7 @@ def customerio_people(info: dict[str, Any]) -> dict[str, Any]:
 SYNC_STATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "content_hash": ("direction", "person_key", "hash"),
     "identity": ("cio_id", "brevo_id", "email", "ext_id"),
-    "field_state": ("cio_id", "field", "digest"),
+    "field_digest_set": ("cio_id", "digests"),
     "watermark": ("name", "value"),
     "object_sync": ("brevo_type", "object_id", "hash", "links"),
     "object_reverse": ("brevo_type", "object_id", "hash"),
@@ -280,6 +280,8 @@ def _comparable(table: str, cols: tuple[str, ...], row: Any, brevo_ids: dict[Any
             value = brevo_ids.get(int(value), f"brevo id {value} (no such contact)")
         elif table == "watermark" and col == "value" and str(row[0]).endswith(".last_sync"):
             value = "(when the run ended)" if value else value
+        elif table == "field_digest_set" and col == "digests":
+            value = sorted(json.loads(value).items())  # PostgreSQL's jsonb reorders keys
         elif table == "customerio_webhook_events" and col == "reason" and row[1] == "sent":
             value = None  # how a sent event was confirmed (its answer, or GET /events after a lost answer)
         out.append(value)

@@ -68,6 +68,16 @@ def test_export_lifecycle_and_streaming(app, requests_mock):
     assert "Authorization" not in requests_mock.last_request.headers
 
 
+def test_export_polls_wait_longer_each_time_up_to_four_intervals(app, requests_mock):
+    requests_mock.get(
+        "https://api.customer.io/v1/exports/7",
+        [{"json": {"export": {"id": 7, "status": "pending"}}}] * 6
+        + [{"json": {"export": {"id": 7, "status": "done"}}}],
+    )
+    app.wait_for_export(7, check_interval=2)
+    assert app.sleeps == [2, 3, 4.5, 6.75, 8, 8]
+
+
 def test_export_failure(app, requests_mock):
     requests_mock.get("https://api.customer.io/v1/exports/9", json={"export": {"id": 9, "status": "failed"}})
     with pytest.raises(ProcessFailedError):

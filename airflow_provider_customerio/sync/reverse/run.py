@@ -17,11 +17,11 @@ from airflow_provider_customerio.sync.mapping import (
     MappingError,
     PersonMapper,
     check_mapping,
-    field_digest,
 )
 from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.conflicts import ConflictResolver, Decision
+from airflow_provider_customerio.sync.reverse.hashing import field_digest
 from airflow_provider_customerio.sync.reverse.identity import IdentityResolver
 from airflow_provider_customerio.sync.reverse.mapping import (
     UNSUBSCRIBED,
@@ -271,8 +271,7 @@ class ReverseSync:
         records = [mapper.map(c) for c in contacts]
         self.summary.read += len(records)
         resolved: list[tuple[ReverseRecord, str | None]] = []
-        for rec in records:
-            cio_id = self._identity.resolve(rec, self._claimed)
+        for rec, cio_id in zip(records, self._identity.resolve_all(records, self._claimed)):
             if cio_id is False:
                 continue
             resolved.append((rec, cio_id))  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ conversions, and what this direction remembers per contact (:class:`Snapshot`)."
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -16,10 +17,8 @@ from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
     BrevoAttribute,
     ConversionError,
-    MappedRow,
     MappingError,
     ValueProblem,
-    content_hash,
     convert,
     normalise_email,
     row_field_values,
@@ -27,6 +26,7 @@ from airflow_provider_customerio.sync.mapping import (
     to_float,
     to_text,
 )
+from airflow_provider_customerio.sync.reverse.hashing import content_hash, value_hash
 from airflow_provider_customerio.sync.reverse.ports import BrevoContact
 from airflow_provider_customerio.sync.stale import split_fields
 
@@ -76,7 +76,7 @@ def to_customerio(value: Any, attribute: BrevoAttribute) -> Any:
 
 
 def _digest(value: Any) -> str:
-    return content_hash(value)[:10]
+    return value_hash(value)[:10]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,10 @@ class ReverseRecord:
         return {"brevo_contact_id": self.contact.id, "email": self.email, "id": self.customer_id, "phone": self.phone}
 
     def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    @functools.cached_property
+    def _snapshot(self) -> Snapshot:  # computed once per record: the run compares it, then commits it
         fields = {name: _digest(value) for name, value in self.attributes.items()}
         return Snapshot(
             overall=content_hash({"id": self.customer_id, "email": self.email, "phone": self.phone, "fields": fields}),
@@ -176,6 +180,7 @@ class ReverseMapper:
         self.id_targets = [f.target.upper() for f in field_mapping if f.source == "id" and not f.is_email]
         self.phone_target = next((f.target.upper() for f in field_mapping if f.source == "phone"), "SMS")
         self.list_ids = list(list_ids)
+        self._sorted_lists = sorted(self.list_ids)
         #: Customer.io attribute -> its key in the per-field sync state
         self.field_keys: dict[str, str] = {
             f.source: (EMAIL_FIELD if attr is None else attr.name) for f, attr in self.fields if f.source != "id"
@@ -227,9 +232,8 @@ class ReverseMapper:
         row: dict[str, Any] = {"attributes": fwd_attrs}
         if email is not None:
             row["email"] = email
-        forward = MappedRow(
-            cio_id="", ext_id=contact.ext_id, email=email, row=row, blacklisted=contact.email_blacklisted
-        ).content_hash(self.list_ids)
+        # MappedRow.content_hash of this row (what the forward sync stores), through the fast encoder
+        forward = content_hash({"row": row, "blacklisted": contact.email_blacklisted, "lists": self._sorted_lists})
         return ReverseRecord(
             contact=contact,
             customer_id=customer_id,

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_CIO
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.ports import RunLedger, SyncState
@@ -29,6 +31,7 @@ TRACK_BATCH_OVERHEAD_BYTES = len('{"batch":[]}')
 TRACK_BATCH_MAX_OPS = 5000
 #: 207 per-operation reasons that mean "try again" (the vendor applied nothing for that operation).
 TRANSIENT_REASONS = frozenset({"internal", "timeout", "unavailable", "temporary", "rate_limited"})
+_ENC = msgspec.json.Encoder()
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Pending:
     agreed: dict[str, str] = field(default_factory=dict)
     #: a field of this contact lost a conflict: its snapshot is not committed (re-decided until settled)
     lost: bool = False
+    #: bytes of ``op`` as compact JSON (measured once, :func:`op_bytes`)
+    nbytes: int = 0
 
 
 class TrackWriter:
@@ -114,7 +119,7 @@ class TrackWriter:
         return Packer(
             max_bytes=self.batch_budget_bytes,
             max_count=TRACK_BATCH_MAX_OPS,
-            size_of=lambda p: json_size(p.op, compact=True),
+            size_of=op_bytes,
             overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
             separator_bytes=1,
             max_item_bytes=TRACK_OPERATION_LIMIT_BYTES,
@@ -218,6 +223,18 @@ class TrackWriter:
         return out
 
 
+def op_bytes(p: Pending) -> int:
+    """Bytes of ``p``'s operation in the batch body (compact UTF-8 JSON as msgspec writes it, the Track hook's
+    encoder; never more than :func:`~airflow_provider_customerio.sync.batching.json_size` plus a byte for a
+    non-finite number), measured once."""
+    if not p.nbytes:
+        try:
+            p.nbytes = len(_ENC.encode(p.op))
+        except (TypeError, msgspec.EncodeError):  # a value msgspec cannot write: the hook sends the standard form
+            p.nbytes = json_size(p.op, compact=True)
+    return p.nbytes
+
+
 def op_size(p: Pending) -> int:
     """Bytes ``p`` adds to a batch (its compact JSON and a separator)."""
-    return json_size(p.op, compact=True) + 1
+    return op_bytes(p) + 1

@@ -6,7 +6,8 @@ The canonical JSON (sorted keys, compact separators, UTF-8 unescaped, floats as 
 ``Infinity`` as the standard library writes them) is encoded by msgspec (a dependency of Airflow's core) instead of
 ``json.JSONEncoder``: about five times faster on a contact's snapshot. msgspec escapes strings exactly as the
 standard library does with ``ensure_ascii=False`` (checked over every code point by the tests) but writes
-exponents differently (``1e16``, not ``1e+16``), so every float is passed to it pre-written (``msgspec.Raw``).
+exponents differently (``1e16``, not ``1e+16``), so a float it would write with an exponent is passed to it
+pre-written (``msgspec.Raw``).
 Anything else the standard encoder would write differently (a key that is not a string, a type it turns into
 ``str()``, a subclass) takes the standard encoder. Scalars are hashed once per value (a bounded cache): a million
 contacts share a few thousand plans, dates and job titles.
@@ -58,9 +59,33 @@ def _plain(value: Any) -> Any:
     raise _Unplain
 
 
+def _native(value: Any) -> bool:
+    """Whether msgspec writes ``value`` as is exactly as the standard encoder does: strings, ints, booleans, None,
+    floats it writes without an exponent (zero, and 1e-4 <= |x| < 1e16, where both write ``float.__repr__``), in
+    dicts with string keys and lists."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is float:
+        return bool(value == 0.0 or 1e-4 <= abs(value) < 1e16)  # NaN and infinities are not
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _SCALARS and not _native(item)):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) not in _SCALARS and not _native(item):
+                return False
+        return True
+    return False
+
+
 def canonical_json(payload: Any) -> bytes:
     """The canonical JSON of ``payload`` as :func:`~airflow_provider_customerio.sync.mapping.content_hash` writes
     it, UTF-8 encoded."""
+    if _native(payload):
+        return _ENC.encode(payload)
     try:
         return _ENC.encode(_plain(payload))
     except (_Unplain, msgspec.EncodeError, TypeError, OverflowError):

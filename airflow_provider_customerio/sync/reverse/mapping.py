@@ -32,6 +32,10 @@ from airflow_provider_customerio.sync.stale import split_fields
 
 #: Name of the pseudo-field that carries Brevo's email blacklist into Customer.io.
 UNSUBSCRIBED = "unsubscribed"
+#: Converted values a mapper remembers (then it starts afresh): memory stays flat.
+MEMO_SIZE = 50_000
+_MEMO_TYPES = (str, int, float, bool)
+_SKIP = object()
 
 
 def to_unix_timestamp(value: Any) -> int:
@@ -181,6 +185,7 @@ class ReverseMapper:
         self.phone_target = next((f.target.upper() for f in field_mapping if f.source == "phone"), "SMS")
         self.list_ids = list(list_ids)
         self._sorted_lists = sorted(self.list_ids)
+        self._memo: dict[tuple[str, type, Any], tuple[Any, Any, tuple[str, str] | None]] = {}
         #: Customer.io attribute -> its key in the per-field sync state
         self.field_keys: dict[str, str] = {
             f.source: (EMAIL_FIELD if attr is None else attr.name) for f, attr in self.fields if f.source != "id"
@@ -215,16 +220,13 @@ class ReverseMapper:
             value = contact.attributes.get(attr.name)
             if value is None or value == "":
                 continue
-            try:  # what the forward sync would have sent for this value (its canonical Brevo form)
-                fwd_attrs[attr.name] = convert(value, attr)
-            except ConversionError:
-                pass
-            if f.source == "id":
-                continue  # an identifier, never written as an attribute
-            try:
-                attrs[f.source] = to_customerio(value, attr)
-            except ConversionError as exc:
-                problems.append(ValueProblem(f.target, f.source, exc.reason, str(exc)))
+            fwd, cio, problem = self._convert(f, attr, value)
+            if fwd is not _SKIP:  # what the forward sync would have sent for this value (its canonical Brevo form)
+                fwd_attrs[attr.name] = fwd
+            if cio is not _SKIP:
+                attrs[f.source] = cio
+            elif problem is not None:
+                problems.append(ValueProblem(f.target, f.source, problem[0], problem[1]))
         if contact.email_blacklisted:
             attrs[UNSUBSCRIBED] = True
         if contact.ext_id is not None:
@@ -244,6 +246,33 @@ class ReverseMapper:
             problems=tuple(problems),
             brevo_fields=row_field_values(row),
         )
+
+    def _convert(self, f: MappedField, attr: BrevoAttribute, value: Any) -> tuple[Any, Any, tuple[str, str] | None]:
+        """``value`` in its canonical Brevo form (the forward sync's) and as Customer.io's (``_SKIP`` where it
+        cannot be converted, or is the identifier), with the reason it cannot; remembered per attribute for scalar
+        values (a million contacts share a few thousand plans, dates, job titles)."""
+        key = (attr.name, type(value), value) if type(value) in _MEMO_TYPES else None
+        if key is not None:
+            hit = self._memo.get(key)
+            if hit is not None:
+                return hit
+        try:
+            fwd = convert(value, attr)
+        except ConversionError:
+            fwd = _SKIP
+        cio: Any = _SKIP
+        problem: tuple[str, str] | None = None
+        if f.source != "id":  # an identifier, never written as an attribute
+            try:
+                cio = to_customerio(value, attr)
+            except ConversionError as exc:
+                problem = (exc.reason, str(exc))
+        out = (fwd, cio, problem)
+        if key is not None and type(fwd) is not list and type(cio) is not list:  # lists are not shared
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = out
+        return out
 
 
 def with_brevo_fields(contact: BrevoContact, values: Mapping[str, Any]) -> BrevoContact:

@@ -4,6 +4,8 @@ digests written by either direction keep matching."""
 from __future__ import annotations
 
 import json
+import random
+import struct
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -82,3 +84,12 @@ def test_the_forward_hash_of_a_contact_is_the_people_syncs() -> None:
     row["attributes"].update({"SIGNUP_DATE": "2024-05-01", "VIP": True, "EXT_ID": "u3"})
     expected = MappedRow(cio_id="", ext_id="u3", email="ann@x.io", row=row, blacklisted=False).content_hash([12])
     assert rec.forward_hash == expected
+
+
+def test_floats_of_every_magnitude_are_written_as_the_standard_library_does() -> None:
+    rng = random.Random(7)
+    floats = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(5000)]
+    floats += [rng.random() * 10.0 ** rng.randint(-8, 20) for _ in range(5000)]
+    floats += [1e-4, 0.99999e-4, 1e16, 9999999999999998.0, 5e-324, 1.7976931348623157e308]
+    for value in floats:
+        assert hashing.canonical_json({"v": [value]}) == STDLIB.encode({"v": [value]}).encode(), value

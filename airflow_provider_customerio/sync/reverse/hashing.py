@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -109,6 +110,45 @@ def value_hash(value: Any) -> str:
     if type(value) in _SCALARS or type(value) is float:
         return _scalar_hash(value)
     return content_hash(value)
+
+
+def value_digests(values: Mapping[str, Any], length: int) -> dict[str, str]:
+    """``{name: value_hash(value)[:length]}`` (one loop: a contact's fields are hashed in one call)."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        kind = type(value)
+        out[name] = (_scalar_hash(value) if kind in _SCALARS or kind is float else content_hash(value))[:length]
+    return out
+
+
+def native_values(values: Iterable[Any]) -> bool:
+    """Whether each of ``values`` is a scalar msgspec writes exactly as the standard encoder does (see
+    :func:`_native`)."""
+    for value in values:
+        kind = type(value)
+        if kind in _SCALARS:
+            continue
+        if kind is not float or not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+            return False
+    return True
+
+
+def native_hash(payload: Any) -> str:
+    """:func:`content_hash` of a payload the caller checked msgspec writes as is (:func:`native_values`)."""
+    return hashlib.sha256(_ENC.encode(payload)).hexdigest()[:32]
+
+
+def strings_hash(payload: Mapping[str, Any]) -> str:
+    """:func:`content_hash` of a dict whose values are strings, ``None`` or dicts of strings (checked: anything else
+    takes :func:`content_hash`), written by msgspec without a further look."""
+    for item in payload.values():
+        kind = type(item)
+        if kind is dict:
+            if not all(type(k) is str and type(v) is str for k, v in item.items()):
+                return content_hash(payload)
+        elif kind is not str and item is not None:
+            return content_hash(payload)
+    return hashlib.sha256(_ENC.encode(payload)).hexdigest()[:32]
 
 
 def field_digest(value: Any) -> str:

@@ -4,7 +4,6 @@ conversions, and what this direction remembers per contact (:class:`Snapshot`)."
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -26,7 +25,13 @@ from airflow_provider_customerio.sync.mapping import (
     to_float,
     to_text,
 )
-from airflow_provider_customerio.sync.reverse.hashing import content_hash, value_hash
+from airflow_provider_customerio.sync.reverse.hashing import (
+    content_hash,
+    native_hash,
+    native_values,
+    strings_hash,
+    value_digests,
+)
 from airflow_provider_customerio.sync.reverse.ports import BrevoContact
 from airflow_provider_customerio.sync.stale import split_fields
 
@@ -79,10 +84,6 @@ def to_customerio(value: Any, attribute: BrevoAttribute) -> Any:
     return to_text(value)
 
 
-def _digest(value: Any) -> str:
-    return value_hash(value)[:10]
-
-
 @dataclass(frozen=True)
 class ReverseRecord:
     """One Brevo contact mapped to Customer.io.
@@ -114,15 +115,18 @@ class ReverseRecord:
         return {"brevo_contact_id": self.contact.id, "email": self.email, "id": self.customer_id, "phone": self.phone}
 
     def snapshot(self) -> Snapshot:
-        return self._snapshot
-
-    @functools.cached_property
-    def _snapshot(self) -> Snapshot:  # computed once per record: the run compares it, then commits it
-        fields = {name: _digest(value) for name, value in self.attributes.items()}
-        return Snapshot(
-            overall=content_hash({"id": self.customer_id, "email": self.email, "phone": self.phone, "fields": fields}),
-            fields=fields,
-        )
+        """The record's snapshot, computed once (the run compares it, then commits it)."""
+        snap: Snapshot | None = self.__dict__.get("_snapshot")
+        if snap is None:
+            fields = value_digests(self.attributes, 10)
+            snap = Snapshot(
+                overall=strings_hash(
+                    {"id": self.customer_id, "email": self.email, "phone": self.phone, "fields": fields}
+                ),
+                fields=fields,
+            )
+            self.__dict__["_snapshot"] = snap  # a cache, not a field: equality and the frozen fields are untouched
+        return snap
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ class ReverseMapper:
         self.phone_target = next((f.target.upper() for f in field_mapping if f.source == "phone"), "SMS")
         self.list_ids = list(list_ids)
         self._sorted_lists = sorted(self.list_ids)
+        self._lists_native = native_values(self._sorted_lists)
         self._memo: dict[tuple[str, type, Any], tuple[Any, Any, tuple[str, str] | None]] = {}
         #: Customer.io attribute -> its key in the per-field sync state
         self.field_keys: dict[str, str] = {
@@ -212,15 +217,18 @@ class ReverseMapper:
         attrs: dict[str, Any] = {}
         fwd_attrs: dict[str, Any] = {}
         problems: list[ValueProblem] = []
+        values = contact.attributes
+        memo = self._memo
         for f, attr in self.fields:
             if attr is None:
                 if email is not None:
                     attrs[f.source] = email
                 continue
-            value = contact.attributes.get(attr.name)
+            value = values.get(attr.name)
             if value is None or value == "":
                 continue
-            fwd, cio, problem = self._convert(f, attr, value)
+            converted = memo.get((attr.name, type(value), value)) if type(value) in _MEMO_TYPES else None
+            fwd, cio, problem = converted or self._convert(f, attr, value)
             if fwd is not _SKIP:  # what the forward sync would have sent for this value (its canonical Brevo form)
                 fwd_attrs[attr.name] = fwd
             if cio is not _SKIP:
@@ -235,7 +243,9 @@ class ReverseMapper:
         if email is not None:
             row["email"] = email
         # MappedRow.content_hash of this row (what the forward sync stores), through the fast encoder
-        forward = content_hash({"row": row, "blacklisted": contact.email_blacklisted, "lists": self._sorted_lists})
+        payload = {"row": row, "blacklisted": contact.email_blacklisted, "lists": self._sorted_lists}
+        native = self._lists_native and type(email) in (str, type(None)) and native_values(fwd_attrs.values())
+        forward = native_hash(payload) if native else content_hash(payload)
         return ReverseRecord(
             contact=contact,
             customer_id=customer_id,
@@ -252,10 +262,6 @@ class ReverseMapper:
         cannot be converted, or is the identifier), with the reason it cannot; remembered per attribute for scalar
         values (a million contacts share a few thousand plans, dates, job titles)."""
         key = (attr.name, type(value), value) if type(value) in _MEMO_TYPES else None
-        if key is not None:
-            hit = self._memo.get(key)
-            if hit is not None:
-                return hit
         try:
             fwd = convert(value, attr)
         except ConversionError:

@@ -22,7 +22,7 @@ from airflow_provider_customerio.sync.mapping import (
 from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.conflicts import ConflictResolver, Decision
-from airflow_provider_customerio.sync.reverse.hashing import field_digest
+from airflow_provider_customerio.sync.reverse.hashing import value_digests
 from airflow_provider_customerio.sync.reverse.identity import IdentityResolver
 from airflow_provider_customerio.sync.reverse.mapping import (
     UNSUBSCRIBED,
@@ -319,9 +319,7 @@ class ReverseSync:
     def _commit_echoes(self, echo_commits: list[tuple[ReverseRecord, str]]) -> None:
         with self.state.transaction():
             self.state.set_hashes(BREVO_TO_CIO, [(r.key, r.snapshot().encode()) for r, _ in echo_commits])
-            self.state.set_field_digests(
-                (cid, {k: field_digest(v) for k, v in r.brevo_fields.items()}) for r, cid in echo_commits
-            )
+            self.state.set_field_digests((cid, value_digests(r.brevo_fields, 16)) for r, cid in echo_commits)
             for rec, cid in echo_commits:
                 self.state.upsert_identity(cid, brevo_id=rec.contact.id)
 
@@ -401,12 +399,12 @@ class ReverseSync:
 
     def _agreed(self, rec: ReverseRecord, names: Iterable[str]) -> dict[str, str]:
         """Per-field digests of Brevo's values of ``names`` (what both sides hold once they are written)."""
-        out: dict[str, str] = {}
+        values: dict[str, Any] = {}
         for name in names:
             key = self._field_keys.get(name)
             if key is not None and key in rec.brevo_fields:
-                out[key] = field_digest(rec.brevo_fields[key])
-        return out
+                values[key] = rec.brevo_fields[key]
+        return value_digests(values, 16)  # field_digest of each
 
     def _flush(self, pending: list[Pending], dry_run: bool) -> None:
         self._claimed = {}  # from here on the identity map knows who stands for whom (memory stays flat)

@@ -93,3 +93,16 @@ def test_floats_of_every_magnitude_are_written_as_the_standard_library_does() ->
     floats += [1e-4, 0.99999e-4, 1e16, 9999999999999998.0, 5e-324, 1.7976931348623157e308]
     for value in floats:
         assert hashing.canonical_json({"v": [value]}) == STDLIB.encode({"v": [value]}).encode(), value
+
+
+def test_the_shortcuts_hash_as_content_hash_does() -> None:
+    values = {"a": "x", "b": 1, "c": 2.5, "d": 1e16, "e": True, "f": None, "g": [1, 2], "h": float("nan")}
+    assert hashing.value_digests(values, 16) == {k: shared.field_digest(v) for k, v in values.items()}
+    assert hashing.value_digests(values, 10) == {k: shared.content_hash(v)[:10] for k, v in values.items()}
+    assert hashing.native_values(["x", 1, True, None, 0.0, 2.5, 1e-4]) is True
+    for odd in (1e16, 1e-5, float("nan"), float("inf"), [1], {"a": 1}, Decimal("1")):
+        assert hashing.native_values(["x", odd]) is False
+    plain = {"id": "u1", "email": None, "fields": {"a": "0123456789"}}
+    assert hashing.strings_hash(plain) == hashing.native_hash(plain) == shared.content_hash(plain)
+    for other in ({"id": 1, "fields": {}}, {"id": "u", "fields": {"a": 1e16}}, {"id": "u", "fields": {2: "x"}}):
+        assert hashing.strings_hash(other) == shared.content_hash(other)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_customerio.sync.ports import RunLedger, SyncState
+from airflow_provider_customerio.sync.ports import RejectSink, SyncState
 from airflow_provider_customerio.sync.reverse.mapping import ReverseRecord
 from airflow_provider_customerio.sync.reverse.ports import ContactSource
 
@@ -20,17 +20,19 @@ class IdentityResolver:
 
     :param state: the sync state (identity map).
     :param source: the Brevo port (asked whether a contact still exists, only on a suspected clash).
-    :param ledger: the run's ledger.
+    :param ledger: where clashes are rejected (the run's ledger, or the rejects it holds until their cut).
     """
 
-    def __init__(self, state: SyncState, source: ContactSource, ledger: RunLedger) -> None:
+    def __init__(self, state: SyncState, source: ContactSource, ledger: RejectSink) -> None:
         self.state = state
         self.source = source
         self.ledger = ledger
         #: the identity map's entries for the records being resolved (:meth:`resolve_all`), by identifier kind
         self._known: dict[str, dict[Any, Identity]] | None = None
 
-    def resolve_all(self, records: Sequence[ReverseRecord], claimed: dict[str, int]) -> list[str | None | bool]:
+    def resolve_all(
+        self, records: Sequence[ReverseRecord], claimed: MutableMapping[str, int]
+    ) -> list[str | None | bool]:
         """:meth:`resolve` for each record, the identity map read once for all of them (3 queries per 500 records
         instead of up to 3 per record). Nothing may write the identity map meanwhile (the run commits after)."""
         self._known = self.state.find_identities(
@@ -48,7 +50,7 @@ class IdentityResolver:
             return self._known[kind].get(value)
         return self.state.find_identity(**{kind: value})
 
-    def resolve(self, rec: ReverseRecord, claimed: dict[str, int]) -> str | None | bool:
+    def resolve(self, rec: ReverseRecord, claimed: MutableMapping[str, int]) -> str | None | bool:
         """The Customer.io ``cio_id`` this contact stands for (``None`` if unknown), or ``False`` when its identity
         clashes (ledgered)."""
         found: dict[str, Any] = {}

@@ -3,10 +3,12 @@ decide each one (echo, unchanged, clash, per-field conflicts), write the changes
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
-from collections import Counter
+from collections import ChainMap, Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import closing
 from datetime import timedelta
 from typing import Any
@@ -24,6 +26,7 @@ from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.conflicts import ConflictResolver, Decision
 from airflow_provider_customerio.sync.reverse.hashing import value_digests
 from airflow_provider_customerio.sync.reverse.identity import IdentityResolver
+from airflow_provider_customerio.sync.reverse.inflight import Cut, HeldRejects
 from airflow_provider_customerio.sync.reverse.mapping import (
     UNSUBSCRIBED,
     ReverseMapper,
@@ -119,8 +122,13 @@ class ReverseSync:
         self._checkpoint: dict[str, Any] = {}
         #: cio_id -> Brevo contact id of the people decided since the last batch (the identity map has the rest)
         self._claimed: dict[str, int] = {}
+        #: the rejects of contacts decided after the last cut, held until their own cut (:mod:`.inflight`)
+        self._held = HeldRejects(ledger)
+        #: the batch in flight (sent on ``_pool``'s thread) and the checkpoint of its cut
+        self._cut_in_flight: Cut | None = None
+        self._pool: Executor | None = None
         self._field_keys: dict[str, str] = {}
-        self._identity = IdentityResolver(state, source, ledger)
+        self._identity = IdentityResolver(state, source, self._held)
         # set up by run() (:meth:`_setup`), once Brevo's attributes and the run's summary are known
         self._conflicts: ConflictResolver
         self._track: TrackWriter
@@ -133,10 +141,10 @@ class ReverseSync:
         ``ledger_offset`` before resuming)."""
         return state.get_checkpoint(run_key)
 
-    def _save(self, **changes: Any) -> None:
+    def _save(self, summary: ReverseSummary | None = None, **changes: Any) -> None:
         self._checkpoint.update(changes)
         self._checkpoint["ledger_offset"] = self.ledger.flush()
-        self._checkpoint["summary"] = self.summary.to_state()
+        self._checkpoint["summary"] = (summary or self.summary).to_state()
         self.state.save_checkpoint(self.run_key, self._checkpoint)
 
     # -------------------------------------------------------------- entry point
@@ -181,8 +189,12 @@ class ReverseSync:
         carry: list[Pending] = []  # decided operations not sent yet, packed into the next batch(es)
         carry_bytes = 0
         raw = 0
-        # the next pages are read (rate-limit waits, network, decoding) while this thread decides and writes
-        with closing(read_ahead(self.source.iter_modified(read_from), name=f"brevo-read {self.run_key}")) as contacts:
+        # the next pages are read (rate-limit waits, network, decoding) and the last batch is sent while this thread
+        # decides and writes (:mod:`.pipeline`, :mod:`.inflight`)
+        with (
+            closing(read_ahead(self.source.iter_modified(read_from), name=f"brevo-read {self.run_key}")) as contacts,
+            ThreadPoolExecutor(1, thread_name_prefix=f"track-send {self.run_key}") as self._pool,
+        ):
             for contact in contacts:
                 raw += 1
                 if raw <= position:
@@ -199,15 +211,49 @@ class ReverseSync:
                     carry.extend(decided)
                     carry_bytes += added
                     if carry_bytes + added > self.batch_budget_bytes:
-                        # the next page would not fit: send now, then checkpoint (everything decided is settled)
-                        self._flush(carry, dry_run)
+                        # the next page would not fit: a cut (everything up to here is decided)
+                        self._cut(carry, raw, dry_run)
                         carry, carry_bytes = [], 0
-                        if not dry_run:
-                            self._save(position=raw)
-        if page:
-            carry.extend(self._process_page(page, mapper, dry_run))
-        self._flush(carry, dry_run)
+            if page:
+                carry.extend(self._process_page(page, mapper, dry_run))
+            self._settle()
+            self._held.release()
+            self._flush(carry, dry_run)
+        self._pool = None
         return raw
+
+    def _cut(self, carry: list[Pending], position: int, dry_run: bool) -> None:
+        """Everything read up to ``position`` is decided: settle the batch in flight (and checkpoint its cut), ledger
+        the rejects held since, then send ``carry``: all its batches but the last here, the last on the send
+        thread while the next contacts are decided (see :mod:`.inflight`)."""
+        self._settle()
+        self._held.release()
+        if dry_run or self._pool is None:
+            self._flush(carry, dry_run)
+            if not dry_run:
+                self._save(position=position)
+            return
+        batches = self._track.pack(carry)
+        for items in batches[:-1]:
+            self._track.write(items)
+        if not batches:
+            self._save(position=position)
+            return
+        flight = self._track.submit(batches[-1], self._pool)
+        snapshot = copy.deepcopy(self.summary.to_state())
+        self._cut_in_flight = Cut(flight, position, snapshot, claims=self._claimed)
+        self._claimed = {}
+
+    def _settle(self) -> None:
+        """Settle the batch in flight, if any, and checkpoint its cut (its counters plus what the batch wrote)."""
+        cut, self._cut_in_flight = self._cut_in_flight, None
+        if cut is None:
+            return
+        wrote = self._track.settle(cut.flight)
+        self.summary.add_writes(wrote)
+        at_cut = ReverseSummary.from_state(cut.summary)
+        at_cut.add_writes(wrote)
+        self._save(summary=at_cut, position=cut.position)
 
     def _finish(self, window: RunWindow | None, raw: int, dry_run: bool) -> ReverseSummary:
         """Checkpoint the end, move the watermark, count the ledger and check the reject threshold."""
@@ -261,6 +307,7 @@ class ReverseSync:
             state=self.state,
             writer=self.writer,
             ledger=self.ledger,
+            rejects=self._held,
             summary=self.summary,
             field_keys=mapper.field_keys,
             email_key=mapper.email_source or "email",
@@ -277,7 +324,9 @@ class ReverseSync:
         records = [mapper.map(c) for c in contacts]
         self.summary.read += len(records)
         resolved: list[tuple[ReverseRecord, str | None]] = []
-        for rec, cio_id in zip(records, self._identity.resolve_all(records, self._claimed)):
+        # the people of the batch in flight stay claimed until it is settled
+        claimed = ChainMap(self._claimed, self._cut_in_flight.claims) if self._cut_in_flight else self._claimed
+        for rec, cio_id in zip(records, self._identity.resolve_all(records, claimed)):
             if cio_id is False:
                 continue
             resolved.append((rec, cio_id))  # type: ignore[arg-type]
@@ -339,7 +388,7 @@ class ReverseSync:
             s.unchanged += 1  # every changed field lost its conflict: nothing to write, decided again next run
             return []
         for problem in rec.problems:
-            self.ledger.reject(
+            self._held.reject(
                 record_id=rec.key,
                 reason=problem.reason,
                 stage="map",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +14,9 @@ import msgspec
 
 from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_CIO
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
-from airflow_provider_customerio.sync.ports import RunLedger, SyncState
+from airflow_provider_customerio.sync.ports import RejectSink, RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.mapping import UNSUBSCRIBED, ReverseRecord
-from airflow_provider_customerio.sync.reverse.ports import PeopleWriter
+from airflow_provider_customerio.sync.reverse.ports import BatchError, PeopleWriter
 from airflow_provider_customerio.sync.reverse.summary import ReverseSummary
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD
 
@@ -32,6 +33,15 @@ TRACK_BATCH_MAX_OPS = 5000
 #: 207 per-operation reasons that mean "try again" (the vendor applied nothing for that operation).
 TRANSIENT_REASONS = frozenset({"internal", "timeout", "unavailable", "temporary", "rate_limited"})
 _ENC = msgspec.json.Encoder()
+
+
+@dataclass
+class InFlight:
+    """A Track batch sent on another thread (:meth:`TrackWriter.submit`), not settled yet."""
+
+    items: list[Pending]
+    sent_at: float
+    future: Future[list[BatchError]]
 
 
 @dataclass
@@ -63,6 +73,8 @@ class TrackWriter:
     :param batch_budget_bytes: byte budget of one Track batch.
     :param max_attempts: sends of an operation that keeps failing transiently before it is ledgered.
     :param now: wall time in unix seconds (the times of own writes).
+    :param rejects: where the contacts no operation can be built for are rejected, when they are decided (default:
+        the ledger; the run holds them until the contacts' cut, see :class:`~.inflight.HeldRejects`).
     """
 
     def __init__(
@@ -77,10 +89,12 @@ class TrackWriter:
         batch_budget_bytes: int,
         max_attempts: int,
         now: Callable[[], float],
+        rejects: RejectSink | None = None,
     ) -> None:
         self.state = state
         self.writer = writer
         self.ledger = ledger
+        self.rejects = rejects if rejects is not None else ledger
         self.summary = summary
         self.field_keys = field_keys
         self.email_key = email_key
@@ -100,7 +114,7 @@ class TrackWriter:
         elif rec.phone:
             identifiers = {"phone": rec.phone}
         else:
-            self.ledger.reject(
+            self.rejects.reject(
                 record_id=rec.key,
                 reason="missing_identifier",
                 stage="map",
@@ -125,33 +139,64 @@ class TrackWriter:
             max_item_bytes=TRACK_OPERATION_LIMIT_BYTES,
         )
 
+    def pack(self, pending: list[Pending]) -> list[list[Pending]]:
+        """The batches of ``pending`` (an operation over the 32 KB limit is ledgered instead)."""
+        packer = self._new_packer()
+        outputs: list[Batch[Pending] | Oversize[Pending]] = []
+        for item in pending:
+            outputs.extend(packer.add(item))
+        outputs.extend(packer.flush())
+        batches: list[list[Pending]] = []
+        for out in outputs:
+            if isinstance(out, Oversize):
+                self.ledger.reject(
+                    record_id=out.item.record.key,
+                    reason=out.reason,
+                    stage="pack",
+                    message=f"{out.message} (Track v2 operation limit); trim the contact's attributes in Brevo",
+                    identifiers=out.item.record.identities,
+                )
+            else:
+                batches.append(out.items)
+        return batches
+
     def write(self, pending: list[Pending]) -> None:
+        """Send ``pending`` in packed batches, here; re-send the operations that failed transiently."""
         queue = pending
         while queue:
             retry: list[Pending] = []
-            packer = self._new_packer()
-            outputs: list[Batch[Pending] | Oversize[Pending]] = []
-            for item in queue:
-                outputs.extend(packer.add(item))
-            outputs.extend(packer.flush())
-            for out in outputs:
-                if isinstance(out, Oversize):
-                    self.ledger.reject(
-                        record_id=out.item.record.key,
-                        reason=out.reason,
-                        stage="pack",
-                        message=f"{out.message} (Track v2 operation limit); trim the contact's attributes in Brevo",
-                        identifiers=out.item.record.identities,
-                    )
-                    continue
-                retry.extend(self._send(out.items))
+            for items in self.pack(queue):
+                retry.extend(self._send(items))
             queue = retry
+
+    def submit(self, items: list[Pending], pool: Executor) -> InFlight:
+        """Send one packed batch on ``pool``'s thread (only the HTTP call: nothing else leaves this thread); settle
+        it with :meth:`settle`."""
+        sent_at = self.now()  # before the batch: Customer.io applies it later (the people sync's stale-read check)
+        self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
+        return InFlight(items, sent_at, pool.submit(self.writer.send_batch, [p.op for p in items]))
+
+    def settle(self, flight: InFlight) -> ReverseSummary:
+        """Wait for a submitted batch and settle it as :meth:`write` settles its batches (commit what was applied,
+        ledger the permanent rejects, re-send the transient ones, here). Returns what it wrote (``batches``,
+        ``updated``, ``unsubscribed``, ``suppressed``, ``notes``) in a summary of its own: the caller adds it to the
+        run's summary and to the checkpoint of the batch's cut."""
+        live, self.summary = self.summary, ReverseSummary(conflict_policy=self.summary.conflict_policy)
+        try:
+            self.write(self._applied(flight.items, flight.future.result(), flight.sent_at))
+            return self.summary
+        finally:
+            self.summary = live
 
     def _send(self, items: list[Pending]) -> list[Pending]:
         """Send one batch; commit what was applied, ledger the permanent rejects, return the ones to re-send."""
         sent_at = self.now()  # before the batch: Customer.io applies it later (the people sync's stale-read check)
         self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
-        errors = self.writer.send_batch([p.op for p in items])
+        return self._applied(items, self.writer.send_batch([p.op for p in items]), sent_at)
+
+    def _applied(self, items: list[Pending], errors: list[BatchError], sent_at: float) -> list[Pending]:
+        """Settle a sent batch by its answer: commit what was applied, ledger the permanent rejects, return the
+        ones to re-send."""
         self.summary.batches += 1
         by_index = {e.index: e for e in errors}
         ok: list[Pending] = []

@@ -99,7 +99,7 @@ def content_hash(payload: Any) -> str:
     return hashlib.sha256(canonical_json(payload)).hexdigest()[:32]
 
 
-@functools.lru_cache(maxsize=1 << 16, typed=True)
+@functools.lru_cache(maxsize=1 << 14, typed=True)
 def _scalar_hash(value: Any) -> str:
     return content_hash(value)
 

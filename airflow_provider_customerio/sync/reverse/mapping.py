@@ -37,8 +37,9 @@ from airflow_provider_customerio.sync.stale import split_fields
 
 #: Name of the pseudo-field that carries Brevo's email blacklist into Customer.io.
 UNSUBSCRIBED = "unsubscribed"
-#: Converted values a mapper remembers (then it starts afresh): memory stays flat.
-MEMO_SIZE = 50_000
+#: Converted values a mapper remembers per attribute: the first ones seen (an attribute with few values, a plan or a
+#: date, is then always remembered; one with a value per contact, an id, stops growing there): memory stays flat.
+MEMO_SIZE = 4096
 _MEMO_TYPES = (str, int, float, bool)
 _SKIP = object()
 
@@ -190,7 +191,9 @@ class ReverseMapper:
         self.list_ids = list(list_ids)
         self._sorted_lists = sorted(self.list_ids)
         self._lists_native = native_values(self._sorted_lists)
-        self._memo: dict[tuple[str, type, Any], tuple[Any, Any, tuple[str, str] | None]] = {}
+        self._memos: dict[str, dict[tuple[type, Any], tuple[Any, Any, tuple[str, str] | None]]] = {
+            attr.name: {} for _, attr in self.fields if attr is not None
+        }
         #: Customer.io attribute -> its key in the per-field sync state
         self.field_keys: dict[str, str] = {
             f.source: (EMAIL_FIELD if attr is None else attr.name) for f, attr in self.fields if f.source != "id"
@@ -218,7 +221,7 @@ class ReverseMapper:
         fwd_attrs: dict[str, Any] = {}
         problems: list[ValueProblem] = []
         values = contact.attributes
-        memo = self._memo
+        memos = self._memos
         for f, attr in self.fields:
             if attr is None:
                 if email is not None:
@@ -227,7 +230,7 @@ class ReverseMapper:
             value = values.get(attr.name)
             if value is None or value == "":
                 continue
-            converted = memo.get((attr.name, type(value), value)) if type(value) in _MEMO_TYPES else None
+            converted = memos[attr.name].get((type(value), value)) if type(value) in _MEMO_TYPES else None
             fwd, cio, problem = converted or self._convert(f, attr, value)
             if fwd is not _SKIP:  # what the forward sync would have sent for this value (its canonical Brevo form)
                 fwd_attrs[attr.name] = fwd
@@ -261,7 +264,7 @@ class ReverseMapper:
         """``value`` in its canonical Brevo form (the forward sync's) and as Customer.io's (``_SKIP`` where it
         cannot be converted, or is the identifier), with the reason it cannot; remembered per attribute for scalar
         values (a million contacts share a few thousand plans, dates, job titles)."""
-        key = (attr.name, type(value), value) if type(value) in _MEMO_TYPES else None
+        key = (type(value), value) if type(value) in _MEMO_TYPES else None
         try:
             fwd = convert(value, attr)
         except ConversionError:
@@ -274,10 +277,9 @@ class ReverseMapper:
             except ConversionError as exc:
                 problem = (exc.reason, str(exc))
         out = (fwd, cio, problem)
-        if key is not None and type(fwd) is not list and type(cio) is not list:  # lists are not shared
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = out
+        memo = self._memos[attr.name]
+        if key is not None and len(memo) < MEMO_SIZE and type(fwd) is not list and type(cio) is not list:
+            memo[key] = out  # (lists are not shared between records)
         return out
 
 

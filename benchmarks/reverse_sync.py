@@ -4,11 +4,14 @@ Prints, for each scale (default 10,000 and 100,000 changed Brevo contacts):
 
 - API calls per 1,000 people, per API (goal: about 1 Brevo read and at most 2 Track batches);
 - the Track batch sizes (must stay under 500 KB);
-- wall time of the sync;
+- wall time of the sync, the CPU seconds of the sync (its ``op.execute``) and of the sandbox during it, and the
+  vendor lower bound of the run's calls at the sandbox's limits (``vendor_bounds.py``) with wall / bound;
 - peak RSS of the syncing process (must stay flat between the scales: the sync streams page by page);
 - a second run over the same window (idempotent re-run): its Track writes (must be 0).
 
-Usage: ``python benchmarks/reverse_sync.py [--contacts 10000 100000]``.
+Usage: ``python benchmarks/reverse_sync.py [--contacts 10000 100000]``. With ``BENCH_PROFILE=/tmp/rev`` the sync
+runs under cProfile and writes ``/tmp/rev.bench_1`` (the first run) and ``/tmp/rev.bench_2`` (the re-run), pstats
+format (``python -m pstats``).
 Each scale starts its own sandbox process (127.0.0.1, ephemeral port) and stops it at the end. The sync runs in a
 child process (the real operator, real hooks) so that its peak RSS is its own. Nothing reaches the real vendors.
 """
@@ -29,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import vendor_bounds  # noqa: E402
+
 EXAMPLE_CONFIG = ROOT / "dags" / "customerio_config.yaml"
 TRACK_RPS = 100.0
 BREVO_RPS = 10.0
@@ -56,11 +63,22 @@ def _child(args: argparse.Namespace) -> None:
         customerio_track_hook_params={"rate_limit": TRACK_RPS},
         customerio_app_hook_params={"rate_limit": APP_RPS},
     )
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
-    summary = op.execute({"run_id": args.run_id})  # type: ignore[arg-type]
+    if os.environ.get("BENCH_PROFILE"):  # a cProfile of the sync to that file (pstats format), per run id
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            summary = op.execute({"run_id": args.run_id})  # type: ignore[arg-type]
+        prof.dump_stats(f"{os.environ['BENCH_PROFILE']}.{args.run_id}")
+    else:
+        summary = op.execute({"run_id": args.run_id})  # type: ignore[arg-type]
     wall = time.monotonic() - started
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print("BENCH " + json.dumps({"summary": summary, "wall_s": wall, "peak_rss_mb": rss_kb / 1024}), flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {"summary": summary, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+    # the sync's own CPU during op.execute (user + system; the process's start-up and imports left out)
+    out["cpu_s"] = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    print("BENCH " + json.dumps(out), flush=True)
 
 
 def _start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
@@ -88,6 +106,15 @@ def _start_sandbox(workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, An
             raise RuntimeError(f"the sandbox did not start; see {workdir / 'sandbox.log'}")
         time.sleep(0.2)
     return proc, json.loads(info_file.read_text())
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far (Linux ``/proc``; ``None`` elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _run_child(info_file: Path, config: Path, since: str, run_id: str) -> dict[str, Any]:
@@ -137,8 +164,14 @@ def _scale(n: int) -> None:
             # window starts before the oldest, so every seeded contact is a change to sync
             since = (datetime.now(timezone.utc) - timedelta(seconds=n, days=2)).date().isoformat()
             requests.delete(f"{control}/requests", timeout=60)
+            limits = vendor_bounds.sandbox_limits(control)
+            vendor_bounds.reset_buckets(control)
+            sandbox_cpu = _cpu_s(proc.pid)
             first = _run_child(workdir / "sandbox.json", config, since, "bench_1")
+            after = _cpu_s(proc.pid)
+            sandbox_cpu = after - sandbox_cpu if after is not None and sandbox_cpu is not None else None
             log = requests.get(f"{control}/requests", timeout=120).json()["requests"]
+            counts = vendor_bounds.count_calls(log)
             brevo_reads = [
                 r for r in log if r["vendor"] == "brevo" and r["method"] == "GET" and r["path"].endswith("/contacts")
             ]
@@ -146,6 +179,7 @@ def _scale(n: int) -> None:
             batches = [r for r in log if r["vendor"] == "track" and r["path"].endswith("/api/v2/batch")]
             app = [r for r in log if r["vendor"] == "app"]
             requests.delete(f"{control}/requests", timeout=60)
+            vendor_bounds.reset_buckets(control)
             second = _run_child(workdir / "sandbox.json", config, since, "bench_2")
             log2 = requests.get(f"{control}/requests", timeout=120).json()["requests"]
             rewrites = [r for r in log2 if r["vendor"] == "track"]
@@ -177,6 +211,14 @@ def _scale(n: int) -> None:
     print(
         f"wall {first['wall_s']:.1f} s ({s['read'] / max(first['wall_s'], 1e-9):,.0f} contacts/s); "
         f"peak RSS {first['peak_rss_mb']:.0f} MB"
+    )
+    bound = vendor_bounds.lower_bound(counts, limits)
+    cpu = first.get("cpu_s")
+    print(
+        f"cpu: sync {cpu:.1f} s ({cpu / max(1, s['read']) * 1e6:.0f} µs per contact), sandbox "
+        + (f"{sandbox_cpu:.1f} s" if sandbox_cpu is not None else "?")
+        + f"; {vendor_bounds.describe(bound, counts, limits)}; wall / bound "
+        f"{first['wall_s'] / max(bound['bound_s'], 1e-9):.2f}"
     )
     print(
         f"re-run: read {second['summary']['read']:,}, unchanged {second['summary']['unchanged']:,}, Track calls "

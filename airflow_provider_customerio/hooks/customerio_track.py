@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
 import requests
 
 from airflow_provider_customerio.exceptions import ApiError, WrongRegionError
@@ -18,6 +19,8 @@ from airflow_provider_customerio.hooks.transport import quote_path
 
 TRACK_BASE_URLS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 MAX_BATCH_BYTES = 500 * 1024
+_ENCODER = msgspec.json.Encoder()
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class CustomerIOTrackHook(BaseApiHook):
@@ -150,11 +153,19 @@ class CustomerIOTrackHook(BaseApiHook):
     def batch(self, operations: list[dict[str, Any]]) -> BatchResult:
         """Send several v2 operations (``POST /api/v2/batch``, < 500 KB, each ≤ 32 KB).
 
+        The body is compact UTF-8 JSON written by msgspec; a non-finite number, which ``json.dumps`` would write as
+        invalid JSON (``NaN``), is written as ``null``.
+
         :return: the outcome; on 207 ``errors`` holds ``{"index", "reason", "field", "message"}`` per rejected
             operation (Customer.io applied the others).
         """
         idempotent = all(_is_idempotent_op(op) for op in operations)
-        resp = self.request("POST", "/api/v2/batch", json_body={"batch": operations}, idempotent=idempotent)
+        try:  # msgspec writes the ~500 KB body several times faster than json.dumps (compact UTF-8 either way)
+            body_bytes = _ENCODER.encode({"batch": operations})
+        except (TypeError, msgspec.EncodeError):  # a value msgspec cannot write: the standard encoder's error
+            resp = self.request("POST", "/api/v2/batch", json_body={"batch": operations}, idempotent=idempotent)
+        else:
+            resp = self.request("POST", "/api/v2/batch", data=body_bytes, headers=_JSON_HEADERS, idempotent=idempotent)
         body = resp.json() if resp.content else {}
         errors = []
         if resp.status_code == 207:

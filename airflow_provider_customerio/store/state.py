@@ -276,6 +276,29 @@ class StateStore(StagingMixin, StoreBase):
                         return Identity(*row)
         return None
 
+    def find_identities(
+        self,
+        *,
+        brevo_ids: Iterable[int] = (),
+        ext_ids: Iterable[str] = (),
+        emails: Iterable[str] = (),
+    ) -> dict[str, dict[Any, Identity]]:
+        """:meth:`find_identity` for many identifiers at once (one query per identifier kind and 500 values):
+        ``{"brevo_id": {id: Identity}, "ext_id": {...}, "email": {...}}``; identifiers nobody has are absent. Where
+        several people share an identifier, the first row the database returns is kept, as in :meth:`find_identity`.
+        """
+        t = s.identity
+        cols = (t.c.cio_id, t.c.brevo_id, t.c.email, t.c.ext_id)
+        out: dict[str, dict[Any, Identity]] = {"brevo_id": {}, "ext_id": {}, "email": {}}
+        with self._read() as conn:
+            for name, values in (("brevo_id", brevo_ids), ("ext_id", ext_ids), ("email", emails)):
+                found = out[name]
+                for chunk in chunks(sorted({v for v in values if v is not None}), 500):
+                    for row in conn.execute(sa.select(*cols).where(t.c[name].in_(chunk))):
+                        ident = Identity(*row)
+                        found.setdefault(getattr(ident, name), ident)
+        return out
+
     def forget_identity(self, cio_id: str) -> None:
         with self._write() as conn:
             conn.execute(s.identity.delete().where(s.identity.c.cio_id == cio_id))

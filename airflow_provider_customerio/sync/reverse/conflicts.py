@@ -13,10 +13,10 @@ from airflow_provider_customerio.sync.mapping import (
     MappedRow,
     PersonMapper,
     RejectedPerson,
-    field_digest,
     row_field_values,
 )
 from airflow_provider_customerio.sync.ports import SyncState
+from airflow_provider_customerio.sync.reverse.hashing import field_digest
 from airflow_provider_customerio.sync.reverse.mapping import UNSUBSCRIBED, ReverseRecord
 from airflow_provider_customerio.sync.reverse.ports import PeopleWriter, Profile
 from airflow_provider_customerio.sync.reverse.summary import ReverseSummary

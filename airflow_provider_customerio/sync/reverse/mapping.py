@@ -16,10 +16,8 @@ from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
     BrevoAttribute,
     ConversionError,
-    MappedRow,
     MappingError,
     ValueProblem,
-    content_hash,
     convert,
     normalise_email,
     row_field_values,
@@ -27,11 +25,23 @@ from airflow_provider_customerio.sync.mapping import (
     to_float,
     to_text,
 )
+from airflow_provider_customerio.sync.reverse.hashing import (
+    content_hash,
+    native_hash,
+    native_values,
+    strings_hash,
+    value_digests,
+)
 from airflow_provider_customerio.sync.reverse.ports import BrevoContact
 from airflow_provider_customerio.sync.stale import split_fields
 
 #: Name of the pseudo-field that carries Brevo's email blacklist into Customer.io.
 UNSUBSCRIBED = "unsubscribed"
+#: Converted values a mapper remembers per attribute: the first ones seen (an attribute with few values, a plan or a
+#: date, is then always remembered; one with a value per contact, an id, stops growing there): memory stays flat.
+MEMO_SIZE = 4096
+_MEMO_TYPES = (str, int, float, bool)
+_SKIP = object()
 
 
 def to_unix_timestamp(value: Any) -> int:
@@ -75,10 +85,6 @@ def to_customerio(value: Any, attribute: BrevoAttribute) -> Any:
     return to_text(value)
 
 
-def _digest(value: Any) -> str:
-    return content_hash(value)[:10]
-
-
 @dataclass(frozen=True)
 class ReverseRecord:
     """One Brevo contact mapped to Customer.io.
@@ -110,11 +116,18 @@ class ReverseRecord:
         return {"brevo_contact_id": self.contact.id, "email": self.email, "id": self.customer_id, "phone": self.phone}
 
     def snapshot(self) -> Snapshot:
-        fields = {name: _digest(value) for name, value in self.attributes.items()}
-        return Snapshot(
-            overall=content_hash({"id": self.customer_id, "email": self.email, "phone": self.phone, "fields": fields}),
-            fields=fields,
-        )
+        """The record's snapshot, computed once (the run compares it, then commits it)."""
+        snap: Snapshot | None = self.__dict__.get("_snapshot")
+        if snap is None:
+            fields = value_digests(self.attributes, 10)
+            snap = Snapshot(
+                overall=strings_hash(
+                    {"id": self.customer_id, "email": self.email, "phone": self.phone, "fields": fields}
+                ),
+                fields=fields,
+            )
+            self.__dict__["_snapshot"] = snap  # a cache, not a field: equality and the frozen fields are untouched
+        return snap
 
 
 @dataclass(frozen=True)
@@ -176,6 +189,11 @@ class ReverseMapper:
         self.id_targets = [f.target.upper() for f in field_mapping if f.source == "id" and not f.is_email]
         self.phone_target = next((f.target.upper() for f in field_mapping if f.source == "phone"), "SMS")
         self.list_ids = list(list_ids)
+        self._sorted_lists = sorted(self.list_ids)
+        self._lists_native = native_values(self._sorted_lists)
+        self._memos: dict[str, dict[tuple[type, Any], tuple[Any, Any, tuple[str, str] | None]]] = {
+            attr.name: {} for _, attr in self.fields if attr is not None
+        }
         #: Customer.io attribute -> its key in the per-field sync state
         self.field_keys: dict[str, str] = {
             f.source: (EMAIL_FIELD if attr is None else attr.name) for f, attr in self.fields if f.source != "id"
@@ -202,24 +220,24 @@ class ReverseMapper:
         attrs: dict[str, Any] = {}
         fwd_attrs: dict[str, Any] = {}
         problems: list[ValueProblem] = []
+        values = contact.attributes
+        memos = self._memos
         for f, attr in self.fields:
             if attr is None:
                 if email is not None:
                     attrs[f.source] = email
                 continue
-            value = contact.attributes.get(attr.name)
+            value = values.get(attr.name)
             if value is None or value == "":
                 continue
-            try:  # what the forward sync would have sent for this value (its canonical Brevo form)
-                fwd_attrs[attr.name] = convert(value, attr)
-            except ConversionError:
-                pass
-            if f.source == "id":
-                continue  # an identifier, never written as an attribute
-            try:
-                attrs[f.source] = to_customerio(value, attr)
-            except ConversionError as exc:
-                problems.append(ValueProblem(f.target, f.source, exc.reason, str(exc)))
+            converted = memos[attr.name].get((type(value), value)) if type(value) in _MEMO_TYPES else None
+            fwd, cio, problem = converted or self._convert(f, attr, value)
+            if fwd is not _SKIP:  # what the forward sync would have sent for this value (its canonical Brevo form)
+                fwd_attrs[attr.name] = fwd
+            if cio is not _SKIP:
+                attrs[f.source] = cio
+            elif problem is not None:
+                problems.append(ValueProblem(f.target, f.source, problem[0], problem[1]))
         if contact.email_blacklisted:
             attrs[UNSUBSCRIBED] = True
         if contact.ext_id is not None:
@@ -227,9 +245,10 @@ class ReverseMapper:
         row: dict[str, Any] = {"attributes": fwd_attrs}
         if email is not None:
             row["email"] = email
-        forward = MappedRow(
-            cio_id="", ext_id=contact.ext_id, email=email, row=row, blacklisted=contact.email_blacklisted
-        ).content_hash(self.list_ids)
+        # MappedRow.content_hash of this row (what the forward sync stores), through the fast encoder
+        payload = {"row": row, "blacklisted": contact.email_blacklisted, "lists": self._sorted_lists}
+        native = self._lists_native and type(email) in (str, type(None)) and native_values(fwd_attrs.values())
+        forward = native_hash(payload) if native else content_hash(payload)
         return ReverseRecord(
             contact=contact,
             customer_id=customer_id,
@@ -240,6 +259,28 @@ class ReverseMapper:
             problems=tuple(problems),
             brevo_fields=row_field_values(row),
         )
+
+    def _convert(self, f: MappedField, attr: BrevoAttribute, value: Any) -> tuple[Any, Any, tuple[str, str] | None]:
+        """``value`` in its canonical Brevo form (the forward sync's) and as Customer.io's (``_SKIP`` where it
+        cannot be converted, or is the identifier), with the reason it cannot; remembered per attribute for scalar
+        values (a million contacts share a few thousand plans, dates, job titles)."""
+        key = (type(value), value) if type(value) in _MEMO_TYPES else None
+        try:
+            fwd = convert(value, attr)
+        except ConversionError:
+            fwd = _SKIP
+        cio: Any = _SKIP
+        problem: tuple[str, str] | None = None
+        if f.source != "id":  # an identifier, never written as an attribute
+            try:
+                cio = to_customerio(value, attr)
+            except ConversionError as exc:
+                problem = (exc.reason, str(exc))
+        out = (fwd, cio, problem)
+        memo = self._memos[attr.name]
+        if key is not None and len(memo) < MEMO_SIZE and type(fwd) is not list and type(cio) is not list:
+            memo[key] = out  # (lists are not shared between records)
+        return out
 
 
 def with_brevo_fields(contact: BrevoContact, values: Mapping[str, Any]) -> BrevoContact:

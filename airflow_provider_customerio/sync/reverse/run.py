@@ -3,10 +3,13 @@ decide each one (echo, unchanged, clash, per-field conflicts), write the changes
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
-from collections import Counter
+from collections import ChainMap, Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
@@ -17,12 +20,13 @@ from airflow_provider_customerio.sync.mapping import (
     MappingError,
     PersonMapper,
     check_mapping,
-    field_digest,
 )
 from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.conflicts import ConflictResolver, Decision
+from airflow_provider_customerio.sync.reverse.hashing import value_digests
 from airflow_provider_customerio.sync.reverse.identity import IdentityResolver
+from airflow_provider_customerio.sync.reverse.inflight import Cut, HeldRejects
 from airflow_provider_customerio.sync.reverse.mapping import (
     UNSUBSCRIBED,
     ReverseMapper,
@@ -30,6 +34,7 @@ from airflow_provider_customerio.sync.reverse.mapping import (
     Snapshot,
     with_brevo_fields,
 )
+from airflow_provider_customerio.sync.reverse.pipeline import read_ahead
 from airflow_provider_customerio.sync.reverse.ports import BrevoContact, ContactSource, PeopleWriter, ReverseSyncError
 from airflow_provider_customerio.sync.reverse.summary import CONFLICT_POLICIES, DEFAULT_CONFLICT_POLICY, ReverseSummary
 from airflow_provider_customerio.sync.reverse.write import (
@@ -44,9 +49,11 @@ from airflow_provider_customerio.sync.summary import check_threshold
 
 log = logging.getLogger(__name__)
 
-#: Contacts decided together (Brevo is read 1000 per page regardless). Decided operations accumulate until the next
-#: page would overflow a batch; then they are sent and the run is checkpointed.
-PAGE_SIZE = 50
+#: Contacts decided together (Brevo is read 1000 per page regardless): the sync state is read once per page (a few
+#: queries), so a larger page costs fewer queries per contact. Decided operations accumulate until the next page
+#: would overflow a batch (a page of 250 makes about 70 KB of Track operations, a seventh of a batch); then they are
+#: sent and the run is checkpointed.
+PAGE_SIZE = 250
 WATERMARK = "brevo_to_cio:window_end"
 #: How far before its window a run reads Brevo: one earlier run's worth of contacts that Brevo listed late (read
 #: lag) or stamped by a coarser clock. Re-read contacts are compared, not re-written ("unchanged").
@@ -115,8 +122,13 @@ class ReverseSync:
         self._checkpoint: dict[str, Any] = {}
         #: cio_id -> Brevo contact id of the people decided since the last batch (the identity map has the rest)
         self._claimed: dict[str, int] = {}
+        #: the rejects of contacts decided after the last cut, held until their own cut (:mod:`.inflight`)
+        self._held = HeldRejects(ledger)
+        #: the batch in flight (sent on ``_pool``'s thread) and the checkpoint of its cut
+        self._cut_in_flight: Cut | None = None
+        self._pool: Executor | None = None
         self._field_keys: dict[str, str] = {}
-        self._identity = IdentityResolver(state, source, ledger)
+        self._identity = IdentityResolver(state, source, self._held)
         # set up by run() (:meth:`_setup`), once Brevo's attributes and the run's summary are known
         self._conflicts: ConflictResolver
         self._track: TrackWriter
@@ -129,10 +141,10 @@ class ReverseSync:
         ``ledger_offset`` before resuming)."""
         return state.get_checkpoint(run_key)
 
-    def _save(self, **changes: Any) -> None:
+    def _save(self, summary: ReverseSummary | None = None, **changes: Any) -> None:
         self._checkpoint.update(changes)
         self._checkpoint["ledger_offset"] = self.ledger.flush()
-        self._checkpoint["summary"] = self.summary.to_state()
+        self._checkpoint["summary"] = (summary or self.summary).to_state()
         self.state.save_checkpoint(self.run_key, self._checkpoint)
 
     # -------------------------------------------------------------- entry point
@@ -177,31 +189,71 @@ class ReverseSync:
         carry: list[Pending] = []  # decided operations not sent yet, packed into the next batch(es)
         carry_bytes = 0
         raw = 0
-        for contact in self.source.iter_modified(read_from):
-            raw += 1
-            if raw <= position:
-                continue
-            if end_ms is not None and contact.modified_at >= end_ms:
-                continue  # changed again after the window: the next run reads it
-            if start_ms is not None and contact.modified_at < start_ms:
-                continue
-            page.append(contact)
-            if len(page) >= self.page_size:
-                decided = self._process_page(page, mapper, dry_run)
-                page = []
-                added = sum(op_size(p) for p in decided)
-                carry.extend(decided)
-                carry_bytes += added
-                if carry_bytes + added > self.batch_budget_bytes:
-                    # the next page would not fit: send now, then checkpoint (everything decided is settled)
-                    self._flush(carry, dry_run)
-                    carry, carry_bytes = [], 0
-                    if not dry_run:
-                        self._save(position=raw)
-        if page:
-            carry.extend(self._process_page(page, mapper, dry_run))
-        self._flush(carry, dry_run)
+        # the next pages are read (rate-limit waits, network, decoding) and the last batch is sent while this thread
+        # decides and writes (:mod:`.pipeline`, :mod:`.inflight`)
+        with (
+            closing(read_ahead(self.source.iter_modified(read_from), name=f"brevo-read {self.run_key}")) as contacts,
+            ThreadPoolExecutor(1, thread_name_prefix=f"track-send {self.run_key}") as self._pool,
+        ):
+            for contact in contacts:
+                raw += 1
+                if raw <= position:
+                    continue
+                if end_ms is not None and contact.modified_at >= end_ms:
+                    continue  # changed again after the window: the next run reads it
+                if start_ms is not None and contact.modified_at < start_ms:
+                    continue
+                page.append(contact)
+                if len(page) >= self.page_size:
+                    decided = self._process_page(page, mapper, dry_run)
+                    page = []
+                    added = sum(op_size(p) for p in decided)
+                    carry.extend(decided)
+                    carry_bytes += added
+                    if carry_bytes + added > self.batch_budget_bytes:
+                        # the next page would not fit: a cut (everything up to here is decided)
+                        self._cut(carry, raw, dry_run)
+                        carry, carry_bytes = [], 0
+            if page:
+                carry.extend(self._process_page(page, mapper, dry_run))
+            self._settle()
+            self._held.release()
+            self._flush(carry, dry_run)
+        self._pool = None
         return raw
+
+    def _cut(self, carry: list[Pending], position: int, dry_run: bool) -> None:
+        """Everything read up to ``position`` is decided: settle the batch in flight (and checkpoint its cut), ledger
+        the rejects held since, then send ``carry``: all its batches but the last here, the last on the send
+        thread while the next contacts are decided (see :mod:`.inflight`)."""
+        self._settle()
+        self._held.release()
+        if dry_run or self._pool is None:
+            self._flush(carry, dry_run)
+            if not dry_run:
+                self._save(position=position)
+            return
+        batches = self._track.pack(carry)
+        for items in batches[:-1]:
+            self._track.write(items)
+        if not batches:
+            self._save(position=position)
+            return
+        flight = self._track.submit(batches[-1], self._pool)
+        snapshot = copy.deepcopy(self.summary.to_state())
+        self._cut_in_flight = Cut(flight, position, snapshot, claims=self._claimed)
+        self._claimed = {}
+
+    def _settle(self) -> None:
+        """Settle the batch in flight, if any, and checkpoint its cut (its counters plus what the batch wrote)."""
+        cut, self._cut_in_flight = self._cut_in_flight, None
+        if cut is None:
+            return
+        wrote = self._track.settle(cut.flight)
+        self.summary.add_writes(wrote)
+        at_cut = ReverseSummary.from_state(cut.summary)
+        at_cut.add_writes(wrote)
+        self._save(summary=at_cut, position=cut.position)
 
     def _finish(self, window: RunWindow | None, raw: int, dry_run: bool) -> ReverseSummary:
         """Checkpoint the end, move the watermark, count the ledger and check the reject threshold."""
@@ -255,6 +307,7 @@ class ReverseSync:
             state=self.state,
             writer=self.writer,
             ledger=self.ledger,
+            rejects=self._held,
             summary=self.summary,
             field_keys=mapper.field_keys,
             email_key=mapper.email_source or "email",
@@ -271,8 +324,9 @@ class ReverseSync:
         records = [mapper.map(c) for c in contacts]
         self.summary.read += len(records)
         resolved: list[tuple[ReverseRecord, str | None]] = []
-        for rec in records:
-            cio_id = self._identity.resolve(rec, self._claimed)
+        # the people of the batch in flight stay claimed until it is settled
+        claimed = ChainMap(self._claimed, self._cut_in_flight.claims) if self._cut_in_flight else self._claimed
+        for rec, cio_id in zip(records, self._identity.resolve_all(records, claimed)):
             if cio_id is False:
                 continue
             resolved.append((rec, cio_id))  # type: ignore[arg-type]
@@ -314,9 +368,7 @@ class ReverseSync:
     def _commit_echoes(self, echo_commits: list[tuple[ReverseRecord, str]]) -> None:
         with self.state.transaction():
             self.state.set_hashes(BREVO_TO_CIO, [(r.key, r.snapshot().encode()) for r, _ in echo_commits])
-            self.state.set_field_digests(
-                (cid, {k: field_digest(v) for k, v in r.brevo_fields.items()}) for r, cid in echo_commits
-            )
+            self.state.set_field_digests((cid, value_digests(r.brevo_fields, 16)) for r, cid in echo_commits)
             for rec, cid in echo_commits:
                 self.state.upsert_identity(cid, brevo_id=rec.contact.id)
 
@@ -336,7 +388,7 @@ class ReverseSync:
             s.unchanged += 1  # every changed field lost its conflict: nothing to write, decided again next run
             return []
         for problem in rec.problems:
-            self.ledger.reject(
+            self._held.reject(
                 record_id=rec.key,
                 reason=problem.reason,
                 stage="map",
@@ -396,12 +448,12 @@ class ReverseSync:
 
     def _agreed(self, rec: ReverseRecord, names: Iterable[str]) -> dict[str, str]:
         """Per-field digests of Brevo's values of ``names`` (what both sides hold once they are written)."""
-        out: dict[str, str] = {}
+        values: dict[str, Any] = {}
         for name in names:
             key = self._field_keys.get(name)
             if key is not None and key in rec.brevo_fields:
-                out[key] = field_digest(rec.brevo_fields[key])
-        return out
+                values[key] = rec.brevo_fields[key]
+        return value_digests(values, 16)  # field_digest of each
 
     def _flush(self, pending: list[Pending], dry_run: bool) -> None:
         self._claimed = {}  # from here on the identity map knows who stands for whom (memory stays flat)

@@ -36,6 +36,14 @@ class ReverseSummary(SyncSummary):
         s.conflict_log = list(data.get("conflict_log") or [])
         return s
 
+    def add_writes(self, other: ReverseSummary) -> None:
+        """Add what ``other`` counted of Track writes (a batch settled apart, see ``TrackWriter.settle``)."""
+        self.batches += other.batches
+        self.updated += other.updated
+        self.unsubscribed += other.unsubscribed
+        self.suppressed += other.suppressed
+        self.notes.extend(other.notes)
+
     def to_xcom(self) -> dict[str, Any]:
         out = super().to_xcom()
         out.update(

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_CIO
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
-from airflow_provider_customerio.sync.ports import RunLedger, SyncState
+from airflow_provider_customerio.sync.ports import RejectSink, RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.mapping import UNSUBSCRIBED, ReverseRecord
-from airflow_provider_customerio.sync.reverse.ports import PeopleWriter
+from airflow_provider_customerio.sync.reverse.ports import BatchError, PeopleWriter
 from airflow_provider_customerio.sync.reverse.summary import ReverseSummary
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD
 
@@ -29,6 +32,16 @@ TRACK_BATCH_OVERHEAD_BYTES = len('{"batch":[]}')
 TRACK_BATCH_MAX_OPS = 5000
 #: 207 per-operation reasons that mean "try again" (the vendor applied nothing for that operation).
 TRANSIENT_REASONS = frozenset({"internal", "timeout", "unavailable", "temporary", "rate_limited"})
+_ENC = msgspec.json.Encoder()
+
+
+@dataclass
+class InFlight:
+    """A Track batch sent on another thread (:meth:`TrackWriter.submit`), not settled yet."""
+
+    items: list[Pending]
+    sent_at: float
+    future: Future[list[BatchError]]
 
 
 @dataclass
@@ -43,6 +56,8 @@ class Pending:
     agreed: dict[str, str] = field(default_factory=dict)
     #: a field of this contact lost a conflict: its snapshot is not committed (re-decided until settled)
     lost: bool = False
+    #: bytes of ``op`` as compact JSON (measured once, :func:`op_bytes`)
+    nbytes: int = 0
 
 
 class TrackWriter:
@@ -58,6 +73,8 @@ class TrackWriter:
     :param batch_budget_bytes: byte budget of one Track batch.
     :param max_attempts: sends of an operation that keeps failing transiently before it is ledgered.
     :param now: wall time in unix seconds (the times of own writes).
+    :param rejects: where the contacts no operation can be built for are rejected, when they are decided (default:
+        the ledger; the run holds them until the contacts' cut, see :class:`~.inflight.HeldRejects`).
     """
 
     def __init__(
@@ -72,10 +89,12 @@ class TrackWriter:
         batch_budget_bytes: int,
         max_attempts: int,
         now: Callable[[], float],
+        rejects: RejectSink | None = None,
     ) -> None:
         self.state = state
         self.writer = writer
         self.ledger = ledger
+        self.rejects = rejects if rejects is not None else ledger
         self.summary = summary
         self.field_keys = field_keys
         self.email_key = email_key
@@ -95,7 +114,7 @@ class TrackWriter:
         elif rec.phone:
             identifiers = {"phone": rec.phone}
         else:
-            self.ledger.reject(
+            self.rejects.reject(
                 record_id=rec.key,
                 reason="missing_identifier",
                 stage="map",
@@ -114,39 +133,70 @@ class TrackWriter:
         return Packer(
             max_bytes=self.batch_budget_bytes,
             max_count=TRACK_BATCH_MAX_OPS,
-            size_of=lambda p: json_size(p.op, compact=True),
+            size_of=op_bytes,
             overhead_bytes=TRACK_BATCH_OVERHEAD_BYTES,
             separator_bytes=1,
             max_item_bytes=TRACK_OPERATION_LIMIT_BYTES,
         )
 
+    def pack(self, pending: list[Pending]) -> list[list[Pending]]:
+        """The batches of ``pending`` (an operation over the 32 KB limit is ledgered instead)."""
+        packer = self._new_packer()
+        outputs: list[Batch[Pending] | Oversize[Pending]] = []
+        for item in pending:
+            outputs.extend(packer.add(item))
+        outputs.extend(packer.flush())
+        batches: list[list[Pending]] = []
+        for out in outputs:
+            if isinstance(out, Oversize):
+                self.ledger.reject(
+                    record_id=out.item.record.key,
+                    reason=out.reason,
+                    stage="pack",
+                    message=f"{out.message} (Track v2 operation limit); trim the contact's attributes in Brevo",
+                    identifiers=out.item.record.identities,
+                )
+            else:
+                batches.append(out.items)
+        return batches
+
     def write(self, pending: list[Pending]) -> None:
+        """Send ``pending`` in packed batches, here; re-send the operations that failed transiently."""
         queue = pending
         while queue:
             retry: list[Pending] = []
-            packer = self._new_packer()
-            outputs: list[Batch[Pending] | Oversize[Pending]] = []
-            for item in queue:
-                outputs.extend(packer.add(item))
-            outputs.extend(packer.flush())
-            for out in outputs:
-                if isinstance(out, Oversize):
-                    self.ledger.reject(
-                        record_id=out.item.record.key,
-                        reason=out.reason,
-                        stage="pack",
-                        message=f"{out.message} (Track v2 operation limit); trim the contact's attributes in Brevo",
-                        identifiers=out.item.record.identities,
-                    )
-                    continue
-                retry.extend(self._send(out.items))
+            for items in self.pack(queue):
+                retry.extend(self._send(items))
             queue = retry
+
+    def submit(self, items: list[Pending], pool: Executor) -> InFlight:
+        """Send one packed batch on ``pool``'s thread (only the HTTP call: nothing else leaves this thread); settle
+        it with :meth:`settle`."""
+        sent_at = self.now()  # before the batch: Customer.io applies it later (the people sync's stale-read check)
+        self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
+        return InFlight(items, sent_at, pool.submit(self.writer.send_batch, [p.op for p in items]))
+
+    def settle(self, flight: InFlight) -> ReverseSummary:
+        """Wait for a submitted batch and settle it as :meth:`write` settles its batches (commit what was applied,
+        ledger the permanent rejects, re-send the transient ones, here). Returns what it wrote (``batches``,
+        ``updated``, ``unsubscribed``, ``suppressed``, ``notes``) in a summary of its own: the caller adds it to the
+        run's summary and to the checkpoint of the batch's cut."""
+        live, self.summary = self.summary, ReverseSummary(conflict_policy=self.summary.conflict_policy)
+        try:
+            self.write(self._applied(flight.items, flight.future.result(), flight.sent_at))
+            return self.summary
+        finally:
+            self.summary = live
 
     def _send(self, items: list[Pending]) -> list[Pending]:
         """Send one batch; commit what was applied, ledger the permanent rejects, return the ones to re-send."""
         sent_at = self.now()  # before the batch: Customer.io applies it later (the people sync's stale-read check)
         self.state.check_lease()  # a stalled try whose lease was taken over sends nothing (store/fencing.py)
-        errors = self.writer.send_batch([p.op for p in items])
+        return self._applied(items, self.writer.send_batch([p.op for p in items]), sent_at)
+
+    def _applied(self, items: list[Pending], errors: list[BatchError], sent_at: float) -> list[Pending]:
+        """Settle a sent batch by its answer: commit what was applied, ledger the permanent rejects, return the
+        ones to re-send."""
         self.summary.batches += 1
         by_index = {e.index: e for e in errors}
         ok: list[Pending] = []
@@ -218,6 +268,18 @@ class TrackWriter:
         return out
 
 
+def op_bytes(p: Pending) -> int:
+    """Bytes of ``p``'s operation in the batch body (compact UTF-8 JSON as msgspec writes it, the Track hook's
+    encoder; never more than :func:`~airflow_provider_customerio.sync.batching.json_size` plus a byte for a
+    non-finite number), measured once."""
+    if not p.nbytes:
+        try:
+            p.nbytes = len(_ENC.encode(p.op))
+        except (TypeError, msgspec.EncodeError):  # a value msgspec cannot write: the hook sends the standard form
+            p.nbytes = json_size(p.op, compact=True)
+    return p.nbytes
+
+
 def op_size(p: Pending) -> int:
     """Bytes ``p`` adds to a batch (its compact JSON and a separator)."""
-    return json_size(p.op, compact=True) + 1
+    return op_bytes(p) + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 # ---------------------------------------------------------------------------------------------- Track
 def test_track_connection_reports_region_mismatch(track, requests_mock):
@@ -46,3 +48,15 @@ def test_track_batch_207_surfaced(track, requests_mock):
 def test_track_batch_all_ok(track, requests_mock):
     requests_mock.post("https://track.customer.io/api/v2/batch", json={})
     assert track.batch([{"type": "person", "action": "delete", "identifiers": {"id": "1"}}]).ok
+
+
+def test_track_batch_body_is_compact_utf8_json_with_its_content_type(track, requests_mock):
+    requests_mock.post("https://track.customer.io/api/v2/batch", json={})
+    attrs = {"name": "Zoë", "n": 1.5}
+    ops = [{"type": "person", "action": "identify", "identifiers": {"id": "1"}, "attributes": attrs}]
+    track.batch(ops)
+    sent = requests_mock.last_request
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.body == json.dumps({"batch": ops}, separators=(",", ":"), ensure_ascii=False).encode()
+    track.batch([{**ops[0], "attributes": {"score": float("nan")}}])  # json.dumps would send invalid JSON (NaN)
+    assert requests_mock.last_request.json()["batch"][0]["attributes"] == {"score": None}

@@ -48,3 +48,23 @@ def test_transaction_rolls_back():
     except RuntimeError:
         pass
     assert st.get_hash(CIO_TO_BREVO, "c1") is None
+
+
+def test_find_identities_reads_many_identifiers_at_once_like_find_identity():
+    """The reverse sync's bulk lookup (one query per kind and 500 values) finds what find_identity finds."""
+    st = StateStore(":memory:")
+    for i in range(1200):  # more than two query chunks of each kind
+        st.upsert_identity(f"c{i}", brevo_id=i, email=f"p{i}@x.io", ext_id=f"u{i}")
+    st.upsert_identity("lonely", email="only@x.io")
+    wanted = range(0, 1300, 7)  # some beyond the map
+    got = st.find_identities(
+        brevo_ids=list(wanted), ext_ids=[f"u{i}" for i in wanted], emails=[f"p{i}@x.io" for i in wanted] + ["only@x.io"]
+    )
+    for i in wanted:
+        single = st.find_identity(brevo_id=i)
+        assert got["brevo_id"].get(i) == single
+        assert got["ext_id"].get(f"u{i}") == st.find_identity(ext_id=f"u{i}") == single
+        assert got["email"].get(f"p{i}@x.io") == st.find_identity(email=f"p{i}@x.io") == single
+    assert got["email"]["only@x.io"] == Identity("lonely", None, "only@x.io", None)
+    assert len(got["brevo_id"]) == len([i for i in wanted if i < 1200])
+    assert st.find_identities() == {"brevo_id": {}, "ext_id": {}, "email": {}}

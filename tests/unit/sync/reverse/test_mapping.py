@@ -119,3 +119,35 @@ def test_snapshot_round_trip_and_diff() -> None:
     b = Snapshot.decode(a.encode())
     assert b == a and Snapshot("h2", {"plan": "cc", "first_name": "bb"}).changed(b) == {"plan"}
     assert Snapshot.decode(None) is None and a.changed(None) == {"plan", "first_name"}
+
+
+def test_remembered_conversions_map_as_the_first_time_and_stay_bounded() -> None:
+    """The mapper remembers converted values per attribute (a plan, a date): a contact maps the same with a warm
+    memory, a value it cannot convert is reported every time, and an attribute with a value per contact stops
+    growing its memory at MEMO_SIZE."""
+    from airflow_provider_customerio.sync.reverse import mapping as reverse_mapping
+
+    def people() -> list[Any]:
+        return [
+            contact(
+                i,
+                email=f"p{i}@x.io",
+                PLAN_NAME=["free", "pro"][i % 2],
+                SIGNUP_DATE="2024-13-45" if i % 3 else "2024-05-01",
+                MONTHLY_REVENUE=i * 1.5,
+                CIO_ID=f"u{i}",
+                VIP=["yes", True, 1][i % 3],
+            )
+            for i in range(1, reverse_mapping.MEMO_SIZE + 500)
+        ]
+
+    warm = ReverseMapper(make_config().field_mapping, ATTRIBUTES, [12])
+    first = [warm.map(c) for c in people()]
+    again = [warm.map(c) for c in people()]
+    cold = [ReverseMapper(make_config().field_mapping, ATTRIBUTES, [12]).map(c) for c in people()]
+    assert again == first == cold
+    bad_dates = sum(1 for c in people() if c.attributes["SIGNUP_DATE"] == "2024-13-45")
+    assert sum(1 for r in again if [p.reason for p in r.problems] == ["invalid_date"]) == bad_dates > 0
+    assert {v for r in again for v in [r.attributes.get("vip")]} == {True}
+    assert all(len(memo) <= reverse_mapping.MEMO_SIZE for memo in warm._memos.values())
+    assert len(warm._memos["PLAN_NAME"]) == 2 and len(warm._memos["CIO_ID"]) == reverse_mapping.MEMO_SIZE

@@ -12,7 +12,6 @@ No Airflow and no HTTP imports here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -21,10 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-import msgspec
-
 from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.config import EMAIL_TARGET, MappedField
+from airflow_provider_customerio.sync.hashing import content_hash, field_digest
 
 #: Brevo attribute that holds the external id (Brevo stores ``ext_id`` as the EXT_ID attribute).
 EXT_ID_ATTRIBUTE = "EXT_ID"
@@ -140,24 +138,8 @@ class RejectedPerson:
     ext_id: str | None = None
 
 
-#: One encoder for every hash: msgspec's (a dependency of Airflow itself) writes the canonical JSON (sorted keys,
-#: compact, UTF-8) about eight times faster than ``json``, byte for byte the same except floats of 1e16 and more or
-#: below 1e-4 (``1e16`` for ``1e+16``): a person holding such a value is sent once more after the upgrade.
-_CANONICAL = msgspec.json.Encoder(order="sorted", enc_hook=str)
-
-
-def content_hash(payload: Any) -> str:
-    """Hex SHA-256 (first 32 chars) of the canonical JSON of ``payload``."""
-    return hashlib.sha256(_CANONICAL.encode(payload)).hexdigest()[:32]
-
-
 #: Key of the email in the per-field last-synced digests (the other fields are keyed by their Brevo attribute).
 EMAIL_FIELD = "email"
-
-
-def field_digest(value: Any) -> str:
-    """Digest of one field's value in its canonical Brevo form (what the per-field sync state keeps)."""
-    return content_hash(value)[:16]
 
 
 def row_field_values(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -446,9 +428,7 @@ __all__ = [
     "RejectedPerson",
     "ValueProblem",
     "check_mapping",
-    "content_hash",
     "convert",
-    "field_digest",
     "row_field_digests",
     "row_field_values",
     "missing_attributes_error",

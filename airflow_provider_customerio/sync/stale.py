@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_customerio.store.state import OwnWrite
-from airflow_provider_customerio.sync.mapping import EMAIL_FIELD, MappedRow, field_digest, row_field_values
+from airflow_provider_customerio.sync.hashing import field_digest
+from airflow_provider_customerio.sync.mapping import EMAIL_FIELD, MappedRow, row_field_values
 
 #: Seconds after which a write never read back stops deciding (the vendor did not take it).
 DEFAULT_SETTLE_S = 3600.0

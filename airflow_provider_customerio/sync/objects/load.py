@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
-from airflow_provider_customerio.sync.mapping import content_hash
+from airflow_provider_customerio.sync.hashing import content_hash
 from airflow_provider_customerio.sync.objects.mapping import (
     MappedObject,
     TypePlan,

@@ -10,7 +10,7 @@ from typing import Any
 from airflow_provider_customerio.store.objects import ObjectStateTable
 from airflow_provider_customerio.sync.batching import Batch, Oversize, Packer, json_size
 from airflow_provider_customerio.sync.config import CustomerIOConfig
-from airflow_provider_customerio.sync.mapping import content_hash
+from airflow_provider_customerio.sync.hashing import content_hash
 from airflow_provider_customerio.sync.objects.mapping import TypePlan
 from airflow_provider_customerio.sync.objects.plan import configured_plans
 from airflow_provider_customerio.sync.objects.ports import BrevoRecord, ObjectSyncError, ObjectWriter, RecordSource

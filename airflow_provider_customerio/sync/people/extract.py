@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO, OwnWrite
+from airflow_provider_customerio.sync.hashing import field_digest
 from airflow_provider_customerio.sync.mapping import (
     EXT_ID_ATTRIBUTE,
     MappedRow,
@@ -15,7 +16,6 @@ from airflow_provider_customerio.sync.mapping import (
     PersonMapper,
     RejectedPerson,
     check_mapping,
-    field_digest,
     missing_attributes_error,
 )
 from airflow_provider_customerio.sync.people.plan import EXPORT, ExportingPeopleSource, plan_incremental, stream_export

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_BREVO
-from airflow_provider_customerio.sync.mapping import field_digest, row_field_values
+from airflow_provider_customerio.sync.hashing import value_digests
+from airflow_provider_customerio.sync.mapping import row_field_values
 from airflow_provider_customerio.sync.people.run import HASH_CHUNK, PeopleRun
 from airflow_provider_customerio.sync.processes import ImportReport
 from airflow_provider_customerio.sync.stale import BLACKLIST_FIELD
@@ -65,7 +66,7 @@ class PeopleImportResults(PeopleRun):
                     if commit_all:
                         hashes.append((pr.person_key, pr.hash))
                         values = row_field_values(row)
-                        fields.append((pr.person_key, {k: field_digest(v) for k, v in values.items()}))
+                        fields.append((pr.person_key, value_digests(values, 16)))
                         if self.two_way:  # what Brevo will show once read: the reverse sync's stale-read check
                             own.extend((pr.person_key, k, v) for k, v in [*values.items(), *blacklist])
                     identities.append((pr.person_key, email, str(ext_id) if ext_id else None))

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_customerio.store.state import CIO_TO_BREVO, TO_CIO, OwnWrite
+from airflow_provider_customerio.sync.hashing import field_digest
 from airflow_provider_customerio.sync.mapping import (
     MappedRow,
     PersonMapper,
@@ -16,7 +17,6 @@ from airflow_provider_customerio.sync.mapping import (
     row_field_values,
 )
 from airflow_provider_customerio.sync.ports import SyncState
-from airflow_provider_customerio.sync.reverse.hashing import field_digest
 from airflow_provider_customerio.sync.reverse.mapping import UNSUBSCRIBED, ReverseRecord
 from airflow_provider_customerio.sync.reverse.ports import PeopleWriter, Profile
 from airflow_provider_customerio.sync.reverse.summary import ReverseSummary

@@ -11,6 +11,13 @@ from typing import Any
 
 from airflow_provider_customerio.sync._time import parse_iso
 from airflow_provider_customerio.sync.config import MappedField
+from airflow_provider_customerio.sync.hashing import (
+    content_hash,
+    native_hash,
+    native_values,
+    strings_hash,
+    value_digests,
+)
 from airflow_provider_customerio.sync.mapping import (
     EMAIL_FIELD,
     EXT_ID_ATTRIBUTE,
@@ -24,13 +31,6 @@ from airflow_provider_customerio.sync.mapping import (
     to_bool,
     to_float,
     to_text,
-)
-from airflow_provider_customerio.sync.reverse.hashing import (
-    content_hash,
-    native_hash,
-    native_values,
-    strings_hash,
-    value_digests,
 )
 from airflow_provider_customerio.sync.reverse.ports import BrevoContact
 from airflow_provider_customerio.sync.stale import split_fields

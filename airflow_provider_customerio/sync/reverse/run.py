@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow_provider_customerio.store.state import BREVO_TO_CIO, CIO_TO_BREVO, TO_BREVO
 from airflow_provider_customerio.sync.config import CustomerIOConfig
+from airflow_provider_customerio.sync.hashing import value_digests
 from airflow_provider_customerio.sync.mapping import (
     BrevoAttribute,
     MappingError,
@@ -24,7 +25,6 @@ from airflow_provider_customerio.sync.mapping import (
 from airflow_provider_customerio.sync.people.window import RunWindow
 from airflow_provider_customerio.sync.ports import RunLedger, SyncState
 from airflow_provider_customerio.sync.reverse.conflicts import ConflictResolver, Decision
-from airflow_provider_customerio.sync.reverse.hashing import value_digests
 from airflow_provider_customerio.sync.reverse.identity import IdentityResolver
 from airflow_provider_customerio.sync.reverse.inflight import Cut, HeldRejects
 from airflow_provider_customerio.sync.reverse.mapping import (

@@ -1,6 +1,6 @@
-"""The reverse sync's content hashes, computed fast and equal, byte for byte, to
-:func:`airflow_provider_customerio.sync.mapping.content_hash` (which the sync state's stored hashes and per-field
-digests were made with, by both directions).
+"""The content hashes and per-field digests of the sync state (both directions, people and objects): SHA-256 of a
+canonical JSON, byte for byte the one the standard library writes (``json`` with sorted keys, compact separators,
+UTF-8 unescaped), so hashes stored by earlier versions keep matching, but computed fast.
 
 The canonical JSON (sorted keys, compact separators, UTF-8 unescaped, floats as ``float.__repr__``, ``NaN`` and
 ``Infinity`` as the standard library writes them) is encoded by msgspec (a dependency of Airflow's core) instead of
@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 _ENC = msgspec.json.Encoder(order="sorted")
-#: the standard encoder of ``sync.mapping.content_hash``, for what msgspec would write differently
+#: the standard encoder (the definition of the canonical JSON), for what msgspec would write differently
 _STDLIB = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 _SCALARS = (str, int, bool, type(None))
 
@@ -83,8 +83,7 @@ def _native(value: Any) -> bool:
 
 
 def canonical_json(payload: Any) -> bytes:
-    """The canonical JSON of ``payload`` as :func:`~airflow_provider_customerio.sync.mapping.content_hash` writes
-    it, UTF-8 encoded."""
+    """The canonical JSON of ``payload`` (as the standard encoder writes it), UTF-8 encoded."""
     if _native(payload):
         return _ENC.encode(payload)
     try:
@@ -94,8 +93,7 @@ def canonical_json(payload: Any) -> bytes:
 
 
 def content_hash(payload: Any) -> str:
-    """Hex SHA-256 (first 32 chars) of the canonical JSON of ``payload``; equal to
-    :func:`airflow_provider_customerio.sync.mapping.content_hash`."""
+    """Hex SHA-256 (first 32 chars) of the canonical JSON of ``payload``."""
     return hashlib.sha256(canonical_json(payload)).hexdigest()[:32]
 
 
@@ -107,7 +105,8 @@ def _scalar_hash(value: Any) -> str:
 def value_hash(value: Any) -> str:
     """:func:`content_hash` of one field's value, remembered for scalars (their type is part of the key, so ``1``,
     ``1.0`` and ``True`` stay apart)."""
-    if type(value) in _SCALARS or type(value) is float:
+    kind = type(value)
+    if kind in _SCALARS or (kind is float and value != 0.0):  # -0.0 == 0.0 to the cache, not in JSON
         return _scalar_hash(value)
     return content_hash(value)
 
@@ -117,7 +116,8 @@ def value_digests(values: Mapping[str, Any], length: int) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in values.items():
         kind = type(value)
-        out[name] = (_scalar_hash(value) if kind in _SCALARS or kind is float else content_hash(value))[:length]
+        cached = kind in _SCALARS or (kind is float and value != 0.0)  # -0.0 == 0.0 to the cache, not in JSON
+        out[name] = (_scalar_hash(value) if cached else content_hash(value))[:length]
     return out
 
 
@@ -152,5 +152,6 @@ def strings_hash(payload: Mapping[str, Any]) -> str:
 
 
 def field_digest(value: Any) -> str:
-    """:func:`airflow_provider_customerio.sync.mapping.field_digest`, the per-field digest both directions keep."""
+    """Digest of one field's value in its canonical Brevo form (what the per-field sync state keeps, both
+    directions)."""
     return value_hash(value)[:16]

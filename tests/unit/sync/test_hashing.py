@@ -1,8 +1,9 @@
-"""The reverse sync's fast hashes equal the shared ones (``sync.mapping``) byte for byte: stored hashes and per-field
-digests written by either direction keep matching."""
+"""The fast hashes equal the standard library's canonical JSON hashed, byte for byte: hashes and per-field digests
+stored by earlier versions (made with ``json``) keep matching."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import struct
@@ -12,13 +13,23 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_customerio.sync import mapping as shared
+from airflow_provider_customerio.sync import hashing
 from airflow_provider_customerio.sync.mapping import MappedRow
-from airflow_provider_customerio.sync.reverse import hashing
 from airflow_provider_customerio.sync.reverse.mapping import ReverseMapper
 from tests.unit.sync.reverse.fakes import ATTRIBUTES, contact, make_config
 
 STDLIB = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class shared:
+    @staticmethod
+    def content_hash(payload: Any) -> str:
+        return hashlib.sha256(STDLIB.encode(payload).encode("utf-8")).hexdigest()[:32]
+
+    @staticmethod
+    def field_digest(value: Any) -> str:
+        return shared.content_hash(value)[:16]
+
 
 PAYLOADS: list[Any] = [
     "Ann",
@@ -93,6 +104,15 @@ def test_floats_of_every_magnitude_are_written_as_the_standard_library_does() ->
     floats += [1e-4, 0.99999e-4, 1e16, 9999999999999998.0, 5e-324, 1.7976931348623157e308]
     for value in floats:
         assert hashing.canonical_json({"v": [value]}) == STDLIB.encode({"v": [value]}).encode(), value
+
+
+def test_zero_and_minus_zero_keep_their_own_digests_whatever_was_hashed_first() -> None:
+    assert hashing.value_hash(0.0) == shared.content_hash(0.0)
+    assert hashing.value_hash(-0.0) == shared.content_hash(-0.0) != shared.content_hash(0.0)
+    assert hashing.value_digests({"a": -0.0, "b": 0.0}, 16) == {
+        "a": shared.field_digest(-0.0),
+        "b": shared.field_digest(0.0),
+    }
 
 
 def test_the_shortcuts_hash_as_content_hash_does() -> None:

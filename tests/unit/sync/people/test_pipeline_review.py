@@ -11,9 +11,9 @@ from airflow_provider_customerio.store.state import CIO_TO_BREVO
 from airflow_provider_customerio.store.sync_store import SyncStore
 from airflow_provider_customerio.sync.import_slots import ImportSlots
 from airflow_provider_customerio.sync.mapping import Person
+from airflow_provider_customerio.sync.people import load
 from airflow_provider_customerio.sync.people.pipeline import PIPE_OFFSET
 from airflow_provider_customerio.sync.people.sync import PeopleSync, run_blocking
-from airflow_provider_customerio.sync.people import load
 from tests.unit.sync.people.fakes import CFG, FakeClock, people
 from tests.unit.sync.people.test_pipeline import N, ReadingSource, SerialSink
 
@@ -249,9 +249,8 @@ def test_blacklisted_rows_go_in_their_own_imports(tmp_path, store):
     run_blocking(make_sync(tmp_path, store, clock, sink, source), mode="full", window=None)
     for imp in sink.imports:
         emails = {r["email"] for r in imp["rows"]}
-        assert (
-            emails <= {f"p{i}@example.com" for i in bl} if imp["bl"] else not emails & {f"p{i}@example.com" for i in bl}
-        )
+        blocked = {f"p{i}@example.com" for i in bl}
+        assert emails <= blocked if imp["bl"] else not emails & blocked
     assert succeeded_rows(sink) == everyone()
 
 
@@ -284,3 +283,44 @@ def test_dry_run_sends_nothing(tmp_path, store):
     sync.extract(mode="full", window=None, dry_run=True)
     sync.load()
     assert sink.imports == [] and PIPE_OFFSET not in store.state().get_checkpoint(RUN_KEY)
+
+
+def test_killed_after_add_pending_in_the_load_step_without_the_pipeline(tmp_path, store):
+    """The same kill point in the load step (no pipeline): whether the duplicate predates the pipeline."""
+
+    def patch(sync):
+        sync.pipeline = False
+        real = sync.state.add_pending
+        calls = []
+
+        def add_pending(*a, **kw):
+            real(*a, **kw)
+            calls.append(1)
+            if len(calls) == 2:
+                raise Killed
+
+        sync.state.add_pending = add_pending
+
+    clock = FakeClock()
+    sink = SerialSink(clock, takes_s=30.0)
+    source = ReadingSource(clock, sink)
+    sync = make_sync(tmp_path, store, clock, sink, source, pipeline=False)
+    patch(sync)
+    with pytest.raises(Killed):
+        run_blocking(sync, mode="full", window=None)
+    summary = run_blocking(make_sync(tmp_path, store, clock, sink, source, pipeline=False), mode="full", window=None)
+    assert_exactly_once(tmp_path, store, sink, summary)
+
+
+def test_the_extract_only_step_sends_nothing(tmp_path, store):
+    from airflow_provider_customerio.sync.people.job import PeopleJob
+
+    clock = FakeClock()
+    sink = SerialSink(clock)
+    source = ReadingSource(clock, sink)
+    sync = make_sync(tmp_path, store, clock, sink, source)
+    job = PeopleJob(
+        sync, step="extract", mode="full", since=None, data_interval=(None, None), dry_run=False, api_calls=lambda: 0
+    )
+    assert job.run() == [] and sink.imports == []
+    assert store.state().get_checkpoint(RUN_KEY)["step"] == "load"

@@ -83,6 +83,7 @@ def assert_exactly_once(tmp_path, store, sink, summary):
     assert store.state().count_hashes(CIO_TO_BREVO) == N
     assert read_ledger(tmp_path / "ledger") == []
     assert summary.created == N
+    assert sink.most_in_flight == 1  # the killed try's import in flight counted against the slot after the resume
 
 
 def test_killed_between_the_next_send_and_the_commit_of_the_ended_import(tmp_path, store):

@@ -189,17 +189,25 @@ def big_people(n, big, blacklisted=()):
 
 
 def test_an_oversized_row_inside_the_pipelined_region_is_ledgered_once(tmp_path, store, small_imports):
-    cfg = CFG  # rows of ~150 bytes, the row of 30 is over the 976-byte item limit
+    """Rows of ~150 bytes, the row of 15 over the 976-byte item limit: the pipeline meets it while reading."""
     clock = FakeClock()
     sink = SerialSink(clock, takes_s=5.0)
     source = ReadingSource(clock, sink)
-    source.people = {p.cio_id: p for p in big_people(N, {30})}
-    sync = make_sync(tmp_path, store, clock, sink, source, cfg=cfg)
+    source.people = {p.cio_id: p for p in big_people(N, {15})}
+    sync = make_sync(tmp_path, store, clock, sink, source)
+    ledgered_in: list[str] = []
+    real = sync._ledger_oversize
+
+    def ledger_oversize(out, seq):
+        ledgered_in.append(sync.step)
+        return real(out, seq)
+
+    sync._ledger_oversize = ledger_oversize
     summary = run_blocking(sync, mode="full", window=None)
-    assert source.imports_when_read[60] >= 1  # the pipeline packed past row 30 while reading
-    assert succeeded_rows(sink) == everyone(but={30})
+    assert ledgered_in[0] == "stage"  # the pipeline packed past it while reading
+    assert succeeded_rows(sink) == everyone(but={15})
     rejects = read_ledger(tmp_path / "ledger")
-    assert [r["record_id"] for r in rejects] == ["c00030"], rejects
+    assert [r["record_id"] for r in rejects] == ["c00015"], rejects
     assert summary.created == N - 1
 
 
@@ -207,7 +215,7 @@ def test_an_oversized_row_in_the_pipelined_region_killed_and_resumed(tmp_path, s
     cfg = CFG
 
     def patch(sync):
-        sync.source.people = {p.cio_id: p for p in big_people(N, {30})}
+        sync.source.people = {p.cio_id: p for p in big_people(N, {15})}
         real = sync._commit_process
         calls = []
 
@@ -220,8 +228,8 @@ def test_an_oversized_row_in_the_pipelined_region_killed_and_resumed(tmp_path, s
         sync._commit_process = commit
 
     sink, summary, _ = kill_then_resume(tmp_path, store, patch, cfg=cfg)
-    assert succeeded_rows(sink) == everyone(but={30})
-    assert [r["record_id"] for r in read_ledger(tmp_path / "ledger")] == ["c00030"]
+    assert succeeded_rows(sink) == everyone(but={15})
+    assert [r["record_id"] for r in read_ledger(tmp_path / "ledger")] == ["c00015"]
 
 
 @pytest.mark.parametrize("pipeline", [True, False])

@@ -134,6 +134,8 @@ class SharedWindowLimiter:
     :param limit: acquisitions per window; ``None`` or ``0`` disables limiting.
     :param window_s: the window's length in seconds.
     :param clock: seconds since the epoch; wall time, so that machines agree (not ``time.monotonic``).
+    :param skew_s: seconds added to the window: machines' clocks and the calls' arrival at the vendor differ a
+        little, and a call that lands a second early in the vendor's hour would be one too many.
     """
 
     def __init__(
@@ -145,9 +147,11 @@ class SharedWindowLimiter:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        skew_s: float = 30.0,
     ) -> None:
         self.ledger = ledger
         self.account = account
+        self.skew_s = skew_s
         self.limit = max(1, int(limit)) if limit and limit > 0 else 0
         self.window_s = window_s
         #: the long-run rate (per second), as :attr:`TokenBucket.rate`
@@ -160,7 +164,8 @@ class SharedWindowLimiter:
         if not self.limit:
             return 0.0
         now = self._clock()
-        wait = self.ledger.reserve(self.account, limit=self.limit, window_s=self.window_s, now=now) - now
+        window = self.window_s + self.skew_s
+        wait = self.ledger.reserve(self.account, limit=self.limit, window_s=window, now=now) - now
         if wait <= 0:
             return 0.0
         self._sleep(wait)

@@ -55,17 +55,19 @@ class PeopleLoad(PeopleRun):
     ) -> None:
         for out in outputs:
             if isinstance(out, Oversize):
-                self._ledger_oversize(out, next_offset)
+                self._ledger_oversize(out, next_offset, blacklist=blacklist)
             else:
                 self._submit_batch(
                     out, blacklist=blacklist, may_wait=True, offset_key="offset", next_offset=next_offset
                 )
 
-    def _ledger_oversize(self, out: Oversize[tuple[str, str, dict[str, Any]]], seq: int) -> None:
-        """Ledger a row too large for any import (once: the item at staged ``seq``)."""
-        if seq <= int(self._checkpoint.get("oversize_seen", -1)):
+    def _ledger_oversize(self, out: Oversize[tuple[str, str, dict[str, Any]]], seq: int, *, blacklist: bool) -> None:
+        """Ledger a row too large for any import (once: the item at staged ``seq``; rows and blacklisted rows are
+        packed in passes of their own, so each kind keeps its own mark)."""
+        mark = "oversize_seen_blacklist" if blacklist else "oversize_seen"
+        if seq <= int(self._checkpoint.get(mark, -1)):
             return  # ledgered before load() stopped for a slot and started again from the checkpoint
-        self._checkpoint["oversize_seen"] = seq
+        self._checkpoint[mark] = seq
         cio_id, _h, row = out.item
         self.ledger.reject(
             record_id=cio_id,
@@ -87,7 +89,15 @@ class PeopleLoad(PeopleRun):
         """Send ``batch`` as one import, record it pending with its rows, move ``offset_key`` past it."""
         rows = [r for _, _, r in batch.items]
         pid = self._start_import(rows, blacklist=blacklist, may_stop=True, may_wait=may_wait)
-        options = {"email_blacklist": blacklist, "written_at": self._sent_at}
+        # the position after the batch travels with the pending import: a kill before the checkpoint below moves
+        # is repaired on resume (run.py ``_recover_offsets``), so the batch is not packed and sent again
+        options = {
+            "email_blacklist": blacklist,
+            "written_at": self._sent_at,
+            "step": self.step,
+            "offset_key": offset_key,
+            "next_offset": next_offset,
+        }
         self.state.add_pending(self.run_key, pid, batch.items, options=options)
         self.summary.imports += 1
         log.info("Submitted Brevo import process %s: %d rows, %d bytes", pid, len(batch.items), batch.nbytes)

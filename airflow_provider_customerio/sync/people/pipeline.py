@@ -163,7 +163,7 @@ class PeoplePipeline(PeopleLoad):
             for out in packer.add((key.split(":", 1)[1], data["hash"], data["row"])):
                 if isinstance(out, Batch):
                     return out, seq  # the item at ``seq`` opens the next batch
-                self._ledger_oversize(out, seq)
+                self._ledger_oversize(out, seq, blacklist=False)
         return None, offset
 
 

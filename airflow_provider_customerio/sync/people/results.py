@@ -74,6 +74,16 @@ class PeopleImportResults(PeopleRun):
                 self.state.set_hashes(CIO_TO_BREVO, hashes)
                 self.state.set_field_digests(fields)
                 self.state.record_own_writes(TO_BREVO, own, written_at)
+        self._end_process(process_id)
+
+    def _end_process(self, process_id: str) -> None:
+        """The import's rows are committed (idempotent writes, above): now its counts and rejects, with its end. A
+        kill before this leaves the import pending, and its retry commits it again (the counts and rejects from the
+        last checkpoint: nothing counted or ledgered twice; people created then count as updated)."""
+        self._checkpoint["ledger_offset"] = self.ledger.flush()  # rejects so far: only this commit's (see _pump)
+        self._checkpoint["summary"] = self.summary.to_state()
+        with self.state.transaction():
+            self.state.save_checkpoint(self.run_key, self._checkpoint)
             self.state.drop_pending(self.run_key, process_id)
 
     def _failed_process(self, process_id: str, attempt: int, options: Mapping[str, Any], error: str | None) -> None:

@@ -122,6 +122,7 @@ class PeopleRun:
         usable = cp is not None and (mode is None or (cp.get("mode") == mode and bool(cp.get("dry_run")) == dry_run))
         if cp is not None and usable:
             self._checkpoint = cp
+            self._recover_offsets()
             self.summary = SyncSummary.from_state(cp.get("summary") or {})
             log.info("Resuming %s at step %s (offset %s)", self.run_key, cp.get("step"), cp.get("offset"))
         else:
@@ -130,6 +131,15 @@ class PeopleRun:
             self._checkpoint = {"mode": mode or "incremental", "step": "collect", "offset": 0, "dry_run": dry_run}
             self.summary = SyncSummary(mode=mode or "incremental", dry_run=dry_run)
         self.summary.ledger = self.ledger.key
+
+    def _recover_offsets(self) -> None:
+        """A try killed after recording an import but before its checkpoint moved past the import's rows: move it
+        now (each pending import names the position after its rows, in its step)."""
+        for p in self.state.pending_processes(self.run_key):
+            opts = p.options or {}
+            key = opts.get("offset_key")
+            if key and opts.get("step") == self._checkpoint.get("step"):
+                self._checkpoint[key] = max(int(self._checkpoint.get(key, 0)), int(opts.get("next_offset", 0)))
 
     def save_progress(self) -> None:
         """Persist the checkpoint now (counters included), e.g. before a deferral."""

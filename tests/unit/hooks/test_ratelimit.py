@@ -94,11 +94,19 @@ class ListLedger:
 def test_a_shared_window_sleeps_until_the_ledgers_time_and_two_limiters_spend_one_budget():
     clock = FakeClock()
     ledger = ListLedger()
-    a, b = (SharedWindowLimiter(ledger, "brevo:x", 3, 60.0, clock=clock, sleep=clock.sleep) for _ in range(2))
+    a, b = (SharedWindowLimiter(ledger, "brevo:x", 3, 60.0, clock=clock, sleep=clock.sleep, skew_s=0) for _ in range(2))
     assert [a.acquire(), b.acquire(), a.acquire()] == [0.0, 0.0, 0.0]
     assert b.acquire() == 60.0 and clock.now == 60.0  # the fourth call of the pair waits for the first to leave
     assert ledger.calls[-1] == ("brevo:x", 3, 60.0, 0.0)
     assert a.rate == pytest.approx(3 / 60)
+
+
+def test_a_shared_window_keeps_a_margin_for_clocks_and_arrival_times():
+    clock = FakeClock()
+    ledger = ListLedger()
+    limiter = SharedWindowLimiter(ledger, "brevo:x", 1, 60.0, clock=clock, sleep=clock.sleep, skew_s=5.0)
+    assert limiter.acquire() == 0.0 and limiter.acquire() == 65.0  # the window plus the margin
+    assert ledger.calls[-1] == ("brevo:x", 1, 65.0, 0.0)
 
 
 def test_a_shared_window_without_a_limit_never_asks_the_ledger():

@@ -198,9 +198,9 @@ def test_an_oversized_row_inside_the_pipelined_region_is_ledgered_once(tmp_path,
     ledgered_in: list[str] = []
     real = sync._ledger_oversize
 
-    def ledger_oversize(out, seq):
+    def ledger_oversize(out, seq, **kw):
         ledgered_in.append(sync.step)
-        return real(out, seq)
+        return real(out, seq, **kw)
 
     sync._ledger_oversize = ledger_oversize
     summary = run_blocking(sync, mode="full", window=None)

@@ -273,13 +273,16 @@ def store_state(store_url: str | None, brevo_ids: dict[Any, str]) -> dict[str, A
 def _comparable(table: str, cols: tuple[str, ...], row: Any, brevo_ids: dict[Any, str]) -> list[Any]:
     """A row of the sync state as two equal runs have it alike: a Brevo contact id (it depends on the order contacts
     were created in) as the contact's key; the value of a ``*.last_sync`` watermark (when the run ended) and the
-    reason of a sent webhook event (how its sending was confirmed) left out."""
+    reason of a sent webhook event (how its sending was confirmed) and the measured duration of the last export (the
+    incremental plan's cost estimate) left out."""
     out = []
     for col, value in zip(cols, row):
         if col == "brevo_id" and value is not None:
             value = brevo_ids.get(int(value), f"brevo id {value} (no such contact)")
         elif table == "watermark" and col == "value" and str(row[0]).endswith(".last_sync"):
             value = "(when the run ended)" if value else value
+        elif table == "watermark" and col == "value" and str(row[0]).endswith(".export_cost") and value:
+            value = {k: v for k, v in json.loads(value).items() if k != "seconds"}  # how long the export took
         elif table == "field_digest_set" and col == "digests":
             value = sorted(json.loads(value).items())  # PostgreSQL's jsonb reorders keys
         elif table == "customerio_webhook_events" and col == "reason" and row[1] == "sent":

@@ -14,7 +14,7 @@ import requests
 
 from airflow_provider_customerio.operators.people import CustomerIOToBrevoPeopleOperator
 from airflow_provider_customerio.store.state import StateStore
-from airflow_provider_customerio.sync.people.plan import EXPORT_COST_WATERMARK
+from airflow_provider_customerio.sync.people.plan import EXPORT_COST_WATERMARK, choose_plan, export_cost_estimate
 
 pytestmark = pytest.mark.integration
 EXAMPLE_CONFIG = Path(__file__).parents[2] / "dags" / "customerio_config.yaml"
@@ -28,6 +28,9 @@ def env(sandbox, monkeypatch, tmp_path):
     # exports done at once when polled: the full sync measures an export of 4 calls and no real wait, the estimate
     # the first incremental run decides by (sync/people/plan.py)
     sandbox.settings(export_rate_per_s=None, export_polls=1)
+    # the hooks run at FAST; the sandbox's App limit follows, so no 429 retry (a second's backoff) lands in the
+    # export's measured seconds, which the next run's plan is chosen by
+    sandbox.ratelimits(app=FAST["rate_limit"])
     sandbox.http.post(
         f"{sandbox.control_url}/brevo/processes/settings", json={"polls_to_complete": 2}
     ).raise_for_status()
@@ -131,8 +134,14 @@ def test_feed_below_the_switch_point_export_above_it_same_end_state(env):
     assert got[many[0]["id"]]["attributes"]["FIRSTNAME"] == "Many 0"
     assert got[few[0]["id"]]["attributes"]["FIRSTNAME"] == "Few 0"
     sb.clear_requests()
-    again = execute("incremental", "inc_many_again", start, end)  # the same window again: the same plan, no writes
-    assert any(n.startswith("incremental plan: export (600 changed people") for n in again["notes"])
+    # the same window again: the plan the measured export dictates (its seconds are wall time, so a slow machine
+    # may tip it to hydration), and no writes either way
+    measured = json.loads(StateStore(env.state).get_watermark(EXPORT_COST_WATERMARK))
+    assert measured["source"] == "filtered"
+    expected = choose_plan(600, export_cost_estimate(StateStore(env.state), 600)).plan
+    assert expected == ("export" if float(measured["seconds"]) <= 0.6 else "feed")
+    again = execute("incremental", "inc_many_again", start, end)
+    assert any(n.startswith(f"incremental plan: {expected} (600 changed people") for n in again["notes"]), again
     assert again["updated"] == 0 and again["unchanged"] == 600
     # no import; only the delete is sent again (Brevo answers 404 for a contact already gone: the same end state)
     assert [r["method"] for r in brevo_writes(sb)] == ["DELETE"]
